@@ -1,0 +1,10 @@
+"""edgewise: measure, explain and fix how CNNs treat the positions of their input."""
+
+from . import nets
+from ._trace import trace
+from .pathways import PathCounts, pathways
+from .errors import EdgewiseError
+from .graph import Graph, Node
+
+__all__ = ["trace", "receptive_field", "pathways", "nets", "Graph", "Node", "EdgewiseError"]
+__version__ = "0.1.0"

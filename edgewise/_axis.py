@@ -1,0 +1,176 @@
+"""How one spatial axis of a layer connects output positions to input positions.
+
+Every spatial layer edgewise understands is, along each axis, one of a few
+operations. Each knows two things, both tensor-free:
+
+* ``matrix(n_in, n_out)``: an integer matrix ``M[o, i]`` = number of taps of
+  output position ``o`` that read input position ``i`` (the pathway semantics;
+  a 2-D layer connects ``(o1, o2)`` to ``(i1, i2)`` by ``M1[o1, i1] * M2[o2, i2]``
+  taps).
+* ``affine()``: ``(extent, stride, offset)`` when output ``o`` looks at the
+  padded-input window starting at ``o * stride - offset`` of ``extent`` taps, or
+  ``None`` when the layer is not a regular sliding window (the geometry then
+  falls back to the matrix).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "PADDING_MODES", "mirror"]
+
+#: padding modes that read the input (every other out-of-image tap reads a constant)
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+
+def mirror(x: int, n: int, mode: str) -> int | None:
+    """Input index read by (possibly out-of-range) position ``x``, or None for a constant."""
+    if 0 <= x < n:
+        return x
+    if mode == "zeros":
+        return None
+    if mode == "replicate":
+        return min(max(x, 0), n - 1)
+    if mode == "circular":
+        return x % n
+    if n == 1:
+        return 0
+    if mode == "reflect":  # edge sample not repeated: ... 2 1 | 0 1 2 ... n-1 | n-2 ...
+        period = 2 * (n - 1)
+        x %= period
+        return x if x < n else period - x
+    if mode == "symmetric":  # half-sample mirror, edge repeated: ... 1 0 | 0 1 ... n-1 | n-1 ...
+        period = 2 * n
+        x %= period
+        return x if x < n else period - 1 - x
+    raise ValueError(f"unknown padding mode {mode!r}; expected one of {PADDING_MODES}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window (convolution tap set, pooling window or explicit padding).
+
+    Output ``o`` reads taps ``o*stride + t*dilation - pad[0]`` for ``t < kernel``;
+    taps outside the input are resolved by ``mode``. Padding layers are windows
+    of size 1.
+    """
+
+    kernel: int = 1
+    stride: int = 1
+    dilation: int = 1
+    pad: tuple[int, int] = (0, 0)
+    mode: str = "zeros"
+    ceil_mode: bool = False
+
+    @property
+    def extent(self) -> int:
+        return (self.kernel - 1) * self.dilation + 1
+
+    def out_size(self, n_in: int) -> int:
+        """Output length for input length ``n_in`` (PyTorch's rule, ceil_mode included)."""
+        span = n_in + self.pad[0] + self.pad[1] - self.extent
+        if span < 0:
+            return 0
+        if not self.ceil_mode:
+            return span // self.stride + 1
+        n = -(-span // self.stride) + 1
+        if (n - 1) * self.stride >= n_in + self.pad[0]:  # last window must start inside
+            n -= 1
+        return n
+
+    def taps(self, o: int, n_in: int):
+        """Input indices read by output ``o`` (with repeats); constants omitted."""
+        for t in range(self.kernel):
+            i = mirror(o * self.stride + t * self.dilation - self.pad[0], n_in, self.mode)
+            if i is not None:
+                yield i
+
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        for o in range(n_out):
+            for i in self.taps(o, n_in):
+                m[o, i] += 1
+        return m
+
+    def affine(self, n_in: int, n_out: int):
+        return self.extent, self.stride, self.pad[0]
+
+    def unread(self, n_in: int, n_out: int) -> int:
+        """How many trailing padded positions (padding or input) no window reads."""
+        last = (n_out - 1) * self.stride + self.extent - 1  # in padded coordinates
+        return max(0, n_in + self.pad[0] + self.pad[1] - 1 - last)
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Adaptive pooling (and global means): output ``o`` averages a computed window."""
+
+    def bounds(self, o: int, n_in: int, n_out: int) -> tuple[int, int]:
+        return (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+
+    def out_size(self, n_in: int, n_out: int) -> int:
+        return n_out
+
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        for o in range(n_out):
+            lo, hi = self.bounds(o, n_in, n_out)
+            m[o, lo:hi] = 1
+        return m
+
+    def affine(self, n_in: int, n_out: int):
+        if n_in % n_out == 0:
+            k = n_in // n_out
+            return k, k, 0
+        return None
+
+
+@dataclass(frozen=True)
+class Resample:
+    """Upsampling/interpolation; ``scale`` is input length / output length as PyTorch uses it."""
+
+    mode: str = "nearest"
+    align_corners: bool = False
+    scale: float | None = None
+
+    def sources(self, o: int, n_in: int, n_out: int) -> list[int]:
+        """Input indices with a non-zero interpolation weight for output ``o``."""
+        scale = self.scale if self.scale is not None else n_in / n_out
+        if self.mode == "nearest":
+            return [min(math.floor(o * scale), n_in - 1)]
+        if self.mode == "nearest-exact":
+            return [min(math.floor((o + 0.5) * scale), n_in - 1)]
+        if self.mode in ("linear", "bilinear", "trilinear"):
+            if self.align_corners:
+                src = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+            else:
+                src = max((o + 0.5) * scale - 0.5, 0.0)
+            i0 = min(math.floor(src), n_in - 1)
+            i1 = min(i0 + 1, n_in - 1)
+            frac = src - i0
+            return [i0] if frac == 0 or i1 == i0 else [i0, i1]
+        raise ValueError(f"interpolation mode {self.mode!r}")
+
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        for o in range(n_out):
+            for i in self.sources(o, n_in, n_out):
+                m[o, i] += 1
+        return m
+
+    def affine(self, n_in: int, n_out: int):
+        return None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """A size-1 axis expanded to ``n_out`` positions (e.g. a squeeze-excitation gate)."""
+
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        return np.ones((n_out, n_in), dtype=np.int64)
+
+    def affine(self, n_in: int, n_out: int):
+        return None

@@ -1,0 +1,370 @@
+"""torch.fx machinery that turns an ``nn.Module`` into an edgewise :class:`Graph`."""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ._axis import Adaptive, Resample, Window
+from .errors import EdgewiseError
+from .graph import Graph, Node
+
+__all__ = ["trace", "parse_shape"]
+
+
+def parse_shape(shape: str | Sequence[int]) -> tuple[int, ...]:
+    """``"3x224x224"`` or ``(3, 224, 224)`` → ``(3, 224, 224)``; checked to be C×L or C×H×W."""
+    if isinstance(shape, str):
+        try:
+            dims = tuple(int(p) for p in shape.lower().replace("×", "x").split("x"))
+        except ValueError:
+            raise EdgewiseError(f"input shape {shape!r} is not of the form CxL or CxHxW (e.g. 3x224x224)") from None
+    else:
+        dims = tuple(int(d) for d in shape)
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise EdgewiseError(
+            f"input shape {shape!r} must be C×L (1-D) or C×H×W (2-D) with positive sizes, without the batch axis"
+        )
+    return dims
+
+
+# --------------------------------------------------------------------------- ops
+
+_IDENTITY_MODULES = (
+    nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.LayerNorm, nn.SyncBatchNorm,
+)
+_NOT_ELEMENTWISE = (nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d, nn.MultiheadAttention, nn.GLU)
+
+_IDENTITY_FUNCTIONS = {
+    F.relu, F.relu6, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.hardtanh, F.leaky_relu,
+    F.elu, F.selu, F.celu, F.softplus, F.sigmoid, F.tanh, F.dropout, F.dropout1d, F.dropout2d,
+    F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm,
+    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, torch.clone, torch.abs, torch.exp,
+    torch.neg, torch.clamp, torch.clip, operator.neg, operator.pos, torch.nn.functional.relu_,
+}
+_IDENTITY_METHODS = {
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clone", "contiguous", "float", "double", "to",
+    "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half", "bfloat16",
+}
+_ADD = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
+_MUL = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}
+_ADD_METHODS = {"add", "add_", "sub", "sub_"}
+_MUL_METHODS = {"mul", "mul_", "div", "div_"}
+_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze}
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze"}
+
+try:  # torchvision wraps stochastic depth as an fx leaf function
+    from torchvision.ops import stochastic_depth as _stochastic_depth
+
+    _IDENTITY_FUNCTIONS.add(_stochastic_depth)
+except Exception:  # pragma: no cover - torchvision is optional
+    pass
+
+
+def _pair(v, n: int) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _conv_axes(m: nn.Module, n: int, in_spatial, out_spatial) -> tuple[Window, ...]:
+    k, s, d = _pair(m.kernel_size, n), _pair(m.stride, n), _pair(m.dilation, n)
+    mode = m.padding_mode
+    if isinstance(m.padding, str):
+        if m.padding == "valid":
+            pads = [(0, 0)] * n
+        else:  # 'same': PyTorch puts the odd extra padding at the end
+            pads = [((di * (ki - 1)) // 2, di * (ki - 1) - (di * (ki - 1)) // 2) for ki, di in zip(k, d)]
+    else:
+        pads = [(p, p) for p in _pair(m.padding, n)]
+    return tuple(Window(k[a], s[a], d[a], pads[a], mode) for a in range(n))
+
+
+def _pool_axes(kernel, stride, padding, dilation, ceil_mode, n) -> tuple[Window, ...]:
+    k = _pair(kernel, n)
+    s = _pair(stride if stride not in (None, ()) else kernel, n)
+    p, d = _pair(padding, n), _pair(dilation, n)
+    return tuple(Window(k[a], s[a], d[a], (p[a], p[a]), "zeros", bool(ceil_mode)) for a in range(n))
+
+
+def _pad_axes(pad: Sequence[int], mode: str, n: int) -> tuple[Window, ...]:
+    """F.pad's pad list runs from the last axis backwards: (left, right, top, bottom)."""
+    pad = list(pad) + [0] * (2 * n - len(pad))
+    if min(pad) < 0:
+        raise EdgewiseError(f"negative padding {tuple(pad)} (cropping) is not supported")
+    mode = {"constant": "zeros", "reflect": "reflect", "replicate": "replicate",
+            "circular": "circular", "symmetric": "symmetric"}[mode]
+    return tuple(Window(1, 1, 1, (pad[2 * (n - 1 - a)], pad[2 * (n - 1 - a) + 1]), mode) for a in range(n))
+
+
+def _resample_axes(mode, align_corners, scale_factor, n) -> tuple[Resample, ...]:
+    scales = _pair(scale_factor, n) if scale_factor is not None else (None,) * n
+    return tuple(Resample(mode, bool(align_corners), 1 / sc if sc else None) for sc in scales)
+
+
+def _module_op(m: nn.Module, n: int, in_spatial, out_spatial) -> tuple[str, tuple]:
+    """(kind, axes) for a leaf module, or raise."""
+    from .nets import Pad  # local: nets imports torch modules only
+
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        return "conv", _conv_axes(m, n, in_spatial, out_spatial)
+    if isinstance(m, Pad):
+        return "pool", _pad_axes(m.pad, m.mode, n)
+    if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
+        return "pool", _pool_axes(m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, n)
+    if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d)):
+        return "pool", _pool_axes(m.kernel_size, m.stride, m.padding, 1, m.ceil_mode, n)
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
+        return "pool", (Adaptive(),) * n
+    if isinstance(m, (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)):
+        return "pool", _pad_axes(m.padding, "constant", n)
+    if isinstance(m, (nn.ReflectionPad1d, nn.ReflectionPad2d)):
+        return "pool", _pad_axes(m.padding, "reflect", n)
+    if isinstance(m, (nn.ReplicationPad1d, nn.ReplicationPad2d)):
+        return "pool", _pad_axes(m.padding, "replicate", n)
+    if isinstance(m, (nn.CircularPad1d, nn.CircularPad2d)):
+        return "pool", _pad_axes(m.padding, "circular", n)
+    if isinstance(m, nn.Upsample):
+        return "pool", _resample_axes(m.mode, m.align_corners, m.scale_factor, n)
+    if isinstance(m, nn.Linear):
+        return "linear", ()
+    if isinstance(m, (nn.Flatten, nn.Unflatten)):
+        return "reshape", ()
+    if isinstance(m, _IDENTITY_MODULES) or (
+        type(m).__module__ == "torch.nn.modules.activation" and not isinstance(m, _NOT_ELEMENTWISE)
+    ):
+        return "identity", ()
+    raise _Unsupported(type(m).__name__)
+
+
+def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
+    """(kind, axes) for a call_function / call_method target, or raise."""
+    def arg(i, name, default=None):
+        return args[i] if len(args) > i else kwargs.get(name, default)
+
+    if fn in _IDENTITY_FUNCTIONS or fn in _IDENTITY_METHODS:
+        return "identity", ()
+    if fn in _ADD or fn in _ADD_METHODS:
+        return "add", ()
+    if fn in _MUL or fn in _MUL_METHODS:
+        return "mul", ()
+    if fn in (torch.cat, torch.concat, "cat"):
+        return "cat", ()
+    if fn in _RESHAPE_FUNCTIONS or fn in _RESHAPE_METHODS:
+        return "reshape", ()
+    if fn in (torch.mean, "mean", torch.sum, "sum", torch.amax, "amax"):
+        return "pool", "reduce"
+    if fn in (F.max_pool1d, F.max_pool2d):
+        return "pool", _pool_axes(arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0),
+                                  arg(4, "dilation", 1), arg(5, "ceil_mode", False), n)
+    if fn in (F.avg_pool1d, F.avg_pool2d):
+        return "pool", _pool_axes(arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0), 1,
+                                  arg(4, "ceil_mode", False), n)
+    if fn in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_max_pool1d, F.adaptive_max_pool2d):
+        return "pool", (Adaptive(),) * n
+    if fn is F.pad:
+        return "pool", _pad_axes(arg(1, "pad"), arg(2, "mode", "constant"), n)
+    if fn in (F.interpolate, F.upsample):
+        return "pool", _resample_axes(arg(3, "mode", "nearest"), arg(4, "align_corners"), arg(2, "scale_factor"), n)
+    raise _Unsupported(getattr(fn, "__name__", str(fn)))
+
+
+class _Unsupported(Exception):
+    def __init__(self, op: str):
+        self.op = op
+
+
+# ----------------------------------------------------------------------- tracer
+
+class _Tracer(torch.fx.Tracer):
+    """Keeps torch.nn layers and edgewise's own layers as leaves; traces through the rest."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        from .nets import Pad
+
+        return isinstance(m, Pad) or super().is_leaf_module(m, qualname)
+
+
+def _tensor_meta(node: torch.fx.Node):
+    meta = node.meta.get("tensor_meta")
+    return meta if hasattr(meta, "shape") else None
+
+
+def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
+    """Trace ``model`` on an input of ``input_shape`` (C×L or C×H×W) into a :class:`Graph`.
+
+    The model is traced in eval mode on a zero tensor on the CPU; its weights
+    and training flags are left as they were.
+
+    Example:
+        >>> g = edgewise.trace(torchvision.models.resnet18(), (3, 224, 224))
+        >>> g["layer4.1.conv2"].shape
+        (512, 7, 7)
+    """
+    if not isinstance(model, nn.Module):
+        raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
+    shape = parse_shape(input_shape)
+    n = len(shape) - 1
+    model_name = name or type(model).__name__
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()  # trace the inference graph (no auxiliary heads, no batch statistics)
+        try:
+            fx_graph = _Tracer().trace(model)
+        except Exception as e:  # symbolic tracing fails on data-dependent control flow
+            raise EdgewiseError(
+                f"could not trace {model_name} with torch.fx: {type(e).__name__}: {_first_line(e)}. "
+                "Data-dependent Python control flow cannot be traced; move it out of forward() or "
+                "trace a sub-module instead."
+            ) from e
+        gm = torch.fx.GraphModule(model, fx_graph)
+        param = next(model.parameters(), None)
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        device = param.device if param is not None else "cpu"
+        with torch.no_grad():
+            ShapeProp(gm).propagate(torch.zeros((1, *shape), dtype=dtype, device=device))
+    except EdgewiseError:
+        raise
+    except Exception as e:
+        raise EdgewiseError(
+            f"{model_name} does not run on an input of shape {'x'.join(map(str, shape))} "
+            f"(batch axis added): {type(e).__name__}: {_first_line(e)}"
+        ) from e
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    return _build(gm, shape, n, model_name)
+
+
+def _build(gm: torch.fx.GraphModule, shape, n: int, model_name: str) -> Graph:
+    modules = dict(gm.named_modules())
+    nodes: dict[str, Node] = {}
+    fx_to_name: dict[torch.fx.Node, str] = {}
+    calls: Counter = Counter()
+    output = None
+    for fx in gm.graph.nodes:
+        if fx.op == "output":
+            out = fx.args[0]
+            if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
+                raise EdgewiseError(
+                    f"{model_name} returns {type(out).__name__ if not isinstance(out, torch.fx.Node) else 'a non-tensor'}, "
+                    "not a single tensor; wrap it so forward() returns one tensor, or pass layer= to pick one."
+                )
+            output = fx_to_name[out]
+            continue
+        meta = _tensor_meta(fx)
+        if meta is None:
+            continue  # shape arithmetic (x.size(0), ...) carries no units
+        out_shape = tuple(int(d) for d in meta.shape[1:])
+        srcs = [a for a in fx.all_input_nodes if a in fx_to_name]
+        if fx.op == "placeholder":
+            if any(nd.kind == "input" for nd in nodes.values()):
+                raise EdgewiseError(f"{model_name}.forward takes several tensors; edgewise traces models with one input")
+            kind, axes, op, node_name = "input", (), "input", "input"
+        elif fx.op == "get_attr":
+            kind, axes, op, node_name = "const", (), "get_attr", fx.target
+        else:
+            if fx.op == "call_module":
+                mod = modules[fx.target]
+                op = type(mod).__name__
+                calls[fx.target] += 1
+                node_name = fx.target if calls[fx.target] == 1 else f"{fx.target}#{calls[fx.target] - 1}"
+            else:
+                op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
+                node_name = fx.name
+            if not srcs:  # e.g. torch.zeros(...) created inside forward
+                kind, axes = "const", ()
+            else:
+                in_shape = nodes[fx_to_name[srcs[0]]].shape
+                try:
+                    if fx.op == "call_module":
+                        kind, axes = _module_op(mod, len(in_shape) - 1, in_shape[1:], out_shape[1:])
+                    else:
+                        kind, axes = _function_op(fx.target, fx.args, fx.kwargs, len(in_shape) - 1)
+                except _Unsupported as u:
+                    raise EdgewiseError(
+                        f"layer {node_name!r} of {model_name} uses {u.op}, which edgewise cannot map to "
+                        "position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
+                        "padding, Linear, Flatten/view, activations, normalisation, dropout, +, *, torch.cat, "
+                        "interpolation. Replace it, or analyse the part of the model before it (layer=...)."
+                    ) from None
+                kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
+        inputs = tuple(dict.fromkeys(fx_to_name[a] for a in srcs))
+        groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
+        nodes[node_name] = Node(node_name, kind, inputs, out_shape, tuple(axes), int(groups), op)
+        fx_to_name[fx] = node_name
+    return Graph(_prune(nodes, output), "input", output, shape, model_name)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else ""
+
+
+def _qualname(fn: Callable) -> str:
+    mod = getattr(fn, "__module__", "") or ""
+    mod = {"torch.nn.functional": "F", "_operator": "operator"}.get(mod, mod)
+    return f"{mod}.{getattr(fn, '__name__', fn)}" if mod else str(fn)
+
+
+def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
+    """Checks and per-op details that need the shapes of the operands."""
+    shapes = [nodes[fx_to_name[s]].shape for s in srcs]
+    in_shape = shapes[0]
+    live = [s for s in srcs if nodes[fx_to_name[s]].kind != "const"]
+    if kind in ("add", "mul"):
+        if len(live) == 1:
+            return "identity", (), live
+        if len({len(sh) for sh in shapes}) != 1:
+            raise EdgewiseError(f"layer {node_name!r}: operands of {len(shapes[0])} and {len(shapes[1])} dims; "
+                                "broadcasting across different ranks is not supported")
+        return kind, (), srcs
+    if kind == "identity" and tuple(in_shape) != tuple(out_shape):
+        raise EdgewiseError(f"layer {node_name!r} changes the shape {in_shape} → {out_shape}; "
+                            "edgewise expected an elementwise op here")
+    if kind == "cat":
+        dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim", 0)
+        if dim not in (1, 1 - len(in_shape) - 1) and dim != -len(in_shape):
+            raise EdgewiseError(f"layer {node_name!r} concatenates along dim {dim}; only channel concatenation "
+                                "(dim=1) is supported")
+        return kind, (), srcs
+    if kind == "linear" and len(in_shape) != 1:
+        raise EdgewiseError(f"layer {node_name!r}: Linear applied to a {len(in_shape)}-D feature map {in_shape}; "
+                            "flatten before the Linear layer")
+    if kind == "conv":
+        return kind, axes, srcs[:1]
+    if kind == "pool":
+        if axes == "reduce":
+            dims = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim")
+            dims = {d % (len(in_shape) + 1) for d in (dims if isinstance(dims, (tuple, list)) else [dims])}
+            if dims != set(range(2, len(in_shape) + 1)):
+                raise EdgewiseError(f"layer {node_name!r} reduces over dims {sorted(dims)}; only reductions over "
+                                    "all spatial axes (a global pool) are supported")
+            axes = (Adaptive(),) * (len(in_shape) - 1)
+        if len(in_shape) == len(out_shape) and in_shape[0] != out_shape[0]:
+            raise EdgewiseError(f"layer {node_name!r} changes the channel count {in_shape[0]} → {out_shape[0]}")
+        return kind, axes, srcs[:1]
+    if kind == "reshape":
+        if int(torch.tensor(in_shape).prod()) != int(torch.tensor(out_shape).prod()):
+            raise EdgewiseError(f"layer {node_name!r} reshapes {in_shape} → {out_shape} across the batch axis")
+        return kind, (), srcs[:1]
+    return kind, axes, srcs[:1]
+
+
+def _prune(nodes: dict[str, Node], output: str) -> dict[str, Node]:
+    """Keep nodes the output depends on (and the input), in topological order."""
+    keep, stack = set(), [output]
+    while stack:
+        cur = stack.pop()
+        if cur not in keep:
+            keep.add(cur)
+            stack.extend(nodes[cur].inputs)
+    keep.add("input")
+    return {k: v for k, v in nodes.items() if k in keep}
+

@@ -1,0 +1,132 @@
+"""The Graph: a model's structure with the geometry of every layer.
+
+Engines (receptive fields, pathways, ...) are interpreters over this graph;
+nothing else in edgewise looks at module types or names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .errors import EdgewiseError
+
+__all__ = ["Node", "Graph", "KINDS"]
+
+#: what a node does to positions and channels
+KINDS = {
+    "input": "the model input",
+    "const": "a tensor that does not depend on the input (parameter, buffer)",
+    "identity": "per-unit op: activation, normalisation, dropout, scalar arithmetic",
+    "conv": "convolution: every in-channel of a group to every out-channel, per tap",
+    "pool": "per-channel spatial op: pooling, explicit padding, up-sampling, spatial mean",
+    "linear": "full connection from every input unit to every output unit",
+    "reshape": "same units in another shape (flatten, view, squeeze)",
+    "add": "elementwise sum/difference (broadcasting): paths of both operands",
+    "mul": "elementwise product/quotient (broadcasting): paths of both operands",
+    "cat": "concatenation along channels",
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One tensor-producing operation.
+
+    Attributes:
+        name: dotted module path from ``named_modules()`` (``layer4.2.conv1``),
+            or the torch.fx node name for functional ops (``add_3``). A module
+            called more than once gets ``#k`` appended on the k-th extra call.
+        kind: one of :data:`KINDS`.
+        inputs: names of the nodes this one reads (tensors only).
+        shape: output shape without the batch axis: ``(C, *spatial)`` or ``(F,)``.
+        axes: per spatial axis, the operation along it (``edgewise._axis``);
+            set for ``conv`` and ``pool`` nodes.
+        groups: convolution groups.
+        op: what it was in the model (``Conv2d``, ``torch.cat``, ...).
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    axes: tuple = ()
+    groups: int = 1
+    op: str = ""
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        return self.shape[1:]
+
+
+@dataclass
+class Graph:
+    """A traced model: nodes in topological order, one input, one output.
+
+    Example:
+        >>> g = edgewise.trace(edgewise.nets.from_spec("3*conv3", (1, 16)), (1, 16))
+        >>> [n.name for n in g][:3]
+        ['input', 'conv1', 'relu1']
+    """
+
+    nodes: dict[str, Node]
+    input: str
+    output: str
+    input_shape: tuple[int, ...]
+    model_name: str = "model"
+    _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._consumers = {name: [] for name in self.nodes}
+        for node in self.nodes.values():
+            for src in node.inputs:
+                self._consumers[src].append(node.name)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial axes of the input (1 or 2)."""
+        return len(self.input_shape) - 1
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.nodes
+
+    def __getitem__(self, name: str) -> Node:
+        if name in self.nodes:
+            return self.nodes[name]
+        close = difflib.get_close_matches(name, list(self.nodes), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise EdgewiseError(
+            f"no layer named {name!r} in {self.model_name}.{hint} "
+            "List the layers with `edgewise rf MODEL` or `[n.name for n in edgewise.trace(model, shape)]`."
+        )
+
+    def consumers(self, name: str) -> list[str]:
+        """Names of the nodes that read ``name``'s output."""
+        return self._consumers[name]
+
+    def upstream(self, name: str) -> set[str]:
+        """Names of ``name`` and every node it depends on."""
+        seen, stack = set(), [name]
+        while stack:
+            cur = stack.pop()
+            if cur not in seen:
+                seen.add(cur)
+                stack.extend(self.nodes[cur].inputs)
+        return seen
+
+    def __repr__(self) -> str:
+        lines = [f"Graph({self.model_name}, input {self.input_shape}, {len(self)} nodes)"]
+        for n in self:
+            src = ", ".join(n.inputs)
+            lines.append(f"  {n.name:<28} {n.kind:<8} {n.op:<22} {str(n.shape):<18} <- {src}")
+        return "\n".join(lines)

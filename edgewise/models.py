@@ -1,0 +1,98 @@
+"""Resolve what a user names as a model: a spec string, ``torchvision:NAME``, ``file.py:fn`` or ``pkg.mod:fn``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch.nn as nn
+
+from . import nets
+from ._trace import parse_shape, trace
+from .errors import EdgewiseError
+from .graph import Graph
+
+__all__ = ["load", "as_graph", "describe"]
+
+
+def _torchvision(name: str) -> nn.Module:
+    try:
+        import torchvision
+    except ImportError:
+        raise EdgewiseError(
+            f"torchvision:{name} needs torchvision; install the extra with `pip install 'edgewise[zoo]'`"
+        ) from None
+    available = torchvision.models.list_models(module=torchvision.models)
+    if name not in available:
+        import difflib
+
+        close = difflib.get_close_matches(name, available, n=3)
+        raise EdgewiseError(f"torchvision has no model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
+                            f"; available: {', '.join(sorted(available))}"))
+    return torchvision.models.get_model(name, weights=None)  # architecture only: nothing is downloaded
+
+
+def _factory(ref: str) -> nn.Module:
+    where, _, fn = ref.rpartition(":")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise EdgewiseError(f"model file {where!r} does not exist")
+        spec = importlib.util.spec_from_file_location(f"_edgewise_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as e:
+            raise EdgewiseError(f"cannot import {where!r} for model {ref!r}: {e}") from None
+    make = getattr(module, fn, None)
+    if make is None:
+        raise EdgewiseError(f"{where!r} has no attribute {fn!r} (model reference {ref!r})")
+    model = make() if callable(make) and not isinstance(make, nn.Module) else make
+    if not isinstance(model, nn.Module):
+        raise EdgewiseError(f"{ref} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Module:
+    """An ``nn.Module`` from a reference: a module itself, a spec string, ``torchvision:NAME``,
+    ``path/to/file.py:make_model`` or ``package.module:make_model``.
+
+    Spec strings need ``input_shape`` (it fixes 1-D vs 2-D) and take ``padding`` and
+    the other options of :func:`edgewise.nets.from_spec`.
+    """
+    if isinstance(ref, nn.Module):
+        return ref
+    if not isinstance(ref, str):
+        raise EdgewiseError(f"expected an nn.Module or a model reference string, got {type(ref).__name__}")
+    if ref.startswith("torchvision:"):
+        return _torchvision(ref.split(":", 1)[1])
+    if ":" in ref:
+        return _factory(ref)
+    if input_shape is None:
+        raise EdgewiseError(f"spec {ref!r} needs an input shape (e.g. 1x64 or 3x32x32)")
+    return nets.from_spec(ref, input_shape, padding=padding, **spec_options)
+
+
+def describe(ref) -> str:
+    """Short display name for a model reference."""
+    if isinstance(ref, str):
+        return ref
+    return getattr(ref, "spec", None) or type(ref).__name__
+
+
+def as_graph(model, input_shape=None, padding: str = "same") -> Graph:
+    """A :class:`Graph` from a Graph, an ``nn.Module`` (traced) or a model reference string."""
+    if isinstance(model, Graph):
+        return model
+    if input_shape is None:
+        shape = getattr(model, "input_shape", None)
+        if shape is None:
+            raise EdgewiseError("input_shape is required to trace a model (C×L or C×H×W, e.g. (3, 224, 224))")
+        input_shape = shape
+    shape = parse_shape(input_shape)
+    return trace(load(model, shape, padding=padding), shape, name=describe(model))

@@ -1,0 +1,236 @@
+"""Exact pathway counting: how many distinct paths lead from each input position to the output.
+
+The unit-level graph has one node per (channel, position) of every layer and one
+edge per tap that reads an input unit (see :data:`edgewise.graph.KINDS`). Counts
+are propagated backwards from the selected output units: with all weights set
+to one, the count is the derivative of the selected outputs with respect to
+an input unit, and every layer's adjoint factorises into a channel part and one
+small integer matrix per spatial axis. Channels that carry identical count
+maps share one row, so a 2048-channel layer costs no more than a 1-channel one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._axis import Broadcast
+from ._numeric import ExactCounts, LogCounts
+from .errors import EdgewiseError
+from .graph import Graph, Node
+from .maps import position_summary
+from .models import as_graph
+from .results import Result
+
+__all__ = ["pathways", "PathCounts", "select_units"]
+
+
+@dataclass
+class _Value:
+    """Counts for every channel of a node: ``rows[index[c]]`` is channel c's map."""
+
+    rows: Any
+    index: np.ndarray
+
+    def full(self):
+        return self.rows[self.index]
+
+
+def select_units(shape: tuple[int, ...], to, layer: str) -> np.ndarray:
+    """Boolean mask over the spatial positions of a layer for a ``to=`` selector.
+
+    ``"all"``: every position; ``"center"``: position ``(n−1)//2`` on each axis;
+    ``(y, x)`` (an int in 1-D): that position. Layers without spatial axes
+    select all their units.
+    """
+    spatial = shape[1:]
+    mask = np.zeros(spatial, dtype=bool)
+    if isinstance(to, str) and to == "all" or not spatial:
+        mask[...] = True
+        return mask
+    if isinstance(to, str) and to in ("center", "centre"):
+        mask[tuple((n - 1) // 2 for n in spatial)] = True
+        return mask
+    pos = (to,) if isinstance(to, (int, np.integer)) else tuple(to) if isinstance(to, (tuple, list)) else None
+    if pos is None or len(pos) != len(spatial) or not all(isinstance(p, (int, np.integer)) for p in pos):
+        raise EdgewiseError(
+            f"to={to!r}: expected 'all', 'center' or a position with {len(spatial)} integer coordinate(s) "
+            f"(row, col) for layer {layer!r} of spatial shape {spatial}"
+        )
+    if not all(0 <= p < n for p, n in zip(pos, spatial)):
+        raise EdgewiseError(f"to={tuple(pos)} lies outside layer {layer!r}, whose spatial shape is {spatial} (row, col)")
+    mask[tuple(pos)] = True
+    return mask
+
+
+@dataclass
+class PathCounts(Result):
+    """Path counts from every input position (input channel 0) to the selected units.
+
+    Attributes:
+        counts: array over input positions (L or H×W). Float64 (``counts × 10**scale``
+            are the counts), or an object array of Python ints when ``exact``.
+        log10: base-10 logarithm of the counts (−inf where no path exists).
+        scale: power of ten factored out of ``counts`` (0 whenever they fit in float64).
+        exact: whether ``counts`` holds exact integers.
+        layer: the target layer; ``to``: the selector used.
+    """
+
+    counts: np.ndarray
+    log10: np.ndarray
+    scale: int
+    exact: bool
+    layer: str
+    to: Any
+    model: str = "model"
+    input_shape: tuple = ()
+    summary: dict = field(default_factory=dict)
+
+    kind = "pathways"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.log10.shape)
+
+    def to_dict(self) -> dict:
+        counts = self.counts.tolist() if self.exact else self.counts.astype(float).tolist()
+        return {
+            "model": self.model, "input_shape": list(self.input_shape), "layer": self.layer,
+            "to": self.to if isinstance(self.to, (str, int)) else list(self.to),
+            "shape": list(self.shape), "exact": self.exact, "scale": self.scale,
+            "counts": counts, **self.summary,
+        }
+
+    def arrays(self) -> dict:
+        return {"log10": self.log10} if self.exact else {"counts": self.counts, "log10": self.log10}
+
+
+def pathways(model, input_shape=None, to="all", layer: str | None = None, exact: bool = False,
+             device=None) -> PathCounts:
+    """Count the paths from each input position to the selected units of ``layer``.
+
+    Args:
+        model: an ``nn.Module``, a traced :class:`Graph`, or a spec string.
+        input_shape: C×L or C×H×W (not needed for a Graph).
+        to: ``"all"`` (sum over every unit of the layer), ``"center"``, or a position
+            ``(row, col)`` (an int in 1-D); a position selects every channel there.
+        layer: dotted name of the target layer; default: the model's output.
+        exact: exact Python integers instead of float64 (slower, any size).
+        device: torch device for the float computation.
+
+    Returns:
+        :class:`PathCounts`.
+
+    Example:
+        >>> p = pathways(nets.from_spec("4*conv3", (1, 9), padding="valid", width=1), (1, 9))
+        >>> p.counts.astype(int).tolist()
+        [1, 4, 10, 16, 19, 16, 10, 4, 1]
+    """
+    graph = as_graph(model, input_shape)
+    target = graph[layer].name if layer is not None else graph.output
+    num = ExactCounts() if exact else LogCounts(device)
+    node = graph[target]
+    mask = select_units(node.shape, to, target)
+    values: dict[str, _Value] = {target: _Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))}
+    live = graph.upstream(target)
+    for nd in reversed(list(graph)):
+        if nd.name not in live or nd.name not in values or nd.kind in ("input", "const"):
+            continue
+        value = values.pop(nd.name)
+        for src, contrib in _adjoint(graph, nd, value, num):
+            values[src] = contrib if src not in values else _accumulate(values[src], contrib, num)
+    inp = values.get(graph.input)
+    if inp is None:
+        raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
+    row = inp.rows[inp.index[0]]
+    log10 = num.log10(row)
+    if exact:
+        counts, scale = num.to_numpy(row), 0
+    else:
+        top = float(np.max(log10)) if np.isfinite(log10).any() else 0.0
+        scale = max(0, math.ceil(top - 300)) if top > 300 else 0
+        counts = np.where(np.isfinite(log10), 10.0 ** (log10 - scale), 0.0)
+    return PathCounts(counts, log10, scale, exact, target, to, graph.model_name, graph.input_shape,
+                      position_summary(counts, log10))
+
+
+def _accumulate(a: _Value, b: _Value, num) -> _Value:
+    """Sum of two count maps over the same channels, keeping identical channels merged."""
+    pairs, index = np.unique(np.stack([a.index, b.index], axis=1), axis=0, return_inverse=True)
+    rows = num.add(a.rows[pairs[:, 0]], b.rows[pairs[:, 1]])
+    return _Value(rows, index.reshape(-1))
+
+
+def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
+    """Distinct per-group row multiplicities: (weights [K, G], key of each group)."""
+    n_groups = groups.max() + 1
+    hist = np.zeros((n_groups, n_rows), dtype=np.int64)
+    np.add.at(hist, (groups, index), 1)
+    return np.unique(hist, axis=0, return_inverse=True)
+
+
+def _adjoint(graph: Graph, nd: Node, v: _Value, num):
+    """Yield (input name, its share of the counts) for node ``nd`` holding counts ``v``."""
+    kind = nd.kind
+    if kind == "identity":
+        yield nd.inputs[0], v
+        return
+    if kind == "conv":
+        src = graph[nd.inputs[0]]
+        c_in, c_out, g = src.channels, nd.channels, nd.groups
+        weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
+        rows = num.spatial(num.mix(v.rows, weights), _mats(nd.axes, src.spatial, nd.spatial))
+        yield src.name, _Value(rows, key.reshape(-1)[np.arange(c_in) // (c_in // g)])
+        return
+    if kind == "pool":
+        src = graph[nd.inputs[0]]
+        n_out = nd.spatial if len(nd.shape) == len(src.shape) else (1,) * len(src.spatial)
+        rows = v.rows.reshape((v.rows.shape[0],) + tuple(n_out))
+        yield src.name, _Value(num.spatial(rows, _mats(nd.axes, src.spatial, n_out)), v.index)
+        return
+    if kind == "linear":
+        src = graph[nd.inputs[0]]
+        weights = np.bincount(v.index, minlength=v.rows.shape[0])[None]
+        yield src.name, _Value(num.mix(v.rows, weights), np.zeros(src.channels, dtype=np.int64))
+        return
+    if kind == "reshape":
+        src = graph[nd.inputs[0]]
+        full = v.full().reshape(src.shape)
+        rows, index = num.unique_rows(full)
+        yield src.name, _Value(rows, index)
+        return
+    if kind in ("add", "mul"):
+        for name in nd.inputs:
+            src = graph[name]
+            if src.kind == "const":
+                continue
+            yield name, _unbroadcast(v, src.shape, nd.shape, num)
+        return
+    if kind == "cat":
+        offset = 0
+        for name in nd.inputs:
+            src = graph[name]
+            if src.kind != "const":
+                yield name, _Value(v.rows, v.index[offset:offset + src.channels])
+            offset += src.channels
+        return
+    raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
+
+
+def _mats(axes, n_in, n_out):
+    return [ax.matrix(i, o) for ax, i, o in zip(axes, n_in, n_out)]
+
+
+def _unbroadcast(v: _Value, in_shape, out_shape, num) -> _Value:
+    """Counts for an operand of shape ``in_shape`` broadcast to ``out_shape``."""
+    if tuple(in_shape) == tuple(out_shape):
+        return v
+    rows, index = v.rows, v.index
+    if in_shape[0] == 1 and out_shape[0] > 1:
+        rows = num.mix(rows, np.bincount(index, minlength=rows.shape[0])[None])
+        index = np.zeros(1, dtype=np.int64)
+    mats = [Broadcast().matrix(1, o) if i == 1 and o > 1 else None for i, o in zip(in_shape[1:], out_shape[1:])]
+    return _Value(num.spatial(rows, mats), index)

@@ -1,0 +1,88 @@
+"""Base class for result objects: JSON + .npy on disk, HTML in a notebook."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Result", "to_jsonable", "write_atomic"]
+
+def to_jsonable(obj):
+    """Plain JSON types; non-finite floats become strings ("inf", "-inf", "nan")."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else str(f)
+    return obj
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+class Result:
+    """Mixin for result dataclasses: subclasses define ``kind``, ``to_dict()`` and ``arrays()``."""
+
+    kind = "result"
+
+    def to_dict(self) -> dict:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(to_jsonable(self.to_dict()), **kw)
+
+    def save(self, directory, stem: str | None = None) -> list[Path]:
+        """Write ``<stem>.json`` and one ``<stem>.<array>.npy`` per array into ``directory``."""
+        directory, stem = Path(directory), stem or self.kind
+        paths = [directory / f"{stem}.json"]
+        write_atomic(paths[0], self.to_json(indent=1).encode())
+        for name, arr in self.arrays().items():
+            p = directory / f"{stem}.{name}.npy"
+
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(arr), allow_pickle=False)
+            write_atomic(p, buf.getvalue())
+            paths.append(p)
+        return paths
+
+    def _repr_html_(self) -> str:
+        from .report import figures  # plotting lives only in report
+
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+            for k, v in self.to_dict().items() if not isinstance(v, (list, dict))
+        )
+        img = figures.png_data_uri(self)
+        pic = f'<img src="{img}" style="max-width:480px"/>' if img else ""
+        return f"<div><b>{html.escape(type(self).__name__)}</b>{pic}<table>{rows}</table></div>"
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, int) and abs(v) > 10**15:
+        return f"{v:.6e}"
+    return str(v)
