@@ -2,6 +2,7 @@
 
 from . import nets
 from ._trace import trace
+from .geometry import ReceptiveField, receptive_field
 from .pathways import PathCounts, pathways
 from .errors import EdgewiseError
 from .graph import Graph, Node

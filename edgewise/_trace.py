@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Any, Callable, Sequence
 
 import torch
@@ -99,7 +99,7 @@ def _pad_axes(pad: Sequence[int], mode: str, n: int) -> tuple[Window, ...]:
     pad = list(pad) + [0] * (2 * n - len(pad))
     if min(pad) < 0:
         raise EdgewiseError(f"negative padding {tuple(pad)} (cropping) is not supported")
-    mode = {"constant": "zeros", "reflect": "reflect", "replicate": "replicate",
+    mode = {"constant": "zeros", "zeros": "zeros", "reflect": "reflect", "replicate": "replicate",
             "circular": "circular", "symmetric": "symmetric"}[mode]
     return tuple(Window(1, 1, 1, (pad[2 * (n - 1 - a)], pad[2 * (n - 1 - a) + 1]), mode) for a in range(n))
 
@@ -213,6 +213,8 @@ def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
     shape = parse_shape(input_shape)
     n = len(shape) - 1
     model_name = name or type(model).__name__
+    if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
+        model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
     flags = {m: m.training for m in model.modules()}
     try:
         model.eval()  # trace the inference graph (no auxiliary heads, no batch statistics)

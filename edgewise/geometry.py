@@ -1,0 +1,368 @@
+"""Receptive-field geometry: integer (and rational) arithmetic over the Graph.
+
+For every node and spatial axis: the receptive-field ``size`` (input pixels
+spanned by one unit, padding included), the ``jump`` (input pixels between
+neighbouring units) and the ``start`` (input coordinate of the centre of the
+first unit; negative when it sits in the padding). Unit ``o`` then sees input
+pixels ``start + o*jump ± (size−1)/2``. Through branches the union is taken and
+any disagreement is reported as misalignment rather than hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ._axis import Adaptive, Resample, Window
+from .errors import EdgewiseError
+from .graph import Graph, Node
+from .models import as_graph
+from .results import Result
+
+__all__ = ["receptive_field", "ReceptiveField", "LayerField", "Advice", "AxisField"]
+
+
+def _num(x: Fraction):
+    """An int when whole, else a float: for display and JSON."""
+    return int(x) if x.denominator == 1 else float(x)
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """Receptive field of a node's units along one axis (``n`` units)."""
+
+    size: Fraction
+    jump: Fraction
+    start: Fraction
+    n: int
+    exact: bool = True
+    cover: tuple = (-np.inf, np.inf)  # input pixels read by any unit (strides may drop the last ones)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unclipped (lo, hi) input coordinates of every unit, as float arrays."""
+        centre = float(self.start) + np.arange(self.n) * float(self.jump)
+        half = (float(self.size) - 1) / 2
+        return centre - half, centre + half
+
+    def through(self, w: Window) -> "AxisField":
+        ext = w.extent
+        return AxisField(self.size + (ext - 1) * self.jump, self.jump * w.stride,
+                         self.start + (Fraction(ext - 1, 2) - w.pad[0]) * self.jump, self.n, self.exact, self.cover)
+
+    def union(self) -> "AxisField":
+        """One unit covering every unit of this axis (a global pool, flatten or Linear)."""
+        lo = self.start - (self.size - 1) / 2
+        hi = self.start + (self.n - 1) * self.jump + (self.size - 1) / 2
+        return AxisField(hi - lo + 1, hi - lo + 1, (lo + hi) / 2, 1, self.exact, self.cover)
+
+    def with_units(self, n: int, cover) -> "AxisField":
+        """This field for ``n`` units whose inputs read only the pixels in ``cover``."""
+        lo = self.start - (self.size - 1) / 2
+        hi = self.start + (n - 1) * self.jump + (self.size - 1) / 2
+        return AxisField(self.size, self.jump, self.start, n, self.exact,
+                         (max(cover[0], float(lo)), min(cover[1], float(hi))))
+
+
+@dataclass
+class LayerField:
+    """Receptive field of one node, per spatial axis of the input."""
+
+    name: str
+    kind: str
+    op: str
+    shape: tuple[int, ...]
+    axes: tuple[AxisField, ...]
+    spatial: bool
+    fraction_off: float
+    unread: tuple[int, ...] | None = None
+    misaligned: bool = False
+
+    @property
+    def size(self):
+        return tuple(_num(a.size) for a in self.axes)
+
+    @property
+    def jump(self):
+        return tuple(_num(a.jump) for a in self.axes) if self.spatial else None
+
+    @property
+    def start(self):
+        return tuple(_num(a.start) for a in self.axes) if self.spatial else None
+
+    @property
+    def exact(self) -> bool:
+        return all(a.exact for a in self.axes)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "op": self.op, "shape": list(self.shape),
+                "size": list(self.size), "jump": self.jump and list(self.jump),
+                "start": self.start and list(self.start), "exact": self.exact, "spatial": self.spatial,
+                "fraction_off": self.fraction_off, "unread": self.unread and list(self.unread),
+                "misaligned": self.misaligned}
+
+
+@dataclass
+class Advice:
+    """Padding-evenness advice for one input size.
+
+    Attributes:
+        uneven: ``(layer, axis, unread, pad_after)`` for each window layer whose last
+            window stops ``unread`` positions before the end of its padded input, so
+            it reads its padding on one side only (``unread > pad_after``: input
+            pixels are dropped).
+        center_offset: per axis, input pixels from the image centre to the centre
+            of the output grid's receptive fields.
+        even_input_sizes: nearby input sizes at which no layer is uneven.
+    """
+
+    uneven: list[tuple[str, int, int, int]]
+    center_offset: tuple
+    even_input_sizes: list[tuple[int, ...]]
+
+    def to_dict(self) -> dict:
+        return {"uneven_layers": [{"layer": n, "axis": a, "unread": u, "pad_after": p} for n, a, u, p in self.uneven],
+                "center_offset": list(self.center_offset),
+                "even_input_sizes": [list(s) for s in self.even_input_sizes]}
+
+    def sentences(self) -> list[str]:
+        """The advice in words."""
+        names = ["rows", "columns"] if len(self.center_offset) == 2 else ["positions"]
+        out = []
+        for name, a, unread, pad in self.uneven:
+            if unread <= pad:
+                out.append(f"{name}: the last {unread} padded {names[a]} are never read, so the padding is uneven "
+                           "(more before than after).")
+            else:
+                out.append(f"{name}: the last {unread - pad} input {names[a]} are never read (dropped).")
+        if not self.uneven:
+            out.append("Every layer reads its padding evenly at this input size.")
+        if any(self.center_offset):
+            out.append(f"The output grid's centre is offset by {tuple(self.center_offset)} input pixels "
+                       "(row, col) from the image centre.")
+        if self.even_input_sizes and self.uneven:
+            sizes = ", ".join("x".join(map(str, s)) for s in self.even_input_sizes)
+            out.append(f"Input sizes with even padding everywhere: {sizes}.")
+        return out
+
+
+@dataclass
+class ReceptiveField(Result):
+    """Receptive fields of every node of a model, with padding-evenness advice."""
+
+    layers: list[LayerField]
+    advice: Advice
+    input_shape: tuple[int, ...]
+    model: str = "model"
+    misalignments: list[str] = field(default_factory=list)
+
+    kind = "receptive_field"
+
+    def __getitem__(self, name: str) -> LayerField:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise EdgewiseError(f"no layer named {name!r}; layers: {', '.join(l.name for l in self.layers[:8])}, ...")
+
+    def box(self, layer: str, position) -> tuple[tuple[float, float], ...]:
+        """Unclipped ``(lo, hi)`` input coordinates, per axis, of the unit at ``position`` (row, col)."""
+        lf = self[layer]
+        pos = _position(lf, position)
+        return tuple((float(a.start + p * a.jump - (a.size - 1) / 2), float(a.start + p * a.jump + (a.size - 1) / 2))
+                     for a, p in zip(lf.axes, pos))
+
+    def clipped_box(self, layer: str, position) -> tuple[tuple[float, float], ...]:
+        """The :meth:`box` clipped to the input pixels the layer reads at all (strides that
+        skip the last rows shrink it); with constant padding and no dilation these are
+        exactly the first and last input pixels with a path to the unit."""
+        return tuple((max(lo, a.cover[0]), min(hi, a.cover[1])) for (lo, hi), a in
+                     zip(self.box(layer, position), self[layer].axes))
+
+    def fraction_inside(self, layer: str) -> np.ndarray:
+        """Per unit of ``layer``: fraction of its receptive-field box inside the input."""
+        lf = self[layer]
+        per_axis = [_inside(a, n)[1] for a, n in zip(lf.axes, self.input_shape[1:])]
+        out = per_axis[0]
+        for f in per_axis[1:]:
+            out = np.multiply.outer(out, f)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "input_shape": list(self.input_shape),
+                "layers": [l.to_dict() for l in self.layers], "advice": self.advice.to_dict(),
+                "misalignments": self.misalignments}
+
+
+def _position(lf: LayerField, position) -> tuple[int, ...]:
+    pos = (position,) if isinstance(position, (int, np.integer)) else tuple(position)
+    n = tuple(a.n for a in lf.axes)
+    if len(pos) != len(n) or not all(0 <= p < m for p, m in zip(pos, n)):
+        raise EdgewiseError(f"position {position!r} is outside layer {lf.name!r}, whose grid is {n} (row, col)")
+    return pos
+
+
+def _inside(a: AxisField, n_input: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: (box fully inside?, fraction of the box inside) along one axis."""
+    lo, hi = a.bounds()
+    kept = np.clip(np.minimum(hi, n_input - 1) - np.maximum(lo, 0) + 1, 0, None)
+    return (lo >= 0) & (hi <= n_input - 1), kept / float(a.size)
+
+
+# ------------------------------------------------------------------ propagation
+
+def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple[tuple[AxisField, ...], bool]:
+    """Union of the operands' fields of an elementwise op or concatenation."""
+    if all(f == fields[0] for f in fields):
+        return fields[0], False
+    merged, misaligned = [], False
+    for a, n in enumerate(n_out):
+        ops = [f[a] for f in fields]
+        los, his = zip(*((np.broadcast_to(lo, (n,)), np.broadcast_to(hi, (n,))) for lo, hi in (o.bounds() for o in ops)))
+        lo, hi = np.min(los, axis=0), np.max(his, axis=0)
+        spatial = [o for o in ops if o.n == n and n > 1]
+        jump = spatial[0].jump if spatial else ops[0].jump
+        size = Fraction(float(np.max(hi - lo + 1))).limit_denominator(1000)
+        start = Fraction(float(lo[0] + hi[0]) / 2).limit_denominator(1000)
+        affine = np.allclose(hi - lo, hi[0] - lo[0]) and np.allclose(lo - lo[0], np.arange(n) * float(jump))
+        misaligned |= len({(o.jump, o.start) for o in spatial}) > 1 or not affine
+        cover = (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops))
+        merged.append(AxisField(size, jump, start, n, all(o.exact for o in ops) and affine, cover))
+    return tuple(merged), misaligned
+
+
+def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField, ...], bool]:
+    ins = [fields[i] for i in nd.inputs if i in fields]
+    if nd.kind == "input":
+        return tuple(AxisField(Fraction(1), Fraction(1), Fraction(0), n, True, (0.0, n - 1.0))
+                     for n in nd.spatial), False
+    if nd.kind in ("add", "mul", "cat"):
+        n_out = nd.spatial if nd.spatial else (1,) * graph.ndim
+        return _merge(ins, n_out)
+    src = ins[0]
+    if nd.kind == "identity":
+        return src, False
+    if nd.kind in ("conv", "pool"):
+        out = []
+        src_node = graph[nd.inputs[0]]
+        n_out = nd.spatial if len(nd.shape) == len(src_node.shape) else (1,) * len(src_node.spatial)
+        for f, ax, n_in, n in zip(src, nd.axes, src_node.spatial, n_out):
+            if isinstance(ax, Adaptive) and ax.affine(n_in, n) is not None:
+                k = n_in // n
+                ax = Window(k, k)
+            if isinstance(ax, Window):
+                g = f.through(ax)
+            elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
+                k = -(-n_in // n) + 1
+                g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
+                              f.start + Fraction(k - 1, 2) * f.jump, n_in, False)
+            else:  # Resample: nearest keeps the field, linear adds a neighbour
+                taps = 1 if ax.mode.startswith("nearest") else 2
+                scale = Fraction(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
+                g = AxisField(f.size + (taps - 1) * f.jump, f.jump * scale, f.start, n_in, False)
+            out.append(g.with_units(n, f.cover))
+        return tuple(out), False
+    # linear / reshape: the units lose their positions unless the shape is unchanged
+    if nd.kind == "reshape" and nd.spatial == graph[nd.inputs[0]].spatial and len(nd.shape) > 1:
+        return src, False
+    return tuple(f.union() for f in src), False
+
+
+def _unread(graph: Graph, nd: Node) -> tuple[int, ...] | None:
+    if nd.kind not in ("conv", "pool") or not all(isinstance(a, Window) for a in nd.axes):
+        return None
+    src = graph[nd.inputs[0]]
+    return tuple(a.unread(i, o) for a, i, o in zip(nd.axes, src.spatial, nd.spatial))
+
+
+def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
+    """Length of ``axis`` at every node for input length ``n``; None if the model would not run."""
+    sizes: dict[str, int] = {}
+    for nd in graph:
+        if nd.kind == "const":
+            continue
+        if nd.kind == "input":
+            sizes[nd.name] = n
+            continue
+        ins = [sizes[i] for i in nd.inputs if i in sizes]
+        traced_in = graph[nd.inputs[0]].spatial
+        if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape):
+            ax = nd.axes[axis]
+            out = ax.out_size(ins[0]) if isinstance(ax, Window) else (
+                nd.spatial[axis] if isinstance(ax, Adaptive) or ax.scale is None else int(ins[0] / ax.scale))
+            if out < 1 or (isinstance(ax, Window) and ax.mode in ("reflect",) and max(ax.pad) >= ins[0]):
+                return None
+        elif nd.kind in ("add", "mul", "cat"):
+            spatial = {s for s in ins if s != 1} if nd.kind != "cat" else set(ins)
+            if len(spatial) > 1:
+                return None
+            out = spatial.pop() if spatial else 1
+        elif nd.kind == "identity":
+            out = ins[0]
+        else:  # pool to rank change, reshape, linear: the traced feature count must be kept
+            if traced_in and ins[0] != traced_in[axis]:
+                return None
+            out = 1
+        sizes[nd.name] = out
+    return sizes
+
+
+def _even(graph: Graph, axis: int, n: int) -> bool:
+    sizes = _sizes_along(graph, axis, n)
+    if sizes is None:
+        return False
+    for nd in graph:
+        if nd.kind in ("conv", "pool") and isinstance(nd.axes[axis] if nd.axes else None, Window):
+            src = nd.inputs[0]
+            if nd.axes[axis].unread(sizes[src], sizes[nd.name]) > 0:
+                return False
+    return True
+
+
+def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[int, ...]]:
+    """The ``count`` nearest input sizes (per axis, zipped) at which every layer is even."""
+    per_axis = []
+    for a, n in enumerate(graph.input_shape[1:]):
+        cands = sorted(range(max(1, n - radius), n + radius + 1), key=lambda m: (abs(m - n), m))
+        per_axis.append([m for m in cands if _even(graph, a, m)][:count])
+    k = min(len(f) for f in per_axis)
+    return [tuple(f[i] for f in per_axis) for i in range(k)]
+
+
+def receptive_field(model, input_shape=None, padding: str = "same") -> ReceptiveField:
+    """Receptive field size, jump and start of every node, per axis, plus padding advice.
+
+    Args:
+        model: an ``nn.Module``, a :class:`Graph` or a model reference (spec string,
+            ``torchvision:NAME``, ``file.py:fn``).
+        input_shape: C×L or C×H×W.
+        padding: padding scheme for spec strings.
+
+    Example:
+        >>> rf = receptive_field(nets.from_spec("3*conv3", (1, 32, 32)), (1, 32, 32))
+        >>> rf["conv3"].size
+        (7, 7)
+    """
+    graph = as_graph(model, input_shape, padding)
+    fields: dict[str, tuple[AxisField, ...]] = {}
+    layers, misalignments = [], []
+    for nd in graph:
+        if nd.kind == "const":
+            continue
+        axes, misaligned = _axis_fields(graph, nd, fields)
+        fields[nd.name] = axes
+        if misaligned:
+            desc = "; ".join(f"{i}: size {[_num(a.size) for a in fields[i]]}, start {[_num(a.start) for a in fields[i]]}"
+                             for i in nd.inputs if i in fields)
+            misalignments.append(f"{nd.name} merges receptive fields that do not line up ({desc})")
+        inside = [_inside(a, n)[0] for a, n in zip(axes, graph.input_shape[1:])]
+        frac_in = float(np.prod([f.mean() for f in inside]))
+        layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
+                                 1.0 - frac_in, _unread(graph, nd), misaligned))
+    uneven = [(l.name, a, u, graph[l.name].axes[a].pad[1])
+              for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
+    out_axes = fields[graph.output]
+    offset = tuple(_num(a.start + (a.n - 1) * a.jump / 2 - Fraction(n - 1, 2))
+                   for a, n in zip(out_axes, graph.input_shape[1:]))
+    advice = Advice(uneven, offset, _even_sizes(graph))
+    return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: pathway counts and receptive fields of the built-in default network, figures in out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-out}
+.venv/bin/edgewise paths --out "$OUT"
+.venv/bin/edgewise paths "conv64/s4, conv64/s4" --input 1x256 --padding same --out "$OUT/question"
+.venv/bin/edgewise rf --out "$OUT"
+.venv/bin/edgewise diagram "4*conv3" --input 1x9 --padding valid --out "$OUT/pascal.svg"
+echo "figures and numbers written to $OUT/"

@@ -1,0 +1,105 @@
+"""Spec nets, the Pad layer and model references."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from edgewise import EdgewiseError, nets
+from edgewise.models import as_graph, load
+
+
+@pytest.mark.parametrize("padding,expected", [("valid", 10), ("same", 16), ("full", 22), ("circular", 16),
+                                               ("reflect", 16), ("replicate", 16), ("symmetric", 16)])
+def test_padding_sets_output_length(padding, expected):
+    net = nets.from_spec("3*conv3", (1, 16), padding=padding)
+    assert net(torch.zeros(1, 1, 16)).shape == (1, 8, expected)
+
+
+def test_goodfellow_and_question_nets_build():
+    assert nets.from_spec("3*conv6", (1, 16), padding="valid")(torch.zeros(1, 1, 16)).shape[-1] == 1
+    out = nets.from_spec(nets.QUESTION_SPEC, (3, 256, 256))(torch.zeros(1, 3, 256, 256))
+    assert out.shape == (1, 8, 16, 16)
+
+
+def test_options_strides_dilation_channels_pools_and_heads():
+    net = nets.from_spec("conv3/s2/d2/c5, maxpool2, avgpool3/s1, res(conv3, conv3/c7), gap, fc4", (2, 32, 32))
+    assert net(torch.zeros(1, 2, 32, 32)).shape == (1, 4)
+    conv = net.conv1
+    assert (conv.stride, conv.dilation, conv.out_channels, conv.in_channels) == ((2, 2), (2, 2), 5, 2)
+    assert net.res1.proj is not None and net.res1.proj.out_channels == 7
+
+
+def test_activation_and_width():
+    linear = nets.from_spec("2*conv3", (1, 8), activation=None, width=3)
+    assert not any(isinstance(m, nn.ReLU) for m in linear.modules())
+    assert linear.conv1.out_channels == 3
+    relu = nets.from_spec("2*conv3", (1, 8))
+    assert sum(isinstance(m, nn.ReLU) for m in relu.modules()) == 1  # none after the output layer
+
+
+def test_seed_is_explicit_and_global_rng_untouched():
+    state = torch.random.get_rng_state()
+    a, b = nets.from_spec("conv3", (1, 8), seed=3), nets.from_spec("conv3", (1, 8), seed=3)
+    assert torch.equal(a.conv1.weight, b.conv1.weight)
+    assert not torch.equal(a.conv1.weight, nets.from_spec("conv3", (1, 8), seed=4).conv1.weight)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("mode,np_mode", [("reflect", "reflect"), ("symmetric", "symmetric"),
+                                          ("replicate", "edge"), ("circular", "wrap"), ("zeros", "constant")])
+def test_pad_matches_numpy(mode, np_mode):
+    x = torch.arange(1.0, 13.0).reshape(1, 1, 3, 4)
+    got = nets.Pad((2, 5, 1, 3), mode)(x)[0, 0].numpy()
+    want = np.pad(x[0, 0].numpy(), ((1, 3), (2, 5)), mode=np_mode)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_even_kernel_same_padding_is_asymmetric():
+    net = nets.from_spec("conv4", (1, 10), padding="reflect")
+    assert isinstance(net.pad1, nets.Pad) and net.pad1.pad == (1, 2)
+    assert net(torch.zeros(1, 1, 10)).shape[-1] == 10
+
+
+@pytest.mark.parametrize("spec,token", [("conv3, cnv3", "cnv3"), ("3*conv3, maxpool2/c3", "maxpool2/c3"),
+                                        ("res(conv3", "res(conv3"), ("conv3,,conv3", ""), ("fc3/s2", "fc3/s2")])
+def test_bad_spec_points_at_token(spec, token):
+    with pytest.raises(EdgewiseError) as e:
+        nets.from_spec(spec, (1, 32))
+    msg = str(e.value)
+    assert "grammar" in msg and "^" in msg
+    lines = msg.splitlines()
+    caret = lines[2].index("^") - 2
+    assert lines[1].strip() == spec and spec[caret:].startswith(token)
+
+
+def test_too_small_input_and_bad_options():
+    with pytest.raises(EdgewiseError, match="too small"):
+        nets.from_spec("8*conv3", (1, 10), padding="valid")
+    with pytest.raises(EdgewiseError, match="unknown padding 'zero'"):
+        nets.from_spec("conv3", (1, 10), padding="zero")
+    with pytest.raises(EdgewiseError, match="C×L"):
+        nets.from_spec("conv3", (1, 2, 3, 4))
+    with pytest.raises(EdgewiseError, match="shortcut"):
+        nets.from_spec("res(conv3)", (1, 10), padding="valid")
+    with pytest.raises(EdgewiseError, match="flattened"):
+        nets.from_spec("fc3, conv3", (1, 10))
+
+
+def test_load_references(tmp_path, monkeypatch):
+    assert type(load("torchvision:resnet18")).__name__ == "ResNet"
+    with pytest.raises(EdgewiseError, match="did you mean"):
+        load("torchvision:resnet05")
+    (tmp_path / "mymodel.py").write_text(
+        "import torch.nn as nn\ndef make():\n    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())\n")
+    assert isinstance(load(f"{tmp_path}/mymodel.py:make"), nn.Sequential)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert isinstance(load("mymodel:make"), nn.Sequential)
+    with pytest.raises(EdgewiseError, match="has no attribute 'nope'"):
+        load("mymodel:nope")
+    with pytest.raises(EdgewiseError, match="does not exist"):
+        load("missing.py:make")
+    with pytest.raises(EdgewiseError, match="needs an input shape"):
+        load("3*conv3")
+    g = as_graph("3*conv3", "1x12", padding="valid")
+    assert g[g.output].shape == (8, 6)
