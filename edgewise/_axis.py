@@ -15,12 +15,13 @@ operations. Each knows two things, both tensor-free:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "PADDING_MODES", "mirror"]
+__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "PADDING_MODES", "mirror", "nonzeros"]
 
 #: padding modes that read the input (every other out-of-image tap reads a constant)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -47,6 +48,90 @@ def mirror(x: int, n: int, mode: str) -> int | None:
         x %= period
         return x if x < n else period - 1 - x
     raise ValueError(f"unknown padding mode {mode!r}; expected one of {PADDING_MODES}")
+
+
+def _mirror_array(x: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """:func:`mirror` over an integer array; -1 where a constant is read."""
+    inside = (x >= 0) & (x < n)
+    if mode == "zeros":
+        return np.where(inside, x, -1)
+    if mode == "replicate":
+        return np.clip(x, 0, n - 1)
+    if mode == "circular":
+        return x % n
+    if n == 1:
+        return np.zeros_like(x)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        x = x % period
+        return np.where(x < n, x, period - x)
+    if mode == "symmetric":
+        period = 2 * n
+        x = x % period
+        return np.where(x < n, x, period - 1 - x)
+    raise ValueError(f"unknown padding mode {mode!r}; expected one of {PADDING_MODES}")
+
+
+_CACHE_ENTRIES = 1 << 20  # matrices up to this many entries (8 MiB) are cached; larger ones are rebuilt
+
+
+def _cached(build):
+    """Cache ``matrix(n_in, n_out)`` per (axis op, n_in, n_out); the shared result is read-only.
+
+    Every layer of a ResNet re-uses a handful of (op, size) pairs, so the pathway
+    engine builds each matrix once. Large matrices (long 1-D inputs) are not kept:
+    a deep net of them would hold gigabytes.
+    """
+    @functools.lru_cache(maxsize=1024)
+    def cached(op, n_in: int, n_out: int) -> np.ndarray:
+        m = build(op, n_in, n_out)
+        m.setflags(write=False)
+        return m
+
+    @functools.wraps(build)
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        n_in, n_out = int(n_in), int(n_out)
+        if n_in * n_out > _CACHE_ENTRIES:
+            return build(self, n_in, n_out)
+        return cached(self, n_in, n_out)
+
+    return matrix
+
+
+@functools.lru_cache(maxsize=1024)
+def nonzeros(op, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero entries of ``op.matrix(n_in, n_out)`` as (rows o, columns i, values), sorted by
+    column then row, built without the dense matrix for windows and adaptive pools.
+
+    Their number grows with the input length rather than its square, which is what
+    the pathway engine needs on long 1-D inputs. The arrays are read-only.
+    """
+    n_in, n_out = int(n_in), int(n_out)
+    if isinstance(op, Window):
+        x = np.arange(n_out)[:, None] * op.stride + np.arange(op.kernel)[None, :] * op.dilation - op.pad[0]
+        i = _mirror_array(x, n_in, op.mode)
+        o = np.broadcast_to(np.arange(n_out)[:, None], i.shape)
+        read = i >= 0
+        key = i[read].astype(np.int64) * n_out + o[read]
+        key, count = np.unique(key, return_counts=True)  # sorted by column, then row; repeats summed
+        cols, rows, vals = key // n_out, key % n_out, count.astype(np.int64)
+    elif isinstance(op, Adaptive):
+        o = np.arange(n_out)
+        lo, hi = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+        rows = np.repeat(o, hi - lo)
+        cols = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]) if n_out else o
+        order = np.lexsort((rows, cols))
+        rows, cols = rows[order], cols[order]
+        vals = np.ones(rows.size, dtype=np.int64)
+    else:
+        m = op.matrix(n_in, n_out)
+        cols, rows = np.nonzero(m.T)
+        vals = m[rows, cols].astype(np.int64)
+    out = (np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64),
+           np.ascontiguousarray(vals))
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -88,11 +173,14 @@ class Window:
             if i is not None:
                 yield i
 
+    @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        x = np.arange(n_out)[:, None] * self.stride + np.arange(self.kernel)[None, :] * self.dilation - self.pad[0]
+        i = _mirror_array(x, n_in, self.mode)
+        o = np.broadcast_to(np.arange(n_out)[:, None], i.shape)
+        read = i >= 0
         m = np.zeros((n_out, n_in), dtype=np.int64)
-        for o in range(n_out):
-            for i in self.taps(o, n_in):
-                m[o, i] += 1
+        np.add.at(m, (o[read], i[read]), 1)  # repeated taps (mirrored padding) count twice
         return m
 
     def affine(self, n_in: int, n_out: int):
@@ -114,12 +202,12 @@ class Adaptive:
     def out_size(self, n_in: int, n_out: int) -> int:
         return n_out
 
+    @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
-        m = np.zeros((n_out, n_in), dtype=np.int64)
-        for o in range(n_out):
-            lo, hi = self.bounds(o, n_in, n_out)
-            m[o, lo:hi] = 1
-        return m
+        o = np.arange(n_out)[:, None]
+        lo, hi = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+        i = np.arange(n_in)[None, :]
+        return ((i >= lo) & (i < hi)).astype(np.int64)
 
     def affine(self, n_in: int, n_out: int):
         if n_in % n_out == 0:
@@ -154,6 +242,7 @@ class Resample:
             return [i0] if frac == 0 or i1 == i0 else [i0, i1]
         raise ValueError(f"interpolation mode {self.mode!r}")
 
+    @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
         m = np.zeros((n_out, n_in), dtype=np.int64)
         for o in range(n_out):
@@ -169,6 +258,7 @@ class Resample:
 class Broadcast:
     """A size-1 axis expanded to ``n_out`` positions (e.g. a squeeze-excitation gate)."""
 
+    @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
         return np.ones((n_out, n_in), dtype=np.int64)
 

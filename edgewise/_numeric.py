@@ -1,10 +1,29 @@
-"""Two number systems for path counts: exact Python ints and float64 logarithms.
+"""Number systems for path counts: exact Python ints, scaled float64, and float64 logarithms.
 
-Both expose the same few operations the pathway engine needs, so the engine is
-written once. ``LogCounts`` keeps natural logarithms (−inf for zero) so that
-counts of any size stay finite; its spatial step multiplies in linear space
-after subtracting each fibre's maximum, and falls back to a log-sum-exp when a
-fibre spans more than ``_SAFE`` nats (where the small entries would underflow).
+All expose the same few operations the pathway engine needs, so the engine is
+written once:
+
+* ``ExactCounts``: numpy object arrays of Python ints.
+* ``ScaledCounts`` (the float default): linear float64 mantissas times one
+  power of two per array, ``count = m * 2**e``. Every step of the engine is a
+  sum of non-negative terms with integer weights ≥ 1, so it is as accurate in
+  linear float64 as in logarithms (each sum of non-negative terms is
+  well-conditioned) and needs no ``log``/``exp`` per element. Bounds on the
+  largest and smallest non-zero mantissa are carried along, and an array is
+  rescaled by an exact power of two before it could overflow. When one array's
+  counts span more than float64's range (about 10^600 between its smallest and
+  largest non-zero count) it raises :class:`OutOfRange`, and the engine
+  starts again with ``LogCounts``.
+* ``LogCounts``: natural logarithms (−inf for zero), for any dynamic range; its
+  spatial step multiplies in linear space after subtracting each fibre's
+  maximum, and falls back to a log-sum-exp when a fibre spans more than
+  ``_SAFE`` nats (where the small entries would underflow).
+
+A spatial step applies, along each axis, the transpose of one integer matrix
+(:class:`AxisMap`). Small matrices are used densely (banded into blocks when
+that saves work); long axes (1-D inputs of thousands of positions) use the
+matrix's non-zeros only, column group by column group, so time and memory grow
+with the number of taps rather than the square of the length.
 """
 
 from __future__ import annotations
@@ -14,10 +33,89 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["ExactCounts", "LogCounts"]
+from ._axis import nonzeros
+
+__all__ = ["AxisMap", "ExactCounts", "ScaledCounts", "LogCounts", "OutOfRange"]
 
 _SAFE = 600.0  # nats; exp(-600) ≈ 1e-261 is still a normal float64
 
+_TOP = 1000.0  # log2: mantissas stay below 2**_TOP (float64 overflows at 2**1024)
+_BOTTOM = -1000.0  # log2: non-zero mantissas stay above 2**_BOTTOM (subnormal below 2**-1022)
+_AIM = 500.0  # log2: a rescaled array's largest mantissa is put near 2**_AIM, leaving room to grow
+
+_DENSE = 1 << 18  # float matrices with more entries than this are only used through their non-zeros
+_SMALL = 1 << 12  # ... and those with at most this many always densely
+_FIBRES = 32  # in between, dense (BLAS) when at least this many fibres share the product
+_GROUPS = 64  # at most this many column groups for the sparse product (else dense)
+_BLOCK = 32  # columns per block of a banded dense product
+
+_LN2 = math.log(2.0)
+_LOG10_2 = math.log10(2.0)
+
+
+class OutOfRange(Exception):
+    """A count map spans more orders of magnitude than scaled float64 can hold."""
+
+
+class AxisMap:
+    """One spatial axis of a layer: ``op.matrix(n_in, n_out)``, ``M[o, i]`` = taps of output o on input i."""
+
+    __slots__ = ("op", "n_in", "n_out")
+
+    def __init__(self, op, n_in: int, n_out: int):
+        self.op, self.n_in, self.n_out = op, int(n_in), int(n_out)
+
+    @property
+    def key(self):
+        return self.op, self.n_in, self.n_out
+
+    @property
+    def entries(self) -> int:
+        return self.n_in * self.n_out
+
+    def dense(self) -> np.ndarray:
+        return self.op.matrix(self.n_in, self.n_out)
+
+    def groups(self):
+        """Column groups ``[(rows, cols, values)]`` of the non-zeros, each column at most once per
+        group (so ``y[..., cols] += x[..., rows] * values`` has no repeated index), or None when
+        some input is read by more than ``_GROUPS`` outputs (a broadcast: dense is better)."""
+        rows, cols, vals = nonzeros(self.op, self.n_in, self.n_out)
+        if cols.size == 0:
+            return []
+        start = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        rank = np.arange(cols.size) - np.repeat(start, np.diff(np.r_[start, cols.size]))
+        if rank.max() >= _GROUPS:
+            return None
+        return [(rows[rank == j], cols[rank == j], vals[rank == j]) for j in range(int(rank.max()) + 1)]
+
+    def growth(self) -> float:
+        """log2 of the largest column sum: how much one spatial step can grow the largest count."""
+        _, cols, vals = nonzeros(self.op, self.n_in, self.n_out)
+        if cols.size == 0:
+            return 0.0
+        return math.log2(float(np.bincount(cols, weights=vals, minlength=self.n_in).max()))
+
+
+class _Cache(dict):
+    """Per-computation cache of what a number system derives from an :class:`AxisMap`."""
+
+    def get_or(self, key, make):
+        hit = self.get(key)
+        if hit is None:
+            hit = self[key] = make()
+        return hit
+
+
+def _along(x, axis: int, fn):
+    """Apply ``fn`` (acting on the last axis) along ``axis`` of a numpy array."""
+    last = x.ndim - 1
+    if axis == last:
+        return fn(x)
+    return np.moveaxis(fn(np.moveaxis(x, axis, -1)), -1, axis)
+
+
+# ---------------------------------------------------------------------------------- exact
 
 class ExactCounts:
     """Counts as numpy object arrays of Python ints."""
@@ -26,6 +124,7 @@ class ExactCounts:
 
     def __init__(self, device=None):
         self.device = device
+        self._cache = _Cache()
 
     def ones(self, mask: np.ndarray):
         return np.where(mask, 1, 0).astype(object)
@@ -35,16 +134,31 @@ class ExactCounts:
 
     def mix(self, rows, weights: np.ndarray):
         """out[k] = Σ_g weights[k, g] · rows[g]."""
+        if weights.shape == (1, 1) and rows.shape[0] == 1:
+            w = int(weights[0, 0])
+            return rows if w == 1 else rows * w
         flat = rows.reshape(rows.shape[0], -1)
         out = weights.astype(object) @ flat
         return out.reshape((weights.shape[0],) + rows.shape[1:])
 
+    def _plan(self, am: AxisMap):
+        def make():
+            groups = am.groups()
+            if groups is None:
+                return "dense", am.dense().astype(object)
+            return "sparse", [(r, c, None if (v == 1).all() else v.astype(object)) for r, c, v in groups]
+        return self._cache.get_or(am.key, make)
+
     def spatial(self, rows, mats):
         """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""
-        for a, m in enumerate(mats):
-            if m is None:
+        for a, am in enumerate(mats):
+            if am is None:
                 continue
-            rows = np.moveaxis(np.tensordot(rows, m.astype(object), axes=([a + 1], [0])), -1, a + 1)
+            kind, plan = self._plan(am)
+            if kind == "dense":
+                rows = _along(rows, a + 1, lambda x, m=plan: x @ m)
+            else:
+                rows = _along(rows, a + 1, lambda x, g=plan, n=am.n_in: _sparse_sum(x, g, n, object))
         return rows
 
     def unique_rows(self, full):
@@ -65,6 +179,298 @@ class ExactCounts:
         return np.array(flat, dtype=np.float64).reshape(row.shape)
 
 
+def _sparse_sum(x: np.ndarray, groups, n_in: int, dtype) -> np.ndarray:
+    """``x @ M`` along the last axis from M's column groups (numpy; object or float)."""
+    y = np.zeros(x.shape[:-1] + (n_in,), dtype=dtype)
+    if dtype is object:
+        y[...] = 0  # Python int zeros
+    for rows, cols, vals in groups:
+        part = x[..., rows]
+        y[..., cols] += part if vals is None else part * vals
+    return y
+
+
+# ---------------------------------------------------------------------------------- scaled float
+
+class Scaled:
+    """``m * 2**e``: float64 mantissas ``m`` (≥ 0; numpy or torch) with one exponent, and log2 bounds on them.
+
+    ``hi`` ≥ log2(max m) and ``lo`` ≤ log2(min non-zero m) (−inf / +inf when all
+    are zero). Indexing and reshaping act on ``m`` and keep the bounds, so the
+    engine handles a ``Scaled`` like an array of rows.
+    """
+
+    __slots__ = ("m", "e", "hi", "lo")
+
+    def __init__(self, m, e: int, hi: float, lo: float):
+        self.m, self.e, self.hi, self.lo = m, e, hi, lo
+
+    @property
+    def shape(self):
+        return self.m.shape
+
+    def __getitem__(self, idx) -> "Scaled":
+        return Scaled(self.m[idx], self.e, self.hi, self.lo)
+
+    def reshape(self, *shape) -> "Scaled":
+        return Scaled(self.m.reshape(*shape), self.e, self.hi, self.lo)
+
+    def __repr__(self) -> str:
+        return f"Scaled(shape={tuple(self.m.shape)}, e={self.e}, hi={self.hi:.1f}, lo={self.lo:.1f})"
+
+
+def _shift(m, k: int):
+    """``m * 2**-k``, exactly, in steps that stay within float64's exponent range."""
+    while k:
+        step = max(-1000, min(1000, k))
+        m = m * 2.0 ** -step
+        k -= step
+    return m
+
+
+def _numel(m) -> int:
+    return m.size if isinstance(m, np.ndarray) else m.numel()
+
+
+def _log2_max(m) -> float:
+    top = float(m.max()) if _numel(m) else 0.0
+    return math.log2(top) if top > 0 else -math.inf
+
+
+def _log2_min_nonzero(m) -> float:
+    nz = m[m > 0]
+    return math.log2(float(nz.min())) if _numel(nz) else math.inf
+
+
+def _column_blocks(m: np.ndarray):
+    """Blocks ``(i0, i1, o0, o1, M[o0:o1, i0:i1], its transpose)`` covering M's non-zeros, or None
+    when M is small or not banded enough to gain from it.
+
+    Convolution and pooling matrices are banded (an input is read by the few outputs
+    whose window covers it), so the product with them costs a few small dense
+    products instead of one large one; the small products also stay below the
+    size at which BLAS would start threads, which only costs time on a busy machine.
+    """
+    n_out, n_in = m.shape
+    if n_in <= 2 * _BLOCK:
+        return None
+    read = m != 0
+    blocks, area = [], 0
+    for i0 in range(0, n_in, _BLOCK):
+        i1 = min(n_in, i0 + _BLOCK)
+        rows = np.flatnonzero(read[:, i0:i1].any(axis=1))
+        if rows.size == 0:
+            continue
+        o0, o1 = int(rows[0]), int(rows[-1]) + 1
+        part = np.ascontiguousarray(m[o0:o1, i0:i1], dtype=np.float64)
+        blocks.append((i0, i1, o0, o1, part, np.ascontiguousarray(part.T)))
+        area += (o1 - o0) * (i1 - i0)
+    return blocks if area <= 0.5 * n_out * n_in else None
+
+
+def _banded(x: np.ndarray, blocks, n_in: int, last: bool) -> np.ndarray:
+    """``x @ M`` along the last axis (``last``) or ``Mᵀ @ x`` along the one before, block by block."""
+    if last:
+        y = np.zeros(x.shape[:-1] + (n_in,))
+        for i0, i1, o0, o1, part, _ in blocks:
+            y[..., i0:i1] = x[..., o0:o1] @ part
+    else:
+        y = np.zeros(x.shape[:-2] + (n_in, x.shape[-1]))
+        for i0, i1, o0, o1, _, part_t in blocks:
+            y[..., i0:i1, :] = part_t @ x[..., o0:o1, :]
+    return y
+
+
+class ScaledCounts:
+    """Counts as linear float64 mantissas times a power of two per array (see the module docstring).
+
+    On the CPU the mantissas are numpy arrays: the engine's many small products
+    gain nothing from torch's intra-op threads, and on a busy machine waiting
+    for them costs more than the arithmetic. Other devices use torch tensors.
+    """
+
+    exact = False
+
+    def __init__(self, device=None):
+        self.device = torch.device(device or "cpu")
+        self._np = self.device.type == "cpu"
+        self._cache = _Cache()
+
+    # ------------------------------------------------------------ helpers
+
+    def _array(self, a):
+        if self._np:
+            return np.ascontiguousarray(a, dtype=np.float64)
+        return torch.tensor(np.asarray(a), dtype=torch.float64, device=self.device)
+
+    def _plan(self, am: AxisMap, others: int):
+        """(kind, data, log2 growth) for one axis map applied to ``others`` fibres: sparse on long axes
+        and when few fibres share the product (1-D nets), dense (maybe banded) otherwise."""
+        sparse = am.entries > _DENSE or (others < _FIBRES and am.entries > _SMALL)
+        if sparse:
+            plan = self._cache.get_or((am.key, "sparse"), lambda: self._sparse_plan(am))
+            if plan is not None:
+                return plan
+        return self._cache.get_or((am.key, "dense"), lambda: self._dense_plan(am))
+
+    def _sparse_plan(self, am: AxisMap):
+        groups = am.groups()
+        if groups is None:
+            return None
+        if self._np:
+            data = [(r, c, None if (v == 1).all() else v.astype(np.float64)) for r, c, v in groups]
+        else:
+            rows, cols, vals = nonzeros(am.op, am.n_in, am.n_out)
+            data = tuple(torch.as_tensor(np.array(a), device=self.device) for a in (rows, cols, vals))
+        return "sparse", data, am.growth()
+
+    def _dense_plan(self, am: AxisMap):
+        m = am.dense()
+        cols = m.sum(axis=0)
+        grow = math.log2(float(cols.max())) if cols.size and cols.max() > 0 else 0.0
+        blocks = _column_blocks(m) if self._np else None
+        return "dense", (self._array(m), self._array(m.T), blocks), grow
+
+    def _tighten(self, x: Scaled) -> Scaled:
+        return Scaled(x.m, x.e, _log2_max(x.m), _log2_min_nonzero(x.m))
+
+    def _fit(self, x: Scaled, growth: float) -> Scaled:
+        """``x`` rescaled (exactly, by a power of two) so that growing by 2**growth cannot overflow."""
+        if x.hi + growth <= _TOP:
+            return x
+        x = self._tighten(x)
+        if x.hi + growth <= _TOP or x.hi == -math.inf:
+            return x
+        need = math.ceil(x.hi + growth - _TOP)
+        k = min(max(need, math.floor(x.hi - _AIM)), math.floor(x.lo - _BOTTOM))
+        if k < need:
+            raise OutOfRange(f"counts span 2**{x.hi - x.lo:.0f}, beyond scaled float64")
+        return Scaled(_shift(x.m, k), x.e + k, x.hi - k, x.lo - k)
+
+    # ------------------------------------------------------------ operations
+
+    def ones(self, mask: np.ndarray) -> Scaled:
+        any_ = bool(np.any(mask))
+        return Scaled(self._array(mask), 0, 0.0 if any_ else -math.inf, 0.0 if any_ else math.inf)
+
+    def add(self, a: Scaled, b: Scaled) -> Scaled:
+        if a.hi == -math.inf:
+            return b
+        if b.hi == -math.inf:
+            return a
+        a, b = self._fit(a, 1.0), self._fit(b, 1.0)
+        small, big = (a, b) if a.e <= b.e else (b, a)
+        c = self._common_exponent(small, big)
+        if c is None:
+            small, big = self._tighten(small), self._tighten(big)
+            c = self._common_exponent(small, big)
+            if c is None:
+                raise OutOfRange("counts of two branches differ by more than scaled float64 can hold")
+        ms = _shift(small.m, c - small.e)
+        mb = _shift(big.m, c - big.e)
+        hi = max(small.hi + small.e, big.hi + big.e) - c + 1.0
+        lo = min(small.lo + small.e, big.lo + big.e) - c
+        return Scaled(ms + mb, c, hi, lo)
+
+    @staticmethod
+    def _common_exponent(small: Scaled, big: Scaled):
+        """An exponent between the two at which neither side under- nor overflows (or None)."""
+        c_max = small.e + math.floor(small.lo - _BOTTOM) if small.lo != math.inf else big.e
+        c_min = big.e + math.ceil(big.hi + 1.0 - _TOP)
+        c = min(big.e, c_max)
+        return c if c >= c_min else None
+
+    def mix(self, rows: Scaled, weights: np.ndarray) -> Scaled:
+        """out[k] = Σ_g weights[k, g] · rows[g]."""
+        sums = weights.sum(axis=1)
+        top = float(sums.max()) if sums.size else 0.0
+        growth = math.log2(top) if top > 0 else 0.0
+        x = self._fit(rows, growth)
+        if weights.shape == (1, 1) and x.m.shape[0] == 1:
+            w = float(weights[0, 0])
+            m = x.m if w == 1.0 else x.m * w
+        else:
+            flat = x.m.reshape(x.m.shape[0], -1)
+            m = (self._array(weights) @ flat).reshape((weights.shape[0],) + tuple(x.m.shape[1:]))
+        return Scaled(m, x.e, x.hi + growth, x.lo)
+
+    def spatial(self, rows: Scaled, mats) -> Scaled:
+        """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""
+        n = _numel(rows.m)
+        plans = [None if am is None else (am, self._plan(am, n // max(1, am.n_out))) for am in mats]
+        growth = sum(p[1][2] for p in plans if p is not None)
+        x = self._fit(rows, growth)
+        m = x.m
+        last = m.ndim - 1
+        for a, p in enumerate(plans):
+            if p is None:
+                continue
+            am, (kind, data, _) = p
+            axis = a + 1
+            if kind == "sparse":
+                m = self._sparse(m, axis, data, am.n_in)
+                continue
+            t, tt, blocks = data
+            if blocks is not None and axis >= last - 1:
+                m = _banded(m, blocks, am.n_in, axis == last)
+            elif axis == last:
+                m = m @ t
+            elif axis == last - 1:
+                m = tt @ m
+            elif self._np:
+                m = np.moveaxis(np.moveaxis(m, axis, -1) @ t, -1, axis)
+            else:
+                m = (m.movedim(axis, -1) @ t).movedim(-1, axis)
+        return Scaled(m, x.e, x.hi + growth, x.lo)
+
+    def _sparse(self, m, axis: int, data, n_in: int):
+        if self._np:
+            return _along(m, axis, lambda x: _sparse_sum(x, data, n_in, np.float64))
+        rows, cols, vals = data
+        shape = list(m.shape)
+        shape[axis] = n_in
+        part = m.index_select(axis, rows) * vals.to(m.dtype).reshape([-1] + [1] * (m.dim() - 1 - axis))
+        return torch.zeros(shape, dtype=m.dtype, device=m.device).index_add_(axis, cols, part)
+
+    def unique_rows(self, full: Scaled):
+        m = full.m
+        n = m.shape[0]
+        if self._np:
+            same = n > 1 and np.array_equal(m.min(axis=0), m.max(axis=0))
+        else:
+            same = n > 1 and torch.equal(m.amin(dim=0), m.amax(dim=0))
+        if same:  # e.g. a flattened constant map
+            return Scaled(m[:1], full.e, full.hi, full.lo), np.zeros(n, dtype=np.int64)
+        if self._np:
+            rows, index = np.unique(m.reshape(n, -1), axis=0, return_inverse=True)
+        else:
+            rows, index = torch.unique(m.reshape(n, -1), dim=0, return_inverse=True)
+            index = index.cpu().numpy()
+        rows = rows.reshape((rows.shape[0],) + tuple(m.shape[1:]))
+        return Scaled(rows, full.e, full.hi, full.lo), np.asarray(index, dtype=np.int64).reshape(-1)
+
+    def _numpy(self, row: Scaled) -> np.ndarray:
+        return row.m if self._np else row.m.cpu().numpy()
+
+    def to_numpy(self, row: Scaled) -> np.ndarray:
+        """Natural logarithms of the counts."""
+        with np.errstate(divide="ignore"):
+            return np.log(self._numpy(row)) + row.e * _LN2
+
+    def log10(self, row: Scaled) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log10(self._numpy(row)) + row.e * _LOG10_2
+
+    def linear(self, row: Scaled, log10: np.ndarray, scale: int) -> np.ndarray:
+        """The counts divided by 10**scale, as float64 (exact for integer counts below 2**53 when scale is 0)."""
+        if scale == 0:
+            with np.errstate(over="ignore"):  # inf beyond float64 (only layer_counts asks for that)
+                return np.ldexp(self._numpy(row), row.e)
+        return np.where(np.isfinite(log10), 10.0 ** (log10 - scale), 0.0)
+
+
+# ---------------------------------------------------------------------------------- logarithms
+
 class LogCounts:
     """Counts as float64 natural logarithms on a torch device."""
 
@@ -72,6 +478,7 @@ class LogCounts:
 
     def __init__(self, device=None):
         self.device = torch.device(device or "cpu")
+        self._cache = _Cache()
 
     def ones(self, mask: np.ndarray):
         t = torch.as_tensor(mask, device=self.device)
@@ -81,17 +488,35 @@ class LogCounts:
         return torch.logaddexp(a, b)
 
     def mix(self, rows, weights: np.ndarray):
+        if weights.shape == (1, 1) and rows.shape[0] == 1:
+            return rows + math.log(float(weights[0, 0]))
         logw = torch.as_tensor(weights, dtype=torch.float64, device=self.device).log()
         flat = rows.reshape(rows.shape[0], -1)
         out = torch.logsumexp(logw[:, :, None] + flat[None, :, :], dim=1)
         return out.reshape((weights.shape[0],) + tuple(rows.shape[1:]))
 
+    def _plan(self, am: AxisMap):
+        def make():
+            groups = None if am.entries <= _SMALL else am.groups()
+            if groups is not None:
+                return "sparse", [tuple(torch.as_tensor(np.array(a), device=self.device) for a in (r, c, np.log(v)))
+                                  for r, c, v in groups]
+            return "dense", torch.tensor(am.dense(), dtype=torch.float64, device=self.device)
+        return self._cache.get_or(am.key, make)
+
     def spatial(self, rows, mats):
-        for a, m in enumerate(mats):
-            if m is None:
+        for a, am in enumerate(mats):
+            if am is None:
                 continue
+            kind, plan = self._plan(am)
             x = rows.movedim(a + 1, -1)
-            mt = torch.as_tensor(m, dtype=torch.float64, device=self.device)
+            if kind == "sparse":
+                y = torch.full(x.shape[:-1] + (am.n_in,), -math.inf, dtype=x.dtype, device=x.device)
+                for r, c, logv in plan:
+                    y[..., c] = torch.logaddexp(y[..., c], x[..., r] + logv)
+                rows = y.movedim(-1, a + 1)
+                continue
+            mt = plan
             top = x.amax(dim=-1, keepdim=True)
             top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
             finite = torch.where(torch.isfinite(x), x, top)
@@ -111,3 +536,7 @@ class LogCounts:
 
     def log10(self, row) -> np.ndarray:
         return row.cpu().numpy() / math.log(10)
+
+    def linear(self, row, log10: np.ndarray, scale: int) -> np.ndarray:
+        """The counts divided by 10**scale, as float64."""
+        return np.where(np.isfinite(log10), 10.0 ** (log10 - scale), 0.0)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import operator
+import weakref
 from collections import Counter, OrderedDict
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
 
 from ._axis import Adaptive, Resample, Window
 from .errors import EdgewiseError
@@ -104,8 +105,9 @@ def _pad_axes(pad: Sequence[int], mode: str, n: int) -> tuple[Window, ...]:
     return tuple(Window(1, 1, 1, (pad[2 * (n - 1 - a)], pad[2 * (n - 1 - a) + 1]), mode) for a in range(n))
 
 
-def _resample_axes(mode, align_corners, scale_factor, n) -> tuple[Resample, ...]:
-    scales = _pair(scale_factor, n) if scale_factor is not None else (None,) * n
+def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tuple[Resample, ...]:
+    """With ``recompute`` (or a size), PyTorch maps positions by n_in/n_out, else by 1/scale_factor."""
+    scales = _pair(scale_factor, n) if scale_factor is not None and not recompute else (None,) * n
     return tuple(Resample(mode, bool(align_corners), 1 / sc if sc else None) for sc in scales)
 
 
@@ -132,7 +134,7 @@ def _module_op(m: nn.Module, n: int, in_spatial, out_spatial) -> tuple[str, tupl
     if isinstance(m, (nn.CircularPad1d, nn.CircularPad2d)):
         return "pool", _pad_axes(m.padding, "circular", n)
     if isinstance(m, nn.Upsample):
-        return "pool", _resample_axes(m.mode, m.align_corners, m.scale_factor, n)
+        return "pool", _resample_axes(m.mode, m.align_corners, m.scale_factor, n, m.recompute_scale_factor)
     if isinstance(m, nn.Linear):
         return "linear", ()
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
@@ -172,7 +174,8 @@ def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
     if fn is F.pad:
         return "pool", _pad_axes(arg(1, "pad"), arg(2, "mode", "constant"), n)
     if fn in (F.interpolate, F.upsample):
-        return "pool", _resample_axes(arg(3, "mode", "nearest"), arg(4, "align_corners"), arg(2, "scale_factor"), n)
+        return "pool", _resample_axes(arg(3, "mode", "nearest"), arg(4, "align_corners"), arg(2, "scale_factor"), n,
+                                      arg(5, "recompute_scale_factor"))
     raise _Unsupported(getattr(fn, "__name__", str(fn)))
 
 
@@ -192,6 +195,66 @@ class _Tracer(torch.fx.Tracer):
         return isinstance(m, Pad) or super().is_leaf_module(m, qualname)
 
 
+def _shape_preserving(m: nn.Module) -> bool:
+    """Leaf modules whose output has their input's shape (normalisation, dropout, activations)."""
+    return isinstance(m, _IDENTITY_MODULES) or (
+        type(m).__module__ == "torch.nn.modules.activation" and not isinstance(m, _NOT_ELEMENTWISE)
+    )
+
+
+class _ShapeProp(torch.fx.Interpreter):
+    """Records every node's output shape in ``node.meta["tensor_meta"]``.
+
+    Shape-preserving leaf modules pass their input through instead of running:
+    only shapes are needed, and batch norm is the slowest op on the meta device.
+    """
+
+    def run_node(self, n: torch.fx.Node):
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["tensor_meta"] = SimpleNamespace(shape=result.shape, dtype=result.dtype)
+        return result
+
+    def call_module(self, target, args, kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor) \
+                and _shape_preserving(self.fetch_attr(target)):
+            return args[0]
+        return super().call_module(target, args, kwargs)
+
+
+class _MetaRun(nn.Module):
+    """Runs :class:`_ShapeProp` as a module, so that ``functional_call`` can swap in meta weights."""
+
+    def __init__(self, model: nn.Module, fx_graph: torch.fx.Graph):
+        super().__init__()
+        self.model, self.fx_graph = model, fx_graph
+
+    def forward(self, x):
+        return _ShapeProp(self.model, graph=self.fx_graph).run(x)
+
+
+def _propagate_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape, dtype, device) -> None:
+    """Shapes of every node: on the meta device (no arithmetic, no memory) when the model runs
+    there, otherwise by a real forward pass on a zero input.
+
+    The graph is interpreted against ``model`` itself (no GraphModule: generating its
+    Python code costs as much as the shapes); on the meta device ``functional_call``
+    swaps meta tensors in for the weights while it runs and restores them after.
+    """
+    with torch.no_grad():
+        try:
+            fakes: dict[int, torch.Tensor] = {}  # one meta tensor per real one: tied weights stay tied
+            meta = {f"model.{k}": fakes.setdefault(id(v), torch.empty_like(v, device="meta")) for k, v in
+                    [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+            x = torch.zeros((1, *shape), dtype=dtype, device="meta")
+            torch.func.functional_call(_MetaRun(model, fx_graph), meta, (x,), tie_weights=False)
+            return
+        except Exception:  # an op without a meta kernel, data-dependent values, tensors made on the CPU, ...
+            for n in fx_graph.nodes:
+                n.meta.pop("tensor_meta", None)
+        _ShapeProp(model, graph=fx_graph).run(torch.zeros((1, *shape), dtype=dtype, device=device))
+
+
 def _tensor_meta(node: torch.fx.Node):
     meta = node.meta.get("tensor_meta")
     return meta if hasattr(meta, "shape") else None
@@ -200,8 +263,10 @@ def _tensor_meta(node: torch.fx.Node):
 def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
     """Trace ``model`` on an input of ``input_shape`` (C×L or C×H×W) into a :class:`Graph`.
 
-    The model is traced in eval mode on a zero tensor on the CPU; its weights
-    and training flags are left as they were.
+    The model is traced in eval mode; its weights and training flags are left as
+    they were. The Graph of the last trace of a model is reused while the model's
+    structure (modules, their hyper-parameters and parameter shapes) is unchanged;
+    treat it as read-only.
 
     Example:
         >>> g = edgewise.trace(torchvision.models.resnet18(), (3, 224, 224))
@@ -211,6 +276,32 @@ def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
     if not isinstance(model, nn.Module):
         raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
     shape = parse_shape(input_shape)
+    key = (_fingerprint(model), shape, name)
+    cached = _CACHE.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    graph = _trace(model, shape, name)
+    _CACHE[model] = (key, graph)
+    return graph
+
+
+#: model → (fingerprint, Graph) of its last trace; entries vanish with the model
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """Everything a trace depends on: module names, types, forward functions, plain attributes
+    (kernel sizes, strides, flags) and parameter shapes. Weights are not part of it."""
+    out = []
+    for name, m in model.named_modules():
+        attrs = tuple((k, repr(v)) for k, v in vars(m).items()
+                      if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple)))
+        params = tuple((k, tuple(p.shape)) for k, p in m._parameters.items() if p is not None)
+        out.append((name, type(m), m.__dict__.get("forward", type(m).forward), attrs, params))
+    return tuple(out)
+
+
+def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None) -> Graph:
     n = len(shape) - 1
     model_name = name or type(model).__name__
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
@@ -226,12 +317,10 @@ def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
                 "Data-dependent Python control flow cannot be traced; move it out of forward() or "
                 "trace a sub-module instead."
             ) from e
-        gm = torch.fx.GraphModule(model, fx_graph)
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
-        with torch.no_grad():
-            ShapeProp(gm).propagate(torch.zeros((1, *shape), dtype=dtype, device=device))
+        _propagate_shapes(model, fx_graph, shape, dtype, device)
     except EdgewiseError:
         raise
     except Exception as e:
@@ -242,16 +331,16 @@ def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
     finally:
         for m, flag in flags.items():
             m.training = flag
-    return _build(gm, shape, n, model_name)
+    return _build(model, fx_graph, shape, n, model_name)
 
 
-def _build(gm: torch.fx.GraphModule, shape, n: int, model_name: str) -> Graph:
-    modules = dict(gm.named_modules())
+def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str) -> Graph:
+    modules = dict(model.named_modules())
     nodes: dict[str, Node] = {}
     fx_to_name: dict[torch.fx.Node, str] = {}
     calls: Counter = Counter()
     output = None
-    for fx in gm.graph.nodes:
+    for fx in fx_graph.nodes:
         if fx.op == "output":
             out = fx.args[0]
             if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
@@ -265,7 +354,7 @@ def _build(gm: torch.fx.GraphModule, shape, n: int, model_name: str) -> Graph:
         if meta is None:
             continue  # shape arithmetic (x.size(0), ...) carries no units
         out_shape = tuple(int(d) for d in meta.shape[1:])
-        srcs = [a for a in fx.all_input_nodes if a in fx_to_name]
+        srcs = _tensor_args(fx, fx_to_name)
         if fx.op == "placeholder":
             if any(nd.kind == "input" for nd in nodes.values()):
                 raise EdgewiseError(f"{model_name}.forward takes several tensors; edgewise traces models with one input")
@@ -292,17 +381,38 @@ def _build(gm: torch.fx.GraphModule, shape, n: int, model_name: str) -> Graph:
                         kind, axes = _function_op(fx.target, fx.args, fx.kwargs, len(in_shape) - 1)
                 except _Unsupported as u:
                     raise EdgewiseError(
-                        f"layer {node_name!r} of {model_name} uses {u.op}, which edgewise cannot map to "
+                        f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {u.op}, which edgewise "
+                        "cannot map to "
                         "position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
                         "padding, Linear, Flatten/view, activations, normalisation, dropout, +, *, torch.cat, "
                         "interpolation. Replace it, or analyse the part of the model before it (layer=...)."
                     ) from None
                 kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
-        inputs = tuple(dict.fromkeys(fx_to_name[a] for a in srcs))
+        inputs = tuple(fx_to_name[a] for a in srcs)  # repeats kept: x + x has two operands
         groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
         nodes[node_name] = Node(node_name, kind, inputs, out_shape, tuple(axes), int(groups), op)
         fx_to_name[fx] = node_name
     return Graph(_prune(nodes, output), "input", output, shape, model_name)
+
+
+def _where(fx: torch.fx.Node, node_name: str) -> str:
+    """`` (in module 'a.b', Type)`` for a functional op inside a module's forward, so that the user can find
+    it among ``named_modules()`` (torch.fx names such ops after the function: 'permute_2')."""
+    try:
+        path, kind = list((fx.meta.get("nn_module_stack") or {}).values())[-1]
+    except (IndexError, TypeError, ValueError):  # no enclosing module, or another torch's format
+        return ""
+    if not path or path == node_name:
+        return ""
+    kind = getattr(kind, "__name__", None) or str(kind).rsplit(".", 1)[-1]
+    return f" (in module {path!r}, {kind})"
+
+
+def _tensor_args(fx: torch.fx.Node, known: dict) -> list[torch.fx.Node]:
+    """Tensor operands in argument order, repeats kept (fx's all_input_nodes drops them)."""
+    found: list[torch.fx.Node] = []
+    torch.fx.node.map_arg((fx.args, fx.kwargs), lambda a: found.append(a) if a in known else None)
+    return found
 
 
 def _first_line(e: Exception) -> str:

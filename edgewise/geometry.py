@@ -139,8 +139,9 @@ class Advice:
         if not self.uneven:
             out.append("Every layer reads its padding evenly at this input size.")
         if any(self.center_offset):
-            out.append(f"The output grid's centre is offset by {tuple(self.center_offset)} input pixels "
-                       "(row, col) from the image centre.")
+            offset = self.center_offset[0] if len(self.center_offset) == 1 else tuple(self.center_offset)
+            out.append(f"The output grid's centre is offset by {offset} input pixels "
+                       f"{'(row, col) ' if len(self.center_offset) == 2 else ''}from the input centre.")
         if self.even_input_sizes and self.uneven:
             sizes = ", ".join("x".join(map(str, s)) for s in self.even_input_sizes)
             out.append(f"Input sizes with even padding everywhere: {sizes}.")
@@ -275,6 +276,16 @@ def _unread(graph: Graph, nd: Node) -> tuple[int, ...] | None:
     return tuple(a.unread(i, o) for a, i, o in zip(nd.axes, src.spatial, nd.spatial))
 
 
+def _pad_after(graph: Graph, nd: Node, axis: int) -> int:
+    """Padding after the input along ``axis``: the layer's own plus that of explicit pad layers feeding it."""
+    total = nd.axes[axis].pad[1]
+    src = graph[nd.inputs[0]]
+    while src.kind == "pool" and all(isinstance(a, Window) and a.extent == 1 and a.stride == 1 for a in src.axes):
+        total += src.axes[axis].pad[1]
+        src = graph[src.inputs[0]]
+    return total
+
+
 def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
     """Length of ``axis`` at every node for input length ``n``; None if the model would not run."""
     sizes: dict[str, int] = {}
@@ -359,7 +370,7 @@ def receptive_field(model, input_shape=None, padding: str = "same") -> Receptive
         frac_in = float(np.prod([f.mean() for f in inside]))
         layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
                                  1.0 - frac_in, _unread(graph, nd), misaligned))
-    uneven = [(l.name, a, u, graph[l.name].axes[a].pad[1])
+    uneven = [(l.name, a, u, _pad_after(graph, graph[l.name], a))
               for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
     out_axes = fields[graph.output]
     offset = tuple(_num(a.start + (a.n - 1) * a.jump / 2 - Fraction(n - 1, 2))

@@ -59,8 +59,13 @@ def position_summary(values: np.ndarray, log10: np.ndarray | None = None) -> dic
             out[name] = mean.numerator if mean.denominator == 1 else float(mean)
     for name in ("edge", "corner"):
         diff = out["log10_center"] - out[f"log10_{name}"]
-        out[f"log10_center_{name}_ratio"] = diff if math.isfinite(diff) else math.inf
-        out[f"center_{name}_ratio"] = _pow10(diff) if math.isfinite(diff) else math.inf
+        if not math.isfinite(diff):  # x/0 is inf, 0/0 undefined
+            diff = math.nan if out["log10_center"] == -math.inf else math.inf
+        out[f"log10_center_{name}_ratio"] = diff
+        out[f"center_{name}_ratio"] = _pow10(diff) if math.isfinite(diff) else diff
+        if values.dtype == object and out[name] != 0:  # exact ratio, rounded once
+            ratio = Fraction(out["center"]) / Fraction(out[name])
+            out[f"center_{name}_ratio"] = float(ratio) if ratio < 10**300 else math.inf
     finite = log10[np.isfinite(log10)]
     out["log10_min"] = float(log10.min())
     out["log10_max"] = float(log10.max())

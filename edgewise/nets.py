@@ -277,7 +277,7 @@ class _Builder:
         if (self.channels, self.size) != before:
             strides = {b // a for a, b in zip(self.size, before[1]) if a}
             stride = strides.pop() if len(strides) == 1 else None
-            if stride is None or [-(-b // stride) for b in before[1]] != self.size:
+            if not stride or [-(-b // stride) for b in before[1]] != self.size:
                 _fail(self.spec, tok.pos, len(tok.text),
                       f"res(...) maps {before[1]} to {self.size}: the shortcut cannot be matched by a strided "
                       "1x1 projection (use padding='same' inside residual blocks)")

@@ -7,6 +7,9 @@ to one, the count is the derivative of the selected outputs with respect to
 an input unit, and every layer's adjoint factorises into a channel part and one
 small integer matrix per spatial axis. Channels that carry identical count
 maps share one row, so a 2048-channel layer costs no more than a 1-channel one.
+Float mode counts in linear float64 scaled by a power of two per map, and
+switches to logarithms only for a map spanning more than float64's range
+(see :mod:`edgewise._numeric`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from ._axis import Broadcast
-from ._numeric import ExactCounts, LogCounts
+from ._numeric import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .maps import position_summary
 from .models import as_graph
 from .results import Result
 
-__all__ = ["pathways", "PathCounts", "select_units"]
+__all__ = ["pathways", "layer_counts", "PathCounts", "select_units"]
 
 
 @dataclass
@@ -109,7 +112,7 @@ class PathCounts(Result):
 
 
 def pathways(model, input_shape=None, to="all", layer: str | None = None, exact: bool = False,
-             device=None) -> PathCounts:
+             device=None, padding: str = "same") -> PathCounts:
     """Count the paths from each input position to the selected units of ``layer``.
 
     Args:
@@ -120,6 +123,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         layer: dotted name of the target layer; default: the model's output.
         exact: exact Python integers instead of float64 (slower, any size).
         device: torch device for the float computation.
+        padding: padding scheme when ``model`` is a spec string.
 
     Returns:
         :class:`PathCounts`.
@@ -129,22 +133,10 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         >>> p.counts.astype(int).tolist()
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
-    graph = as_graph(model, input_shape)
+    graph = as_graph(model, input_shape, padding)
     target = graph[layer].name if layer is not None else graph.output
-    num = ExactCounts() if exact else LogCounts(device)
-    node = graph[target]
-    mask = select_units(node.shape, to, target)
-    values: dict[str, _Value] = {target: _Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))}
-    live = graph.upstream(target)
-    for nd in reversed(list(graph)):
-        if nd.name not in live or nd.name not in values or nd.kind in ("input", "const"):
-            continue
-        value = values.pop(nd.name)
-        for src, contrib in _adjoint(graph, nd, value, num):
-            values[src] = contrib if src not in values else _accumulate(values[src], contrib, num)
-    inp = values.get(graph.input)
-    if inp is None:
-        raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
+    values, num = _count(graph, target, to, exact, device, keep=False)
+    inp = values[graph.input]
     row = inp.rows[inp.index[0]]
     log10 = num.log10(row)
     if exact:
@@ -152,24 +144,92 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
     else:
         top = float(np.max(log10)) if np.isfinite(log10).any() else 0.0
         scale = max(0, math.ceil(top - 300)) if top > 300 else 0
-        counts = np.where(np.isfinite(log10), 10.0 ** (log10 - scale), 0.0)
+        counts = num.linear(row, log10, scale)
     return PathCounts(counts, log10, scale, exact, target, to, graph.model_name, graph.input_shape,
                       position_summary(counts, log10))
 
 
+def layer_counts(model, input_shape=None, to="all", layer: str | None = None, exact: bool = True,
+                 device=None, padding: str = "same") -> dict[str, np.ndarray]:
+    """Path counts from every unit of every layer (channel 0) to the selected units.
+
+    Returns ``{node name: counts over that node's spatial positions}`` for the
+    input and every node the target depends on (the target itself included):
+    the numbers written next to each neuron in a Pascal's-triangle diagram.
+    """
+    graph = as_graph(model, input_shape, padding)
+    target = graph[layer].name if layer is not None else graph.output
+    values, num = _count(graph, target, to, exact, device, keep=True)
+    out = {}
+    for name, v in values.items():
+        row = v.rows[v.index[0]]
+        out[name] = num.to_numpy(row) if exact else num.linear(row, num.log10(row), 0)
+    return out
+
+
+def _count(graph: Graph, target: str, to, exact: bool, device, keep: bool):
+    """:func:`_propagate` in the right number system: exact ints, or scaled float64 with a
+    fall-back to logarithms when some count map spans more than float64's range."""
+    if exact:
+        num = ExactCounts()
+        return _propagate(graph, target, to, num, keep), num
+    try:
+        num = ScaledCounts(device)
+        return _propagate(graph, target, to, num, keep), num
+    except OutOfRange:
+        num = LogCounts(device)
+        return _propagate(graph, target, to, num, keep), num
+
+
+def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Value]:
+    """Backward pass from the selected units of ``target``; returns the counts at the input
+    (and, with ``keep``, at every node on the way)."""
+    node = graph[target]
+    mask = select_units(node.shape, to, target)
+    values: dict[str, _Value] = {target: _Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))}
+    done: dict[str, _Value] = {}
+    live = graph.upstream(target)
+    for nd in reversed(list(graph)):
+        if nd.name not in live or nd.name not in values or nd.kind in ("input", "const"):
+            continue
+        value = values.pop(nd.name)
+        if keep:
+            done[nd.name] = value
+        for src, contrib in _adjoint(graph, nd, value, num):
+            values[src] = contrib if src not in values else _accumulate(values[src], contrib, num)
+    if graph.input not in values:
+        raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
+    done[graph.input] = values[graph.input]
+    return done
+
+
 def _accumulate(a: _Value, b: _Value, num) -> _Value:
     """Sum of two count maps over the same channels, keeping identical channels merged."""
-    pairs, index = np.unique(np.stack([a.index, b.index], axis=1), axis=0, return_inverse=True)
+    pairs, index = _unique_rows(np.stack([a.index, b.index], axis=1))
     rows = num.add(a.rows[pairs[:, 0]], b.rows[pairs[:, 1]])
-    return _Value(rows, index.reshape(-1))
+    return _Value(rows, index)
 
 
 def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
     """Distinct per-group row multiplicities: (weights [K, G], key of each group)."""
     n_groups = groups.max() + 1
+    if n_groups == 1:
+        return np.bincount(index, minlength=n_rows)[None], np.zeros(1, dtype=np.int64)
     hist = np.zeros((n_groups, n_rows), dtype=np.int64)
     np.add.at(hist, (groups, index), 1)
-    return np.unique(hist, axis=0, return_inverse=True)
+    return _unique_rows(hist)
+
+
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_inverse=True)`` for non-negative ints, through one int64 key per
+    row when the rows fit in one (numpy's row-wise unique sorts a structured view, which is slow)."""
+    radix = a.max(axis=0).astype(np.int64) + 1 if a.size else np.ones(a.shape[1], dtype=np.int64)
+    if float(np.prod(radix.astype(np.float64))) >= 2.0 ** 62:
+        rows, inverse = np.unique(a, axis=0, return_inverse=True)
+        return rows, inverse.reshape(-1)
+    place = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
+    _, first, inverse = np.unique(a @ place, return_index=True, return_inverse=True)
+    return a[first], inverse.reshape(-1)
 
 
 def _adjoint(graph: Graph, nd: Node, v: _Value, num):
@@ -221,7 +281,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
 
 
 def _mats(axes, n_in, n_out):
-    return [ax.matrix(i, o) for ax, i, o in zip(axes, n_in, n_out)]
+    return [AxisMap(ax, i, o) for ax, i, o in zip(axes, n_in, n_out)]
 
 
 def _unbroadcast(v: _Value, in_shape, out_shape, num) -> _Value:
@@ -232,5 +292,5 @@ def _unbroadcast(v: _Value, in_shape, out_shape, num) -> _Value:
     if in_shape[0] == 1 and out_shape[0] > 1:
         rows = num.mix(rows, np.bincount(index, minlength=rows.shape[0])[None])
         index = np.zeros(1, dtype=np.int64)
-    mats = [Broadcast().matrix(1, o) if i == 1 and o > 1 else None for i, o in zip(in_shape[1:], out_shape[1:])]
+    mats = [AxisMap(Broadcast(), 1, o) if i == 1 and o > 1 else None for i, o in zip(in_shape[1:], out_shape[1:])]
     return _Value(num.spatial(rows, mats), index)
