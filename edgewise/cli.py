@@ -1,0 +1,440 @@
+"""The ``edgewise`` command line: ``paths``, ``rf`` and ``diagram``.
+
+Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
+progress, notes and errors go to stderr. Errors exit with status 2 and one red
+line (no traceback unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import textwrap
+import traceback
+import warnings
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main"]
+
+MODEL_HELP = (
+    "model: a spec string ('16*conv3', 'conv64/s4, conv64/s4'), torchvision:NAME, path/to/file.py:make_model "
+    "or package.module:make_model (default: the built-in net '{spec}' on {shape})"
+)
+EPILOG = """\
+examples:
+  edgewise paths '4*conv3' --input 1x9 --padding valid --width 1 --exact
+  edgewise paths '16*conv3' --input 1x64x64 --to center --out results/
+  edgewise paths torchvision:resnet18 --input 3x224x224 --json > resnet18.json
+  edgewise rf 'conv64/s4, conv64/s4' --input 1x224x224
+  edgewise diagram '4*conv3' --input 1x9 --padding valid --out pascal.svg
+
+Model options (--padding, --width, --activation) apply to spec strings only.
+"""
+ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid", "none")
+
+
+# ------------------------------------------------------------------- parsing
+
+def _parser() -> argparse.ArgumentParser:
+    from .nets import DEFAULT_INPUT, DEFAULT_SPEC, PADDINGS
+
+    default_shape = "x".join(map(str, DEFAULT_INPUT))
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="edgewise", formatter_class=fmt, epilog=EPILOG,
+        description=_wrap("Measure how a CNN treats the positions of its input: path counts from every input "
+                    "position to the output, receptive fields and padding advice."))
+    parser.add_argument("--version", action="version", version=f"edgewise {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout (and nothing else)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("model", nargs="?", metavar="MODEL",
+                       help=MODEL_HELP.format(spec=DEFAULT_SPEC, shape=default_shape))
+    model.add_argument("-i", "--input", metavar="SHAPE",
+                       help="input shape without the batch axis, CxL (1-D) or CxHxW (2-D), e.g. 1x64 or 3x224x224 "
+                            f"(default {default_shape} for the built-in net, 3x224x224 for torchvision models)")
+    model.add_argument("--padding", choices=list(PADDINGS), default=None,
+                       help="padding scheme of spec nets (default: same)")
+    model.add_argument("--width", type=int, default=None, metavar="N",
+                       help="channels of spec convolutions without /cN (default: 8)")
+    model.add_argument("--activation", choices=ACTIVATIONS, default="relu",
+                       help="activation after spec layers (default: relu; counts do not depend on it)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("paths", parents=[model, common], formatter_class=fmt,
+                       help="count the paths from every input position to the output",
+                       description=_wrap("Count the paths from every input position (input channel 0) to the selected "
+                                   "output units, and compare centre, edge and corner."))
+    p.add_argument("--to", default="all", metavar="all|center|Y,X",
+                   help="output units the paths end at: all (default), center, or a position Y,X (X in 1-D)")
+    p.add_argument("--layer", metavar="NAME", help="count paths to this layer instead of the output "
+                                                   "(names as listed by `edgewise rf`)")
+    p.add_argument("--exact", action="store_true", help="exact integers instead of float64 (slower, any size)")
+    p.add_argument("--out", metavar="DIR", help="write pathways.png (heatmap, or curve in 1-D), pathways.json and "
+                                                "pathways.*.npy into DIR")
+    p.set_defaults(handler=_cmd_paths)
+
+    r = sub.add_parser("rf", parents=[model, common], formatter_class=fmt,
+                       help="receptive field of every layer, with padding-evenness advice",
+                       description=_wrap("Receptive-field size, jump and start of every layer, the share of units "
+                                   "whose field falls off the image, and advice on input sizes that read "
+                                   "their padding evenly."))
+    r.add_argument("--out", metavar="DIR", help="write receptive_field.json and receptive_field.png into DIR")
+    r.set_defaults(handler=_cmd_rf)
+
+    d = sub.add_parser("diagram", parents=[common], formatter_class=fmt,
+                       help="draw a small 1-D net neuron by neuron with its path counts",
+                       description=_wrap("Draw a small 1-D network (at most 12 layers, 40 input positions) as rows of "
+                                   "neurons joined by their taps, with every neuron's number of paths to the output. "
+                                   "Writes an SVG and a PNG with the same stem."))
+    d.add_argument("spec", nargs="?", default=None, metavar="SPEC",
+                   help="spec string of a 1-D net (default: '4*conv3' on 1x9, Pascal's triangle)")
+    d.add_argument("-i", "--input", metavar="SHAPE", help="input shape CxL, e.g. 1x9 (default 1x9)")
+    d.add_argument("--padding", choices=list(PADDINGS), default="valid", help="padding scheme (default: valid)")
+    d.add_argument("--to", default="all", metavar="all|center|X", help="output units the paths end at (default: all)")
+    d.add_argument("--width", type=int, default=1, metavar="N",
+                   help="channels per convolution (default 1: the numbers form the pure Pascal triangle)")
+    d.add_argument("--out", default="net.svg", metavar="FILE",
+                   help="SVG to write; the PNG goes next to it (default: net.svg)")
+    d.set_defaults(handler=_cmd_diagram)
+    return parser
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 79)
+
+
+def _parse_to(text: str):
+    from .errors import EdgewiseError
+
+    t = text.strip().lower()
+    if t in ("all", "center", "centre"):
+        return "center" if t == "centre" else t
+    try:
+        pos = tuple(int(p) for p in t.strip("()[] ").split(","))
+    except ValueError:
+        raise EdgewiseError(f"--to {text!r}: expected all, center, or a position Y,X (X in 1-D), e.g. --to 3,4") \
+            from None
+    return pos[0] if len(pos) == 1 else pos
+
+
+# ------------------------------------------------------------------- helpers
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _progress(err, message: str):
+    """A spinner on stderr while slow work runs (only on a terminal)."""
+    if err.is_terminal:
+        return err.status(message, spinner="dots")
+    return contextlib.nullcontext()
+
+
+def _build(args, err):
+    """(traced graph, display name, padding or None, input shape) from the model options."""
+    from . import models, nets
+    from ._trace import parse_shape, trace
+    from .errors import EdgewiseError
+
+    ref = args.model
+    if ref is None:
+        ref = nets.DEFAULT_SPEC
+        shape = parse_shape(args.input) if args.input else tuple(nets.DEFAULT_INPUT)
+    elif args.input:
+        shape = parse_shape(args.input)
+    elif ref.startswith("torchvision:"):
+        shape = (3, 224, 224)
+    elif ":" in ref:
+        raise EdgewiseError(f"model {ref!r} needs --input, e.g. --input 3x224x224 (CxHxW) or --input 1x64 (CxL)")
+    else:
+        raise EdgewiseError(f"spec {ref!r} needs --input, e.g. --input 1x64 (1-D) or --input 1x64x64 (2-D)")
+    is_spec = ":" not in ref
+    if is_spec:
+        opts = {"padding": args.padding or "same",
+                "activation": None if args.activation == "none" else args.activation}
+        if args.width is not None:
+            opts["width"] = args.width
+        model = nets.from_spec(ref, shape, **opts)
+        padding = opts["padding"]
+    else:
+        ignored = [f"--{n}" for n, v in (("padding", args.padding), ("width", args.width)) if v is not None]
+        if ignored:
+            verb = "applies" if len(ignored) == 1 else "apply"
+            err.print(f"note: {' and '.join(ignored)} {verb} to spec strings only; ignored for {ref}",
+                      style="yellow", markup=False)
+        model = models.load(ref, shape)
+        padding = None
+    return trace(model, shape, name=ref), ref, padding, shape
+
+
+def _emit_json(doc) -> None:
+    from .results import to_jsonable
+
+    sys.stdout.write(json.dumps(to_jsonable(doc)) + "\n")
+    sys.stdout.flush()
+
+
+def _write_json(path: Path, doc) -> Path:
+    from .results import to_jsonable, write_atomic
+
+    write_atomic(path, (json.dumps(to_jsonable(doc), indent=1) + "\n").encode())
+    return path
+
+
+def _write_npy(path: Path, array) -> Path:
+    import numpy as np
+
+    from .results import write_atomic
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def _report_files(console, paths) -> None:
+    for p in paths:
+        console.print(f"wrote {p}", markup=False, highlight=False)
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+# ------------------------------------------------------------------- commands
+
+def _cmd_paths(args, out, err) -> int:
+    import numpy as np
+
+    from .pathways import pathways
+    from .report._format import fmt_number, fmt_ratio
+    from .results import to_jsonable
+
+    to = _parse_to(args.to)
+    with _progress(err, "tracing the model and counting paths…"):
+        graph, name, padding, shape = _build(args, err)
+        result = pathways(graph, to=to, layer=args.layer, exact=args.exact)
+    result.padding = padding
+    doc = result.to_dict()
+    doc = {"model": doc.pop("model"), "padding": padding, **doc}
+
+    if args.out:
+        from .report.figures import plot_pathways, save_figure
+
+        outdir = Path(args.out)
+        with _progress(err, "drawing…"):
+            written = save_figure(plot_pathways(result, padding=padding), outdir / "pathways.png")
+        written.append(_write_json(outdir / "pathways.json", doc))
+        written.append(_write_npy(outdir / "pathways.log10.npy", np.asarray(result.log10, dtype=np.float64)))
+        counts = _counts_array(result)
+        if counts is not None:
+            written.append(_write_npy(outdir / "pathways.counts.npy", counts))
+        _report_files(err if args.json else out, written)
+
+    if args.json:
+        _emit_json(doc)
+        return 0
+
+    from rich.table import Table
+
+    s = result.summary
+    node = graph[result.layer]
+    table = Table(title=f"Paths from each input position to {_target_text(result.to, result.layer)}",
+                  show_header=False, title_justify="left", box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("model", name)
+    if padding:
+        table.add_row("padding", padding)
+    table.add_row("input", f"{_shape_text(result.input_shape)} (positions of channel 0)")
+    table.add_row("target", f"{result.layer} {_shape_text(node.shape)}, to={to_jsonable(result.to)}")
+    table.add_row("numbers", "exact integers" if result.exact else
+                  "float64" + (f" (counts stored × 1e-{result.scale})" if result.scale else ""))
+    corner_name = "corner" if len(result.shape) == 2 else None
+    for k in ("center", "edge") + ((corner_name,) if corner_name else ()):
+        table.add_row(k, fmt_number(s[k], s[f"log10_{k}"]))
+    for k in ("edge",) + ((corner_name,) if corner_name else ()):
+        both_zero = s["log10_center"] == -math.inf and s[f"log10_{k}"] == -math.inf
+        table.add_row(f"center / {k}", "— (no paths at either)" if both_zero
+                      else fmt_ratio(s[f"log10_center_{k}_ratio"]))
+    table.add_row("min … max", f"{fmt_number(s['min'], s['log10_min'])} … {fmt_number(s['max'], s['log10_max'])}"
+                  f"  (max/min {fmt_ratio(s['log10_max'] - s['log10_min'])})")
+    if s.get("reachable_fraction", 1.0) < 1.0:
+        table.add_row("reachable", f"{100 * s['reachable_fraction']:.1f}% of input positions have a path")
+    out.print(table)
+    return 0
+
+
+def _counts_array(result):
+    """Counts as a plain numpy array (int64 when exact and small enough, else float64), or None."""
+    import numpy as np
+
+    if not result.exact:
+        return np.asarray(result.counts, dtype=np.float64) if result.scale == 0 else None
+    flat = [int(v) for v in np.asarray(result.counts).ravel().tolist()]
+    shape = np.asarray(result.counts).shape
+    if all(abs(v) < 2**63 for v in flat):
+        return np.array(flat, dtype=np.int64).reshape(shape)
+    if max(result.log10.max(), 0) < 308:
+        return np.array([float(v) for v in flat], dtype=np.float64).reshape(shape)
+    return None
+
+
+def _target_text(to, layer) -> str:
+    if to == "all":
+        return f"all units of {layer}"
+    if to == "center":
+        return f"the centre unit of {layer}"
+    return f"unit {to} of {layer}"
+
+
+def _cmd_rf(args, out, err) -> int:
+    from .geometry import receptive_field
+    from .report._format import fmt_axes
+
+    with _progress(err, "tracing the model…"):
+        graph, name, padding, shape = _build(args, err)
+        rf = receptive_field(graph)
+    doc = rf.to_dict()
+    doc = {"model": name, "padding": padding, **{k: v for k, v in doc.items() if k != "model"}}
+
+    if args.out:
+        from .report.figures import plot_receptive_field, save_figure
+
+        outdir = Path(args.out)
+        written = save_figure(plot_receptive_field(rf), outdir / "receptive_field.png")
+        written.append(_write_json(outdir / "receptive_field.json", doc))
+        _report_files(err if args.json else out, written)
+
+    if args.json:
+        _emit_json(doc)
+        return 0
+
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Receptive fields of {name}" + (f", {padding} padding" if padding else "")
+                        + f", input {_shape_text(shape)}", title_justify="left")
+    table.add_column("layer")
+    table.add_column("op")
+    table.add_column("shape", justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("jump", justify="right")
+    table.add_column("start", justify="right")
+    table.add_column("off-image", justify="right", no_wrap=True)
+    hidden = 0
+    for layer in rf.layers:
+        if layer.kind == "identity":
+            hidden += 1
+            continue
+        uneven = bool(layer.unread and any(layer.unread))
+        table.add_row(layer.name + (" *" if uneven else ""), layer.op, _shape_text(layer.shape),
+                      fmt_axes(layer.size), fmt_axes(layer.jump), fmt_axes(layer.start),
+                      f"{100 * layer.fraction_off:.0f}%", style="yellow" if uneven else None)
+    out.print(table)
+    notes = ["size, jump, start: input pixels" + (", rows×columns" if len(shape) == 3 else "")
+             + "; start: centre of the first unit's field. off-image: share of the layer's units whose field "
+             "reaches past the input border."]
+    if any(l.unread and any(l.unread) for l in rf.layers):
+        notes.append("*: the layer never reads its last padded positions (uneven padding).")
+    if hidden:
+        notes.append(f"{hidden} per-unit layer(s) (activations, normalisation) not shown: they keep the field of "
+                     "their input; --json lists every node.")
+    for note in notes:
+        out.print(Text(note, style="dim"))
+    advice = Table.grid(padding=(0, 1))
+    advice.add_column(width=3, justify="right")
+    advice.add_column()
+    for sentence in rf.advice.sentences():
+        advice.add_row("•", Text(sentence))
+    for m in getattr(rf, "misalignments", []) or []:
+        advice.add_row("•", Text(f"warning: {m}", style="yellow"))
+    out.print()
+    out.print("Advice", style="bold")
+    out.print(advice)
+    return 0
+
+
+def _cmd_diagram(args, out, err) -> int:
+    from ._trace import parse_shape
+    from .report.diagram import draw_diagram
+
+    spec = args.spec or "4*conv3"
+    if args.input:
+        shape = parse_shape(args.input)
+    elif args.spec is None:
+        shape = (1, 9)
+    else:
+        from .errors import EdgewiseError
+
+        raise EdgewiseError(f"spec {spec!r} needs --input, e.g. --input 1x9")
+    with _progress(err, "drawing…"):
+        diagram = draw_diagram(spec, shape, padding=args.padding, to=_parse_to(args.to), out=args.out,
+                               width=args.width)
+    if args.json:
+        _emit_json(diagram.to_dict())
+        return 0
+    _report_files(out, [diagram.svg, diagram.png])
+    out.print(f"paths from each input position: {' '.join(map(str, diagram.rows[0]['counts']))}",
+              markup=False, highlight=False)
+    return 0
+
+
+# ------------------------------------------------------------------- entry point
+
+def main(argv=None) -> int:
+    """Run the ``edgewise`` command line; returns the exit status (0 ok, 2 error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    out, err = _console(), _console(stderr=True)
+    debug = getattr(args, "debug", False)
+    from .errors import EdgewiseError
+
+    try:
+        with warnings.catch_warnings():
+            # torch's note about read-only numpy arrays concerns engine internals, not the user's input
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return args.handler(args, out, err)
+    except EdgewiseError as e:
+        if debug:
+            traceback.print_exc()
+        first, *rest = str(e).splitlines() or [type(e).__name__]
+        err.print(f"edgewise {args.command}: error: {first}", style="bold red", markup=False, highlight=False,
+                  soft_wrap=True)
+        for line in rest:  # e.g. the spec with a caret under the offending layer
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red")
+        return 130
+    except BrokenPipeError:  # e.g. `edgewise paths --json | head`
+        return 0
+    except Exception as e:  # a bug: say so in one line; --debug shows where
+        if debug:
+            traceback.print_exc()
+        else:
+            err.print(f"edgewise {args.command}: internal error: {type(e).__name__}: {e} "
+                      "(rerun with --debug for the traceback)", style="bold red", markup=False, highlight=False,
+                      soft_wrap=True)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

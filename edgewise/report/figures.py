@@ -1,0 +1,234 @@
+"""Figures of results: path-count heatmaps and curves, receptive-field profiles.
+
+Every function returns a :class:`matplotlib.figure.Figure` drawn on the Agg
+canvas (no display, no ``pyplot`` state); :func:`save_figure` writes it and
+:func:`png_data_uri` embeds it in a notebook.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import textwrap
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..errors import EdgewiseError
+from ..results import write_atomic
+from ._format import fmt_ratio
+
+__all__ = ["plot_pathways", "plot_receptive_field", "png_data_uri", "save_figure", "STYLE"]
+
+#: readable fonts and a colour-blind-safe look, applied while a figure is built
+STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",  # text stays text in SVG: searchable, and sharp at any zoom
+}
+#: Okabe–Ito colours (distinguishable with every common colour-vision deficiency)
+BLUE, ORANGE, VERMILION, GREEN, GREY = "#0072B2", "#E69F00", "#D55E00", "#009E73", "#999999"
+#: perceptually uniform, colour-blind-safe colour maps allowed for maps of counts
+CMAPS = ("viridis", "cividis")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure with constrained layout on the Agg canvas (never registered with pyplot)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _target(result) -> str:
+    to, layer = getattr(result, "to", "all"), getattr(result, "layer", "output")
+    if isinstance(to, str) and to == "all":
+        return f"all units of {layer}"
+    if isinstance(to, str) and to in ("center", "centre"):
+        return f"the centre unit of {layer}"
+    pos = tuple(to) if isinstance(to, (list, tuple)) else (to,)
+    return f"unit {pos[0] if len(pos) == 1 else pos} of {layer}"
+
+
+def _padding_of(result, padding):
+    return padding if padding is not None else getattr(result, "padding", None)
+
+
+def _subtitle(result, padding) -> str:
+    parts = [str(getattr(result, "model", "model"))]
+    if padding:
+        parts.append(f"{padding} padding")
+    s = getattr(result, "summary", {}) or {}
+    ratio = s.get("log10_center_corner_ratio" if len(result.log10.shape) == 2 else "log10_center_edge_ratio")
+    if ratio is not None and s.get("log10_center", 0.0) != -math.inf:
+        parts.append(f"centre/{'corner' if len(result.log10.shape) == 2 else 'edge'} {fmt_ratio(ratio)}")
+    return " · ".join(parts)
+
+
+def _scaled(log10: np.ndarray) -> tuple[np.ndarray, int]:
+    """(values, s) with values·10**s the counts and values finite in float64 (0 where no path)."""
+    finite = log10[np.isfinite(log10)]
+    top = float(finite.max()) if finite.size else 0.0
+    s = math.ceil(top - 300) if top > 300 else 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        vals = np.where(np.isfinite(log10), 10.0 ** (log10 - s), 0.0)
+    return vals, s
+
+
+def plot_pathways(result, *, padding: str | None = None, cmap: str = "viridis", title: str | None = None) -> Figure:
+    """Path counts over the input: a log10 heatmap (2-D) or a curve (1-D).
+
+    Args:
+        result: a :class:`edgewise.PathCounts` (anything with ``log10``, ``model``,
+            ``layer``, ``to`` and ``summary`` works).
+        padding: padding scheme to name in the title (default: ``result.padding`` if set).
+        cmap: ``"viridis"`` or ``"cividis"`` (2-D only).
+        title: replaces the first title line.
+
+    Returns:
+        the :class:`~matplotlib.figure.Figure`.
+
+    Example:
+        >>> fig = plot_pathways(edgewise.pathways("4*conv3", (1, 32, 32)))
+        >>> save_figure(fig, "paths.png")
+    """
+    if cmap not in CMAPS:
+        raise EdgewiseError(f"plot_pathways: cmap {cmap!r} is not allowed; use one of {', '.join(CMAPS)} "
+                            "(perceptually uniform and colour-blind safe)")
+    log10 = np.asarray(result.log10, dtype=np.float64)
+    if log10.ndim not in (1, 2):
+        raise EdgewiseError(f"plot_pathways draws 1-D or 2-D inputs; this result has shape {log10.shape}")
+    padding = _padding_of(result, padding)
+    head = title or f"Paths from each input position to {_target(result)}"
+    with matplotlib.rc_context(STYLE):
+        if log10.ndim == 2:
+            h, w = log10.shape
+            aspect = h / w
+            fig = new_figure(6.4, max(3.2, min(9.0, 5.0 * aspect + 1.2)))
+            ax = fig.add_subplot()
+            colours = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
+            im = ax.imshow(np.ma.masked_invalid(log10), cmap=colours, interpolation="nearest", origin="upper")
+            bar = fig.colorbar(im, ax=ax, shrink=0.9)
+            bar.set_label("log10 paths")
+            ax.set_xlabel("input column x (px)")
+            ax.set_ylabel("input row y (px)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(True)
+            if not np.isfinite(log10).all():
+                ax.text(1.0, -0.12, "grey: no path", transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                        color="#555555")
+        else:
+            fig = new_figure(6.4, 4.0)
+            ax = fig.add_subplot()
+            vals, s = _scaled(log10)
+            x = np.arange(log10.shape[0])
+            style = dict(marker="o", markersize=3.5) if x.size <= 80 else {}
+            ax.plot(x, vals, color=BLUE, linewidth=1.8, **style)
+            finite = log10[np.isfinite(log10)]
+            spread = float(finite.max() - finite.min()) if finite.size else 0.0
+            if s or spread > 2:  # more than a factor 100: only a log axis shows both ends
+                ax.set_yscale("log")
+            elif vals.max() > 0:
+                ax.set_ylim(0, vals.max() * 1.08)
+            ax.set_xlabel("input position (px)")
+            ax.set_ylabel("paths to output" + (f" (× 1e{s})" if s else ""))
+            ax.set_xlim(-0.5, x.size - 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(True, which="major", color="#e5e5e5", linewidth=0.8)
+            ax.set_axisbelow(True)
+        fig.suptitle(textwrap.fill(head, 70), fontsize=12)
+        ax.set_title(textwrap.fill(_subtitle(result, padding), 60 if log10.ndim == 2 else 80), fontsize=10, color="#333333")
+    return fig
+
+
+def plot_receptive_field(rf) -> Figure:
+    """Receptive-field size per layer and the share of units whose field falls off the image.
+
+    Args:
+        rf: a :class:`edgewise.ReceptiveField`.
+    """
+    layers = [l for l in rf.layers if getattr(l, "jump", None) is not None and l.kind != "identity"]
+    if not layers:
+        raise EdgewiseError("plot_receptive_field: the model has no spatial layers to show")
+    names = [l.name for l in layers]
+    sizes = np.array([[float(v) for v in l.size] for l in layers])
+    off = np.array([100.0 * float(l.fraction_off) for l in layers])
+    in_sizes = list(rf.input_shape[1:])
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(max(6.4, 0.35 * len(names) + 2.5), 6.0)
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+        x = np.arange(len(names))
+        square = sizes.shape[1] == 2 and np.array_equal(sizes[:, 0], sizes[:, 1]) and in_sizes[0] == in_sizes[1]
+        if square or sizes.shape[1] == 1:
+            axis_names = ["" if square else "positions"]
+        else:
+            axis_names = [", rows (y)", ", columns (x)"]
+        for a, (colour, marker) in enumerate([(BLUE, "o"), (ORANGE, "s")][:len(axis_names)]):
+            top.plot(x, sizes[:, a], color=colour, marker=marker, label=f"receptive field{axis_names[a]}")
+            top.axhline(in_sizes[a], color=colour, linestyle="--", linewidth=1,
+                        label=f"input size{axis_names[a]} ({in_sizes[a]} px)")
+        top.set_ylim(0, max(float(sizes.max()), max(in_sizes)) * (1.3 if len(axis_names) == 1 else 1.6))
+        top.set_ylabel("receptive field size (px)")
+        top.legend(frameon=False, loc="upper left", ncols=2 if len(axis_names) == 2 else 1)
+        top.grid(True, color="#e5e5e5", linewidth=0.8)
+        fig.suptitle(textwrap.fill(f"Receptive fields of {getattr(rf, 'model', 'model')} "
+                                   f"(input {'x'.join(map(str, rf.input_shape))})", 70), fontsize=12)
+        bottom.bar(x, off, color=VERMILION, width=0.7)
+        bottom.set_ylabel("units with RF\npartly off image (%)")
+        bottom.set_ylim(0, 105)
+        bottom.set_xticks(x, names, rotation=60, ha="right")
+        bottom.set_xlabel("layer")
+        bottom.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
+    return fig
+
+
+def save_figure(fig: Figure, path, svg: bool = False, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as PNG (and SVG with ``svg=True`` or an ``.svg`` path); returns the paths written.
+
+    ``path``'s suffix is replaced: ``out/paths`` and ``out/paths.svg`` both give
+    ``out/paths.png`` (plus ``out/paths.svg`` when SVG is asked for).
+    """
+    path = Path(path)
+    svg = svg or path.suffix.lower() == ".svg"
+    targets = [(path.with_suffix(".png"), "png")] + ([(path.with_suffix(".svg"), "svg")] if svg else [])
+    written = []
+    with matplotlib.rc_context(STYLE):
+        for target, fmt in targets:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Software": "edgewise"} if fmt == "png" else None)
+            write_atomic(target, buf.getvalue())
+            written.append(target)
+    return written
+
+
+def _figure_for(result, **kw) -> Figure | None:
+    kind = getattr(result, "kind", None)
+    if kind == "pathways":
+        return plot_pathways(result, **kw)
+    if kind == "receptive_field":
+        return plot_receptive_field(result)
+    return None
+
+
+def png_data_uri(result, dpi: int = 100, **kw) -> str | None:
+    """``data:image/png;base64,...`` of the result's standard figure (for notebooks), or None when
+    the result has no figure."""
+    fig = _figure_for(result, **kw)
+    if fig is None:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
