@@ -3,9 +3,10 @@
 from . import nets
 from ._trace import trace
 from .geometry import ReceptiveField, receptive_field
-from .pathways import PathCounts, pathways
+from .pathways import PathCounts, layer_counts, pathways
 from .errors import EdgewiseError
 from .graph import Graph, Node
 
-__all__ = ["trace", "receptive_field", "pathways", "nets", "Graph", "Node", "EdgewiseError"]
+__all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "Graph", "Node", "PathCounts", "ReceptiveField",
+           "EdgewiseError"]
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ import operator
 import weakref
 from collections import Counter, OrderedDict
 from types import SimpleNamespace
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.fx
@@ -75,7 +75,7 @@ def _pair(v, n: int) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
-def _conv_axes(m: nn.Module, n: int, in_spatial, out_spatial) -> tuple[Window, ...]:
+def _conv_axes(m: nn.Module, n: int) -> tuple[Window, ...]:
     k, s, d = _pair(m.kernel_size, n), _pair(m.stride, n), _pair(m.dilation, n)
     mode = m.padding_mode
     if isinstance(m.padding, str):
@@ -111,12 +111,12 @@ def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tup
     return tuple(Resample(mode, bool(align_corners), 1 / sc if sc else None) for sc in scales)
 
 
-def _module_op(m: nn.Module, n: int, in_spatial, out_spatial) -> tuple[str, tuple]:
+def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
     """(kind, axes) for a leaf module, or raise."""
     from .nets import Pad  # local: nets imports torch modules only
 
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-        return "conv", _conv_axes(m, n, in_spatial, out_spatial)
+        return "conv", _conv_axes(m, n)
     if isinstance(m, Pad):
         return "pool", _pad_axes(m.pad, m.mode, n)
     if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
@@ -376,14 +376,13 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 in_shape = nodes[fx_to_name[srcs[0]]].shape
                 try:
                     if fx.op == "call_module":
-                        kind, axes = _module_op(mod, len(in_shape) - 1, in_shape[1:], out_shape[1:])
+                        kind, axes = _module_op(mod, len(in_shape) - 1)
                     else:
                         kind, axes = _function_op(fx.target, fx.args, fx.kwargs, len(in_shape) - 1)
                 except _Unsupported as u:
                     raise EdgewiseError(
                         f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {u.op}, which edgewise "
-                        "cannot map to "
-                        "position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
+                        "cannot map to position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
                         "padding, Linear, Flatten/view, activations, normalisation, dropout, +, *, torch.cat, "
                         "interpolation. Replace it, or analyse the part of the model before it (layer=...)."
                     ) from None
@@ -442,7 +441,7 @@ def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
                             "edgewise expected an elementwise op here")
     if kind == "cat":
         dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim", 0)
-        if dim not in (1, 1 - len(in_shape) - 1) and dim != -len(in_shape):
+        if dim % (len(in_shape) + 1) != 1:  # dims counted with the batch axis
             raise EdgewiseError(f"layer {node_name!r} concatenates along dim {dim}; only channel concatenation "
                                 "(dim=1) is supported")
         return kind, (), srcs

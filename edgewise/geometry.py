@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._axis import Adaptive, Resample, Window
+from ._axis import Adaptive, Window
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .models import as_graph

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._axis import Broadcast
-from ._numeric import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
+from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .maps import position_summary

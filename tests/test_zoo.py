@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import edgewise
-import edgewise._numeric as numeric
+import edgewise._counts.logspace as logspace
+import edgewise._counts.scaled as scaled
 from edgewise import EdgewiseError, nets
 from edgewise.testing.oracle import autograd_pathways
 
@@ -266,16 +267,16 @@ def test_scaled_float_rescales_and_falls_back_to_logs(monkeypatch, case, top, bo
     else:
         g = graph("resnet18")
     exact = edgewise.pathways(g, exact=True)
-    monkeypatch.setattr(numeric, "_TOP", top)
-    monkeypatch.setattr(numeric, "_BOTTOM", bottom)
-    monkeypatch.setattr(numeric, "_AIM", top / 2)
-    fell_back, init = [], numeric.LogCounts.__init__
+    monkeypatch.setattr(scaled, "_TOP", top)
+    monkeypatch.setattr(scaled, "_BOTTOM", bottom)
+    monkeypatch.setattr(scaled, "_AIM", top / 2)
+    fell_back, init = [], logspace.LogCounts.__init__
 
     def spy(self, device=None):
         fell_back.append(device)
         init(self, device)
 
-    monkeypatch.setattr(numeric.LogCounts, "__init__", spy)
+    monkeypatch.setattr(logspace.LogCounts, "__init__", spy)
     fl = edgewise.pathways(g)
     assert log_rel_error(fl.log10, exact.counts) < RTOL_FLOAT
     span = max(math.log2(v) for v in exact.counts.ravel() if v) - min(math.log2(v) for v in exact.counts.ravel() if v)
