@@ -7,6 +7,6 @@ from .pathways import PathCounts, layer_counts, pathways
 from .errors import EdgewiseError
 from .graph import Graph, Node
 
-__all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "Graph", "Node", "PathCounts", "ReceptiveField",
-           "EdgewiseError"]
+__all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "Graph", "Node",
+           "PathCounts", "ReceptiveField", "EdgewiseError"]
 __version__ = "0.1.0"

@@ -85,3 +85,15 @@ def _sparse_sum(x: np.ndarray, groups, n_in: int, dtype) -> np.ndarray:
         part = x[..., rows]
         y[..., cols] += part if vals is None else part * vals
     return y
+
+
+class AxisByAxis:
+    """Mixin: a spatial adjoint applied one axis at a time through the subclass's ``_plan(am)``
+    (what it derives once from an :class:`AxisMap`: ``(kind, plan)``) and ``_step``."""
+
+    def spatial(self, rows, mats):
+        """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""
+        for a, am in enumerate(mats):
+            if am is not None:
+                rows = self._step(rows, a + 1, am, *self._plan(am))
+        return rows

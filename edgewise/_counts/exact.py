@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from .common import AxisMap, _Cache, _along, _sparse_sum
+from .common import AxisByAxis, AxisMap, _Cache, _along, _sparse_sum
 
 
-class ExactCounts:
+class ExactCounts(AxisByAxis):
     """Counts as numpy object arrays of Python ints."""
 
     exact = True
@@ -41,17 +41,10 @@ class ExactCounts:
             return "sparse", [(r, c, None if (v == 1).all() else v.astype(object)) for r, c, v in groups]
         return self._cache.get_or(am.key, make)
 
-    def spatial(self, rows, mats):
-        """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""
-        for a, am in enumerate(mats):
-            if am is None:
-                continue
-            kind, plan = self._plan(am)
-            if kind == "dense":
-                rows = _along(rows, a + 1, lambda x, m=plan: x @ m)
-            else:
-                rows = _along(rows, a + 1, lambda x, g=plan, n=am.n_in: _sparse_sum(x, g, n, object))
-        return rows
+    def _step(self, rows, axis: int, am: AxisMap, kind: str, plan):
+        if kind == "dense":
+            return _along(rows, axis, lambda x: x @ plan)
+        return _along(rows, axis, lambda x: _sparse_sum(x, plan, am.n_in, object))
 
     def unique_rows(self, full):
         keys, index, rows = {}, [], []

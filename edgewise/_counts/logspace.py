@@ -7,12 +7,12 @@ import math
 import numpy as np
 import torch
 
-from .common import _SMALL, AxisMap, _Cache
+from .common import _SMALL, AxisByAxis, AxisMap, _Cache
 
 _SAFE = 600.0  # nats; exp(-600) ≈ 1e-261 is still a normal float64
 
 
-class LogCounts:
+class LogCounts(AxisByAxis):
     """Counts as float64 natural logarithms on a torch device."""
 
     exact = False
@@ -45,28 +45,21 @@ class LogCounts:
             return "dense", torch.tensor(am.dense(), dtype=torch.float64, device=self.device)
         return self._cache.get_or(am.key, make)
 
-    def spatial(self, rows, mats):
-        for a, am in enumerate(mats):
-            if am is None:
-                continue
-            kind, plan = self._plan(am)
-            x = rows.movedim(a + 1, -1)
-            if kind == "sparse":
-                y = torch.full(x.shape[:-1] + (am.n_in,), -math.inf, dtype=x.dtype, device=x.device)
-                for r, c, logv in plan:
-                    y[..., c] = torch.logaddexp(y[..., c], x[..., r] + logv)
-                rows = y.movedim(-1, a + 1)
-                continue
-            mt = plan
-            top = x.amax(dim=-1, keepdim=True)
-            top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-            finite = torch.where(torch.isfinite(x), x, top)
-            if (top - finite).max().item() <= _SAFE:
-                y = torch.log((x - top).exp() @ mt) + top
-            else:  # some fibre spans too many orders of magnitude for linear arithmetic
-                y = torch.logsumexp(x[..., :, None] + mt.log(), dim=-2)
-            rows = y.movedim(-1, a + 1)
-        return rows
+    def _step(self, rows, axis: int, am: AxisMap, kind: str, plan):
+        x = rows.movedim(axis, -1)
+        if kind == "sparse":
+            y = torch.full(x.shape[:-1] + (am.n_in,), -math.inf, dtype=x.dtype, device=x.device)
+            for r, c, logv in plan:
+                y[..., c] = torch.logaddexp(y[..., c], x[..., r] + logv)
+            return y.movedim(-1, axis)
+        top = x.amax(dim=-1, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+        finite = torch.where(torch.isfinite(x), x, top)
+        if (top - finite).max().item() <= _SAFE:
+            y = torch.log((x - top).exp() @ plan) + top
+        else:  # some fibre spans too many orders of magnitude for linear arithmetic
+            y = torch.logsumexp(x[..., :, None] + plan.log(), dim=-2)
+        return y.movedim(-1, axis)
 
     def unique_rows(self, full):
         rows, index = torch.unique(full.reshape(full.shape[0], -1), dim=0, return_inverse=True)
