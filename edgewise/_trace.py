@@ -391,7 +391,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
         nodes[node_name] = Node(node_name, kind, inputs, out_shape, tuple(axes), int(groups), op)
         fx_to_name[fx] = node_name
-    return Graph(_prune(nodes, output), "input", output, shape, model_name)
+    padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
+    return Graph(_prune(nodes, output), "input", output, shape, model_name, padding)
 
 
 def _where(fx: torch.fx.Node, node_name: str) -> str:

@@ -157,6 +157,7 @@ class ReceptiveField(Result):
     input_shape: tuple[int, ...]
     model: str = "model"
     misalignments: list[str] = field(default_factory=list)
+    padding: str | None = None
 
     kind = "receptive_field"
 
@@ -190,7 +191,7 @@ class ReceptiveField(Result):
         return out
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "input_shape": list(self.input_shape),
+        return {"model": self.model, "padding": self.padding, "input_shape": list(self.input_shape),
                 "layers": [l.to_dict() for l in self.layers], "advice": self.advice.to_dict(),
                 "misalignments": self.misalignments}
 
@@ -376,4 +377,4 @@ def receptive_field(model, input_shape=None, padding: str = "same") -> Receptive
     offset = tuple(_num(a.start + (a.n - 1) * a.jump / 2 - Fraction(n - 1, 2))
                    for a, n in zip(out_axes, graph.input_shape[1:]))
     advice = Advice(uneven, offset, _even_sizes(graph))
-    return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments)
+    return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments, graph.padding)

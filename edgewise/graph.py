@@ -78,6 +78,7 @@ class Graph:
     output: str
     input_shape: tuple[int, ...]
     model_name: str = "model"
+    padding: str | None = None  # the padding scheme of a spec net (None: as the model defines it)
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):

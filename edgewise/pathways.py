@@ -91,6 +91,7 @@ class PathCounts(Result):
     model: str = "model"
     input_shape: tuple = ()
     summary: dict = field(default_factory=dict)
+    padding: str | None = None
 
     kind = "pathways"
 
@@ -101,7 +102,8 @@ class PathCounts(Result):
     def to_dict(self) -> dict:
         counts = self.counts.tolist() if self.exact else self.counts.astype(float).tolist()
         return {
-            "model": self.model, "input_shape": list(self.input_shape), "layer": self.layer,
+            "model": self.model, "padding": self.padding, "input_shape": list(self.input_shape),
+            "layer": self.layer,
             "to": self.to if isinstance(self.to, (str, int)) else list(self.to),
             "shape": list(self.shape), "exact": self.exact, "scale": self.scale,
             "counts": counts, **self.summary,
@@ -146,7 +148,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         scale = max(0, math.ceil(top - 300)) if top > 300 else 0
         counts = num.linear(row, log10, scale)
     return PathCounts(counts, log10, scale, exact, target, to, graph.model_name, graph.input_shape,
-                      position_summary(counts, log10))
+                      position_summary(counts, log10), graph.padding)
 
 
 def layer_counts(model, input_shape=None, to="all", layer: str | None = None, exact: bool = True,

@@ -100,3 +100,9 @@ def test_trace_is_reused_until_the_model_changes():
 def test_spec_strings_accept_padding():
     assert pathways("4*conv3", (1, 9), padding="valid", exact=True).counts.tolist()[0] == 8**4
     assert edgewise.receptive_field("4*conv3", (1, 9), padding="valid")["conv4"].size == (9,)
+
+
+def test_results_remember_the_padding_of_spec_nets():
+    assert pathways("3*conv3", (1, 9), padding="reflect").padding == "reflect"
+    assert edgewise.receptive_field("3*conv3", (1, 9), padding="full").to_dict()["padding"] == "full"
+    assert pathways(nn.Conv1d(1, 1, 3), (1, 9)).padding is None  # a user model defines its own
