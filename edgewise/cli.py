@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import math
 import sys
@@ -188,24 +187,6 @@ def _emit_json(doc) -> None:
     sys.stdout.flush()
 
 
-def _write_json(path: Path, doc) -> Path:
-    from .results import to_jsonable, write_atomic
-
-    write_atomic(path, (json.dumps(to_jsonable(doc), indent=1) + "\n").encode())
-    return path
-
-
-def _write_npy(path: Path, array) -> Path:
-    import numpy as np
-
-    from .results import write_atomic
-
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    write_atomic(path, buf.getvalue())
-    return path
-
-
 def _report_files(console, paths) -> None:
     for p in paths:
         console.print(f"wrote {p}", markup=False, highlight=False)
@@ -234,15 +215,16 @@ def _cmd_paths(args, out, err) -> int:
 
     if args.out:
         from .report.figures import plot_pathways, save_figure
+        from .results import write_json, write_npy
 
         outdir = Path(args.out)
         with _progress(err, "drawing…"):
             written = save_figure(plot_pathways(result, padding=padding), outdir / "pathways.png")
-        written.append(_write_json(outdir / "pathways.json", doc))
-        written.append(_write_npy(outdir / "pathways.log10.npy", np.asarray(result.log10, dtype=np.float64)))
+        written.append(write_json(outdir / "pathways.json", doc))
+        written.append(write_npy(outdir / "pathways.log10.npy", np.asarray(result.log10, dtype=np.float64)))
         counts = _counts_array(result)
         if counts is not None:
-            written.append(_write_npy(outdir / "pathways.counts.npy", counts))
+            written.append(write_npy(outdir / "pathways.counts.npy", counts))
         _report_files(err if args.json else out, written)
 
     if args.json:
@@ -314,10 +296,11 @@ def _cmd_rf(args, out, err) -> int:
 
     if args.out:
         from .report.figures import plot_receptive_field, save_figure
+        from .results import write_json
 
         outdir = Path(args.out)
         written = save_figure(plot_receptive_field(rf), outdir / "receptive_field.png")
-        written.append(_write_json(outdir / "receptive_field.json", doc))
+        written.append(write_json(outdir / "receptive_field.json", doc))
         _report_files(err if args.json else out, written)
 
     if args.json:

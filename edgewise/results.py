@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Result", "to_jsonable", "write_atomic"]
+__all__ = ["Result", "to_jsonable", "write_atomic", "write_json", "write_npy"]
 
 def to_jsonable(obj):
     """Plain JSON types; non-finite floats become strings ("inf", "-inf", "nan")."""
@@ -45,6 +45,20 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.unlink(tmp)
         raise
 
+def write_json(path: Path, doc) -> Path:
+    """Atomically write ``doc`` (made JSON-safe) as indented JSON."""
+    write_atomic(path, (json.dumps(to_jsonable(doc), indent=1) + "\n").encode())
+    return Path(path)
+
+
+def write_npy(path: Path, array) -> Path:
+    """Atomically write ``array`` as a .npy file (no pickles)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    write_atomic(path, buf.getvalue())
+    return Path(path)
+
+
 class Result:
     """Mixin for result dataclasses: subclasses define ``kind``, ``to_dict()`` and ``arrays()``."""
 
@@ -62,15 +76,9 @@ class Result:
     def save(self, directory, stem: str | None = None) -> list[Path]:
         """Write ``<stem>.json`` and one ``<stem>.<array>.npy`` per array into ``directory``."""
         directory, stem = Path(directory), stem or self.kind
-        paths = [directory / f"{stem}.json"]
-        write_atomic(paths[0], self.to_json(indent=1).encode())
+        paths = [write_json(directory / f"{stem}.json", self.to_dict())]
         for name, arr in self.arrays().items():
-            p = directory / f"{stem}.{name}.npy"
-
-            buf = io.BytesIO()
-            np.save(buf, np.asarray(arr), allow_pickle=False)
-            write_atomic(p, buf.getvalue())
-            paths.append(p)
+            paths.append(write_npy(directory / f"{stem}.{name}.npy", arr))
         return paths
 
     def _repr_html_(self) -> str:
