@@ -139,9 +139,7 @@ def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
         return "linear", ()
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return "reshape", ()
-    if isinstance(m, _IDENTITY_MODULES) or (
-        type(m).__module__ == "torch.nn.modules.activation" and not isinstance(m, _NOT_ELEMENTWISE)
-    ):
+    if _shape_preserving(m):
         return "identity", ()
     raise _Unsupported(type(m).__name__)
 

@@ -144,7 +144,8 @@ def _progress(err, message: str):
 
 
 def _build(args, err):
-    """(traced graph, display name, padding or None, input shape) from the model options."""
+    """The traced Graph of the model the options name (its ``model_name`` is the reference as given,
+    its ``padding`` the spec padding or None)."""
     from . import models, nets
     from ._trace import parse_shape, trace
     from .errors import EdgewiseError
@@ -161,23 +162,19 @@ def _build(args, err):
         raise EdgewiseError(f"model {ref!r} needs --input, e.g. --input 3x224x224 (CxHxW) or --input 1x64 (CxL)")
     else:
         raise EdgewiseError(f"spec {ref!r} needs --input, e.g. --input 1x64 (1-D) or --input 1x64x64 (2-D)")
-    is_spec = ":" not in ref
-    if is_spec:
+    if ":" not in ref:  # a spec string: the model options apply
         opts = {"padding": args.padding or "same",
                 "activation": None if args.activation == "none" else args.activation}
         if args.width is not None:
             opts["width"] = args.width
-        model = nets.from_spec(ref, shape, **opts)
-        padding = opts["padding"]
     else:
+        opts = {}
         ignored = [f"--{n}" for n, v in (("padding", args.padding), ("width", args.width)) if v is not None]
         if ignored:
             verb = "applies" if len(ignored) == 1 else "apply"
             err.print(f"note: {' and '.join(ignored)} {verb} to spec strings only; ignored for {ref}",
                       style="yellow", markup=False)
-        model = models.load(ref, shape)
-        padding = None
-    return trace(model, shape, name=ref), ref, padding, shape
+    return trace(models.load(ref, shape, **opts), shape, name=ref)
 
 
 def _emit_json(doc) -> None:
@@ -207,11 +204,10 @@ def _cmd_paths(args, out, err) -> int:
 
     to = _parse_to(args.to)
     with _progress(err, "tracing the model and counting paths…"):
-        graph, name, padding, shape = _build(args, err)
+        graph = _build(args, err)
         result = pathways(graph, to=to, layer=args.layer, exact=args.exact)
-    result.padding = padding
+    name, padding = graph.model_name, graph.padding
     doc = result.to_dict()
-    doc = {"model": doc.pop("model"), "padding": padding, **doc}
 
     if args.out:
         from .report.figures import plot_pathways, save_figure
@@ -289,10 +285,10 @@ def _cmd_rf(args, out, err) -> int:
     from .report._format import fmt_axes
 
     with _progress(err, "tracing the model…"):
-        graph, name, padding, shape = _build(args, err)
+        graph = _build(args, err)
         rf = receptive_field(graph)
+    name, padding, shape = graph.model_name, graph.padding, graph.input_shape
     doc = rf.to_dict()
-    doc = {"model": name, "padding": padding, **{k: v for k, v in doc.items() if k != "model"}}
 
     if args.out:
         from .report.figures import plot_receptive_field, save_figure

@@ -10,6 +10,7 @@ any disagreement is reported as misalignment rather than hidden.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -130,12 +131,16 @@ class Advice:
         """The advice in words."""
         names = ["rows", "columns"] if len(self.center_offset) == 2 else ["positions"]
         out = []
+        axes: dict[tuple, list[str]] = {}  # one sentence for rows and columns alike
         for name, a, unread, pad in self.uneven:
+            axes.setdefault((name, unread, pad), []).append(names[a])
+        for (name, unread, pad), which in axes.items():
+            which = " and ".join(which)
             if unread <= pad:
-                out.append(f"{name}: the last {unread} padded {names[a]} are never read, so the padding is uneven "
+                out.append(f"{name}: the last {unread} padded {which} are never read, so the padding is uneven "
                            "(more before than after).")
             else:
-                out.append(f"{name}: the last {unread - pad} input {names[a]} are never read (dropped).")
+                out.append(f"{name}: the last {unread - pad} input {which} are never read (dropped).")
         if not self.uneven:
             out.append("Every layer reads its padding evenly at this input size.")
         if any(self.center_offset):
@@ -246,9 +251,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
         return src, False
     if nd.kind in ("conv", "pool"):
         out = []
-        src_node = graph[nd.inputs[0]]
-        n_out = nd.spatial if len(nd.shape) == len(src_node.shape) else (1,) * len(src_node.spatial)
-        for f, ax, n_in, n in zip(src, nd.axes, src_node.spatial, n_out):
+        for f, ax, n_in, n in zip(src, nd.axes, *graph.grid(nd.name)):
             if isinstance(ax, Adaptive) and ax.affine(n_in, n) is not None:
                 k = n_in // n
                 ax = Window(k, k)
@@ -273,8 +276,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
 def _unread(graph: Graph, nd: Node) -> tuple[int, ...] | None:
     if nd.kind not in ("conv", "pool") or not all(isinstance(a, Window) for a in nd.axes):
         return None
-    src = graph[nd.inputs[0]]
-    return tuple(a.unread(i, o) for a, i, o in zip(nd.axes, src.spatial, nd.spatial))
+    return tuple(a.unread(i, o) for a, i, o in zip(nd.axes, *graph.grid(nd.name)))
 
 
 def _pad_after(graph: Graph, nd: Node, axis: int) -> int:
@@ -336,7 +338,7 @@ def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[i
     per_axis = []
     for a, n in enumerate(graph.input_shape[1:]):
         cands = sorted(range(max(1, n - radius), n + radius + 1), key=lambda m: (abs(m - n), m))
-        per_axis.append([m for m in cands if _even(graph, a, m)][:count])
+        per_axis.append(list(itertools.islice((m for m in cands if _even(graph, a, m)), count)))
     k = min(len(f) for f in per_axis)
     return [tuple(f[i] for f in per_axis) for i in range(k)]
 

@@ -115,6 +115,17 @@ class Graph:
         """Names of the nodes that read ``name``'s output."""
         return self._consumers[name]
 
+    def target(self, layer: str | None) -> str:
+        """The node an analysis ends at: ``layer`` (checked) or, by default, the output."""
+        return self[layer].name if layer is not None else self.output
+
+    def grid(self, name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Per-axis (input lengths, output lengths) of the spatial op at a conv/pool node; a
+        reduction that drops its axes (``x.mean([2, 3])``) counts them as length 1."""
+        node, src = self.nodes[name], self.nodes[self.nodes[name].inputs[0]]
+        n_out = node.spatial if len(node.shape) == len(src.shape) else (1,) * len(src.spatial)
+        return src.spatial, n_out
+
     def upstream(self, name: str) -> set[str]:
         """Names of ``name`` and every node it depends on."""
         seen, stack = set(), [name]

@@ -136,7 +136,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
     graph = as_graph(model, input_shape, padding)
-    target = graph[layer].name if layer is not None else graph.output
+    target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=False)
     inp = values[graph.input]
     row = inp.rows[inp.index[0]]
@@ -160,7 +160,7 @@ def layer_counts(model, input_shape=None, to="all", layer: str | None = None, ex
     the numbers written next to each neuron in a Pascal's-triangle diagram.
     """
     graph = as_graph(model, input_shape, padding)
-    target = graph[layer].name if layer is not None else graph.output
+    target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=True)
     out = {}
     for name, v in values.items():
@@ -244,14 +244,13 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
         src = graph[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
         weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
-        rows = num.spatial(num.mix(v.rows, weights), _mats(nd.axes, src.spatial, nd.spatial))
+        rows = num.spatial(num.mix(v.rows, weights), _mats(nd.axes, *graph.grid(nd.name)))
         yield src.name, _Value(rows, key.reshape(-1)[np.arange(c_in) // (c_in // g)])
         return
     if kind == "pool":
-        src = graph[nd.inputs[0]]
-        n_out = nd.spatial if len(nd.shape) == len(src.shape) else (1,) * len(src.spatial)
+        n_in, n_out = graph.grid(nd.name)
         rows = v.rows.reshape((v.rows.shape[0],) + tuple(n_out))
-        yield src.name, _Value(num.spatial(rows, _mats(nd.axes, src.spatial, n_out)), v.index)
+        yield nd.inputs[0], _Value(num.spatial(rows, _mats(nd.axes, n_in, n_out)), v.index)
         return
     if kind == "linear":
         src = graph[nd.inputs[0]]
