@@ -113,44 +113,52 @@ def plot_pathways(result, *, padding: str | None = None, cmap: str = "viridis", 
     with matplotlib.rc_context(STYLE):
         if log10.ndim == 2:
             h, w = log10.shape
-            aspect = h / w
-            fig = new_figure(6.4, max(3.2, min(9.0, 5.0 * aspect + 1.2)))
+            fig = new_figure(6.4, max(3.2, min(9.0, 5.0 * h / w + 1.2)))
             ax = fig.add_subplot()
-            colours = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
-            im = ax.imshow(np.ma.masked_invalid(log10), cmap=colours, interpolation="nearest", origin="upper")
-            bar = fig.colorbar(im, ax=ax, shrink=0.9)
-            bar.set_label("log10 paths")
-            ax.set_xlabel("input column x (px)")
-            ax.set_ylabel("input row y (px)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(True)
-            if not np.isfinite(log10).all():
-                ax.text(1.0, -0.12, "grey: no path", transform=ax.transAxes, ha="right", va="top", fontsize=9,
-                        color="#555555")
+            _heatmap(fig, ax, log10, cmap, "log10 paths", "no path")
         else:
             fig = new_figure(6.4, 4.0)
             ax = fig.add_subplot()
-            vals, s = _scaled(log10)
-            x = np.arange(log10.shape[0])
-            style = dict(marker="o", markersize=3.5) if x.size <= 80 else {}
-            ax.plot(x, vals, color=BLUE, linewidth=1.8, **style)
-            finite = log10[np.isfinite(log10)]
-            spread = float(finite.max() - finite.min()) if finite.size else 0.0
-            if s or spread > 2:  # more than a factor 100: only a log axis shows both ends
-                ax.set_yscale("log")
-            elif vals.max() > 0:
-                ax.set_ylim(0, vals.max() * 1.08)
-            ax.set_xlabel("input position (px)")
-            ax.set_ylabel("paths to output" + (f" (× 1e{s})" if s else ""))
-            ax.set_xlim(-0.5, x.size - 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(True, which="major", color="#e5e5e5", linewidth=0.8)
-            ax.set_axisbelow(True)
+            _curve(ax, log10, "paths to output")
         fig.suptitle(textwrap.fill(head, 70), fontsize=12)
         ax.set_title(textwrap.fill(_subtitle(result, padding), 60 if log10.ndim == 2 else 80), fontsize=10, color="#333333")
     return fig
+
+
+def _heatmap(fig: Figure, ax, log10: np.ndarray, cmap: str, label: str, missing: str) -> None:
+    """A log10 map with (row, col) pixel axes and a labelled colour bar; grey where log10 is −inf."""
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(log10), cmap=colours, interpolation="nearest", origin="upper")
+    fig.colorbar(im, ax=ax, shrink=0.9).set_label(label)
+    ax.set_xlabel("input column x (px)")
+    ax.set_ylabel("input row y (px)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+    if not np.isfinite(log10).all():
+        ax.text(1.0, -0.12, f"grey: {missing}", transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                color="#555555")
+
+
+def _curve(ax, log10: np.ndarray, label: str) -> None:
+    """A 1-D map as a curve (log axis when it spans more than a factor 100)."""
+    vals, s = _scaled(log10)
+    x = np.arange(log10.shape[0])
+    style = dict(marker="o", markersize=3.5) if x.size <= 80 else {}
+    ax.plot(x, vals, color=BLUE, linewidth=1.8, **style)
+    finite = log10[np.isfinite(log10)]
+    spread = float(finite.max() - finite.min()) if finite.size else 0.0
+    if s or spread > 2:  # more than a factor 100: only a log axis shows both ends
+        ax.set_yscale("log")
+    elif vals.max() > 0:
+        ax.set_ylim(0, vals.max() * 1.08)
+    ax.set_xlabel("input position (px)")
+    ax.set_ylabel(label + (f" (× 1e{s})" if s else ""))
+    ax.set_xlim(-0.5, x.size - 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, which="major", color="#e5e5e5", linewidth=0.8)
+    ax.set_axisbelow(True)
 
 
 def plot_receptive_field(rf) -> Figure:
@@ -219,6 +227,10 @@ def _figure_for(result, **kw) -> Figure | None:
         return plot_pathways(result, **kw)
     if kind == "receptive_field":
         return plot_receptive_field(result)
+    if kind in ("sensitivity", "perturbation"):
+        from . import sensitivity
+
+        return (sensitivity.plot_sensitivity if kind == "sensitivity" else sensitivity.plot_perturbation)(result)
     return None
 
 

@@ -1,0 +1,593 @@
+"""Gradient sensitivity (the effective receptive field): what a network actually responds to.
+
+Three measurements over input positions, each a :class:`Sensitivity` (or
+:class:`Perturbation`) with ``.map`` and the metrics of :func:`edgewise.maps.map_metrics`:
+
+* :func:`gradient_map` — the gradient of chosen units with respect to the input,
+  for the model's own weights, averaged over a batch of inputs;
+* :func:`init_sensitivity` — the expected squared gradient over fresh random
+  initialisations of the same architecture (Monte-Carlo, vectorised with
+  ``torch.func.vmap`` over the initialisations);
+* :func:`perturbation` — the question's experiment: nudge input positions by ε
+  (one at a time, and all at once with random signs) and measure the change.
+
+Units are chosen as in :func:`edgewise.pathways`: ``to="all"`` (their sum),
+``"center"``, ``(row, col)``, plus ``"each"`` (every unit separately: the map is
+``Σ_units agg(∂y_unit/∂x)``). Maps are means over the batch and the input channels.
+Models run in eval mode on a private copy; the caller's model is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, jvp, vjp, vmap
+
+from .errors import EdgewiseError
+from .maps import map_metrics
+from .models import describe, load
+from .pathways import select_units
+from .results import Result
+
+__all__ = ["gradient_map", "init_sensitivity", "perturbation", "reinitialise", "Sensitivity", "Perturbation",
+           "AGGREGATIONS"]
+
+#: how a gradient becomes a non-negative (or signed) contribution
+AGGREGATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "abs": torch.abs,
+    "sq": torch.square,
+    "signed": lambda g: g,
+}
+
+
+@dataclass
+class Sensitivity(Result):
+    """A sensitivity map over input positions.
+
+    Attributes:
+        map: mean contribution of each input position (L or H×W), averaged over
+            inputs, input channels and (for ``init_sensitivity``) initialisations.
+        stderr: standard error of ``map`` over its independent samples (inputs for
+            :func:`gradient_map`, initialisations for :func:`init_sensitivity`).
+        samples: the per-sample maps whose mean is ``map`` (first axis: sample).
+        agg, to, layer: the aggregation, unit selector and target layer.
+        method: ``"gradient"`` or ``"init"``; n_inits, std, seed: the Monte-Carlo set-up.
+        fixed: parameters that were not re-initialised (no ``reset_parameters``).
+        summary: :func:`edgewise.maps.map_metrics` of ``map``.
+    """
+
+    map: np.ndarray
+    stderr: np.ndarray
+    samples: np.ndarray
+    agg: str
+    to: Any
+    layer: str
+    method: str
+    model: str = "model"
+    input_shape: tuple = ()
+    n_inits: int | None = None
+    std: float | None = None
+    seed: int | None = None
+    fixed: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    kind = "sensitivity"
+
+    @property
+    def log10(self) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log10(np.abs(self.map))
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "method": self.method, "input_shape": list(self.input_shape),
+            "layer": self.layer, "to": _jsonable_to(self.to), "agg": self.agg,
+            "n_samples": int(self.samples.shape[0]), "n_inits": self.n_inits, "std": self.std, "seed": self.seed,
+            "fixed_parameters": self.fixed, "map": self.map.tolist(), "stderr": self.stderr.tolist(),
+            **self.summary,
+        }
+
+    def arrays(self) -> dict:
+        return {"map": self.map, "stderr": self.stderr, "samples": self.samples}
+
+
+@dataclass
+class Perturbation(Result):
+    """The perturbation experiment: output change per input position, measured and predicted.
+
+    The objective is ``f = Σ selected units`` (as in :func:`gradient_map`).
+
+    Attributes:
+        single: ``|f(x + ε·u_p) − f(x)| / ε`` with ``u_p`` = 1 on every channel at
+            position p (one position at a time), mean over the batch.
+        gradient: ``|∇f · u_p|`` from autograd: what ``single`` tends to as ε → 0.
+        random_signs: all positions nudged at once by ``ε·s`` with random signs
+            ``s``; position p's share is recovered as ``|mean_r Δf_r s_{r,p}| / ε``
+            (unbiased for ``∇f · u_p``; noise ``random_signs_stderr`` falls as 1/√n_signs).
+        total_change: root mean square of ``Δf_r / ε`` over the random-sign draws, and
+            ``predicted_total``: ``sqrt(Σ_p (∇f·u_p)²)``, what linearity predicts for it
+            (the cross terms of independent signs average out).
+        fd_error: max |single − gradient| / max gradient (finite differences ≈ gradient).
+        sign_correlation: Pearson correlation of ``random_signs`` with ``gradient``.
+    """
+
+    single: np.ndarray
+    gradient: np.ndarray
+    random_signs: np.ndarray
+    random_signs_stderr: np.ndarray
+    eps: float
+    n_signs: int
+    to: Any
+    layer: str
+    total_change: float
+    predicted_total: float
+    fd_error: float
+    sign_correlation: float
+    model: str = "model"
+    input_shape: tuple = ()
+    seed: int = 0
+    summary: dict = field(default_factory=dict)
+
+    kind = "perturbation"
+
+    @property
+    def map(self) -> np.ndarray:
+        return self.single
+
+    @property
+    def log10(self) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log10(self.single)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "input_shape": list(self.input_shape), "layer": self.layer,
+            "to": _jsonable_to(self.to), "eps": self.eps, "n_signs": self.n_signs, "seed": self.seed,
+            "total_change": self.total_change, "predicted_total": self.predicted_total,
+            "fd_error": self.fd_error, "sign_correlation": self.sign_correlation,
+            "single": self.single.tolist(), "gradient": self.gradient.tolist(),
+            "random_signs": self.random_signs.tolist(), **self.summary,
+        }
+
+    def arrays(self) -> dict:
+        return {"single": self.single, "gradient": self.gradient, "random_signs": self.random_signs,
+                "random_signs_stderr": self.random_signs_stderr}
+
+
+# ------------------------------------------------------------------ plumbing
+
+class _Stop(Exception):
+    """Raised by the target hook: nothing after the target layer needs computing."""
+
+
+def _jsonable_to(to):
+    return to if isinstance(to, (str, int)) else [int(v) for v in to]
+
+
+def _find_module(model: nn.Module, layer: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if layer not in modules or layer == "":
+        close = difflib.get_close_matches(layer, [n for n in modules if n], n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise EdgewiseError(f"layer {layer!r} is not a submodule of {type(model).__name__}{hint} "
+                            "Retrieve the list of layers with [name for name, _ in model.named_modules()].")
+    return modules[layer]
+
+
+class _Target:
+    """``model``'s forward, stopped at ``layer``'s output, with parameters passed in (for torch.func)."""
+
+    def __init__(self, model: nn.Module, layer: str | None):
+        self.model, self.layer = model, layer
+        self.module = _find_module(model, layer) if layer else None
+
+    def __call__(self, state: dict, x: torch.Tensor) -> torch.Tensor:
+        if self.module is None:
+            return _tensor_output(functional_call(self.model, state, (x,)), "the model")
+        box = []
+
+        def hook(_mod, _inp, out):
+            box.append(out)
+            raise _Stop
+
+        handle = self.module.register_forward_hook(hook)
+        try:
+            functional_call(self.model, state, (x,))
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if not box:
+            raise EdgewiseError(f"layer {self.layer!r} was not called in the forward pass; "
+                                "choose a layer that the model runs")
+        return _tensor_output(box[0], f"layer {self.layer!r}")
+
+
+def _tensor_output(y, what: str) -> torch.Tensor:
+    if not isinstance(y, torch.Tensor):
+        raise EdgewiseError(f"{what} returns {type(y).__name__}, not a tensor; pass layer= to pick a layer "
+                            "whose output is one tensor")
+    return y
+
+
+def _units(unit_shape: tuple[int, ...], to, layer: str) -> torch.Tensor:
+    """Float mask over one sample's units (C, *spatial) or (F,) for the ``to`` selector."""
+    if isinstance(to, str) and to == "each":
+        return torch.ones(unit_shape)
+    if len(unit_shape) == 1:  # a flat output: every unit
+        mask = select_units(unit_shape, "all", layer)
+    else:
+        mask = select_units(unit_shape, to, layer)
+    return torch.from_numpy(np.broadcast_to(mask, unit_shape).astype(np.float32))
+
+
+def _check_to(to):
+    if isinstance(to, str) and to not in ("all", "center", "centre", "each"):
+        raise EdgewiseError(f"to={to!r}: expected 'all', 'center', 'each' or a position (row, col)")
+    return "center" if to == "centre" else to
+
+
+def _check_agg(agg: str) -> str:
+    if agg not in AGGREGATIONS:
+        raise EdgewiseError(f"agg={agg!r}: expected one of {', '.join(map(repr, AGGREGATIONS))}")
+    return agg
+
+
+def _prepare(model, input_shape, padding, device, dtype) -> tuple[nn.Module, str]:
+    """A private eval-mode copy of the model on ``device``/``dtype``, and its display name."""
+    name = describe(model)
+    module = load(model, input_shape, padding=padding)
+    if not isinstance(module, nn.Module):
+        raise EdgewiseError(f"expected an nn.Module or a model reference, got {type(model).__name__}")
+    module = copy.deepcopy(module).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    if dtype is not None or device is not None:
+        module = module.to(device=device, dtype=dtype)
+    return module, name
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {**dict(module.named_parameters()), **dict(module.named_buffers())}
+
+
+def _param_dtype(module: nn.Module, dtype) -> torch.dtype:
+    if dtype is not None:
+        return dtype
+    p = next(iter(module.parameters()), None)
+    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+
+def _inputs(inputs, n_samples: int, seed: int, device, dtype) -> torch.Tensor:
+    """The batch (B, C, *spatial): the tensor given, or N(0, 1) noise of the given shape."""
+    if isinstance(inputs, (str, tuple, list)) and not isinstance(inputs, torch.Tensor):
+        from ._trace import parse_shape
+
+        shape = parse_shape(inputs)
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn((n_samples, *shape), generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+    x = torch.as_tensor(inputs)
+    if x.ndim not in (3, 4):
+        raise EdgewiseError(f"inputs of shape {tuple(x.shape)}: expected a batch (B, C, L) or (B, C, H, W), "
+                            "or an input shape like (1, 64, 64)")
+    return x.detach().to(device=device, dtype=dtype)
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="", leave=False, disable=None)
+
+
+# ------------------------------------------------------------------ gradients
+
+def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int = 64, bar=None) -> torch.Tensor:
+    """Per-sample maps (B, *spatial): mean over input channels of agg(∂objective/∂x).
+
+    ``signs`` (the shape of the target's output) turns ``to="each"`` with
+    ``agg="sq"`` into one backward pass: E_s[(s·J)²] = Σ_units J² for random ±1 ``s``.
+    """
+    y, pull = vjp(lambda inp: target(state, inp), x)
+    units = _units(tuple(y.shape[1:]), to, target.layer or "output").to(y)
+    reduce = AGGREGATIONS[agg]
+    if signs is not None:
+        (g,) = pull(signs * units)
+        return reduce(g).mean(dim=1)
+    if not (to == "each" and agg != "signed"):
+        (g,) = pull(units.expand_as(y).contiguous())
+        return reduce(g).mean(dim=1)
+    # every unit separately: one backward pass per unit, batched with vmap over one-hot cotangents
+    n = units.numel()
+    total = torch.zeros_like(x).mean(dim=1)
+    eye = torch.eye(n, dtype=y.dtype, device=y.device)
+    for start in range(0, n, chunk):
+        cot = eye[start:start + chunk].reshape(-1, 1, *y.shape[1:]).expand(-1, *y.shape).contiguous()
+        (gs,) = vmap(pull)(cot)
+        total = total + reduce(gs).mean(dim=2).sum(dim=0)
+        if bar is not None:
+            bar.update(min(chunk, n - start))
+    return total
+
+
+def _result_from_samples(samples: torch.Tensor, **kw) -> Sensitivity:
+    s = samples.detach().double().cpu().numpy()
+    mean = s.mean(axis=0)
+    stderr = s.std(axis=0, ddof=1) / math.sqrt(s.shape[0]) if s.shape[0] > 1 else np.full_like(mean, np.nan)
+    return Sensitivity(map=mean, stderr=stderr, samples=s, summary=map_metrics(mean), **kw)
+
+
+def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = None, *, n_samples: int = 8,
+                 seed: int = 0, device=None, dtype=None, padding: str = "same") -> Sensitivity:
+    """The gradient of the chosen units with respect to the input, for the model's own weights.
+
+    Args:
+        model: an ``nn.Module`` or a model reference (spec string, ``torchvision:NAME``, …).
+        inputs: a batch (B, C, *spatial) of real data, or an input shape (C, H, W) /
+            ``"1x64x64"`` for ``n_samples`` inputs of N(0, 1) noise drawn with ``seed``.
+        to: ``"all"``, ``"center"``, ``(row, col)`` (an int in 1-D) or ``"each"``.
+        agg: ``"abs"``, ``"sq"`` or ``"signed"``.
+        layer: dotted name (``model.named_modules()``) of the target layer; default: the output.
+        device, dtype: where and in which precision to run (default: the model's).
+        padding: padding scheme when ``model`` is a spec string.
+
+    Returns:
+        :class:`Sensitivity` (``method="gradient"``; ``stderr`` over the inputs).
+
+    Example:
+        >>> s = gradient_map("8*conv3", (1, 32, 32), to="center", agg="sq")
+        >>> s.summary["center_corner_ratio"] > 1
+        True
+    """
+    to, agg = _check_to(to), _check_agg(agg)
+    shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
+    module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
+    dt = _param_dtype(module, dtype)
+    x = _inputs(inputs, n_samples, seed, device, dt)
+    target = _Target(module, layer)
+    with torch.enable_grad(), _progress(0, "gradient map") as bar:
+        samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
+    return _result_from_samples(samples, agg=agg, to=to, layer=layer or "output", method="gradient", model=name,
+                                input_shape=tuple(x.shape[1:]), seed=seed)
+
+
+def _shape_of(inputs):
+    if isinstance(inputs, str):
+        return inputs
+    return tuple(torch.as_tensor(inputs).shape[1:])
+
+
+# ------------------------------------------------------------------ initialisations
+
+def _owner_weight(module: nn.Module, name: str) -> bool:
+    """Whether parameter ``name`` is the bias of a module whose weight has ≥ 2 dims (conv, linear)."""
+    owner_name, _, leaf = name.rpartition(".")
+    owner = module.get_submodule(owner_name) if owner_name else module
+    w = getattr(owner, "weight", None)
+    return leaf == "bias" and isinstance(w, torch.Tensor) and w.ndim >= 2
+
+
+def _reinit_(module: nn.Module, seed: int, std: float | None) -> list[str]:
+    """Re-initialise ``module`` in place from ``seed``; returns the parameters left as they were."""
+    covered = set()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for mod_name, mod in module.named_modules():
+            reset = getattr(mod, "reset_parameters", None)
+            if callable(reset):
+                reset()
+                covered.update(f"{mod_name}.{n}" if mod_name else n for n, _ in mod.named_parameters(recurse=False))
+    if std is not None:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for n, p in module.named_parameters():
+                if p.ndim >= 2:
+                    p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * std)
+                    covered.add(n)
+                elif _owner_weight(module, n):
+                    p.zero_()
+                    covered.add(n)
+    return [n for n, _ in module.named_parameters() if n not in covered]
+
+
+def reinitialise(model, seed: int = 0, std: float | None = None, input_shape=None, padding: str = "same") -> nn.Module:
+    """A copy of ``model`` with fresh random weights (the caller's model is untouched).
+
+    Every submodule with ``reset_parameters`` is reset with torch's default
+    initialisation, seeded by ``seed`` (the global RNG state is restored
+    afterwards). With ``std``, weights with ≥ 2 dims (convolutions, linear
+    layers) are drawn from N(0, std²) instead and their biases set to zero.
+    """
+    module = copy.deepcopy(load(model, input_shape, padding=padding))
+    _reinit_(module, seed, std)
+    return module
+
+
+def _init_seeds(seed: int, n: int) -> list[int]:
+    """Independent per-initialisation seeds (runs with different ``seed`` share none)."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n, dtype=np.uint32)]
+
+
+def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int = 0, std: float | None = None, *,
+                     inputs=None, n_samples: int = 1, layer: str | None = None, chunk: int = 4, device=None,
+                     dtype=None, padding: str = "same") -> Sensitivity:
+    """Expected squared gradient over ``n_inits`` fresh initialisations of the model's architecture.
+
+    Each initialisation gets its own ``n_samples`` N(0, 1) inputs (or every one
+    reads the batch ``inputs``); the maps of ``chunk`` initialisations are
+    computed at once with ``torch.func.vmap`` over stacked parameters.
+
+    Args:
+        model: an ``nn.Module`` or a model reference; only its architecture is used.
+        input_shape: C×L or C×H×W (e.g. ``(1, 64, 64)`` or ``"1x64x64"``).
+        to: ``"all"``, ``"center"``, ``(row, col)`` or ``"each"`` (Σ over units of the
+            squared gradient, estimated with one random-sign backward pass per input).
+        n_inits: number of initialisations N; ``stderr`` is the standard error over them.
+        seed: seeds the initialisations, the inputs and the random signs.
+        std: draw weights (≥ 2 dims) from N(0, std²) and zero their biases
+            instead of torch's default initialisation.
+
+    Returns:
+        :class:`Sensitivity` with ``method="init"`` and ``agg="sq"``.
+
+    For a linear network with i.i.d. zero-mean weights of variance σ², the
+    expectation equals σ^{2L} times the path counts (see :mod:`edgewise.theory`).
+    """
+    to = _check_to(to)
+    if n_inits < 2:
+        raise EdgewiseError(f"n_inits={n_inits}: need at least 2 initialisations for a mean and its error")
+    if chunk < 1:
+        raise EdgewiseError(f"chunk={chunk}: must be at least 1")
+    from ._trace import parse_shape
+
+    shape = parse_shape(input_shape)
+    # initialise in the model's own dtype (the random streams depend on it), then cast
+    template, name = _prepare(model, shape, padding, "cpu", None)
+    dt = _param_dtype(template, dtype)
+    target = _Target(template, layer)
+    seeds = _init_seeds(seed, n_inits)
+    given = None if inputs is None else _inputs(inputs, n_samples, seed, device, dt)
+    signs_shape = _output_shape(target, template, shape, _param_dtype(template, None)) if to == "each" else None
+
+    def one(state, x, signs):
+        return _sample_maps(target, state, x, to, "sq", signs).mean(dim=0)
+
+    maps, fixed = [], []
+    with torch.enable_grad(), _progress(n_inits, "initialisations") as bar:
+        for start in range(0, n_inits, chunk):
+            batch = seeds[start:start + chunk]
+            states, xs, signs = [], [], []
+            for s in batch:
+                fixed = _reinit_(template, s, std)
+                states.append({k: v.detach().to(device=device, dtype=dt if v.is_floating_point() else None).clone()
+                               for k, v in _state(template).items()})
+                x, sg = _init_inputs(s, shape, n_samples, signs_shape)
+                xs.append(given if given is not None else x.to(device=device, dtype=dt))
+                signs.append(None if sg is None else sg.to(device=device, dtype=dt))
+            stacked = {k: torch.stack([st[k] for st in states]) for k in states[0]}
+            sg = None if signs_shape is None else torch.stack(signs)
+            maps.append(vmap(one, in_dims=(0, 0, None if sg is None else 0))(stacked, torch.stack(xs), sg))
+            bar.update(len(batch))
+    return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
+                                model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed)
+
+
+def _init_inputs(seed: int, shape, n_samples: int, signs_shape):
+    """The N(0, 1) inputs and (for ``to="each"``) the random signs of one initialisation, from its seed
+    alone: results do not depend on how initialisations are chunked."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((n_samples, *shape), generator=gen, dtype=torch.float64)
+    signs = None if signs_shape is None else torch.randint(0, 2, (n_samples, *signs_shape), generator=gen) * 2 - 1
+    return x, signs
+
+
+def _output_shape(target: _Target, module: nn.Module, shape, dtype) -> tuple[int, ...]:
+    with torch.no_grad():
+        y = target(_state(module), torch.zeros((1, *shape), dtype=dtype))
+    return tuple(y.shape[1:])
+
+
+# ------------------------------------------------------------------ perturbation
+
+def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None = None, *, n_signs: int = 512,
+                 n_samples: int = 1, seed: int = 0, chunk: int = 256, device=None, dtype=torch.float64,
+                 padding: str = "same") -> Perturbation:
+    """Nudge input positions by ``eps`` and measure how much the chosen units move.
+
+    Each position alone: ``|f(x + ε·u_p) − f(x)| / ε`` for the objective
+    ``f = Σ selected units`` and ``u_p`` = 1 on every channel at position p. All
+    positions at once: ``n_signs`` random ±1 patterns ``s``; correlating the
+    change with each position's sign recovers that position's share. Both are
+    checked against the autograd gradient.
+
+    Args:
+        model, inputs, to, layer, padding: as in :func:`gradient_map` (``to="each"`` is not
+            available: the objective is one number).
+        eps: size of the nudge (in input units).
+        n_signs: random sign patterns for the all-at-once experiment.
+        dtype: float64 by default, so that finite differences are accurate.
+
+    Returns:
+        :class:`Perturbation`.
+    """
+    to = _check_to(to)
+    if to == "each":
+        raise EdgewiseError("perturbation: to='each' is not available (the objective is the sum of the chosen "
+                            "units); use 'all', 'center' or a position (row, col)")
+    if not eps > 0:
+        raise EdgewiseError(f"eps={eps}: must be positive")
+    if n_signs < 2:
+        raise EdgewiseError(f"n_signs={n_signs}: need at least 2 random sign patterns")
+    shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
+    module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
+    dt = _param_dtype(module, dtype)
+    x = _inputs(inputs, n_samples, seed, device, dt)
+    target, state = _Target(module, layer), _state(module)
+    spatial = tuple(x.shape[2:])
+    n_pos = math.prod(spatial)
+
+    def f(batch):  # (N, C, *spatial) -> (N,)
+        y = target(state, batch)
+        units = _units(tuple(y.shape[1:]), to, layer or "output").to(y)
+        return (y * units).flatten(1).sum(dim=1)
+
+    def directions(idx):  # (P, 1, *spatial): one-hot position masks, shared by every channel
+        d = torch.zeros((len(idx), n_pos), dtype=dt, device=x.device)
+        d[torch.arange(len(idx)), idx] = 1.0
+        return d.reshape(len(idx), 1, *spatial)
+
+    gen = torch.Generator().manual_seed(seed)
+    signs = (torch.randint(0, 2, (n_signs, n_pos), generator=gen) * 2 - 1).to(device=x.device, dtype=dt)
+    single = torch.zeros(n_pos, dtype=dt, device=x.device)
+    grad = torch.zeros_like(single)
+    corr = torch.zeros((x.shape[0], n_pos), dtype=dt, device=x.device)
+    corr_sq = torch.zeros_like(corr)
+    total = 0.0
+    with torch.no_grad(), _progress(x.shape[0] * (n_pos + n_signs), "perturbation") as bar:
+        for b in range(x.shape[0]):
+            xb = x[b:b + 1]
+            f0 = f(xb)
+            with torch.enable_grad():
+                _, pull = vjp(lambda inp: f(inp), xb)
+                (g,) = pull(torch.ones(1, dtype=dt, device=x.device))
+            grad += g[0].sum(dim=0).reshape(-1).abs()
+            for start in range(0, n_pos, chunk):
+                idx = torch.arange(start, min(start + chunk, n_pos), device=x.device)
+                moved = xb + eps * directions(idx)
+                single[idx] += ((f(moved) - f0) / eps).abs()
+                bar.update(len(idx))
+            for start in range(0, n_signs, chunk):
+                s = signs[start:start + chunk]
+                df = (f(xb + eps * s.reshape(-1, 1, *spatial)) - f0) / eps
+                total += float((df ** 2).sum())
+                corr[b] += (df[:, None] * s).sum(dim=0)
+                corr_sq[b] += ((df[:, None] * s) ** 2).sum(dim=0)
+                bar.update(len(s))
+    B = x.shape[0]
+    mean = corr / n_signs  # per sample: unbiased estimate of ∇f·u_p
+    var = (corr_sq / n_signs - mean ** 2).clamp(min=0) / (n_signs - 1)
+    to_np = lambda t: t.reshape(spatial).double().cpu().numpy()  # noqa: E731
+    single_map, grad_map = to_np(single / B), to_np(grad / B)
+    sign_map = to_np(mean.abs().mean(dim=0))
+    sign_err = to_np(var.sum(dim=0).sqrt() / B)
+    scale = float(grad_map.max()) or 1.0
+    predicted = float(np.sqrt((grad_map ** 2).sum()))
+    return Perturbation(
+        single=single_map, gradient=grad_map, random_signs=sign_map, random_signs_stderr=sign_err, eps=eps,
+        n_signs=n_signs, to=to, layer=layer or "output", total_change=math.sqrt(total / (n_signs * B)),
+        predicted_total=predicted, fd_error=float(np.abs(single_map - grad_map).max() / scale),
+        sign_correlation=_pearson(sign_map, grad_map), model=name, input_shape=tuple(x.shape[1:]), seed=seed,
+        summary={"single": map_metrics(single_map), "gradient": map_metrics(grad_map),
+                 "random_signs": map_metrics(sign_map)})
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    den = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else math.nan
