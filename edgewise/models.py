@@ -34,6 +34,18 @@ def _torchvision(name: str) -> nn.Module:
     return torchvision.models.get_model(name, weights=None)  # architecture only: nothing is downloaded
 
 
+#: trained networks whose weights ship inside an installed package (the ``trained`` extra)
+PRETRAINED = ("efficientnet-lite0",)
+
+
+def _pretrained(name: str) -> nn.Module:
+    if name.replace("_", "-") not in PRETRAINED:
+        raise EdgewiseError(f"no packaged trained model {name!r}; available: {', '.join(PRETRAINED)}")
+    from .pretrained import efficientnet_lite0
+
+    return efficientnet_lite0(traceable=True)  # traceable: plain Conv2d layers, identical outputs
+
+
 def _factory(ref: str) -> nn.Module:
     where, _, fn = ref.rpartition(":")
     if where.endswith(".py"):
@@ -60,6 +72,7 @@ def _factory(ref: str) -> nn.Module:
 
 def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Module:
     """An ``nn.Module`` from a reference: a module itself, a spec string, ``torchvision:NAME``,
+    ``pretrained:efficientnet-lite0`` (ImageNet weights shipped in a package),
     ``path/to/file.py:make_model`` or ``package.module:make_model``.
 
     Spec strings need ``input_shape`` (it fixes 1-D vs 2-D) and take ``padding`` and
@@ -71,6 +84,8 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
         raise EdgewiseError(f"expected an nn.Module or a model reference string, got {type(ref).__name__}")
     if ref.startswith("torchvision:"):
         return _torchvision(ref.split(":", 1)[1])
+    if ref.startswith("pretrained:"):
+        return _pretrained(ref.split(":", 1)[1])
     if ":" in ref:
         return _factory(ref)
     if input_shape is None:
