@@ -1,12 +1,15 @@
 """edgewise: measure, explain and fix how CNNs treat the positions of their input."""
 
-from . import nets
+from . import nets, sensitivity, theory
+from .answer import answer
+from .scaling import scaling
 from ._trace import trace
 from .geometry import ReceptiveField, receptive_field
 from .pathways import PathCounts, layer_counts, pathways
 from .errors import EdgewiseError
 from .graph import Graph, Node
 
-__all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "Graph", "Node",
+__all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "sensitivity", "theory", "scaling",
+           "answer", "Graph", "Node",
            "PathCounts", "ReceptiveField", "EdgewiseError"]
 __version__ = "0.1.0"

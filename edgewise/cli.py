@@ -1,4 +1,4 @@
-"""The ``edgewise`` command line: ``paths``, ``rf`` and ``diagram``.
+"""The ``edgewise`` command line: ``paths``, ``rf``, ``diagram``, ``sensitivity``, ``scaling`` and ``answer``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -11,6 +11,8 @@ import argparse
 import contextlib
 import json
 import math
+
+import numpy as np
 import sys
 import textwrap
 import traceback
@@ -32,6 +34,9 @@ examples:
   edgewise paths torchvision:resnet18 --input 3x224x224 --json > resnet18.json
   edgewise rf 'conv64/s4, conv64/s4' --input 1x224x224
   edgewise diagram '4*conv3' --input 1x9 --padding valid --out pascal.svg
+  edgewise sensitivity '8*conv3' --input 1x32x32 --inits 64 --out results/
+  edgewise scaling conv3 --depths 1:64 --padding valid,same,full,circular,reflect --out results/
+  edgewise answer '16*conv3' --input 1x32x32 --out answer/
 
 Model options (--padding, --width, --activation) apply to spec strings only.
 """
@@ -107,6 +112,50 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="net.svg", metavar="FILE",
                    help="SVG to write; the PNG goes next to it (default: net.svg)")
     d.set_defaults(handler=_cmd_diagram)
+
+    sv = sub.add_parser("sensitivity", parents=[model, common], formatter_class=fmt,
+                        help="gradient sensitivity (effective receptive field) at initialisation or for the weights",
+                        description=_wrap("The expected squared gradient of the chosen output units with respect to "
+                                          "every input position over fresh random initialisations (Monte-Carlo), or "
+                                          "with --weights the gradient for the model's own weights; with "
+                                          "--perturb the perturbation experiment as well."))
+    sv.add_argument("--to", default="all", metavar="all|center|each|Y,X",
+                    help="output units: all (their sum, default), center, each (every unit separately) or Y,X")
+    sv.add_argument("--layer", metavar="NAME", help="target layer (dotted module name) instead of the output")
+    sv.add_argument("--inits", type=int, default=32, metavar="N", help="random initialisations (default 32)")
+    sv.add_argument("--std", type=float, default=None, help="weights from N(0, std²), zero biases (default: torch's "
+                                                            "default initialisation)")
+    sv.add_argument("--weights", action="store_true", help="use the model's own weights (8 noise inputs)")
+    sv.add_argument("--agg", choices=["abs", "sq", "signed"], default="sq", help="aggregation with --weights")
+    sv.add_argument("--perturb", action="store_true", help="also run the perturbation experiment")
+    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--out", metavar="DIR", help="write sensitivity.png/.json/.npy (and perturbation.*) into DIR")
+    sv.set_defaults(handler=_cmd_sensitivity)
+
+    sc = sub.add_parser("scaling", parents=[common], formatter_class=fmt,
+                        help="exact centre/edge path ratios versus depth, with theory and fitted laws",
+                        description=_wrap("Stack BLOCK 1, 2, … times for each padding, count paths exactly, and "
+                                          "compare the centre/edge (1-D) or centre/corner (2-D) ratio with the "
+                                          "closed forms of edgewise.theory; fit exponential and power laws."))
+    sc.add_argument("block", nargs="?", default="conv3", metavar="BLOCK",
+                    help="the repeated spec item, e.g. conv3, conv5/d2, conv3/s2 (default conv3)")
+    sc.add_argument("--depths", default="1:64", help="START:STOP[:STEP] (inclusive) or a list 1,2,4 (default 1:64)")
+    sc.add_argument("--padding", default="valid,same,full,circular,reflect",
+                    help="comma-separated padding schemes (default valid,same,full,circular,reflect)")
+    sc.add_argument("-i", "--input", default="1x64", metavar="SHAPE", help="input shape CxL or CxHxW (default 1x64)")
+    sc.add_argument("--out", metavar="DIR", help="write scaling.png and scaling.json into DIR")
+    sc.set_defaults(handler=_cmd_scaling)
+
+    an = sub.add_parser("answer", parents=[model, common], formatter_class=fmt,
+                        help="answer the question for a model: is the effect real, what does theory say, what helps",
+                        description=_wrap("Run pathways, receptive fields, Monte-Carlo sensitivity, the perturbation "
+                                          "experiment and the closed forms on MODEL and write a short answer in "
+                                          "Markdown whose every number comes from this run, with its figures."))
+    an.add_argument("--inits", type=int, default=32, metavar="N", help="random initialisations (default 32)")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--out", metavar="DIR", default="answer", help="folder for answer.md, answer.json and figures "
+                                                                    "(default ./answer)")
+    an.set_defaults(handler=_cmd_answer)
     return parser
 
 
@@ -156,7 +205,7 @@ def _build(args, err):
         shape = parse_shape(args.input) if args.input else tuple(nets.DEFAULT_INPUT)
     elif args.input:
         shape = parse_shape(args.input)
-    elif ref.startswith("torchvision:"):
+    elif ref.startswith(("torchvision:", "pretrained:")):
         shape = (3, 224, 224)
     elif ":" in ref:
         raise EdgewiseError(f"model {ref!r} needs --input, e.g. --input 3x224x224 (CxHxW) or --input 1x64 (CxL)")
@@ -370,6 +419,132 @@ def _cmd_diagram(args, out, err) -> int:
     _report_files(out, [diagram.svg, diagram.png])
     out.print(f"paths from each input position: {' '.join(map(str, diagram.rows[0]['counts']))}",
               markup=False, highlight=False)
+    return 0
+
+
+def _module(args, graph):
+    """The nn.Module the options name (the traced Graph has only its structure)."""
+    from . import models
+
+    spec_options = {"width": args.width} if args.width and ":" not in graph.model_name else {}
+    return models.load(graph.model_name, graph.input_shape, padding=graph.padding or "same", **spec_options)
+
+
+def _cmd_sensitivity(args, out, err) -> int:
+    from .report._format import fmt_ratio
+    from .sensitivity import gradient_map, init_sensitivity, perturbation
+
+    to = _parse_to(args.to) if args.to.strip().lower() != "each" else "each"
+    with _progress(err, "tracing the model…"):
+        graph = _build(args, err)
+    module = _module(args, graph)
+    shape = graph.input_shape
+    if args.weights:
+        result = gradient_map(module, shape, to=to, agg=args.agg, layer=args.layer, seed=args.seed)
+    else:
+        result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
+                                  layer=args.layer)
+    result.model = graph.model_name
+    pert = None
+    if args.perturb:
+        pert = perturbation(module, shape, to="all" if to == "each" else to, layer=args.layer, seed=args.seed)
+        pert.model = graph.model_name
+    if args.out:
+        from .pathways import pathways
+        from .report import plot_perturbation, plot_sensitivity, save_figure
+
+        outdir = Path(args.out)
+        written = save_figure(plot_sensitivity(result, paths=pathways(graph)), outdir / "sensitivity.png")
+        written += result.save(outdir)
+        if pert is not None:
+            written += save_figure(plot_perturbation(pert), outdir / "perturbation.png") + pert.save(outdir)
+        _report_files(err if args.json else out, written)
+    if args.json:
+        _emit_json({"sensitivity": result.to_dict(), "perturbation": pert.to_dict() if pert else None})
+        return 0
+    s = result.summary
+    what = (f"mean {args.agg} gradient, model's weights, {result.samples.shape[0]} inputs" if args.weights else
+            f"E[(∂y/∂x)²] over {result.n_inits} initialisations")
+    out.print(f"Sensitivity of {_target_text(result.to, result.layer)} of {graph.model_name} ({what})",
+              markup=False, highlight=False)
+    rows = [("center / edge", fmt_ratio(s["log10_center_edge_ratio"]))]
+    if len(shape) == 3:
+        rows.append(("center / corner", fmt_ratio(s["log10_center_corner_ratio"])))
+    rows += [("centre of mass offset (px)", ", ".join(f"{v:+.2f}" for v in s["center_offset"])),
+             ("Gaussian sigma (px)", ", ".join(f"{v:.2f}" for v in s["gaussian_sigma"])),
+             ("area holding 20/30/50/99 %", " / ".join(f"{100 * s['area_ratio'][k]:.1f}%" for k in
+                                                       ("20", "30", "50", "99")))]
+    if pert is not None:
+        ps = pert.summary["single"]
+        rows += [("perturbation centre/edge", fmt_ratio(ps["log10_center_edge_ratio"])),
+                 ("finite diff. vs gradient", f"max rel. error {pert.fd_error:.1e}"),
+                 ("random signs vs gradient", f"r = {pert.sign_correlation:.2f} ({pert.n_signs} patterns)")]
+    for k, v in rows:
+        out.print(f"  {k:<28} {v}", markup=False, highlight=False)
+    return 0
+
+
+def _cmd_scaling(args, out, err) -> int:
+    from .report.scaling import law_text
+    from .scaling import scaling
+
+    paddings = tuple(p.strip() for p in args.padding.split(",") if p.strip())
+    result = scaling(args.block, args.depths, paddings, input_shape=args.input)
+    if args.out:
+        from .report import save_figure
+        from .report.scaling import plot_scaling
+
+        outdir = Path(args.out)
+        written = save_figure(plot_scaling(result), outdir / "scaling.png") + result.save(outdir)
+        _report_files(err if args.json else out, written)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    from rich.table import Table
+
+    from .report._format import fmt_number
+
+    table = Table(title=f"centre/{result.key} path ratio of L*{result.block}, input "
+                        f"{_shape_text(result.input_shape)} (exact counts; theory in brackets)", title_justify="left")
+    table.add_column("L", justify="right")
+    for p in paddings:
+        table.add_column(p, justify="right")
+    shown = result.depths if len(result.depths) <= 12 else sorted(
+        {result.depths[i] for i in np.linspace(0, len(result.depths) - 1, 12).round().astype(int)})
+    for L in shown:
+        i = result.depths.index(L)
+        cells = []
+        for p in paddings:
+            r = result.ratios[p][i]
+            cell = "—" if not math.isfinite(r) else fmt_number(r, math.log10(r))
+            if p in result.theory and math.isfinite(result.theory[p][i]):
+                t = result.theory[p][i]
+                cell += f" [{fmt_number(t, math.log10(t))}]"
+            cells.append(cell)
+        table.add_row(str(L), *cells)
+    out.print(table)
+    for p in paddings:
+        out.print(f"  {p:<10} fitted: {law_text(result.laws.get(p))}"
+                  + (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else ""),
+                  markup=False, highlight=False)
+    return 0
+
+
+def _cmd_answer(args, out, err) -> int:
+    from rich.markdown import Markdown
+
+    from .answer import answer
+
+    with _progress(err, "tracing the model…"):
+        graph = _build(args, err)
+    with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
+        result = answer(_module(args, graph), graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
+                        name=graph.model_name)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    out.print(Markdown(result.text))
+    _report_files(err, result.files)
     return 0
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, jvp, vjp, vmap
+from torch.func import functional_call, vjp, vmap
 
 from .errors import EdgewiseError
 from .maps import map_metrics

@@ -1,0 +1,306 @@
+"""The question, answered for one model with its own numbers: is the pathway gap real, what does
+theory say, and which padding removes it.
+
+:func:`answer` runs the engines (pathways, receptive field, Monte-Carlo sensitivity
+over initialisations, the model's own gradient, the perturbation experiment and
+the closed forms of :mod:`edgewise.theory`), writes the figures and numbers into
+a folder and returns an :class:`Answer` whose Markdown text quotes only numbers
+computed in this run, each sentence linked to the figure or JSON that shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import nets, theory
+from ._trace import parse_shape, trace
+from .errors import EdgewiseError
+from .geometry import receptive_field
+from .graph import Graph
+from .maps import gaussian_width, position_summary
+from .models import describe, load
+from .pathways import pathways
+from .report._format import fmt_ratio
+from .results import Result, write_atomic, write_json
+from .sensitivity import gradient_map, init_sensitivity, perturbation
+
+__all__ = ["answer", "Answer"]
+
+#: most input positions for which the one-position-at-a-time experiment runs by default
+PERTURB_LIMIT = 4096
+_STACK = re.compile(r"^(\d+)\*conv(\d+)(?:/d(\d+))?$")
+
+
+@dataclass
+class Answer(Result):
+    """The answer: ``text`` (Markdown), ``facts`` (every number it quotes) and the files written."""
+
+    text: str
+    facts: dict
+    files: list = field(default_factory=list)
+
+    kind = "answer"
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, **self.facts}
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+
+def _corner_key(ndim: int) -> str:
+    return "corner" if ndim == 2 else "edge"
+
+
+def _ratio_interval(samples: np.ndarray, key: str, seed: int, n_boot: int = 200) -> tuple[float, float]:
+    """95 % bootstrap interval (over initialisations) of the centre/``key`` ratio of the mean map."""
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_boot):
+        mean = samples[rng.integers(0, len(samples), len(samples))].mean(axis=0)
+        ratios.append(position_summary(mean)[f"center_{key}_ratio"])
+    lo, hi = np.nanpercentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _log_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of log10 a and log10 b where both are positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, lb = np.log10(np.abs(a)), np.log10(np.abs(b))
+    ok = np.isfinite(la) & np.isfinite(lb)
+    if ok.sum() < 3 or np.std(la[ok]) == 0 or np.std(lb[ok]) == 0:
+        return math.nan
+    return float(np.corrcoef(la[ok], lb[ok])[0, 1])
+
+
+def with_padding_mode(graph: Graph, mode: str) -> Graph:
+    """The same graph with every zero-padded convolution (and explicit zero pad) reading ``mode`` instead.
+
+    Shapes do not change, so the counts answer "what if this model padded with ``mode``?".
+    """
+    nodes = {}
+    for nd in graph:
+        if nd.kind == "conv" or (nd.kind == "pool" and "pad" in nd.op.lower()):
+            axes = tuple(dataclasses.replace(ax, mode=mode)
+                         if getattr(ax, "mode", None) == "zeros" and any(getattr(ax, "pad", (0, 0))) else ax
+                         for ax in nd.axes)
+            nd = dataclasses.replace(nd, axes=axes)
+        nodes[nd.name] = nd
+    return Graph(nodes, graph.input, graph.output, graph.input_shape, graph.model_name, graph.padding)
+
+
+def _alternatives(module, graph: Graph, shape) -> dict[str, dict]:
+    """Centre/edge and centre/corner path ratios under every padding scheme edgewise can evaluate exactly."""
+    spec = getattr(module, "spec", None)
+    out = {}
+    if spec is not None:  # a spec net: rebuild it with each scheme (full padding grows the output)
+        for name in nets.PADDINGS:
+            try:
+                s = pathways(nets.from_spec(spec, shape, padding=name, width=1), shape).summary
+            except EdgewiseError:
+                continue
+            out[name] = s
+        return out
+    out["as given"] = pathways(graph).summary
+    for mode in ("circular", "reflect", "replicate", "symmetric"):
+        out[mode] = pathways(with_padding_mode(graph, mode)).summary
+    return out
+
+
+def _theory_for(module, shape) -> dict | None:
+    """The closed-form depth law when the model is a spec stack ``L*convK[/dD]`` (stride 1)."""
+    spec, padding = getattr(module, "spec", None), getattr(module, "padding", None)
+    m = _STACK.match((spec or "").replace(" ", ""))
+    if not m or padding is None:
+        return None
+    L, k, d = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
+    sizes = shape[1:]
+    try:
+        per_axis = [float(theory.ratio(padding, k, n, L, d)) for n in sizes]
+        law = theory.depth_law(padding, k, sizes[-1], d)
+    except EdgewiseError:
+        return None
+    law_value = float(law.curve([L])[0])
+    return {"L": L, "k": k, "dilation": d, "padding": padding, "kind": law.kind, "domain": law.domain,
+            "params": {k_: (float(v) if isinstance(v, (int, float)) else str(v)) for k_, v in law.params.items()},
+            "exact_ratio_per_axis": per_axis, "exact_corner_ratio": float(np.prod(per_axis)),
+            "law_ratio": law_value, "erf_std": theory.erf_std(k, L, d)}
+
+
+def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
+           perturb: bool | None = None, inputs=None, name: str | None = None) -> Answer:
+    """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
+
+    Args:
+        model: an ``nn.Module`` or model reference (default: the built-in
+            :data:`edgewise.nets.DEFAULT_SPEC` net on :data:`~edgewise.nets.DEFAULT_INPUT`).
+        input_shape: C×L or C×H×W.
+        padding: padding of spec nets.
+        out: folder for ``answer.md``, ``answer.json`` and the figures (default: none written;
+            the text then refers to figures by name).
+        n_inits: initialisations for the Monte-Carlo sensitivity.
+        perturb: run the one-position-at-a-time experiment (default: when the input has at
+            most :data:`PERTURB_LIMIT` positions).
+        inputs: real data (B, C, …) for the model's own gradient and the perturbation
+            (default: N(0, 1) noise, seeded).
+        name: how to call the model in the text (default: its reference or class name).
+
+    Returns:
+        :class:`Answer`.
+    """
+    from .report.figures import plot_pathways, plot_receptive_field, save_figure
+    from .report.sensitivity import plot_perturbation, plot_sensitivity
+
+    if model is None:
+        model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+    if input_shape is None:
+        raise EdgewiseError("answer needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
+    shape = parse_shape(input_shape)
+    name = name or describe(model)
+    module = load(model, shape, padding=padding)
+    graph = trace(module, shape, name=name)
+    ndim = len(shape) - 1
+    key = _corner_key(ndim)
+    n_pos = math.prod(shape[1:])
+    outdir = Path(out) if out is not None else None
+    files: list[Path] = []
+
+    def figure(fig, stem):
+        if outdir is not None:
+            files.extend(save_figure(fig, outdir / stem))
+        return f"{stem}.png"
+
+    paths = pathways(graph)
+    centre_paths = pathways(graph, to="center")
+    rf = receptive_field(graph)
+    init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed)
+    own = gradient_map(module, inputs if inputs is not None else shape, agg="sq", seed=seed)
+    do_perturb = n_pos <= PERTURB_LIMIT if perturb is None else perturb
+    pert = perturbation(module, inputs if inputs is not None else shape, seed=seed) if do_perturb else None
+    alternatives = _alternatives(module, graph, shape)
+    stack = _theory_for(module, shape)
+
+    f_paths = figure(plot_pathways(paths), "pathways")
+    f_rf = figure(plot_receptive_field(rf), "receptive_field")
+    f_init = figure(plot_sensitivity(init, paths=paths), "sensitivity_init")
+    f_own = figure(plot_sensitivity(own, paths=paths), "sensitivity_weights")
+    f_pert = figure(plot_perturbation(pert), "perturbation") if pert is not None else None
+
+    ps, isum, osum = paths.summary, init.summary, own.summary
+    out_layer = rf.layers[-1]
+    spatial_layers = [l for l in rf.layers if l.spatial]
+    last_spatial = spatial_layers[-1] if spatial_layers else out_layer
+    width = gaussian_width(centre_paths.counts, centre_paths.log10)
+    lo, hi = _ratio_interval(init.samples, key, seed)
+    facts = {
+        "model": name, "input_shape": list(shape), "padding": graph.padding,
+        "paths": {k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio", "center_edge_ratio",
+                                         "center_corner_ratio", "log10_min", "log10_max")},
+        "receptive_field": {"layer": last_spatial.name, "size": [float(s) for s in last_spatial.size],
+                            "fraction_off": last_spatial.fraction_off, "advice": rf.advice.sentences()},
+        "init_sensitivity": {"n_inits": n_inits, f"center_{key}_ratio": isum[f"center_{key}_ratio"],
+                             "interval95": [lo, hi], "log_correlation_with_paths": _log_correlation(init.map,
+                                                                                                     paths.counts),
+                             "area_ratio": isum["area_ratio"]},
+        "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
+                        "n_samples": int(own.samples.shape[0])},
+        "perturbation": None if pert is None else {
+            f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
+            "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
+            "positions": n_pos, "total_change": pert.total_change, "predicted_total": pert.predicted_total},
+        "erf": {"center_paths_sigma": list(width.sigma), "rf_size": [float(s) for s in last_spatial.size]},
+        "theory": stack,
+        "alternatives": {m: {f"center_{key}_ratio": s[f"center_{key}_ratio"]} for m, s in alternatives.items()},
+    }
+    text = _compose(facts, key, f_paths, f_rf, f_init, f_own, f_pert)
+    result = Answer(text, facts, files)
+    if outdir is not None:
+        files.append(write_json(outdir / "answer.json", result.to_dict()))
+        path = outdir / "answer.md"
+        write_atomic(path, text.encode())
+        files.append(path)
+    return result
+
+
+def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
+    """``3.2× larger`` or ``2× smaller`` for a ratio ``v``."""
+    if not (v > 0 and math.isfinite(v)):
+        return f"{v}× {more}"
+    return f"{_x(v)} {more}" if v >= 1 else f"{_x(1 / v)} {less}"
+
+
+def _x(v: float) -> str:
+    return fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v)
+
+
+def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert) -> str:
+    """The Markdown answer: every number from ``f``; every claim links to its figure or to answer.json."""
+    where = "corner" if key == "corner" else "end"
+    p, i, o = f["paths"], f["init_sensitivity"], f["own_weights"]
+    rf = f["receptive_field"]
+    pad = f" with {f['padding']} padding" if f["padding"] else ""
+    lines = [f"# Do central inputs have more pathways? {f['model']}{pad}, input {'x'.join(map(str, f['input_shape']))}",
+             "", "## 1. Is the effect real here?", ""]
+    lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
+                 f"as the {where}"
+                 + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
+                 + f"; the counts span 10^{p['log10_min']:.1f} … 10^{p['log10_max']:.1f}. ([figure]({f_paths}))")
+    lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
+                 f"input pixels; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
+                 f"image. ([figure]({f_rf}))")
+    lines.append(f"- **Sensitivity at initialisation.** Over {i['n_inits']} random initialisations the expected "
+                 f"squared gradient at the centre is {_x(i[f'center_{key}_ratio'])} that at the {where} (95 % "
+                 f"interval {_x(i['interval95'][0])} … {_x(i['interval95'][1])}); its log-map correlates with the "
+                 f"log path counts at r = {i['log_correlation_with_paths']:.2f}. ([figure]({f_init}))")
+    lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient is "
+                 f"{_more(o[f'center_{key}_ratio'])} at the centre than at the {where}; half of the total "
+                 f"sensitivity lies in the central "
+                 f"{100 * o['area_ratio']['50']:.0f} % of the image. ([figure]({f_own}))")
+    if f["perturbation"] is not None:
+        q = f["perturbation"]
+        recovered = ("recovers the same map" if q["sign_correlation"] > 0.8 else
+                     f"recovers it only noisily with {q['n_signs']} patterns for {q['positions']} positions (the "
+                     "estimate's noise falls as 1/√patterns)")
+        lines.append(f"- **Perturbation experiment.** Nudging one input position by ε = {q['eps']:g} moves the "
+                     f"output {_more(q[f'center_{key}_ratio'], 'more', 'less')} at the centre than at the {where}; finite "
+                     f"differences agree with the gradient to {q['fd_error']:.1e} (relative). Nudging all "
+                     f"positions at once with random signs changes the output by {q['total_change']:.3g}·ε (RMS), "
+                     f"against {q['predicted_total']:.3g}·ε predicted by adding up the single-position effects, and "
+                     f"correlating the change with each position's sign {recovered} (r = "
+                     f"{q['sign_correlation']:.2f}). ([figure]({f_pert}))")
+    lines += ["", "## 2. What does theory say?", ""]
+    lines.append("- For a linear network with independent zero-mean weights of variance σ², the expected squared "
+                 "gradient from input p to an output unit is σ^{2L} times the number of paths (tested exactly in "
+                 f"edgewise's suite); here the Monte-Carlo map follows the path counts with r = "
+                 f"{i['log_correlation_with_paths']:.2f} on a log scale. ([figure]({f_init}))")
+    t = f["theory"]
+    if t is not None:
+        lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "
+                     f"the closed form gives centre/{where} = {_x(t['exact_corner_ratio'])} exactly "
+                     f"(measured {_x(p[f'center_{key}_ratio'])}); the depth law is *{t['kind']}* "
+                     f"({t['domain']}). ([numbers](answer.json))")
+    e = f["erf"]
+    law = (f" (theory for this stack: √(L(k²−1)/12) = {t['erf_std']:.2f} px)" if t is not None else "")
+    lines.append(f"- The path counts to the centre unit spread with a standard deviation of "
+                 f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} px{law} while its receptive field "
+                 f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} px: the effective field grows like √depth, the "
+                 f"theoretical one like depth. ([numbers](answer.json))")
+    lines += ["", "## 3. How to overcome it", ""]
+    alts = f["alternatives"]
+    ranked = sorted(alts.items(), key=lambda kv: kv[1][f"center_{key}_ratio"])
+    for mode, v in ranked:
+        lines.append(f"- {mode}: centre/{where} path ratio {_x(v[f'center_{key}_ratio'])}")
+    uniform = [m for m, v in ranked if abs(v[f"center_{key}_ratio"] - 1) < 1e-9]
+    if uniform:
+        lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)} padding "
+                     "(each input is read by exactly k taps per layer). ([numbers](answer.json))")
+    lines += ["", *[f"- {s}" for s in rf["advice"]]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,78 @@
+"""Depth scaling, the generated answer, and their command-line front ends."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from edgewise import EdgewiseError, nets, pathways, theory, trace
+from edgewise.answer import answer, with_padding_mode
+from edgewise.cli import main
+from edgewise.scaling import parse_depths, scaling
+
+
+def test_scaling_measures_exact_ratios_and_overlays_theory():
+    s = scaling("conv3", "1:12", ("valid", "same", "circular", "reflect"), input_shape=(1, 40), progress=False)
+    assert s.ratios["valid"][:5] == [3.0, 9.0, 27.0, 81.0, 243.0]
+    assert s.ratios["circular"] == [1.0] * 12
+    for L, r in zip(s.depths, s.ratios["same"]):
+        assert r == pytest.approx(float(theory.same_ratio(3, 40, L)), rel=1e-12)
+    assert s.laws["valid"]["kind"] == "exponential" and s.laws["valid"]["params"]["base"] == pytest.approx(3, rel=1e-3)
+    assert s.laws["circular"]["kind"] == "uniform"
+    assert s.theory_kind == {"valid": "exponential", "same": "sqrt-then-saturating", "circular": "uniform",
+                             "reflect": "bounded"}
+
+
+def test_scaling_2d_corner_is_the_square_of_the_1d_ratio():
+    one = scaling("conv3", "1:4", ("same",), input_shape=(1, 16), progress=False).ratios["same"]
+    two = scaling("conv3", "1:4", ("same",), input_shape=(1, 16, 16), progress=False).ratios["same"]
+    np.testing.assert_allclose(two, np.square(one), rtol=1e-12)
+
+
+def test_scaling_marks_vanished_outputs_and_checks_its_arguments():
+    s = scaling("conv5", "1:6", ("valid",), input_shape=(1, 12), progress=False)
+    assert math.isnan(s.ratios["valid"][-1])
+    assert parse_depths("1:7:3") == [1, 4, 7] and parse_depths("4,2,2") == [2, 4]
+    with pytest.raises(EdgewiseError, match="START:STOP"):
+        parse_depths("a:b")
+    with pytest.raises(EdgewiseError, match="expected names from valid, same"):
+        scaling("conv3", "1:3", ("zeros",))
+    with pytest.raises(EdgewiseError, match="one spec item"):
+        scaling("2*conv3", "1:3")
+
+
+def test_padding_what_if_matches_rebuilding_the_net():
+    shape = (1, 10, 12)
+    g = trace(nets.from_spec("conv3, maxpool2, conv5/d2", shape, padding="same"), shape)
+    for mode in ("circular", "reflect", "replicate"):
+        rebuilt = pathways(nets.from_spec("conv3, maxpool2, conv5/d2", shape, padding=mode), shape)
+        np.testing.assert_allclose(pathways(with_padding_mode(g, mode)).counts, rebuilt.counts, rtol=1e-12)
+
+
+def test_answer_quotes_only_numbers_it_computed(tmp_path):
+    a = answer("6*conv3", (1, 16, 16), out=tmp_path, n_inits=4)
+    f = a.facts
+    assert f"{f['paths']['center_corner_ratio']:.3g}" in a.text
+    assert f["theory"]["exact_corner_ratio"] == pytest.approx(f["paths"]["center_corner_ratio"], rel=1e-12)
+    assert f["alternatives"]["circular"]["center_corner_ratio"] == pytest.approx(1.0)
+    for link in ("pathways.png", "sensitivity_init.png", "perturbation.png", "answer.json"):
+        assert f"({link})" in a.text and (tmp_path / link).exists()
+    assert json.loads((tmp_path / "answer.json").read_text())["model"] == "6*conv3"
+    assert (tmp_path / "answer.md").read_text() == a.text
+
+
+def test_cli_scaling_answer_and_sensitivity(tmp_path, capsys):
+    assert main(["scaling", "conv3", "--depths", "1:5", "--padding", "valid,same", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ratios"]["valid"] == [3.0, 9.0, 27.0, 81.0, 243.0]
+    assert main(["scaling", "conv3", "--padding", "nope"]) == 2
+    assert "expected names from" in capsys.readouterr().err
+    assert main(["sensitivity", "3*conv3", "--input", "1x12x12", "--inits", "4", "--perturb", "--out",
+                 str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "center / corner" in text and (tmp_path / "sensitivity.png").exists()
+    assert main(["answer", "4*conv3", "--input", "1x12", "--inits", "4", "--out", str(tmp_path / "a")]) == 0
+    assert "Is the effect real here?" in capsys.readouterr().out
