@@ -173,3 +173,32 @@ def test_missing_scikit_image_says_what_to_install(monkeypatch):
             photos(8, ["camera"])
     finally:
         pretrained._read.cache_clear()
+
+
+# ------------------------------------------------------------------------- as a model reference
+
+def test_model_reference_loads_the_traceable_trained_net():
+    _need_model()
+    from edgewise import models
+
+    net = models.load("pretrained:efficientnet-lite0")
+    assert not net.training
+    counts = edgewise.pathways("pretrained:efficientnet-lite0", (3, 64, 64))
+    assert counts.summary["center_corner_ratio"] > 1
+    with pytest.raises(EdgewiseError, match="available: efficientnet-lite0"):
+        models.load("pretrained:resnet50")
+
+
+def test_trained_weights_sensitivity_on_photos_differs_from_a_random_init():
+    """The sensitivity engine runs on the trained net with real photos, and reinitialising changes it."""
+    _need_model()
+    _need_photos()
+    from edgewise.sensitivity import gradient_map, reinitialise
+
+    net = efficientnet_lite0()
+    x = photos(64, ["chelsea", "coffee"])
+    trained = gradient_map(net, x, to="center", agg="sq", layer="_conv_head")
+    random = gradient_map(reinitialise(net, seed=0), x, to="center", agg="sq", layer="_conv_head")
+    assert trained.map.shape == random.map.shape == (64, 64)
+    assert trained.samples.shape[0] == 2
+    assert abs(trained.summary["log10_center_corner_ratio"] - random.summary["log10_center_corner_ratio"]) > 0.1
