@@ -541,11 +541,18 @@ def test_bad_input_raises_with_a_helpful_message(call, match):
 
 def test_theory_imports_no_torch():
     import ast
+    import importlib
     import inspect
-    tree = ast.parse(inspect.getsource(T))
-    names = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
-    names |= {node.module.split(".")[0] for node in ast.walk(tree)
-              if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
-    rel = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+    import pkgutil
+    modules = [T] + [importlib.import_module(f"{T.__name__}.{m.name}") for m in pkgutil.iter_modules(T.__path__)]
+    siblings = {m.__name__.rsplit(".", 1)[-1] for m in modules[1:]}
+    names, rel = set(), set()
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        names |= {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        names |= {node.module.split(".")[0] for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        rel |= {(node.level, node.module) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
     assert names <= {"__future__", "functools", "math", "dataclasses", "fractions", "typing", "numpy"}
-    assert rel == {"errors"}
+    assert {m for lvl, m in rel if lvl == 2} == {"errors"}
+    assert {m for lvl, m in rel if lvl == 1} <= siblings and all(lvl in (1, 2) for lvl, _ in rel)
