@@ -127,9 +127,10 @@ def _parser() -> argparse.ArgumentParser:
                                                             "default initialisation)")
     sv.add_argument("--weights", action="store_true", help="use the model's own weights (8 noise inputs)")
     sv.add_argument("--agg", choices=["abs", "sq", "signed"], default="sq", help="aggregation with --weights")
-    sv.add_argument("--perturb", action="store_true", help="also run the perturbation experiment")
+    sv.add_argument("--perturb", action="store_true", help="also run the perturbation experiment, with the model's "
+                                                           "weights and with a fresh random initialisation")
     sv.add_argument("--seed", type=int, default=0)
-    sv.add_argument("--out", metavar="DIR", help="write sensitivity.png/.json/.npy (and perturbation.*) into DIR")
+    sv.add_argument("--out", metavar="DIR", help="write sensitivity.png/.json/.npy (and perturbation_{weights,random}.*) into DIR")
     sv.set_defaults(handler=_cmd_sensitivity)
 
     sc = sub.add_parser("scaling", parents=[common], formatter_class=fmt,
@@ -193,8 +194,13 @@ def _progress(err, message: str):
 
 
 def _build(args, err):
-    """The traced Graph of the model the options name (its ``model_name`` is the reference as given,
-    its ``padding`` the spec padding or None)."""
+    """The traced Graph of the model the options name (see :func:`_build_module`)."""
+    return _build_module(args, err)[0]
+
+
+def _build_module(args, err):
+    """(traced Graph, nn.Module) of the model the options name; the Graph's ``model_name`` is the
+    reference as given, its ``padding`` the spec padding or None."""
     from . import models, nets
     from ._trace import parse_shape, trace
     from .errors import EdgewiseError
@@ -223,7 +229,8 @@ def _build(args, err):
             verb = "applies" if len(ignored) == 1 else "apply"
             err.print(f"note: {' and '.join(ignored)} {verb} to spec strings only; ignored for {ref}",
                       style="yellow", markup=False)
-    return trace(models.load(ref, shape, **opts), shape, name=ref)
+    module = models.load(ref, shape, **opts)
+    return trace(module, shape, name=ref), module
 
 
 def _emit_json(doc) -> None:
@@ -422,22 +429,13 @@ def _cmd_diagram(args, out, err) -> int:
     return 0
 
 
-def _module(args, graph):
-    """The nn.Module the options name (the traced Graph has only its structure)."""
-    from . import models
-
-    spec_options = {"width": args.width} if args.width and ":" not in graph.model_name else {}
-    return models.load(graph.model_name, graph.input_shape, padding=graph.padding or "same", **spec_options)
-
-
 def _cmd_sensitivity(args, out, err) -> int:
     from .report._format import fmt_ratio
-    from .sensitivity import gradient_map, init_sensitivity, perturbation
+    from .sensitivity import gradient_map, init_sensitivity, perturbation, reinitialise
 
     to = _parse_to(args.to) if args.to.strip().lower() != "each" else "each"
     with _progress(err, "tracing the model…"):
-        graph = _build(args, err)
-    module = _module(args, graph)
+        graph, module = _build_module(args, err)
     shape = graph.input_shape
     if args.weights:
         result = gradient_map(module, shape, to=to, agg=args.agg, layer=args.layer, seed=args.seed)
@@ -445,10 +443,12 @@ def _cmd_sensitivity(args, out, err) -> int:
         result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
                                   layer=args.layer)
     result.model = graph.model_name
-    pert = None
-    if args.perturb:
-        pert = perturbation(module, shape, to="all" if to == "each" else to, layer=args.layer, seed=args.seed)
-        pert.model = graph.model_name
+    pert = {}
+    if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
+        for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1))):
+            pert[which] = perturbation(net, shape, to="all" if to == "each" else to, layer=args.layer,
+                                       seed=args.seed)
+            pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     if args.out:
         from .pathways import pathways
         from .report import plot_perturbation, plot_sensitivity, save_figure
@@ -456,11 +456,13 @@ def _cmd_sensitivity(args, out, err) -> int:
         outdir = Path(args.out)
         written = save_figure(plot_sensitivity(result, paths=pathways(graph)), outdir / "sensitivity.png")
         written += result.save(outdir)
-        if pert is not None:
-            written += save_figure(plot_perturbation(pert), outdir / "perturbation.png") + pert.save(outdir)
+        for which, p in pert.items():
+            stem = f"perturbation_{which}"
+            written += save_figure(plot_perturbation(p), outdir / f"{stem}.png") + p.save(outdir, stem)
         _report_files(err if args.json else out, written)
     if args.json:
-        _emit_json({"sensitivity": result.to_dict(), "perturbation": pert.to_dict() if pert else None})
+        _emit_json({"sensitivity": result.to_dict(),
+                    "perturbation": {which: p.to_dict() for which, p in pert.items()} or None})
         return 0
     s = result.summary
     what = (f"mean {args.agg} gradient, model's weights, {result.samples.shape[0]} inputs" if args.weights else
@@ -474,11 +476,12 @@ def _cmd_sensitivity(args, out, err) -> int:
              ("Gaussian sigma (px)", ", ".join(f"{v:.2f}" for v in s["gaussian_sigma"])),
              ("area holding 20/30/50/99 %", " / ".join(f"{100 * s['area_ratio'][k]:.1f}%" for k in
                                                        ("20", "30", "50", "99")))]
-    if pert is not None:
-        ps = pert.summary["single"]
-        rows += [("perturbation centre/edge", fmt_ratio(ps["log10_center_edge_ratio"])),
-                 ("finite diff. vs gradient", f"max rel. error {pert.fd_error:.1e}"),
-                 ("random signs vs gradient", f"r = {pert.sign_correlation:.2f} ({pert.n_signs} patterns)")]
+    for which, p in pert.items():
+        ps, label = p.summary["single"], "its weights" if which == "weights" else "random init"
+        rows += [(f"perturbation, {label}", "centre/edge " + fmt_ratio(ps["log10_center_edge_ratio"])
+                  + ("" if len(shape) == 2 else ", centre/corner " + fmt_ratio(ps["log10_center_corner_ratio"]))),
+                 ("  finite diff. vs gradient", f"max rel. error {p.fd_error:.1e}"),
+                 ("  random signs vs gradient", f"r = {p.sign_correlation:.2f} ({p.n_signs} patterns)")]
     for k, v in rows:
         out.print(f"  {k:<28} {v}", markup=False, highlight=False)
     return 0
@@ -536,9 +539,9 @@ def _cmd_answer(args, out, err) -> int:
     from .answer import answer
 
     with _progress(err, "tracing the model…"):
-        graph = _build(args, err)
+        graph, module = _build_module(args, err)
     with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
-        result = answer(_module(args, graph), graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
+        result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
                         name=graph.model_name)
     if args.json:
         _emit_json(result.to_dict())

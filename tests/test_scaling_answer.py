@@ -74,5 +74,7 @@ def test_cli_scaling_answer_and_sensitivity(tmp_path, capsys):
                  str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "center / corner" in text and (tmp_path / "sensitivity.png").exists()
+    assert "perturbation, its weights" in text and "perturbation, random init" in text
+    assert (tmp_path / "perturbation_random.png").exists() and (tmp_path / "perturbation_weights.json").exists()
     assert main(["answer", "4*conv3", "--input", "1x12", "--inits", "4", "--out", str(tmp_path / "a")]) == 0
     assert "Is the effect real here?" in capsys.readouterr().out

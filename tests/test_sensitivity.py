@@ -204,3 +204,36 @@ def test_results_save_and_render(tmp_path):
                                        "sensitivity.samples.npy"}
     assert "center_corner_ratio" in s.to_json()
     assert "<img" in s._repr_html_()
+
+
+# ------------------------------------------------------------------ real architectures
+
+def test_torchvision_resnet_inner_layer_matches_finite_differences():
+    tv = pytest.importorskip("torchvision")
+    net = tv.models.resnet18(weights=None)
+    x = _input((3, 16, 16), seed=4, n=1)
+    s = S.gradient_map(net, x, to="center", agg="signed", layer="layer1", dtype=F64)
+    _close(s.map, finite_difference_map(net, x, to="center", agg="signed", layer="layer1"))
+    assert not any(m._forward_hooks for m in net.modules())
+
+
+def test_init_sensitivity_on_batchnorm_models_restacks_buffers():
+    tv = pytest.importorskip("torchvision")
+    net = tv.models.mobilenet_v2(weights=None)
+    r = S.init_sensitivity(net, (3, 32, 32), to="center", n_inits=3, chunk=2, layer="features.4")
+    assert r.map.shape == (32, 32) and np.isfinite(r.map).all() and r.fixed == []
+
+
+def test_a_layer_that_never_runs_is_an_error_and_leaves_no_hook():
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.unused = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    net = Skips()
+    with pytest.raises(EdgewiseError, match="was not called"):
+        S.gradient_map(net, (1, 8, 8), layer="unused")
+    assert not any(m._forward_hooks for m in net.modules())
