@@ -447,7 +447,7 @@ def _cmd_sensitivity(args, out, err) -> int:
     if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
         for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1))):
             pert[which] = perturbation(net, shape, to="all" if to == "each" else to, layer=args.layer,
-                                       seed=args.seed)
+                                       n_samples=4, seed=args.seed)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     if args.out:
         from .pathways import pathways
