@@ -53,6 +53,9 @@ class Answer(Result):
     def _repr_markdown_(self) -> str:
         return self.text
 
+    def _repr_html_(self):  # None: Jupyter falls back to the Markdown above
+        return None
+
 
 def _corner_key(ndim: int) -> str:
     return "corner" if ndim == 2 else "edge"

@@ -35,6 +35,7 @@ def test_scaling_2d_corner_is_the_square_of_the_1d_ratio():
 def test_scaling_marks_vanished_outputs_and_checks_its_arguments():
     s = scaling("conv5", "1:6", ("valid",), input_shape=(1, 12), progress=False)
     assert math.isnan(s.ratios["valid"][-1])
+    assert "<img" in s._repr_html_()
     assert parse_depths("1:7:3") == [1, 4, 7] and parse_depths("4,2,2") == [2, 4]
     with pytest.raises(EdgewiseError, match="START:STOP"):
         parse_depths("a:b")
@@ -62,6 +63,7 @@ def test_answer_quotes_only_numbers_it_computed(tmp_path):
         assert f"({link})" in a.text and (tmp_path / link).exists()
     assert json.loads((tmp_path / "answer.json").read_text())["model"] == "6*conv3"
     assert (tmp_path / "answer.md").read_text() == a.text
+    assert a._repr_markdown_() == a.text and a._repr_html_() is None
 
 
 def test_cli_scaling_answer_and_sensitivity(tmp_path, capsys):
