@@ -280,7 +280,7 @@ def _inputs(inputs, n_samples: int, seed: int, device, dtype) -> torch.Tensor:
     return x.detach().to(device=device, dtype=dtype)
 
 
-def _progress(total: int, desc: str):
+def _progress(total: int | None, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="", leave=False, disable=None)
@@ -305,6 +305,9 @@ def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int
         return reduce(g).mean(dim=1)
     # every unit separately: one backward pass per unit, batched with vmap over one-hot cotangents
     n = units.numel()
+    if bar is not None:
+        bar.total = n
+        bar.set_description(f"gradient of each of {n} units")
     total = torch.zeros_like(x).mean(dim=1)
     eye = torch.eye(n, dtype=y.dtype, device=y.device)
     for start in range(0, n, chunk):
@@ -351,7 +354,7 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
     dt = _param_dtype(module, dtype)
     x = _inputs(inputs, n_samples, seed, device, dt)
     target = _Target(module, layer)
-    with torch.enable_grad(), _progress(0, "gradient map") as bar:
+    with torch.enable_grad(), _progress(None, "gradient map") as bar:
         samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
     return _result_from_samples(samples, agg=agg, to=to, layer=layer or "output", method="gradient", model=name,
                                 input_shape=tuple(x.shape[1:]), seed=seed)

@@ -46,6 +46,8 @@ def _odd(k: int, what: str, padding: str = "same") -> None:
 
 
 def _pads(padding: str, k: int, d: int) -> tuple[int, int]:
+    # Deliberately not edgewise.nets.padding_amounts: the closed forms are checked against the
+    # engines, so they must not share code with them (tests/test_theory.py enforces the imports).
     total = (k - 1) * d
     if padding == "valid":
         return 0, 0
