@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "PADDING_MODES", "mirror", "nonzeros"]
+__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "Table", "PADDING_MODES", "mirror", "nonzeros"]
 
 #: padding modes that read the input (every other out-of-image tap reads a constant)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -261,6 +261,27 @@ class Broadcast:
     @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
         return np.ones((n_out, n_in), dtype=np.int64)
+
+    def affine(self, n_in: int, n_out: int):
+        return None
+
+
+@dataclass(frozen=True)
+class Table:
+    """Fixed connections: output ``o`` reads input positions ``sources[o]`` (a position listed twice is
+    read twice), e.g. the random global connections of a flattened feature map."""
+
+    sources: tuple[tuple[int, ...], ...]
+
+    @_cached
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        if n_out != len(self.sources) or any(i >= n_in for row in self.sources for i in row):
+            raise ValueError(f"Table of {len(self.sources)} outputs does not fit sizes {n_in} → {n_out}")
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        for o, row in enumerate(self.sources):
+            for i in row:
+                m[o, i] += 1
+        return m
 
     def affine(self, n_in: int, n_out: int):
         return None

@@ -115,6 +115,9 @@ def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
     """(kind, axes) for a leaf module, or raise."""
     from .nets import Pad  # local: nets imports torch modules only
 
+    own = getattr(m, "edgewise_op", None)
+    if callable(own):  # a layer that describes its own connectivity (edgewise.remedies)
+        return own(n)
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
         return "conv", _conv_axes(m, n)
     if isinstance(m, Pad):
@@ -185,12 +188,16 @@ class _Unsupported(Exception):
 # ----------------------------------------------------------------------- tracer
 
 class _Tracer(torch.fx.Tracer):
-    """Keeps torch.nn layers and edgewise's own layers as leaves; traces through the rest."""
+    """Keeps torch.nn layers and edgewise's own layers as leaves; traces through the rest.
+
+    Any module with a method ``edgewise_op(ndim) -> (kind, axes)`` is a leaf that describes its own
+    connectivity (kind from :data:`edgewise.graph.KINDS`, one ``edgewise._axis`` op per spatial axis).
+    """
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         from .nets import Pad
 
-        return isinstance(m, Pad) or super().is_leaf_module(m, qualname)
+        return isinstance(m, Pad) or callable(getattr(m, "edgewise_op", None)) or super().is_leaf_module(m, qualname)
 
 
 def _shape_preserving(m: nn.Module) -> bool:

@@ -84,6 +84,8 @@ def axis_taps(ax, n_in: int, n_out: int) -> list[list[int]]:
         return _adaptive_taps(n_in, n_out)
     if kind == "Resample":
         return _resample_taps(ax, n_in, n_out)
+    if kind == "Table":  # fixed connection lists: the taps are the lists themselves
+        return [list(row) for row in ax.sources]
     raise TypeError(f"brute: unknown axis op {ax!r}")
 
 
