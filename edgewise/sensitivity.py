@@ -175,8 +175,8 @@ def _find_module(model: nn.Module, layer: str) -> nn.Module:
     modules = dict(model.named_modules())
     if layer not in modules or layer == "":
         close = difflib.get_close_matches(layer, [n for n in modules if n], n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise EdgewiseError(f"layer {layer!r} is not a submodule of {type(model).__name__}{hint} "
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise EdgewiseError(f"layer {layer!r} is not a submodule of {type(model).__name__}{hint}. "
                             "Retrieve the list of layers with [name for name, _ in model.named_modules()].")
     return modules[layer]
 
