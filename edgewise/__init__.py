@@ -1,6 +1,6 @@
 """edgewise: measure, explain and fix how CNNs treat the positions of their input."""
 
-from . import nets, sensitivity, theory
+from . import nets, remedies, sensitivity, theory, variants
 from .answer import answer
 from .scaling import scaling
 from ._trace import trace
@@ -10,6 +10,7 @@ from .errors import EdgewiseError
 from .graph import Graph, Node
 
 __all__ = ["trace", "receptive_field", "pathways", "layer_counts", "nets", "sensitivity", "theory", "scaling",
+           "remedies", "variants",
            "answer", "Graph", "Node",
            "PathCounts", "ReceptiveField", "EdgewiseError"]
 __version__ = "0.1.0"

@@ -1,0 +1,188 @@
+"""``apply(model, remedy, **options)``: a remedied deep copy of any model, with a record of what changed."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import zlib
+
+import torch
+import torch.nn as nn
+
+from .._trace import parse_shape
+from ..errors import EdgewiseError
+from ..nets import Pad
+from .registry import COMMON_OPTIONS, get
+from .transforms import describe, geometry
+
+__all__ = ["apply", "changes"]
+
+_TORCH_PADS = {nn.ZeroPad1d: "zeros", nn.ZeroPad2d: "zeros", nn.ConstantPad1d: "zeros", nn.ConstantPad2d: "zeros",
+               nn.ReflectionPad1d: "reflect", nn.ReflectionPad2d: "reflect", nn.ReplicationPad1d: "replicate",
+               nn.ReplicationPad2d: "replicate", nn.CircularPad1d: "circular", nn.CircularPad2d: "circular"}
+
+
+def _model_name(model: nn.Module) -> str:
+    spec = getattr(model, "spec", None)
+    return f"spec net {spec!r}" if isinstance(spec, str) else type(model).__name__
+
+
+def _pad_layer(m: nn.Module, nd: int):
+    """(per-axis pads, mode) of a padding layer that a convolution can absorb, else None."""
+    if isinstance(m, Pad):
+        pad, mode = m.pad, m.mode
+    elif type(m) in _TORCH_PADS and getattr(m, "value", 0) == 0:
+        pad, mode = tuple(m.padding), _TORCH_PADS[type(m)]
+    else:
+        return None
+    if len(pad) != 2 * nd or min(pad) < 0:
+        return None
+    return tuple((pad[2 * (nd - 1 - a)], pad[2 * (nd - 1 - a) + 1]) for a in range(nd)), mode
+
+
+def _previous_pad(parent: nn.Module, key: str, conv: nn.Module):
+    """The padding layer right before ``conv`` in an nn.Sequential, when the conv itself pads nothing."""
+    if not isinstance(parent, nn.Sequential):
+        return None
+    keys = list(parent._modules)
+    i = keys.index(key)
+    pads, _ = geometry(conv)
+    if i == 0 or any(pads_ != (0, 0) for pads_ in pads):
+        return None
+    found = _pad_layer(parent._modules[keys[i - 1]], len(conv.kernel_size))
+    return (keys[i - 1], *found) if found else None
+
+
+def _change_text(old: dict, new: dict) -> str:
+    parts = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key, "none"), new.get(key, "none")
+        if a == b:
+            continue
+        if key == "padding" and a.rsplit(" ", 1)[0] == b.rsplit(" ", 1)[0]:
+            b = b.rsplit(" ", 1)[1]  # same amounts: "padding (1, 1) zeros → symmetric"
+        parts.append(f"{key} {a} → {b}")
+    return "; ".join(parts) or f"padding {old['padding']} unchanged"
+
+
+def _check_options(remedy, options: dict) -> dict:
+    allowed = {**COMMON_OPTIONS, **remedy.options}
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise EdgewiseError(f"remedy {remedy.name!r} takes no option {', '.join(map(repr, unknown))}; "
+                            f"its options: {', '.join(f'{k} (default {v[0]!r}): {v[1]}' for k, v in allowed.items())}")
+    return {k: options.get(k, v[0]) for k, v in remedy.options.items()}
+
+
+def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
+    """Run the rewritten model once (eval mode, no grad: no statistics move) to check that shapes still fit."""
+    flags = {m: m.training for m in model.modules()}
+    p = next(iter(model.parameters()), None)
+    x = torch.zeros(1, *shape, device=p.device if p is not None else None,
+                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    except EdgewiseError:
+        raise
+    except Exception as e:
+        raise EdgewiseError(
+            f"remedy {remedy!r} breaks {name} on a {'×'.join(map(str, shape))} input: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}. Feature-map sizes changed (valid/full/nonoverlapping "
+            "shrink or grow them) where the model needs them fixed; use a size-keeping remedy (same, symmetric, "
+            "reflect, partial, ...) or pass layers=[...] to change fewer layers") from e
+    finally:
+        for m, t in flags.items():
+            m.training = t
+
+
+def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
+    """A deep copy of ``model`` with every nn.Conv1d / nn.Conv2d replaced by the ``remedy`` layer.
+
+    Weights are shared by value: every original state_dict key keeps its value; coordconv and global add
+    their own parameters. The input model is never changed and train/eval modes are kept. A padding layer
+    (``edgewise.nets.Pad``, nn.ZeroPad2d, …) right before a non-padding convolution in an nn.Sequential is
+    folded into it (and replaced by nn.Identity) for every remedy but ``nonoverlapping``.
+
+    Args:
+        model: any module (a spec net from :func:`edgewise.nets.from_spec`, a torchvision model, a bare conv).
+        remedy: a name from :data:`edgewise.remedies.REMEDIES`.
+        **options: :data:`~edgewise.remedies.registry.COMMON_OPTIONS` and the remedy's own options.
+
+    Returns:
+        The new module, with ``remedy_changes``: one dict per changed layer (``layer``, ``remedy``, ``old``,
+        ``new`` class names, ``change``), appended to the input's own record. Spec nets keep ``spec`` and
+        ``input_shape``; a padding remedy sets ``padding`` to its name.
+
+    Example:
+        >>> from edgewise import nets
+        >>> net = apply(nets.from_spec("4*conv3", (1, 32, 32)), "symmetric")
+        >>> changes(net)[0]["change"]
+        'padding (1, 1) zeros → symmetric'
+    """
+    entry = get(remedy)
+    own = _check_options(entry, options)
+    if not isinstance(model, nn.Module):
+        raise EdgewiseError(f"apply expects an nn.Module, got {type(model).__name__}")
+    name = _model_name(model)
+    new = copy.deepcopy(model)
+    convs = {n: m for n, m in new.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))}
+    if not convs:
+        raise EdgewiseError(f"{name} has no nn.Conv1d/nn.Conv2d layer for remedy {entry.name!r} to change")
+    chosen = options.get("layers")
+    if chosen is not None:
+        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+        for n in chosen:
+            if n not in convs:
+                close = difflib.get_close_matches(n, convs, n=3)
+                raise EdgewiseError(f"layers: {name} has no convolution {n!r}" + (
+                    f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+                    + f" Its convolutions: {', '.join(list(convs)[:12])}{', …' if len(convs) > 12 else ''}")
+    skip = options.get("skip_pointwise")
+    if skip is None:  # layers named explicitly are changed even when 1×1
+        skip = entry.skip_pointwise and chosen is None
+    skip = bool(skip)
+    targets = [n for n in (chosen if chosen is not None else convs)
+               if not (skip and all(k == 1 for k in convs[n].kernel_size))]
+    if not targets:
+        raise EdgewiseError(f"{name}: every convolution remedy {entry.name!r} would change is 1×1, where it is a "
+                            "no-op; pass skip_pointwise=False to replace them anyway")
+    records = []
+    for n in targets:
+        conv = convs[n]
+        parent_name, _, key = n.rpartition(".")
+        parent = new.get_submodule(parent_name) if n else None
+        pads, mode = geometry(conv)
+        folded = _previous_pad(parent, key, conv) if parent is not None and entry.kind != "stride" else None
+        if folded:
+            pad_key, pads, mode = folded
+        before = describe(conv, pads, mode)
+        kwargs = dict(own)
+        if "seed" in kwargs:  # each layer its own stream, stable under adding or removing other layers
+            kwargs["seed"] = zlib.crc32(f"{kwargs['seed']}:{n}".encode())
+        layer = entry.transform(conv, name=n, pads=pads, current_mode=mode, **kwargs)
+        text = _change_text(before, describe(layer))
+        if folded:
+            setattr(parent, pad_key, nn.Identity())
+            text = f"folds {'.'.join(filter(None, [parent_name, pad_key]))} into it; {text}"
+        if hasattr(layer, "n_global"):
+            layer.remedy_name = n
+        if parent is None:
+            new = layer
+        elif layer is not conv:
+            setattr(parent, key, layer)
+        records.append({"layer": n, "remedy": entry.name, "old": type(conv).__name__, "new": type(layer).__name__,
+                        "change": text})
+    shape = options.get("input_shape") or getattr(model, "input_shape", None)
+    if shape is not None:
+        _probe(new, parse_shape(shape), entry.name, name)
+    if entry.kind == "padding" and isinstance(getattr(model, "spec", None), str):
+        new.padding = entry.name
+    new.remedy_changes = list(getattr(model, "remedy_changes", [])) + records
+    return new
+
+
+def changes(model: nn.Module) -> list[dict]:
+    """What :func:`apply` changed in ``model`` (every call's records, oldest first); [] for an untouched model."""
+    return list(getattr(model, "remedy_changes", []))

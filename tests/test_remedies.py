@@ -1,0 +1,375 @@
+"""Remedies: every registry entry against a naive numpy reference, and rewrites of real models."""
+
+import copy
+import hashlib
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.fx
+import torch.nn as nn
+
+from edgewise import EdgewiseError, nets, remedies
+from edgewise.remedies import REMEDIES, apply, changes
+from edgewise.testing.tolerances import tolerance
+
+torchvision = pytest.importorskip("torchvision")
+
+NAMES = ["valid", "same", "full", "circular", "reflect", "replicate", "symmetric", "partial", "nonoverlapping",
+         "coordconv", "global"]
+NP_MODE = {"zeros": "constant", "partial": "constant", "reflect": "reflect", "symmetric": "symmetric",
+           "replicate": "edge", "circular": "wrap"}
+PADDING_REMEDY = {"valid": ("zeros", "valid"), "same": ("zeros", "same"), "full": ("zeros", "full"),
+                  **{m: (m, "same") for m in ("circular", "reflect", "replicate", "symmetric", "partial")}}
+RTOL, ATOL = tolerance(torch.float64)
+
+
+def seeded(fn, seed=0):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return fn()
+
+
+def checksum(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    h.update(str([(n, type(m).__name__, m.training) for n, m in model.named_modules()]).encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ naive references (numpy, no F.conv)
+
+def amounts(how, k, d):
+    t = [(ki - 1) * di for ki, di in zip(k, d)]
+    return {"valid": [(0, 0)] * len(k), "same": [(x // 2, x - x // 2) for x in t], "full": [(x, x) for x in t]}[how]
+
+
+def naive_conv(xp, w, stride, dilation, groups):
+    """Correlate the already padded ``xp`` (B×C×…) with ``w`` (O×C/g×k…), one tap at a time."""
+    B, C = xp.shape[:2]
+    O, Cg, *k = w.shape
+    out_size = [(n - (ki - 1) * d - 1) // s + 1 for n, ki, s, d in zip(xp.shape[2:], k, stride, dilation)]
+    out = np.zeros((B, O, *out_size))
+    for taps in itertools.product(*[range(ki) for ki in k]):
+        sl = tuple(slice(t * d, t * d + s * (m - 1) + 1, s) for t, d, s, m in zip(taps, dilation, stride, out_size))
+        patch = xp[(slice(None), slice(None), *sl)]
+        for g in range(groups):
+            og = slice(g * O // groups, (g + 1) * O // groups)
+            out[:, og] += np.einsum("bc...,oc->bo...", patch[:, g * Cg:(g + 1) * Cg], w[og][(..., *taps)])
+    return out
+
+
+def np_pad(x, pads, mode):
+    return np.pad(x, [(0, 0), (0, 0), *pads], mode=NP_MODE[mode])
+
+
+def partial_reference(x, w, b, stride, dilation, groups, pads):
+    """Liu et al.: zero-pad, then scale each output by |window| / |window ∩ image| (explicit mask), then add b."""
+    raw = naive_conv(np_pad(x, pads, "zeros"), w, stride, dilation, groups)
+    mask = np.pad(np.ones((1, 1, *x.shape[2:])), [(0, 0), (0, 0), *pads])
+    count = naive_conv(mask, np.ones((1, 1, *w.shape[2:])), stride, dilation, 1)
+    ratio = np.where(count > 0, np.prod(w.shape[2:]) / np.maximum(count, 1), 0)
+    return raw * ratio + b.reshape(1, -1, *[1] * (x.ndim - 2))
+
+
+def coords(size, with_r):
+    axes = [np.linspace(-1, 1, n) if n > 1 else np.zeros(1) for n in size]
+    ch = list(np.meshgrid(*axes, indexing="ij"))
+    if with_r:
+        ch.append(np.sqrt(sum(c ** 2 for c in ch)))
+    return np.stack(ch)[None]
+
+
+def reference(remedy, conv, layer, x):
+    """What ``layer`` = apply(conv, remedy) must compute on ``x``, from numpy alone."""
+    w, b = conv.weight.detach().double().numpy(), conv.bias.detach().double().numpy()
+    k, s, d, g = conv.kernel_size, conv.stride, conv.dilation, conv.groups
+    bias = b.reshape(1, -1, *[1] * len(k))
+    own = [(p, p) for p in conv.padding]
+    if remedy in PADDING_REMEDY:
+        mode, how = PADDING_REMEDY[remedy]
+        pads = amounts(how, k, d)
+        if mode == "partial":
+            return partial_reference(x, w, b, s, d, g, pads)
+        return naive_conv(np_pad(x, pads, mode), w, s, d, g) + bias
+    if remedy == "nonoverlapping":
+        return naive_conv(np_pad(x, own, "zeros"), w, [max(a, b) for a, b in zip(k, s)], d, g) + bias
+    local = naive_conv(np_pad(x, own, "zeros"), w, s, d, g) + bias
+    if remedy == "coordconv":
+        c = np.repeat(coords(x.shape[2:], layer.with_r), len(x), 0)
+        return local + naive_conv(np_pad(c, own, "zeros"), layer.coord_weight.detach().double().numpy(), s, d, 1)
+    if remedy == "global":
+        gw = layer.global_weight.detach().double().numpy()
+        idx = layer.global_index.numpy().reshape(-1, layer.n_global)
+        flat = x.reshape(*x.shape[:2], -1)
+        out = local.reshape(*local.shape[:2], -1).copy()
+        Og, Cg = gw.shape[0] // g, gw.shape[1]
+        for p, j, o in itertools.product(range(len(idx)), range(layer.n_global), range(gw.shape[0])):
+            grp = o // Og
+            out[:, o, p] += flat[:, grp * Cg:(grp + 1) * Cg, idx[p, j]] @ gw[o, :, j]
+        return out.reshape(local.shape)
+    raise AssertionError(f"no reference for remedy {remedy!r}: add one to tests/test_remedies.py")
+
+
+# (spatial size, kernel, stride, dilation, groups): odd and even sizes and kernels, stride > 1, dilation
+CASES = [((7,), 3, 1, 1, 1), ((8,), 4, 2, 1, 1), ((9,), 3, 1, 2, 2), ((7, 8), 3, 1, 1, 1),
+         ((8, 6), (3, 2), 2, 1, 1), ((9, 7), 3, (1, 2), 2, 2)]
+
+
+def make_conv(size, k, s, d, g, in_ch=4, out_ch=4):
+    cls = nn.Conv1d if len(size) == 1 else nn.Conv2d
+    return seeded(lambda: cls(in_ch, out_ch, k, s, padding=1, dilation=d, groups=g).double())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[0])) + f"-k{c[1]}-s{c[2]}-d{c[3]}-g{c[4]}")
+@pytest.mark.parametrize("remedy", NAMES)
+def test_layer_matches_naive_reference(remedy, case):
+    size, k, s, d, g = case
+    conv = make_conv(size, k, s, d, g)
+    opts = {"zero_init": False, "n_global": 3} if remedy == "global" else {"zero_init": False} \
+        if remedy == "coordconv" else {}
+    layer = apply(conv, remedy, skip_pointwise=False, **opts)
+    x = torch.randn((2, 4, *size), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    got = layer(x).detach().numpy()
+    want = reference(remedy, conv, layer, x.numpy())
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("remedy", [r for r in PADDING_REMEDY if r != "valid"])
+def test_padding_wider_than_the_input(remedy):
+    conv = seeded(lambda: nn.Conv1d(2, 3, 3, padding=1, dilation=3).double())  # same: 3 taps each side of 3
+    layer = apply(conv, remedy)
+    x = torch.randn(2, 2, 3, dtype=torch.float64)
+    np.testing.assert_allclose(layer(x).detach().numpy(), reference(remedy, conv, layer, x.numpy()), atol=1e-12)
+
+
+def test_every_registry_entry_has_a_reference_and_the_names_are_exact():
+    assert list(REMEDIES) == NAMES == remedies.names()
+    for r in REMEDIES.values():
+        assert r.description and "\n" not in r.description and callable(r.transform)
+        assert all(isinstance(v, tuple) and len(v) == 2 for v in r.options.values())
+
+
+def test_coordconv_with_radius_and_1d_coordinate():
+    conv = make_conv((5, 4), 3, 1, 1, 1)
+    layer = apply(conv, "coordconv", with_r=True, zero_init=False)
+    assert layer.coord_weight.shape == (4, 3, 3, 3)
+    x = torch.randn(1, 4, 5, 4, dtype=torch.float64)
+    np.testing.assert_allclose(layer(x).detach().numpy(), reference("coordconv", conv, layer, x.numpy()), atol=1e-12)
+    assert remedies.coord_channels((4,)).flatten().tolist() == pytest.approx([-1.0, -1 / 3, 1 / 3, 1.0])
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
+def test_pad_matches_numpy_even_when_wider_than_the_input(mode):
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    for pad in [(1, 2, 0, 1), (5, 6, 4, 3)]:
+        got = remedies.pad(x, pad, mode)[0, 0].numpy()
+        np.testing.assert_array_equal(got, np.pad(x[0, 0].numpy(), ((pad[2], pad[3]), (pad[0], pad[1])),
+                                                  mode=NP_MODE[mode]))
+
+
+# ------------------------------------------------------------------ layers as drop-ins
+
+@pytest.mark.parametrize("remedy", NAMES)
+def test_plain_conv_state_loads_into_the_remedy_layer(remedy):
+    conv = make_conv((7, 7), 3, 1, 1, 1)
+    cls = type(apply(conv, remedy))
+    fresh = seeded(lambda: cls(4, 4, 3, 1, 1, 1, 1, True).double(), seed=5)
+    fresh.load_state_dict(conv.state_dict())  # strict: same keys; coord/global weights become 0
+    x = torch.randn(2, 4, 7, 7, dtype=torch.float64)
+    if cls is remedies.PartialConv2d:  # re-weighting only changes the border
+        torch.testing.assert_close(fresh(x)[..., 1:-1, 1:-1], conv(x)[..., 1:-1, 1:-1])
+    else:
+        torch.testing.assert_close(fresh(x), conv(x))
+    plain = nn.Conv2d(4, 4, 3, padding=1).double()
+    plain.load_state_dict({k: v for k, v in fresh.state_dict().items() if k in ("weight", "bias")})
+
+
+def test_padded_conv_constructor_and_attributes():
+    c = remedies.PaddedConv2d(1, 2, 3, padding_scheme="symmetric")
+    assert (c.padding, c.padding_mode, c.pads) == ((1, 1), "symmetric", ((1, 1), (1, 1)))
+    c = remedies.PaddedConv1d(1, 2, 4, stride=2, padding="same", padding_mode="reflect")
+    assert (c.padding, c.pads) == ("same", ((1, 2),))  # odd extra tap after, like PyTorch
+    assert remedies.PaddedConv2d(1, 2, 3, padding="full").padding == (2, 2)
+    assert isinstance(c, nn.Conv1d) and set(c.state_dict()) == {"weight", "bias"}
+    with pytest.raises(EdgewiseError, match="either padding_scheme"):
+        remedies.PaddedConv2d(1, 2, 3, padding=1, padding_scheme="reflect")
+    with pytest.raises(EdgewiseError, match="unknown padding_mode 'mirror'.*symmetric"):
+        remedies.PaddedConv2d(1, 2, 3, padding_mode="mirror")
+    with pytest.raises(EdgewiseError, match="padding_mode must be 'partial'"):
+        remedies.PartialConv2d(1, 2, 3, padding_mode="reflect")
+
+
+def test_partial_ratio_is_cached_and_survives_inference_mode():
+    conv = remedies.PartialConv2d(2, 3, 3, padding=1)
+    with torch.inference_mode():
+        conv(torch.randn(1, 2, 6, 5))  # builds the cached ratio inside inference mode
+    a = remedies.partial_ratio((6, 5), (3, 3), padding=1)
+    assert a is remedies.partial_ratio((6, 5), (3, 3), padding=1)
+    assert a[0, 0, 0, 0] == 9 / 4 and a[0, 0, 2, 2] == 1
+    x = torch.randn(1, 2, 6, 5, requires_grad=True)
+    conv(x).sum().backward()  # the cached tensor is not an inference tensor
+    assert x.grad is not None
+
+
+@pytest.mark.parametrize("remedy", NAMES)
+def test_gradients(remedy):
+    conv = make_conv((5, 4), 3, 1, 1, 1, in_ch=2, out_ch=2)
+    layer = apply(conv, remedy, skip_pointwise=False, **({"n_global": 2} if remedy == "global" else {}))
+    x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
+    extra = {"coordconv": "coord_weight", "global": "global_weight"}.get(remedy, "weight")
+    params = {k: getattr(layer, k).detach().clone().requires_grad_() for k in dict.fromkeys(["weight", extra])}
+
+    def f(x, *ps):
+        return torch.func.functional_call(layer, dict(zip(params, ps)), (x,))
+
+    assert torch.autograd.gradcheck(f, (x, *params.values()), fast_mode=True)
+
+
+def test_global_connections_are_seeded_distinct_saved_and_size_checked():
+    conv = make_conv((6, 6), 3, 1, 1, 1)
+    a, b = apply(conv, "global", input_shape=(4, 6, 6)), apply(conv, "global", input_shape=(4, 6, 6))
+    idx = a.global_index
+    assert idx.shape == (6, 6, 8) and idx.dtype == torch.long and 0 <= idx.min() and idx.max() < 36
+    assert all(len(set(row.tolist())) == 8 for row in idx.reshape(-1, 8))  # distinct per output position
+    assert torch.equal(idx, b.global_index)
+    assert not torch.equal(idx, apply(conv, "global", seed=1, input_shape=(4, 6, 6)).global_index)
+    state = a.state_dict()
+    assert {"global_index", "global_input_size", "global_weight"} <= set(state)
+    fresh = remedies.GlobalConv2d(4, 4, 3, padding=1, seed=99).double()  # not drawn yet
+    fresh.load_state_dict(state)
+    x = torch.randn(1, 4, 6, 6, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), a(x))
+    with pytest.raises(EdgewiseError, match=r"drawn for a 6×6 input, got 7×6.*draw_global"):
+        a(torch.randn(1, 4, 7, 6, dtype=torch.float64))
+    lazy = remedies.GlobalConv1d(2, 2, 3, padding=1, n_global=3, seed=4)
+    lazy(torch.randn(1, 2, 9))
+    assert lazy.global_index.shape == (9, 3) and lazy.global_input_size.tolist() == [9]
+
+
+def test_global_indices_large_maps_without_a_dense_draw():
+    idx = remedies.global_indices((224, 224), (112, 112), 8, torch.Generator().manual_seed(0))
+    assert idx.shape == (112, 112, 8)
+    s = idx.reshape(-1, 8).sort(1).values
+    assert not (s[:, 1:] == s[:, :-1]).any()
+
+
+# ------------------------------------------------------------------ apply on spec nets
+
+@pytest.mark.parametrize("padding", list(nets.PADDINGS))
+@pytest.mark.parametrize("spec,shape", [("4*conv3", (1, 20, 20)), ("conv4, conv3/s2/d2", (2, 15)),
+                                        ("2*conv2, maxpool2, conv3", (1, 12, 11))])
+def test_padding_remedy_equals_the_spec_net_built_with_that_padding(padding, spec, shape):
+    for start in ("same", "reflect"):  # 'reflect' builds Pad layers for even kernels, which are folded
+        net = apply(nets.from_spec(spec, shape, padding=start), padding)
+        want = nets.from_spec(spec, shape, padding=padding)
+        x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(net(x), want(x))
+        assert (net.spec, net.input_shape, net.padding) == (spec, shape, padding)
+
+
+def test_full_grows_each_layer_by_k_minus_1():
+    net = nets.from_spec("4*conv3", (1, 20, 20))
+    out = apply(net, "full")(torch.zeros(1, 1, 20, 20))
+    assert out.shape[-2:] == (20 + 4 * 2, 20 + 4 * 2)
+    assert apply(nets.from_spec("3*conv5", (1, 16), padding="valid"), "full")(torch.zeros(1, 1, 16)).shape[-1] \
+        == 16 - 12 + 3 * 8
+
+
+def test_changes_record_folding_names_and_accumulate():
+    net = apply(nets.from_spec("conv4, conv3", (1, 16, 16), padding="symmetric"), "coordconv")
+    rec = changes(net)
+    assert [(c["layer"], c["old"], c["new"]) for c in rec] == [("conv1", "Conv2d", "CoordConv2d"),
+                                                               ("conv2", "Conv2d", "CoordConv2d")]
+    assert rec[0]["change"].startswith("folds pad1 into it") and isinstance(net.pad1, nn.Identity)
+    twice = apply(net, "partial")
+    assert changes(twice)[:2] == rec and changes(twice)[3]["change"] == "padding (1, 1) symmetric → partial"
+    assert type(twice.conv2) is remedies.CoordConv2d and twice.conv2.padding_mode == "partial"
+    assert changes(nets.from_spec("conv3", (1, 8))) == []
+    with pytest.raises(EdgewiseError, match="'conv1' is already a CoordConv2d"):
+        apply(net, "global")
+
+
+def test_layers_option_and_pointwise_skipping():
+    net = nets.from_spec("conv3, conv1/c4, conv3", (1, 10, 10))
+    assert [c["layer"] for c in changes(apply(net, "symmetric"))] == ["conv1", "conv3"]
+    assert [c["layer"] for c in changes(apply(net, "symmetric", skip_pointwise=False))] == ["conv1", "conv2",
+                                                                                              "conv3"]
+    assert [c["layer"] for c in changes(apply(net, "coordconv"))] == ["conv1", "conv2", "conv3"]
+    assert [c["layer"] for c in changes(apply(net, "reflect", layers=["conv3"]))] == ["conv3"]
+    with pytest.raises(EdgewiseError, match=r"no convolution 'conv4'; did you mean .*Its convolutions: conv1"):
+        apply(net, "reflect", layers=["conv4"])
+
+
+def test_errors_name_the_model_and_the_fix():
+    with pytest.raises(EdgewiseError, match="unknown remedy 'symetric'; did you mean 'symmetric'.*valid, same"):
+        apply(nets.from_spec("conv3", (1, 8)), "symetric")
+    with pytest.raises(EdgewiseError, match="Sequential has no nn.Conv1d/nn.Conv2d"):
+        apply(nn.Sequential(nn.Linear(2, 2)), "same")
+    with pytest.raises(EdgewiseError, match=r"takes no option 'n_globl'.*n_global \(default 8\)"):
+        apply(nets.from_spec("conv3", (1, 8)), "global", n_globl=3)
+    with pytest.raises(EdgewiseError, match="remedy 'full' breaks spec net '3\\*conv3, fc10'.*size-keeping"):
+        apply(nets.from_spec("3*conv3, fc10", (1, 8, 8)), "full")
+    with pytest.raises(EdgewiseError, match="every convolution .* is 1×1.*skip_pointwise=False"):
+        apply(nets.from_spec("conv1", (1, 8)), "reflect")
+
+
+def test_remedy_layers_trace_as_one_fx_call_each():
+    net = nets.from_spec("conv3, conv2/s2", (1, 9, 9))
+    for name in NAMES:
+        new = apply(net, name)
+        gm = torch.fx.symbolic_trace(new)
+        x = torch.randn(1, 1, 9, 9)
+        torch.testing.assert_close(gm(x), new(x))
+        calls = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+        ours = [c for c in calls if c in (remedies.padded_conv, remedies.coord_conv, remedies.global_conv)]
+        assert len(ours) == (0 if name == "nonoverlapping" else 2)
+        on_meta = copy.deepcopy(new).to("meta")(torch.zeros(1, 1, 9, 9, device="meta"))  # no CPU-only tensors
+        assert on_meta.shape == new(x).shape
+
+
+# ------------------------------------------------------------------ apply on torchvision models
+
+@pytest.fixture(scope="module")
+def zoo():
+    tv = torchvision.models
+    return {name: seeded(lambda: getattr(tv, name)(weights=None)) for name in ("resnet18", "mobilenet_v2", "vgg11")}
+
+
+@pytest.mark.parametrize("remedy", NAMES)
+def test_rewrite_keeps_parameters_modes_and_never_mutates(zoo, remedy):
+    model = zoo["resnet18"]
+    model.train()
+    model.layer2.eval()  # a mixed mode must survive
+    before = checksum(model)
+    new = apply(model, remedy)
+    assert checksum(model) == before and model.training and not hasattr(model, "remedy_changes")
+    old_state, new_state = model.state_dict(), new.state_dict()
+    assert set(old_state) <= set(new_state)
+    assert all(torch.equal(old_state[k], new_state[k]) for k in old_state)
+    added = set(new_state) - set(old_state)
+    assert all(k.rsplit(".", 1)[1] in ("coord_weight", "global_weight", "global_index", "global_input_size")
+               for k in added)
+    assert [m.training for m in new.modules()] == [m.training for m in model.modules()]
+    rec = changes(new)
+    assert rec and all(type(new.get_submodule(c["layer"])).__name__ == c["new"] for c in rec)
+    model.eval()
+
+
+@pytest.mark.parametrize("model_name,remedy", [("resnet18", "same"), ("mobilenet_v2", "same"), ("vgg11", "same"),
+                                               ("resnet18", "coordconv"), ("mobilenet_v2", "coordconv"),
+                                               ("resnet18", "global"), ("mobilenet_v2", "global")])
+def test_rewrite_is_a_no_op_where_the_remedy_is(zoo, model_name, remedy):
+    model = zoo[model_name].eval()
+    new = apply(model, remedy, input_shape=(3, 48, 48))
+    x = torch.randn(2, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_rewrite_that_breaks_a_residual_model_says_so(zoo):
+    with pytest.raises(EdgewiseError, match="remedy 'valid' breaks ResNet on a 3×64×64 input"):
+        apply(zoo["resnet18"], "valid", input_shape=(3, 64, 64))
