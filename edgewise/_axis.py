@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "Table", "PADDING_MODES", "mirror", "nonzeros"]
+__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "Table", "Flat", "PADDING_MODES", "mirror", "nonzeros"]
 
 #: padding modes that read the input (every other out-of-image tap reads a constant)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -279,6 +279,34 @@ class Table:
             raise ValueError(f"Table of {len(self.sources)} outputs does not fit sizes {n_in} → {n_out}")
         m = np.zeros((n_out, n_in), dtype=np.int64)
         for o, row in enumerate(self.sources):
+            for i in row:
+                m[o, i] += 1
+        return m
+
+    def affine(self, n_in: int, n_out: int):
+        return None
+
+
+@dataclass(frozen=True)
+class Flat:
+    """A spatial op that does not factor by axis, on the flattened (row-major) grid: the sliding
+    ``windows`` (one per axis, for sizes ``in_size`` → ``out_size``) plus fixed ``extra`` connections,
+    ``extra[o]`` = flat input positions read by flat output ``o`` (random global connections)."""
+
+    windows: tuple
+    extra: tuple[tuple[int, ...], ...]
+    in_size: tuple[int, ...]
+    out_size: tuple[int, ...]
+
+    @_cached
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        if (n_in, n_out) != (math.prod(self.in_size), math.prod(self.out_size)):
+            raise ValueError(f"Flat op for {self.in_size} → {self.out_size} used for sizes {n_in} → {n_out}")
+        m = np.ones((1, 1), dtype=np.int64)
+        for w, i, o in zip(self.windows, self.in_size, self.out_size):
+            m = np.kron(m, w.matrix(i, o))
+        m = m.copy()
+        for o, row in enumerate(self.extra):
             for i in row:
                 m[o, i] += 1
         return m

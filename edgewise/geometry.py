@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._axis import Adaptive, Window, Table
+from ._axis import Adaptive, Flat, Table, Window
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .models import as_graph
@@ -249,7 +249,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     src = ins[0]
     if nd.kind == "identity":
         return src, False
-    if nd.kind in ("conv", "pool") and any(isinstance(ax, Table) for ax in nd.axes):
+    if nd.kind in ("conv", "pool") and any(isinstance(ax, (Table, Flat)) for ax in nd.axes):
         return tuple(f.union() for f in src), False  # fixed long-range connections: the whole input
     if nd.kind in ("conv", "pool"):
         out = []
@@ -300,7 +300,7 @@ def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
         if nd.kind == "input":
             sizes[nd.name] = n
             continue
-        if nd.kind in ("conv", "pool") and any(isinstance(a, Table) for a in nd.axes):
+        if nd.kind in ("conv", "pool") and any(isinstance(a, (Table, Flat)) for a in nd.axes):
             return None  # fixed connections exist for the traced size only
         ins = [sizes[i] for i in nd.inputs if i in sizes]
         traced_in = graph[nd.inputs[0]].spatial

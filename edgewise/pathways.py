@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._axis import Broadcast
+from ._axis import Broadcast, Flat
 from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -244,7 +244,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
         src = graph[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
         weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
-        rows = num.spatial(num.mix(v.rows, weights), _mats(nd.axes, *graph.grid(nd.name)))
+        rows = _spatial(num, num.mix(v.rows, weights), nd.axes, *graph.grid(nd.name))
         yield src.name, _Value(rows, key.reshape(-1)[np.arange(c_in) // (c_in // g)])
         return
     if kind == "pool":
@@ -279,6 +279,15 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
             offset += src.channels
         return
     raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
+
+
+def _spatial(num, rows, axes, n_in, n_out):
+    """The spatial adjoint: axis by axis, or on the flattened grid for an op that does not factor."""
+    if len(axes) == 1 and isinstance(axes[0], Flat) and len(n_out) > 1:
+        flat = rows.reshape((rows.shape[0], math.prod(n_out)))
+        out = num.spatial(flat, [AxisMap(axes[0], math.prod(n_in), math.prod(n_out))])
+        return out.reshape((rows.shape[0],) + tuple(n_in))
+    return num.spatial(rows, _mats(axes, n_in, n_out))
 
 
 def _mats(axes, n_in, n_out):

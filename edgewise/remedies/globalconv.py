@@ -61,6 +61,18 @@ class _Global(_Extra):
         self.global_input_size = torch.tensor(input_size, dtype=torch.long, device=device)
         self._drawn_for = input_size
 
+    def edgewise_op(self, ndim: int):
+        """Connectivity for edgewise's tracer: the local windows plus the random global connections, on
+        the flattened grid (:class:`edgewise._axis.Flat`)."""
+        from .._axis import Flat
+
+        if self._drawn_for is None:
+            raise EdgewiseError(f"{type(self).__name__}{self._where()}: global connections are not drawn yet; "
+                                "run the model once or apply the remedy with input_shape=")
+        out = self.output_size(self._drawn_for)
+        extra = tuple(tuple(int(i) for i in row) for row in self.global_index.reshape(-1, self.n_global).tolist())
+        return "conv", (Flat(self._windows(), extra, tuple(self._drawn_for), tuple(out)),)
+
     def set_padding(self, pads, padding_mode: str) -> None:
         super().set_padding(pads, padding_mode)
         if getattr(self, "_drawn_for", None) is not None:  # output size may change: redraw

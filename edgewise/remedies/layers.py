@@ -74,6 +74,19 @@ class RemedyConv:
     def _args(self):
         return self.stride, self.pads, self.dilation, self.groups, self.padding_mode
 
+    def _windows(self) -> tuple:
+        """One :class:`edgewise._axis.Window` per axis; partial padding connects like zero padding."""
+        from .._axis import Window
+
+        mode = "zeros" if self.padding_mode == "partial" else self.padding_mode
+        return tuple(Window(k, s, d, pads, mode)
+                     for k, s, d, pads in zip(self.kernel_size, self.stride, self.dilation, self.pads))
+
+    def edgewise_op(self, ndim: int):
+        """Connectivity for edgewise's tracer: a convolution with these windows (coordinate channels
+        are constants, partial re-weighting changes weights, not connections)."""
+        return "conv", self._windows()
+
 
 class _Padded(RemedyConv):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,

@@ -138,7 +138,9 @@ def _node_preds(graph, nd) -> dict[tuple, list[tuple]]:
         ndim = len(src.spatial)
         # a reduction without keepdim drops the spatial axes: treat them as size 1
         out_spatial = nd.spatial if len(shape) == len(src.shape) else (1,) * ndim
-        taps = [axis_taps(ax, n_in, n_out) for ax, n_in, n_out in zip(nd.axes, src.spatial, out_spatial)]
+        flat = len(nd.axes) == 1 and type(nd.axes[0]).__name__ == "Flat"
+        axes = nd.axes[0].windows if flat else nd.axes  # Flat: its windows, plus the extra connections below
+        taps = [axis_taps(ax, n_in, n_out) for ax, n_in, n_out in zip(axes, src.spatial, out_spatial)]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
         for c in range(c_out):
             if nd.kind == "conv":  # every in-channel of the same group
@@ -147,8 +149,11 @@ def _node_preds(graph, nd) -> dict[tuple, list[tuple]]:
                 in_channels = [c]
             for o in _positions(out_spatial):
                 unit = (name, c, *o) if len(shape) == len(src.shape) else (name, c)
-                preds[unit] = [(src.name, ci, *i) for ci in in_channels
-                               for i in itertools.product(*[taps[a][o[a]] for a in range(ndim)])]
+                reads = list(itertools.product(*[taps[a][o[a]] for a in range(ndim)]))
+                if flat:
+                    extra = nd.axes[0].extra[int(np.ravel_multi_index(o, out_spatial))]
+                    reads += [tuple(int(q) for q in np.unravel_index(i, src.spatial)) for i in extra]
+                preds[unit] = [(src.name, ci, *i) for ci in in_channels for i in reads]
         return preds
     raise ValueError(f"brute: node {name!r} has unknown kind {nd.kind!r}")
 
