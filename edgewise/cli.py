@@ -37,6 +37,7 @@ examples:
   edgewise sensitivity '8*conv3' --input 1x32x32 --inits 64 --out results/
   edgewise scaling conv3 --depths 1:64 --padding valid,same,full,circular,reflect --out results/
   edgewise answer '16*conv3' --input 1x32x32 --out answer/
+  edgewise remedies torchvision:resnet18 --input 3x64x64 --remedies same,reflect,symmetric,global --out out/
 
 Model options (--padding, --width, --activation) apply to spec strings only.
 """
@@ -146,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("-i", "--input", default="1x64", metavar="SHAPE", help="input shape CxL or CxHxW (default 1x64)")
     sc.add_argument("--out", metavar="DIR", help="write scaling.png and scaling.json into DIR")
     sc.set_defaults(handler=_cmd_scaling)
+
+    rm = sub.add_parser("remedies", parents=[model, common], formatter_class=fmt,
+                        help="apply each remedy and compare pathway maps, receptive fields, parameters and cost",
+                        description=_wrap("Rewrite MODEL with each remedy (padding modes, partial convolution, "
+                                          "non-overlapping strides, CoordConv, random global connections) and compare "
+                                          "centre/edge/corner path ratios, receptive fields, uneven padding, parameter "
+                                          "count and multiply-adds with the original."))
+    rm.add_argument("--remedies", metavar="A,B,...", help="comma-separated remedy names (default: all)")
+    rm.add_argument("--out", metavar="DIR", help="write remedies.png (map grid), remedy_comparison.json and the "
+                                                 "maps as .npy into DIR")
+    rm.set_defaults(handler=_cmd_remedies)
 
     an = sub.add_parser("answer", parents=[model, common], formatter_class=fmt,
                         help="answer the question for a model: is the effect real, what does theory say, what helps",
@@ -531,6 +543,66 @@ def _cmd_scaling(args, out, err) -> int:
                   + (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else ""),
                   markup=False, highlight=False)
     return 0
+
+
+def _cmd_remedies(args, out, err) -> int:
+    from .remedies import compare
+
+    chosen = [r.strip() for r in args.remedies.split(",") if r.strip()] if args.remedies else None
+    with _progress(err, "tracing the model…"):
+        graph, module = _build_module(args, err)
+    with _progress(err, "applying and measuring each remedy…"):
+        result = compare(module, graph.input_shape, chosen)
+    result.model = graph.model_name
+    if args.out:
+        from .report import save_figure
+        from .report.remedies import plot_comparison
+
+        outdir = Path(args.out)
+        written = save_figure(plot_comparison(result), outdir / "remedies.png") + result.save(outdir)
+        _report_files(err if args.json else out, written)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    from rich.table import Table
+
+    from .report._format import fmt_ratio
+
+    two_d = len(graph.input_shape) == 3
+    table = Table(title=f"Remedies for {graph.model_name}, input {_shape_text(graph.input_shape)}",
+                  title_justify="left")
+    for col in ("remedy", "c/edge") + (("c/corner",) if two_d else ()) + (
+            "RF", "uneven", "params", "MACs", "changed"):
+        table.add_column(col, justify="left" if col == "remedy" else "right", no_wrap=True)
+    misfits = []
+    for r in result.rows:
+        if "error" in r:
+            table.add_row(r["name"], *["—"] * (7 if two_d else 6), style="dim")
+            misfits.append(f"{r['name']}: {r['error'].split('. Feature-map')[0]}")
+            continue
+        ratios = [fmt_ratio(math.log10(r["center_edge_ratio"]))] + (
+            [fmt_ratio(math.log10(r["center_corner_ratio"]))] if two_d else [])
+        size = (lambda k: _short(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
+        rf = r["rf_size"]
+        table.add_row(r["name"], *ratios, f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
+                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"), str(r["changed_layers"]))
+    out.print(table)
+    from rich.text import Text
+
+    out.print(Text("c/edge, c/corner: centre/edge and centre/corner path ratios; RF: receptive field of the last "
+                   "spatial layer (px); uneven: layers reading padding on one side only; params, MACs (multiply-adds): the "
+                   "original's, then the change; changed: layers rewritten.", style="dim"))
+    for m in misfits:
+        out.print(Text(f"does not fit — {m}", style="yellow"))
+    return 0
+
+
+def _short(n: int) -> str:
+    """12345678 → '12.3M'."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
 
 
 def _cmd_answer(args, out, err) -> int:

@@ -238,6 +238,11 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
     return tuple(merged), misaligned
 
 
+def _units_per_axis(graph: Graph, nd: Node) -> tuple[int, ...]:
+    """Units along each input axis for a node whose op may work on the flattened grid."""
+    return nd.spatial if len(nd.spatial) == graph.ndim else (1,) * graph.ndim
+
+
 def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField, ...], bool]:
     ins = [fields[i] for i in nd.inputs if i in fields]
     if nd.kind == "input":
@@ -250,7 +255,9 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     if nd.kind == "identity":
         return src, False
     if nd.kind in ("conv", "pool") and any(isinstance(ax, (Table, Flat)) for ax in nd.axes):
-        return tuple(f.union() for f in src), False  # fixed long-range connections: the whole input
+        # fixed long-range connections: every unit sees the whole extent its input sees (jump 0)
+        return tuple(AxisField(u.size, Fraction(0), u.start, n, False, f.cover)
+                     for f, u, n in zip(src, (f.union() for f in src), _units_per_axis(graph, nd))), False
     if nd.kind in ("conv", "pool"):
         out = []
         for f, ax, n_in, n in zip(src, nd.axes, *graph.grid(nd.name)):

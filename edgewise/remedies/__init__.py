@@ -12,6 +12,7 @@ Example:
     ['PartialConv2d', 'PartialConv2d', 'PartialConv2d', 'PartialConv2d']
 """
 
+from .compare import Comparison, compare, multiply_adds
 from .functional import (coord_channels, coord_conv, global_conv, global_indices, pad, padded_conv, partial_conv,
                          partial_ratio)
 from .globalconv import GlobalConv1d, GlobalConv2d
@@ -19,7 +20,7 @@ from .layers import CoordConv1d, CoordConv2d, PaddedConv1d, PaddedConv2d, Partia
 from .registry import COMMON_OPTIONS, REMEDIES, Remedy, get, names
 from .rewrite import apply, changes
 
-__all__ = ["apply", "changes", "REMEDIES", "Remedy", "get", "names", "COMMON_OPTIONS",
+__all__ = ["apply", "changes", "compare", "Comparison", "multiply_adds", "REMEDIES", "Remedy", "get", "names", "COMMON_OPTIONS",
            "PaddedConv1d", "PaddedConv2d", "PartialConv1d", "PartialConv2d", "CoordConv1d", "CoordConv2d",
            "GlobalConv1d", "GlobalConv2d", "RemedyConv",
            "pad", "padded_conv", "partial_conv", "partial_ratio", "coord_channels", "coord_conv", "global_indices",

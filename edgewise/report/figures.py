@@ -227,6 +227,10 @@ def _figure_for(result, **kw) -> Figure | None:
         return plot_pathways(result, **kw)
     if kind == "receptive_field":
         return plot_receptive_field(result)
+    if kind == "remedy_comparison":
+        from .remedies import plot_comparison
+
+        return plot_comparison(result)
     if kind == "scaling":
         from .scaling import plot_scaling
 

@@ -1,0 +1,123 @@
+"""Side by side: what each remedy does to a model's pathway map, receptive fields, size and cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._trace import parse_shape, trace
+from ..errors import EdgewiseError
+from ..geometry import receptive_field
+from ..models import describe, load
+from ..pathways import pathways
+from ..results import Result
+from .registry import names
+from .rewrite import apply, changes
+
+__all__ = ["compare", "Comparison", "multiply_adds"]
+
+
+@dataclass
+class Comparison(Result):
+    """One row per variant (``"original"`` first, then each remedy) and its log10 pathway map.
+
+    Row keys: ``name``, ``center_edge_ratio``, ``center_corner_ratio`` (2-D), ``rf_size`` (output
+    layer, per axis), ``uneven_layers`` (layers that read their padding on one side only),
+    ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
+    ``output_shape``, and ``error`` when the remedy does not fit this model.
+    """
+
+    model: str
+    input_shape: tuple
+    rows: list
+    maps: dict = field(default_factory=dict)
+
+    kind = "remedy_comparison"
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "input_shape": list(self.input_shape), "rows": self.rows}
+
+    def arrays(self) -> dict:
+        return {f"log10_{name}": m for name, m in self.maps.items()}
+
+
+def multiply_adds(model: nn.Module, input_shape) -> int:
+    """Multiply-adds of one forward pass of a single input: every weight (``*weight`` parameter of a
+    convolution or linear layer, extra coordinate and global weights included) times the output
+    positions that use it."""
+    total = [0]
+
+    def hook(mod, _inp, out):
+        per_unit = sum(p[0].numel() for n, p in mod.named_parameters(recurse=False) if n.endswith("weight"))
+        total[0] += per_unit * out[0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *input_shape)))
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def _row(name: str, module: nn.Module, shape, base: dict | None) -> tuple[dict, np.ndarray]:
+    graph = trace(module, shape, name=name)
+    p = pathways(graph)
+    rf = receptive_field(graph)
+    spatial = [l for l in rf.layers if l.spatial]
+    last = spatial[-1] if spatial else rf.layers[-1]
+    s = p.summary
+    row = {"name": name, "center_edge_ratio": s["center_edge_ratio"],
+           "center_corner_ratio": s.get("center_corner_ratio") if len(shape) == 3 else None,
+           "rf_size": [float(v) for v in last.size], "rf_layer": last.name,
+           "uneven_layers": [l.name for l in rf.layers if l.unread and any(l.unread)],
+           "parameters": sum(t.numel() for t in module.parameters()),
+           "multiply_adds": multiply_adds(module, shape),
+           "changed_layers": len(changes(module)), "output_shape": list(graph[graph.output].shape)}
+    if base is not None:
+        row["parameters_change"] = row["parameters"] / base["parameters"] - 1
+        row["multiply_adds_change"] = row["multiply_adds"] / base["multiply_adds"] - 1
+    return row, p.log10
+
+
+def compare(model, input_shape=None, remedies=None, *, padding: str = "same", progress: bool = True) -> Comparison:
+    """Apply each remedy to ``model`` and measure it beside the original.
+
+    Args:
+        model: an ``nn.Module`` or model reference (spec string, ``torchvision:NAME``, …).
+        input_shape: C×L or C×H×W.
+        remedies: names from :func:`edgewise.remedies.names` (default: all of them).
+        padding: padding of spec nets.
+
+    Returns:
+        :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
+        ResNet's maps below a stride) gets a row with ``error`` instead of numbers.
+    """
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+    if input_shape is None:
+        raise EdgewiseError("compare needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
+    shape = parse_shape(input_shape)
+    chosen = list(remedies) if remedies is not None else names()
+    unknown = [r for r in chosen if r not in names()]
+    if unknown:
+        raise EdgewiseError(f"unknown remedy {', '.join(map(repr, unknown))}; choose from {', '.join(names())}")
+    module = load(model, shape, padding=padding)
+    from tqdm.auto import tqdm
+
+    base, base_map = _row("original", module, shape, None)
+    rows, maps = [base], {"original": base_map}
+    for name in tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False):
+        try:
+            row, log10 = _row(name, apply(module, name, input_shape=shape), shape, base)
+        except EdgewiseError as e:
+            rows.append({"name": name, "error": str(e).splitlines()[0]})
+            continue
+        rows.append(row)
+        maps[name] = log10
+    return Comparison(describe(model), shape, rows, maps)

@@ -1,0 +1,48 @@
+"""remedies.compare and `edgewise remedies`: every remedy measured beside the original."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgewise import EdgewiseError, nets, remedies
+from edgewise.cli import main
+
+
+def test_compare_measures_every_remedy():
+    shape = (1, 24, 24)
+    c = remedies.compare(nets.from_spec("2*conv3, maxpool2, 2*conv3", shape), shape, progress=False)
+    rows = {r["name"]: r for r in c.rows}
+    assert list(rows) == ["original", *remedies.names()]
+    assert rows["circular"]["center_corner_ratio"] == pytest.approx(1.0)
+    assert rows["valid"]["center_corner_ratio"] > rows["original"]["center_corner_ratio"] > 1
+    assert rows["global"]["center_corner_ratio"] < rows["original"]["center_corner_ratio"]
+    assert rows["coordconv"]["parameters_change"] > 0 and rows["same"]["multiply_adds_change"] == 0
+    assert rows["full"]["output_shape"][1] > rows["original"]["output_shape"][1]
+    assert set(c.maps) == set(rows)
+
+
+def test_remedies_that_do_not_fit_get_an_error_row():
+    tv = pytest.importorskip("torchvision")
+    c = remedies.compare(tv.models.resnet18(weights=None), (3, 32, 32), ["same", "valid"], progress=False)
+    assert "error" in c.rows[2] and c.rows[1]["changed_layers"] == 17
+    with pytest.raises(EdgewiseError, match="unknown remedy 'sam'"):
+        remedies.compare("conv3", (1, 8, 8), ["sam"])
+
+
+def test_multiply_adds_counts_every_weight_use():
+    net = nets.from_spec("conv3/c4", (1, 10, 10), padding="valid")
+    assert remedies.multiply_adds(net, (1, 10, 10)) == 8 * 8 * 4 * 9
+
+
+def test_cli_remedies(tmp_path, capsys):
+    assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "same,full,global", "--out",
+                 str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "global" in text and "c/edge" in text and (tmp_path / "remedies.png").exists()
+    assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "reflect", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in doc["rows"]] == ["original", "reflect"]
+    assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "nope"]) == 2
+    assert "choose from valid, same" in capsys.readouterr().err
