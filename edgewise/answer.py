@@ -10,7 +10,6 @@ computed in this run, each sentence linked to the figure or JSON that shows it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from . import nets, theory
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .geometry import receptive_field
-from .graph import Graph
 from .maps import gaussian_width, position_summary
 from .models import describe, load
 from .pathways import pathways
@@ -82,40 +80,6 @@ def _log_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(la[ok], lb[ok])[0, 1])
 
 
-def with_padding_mode(graph: Graph, mode: str) -> Graph:
-    """The same graph with every zero-padded convolution (and explicit zero pad) reading ``mode`` instead.
-
-    Shapes do not change, so the counts answer "what if this model padded with ``mode``?".
-    """
-    nodes = {}
-    for nd in graph:
-        if nd.kind == "conv" or (nd.kind == "pool" and "pad" in nd.op.lower()):
-            axes = tuple(dataclasses.replace(ax, mode=mode)
-                         if getattr(ax, "mode", None) == "zeros" and any(getattr(ax, "pad", (0, 0))) else ax
-                         for ax in nd.axes)
-            nd = dataclasses.replace(nd, axes=axes)
-        nodes[nd.name] = nd
-    return Graph(nodes, graph.input, graph.output, graph.input_shape, graph.model_name, graph.padding)
-
-
-def _alternatives(module, graph: Graph, shape) -> dict[str, dict]:
-    """Centre/edge and centre/corner path ratios under every padding scheme edgewise can evaluate exactly."""
-    spec = getattr(module, "spec", None)
-    out = {}
-    if spec is not None:  # a spec net: rebuild it with each scheme (full padding grows the output)
-        for name in nets.PADDINGS:
-            try:
-                s = pathways(nets.from_spec(spec, shape, padding=name, width=1), shape).summary
-            except EdgewiseError:
-                continue
-            out[name] = s
-        return out
-    out["as given"] = pathways(graph).summary
-    for mode in ("circular", "reflect", "replicate", "symmetric"):
-        out[mode] = pathways(with_padding_mode(graph, mode)).summary
-    return out
-
-
 def _theory_for(module, shape) -> dict | None:
     """The closed-form depth law when the model is a spec stack ``L*convK[/dD]`` (stride 1)."""
     spec, padding = getattr(module, "spec", None), getattr(module, "padding", None)
@@ -158,6 +122,8 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         :class:`Answer`.
     """
     from .report.figures import plot_pathways, plot_receptive_field, save_figure
+    from .remedies import compare
+    from .report.remedies import plot_comparison
     from .report.sensitivity import plot_perturbation, plot_sensitivity
 
     if model is None:
@@ -188,7 +154,8 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     own = gradient_map(module, inputs if inputs is not None else shape, agg="sq", seed=seed)
     do_perturb = n_pos <= PERTURB_LIMIT if perturb is None else perturb
     pert = perturbation(module, inputs if inputs is not None else shape, seed=seed) if do_perturb else None
-    alternatives = _alternatives(module, graph, shape)
+    comparison = compare(module, shape, progress=False)  # every remedy that fits this model
+    alternatives = {r["name"]: r for r in comparison.rows if "error" not in r}
     stack = _theory_for(module, shape)
 
     f_paths = figure(plot_pathways(paths), "pathways")
@@ -196,6 +163,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     f_init = figure(plot_sensitivity(init, paths=paths), "sensitivity_init")
     f_own = figure(plot_sensitivity(own, paths=paths), "sensitivity_weights")
     f_pert = figure(plot_perturbation(pert), "perturbation") if pert is not None else None
+    f_remedies = figure(plot_comparison(comparison), "remedies")
 
     ps, isum, osum = paths.summary, init.summary, own.summary
     out_layer = rf.layers[-1]
@@ -221,9 +189,10 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
             "positions": n_pos, "total_change": pert.total_change, "predicted_total": pert.predicted_total},
         "erf": {"center_paths_sigma": list(width.sigma), "rf_size": [float(s) for s in last_spatial.size]},
         "theory": stack,
-        "alternatives": {m: {f"center_{key}_ratio": s[f"center_{key}_ratio"]} for m, s in alternatives.items()},
+        "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
+                                                      "multiply_adds_change")} for m, r in alternatives.items()},
     }
-    text = _compose(facts, key, f_paths, f_rf, f_init, f_own, f_pert)
+    text = _compose(facts, key, f_paths, f_rf, f_init, f_own, f_pert, f_remedies)
     result = Answer(text, facts, files)
     if outdir is not None:
         files.append(write_json(outdir / "answer.json", result.to_dict()))
@@ -244,7 +213,7 @@ def _x(v: float) -> str:
     return fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v)
 
 
-def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert) -> str:
+def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert, f_remedies) -> str:
     """The Markdown answer: every number from ``f``; every claim links to its figure or to answer.json."""
     where = "corner" if key == "corner" else "end"
     p, i, o = f["paths"], f["init_sensitivity"], f["own_weights"]
@@ -296,14 +265,18 @@ def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert) -> str:
                  f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} px{law} while its receptive field "
                  f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} px: the effective field grows like √depth, the "
                  f"theoretical one like depth. ([numbers](answer.json))")
-    lines += ["", "## 3. How to overcome it", ""]
+    lines += ["", "## 3. How to overcome it", "",
+              f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
+              f"[figure]({f_remedies})):", ""]
     alts = f["alternatives"]
     ranked = sorted(alts.items(), key=lambda kv: kv[1][f"center_{key}_ratio"])
-    for mode, v in ranked:
-        lines.append(f"- {mode}: centre/{where} path ratio {_x(v[f'center_{key}_ratio'])}")
+    for name, v in ranked:
+        cost = "" if not v.get("parameters_change") else \
+            f", parameters {v['parameters_change']:+.0%}, multiply-adds {v['multiply_adds_change']:+.0%}"
+        lines.append(f"- {name}: centre/{where} path ratio {_x(v[f'center_{key}_ratio'])}{cost}")
     uniform = [m for m, v in ranked if abs(v[f"center_{key}_ratio"] - 1) < 1e-9]
     if uniform:
-        lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)} padding "
-                     "(each input is read by exactly k taps per layer). ([numbers](answer.json))")
+        lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)}. "
+                     "([numbers](answer.json))")
     lines += ["", *[f"- {s}" for s in rf["advice"]]]
     return "\n".join(lines) + "\n"
