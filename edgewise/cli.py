@@ -155,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
                                           "centre/edge/corner path ratios, receptive fields, uneven padding, parameter "
                                           "count and multiply-adds with the original."))
     rm.add_argument("--remedies", metavar="A,B,...", help="comma-separated remedy names (default: all)")
+    rm.add_argument("--inits", type=int, default=0, metavar="N",
+                    help="also compare the expected squared gradient over N random initialisations (default 0: off)")
     rm.add_argument("--out", metavar="DIR", help="write remedies.png (map grid), remedy_comparison.json and the "
                                                  "maps as .npy into DIR")
     rm.set_defaults(handler=_cmd_remedies)
@@ -552,7 +554,7 @@ def _cmd_remedies(args, out, err) -> int:
     with _progress(err, "tracing the model…"):
         graph, module = _build_module(args, err)
     with _progress(err, "applying and measuring each remedy…"):
-        result = compare(module, graph.input_shape, chosen)
+        result = compare(module, graph.input_shape, chosen, n_inits=args.inits)
     result.model = graph.model_name
     if args.out:
         from .report import save_figure
@@ -560,6 +562,8 @@ def _cmd_remedies(args, out, err) -> int:
 
         outdir = Path(args.out)
         written = save_figure(plot_comparison(result), outdir / "remedies.png") + result.save(outdir)
+        if args.inits:
+            written += save_figure(plot_comparison(result, sensitivity=True), outdir / "remedies_sensitivity.png")
         _report_files(err if args.json else out, written)
     if args.json:
         _emit_json(result.to_dict())
@@ -571,17 +575,18 @@ def _cmd_remedies(args, out, err) -> int:
     two_d = len(graph.input_shape) == 3
     table = Table(title=f"Remedies for {graph.model_name}, input {_shape_text(graph.input_shape)}",
                   title_justify="left")
-    for col in ("remedy", "c/edge") + (("c/corner",) if two_d else ()) + (
-            "RF", "uneven", "params", "MACs", "changed"):
+    where = "corner" if two_d else "edge"
+    sens = ("sens.",) if args.inits else ()
+    for col in ("remedy", "paths") + sens + ("RF", "uneven", "params", "MACs", "edits"):
         table.add_column(col, justify="left" if col == "remedy" else "right", no_wrap=True)
     misfits = []
     for r in result.rows:
         if "error" in r:
-            table.add_row(r["name"], *["—"] * (7 if two_d else 6), style="dim")
+            table.add_row(r["name"], *["—"] * (6 + len(sens)), style="dim")
             misfits.append(f"{r['name']}: {r['error'].split('. Feature-map')[0]}")
             continue
-        ratios = [fmt_ratio(math.log10(r["center_edge_ratio"]))] + (
-            [fmt_ratio(math.log10(r["center_corner_ratio"]))] if two_d else [])
+        ratios = [r[f"center_{where}_ratio"]] + ([r[f"sensitivity_center_{where}_ratio"]] if sens else [])
+        ratios = [fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v) for v in ratios]
         size = (lambda k: _short(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
         rf = r["rf_size"]
         table.add_row(r["name"], *ratios, f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
@@ -589,7 +594,8 @@ def _cmd_remedies(args, out, err) -> int:
     out.print(table)
     from rich.text import Text
 
-    out.print(Text("c/edge, c/corner: centre/edge and centre/corner path ratios; RF: receptive field of the last "
+    out.print(Text(f"paths: centre/{where} ratio of the path counts; sens.: the same ratio of the expected squared "
+                   "gradient over --inits initialisations; RF: receptive field of the last "
                    "spatial layer (px); uneven: layers reading padding on one side only; params, MACs (multiply-adds): the "
                    "original's, then the change; changed: layers rewritten.", style="dim"))
     for m in misfits:

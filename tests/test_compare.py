@@ -31,6 +31,16 @@ def test_remedies_that_do_not_fit_get_an_error_row():
         remedies.compare("conv3", (1, 8, 8), ["sam"])
 
 
+def test_compare_with_sensitivity_maps(tmp_path, capsys):
+    shape = (1, 16, 16)
+    c = remedies.compare("3*conv3", shape, ["circular", "global"], n_inits=4, progress=False)
+    assert set(c.sensitivity) == {"original", "circular", "global"}
+    assert c.sensitivity["circular"].shape == (16, 16) and "sensitivity_center_corner_ratio" in c.rows[1]
+    assert main(["remedies", "3*conv3", "--input", "1x16x16", "--remedies", "circular", "--inits", "4", "--out",
+                 str(tmp_path)]) == 0
+    assert "sens." in capsys.readouterr().out and (tmp_path / "remedies_sensitivity.png").exists()
+
+
 def test_multiply_adds_counts_every_weight_use():
     net = nets.from_spec("conv3/c4", (1, 10, 10), padding="valid")
     assert remedies.multiply_adds(net, (1, 10, 10)) == 8 * 8 * 4 * 9
@@ -40,7 +50,7 @@ def test_cli_remedies(tmp_path, capsys):
     assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "same,full,global", "--out",
                  str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "global" in text and "c/edge" in text and (tmp_path / "remedies.png").exists()
+    assert "global" in text and "paths" in text and (tmp_path / "remedies.png").exists()
     assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "reflect", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in doc["rows"]] == ["original", "reflect"]

@@ -27,13 +27,15 @@ class Comparison(Result):
     Row keys: ``name``, ``center_edge_ratio``, ``center_corner_ratio`` (2-D), ``rf_size`` (output
     layer, per axis), ``uneven_layers`` (layers that read their padding on one side only),
     ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
-    ``output_shape``, and ``error`` when the remedy does not fit this model.
+    ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, and ``error`` when the remedy does
+    not fit this model.
     """
 
     model: str
     input_shape: tuple
     rows: list
     maps: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
 
     kind = "remedy_comparison"
 
@@ -41,7 +43,8 @@ class Comparison(Result):
         return {"model": self.model, "input_shape": list(self.input_shape), "rows": self.rows}
 
     def arrays(self) -> dict:
-        return {f"log10_{name}": m for name, m in self.maps.items()}
+        return {**{f"log10_{name}": m for name, m in self.maps.items()},
+                **{f"sensitivity_{name}": m for name, m in self.sensitivity.items()}}
 
 
 def multiply_adds(model: nn.Module, input_shape) -> int:
@@ -65,7 +68,7 @@ def multiply_adds(model: nn.Module, input_shape) -> int:
     return total[0]
 
 
-def _row(name: str, module: nn.Module, shape, base: dict | None) -> tuple[dict, np.ndarray]:
+def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
     graph = trace(module, shape, name=name)
     p = pathways(graph)
     rf = receptive_field(graph)
@@ -82,10 +85,20 @@ def _row(name: str, module: nn.Module, shape, base: dict | None) -> tuple[dict, 
     if base is not None:
         row["parameters_change"] = row["parameters"] / base["parameters"] - 1
         row["multiply_adds_change"] = row["multiply_adds"] / base["multiply_adds"] - 1
-    return row, p.log10
+    sens = None
+    if n_inits:
+        from ..sensitivity import init_sensitivity
+
+        result = init_sensitivity(module, shape, n_inits=n_inits, seed=0)
+        sens = result.map
+        for k in ("center_edge_ratio", "center_corner_ratio"):
+            if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
+                row[f"sensitivity_{k}"] = result.summary[k]
+    return row, p.log10, sens
 
 
-def compare(model, input_shape=None, remedies=None, *, padding: str = "same", progress: bool = True) -> Comparison:
+def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0,
+            progress: bool = True) -> Comparison:
     """Apply each remedy to ``model`` and measure it beside the original.
 
     Args:
@@ -93,6 +106,9 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", pr
         input_shape: C×L or C×H×W.
         remedies: names from :func:`edgewise.remedies.names` (default: all of them).
         padding: padding of spec nets.
+        n_inits: also measure the expected squared input gradient over this many random
+            initialisations of each variant (:func:`edgewise.sensitivity.init_sensitivity`; rows get
+            ``sensitivity_center_*_ratio``, ``sensitivity`` holds the maps); 0 skips it.
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
@@ -110,14 +126,14 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", pr
     module = load(model, shape, padding=padding)
     from tqdm.auto import tqdm
 
-    base, base_map = _row("original", module, shape, None)
-    rows, maps = [base], {"original": base_map}
+    base, base_map, base_sens = _row("original", module, shape, None, n_inits)
+    rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
     for name in tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False):
         try:
-            row, log10 = _row(name, apply(module, name, input_shape=shape), shape, base)
+            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits)
         except EdgewiseError as e:
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue
         rows.append(row)
-        maps[name] = log10
-    return Comparison(describe(model), shape, rows, maps)
+        maps[name], sens[name] = log10, s
+    return Comparison(describe(model), shape, rows, maps, sens if n_inits else {})

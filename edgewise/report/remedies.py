@@ -15,17 +15,22 @@ from .figures import BLUE, STYLE, new_figure
 __all__ = ["plot_comparison"]
 
 
-def plot_comparison(result, cmap: str = "viridis") -> Figure:
+def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False) -> Figure:
     """A grid of pathway maps (2-D) or curves (1-D), one per variant, each normalised to its maximum.
 
     Args:
         result: an :class:`edgewise.remedies.Comparison`.
+        sensitivity: draw the Monte-Carlo sensitivity maps (``compare(..., n_inits=N)``) instead.
     """
-    maps = result.maps
+    if sensitivity:
+        with np.errstate(divide="ignore"):
+            maps = {n: np.log10(m) for n, m in result.sensitivity.items()}
+    else:
+        maps = result.maps
     rows = {r["name"]: r for r in result.rows}
     names = list(maps)
     ndim = len(result.input_shape) - 1
-    key = "center_corner_ratio" if ndim == 2 else "center_edge_ratio"
+    key = ("sensitivity_" if sensitivity else "") + ("center_corner_ratio" if ndim == 2 else "center_edge_ratio")
     cols = min(4, len(names))
     nrows = math.ceil(len(names) / cols)
     rel = {n: m - np.nanmax(np.where(np.isfinite(m), m, np.nan)) for n, m in maps.items()}
@@ -47,13 +52,15 @@ def plot_comparison(result, cmap: str = "viridis") -> Figure:
                 ax.plot(np.arange(rel[name].size), rel[name], color=BLUE)
                 ax.set_ylim(low - 0.1, 0.1)
                 ax.set_xlabel("position (px)", fontsize=9)
-                ax.set_ylabel("log10 paths / max", fontsize=9)
+                ax.set_ylabel("log10 (value / max)", fontsize=9)
             ax.set_title(title, fontsize=10)
         for ax in axes[len(names):]:
             ax.set_visible(False)
         if image is not None:
-            fig.colorbar(image, ax=list(axes[:len(names)]), shrink=0.8).set_label("log10 paths relative to the map's maximum")
+            fig.colorbar(image, ax=list(axes[:len(names)]), shrink=0.8).set_label(
+                "log10 " + ("E[(∂y/∂x)²]" if sensitivity else "paths") + " relative to the map's maximum")
         what = "centre/corner" if ndim == 2 else "centre/edge"
         fig.suptitle(textwrap.fill(f"Remedies for {result.model} on {'x'.join(map(str, result.input_shape))}: "
-                                   f"paths from each input position ({what} ratio in each title)", 90), fontsize=12)
+                                   + ("expected squared gradient over random initialisations" if sensitivity else "paths") +
+                                   f" from each input position ({what} ratio in each title)", 90), fontsize=12)
     return fig
