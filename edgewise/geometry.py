@@ -282,15 +282,25 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     return tuple(f.union() for f in src), False
 
 
+def _windows(nd: Node) -> tuple:
+    """The per-axis windows of a node (a Flat op's own windows for fixed-connection layers)."""
+    if len(nd.axes) == 1 and isinstance(nd.axes[0], Flat):
+        return nd.axes[0].windows
+    return nd.axes
+
+
 def _unread(graph: Graph, nd: Node) -> tuple[int, ...] | None:
-    if nd.kind not in ("conv", "pool") or not all(isinstance(a, Window) for a in nd.axes):
+    if nd.kind not in ("conv", "pool") or not all(isinstance(a, Window) for a in _windows(nd)):
         return None
+    if _windows(nd) is not nd.axes:
+        flat = nd.axes[0]
+        return tuple(w.unread(i, o) for w, i, o in zip(flat.windows, flat.in_size, flat.out_size))
     return tuple(a.unread(i, o) for a, i, o in zip(nd.axes, *graph.grid(nd.name)))
 
 
 def _pad_after(graph: Graph, nd: Node, axis: int) -> int:
     """Padding after the input along ``axis``: the layer's own plus that of explicit pad layers feeding it."""
-    total = nd.axes[axis].pad[1]
+    total = _windows(nd)[axis].pad[1]
     src = graph[nd.inputs[0]]
     while src.kind == "pool" and all(isinstance(a, Window) and a.extent == 1 and a.stride == 1 for a in src.axes):
         total += src.axes[axis].pad[1]
