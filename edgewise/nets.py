@@ -22,9 +22,9 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ._axis import PADDING_MODES, mirror
+from ._axis import PADDING_MODES
+from ._pad import pad
 from ._trace import parse_shape
 from .errors import EdgewiseError
 
@@ -84,14 +84,7 @@ class Pad(nn.Module):
         self.pad, self.mode = tuple(int(p) for p in padding), mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "zeros":
-            return F.pad(x, self.pad)
-        for a in range(len(self.pad) // 2):  # a-th pair pads axis -1-a
-            lo, hi = self.pad[2 * a], self.pad[2 * a + 1]
-            n = x.shape[-1 - a]
-            idx = torch.tensor([mirror(i, n, self.mode) for i in range(-lo, n + hi)], device=x.device)
-            x = x.index_select(x.dim() - 1 - a, idx)
-        return x
+        return pad(x, self.pad, self.mode)
 
     def extra_repr(self) -> str:
         return f"{self.pad}, mode={self.mode!r}"

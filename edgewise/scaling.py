@@ -114,6 +114,9 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
         raise EdgewiseError(f"padding {', '.join(bad) or '(none)'}: expected names from {', '.join(nets.PADDINGS)}")
     if "*" in block or "," in block:
         raise EdgewiseError(f"block {block!r}: give one spec item (e.g. conv3 or conv5/d2); scaling repeats it")
+    # a typo in the block is an error, not a row of vanished outputs: build it once on a roomy input
+    nets.from_spec(block, (shape[0],) + (1 << 12,) * (len(shape) - 1), padding=paddings[0], width=width,
+                   activation=None)
     key = "corner" if len(shape) == 3 else "edge"
     from tqdm.auto import tqdm
 

@@ -27,7 +27,7 @@ def test_remedies_that_do_not_fit_get_an_error_row():
     tv = pytest.importorskip("torchvision")
     c = remedies.compare(tv.models.resnet18(weights=None), (3, 32, 32), ["same", "valid"], progress=False)
     assert "error" in c.rows[2] and c.rows[1]["changed_layers"] == 17
-    with pytest.raises(EdgewiseError, match="unknown remedy 'sam'"):
+    with pytest.raises(EdgewiseError, match="unknown remedy 'sam'; did you mean 'same'"):
         remedies.compare("conv3", (1, 8, 8), ["sam"])
 
 
@@ -55,4 +55,4 @@ def test_cli_remedies(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in doc["rows"]] == ["original", "reflect"]
     assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "nope"]) == 2
-    assert "choose from valid, same" in capsys.readouterr().err
+    assert "Valid remedies: valid, same" in capsys.readouterr().err

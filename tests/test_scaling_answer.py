@@ -41,6 +41,8 @@ def test_scaling_marks_vanished_outputs_and_checks_its_arguments():
         parse_depths("a:b")
     with pytest.raises(EdgewiseError, match="expected names from valid, same"):
         scaling("conv3", "1:3", ("zeros",))
+    with pytest.raises(EdgewiseError, match="bad spec"):
+        scaling("conv3/x2", "1:3", progress=False)
     with pytest.raises(EdgewiseError, match="one spec item"):
         scaling("2*conv3", "1:3")
 

@@ -14,7 +14,7 @@ from ..geometry import receptive_field
 from ..models import describe, load
 from ..pathways import pathways
 from ..results import Result
-from .registry import names
+from .registry import get, names
 from .rewrite import apply, changes
 
 __all__ = ["compare", "Comparison", "multiply_adds"]
@@ -119,10 +119,7 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
     if input_shape is None:
         raise EdgewiseError("compare needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
     shape = parse_shape(input_shape)
-    chosen = list(remedies) if remedies is not None else names()
-    unknown = [r for r in chosen if r not in names()]
-    if unknown:
-        raise EdgewiseError(f"unknown remedy {', '.join(map(repr, unknown))}; choose from {', '.join(names())}")
+    chosen = [get(r).name for r in remedies] if remedies is not None else names()  # get: names the valid ones
     module = load(model, shape, padding=padding)
     from tqdm.auto import tqdm
 

@@ -19,8 +19,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .._axis import _mirror_array
+from .._pad import pad
 from ..errors import EdgewiseError
+from ..nets import padding_amounts
 
 __all__ = ["pad", "conv_pads", "padded_conv", "partial_conv", "partial_ratio", "coord_channels", "coord_conv",
            "global_indices", "global_conv", "MODES"]
@@ -38,14 +39,9 @@ def conv_pads(padding, kernel: Sequence[int], dilation=1) -> tuple[tuple[int, in
     n = len(kernel)
     dil = _tuple(dilation, n)
     if isinstance(padding, str):
-        totals = [(k - 1) * d for k, d in zip(kernel, dil)]
-        if padding == "valid":
-            return ((0, 0),) * n
-        if padding == "same":
-            return tuple((t // 2, t - t // 2) for t in totals)
-        if padding == "full":
-            return tuple((t, t) for t in totals)
-        raise EdgewiseError(f"unknown padding {padding!r}: use 'valid', 'same', 'full', an int or per-axis ints")
+        if padding not in ("valid", "same", "full"):
+            raise EdgewiseError(f"unknown padding {padding!r}: use 'valid', 'same', 'full', an int or per-axis ints")
+        return tuple(padding_amounts(padding, k, d) for k, d in zip(kernel, dil))
     pads = tuple(tuple(int(q) for q in p) if isinstance(p, (tuple, list)) else (int(p), int(p))
                  for p in _tuple(padding, n))
     if len(pads) != n or any(len(p) != 2 or min(p) < 0 for p in pads):
@@ -56,42 +52,6 @@ def conv_pads(padding, kernel: Sequence[int], dilation=1) -> tuple[tuple[int, in
 def _fpad(pads) -> tuple[int, ...]:
     """Per-axis pairs → F.pad order (last axis first)."""
     return tuple(q for p in reversed(pads) for q in p)
-
-
-@functools.lru_cache(maxsize=256)
-def _mirror_index(n: int, lo: int, hi: int, mode: str, device: torch.device) -> torch.Tensor:
-    import numpy as np
-
-    with torch.inference_mode(False):  # a cached inference tensor could not be saved for backward later
-        idx = _mirror_array(np.arange(-lo, n + hi), n, mode)
-        return torch.as_tensor(idx, dtype=torch.long, device=device)
-
-
-def pad(input: torch.Tensor, pad: Sequence[int], mode: str = "zeros") -> torch.Tensor:
-    """:func:`torch.nn.functional.pad` with ``symmetric`` (half-sample mirror) and pads wider than the input.
-
-    Args:
-        input: ``N×C×L`` or ``N×C×H×W``.
-        pad: F.pad order, last axis first: ``(left, right)`` or ``(left, right, top, bottom)``.
-        mode: ``zeros`` (or ``constant``), ``reflect``, ``replicate``, ``circular``, ``symmetric``.
-    """
-    mode = "zeros" if mode in ("constant", "partial") else mode
-    if mode not in MODES:
-        raise EdgewiseError(f"unknown padding mode {mode!r}; choose one of {', '.join(MODES)}")
-    pad = tuple(int(p) for p in pad)
-    if not any(pad):
-        return input
-    if mode == "zeros":
-        return F.pad(input, pad)
-    sizes = [input.shape[-1 - a] for a in range(len(pad) // 2)]
-    fits = all(max(pad[2 * a], pad[2 * a + 1]) < n for a, n in enumerate(sizes))
-    if mode == "replicate" or (mode in ("reflect", "circular") and fits):
-        return F.pad(input, pad, mode=mode)
-    for a, n in enumerate(sizes):  # gather: symmetric, or mirror/wrap pads wider than the input
-        if pad[2 * a] or pad[2 * a + 1]:
-            idx = _mirror_index(n, pad[2 * a], pad[2 * a + 1], mode, input.device)
-            input = input.index_select(input.dim() - 1 - a, idx)
-    return input
 
 
 def _conv_fn(weight: torch.Tensor):

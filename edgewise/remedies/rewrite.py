@@ -9,18 +9,13 @@ import zlib
 import torch
 import torch.nn as nn
 
-from .._trace import parse_shape
+from .._axis import Window
+from .._trace import _module_op, _Unsupported, parse_shape
 from ..errors import EdgewiseError
-from ..nets import Pad
 from .registry import COMMON_OPTIONS, get
 from .transforms import describe, geometry
 
 __all__ = ["apply", "changes"]
-
-_TORCH_PADS = {nn.ZeroPad1d: "zeros", nn.ZeroPad2d: "zeros", nn.ConstantPad1d: "zeros", nn.ConstantPad2d: "zeros",
-               nn.ReflectionPad1d: "reflect", nn.ReflectionPad2d: "reflect", nn.ReplicationPad1d: "replicate",
-               nn.ReplicationPad2d: "replicate", nn.CircularPad1d: "circular", nn.CircularPad2d: "circular"}
-
 
 def _model_name(model: nn.Module) -> str:
     spec = getattr(model, "spec", None)
@@ -28,16 +23,19 @@ def _model_name(model: nn.Module) -> str:
 
 
 def _pad_layer(m: nn.Module, nd: int):
-    """(per-axis pads, mode) of a padding layer that a convolution can absorb, else None."""
-    if isinstance(m, Pad):
-        pad, mode = m.pad, m.mode
-    elif type(m) in _TORCH_PADS and getattr(m, "value", 0) == 0:
-        pad, mode = tuple(m.padding), _TORCH_PADS[type(m)]
-    else:
+    """(per-axis pads, mode) of a padding layer that a convolution can absorb, else None.
+
+    The tracer's own reading of the layer decides (one mapping of padding layers to modes)."""
+    if getattr(m, "value", 0) != 0:  # a non-zero constant is not zero padding
         return None
-    if len(pad) != 2 * nd or min(pad) < 0:
+    try:
+        kind, axes = _module_op(m, nd)
+    except _Unsupported:
         return None
-    return tuple((pad[2 * (nd - 1 - a)], pad[2 * (nd - 1 - a) + 1]) for a in range(nd)), mode
+    if kind != "pool" or len(axes) != nd or not all(isinstance(a, Window) and a.kernel == 1 and a.stride == 1
+                                                    for a in axes):
+        return None
+    return tuple(a.pad for a in axes), axes[0].mode
 
 
 def _previous_pad(parent: nn.Module, key: str, conv: nn.Module):
