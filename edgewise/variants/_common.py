@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EdgewiseError
+from ..nets import padding_amounts
 
 __all__ = ["PADDINGS", "pad_amounts", "output_size", "check_padding", "per_axis", "as_tensors", "back",
            "Layout", "layout", "pad_input", "fmt"]
@@ -41,11 +42,7 @@ def check_padding(padding, where: str) -> str:
 
 def pad_amounts(padding: str, k: int) -> tuple[int, int]:
     """(before, after) zeros on one axis: valid (0, 0), same ((k−1)//2, the rest), full (k−1, k−1)."""
-    if padding == "valid":
-        return 0, 0
-    if padding == "full":
-        return k - 1, k - 1
-    return (k - 1) // 2, (k - 1) - (k - 1) // 2
+    return padding_amounts(padding, k)
 
 
 def output_size(n: int, k: int, padding: str = "valid", stride: int = 1) -> int:
