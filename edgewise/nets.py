@@ -3,11 +3,11 @@
 Grammar (comma-separated layers; spaces ignored)::
 
     layer   := [N*] item
-    item    := convK[/sS][/dD][/cC] | maxpoolK[/sS] | avgpoolK[/sS] | gap | fcN | res(layer, ...)
+    item    := convK[/sS][/dD][/cC] | maxpoolK[/sS] | avgpoolK[/sS] | gap | gmp | fcN | res(layer, ...)
 
 ``convK`` is a K-tap convolution (stride S, dilation D, C out-channels; the
 default width otherwise), followed by the activation. Pools have stride K
-unless ``/sS`` is given. ``gap`` is a global average pool, ``fcN`` flattens
+unless ``/sS`` is given. ``gap`` is a global average pool, ``gmp`` a global max pool, ``fcN`` flattens
 and applies a Linear layer with N outputs. ``res(...)`` adds its input to the
 output of its layers (a 1×1 projection is inserted when the shapes differ).
 """
@@ -50,7 +50,7 @@ QUESTION_SPEC = "conv64/s4, conv64/s4"
 
 GRAMMAR = (
     "spec grammar: comma-separated layers, each `[N*]item` with item one of "
-    "convK[/sS][/dD][/cC], maxpoolK[/sS], avgpoolK[/sS], gap, fcN, res(layer, ...); "
+    "convK[/sS][/dD][/cC], maxpoolK[/sS], avgpoolK[/sS], gap, gmp, fcN, res(layer, ...); "
     "e.g. '16*conv3', 'conv64/s4, conv64/s4', '2*conv3, maxpool2, res(conv3, conv3), gap, fc10'"
 )
 
@@ -112,7 +112,7 @@ class _Tok:
     text: str
 
 
-_ITEM = re.compile(r"(conv|maxpool|avgpool|fc)(\d+)((?:/[sdc]\d+)*)$|gap$")
+_ITEM = re.compile(r"(conv|maxpool|avgpool|fc)(\d+)((?:/[sdc]\d+)*)$|gap$|gmp$")
 
 
 def _fail(spec: str, pos: int, length: int, why: str):
@@ -164,8 +164,8 @@ def _parse(spec: str, start: int, end: int) -> list[_Tok]:
             mm = _ITEM.match(text.lower())
             if not mm:
                 _fail(spec, a, b - a, f"unknown layer {text!r}")
-            if text.lower() == "gap":
-                tok = _Tok("gap", {}, [], a, text)
+            if text.lower() in ("gap", "gmp"):
+                tok = _Tok(text.lower(), {}, [], a, text)
             else:
                 opts = dict(s=None, d=1, c=None)
                 for o in re.findall(r"/([sdc])(\d+)", mm.group(3)):
@@ -184,8 +184,8 @@ def _parse(spec: str, start: int, end: int) -> list[_Tok]:
 # ----------------------------------------------------------------------- builder
 
 class _Builder:
-    def __init__(self, spec, shape, padding, width, activation):
-        self.spec, self.padding, self.width, self.activation = spec, padding, width, activation
+    def __init__(self, spec, shape, padding, width, activation, bias=True):
+        self.spec, self.padding, self.width, self.activation, self.bias = spec, padding, width, activation, bias
         self.channels, self.size = shape[0], list(shape[1:])  # size None once flattened
         self.ndim = len(shape) - 1
         self.counts: dict[str, int] = {}
@@ -225,10 +225,10 @@ class _Builder:
             lo, hi = padding_amounts(self.padding, k, d)
             layers = []
             if lo == hi and mode != "symmetric":
-                c = conv(self.channels, out_ch, k, s, padding=lo, dilation=d, padding_mode=mode)
+                c = conv(self.channels, out_ch, k, s, padding=lo, dilation=d, padding_mode=mode, bias=self.bias)
             else:
                 layers.append((self.name("pad"), Pad((lo, hi) * self.ndim, mode)))
-                c = conv(self.channels, out_ch, k, s, padding=0, dilation=d)
+                c = conv(self.channels, out_ch, k, s, padding=0, dilation=d, bias=self.bias)
             self._shrink(tok, k, s, d, (lo, hi))
             self.channels = out_ch
             name = self.name("conv")
@@ -243,10 +243,12 @@ class _Builder:
                     ("avgpool", 1): nn.AvgPool1d, ("avgpool", 2): nn.AvgPool2d}[tok.kind, self.ndim]
             self._shrink(tok, k, s, 1, (0, 0))
             return [(self.name(tok.kind), pool(k, s))]
-        if tok.kind == "gap":
+        if tok.kind in ("gap", "gmp"):
             self._need_spatial(tok)
             self.size = [1] * self.ndim
-            return [(self.name("gap"), (nn.AdaptiveAvgPool1d if self.ndim == 1 else nn.AdaptiveAvgPool2d)(1))]
+            pool = {("gap", 1): nn.AdaptiveAvgPool1d, ("gap", 2): nn.AdaptiveAvgPool2d,
+                    ("gmp", 1): nn.AdaptiveMaxPool1d, ("gmp", 2): nn.AdaptiveMaxPool2d}[tok.kind, self.ndim]
+            return [(self.name(tok.kind), pool(1))]
         if tok.kind == "fc":
             layers = []
             if self.size is not None:
@@ -286,7 +288,7 @@ def _activation(name: str) -> nn.Module:
 
 
 def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
-              activation: str | None = "relu", seed: int | None = 0) -> nn.Sequential:
+              activation: str | None = "relu", seed: int | None = 0, bias: bool = True) -> nn.Sequential:
     """Build a real network from a spec string (see the module docstring for the grammar).
 
     Args:
@@ -296,6 +298,8 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
         width: out-channels of convolutions without ``/cC``.
         activation: ``"relu"``, ``"tanh"``, ``"gelu"``, ``"sigmoid"`` or None (a linear net).
         seed: seed for the initial weights (None: torch's global generator).
+        bias: whether convolutions have a bias (without one, zero stays zero: full padding is then
+            exactly translation-equivariant on a zero background).
 
     Example:
         >>> net = from_spec("3*conv6", (1, 16), padding="valid")
@@ -310,7 +314,7 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
         raise EdgewiseError(f"width must be at least 1, got {width}")
     shape = parse_shape(input_shape)
     toks = _parse(spec, 0, len(spec))
-    builder = _Builder(spec, shape, padding, width, activation)
+    builder = _Builder(spec, shape, padding, width, activation, bias)
     fork = torch.random.fork_rng() if seed is not None else contextlib.nullcontext()
     with fork:
         if seed is not None:

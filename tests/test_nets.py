@@ -30,6 +30,16 @@ def test_options_strides_dilation_channels_pools_and_heads():
     assert net.res1.proj is not None and net.res1.proj.out_channels == 7
 
 
+def test_global_max_pool_and_no_bias():
+    net = nets.from_spec("conv3/c4, conv3/s2, gmp, fc2", (3, 12, 10), bias=False, padding="symmetric")
+    assert isinstance(net.gmp1, nn.AdaptiveMaxPool2d) and net(torch.zeros(2, 3, 12, 10)).shape == (2, 2)
+    assert all(m.bias is None for m in net.modules() if isinstance(m, nn.Conv2d))
+    x = torch.randn(1, 3, 12, 10)
+    assert torch.equal(net.gmp1(x), x.amax((2, 3), keepdim=True))
+    one_d = nets.from_spec("conv3, gmp", (1, 9))
+    assert isinstance(one_d.gmp1, nn.AdaptiveMaxPool1d) and one_d.conv1.bias is not None
+
+
 def test_activation_and_width():
     linear = nets.from_spec("2*conv3", (1, 8), activation=None, width=3)
     assert not any(isinstance(m, nn.ReLU) for m in linear.modules())
