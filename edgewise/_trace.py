@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import sys
 import weakref
 from collections import Counter, OrderedDict
 from types import SimpleNamespace
@@ -63,12 +64,15 @@ _MUL_METHODS = {"mul", "mul_", "div", "div_"}
 _RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze}
 _RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze"}
 
-try:  # torchvision wraps stochastic depth as an fx leaf function
-    from torchvision.ops import stochastic_depth as _stochastic_depth
 
-    _IDENTITY_FUNCTIONS.add(_stochastic_depth)
-except Exception:  # pragma: no cover - torchvision is optional
-    pass
+
+def _is_identity_function(fn) -> bool:
+    if fn in _IDENTITY_FUNCTIONS:
+        return True
+    # torchvision wraps stochastic depth as an fx leaf function; a model using it has imported torchvision
+    # (importing it here would cost every edgewise import a second)
+    ops = sys.modules.get("torchvision.ops")
+    return ops is not None and fn is getattr(ops, "stochastic_depth", None)
 
 
 def _pair(v, n: int) -> tuple[int, ...]:
@@ -152,7 +156,7 @@ def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
     def arg(i, name, default=None):
         return args[i] if len(args) > i else kwargs.get(name, default)
 
-    if fn in _IDENTITY_FUNCTIONS or fn in _IDENTITY_METHODS:
+    if _is_identity_function(fn) or fn in _IDENTITY_METHODS:
         return "identity", ()
     if fn in _ADD or fn in _ADD_METHODS:
         return "add", ()

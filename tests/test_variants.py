@@ -18,14 +18,6 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 PADS = ("valid", "same", "full")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: on a busy 2-core machine two intra-op threads cost ~6 ms per call waiting for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def rng(seed=0):
     return np.random.default_rng(seed)

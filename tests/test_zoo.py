@@ -47,17 +47,6 @@ RTOL_AUTOGRAD = 1e-12  # float64 autograd vs exact integers beyond 2**53
 RTOL_FLOAT = 1e-9  # the project's rule for float-mode counts
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The autograd reference in one intra-op thread: on a 2-core machine shared with other jobs,
-    torch's second thread mostly waits for a core (a 0.1 s gradient can take 5 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
 
 @functools.lru_cache(maxsize=None)
 def model(name: str) -> torch.nn.Module:
