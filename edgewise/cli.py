@@ -1,4 +1,5 @@
-"""The ``edgewise`` command line: ``paths``, ``rf``, ``diagram``, ``sensitivity``, ``scaling`` and ``answer``.
+"""The ``edgewise`` command line: ``paths``, ``rf``, ``diagram``, ``sensitivity``, ``scaling``, ``remedies``,
+``answer`` and ``experiment``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -38,6 +39,8 @@ examples:
   edgewise scaling conv3 --depths 1:64 --padding valid,same,full,circular,reflect --out results/
   edgewise answer '16*conv3' --input 1x32x32 --out answer/
   edgewise remedies torchvision:resnet18 --input 3x64x64 --remedies same,reflect,symmetric,global --out out/
+  edgewise experiment absolute-position --remedies valid,same,full,circular --seeds 3 --out out/abs
+  edgewise experiment border-digits --size full --backend process --json
 
 Model options (--padding, --width, --activation) apply to spec strings only.
 """
@@ -171,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--out", metavar="DIR", default="answer", help="folder for answer.md, answer.json and figures "
                                                                     "(default ./answer)")
     an.set_defaults(handler=_cmd_answer)
+
+    from ._cli_experiment import add_parser as add_experiment
+
+    add_experiment(sub, common, fmt, _wrap)
     return parser
 
 

@@ -235,6 +235,10 @@ def _figure_for(result, **kw) -> Figure | None:
         from .scaling import plot_scaling
 
         return plot_scaling(result)
+    if kind == "experiment":
+        from .experiments import plot_accuracy
+
+        return plot_accuracy(result)
     if kind in ("sensitivity", "perturbation"):
         from . import sensitivity
 

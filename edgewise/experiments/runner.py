@@ -1,0 +1,152 @@
+"""Run a task over remedies × seeds: cached per configuration, written atomically, resumable, on any backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import remedies as remedies_mod
+from ..errors import EdgewiseError
+from ..results import to_jsonable, write_json
+from . import tasks
+from .backends import BACKENDS, run_jobs
+from .results import Experiment
+
+__all__ = ["run", "run_key"]
+
+#: bump when the meaning of a cached run changes, so old caches are not reused
+CACHE_VERSION = 1
+
+
+def run_key(task: str, config: dict, remedy: str, seed: int, threads: int = 1) -> str:
+    """The cache key of one run: a content hash of its resolved configuration (torch's thread count included:
+    float sums, hence results, depend slightly on it)."""
+    doc = json.dumps(to_jsonable({"v": CACHE_VERSION, "task": task, "config": config, "remedy": remedy,
+                                  "seed": seed, "threads": threads}), sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def _remedies(task: tasks.Task, chosen) -> list[str]:
+    if chosen is None:
+        return list(task.remedies)
+    chosen = [c.strip() for c in (chosen.split(",") if isinstance(chosen, str) else chosen) if c.strip()]
+    if not chosen:
+        raise EdgewiseError(f"no {task.axis} given for task {task.name!r}")
+    if task.axis == "remedy":
+        for c in chosen:
+            remedies_mod.get(c)  # raises with the valid names and a close match
+    else:
+        bad = [c for c in chosen if c not in task.remedies]
+        if bad:
+            raise EdgewiseError(f"task {task.name!r} varies the {task.axis}; unknown {task.axis} "
+                                f"{', '.join(map(repr, bad))}. Valid: {', '.join(task.remedies)}")
+    if len(set(chosen)) != len(chosen):
+        raise EdgewiseError(f"{task.axis} listed twice: {', '.join(chosen)}")
+    return chosen
+
+
+def _seeds(seeds) -> list[int]:
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise EdgewiseError(f"seeds must be at least 1, got {seeds}")
+        return list(range(seeds))
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise EdgewiseError(f"seeds must be a count or distinct integers, got {seeds}")
+    return seeds
+
+
+def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend: str = "inprocess",
+        workers: int | None = None, threads: int = 1, progress: bool = True, **overrides) -> Experiment:
+    """Train ``task`` once per remedy and seed; test every split.
+
+    Args:
+        task: a name from :data:`edgewise.experiments.TASKS` (or a Task).
+        remedies: names (a list or ``"same,full"``) from :data:`edgewise.remedies.REMEDIES` — or, for a task
+            whose axis is not the remedy (``symmetry``: the initialisation), its own choices. Default: the task's.
+        seeds: a count (seeds 0…n−1) or a list of seeds.
+        size: ``quick`` (tests, the report) or ``full`` (real results).
+        out: a folder for results. Each finished run is written to ``out/runs/<key>.json`` at once (and a
+            checkpoint after every epoch while it trains), so an interrupted sweep resumes where it stopped;
+            ``config.json`` and ``experiment.json`` are written beside. None: nothing is written or reused.
+        backend: ``inprocess``, ``process`` (a local process pool) or ``ray`` (the ``ray`` extra).
+        workers: parallel runs (default: one per core for the pools).
+        threads: torch threads per run. A run's numbers depend slightly on it, so it is fixed (and part of
+            the cache key) whatever the backend; 1 suits these small networks, and the pools add parallelism.
+        progress: show an overall bar and one bar per running run.
+        **overrides: task options replacing the size's defaults (e.g. ``epochs=2``).
+
+    Returns:
+        An :class:`Experiment`: every run's metrics and, per remedy, each split's mean and 95 % interval.
+
+    Example:
+        >>> exp = run("absolute-position", ["same", "full"], seeds=2, progress=False)  # doctest: +SKIP
+        >>> print(exp.text())  # doctest: +SKIP
+    """
+    t = tasks.get(task)
+    config = t.config(size, **overrides)
+    chosen, seed_list = _remedies(t, remedies), _seeds(seeds)
+    if backend not in BACKENDS:
+        raise EdgewiseError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if int(threads) < 1:
+        raise EdgewiseError(f"threads must be at least 1, got {threads}")
+    out = Path(out) if out is not None else None
+    jobs = []
+    for remedy in chosen:
+        for seed in seed_list:
+            key = run_key(t.name, config, remedy, seed, int(threads))
+            jobs.append({"index": len(jobs), "task": t, "config": config, "remedy": remedy, "seed": seed, "key": key,
+                         "threads": int(threads),
+                         "checkpoint": str(out / "runs" / f"{key}.ckpt") if out else None})
+    results: dict[int, dict] = {}
+    if out is not None:
+        write_json(out / "config.json", {"task": t.name, "size": size, "config": config, t.axis: chosen,
+                                          "seeds": seed_list, "threads": int(threads)})
+        for job in jobs:
+            cached = out / "runs" / f"{job['key']}.json"
+            if cached.exists():
+                results[job["index"]] = json.loads(cached.read_text())
+    pending = [j for j in jobs if j["index"] not in results]
+
+    overall = tqdm(total=len(jobs), initial=len(results), desc=f"{t.name} ({size})", unit="run",
+                   disable=not progress, position=0)
+    bars: dict[int, tqdm] = {}
+
+    def on_progress(i: int, done: int, total: int) -> None:
+        if not progress:
+            return
+        if i not in bars:
+            job = jobs[i]
+            bars[i] = tqdm(total=total, desc=f"  {job['remedy']} seed {job['seed']}", unit="epoch", leave=False,
+                           position=1 + len(bars) % 8)
+        bars[i].n = done
+        bars[i].refresh()
+
+    def on_done(i: int, result: dict) -> None:
+        job = jobs[i]
+        record = {"remedy": job["remedy"], "seed": job["seed"], "key": job["key"], **result}
+        if out is not None:
+            write_json(out / "runs" / f"{job['key']}.json", record)
+            ckpt = Path(job["checkpoint"])
+            if ckpt.exists():
+                ckpt.unlink()
+        results[i] = record
+        if i in bars:
+            bars.pop(i).close()
+        overall.update(1)
+
+    try:
+        run_jobs(pending, backend, workers, on_progress, on_done)
+    finally:
+        for bar in bars.values():
+            bar.close()
+        overall.close()
+    runs = [results[j["index"]] for j in jobs]
+    notes = t.notes([r for r in runs if "metrics" in r]) if t.notes else []
+    exp = Experiment(t.name, size, config, chosen, seed_list, list(t.splits), runs, t.axis, t.contrast, notes)
+    if out is not None:
+        exp.save(out)
+    return exp

@@ -1,0 +1,33 @@
+"""The task registry: ``absolute-position``, ``border-digits``, ``border-1d``, ``symmetry``."""
+
+from __future__ import annotations
+
+import difflib
+
+from ...errors import EdgewiseError
+from ._base import Task
+from .absolute import TASK as _absolute
+from .digits import TASK as _digits
+from .signals import TASK as _signals
+from .symmetry import TASK as _symmetry
+
+__all__ = ["Task", "TASKS", "get", "names"]
+
+#: every task by name, in the order the docs list them
+TASKS: dict[str, Task] = {t.name: t for t in (_absolute, _digits, _signals, _symmetry)}
+
+
+def names() -> list[str]:
+    """The registry's names, in order."""
+    return list(TASKS)
+
+
+def get(name) -> Task:
+    """The task called ``name`` (a Task passes through); unknown names list the valid ones."""
+    if isinstance(name, Task):
+        return name
+    if name not in TASKS:
+        close = difflib.get_close_matches(str(name), TASKS, n=1)
+        raise EdgewiseError(f"unknown task {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                            + f" Valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
