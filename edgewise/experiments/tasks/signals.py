@@ -1,0 +1,112 @@
+"""``border-1d``: does a 1-D CNN (think audio) still classify a pattern at the start or end of a sequence?
+
+MNIST-1D signals (:func:`edgewise.experiments.data.mnist1d_signals`: 10 classes, ``length`` samples each,
+standardised, no translation) are placed in a longer zero sequence at its start, middle or end
+(:mod:`.placement`), optionally with Gaussian noise over the whole sequence. The net learns at one placement
+(``train_at``) and is tested at every one, on signals it never saw. ``by_distance`` puts every test signal at
+every distance from the nearest end and scores each distance.
+
+Config keys:
+    length: samples per MNIST-1D signal.
+    canvas: samples in the whole sequence.
+    train_at: ``start``, ``middle``, ``end`` or ``everywhere`` (uniformly random position).
+    jitter: training signals move up to this many samples around the ``train_at`` spot, so that the net sees
+        every phase of its two stride-2 pools and the test splits differ from training by the border alone
+        (see :mod:`.digits`; the canvas minus the length is a multiple of 8 in the shipped sizes).
+    noise: standard deviation of Gaussian noise over the whole sequence (0: exact silence around the signal).
+    model, width, bias: the 1-D spec net (zero 'same' padding before the remedy is applied).
+    epochs, batch_size, lr: Adam training.
+    n_train, n_test: disjoint signals for training and for every test split.
+    data_seed: seeds the signals (mnist1d's generator), the split, the positions and the noise.
+
+``by_distance`` mixes both ends: a signal at distance d sits d samples from the start or from the end.
+
+Measured (quick, 3 seeds, trained on the middle): with zero padding the *start* costs about 48 points and the
+end almost nothing. The asymmetry is the data's: MNIST-1D signals carry much of their class in their first
+samples (their onset from silence), and what the net reads there is cut off when the onset meets the border
+(reversing the signals moves the loss to the end). Reflect and valid padding lose more, full and circular
+padding exactly nothing; trained everywhere, zero padding still loses about 19 points at the start.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from .. import data
+from ._base import Task
+from .placement import PLACEMENTS_1D, at_distance, check_choice, corners, max_distance, place, run_placed
+
+__all__ = ["TASK", "run_one", "make_data"]
+
+SPLITS = {
+    "start": "signals at the start of the sequence (touching its first sample)",
+    "middle": "signals in the middle of the sequence",
+    "end": "signals at the end of the sequence (touching its last sample)",
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _make(length, canvas, n_train, n_test, train_at, jitter, noise, data_seed):
+    signals, labels = data.mnist1d_signals(n_train + n_test, data_seed, length)
+    x, y = torch.from_numpy(signals)[:, None], torch.from_numpy(labels)
+    rng = np.random.default_rng(data_seed)
+    order = rng.permutation(len(x))
+    tr, te = torch.from_numpy(order[:n_train]), torch.from_numpy(order[n_train:])
+    p, c = (length,), (canvas,)
+    train = (place(x[tr], corners(train_at, p, c, n_train, rng, jitter), c, noise, rng), y[tr])
+    tests = {s: (place(x[te], corners(s, p, c, n_test, rng), c, noise, rng), y[te]) for s in SPLITS}
+    dists = np.arange(max_distance(p, c) + 1)
+    spots = at_distance(np.repeat(dists, n_test), p, c, rng).reshape(len(dists), n_test, 1)
+    return train, tests, (x[te], y[te], dists, spots)
+
+
+def make_data(config: dict):
+    """(train, tests, by_distance) for ``config``: ``train`` = (x, y), ``tests`` = split → (x, y) and
+    ``by_distance()`` yields ``(distance, x, y)``: every test signal at each distance in turn. Cached per config."""
+    train_at = check_choice("train_at", config["train_at"], PLACEMENTS_1D)
+    seed, noise, canvas = int(config["data_seed"]), float(config["noise"]), int(config["canvas"])
+    train, tests, (xt, yt, dists, spots) = _make(int(config["length"]), canvas, int(config["n_train"]),
+                                                 int(config["n_test"]), train_at, int(config["jitter"]), noise, seed)
+
+    def by_distance():
+        for d, spot in zip(dists, spots):
+            # one distance at a time; each has its own noise stream so the curve is reproducible
+            yield int(d), place(xt, spot, (canvas,), noise, np.random.default_rng([seed, 1, int(d)])), yt
+
+    return train, tests, by_distance
+
+
+def run_one(config: dict, remedy: str, seed: int, progress=None, checkpoint=None) -> dict:
+    """Train at ``config['train_at']`` for ``remedy`` and score every placement and every distance."""
+    train, tests, by_distance = make_data(config)
+    return run_placed(config, remedy, seed, train, tests, by_distance, tuple(train[0].shape[1:]), progress,
+                      checkpoint, unit="samples")
+
+
+#: gmp, not gap: the digits task's reason (:mod:`.digits`), and the same net in both sizes
+_MODEL = "conv5/c32, maxpool2, conv5/c32, maxpool2, conv5/c32, gmp, fc10"
+
+TASK = Task(
+    name="border-1d",
+    summary="MNIST-1D signals placed at the start, the middle or the end of a longer zero sequence; the net is "
+            "trained on one placement (the middle by default) and tested on every one.",
+    prediction="The samples at the ends of a sequence reach fewer pathways, and with zero padding what a pattern "
+               "there produces beyond the ends is lost: a net trained on the middle loses accuracy at the start "
+               "and the end (most where the pattern's telling part, here its onset, meets the border); valid and "
+               "reflect padding lose more, circular and full padding nothing.",
+    sizes={
+        "quick": {"length": 40, "canvas": 80, "train_at": "middle", "jitter": 2, "noise": 0.0, "model": _MODEL,
+                  "width": 32, "bias": False, "epochs": 6, "batch_size": 32, "lr": 0.005, "n_train": 2000,
+                  "n_test": 500, "data_seed": 0},
+        "full": {"length": 40, "canvas": 120, "train_at": "middle", "jitter": 2, "noise": 0.0, "model": _MODEL,
+                 "width": 32, "bias": False, "epochs": 20, "batch_size": 32, "lr": 0.003, "n_train": 4000,
+                 "n_test": 1000, "data_seed": 0},
+    },
+    run_one=run_one,
+    remedies=("same", "valid", "full", "circular", "reflect", "partial", "coordconv"),
+    splits=SPLITS,
+    contrast=("start", "middle"),
+)
