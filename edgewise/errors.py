@@ -1,7 +1,16 @@
 """The one exception type edgewise raises."""
 
-__all__ = ["EdgewiseError"]
+import difflib
+
+__all__ = ["EdgewiseError", "unknown_name"]
 
 
 class EdgewiseError(ValueError):
     """Raised for bad input or an unsupported model; the message says what to do."""
+
+
+def unknown_name(kind: str, plural: str, name, valid) -> EdgewiseError:
+    """The error for a name not in a registry: the closest valid name, then all of them."""
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    return EdgewiseError(f"unknown {kind} {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                         + f" Valid {plural}: {', '.join(valid)}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import EdgewiseError
+from ..errors import unknown_name
 from .transforms import to_coordconv, to_global, to_nonoverlapping, to_padding
 
 __all__ = ["Remedy", "REMEDIES", "COMMON_OPTIONS", "get", "names"]
@@ -93,7 +92,5 @@ def get(name: str) -> Remedy:
     if isinstance(name, Remedy):
         return name
     if name not in REMEDIES:
-        close = difflib.get_close_matches(str(name), REMEDIES, n=1)
-        raise EdgewiseError(f"unknown remedy {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                            + f" Valid remedies: {', '.join(REMEDIES)}")
+        raise unknown_name("remedy", "remedies", name, REMEDIES)
     return REMEDIES[name]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-
-from ...errors import EdgewiseError
+from ...errors import unknown_name
 from ._base import Task
 from .absolute import TASK as _absolute
 from .digits import TASK as _digits
@@ -27,7 +25,5 @@ def get(name) -> Task:
     if isinstance(name, Task):
         return name
     if name not in TASKS:
-        close = difflib.get_close_matches(str(name), TASKS, n=1)
-        raise EdgewiseError(f"unknown task {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                            + f" Valid tasks: {', '.join(TASKS)}")
+        raise unknown_name("task", "tasks", name, TASKS)
     return TASKS[name]

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ...errors import EdgewiseError
 from .. import data
 from ._base import Task
-from .placement import PLACEMENTS_2D, at_distance, check_choice, corners, max_distance, place, run_placed
+from .placement import PLACEMENTS_2D, check_choice, placed_data, run_placed
 
 __all__ = ["TASK", "run_one", "make_data"]
 
@@ -81,32 +81,17 @@ def _make(source, patch, canvas, n_train, n_test, train_at, jitter, noise, data_
     if n_train + n_test > len(x):
         raise EdgewiseError(f"border-digits: n_train + n_test = {n_train + n_test} but the {source} source "
                                  f"has only {len(x)} digits")
-    rng = np.random.default_rng(data_seed)
-    order = rng.permutation(len(x))  # the sources are sorted by label: shuffle before splitting
-    tr, te = torch.from_numpy(order[:n_train]), torch.from_numpy(order[n_train:n_train + n_test])
-    p = (patch, patch)
-    train = (place(x[tr], corners(train_at, p, canvas, n_train, rng, jitter), canvas, noise, rng), y[tr])
-    tests = {s: (place(x[te], corners(s, p, canvas, n_test, rng), canvas, noise, rng), y[te]) for s in SPLITS}
-    dists = np.arange(max_distance(p, canvas) + 1)
-    spots = at_distance(np.repeat(dists, n_test), p, canvas, rng).reshape(len(dists), n_test, 2)
-    return train, tests, (x[te], y[te], dists, spots)
+    return placed_data(x, y, (patch, patch), canvas, SPLITS, n_train=n_train, n_test=n_test, train_at=train_at,
+                       jitter=jitter, noise=noise, data_seed=data_seed)
 
 
 def make_data(config: dict):
-    """(train, tests, by_distance) for ``config``: ``train`` = (x, y), ``tests`` = split → (x, y) and
-    ``by_distance()`` yields ``(distance, x, y)``: every test digit at each distance in turn. Cached per config."""
+    """(train, tests, by_distance) for ``config`` (see :func:`.placement.placed_data`); cached per config."""
     source = check_choice("source", config["source"], data.DIGIT_SOURCES)
     train_at = check_choice("train_at", config["train_at"], PLACEMENTS_2D)
-    canvas, noise, seed = _canvas(config["canvas"]), float(config["noise"]), int(config["data_seed"])
-    train, tests, (xt, yt, dists, spots) = _make(source, int(config["patch"]), canvas, int(config["n_train"]),
-                                                 int(config["n_test"]), train_at, int(config["jitter"]), noise, seed)
-
-    def by_distance():
-        for d, spot in zip(dists, spots):
-            # built one distance at a time; the noise has its own stream per distance so it is reproducible
-            yield int(d), place(xt, spot, canvas, noise, np.random.default_rng([seed, 1, int(d)])), yt
-
-    return train, tests, by_distance
+    return _make(source, int(config["patch"]), _canvas(config["canvas"]), int(config["n_train"]),
+                 int(config["n_test"]), train_at, int(config["jitter"]), float(config["noise"]),
+                 int(config["data_seed"]))
 
 
 def run_one(config: dict, remedy: str, seed: int, progress=None, checkpoint=None) -> dict:

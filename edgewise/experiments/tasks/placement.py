@@ -39,7 +39,7 @@ from ..data import paste
 from ..train import accuracy, build_model, fit
 
 __all__ = ["PLACEMENTS_2D", "PLACEMENTS_1D", "check_choice", "room", "max_distance", "corners", "distance",
-           "at_distance", "place", "run_placed"]
+           "at_distance", "place", "placed_data", "run_placed"]
 
 #: placements of a 2-D patch: the three test splits of border-digits and the uniformly random one
 PLACEMENTS_2D = ("center", "edge", "corner", "everywhere")
@@ -136,6 +136,31 @@ def place(patches: torch.Tensor, corner, canvas, noise: float = 0.0, rng: np.ran
             raise EdgewiseError("place: noise needs a random generator")
         x = x + torch.from_numpy(rng.normal(0.0, noise, size=tuple(x.shape)).astype(np.float32))
     return x
+
+
+def placed_data(x: torch.Tensor, y: torch.Tensor, patch, canvas, splits, *, n_train: int, n_test: int,
+                train_at: str, jitter: int, noise: float, data_seed: int):
+    """A placement task's data from source patterns ``x`` (N, C, *patch) and labels ``y``.
+
+    Returns ``(train, tests, by_distance)``: ``train`` = (x, y) at ``train_at`` (jittered), ``tests`` = split →
+    (x, y) for every placement in ``splits``, and ``by_distance()`` yielding ``(distance, x, y)``: every test
+    pattern at each distance from the border in turn (built lazily; each distance has its own noise stream, so
+    the curve is reproducible). Train and test patterns are disjoint; everything comes from ``data_seed``.
+    """
+    rng = np.random.default_rng(data_seed)
+    order = rng.permutation(len(x))  # sources may be sorted by label: shuffle before splitting
+    tr, te = torch.from_numpy(order[:n_train]), torch.from_numpy(order[n_train:n_train + n_test])
+    train = (place(x[tr], corners(train_at, patch, canvas, n_train, rng, jitter), canvas, noise, rng), y[tr])
+    tests = {s: (place(x[te], corners(s, patch, canvas, n_test, rng), canvas, noise, rng), y[te]) for s in splits}
+    dists = np.arange(max_distance(patch, canvas) + 1)
+    spots = at_distance(np.repeat(dists, n_test), patch, canvas, rng).reshape(len(dists), n_test, len(canvas))
+    xt, yt = x[te], y[te]
+
+    def by_distance():
+        for d, spot in zip(dists, spots):
+            yield int(d), place(xt, spot, canvas, noise, np.random.default_rng([data_seed, 1, int(d)])), yt
+
+    return train, tests, by_distance
 
 
 def _accuracy_by_distance(model, batches) -> tuple[list[int], list[float], list[int]]:

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 
 from .. import data
 from ._base import Task
-from .placement import PLACEMENTS_1D, at_distance, check_choice, corners, max_distance, place, run_placed
+from .placement import PLACEMENTS_1D, check_choice, placed_data, run_placed
 
 __all__ = ["TASK", "run_one", "make_data"]
 
@@ -52,31 +51,15 @@ SPLITS = {
 def _make(length, canvas, n_train, n_test, train_at, jitter, noise, data_seed):
     signals, labels = data.mnist1d_signals(n_train + n_test, data_seed, length)
     x, y = torch.from_numpy(signals)[:, None], torch.from_numpy(labels)
-    rng = np.random.default_rng(data_seed)
-    order = rng.permutation(len(x))
-    tr, te = torch.from_numpy(order[:n_train]), torch.from_numpy(order[n_train:])
-    p, c = (length,), (canvas,)
-    train = (place(x[tr], corners(train_at, p, c, n_train, rng, jitter), c, noise, rng), y[tr])
-    tests = {s: (place(x[te], corners(s, p, c, n_test, rng), c, noise, rng), y[te]) for s in SPLITS}
-    dists = np.arange(max_distance(p, c) + 1)
-    spots = at_distance(np.repeat(dists, n_test), p, c, rng).reshape(len(dists), n_test, 1)
-    return train, tests, (x[te], y[te], dists, spots)
+    return placed_data(x, y, (length,), (canvas,), SPLITS, n_train=n_train, n_test=n_test, train_at=train_at,
+                       jitter=jitter, noise=noise, data_seed=data_seed)
 
 
 def make_data(config: dict):
-    """(train, tests, by_distance) for ``config``: ``train`` = (x, y), ``tests`` = split → (x, y) and
-    ``by_distance()`` yields ``(distance, x, y)``: every test signal at each distance in turn. Cached per config."""
+    """(train, tests, by_distance) for ``config`` (see :func:`.placement.placed_data`); cached per config."""
     train_at = check_choice("train_at", config["train_at"], PLACEMENTS_1D)
-    seed, noise, canvas = int(config["data_seed"]), float(config["noise"]), int(config["canvas"])
-    train, tests, (xt, yt, dists, spots) = _make(int(config["length"]), canvas, int(config["n_train"]),
-                                                 int(config["n_test"]), train_at, int(config["jitter"]), noise, seed)
-
-    def by_distance():
-        for d, spot in zip(dists, spots):
-            # one distance at a time; each has its own noise stream so the curve is reproducible
-            yield int(d), place(xt, spot, (canvas,), noise, np.random.default_rng([seed, 1, int(d)])), yt
-
-    return train, tests, by_distance
+    return _make(int(config["length"]), int(config["canvas"]), int(config["n_train"]), int(config["n_test"]),
+                 train_at, int(config["jitter"]), float(config["noise"]), int(config["data_seed"]))
 
 
 def run_one(config: dict, remedy: str, seed: int, progress=None, checkpoint=None) -> dict:
