@@ -134,7 +134,7 @@ def test_a_tiny_run_is_deterministic_and_lowers_the_loss(variant):
     config = TASK.config("quick", variant=variant, **{**TINY, "epochs": 3, "n_train": 128})
     seen = []
     first = run_one(config, "same", 0, progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert set(first["accuracy"]) == {"similar", "dissimilar"}
     assert all(0 <= a <= 1 for a in first["accuracy"].values())
     assert len(first["loss"]) == 3 and all(math.isfinite(v) for v in first["loss"])

@@ -128,11 +128,15 @@ def test_run_interrupted_mid_training_resumes_from_its_checkpoint(tmp_path):
         run(dataclasses.replace(TOY, run_one=stop_after_epoch_2), "same", seeds=1, out=tmp_path, progress=False,
             epochs=3)
     assert len(list((tmp_path / "runs").glob("*.ckpt"))) == 1
-    epochs_run = []
-    resumed = run(TOY, "same", seeds=1, out=tmp_path, progress=False, epochs=3)
+    seen = []
+
+    def watch(config, remedy, seed, progress=None, checkpoint=None):
+        return toy_task.run_one(config, remedy, seed, lambda done, total: seen.append(done), checkpoint)
+
+    resumed = run(dataclasses.replace(TOY, run_one=watch), "same", seeds=1, out=tmp_path, progress=False, epochs=3)
+    assert seen == [2, 3]  # it went on from the checkpoint of epoch 2
     assert strip(resumed) == strip(whole)
     assert not list((tmp_path / "runs").glob("*.ckpt"))
-    del epochs_run
 
 
 @pytest.mark.parametrize("backend", ["process", "ray"])

@@ -32,7 +32,7 @@ def test_a_few_seeded_epochs_lower_the_loss(name):
     config = task.config("quick", epochs=3)
     epochs = []
     metrics = task.run_one(config, task.remedies[0], 0, progress=lambda done, total: epochs.append((done, total)))
-    assert epochs == [(1, 3), (2, 3), (3, 3)]
+    assert epochs == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert set(metrics["accuracy"]) == set(task.splits)
     assert all(0 <= a <= 1 for a in metrics["accuracy"].values())
     loss = metrics["loss"]

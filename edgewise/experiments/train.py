@@ -49,7 +49,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
 
     Args:
         seed: seeds the batch order (the model's weights are the caller's).
-        progress: called with ``(epoch, epochs)`` after each epoch.
+        progress: called with ``(epochs done, epochs)`` when training starts (0, or where a checkpoint left
+            off) and after each epoch.
         on_step: called after every backward pass with ``(model, step, state)``, gradients in place.
         state: the caller's own record (lists of numbers), saved in and restored from the checkpoint.
         checkpoint: after every epoch the model, optimiser, batch-order generator, losses and ``state`` are
@@ -69,6 +70,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     n = len(x)
     step = len(losses) * -(-n // batch_size)
     model.train()
+    if progress is not None:
+        progress(len(losses), epochs)
     for epoch in range(len(losses), epochs):
         order = torch.randperm(n, generator=gen)
         total = 0.0
