@@ -94,7 +94,7 @@ def _find(pool, crops):
 
 def test_digits_sit_where_the_split_says_with_their_labels():
     config = digits.TASK.config("quick", **{**TINY_DIGITS, "canvas": [16, 20]}, jitter=0)  # non-square, room (8, 12)
-    pool, labels = digits._digits("sklearn", 8)
+    pool, labels = data.digit_images("sklearn", 8, crop=True)
     (xtr, ytr), tests, _ = digits.make_data(config)
     assert xtr.shape == (120, 1, 16, 20) and 0 <= float(xtr.min()) and float(xtr.max()) <= 1
     spots = {"center": [(4, 6)], "edge": [(0, 6), (8, 6), (4, 0), (4, 12)],

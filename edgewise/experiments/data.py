@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import EdgewiseError
 
-__all__ = ["mnist_5k", "sklearn_digits", "mnist1d_signals", "paste", "DIGIT_SOURCES"]
+__all__ = ["mnist_5k", "sklearn_digits", "digit_images", "mnist1d_signals", "paste", "DIGIT_SOURCES"]
 
 
 def _package_dir(name: str, what: str) -> Path:
@@ -49,6 +50,26 @@ def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 #: digit sources by name → (loader, maximum pixel value)
 DIGIT_SOURCES = {"mnist": (mnist_5k, 255), "sklearn": (sklearn_digits, 16)}
+
+#: MNIST centres each digit's 20×20 ink box in its 28×28 frame
+_MNIST_BOX = slice(4, 24)
+
+
+@functools.lru_cache(maxsize=8)
+def digit_images(source: str, size: int | None = None, crop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every digit of ``source`` (``mnist`` or ``sklearn``) as a float tensor (N, 1, size, size) in [0, 1], and
+    the labels; ``crop`` cuts MNIST digits to their 20×20 ink box first, so a digit reaches the patch edge.
+    Resizing is bilinear (antialiased when shrinking)."""
+    if source not in DIGIT_SOURCES:
+        raise EdgewiseError(f"unknown digits {source!r}; choose one of {', '.join(DIGIT_SOURCES)}")
+    load, top = DIGIT_SOURCES[source]
+    images, labels = load()
+    x = torch.from_numpy(images.astype(np.float32) / top)[:, None]
+    if crop and source == "mnist":
+        x = x[..., _MNIST_BOX, _MNIST_BOX]
+    if size is not None and x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return x.contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 
 @functools.lru_cache(maxsize=4)

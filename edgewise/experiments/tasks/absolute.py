@@ -29,7 +29,6 @@ import functools
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...errors import EdgewiseError
 from .. import data
@@ -88,18 +87,6 @@ def red_green(n: int, size: int, box: int, band: int, rng: np.random.Generator):
     return x, label.astype(np.int64), x_dis
 
 
-def _digits(source: str, digit_size: int) -> np.ndarray:
-    """Every digit of ``source`` as float32 in [0, 1], resized to ``digit_size`` pixels square."""
-    if source not in data.DIGIT_SOURCES:
-        raise EdgewiseError(f"location: unknown digits {source!r}; choose one of {', '.join(data.DIGIT_SOURCES)}")
-    load, top = data.DIGIT_SOURCES[source]
-    images = torch.from_numpy(load()[0].astype(np.float32) / top)[:, None]
-    if images.shape[-1] != digit_size:
-        images = F.interpolate(images, size=(digit_size, digit_size), mode="bilinear", align_corners=False,
-                               antialias=images.shape[-1] > digit_size).clamp(0, 1)
-    return images[:, 0].numpy()
-
-
 def location(n: int, size: int, digits: np.ndarray, near: int, rng: np.random.Generator, far: bool = False):
     """``n`` canvases (n, 1, size, size) with one of ``digits`` each, and the labels (0 top-left, 1 bottom-right).
 
@@ -134,7 +121,7 @@ def _make_data(key: tuple):
         similar, dissimilar = (x[n_train:], y[n_train:]), (x_dis[n_train:], y[n_train:])
         shape = (3, size, size)
     else:
-        digits = _digits(c["digits"], c["digit_size"])
+        digits = data.digit_images(c["digits"], c["digit_size"])[0][:, 0].numpy()
         # training and test digits come from disjoint halves of the source, so no test image is a training one
         half = len(digits) // 2
         train = location(n_train, size, digits[:half], c["near"], rng)

@@ -33,9 +33,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...errors import EdgewiseError
 from .. import data
@@ -50,23 +47,6 @@ SPLITS = {
     "corner": "digits in a corner (random corner)",
 }
 
-#: MNIST centres each digit's 20×20 ink box in its 28×28 frame: crop to the box so the digit reaches the patch edge
-_MNIST_BOX = slice(4, 24)
-
-
-@functools.lru_cache(maxsize=4)
-def _digits(source: str, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every digit of ``source`` as a (N, 1, patch, patch) float tensor in [0, 1], and the labels."""
-    load, top = data.DIGIT_SOURCES[source]
-    images, labels = load()
-    x = torch.from_numpy(images.astype(np.float32) / top)[:, None]
-    if source == "mnist":
-        x = x[..., _MNIST_BOX, _MNIST_BOX]
-    if x.shape[-1] != patch:
-        x = F.interpolate(x, size=(patch, patch), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-    return x.contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64))
-
-
 def _canvas(value) -> tuple[int, int]:
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
@@ -77,7 +57,7 @@ def _canvas(value) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _make(source, patch, canvas, n_train, n_test, train_at, jitter, noise, data_seed):
-    x, y = _digits(source, patch)
+    x, y = data.digit_images(source, patch, crop=True)
     if n_train + n_test > len(x):
         raise EdgewiseError(f"border-digits: n_train + n_test = {n_train + n_test} but the {source} source "
                                  f"has only {len(x)} digits")
