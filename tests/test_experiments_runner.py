@@ -150,3 +150,12 @@ def test_parallel_backends_give_the_in_process_numbers(backend, tmp_path):
         assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
         assert a["metrics"]["loss"] == pytest.approx(b["metrics"]["loss"], rel=1e-4)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4
+
+
+def test_progress_bars_overall_and_per_run(capsys):
+    run(TOY, seeds=2, epochs=2)
+    err = capsys.readouterr().err
+    assert "toy (quick)" in err and "4/4" in err  # the sweep
+    for name in ("same seed 0", "same seed 1", "circular seed 0", "circular seed 1"):
+        assert name in err  # one bar per run, counting epochs
+    assert "2/2" in err

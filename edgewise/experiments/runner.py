@@ -114,14 +114,16 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
     overall = tqdm(total=len(jobs), initial=len(results), desc=f"{t.name} ({size})", unit="run",
                    disable=not progress, position=0)
     bars: dict[int, tqdm] = {}
+    lines: dict[int, int] = {}  # run → its terminal line under the overall bar
 
     def on_progress(i: int, done: int, total: int) -> None:
         if not progress:
             return
-        if i not in bars:
-            job = jobs[i]
+        if i not in bars:  # one line per running run: the lowest free one
+            job, used = jobs[i], set(lines.values())
+            lines[i] = next(n for n in range(1, len(used) + 2) if n not in used)
             bars[i] = tqdm(total=total, desc=f"  {job['remedy']} seed {job['seed']}", unit="epoch", leave=False,
-                           position=1 + len(bars) % 8)
+                           position=lines[i])
         bars[i].n = done
         bars[i].refresh()
 
@@ -136,6 +138,7 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
         results[i] = record
         if i in bars:
             bars.pop(i).close()
+            lines.pop(i)
         overall.update(1)
 
     try:
