@@ -1,0 +1,176 @@
+"""Activation maximisation for many positions and seeds in one batch, with the forward stopped at the target.
+
+Every call freezes the model's weights and puts it in eval mode for its duration (both restored after),
+registers forward hooks only on the layers the objectives read, and removes them in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .._trace import parse_shape
+from ..errors import EdgewiseError
+from . import param as param_mod
+from .objectives import Objective
+from .results import Visualization
+
+__all__ = ["activations", "maximize", "hooked"]
+
+
+class _Stop(Exception):
+    """Raised by the last hook: nothing after the target layers needs to run."""
+
+
+def _modules(model: nn.Module, names) -> dict[str, nn.Module]:
+    mods = dict(model.named_modules())
+    out = {}
+    for n in sorted(names):
+        if n not in mods or n == "":
+            close = difflib.get_close_matches(n, [m for m in mods if m], n=3)
+            raise EdgewiseError(f"{type(model).__name__} has no layer {n!r}"
+                                + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+                                + " List the layers with [name for name, _ in model.named_modules()].")
+        out[n] = mods[n]
+    return out
+
+
+@contextlib.contextmanager
+def hooked(model: nn.Module, layers):
+    """Within the block, a forward pass records ``layers``' outputs in the yielded dict and stops (raising a
+    private exception that :func:`forward_to` swallows) once all are recorded. Hooks are always removed."""
+    mods = _modules(model, layers)
+    acts: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def hook(name):
+        def record(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise EdgewiseError(f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                                    "choose a layer whose output is one tensor")
+            acts[name] = output
+            if len(acts) == len(mods):
+                raise _Stop
+        return record
+
+    try:
+        for name, m in mods.items():
+            handles.append(m.register_forward_hook(hook(name)))
+        yield acts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def forward_to(model: nn.Module, x: torch.Tensor, acts: dict) -> dict:
+    """Run ``model`` on ``x`` inside :func:`hooked` until its layers are recorded; returns ``acts``."""
+    acts.clear()
+    try:
+        model(x)
+    except _Stop:
+        pass
+    return acts
+
+
+def activations(model: nn.Module, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """The outputs of ``layers`` (dotted names) for input ``x``, running the model only as far as needed."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    with hooked(model, layers) as acts:
+        out = dict(forward_to(model, x, acts))
+    missing = set(layers) - set(out)
+    if missing:
+        raise EdgewiseError(f"layers {sorted(missing)} did not run in the forward pass")
+    return out
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module):
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        model.eval()
+        yield
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+        for m, t in modes:
+            m.training = t
+
+
+def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], input_shape, *, seeds: int = 4,
+             steps: int = 128, lr: float = 0.05, param: str = "fourier", jitter: int = 1,
+             preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
+             progress: bool = False) -> Visualization:
+    """Find the input that maximises each objective, ``seeds`` times, all in one batch.
+
+    Args:
+        model: any module; its weights are not changed (frozen during the call).
+        objectives: one or several (e.g. the same unit at several positions); row ``p·seeds + s`` of the batch
+            optimises objective ``p`` from random start ``s``.
+        input_shape: C×H×W (or C×L) of one input.
+        steps, lr: Adam steps and learning rate on the image parameters.
+        param: ``fourier`` (decorrelated, the default) or ``pixels``.
+        jitter: each step shows the model a window moved by up to this many pixels inside a larger canvas
+            (robustness without moving the image border relative to the unit); 0 turns it off.
+        preprocess: applied to images in [0, 1] before the model (e.g. ImageNet normalisation).
+        seed: seeds the starting images and the jitter.
+        progress: show a bar over the steps.
+
+    Returns:
+        A :class:`Visualization`: images (objectives × seeds × C × H × W, in [0, 1]), the objective at every
+        step, its final value on the un-jittered images, and the configuration.
+    """
+    objs = [objectives] if isinstance(objectives, Objective) else list(objectives)
+    if not objs or not all(isinstance(o, Objective) for o in objs):
+        raise EdgewiseError("maximize needs one or more objectives (edgewise.visualize.unit / channel)")
+    if seeds < 1 or steps < 0 or jitter < 0:
+        raise EdgewiseError(f"seeds must be ≥ 1 and steps, jitter ≥ 0; got seeds={seeds}, steps={steps}, "
+                            f"jitter={jitter}")
+    shape = parse_shape(input_shape)
+    size = tuple(shape[1:])
+    n_obj, batch = len(objs), len(objs) * seeds
+    gen = torch.Generator().manual_seed(seed)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    images = param_mod.make(param, (batch, shape[0], *(n + 2 * jitter for n in size)), gen).to(device)
+    opt = torch.optim.Adam(images.parameters(), lr=lr)
+    layers = set().union(*(o.layers() for o in objs))
+    prep = preprocess or (lambda x: x)
+    history = np.zeros((steps, n_obj, seeds), np.float32)
+
+    def values(x: torch.Tensor, acts: dict) -> torch.Tensor:
+        forward_to(model, prep(x), acts)
+        missing = layers - set(acts)
+        if missing:
+            raise EdgewiseError(f"layers {sorted(missing)} did not run in the forward pass")
+        return torch.stack([o({k: v[p * seeds:(p + 1) * seeds] for k, v in acts.items()})
+                            for p, o in enumerate(objs)])  # (objectives, seeds)
+
+    centre = torch.full((batch, len(size)), jitter, dtype=torch.long)
+    with _frozen(model), hooked(model, layers) as acts:
+        with torch.no_grad():  # check channels and positions against the real shapes before optimising
+            forward_to(model, prep(param_mod.crop(images(), centre, size)), acts)
+            for o in objs:
+                o.check({k: tuple(v.shape[1:]) for k, v in acts.items()})
+        for step in tqdm(range(steps), desc="maximising", unit="step", disable=not progress, leave=False):
+            offsets = torch.randint(0, 2 * jitter + 1, (batch, len(size)), generator=gen)
+            vals = values(param_mod.crop(images(), offsets, size), acts)
+            opt.zero_grad(set_to_none=True)
+            (-vals.sum()).backward()
+            opt.step()
+            history[step] = vals.detach().cpu().numpy()
+        with torch.no_grad():
+            final_images = param_mod.crop(images(), centre, size)
+            final = values(final_images, acts).cpu().numpy()
+    out = final_images.detach().cpu().numpy().reshape(n_obj, seeds, *shape)
+    config = {"input_shape": list(shape), "seeds": seeds, "steps": steps, "lr": lr, "param": param,
+              "jitter": jitter, "seed": seed, "preprocess": getattr(preprocess, "__name__", None)}
+    return Visualization(images=out, values=history, final=final, objectives=[repr(o) for o in objs],
+                         config=config)
