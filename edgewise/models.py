@@ -46,6 +46,20 @@ def _pretrained(name: str) -> nn.Module:
     return efficientnet_lite0(traceable=True)  # traceable: plain Conv2d layers, identical outputs
 
 
+def _experiment(ref: str) -> nn.Module:
+    """``experiment:TASK[:REMEDY[:SEED]]``: the task's quick network, trained now (seconds)."""
+    parts = ref.split(":")[1:]
+    if not 1 <= len(parts) <= 3 or not parts[0]:
+        raise EdgewiseError(f"bad model reference {ref!r}: expected experiment:TASK[:REMEDY[:SEED]], e.g. "
+                            "experiment:border-digits:same:0")
+    from .experiments import trained_model
+
+    task, remedy, seed = parts[0], parts[1] if len(parts) > 1 else "same", parts[2] if len(parts) > 2 else "0"
+    if not seed.isdigit():
+        raise EdgewiseError(f"bad model reference {ref!r}: the seed must be a number, got {seed!r}")
+    return trained_model(task, remedy, int(seed), progress=True)
+
+
 def _factory(ref: str) -> nn.Module:
     where, _, fn = ref.rpartition(":")
     if where.endswith(".py"):
@@ -73,6 +87,7 @@ def _factory(ref: str) -> nn.Module:
 def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Module:
     """An ``nn.Module`` from a reference: a module itself, a spec string, ``torchvision:NAME``,
     ``pretrained:efficientnet-lite0`` (ImageNet weights shipped in a package),
+    ``experiment:TASK[:REMEDY[:SEED]]`` (an experiment task's quick network, trained on the spot),
     ``path/to/file.py:make_model`` or ``package.module:make_model``.
 
     Spec strings need ``input_shape`` (it fixes 1-D vs 2-D) and take ``padding`` and
@@ -86,6 +101,8 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
         return _torchvision(ref.split(":", 1)[1])
     if ref.startswith("pretrained:"):
         return _pretrained(ref.split(":", 1)[1])
+    if ref.startswith("experiment:"):
+        return _experiment(ref)
     if ":" in ref:
         return _factory(ref)
     if input_shape is None:

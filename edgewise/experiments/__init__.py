@@ -8,5 +8,6 @@
 from .results import Experiment, interval
 from .runner import run, run_key
 from .tasks import TASKS, Task, get, names
+from .trained import trained_model
 
-__all__ = ["run", "run_key", "Experiment", "interval", "TASKS", "Task", "get", "names"]
+__all__ = ["run", "run_key", "Experiment", "interval", "TASKS", "Task", "get", "names", "trained_model"]

@@ -14,7 +14,7 @@ from .. import nets, remedies
 from ..results import write_atomic
 from .tasks._base import Progress
 
-__all__ = ["build_model", "fit", "accuracy", "train_and_test"]
+__all__ = ["build_model", "fit", "accuracy", "train_model", "train_and_test"]
 
 #: ``on_step(model, step, state)``: called after each backward pass, before the optimiser step
 OnStep = Callable[[nn.Module, int, dict], None]
@@ -107,11 +107,19 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return right / max(1, len(x))
 
 
-def train_and_test(config: dict, remedy: str, seed: int, train: tuple, tests: dict[str, tuple], input_shape,
-                   progress: Progress | None = None, checkpoint: Path | None = None) -> dict:
-    """Build the model for ``remedy``, fit it on ``train`` and score every test split: the usual run."""
-    model = build_model(config, remedy, input_shape, seed)
+def train_model(config: dict, remedy: str, seed: int, train: tuple, input_shape=None,
+                progress: Progress | None = None, checkpoint: Path | None = None) -> tuple[nn.Module, list[float]]:
+    """Build the model for ``remedy`` (weights from ``seed``) and fit it on ``train`` = (x, y) with the config's
+    epochs, batch size and learning rate; returns the model (eval mode) and the loss of every epoch."""
+    model = build_model(config, remedy, input_shape or tuple(train[0].shape[1:]), seed)
     losses = fit(model, *train, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
                  seed=seed, weight_decay=config.get("weight_decay", 0.0), progress=progress, checkpoint=checkpoint)
+    return model.eval(), losses
+
+
+def train_and_test(config: dict, remedy: str, seed: int, train: tuple, tests: dict[str, tuple], input_shape,
+                   progress: Progress | None = None, checkpoint: Path | None = None) -> dict:
+    """Train the model for ``remedy`` on ``train`` and score every test split: the usual run."""
+    model, losses = train_model(config, remedy, seed, train, input_shape, progress, checkpoint)
     return {"accuracy": {split: accuracy(model, *data) for split, data in tests.items()},
             "train_accuracy": accuracy(model, *train), "loss": losses}

@@ -33,6 +33,8 @@ class Task:
         contrast: two splits ``(a, b)`` whose paired per-seed difference ``a − b`` is the task's headline
             (seeds share their training data and initial weights, so the paired interval is much tighter).
         notes: ``notes(runs) -> lines``: the task's own numbers beyond accuracy, for the summary.
+        data: ``data(config)``: the task's data, whose first item is the training set ``(x, y)``; lets
+            :func:`edgewise.experiments.trained_model` train the task's network outside a sweep.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Task:
     axis: str = "remedy"
     contrast: tuple[str, str] | None = None
     notes: Callable[[list[dict]], list[str]] | None = field(default=None, repr=False)
+    data: Callable[[dict], tuple] | None = field(default=None, repr=False)
 
     def config(self, size: str = "quick", **overrides) -> dict:
         """The resolved configuration for ``size`` with ``overrides`` (unknown keys raise)."""

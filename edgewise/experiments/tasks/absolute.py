@@ -179,4 +179,5 @@ TASK = Task(
     splits={"similar": "fresh images from the training distribution",
             "dissimilar": "the bands swapped (red-green) / digits farther from the border (location)"},
     contrast=("dissimilar", "similar"),
+    data=make_data,
 )

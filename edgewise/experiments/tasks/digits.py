@@ -107,4 +107,5 @@ TASK = Task(
     remedies=("same", "valid", "full", "circular", "reflect", "partial", "coordconv"),
     splits=SPLITS,
     contrast=("corner", "center"),
+    data=make_data,
 )

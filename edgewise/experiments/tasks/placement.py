@@ -36,7 +36,7 @@ import torch
 
 from ...errors import EdgewiseError
 from ..data import paste
-from ..train import accuracy, build_model, fit
+from ..train import accuracy, train_model
 
 __all__ = ["PLACEMENTS_2D", "PLACEMENTS_1D", "check_choice", "room", "max_distance", "corners", "distance",
            "at_distance", "place", "placed_data", "run_placed"]
@@ -191,10 +191,7 @@ def run_placed(config: dict, remedy: str, seed: int, train: tuple, tests: dict[s
         ``accuracy`` (split → fraction), ``train_accuracy``, ``loss`` per epoch, ``by_distance``
         ({``distance``, ``accuracy``, ``n`` lists, ``unit``) and ``chance`` (0.1: ten classes).
     """
-    model = build_model(config, remedy, input_shape, seed)
-    losses = fit(model, *train, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                 seed=seed, weight_decay=config.get("weight_decay", 0.0), progress=progress, checkpoint=checkpoint)
-    model.eval()
+    model, losses = train_model(config, remedy, seed, train, input_shape, progress, checkpoint)
     dists, accs, ns = _accuracy_by_distance(model, by_distance())
     return {"accuracy": {split: accuracy(model, *data) for split, data in tests.items()},
             "train_accuracy": accuracy(model, *train), "loss": losses,

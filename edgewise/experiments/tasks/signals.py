@@ -92,4 +92,5 @@ TASK = Task(
     remedies=("same", "valid", "full", "circular", "reflect", "partial", "coordconv"),
     splits=SPLITS,
     contrast=("start", "middle"),
+    data=make_data,
 )
