@@ -1,5 +1,5 @@
 """The ``edgewise`` command line: ``paths``, ``rf``, ``diagram``, ``sensitivity``, ``scaling``, ``remedies``,
-``answer`` and ``experiment``.
+``answer``, ``experiment`` and ``visualize``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -41,6 +41,8 @@ examples:
   edgewise remedies torchvision:resnet18 --input 3x64x64 --remedies same,reflect,symmetric,global --out out/
   edgewise experiment absolute-position --remedies valid,same,full,circular --seeds 3 --out out/abs
   edgewise experiment border-digits --size full --backend process --json
+  edgewise visualize experiment:border-digits:same --layer conv3 --channel 0 --positions center,top,top_left
+  edgewise visualize pretrained:efficientnet-lite0 --input 3x128x128 --layer _blocks.8 --steps 64
 
 Model options (--padding, --width, --activation) apply to spec strings only.
 """
@@ -178,6 +180,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_experiment import add_parser as add_experiment
 
     add_experiment(sub, common, fmt, _wrap)
+
+    from ._cli_visualize import add_parser as add_visualize
+
+    add_visualize(sub, model, common, fmt, _wrap)
     return parser
 
 

@@ -137,3 +137,11 @@ def test_bad_arguments():
         V.maximize(model, [], SHAPE)
     with pytest.raises(EdgewiseError, match="seeds must be"):
         V.maximize(model, V.unit("conv2", 0), SHAPE, seeds=0)
+
+
+def test_results_render_in_a_notebook():
+    model = net()
+    vis = V.maximize(model, [V.unit("conv2", 0, p) for p in ("center", "top_left")], SHAPE, seeds=2, steps=2)
+    assert "data:image/png;base64," in vis._repr_html_()
+    pd = V.position_dependence(model, "conv2", 0, SHAPE, ("center", "top_left"), seeds=2, steps=2)
+    assert "data:image/png;base64," in pd._repr_html_()

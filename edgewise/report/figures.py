@@ -235,6 +235,18 @@ def _figure_for(result, **kw) -> Figure | None:
         from .scaling import plot_scaling
 
         return plot_scaling(result)
+    if kind == "visualization":
+        from .visualize import plot_grid
+
+        return plot_grid(result)
+    if kind == "position_dependence":
+        from .position import plot_similarity_matrix
+
+        return plot_similarity_matrix(result)
+    if kind == "index_vs_rf":
+        from .position import plot_index_vs_rf
+
+        return plot_index_vs_rf(result)
     if kind == "experiment":
         from .experiments import plot_accuracy
 

@@ -7,7 +7,6 @@ border relative to a unit. Values pass through a sigmoid, so images lie in [0, 1
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -37,7 +36,9 @@ class _Fourier(torch.nn.Module):
         freqs = [torch.fft.fftfreq(n) for n in self.size[:-1]] + [torch.fft.rfftfreq(self.size[-1])]
         grid = torch.meshgrid(*freqs, indexing="ij")
         f = torch.sqrt(sum(g ** 2 for g in grid)).clamp_min(1.0 / max(self.size))
-        self.register_buffer("scale", f ** -decay * math.sqrt(math.prod(self.size)) / 4)
+        # the DC term gets the largest scale (max(size)); larger overall scales saturate the sigmoid within a
+        # few dozen steps, after which the gradients vanish
+        self.register_buffer("scale", f ** -decay)
         spec = (*shape[:2], *f.shape, 2)
         self.spectrum = torch.nn.Parameter(torch.randn(spec, generator=generator) * std)
 
