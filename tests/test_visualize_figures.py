@@ -117,3 +117,21 @@ def test_refuses_what_it_cannot_draw(vis):
                            objectives=["unit('a', 0, (2, 2))"], config={})
     with pytest.raises(EdgewiseError, match="4 channels"):
         plot_grid(four)
+
+
+def test_zoom_shows_a_window_around_each_field(vis, boxes):
+    fig = plot_grid(vis, rf_boxes=boxes, zoom=1.5)
+    axes = image_axes(fig)
+    for p, box in enumerate(boxes):
+        ax = axes[p * SEEDS]
+        (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()  # y runs downwards
+        span_c = min(SHAPE[2], 1.5 * (box[1][1] - box[1][0] + 1))
+        assert x1 - x0 == pytest.approx(span_c)
+        assert -0.5 <= x0 and x1 <= SHAPE[2] - 0.5 and -0.5 <= y0 and y1 <= SHAPE[1] - 0.5
+    # the corner unit's window sits in the image's corner
+    assert axes[SEEDS].get_xlim()[0] == -0.5 and axes[SEEDS].get_ylim()[1] == -0.5
+    assert "zoomed to 1.5×" in fig._supxlabel.get_text()
+    whole = image_axes(plot_grid(vis, rf_boxes=boxes))[0]
+    assert whole.get_xlim() == (-0.5, SHAPE[2] - 0.5)
+    with pytest.raises(EdgewiseError, match="zoom must be at least 1"):
+        plot_grid(vis, rf_boxes=boxes, zoom=0.5)

@@ -85,7 +85,8 @@ def _subject(objectives: list[str]) -> str | None:
 
 def _config_line(vis) -> str:
     c = vis.config or {}
-    parts = [f"{c['steps']} steps" if "steps" in c else None, f"{c['param']} parameterisation" if "param" in c else None,
+    parts = [f"{c['steps']} steps" if "steps" in c else None,
+             f"{c['param']} parameterisation" if "param" in c else None,
              f"lr {c['lr']:g}" if "lr" in c else None, f"jitter {c['jitter']} px" if "jitter" in c else None,
              f"input {'×'.join(map(str, c['input_shape']))}" if "input_shape" in c else None]
     return " · ".join(p for p in parts if p)

@@ -150,17 +150,19 @@ def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], inpu
         missing = layers - set(acts)
         if missing:
             raise EdgewiseError(f"layers {sorted(missing)} did not run in the forward pass")
-        return torch.stack([o({k: v[p * seeds:(p + 1) * seeds] for k, v in acts.items()})
-                            for p, o in enumerate(objs)])  # (objectives, seeds)
+        # split once: slicing per objective would send back one zero-filled full-size gradient per objective
+        chunks = {k: v.split(seeds) for k, v in acts.items()}
+        return torch.stack([o({k: c[p] for k, c in chunks.items()}) for p, o in enumerate(objs)])
 
-    centre = torch.full((batch, len(size)), jitter, dtype=torch.long)
+    centre = torch.full((1, len(size)), jitter, dtype=torch.long)
     with _frozen(model), hooked(model, layers) as acts:
         with torch.no_grad():  # check channels and positions against the real shapes before optimising
             forward_to(model, prep(param_mod.crop(images(), centre, size)), acts)
             for o in objs:
                 o.check({k: tuple(v.shape[1:]) for k, v in acts.items()})
         for step in tqdm(range(steps), desc="maximising", unit="step", disable=not progress, leave=False):
-            offsets = torch.randint(0, 2 * jitter + 1, (batch, len(size)), generator=gen)
+            # one offset per step for the whole batch: a single slice instead of one per row
+            offsets = torch.randint(0, 2 * jitter + 1, (1, len(size)), generator=gen)
             vals = values(param_mod.crop(images(), offsets, size), acts)
             opt.zero_grad(set_to_none=True)
             (-vals.sum()).backward()

@@ -58,7 +58,10 @@ def make(kind: str, shape, generator: torch.Generator, **options) -> torch.nn.Mo
 
 
 def crop(images: torch.Tensor, offsets: torch.Tensor, size) -> torch.Tensor:
-    """Per batch row, the ``size`` window of ``images`` starting at ``offsets[row]`` (one per spatial axis)."""
+    """Per batch row, the ``size`` window of ``images`` starting at ``offsets[row]`` (one per spatial axis);
+    a single row of offsets applies to the whole batch (one slice)."""
+    if len(offsets) == 1:
+        return images[(slice(None), slice(None), *(slice(o, o + n) for o, n in zip(offsets[0].tolist(), size)))]
     rows = []
     for img, off in zip(images, offsets.tolist()):
         rows.append(img[(slice(None), *(slice(o, o + n) for o, n in zip(off, size)))])
