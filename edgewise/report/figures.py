@@ -8,6 +8,7 @@ canvas (no display, no ``pyplot`` state); :func:`save_figure` writes it and
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import math
 import textwrap
@@ -221,41 +222,29 @@ def save_figure(fig: Figure, path, svg: bool = False, dpi: int = 150) -> list[Pa
     return written
 
 
+#: result kind → (module of edgewise.report, function) drawing its standard figure; imported when needed
+_FIGURES = {
+    "remedy_comparison": ("remedies", "plot_comparison"),
+    "scaling": ("scaling", "plot_scaling"),
+    "sensitivity": ("sensitivity", "plot_sensitivity"),
+    "perturbation": ("sensitivity", "plot_perturbation"),
+    "experiment": ("experiments", "plot_accuracy"),
+    "visualization": ("visualize", "plot_grid"),
+    "position_dependence": ("position", "plot_similarity_matrix"),
+    "index_vs_rf": ("position", "plot_index_vs_rf"),
+}
+
+
 def _figure_for(result, **kw) -> Figure | None:
     kind = getattr(result, "kind", None)
     if kind == "pathways":
         return plot_pathways(result, **kw)
     if kind == "receptive_field":
         return plot_receptive_field(result)
-    if kind == "remedy_comparison":
-        from .remedies import plot_comparison
-
-        return plot_comparison(result)
-    if kind == "scaling":
-        from .scaling import plot_scaling
-
-        return plot_scaling(result)
-    if kind == "visualization":
-        from .visualize import plot_grid
-
-        return plot_grid(result)
-    if kind == "position_dependence":
-        from .position import plot_similarity_matrix
-
-        return plot_similarity_matrix(result)
-    if kind == "index_vs_rf":
-        from .position import plot_index_vs_rf
-
-        return plot_index_vs_rf(result)
-    if kind == "experiment":
-        from .experiments import plot_accuracy
-
-        return plot_accuracy(result)
-    if kind in ("sensitivity", "perturbation"):
-        from . import sensitivity
-
-        return (sensitivity.plot_sensitivity if kind == "sensitivity" else sensitivity.plot_perturbation)(result)
-    return None
+    if kind not in _FIGURES:
+        return None
+    module, name = _FIGURES[kind]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)(result)
 
 
 def png_data_uri(result, dpi: int = 100, **kw) -> str | None:
