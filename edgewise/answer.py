@@ -28,7 +28,7 @@ from .report._format import fmt_ratio
 from .results import Result, write_atomic, write_json
 from .sensitivity import gradient_map, init_sensitivity, perturbation
 
-__all__ = ["answer", "Answer"]
+__all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose"]
 
 #: most input positions for which the one-position-at-a-time experiment runs by default
 PERTURB_LIMIT = 4096
@@ -100,6 +100,106 @@ def _theory_for(module, shape) -> dict | None:
             "law_ratio": law_value, "erf_std": theory.erf_std(k, L, d)}
 
 
+@dataclass
+class Evidence:
+    """Every engine result the answer quotes, computed once (the report draws its figures from the same)."""
+
+    name: str
+    module: object
+    shape: tuple
+    graph: object
+    paths: object
+    centre_paths: object
+    rf: object
+    init: object
+    own: object
+    pert: object
+    comparison: object
+    stack: dict | None
+    n_inits: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """``corner`` (2-D) or ``edge`` (1-D): where the ratios are taken."""
+        return _corner_key(len(self.shape) - 1)
+
+
+def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int = 32, seed: int = 0,
+           perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0) -> Evidence:
+    """Run the engines :func:`answer` quotes (arguments as there; ``remedy_inits``: Monte-Carlo
+    initialisations per remedy in the comparison, 0 for path counts only)."""
+    if model is None:
+        model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+    if input_shape is None:
+        raise EdgewiseError("answer needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
+    from .remedies import compare
+
+    shape = parse_shape(input_shape)
+    name = name or describe(model)
+    module = load(model, shape, padding=padding)
+    graph = trace(module, shape, name=name)
+    do_perturb = math.prod(shape[1:]) <= PERTURB_LIMIT if perturb is None else perturb
+    data = inputs if inputs is not None else shape
+    return Evidence(
+        name, module, shape, graph, pathways(graph), pathways(graph, to="center"), receptive_field(graph),
+        init_sensitivity(module, shape, n_inits=n_inits, seed=seed),
+        gradient_map(module, data, agg="sq", seed=seed),
+        perturbation(module, data, seed=seed) if do_perturb else None,
+        compare(module, shape, n_inits=remedy_inits, progress=False),  # every remedy that fits this model
+        _theory_for(module, shape), n_inits, seed)
+
+
+def figures(ev: Evidence) -> dict:
+    """stem → the figure each claim of the answer links to."""
+    from .report.figures import plot_pathways, plot_receptive_field
+    from .report.remedies import plot_comparison
+    from .report.sensitivity import plot_perturbation, plot_sensitivity
+
+    figs = {"pathways": plot_pathways(ev.paths), "receptive_field": plot_receptive_field(ev.rf),
+            "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths),
+            "sensitivity_weights": plot_sensitivity(ev.own, paths=ev.paths)}
+    if ev.pert is not None:
+        figs["perturbation"] = plot_perturbation(ev.pert)
+    figs["remedies"] = plot_comparison(ev.comparison)
+    return figs
+
+
+def facts(ev: Evidence) -> dict:
+    """Every number the answer quotes, as plain JSON-ready values."""
+    key, shape, pert = ev.key, ev.shape, ev.pert
+    ps, isum, osum = ev.paths.summary, ev.init.summary, ev.own.summary
+    spatial_layers = [l for l in ev.rf.layers if l.spatial]
+    last_spatial = spatial_layers[-1] if spatial_layers else ev.rf.layers[-1]
+    width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
+    lo, hi = _ratio_interval(ev.init.samples, key, ev.seed)
+    alternatives = {r["name"]: r for r in ev.comparison.rows if "error" not in r}
+    return {
+        "model": ev.name, "input_shape": list(shape), "padding": ev.graph.padding,
+        "paths": {k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio", "center_edge_ratio",
+                                         "center_corner_ratio", "log10_min", "log10_max")},
+        "receptive_field": {"layer": last_spatial.name, "size": [float(s) for s in last_spatial.size],
+                            "fraction_off": last_spatial.fraction_off, "advice": ev.rf.advice.sentences()},
+        "init_sensitivity": {"n_inits": ev.n_inits, f"center_{key}_ratio": isum[f"center_{key}_ratio"],
+                             "interval95": [lo, hi],
+                             "log_correlation_with_paths": _log_correlation(ev.init.map, ev.paths.counts),
+                             "area_ratio": isum["area_ratio"]},
+        "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
+                        "n_samples": int(ev.own.samples.shape[0])},
+        "perturbation": None if pert is None else {
+            f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
+            "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
+            "positions": math.prod(shape[1:]), "total_change": pert.total_change,
+            "predicted_total": pert.predicted_total},
+        "erf": {"center_paths_sigma": list(width.sigma), "rf_size": [float(s) for s in last_spatial.size]},
+        "theory": ev.stack,
+        "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
+                                                      "multiply_adds_change")} for m, r in alternatives.items()},
+    }
+
+
 def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None) -> Answer:
     """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
@@ -121,79 +221,18 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     Returns:
         :class:`Answer`.
     """
-    from .report.figures import plot_pathways, plot_receptive_field, save_figure
-    from .remedies import compare
-    from .report.remedies import plot_comparison
-    from .report.sensitivity import plot_perturbation, plot_sensitivity
+    from .report.figures import save_figure
 
-    if model is None:
-        model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
-    if input_shape is None:
-        input_shape = getattr(model, "input_shape", None)
-    if input_shape is None:
-        raise EdgewiseError("answer needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
-    shape = parse_shape(input_shape)
-    name = name or describe(model)
-    module = load(model, shape, padding=padding)
-    graph = trace(module, shape, name=name)
-    ndim = len(shape) - 1
-    key = _corner_key(ndim)
-    n_pos = math.prod(shape[1:])
+    ev = gather(model, input_shape, padding=padding, n_inits=n_inits, seed=seed, perturb=perturb, inputs=inputs,
+                name=name)
     outdir = Path(out) if out is not None else None
     files: list[Path] = []
-
-    def figure(fig, stem):
-        if outdir is not None:
+    if outdir is not None:
+        for stem, fig in figures(ev).items():
             files.extend(save_figure(fig, outdir / stem))
-        return f"{stem}.png"
-
-    paths = pathways(graph)
-    centre_paths = pathways(graph, to="center")
-    rf = receptive_field(graph)
-    init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed)
-    own = gradient_map(module, inputs if inputs is not None else shape, agg="sq", seed=seed)
-    do_perturb = n_pos <= PERTURB_LIMIT if perturb is None else perturb
-    pert = perturbation(module, inputs if inputs is not None else shape, seed=seed) if do_perturb else None
-    comparison = compare(module, shape, progress=False)  # every remedy that fits this model
-    alternatives = {r["name"]: r for r in comparison.rows if "error" not in r}
-    stack = _theory_for(module, shape)
-
-    f_paths = figure(plot_pathways(paths), "pathways")
-    f_rf = figure(plot_receptive_field(rf), "receptive_field")
-    f_init = figure(plot_sensitivity(init, paths=paths), "sensitivity_init")
-    f_own = figure(plot_sensitivity(own, paths=paths), "sensitivity_weights")
-    f_pert = figure(plot_perturbation(pert), "perturbation") if pert is not None else None
-    f_remedies = figure(plot_comparison(comparison), "remedies")
-
-    ps, isum, osum = paths.summary, init.summary, own.summary
-    out_layer = rf.layers[-1]
-    spatial_layers = [l for l in rf.layers if l.spatial]
-    last_spatial = spatial_layers[-1] if spatial_layers else out_layer
-    width = gaussian_width(centre_paths.counts, centre_paths.log10)
-    lo, hi = _ratio_interval(init.samples, key, seed)
-    facts = {
-        "model": name, "input_shape": list(shape), "padding": graph.padding,
-        "paths": {k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio", "center_edge_ratio",
-                                         "center_corner_ratio", "log10_min", "log10_max")},
-        "receptive_field": {"layer": last_spatial.name, "size": [float(s) for s in last_spatial.size],
-                            "fraction_off": last_spatial.fraction_off, "advice": rf.advice.sentences()},
-        "init_sensitivity": {"n_inits": n_inits, f"center_{key}_ratio": isum[f"center_{key}_ratio"],
-                             "interval95": [lo, hi], "log_correlation_with_paths": _log_correlation(init.map,
-                                                                                                     paths.counts),
-                             "area_ratio": isum["area_ratio"]},
-        "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
-                        "n_samples": int(own.samples.shape[0])},
-        "perturbation": None if pert is None else {
-            f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
-            "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
-            "positions": n_pos, "total_change": pert.total_change, "predicted_total": pert.predicted_total},
-        "erf": {"center_paths_sigma": list(width.sigma), "rf_size": [float(s) for s in last_spatial.size]},
-        "theory": stack,
-        "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
-                                                      "multiply_adds_change")} for m, r in alternatives.items()},
-    }
-    text = _compose(facts, key, f_paths, f_rf, f_init, f_own, f_pert, f_remedies)
-    result = Answer(text, facts, files)
+    f = facts(ev)
+    text = compose(f, lambda stem: stem if stem.endswith(".json") else f"{stem}.png")
+    result = Answer(text, f, files)
     if outdir is not None:
         files.append(write_json(outdir / "answer.json", result.to_dict()))
         path = outdir / "answer.md"
@@ -213,14 +252,21 @@ def _x(v: float) -> str:
     return fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v)
 
 
-def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert, f_remedies) -> str:
-    """The Markdown answer: every number from ``f``; every claim links to its figure or to answer.json."""
+def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{stem}.png",
+            heading: int = 1) -> str:
+    """The Markdown answer: every number from ``f`` (:func:`facts`); every claim links to ``link(stem)``
+    of its figure (a :func:`figures` stem) or of ``answer.json``; ``heading``: level of the title."""
+    key = "corner" if len(f["input_shape"]) == 3 else "edge"
+    f_paths, f_rf, f_init, f_own, f_remedies = (link(s) for s in ("pathways", "receptive_field", "sensitivity_init",
+                                                                   "sensitivity_weights", "remedies"))
+    f_pert, f_json = link("perturbation"), link("answer.json")
+    h1, h2 = "#" * heading, "#" * (heading + 1)
     where = "corner" if key == "corner" else "end"
     p, i, o = f["paths"], f["init_sensitivity"], f["own_weights"]
     rf = f["receptive_field"]
     pad = f" with {f['padding']} padding" if f["padding"] else ""
-    lines = [f"# Do central inputs have more pathways? {f['model']}{pad}, input {'x'.join(map(str, f['input_shape']))}",
-             "", "## 1. Is the effect real here?", ""]
+    lines = [f"{h1} Do central inputs have more pathways? {f['model']}{pad}, input {'x'.join(map(str, f['input_shape']))}",
+             "", f"{h2} 1. Is the effect real here?", ""]
     lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
                  f"as the {where}"
                  + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
@@ -248,7 +294,7 @@ def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert, f_remedies
                      f"against {q['predicted_total']:.3g}·ε predicted by adding up the single-position effects, and "
                      f"correlating the change with each position's sign {recovered} (r = "
                      f"{q['sign_correlation']:.2f}). ([figure]({f_pert}))")
-    lines += ["", "## 2. What does theory say?", ""]
+    lines += ["", f"{h2} 2. What does theory say?", ""]
     lines.append("- For a linear network with independent zero-mean weights of variance σ², the expected squared "
                  "gradient from input p to an output unit is σ^{2L} times the number of paths (tested exactly in "
                  f"edgewise's suite); here the Monte-Carlo map follows the path counts with r = "
@@ -258,14 +304,14 @@ def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert, f_remedies
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "
                      f"the closed form gives centre/{where} = {_x(t['exact_corner_ratio'])} exactly "
                      f"(measured {_x(p[f'center_{key}_ratio'])}); the depth law is *{t['kind']}* "
-                     f"({t['domain']}). ([numbers](answer.json))")
+                     f"({t['domain']}). ([numbers]({f_json}))")
     e = f["erf"]
     law = (f" (theory for this stack: √(L(k²−1)/12) = {t['erf_std']:.2f} px)" if t is not None else "")
     lines.append(f"- The path counts to the centre unit spread with a standard deviation of "
                  f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} px{law} while its receptive field "
                  f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} px: the effective field grows like √depth, the "
-                 f"theoretical one like depth. ([numbers](answer.json))")
-    lines += ["", "## 3. How to overcome it", "",
+                 f"theoretical one like depth. ([numbers]({f_json}))")
+    lines += ["", f"{h2} 3. How to overcome it", "",
               f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
               f"[figure]({f_remedies})):", ""]
     alts = f["alternatives"]
@@ -277,6 +323,6 @@ def _compose(f: dict, key: str, f_paths, f_rf, f_init, f_own, f_pert, f_remedies
     uniform = [m for m, v in ranked if abs(v[f"center_{key}_ratio"] - 1) < 1e-9]
     if uniform:
         lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)}. "
-                     "([numbers](answer.json))")
+                     f"([numbers]({f_json}))")
     lines += ["", *[f"- {s}" for s in rf["advice"]]]
     return "\n".join(lines) + "\n"
