@@ -1,5 +1,5 @@
-"""The ``edgewise`` command line: ``paths``, ``rf``, ``diagram``, ``sensitivity``, ``scaling``, ``remedies``,
-``answer``, ``experiment`` and ``visualize``.
+"""The ``edgewise`` command line: ``report`` (everything, as one HTML page), ``paths``, ``rf``, ``diagram``,
+``sensitivity``, ``scaling``, ``remedies``, ``answer``, ``experiment`` and ``visualize``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -30,6 +30,9 @@ MODEL_HELP = (
 )
 EPILOG = """\
 examples:
+  edgewise report --out out/report            # the question answered for the two built-in nets
+  edgewise report torchvision:resnet18 --input 3x64x64 --out out/resnet18
+  edgewise report --train --visualize --out out/report-trained
   edgewise paths '4*conv3' --input 1x9 --padding valid --width 1 --exact
   edgewise paths '16*conv3' --input 1x64x64 --to center --out results/
   edgewise paths torchvision:resnet18 --input 3x224x224 --json > resnet18.json
@@ -184,6 +187,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_visualize import add_parser as add_visualize
 
     add_visualize(sub, model, common, fmt, _wrap)
+
+    from ._cli_report import add_parser as add_report
+
+    add_report(sub, common, fmt, _wrap)
     return parser
 
 
@@ -365,7 +372,6 @@ def _target_text(to, layer) -> str:
 
 def _cmd_rf(args, out, err) -> int:
     from .geometry import receptive_field
-    from .report._format import fmt_axes
 
     with _progress(err, "tracing the model…"):
         graph = _build(args, err)
@@ -389,34 +395,17 @@ def _cmd_rf(args, out, err) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from .report.tables import receptive_field_rows
+
+    rows = receptive_field_rows(rf)
     table = Table(title=f"Receptive fields of {name}" + (f", {padding} padding" if padding else "")
                         + f", input {_shape_text(shape)}", title_justify="left")
-    table.add_column("layer")
-    table.add_column("op")
-    table.add_column("shape", justify="right")
-    table.add_column("size", justify="right")
-    table.add_column("jump", justify="right")
-    table.add_column("start", justify="right")
-    table.add_column("off-image", justify="right", no_wrap=True)
-    hidden = 0
-    for layer in rf.layers:
-        if layer.kind == "identity":
-            hidden += 1
-            continue
-        uneven = bool(layer.unread and any(layer.unread))
-        table.add_row(layer.name + (" *" if uneven else ""), layer.op, _shape_text(layer.shape),
-                      fmt_axes(layer.size), fmt_axes(layer.jump), fmt_axes(layer.start),
-                      f"{100 * layer.fraction_off:.0f}%", style="yellow" if uneven else None)
+    for col in rows.headers:
+        table.add_column(col, justify="left" if col in ("layer", "op") else "right", no_wrap=col == "off-image")
+    for i, row in enumerate(rows.rows):
+        table.add_row(*row, style="yellow" if i in rows.flagged else None)
     out.print(table)
-    notes = ["size, jump, start: input pixels" + (", rows×columns" if len(shape) == 3 else "")
-             + "; start: centre of the first unit's field. off-image: share of the layer's units whose field "
-             "reaches past the input border."]
-    if any(l.unread and any(l.unread) for l in rf.layers):
-        notes.append("*: the layer never reads its last padded positions (uneven padding).")
-    if hidden:
-        notes.append(f"{hidden} per-unit layer(s) (activations, normalisation) not shown: they keep the field of "
-                     "their input; --json lists every node.")
-    for note in notes:
+    for note in rows.notes:
         out.print(Text(note, style="dim"))
     advice = Table.grid(padding=(0, 1))
     advice.add_column(width=3, justify="right")
@@ -582,46 +571,22 @@ def _cmd_remedies(args, out, err) -> int:
         _emit_json(result.to_dict())
         return 0
     from rich.table import Table
-
-    from .report._format import fmt_ratio
-
-    two_d = len(graph.input_shape) == 3
-    table = Table(title=f"Remedies for {graph.model_name}, input {_shape_text(graph.input_shape)}",
-                  title_justify="left")
-    where = "corner" if two_d else "edge"
-    sens = ("sens.",) if args.inits else ()
-    for col in ("remedy", "paths") + sens + ("RF", "uneven", "params", "MACs", "edits"):
-        table.add_column(col, justify="left" if col == "remedy" else "right", no_wrap=True)
-    misfits = []
-    for r in result.rows:
-        if "error" in r:
-            table.add_row(r["name"], *["—"] * (6 + len(sens)), style="dim")
-            misfits.append(f"{r['name']}: {r['error'].split('. Feature-map')[0]}")
-            continue
-        ratios = [r[f"center_{where}_ratio"]] + ([r[f"sensitivity_center_{where}_ratio"]] if sens else [])
-        ratios = [fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v) for v in ratios]
-        size = (lambda k: _short(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
-        rf = r["rf_size"]
-        table.add_row(r["name"], *ratios, f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
-                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"), str(r["changed_layers"]))
-    out.print(table)
     from rich.text import Text
 
-    out.print(Text(f"paths: centre/{where} ratio of the path counts; sens.: the same ratio of the expected squared "
-                   "gradient over --inits initialisations; RF: receptive field of the last "
-                   "spatial layer (px); uneven: layers reading padding on one side only; params, MACs (multiply-adds): the "
-                   "original's, then the change; changed: layers rewritten.", style="dim"))
-    for m in misfits:
-        out.print(Text(f"does not fit — {m}", style="yellow"))
+    from .report.tables import remedy_rows
+
+    rows = remedy_rows(result)
+    table = Table(title=f"Remedies for {graph.model_name}, input {_shape_text(graph.input_shape)}",
+                  title_justify="left")
+    for col in rows.headers:
+        table.add_column(col, justify="left" if col == "remedy" else "right", no_wrap=True)
+    for i, row in enumerate(rows.rows):
+        table.add_row(*row, style="dim" if i in rows.flagged else None)
+    out.print(table)
+    out.print(Text(rows.notes[0], style="dim"))
+    for m in rows.notes[1:]:
+        out.print(Text(m, style="yellow"))
     return 0
-
-
-def _short(n: int) -> str:
-    """12345678 → '12.3M'."""
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
 
 
 def _cmd_answer(args, out, err) -> int:

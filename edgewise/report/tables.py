@@ -1,0 +1,93 @@
+"""Results as rows of formatted cells: the same tables for the terminal, the HTML report and CSV files."""
+
+from __future__ import annotations
+
+import math
+
+from ._format import fmt_axes, fmt_ratio
+
+__all__ = ["Rows", "receptive_field_rows", "remedy_rows", "short_count", "ratio_text"]
+
+
+class Rows:
+    """A table: ``headers``, ``rows`` of strings, ``notes`` explaining the columns, ``flagged`` row indices."""
+
+    def __init__(self, headers, rows, notes=(), flagged=()):
+        self.headers, self.rows, self.notes, self.flagged = list(headers), list(rows), list(notes), set(flagged)
+
+    def csv(self) -> str:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.headers)
+        writer.writerows(self.rows)
+        return buf.getvalue()
+
+
+def short_count(n: int) -> str:
+    """12345678 → '12.3M'."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def ratio_text(v) -> str:
+    """A ratio as ``26.2×`` (``1.15e+7×`` when large); non-positive or missing values as they are."""
+    return fmt_ratio(math.log10(v)) if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) else str(v)
+
+
+def _shape(shape) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+def receptive_field_rows(rf) -> Rows:
+    """One row per layer that changes the field (per-unit layers are counted in a note)."""
+    rows, flagged, hidden = [], [], 0
+    for layer in rf.layers:
+        if layer.kind == "identity":
+            hidden += 1
+            continue
+        uneven = bool(layer.unread and any(layer.unread))
+        if uneven:
+            flagged.append(len(rows))
+        rows.append([layer.name + (" *" if uneven else ""), layer.op, _shape(layer.shape), fmt_axes(layer.size),
+                     fmt_axes(layer.jump), fmt_axes(layer.start), f"{100 * layer.fraction_off:.0f}%"])
+    notes = ["size, jump, start: input pixels" + (", rows×columns" if len(rf.input_shape) == 3 else "")
+             + "; start: centre of the first unit's field. off-image: share of the layer's units whose field "
+             "reaches past the input border."]
+    if flagged:
+        notes.append("*: the layer never reads its last padded positions (uneven padding).")
+    if hidden:
+        notes.append(f"{hidden} per-unit layer(s) (activations, normalisation) not shown: they keep the field of "
+                     "their input.")
+    return Rows(["layer", "op", "shape", "size", "jump", "start", "off-image"], rows, notes, flagged)
+
+
+def remedy_rows(comparison) -> Rows:
+    """One row per variant of a :class:`edgewise.remedies.Comparison`; remedies that do not fit get dashes
+    (their reasons are in ``notes``)."""
+    where = "corner" if len(comparison.input_shape) == 3 else "edge"
+    sens = any(f"sensitivity_center_{where}_ratio" in r for r in comparison.rows)
+    headers = ["remedy", "paths"] + (["sens."] if sens else []) + ["RF", "uneven", "params", "MACs", "edits"]
+    rows, flagged, misfits = [], [], []
+    for r in comparison.rows:
+        if "error" in r:
+            flagged.append(len(rows))
+            rows.append([r["name"]] + ["—"] * (len(headers) - 1))
+            misfits.append(f"does not fit — {r['name']}: {r['error'].split('. Feature-map')[0]}")
+            continue
+        ratios = [r[f"center_{where}_ratio"]] + ([r.get(f"sensitivity_center_{where}_ratio")] if sens else [])
+        size = (lambda k: short_count(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
+        rf = r["rf_size"]
+        rows.append([r["name"], *map(ratio_text, ratios),
+                     f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
+                     str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
+                     str(r["changed_layers"])])
+    notes = [f"paths: centre/{where} ratio of the path counts; "
+             + (f"sens.: the same ratio of the expected squared gradient over random initialisations; " if sens else "")
+             + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
+             "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten.", *misfits]
+    return Rows(headers, rows, notes, flagged)
