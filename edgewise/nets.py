@@ -28,7 +28,7 @@ from ._pad import pad
 from ._trace import parse_shape
 from .errors import EdgewiseError
 
-__all__ = ["from_spec", "Pad", "Residual", "PADDINGS", "DEFAULT_SPEC", "DEFAULT_INPUT", "QUESTION_SPEC",
+__all__ = ["from_spec", "axis_slice", "Pad", "Residual", "PADDINGS", "DEFAULT_SPEC", "DEFAULT_INPUT", "QUESTION_SPEC",
            "padding_amounts"]
 
 #: padding schemes a spec net can use: name → (mode of out-of-image taps, amount)
@@ -323,3 +323,65 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
     net.spec, net.padding, net.input_shape = spec, padding, shape
     return net
 
+
+
+def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Sequential:
+    """The 1-D network one spatial axis of a traced model sees along its main path (for diagrams).
+
+    Follows the first input of every node from the output back to the input, keeps the convolutions and
+    pools (their kernel, stride, dilation, padding and padding mode along ``axis``) and rebuilds them as
+    one-channel ``Conv1d`` / ``MaxPool1d`` / ``AdaptiveAvgPool1d`` layers, each with an explicit :class:`Pad`;
+    branches that the main path skips (a residual's identity) are left out.
+
+    Args:
+        graph: a traced :class:`edgewise.Graph`.
+        axis: the spatial axis (-1: columns, or the only axis in 1-D).
+        max_layers: keep only the first this many layers.
+
+    Example:
+        >>> g = edgewise.trace(from_spec("2*conv3, maxpool2", (1, 16, 16)), (1, 16, 16))
+        >>> [name for name, _ in axis_slice(g).named_children()]
+        ['conv1_pad', 'conv1', 'conv2_pad', 'conv2', 'maxpool1']
+    """
+    from ._axis import Adaptive, Window
+
+    chain, name = [], graph.output
+    while name != graph.input:
+        node = graph[name]
+        if node.kind in ("conv", "pool") and node.axes:
+            chain.append(node)
+        live = [i for i in node.inputs if graph[i].kind != "const"]
+        if not live:
+            break
+        name = live[0]
+    layers: list[tuple[str, nn.Module]] = []  # named after the model's layers (dots are not allowed)
+    for node in reversed(chain):
+        op, name = node.axes[axis], node.name.replace(".", "_").replace("#", "_")
+        if isinstance(op, Window):
+            if op.pad != (0, 0):
+                layers.append((f"{name}_pad", Pad(op.pad, op.mode)))
+            if op.kernel == 1 and op.stride == 1:  # an explicit padding layer: its Pad is all it does
+                continue
+            layers.append((name, nn.Conv1d(1, 1, op.kernel, op.stride, dilation=op.dilation, bias=False)
+                           if node.kind == "conv" else
+                           nn.MaxPool1d(op.kernel, op.stride, dilation=op.dilation, ceil_mode=op.ceil_mode)))
+        elif isinstance(op, Adaptive):
+            layers.append((name, nn.AdaptiveAvgPool1d(node.spatial[axis] if len(node.shape) > 1 else 1)))
+    if not any(not isinstance(m, Pad) for _, m in layers):
+        raise EdgewiseError(f"{graph.model_name} has no sliding-window layer along its spatial axis {axis}")
+    if max_layers is not None:
+        kept, count = [], 0
+        for name, m in layers:
+            if not isinstance(m, Pad):
+                if count == max_layers:
+                    break
+                count += 1
+            kept.append((name, m))
+        layers = kept
+    while isinstance(layers[-1][1], Pad):  # padding with no layer left to read it
+        layers.pop()
+    names = [n for n, _ in layers]
+    layers = [(n if names.count(n) == 1 else f"{n}_{i}", m) for i, (n, m) in enumerate(layers)]
+    net = nn.Sequential(OrderedDict(layers))
+    net.padding = graph.padding
+    return net

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import edgewise
 from edgewise import EdgewiseError, nets
 from edgewise.models import as_graph, load
 
@@ -113,3 +114,29 @@ def test_load_references(tmp_path, monkeypatch):
         load("3*conv3")
     g = as_graph("3*conv3", "1x12", padding="valid")
     assert g[g.output].shape == (8, 6)
+
+
+def test_axis_slice_is_the_spec_built_in_one_dimension():
+    """The 1-D slice of a 2-D spec net counts the same paths as that spec built on a 1-D input."""
+    from edgewise.nets import axis_slice
+
+    for padding in ("same", "valid", "reflect", "circular"):
+        spec = "2*conv3, maxpool2, conv5/d2, conv3/s2"
+        g = edgewise.trace(nets.from_spec(spec, (1, 32, 32), padding=padding), (1, 32, 32))
+        sliced = axis_slice(g)
+        expect = edgewise.pathways(nets.from_spec(spec, (1, 32), padding=padding, width=1), (1, 32), exact=True)
+        assert edgewise.pathways(sliced, (1, 32), exact=True).counts.tolist() == expect.counts.tolist()
+    assert [n for n, _ in axis_slice(g, max_layers=2).named_children()] == ["conv1_pad", "conv1", "conv2_pad",
+                                                                             "conv2"]
+
+
+def test_axis_slice_follows_a_resnets_main_path():
+    torchvision = pytest.importorskip("torchvision")
+    from edgewise.nets import axis_slice
+
+    g = edgewise.trace(torchvision.models.resnet18(), (3, 64, 64))
+    layers = [m for m in axis_slice(g) if not isinstance(m, edgewise.nets.Pad)]
+    assert len(layers) == 1 + 1 + 16 + 1  # stem conv, max pool, 16 block convs, global average pool
+    assert (layers[0].kernel_size, layers[0].stride) == ((7,), (2,))
+    with pytest.raises(edgewise.EdgewiseError, match="no sliding-window layer"):
+        axis_slice(edgewise.trace(torch.nn.Flatten(), (1, 4, 4)))
