@@ -241,6 +241,11 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     return result
 
 
+def _escape(text: str) -> str:
+    """Plain text safe in Markdown: layer names like ``_blocks.2`` or ``2*conv3`` must not turn into emphasis."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+
+
 def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
     """``3.2× larger`` or ``2× smaller`` for a ratio ``v``."""
     if not (v > 0 and math.isfinite(v)):
@@ -265,7 +270,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     p, i, o = f["paths"], f["init_sensitivity"], f["own_weights"]
     rf = f["receptive_field"]
     pad = f" with {f['padding']} padding" if f["padding"] else ""
-    lines = [f"{h1} Do central inputs have more pathways? {f['model']}{pad}, input {'x'.join(map(str, f['input_shape']))}",
+    lines = [f"{h1} Do central inputs have more pathways? `{f['model']}`{pad}, input {'x'.join(map(str, f['input_shape']))}",
              "", f"{h2} 1. Is the effect real here?", ""]
     lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
                  f"as the {where}"
@@ -324,5 +329,5 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     if uniform:
         lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)}. "
                      f"([numbers]({f_json}))")
-    lines += ["", *[f"- {s}" for s in rf["advice"]]]
+    lines += ["", *[f"- {_escape(s)}" for s in rf["advice"]]]
     return "\n".join(lines) + "\n"

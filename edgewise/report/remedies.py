@@ -15,12 +15,13 @@ from .figures import BLUE, STYLE, new_figure
 __all__ = ["plot_comparison"]
 
 
-def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False) -> Figure:
+def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, title: str | None = None) -> Figure:
     """A grid of pathway maps (2-D) or curves (1-D), one per variant, each normalised to its maximum.
 
     Args:
         result: an :class:`edgewise.remedies.Comparison`.
         sensitivity: draw the Monte-Carlo sensitivity maps (``compare(..., n_inits=N)``) instead.
+        title: replaces the figure title's opening ``Remedies for MODEL``.
     """
     if sensitivity:
         with np.errstate(divide="ignore"):
@@ -60,7 +61,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False) ->
             fig.colorbar(image, ax=list(axes[:len(names)]), shrink=0.8).set_label(
                 "log10 " + ("E[(∂y/∂x)²]" if sensitivity else "paths") + " relative to the map's maximum")
         what = "centre/corner" if ndim == 2 else "centre/edge"
-        fig.suptitle(textwrap.fill(f"Remedies for {result.model} on {'x'.join(map(str, result.input_shape))}: "
+        fig.suptitle(textwrap.fill(f"{title or 'Remedies for ' + result.model} on {'x'.join(map(str, result.input_shape))}: "
                                    + ("expected squared gradient over random initialisations" if sensitivity else "paths") +
                                    f" from each input position ({what} ratio in each title)", 90), fontsize=12)
     return fig

@@ -1,0 +1,232 @@
+"""``report.build``: the question answered for one or more models, as one self-contained HTML page.
+
+The page (``OUT/index.html``) embeds every figure; beside it ``figures/`` holds
+the same figures as PNG, ``data/`` the numbers (JSON, CSV, NPY) of every section,
+``report.json`` all of them in one file and ``config.json`` the resolved
+configuration of the run.
+"""
+
+from __future__ import annotations
+
+import html
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__, nets
+from ..answer import figures as answer_figures
+from ..answer import gather
+from ..errors import EdgewiseError
+from ..models import describe
+from ..results import Result, write_atomic, write_json
+from . import page, sections, trained
+from .page import slug as _slug
+
+__all__ = ["build", "Report", "DEFAULT_MODELS", "SECTIONS"]
+
+#: the built-in default: the question's own network (1-D, like sound) and a small VGG-style 2-D net
+DEFAULT_MODELS = ((nets.QUESTION_SPEC, (1, 256)), (nets.DEFAULT_SPEC, tuple(nets.DEFAULT_INPUT)))
+
+#: (id, title, what the section shows, function per model)
+SECTIONS = (
+    ("answer", "1. The answer",
+     "Is the centre's advantage real, is there theory, and how do you overcome it? Answered for each model with "
+     "numbers computed in this run; each claim links to its figure below.", sections.answer),
+    ("pathways", "2. Pathways",
+     "The number of paths from each input position to the output, for the model as given and for every padding "
+     "scheme, and the Pascal's-triangle diagram of a 1-D slice of the architecture.", sections.pathways),
+    ("depth", "3. Depth scaling",
+     "How the centre/border gap grows with depth: after each layer of the model, and for stacks of its most common "
+     "kernel, with the closed forms of edgewise.theory and fitted laws.", sections.depth),
+    ("receptive-fields", "4. Receptive fields",
+     "How much of the input each layer's units see, how many of them see past the image border, and whether the "
+     "padding is read evenly.", sections.receptive_fields),
+    ("sensitivity", "5. Sensitivity",
+     "What the network responds to, measured by input gradients: expected over random initialisations (beside "
+     "the path counts, which theory says it equals for linear nets), with the model's weights, and by nudging "
+     "each input.", sections.sensitivity),
+    ("remedies", "6. Remedies",
+     "Every remedy of edgewise.remedies applied to the model: pathway maps, ratios, receptive field and cost.",
+     sections.remedies),
+)
+
+
+@dataclass
+class Report(Result):
+    """A written report: ``path`` (index.html), the section titles, every section's numbers, the
+    configuration and the files written."""
+
+    path: Path
+    sections: list
+    numbers: dict
+    config: dict
+    files: list = field(default_factory=list)
+
+    kind = "report"
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "sections": self.sections, "config": self.config, "numbers": self.numbers}
+
+    def _repr_html_(self) -> str:
+        doc = html.escape(Path(self.path).read_text(), quote=True)
+        return f'<iframe srcdoc="{doc}" style="width:100%;height:720px;border:1px solid #ddd"></iframe>'
+
+
+def _subjects(models, input_shape) -> list[tuple[object, tuple]]:
+    """(model, input shape) pairs from ``build``'s arguments."""
+    if models is None:
+        return list(DEFAULT_MODELS)
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    if not models:
+        raise EdgewiseError("report: give at least one model (or none, for the built-in default)")
+    shapes = input_shape if isinstance(input_shape, list) else [input_shape] * len(models)
+    if len(shapes) != len(models):
+        raise EdgewiseError(f"report: {len(models)} models but {len(shapes)} input shapes; give one shape for all "
+                            "or one per model")
+    pairs = []
+    for m, s in zip(models, shapes):
+        s = s if s is not None else getattr(m, "input_shape", None)
+        if s is None:
+            raise EdgewiseError(f"report: {describe(m)} needs an input shape (C×L or C×H×W, e.g. 3x224x224)")
+        pairs.append((m, s))
+    return pairs
+
+
+def _is_trained(model) -> bool:
+    """Whether the weights came from training: a pretrained: or experiment: reference, or a trained task net."""
+    return (isinstance(model, str) and model.startswith(("pretrained:", "experiment:"))) or \
+        hasattr(model, "experiment")
+
+
+class _Progress:
+    """One bar on stderr for the whole report; its label says which part is being computed."""
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="report", unit="part", disable=not enabled, leave=False,
+                        bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
+
+    def label(self, text: str) -> None:
+        self.bar.set_description_str(f"report: {text}")
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
+          n_inits: int = 32, remedy_inits: int = 16, seed: int = 0, padding: str = "same", size: str = "quick",
+          seeds: int = 3, trained_weights: bool | None = None, progress: bool = True) -> Report:
+    """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
+
+    Args:
+        models: a model or model reference, or a list of them (default: :data:`DEFAULT_MODELS`).
+        input_shape: one C×L / C×H×W shape for all models, or a list with one per model.
+        out: the report folder.
+        train: add the experiments (every task, quick or full ``size``, ``seeds`` seeds; cached in
+            ``out/experiments``) and the sensitivity of a trained network.
+        visualize: add position-specific feature visualization (a trained network's with ``train``, else the
+            first 2-D model's).
+        n_inits: random initialisations for the Monte-Carlo sensitivity; ``remedy_inits`` per remedy (0: paths only).
+        trained_weights: say the models' weights are trained (default: guessed from the reference).
+
+    Returns:
+        :class:`Report`.
+
+    Example:
+        >>> r = build("8*conv3", "1x32x32", out="out/report")  # doctest: +SKIP
+        >>> r.path  # doctest: +SKIP
+        PosixPath('out/report/index.html')
+    """
+    from .._trace import parse_shape
+
+    start = time.perf_counter()
+    pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
+    out = Path(out)
+    w = sections.Writer(out)
+    config = {"models": [describe(m) for m, _ in pairs], "input_shapes": [list(s) for _, s in pairs],
+              "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
+              "padding": padding, "size": size, "seeds": seeds, "edgewise": __version__}
+    extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0)
+    bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
+    try:
+        subjects, slugs = [], set()
+        for model, shape in pairs:
+            name = describe(model)
+            bar.label(f"measuring {name} (pathways, sensitivity, perturbation, remedies)")
+            ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
+                        name=name)
+            ident = _slug(name)
+            while ident in slugs:
+                ident += "-2"
+            slugs.add(ident)
+            is_trained = _is_trained(model) if trained_weights is None else trained_weights
+            subjects.append(sections.Subject(ev, ident, is_trained, answer_figures(ev)))
+            bar.done()
+        parts = []
+        for ident, title, blurb, fn in SECTIONS:
+            inner = [page.paragraph(blurb, "blurb")]
+            for s in subjects:
+                bar.label(f"{title} — {s.ev.name}")
+                inner.append(fn(s, w))
+                bar.done()
+            parts.append([ident, title, inner])
+        parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
+        bar.label("writing the page")
+        elapsed = time.perf_counter() - start
+        config["seconds"] = round(elapsed, 1)
+        document = page.page(
+            "Do central pixels have more pathways?",
+            f"edgewise report for {', '.join(s.title for s in subjects)}",
+            [(i, t, "".join(inner)) for i, t, inner in parts],
+            f"edgewise {__version__} · {platform.python_implementation()} {platform.python_version()} · seed {seed} · "
+            f"computed in {elapsed:.0f} s · numbers: report.json, data/ · figures: figures/")
+        path = out / "index.html"
+        write_atomic(path, document.encode())
+        w.files += [path, write_json(out / "config.json", config),
+                    write_json(out / "report.json", {"config": config, "numbers": w.numbers})]
+    finally:
+        bar.close()
+    return Report(path, [t for _, t, _ in parts], w.numbers, config, w.files)
+
+
+def _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar) -> list:
+    """Section 7 (experiments, visualization); the sensitivity after training joins section 5."""
+    if not (train or visualize):
+        return [["trained", "7. Trained networks", [page.note(
+            "Run with --train to add the experiments (tasks where the border matters, every remedy, several seeds) "
+            "and the sensitivity of a trained network, and with --visualize for position-specific feature "
+            "visualization.")]]]
+    inner = [page.paragraph("Networks trained on tasks where the border matters, and what their units prefer at "
+                            "each position.", "blurb")]
+    net = None
+    if train:
+        def step(text):
+            bar.label(f"7. Experiments — {text}")
+            bar.done()
+
+        inner += ["<h3>Experiments</h3>", trained.experiments(w, size, seeds, step)]
+        bar.label("5. Sensitivity — after training")
+        net, shape, images = trained.trained_net(size)
+        sens = next(p for p in parts if p[0] == "sensitivity")
+        sens[2].append(trained.after_training(w, net, shape, images, n_inits, seed))
+        bar.done()
+    if visualize:
+        bar.label("7. Position-specific visualization")
+        inner.append("<h3>Position-specific visualization</h3>")
+        if net is not None:
+            task, remedy, s = trained.TRAINED
+            inner.append(trained.visualization(w, net, shape, f"{task} net ({remedy}, trained)", seed))
+        else:
+            two_d = [s for s in subjects if len(s.ev.shape) == 3]
+            if two_d:
+                s = two_d[0]
+                inner.append(trained.visualization(w, s.ev.module, s.ev.shape, s.ev.name, seed))
+            else:
+                inner.append(page.note("Visualization needs a 2-D model (input C×H×W); none was given."))
+        bar.done()
+    return [["trained", "7. Trained networks", inner]]
