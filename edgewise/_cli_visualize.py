@@ -103,7 +103,7 @@ def _cmd_visualize(args, out, err) -> int:
     from .report import save_figure
     from .report.position import plot_index_vs_rf, plot_similarity_matrix
     from .report.visualize import plot_grid, plot_tiled
-    from .visualize import Visualization, index_vs_rf, position_dependence, tiled, unit
+    from .visualize import index_vs_rf, position_dependence, tiled
 
     ref, model, shape, preprocess = _load(args)
     opts = {"steps": args.steps, "lr": args.lr, "param": args.param, "jitter": args.jitter, "seed": args.seed,
@@ -125,9 +125,7 @@ def _cmd_visualize(args, out, err) -> int:
                           steps=max(1, args.steps // 2), progress=progress, **{k: v for k, v in opts.items()
                                                                                  if k != "steps"})
     outdir = Path(args.out)
-    grid = Visualization(pd.images, np.zeros((0, *pd.final.shape), np.float32), pd.final,
-                         [repr(unit(args.layer, args.channel, tuple(p))) for p in pd.positions], pd.config)
-    written = save_figure(plot_grid(grid, positions=pd.labels, rf_boxes=pd.boxes,
+    written = save_figure(plot_grid(pd.visualization(), positions=pd.labels, rf_boxes=pd.boxes,
                                     title=f"{ref}: {args.layer} channel {args.channel}, preferred input by position"),
                           outdir / "visualize_grid.png")
     written += save_figure(plot_tiled(tile, title=f"{ref}: {args.layer} channel {args.channel}, tiled"),

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from .. import nets
 from .._axis import Window
-from ..answer import Evidence, compose, facts, figures
+from ..answer import Evidence, compose, facts
 from ..errors import EdgewiseError
 from ..results import write_atomic, write_json
 from . import page

@@ -87,7 +87,7 @@ def remedy_rows(comparison) -> Rows:
                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
                      str(r["changed_layers"])])
     notes = [f"paths: centre/{where} ratio of the path counts; "
-             + (f"sens.: the same ratio of the expected squared gradient over random initialisations; " if sens else "")
+             + ("sens.: the same ratio of the expected squared gradient over random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten.", *misfits]
     return Rows(headers, rows, notes, flagged)

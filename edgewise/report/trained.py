@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -89,7 +88,7 @@ def after_training(w, net, shape, images, n_inits: int, seed: int) -> str:
 def visualization(w, model, shape, name: str, seed: int = 0, steps: int = 64, seeds: int = 4) -> str:
     """A unit's preferred input at five positions, the tiled channel, the similarity matrix and the
     position-dependence index against receptive-field size (Zipser 2015)."""
-    from ..visualize import Visualization, index_vs_rf, position_dependence, tiled, unit
+    from ..visualize import index_vs_rf, position_dependence, tiled
     from .position import plot_index_vs_rf, plot_similarity_matrix
     from .visualize import plot_grid, plot_tiled
 
@@ -99,8 +98,6 @@ def visualization(w, model, shape, name: str, seed: int = 0, steps: int = 64, se
     pd = position_dependence(model, layer, 0, shape, seeds=seeds, **opts)
     tile = tiled(model, layer, 0, shape, seeds=seeds, **opts)
     ivr = index_vs_rf(model, shape, convs[-4:], (0, 1), seeds=min(seeds, 3), **{**opts, "steps": max(1, steps // 2)})
-    grid = Visualization(pd.images, np.zeros((0, *pd.final.shape), np.float32), pd.final,
-                         [repr(unit(layer, 0, tuple(p))) for p in pd.positions], pd.config)
     w.result(pd, "visualize", "position_dependence")
     w.result(ivr, "visualize", "index_vs_rf")
     rows = Rows(["position", "unit (row, col)", "field inside", "similarity to centre", "cross-activation"],
@@ -113,7 +110,7 @@ def visualization(w, model, shape, name: str, seed: int = 0, steps: int = 64, se
                                  "index_vs_rf": {"layers": ivr.layers, "rf_fraction": ivr.rf_fraction,
                                                  "mean_index": ivr.mean_index, "trend": ivr.trend}})
     return (f"<h3>{html.escape(name)}: {html.escape(layer)} channel 0</h3>"
-            + w.figure(plot_grid(grid, positions=pd.labels, rf_boxes=pd.boxes,
+            + w.figure(plot_grid(pd.visualization(), positions=pd.labels, rf_boxes=pd.boxes,
                                  title=f"{name}: {layer} channel 0, preferred input by position"),
                        "visualize-grid", "The input that most excites the unit at each position (rows) from "
                                          f"{seeds} random starts (columns); outline: the unit's receptive field "

@@ -116,6 +116,11 @@ class PositionDependence(Result):
         return {"images": self.images, "final": self.final, "similarity": self.similarity,
                 "normalised": self.normalised, "cross_activation": self.cross_activation}
 
+    def visualization(self) -> Visualization:
+        """The preferred images as a :class:`Visualization` (one objective per position), for its grid figure."""
+        return Visualization(self.images, np.zeros((0, *self.final.shape), np.float32), self.final,
+                             [repr(unit(self.layer, self.channel, tuple(p))) for p in self.positions], self.config)
+
     def crops(self) -> tuple[np.ndarray, np.ndarray]:
         """Aligned receptive-field crops (P, S, C, *rf_size), NaN off the image, and masks (P, *rf_size)."""
         pairs = [[rf_crop(img, box) for img in row] for row, box in zip(self.images, self.boxes)]
