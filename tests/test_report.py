@@ -213,3 +213,22 @@ def test_page_in_a_real_browser(report):
     assert len(check.images) >= len(drawn)  # every figure, plus the diagrams
     assert all(i["width"] > 100 and i["height"] > 100 for i in check.images)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and check.page_height > 5000
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path):
+    for options, what in [({"n_inits": 1}, "n_inits"), ({"remedy_inits": -1}, "remedy_inits"),
+                          ({"padding": "mirror"}, "unknown padding 'mirror'"), ({"size": "huge"}, "size"),
+                          ({"seeds": 0}, "seeds")]:
+        with pytest.raises(EdgewiseError, match=what):
+            build("4*conv3", (1, 8, 8), out=tmp_path, progress=False, **options)
+    assert not list(tmp_path.iterdir())
+
+
+def test_same_command_same_numbers_and_repeated_models_kept_apart(tmp_path):
+    """Seeds are explicit: two runs agree on every number; a model given twice gets two entries."""
+    runs = [build(["3*conv3", "3*conv3"], [(1, 12), (1, 16)], out=tmp_path / name, n_inits=3, remedy_inits=2,
+                  progress=False) for name in ("a", "b")]
+    numbers = [json.loads((r.path.parent / "report.json").read_text())["numbers"] for r in runs]
+    assert numbers[0] == numbers[1]
+    assert set(numbers[0]["pathways"]) == {"3*conv3, input 1x12", "3*conv3, input 1x16"}
+    assert len({p.name for p in (tmp_path / "a" / "data").iterdir()}) == 2

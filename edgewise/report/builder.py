@@ -93,6 +93,20 @@ def _subjects(models, input_shape) -> list[tuple[object, tuple]]:
     return pairs
 
 
+def _check(n_inits, remedy_inits, padding, size, seeds) -> None:
+    """Refuse bad options before any work starts (a typo should not cost minutes of computation)."""
+    if int(n_inits) < 2:
+        raise EdgewiseError(f"report: n_inits must be at least 2 (a Monte-Carlo mean and its error), got {n_inits}")
+    if int(remedy_inits) < 0:
+        raise EdgewiseError(f"report: remedy_inits must be 0 (path counts only) or more, got {remedy_inits}")
+    if padding not in nets.PADDINGS:
+        raise EdgewiseError(f"report: unknown padding {padding!r}; choose one of {', '.join(nets.PADDINGS)}")
+    if size not in ("quick", "full"):
+        raise EdgewiseError(f"report: size must be 'quick' or 'full', got {size!r}")
+    if int(seeds) < 1:
+        raise EdgewiseError(f"report: seeds must be at least 1, got {seeds}")
+
+
 def _is_trained(model) -> bool:
     """Whether the weights came from training: a pretrained: or experiment: reference, or a trained task net."""
     return (isinstance(model, str) and model.startswith(("pretrained:", "experiment:"))) or \
@@ -145,18 +159,19 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     from .._trace import parse_shape
 
     start = time.perf_counter()
+    _check(n_inits, remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
+    names = [describe(m) for m, _ in pairs]
     out = Path(out)
     w = sections.Writer(out)
-    config = {"models": [describe(m) for m, _ in pairs], "input_shapes": [list(s) for _, s in pairs],
+    config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
               "padding": padding, "size": size, "seeds": seeds, "edgewise": __version__}
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
         subjects, slugs = [], set()
-        for model, shape in pairs:
-            name = describe(model)
+        for (model, shape), name in zip(pairs, names):
             bar.label(f"measuring {name} (pathways, sensitivity, perturbation, remedies)")
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
                         name=name)
@@ -165,7 +180,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
                 ident += "-2"
             slugs.add(ident)
             is_trained = _is_trained(model) if trained_weights is None else trained_weights
-            subjects.append(sections.Subject(ev, ident, is_trained, answer_figures(ev)))
+            key = name if names.count(name) == 1 else f"{name}, input {'x'.join(map(str, shape))}"
+            subjects.append(sections.Subject(ev, ident, is_trained, answer_figures(ev), key))
             bar.done()
         parts = []
         for ident, title, blurb, fn in SECTIONS:

@@ -39,6 +39,10 @@ class Subject:
     slug: str
     trained: bool = False
     figures: dict = field(default_factory=dict)  # the answer's figures, drawn once, placed in their sections
+    key: str = ""  # its key in the report's numbers: the model's name, or its title when names repeat
+
+    def __post_init__(self):
+        self.key = self.key or self.ev.name
 
     @property
     def title(self) -> str:
@@ -106,7 +110,7 @@ def answer(s: Subject, w: Writer) -> str:
     f = facts(s.ev)
     data = w.json(s.slug, "answer", f)
     text = compose(f, lambda stem: data if stem == "answer.json" else f"#{s.slug}-{stem}", heading=3)
-    w.record("answer", s.ev.name, f)
+    w.record("answer", s.key, f)
     return f'<div class="answer">{page.markdown(text)}</div>'
 
 
@@ -194,7 +198,7 @@ def _diagram(s: Subject, w: Writer) -> str:
                f"(bottom row). Each neuron shows its number of paths to the output; the inputs get "
                f"{min(counts)} … {max(counts)}. Grey: zero padding; curved vermilion taps: padding that reads a "
                "mirrored or wrapped input.")
-    w.record("diagram", s.ev.name, {"positions": n, "layers": kept, "rows": d.rows})
+    w.record("diagram", s.key, {"positions": n, "layers": kept, "rows": d.rows})
     return w.png(d.png, f"{s.slug}-pascal", caption, (wd * 2 // 3, h * 2 // 3))
 
 
@@ -214,7 +218,7 @@ def pathways(s: Subject, w: Writer) -> str:
                           "position the same count."))
     parts.append(w.table(remedy_rows(modes), s.slug, "padding_modes", "padding schemes compared"))
     parts.append(_diagram(s, w))
-    w.record("pathways", ev.name, {"summary": ev.paths.summary,
+    w.record("pathways", s.key, {"summary": ev.paths.summary,
                                     "padding_modes": {r["name"]: r.get(f"center_{s.where}_ratio") for r in modes.rows}})
     return "".join(parts)
 
@@ -304,7 +308,7 @@ def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
     parts.append(w.table(Rows(["padding", "fitted law", "theory", "ratio at the deepest stack"], rows,
                               [f"depths {result.depths[0]}…{result.depths[-1]}; derivations in docs/theory.md."]),
                          s.slug, "scaling_laws", f"depth laws of L*{block}"))
-    w.record("depth", s.ev.name, {"layers": names, "layer_ratios": ratios, "block": block,
+    w.record("depth", s.key, {"layers": names, "layer_ratios": ratios, "block": block,
                                   "laws": result.laws, "theory_kind": result.theory_kind})
     return "".join(parts)
 
@@ -322,7 +326,7 @@ def receptive_fields(s: Subject, w: Writer) -> str:
                               "each layer's units whose field reaches past the image border (bottom)."),
              w.table(receptive_field_rows(rf), s.slug, "receptive_fields", "receptive field per layer"),
              "<h4>Padding advice</h4>", f"<ul>{items}</ul>"]
-    w.record("receptive_fields", s.ev.name, {"layers": [l.to_dict() for l in rf.layers], "advice": advice})
+    w.record("receptive_fields", s.key, {"layers": [l.to_dict() for l in rf.layers], "advice": advice})
     return "".join(parts)
 
 
@@ -347,7 +351,7 @@ def sensitivity(s: Subject, w: Writer) -> str:
                               f"The perturbation experiment: nudge each input by ε = {ev.pert.eps:g} and measure the "
                               "output change (left), against the gradient (middle), and all inputs at once with "
                               f"random signs ({ev.pert.n_signs} patterns)."))
-    w.record("sensitivity", ev.name, {"init": ev.init.summary, "weights": ev.own.summary,
+    w.record("sensitivity", s.key, {"init": ev.init.summary, "weights": ev.own.summary,
                                       "trained": s.trained,
                                       "perturbation": None if ev.pert is None else ev.pert.summary})
     return "".join(parts)
@@ -373,5 +377,5 @@ def remedies(s: Subject, w: Writer) -> str:
                               "The same remedies measured by the expected squared gradient at random "
                               "initialisation: where it disagrees with the path counts (partial convolution, "
                               "replicate padding), the weights' scale near the border, not the wiring, decides."))
-    w.record("remedies", s.ev.name, {"rows": comp.rows})
+    w.record("remedies", s.key, {"rows": comp.rows})
     return "".join(parts)
