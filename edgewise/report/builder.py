@@ -114,15 +114,21 @@ def _is_trained(model) -> bool:
 
 
 class _Progress:
-    """One bar on stderr for the whole report; its label says which part is being computed."""
+    """One bar on stderr for the whole report; its label says which part is being computed, and ``seconds``
+    keeps how long each labelled part took."""
 
     def __init__(self, total: int, enabled: bool):
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=total, desc="report", unit="part", disable=not enabled, leave=False,
                         bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
+        self.seconds, self._current, self._since = {}, None, time.perf_counter()
 
     def label(self, text: str) -> None:
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = round(self.seconds.get(self._current, 0.0) + now - self._since, 2)
+        self._current, self._since = text, now
         self.bar.set_description_str(f"report: {text}")
 
     def done(self) -> None:
@@ -194,7 +200,7 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
-        config["seconds"] = round(elapsed, 1)
+        config["seconds"], config["seconds_per_part"] = round(elapsed, 1), dict(bar.seconds)
         document = page.page(
             "Do central pixels have more pathways?",
             f"edgewise report for {', '.join(s.title for s in subjects)}",
