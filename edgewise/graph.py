@@ -62,6 +62,14 @@ class Node:
     def spatial(self) -> tuple[int, ...]:
         return self.shape[1:]
 
+    @property
+    def is_padding(self) -> bool:
+        """An explicit padding layer (a 1-tap, stride-1 window on every axis): it adds positions, not paths."""
+        from ._axis import Window
+
+        return self.kind == "pool" and bool(self.axes) and all(
+            isinstance(a, Window) and a.kernel == 1 and a.stride == 1 for a in self.axes)
+
 
 @dataclass
 class Graph:

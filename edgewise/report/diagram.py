@@ -104,11 +104,6 @@ def _resolve(q: int, n_src: int, mode: str, stages: list[_Stage]) -> int | None:
     return idx
 
 
-def _is_padding(nd) -> bool:
-    return nd.kind == "pool" and bool(nd.axes) and all(
-        isinstance(a, Window) and a.kernel == 1 and a.stride == 1 for a in nd.axes)
-
-
 def _detail(nd) -> str:
     ax = nd.axes[0]
     if isinstance(ax, Window):
@@ -146,7 +141,7 @@ def _rows(graph: Graph) -> list[_Row]:
             raise EdgewiseError(f"draw_diagram draws a chain of layers, but {nd.name!r} branches off "
                                 f"{rows[row_index].name!r}")
         src, below = graph[live[0]], rows[row_index]
-        if _is_padding(nd):
+        if nd.is_padding:
             where[nd.name] = (row_index, stages + [_Stage(*nd.axes[0].pad, src.spatial[0], nd.axes[0].mode)])
             continue
         if len(rows) > MAX_LAYERS:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .figures import STYLE
 
-__all__ = ["figure", "table", "markdown", "paragraph", "note", "page", "slug"]
+__all__ = ["figure", "image", "table", "markdown", "paragraph", "note", "page", "slug"]
 
 _CSS = """
 :root { --ink: #1a1a1a; --muted: #555; --rule: #ddd; --accent: #0072B2; --bg: #fff; --panel: #f6f7f9; }
@@ -62,11 +62,15 @@ def figure(fig: Figure, ident: str, caption: str, alt: str | None = None, dpi: i
     buf = io.BytesIO()
     with matplotlib.rc_context(STYLE):
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": "edgewise"})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    w, h = (round(v * dpi) for v in fig.get_size_inches())
+    return image(buf.getvalue(), ident, caption, tuple(round(v * dpi) for v in fig.get_size_inches()), alt)
+
+
+def image(png: bytes, ident: str, caption: str, size: tuple[int, int], alt: str | None = None) -> str:
+    """``<figure>`` with PNG bytes embedded, shown at ``size`` (width, height) CSS pixels at most."""
+    data = base64.b64encode(png).decode("ascii")
     alt = html.escape(alt or caption, quote=True)
-    return (f'<figure id="{html.escape(ident)}"><img src="data:image/png;base64,{data}" width="{w}" height="{h}" '
-            f'alt="{alt}"><figcaption>{caption}</figcaption></figure>')
+    return (f'<figure id="{html.escape(ident)}"><img src="data:image/png;base64,{data}" width="{size[0]}" '
+            f'height="{size[1]}" alt="{alt}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
 def table(headers, rows, caption: str | None = None) -> str:

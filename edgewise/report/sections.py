@@ -68,12 +68,7 @@ class Writer:
 
     def png(self, path: Path, ident: str, caption: str, size) -> str:
         """A PNG already on disk (a diagram), embedded the same way."""
-        import base64
-
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        return (f'<figure id="{html.escape(ident)}"><img src="data:image/png;base64,{data}" width="{size[0]}" '
-                f'height="{size[1]}" alt="{html.escape(caption, quote=True)}"><figcaption>{html.escape(caption)}'
-                "</figcaption></figure>")
+        return page.image(Path(path).read_bytes(), ident, caption, size)
 
     def result(self, result, folder: str, stem: str | None = None) -> None:
         self.files += result.save(self.out / "data" / folder, stem)
@@ -247,8 +242,7 @@ def layer_ratios(s: Subject) -> tuple[list[str], list[float]]:
 
     names, ratios = [], []
     for nd in s.ev.graph:
-        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not (
-                isinstance(nd.axes[-1], Window) and nd.axes[-1].kernel == 1 and nd.axes[-1].stride == 1):
+        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding:
             names.append(nd.name)
             ratios.append(float(s.ratio(count(s.ev.graph, layer=nd.name).summary)))
     return names, ratios
