@@ -135,6 +135,9 @@ def test_every_figure_is_readable(report):
     assert len(drawn) >= 20
     problems = {ident: figure_problems(fig) for ident, fig in drawn}
     assert {k: v for k, v in problems.items() if v} == {}
+    titles = {ident: fig._suptitle.get_text().replace("\n", " ") for ident, fig in drawn if fig._suptitle}
+    assert titles["4-conv3-padding-modes"].startswith("Padding schemes for 4*conv3 on 1x16x16")
+    assert titles["4-conv3-remedies"].startswith("Remedies for 4*conv3 on 1x16x16")
 
 
 def test_lint_catches_an_unreadable_figure():

@@ -42,7 +42,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
         image = None
         for ax, name in zip(axes, names):
             ratio = rows[name][key]
-            title = f"{name}: {fmt_ratio(math.log10(ratio))}" if ratio and ratio > 0 else name
+            label = f"{name}: {fmt_ratio(math.log10(ratio))}" if ratio and ratio > 0 else name
             if ndim == 2:
                 colours = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
                 image = ax.imshow(np.ma.masked_invalid(rel[name]), cmap=colours, vmin=low, vmax=0,
@@ -54,7 +54,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
                 ax.set_ylim(low - 0.1, 0.1)
                 ax.set_xlabel("position (px)", fontsize=9)
                 ax.set_ylabel("log10 (value / max)", fontsize=9)
-            ax.set_title(title, fontsize=10)
+            ax.set_title(label, fontsize=10)
         for ax in axes[len(names):]:
             ax.set_visible(False)
         if image is not None:
