@@ -151,3 +151,12 @@ def test_diagram_refuses_what_it_cannot_draw(tmp_path, spec, shape, message):
     with pytest.raises(EdgewiseError, match=message):
         draw_diagram(spec, shape, padding="same", out=tmp_path / "x.svg")
     assert not list(tmp_path.iterdir())
+
+
+def test_receptive_field_legend_of_a_1d_model():
+    from edgewise import receptive_field
+    from edgewise.report.figures import plot_receptive_field
+
+    fig = plot_receptive_field(receptive_field("conv64/s4, conv64/s4", (1, 256)))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["receptive field", "input size (256 px)"]

@@ -181,7 +181,7 @@ def plot_receptive_field(rf) -> Figure:
         x = np.arange(len(names))
         square = sizes.shape[1] == 2 and np.array_equal(sizes[:, 0], sizes[:, 1]) and in_sizes[0] == in_sizes[1]
         if square or sizes.shape[1] == 1:
-            axis_names = ["" if square else "positions"]
+            axis_names = [""]
         else:
             axis_names = [", rows (y)", ", columns (x)"]
         for a, (colour, marker) in enumerate([(BLUE, "o"), (ORANGE, "s")][:len(axis_names)]):
