@@ -57,7 +57,9 @@ def _experiment(ref: str) -> nn.Module:
     task, remedy, seed = parts[0], parts[1] if len(parts) > 1 else "same", parts[2] if len(parts) > 2 else "0"
     if not seed.isdigit():
         raise EdgewiseError(f"bad model reference {ref!r}: the seed must be a number, got {seed!r}")
-    return trained_model(task, remedy, int(seed), progress=True)
+    net = trained_model(task, remedy, int(seed), progress=True)
+    net.reference = ref  # so reports and tables name it as the user did
+    return net
 
 
 def _factory(ref: str) -> nn.Module:
@@ -114,7 +116,7 @@ def describe(ref) -> str:
     """Short display name for a model reference."""
     if isinstance(ref, str):
         return ref
-    return getattr(ref, "spec", None) or type(ref).__name__
+    return getattr(ref, "reference", None) or getattr(ref, "spec", None) or type(ref).__name__
 
 
 def as_graph(model, input_shape=None, padding: str = "same") -> Graph:

@@ -235,3 +235,19 @@ def test_same_command_same_numbers_and_repeated_models_kept_apart(tmp_path):
     assert numbers[0] == numbers[1]
     assert set(numbers[0]["pathways"]) == {"3*conv3, input 1x12", "3*conv3, input 1x16"}
     assert len({p.name for p in (tmp_path / "a" / "data").iterdir()}) == 2
+
+
+def test_cli_report_names_a_trained_task_net_as_given(tmp_path, capsys, monkeypatch):
+    """experiment: references are trained once by the CLI, named as given, and marked as trained."""
+    from edgewise.experiments import tasks
+
+    original = tasks.Task.config
+    monkeypatch.setattr(tasks.Task, "config", lambda self, size="quick", **kw: {**original(self, size, **kw),
+                                                                               "epochs": 1})  # seconds, not a minute
+    assert main(["report", "experiment:border-1d:full", "--inits", "2", "--remedy-inits", "0",
+                 "--out", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["models"] == ["experiment:border-1d:full"]
+    numbers = json.loads((tmp_path / "report.json").read_text())["numbers"]
+    assert numbers["sensitivity"]["experiment:border-1d:full"]["trained"] is True
+    assert "its trained weights" in (tmp_path / "index.html").read_text()
