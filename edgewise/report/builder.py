@@ -241,13 +241,13 @@ def _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed,
         bar.label("7. Position-specific visualization")
         inner.append("<h3>Position-specific visualization</h3>")
         if net is not None:
-            task, remedy, s = trained.TRAINED
+            task, remedy, _ = trained.TRAINED
             inner.append(trained.visualization(w, net, shape, f"{task} net ({remedy}, trained)", seed))
         else:
             two_d = [s for s in subjects if len(s.ev.shape) == 3]
             if two_d:
-                s = two_d[0]
-                inner.append(trained.visualization(w, s.ev.module, s.ev.shape, s.ev.name, seed))
+                first = two_d[0].ev
+                inner.append(trained.visualization(w, first.module, first.shape, first.name, seed))
             else:
                 inner.append(page.note("Visualization needs a 2-D model (input C×H×W); none was given."))
         bar.done()

@@ -27,8 +27,8 @@ from .tables import ratio_text, receptive_field_rows, remedy_rows
 __all__ = ["Subject", "Writer", "PADDING_MODES", "answer", "pathways", "depth", "receptive_fields", "sensitivity",
            "remedies"]
 
-#: the padding schemes compared in the pathways section (the padding entries of the remedy registry)
-PADDING_MODES = ("valid", "same", "full", "circular", "reflect", "replicate", "symmetric")
+#: the padding schemes compared in the pathways section (every padding a spec net can have)
+PADDING_MODES = tuple(nets.PADDINGS)
 
 
 @dataclass
@@ -90,6 +90,12 @@ class Writer:
         self.numbers.setdefault(section, {})[subject] = numbers
 
 
+def _log_ratio(s: Subject, row: dict) -> float:
+    """log of a row's centre/border ratio; ±inf when a border or the centre has no path."""
+    v = s.ratio(row)
+    return math.log(v) if v and v > 0 and math.isfinite(v) else (-math.inf if v == 0 else math.inf)
+
+
 def _h3(s: Subject) -> str:
     return f"<h3>{html.escape(s.title)}</h3>"
 
@@ -112,7 +118,7 @@ def answer(s: Subject, w: Writer) -> str:
 # ----------------------------------------------------------------------- 2. pathways
 
 def _subset(comparison, keep) -> object:
-    """The comparison restricted to the variants named in ``keep`` (and the original) that fit the model."""
+    """The comparison restricted to the original and the variants named in ``keep`` (misfits keep their row)."""
     rows = [r for r in comparison.rows if r["name"] in ("original", *keep)]
     maps = {n: m for n, m in comparison.maps.items() if n in ("original", *keep)}
     return replace(comparison, rows=rows, maps=maps, sensitivity={})
@@ -143,13 +149,15 @@ MAX_DRAWN_KERNEL = 15
 
 
 def _draw_slice(s: Subject, w: Writer):
-    """(diagram, layers kept, positions, png size) of the deepest readable 1-D slice, or the reason there is none."""
+    """(diagram, layers kept, layers in all, positions, png size) of the deepest readable 1-D slice, or the reason
+    there is none."""
     from matplotlib.image import imread
 
     from .diagram import MAX_LAYERS, draw_diagram
 
-    widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in nets.axis_slice(s.ev.graph)
-                  if isinstance(m, nn.Conv1d)), default=1)
+    whole = nets.axis_slice(s.ev.graph)
+    total = sum(1 for m in whole if not isinstance(m, nets.Pad))
+    widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
     if widest > MAX_DRAWN_KERNEL:
         return f"its kernels span up to {widest} positions, too wide to draw neuron by neuron"
     why = "no input of 5 to 40 positions leaves an output"
@@ -167,7 +175,7 @@ def _draw_slice(s: Subject, w: Writer):
             continue
         h, wd = imread(d.png).shape[:2]
         if wd <= MAX_DIAGRAM_WIDTH:
-            return d, kept, n, (wd, h)
+            return d, kept, total, n, (wd, h)
         d.svg.unlink()
         d.png.unlink()
         why = f"even {kept} layer(s) on {n} positions draw {wd} px wide; its kernels are too wide to read"
@@ -184,8 +192,7 @@ def _diagram(s: Subject, w: Writer) -> str:
     if isinstance(drawn, str):
         return page.note(f"No Pascal's-triangle diagram for {s.ev.name}: {drawn}. The path counts above are exact "
                          "all the same.")
-    d, kept, n, (wd, h) = drawn
-    total = sum(1 for m in nets.axis_slice(s.ev.graph) if not isinstance(m, nets.Pad))
+    d, kept, total, n, (wd, h) = drawn
     w.files += [d.svg, d.png]
     counts = d.rows[0]["counts"]
     part = "the model's layers" if kept == total else f"its first {kept} of {total} sliding-window layers"
@@ -207,10 +214,16 @@ def pathways(s: Subject, w: Writer) -> str:
                               f"(log scale): {_ratio_phrase(s, s.ratio(ev.paths.summary))}.")]
     from .remedies import plot_comparison
 
+    fits = [r for r in modes.rows if "error" not in r and r["name"] != "original"]
+    uniform = [r["name"] for r in fits if abs(s.ratio(r) - 1) < 1e-9]
+    starved = max(fits, key=lambda r: _log_ratio(s, r), default=None)
     parts.append(w.figure(plot_comparison(modes, title=f"Padding schemes for {ev.name}"), f"{s.slug}-padding-modes",
-                          "The same map with every padding scheme, each relative to its own maximum: zero padding "
-                          "(same) and valid padding starve the border; full and circular padding give every "
-                          "position the same count."))
+                          "The same map with every padding scheme that fits the model, relative to each map's "
+                          "maximum. "
+                          + (f"Most centre-heavy: {starved['name']} ({ratio_text(s.ratio(starved))}). "
+                             if starved else "")
+                          + (f"Every position gets the same count with {', '.join(uniform)}." if uniform else
+                             "No scheme gives every position the same count here.")))
     parts.append(w.table(remedy_rows(modes), s.slug, "padding_modes", "padding schemes compared"))
     parts.append(_diagram(s, w))
     w.record("pathways", s.key, {"summary": ev.paths.summary,
@@ -359,7 +372,7 @@ def remedies(s: Subject, w: Writer) -> str:
 
     comp = s.ev.comparison
     w.result(comp, s.slug, "remedies")
-    best = sorted((r for r in comp.rows if "error" not in r), key=lambda r: abs(math.log(s.ratio(r))))
+    best = sorted((r for r in comp.rows if "error" not in r), key=lambda r: abs(_log_ratio(s, r)))
     flat = [r["name"] for r in best if abs(s.ratio(r) - 1) < 1e-9]
     parts = [_h3(s), w.figure(s.figures["remedies"], f"{s.slug}-remedies",
                               f"Pathway maps of {s.ev.name} after each remedy, each relative to its own maximum. "
@@ -369,7 +382,7 @@ def remedies(s: Subject, w: Writer) -> str:
     if comp.sensitivity:
         parts.append(w.figure(plot_comparison(comp, sensitivity=True), f"{s.slug}-remedies-sensitivity",
                               "The same remedies measured by the expected squared gradient at random "
-                              "initialisation: where it disagrees with the path counts (partial convolution, "
-                              "replicate padding), the weights' scale near the border, not the wiring, decides."))
+                              "initialisation: where it disagrees with the path counts, the scale of the signal "
+                              "near the border, not the wiring, decides."))
     w.record("remedies", s.key, {"rows": comp.rows})
     return "".join(parts)
