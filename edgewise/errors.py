@@ -2,11 +2,15 @@
 
 import difflib
 
-__all__ = ["EdgewiseError", "unknown_name"]
+__all__ = ["EdgewiseError", "EdgewiseWarning", "unknown_name"]
 
 
 class EdgewiseError(ValueError):
     """Raised for bad input or an unsupported model; the message says what to do."""
+
+
+class EdgewiseWarning(UserWarning):
+    """Something was set aside and the work went on (e.g. a damaged cache file that is recomputed)."""
 
 
 def unknown_name(kind: str, plural: str, name, valid) -> EdgewiseError:

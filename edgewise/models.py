@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 
 import torch.nn as nn
@@ -62,7 +63,30 @@ def _experiment(ref: str) -> nn.Module:
     return net
 
 
+def _user_code(ref: str, what: str, user_file: str | None, call):
+    """``call()``, which runs the user's code: its failures are the user's bug, reported with their file and
+    line as an EdgewiseError, and a ``sys.exit`` inside it is an error too, not a silent exit of edgewise."""
+    try:
+        return call()
+    except EdgewiseError:
+        raise
+    except SystemExit as e:
+        raise EdgewiseError(f"{what} called sys.exit({e.code!r}) (model reference {ref!r}); a model reference must "
+                            "name an nn.Module or a function that returns one") from None
+    except SyntaxError as e:
+        raise EdgewiseError(f"syntax error in {e.filename}, line {e.lineno}: {e.msg} "
+                            f"(model reference {ref!r})") from None
+    except Exception as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        mine = [f for f in frames if user_file and Path(f.filename).resolve() == Path(user_file).resolve()]
+        at = (mine or frames)[-1]
+        raise EdgewiseError(f"{what} raised {type(e).__name__}: {e} ({at.filename}, line {at.lineno}; model "
+                            f"reference {ref!r})") from None
+
+
 def _factory(ref: str) -> nn.Module:
+    """``file.py:fn`` or ``pkg.mod:fn``: imports (runs) that code and calls ``fn`` — by design, so only name code
+    you trust."""
     where, _, fn = ref.rpartition(":")
     if where.endswith(".py"):
         path = Path(where)
@@ -71,18 +95,25 @@ def _factory(ref: str) -> nn.Module:
         spec = importlib.util.spec_from_file_location(f"_edgewise_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        _user_code(ref, f"model file {where}", str(path), lambda: spec.loader.exec_module(module))
     else:
         try:
-            module = importlib.import_module(where)
-        except ImportError as e:
+            found = importlib.util.find_spec(where)
+        except (ImportError, ValueError) as e:
             raise EdgewiseError(f"cannot import {where!r} for model {ref!r}: {e}") from None
+        if found is None:
+            raise EdgewiseError(f"cannot import {where!r} for model {ref!r}: no module named {where!r}")
+        module = _user_code(ref, f"importing {where}", found.origin, lambda: importlib.import_module(where))
     make = getattr(module, fn, None)
     if make is None:
         raise EdgewiseError(f"{where!r} has no attribute {fn!r} (model reference {ref!r})")
-    model = make() if callable(make) and not isinstance(make, nn.Module) else make
+    if callable(make) and not isinstance(make, nn.Module):
+        model = _user_code(ref, f"{fn}()", getattr(module, "__file__", None), make)
+    else:
+        model = make
     if not isinstance(model, nn.Module):
-        raise EdgewiseError(f"{ref} returned {type(model).__name__}, not an nn.Module")
+        raise EdgewiseError(f"{ref} returned {type(model).__name__}, not an nn.Module"
+                            + ("; does the function end with `return model`?" if model is None else ""))
     return model
 
 

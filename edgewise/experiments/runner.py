@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .. import remedies as remedies_mod
-from ..errors import EdgewiseError
+from ..errors import EdgewiseError, EdgewiseWarning
 from ..results import to_jsonable, write_json
 from . import tasks
 from .backends import BACKENDS, run_jobs
@@ -59,6 +60,39 @@ def _seeds(seeds) -> list[int]:
     return seeds
 
 
+def _cached(path: Path, job: dict) -> dict | None:
+    """The finished run saved at ``path``, or None when there is none or it is not that run's valid record
+    (damaged, edited or another run's): such a file is named in a warning and the run is done again."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        problem = _record_problem(record, job)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        problem = f"unreadable: {e}"
+    if problem:
+        warnings.warn(f"ignoring the cached run {path} ({problem}); running it again", EdgewiseWarning, stacklevel=3)
+        return None
+    return record
+
+
+def _record_problem(record, job: dict) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for field in ("key", "remedy", "seed"):
+        if record.get(field) != job[field]:
+            return f"its {field} is {record.get(field)!r}, not {job[field]!r}"
+    if not isinstance(record.get("seconds"), (int, float)):
+        return "no run time"
+    metrics = record.get("metrics")
+    if metrics is None:
+        return None if isinstance(record.get("error"), str) else "neither metrics nor an error"
+    accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
+    if not isinstance(accuracy, dict) or not all(isinstance(v, (int, float)) for v in accuracy.values()):
+        return "its metrics hold no accuracies"
+    return None
+
+
 def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend: str = "inprocess",
         workers: int | None = None, threads: int = 1, progress: bool = True, **overrides) -> Experiment:
     """Train ``task`` once per remedy and seed; test every split.
@@ -106,9 +140,9 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
         write_json(out / "config.json", {"task": t.name, "size": size, "config": config, t.axis: chosen,
                                           "seeds": seed_list, "threads": int(threads)})
         for job in jobs:
-            cached = out / "runs" / f"{job['key']}.json"
-            if cached.exists():
-                results[job["index"]] = json.loads(cached.read_text())
+            cached = _cached(out / "runs" / f"{job['key']}.json", job)
+            if cached is not None:
+                results[job["index"]] = cached
     pending = [j for j in jobs if j["index"] not in results]
 
     overall = tqdm(total=len(jobs), initial=len(results), desc=f"{t.name} ({size})", unit="run",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -11,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import nets, remedies
+from ..errors import EdgewiseWarning
 from ..results import write_atomic
 from .tasks._base import Progress
 
@@ -31,9 +35,53 @@ def build_model(config: dict, remedy: str, input_shape, seed: int) -> nn.Module:
 
 
 def _load(checkpoint: Path | None):
+    """The training state saved at ``checkpoint``, or None when there is none or it cannot be trusted.
+
+    A checkpoint may sit in a shared ``--out`` folder, so it is read as data only (``weights_only=True``:
+    tensors and plain containers, never code) and its layout is checked; a damaged or foreign file is
+    set aside with a warning naming it, and the run starts again from its first epoch.
+    """
     if checkpoint is None or not Path(checkpoint).exists():
         return None
-    return torch.load(checkpoint, weights_only=False)
+    try:
+        doc = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        missing = [k for k, kind in _CHECKPOINT_KEYS.items()
+                   if not isinstance(doc, dict) or not isinstance(doc.get(k), kind)]
+        if missing:
+            raise ValueError(f"no valid {', '.join(missing)}")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in doc["losses"]):
+            raise ValueError("its losses are not finite numbers")
+    except Exception as e:  # unpickling refused, truncated file, wrong layout: all mean "do not trust it"
+        _distrust(checkpoint, e)
+        return None
+    return doc
+
+
+#: what a checkpoint holds, and the type of each part
+_CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "losses": list, "state": dict}
+
+
+def _distrust(checkpoint: Path, why: Exception) -> None:
+    reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    warnings.warn(f"ignoring the checkpoint {checkpoint} ({reason[:200]}); the run starts again from its first "
+                  "epoch", EdgewiseWarning, stacklevel=3)
+
+
+def _restore(saved: dict, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, checkpoint: Path):
+    """Load ``saved`` into the model, optimiser and generator; on a mismatch, put everything back as it was
+    and return None (the run starts over), else the epoch losses so far."""
+    before = copy.deepcopy((model.state_dict(), opt.state_dict(), gen.get_state()))
+    try:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        gen.set_state(saved["generator"])
+    except Exception as e:  # a checkpoint of another model, or a tampered one
+        model.load_state_dict(before[0])
+        opt.load_state_dict(before[1])
+        gen.set_state(before[2])
+        _distrust(checkpoint, e)
+        return None
+    return [float(v) for v in saved["losses"]]
 
 
 def _save(checkpoint: Path, doc: dict) -> None:
@@ -62,11 +110,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     state = {} if state is None else state
     saved = _load(checkpoint)
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        gen.set_state(saved["generator"])
-        losses = saved["losses"]
-        state.update(saved["state"])
+        restored = _restore(saved, model, opt, gen, checkpoint)
+        if restored is not None:
+            losses = restored
+            state.update(saved["state"])
     n = len(x)
     step = len(losses) * -(-n // batch_size)
     model.train()
