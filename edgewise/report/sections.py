@@ -20,7 +20,7 @@ from .._axis import Window
 from ..answer import Evidence, compose, facts
 from ..errors import EdgewiseError
 from ..results import write_atomic, write_json
-from . import page
+from . import page, pascal
 from .figures import save_figure
 from .tables import ratio_text, receptive_field_rows, remedy_rows
 
@@ -124,86 +124,6 @@ def _subset(comparison, keep) -> object:
     return replace(comparison, rows=rows, maps=maps, sensitivity={})
 
 
-def _slice_length(sliced) -> int | None:
-    """The shortest input (5…40 positions) that leaves ≥ 3 output units, else the longest that leaves one."""
-    from .._trace import trace
-    from .diagram import MAX_POSITIONS
-
-    fallback = None
-    for n in range(5, MAX_POSITIONS + 1):
-        try:
-            g = trace(sliced, (1, n))
-        except (EdgewiseError, RuntimeError):
-            continue
-        width = g[g.output].shape[-1]
-        if width >= 3:
-            return n
-        fallback = n if width >= 1 else fallback
-    return fallback
-
-
-#: widest diagram (px) the report embeds; wider ones have neurons too small to read
-MAX_DIAGRAM_WIDTH = 4000
-#: widest kernel (taps × dilation) a diagram draws: beyond it the padding neurons alone overflow a row
-MAX_DRAWN_KERNEL = 15
-
-
-def _draw_slice(s: Subject, w: Writer):
-    """(diagram, layers kept, layers in all, positions, png size) of the deepest readable 1-D slice, or the reason
-    there is none."""
-    from matplotlib.image import imread
-
-    from .diagram import MAX_LAYERS, draw_diagram
-
-    whole = nets.axis_slice(s.ev.graph)
-    total = sum(1 for m in whole if not isinstance(m, nets.Pad))
-    widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
-    if widest > MAX_DRAWN_KERNEL:
-        return f"its kernels span up to {widest} positions, too wide to draw neuron by neuron"
-    why = "no input of 5 to 40 positions leaves an output"
-    for depth in sorted({MAX_LAYERS, 8, 6, 4, 3, 2, 1}, reverse=True):  # fewer layers: a narrower drawing
-        sliced = nets.axis_slice(s.ev.graph, max_layers=depth)
-        kept = sum(1 for m in sliced if not isinstance(m, nets.Pad))
-        n = _slice_length(sliced)
-        if kept < depth and depth != MAX_LAYERS or n is None:
-            continue
-        try:
-            d = draw_diagram(sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
-                             title=f"Paths to the output in a 1-D slice of {s.ev.name}")
-        except EdgewiseError as e:
-            why = str(e).splitlines()[0]
-            continue
-        h, wd = imread(d.png).shape[:2]
-        if wd <= MAX_DIAGRAM_WIDTH:
-            return d, kept, total, n, (wd, h)
-        d.svg.unlink()
-        d.png.unlink()
-        why = f"even {kept} layer(s) on {n} positions draw {wd} px wide; its kernels are too wide to read"
-    return why
-
-
-def _diagram(s: Subject, w: Writer) -> str:
-    """Pascal's triangle of a 1-D slice of the model: as many layers as stay readable, on the shortest input
-    that leaves ≥ 3 output units."""
-    try:
-        drawn = _draw_slice(s, w)
-    except EdgewiseError as e:
-        drawn = str(e)
-    if isinstance(drawn, str):
-        return page.note(f"No Pascal's-triangle diagram for {s.ev.name}: {drawn}. The path counts above are exact "
-                         "all the same.")
-    d, kept, total, n, (wd, h) = drawn
-    w.files += [d.svg, d.png]
-    counts = d.rows[0]["counts"]
-    part = "the model's layers" if kept == total else f"its first {kept} of {total} sliding-window layers"
-    caption = (f"Pascal's triangle of a 1-D slice: {part} along the columns, one channel, on {n} input positions "
-               f"(bottom row). Each neuron shows its number of paths to the output; the inputs get "
-               f"{min(counts)} … {max(counts)}. Grey: zero padding; curved vermilion taps: padding that reads a "
-               "mirrored or wrapped input.")
-    w.record("diagram", s.key, {"positions": n, "layers": kept, "rows": d.rows})
-    return w.png(d.png, f"{s.slug}-pascal", caption, (wd * 2 // 3, h * 2 // 3))
-
-
 def pathways(s: Subject, w: Writer) -> str:
     """The model's pathway map, the same map under every padding mode, and the Pascal's-triangle diagram."""
     ev = s.ev
@@ -225,7 +145,7 @@ def pathways(s: Subject, w: Writer) -> str:
                           + (f"Every position gets the same count with {', '.join(uniform)}." if uniform else
                              "No scheme gives every position the same count here.")))
     parts.append(w.table(remedy_rows(modes), s.slug, "padding_modes", "padding schemes compared"))
-    parts.append(_diagram(s, w))
+    parts.append(pascal.diagram(s, w))
     w.record("pathways", s.key, {"summary": ev.paths.summary,
                                     "padding_modes": {r["name"]: r.get(f"center_{s.where}_ratio") for r in modes.rows}})
     return "".join(parts)
@@ -248,54 +168,30 @@ def _block(graph) -> str:
 DEPTHS = sorted({int(round(v)) for v in np.geomspace(1, 64, 20)})
 
 
-def layer_ratios(s: Subject) -> tuple[list[str], list[float]]:
+def layer_ratios(s: Subject) -> list[dict]:
     """Centre/edge (1-D) or centre/corner (2-D) path ratio from the input to every unit of each sliding-window
-    layer, in the order the model computes them."""
+    layer, in the order the model computes them: ``{"name", "kind" (conv/pool), "stride" (per axis), "ratio"}``."""
     from ..pathways import pathways as count
 
-    names, ratios = [], []
+    rows = []
     for nd in s.ev.graph:
         if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding:
-            names.append(nd.name)
-            ratios.append(float(s.ratio(count(s.ev.graph, layer=nd.name).summary)))
-    return names, ratios
-
-
-def _plot_layers(s: Subject, names, ratios):
-    import textwrap
-
-    import matplotlib
-    from matplotlib.ticker import FuncFormatter
-
-    from .figures import BLUE, STYLE, new_figure
-
-    with matplotlib.rc_context(STYLE):
-        fig = new_figure(max(6.4, 0.3 * len(names) + 2.5), 4.2)
-        ax = fig.add_subplot()
-        x = np.arange(1, len(names) + 1)
-        ax.plot(x, ratios, "o-", color=BLUE, markersize=4)
-        ax.set_yscale("log")
-        ax.set_xlabel("depth: sliding-window layers from the input (convolutions and pools)")
-        ax.set_ylabel(f"centre / {s.where} path ratio")
-        if len(names) <= 24:
-            ax.set_xticks(x, names, rotation=60, ha="right", fontsize=9)
-        ax.grid(True, which="major", color="#e5e5e5", linewidth=0.8)
-        if max(ratios) / min(ratios) < 1e4:  # plain numbers read better than 2×10¹ on a short log axis
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-        fig.suptitle(textwrap.fill(f"{s.ev.name}: how the gap grows layer by layer (exact counts)", 70), fontsize=12)
-    return fig
+            rows.append({"name": nd.name, "kind": nd.kind,
+                         "stride": [a.stride if isinstance(a, Window) else 1 for a in nd.axes],
+                         "ratio": float(s.ratio(count(s.ev.graph, layer=nd.name).summary))})
+    return rows
 
 
 def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
     """The gap after each layer of the model, and exact depth scaling of its most common kernel with theory."""
     from ..scaling import scaling
-    from .scaling import law_text, plot_scaling
+    from .scaling import law_text, plot_layers, plot_scaling
 
-    names, ratios = layer_ratios(s)
+    layers = layer_ratios(s)
+    names, ratios = [r["name"] for r in layers], [r["ratio"] for r in layers]
     parts = [_h3(s)]
     if names:
-        parts.append(w.figure(_plot_layers(s, names, ratios), f"{s.slug}-layers",
+        parts.append(w.figure(plot_layers(layers, s.where, s.ev.name), f"{s.slug}-layers",
                               f"Centre/{s.where} path ratio from the input to every unit of each layer of "
                               f"{s.ev.name}, in order: {ratio_text(ratios[0])} after the first, "
                               f"{ratio_text(ratios[-1])} after the last."))
