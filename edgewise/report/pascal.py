@@ -1,5 +1,5 @@
-"""The Pascal's-triangle picture of a model: a 1-D slice of its architecture drawn neuron by neuron, with the
-number of paths from every neuron to the output."""
+"""The Pascal's-triangle picture of a model: a 1-D slice of its architecture drawn neuron by neuron (or, for wide
+kernels, as strips of neurons), with the number of paths from every neuron to the output."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from . import page
 __all__ = ["diagram"]
 
 
-def _slice_length(sliced) -> int | None:
-    """The shortest input (5…40 positions) that leaves ≥ 3 output units, else the longest that leaves one."""
+def _slice_length(sliced, lengths) -> int | None:
+    """The first of ``lengths`` that leaves ≥ 3 output units, else the last that leaves one."""
     from .._trace import trace
-    from .diagram import MAX_POSITIONS
 
     fallback = None
-    for n in range(5, MAX_POSITIONS + 1):
+    for n in lengths:
         try:
             g = trace(sliced, (1, n))
         except (EdgewiseError, RuntimeError):
@@ -32,47 +31,95 @@ def _slice_length(sliced) -> int | None:
 
 #: widest diagram (px) the report embeds; wider ones have neurons too small to read
 MAX_DIAGRAM_WIDTH = 4000
-#: widest kernel (taps × dilation) a diagram draws: beyond it the padding neurons alone overflow a row
+#: widest kernel (taps × dilation) drawn neuron by neuron: beyond it the padding neurons alone overflow a row, and
+#: the slice is drawn as strips instead
 MAX_DRAWN_KERNEL = 15
 
 
 def _draw_slice(s, w):
-    """(diagram, layers kept, layers in all, positions, png size) of the deepest readable 1-D slice, or the reason
-    there is none."""
+    """(diagram, layers kept, layers in all, png size) of the deepest readable 1-D slice, or why there is none.
+
+    Narrow kernels: neuron by neuron on the shortest input (5…40 positions) that leaves ≥ 3 output units. Wide
+    kernels: as strips on the model's own input length when it is at most MAX_STRIP_POSITIONS."""
     from matplotlib.image import imread
 
-    from .diagram import MAX_LAYERS, draw_diagram
+    from .diagram import MAX_LAYERS, MAX_POSITIONS, MAX_STRIP_POSITIONS, draw_diagram, draw_strip
 
     whole = nets.axis_slice(s.ev.graph)
     total = sum(1 for m in whole if not isinstance(m, nets.Pad))
     widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
+    own = s.ev.graph.input_shape[-1]
     if widest > MAX_DRAWN_KERNEL:
-        return f"its kernels span up to {widest} positions, too wide to draw neuron by neuron"
-    why = "no input of 5 to 40 positions leaves an output"
+        draw, lengths = draw_strip, [own] if own <= MAX_STRIP_POSITIONS else range(5, MAX_STRIP_POSITIONS + 1)
+    else:
+        draw, lengths = draw_diagram, range(5, MAX_POSITIONS + 1)
+    why = f"no input of {min(lengths)} to {max(lengths)} positions leaves an output"
     for depth in sorted({MAX_LAYERS, 8, 6, 4, 3, 2, 1}, reverse=True):  # fewer layers: a narrower drawing
         sliced = nets.axis_slice(s.ev.graph, max_layers=depth)
         kept = sum(1 for m in sliced if not isinstance(m, nets.Pad))
-        n = _slice_length(sliced)
+        n = _slice_length(sliced, lengths)
         if kept < depth and depth != MAX_LAYERS or n is None:
             continue
         try:
-            d = draw_diagram(sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
-                             title=f"Paths to the output in a 1-D slice of {s.ev.name}")
+            d = draw(sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
+                     title=f"Paths to the output in a 1-D slice of {s.ev.name}")
         except EdgewiseError as e:
             why = str(e).splitlines()[0]
             continue
         h, wd = imread(d.png).shape[:2]
         if wd <= MAX_DIAGRAM_WIDTH:
-            return d, kept, total, n, (wd, h)
+            return d, kept, total, (wd, h)
         d.svg.unlink()
         d.png.unlink()
         why = f"even {kept} layer(s) on {n} positions draw {wd} px wide; its kernels are too wide to read"
     return why
 
 
+def _caption(s, d, kept: int, total: int) -> str:
+    """What the picture shows, read off what :mod:`.diagram` drew."""
+    drawn, pads = d.drawn, set(d.drawn["padding_taps"])
+    part = "the model's layers" if kept == total else f"its first {kept} of {total} sliding-window layers"
+    axis = "along its one axis" if len(s.ev.graph.input_shape) == 2 else "along the columns"
+    text = (f"Pascal's triangle of a 1-D slice: {part} {axis}, one channel, on {len(d.rows[0]['counts'])} input "
+            f"positions (bottom row) up to {d.rows[-1]['name']} (top row).")
+    if d.style == "strip":
+        dots = [r["name"] for r in d.rows if r["name"] not in drawn["bars"]]
+        shape = " or ".join(([f"a dot ({', '.join(dots)})"] if dots else [])
+                            + ([f"a cell of a band ({', '.join(drawn['bars'])})"] if drawn["bars"] else []))
+        above = [f"{_nth(k)} {name}" for name, k in drawn["label_steps"].items() if name not in drawn["inside"]]
+        where = ([f"inside every {', '.join(drawn['inside'])} neuron"] if drawn["inside"] else []) + (
+            [f"above {' and '.join(above)} neuron, counted inward from both edges (so both edge neurons are "
+             "numbered) and tied to its neuron by a tick"] if above else [])
+        text += (f" Each neuron is {shape}, coloured by its exact number of paths to the output divided by the most "
+                 f"in its row (log colour scale); the exact count is written {', and '.join(where)}. Lines: the "
+                 f"taps of the ringed neuron of each layer ({', '.join(f'{n}[{o}]' for n, o in drawn['fan'].items())})"
+                 + ("; dashed grey ones read zero padding (light grey cells)" if "zero" in pads else "")
+                 + ("; vermilion rings are padding cells that copy a real neuron (mirrored or wrapped)"
+                    if pads & {"mirror", "wrap"} else "") + ".")
+    else:
+        text += (" Each neuron shows its number of paths to the output."
+                 + (" Grey dashed neurons: zero padding." if "zero" in pads else "")
+                 + (" Curved vermilion taps: padding that copies a mirrored neuron." if "mirror" in pads else "")
+                 + (" Vermilion '=i' neurons: padding that wraps around to neuron i." if "wrap" in pads else ""))
+    counts = d.rows[0]["counts"]
+    text += (f" The inputs get {min(counts):,} … {max(counts):,} paths; counts in the picture run from "
+             f"{drawn['counts'][0]:,} to {drawn['counts'][1]:,}.")
+    svg = f"figures/{d.svg.name}"
+    if drawn["short_labels"]:
+        return text + (" Counts of 10,000 or more are written to 3 significant digits (12.3k = 12,300 rounded); "
+                       f"hover a neuron in {svg}, or read report.json, for its exact count.")
+    return text + f" Hover a neuron in {svg} for its count."
+
+
+def _nth(k: int) -> str:
+    """``every``, ``every 2nd``, ``every 16th``."""
+    return "every" + {1: "", 2: " 2nd", 3: " 3rd"}.get(k, f" {k}th")
+
+
 def diagram(s, w) -> str:
-    """Pascal's triangle of a 1-D slice of the model: as many layers as stay readable, on the shortest input
-    that leaves ≥ 3 output units."""
+    """Pascal's triangle of a 1-D slice of the model, as many layers as stay readable: neuron by neuron on the
+    shortest input that leaves ≥ 3 output units, or as strips of neurons on the model's own input when its
+    kernels are too wide for that."""
     try:
         drawn = _draw_slice(s, w)
     except EdgewiseError as e:
@@ -80,13 +127,9 @@ def diagram(s, w) -> str:
     if isinstance(drawn, str):
         return page.note(f"No Pascal's-triangle diagram for {s.ev.name}: {drawn}. The path counts above are exact "
                          "all the same.")
-    d, kept, total, n, (wd, h) = drawn
+    d, kept, total, (wd, h) = drawn
     w.files += [d.svg, d.png]
-    counts = d.rows[0]["counts"]
-    part = "the model's layers" if kept == total else f"its first {kept} of {total} sliding-window layers"
-    caption = (f"Pascal's triangle of a 1-D slice: {part} along the columns, one channel, on {n} input positions "
-               f"(bottom row). Each neuron shows its number of paths to the output; the inputs get "
-               f"{min(counts)} … {max(counts)}. Grey: zero padding; curved vermilion taps: padding that reads a "
-               "mirrored or wrapped input.")
-    w.record("diagram", s.key, {"positions": n, "layers": kept, "rows": d.rows})
-    return w.png(d.png, f"{s.slug}-pascal", caption, (wd * 2 // 3, h * 2 // 3))
+    w.record("diagram", s.key, {"style": d.style, "positions": len(d.rows[0]["counts"]), "layers": kept,
+                                "label_steps": d.drawn.get("label_steps", {r["name"]: 1 for r in d.rows}),
+                                "padding_taps": d.drawn["padding_taps"], "rows": d.rows})
+    return w.png(d.png, f"{s.slug}-pascal", _caption(s, d, kept, total), (wd * 2 // 3, h * 2 // 3))
