@@ -34,8 +34,8 @@ def add_parser(sub, common, fmt, wrap) -> None:
     rp.add_argument("--seeds", type=int, default=3, metavar="N", help="experiment seeds (default 3)")
     rp.add_argument("--inits", type=int, default=32, metavar="N",
                     help="random initialisations for the Monte-Carlo sensitivity (default 32)")
-    rp.add_argument("--remedy-inits", type=int, default=16, metavar="N",
-                    help="initialisations per remedy for its sensitivity (default 16; 0: path counts only)")
+    rp.add_argument("--remedy-inits", type=int, default=None, metavar="N",
+                    help="initialisations per remedy for its sensitivity (default: --inits; 0: path counts only)")
     rp.add_argument("--trained", action="store_true",
                     help="the models' weights are trained (default: only pretrained:/experiment: references)")
     rp.add_argument("--seed", type=int, default=0)

@@ -20,6 +20,7 @@ import numpy as np
 from . import nets, theory
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
+from .facts import sup
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -143,12 +144,14 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     graph = trace(module, shape, name=name)
     do_perturb = math.prod(shape[1:]) <= PERTURB_LIMIT if perturb is None else perturb
     data = inputs if inputs is not None else shape
+    # every remedy that fits this model; its own padding as a "remedy" is the original itself
+    comparison = compare(module, shape, n_inits=remedy_inits, seed=seed, progress=False).without(graph.padding)
     return Evidence(
         name, module, shape, graph, pathways(graph), pathways(graph, to="center"), receptive_field(graph),
         init_sensitivity(module, shape, n_inits=n_inits, seed=seed),
         gradient_map(module, data, agg="sq", seed=seed),
         perturbation(module, data, seed=seed) if do_perturb else None,
-        compare(module, shape, n_inits=remedy_inits, progress=False),  # every remedy that fits this model
+        comparison,
         _theory_for(module, shape), n_inits, seed)
 
 
@@ -193,10 +196,13 @@ def facts(ev: Evidence) -> dict:
             "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
             "positions": math.prod(shape[1:]), "total_change": pert.total_change,
             "predicted_total": pert.predicted_total},
-        "erf": {"center_paths_sigma": list(width.sigma), "rf_size": [float(s) for s in last_spatial.size]},
+        "erf": {"center_paths_sigma": list(width.sigma_moments), "rf_size": [float(s) for s in last_spatial.size]},
         "theory": ev.stack,
         "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
-                                                      "multiply_adds_change")} for m, r in alternatives.items()},
+                                                      "multiply_adds_change", "max_over_min", "unread",
+                                                      "unread_where", "uniform")}
+                         for m, r in alternatives.items()},
+        "misfits": {r["name"]: r["error"] for r in ev.comparison.rows if "error" in r},
     }
 
 
@@ -231,12 +237,12 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         for stem, fig in figures(ev).items():
             files.extend(save_figure(fig, outdir / stem))
     f = facts(ev)
-    text = compose(f, lambda stem: stem if stem.endswith(".json") else f"{stem}.png")
-    result = Answer(text, f, files)
+    marked = compose(f, lambda stem: stem if stem.endswith(".json") else f"{stem}.png")
+    result = Answer(sup(marked, html=False), f, files)
     if outdir is not None:
         files.append(write_json(outdir / "answer.json", result.to_dict()))
         path = outdir / "answer.md"
-        write_atomic(path, text.encode())
+        write_atomic(path, sup(marked).encode())  # Markdown viewers render <sup>
         files.append(path)
     return result
 
@@ -267,6 +273,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     f_pert, f_json = link("perturbation"), link("answer.json")
     h1, h2 = "#" * heading, "#" * (heading + 1)
     where = "corner" if key == "corner" else "end"
+    unit, whole = ("px", "image") if key == "corner" else ("samples", "signal")
     p, i, o = f["paths"], f["init_sensitivity"], f["own_weights"]
     rf = f["receptive_field"]
     pad = f" with {f['padding']} padding" if f["padding"] else ""
@@ -275,10 +282,11 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
                  f"as the {where}"
                  + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
-                 + f"; the counts span 10^{p['log10_min']:.1f} … 10^{p['log10_max']:.1f}. ([figure]({f_paths}))")
+                 + f"; the counts span 10^{{{p['log10_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}. "
+                   f"([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
-                 f"input pixels; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
-                 f"image. ([figure]({f_rf}))")
+                 f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
+                 f"{whole}. ([figure]({f_rf}))")
     lines.append(f"- **Sensitivity at initialisation.** Over {i['n_inits']} random initialisations the expected "
                  f"squared gradient at the centre is {_x(i[f'center_{key}_ratio'])} that at the {where} (95 % "
                  f"interval {_x(i['interval95'][0])} … {_x(i['interval95'][1])}); its log-map correlates with the "
@@ -286,7 +294,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient is "
                  f"{_more(o[f'center_{key}_ratio'])} at the centre than at the {where}; half of the total "
                  f"sensitivity lies in the central "
-                 f"{100 * o['area_ratio']['50']:.0f} % of the image. ([figure]({f_own}))")
+                 f"{100 * o['area_ratio']['50']:.0f} % of the {whole}. ([figure]({f_own}))")
     if f["perturbation"] is not None:
         q = f["perturbation"]
         recovered = ("recovers the same map" if q["sign_correlation"] > 0.8 else
@@ -311,23 +319,34 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                      f"(measured {_x(p[f'center_{key}_ratio'])}); the depth law is *{t['kind']}* "
                      f"({t['domain']}). ([numbers]({f_json}))")
     e = f["erf"]
-    law = (f" (theory for this stack: √(L(k²−1)/12) = {t['erf_std']:.2f} px)" if t is not None else "")
-    lines.append(f"- The path counts to the centre unit spread with a standard deviation of "
-                 f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} px{law} while its receptive field "
-                 f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} px: the effective field grows like √depth, the "
+    law = (f" (theory for this stack: √(L(k²−1)/12) = {t['erf_std']:.2f} {unit})" if t is not None else "")
+    lines.append(f"- The path counts to the centre unit spread with a standard deviation (moments) of "
+                 f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} {unit}{law} while its receptive field "
+                 f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} {unit}: the effective field grows like √depth, the "
                  f"theoretical one like depth. ([numbers]({f_json}))")
     lines += ["", f"{h2} 3. How to overcome it", "",
               f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
               f"[figure]({f_remedies})):", ""]
     alts = f["alternatives"]
-    ranked = sorted(alts.items(), key=lambda kv: kv[1][f"center_{key}_ratio"])
+    # closest to uniform first; an over-correction (border above centre) is as far off as its inverse
+    ranked = sorted(alts.items(), key=lambda kv: (kv[1]["unread"] > 0, abs(math.log10(kv[1]["max_over_min"]))
+                                                  if kv[1]["max_over_min"] > 0 else math.inf))
     for name, v in ranked:
         cost = "" if not v.get("parameters_change") else \
             f", parameters {v['parameters_change']:+.0%}, multiply-adds {v['multiply_adds_change']:+.0%}"
-        lines.append(f"- {name}: centre/{where} path ratio {_x(v[f'center_{key}_ratio'])}{cost}")
-    uniform = [m for m, v in ranked if abs(v[f"center_{key}_ratio"] - 1) < 1e-9]
-    if uniform:
-        lines.append(f"\nEvery input position gets the same number of paths with {', '.join(uniform)}. "
-                     f"([numbers]({f_json}))")
+        ratio = v[f"center_{key}_ratio"]
+        if v["uniform"]:
+            what = "uniform (every position the same count)"
+        else:
+            what = f"centre/{where} {_x(ratio)}, max/min {_x(v['max_over_min'])} over all positions"
+            if v["unread"]:
+                what += f"; never reads {v['unread']} positions ({v['unread_where']})"
+            elif ratio < 1:
+                what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
+        lines.append(f"- {name}: {what}{cost}")
+    for name, why in f.get("misfits", {}).items():
+        lines.append(f"- {name}: does not fit ({why.split(': ', 1)[-1]})")
+    if f["padding"] in ("same", "valid", "full", "circular", "reflect", "replicate", "symmetric"):
+        lines.append(f"\n({f['padding']} padding is this model as given, so it is not listed.)")
     lines += ["", *[f"- {_escape(s)}" for s in rf["advice"]]]
     return "\n".join(lines) + "\n"

@@ -145,8 +145,8 @@ class Advice:
             out.append("Every layer reads its padding evenly at this input size.")
         if any(self.center_offset):
             offset = self.center_offset[0] if len(self.center_offset) == 1 else tuple(self.center_offset)
-            out.append(f"The output grid's centre is offset by {offset} input pixels "
-                       f"{'(row, col) ' if len(self.center_offset) == 2 else ''}from the input centre.")
+            unit = "pixels (row, col)" if len(self.center_offset) == 2 else "samples"
+            out.append(f"The output grid's centre is offset by {offset} input {unit} from the input centre.")
         if self.even_input_sizes and self.uneven:
             sizes = ", ".join("x".join(map(str, s)) for s in self.even_input_sizes)
             out.append(f"Input sizes with even padding everywhere: {sizes}.")

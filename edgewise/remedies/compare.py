@@ -10,6 +10,7 @@ from torch import nn
 
 from .._trace import parse_shape, trace
 from ..errors import EdgewiseError
+from ..facts import map_spread
 from ..geometry import receptive_field
 from ..models import describe, load
 from ..pathways import pathways
@@ -24,7 +25,8 @@ __all__ = ["compare", "Comparison", "multiply_adds"]
 class Comparison(Result):
     """One row per variant (``"original"`` first, then each remedy) and its log10 pathway map.
 
-    Row keys: ``name``, ``center_edge_ratio``, ``center_corner_ratio`` (2-D), ``rf_size`` (output
+    Row keys: ``name``, ``center_edge_ratio``, ``center_corner_ratio`` (2-D), the map's
+    :func:`edgewise.facts.spread` (``max_over_min``, ``unread``, ``uniform``, …), ``rf_size`` (output
     layer, per axis), ``uneven_layers`` (layers that read their padding on one side only),
     ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
     ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, and ``error`` when the remedy does
@@ -41,6 +43,12 @@ class Comparison(Result):
 
     def to_dict(self) -> dict:
         return {"model": self.model, "input_shape": list(self.input_shape), "rows": self.rows}
+
+    def without(self, name) -> "Comparison":
+        """This comparison less the variant ``name`` (e.g. the model's own padding, which is the original)."""
+        return Comparison(self.model, self.input_shape, [r for r in self.rows if r["name"] != name],
+                          {n: m for n, m in self.maps.items() if n != name},
+                          {n: m for n, m in self.sensitivity.items() if n != name})
 
     def arrays(self) -> dict:
         return {**{f"log10_{name}": m for name, m in self.maps.items()},
@@ -68,7 +76,8 @@ def multiply_adds(model: nn.Module, input_shape) -> int:
     return total[0]
 
 
-def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
+def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
+         seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray | None]:
     graph = trace(module, shape, name=name)
     p = pathways(graph)
     rf = receptive_field(graph)
@@ -81,7 +90,8 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int) -
            "uneven_layers": [l.name for l in rf.layers if l.unread and any(l.unread)],
            "parameters": sum(t.numel() for t in module.parameters()),
            "multiply_adds": multiply_adds(module, shape),
-           "changed_layers": len(changes(module)), "output_shape": list(graph[graph.output].shape)}
+           "changed_layers": len(changes(module)), "output_shape": list(graph[graph.output].shape),
+           **map_spread(p)}
     if base is not None:
         row["parameters_change"] = row["parameters"] / base["parameters"] - 1
         row["multiply_adds_change"] = row["multiply_adds"] / base["multiply_adds"] - 1
@@ -89,15 +99,15 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int) -
     if n_inits:
         from ..sensitivity import init_sensitivity
 
-        result = init_sensitivity(module, shape, n_inits=n_inits, seed=0)
-        sens = result.map
+        result = init_sensitivity(module, shape, n_inits=n_inits, seed=seed)
+        sens, row["n_inits"] = result.map, n_inits
         for k in ("center_edge_ratio", "center_corner_ratio"):
             if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
                 row[f"sensitivity_{k}"] = result.summary[k]
     return row, p.log10, sens
 
 
-def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0,
+def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0, seed: int = 0,
             progress: bool = True) -> Comparison:
     """Apply each remedy to ``model`` and measure it beside the original.
 
@@ -109,6 +119,7 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
         n_inits: also measure the expected squared input gradient over this many random
             initialisations of each variant (:func:`edgewise.sensitivity.init_sensitivity`; rows get
             ``sensitivity_center_*_ratio``, ``sensitivity`` holds the maps); 0 skips it.
+        seed: seeds those initialisations (the same draws as ``init_sensitivity(..., seed=seed)``).
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
@@ -123,11 +134,11 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
     module = load(model, shape, padding=padding)
     from tqdm.auto import tqdm
 
-    base, base_map, base_sens = _row("original", module, shape, None, n_inits)
+    base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed)
     rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
     for name in tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False):
         try:
-            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits)
+            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits, seed)
         except EdgewiseError as e:
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue

@@ -78,6 +78,10 @@ def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
     p = next(iter(model.parameters()), None)
     x = torch.zeros(1, *shape, device=p.device if p is not None else None,
                     dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    entered: list = []  # (layer name, module, input spatial size) of every sliding window run so far
+    windows = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+    handles = [m.register_forward_pre_hook(lambda mod, args, n=n: entered.append((n, mod, tuple(args[0].shape[2:]))))
+               for n, m in model.named_modules() if isinstance(m, windows)]
     try:
         model.eval()
         with torch.no_grad():
@@ -85,14 +89,37 @@ def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
     except EdgewiseError:
         raise
     except Exception as e:
-        raise EdgewiseError(
-            f"remedy {remedy!r} breaks {name} on a {'×'.join(map(str, shape))} input: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}. Feature-map sizes changed (valid/full/nonoverlapping "
-            "shrink or grow them) where the model needs them fixed; use a size-keeping remedy (same, symmetric, "
-            "reflect, partial, ...) or pass layers=[...] to change fewer layers") from e
+        raise EdgewiseError(_misfit(remedy, name, shape, entered[-1] if entered else None, e)) from e
     finally:
+        for h in handles:
+            h.remove()
         for m, t in flags.items():
             m.training = t
+
+
+def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
+    """One plain sentence for a remedy whose model no longer runs: which layer, what size, why."""
+    unit = "samples" if len(shape) == 2 else "px"
+    size = "×".join(map(str, shape[1:]))
+    head = f"remedy {remedy!r} does not fit {name} on the {size}-{unit[:-1] if unit == 'samples' else 'px'} input"
+    if last is not None:
+        layer, mod, n = last
+        k = _pair(getattr(mod, "kernel_size", 1), len(n))
+        d = _pair(getattr(mod, "dilation", 1), len(n))
+        pad = _pair(getattr(mod, "padding", 0), len(n)) if not isinstance(getattr(mod, "padding", 0), str) else \
+            (0,) * len(n)
+        extent = [(kk - 1) * dd + 1 for kk, dd in zip(k, d)]
+        if any(nn_ + 2 * pp < e for nn_, pp, e in zip(n, pad, extent)):
+            what = "-tap kernel" if isinstance(mod, nn.modules.conv._ConvNd) else " window"
+            return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
+                    f"less than its {'×'.join(map(str, extent))}{what}")
+        return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
+                "(a residual sum or a dense head); use a size-keeping remedy or pass layers=[...]")
+    return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _pair(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
 def apply(model: nn.Module, remedy: str, **options) -> nn.Module:

@@ -20,7 +20,7 @@ from ..answer import gather
 from ..errors import EdgewiseError
 from ..models import describe
 from ..results import Result, write_atomic, write_json
-from . import page, sections, trained
+from . import page, sections, trained, verdict
 from .page import slug as _slug
 
 __all__ = ["build", "Report", "DEFAULT_MODELS", "SECTIONS"]
@@ -30,9 +30,10 @@ DEFAULT_MODELS = ((nets.QUESTION_SPEC, (1, 256)), (nets.DEFAULT_SPEC, tuple(nets
 
 #: (id, title, what the section shows, function per model)
 SECTIONS = (
-    ("answer", "1. The answer",
-     "Is the centre's advantage real, is there theory, and how do you overcome it? Answered for each model with "
-     "numbers computed in this run; each claim links to its figure below.", sections.answer),
+    ("verdict", "1. The verdict",
+     "The questions asked about central and border inputs, answered for each model with numbers computed in this "
+     "run; each answer links to its figure below and to the field of data/MODEL/verdict.json it quotes.",
+     sections.answer),
     ("pathways", "2. Pathways",
      "The number of paths from each input position to the output, for the model as given and for every padding "
      "scheme, and the Pascal's-triangle diagram of a 1-D slice of the architecture.", sections.pathways),
@@ -139,7 +140,7 @@ class _Progress:
 
 
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
-          n_inits: int = 32, remedy_inits: int = 16, seed: int = 0, padding: str = "same", size: str = "quick",
+          n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
           seeds: int = 3, trained_weights: bool | None = None, progress: bool = True) -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
@@ -151,7 +152,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
             ``out/experiments``) and the sensitivity of a trained network.
         visualize: add position-specific feature visualization (a trained network's with ``train``, else the
             first 2-D model's).
-        n_inits: random initialisations for the Monte-Carlo sensitivity; ``remedy_inits`` per remedy (0: paths only).
+        n_inits: random initialisations for the Monte-Carlo sensitivity; ``remedy_inits`` per remedy (0: paths
+            only; default ``n_inits``, so the original's sensitivity is one number with one interval on the page).
         trained_weights: say the models' weights are trained (default: guessed from the reference).
 
     Returns:
@@ -165,6 +167,7 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     from .._trace import parse_shape
 
     start = time.perf_counter()
+    remedy_inits = n_inits if remedy_inits is None else remedy_inits
     _check(n_inits, remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
     names = [describe(m) for m, _ in pairs]
@@ -198,6 +201,7 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
                 bar.done()
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
+        parts[0][2].append(verdict.render_trained(w.numbers.get("after_training")))
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
         config["seconds"], config["seconds_per_part"] = round(elapsed, 1), dict(bar.seconds)

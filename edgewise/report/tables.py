@@ -6,7 +6,7 @@ import math
 
 from ._format import fmt_axes, fmt_ratio
 
-__all__ = ["Rows", "receptive_field_rows", "remedy_rows", "short_count", "ratio_text"]
+__all__ = ["Rows", "receptive_field_rows", "remedy_rows", "ranked", "effect_text", "short_count", "ratio_text"]
 
 
 class Rows:
@@ -66,14 +66,41 @@ def receptive_field_rows(rf) -> Rows:
     return Rows(["layer", "op", "shape", "size", "jump", "start", "off-image"], rows, notes, flagged)
 
 
-def remedy_rows(comparison) -> Rows:
-    """One row per variant of a :class:`edgewise.remedies.Comparison`; remedies that do not fit get dashes
-    (their reasons are in ``notes``)."""
+def effect_text(row: dict, where: str) -> str:
+    """A comparison row's effect in words (:func:`edgewise.facts.correction`), with its number."""
+    from ..facts import correction
+
+    ratio = row[f"center_{where}_ratio"]
+    word = correction(ratio, row)
+    if word == "unread":
+        return f"never reads {row['unread']}"
+    if word == "over-corrects":
+        return f"over-corrects ({ratio_text(1 / ratio)} at the {where})"
+    return word
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """``original`` first, then the variants from uniform to most uneven (max/min over all positions; an
+    over-correction is as far off as its inverse), those that leave positions unread, then misfits."""
+    def distance(r):
+        if "error" in r:
+            return (3, 0.0)
+        return (2 if r["unread"] else 1, abs(math.log(r["max_over_min"])) if r["max_over_min"] > 0 else math.inf)
+
+    first = [r for r in rows if r["name"] == "original"]
+    return first + sorted((r for r in rows if r["name"] != "original"), key=distance)
+
+
+def remedy_rows(comparison, padding: str | None = None) -> Rows:
+    """One row per variant of a :class:`edgewise.remedies.Comparison`, ranked by :func:`ranked`; remedies that
+    do not fit get dashes (their reasons are in ``notes``). ``padding``: the model's own, named in a note."""
     where = "corner" if len(comparison.input_shape) == 3 else "edge"
     sens = any(f"sensitivity_center_{where}_ratio" in r for r in comparison.rows)
-    headers = ["remedy", "paths"] + (["sens."] if sens else []) + ["RF", "uneven", "params", "MACs", "edits"]
+    n_inits = next((r["n_inits"] for r in comparison.rows if "n_inits" in r), None)
+    headers = ["remedy", "paths", "max/min", "effect"] + (["sens."] if sens else []) + \
+        ["RF", "uneven", "params", "MACs", "edits"]
     rows, flagged, misfits = [], [], []
-    for r in comparison.rows:
+    for r in ranked(comparison.rows):
         if "error" in r:
             flagged.append(len(rows))
             rows.append([r["name"]] + ["—"] * (len(headers) - 1))
@@ -82,12 +109,17 @@ def remedy_rows(comparison) -> Rows:
         ratios = [r[f"center_{where}_ratio"]] + ([r.get(f"sensitivity_center_{where}_ratio")] if sens else [])
         size = (lambda k: short_count(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
         rf = r["rf_size"]
-        rows.append([r["name"], *map(ratio_text, ratios),
+        rows.append([r["name"], ratio_text(ratios[0]), ratio_text(r["max_over_min"]), effect_text(r, where),
+                     *map(ratio_text, ratios[1:]),
                      f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
                      str(r["changed_layers"])])
-    notes = [f"paths: centre/{where} ratio of the path counts; "
-             + ("sens.: the same ratio of the expected squared gradient over random initialisations; " if sens else "")
+    notes = [f"paths: centre/{where} ratio of the path counts; max/min: over all positions that are read; "
+             "effect: uniform (max = min), over-corrects (the border gets more paths), never reads N (positions "
+             "with no path at all); "
+             + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
+                f"{n_inits or 'several'} random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
-             "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten.", *misfits]
+             "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
+             + (f" original: the model as given ({padding} padding)." if padding else ""), *misfits]
     return Rows(headers, rows, notes, flagged)

@@ -1,0 +1,183 @@
+"""Facts before prose: the qualitative words the report and CLI use about a model, each decided from data by
+one function, so a test can check every word against the numbers it describes.
+
+- :func:`spread`: how unequal a path-count map is (max/min over *all* positions) and which positions are
+  never read (zero paths); ``uniform`` means max = min with no unread position, never "ratio ≈ 1".
+- :func:`correction`: what a remedy does to the centre/border ratio (uniform, over-corrects, …).
+- :func:`law_words`: the depth law of a stack in words, from :func:`edgewise.theory.depth_law`.
+- :class:`Words`: the vocabulary of a 1-D signal (samples, start/end) or a 2-D image (px, corners).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+__all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup"]
+
+#: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
+LOG10_TIE = 1e-12
+
+
+@dataclass(frozen=True)
+class Words:
+    """How to speak about positions of a 1-D signal or a 2-D image."""
+
+    ndim: int
+
+    @property
+    def unit(self) -> str:
+        return "samples" if self.ndim == 1 else "px"
+
+    @property
+    def position(self) -> str:
+        return "sample" if self.ndim == 1 else "pixel"
+
+    @property
+    def border(self) -> str:
+        """Where the ratios are taken: the ends of a signal, the corners of an image."""
+        return "end" if self.ndim == 1 else "corner"
+
+    @property
+    def borders(self) -> str:
+        return "the start and end of the signal" if self.ndim == 1 else "the corners of the image"
+
+    @property
+    def whole(self) -> str:
+        return "signal" if self.ndim == 1 else "image"
+
+
+def words_for(shape) -> Words:
+    """:class:`Words` for an input shape ``(C, L)`` or ``(C, H, W)``."""
+    return Words(len(shape) - 1)
+
+
+def _runs(indices) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in sorted(int(v) for v in indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def unread_where(mask: np.ndarray) -> str:
+    """Where the ``True`` positions of a 1-D or 2-D mask lie, in words (``"the last 31 samples (225–255)"``)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return "nowhere"
+    if mask.ndim == 1:
+        n, parts = mask.size, []
+        for a, b in _runs(np.flatnonzero(mask)):
+            size = b - a + 1
+            span = f"{a}" if a == b else f"{a}–{b}"
+            if a == 0 and b == n - 1:
+                parts.append("every sample")
+            elif a == 0:
+                parts.append(f"the first {size} sample{'s' * (size > 1)}, {span}")
+            elif b == n - 1:
+                parts.append(f"the last {size} sample{'s' * (size > 1)}, {span}")
+            else:
+                parts.append(f"sample{'s' * (size > 1)} {span}")
+        return ", ".join(parts)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    full_rows = [int(r) for r in rows if mask[r].all()]
+    full_cols = [int(c) for c in cols if mask[:, c].all()]
+    if len(full_rows) * mask.shape[1] + len(full_cols) * mask.shape[0] - len(full_rows) * len(full_cols) \
+            == int(mask.sum()):  # whole rows and columns: say which
+        said = [f"rows {_span(full_rows)}"] * bool(full_rows) + [f"columns {_span(full_cols)}"] * bool(full_cols)
+        return " and ".join(said)
+    return f"rows {_span(rows)}, columns {_span(cols)}"
+
+
+def _span(values) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in _runs(values))
+
+
+def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
+    """How unequal a path-count map is, over all positions.
+
+    Args:
+        counts: the counts (exact integers, or floats); log10: their base-10 logarithms (−inf where zero).
+            Either may be omitted. exact: whether ``counts`` are exact (default: integers, or floats below 2⁵³).
+
+    Returns:
+        ``max_over_min`` (over the positions that are read; 1.0 exactly when they are all equal),
+        ``log10_max_over_min``, ``unread`` (positions with no path), ``positions``, ``unread_where`` (words),
+        ``uniform`` (every position read and max = min).
+    """
+    if log10 is None:
+        with np.errstate(divide="ignore"):
+            log10 = np.log10(np.asarray(counts, dtype=np.float64))
+    log10 = np.asarray(log10, dtype=np.float64)
+    zero = ~np.isfinite(log10) & (log10 < 0)
+    read = log10[~zero]
+    out = {"positions": int(log10.size), "unread": int(zero.sum()), "unread_where": unread_where(zero)}
+    if read.size == 0:
+        return {**out, "max_over_min": math.nan, "log10_max_over_min": math.nan, "uniform": False}
+    if counts is not None:
+        c = np.asarray(counts)
+        vals = c[~zero]
+        if exact is None:
+            exact = c.dtype == object or np.issubdtype(c.dtype, np.integer) or \
+                (np.issubdtype(c.dtype, np.floating) and float(np.max(np.abs(vals))) < 2.0 ** 53
+                 and bool(np.all(vals == np.round(vals))))
+    d = float(read.max() - read.min())
+    ratio = 10.0 ** d if d < 308 else math.inf
+    if counts is not None and exact:
+        hi, lo = max(vals.tolist()), min(vals.tolist())
+        equal = hi == lo
+        if hi / lo < 1e300:
+            ratio = float(Fraction(hi) / Fraction(lo)) if not equal else 1.0
+    else:
+        equal = d < LOG10_TIE
+    return {**out, "max_over_min": 1.0 if equal else ratio, "log10_max_over_min": 0.0 if equal else d,
+            "uniform": bool(equal and not zero.any())}
+
+
+def map_spread(paths) -> dict:
+    """:func:`spread` of a :class:`edgewise.PathCounts` (exact where its counts are)."""
+    if paths.exact:
+        return spread(paths.counts, paths.log10, exact=True)
+    return spread(paths.counts if paths.scale == 0 else None, paths.log10)
+
+
+def correction(ratio: float, s: dict) -> str:
+    """One word for a map with centre/border ``ratio`` and :func:`spread` ``s``: ``uniform``, ``unread``
+    (some positions have no path at all), ``over-corrects`` (the border gets more paths than the centre),
+    ``balanced at the anchors`` (centre = border but positions still differ) or ``centre-heavy``."""
+    if s["uniform"]:
+        return "uniform"
+    if s["unread"]:
+        return "unread"
+    if ratio is not None and math.isfinite(ratio) and ratio < 1:
+        return "over-corrects"
+    if ratio == 1:
+        return "balanced at the anchors"
+    return "centre-heavy"
+
+
+def law_words(law) -> str:
+    """A :class:`edgewise.theory.DepthLaw` in words with its key number."""
+    p = law.params
+    if law.kind == "uniform":
+        return "exactly uniform at every depth"
+    if law.kind == "exponential":
+        return f"exponential: centre/{'edge'} grows like {p['base']}^{{L}}"
+    if law.kind == "sqrt-then-saturating":
+        return (f"like √(πL)/{p['C']:.3g} (√L growth), saturating at {p['limit']:.3g}"
+                if math.isfinite(p["limit"]) else f"like √(πL)/{p['C']:.3g} (√L growth)")
+    if law.kind == "bounded":
+        return f"bounded, tending to {float(p['limit']):.3g}"
+    return "no closed form (exact counts only)"
+
+
+def sup(text: str, html: bool = True) -> str:
+    """``^{…}`` marks in ``text`` as HTML superscripts (or left as ``^…`` for plain text)."""
+    import re
+
+    return re.sub(r"\^\{([^{}<>]{1,24})\}", (r"<sup>\1</sup>" if html else r"^\1"), text)

@@ -1,0 +1,316 @@
+"""The verdict that opens the report: the asker's questions answered in plain words with this run's numbers.
+
+:func:`verdict_facts` gathers one model's facts (numbers and the words of :mod:`edgewise.facts`, nothing else);
+:func:`render` turns them into HTML. Every number on it sits in ``<span class="num" data-field="…">``, naming
+the field of ``data/MODEL/verdict.json`` it comes from, and every qualitative word in
+``<span class="claim" data-claim="…" data-of="…">``, so a test reads each one back from the data.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from .. import theory
+from ..facts import correction, law_words, map_spread, sup, words_for
+from ..graph import Graph
+from .tables import ratio_text
+
+__all__ = ["verdict_facts", "render", "render_trained", "global_layers", "TRAIN_MINUTES"]
+
+#: the paddings whose depth law the first answer lists, in the order the asker meets them
+LAW_PADDINGS = ("valid", "same", "reflect", "full", "circular", "replicate", "symmetric")
+#: minutes ``--train`` adds on 2 cores with nothing cached (benchmarks/report.py measures it)
+TRAIN_MINUTES = "2–3"
+
+
+def global_layers(graph: Graph) -> list[str]:
+    """Layers that connect every input position to every output unit: dense layers reading a (flattened) map of
+    more than one position, and global pooling (a map of several positions to one)."""
+    def positions(name: str) -> int:  # spatial positions behind a node, looking through flatten/view
+        nd = graph[name]
+        while nd.kind == "reshape" and nd.inputs:
+            nd = graph[nd.inputs[0]]
+        return math.prod(nd.shape[1:]) if len(nd.shape) > 1 else 1
+
+    found = []
+    for nd in graph:
+        if nd.kind not in ("linear", "pool") or not nd.inputs or positions(nd.inputs[0]) <= 1:
+            continue
+        if nd.kind == "linear" or (len(nd.shape) > 1 and math.prod(nd.shape[1:]) == 1):
+            found.append(nd.name)
+    return found
+
+
+def _rows(s) -> dict:
+    return {r["name"]: r for r in s.ev.comparison.rows}
+
+
+def _variant(s, row: dict) -> dict:
+    """A comparison row in the verdict's terms: ratio, spread, its one-word effect, cost."""
+    if "error" in row:
+        return {"fits": False, "why": row["error"]}
+    ratio = s.ratio(row)
+    spread = {k: row[k] for k in ("max_over_min", "unread", "unread_where", "uniform")}
+    return {"fits": True, "ratio": ratio, **spread, "effect": correction(ratio, spread),
+            "parameters_change": row.get("parameters_change", 0.0),
+            "multiply_adds_change": row.get("multiply_adds_change", 0.0)}
+
+
+def verdict_facts(s, layers: list[dict], block: str) -> dict:
+    """One model's answers as data: ``q1`` … ``q6`` (see :func:`render`)."""
+    ev, words = s.ev, words_for(s.ev.shape)
+    rows = _rows(s)
+    own = map_spread(ev.paths)
+    k, d = _block_kd(block)
+    n = ev.shape[-1]
+    laws = {}
+    for p in LAW_PADDINGS:
+        law = theory.depth_law(p, k, n, d)
+        row = rows.get(p) or (rows["original"] if p == ev.graph.padding else None)
+        laws[p] = {"kind": law.kind, "words": law_words(law), **(_variant(s, row) if row else {})}
+    q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
+          "block": block, "k": k, "dilation": d, "n": n, "laws": laws}
+    pools, before = [], 1.0
+    for r in layers:
+        if r["kind"] == "pool":
+            pools.append({"layer": r["name"], "before": before, "after": r["ratio"],
+                          "flat": abs(math.log(r["ratio"] / before)) < 1e-9 if before > 0 and r["ratio"] > 0
+                          else False})
+        before = r["ratio"]
+    q2 = {"pools": pools, "final": layers[-1]["ratio"] if layers else q1["ratio"],
+          "peak": max((r["ratio"] for r in layers), default=q1["ratio"])}
+    dense = global_layers(ev.graph)
+    last_window = layers[-1]["ratio"] if layers else None
+    q3 = {"global_layers": dense, "before_global": last_window, "output": q1["ratio"],
+          "global_remedy": _variant(s, rows["global"]) if "global" in rows else None}
+    i = ev.init.summary
+    from ..maps import gaussian_width
+
+    width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
+    spatial = [l for l in ev.rf.layers if l.spatial]
+    last = spatial[-1] if spatial else ev.rf.layers[-1]
+    from ..answer import _log_correlation, _ratio_interval
+
+    q4 = {"correlation": _log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
+          "sensitivity_ratio": s.ratio(i), "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
+          "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size],
+          "erf_moment_std": [float(v) for v in width.sigma_moments]}
+    q5 = _recommend(s, rows, ev.graph.padding)
+    q6 = {"one_d": words.ndim == 1}
+    return {"model": ev.name, "slug": s.slug, "words": {"unit": words.unit, "border": words.border},
+            "q1": q1, "q2": q2, "q3": q3, "q4": q4, "q5": q5, "q6": q6}
+
+
+def _block_kd(block: str) -> tuple[int, int]:
+    core = block.removeprefix("conv")
+    k, _, d = core.partition("/d")
+    return int(k), int(d or 1)
+
+
+def _recommend(s, rows: dict, padding) -> dict:
+    """The uniform remedy of lowest cost (parameters, then multiply-adds, then registry order); which
+    over-correct, leave positions unread, or do not fit."""
+    order = [r["name"] for r in s.ev.comparison.rows]
+    # the model's own padding as a remedy is the model itself: not an alternative
+    variants = {n: _variant(s, r) for n, r in rows.items() if n not in ("original", padding)}
+    fits = {n: v for n, v in variants.items() if v["fits"]}
+
+    def cost(n):
+        v = fits[n]
+        return (max(v["parameters_change"], 0), max(v["multiply_adds_change"], 0), order.index(n))
+
+    uniform = sorted((n for n, v in fits.items() if v["uniform"]), key=cost)
+    readable = [n for n, v in fits.items() if not v["unread"] and v["effect"] != "over-corrects"]
+    closest = min(readable, key=lambda n: (abs(math.log(fits[n]["max_over_min"])), *cost(n)), default=None)
+    best = uniform[0] if uniform else closest
+    return {"best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
+            "variants": variants, "identical_to_model": padding if padding in LAW_PADDINGS else None,
+            "over_correct": [n for n, v in fits.items() if v["effect"] == "over-corrects"],
+            "unread": [n for n, v in fits.items() if v["effect"] == "unread"],
+            "misfits": [n for n, v in variants.items() if not v["fits"]]}
+
+
+# ----------------------------------------------------------------------- HTML
+
+def _num(text: str, field: str) -> str:
+    return f'<span class="num" data-field="{html.escape(field)}">{html.escape(text)}</span>'
+
+
+def _claim(text: str, claim: str, of: str, raw: bool = False) -> str:
+    """``text`` (escaped unless ``raw``) marked as the claim ``claim`` about ``of`` (a padding, remedy, layer or
+    ``model``)."""
+    return (f'<span class="claim" data-claim="{html.escape(claim)}" data-of="{html.escape(of)}">'
+            f"{text if raw else html.escape(text)}</span>")
+
+
+def _pct(v: float) -> str:
+    return f"{v:+.0%}"
+
+
+def _links(slug: str, figure: str | None, field: str) -> str:
+    fig = f'<a href="#{html.escape(slug)}-{figure}">figure</a> · ' if figure else ""
+    return (f' <span class="refs">({fig}<a href="data/{html.escape(slug)}/verdict.json">verdict.json</a> → '
+            f"<code>{html.escape(field)}</code>)</span>")
+
+
+def render(f: dict) -> str:
+    """The verdict of one model as HTML (``f``: :func:`verdict_facts`)."""
+    slug, unit, border = f["slug"], f["words"]["unit"], f["words"]["border"]
+    q1, q2, q3, q4, q5 = f["q1"], f["q2"], f["q3"], f["q4"], f["q5"]
+    items = []
+    # 1. exponential?
+    pad = q1["padding"] or "its own"
+    own = (_claim("exactly uniform: every position has the same count", "uniform", "model")
+           if q1["uniform"] else
+           f"the centre input has {_num(ratio_text(q1['ratio']), 'q1.ratio')} as many paths as the {border} "
+           f"(all positions: max/min {_num(ratio_text(q1['max_over_min']), 'q1.max_over_min')}"
+           + (f"; {_claim('never read', 'unread', 'model')}: {_num(str(q1['unread']), 'q1.unread')} {unit}, "
+              f"{html.escape(q1['unread_where'])}" if q1["unread"] else "") + ")")
+    laws = []
+    for p, law in q1["laws"].items():
+        exact = ""
+        if law.get("fits") is False:
+            exact = f"; does not fit this model ({html.escape(law['why'].split(': ', 1)[-1])})"
+        elif law.get("fits"):
+            exact = (f"; this model with {p} padding: "
+                     + (_claim("uniform (max = min)", "uniform", p) if law["uniform"] else
+                        f"{_num(ratio_text(law['ratio']), f'q1.laws.{p}.ratio')} (max/min "
+                        f"{_num(ratio_text(law['max_over_min']), f'q1.laws.{p}.max_over_min')})"
+                        + (f", {_claim('over-corrects', 'over-corrects', p)}" if law["effect"] == "over-corrects"
+                           else "")
+                        + (f", {_claim('never reads', 'unread', p)} {_num(str(law['unread']), f'q1.laws.{p}.unread')} "
+                           f"{unit}" if law["unread"] else "")))
+        kind = law["kind"]
+        laws.append(f"<li><b>{p}</b>: {_claim(sup(html.escape(law['words'])), f'law:{kind}', p, raw=True)}{exact}</li>")
+    exponential = [p for p, law in q1["laws"].items() if law["kind"] == "exponential"]
+    items.append(("Is the centre's advantage exponential in depth?",
+                  (f"Only with {' and '.join(exponential)} padding. " if exponential else
+                   "Not for any padding listed below. ") + f"This model ({html.escape(pad)} padding): {own}. For L stacked "
+                  f"{html.escape(q1['block'])} layers on {q1['n']} {unit}, by "
+                  f"<code>edgewise.theory.depth_law</code>"
+                  + (" (per axis: a 2-D corner ratio is the product of the row and column ratios)"
+                     if border == "corner" else "") + f":<ul>{''.join(laws)}</ul>",
+                  "scaling", "q1"))
+    # 2. pooling
+    if q2["pools"]:
+        steps = "; ".join(
+            f"{html.escape(p['layer'])}: {_num(ratio_text(p['before']), f'q2.pools.{i}.before')} → "
+            f"{_num(ratio_text(p['after']), f'q2.pools.{i}.after')} "
+            + (_claim("flat", "flat", p["layer"]) if p["flat"] else _claim("changes it", "changes", p["layer"]))
+            for i, p in enumerate(q2["pools"]))
+        after = q2["final"] > max(p["after"] for p in q2["pools"]) * (1 + 1e-9)
+        stops = q2["final"] == 1
+        items.append(("Does max pooling stop it?",
+                      ("The counts end up balanced" if stops else "No") + f": at each pool ({steps}), and the "
+                      "layers after it "
+                      + ("keep raising it, to " if after else "end at ")
+                      + f"{_num(ratio_text(q2['final']), 'q2.final')}.", "layers", "q2"))
+    else:
+        items.append(("Does max pooling stop it?",
+                      "This model has no pooling layer; the per-layer curve shows where its ratio grows "
+                      f"(to {_num(ratio_text(q2['final']), 'q2.final')} after the last window).", "layers", "q2"))
+    # 3. fully connected
+    g = q3["global_remedy"]
+    gtext = ""
+    if g and g["fits"]:
+        gtext = (" Adding random global connections to every convolution (the <code>global</code> remedy) gives "
+                 + (_claim("exactly uniform counts", "uniform", "global") if g["uniform"] else
+                    f"{_num(ratio_text(g['ratio']), 'q3.global_remedy.ratio')} (max/min "
+                    f"{_num(ratio_text(g['max_over_min']), 'q3.global_remedy.max_over_min')})")
+                 + f" at {_num(_pct(g['parameters_change']), 'q3.global_remedy.parameters_change')} parameters.")
+    if q3["global_layers"]:
+        names = ", ".join(html.escape(n) for n in q3["global_layers"])
+        where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into them and "
+                 f"{_num(ratio_text(q3['output']), 'q3.output')} at the output" if q3["before_global"] else "")
+        items.append(("Would fully connected layers equalise it?",
+                      f"Within themselves, yes: {names} connect every input unit to every output unit, so they "
+                      f"add the same number of paths to each position; they do not undo the imbalance built "
+                      f"before them ({where})." + gtext, "remedies", "q3"))
+    else:
+        items.append(("Would fully connected layers equalise it?",
+                      "A dense layer or global pool connects every input to every output equally, so it adds the "
+                      "same number of paths everywhere; this model has none." + gtext, "remedies", "q3"))
+    # 4. theory
+    erf = " × ".join(f"{v:.1f}" for v in q4["erf_moment_std"])
+    items.append(("Is there theory?",
+                  "Yes. In a linear network whose weights are independent with mean 0 and variance σ², the "
+                  "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
+                  f"(tested exactly in edgewise's suite). With this model's ReLUs, over "
+                  f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
+                  f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
+                  f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
+                  f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
+                  f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map follows "
+                  f"the log path counts with r = {_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. "
+                  f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
+                  f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}, but the paths to "
+                  f"the centre unit spread with a standard deviation of only {_num(erf, 'q4.erf_moment_std')} "
+                  f"{unit} (moments of the count map).", "sensitivity_init", "q4"))
+    # 5. what to do
+    items.append(("What should I do?", _recommendation(q5, unit), "remedies", "q5"))
+    # 6. 1-D signals
+    if f["q6"]["one_d"]:
+        items.append(("1-D signals such as sound",
+                      "The border here is the start and end of the signal. The <code>border-1d</code> experiment "
+                      "(<code>edgewise experiment border-1d</code>, or <code>--train</code>) trains a 1-D net on "
+                      "MNIST-1D patterns placed at the start, middle and end and measures the accuracy at each.",
+                      None, "q6"))
+    body = "".join(f"<li><b>{html.escape(q)}</b> {a}{_links(slug, fig, field)}</li>" for q, a, fig, field in items)
+    return f'<ol class="verdict">{body}</ol>'
+
+
+def _recommendation(q5: dict, unit: str) -> str:
+    v = q5["variants"]
+    best = q5["best"]
+    if best is None:
+        return "No remedy that fits this model spreads the paths more evenly."
+    b = v[best]
+    cost = (f"{_num(_pct(b['parameters_change']), f'q5.variants.{best}.parameters_change')} parameters, "
+            f"{_num(_pct(b['multiply_adds_change']), f'q5.variants.{best}.multiply_adds_change')} multiply-adds")
+    if q5["best_uniform"]:
+        text = (f"Use <b>{html.escape(best)}</b>: every position gets exactly the same number of paths "
+                f"({_claim('max = min', 'uniform', best)}) at {cost}.")
+        if q5["also_uniform"]:
+            text += " Also uniform, at a higher or equal cost: " + ", ".join(
+                f"{html.escape(n)} ({_claim('uniform', 'uniform', n)}, "
+                f"{_num(_pct(v[n]['multiply_adds_change']), f'q5.variants.{n}.multiply_adds_change')} "
+                "multiply-adds)" for n in q5["also_uniform"]) + "."
+    else:
+        text = (f"No remedy makes the counts uniform here; the closest is <b>{html.escape(best)}</b> (max/min "
+                f"{_num(ratio_text(b['max_over_min']), f'q5.variants.{best}.max_over_min')}) at {cost}.")
+    for n in q5["over_correct"]:
+        text += (f" {html.escape(n)} {_claim('over-corrects', 'over-corrects', n)}: the border gets "
+                 f"{_num(ratio_text(1 / v[n]['ratio']), f'q5.variants.{n}.ratio (inverse)')} more paths than "
+                 "the centre.")
+    for n in q5["unread"]:
+        text += (f" {html.escape(n)} {_claim('never reads', 'unread', n)} "
+                 f"{_num(str(v[n]['unread']), f'q5.variants.{n}.unread')} {unit}: "
+                 f"{html.escape(v[n]['unread_where'])}.")
+    for n in q5["misfits"]:
+        text += f" {html.escape(n)} does not fit: {html.escape(v[n]['why'].split(': ', 1)[-1])}."
+    if q5["identical_to_model"]:
+        text += (f" ({html.escape(q5['identical_to_model'])} padding is this model as given, so it is not listed "
+                 "as a remedy.)")
+    return text
+
+
+def render_trained(numbers: dict | None) -> str:
+    """The last answer, once for the page: what trained networks do (``numbers``: the report's
+    ``after_training`` numbers, None without ``--train``)."""
+    q = "<b>What do trained networks do?</b> "
+    if not numbers:
+        return (f'<p class="verdict-trained">{q}Not measured in this run. <code>--train</code> trains the four '
+                "experiment tasks (absolute position, digits at the border, 1-D signals at the ends, symmetry "
+                "breaking) per remedy and seed and measures a trained net's sensitivity (about "
+                f"{TRAIN_MINUTES} minutes on 2 cores the first time; cached after).</p>")
+    parts = []
+    for name, r in numbers.items():
+        field = f"after_training.{name}"
+        parts.append(f"the {html.escape(name)} net's squared input gradient is "
+                     f"{_num(ratio_text(r['trained']), field + '.trained')} larger at the centre than at the corner "
+                     f"after training, against {_num(ratio_text(r['random']), field + '.random')} at random "
+                     f"initialisation and {_num(ratio_text(r['paths']), field + '.paths')} for its path counts")
+    return (f'<p class="verdict-trained">{q}' + "; ".join(parts)
+            + ' (<a href="#trained-sensitivity">figure</a> · <a href="report.json">report.json</a> → '
+              "<code>numbers.after_training</code>; the experiment tables are in section 7).</p>")

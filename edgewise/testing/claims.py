@@ -1,0 +1,191 @@
+"""Read a written report back and check every claim on it against the data saved beside it.
+
+Independent of :mod:`edgewise.facts` (which decides the words): this module re-derives each fact from the saved
+maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught even if the facts layer is wrong.
+
+- Every ``<span class="num" data-field="F">`` of the verdict shows the value of field ``F`` of
+  ``data/MODEL/verdict.json`` (to the digits shown).
+- Every ``<span class="claim" data-claim="C" data-of="X">`` is true of X's saved map or numbers: ``uniform``
+  (max = min, every position read), ``unread`` (some position has no path), ``over-corrects`` (centre/border
+  ratio below 1), ``flat``/``changes`` (a pool layer keeps/changes the per-layer ratio), and ``law:KIND`` (the
+  depth law :func:`edgewise.theory.depth_law` gives that padding).
+- Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
+  unread, each said to over-correct has ratio < 1; and every variant with unread positions is said to have them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["check_report", "check_verdict", "check_captions"]
+
+_SPAN = re.compile(r'<span class="(num|claim)" data-(?:field|claim)="([^"]*)"(?: data-of="([^"]*)")?>(.*?)</span>',
+                   re.S)
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _field(doc: dict, path: str):
+    inverse = path.endswith(" (inverse)")
+    value = doc
+    for part in path.removesuffix(" (inverse)").split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return 1 / value if inverse else value
+
+
+def _close(shown: str, value: float) -> bool:
+    """Whether ``shown`` (as printed, e.g. '3.33', '6.99e+05', '12') is ``value`` to the digits shown."""
+    x = float(shown)
+    if "e" in shown:
+        mantissa = shown.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return math.isclose(x, value, rel_tol=0.51 * 10 ** -digits + 1e-12)
+    digits = len(shown.split(".")[1]) if "." in shown else 0
+    # three significant figures (ratio_text) or the decimals shown, whichever is looser
+    return abs(x - value) <= max(0.51 * 10 ** -digits, 0.006 * abs(value)) + 1e-12
+
+
+def _check_number(text: str, value) -> bool:
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    shown = _NUMBER.findall(text.replace("−", "-"))
+    values = value if isinstance(value, list) else [value]
+    if "%" in text:
+        values = [100 * v for v in values]
+    if len(shown) != len(values):
+        return False
+    return all(_close(s, float(v)) for s, v in zip(shown, values))
+
+
+def _map(data: Path, of: str) -> np.ndarray | None:
+    path = data / ("pathways.log10.npy" if of == "model" else f"remedies.log10_{of}.npy")
+    if not path.exists() and of != "model":  # the model's own padding is the original
+        path = data / "remedies.log10_original.npy"
+    return np.load(path) if path.exists() else None
+
+
+def _uniform(log10: np.ndarray) -> bool:
+    return bool(np.isfinite(log10).all() and float(log10.max() - log10.min()) < 1e-12)
+
+
+def _unread(log10: np.ndarray) -> int:
+    return int((~np.isfinite(log10)).sum())
+
+
+def _rows(data: Path) -> dict:
+    doc = json.loads((data / "remedies.json").read_text())
+    return {r["name"]: r for r in doc["rows"]}
+
+
+def _ratio(row: dict) -> float:
+    return row["center_corner_ratio"] if row.get("center_corner_ratio") is not None else row["center_edge_ratio"]
+
+
+def check_verdict(block: str, data: Path) -> list[str]:
+    """Problems with one model's verdict HTML ``block`` against ``data`` (its ``data/MODEL`` folder)."""
+    facts = json.loads((data / "verdict.json").read_text())
+    problems = []
+    bare = re.sub(r'<span class="num"[^>]*>.*?</span>', "", block, flags=re.S)
+    for m in re.finditer(r"\d+(?:\.\d+)?(?:e[-+]\d+)?×(?!\d)", html.unescape(re.sub(r"<[^>]+>", " ", bare))):
+        problems.append(f"{data.name}: a ratio {m.group(0)} not read from verdict.json")
+    rows = _rows(data)
+    for kind, key, of, text in _SPAN.findall(block):
+        if kind == "num":
+            try:
+                value = _field(facts, key)
+            except (KeyError, IndexError, TypeError):
+                problems.append(f"{data.name}: {text!r} names {key}, which verdict.json does not have")
+                continue
+            if not _check_number(text, value):
+                problems.append(f"{data.name}: shows {html.unescape(text)!r} for {key} = {value!r}")
+            continue
+        problems += [f"{data.name}: {p}" for p in _check_claim(key, of, data, rows, facts)]
+    return problems
+
+
+def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict) -> list[str]:
+    if claim in ("uniform", "unread", "over-corrects"):
+        log10 = _map(data, of)
+        if log10 is None:
+            return [f"claims {claim} of {of!r}, which has no saved map"]
+        if claim == "uniform" and not _uniform(log10):
+            return [f"says {of} is uniform, but its map's max ≠ min or it leaves positions unread"]
+        if claim == "unread" and not _unread(log10):
+            return [f"says {of} never reads some positions, but every position of its map has a path"]
+        if claim == "over-corrects":
+            row = rows.get(of) or rows["original"]
+            if not _ratio(row) < 1:
+                return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"]
+        return []
+    if claim in ("flat", "changes"):
+        pools = {p["layer"]: p for p in facts["q2"]["pools"]}
+        layers = json.loads((data.parent.parent / "report.json").read_text())["numbers"]["depth"]
+        depth = next(v for v in layers.values() if of in v.get("layers", []))
+        i = depth["layers"].index(of)
+        before = depth["layer_ratios"][i - 1] if i else 1.0
+        flat = math.isclose(depth["layer_ratios"][i], before, rel_tol=1e-9)
+        if (claim == "flat") != flat or of not in pools:
+            return [f"says pool {of} is {claim}, but the ratio goes {before:.6g} → {depth['layer_ratios'][i]:.6g}"]
+        return []
+    if not claim.startswith("law:"):
+        return [f"an unknown claim {claim!r} about {of!r}"]
+    from ..theory import depth_law
+
+    q1 = facts["q1"]
+    law = depth_law(of, q1["k"], q1["n"], q1["dilation"])
+    if law.kind != claim.removeprefix("law:"):
+        return [f"says the {of} law is {claim.removeprefix('law:')}, theory says {law.kind}"]
+    return []
+
+
+_UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every position gets the same count with|"
+                           r"Uniform with):? ?([^.]+)\.")
+_NEVER = re.compile(r"(\w+) never reads (\d+)")
+_OVER = re.compile(r"(\w+) over-corrects")
+
+
+def check_captions(text: str, data: Path) -> list[str]:
+    """Problems with the claims of one model's figure captions (plain ``text``) against ``data``."""
+    problems = []
+    for m in _UNIFORM_LIST.finditer(text):
+        for name in (n.strip() for n in m.group(1).split(",")):
+            log10 = _map(data, name)
+            if log10 is not None and not _uniform(log10):
+                problems.append(f"{data.name}: a caption calls {name} uniform, but its map is not (max ≠ min)")
+    for name, n in _NEVER.findall(text):
+        log10 = _map(data, name)
+        if log10 is not None and _unread(log10) != int(n):
+            problems.append(f"{data.name}: a caption says {name} never reads {n}, its map has {_unread(log10)}")
+    rows = _rows(data)
+    for name in _OVER.findall(text):
+        if name in rows and not _ratio(rows[name]) < 1:
+            problems.append(f"{data.name}: a caption says {name} over-corrects, its ratio is {_ratio(rows[name]):.3g}")
+    for path in data.glob("remedies.log10_*.npy"):
+        name = path.name.removeprefix("remedies.log10_").removesuffix(".npy")
+        if _unread(np.load(path)) and not re.search(rf"\b{re.escape(name)} never reads", text):
+            problems.append(f"{data.name}: {name} leaves positions unread, but no caption says so")
+    return problems
+
+
+def check_report(out) -> list[str]:
+    """Every problem found on ``out/index.html`` (empty: every checked claim holds)."""
+    out = Path(out)
+    page = (out / "index.html").read_text()
+    problems = []
+    verdict = page[page.index('id="verdict"'):page.index("</section>", page.index('id="verdict"'))]
+    blocks = re.split(r"<h3>", verdict)[1:]
+    for block in blocks:
+        slug = re.search(r'href="data/([^/"]+)/verdict.json"', block)
+        if slug:
+            problems += check_verdict(block, out / "data" / slug.group(1))
+    for slug_dir in sorted((out / "data").iterdir()):
+        if not (slug_dir / "remedies.json").exists():
+            continue
+        ids = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-[^"]*">.*?<figcaption>(.*?)</figcaption>', page,
+                         re.S)
+        problems += check_captions(html.unescape(" ".join(ids)), slug_dir)
+    return problems

@@ -1,0 +1,159 @@
+"""Every sentence on the report is true: each number of the verdict is read back from the saved data, each
+qualitative word (uniform, never read, over-corrects, flat, the depth laws) is checked against the saved maps,
+and the checker itself is shown to catch the wordings and maps that were once wrong."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from edgewise import nets
+from edgewise.facts import correction, spread, unread_where
+from edgewise.report.builder import build
+from edgewise.testing.claims import check_captions, check_report
+
+QUESTION = "conv64/s4, conv64/s4"
+VALID = nets.from_spec("6*conv3", (1, 32), padding="valid")
+VALID.reference = "6*conv3 valid"
+HEAD = "conv3, maxpool2, conv3, gap, fc4"  # global pooling and a dense head
+MODELS = [QUESTION, nets.DEFAULT_SPEC, "torchvision:resnet18", VALID, HEAD]
+SHAPES = [(1, 256), (1, 32, 32), (3, 32, 32), (1, 32), (1, 16, 16)]
+SLUG = "conv64-s4-conv64-s4"
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claims")
+    build(MODELS, SHAPES, out=out, n_inits=4, progress=False)
+    return out
+
+
+def copy(page, tmp_path):
+    return shutil.copytree(page, tmp_path / "copy")
+
+
+def verdict_block(out, slug):
+    text = (out / "index.html").read_text()
+    start = text.index(f'href="data/{slug}/verdict.json"')
+    return text[text.rindex("<h3>", 0, start):text.index("</ol>", start)]
+
+
+def test_every_claim_on_the_page_holds(page):
+    assert check_report(page) == []
+
+
+def test_the_page_quotes_the_numbers_it_says(page):
+    text = (page / "index.html").read_text()
+    assert "RuntimeError" not in text and "Traceback" not in text
+    assert "less than its 64-tap kernel" in text  # the misfit in one plain sentence
+    assert "σ<sup>2L</sup>" in text and "^{" not in text
+    f = json.loads((page / "data" / SLUG / "verdict.json").read_text())
+    # the 1-D net: symmetric padding is not uniform (max/min 1.21), replicate over-corrects 21.5×, the
+    # non-overlapping remedy leaves the last 31 samples unread
+    assert f["q1"]["laws"]["symmetric"]["uniform"] is False
+    assert f["q1"]["laws"]["symmetric"]["max_over_min"] == pytest.approx(1.2112, rel=1e-3)
+    assert 1 / f["q5"]["variants"]["replicate"]["ratio"] == pytest.approx(21.49, rel=1e-3)
+    assert f["q5"]["variants"]["nonoverlapping"]["unread"] == 31
+    assert f["q5"]["best"] == "circular" and f["q5"]["best_uniform"]
+    assert "replicate" in f["q5"]["over_correct"] and "valid" in f["q5"]["misfits"]
+
+
+def test_one_value_per_quantity(page):
+    """The original's sensitivity ratio in the remedies table is the verdict's (same initialisations)."""
+    f = json.loads((page / "data" / SLUG / "verdict.json").read_text())
+    rows = {r["name"]: r for r in json.loads((page / "data" / SLUG / "remedies.json").read_text())["rows"]}
+    assert rows["original"]["sensitivity_center_edge_ratio"] == pytest.approx(f["q4"]["sensitivity_ratio"])
+    assert "same" not in rows  # the model's own padding is the original, not a second row
+
+
+def test_one_d_words_for_a_one_d_model(page):
+    block = re.sub(r"<[^>]+>", "", verdict_block(page, SLUG))
+    assert "samples" in block and "start and end of the signal" in block and "border-1d" in block
+    assert not re.search(r"\bpx\b|\bimage\b|\bcorner\b|\bradial\b", block)
+    two_d = re.sub(r"<[^>]+>", "", verdict_block(page, "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3"))
+    assert " px" in two_d and "signal" not in two_d
+
+
+def test_pooling_and_dense_layers_answered_from_the_model(page):
+    vgg = json.loads((page / "data" / "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3" / "verdict.json").read_text())
+    assert [p["layer"] for p in vgg["q2"]["pools"]] == ["maxpool1", "maxpool2"]
+    head = json.loads((page / "data" / "conv3-maxpool2-conv3-gap-fc4" / "verdict.json").read_text())
+    assert head["q3"]["global_layers"] == ["gap1"]  # the fc reads one position per channel: gap already mixed
+    assert head["q3"]["before_global"] == pytest.approx(head["q3"]["output"])  # global layers keep the ratio
+    resnet = json.loads((page / "data" / "torchvision-resnet18" / "verdict.json").read_text())
+    assert resnet["q3"]["global_layers"] == []  # at 32×32 layer4 is already 1×1: nothing left to pool
+    valid = json.loads((page / "data" / "6-conv3-valid" / "verdict.json").read_text())
+    assert valid["q1"]["padding"] == "valid" and valid["q1"]["laws"]["valid"]["kind"] == "exponential"
+
+
+# ----------------------------------------------------------------------- the checker catches what was wrong
+
+def test_old_wording_uniform_from_a_ratio_fails(page):
+    old = "Every position gets the same count with full, circular, symmetric."
+    problems = check_captions(old + " nonoverlapping never reads 31", page / "data" / SLUG)
+    assert any("symmetric uniform" in p for p in problems)
+
+
+def test_unread_positions_not_mentioned_fails(page):
+    """'nonoverlapping 2×' with no word about its 31 unread samples."""
+    problems = check_captions("Pathway maps after each remedy. Uniform (max = min over all positions): full, "
+                              "circular.", page / "data" / SLUG)
+    assert any("nonoverlapping leaves positions unread" in p for p in problems)
+
+
+def test_fabricated_maps_and_numbers_fail(page, tmp_path):
+    out = copy(page, tmp_path)
+    data = out / "data" / SLUG
+    # a circular map that varies: the verdict's "uniform" claim must fail
+    m = np.load(data / "remedies.log10_circular.npy")
+    m[0] += 0.5
+    np.save(data / "remedies.log10_circular.npy", m)
+    # a non-overlapping map that reads everything: "never reads 31" must fail
+    np.save(data / "remedies.log10_nonoverlapping.npy", np.zeros_like(np.load(data / "remedies.log10_original.npy")))
+    # a number the page shows that the data no longer says
+    f = json.loads((data / "verdict.json").read_text())
+    f["q1"]["ratio"] *= 2
+    (data / "verdict.json").write_text(json.dumps(f))
+    problems = check_report(out)
+    assert any("circular is uniform" in p for p in problems)
+    assert any("nonoverlapping never reads" in p for p in problems)
+    assert any("q1.ratio" in p for p in problems)
+
+
+def test_fabricated_pool_and_law_claims_fail(page, tmp_path):
+    out = copy(page, tmp_path)
+    report = json.loads((out / "report.json").read_text())
+    depth = report["numbers"]["depth"][nets.DEFAULT_SPEC]
+    depth["layer_ratios"][depth["layers"].index("maxpool1")] *= 1.5
+    (out / "report.json").write_text(json.dumps(report))
+    text = (out / "index.html").read_text()
+    text = text.replace('data-claim="law:sqrt-then-saturating" data-of="same"',
+                        'data-claim="law:exponential" data-of="same"', 1)
+    (out / "index.html").write_text(text)
+    problems = check_report(out)
+    assert any("pool maxpool1 is flat" in p for p in problems)
+    assert any("same law is exponential" in p for p in problems)
+
+
+# ----------------------------------------------------------------------- the facts layer
+
+def test_spread_uniform_means_max_equals_min():
+    assert spread([4, 4, 4])["uniform"] and spread([4, 4, 4])["max_over_min"] == 1.0
+    s = spread([3, 4, 4, 3])
+    assert not s["uniform"] and s["max_over_min"] == pytest.approx(4 / 3)
+    s = spread(np.array([2.0, 2.0, 0.0, 0.0]))
+    assert s["unread"] == 2 and not s["uniform"] and s["unread_where"] == "the last 2 samples, 2–3"
+    big = [10**40, 10**40 + 1]  # exact integers: one path apart is not uniform
+    assert not spread(np.array(big, dtype=object), exact=True)["uniform"]
+    assert correction(1.0, spread([1, 2, 1])) == "balanced at the anchors"
+    assert correction(0.5, spread([2, 1, 2])) == "over-corrects"
+
+
+def test_unread_where_in_two_dimensions():
+    mask = np.zeros((4, 5), dtype=bool)
+    mask[3] = True
+    mask[:, 4] = True
+    assert unread_where(mask) == "rows 3 and columns 4"
+    assert unread_where(np.zeros(3, dtype=bool)) == "nowhere"
