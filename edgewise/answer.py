@@ -242,7 +242,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     if outdir is not None:
         files.append(write_json(outdir / "answer.json", result.to_dict()))
         path = outdir / "answer.md"
-        write_atomic(path, sup(marked).encode())  # Markdown viewers render <sup>
+        write_atomic(path, result.text.encode())
         files.append(path)
     return result
 
