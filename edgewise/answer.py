@@ -161,7 +161,7 @@ def figures(ev: Evidence) -> dict:
     from .report.remedies import plot_comparison
     from .report.sensitivity import plot_perturbation, plot_sensitivity
 
-    figs = {"pathways": plot_pathways(ev.paths), "receptive_field": plot_receptive_field(ev.rf),
+    figs = {"pathways": plot_pathways(ev.paths), "receptive_field": plot_receptive_field(ev.rf, graph=ev.graph),
             "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths),
             "sensitivity_weights": plot_sensitivity(ev.own, paths=ev.paths)}
     if ev.pert is not None:

@@ -384,7 +384,7 @@ def _cmd_rf(args, out, err) -> int:
         from .results import write_json
 
         outdir = Path(args.out)
-        written = save_figure(plot_receptive_field(rf), outdir / "receptive_field.png")
+        written = save_figure(plot_receptive_field(rf, graph=graph), outdir / "receptive_field.png")
         written.append(write_json(outdir / "receptive_field.json", doc))
         _report_files(err if args.json else out, written)
 

@@ -12,6 +12,7 @@ import importlib
 import io
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,8 @@ from ..errors import EdgewiseError
 from ..results import write_atomic
 from ._format import fmt_ratio
 
-__all__ = ["plot_pathways", "plot_receptive_field", "png_data_uri", "save_figure", "STYLE"]
+__all__ = ["plot_pathways", "plot_receptive_field", "png_data_uri", "save_figure", "STYLE", "Panel", "panels",
+           "panel_text"]
 
 #: readable fonts and a colour-blind-safe look, applied while a figure is built
 STYLE = {
@@ -49,6 +51,58 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points."""
+    # 0.6 em is a little wider than DejaVu Sans's average glyph, so lines never run past the edge
+    return textwrap.fill(text, max(20, int(width_in * 72 / (0.6 * fontsize))))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One drawn panel as a caption names it: what it shows, whether its value axis (or colour scale) is
+    logarithmic, and where it sits (``left``/``middle``/``right``, ``top``/``bottom``; empty when alone)."""
+
+    what: str
+    log: bool = False
+    where: str = ""
+
+
+_PLACES = {("row", 2): ("left", "right"), ("row", 3): ("left", "middle", "right"),
+           ("column", 2): ("top", "bottom"), ("column", 3): ("top", "middle", "bottom")}
+
+
+def record_panels(fig: Figure, drawn: list[tuple[str, bool]], layout: str = "row", omitted: list[str] = ()) -> None:
+    """Attach ``(what, log)`` of each panel, in drawing order along ``layout``, and what was left out
+    (with why), to ``fig``, so its caption is written from what was drawn."""
+    places = _PLACES.get((layout, len(drawn)), ("",) * len(drawn))
+    fig.edgewise_panels = [Panel(what, log, where) for (what, log), where in zip(drawn, places)]
+    fig.edgewise_omitted = list(omitted)
+
+
+def panels(fig: Figure) -> list[Panel]:
+    """The panels a plot function of this package drew on ``fig``, in order (empty when it recorded none)."""
+    return list(getattr(fig, "edgewise_panels", []))
+
+
+def panel_text(fig: Figure) -> str:
+    """The panels in words for a caption: ``(left) A (log scale); (right) B`` and what was left out."""
+    text = "; ".join((f"({p.where}) " if p.where else "") + p.what + (" (log scale)" if p.log else "")
+                     for p in panels(fig))
+    omitted = getattr(fig, "edgewise_omitted", [])
+    return text + "".join(f"; not shown: {o}" for o in omitted)
+
+
+#: decades a curve may span on a linear axis; beyond them only a log axis shows both ends
+LOG_AXIS_DECADES = 2.0
+
+
+def needs_log(*curves) -> bool:
+    """Whether positive ``curves`` together span more than :data:`LOG_AXIS_DECADES` decades."""
+    values = np.concatenate([np.ravel(c) for c in curves])
+    values = values[np.isfinite(values) & (values > 0)]
+    return values.size > 0 and math.log10(values.max() / values.min()) > LOG_AXIS_DECADES
 
 
 def _target(result) -> str:
@@ -121,6 +175,8 @@ def plot_pathways(result, *, padding: str | None = None, cmap: str = "viridis", 
             fig = new_figure(6.4, 4.0)
             ax = fig.add_subplot()
             _curve(ax, log10, "paths to output")
+        record_panels(fig, [("paths from each input position" + (" in colour" if log10.ndim == 2 else ""),
+                             log10.ndim == 2 or ax.get_yscale() == "log")])
         fig.suptitle(textwrap.fill(head, 70), fontsize=12)
         ax.set_title(textwrap.fill(_subtitle(result, padding), 60 if log10.ndim == 2 else 80), fontsize=10, color="#333333")
     return fig
@@ -148,9 +204,7 @@ def _curve(ax, log10: np.ndarray, label: str) -> None:
     x = np.arange(log10.shape[0])
     style = dict(marker="o", markersize=3.5) if x.size <= 80 else {}
     ax.plot(x, vals, color=BLUE, linewidth=1.8, **style)
-    finite = log10[np.isfinite(log10)]
-    spread = float(finite.max() - finite.min()) if finite.size else 0.0
-    if s or spread > 2:  # more than a factor 100: only a log axis shows both ends
+    if s or needs_log(vals):
         ax.set_yscale("log")
     elif vals.max() > 0:
         ax.set_ylim(0, vals.max() * 1.08)
@@ -162,13 +216,17 @@ def _curve(ax, log10: np.ndarray, label: str) -> None:
     ax.set_axisbelow(True)
 
 
-def plot_receptive_field(rf) -> Figure:
+def plot_receptive_field(rf, graph=None) -> Figure:
     """Receptive-field size per layer and the share of units whose field falls off the image.
 
     Args:
         rf: a :class:`edgewise.ReceptiveField`.
+        graph: the :class:`edgewise.Graph` it was computed from; its explicit padding layers
+            (``Node.is_padding``) are left out, since they add positions, not a layer of computation.
     """
-    layers = [l for l in rf.layers if getattr(l, "jump", None) is not None and l.kind != "identity"]
+    padding = {nd.name for nd in graph if nd.is_padding} if graph is not None else set()
+    layers = [l for l in rf.layers if getattr(l, "jump", None) is not None and l.kind != "identity"
+              and l.name not in padding]
     if not layers:
         raise EdgewiseError("plot_receptive_field: the model has no spatial layers to show")
     names = [l.name for l in layers]
@@ -176,7 +234,8 @@ def plot_receptive_field(rf) -> Figure:
     off = np.array([100.0 * float(l.fraction_off) for l in layers])
     in_sizes = list(rf.input_shape[1:])
     with matplotlib.rc_context(STYLE):
-        fig = new_figure(max(6.4, 0.35 * len(names) + 2.5), 6.0)
+        width = max(6.4, 0.35 * len(names) + 2.5)
+        fig = new_figure(width, 6.0)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
         x = np.arange(len(names))
         square = sizes.shape[1] == 2 and np.array_equal(sizes[:, 0], sizes[:, 1]) and in_sizes[0] == in_sizes[1]
@@ -192,14 +251,18 @@ def plot_receptive_field(rf) -> Figure:
         top.set_ylabel("receptive field size (px)")
         top.legend(frameon=False, loc="upper left", ncols=2 if len(axis_names) == 2 else 1)
         top.grid(True, color="#e5e5e5", linewidth=0.8)
-        fig.suptitle(textwrap.fill(f"Receptive fields of {getattr(rf, 'model', 'model')} "
-                                   f"(input {'x'.join(map(str, rf.input_shape))})", 70), fontsize=12)
+        fig.suptitle(wrap(f"Receptive fields of {getattr(rf, 'model', 'model')} "
+                          f"(input {'x'.join(map(str, rf.input_shape))})", width, 12), fontsize=12)
         bottom.bar(x, off, color=VERMILION, width=0.7)
         bottom.set_ylabel("units with RF\npartly off image (%)")
         bottom.set_ylim(0, 105)
         bottom.set_xticks(x, names, rotation=60, ha="right")
-        bottom.set_xlabel("layer")
+        skipped = [l.name for l in rf.layers if l.name in padding]
+        bottom.set_xlabel("layer" + (f" (padding layers {', '.join(skipped)} not drawn)" if skipped else ""))
         bottom.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
+        record_panels(fig, [("receptive-field size of each layer against the input size", False),
+                            ("share of each layer's units whose field reaches past the image border", False)],
+                      layout="column")
     return fig
 
 

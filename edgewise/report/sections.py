@@ -7,21 +7,18 @@ also saves every figure as PNG and every result as JSON/NPY/CSV beside the page.
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch.nn as nn
 
 from .. import nets
 from .._axis import Window
-from ..answer import Evidence, compose, facts
-from ..errors import EdgewiseError
+from ..answer import Evidence
 from ..results import write_atomic, write_json
 from . import page, pascal
-from .figures import save_figure
+from .figures import panels, save_figure
 from .tables import ratio_text, receptive_field_rows, remedy_rows
 
 __all__ = ["Subject", "Writer", "PADDING_MODES", "answer", "pathways", "depth", "receptive_fields", "sensitivity",
@@ -40,6 +37,7 @@ class Subject:
     trained: bool = False
     figures: dict = field(default_factory=dict)  # the answer's figures, drawn once, placed in their sections
     key: str = ""  # its key in the report's numbers: the model's name, or its title when names repeat
+    layers: list | None = None  # the per-layer ratios (:func:`layer_ratios`), counted once
 
     def __post_init__(self):
         self.key = self.key or self.ev.name
@@ -90,12 +88,6 @@ class Writer:
         self.numbers.setdefault(section, {})[subject] = numbers
 
 
-def _log_ratio(s: Subject, row: dict) -> float:
-    """log of a row's centre/border ratio; ±inf when a border or the centre has no path."""
-    v = s.ratio(row)
-    return math.log(v) if v and v > 0 and math.isfinite(v) else (-math.inf if v == 0 else math.inf)
-
-
 def _h3(s: Subject) -> str:
     return f"<h3>{html.escape(s.title)}</h3>"
 
@@ -104,15 +96,17 @@ def _ratio_phrase(s: Subject, v: float) -> str:
     return f"centre/{s.where} {ratio_text(v)}"
 
 
-# ----------------------------------------------------------------------- 1. the answer
+# ----------------------------------------------------------------------- 1. the verdict
 
 def answer(s: Subject, w: Writer) -> str:
-    """The three questions answered with this model's numbers; every claim links to its figure below."""
-    f = facts(s.ev)
-    data = w.json(s.slug, "answer", f)
-    text = compose(f, lambda stem: data if stem == "answer.json" else f"#{s.slug}-{stem}", heading=3)
-    w.record("answer", s.key, f)
-    return f'<div class="answer">{page.markdown(text)}</div>'
+    """The asker's questions answered with this model's numbers (:mod:`.verdict`); every answer links to its
+    figure below and to the field of ``data/MODEL/verdict.json`` its numbers come from."""
+    from . import verdict
+
+    f = verdict.verdict_facts(s, layer_ratios(s), _block(s.ev.graph))
+    w.json(s.slug, "verdict", f)
+    w.record("verdict", s.key, f)
+    return _h3(s) + verdict.render(f)
 
 
 # ----------------------------------------------------------------------- 2. pathways
@@ -124,30 +118,53 @@ def _subset(comparison, keep) -> object:
     return replace(comparison, rows=rows, maps=maps, sensitivity={})
 
 
+def spread_sentence(s: Subject, rows: list[dict]) -> str:
+    """What a set of variants does to the counts, from their data (:mod:`edgewise.facts`): which are uniform
+    (max = min), which leave positions unread, which over-correct, and the most centre-heavy."""
+    from ..facts import correction, words_for
+
+    words = words_for(s.ev.shape)
+    fits = [r for r in rows if "error" not in r and r["name"] != "original"]
+    effect = {r["name"]: correction(s.ratio(r), r) for r in fits}
+    said = []
+    uniform = [n for n, e in effect.items() if e == "uniform"]
+    said.append(f"Uniform (max = min over all positions): {', '.join(uniform)}." if uniform else
+                "None of them gives every position the same count.")
+    for r in fits:
+        if effect[r["name"]] == "unread":
+            said.append(f"{r['name']} never reads {r['unread']} {words.unit} ({r['unread_where']}): they have no "
+                        "path to the output.")
+        elif effect[r["name"]] == "over-corrects":
+            said.append(f"{r['name']} over-corrects: the {words.border} gets {ratio_text(1 / s.ratio(r))} more "
+                        "paths than the centre.")
+    heavy = [r for r in fits if effect[r["name"]] == "centre-heavy"]
+    if heavy:
+        top = max(heavy, key=lambda r: r["max_over_min"])
+        said.append(f"Most uneven: {top['name']} (max/min {ratio_text(top['max_over_min'])}).")
+    return " ".join(said)
+
+
 def pathways(s: Subject, w: Writer) -> str:
     """The model's pathway map, the same map under every padding mode, and the Pascal's-triangle diagram."""
     ev = s.ev
     w.result(ev.paths, s.slug, "pathways")
     modes = _subset(ev.comparison, PADDING_MODES)
+    scale = " (log scale)" if panels(s.figures["pathways"])[0].log else ""
     parts = [_h3(s), w.figure(s.figures["pathways"], f"{s.slug}-pathways",
-                              f"Number of paths from each input position to every output unit of {ev.name} "
-                              f"(log scale): {_ratio_phrase(s, s.ratio(ev.paths.summary))}.")]
+                              f"Number of paths from each input position to every output unit of {ev.name}{scale}: "
+                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}.")]
     from .remedies import plot_comparison
 
-    fits = [r for r in modes.rows if "error" not in r and r["name"] != "original"]
-    uniform = [r["name"] for r in fits if abs(s.ratio(r) - 1) < 1e-9]
-    starved = max(fits, key=lambda r: _log_ratio(s, r), default=None)
+    own = f" (original: the model as given, {ev.graph.padding} padding)" if ev.graph.padding else ""
     parts.append(w.figure(plot_comparison(modes, title=f"Padding schemes for {ev.name}"), f"{s.slug}-padding-modes",
-                          "The same map with every padding scheme that fits the model, relative to each map's "
-                          "maximum. "
-                          + (f"Most centre-heavy: {starved['name']} ({ratio_text(s.ratio(starved))}). "
-                             if starved else "")
-                          + (f"Every position gets the same count with {', '.join(uniform)}." if uniform else
-                             "No scheme gives every position the same count here.")))
-    parts.append(w.table(remedy_rows(modes), s.slug, "padding_modes", "padding schemes compared"))
+                          f"The same map with every padding scheme that fits the model{own}. "
+                          + spread_sentence(s, modes.rows)))
+    parts.append(w.table(remedy_rows(modes, ev.graph.padding), s.slug, "padding_modes", "padding schemes compared"))
     parts.append(pascal.diagram(s, w))
     w.record("pathways", s.key, {"summary": ev.paths.summary,
-                                    "padding_modes": {r["name"]: r.get(f"center_{s.where}_ratio") for r in modes.rows}})
+                                    "padding_modes": {r["name"]: r.get(f"center_{s.where}_ratio") for r in modes.rows},
+                                    "spread": {r["name"]: {k: r[k] for k in ("max_over_min", "unread", "uniform")}
+                                               for r in modes.rows if "error" not in r}})
     return "".join(parts)
 
 
@@ -173,7 +190,9 @@ def layer_ratios(s: Subject) -> list[dict]:
     layer, in the order the model computes them: ``{"name", "kind" (conv/pool), "stride" (per axis), "ratio"}``."""
     from ..pathways import pathways as count
 
-    rows = []
+    if s.layers is not None:  # counted once: the verdict and the depth section both read them
+        return s.layers
+    rows = s.layers = []
     for nd in s.ev.graph:
         if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding:
             rows.append({"name": nd.name, "kind": nd.kind,
@@ -185,34 +204,33 @@ def layer_ratios(s: Subject) -> list[dict]:
 def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
     """The gap after each layer of the model, and exact depth scaling of its most common kernel with theory."""
     from ..scaling import scaling
-    from .scaling import law_text, plot_layers, plot_scaling
+    from .scaling import law_label, padding_law, plot_layers, plot_scaling, scaling_caption, scaling_table, step_label
 
-    layers = layer_ratios(s)
+    # the module's class names the pool (maxpool, avgpool) in the plot's labels
+    layers = [{**r, "op": s.ev.graph[r["name"]].op} for r in layer_ratios(s)]
     names, ratios = [r["name"] for r in layers], [r["ratio"] for r in layers]
+    steps = {r["name"]: step_label(r) for r in layers if step_label(r)}
     parts = [_h3(s)]
     if names:
         parts.append(w.figure(plot_layers(layers, s.where, s.ev.name), f"{s.slug}-layers",
                               f"Centre/{s.where} path ratio from the input to every unit of each layer of "
                               f"{s.ev.name}, in order: {ratio_text(ratios[0])} after the first, "
-                              f"{ratio_text(ratios[-1])} after the last."))
+                              f"{ratio_text(ratios[-1])} after the last. "
+                              + (f"Shaded: {'; '.join(f'{v} at {k}' for k, v in steps.items())}." if steps else
+                                 "No layer pools or strides.")))
     block, n = _block(s.ev.graph), s.ev.shape[-1]
     result = scaling(block, depths, paddings=PADDING_MODES[:-1], input_shape=(1, n), progress=False)
     w.result(result, s.slug, "scaling")
+    axis = (f", here on one axis of the {'x'.join(map(str, s.ev.shape[1:]))} input (a {s.where} ratio is the "
+            "product of the axes' ratios)" if len(s.ev.shape) > 2 else "")
     parts.append(w.figure(plot_scaling(result), f"{s.slug}-scaling",
-                          f"L stacked stride-1 copies of the model's most common kernel ({block}) on {n} positions: exact "
-                          "centre/edge ratios (points) and closed forms (lines) where theory has one. Valid padding "
-                          "grows exponentially (the Pascal's-triangle effect), zero padding like √L, the others "
-                          "stay bounded or flat."))
-    rows = [[p, law_text(result.laws.get(p)), result.theory_kind.get(p, "—"),
-             ratio_text(next((r for r in reversed(result.ratios[p]) if math.isfinite(r)), math.nan))]
-            for p in result.ratios]
-    from .tables import Rows
-
-    parts.append(w.table(Rows(["padding", "fitted law", "theory", "ratio at the deepest stack"], rows,
-                              [f"depths {result.depths[0]}…{result.depths[-1]}; derivations in docs/theory.md."]),
-                         s.slug, "scaling_laws", f"depth laws of L*{block}"))
-    w.record("depth", s.key, {"layers": names, "layer_ratios": ratios, "block": block,
-                                  "laws": result.laws, "theory_kind": result.theory_kind})
+                          f"The model's most common kernel is {block}{axis}. " + scaling_caption(result)))
+    parts.append(w.table(scaling_table(result), s.slug, "scaling_laws", f"depth laws of L*{block}"))
+    w.record("depth", s.key, {"layers": names, "layer_ratios": ratios, "layer_steps": steps, "block": block,
+                              "scaling_input": list(result.input_shape), "laws": result.laws,
+                              "theory_kind": result.theory_kind, "uniform": result.uniform,
+                              "scaling_laws": {p: {**padding_law(result, p), "label": law_label(result, p)}
+                                               for p in result.ratios}})
     return "".join(parts)
 
 
@@ -220,13 +238,15 @@ def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
 
 def receptive_fields(s: Subject, w: Writer) -> str:
     """Per-layer receptive fields, the share of units whose field falls off the image, padding advice."""
+    from .figures import panel_text
+
     rf = s.ev.rf
     w.result(rf, s.slug, "receptive_field")
     advice = rf.advice.sentences()
     items = "".join(f"<li>{html.escape(a)}</li>" for a in advice)
-    parts = [_h3(s), w.figure(s.figures["receptive_field"], f"{s.slug}-receptive_field",
-                              "Receptive-field size of every layer against the input size (top) and the share of "
-                              "each layer's units whose field reaches past the image border (bottom)."),
+    fig = s.figures["receptive_field"]
+    parts = [_h3(s), w.figure(fig, f"{s.slug}-receptive_field",
+                              f"Receptive fields of {s.ev.name}: {panel_text(fig)}."),
              w.table(receptive_field_rows(rf), s.slug, "receptive_fields", "receptive field per layer"),
              "<h4>Padding advice</h4>", f"<ul>{items}</ul>"]
     w.record("receptive_fields", s.key, {"layers": [l.to_dict() for l in rf.layers], "advice": advice})
@@ -237,23 +257,27 @@ def receptive_fields(s: Subject, w: Writer) -> str:
 
 def sensitivity(s: Subject, w: Writer) -> str:
     """Gradient maps at initialisation beside the path counts, with the model's weights, and the perturbation."""
+    from .figures import panel_text
+
     ev = s.ev
     w.result(ev.init, s.slug, "sensitivity_init")
     w.result(ev.own, s.slug, "sensitivity_weights")
     weights = "its trained weights" if s.trained else "the weights it was built with (random: not trained)"
-    parts = [_h3(s), w.figure(s.figures["sensitivity_init"], f"{s.slug}-sensitivity_init",
-                              f"Expected squared input gradient over {ev.n_inits} random initialisations (left) "
-                              f"beside the path counts (right): {_ratio_phrase(s, s.ratio(ev.init.summary))} "
+    init, own = s.figures["sensitivity_init"], s.figures["sensitivity_weights"]
+    parts = [_h3(s), w.figure(init, f"{s.slug}-sensitivity_init",
+                              f"Expected squared input gradient of {ev.name} over {ev.n_inits} random "
+                              f"initialisations: {panel_text(init)}. {_ratio_phrase(s, s.ratio(ev.init.summary)).capitalize()} "
                               f"against {ratio_text(s.ratio(ev.paths.summary))} for the paths."),
-             w.figure(s.figures["sensitivity_weights"], f"{s.slug}-sensitivity_weights",
+             w.figure(own, f"{s.slug}-sensitivity_weights",
                       f"The squared input gradient of {ev.name} with {weights}, over "
-                      f"{ev.own.samples.shape[0]} inputs: {_ratio_phrase(s, s.ratio(ev.own.summary))}.")]
+                      f"{ev.own.samples.shape[0]} inputs: {panel_text(own)}. "
+                      f"{_ratio_phrase(s, s.ratio(ev.own.summary)).capitalize()}.")]
     if ev.pert is not None:
         w.result(ev.pert, s.slug, "perturbation")
-        parts.append(w.figure(s.figures["perturbation"], f"{s.slug}-perturbation",
-                              f"The perturbation experiment: nudge each input by ε = {ev.pert.eps:g} and measure the "
-                              "output change (left), against the gradient (middle), and all inputs at once with "
-                              f"random signs ({ev.pert.n_signs} patterns)."))
+        pert = s.figures["perturbation"]
+        parts.append(w.figure(pert, f"{s.slug}-perturbation",
+                              f"The perturbation experiment: nudge each input position by ε = {ev.pert.eps:g} and "
+                              f"measure the change of the output: {panel_text(pert)}."))
     w.record("sensitivity", s.key, {"init": ev.init.summary, "weights": ev.own.summary,
                                       "trained": s.trained,
                                       "perturbation": None if ev.pert is None else ev.pert.summary})
@@ -268,17 +292,15 @@ def remedies(s: Subject, w: Writer) -> str:
 
     comp = s.ev.comparison
     w.result(comp, s.slug, "remedies")
-    best = sorted((r for r in comp.rows if "error" not in r), key=lambda r: abs(_log_ratio(s, r)))
-    flat = [r["name"] for r in best if abs(s.ratio(r) - 1) < 1e-9]
     parts = [_h3(s), w.figure(s.figures["remedies"], f"{s.slug}-remedies",
-                              f"Pathway maps of {s.ev.name} after each remedy, each relative to its own maximum. "
-                              + (f"Uniform with {', '.join(flat)}." if flat else
-                                 f"Flattest: {best[0]['name']} ({ratio_text(s.ratio(best[0]))}).")),
-             w.table(remedy_rows(comp), s.slug, "remedies", "remedies compared")]
+                              f"Pathway maps of {s.ev.name} after each remedy. " + spread_sentence(s, comp.rows)),
+             w.table(remedy_rows(comp, s.ev.graph.padding), s.slug, "remedies",
+                     "remedies compared, from uniform to most uneven")]
     if comp.sensitivity:
+        n = next((r["n_inits"] for r in comp.rows if "n_inits" in r), s.ev.n_inits)
         parts.append(w.figure(plot_comparison(comp, sensitivity=True), f"{s.slug}-remedies-sensitivity",
-                              "The same remedies measured by the expected squared gradient at random "
-                              "initialisation: where it disagrees with the path counts, the scale of the signal "
+                              f"The same remedies measured by the expected squared gradient over {n} random "
+                              "initialisations: where it disagrees with the path counts, the scale of the signal "
                               "near the border, not the wiring, decides."))
     w.record("remedies", s.key, {"rows": comp.rows})
     return "".join(parts)

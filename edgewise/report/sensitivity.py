@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import textwrap
+import math
 
 import matplotlib
 import numpy as np
@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 from ..errors import EdgewiseError
 from ..maps import radial_profile
 from ._format import fmt_ratio
-from .figures import BLUE, CMAPS, GREY, ORANGE, STYLE, _curve, _heatmap, _target, new_figure
+from .figures import (BLUE, CMAPS, GREY, ORANGE, STYLE, _heatmap, _target, needs_log, new_figure, record_panels,
+                      wrap)
 
-__all__ = ["plot_sensitivity", "plot_perturbation"]
+__all__ = ["plot_sensitivity", "plot_perturbation", "sign_estimate_is_noise", "MIN_SIGN_CORRELATION"]
 
 
 def _quantity(result) -> str:
@@ -33,80 +34,171 @@ def _log10(values: np.ndarray) -> np.ndarray:
         return np.log10(np.abs(np.asarray(values, dtype=np.float64)))
 
 
-def _profile(ax, values, label, colour, marker) -> None:
-    radii, means = radial_profile(np.abs(values))
-    top = float(np.max(means)) if means.size and np.max(means) > 0 else 1.0
-    ax.plot(radii, means / top, color=colour, marker=marker, markersize=3.5, linewidth=1.6, label=label)
+#: a random-sign estimate correlating less than this with the gradient it estimates is mostly noise
+#: (it shares under r² = 25 % of its variance with it) and is not drawn as evidence
+MIN_SIGN_CORRELATION = 0.5
+
+
+def _mean_scale(values: np.ndarray) -> float:
+    """The mean over positions, the unit the curves are drawn in (1 for an all-zero map)."""
+    m = float(np.mean(values))
+    return m if m > 0 else 1.0
+
+
+def _ring_profile(values: np.ndarray, samples: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(radii, ring means, their standard error over ``samples`` or None)."""
+    radii, means = radial_profile(values)
+    if samples is None or len(samples) < 2:
+        return radii, means, None
+    each = np.stack([radial_profile(v)[1] for v in samples])
+    return radii, means, each.std(axis=0, ddof=1) / math.sqrt(len(samples))
+
+
+def _markers(n: int, marker: str | None) -> dict:
+    """Point markers only while the points stay apart."""
+    return dict(marker=marker, markersize=3) if marker and n <= 60 else {}
+
+
+def _band_curve(ax, x, y, err, colour, marker, label) -> None:
+    """``y`` with a ±``err`` band (lower edge kept positive, for a log axis)."""
+    ax.plot(x, y, color=colour, linewidth=1.4, label=label, **_markers(len(x), marker))
+    if err is not None:
+        ax.fill_between(x, np.maximum(y - err, y * 1e-3), y + err, color=colour, alpha=0.25, linewidth=0,
+                        label=f"{label} ± 1 standard error")
+
+
+def _paths_relative(paths) -> np.ndarray:
+    """Path counts relative to their maximum (finite at any size; 0 where no path)."""
+    return np.where(np.isfinite(paths.log10), 10.0 ** (paths.log10 - np.nanmax(paths.log10)), 0.0)
 
 
 def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
-    """A sensitivity map (log10 heatmap, or a curve in 1-D) beside its radial profile.
+    """A sensitivity map (log10 heatmap, or a curve with its standard-error band in 1-D) beside its radial
+    profile, each divided by its mean over positions (path counts likewise when given).
 
     Args:
         result: a :class:`edgewise.sensitivity.Sensitivity`.
-        paths: optional :class:`edgewise.PathCounts` of the same model: its radial
-            profile is drawn beside the sensitivity's (both normalised to their maximum).
+        paths: optional :class:`edgewise.PathCounts` of the same model, drawn beside the sensitivity.
+
+    The panels drawn are recorded on the figure (:func:`edgewise.report.figures.panel_text`).
     """
     if cmap not in CMAPS:
         raise EdgewiseError(f"plot_sensitivity: cmap {cmap!r} is not allowed; use one of {', '.join(CMAPS)}")
-    values = np.asarray(result.map, dtype=np.float64)
+    values = np.abs(np.asarray(result.map, dtype=np.float64))
     if values.ndim not in (1, 2):
         raise EdgewiseError(f"plot_sensitivity draws 1-D or 2-D inputs; this result has shape {values.shape}")
     what = _quantity(result)
+    short = what.split(" over")[0]
+    unit = _mean_scale(values)
+    samples = np.asarray(result.samples, dtype=np.float64)
+    # ring means of a signed map's magnitude are not the mean of the samples' rings: no band then
+    ring_samples = samples if (samples >= 0).all() else None
+    counts = _paths_relative(paths) if paths is not None else None
+    with_paths = ", with the path counts" if counts is not None else ""
     with matplotlib.rc_context(STYLE):
-        fig = new_figure(11.0, 4.6)
+        fig = new_figure(11.5, 4.9)
         left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
         if values.ndim == 2:
-            _heatmap(fig, left, _log10(values), cmap, "log10 " + what.split(" over")[0], "zero")
+            _heatmap(fig, left, _log10(values / unit), cmap, f"log10 ({short} / its mean)", "zero")
+            drawn = [("the sensitivity at each input position divided by its mean over positions", True)]
         else:
-            _curve(left, _log10(values), what.split(" over")[0])
-        left.set_title(textwrap.fill(f"{result.model} · {_ratio_text(result.summary, values.ndim)}", 55),
+            x = np.arange(values.size)
+            _band_curve(left, x, values / unit, np.asarray(result.stderr, dtype=np.float64) / unit, BLUE, None,
+                        "sensitivity")
+            curves = [values / unit]
+            if counts is not None:
+                curves.append(counts / _mean_scale(counts))
+                left.plot(x, curves[-1], color=ORANGE, linewidth=1.6, linestyle="--", label="path counts")
+            log = needs_log(*curves)
+            left.set_yscale("log" if log else "linear")
+            if not log:
+                left.set_ylim(bottom=0)
+            left.set_xlim(-0.5, values.size - 0.5)
+            left.set_xlabel("input position (px)")
+            left.set_ylabel("value / its mean over positions")
+            left.grid(True, color="#e5e5e5", linewidth=0.8)
+            left.legend(frameon=False, fontsize=9)
+            drawn = [(f"the sensitivity at each input position ± 1 standard error (band){with_paths}, "
+                      "each divided by its mean over positions", log)]
+        left.set_title(wrap(f"{result.model} · {_ratio_text(result.summary, values.ndim)}", 6.0, 10),
                        fontsize=10, color="#333333")
-        _profile(right, values, "sensitivity", BLUE, "o")
-        if paths is not None:
-            counts = np.where(np.isfinite(paths.log10), 10.0 ** (paths.log10 - np.nanmax(paths.log10)), 0.0)
-            _profile(right, counts, "path counts", ORANGE, "s")
-        right.set_yscale("log")
-        right.set_xlabel("distance from the image centre (px)")
-        right.set_ylabel("ring mean / its maximum")
-        right.set_title("radial profile", fontsize=10, color="#333333")
+        radii, means, err = _ring_profile(values / unit, None if ring_samples is None else ring_samples / unit)
+        _band_curve(right, radii, means, err, BLUE, "o", "sensitivity")
+        curves = [means]
+        if counts is not None:
+            c_radii, c_means = radial_profile(counts / _mean_scale(counts))
+            right.plot(c_radii, c_means, color=ORANGE, linewidth=1.6, linestyle="--", label="path counts",
+                       **_markers(len(c_radii), "s"))
+            curves.append(c_means)
+        log = needs_log(*curves)
+        right.set_yscale("log" if log else "linear")
+        if not log:
+            right.set_ylim(bottom=0)
+        ring = "ring" if values.ndim == 2 else "both sides'"
+        right.set_xlabel("distance from the input's centre (px)")
+        right.set_ylabel(f"{ring} mean / mean over all positions")
+        right.set_title("mean at each distance from the centre", fontsize=10, color="#333333")
         right.grid(True, color="#e5e5e5", linewidth=0.8)
-        right.legend(frameon=False)
-        fig.suptitle(textwrap.fill(f"Sensitivity of {_target(result)} to each input position: {what}", 100),
+        right.legend(frameon=False, fontsize=9)
+        drawn.append(("the mean at each distance from the centre"
+                      + (" ± 1 standard error (band)" if err is not None else "") + with_paths
+                      + ", divided by the mean over all positions", log))
+        fig.suptitle(wrap(f"Sensitivity of {_target(result)} to each input position: {what}", 11.5, 12),
                      fontsize=12)
+        record_panels(fig, drawn)
     return fig
 
 
+def sign_estimate_is_noise(result) -> bool:
+    """Whether the all-at-once random-sign estimate is too noisy to show (see :data:`MIN_SIGN_CORRELATION`)."""
+    r = result.sign_correlation
+    return not (math.isfinite(r) and r >= MIN_SIGN_CORRELATION)
+
+
 def plot_perturbation(result, cmap: str = "viridis") -> Figure:
-    """The perturbation experiment: one position at a time, all at once with random signs, and the gradient."""
+    """The perturbation experiment: one position at a time, the gradient, and all at once with random signs
+    (left out when it is mostly noise: :func:`sign_estimate_is_noise`)."""
     if cmap not in CMAPS:
         raise EdgewiseError(f"plot_perturbation: cmap {cmap!r} is not allowed; use one of {', '.join(CMAPS)}")
-    panels = [("one position at a time", result.single),
-              (f"all at once, {result.n_signs} random sign patterns", result.random_signs),
-              ("gradient (autograd)", result.gradient)]
+    signs = f"all at once with random signs ({result.n_signs} patterns)"
+    # (panel title, what it shows for the caption, values)
+    panels = [("one position at a time", "the output change per unit nudge, one position at a time", result.single),
+              ("gradient (autograd)", "the change the gradient predicts (autograd)", result.gradient)]
+    omitted = []
+    if sign_estimate_is_noise(result):
+        omitted.append(f"the estimate from nudging {signs}, which correlates only r = "
+                       f"{result.sign_correlation:.2f} with the gradient (below {MIN_SIGN_CORRELATION:g}: mostly noise)")
+    else:
+        panels.append((signs, f"the estimate from nudging {signs}", result.random_signs))
     ndim = np.asarray(result.single).ndim
     label = "log10 |Δf| / ε"
     with matplotlib.rc_context(STYLE):
         if ndim == 2:
-            fig = new_figure(15.0, 4.8)
-            axes = fig.subplots(1, 3)
-            for ax, (name, values) in zip(axes, panels):
+            width = 5.0 * len(panels)
+            fig = new_figure(width, 5.0)
+            axes = fig.subplots(1, len(panels))
+            for ax, (name, _, values) in zip(axes, panels):
                 _heatmap(fig, ax, _log10(values), cmap, label, "no change")
-                ax.set_title(name, fontsize=10, color="#333333")
+                ax.set_title(wrap(name, 4.2, 10), fontsize=10, color="#333333")
+            record_panels(fig, [(what, True) for _, what, _ in panels], omitted=omitted)
         else:
-            fig = new_figure(7.5, 4.2)
+            width = 9.0
+            fig = new_figure(width, 4.8)
             ax = fig.add_subplot()
-            for (name, values), colour, style in zip(panels, (BLUE, ORANGE, GREY), ("-", "--", ":")):
+            for (name, _, values), colour, style in zip(panels, (BLUE, GREY, ORANGE), ("-", ":", "--")):
                 ax.plot(np.arange(len(values)), values, color=colour, linestyle=style, linewidth=1.8, label=name)
             ax.set_yscale("log")
             ax.set_xlabel("input position (px)")
             ax.set_ylabel("|Δf| / ε")
             ax.grid(True, color="#e5e5e5", linewidth=0.8)
             ax.legend(frameon=False)
+            names = [name for name, _, _ in panels]
+            record_panels(fig, [("the output change per unit nudge of each input position, as curves for "
+                                 + ", ".join(names[:-1]) + " and " + names[-1], True)], omitted=omitted)
         s = result.summary["single"]
-        fig.suptitle(textwrap.fill(
+        fig.suptitle(wrap(
             f"Nudging each input position by ε = {result.eps:g}: change of {_target(result)} "
             f"({result.model}; {_ratio_text(s, ndim)}; finite differences vs gradient: max error "
-            f"{result.fd_error:.1e}; random signs vs gradient: correlation {result.sign_correlation:.2f})", 120),
-            fontsize=11)
+            f"{result.fd_error:.1e}; random signs vs gradient: correlation {result.sign_correlation:.2f}"
+            + (", too noisy to draw" if omitted else "") + ")", width, 11), fontsize=11)
     return fig
