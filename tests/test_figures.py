@@ -42,7 +42,7 @@ def test_heatmap_has_title_labels_and_colorbar():
 def test_curve_1d_log_axis_only_for_large_ranges():
     wide = edgewise.pathways(nets.from_spec("8*conv5", (1, 64), padding="valid"), (1, 64))
     ax = plot_pathways(wide).axes[0]
-    assert ax.get_yscale() == "log" and ax.get_xlabel() == "input position (px)"
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "input position (sample)"
     assert "paths" in ax.get_ylabel()
     narrow = edgewise.pathways(pascal_net(padding="same"), (1, 9))
     ax = plot_pathways(narrow).axes[0]

@@ -208,7 +208,7 @@ def _curve(ax, log10: np.ndarray, label: str) -> None:
         ax.set_yscale("log")
     elif vals.max() > 0:
         ax.set_ylim(0, vals.max() * 1.08)
-    ax.set_xlabel("input position (px)")
+    ax.set_xlabel("input position (sample)")
     ax.set_ylabel(label + (f" (× 1e{s})" if s else ""))
     ax.set_xlim(-0.5, x.size - 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -238,6 +238,7 @@ def plot_receptive_field(rf, graph=None) -> Figure:
         fig = new_figure(width, 6.0)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
         x = np.arange(len(names))
+        unit = "px" if sizes.shape[1] == 2 else "samples"
         square = sizes.shape[1] == 2 and np.array_equal(sizes[:, 0], sizes[:, 1]) and in_sizes[0] == in_sizes[1]
         if square or sizes.shape[1] == 1:
             axis_names = [""]
@@ -246,9 +247,9 @@ def plot_receptive_field(rf, graph=None) -> Figure:
         for a, (colour, marker) in enumerate([(BLUE, "o"), (ORANGE, "s")][:len(axis_names)]):
             top.plot(x, sizes[:, a], color=colour, marker=marker, label=f"receptive field{axis_names[a]}")
             top.axhline(in_sizes[a], color=colour, linestyle="--", linewidth=1,
-                        label=f"input size{axis_names[a]} ({in_sizes[a]} px)")
+                        label=f"input size{axis_names[a]} ({in_sizes[a]} {unit})")
         top.set_ylim(0, max(float(sizes.max()), max(in_sizes)) * (1.3 if len(axis_names) == 1 else 1.6))
-        top.set_ylabel("receptive field size (px)")
+        top.set_ylabel(f"receptive field size ({unit})")
         top.legend(frameon=False, loc="upper left", ncols=2 if len(axis_names) == 2 else 1)
         top.grid(True, color="#e5e5e5", linewidth=0.8)
         fig.suptitle(wrap(f"Receptive fields of {getattr(rf, 'model', 'model')} "

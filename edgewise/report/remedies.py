@@ -147,7 +147,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
                 ax.set_xlim(-0.5, values.size - 0.5)
                 ax.tick_params(labelbottom=True)
                 if bottom_of_column:
-                    ax.set_xlabel("input position (px)", fontsize=9)
+                    ax.set_xlabel("input position (sample)", fontsize=9)
                 ax.set_ylabel(axis_label + (", own scale" if name in own else ""), fontsize=9)
                 ax.grid(True, color="#e5e5e5", linewidth=0.8)
         for ax in axes[len(names):]:

@@ -114,7 +114,7 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
             if not log:
                 left.set_ylim(bottom=0)
             left.set_xlim(-0.5, values.size - 0.5)
-            left.set_xlabel("input position (px)")
+            left.set_xlabel("input position (sample)")
             left.set_ylabel("value / its mean over positions")
             left.grid(True, color="#e5e5e5", linewidth=0.8)
             left.legend(frameon=False, fontsize=9)
@@ -135,7 +135,7 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
         if not log:
             right.set_ylim(bottom=0)
         ring = "ring" if values.ndim == 2 else "both sides'"
-        right.set_xlabel("distance from the input's centre (px)")
+        right.set_xlabel("distance from the input's centre (" + ("px" if values.ndim == 2 else "samples") + ")")
         right.set_ylabel(f"{ring} mean / mean over all positions")
         right.set_title("mean at each distance from the centre", fontsize=10, color="#333333")
         right.grid(True, color="#e5e5e5", linewidth=0.8)
@@ -188,7 +188,7 @@ def plot_perturbation(result, cmap: str = "viridis") -> Figure:
             for (name, _, values), colour, style in zip(panels, (BLUE, GREY, ORANGE), ("-", ":", "--")):
                 ax.plot(np.arange(len(values)), values, color=colour, linestyle=style, linewidth=1.8, label=name)
             ax.set_yscale("log")
-            ax.set_xlabel("input position (px)")
+            ax.set_xlabel("input position (sample)")
             ax.set_ylabel("|Δf| / ε")
             ax.grid(True, color="#e5e5e5", linewidth=0.8)
             ax.legend(frameon=False)
