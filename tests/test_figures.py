@@ -159,4 +159,4 @@ def test_receptive_field_legend_of_a_1d_model():
 
     fig = plot_receptive_field(receptive_field("conv64/s4, conv64/s4", (1, 256)))
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels == ["receptive field", "input size (256 px)"]
+    assert labels == ["receptive field", "input size (256 samples)"]
