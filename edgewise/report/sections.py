@@ -38,6 +38,7 @@ class Subject:
     figures: dict = field(default_factory=dict)  # the answer's figures, drawn once, placed in their sections
     key: str = ""  # its key in the report's numbers: the model's name, or its title when names repeat
     layers: list | None = None  # the per-layer ratios (:func:`layer_ratios`), counted once
+    scaling: object = None  # :func:`depth_scaling`, counted once
 
     def __post_init__(self):
         self.key = self.key or self.ev.name
@@ -103,7 +104,7 @@ def answer(s: Subject, w: Writer) -> str:
     figure below and to the field of ``data/MODEL/verdict.json`` its numbers come from."""
     from . import verdict
 
-    f = verdict.verdict_facts(s, layer_ratios(s), _block(s.ev.graph))
+    f = verdict.verdict_facts(s, layer_ratios(s), _block(s.ev.graph), depth_scaling(s))
     w.json(s.slug, "verdict", f)
     w.record("verdict", s.key, f)
     return _h3(s) + verdict.render(f)
@@ -201,9 +202,19 @@ def layer_ratios(s: Subject) -> list[dict]:
     return rows
 
 
+def depth_scaling(s: Subject, depths=DEPTHS):
+    """Exact depth scaling of the model's most common kernel on one axis of its input, every padding but the
+    last (symmetric); computed once, for the verdict and the depth section."""
+    from ..scaling import scaling
+
+    if s.scaling is None or s.scaling.depths != list(depths):
+        s.scaling = scaling(_block(s.ev.graph), depths, paddings=PADDING_MODES[:-1], input_shape=(1, s.ev.shape[-1]),
+                            progress=False)
+    return s.scaling
+
+
 def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
     """The gap after each layer of the model, and exact depth scaling of its most common kernel with theory."""
-    from ..scaling import scaling
     from .scaling import law_label, padding_law, plot_layers, plot_scaling, scaling_caption, scaling_table, step_label
 
     # the module's class names the pool (maxpool, avgpool) in the plot's labels
@@ -218,8 +229,8 @@ def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
                               f"{ratio_text(ratios[-1])} after the last. "
                               + (f"Shaded: {'; '.join(f'{v} at {k}' for k, v in steps.items())}." if steps else
                                  "No layer pools or strides.")))
-    block, n = _block(s.ev.graph), s.ev.shape[-1]
-    result = scaling(block, depths, paddings=PADDING_MODES[:-1], input_shape=(1, n), progress=False)
+    block = _block(s.ev.graph)
+    result = depth_scaling(s, depths)
     w.result(result, s.slug, "scaling")
     axis = (f", here on one axis of the {'x'.join(map(str, s.ev.shape[1:]))} input (a {s.where} ratio is the "
             "product of the axes' ratios)" if len(s.ev.shape) > 2 else "")

@@ -57,8 +57,10 @@ def _variant(s, row: dict) -> dict:
             "multiply_adds_change": row.get("multiply_adds_change", 0.0)}
 
 
-def verdict_facts(s, layers: list[dict], block: str) -> dict:
-    """One model's answers as data: ``q1`` … ``q6`` (see :func:`render`)."""
+def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
+    """One model's answers as data: ``q1`` … ``q6`` (see :func:`render`); ``measured``: the exact depth scaling
+    of ``block`` (:class:`edgewise.scaling.Scaling`), whose law is quoted where theory has no closed form."""
+    from .scaling import law_label
     ev, words = s.ev, words_for(s.ev.shape)
     rows = _rows(s)
     own = map_spread(ev.paths)
@@ -68,7 +70,10 @@ def verdict_facts(s, layers: list[dict], block: str) -> dict:
     for p in LAW_PADDINGS:
         law = theory.depth_law(p, k, n, d)
         row = rows.get(p) or (rows["original"] if p == ev.graph.padding else None)
-        laws[p] = {"kind": law.kind, "words": law_words(law), **(_variant(s, row) if row else {})}
+        said = law_words(law)
+        if law.kind == "numeric" and measured is not None and p in measured.ratios:
+            said += f"; measured over L = {measured.depths[0]}…{measured.depths[-1]}: {law_label(measured, p)}"
+        laws[p] = {"kind": law.kind, "words": said, **(_variant(s, row) if row else {})}
     q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
           "block": block, "k": k, "dilation": d, "n": n, "laws": laws}
     pools, before = [], 1.0
