@@ -81,7 +81,7 @@ def test_one_d_curves_and_their_unread_positions():
     by_name = {ax.get_title().split(":")[0]: ax for ax in fig.axes if ax.get_visible()}
     assert by_name["original"].get_ylim()[0] < -0.5 < 0 < by_name["original"].get_ylim()[1] < 0.1
     assert "own scale" in by_name["replicate"].get_title() and by_name["replicate"].get_ylim()[0] < -2
-    assert "7 px no path" in by_name["nonoverlapping"].get_title()
+    assert "7 samples no path" in by_name["nonoverlapping"].get_title()
     assert any(p.get_hatch() for p in by_name["nonoverlapping"].patches)
     assert figure_problems(fig) == []
 

@@ -88,6 +88,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
     key = ("sensitivity_" if sensitivity else "") + ("center_corner_ratio" if ndim == 2 else "center_edge_ratio")
     quantity = "E[(∂y/∂x)²]" if sensitivity else "paths"
     missing_label = "no gradient" if sensitivity else "no path"
+    unit = "px" if ndim == 2 else "samples"
     cols = min(4, len(names))
     nrows = math.ceil(len(names) / cols)
     rel = {n: m - np.nanmax(np.where(np.isfinite(m), m, np.nan)) if np.isfinite(m).any() else m
@@ -110,7 +111,7 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
             values, missing = rel[name], ~np.isfinite(rel[name])
             ratio = rows.get(name, {}).get(key)
             label = f"{name}: {fmt_ratio(math.log10(ratio))}" if ratio and 0 < ratio < math.inf else name
-            notes = (["own scale"] if name in own else []) + ([f"{int(missing.sum())} px {missing_label}"]
+            notes = (["own scale"] if name in own else []) + ([f"{int(missing.sum())} {unit} {missing_label}"]
                                                              if missing.any() else [])
             title_text = " · ".join([label] + notes)
             # a panel's title is one line while it fits beside a colour bar, else its notes go on a second
