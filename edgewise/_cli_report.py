@@ -38,6 +38,8 @@ def add_parser(sub, common, fmt, wrap) -> None:
                     help="initialisations per remedy for its sensitivity (default: --inits; 0: path counts only)")
     rp.add_argument("--trained", action="store_true",
                     help="the models' weights are trained (default: only pretrained:/experiment: references)")
+    rp.add_argument("--force", action="store_true",
+                    help="write into --out even if it holds files that are not an edgewise report (replaced)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rp.set_defaults(handler=_cmd_report)
@@ -80,7 +82,7 @@ def _cmd_report(args, out, err) -> int:
     result = build(refs, shapes, out=args.out, train=args.train, visualize=args.visualize, n_inits=args.inits,
                    remedy_inits=args.remedy_inits, seed=args.seed, padding=args.padding, size=args.size,
                    seeds=args.seeds, trained_weights=True if args.trained else None,
-                   progress=not (args.no_progress or args.json))
+                   progress=not (args.no_progress or args.json), force=args.force)
     if args.json:
         _emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
                     "files": [str(p) for p in result.files]})

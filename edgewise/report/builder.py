@@ -21,6 +21,7 @@ from ..errors import EdgewiseError
 from ..models import describe
 from ..results import Result, write_atomic, write_json
 from . import page, sections, trained, verdict
+from .folder import Staging, check_out
 from .page import slug as _slug
 
 __all__ = ["build", "Report", "DEFAULT_MODELS", "SECTIONS"]
@@ -141,7 +142,7 @@ class _Progress:
 
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
           n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
-          seeds: int = 3, trained_weights: bool | None = None, progress: bool = True) -> Report:
+          seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False) -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
     Args:
@@ -155,6 +156,9 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         n_inits: random initialisations for the Monte-Carlo sensitivity; ``remedy_inits`` per remedy (0: paths
             only; default ``n_inits``, so the original's sensitivity is one number with one interval on the page).
         trained_weights: say the models' weights are trained (default: guessed from the reference).
+        force: write into ``out`` even if it holds files that are not an edgewise report (they are replaced).
+            The report is built aside and swapped in whole when complete (:mod:`.folder`); an earlier report's
+            cached experiments are kept.
 
     Returns:
         :class:`Report`.
@@ -171,8 +175,17 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     _check(n_inits, remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
     names = [describe(m) for m, _ in pairs]
-    out = Path(out)
-    w = sections.Writer(out)
+    out = check_out(out, force)
+    with Staging(out) as staged:
+        return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
+                      remedy_inits=remedy_inits, seed=seed, padding=padding, size=size, seeds=seeds,
+                      trained_weights=trained_weights, progress=progress)
+
+
+def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
+           padding, size, seeds, trained_weights, progress) -> Report:
+    """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
+    w = sections.Writer(staging.tmp, cache=out)
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
               "padding": padding, "size": size, "seeds": seeds, "edgewise": __version__}
@@ -211,13 +224,15 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
             [(i, t, "".join(inner)) for i, t, inner in parts],
             f"edgewise {__version__} · {platform.python_implementation()} {platform.python_version()} · seed {seed} · "
             f"computed in {elapsed:.0f} s · numbers: report.json, data/ · figures: figures/")
-        path = out / "index.html"
+        path = staging.tmp / "index.html"
         write_atomic(path, document.encode())
-        w.files += [path, write_json(out / "config.json", config),
-                    write_json(out / "report.json", {"config": config, "numbers": w.numbers})]
+        w.files += [path, write_json(staging.tmp / "config.json", config),
+                    write_json(staging.tmp / "report.json", {"config": config, "numbers": w.numbers})]
+        staging.commit()
     finally:
         bar.close()
-    return Report(path, [t for _, t, _ in parts], w.numbers, config, w.files)
+    return Report(out / "index.html", [t for _, t, _ in parts], w.numbers, config,
+                  [staging.final(p) for p in w.files])
 
 
 def _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar) -> list:

@@ -58,8 +58,9 @@ class Subject:
 class Writer:
     """Saves figures (``figures/``), results and tables (``data/``) under ``out`` and makes their HTML."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, cache: Path | None = None):
         self.out, self.files, self.numbers = Path(out), [], {}
+        self.cache = Path(cache) if cache is not None else self.out  # the report folder's lasting part
 
     def figure(self, fig, ident: str, caption: str) -> str:
         self.files += save_figure(fig, self.out / "figures" / ident)

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from . import page
+from .folder import CACHE
 from .tables import Rows, ratio_text
 
 __all__ = ["TASKS", "experiments", "after_training", "visualization", "TRAINED"]
@@ -22,7 +23,7 @@ TRAINED = ("border-digits", "same", 0)
 def experiments(w, size: str = "quick", seeds: int = 3, step=lambda text: None) -> str:
     """Every task trained once per remedy and seed: the accuracy table and the task's figures.
 
-    Runs are cached under ``out/experiments/TASK``, so a second report reuses them."""
+    Runs are cached under ``REPORT/experiments/TASK`` (``w.cache``), so a second report reuses them."""
     from .. import experiments as ex
     from .experiments import experiment_figures
 
@@ -30,8 +31,8 @@ def experiments(w, size: str = "quick", seeds: int = 3, step=lambda text: None) 
     for name in TASKS:
         task = ex.tasks.get(name)
         step(f"training {name}")
-        exp = ex.run(name, seeds=seeds, size=size, out=w.out / "experiments" / name, progress=False)
-        w.files.append(w.out / "experiments" / name / "experiment.json")
+        exp = ex.run(name, seeds=seeds, size=size, out=w.cache / CACHE / name, progress=False)
+        w.files.append(w.cache / CACHE / name / "experiment.json")
         parts += [f"<h3>{html.escape(name)}</h3>", page.paragraph(f"{task.summary} Theory predicts: {task.prediction}",
                                                                   "blurb"),
                   page.markdown(exp.text(markdown=True))]

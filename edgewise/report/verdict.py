@@ -21,7 +21,7 @@ __all__ = ["verdict_facts", "render", "render_trained", "global_layers", "TRAIN_
 #: the paddings whose depth law the first answer lists, in the order the asker meets them
 LAW_PADDINGS = ("valid", "same", "reflect", "full", "circular", "replicate", "symmetric")
 #: minutes ``--train`` adds on 2 cores with nothing cached (benchmarks/report.py measures it)
-TRAIN_MINUTES = "2–3"
+TRAIN_MINUTES = "3–4"
 
 
 def global_layers(graph: Graph) -> list[str]:
