@@ -255,7 +255,7 @@ def plot_receptive_field(rf, graph=None) -> Figure:
         fig.suptitle(wrap(f"Receptive fields of {getattr(rf, 'model', 'model')} "
                           f"(input {'x'.join(map(str, rf.input_shape))})", width, 12), fontsize=12)
         bottom.bar(x, off, color=VERMILION, width=0.7)
-        bottom.set_ylabel("units with RF\npartly off image (%)")
+        bottom.set_ylabel("units with RF\npartly off " + ("image" if unit == "px" else "the signal") + " (%)")
         bottom.set_ylim(0, 105)
         bottom.set_xticks(x, names, rotation=60, ha="right")
         skipped = [l.name for l in rf.layers if l.name in padding]

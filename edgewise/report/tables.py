@@ -55,9 +55,10 @@ def receptive_field_rows(rf) -> Rows:
             flagged.append(len(rows))
         rows.append([layer.name + (" *" if uneven else ""), layer.op, _shape(layer.shape), fmt_axes(layer.size),
                      fmt_axes(layer.jump), fmt_axes(layer.start), f"{100 * layer.fraction_off:.0f}%"])
-    notes = ["size, jump, start: input pixels" + (", rows×columns" if len(rf.input_shape) == 3 else "")
+    two_d = len(rf.input_shape) == 3
+    notes = ["size, jump, start: input " + ("pixels, rows×columns" if two_d else "samples")
              + "; start: centre of the first unit's field. off-image: share of the layer's units whose field "
-             "reaches past the input border."]
+             "reaches past the " + ("image border." if two_d else "start or end of the signal.")]
     if flagged:
         notes.append("*: the layer never reads its last padded positions (uneven padding).")
     if hidden:
