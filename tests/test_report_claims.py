@@ -12,7 +12,8 @@ import pytest
 from edgewise import nets
 from edgewise.facts import correction, spread, unread_where
 from edgewise.report.builder import build
-from edgewise.testing.claims import check_captions, check_report
+from edgewise.report.verdict import render_trained
+from edgewise.testing.claims import check_captions, check_report, check_trained
 
 QUESTION = "conv64/s4, conv64/s4"
 VALID = nets.from_spec("6*conv3", (1, 32), padding="valid")
@@ -135,6 +136,17 @@ def test_fabricated_pool_and_law_claims_fail(page, tmp_path):
     problems = check_report(out)
     assert any("pool maxpool1 is flat" in p for p in problems)
     assert any("same law is exponential" in p for p in problems)
+
+
+def test_trained_answer_quotes_the_trained_numbers():
+    numbers = {"after_training": {"border-digits:same": {"trained": 277.5, "random": 3.12, "paths": 11.39}},
+               "experiments": {"border-digits": {"contrast": {"splits": ["corner", "center"], "table": {
+                   "same": {"mean": -0.269}, "full": {"mean": -0.003}, "circular": {"mean": 0.0}}}}}}
+    text = render_trained(numbers)
+    assert "278×" in text and "circular" in text and check_trained(text, numbers) == []
+    numbers["experiments"]["border-digits"]["contrast"]["table"]["same"]["mean"] = -0.5  # the data says otherwise
+    assert any("-27" in p for p in check_trained(text, numbers))
+    assert "Not measured in this run" in render_trained({}) and "--train" in render_trained({})
 
 
 # ----------------------------------------------------------------------- the facts layer

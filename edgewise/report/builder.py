@@ -214,7 +214,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 bar.done()
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
-        parts[0][2].append(verdict.render_trained(w.numbers.get("after_training")))
+        parts[0][2].append(verdict.render_trained(w.numbers))
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
         config["seconds"], config["seconds_per_part"] = round(elapsed, 1), dict(bar.seconds)

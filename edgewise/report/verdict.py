@@ -187,7 +187,8 @@ def render(f: dict) -> str:
                         + (f", {_claim('never reads', 'unread', p)} {_num(str(law['unread']), f'q1.laws.{p}.unread')} "
                            f"{unit}" if law["unread"] else "")))
         kind = law["kind"]
-        laws.append(f"<li><b>{p}</b>: {_claim(sup(html.escape(law['words'])), f'law:{kind}', p, raw=True)}{exact}</li>")
+        said = _claim(sup(html.escape(law["words"])), f"law:{kind}", p, raw=True)
+        laws.append(f"<li><b>{p}</b>: {said}{exact}</li>")
     exponential = [p for p, law in q1["laws"].items() if law["kind"] == "exponential"]
     items.append(("Is the centre's advantage exponential in depth?",
                   (f"Only with {' and '.join(exponential)} padding. " if exponential else
@@ -300,22 +301,38 @@ def _recommendation(q5: dict, unit: str) -> str:
     return text
 
 
-def render_trained(numbers: dict | None) -> str:
-    """The last answer, once for the page: what trained networks do (``numbers``: the report's
-    ``after_training`` numbers, None without ``--train``)."""
+def render_trained(numbers: dict) -> str:
+    """The last answer, once for the page: what trained networks do (``numbers``: the report's numbers; its
+    ``after_training`` and ``experiments`` parts exist with ``--train``). Number fields name ``report.json``'s
+    ``numbers``."""
     q = "<b>What do trained networks do?</b> "
-    if not numbers:
+    after, experiments = numbers.get("after_training"), numbers.get("experiments") or {}
+    if not after and not experiments:
         return (f'<p class="verdict-trained">{q}Not measured in this run. <code>--train</code> trains the four '
                 "experiment tasks (absolute position, digits at the border, 1-D signals at the ends, symmetry "
                 "breaking) per remedy and seed and measures a trained net's sensitivity (about "
                 f"{TRAIN_MINUTES} minutes on 2 cores the first time; cached after).</p>")
     parts = []
-    for name, r in numbers.items():
+    for name, r in (after or {}).items():
         field = f"after_training.{name}"
-        parts.append(f"the {html.escape(name)} net's squared input gradient is "
-                     f"{_num(ratio_text(r['trained']), field + '.trained')} larger at the centre than at the corner "
-                     f"after training, against {_num(ratio_text(r['random']), field + '.random')} at random "
+        task, _, remedy = name.partition(":")
+        parts.append(f"after training, the {html.escape(task)} net ({html.escape(remedy)} padding) has a squared "
+                     f"input gradient {_num(ratio_text(r['trained']), field + '.trained')} larger at the centre than "
+                     f"at the corner, against {_num(ratio_text(r['random']), field + '.random')} at random "
                      f"initialisation and {_num(ratio_text(r['paths']), field + '.paths')} for its path counts")
+    for task, exp in experiments.items():
+        contrast = exp.get("contrast")
+        if not contrast or not contrast.get("table"):
+            continue
+        a, b = contrast["splits"]
+        table = contrast["table"]
+        steadiest = min(table, key=lambda r: abs(table[r]["mean"]))
+        shown = list(dict.fromkeys(r for r in ("same", steadiest) if r in table))
+        cells = ", ".join(
+            f"{html.escape(r)} "
+            + _num(format(100 * table[r]["mean"], "+.0f"), f"experiments.{task}.contrast.table.{r}.mean (points)")
+            for r in shown)
+        parts.append(f"{html.escape(task)}: accuracy {html.escape(a)} − {html.escape(b)} {cells} points")
     return (f'<p class="verdict-trained">{q}' + "; ".join(parts)
-            + ' (<a href="#trained-sensitivity">figure</a> · <a href="report.json">report.json</a> → '
-              "<code>numbers.after_training</code>; the experiment tables are in section 7).</p>")
+            + ' (<a href="#trained">section 7</a> · <a href="report.json">report.json</a> → '
+              "<code>numbers.after_training</code>, <code>numbers.experiments</code>).</p>")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["check_report", "check_verdict", "check_captions"]
+__all__ = ["check_report", "check_verdict", "check_trained", "check_captions"]
 
 _SPAN = re.compile(r'<span class="(num|claim)" data-(?:field|claim)="([^"]*)"(?: data-of="([^"]*)")?>(.*?)</span>',
                    re.S)
@@ -31,11 +31,29 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def _field(doc: dict, path: str):
-    inverse = path.endswith(" (inverse)")
+    """The value at a dotted ``path`` of ``doc``; a `` (inverse)`` suffix means 1/value, `` (points)`` 100×."""
+    path, _, unit = path.partition(" (")
     value = doc
-    for part in path.removesuffix(" (inverse)").split("."):
+    for part in _split(path, doc):
         value = value[int(part)] if isinstance(value, list) else value[part]
-    return 1 / value if inverse else value
+    return {"inverse)": lambda v: 1 / v, "points)": lambda v: 100 * v}.get(unit, lambda v: v)(value)
+
+
+def _split(path: str, doc: dict) -> list[str]:
+    """A dotted path's keys; keys may hold dots themselves (task names, "border-digits:same"), so the longest key
+    present at each level wins."""
+    parts, keys, value = path.split("."), [], doc
+    while parts:
+        for n in range(len(parts), 0, -1):
+            key = ".".join(parts[:n])
+            if (isinstance(value, dict) and key in value) or (isinstance(value, list) and n == 1):
+                keys.append(key)
+                value = value[int(key)] if isinstance(value, list) else value[key]
+                parts = parts[n:]
+                break
+        else:
+            raise KeyError(path)
+    return keys
 
 
 def _close(shown: str, value: float) -> bool:
@@ -85,25 +103,37 @@ def _ratio(row: dict) -> float:
     return row["center_corner_ratio"] if row.get("center_corner_ratio") is not None else row["center_edge_ratio"]
 
 
+def _check_numbers(block: str, doc: dict, label: str) -> list[str]:
+    problems = []
+    for kind, key, _, text in _SPAN.findall(block):
+        if kind != "num":
+            continue
+        try:
+            value = _field(doc, key)
+        except (KeyError, IndexError, TypeError, ValueError):
+            problems.append(f"{label}: {text!r} names {key}, which the data does not have")
+            continue
+        if not _check_number(text, value):
+            problems.append(f"{label}: shows {html.unescape(text)!r} for {key} = {value!r}")
+    return problems
+
+
+def check_trained(paragraph: str, numbers: dict) -> list[str]:
+    """Problems with the verdict's trained-networks paragraph against ``report.json``'s numbers."""
+    return _check_numbers(paragraph, numbers, "trained networks")
+
+
 def check_verdict(block: str, data: Path) -> list[str]:
     """Problems with one model's verdict HTML ``block`` against ``data`` (its ``data/MODEL`` folder)."""
     facts = json.loads((data / "verdict.json").read_text())
-    problems = []
+    problems = _check_numbers(block, facts, data.name)
     bare = re.sub(r'<span class="num"[^>]*>.*?</span>', "", block, flags=re.S)
     for m in re.finditer(r"\d+(?:\.\d+)?(?:e[-+]\d+)?×(?!\d)", html.unescape(re.sub(r"<[^>]+>", " ", bare))):
         problems.append(f"{data.name}: a ratio {m.group(0)} not read from verdict.json")
     rows = _rows(data)
     for kind, key, of, text in _SPAN.findall(block):
-        if kind == "num":
-            try:
-                value = _field(facts, key)
-            except (KeyError, IndexError, TypeError):
-                problems.append(f"{data.name}: {text!r} names {key}, which verdict.json does not have")
-                continue
-            if not _check_number(text, value):
-                problems.append(f"{data.name}: shows {html.unescape(text)!r} for {key} = {value!r}")
-            continue
-        problems += [f"{data.name}: {p}" for p in _check_claim(key, of, data, rows, facts)]
+        if kind == "claim":
+            problems += [f"{data.name}: {p}" for p in _check_claim(key, of, data, rows, facts)]
     return problems
 
 
@@ -177,6 +207,9 @@ def check_report(out) -> list[str]:
     page = (out / "index.html").read_text()
     problems = []
     verdict = page[page.index('id="verdict"'):page.index("</section>", page.index('id="verdict"'))]
+    verdict, _, trained = verdict.partition('<p class="verdict-trained">')
+    numbers = json.loads((out / "report.json").read_text())["numbers"]
+    problems += check_trained(trained, numbers)
     blocks = re.split(r"<h3>", verdict)[1:]
     for block in blocks:
         slug = re.search(r'href="data/([^/"]+)/verdict.json"', block)
