@@ -312,7 +312,6 @@ def remedies(s: Subject, w: Writer) -> str:
         n = next((r["n_inits"] for r in comp.rows if "n_inits" in r), s.ev.n_inits)
         parts.append(w.figure(plot_comparison(comp, sensitivity=True), f"{s.slug}-remedies-sensitivity",
                               f"The same remedies measured by the expected squared gradient over {n} random "
-                              "initialisations: where it disagrees with the path counts, the scale of the signal "
-                              "near the border, not the wiring, decides."))
+                              f"initialisations (their centre/{s.where} ratios are the table's sens. column)."))
     w.record("remedies", s.key, {"rows": comp.rows})
     return "".join(parts)
