@@ -75,7 +75,7 @@ def _cmd_experiment(args, out, err) -> int:
     task = get(args.task)
     outdir = Path(args.out or Path("out") / "experiments" / task.name)
     exp = run(task, args.remedies, args.seeds, args.size, out=outdir, backend=args.backend, workers=args.workers,
-              threads=args.threads, progress=not args.no_progress, **_overrides(args.overrides))
+              threads=args.threads, progress=not args.no_progress, options=_overrides(args.overrides))
     from .report import save_figure
     from .report.experiments import experiment_figures
     from .results import write_atomic

@@ -112,9 +112,14 @@ def _pool(jobs, workers, on_progress, on_done):
             for f in done:
                 on_done(futures[f], f.result())
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in list(getattr(pool, "_processes", {}).values()):
+        # Ctrl-C or an error: stop the workers now (a running job would otherwise finish first). Take them before
+        # shutdown, which drops the executor's reference to them.
+        workers_now = list((getattr(pool, "_processes", None) or {}).values())
+        for p in workers_now:
             p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in workers_now:
+            p.join(timeout=5)
         raise
     pool.shutdown()
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import EdgewiseError
 from ..results import Result
 
 __all__ = ["Experiment", "interval", "rows_csv"]
@@ -119,12 +122,71 @@ class Experiment(Result):
         return {**doc, "runs": self.runs}
 
     @classmethod
-    def from_dict(cls, doc: dict) -> "Experiment":
-        """Rebuild from :meth:`to_dict`'s output (e.g. a saved ``experiment.json``)."""
+    def from_dict(cls, doc: dict, source: str = "the experiment document") -> "Experiment":
+        """Rebuild from :meth:`to_dict`'s output (e.g. a saved ``experiment.json``, see :meth:`load`).
+
+        A document that is not one (damaged, hand-edited) is an EdgewiseError naming ``source`` and the fault."""
+        problem = _doc_problem(doc)
+        if problem:
+            raise EdgewiseError(f"{source} is not an edgewise experiment ({problem}); run the experiment again to "
+                                "rewrite it (edgewise experiment TASK --out DIR)")
         contrast = doc.get("contrast")
         return cls(doc["task"], doc["size"], doc["config"], doc["remedies"], doc["seeds"], doc["splits"],
                    doc["runs"], doc.get("axis", "remedy"), tuple(contrast["splits"]) if contrast else None,
                    list(doc.get("notes", [])))
+
+    @classmethod
+    def load(cls, path) -> "Experiment":
+        """Read a saved ``experiment.json`` (``path``: the file or its folder); a missing, unreadable or damaged
+        file is an EdgewiseError naming it."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "experiment.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise EdgewiseError(f"cannot read the experiment {path}: {e}; run the experiment again to rewrite it "
+                                "(edgewise experiment TASK --out DIR)") from None
+        return cls.from_dict(doc, source=str(path))
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _doc_problem(doc) -> str | None:
+    """What makes ``doc`` not an :meth:`Experiment.to_dict` document, or None."""
+    if not isinstance(doc, dict):
+        return f"a JSON {type(doc).__name__}, not an object"
+    kinds = {"task": str, "size": str, "config": dict, "remedies": list, "seeds": list, "splits": list, "runs": list}
+    for key, kind in kinds.items():
+        if not isinstance(doc.get(key), kind):
+            return f"{key!r} is missing or not a {'JSON object' if kind is dict else kind.__name__}"
+    if not all(isinstance(r, str) for r in doc["remedies"] + doc["splits"]):
+        return "'remedies' and 'splits' must be lists of names"
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in doc["seeds"]):
+        return "'seeds' must be a list of integers"
+    if not isinstance(doc.get("axis", "remedy"), str) or not isinstance(doc.get("notes", []), list):
+        return "'axis' must be a name and 'notes' a list"
+    contrast = doc.get("contrast")
+    needed: list = []
+    if contrast is not None:
+        pair = contrast.get("splits") if isinstance(contrast, dict) else None
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in doc["splits"] for p in pair)):
+            return "'contrast' must name two of its splits"
+        needed = pair
+    for i, run in enumerate(doc["runs"]):
+        if not isinstance(run, dict) or run.get("remedy") not in doc["remedies"] or not isinstance(run.get("seed"), int):
+            return f"run {i} names no remedy of the sweep or no seed"
+        if "metrics" in run:
+            acc = run["metrics"].get("accuracy") if isinstance(run["metrics"], dict) else None
+            if not isinstance(acc, dict) or not all(_is_num(v) for v in acc.values()):
+                return f"run {i}'s accuracies are not finite numbers"
+            if any(s not in acc for s in needed):
+                return f"run {i} has no accuracy on {', '.join(s for s in needed if s not in acc)}"
+        elif not isinstance(run.get("error"), str):
+            return f"run {i} has neither metrics nor an error"
+    return None
 
 
 def _cell(c: dict, signed: bool = False) -> str:

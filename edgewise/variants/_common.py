@@ -82,7 +82,10 @@ def as_tensors(*arrays, where: str):
     for a in arrays:
         if not isinstance(a, torch.Tensor):
             try:
-                a = torch.as_tensor(np.asarray(a))
+                arr = np.asarray(a)
+                if any(s < 0 for s in arr.strides):  # a reversed view (k[::-1]): torch takes no negative strides
+                    arr = arr.copy()
+                a = torch.as_tensor(arr)
             except (TypeError, ValueError, RuntimeError) as e:
                 raise EdgewiseError(f"{where}: expected numpy arrays or torch tensors, got {type(a).__name__} "
                                     f"({e})") from None

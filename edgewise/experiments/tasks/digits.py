@@ -108,4 +108,5 @@ TASK = Task(
     splits=SPLITS,
     contrast=("corner", "center"),
     data=make_data,
+    per_axis=("canvas",),
 )
