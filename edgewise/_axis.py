@@ -123,6 +123,8 @@ def nonzeros(op, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         order = np.lexsort((rows, cols))
         rows, cols = rows[order], cols[order]
         vals = np.ones(rows.size, dtype=np.int64)
+    elif isinstance(op, (Flat, Table)):  # fixed connections: O(non-zeros), never the dense positions² matrix
+        rows, cols, vals = op._nonzeros(n_in, n_out)
     else:
         m = op.matrix(n_in, n_out)
         cols, rows = np.nonzero(m.T)
@@ -283,8 +285,28 @@ class Table:
                 m[o, i] += 1
         return m
 
+    def _nonzeros(self, n_in: int, n_out: int):
+        if n_out != len(self.sources) or any(i >= n_in for row in self.sources for i in row):
+            raise ValueError(f"Table of {len(self.sources)} outputs does not fit sizes {n_in} → {n_out}")
+        rows, cols = _rows_cols(self.sources)
+        return _summed(rows, cols, np.ones(rows.size, dtype=np.int64), n_out)
+
     def affine(self, n_in: int, n_out: int):
         return None
+
+
+def _rows_cols(lists) -> tuple[np.ndarray, np.ndarray]:
+    """``(o, i)`` pairs of per-output connection lists ``lists[o]`` = input positions (repeats kept)."""
+    lengths = np.fromiter((len(r) for r in lists), dtype=np.int64, count=len(lists))
+    cols = np.fromiter((i for r in lists for i in r), dtype=np.int64, count=int(lengths.sum()))
+    return np.repeat(np.arange(len(lists), dtype=np.int64), lengths), cols
+
+
+def _summed(rows, cols, vals, n_out: int):
+    """Entries ``(rows, cols, vals)`` with repeats summed, sorted by column then row."""
+    key, inverse = np.unique(cols * n_out + rows, return_inverse=True)
+    total = np.bincount(inverse.ravel(), weights=vals, minlength=key.size).astype(np.int64)
+    return key % n_out, key // n_out, total
 
 
 @dataclass(frozen=True)
@@ -310,6 +332,22 @@ class Flat:
             for i in row:
                 m[o, i] += 1
         return m
+
+    def _nonzeros(self, n_in: int, n_out: int):
+        """The windows' Kronecker product and the extra connections as sparse entries: memory grows
+        with positions × (taps + extra connections), not positions²."""
+        if (n_in, n_out) != (math.prod(self.in_size), math.prod(self.out_size)):
+            raise ValueError(f"Flat op for {self.in_size} → {self.out_size} used for sizes {n_in} → {n_out}")
+        rows = cols = np.zeros(1, dtype=np.int64)
+        vals = np.ones(1, dtype=np.int64)
+        for w, i, o in zip(self.windows, self.in_size, self.out_size):
+            r, c, v = nonzeros(w, i, o)
+            rows = (rows[:, None] * o + r[None, :]).ravel()
+            cols = (cols[:, None] * i + c[None, :]).ravel()
+            vals = (vals[:, None] * v[None, :]).ravel()
+        er, ec = _rows_cols(self.extra)
+        return _summed(np.concatenate([rows, er]), np.concatenate([cols, ec]),
+                       np.concatenate([vals, np.ones(er.size, dtype=np.int64)]), n_out)
 
     def affine(self, n_in: int, n_out: int):
         return None

@@ -171,6 +171,9 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
     """
     depth_list = parse_depths(depths)
     shape = parse_shape(input_shape)
+    from . import limits
+
+    limits.check_scaling(shape, len(depth_list))
     bad = [p for p in paddings if p not in nets.PADDINGS]
     if bad or not paddings:
         raise EdgewiseError(f"padding {', '.join(bad) or '(none)'}: expected names from {', '.join(nets.PADDINGS)}")

@@ -11,7 +11,8 @@ from .._axis import nonzeros
 _DENSE = 1 << 18  # float matrices with more entries than this are only used through their non-zeros
 _SMALL = 1 << 12  # ... and those with at most this many always densely
 _FIBRES = 32  # in between, dense (BLAS) when at least this many fibres share the product
-_GROUPS = 64  # at most this many column groups for the sparse product (else dense)
+_GROUPS = 64  # at most this many column groups for the sparse product (else dense) ...
+_DENSE_MAX = 1 << 24  # ... unless the dense matrix would be larger than this (128 MiB of int64)
 
 
 class OutOfRange(Exception):
@@ -40,13 +41,13 @@ class AxisMap:
     def groups(self):
         """Column groups ``[(rows, cols, values)]`` of the non-zeros, each column at most once per
         group (so ``y[..., cols] += x[..., rows] * values`` has no repeated index), or None when
-        some input is read by more than ``_GROUPS`` outputs (a broadcast: dense is better)."""
+        some input is read by more than ``_GROUPS`` outputs (a broadcast: dense is better, when it is small)."""
         rows, cols, vals = nonzeros(self.op, self.n_in, self.n_out)
         if cols.size == 0:
             return []
         start = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
         rank = np.arange(cols.size) - np.repeat(start, np.diff(np.r_[start, cols.size]))
-        if rank.max() >= _GROUPS:
+        if rank.max() >= _GROUPS and self.entries <= _DENSE_MAX:
             return None
         return [(rows[rank == j], cols[rank == j], vals[rank == j]) for j in range(int(rank.max()) + 1)]
 

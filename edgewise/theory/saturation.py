@@ -89,6 +89,8 @@ def same_ratio_limit_asymptotic(k: int, n: int) -> float:
     return (n - 1 + 2 * a) / (math.pi * h0)
 
 
+_DENSE_WIDTH = 2048  # widths above this use the closed form / asymptote of same_mixing_depth
+
 def same_mixing_depth(k: int, n: int) -> float:
     """Depth per e-fold of the approach to :func:`same_ratio_limit`: ``1/ln(λ₁/|λ'|)``.
 
@@ -109,6 +111,10 @@ def same_mixing_depth(k: int, n: int) -> float:
     _odd(k, "same_mixing_depth")
     if k == 1 or n <= 2:
         return 0.0
+    if n > _DENSE_WIDTH:  # the dense n×n eigenproblem would take O(n²) memory and O(n³) time
+        if k == 3:  # λ_j = 1 + 2cos(πj/(n+1)), λ' = λ₃ (exact)
+            return 1.0 / math.log((1 + 2 * math.cos(math.pi / (n + 1))) / (1 + 2 * math.cos(3 * math.pi / (n + 1))))
+        return (n + 1) ** 2 / (4 * math.pi ** 2 * ((k * k - 1) / 12))  # the n ≫ k asymptote
     # restrict B to mirror-symmetric vectors (robust to degenerate eigenvalues): basis e_i + e_{n−1−i}
     half = (n + 1) // 2
     q = np.zeros((n, half))
