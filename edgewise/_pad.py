@@ -7,12 +7,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import PADDING_MODES, _mirror_array
 from .errors import EdgewiseError
 
-__all__ = ["pad"]
+__all__ = ["Pad", "pad"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -47,3 +48,27 @@ def pad(input: torch.Tensor, pad: Sequence[int], mode: str = "zeros") -> torch.T
             idx = _mirror_index(n, pad[2 * a], pad[2 * a + 1], mode, input.device)
             input = input.index_select(input.dim() - 1 - a, idx)
     return input
+
+
+class Pad(nn.Module):
+    """Pad the spatial axes with any mode, ``symmetric`` (half-sample mirror) included.
+
+    Args:
+        padding: F.pad order, last axis first: ``(left, right)`` or ``(left, right, top, bottom)``.
+        mode: one of ``zeros``, ``reflect``, ``replicate``, ``circular``, ``symmetric``.
+            Unlike F.pad, reflect/symmetric/circular accept pads wider than the input.
+    """
+
+    def __init__(self, padding: Sequence[int], mode: str = "zeros"):
+        super().__init__()
+        if mode == "constant":
+            mode = "zeros"
+        if mode not in PADDING_MODES:
+            raise EdgewiseError(f"Pad: unknown mode {mode!r}; choose one of {', '.join(PADDING_MODES)}")
+        self.pad, self.mode = tuple(int(p) for p in padding), mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pad(x, self.pad, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.pad}, mode={self.mode!r}"

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Resample, Window
+from ._pad import Pad
 from .errors import EdgewiseError
 from .graph import Graph, Node
 
@@ -117,8 +118,6 @@ def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tup
 
 def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
     """(kind, axes) for a leaf module, or raise."""
-    from .nets import Pad  # local: nets imports torch modules only
-
     own = getattr(m, "edgewise_op", None)
     if callable(own):  # a layer that describes its own connectivity (edgewise.remedies)
         return own(n)
@@ -199,8 +198,6 @@ class _Tracer(torch.fx.Tracer):
     """
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        from .nets import Pad
-
         return isinstance(m, Pad) or callable(getattr(m, "edgewise_op", None)) or super().is_leaf_module(m, qualname)
 
 

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
+from typing import Callable
 
 import torch.nn as nn
 
@@ -15,7 +16,7 @@ from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .graph import Graph
 
-__all__ = ["load", "as_graph", "describe"]
+__all__ = ["load", "as_graph", "describe", "register_resolver"]
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -47,20 +48,23 @@ def _pretrained(name: str) -> nn.Module:
     return efficientnet_lite0(traceable=True)  # traceable: plain Conv2d layers, identical outputs
 
 
-def _experiment(ref: str) -> nn.Module:
-    """``experiment:TASK[:REMEDY[:SEED]]``: the task's quick network, trained now (seconds)."""
-    parts = ref.split(":")[1:]
-    if not 1 <= len(parts) <= 3 or not parts[0]:
-        raise EdgewiseError(f"bad model reference {ref!r}: expected experiment:TASK[:REMEDY[:SEED]], e.g. "
-                            "experiment:border-digits:same:0")
-    from .experiments import trained_model
+#: model-reference prefix → function(ref) -> nn.Module, for references that packages above this module provide;
+#: they register on import (edgewise.experiments registers ``experiment``), so this module imports none of them
+_RESOLVERS: dict[str, Callable[[str], nn.Module]] = {}
+#: prefix → the module that registers it, imported by name only when such a reference comes before that module
+_PROVIDERS = {"experiment": "edgewise.experiments"}
 
-    task, remedy, seed = parts[0], parts[1] if len(parts) > 1 else "same", parts[2] if len(parts) > 2 else "0"
-    if not seed.isdigit():
-        raise EdgewiseError(f"bad model reference {ref!r}: the seed must be a number, got {seed!r}")
-    net = trained_model(task, remedy, int(seed), progress=True)
-    net.reference = ref  # so reports and tables name it as the user did
-    return net
+
+def register_resolver(prefix: str, resolve: Callable[[str], nn.Module]) -> None:
+    """Make ``load("PREFIX:...")`` call ``resolve("PREFIX:...")`` (the whole reference) for an ``nn.Module``."""
+    _RESOLVERS[prefix] = resolve
+
+
+def _resolver(ref: str) -> Callable[[str], nn.Module] | None:
+    prefix = ref.split(":", 1)[0]
+    if prefix not in _RESOLVERS and prefix in _PROVIDERS:
+        importlib.import_module(_PROVIDERS[prefix])  # fallback: the provider registers itself on import
+    return _RESOLVERS.get(prefix)
 
 
 def _user_code(ref: str, what: str, user_file: str | None, call):
@@ -134,8 +138,9 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
         return _torchvision(ref.split(":", 1)[1])
     if ref.startswith("pretrained:"):
         return _pretrained(ref.split(":", 1)[1])
-    if ref.startswith("experiment:"):
-        return _experiment(ref)
+    resolve = _resolver(ref) if ":" in ref else None
+    if resolve is not None:  # experiment:TASK[:REMEDY[:SEED]] and other registered prefixes
+        return resolve(ref)
     if ":" in ref:
         return _factory(ref)
     if input_shape is None:

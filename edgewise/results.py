@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._png import png_data_uri
+
 __all__ = ["Result", "to_jsonable", "write_atomic", "write_json", "write_npy"]
 
 def to_jsonable(obj):
@@ -82,13 +84,11 @@ class Result:
         return paths
 
     def _repr_html_(self) -> str:
-        from .report import figures  # plotting lives only in report
-
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
             for k, v in self.to_dict().items() if not isinstance(v, (list, dict))
         )
-        img = figures.png_data_uri(self)
+        img = png_data_uri(self)  # drawn by edgewise.report (plotting lives only there), imported by name
         pic = f'<img src="{img}" style="max-width:480px"/>' if img else ""
         return f"<div><b>{html.escape(type(self).__name__)}</b>{pic}<table>{rows}</table></div>"
 

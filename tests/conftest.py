@@ -1,5 +1,7 @@
 """Suite-wide settings."""
 
+import os
+
 import pytest
 import torch
 
@@ -12,3 +14,27 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: needs headless Chromium (scripts/setup_browser.sh); skipped when it "
+                                       "is missing, a failure then under EDGEWISE_REQUIRE_BROWSER=1 (CI)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Tests marked ``browser`` skip, before their fixtures are built, when Chromium cannot be used here (a machine
+    without root cannot install it), and fail instead where ``EDGEWISE_REQUIRE_BROWSER=1`` (CI).
+    ``EDGEWISE_NO_BROWSER=1`` skips them even where the browser is installed."""
+    if item.get_closest_marker("browser") is None:
+        return
+    if os.environ.get("EDGEWISE_NO_BROWSER") == "1":
+        pytest.skip("EDGEWISE_NO_BROWSER=1: no real browser")
+    from edgewise.testing.browser import missing_reason
+
+    why = missing_reason()
+    if why is None:
+        return
+    if os.environ.get("EDGEWISE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"EDGEWISE_REQUIRE_BROWSER=1 but the browser is missing: {why}", pytrace=False)
+    pytest.skip(f"browser checks skipped: {why}")

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import sys
 
 import pytest
 
@@ -152,7 +153,8 @@ def test_parallel_backends_give_the_in_process_numbers(backend, tmp_path):
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4
 
 
-def test_progress_bars_overall_and_per_run(capsys):
+def test_progress_bars_overall_and_per_run(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # bars are drawn on a terminal only
     run(TOY, seeds=2, epochs=2)
     err = capsys.readouterr().err
     assert "toy (quick)" in err and "4/4" in err  # the sweep

@@ -3,8 +3,8 @@
 import base64
 import csv
 import json
-import os
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -169,7 +169,8 @@ def test_bad_models_and_shapes_are_clear_errors(tmp_path):
     assert main(["report", "--input", "1x8", "--out", str(tmp_path)]) == 2
 
 
-def test_cli_report_progress_and_json(tmp_path, capsys):
+def test_cli_report_progress_and_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is drawn on a terminal only
     assert main(["report", "3*conv3", "--input", "1x10x10", "--inits", "2", "--remedy-inits", "0",
                  "--out", str(tmp_path / "r")]) == 0
     captured = capsys.readouterr()
@@ -202,7 +203,7 @@ def test_default_models_are_the_question_and_the_vgg_net():
     assert build_mod.DEFAULT_MODELS == ((nets.QUESTION_SPEC, (1, 256)), (nets.DEFAULT_SPEC, nets.DEFAULT_INPUT))
 
 
-@pytest.mark.skipif(os.environ.get("EDGEWISE_NO_BROWSER") == "1", reason="EDGEWISE_NO_BROWSER=1")
+@pytest.mark.browser  # skipped without the browser, required in CI (conftest.py)
 def test_page_in_a_real_browser(report):
     """Headless Chromium loads the page from disk: no console errors, nothing fetched, every figure has a size;
     the screenshot is kept in artifacts/ (CI's test artefact)."""

@@ -7,8 +7,6 @@ canvas (no display, no ``pyplot`` state); :func:`save_figure` writes it and
 
 from __future__ import annotations
 
-import base64
-import importlib
 import io
 import math
 import textwrap
@@ -21,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .._png import png_data_uri  # below this module and edgewise.results, which both use it; re-exported
 from ..errors import EdgewiseError
 from ..results import write_atomic
 from ._format import fmt_ratio
@@ -284,40 +283,3 @@ def save_figure(fig: Figure, path, svg: bool = False, dpi: int = 150) -> list[Pa
             write_atomic(target, buf.getvalue())
             written.append(target)
     return written
-
-
-#: result kind → (module of edgewise.report, function) drawing its standard figure; imported when needed
-_FIGURES = {
-    "remedy_comparison": ("remedies", "plot_comparison"),
-    "scaling": ("scaling", "plot_scaling"),
-    "sensitivity": ("sensitivity", "plot_sensitivity"),
-    "perturbation": ("sensitivity", "plot_perturbation"),
-    "experiment": ("experiments", "plot_accuracy"),
-    "visualization": ("visualize", "plot_grid"),
-    "position_dependence": ("position", "plot_similarity_matrix"),
-    "index_vs_rf": ("position", "plot_index_vs_rf"),
-}
-
-
-def _figure_for(result, **kw) -> Figure | None:
-    kind = getattr(result, "kind", None)
-    if kind == "pathways":
-        return plot_pathways(result, **kw)
-    if kind == "receptive_field":
-        return plot_receptive_field(result)
-    if kind not in _FIGURES:
-        return None
-    module, name = _FIGURES[kind]
-    return getattr(importlib.import_module(f"{__package__}.{module}"), name)(result)
-
-
-def png_data_uri(result, dpi: int = 100, **kw) -> str | None:
-    """``data:image/png;base64,...`` of the result's standard figure (for notebooks), or None when
-    the result has no figure."""
-    fig = _figure_for(result, **kw)
-    if fig is None:
-        return None
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-

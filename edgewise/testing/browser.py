@@ -22,10 +22,12 @@ from urllib.parse import urlsplit
 
 from ..errors import EdgewiseError
 
-__all__ = ["CHROMIUM", "CHROMEDRIVER", "MAX_SCREENSHOT_HEIGHT", "PageCheck", "browser_available", "check_page"]
+__all__ = ["CHROMIUM", "CHROMEDRIVER", "MAX_SCREENSHOT_HEIGHT", "PageCheck", "browser_available", "check_page",
+           "missing_reason"]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# The same variables as scripts/setup_browser.sh reads.
+CHROMIUM = os.environ.get("EDGEWISE_CHROMIUM") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("EDGEWISE_CHROMEDRIVER") or "/usr/bin/chromedriver"
 # Taller captures take seconds and hundreds of MB, and no one looks at them.
 MAX_SCREENSHOT_HEIGHT = 16384
 
@@ -149,13 +151,21 @@ class PageCheck:
 
 def browser_available() -> bool:
     """Whether Chromium, its driver and Selenium are all installed."""
-    if not (_executable(CHROMIUM) and _executable(CHROMEDRIVER)):
-        return False
+    return missing_reason() is None
+
+
+def missing_reason() -> str | None:
+    """None when Chromium, its driver and Selenium are all installed, else one sentence saying what is missing
+    and how to install it (the reason the test suite gives when it skips the browser checks)."""
+    missing = [f"{what} at {exe}" for what, exe in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER))
+               if not _executable(exe)]
+    if missing:
+        return f"no {' and no '.join(missing)}; as root: apt-get install chromium chromium-driver"
     try:
         import selenium.webdriver  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return "Selenium is not installed: pip install 'selenium>=4.20'"
+    return None
 
 
 def check_page(path, screenshot=None, *, width: int = 1280, timeout: float = 60) -> PageCheck:

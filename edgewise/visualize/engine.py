@@ -160,7 +160,8 @@ def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], inpu
             forward_to(model, prep(param_mod.crop(images(), centre, size)), acts)
             for o in objs:
                 o.check({k: tuple(v.shape[1:]) for k, v in acts.items()})
-        for step in tqdm(range(steps), desc="maximising", unit="step", disable=not progress, leave=False):
+        for step in tqdm(range(steps), desc="maximising", unit="step", disable=None if progress else True,
+                         leave=False):
             # one offset per step for the whole batch: a single slice instead of one per row
             offsets = torch.randint(0, 2 * jitter + 1, (1, len(size)), generator=gen)
             vals = values(param_mod.crop(images(), offsets, size), acts)
