@@ -198,6 +198,18 @@ def _wrap(text: str) -> str:
     return textwrap.fill(text, 79)
 
 
+def _check_seeds(args) -> None:
+    """Every command's ``--seed`` (a random seed: ≥ 0) and ``--seeds`` (a count: ≥ 1), checked before any work."""
+    from .errors import EdgewiseError
+
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise EdgewiseError(f"--seed {seed}: a random seed must be 0 or more, e.g. --seed 0")
+    seeds = getattr(args, "seeds", None)
+    if seeds is not None and seeds < 1:
+        raise EdgewiseError(f"--seeds {seeds}: the number of seeds must be at least 1, e.g. --seeds 3")
+
+
 def _parse_to(text: str):
     from .errors import EdgewiseError
 
@@ -214,10 +226,19 @@ def _parse_to(text: str):
 
 # ------------------------------------------------------------------- helpers
 
+_PIPE_WIDTH = 10_000  # columns of a console that is not a terminal: every table at its natural width
+_MARKDOWN_PIPE_WIDTH = 100
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        # Piped or redirected: there is no screen to fit, and rich's 80-column default would cut table cells
+        # (ResNet-50's layer1.0.conv1 became layer1.0.…), so tables are printed at their full width.
+        console = Console(stderr=stderr, highlight=False, soft_wrap=False, width=_PIPE_WIDTH)
+    return console
 
 
 def _progress(err, message: str):
@@ -602,7 +623,8 @@ def _cmd_answer(args, out, err) -> int:
     if args.json:
         _emit_json(result.to_dict())
         return 0
-    out.print(Markdown(result.text))
+    # Markdown fills the console's width (centred headings), so off a terminal it keeps a readable one.
+    out.print(Markdown(result.text), width=None if out.is_terminal else _MARKDOWN_PIPE_WIDTH)
     _report_files(err, result.files)
     return 0
 
@@ -624,6 +646,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             # torch's note about read-only numpy arrays concerns engine internals, not the user's input
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            _check_seeds(args)
             return args.handler(args, out, err)
     except EdgewiseError as e:
         if debug:

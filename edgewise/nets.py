@@ -18,13 +18,11 @@ import contextlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn as nn
 
-from ._axis import PADDING_MODES
-from ._pad import pad
+from ._pad import Pad  # defined below nets and _trace, which both use it; re-exported here
 from ._trace import parse_shape
 from .errors import EdgewiseError
 
@@ -64,30 +62,6 @@ def padding_amounts(padding: str, kernel: int, dilation: int = 1) -> tuple[int, 
     if amount == "full":
         return total, total
     return total // 2, total - total // 2
-
-
-class Pad(nn.Module):
-    """Pad the spatial axes with any mode, ``symmetric`` (half-sample mirror) included.
-
-    Args:
-        padding: F.pad order, last axis first: ``(left, right)`` or ``(left, right, top, bottom)``.
-        mode: one of ``zeros``, ``reflect``, ``replicate``, ``circular``, ``symmetric``.
-            Unlike F.pad, reflect/symmetric/circular accept pads wider than the input.
-    """
-
-    def __init__(self, padding: Sequence[int], mode: str = "zeros"):
-        super().__init__()
-        if mode == "constant":
-            mode = "zeros"
-        if mode not in PADDING_MODES:
-            raise EdgewiseError(f"Pad: unknown mode {mode!r}; choose one of {', '.join(PADDING_MODES)}")
-        self.pad, self.mode = tuple(int(p) for p in padding), mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pad(x, self.pad, self.mode)
-
-    def extra_repr(self) -> str:
-        return f"{self.pad}, mode={self.mode!r}"
 
 
 class Residual(nn.Module):
@@ -170,15 +144,26 @@ def _parse(spec: str, start: int, end: int) -> list[_Tok]:
                 opts = dict(s=None, d=1, c=None)
                 for o in re.findall(r"/([sdc])(\d+)", mm.group(3)):
                     opts[o[0]] = int(o[1])
-                if mm.group(1) in ("maxpool", "avgpool", "fc") and (opts["d"] != 1 or opts["c"]):
+                if mm.group(1) in ("maxpool", "avgpool", "fc") and (opts["d"] != 1 or opts["c"] is not None):
                     _fail(spec, a, b - a, f"{mm.group(1)} takes no /d or /c option")
                 if mm.group(1) == "fc" and opts["s"]:
                     _fail(spec, a, b - a, "fc takes no /s option")
                 if int(mm.group(2)) < 1 or (opts["s"] is not None and opts["s"] < 1) or opts["d"] < 1:
                     _fail(spec, a, b - a, "sizes, strides and dilations must be at least 1")
+                if opts["c"] is not None and opts["c"] < 1:
+                    _fail(spec, a, b - a, f"{text!r} asks for {opts['c']} channels; /cN must be at least 1 "
+                                          "(leave /c out for the default width)")
                 tok = _Tok(mm.group(1), dict(k=int(mm.group(2)), **opts), [], a, text)
+        from . import limits
+
+        limits.check_layers(len(toks) + reps * _count(tok))  # before a list of `reps` entries is built
         toks.extend([tok] * reps)
     return toks
+
+
+def _count(tok) -> int:
+    """Layers a token stands for (a residual block: its body's)."""
+    return 1 + sum(_count(t) for t in tok.children) if tok.kind == "res" else 1
 
 
 # ----------------------------------------------------------------------- builder
@@ -314,6 +299,9 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
         raise EdgewiseError(f"width must be at least 1, got {width}")
     shape = parse_shape(input_shape)
     toks = _parse(spec, 0, len(spec))
+    from . import limits
+
+    limits.check_layers(sum(_count(t) for t in toks), shape, width)
     builder = _Builder(spec, shape, padding, width, activation, bias)
     fork = torch.random.fork_rng() if seed is not None else contextlib.nullcontext()
     with fork:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -280,6 +281,24 @@ def _inputs(inputs, n_samples: int, seed: int, device, dtype) -> torch.Tensor:
     return x.detach().to(device=device, dtype=dtype)
 
 
+# torch's vmap falls back to a slow loop for in-place ``as_strided_`` (hit on torchvision models) and says so in a
+# UserWarning; the results are right and a user can do nothing about it, so it is silenced around edgewise's vmaps.
+_AS_STRIDED_FALLBACK = ("There is a performance drop because we have not yet implemented the batching rule for "
+                        "aten::as_strided_")
+
+
+def _vmap(func, **kwargs):
+    """``torch.func.vmap(func, **kwargs)`` without torch's ``as_strided_`` fallback warning (and no other)."""
+    batched = vmap(func, **kwargs)
+
+    def call(*args):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_AS_STRIDED_FALLBACK, category=UserWarning)
+            return batched(*args)
+
+    return call
+
+
 def _progress(total: int | None, desc: str):
     from tqdm.auto import tqdm
 
@@ -312,7 +331,7 @@ def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int
     eye = torch.eye(n, dtype=y.dtype, device=y.device)
     for start in range(0, n, chunk):
         cot = eye[start:start + chunk].reshape(-1, 1, *y.shape[1:]).expand(-1, *y.shape).contiguous()
-        (gs,) = vmap(pull)(cot)
+        (gs,) = _vmap(pull)(cot)
         total = total + reduce(gs).mean(dim=2).sum(dim=0)
         if bar is not None:
             bar.update(min(chunk, n - start))
@@ -376,8 +395,24 @@ def _owner_weight(module: nn.Module, name: str) -> bool:
     return leaf == "bias" and isinstance(w, torch.Tensor) and w.ndim >= 2
 
 
+def _check_std(std):
+    """``std`` if it is None or a positive finite number; else an error (std 0 makes every gradient 0)."""
+    if std is None:
+        return None
+    try:
+        value = float(std)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(std, bool) or not math.isfinite(value) or value <= 0:
+        raise EdgewiseError(f"std={std!r}: the initial weights' standard deviation must be a positive finite number "
+                            "(0 makes every weight and gradient zero); e.g. --std 0.1, or leave it out for torch's "
+                            "default initialisation")
+    return value
+
+
 def _reinit_(module: nn.Module, seed: int, std: float | None) -> list[str]:
     """Re-initialise ``module`` in place from ``seed``; returns the parameters left as they were."""
+    std = _check_std(std)
     covered = set()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -443,6 +478,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     expectation equals σ^{2L} times the path counts (see :mod:`edgewise.theory`).
     """
     to = _check_to(to)
+    std = _check_std(std)
     if n_inits < 2:
         raise EdgewiseError(f"n_inits={n_inits}: need at least 2 initialisations for a mean and its error")
     if chunk < 1:
@@ -451,7 +487,11 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
 
     shape = parse_shape(input_shape)
     # initialise in the model's own dtype (the random streams depend on it), then cast
+    from . import limits
+
+    limits.check_sensitivity(n_inits, shape, chunk=chunk, n_samples=n_samples)  # before the model is built
     template, name = _prepare(model, shape, padding, "cpu", None)
+    limits.check_sensitivity(n_inits, shape, limits.activation_bytes(template, shape), chunk, n_samples)
     dt = _param_dtype(template, dtype)
     target = _Target(template, layer)
     seeds = _init_seeds(seed, n_inits)
@@ -476,7 +516,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
             stacked = {k: _stack_channels_last([st[k] for st in states], weights=True) for k in states[0]}
             sg = None if signs_shape is None else torch.stack(signs)
             x = torch.stack(xs) if given is not None else _stack_channels_last(xs, weights=False)
-            maps.append(vmap(one, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg))
+            maps.append(_vmap(one, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg))
             bar.update(len(batch))
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed)
@@ -543,6 +583,10 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
     shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
     module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
     dt = _param_dtype(module, dtype)
+    from . import limits
+
+    pshape = shape or tuple(_shape_of(inputs))
+    limits.check_perturbation(pshape, limits.activation_bytes(module, pshape), n_signs, chunk, n_samples)
     x = _inputs(inputs, n_samples, seed, device, dt)
     target, state = _Target(module, layer), _state(module)
     spatial = tuple(x.shape[2:])

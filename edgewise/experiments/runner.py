@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -33,9 +34,12 @@ def run_key(task: str, config: dict, remedy: str, seed: int, threads: int = 1) -
 def _remedies(task: tasks.Task, chosen) -> list[str]:
     if chosen is None:
         return list(task.remedies)
+    chosen_text = chosen if isinstance(chosen, str) else ",".join(map(str, chosen))
     chosen = [c.strip() for c in (chosen.split(",") if isinstance(chosen, str) else chosen) if c.strip()]
     if not chosen:
-        raise EdgewiseError(f"no {task.axis} given for task {task.name!r}")
+        raise EdgewiseError(f"no {task.axis} given for task {task.name!r} (got {chosen_text!r}); name at least one, "
+                            f"e.g. --remedies {','.join(task.remedies[:2])}, or leave --remedies out for the "
+                            f"task's own: {', '.join(task.remedies)}")
     if task.axis == "remedy":
         for c in chosen:
             remedies_mod.get(c)  # raises with the valid names and a close match
@@ -88,13 +92,18 @@ def _record_problem(record, job: dict) -> str | None:
     if metrics is None:
         return None if isinstance(record.get("error"), str) else "neither metrics nor an error"
     accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
-    if not isinstance(accuracy, dict) or not all(isinstance(v, (int, float)) for v in accuracy.values()):
+    if not isinstance(accuracy, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 and math.isfinite(v) for v in accuracy.values()):
         return "its metrics hold no accuracies"
+    missing = [s for s in job["task"].splits if s not in accuracy]
+    if missing:
+        return f"no accuracy on {', '.join(missing)}"
     return None
 
 
 def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend: str = "inprocess",
-        workers: int | None = None, threads: int = 1, progress: bool = True, **overrides) -> Experiment:
+        workers: int | None = None, threads: int = 1, progress: bool = True, options: dict | None = None,
+        **overrides) -> Experiment:
     """Train ``task`` once per remedy and seed; test every split.
 
     Args:
@@ -111,7 +120,9 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
         threads: torch threads per run. A run's numbers depend slightly on it, so it is fixed (and part of
             the cache key) whatever the backend; 1 suits these small networks, and the pools add parallelism.
         progress: show an overall bar and one bar per running run.
-        **overrides: task options replacing the size's defaults (e.g. ``epochs=2``).
+        options: task options as a dict (for options whose names are also parameters here, e.g. ``size``).
+        **overrides: task options replacing the size's defaults (e.g. ``epochs=2``). Every option is checked
+            against the size's default (type, finite, counts ≥ 1) before anything is written to ``out``.
 
     Returns:
         An :class:`Experiment`: every run's metrics and, per remedy, each split's mean and 95 % interval.
@@ -121,12 +132,19 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
         >>> print(exp.text())  # doctest: +SKIP
     """
     t = tasks.get(task)
-    config = t.config(size, **overrides)
-    chosen, seed_list = _remedies(t, remedies), _seeds(seeds)
+    config = t.config(size, **{**(options or {}), **overrides})
+    chosen = _remedies(t, remedies)
+    from .. import limits
+
+    limits.check_runs(len(chosen) * (int(seeds) if isinstance(seeds, int) else len(seeds)),
+                      f"{t.name} ({len(chosen)} {t.axis} choices × seeds)", "--seeds (seeds)")
+    seed_list = _seeds(seeds)
     if backend not in BACKENDS:
         raise EdgewiseError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if int(threads) < 1:
         raise EdgewiseError(f"threads must be at least 1, got {threads}")
+    if workers is not None and int(workers) < 1:
+        raise EdgewiseError(f"workers must be at least 1, got {workers}; leave it out for one per core")
     out = Path(out) if out is not None else None
     jobs = []
     for remedy in chosen:
@@ -146,7 +164,7 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
     pending = [j for j in jobs if j["index"] not in results]
 
     overall = tqdm(total=len(jobs), initial=len(results), desc=f"{t.name} ({size})", unit="run",
-                   disable=not progress, position=0)
+                   disable=None if progress else True, position=0)
     bars: dict[int, tqdm] = {}
     lines: dict[int, int] = {}  # run → its terminal line under the overall bar
 
@@ -157,7 +175,7 @@ def run(task, remedies=None, seeds=3, size: str = "quick", *, out=None, backend:
             job, used = jobs[i], set(lines.values())
             lines[i] = next(n for n in range(1, len(used) + 2) if n not in used)
             bars[i] = tqdm(total=total, desc=f"  {job['remedy']} seed {job['seed']}", unit="epoch", leave=False,
-                           position=lines[i])
+                           position=lines[i], disable=None)
         bars[i].n = done
         bars[i].refresh()
 

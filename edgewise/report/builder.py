@@ -109,6 +109,27 @@ def _check(n_inits, remedy_inits, padding, size, seeds) -> None:
         raise EdgewiseError(f"report: seeds must be at least 1, got {seeds}")
 
 
+def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> None:
+    """Refuse, before any work, a report whose Monte-Carlo sensitivity, perturbation experiment or
+    experiments cannot fit in memory (:mod:`edgewise.limits`)."""
+    import math
+
+    from .. import limits
+    from ..answer import PERTURB_LIMIT
+    from ..models import load
+
+    inits = max(int(n_inits), int(remedy_inits))
+    for _, shape in pairs:  # sizes alone first: no model is built for a hopeless request
+        limits.check_sensitivity(inits, shape, option="--inits / --remedy-inits")
+    for model, shape in pairs:
+        acts = limits.activation_bytes(load(model, shape, padding=padding), shape)
+        limits.check_sensitivity(inits, shape, acts, option="--inits / --remedy-inits")
+        if math.prod(shape[1:]) <= PERTURB_LIMIT:
+            limits.check_perturbation(shape, acts)
+    if seeds:
+        limits.check_runs(int(seeds) * len(trained.TASKS) * 16, "the report's experiments", "--seeds")
+
+
 def _is_trained(model) -> bool:
     """Whether the weights came from training: a pretrained: or experiment: reference, or a trained task net."""
     return (isinstance(model, str) and model.startswith(("pretrained:", "experiment:"))) or \
@@ -122,7 +143,7 @@ class _Progress:
     def __init__(self, total: int, enabled: bool):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, desc="report", unit="part", disable=not enabled, leave=False,
+        self.bar = tqdm(total=total, desc="report", unit="part", disable=None if enabled else True, leave=False,
                         bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
         self.seconds, self._current, self._since = {}, None, time.perf_counter()
 
@@ -174,6 +195,7 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     remedy_inits = n_inits if remedy_inits is None else remedy_inits
     _check(n_inits, remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
+    _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
     with Staging(out) as staged:
