@@ -327,11 +327,11 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines += ["", f"{h2} 3. How to overcome it", "",
               f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
               f"[figure]({f_remedies})):", ""]
+    from .report.tables import ranked
+
     alts = f["alternatives"]
-    # closest to uniform first; an over-correction (border above centre) is as far off as its inverse
-    ranked = sorted(alts.items(), key=lambda kv: (kv[1]["unread"] > 0, abs(math.log10(kv[1]["max_over_min"]))
-                                                  if kv[1]["max_over_min"] > 0 else math.inf))
-    for name, v in ranked:
+    for v in ranked([{"name": n, **v} for n, v in alts.items()]):  # closest to uniform first
+        name = v["name"]
         cost = "" if not v.get("parameters_change") else \
             f", parameters {v['parameters_change']:+.0%}, multiply-adds {v['multiply_adds_change']:+.0%}"
         ratio = v[f"center_{key}_ratio"]
@@ -340,7 +340,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
         else:
             what = f"centre/{where} {_x(ratio)}, max/min {_x(v['max_over_min'])} over all positions"
             if v["unread"]:
-                what += f"; never reads {v['unread']} positions ({v['unread_where']})"
+                what += f"; never reads {v['unread']} {unit} ({v['unread_where']})"
             elif ratio < 1:
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
         lines.append(f"- {name}: {what}{cost}")
