@@ -74,6 +74,10 @@ def _cmd_experiment(args, out, err) -> int:
         return _list(out)
     task = get(args.task)
     outdir = Path(args.out or Path("out") / "experiments" / task.name)
+    if args.out is None:  # the default folder, known only now (a given --out was checked before the command ran)
+        from ._outputs import check_folder
+
+        check_folder(outdir)
     exp = run(task, args.remedies, args.seeds, args.size, out=outdir, backend=args.backend, workers=args.workers,
               threads=args.threads, progress=not args.no_progress, options=_overrides(args.overrides))
     from .report import save_figure
@@ -93,9 +97,9 @@ def _cmd_experiment(args, out, err) -> int:
         doc = exp.to_dict()
         doc.pop("runs")
         doc["out"] = str(outdir)
-        from .cli import _emit_json
+        from ._cli_common import emit_json
 
-        _emit_json(doc)
+        emit_json(doc)
         return 0
     from rich.text import Text
 

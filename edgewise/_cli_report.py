@@ -42,7 +42,7 @@ def add_parser(sub, common, fmt, wrap) -> None:
                     help="write into --out even if it holds files that are not an edgewise report (replaced)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    rp.set_defaults(handler=_cmd_report)
+    rp.set_defaults(handler=_cmd_report, out_kind="report")
 
 
 def _shapes(args) -> list | None:
@@ -72,7 +72,7 @@ def _shapes(args) -> list | None:
 
 def _cmd_report(args, out, err) -> int:
     from . import models as models_mod
-    from .cli import _emit_json
+    from ._cli_common import emit_json
     from .report.builder import build
 
     shapes = _shapes(args)
@@ -84,8 +84,8 @@ def _cmd_report(args, out, err) -> int:
                    seeds=args.seeds, trained_weights=True if args.trained else None,
                    progress=not (args.no_progress or args.json), force=args.force)
     if args.json:
-        _emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
-                    "files": [str(p) for p in result.files]})
+        emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
+                   "files": [str(p) for p in result.files]})
         return 0
     out.print(f"wrote {result.path} ({len(result.files)} files in {result.path.parent}, "
               f"{result.config['seconds']:.0f} s)", markup=False, highlight=False, soft_wrap=True)

@@ -150,9 +150,9 @@ def _cmd_visualize(args, out, err) -> int:
         summary["index_vs_rf"] = {"layers": ivr.layers, "rf_fraction": ivr.rf_fraction,
                                   "mean_index": ivr.mean_index, "trend": ivr.trend}
     if args.json:
-        from .cli import _emit_json
+        from ._cli_common import emit_json
 
-        _emit_json(summary)
+        emit_json(summary)
         return 0
     from rich.table import Table
 

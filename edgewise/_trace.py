@@ -352,7 +352,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
             if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
                 raise EdgewiseError(
                     f"{model_name} returns {type(out).__name__ if not isinstance(out, torch.fx.Node) else 'a non-tensor'}, "
-                    "not a single tensor; wrap it so forward() returns one tensor, or pass layer= to pick one."
+                    "not a single tensor; wrap it in an nn.Module of your own whose forward() returns the one tensor "
+                    "to analyse (on the command line as MODEL path/to/file.py:make_model)."
                 )
             output = fx_to_name[out]
             continue
@@ -390,7 +391,9 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                         f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {u.op}, which edgewise "
                         "cannot map to position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
                         "padding, Linear, Flatten/view, activations, normalisation, dropout, +, *, torch.cat, "
-                        "interpolation. Replace it, or analyse the part of the model before it (layer=...)."
+                        "interpolation. Replace it, or analyse only the part before it: wrap those layers in an "
+                        "nn.Module of your own and pass that (on the command line as MODEL path/to/file.py:make_model, "
+                        "a function that returns it)."
                     ) from None
                 kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
         inputs = tuple(fx_to_name[a] for a in srcs)  # repeats kept: x + x has two operands

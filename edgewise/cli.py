@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 
 import numpy as np
@@ -21,6 +20,9 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from ._cli_common import check_out as _check_out
+from ._cli_common import emit_json as _emit_json
+from ._cli_common import report_files as _report_files
 
 __all__ = ["main"]
 
@@ -110,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="draw a small 1-D net neuron by neuron with its path counts",
                        description=_wrap("Draw a small 1-D network (at most 12 layers, 40 input positions) as rows of "
                                    "neurons joined by their taps, with every neuron's number of paths to the output. "
-                                   "Writes an SVG and a PNG with the same stem."))
+                                   "Writes an SVG and a PNG with the same stem (and a PDF for --out FILE.pdf)."))
     d.add_argument("spec", nargs="?", default=None, metavar="SPEC",
                    help="spec string of a 1-D net (default: '4*conv3' on 1x9, Pascal's triangle)")
     d.add_argument("-i", "--input", metavar="SHAPE", help="input shape CxL, e.g. 1x9 (default 1x9)")
@@ -119,8 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--width", type=int, default=1, metavar="N",
                    help="channels per convolution (default 1: the numbers form the pure Pascal triangle)")
     d.add_argument("--out", default="net.svg", metavar="FILE",
-                   help="SVG to write; the PNG goes next to it (default: net.svg)")
-    d.set_defaults(handler=_cmd_diagram)
+                   help="FILE.svg, FILE.png or FILE.pdf: the SVG and PNG are always written with that stem, .pdf "
+                        "adds a PDF; a folder (existing, or ending in /) gets diagram.svg and diagram.png inside "
+                        "it (default: net.svg)")
+    d.set_defaults(handler=_cmd_diagram, out_kind="diagram")
 
     sv = sub.add_parser("sensitivity", parents=[model, common], formatter_class=fmt,
                         help="gradient sensitivity (effective receptive field) at initialisation or for the weights",
@@ -288,18 +292,6 @@ def _build_module(args, err):
     return trace(module, shape, name=ref), module
 
 
-def _emit_json(doc) -> None:
-    from .results import to_jsonable
-
-    sys.stdout.write(json.dumps(to_jsonable(doc)) + "\n")
-    sys.stdout.flush()
-
-
-def _report_files(console, paths) -> None:
-    for p in paths:
-        console.print(f"wrote {p}", markup=False, highlight=False)
-
-
 def _shape_text(shape) -> str:
     return "x".join(str(int(s)) for s in shape)
 
@@ -460,7 +452,7 @@ def _cmd_diagram(args, out, err) -> int:
     if args.json:
         _emit_json(diagram.to_dict())
         return 0
-    _report_files(out, [diagram.svg, diagram.png])
+    _report_files(out, diagram.files)
     out.print(f"paths from each input position: {' '.join(map(str, diagram.rows[0]['counts']))}",
               markup=False, highlight=False)
     return 0
@@ -647,6 +639,7 @@ def main(argv=None) -> int:
             # torch's note about read-only numpy arrays concerns engine internals, not the user's input
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             _check_seeds(args)
+            _check_out(args)
             return args.handler(args, out, err)
     except EdgewiseError as e:
         if debug:

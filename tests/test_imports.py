@@ -84,6 +84,20 @@ def test_lower_module_does_not_import_the_upper_one(lower, upper):
     assert chain is None, "import circle: " + " → ".join(chain) + " → … → " + lower
 
 
+def test_cli_command_modules_do_not_import_the_cli():
+    """edgewise.cli imports its command modules (edgewise._cli_*), so none of them may import edgewise.cli back:
+    what they share (emit_json, the --out check, ...) lives in edgewise._cli_common, below all of them."""
+    modules = _module_names()
+    edges = _edges(modules)
+    below = sorted(n for n in modules if n.startswith("edgewise._cli_"))
+    assert {"edgewise._cli_common", "edgewise._cli_report", "edgewise._cli_experiment",
+            "edgewise._cli_visualize"} <= set(below)
+    for name in below:
+        assert _path(edges, "edgewise.cli", name), f"edgewise.cli no longer imports {name}: this check says nothing"
+        chain = _path(edges, name, "edgewise.cli")
+        assert chain is None, "import circle: " + " → ".join(chain) + " → … → " + name
+
+
 def test_each_side_imports_first_in_a_fresh_interpreter():
     """A circle of top-level imports fails (or leaves a half-made module) when one side is imported first."""
     checks = {
@@ -102,6 +116,11 @@ def test_each_side_imports_first_in_a_fresh_interpreter():
         "edgewise._trace": "from edgewise._trace import trace, parse_shape; from edgewise.nets import Pad",
         "edgewise.nets": "from edgewise.nets import Pad, from_spec; from edgewise._trace import trace; "
                          "from edgewise._pad import Pad as P; assert Pad is P",
+        **{f"edgewise._cli_{c}": f"from edgewise._cli_{c} import add_parser; from edgewise.cli import main; "
+                                 "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+                                 f"    try: main(['{c}', '--help'])\n"
+                                 "    except SystemExit as e: assert e.code == 0, e"
+           for c in ("report", "experiment", "visualize")},
     }
     procs = {name: subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True) for name, code in checks.items()}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import html
+import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +36,16 @@ from ..errors import EdgewiseError
 from ..graph import Graph
 from ..models import describe, load
 from ..pathways import layer_counts
+from ..results import write_atomic
 from .figures import CMAPS, GREY, STYLE, VERMILION, new_figure, save_figure
 
 __all__ = ["draw_diagram", "draw_strip", "Diagram", "MAX_LAYERS", "MAX_POSITIONS", "MAX_STRIP_POSITIONS",
-           "short_count"]
+           "short_count", "diagram_path", "SUFFIXES"]
+
+#: what ``out`` may end in: the SVG and the PNG are always written (same stem), ``.pdf`` adds a PDF
+SUFFIXES = (".svg", ".png", ".pdf")
+#: the file written inside a folder given as ``out``
+FOLDER_NAME = "diagram.svg"
 
 #: the largest networks a diagram stays readable for
 MAX_LAYERS = 12
@@ -115,11 +123,17 @@ class Diagram:
     rows: list[dict]
     style: str = "neurons"
     drawn: dict = field(default_factory=dict)
+    pdf: Path | None = None  # written when ``out`` ended in .pdf
 
     def to_dict(self) -> dict:
         return {"model": self.model, "padding": self.padding, "to": self.to if not isinstance(self.to, tuple)
                 else list(self.to), "svg": str(self.svg), "png": str(self.png), "rows": self.rows,
-                "style": self.style, "drawn": self.drawn}
+                "style": self.style, "drawn": self.drawn, **({"pdf": str(self.pdf)} if self.pdf else {})}
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file written."""
+        return [self.svg, self.png] + ([self.pdf] if self.pdf else [])
 
 
 def _resolve(q: int, n_src: int, mode: str, stages: list[_Stage]) -> int | None:
@@ -274,13 +288,32 @@ def _counted(graph: Graph, to) -> list[_Row]:
     return rows
 
 
-def _save(fig, out, titles: dict[str, str]) -> tuple[Path, Path]:
-    out = Path(out)
-    if out.suffix.lower() not in (".svg", ".png"):
-        out = out.with_suffix(".svg")
+def diagram_path(out) -> Path:
+    """The file ``out`` names: a folder (one that exists, or any path ending in a slash) gets ``diagram.svg``
+    inside it; a file must end in one of :data:`SUFFIXES`, else an EdgewiseError lists them."""
+    text = os.fspath(out)
+    path = Path(out)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return path / FOLDER_NAME
+    if path.suffix.lower() not in SUFFIXES:
+        raise EdgewiseError(f"cannot write {text!r}: the file name's suffix picks the format, one of "
+                            f"{', '.join(SUFFIXES)} (the SVG and PNG are always written, .pdf adds a PDF); or give a "
+                            f"folder ending in '/' to get {FOLDER_NAME} inside it")
+    return path
+
+
+def _save(fig, out, titles: dict[str, str]) -> tuple[Path, Path, Path | None]:
+    out = diagram_path(out)
     png, svg = save_figure(fig, out.with_suffix(".svg"), svg=True)
     _titles(svg, titles)
-    return svg, png
+    pdf = None
+    if out.suffix.lower() == ".pdf":
+        buf = io.BytesIO()
+        with matplotlib.rc_context(STYLE):
+            fig.savefig(buf, format="pdf")
+        pdf = out
+        write_atomic(pdf, buf.getvalue())
+    return svg, png, pdf
 
 
 def _padding_reads(rows: list[_Row]) -> list[dict[int, int | None]]:
@@ -332,7 +365,9 @@ def draw_diagram(model_or_spec, input_shape, padding: str = "valid", to="all", o
         input_shape: C×L, e.g. ``(1, 9)`` or ``"1x9"`` (at most 40 positions).
         padding: padding scheme for spec strings (see :data:`edgewise.nets.PADDINGS`).
         to: ``"all"``, ``"center"`` or an output position.
-        out: output file; the SVG and PNG are written next to each other with the same stem.
+        out: output file ending in .svg, .png or .pdf (see :func:`diagram_path`; a folder gets
+            ``diagram.svg``); the SVG and PNG are written next to each other with the same stem, and
+            a PDF as well when ``out`` ends in .pdf.
         width: channels of spec convolutions.
         title: replaces the first title line.
 
@@ -344,6 +379,7 @@ def draw_diagram(model_or_spec, input_shape, padding: str = "valid", to="all", o
         >>> d.rows[0]["counts"]
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
+    diagram_path(out)  # a format it cannot write: refused before any work
     graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, MAX_POSITIONS, "draw_diagram")
     rows = _counted(graph, to)
     widest = max(r.n for r in rows)
@@ -351,9 +387,9 @@ def draw_diagram(model_or_spec, input_shape, padding: str = "valid", to="all", o
         raise EdgewiseError(f"draw_diagram: layer rows up to {widest} neurons wide do not fit a readable diagram "
                             f"(at most {_MAX_ROW}); use a shorter input")
     fig, drawn, titles = _draw(rows, graph, padding, to, title)
-    svg, png = _save(fig, out, titles)
+    svg, png, pdf = _save(fig, out, titles)
     return Diagram(svg, png, name, padding, to, [{"name": r.name, "op": r.op, "counts": r.counts} for r in rows],
-                   "neurons", drawn)
+                   "neurons", drawn, pdf)
 
 
 def draw_strip(model_or_spec, input_shape, padding: str = "valid", to="all", out="net.svg",
@@ -372,7 +408,7 @@ def draw_strip(model_or_spec, input_shape, padding: str = "valid", to="all", out
     Args:
         model_or_spec, padding, to, width, title: as :func:`draw_diagram`.
         input_shape: C×L with L at most :data:`MAX_STRIP_POSITIONS`.
-        out: output file (SVG and PNG with the same stem).
+        out: output file (SVG and PNG with the same stem, and a PDF too for .pdf; as :func:`draw_diagram`).
         fan: which neuron of each layer has its taps drawn (clipped to the layer; 0: the leftmost).
 
     Example:
@@ -380,13 +416,14 @@ def draw_strip(model_or_spec, input_shape, padding: str = "valid", to="all", out
         >>> d.drawn["label_steps"]  # numbers on every 16th input, every 4th conv1 neuron, inside every conv2 one
         {'input': 16, 'conv1': 4, 'conv2': 1}
     """
+    diagram_path(out)  # a format it cannot write: refused before any work
     graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, MAX_STRIP_POSITIONS,
                                     "draw_strip")
     rows = _counted(graph, to)
     fig, drawn, titles = _draw_strip(rows, graph, padding, to, title, fan)
-    svg, png = _save(fig, out, titles)
+    svg, png, pdf = _save(fig, out, titles)
     return Diagram(svg, png, name, padding, to, [{"name": r.name, "op": r.op, "counts": r.counts} for r in rows],
-                   "strip", drawn)
+                   "strip", drawn, pdf)
 
 
 def _heading(ax, x: float, y: float, graph_name: str, padding, to, title, more: str = "") -> None:

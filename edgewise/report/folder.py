@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .._outputs import check_folder
 from ..errors import EdgewiseError
 
 __all__ = ["check_out", "Staging", "CACHE"]
@@ -32,9 +33,7 @@ def _is_report(folder: Path) -> bool:
 
 def check_out(out, force: bool = False) -> Path:
     """``out`` as a Path if a report may be written there, else an EdgewiseError saying why and what to do."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EdgewiseError(f"report: --out {out} is a file; give a folder (it gets index.html, figures/, data/)")
+    out = check_folder(out, "report", "it gets index.html, figures/, data/")  # a file, below a file, or not writable
     if out.is_dir() and not force:
         entries = {p.name for p in out.iterdir()}
         if entries - {CACHE} and not _is_report(out):
@@ -43,7 +42,7 @@ def check_out(out, force: bool = False) -> Path:
                                 "replace its contents")
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK):
+    if not os.access(parent, os.W_OK):  # the report is staged beside its folder, so that one must be writable
         raise EdgewiseError(f"report: cannot write in {parent}; choose another --out")
     return out
 

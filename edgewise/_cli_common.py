@@ -1,0 +1,47 @@
+"""Helpers shared by edgewise.cli and its command modules (``_cli_report``, ``_cli_experiment``,
+``_cli_visualize``): they sit below all of them, so no command module imports ``edgewise.cli`` (which imports
+them). Keep this module light: it is imported by ``edgewise --help``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+__all__ = ["emit_json", "report_files", "check_out"]
+
+
+def emit_json(doc) -> None:
+    """``doc`` as one line of JSON on stdout (``--json``: nothing else goes there)."""
+    from .results import to_jsonable
+
+    sys.stdout.write(json.dumps(to_jsonable(doc)) + "\n")
+    sys.stdout.flush()
+
+
+def report_files(console, paths) -> None:
+    for p in paths:
+        console.print(f"wrote {p}", markup=False, highlight=False)
+
+
+def check_out(args) -> None:
+    """Every command's ``--out``, checked before any work (exit 2 with one line if it cannot be written).
+
+    A command declares what its ``--out`` is with ``set_defaults(out_kind=...)``: ``"folder"`` (the default),
+    ``"diagram"`` (a file whose suffix picks the format, or a folder that gets ``diagram.svg``; ``args.out``
+    becomes the file) or ``"report"`` (a folder that must be empty or hold a report, unless ``--force``)."""
+    out = getattr(args, "out", None)
+    if out is None:  # no --out, or a command whose default folder depends on its arguments (checked there)
+        return
+    from ._outputs import check_file, check_folder
+
+    kind = getattr(args, "out_kind", "folder")
+    if kind == "diagram":
+        from .report.diagram import diagram_path
+
+        args.out = check_file(diagram_path(out))
+    elif kind == "report":
+        from .report.folder import check_out as check_report
+
+        check_report(out, force=getattr(args, "force", False))
+    else:
+        check_folder(out)
