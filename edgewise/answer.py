@@ -127,32 +127,43 @@ class Evidence:
 
 
 def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int = 32, seed: int = 0,
-           perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0) -> Evidence:
+           perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0,
+           step=None) -> Evidence:
     """Run the engines :func:`answer` quotes (arguments as there; ``remedy_inits``: Monte-Carlo
-    initialisations per remedy in the comparison, 0 for path counts only)."""
+    initialisations per remedy in the comparison, 0 for path counts only; ``step(text)``: called as each
+    part starts, and during the long ones, with what is being computed, e.g. ``"sensitivity 8/32"``)."""
     if model is None:
         model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
     if input_shape is None:
         input_shape = getattr(model, "input_shape", None)
     if input_shape is None:
         raise EdgewiseError("answer needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
-    from .remedies import compare
+    from .remedies import compare, names
 
+    say = step or (lambda text: None)
     shape = parse_shape(input_shape)
     name = name or describe(model)
     module = load(model, shape, padding=padding)
     graph = trace(module, shape, name=name)
     do_perturb = math.prod(shape[1:]) <= PERTURB_LIMIT if perturb is None else perturb
     data = inputs if inputs is not None else shape
-    # every remedy that fits this model; its own padding as a "remedy" is the original itself
-    comparison = compare(module, shape, n_inits=remedy_inits, seed=seed, progress=False).without(graph.padding)
-    return Evidence(
-        name, module, shape, graph, pathways(graph), pathways(graph, to="center"), receptive_field(graph),
-        init_sensitivity(module, shape, n_inits=n_inits, seed=seed),
-        gradient_map(module, data, agg="sq", seed=seed),
-        perturbation(module, data, seed=seed) if do_perturb else None,
-        comparison,
-        _theory_for(module, shape), n_inits, seed)
+    say("pathways")
+    paths, centre_paths = pathways(graph), pathways(graph, to="center")
+    say("receptive field")
+    rf = receptive_field(graph)
+    say(f"sensitivity 0/{n_inits}")
+    init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed,
+                            on_chunk=lambda done, total: say(f"sensitivity {done}/{total}"))
+    say("own-weights gradient")
+    own = gradient_map(module, data, agg="sq", seed=seed)
+    if do_perturb:
+        say("perturbation")
+    pert = perturbation(module, data, seed=seed) if do_perturb else None
+    # every remedy that fits this model; its own padding as a "remedy" is the original itself (not measured)
+    comparison = compare(module, shape, [r for r in names() if r != graph.padding], n_inits=remedy_inits, seed=seed,
+                         progress=False, original=init, step=lambda text: say(f"remedy {text}"))
+    return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
+                    _theory_for(module, shape), n_inits, seed)
 
 
 def figures(ev: Evidence) -> dict:

@@ -77,7 +77,8 @@ def multiply_adds(model: nn.Module, input_shape) -> int:
 
 
 def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
-         seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray | None]:
+         seed: int = 0, measured=None, on_chunk=None, disposable: bool = False) -> tuple[dict, np.ndarray,
+                                                                                          np.ndarray | None]:
     graph = trace(module, shape, name=name)
     p = pathways(graph)
     rf = receptive_field(graph)
@@ -99,7 +100,8 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
     if n_inits:
         from ..sensitivity import init_sensitivity
 
-        result = init_sensitivity(module, shape, n_inits=n_inits, seed=seed)
+        result = measured if measured is not None and measured.n_inits == n_inits and measured.seed == seed \
+            else init_sensitivity(module, shape, n_inits=n_inits, seed=seed, on_chunk=on_chunk, in_place=disposable)
         sens, row["n_inits"] = result.map, n_inits
         for k in ("center_edge_ratio", "center_corner_ratio"):
             if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
@@ -107,8 +109,18 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
     return row, p.log10, sens
 
 
+def _trim() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise, and the next variant's peak adds up)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0, seed: int = 0,
-            progress: bool = True) -> Comparison:
+            progress: bool = True, original=None, step=None) -> Comparison:
     """Apply each remedy to ``model`` and measure it beside the original.
 
     Args:
@@ -120,6 +132,10 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             initialisations of each variant (:func:`edgewise.sensitivity.init_sensitivity`; rows get
             ``sensitivity_center_*_ratio``, ``sensitivity`` holds the maps); 0 skips it.
         seed: seeds those initialisations (the same draws as ``init_sensitivity(..., seed=seed)``).
+        original: the original's :class:`~edgewise.sensitivity.Sensitivity` when already measured with these
+            ``n_inits`` and ``seed`` (it is then not measured again).
+        step: ``step(text)`` before each variant and after each chunk of its initialisations (a progress
+            hook: ``"same (2/12)"``, ``"same (2/12), initialisations 8/32"``).
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
@@ -134,14 +150,28 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
     module = load(model, shape, padding=padding)
     from tqdm.auto import tqdm
 
-    base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed)
+    import gc
+
+    def hook(text):
+        if step is None:
+            return None
+        step(text)
+        return lambda done, total: step(f"{text}, initialisations {done}/{total}")
+
+    base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed, original,
+                                     hook(f"original (1/{len(chosen) + 1})"))
     rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
-    for name in tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False):
+    for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
+        on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
         try:
-            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits, seed)
+            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits, seed,
+                                 on_chunk=on_chunk, disposable=True)  # the rewritten copy is ours to reinitialise
         except EdgewiseError as e:
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue
+        finally:
+            gc.collect()  # the rewritten model and its passes go before the next one is built
+            _trim()
         rows.append(row)
         maps[name], sens[name] = log10, s
     return Comparison(describe(model), shape, rows, maps, sens if n_inits else {})

@@ -195,8 +195,13 @@ def global_conv(x, weight, global_weight, global_index, bias=None, stride=1, pad
                             f"but this input gives {'×'.join(map(str, local.shape[2:]))}; redraw it for this size")
     if tuple(global_weight.shape) != (O, C // groups, G):
         raise EdgewiseError(f"global_weight of shape {tuple(global_weight.shape)} must be {(O, C // groups, G)}")
-    taps = x.flatten(2).index_select(2, global_index.reshape(-1).to(x.device))
-    taps = taps.view(B, groups, C // groups, -1, G)
-    extra = torch.einsum("bgclj,gocj->bgol", taps, global_weight.view(groups, O // groups, C // groups, G))
+    # per connection j: mix the channels (a 1×1 convolution with the view global_weight[..., j]), then pick each
+    # output position's input; the backward pass keeps nothing of size G × input or G × weights (gathering
+    # the input taps first kept G copies of every layer's input: ~1 GB per ResNet-50 pass at 224×224)
+    flat, index = x.flatten(2), global_index.reshape(-1, G).to(x.device)
+    extra = None
+    for j in range(G):
+        picked = F.conv1d(flat, global_weight[..., j].unsqueeze(-1), groups=groups).index_select(-1, index[:, j])
+        extra = picked if extra is None else extra + picked
     out = local + extra.reshape(local.shape)
     return out if bias is None else out + bias.view(1, -1, *(1,) * n)

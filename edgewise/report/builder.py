@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import platform
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,31 +110,57 @@ def _check(n_inits, remedy_inits, padding, size, seeds) -> None:
         raise EdgewiseError(f"report: seeds must be at least 1, got {seeds}")
 
 
-def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> None:
+#: a model whose activations for one input exceed this many bytes is "large": unless --remedy-inits is given,
+#: each remedy's Monte-Carlo sensitivity then uses at most :data:`LARGE_REMEDY_INITS` initialisations
+LARGE_ACTIVATIONS = 64 * 2**20
+LARGE_REMEDY_INITS = 8
+
+
+def _remedy_inits(n_inits: int, remedy_inits: int | None, acts: list[int]) -> tuple[int, str | None]:
+    """The per-remedy initialisations and, when capped for a large model, the sentence that says so."""
+    if remedy_inits is not None:
+        return remedy_inits, None
+    if max(acts, default=0) <= LARGE_ACTIVATIONS or n_inits <= LARGE_REMEDY_INITS:
+        return n_inits, None
+    return LARGE_REMEDY_INITS, (
+        f"Each remedy's sensitivity uses {LARGE_REMEDY_INITS} random initialisations, not {n_inits}: a model whose "
+        f"activations for one input exceed {LARGE_ACTIVATIONS // 2**20} MiB (here "
+        f"{max(acts) / 2**20:.0f} MiB) is large enough that {n_inits} per remedy would take many minutes; the "
+        f"original's own sensitivity (section 5) uses all {n_inits}. Give --remedy-inits N to choose.")
+
+
+def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> list[int]:
     """Refuse, before any work, a report whose Monte-Carlo sensitivity, perturbation experiment or
-    experiments cannot fit in memory (:mod:`edgewise.limits`)."""
+    experiments cannot fit in memory (:mod:`edgewise.limits`); the activation bytes of each model."""
     import math
 
     from .. import limits
     from ..answer import PERTURB_LIMIT
     from ..models import load
+    from ..sensitivity import auto_chunk
 
-    inits = max(int(n_inits), int(remedy_inits))
+    inits = max(int(n_inits), int(remedy_inits or 0))
     for _, shape in pairs:  # sizes alone first: no model is built for a hopeless request
-        limits.check_sensitivity(inits, shape, option="--inits / --remedy-inits")
+        limits.check_sensitivity(inits, shape, chunk=1, option="--inits / --remedy-inits")
+    sizes = []
     for model, shape in pairs:
         acts = limits.activation_bytes(load(model, shape, padding=padding), shape)
-        limits.check_sensitivity(inits, shape, acts, option="--inits / --remedy-inits")
+        limits.check_sensitivity(inits, shape, acts, auto_chunk(acts), option="--inits / --remedy-inits")
         if math.prod(shape[1:]) <= PERTURB_LIMIT:
             limits.check_perturbation(shape, acts)
+        sizes.append(acts)
     if seeds:
         limits.check_runs(int(seeds) * len(trained.TASKS) * 16, "the report's experiments", "--seeds")
+    return sizes
 
 
 def _is_trained(model) -> bool:
     """Whether the weights came from training: a pretrained: or experiment: reference, or a trained task net."""
     return (isinstance(model, str) and model.startswith(("pretrained:", "experiment:"))) or \
         hasattr(model, "experiment")
+
+
+_COUNTER = re.compile(r"(, initialisations)? \d+/\d+$")
 
 
 class _Progress:
@@ -147,11 +174,13 @@ class _Progress:
                         bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
         self.seconds, self._current, self._since = {}, None, time.perf_counter()
 
-    def label(self, text: str) -> None:
+    def label(self, text: str, key: str | None = None) -> None:
+        """Show ``text``; its time counts towards ``key`` (default ``text``: a sub-step's counter such as
+        ``sensitivity 8/32`` shares the key ``sensitivity``)."""
         now = time.perf_counter()
         if self._current is not None:
             self.seconds[self._current] = round(self.seconds.get(self._current, 0.0) + now - self._since, 2)
-        self._current, self._since = text, now
+        self._current, self._since = key or text, now
         self.bar.set_description_str(f"report: {text}")
 
     def done(self) -> None:
@@ -192,33 +221,39 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     from .._trace import parse_shape
 
     start = time.perf_counter()
-    remedy_inits = n_inits if remedy_inits is None else remedy_inits
-    _check(n_inits, remedy_inits, padding, size, seeds)
+    _check(n_inits, n_inits if remedy_inits is None else remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
-    _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
+    acts = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
+    remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
     with Staging(out) as staged:
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
-                      remedy_inits=remedy_inits, seed=seed, padding=padding, size=size, seeds=seeds,
+                      remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
                       trained_weights=trained_weights, progress=progress)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
-           padding, size, seeds, trained_weights, progress) -> Report:
+           padding, size, seeds, trained_weights, progress, capped=None) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out)
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
               "padding": padding, "size": size, "seeds": seeds, "edgewise": __version__}
+    if capped:
+        config["remedy_inits_capped"] = capped
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
         subjects, slugs = [], set()
         for (model, shape), name in zip(pairs, names):
             bar.label(f"measuring {name} (pathways, sensitivity, perturbation, remedies)")
+
+            def step(text, name=name):  # which engine runs now; its time counts without the i/N counter
+                bar.label(f"measuring {name} — {text}", f"measuring {name} — {_COUNTER.sub('', text)}")
+
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
-                        name=name)
+                        name=name, step=step)
             ident = _slug(name)
             while ident in slugs:
                 ident += "-2"
@@ -234,6 +269,8 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 bar.label(f"{title} — {s.ev.name}")
                 inner.append(fn(s, w))
                 bar.done()
+            if ident == "remedies" and capped:
+                inner.append(page.note(capped))
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
         parts[0][2].append(verdict.render_trained(w.numbers))
