@@ -1,6 +1,8 @@
 """Suite-wide settings."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -38,3 +40,12 @@ def pytest_runtest_setup(item):
     if os.environ.get("EDGEWISE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"EDGEWISE_REQUIRE_BROWSER=1 but the browser is missing: {why}", pytrace=False)
     pytest.skip(f"browser checks skipped: {why}")
+
+
+@pytest.fixture(scope="session")
+def baseline() -> int:
+    """Address space (bytes) of a process that has imported torch and the CLI (about 3.3 GB here: CUDA
+    libraries): the floor under which memory-limited subprocess tests add their allowance."""
+    code = "import torch, edgewise.cli; print(open('/proc/self/status').read().split('VmSize:')[1].split()[0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return int(out.stdout.strip()) * 1024

@@ -23,14 +23,6 @@ GiB = 1 << 30
 _MAIN = "import sys; from edgewise.cli import main; sys.exit(main())"
 
 
-@pytest.fixture(scope="module")
-def baseline() -> int:
-    """Address space of a process that has imported torch and the CLI (about 3.3 GB here: CUDA libraries)."""
-    code = "import torch, edgewise.cli; print(open('/proc/self/status').read().split('VmSize:')[1].split()[0])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    return int(out.stdout.strip()) * 1024
-
-
 def _cli(args, baseline: int, extra: int, timeout: float):
     limit = baseline + extra
 
