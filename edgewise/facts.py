@@ -33,21 +33,9 @@ class Words:
         return "samples" if self.ndim == 1 else "px"
 
     @property
-    def position(self) -> str:
-        return "sample" if self.ndim == 1 else "pixel"
-
-    @property
     def border(self) -> str:
         """Where the ratios are taken: the ends of a signal, the corners of an image."""
         return "end" if self.ndim == 1 else "corner"
-
-    @property
-    def borders(self) -> str:
-        return "the start and end of the signal" if self.ndim == 1 else "the corners of the image"
-
-    @property
-    def whole(self) -> str:
-        return "signal" if self.ndim == 1 else "image"
 
 
 def words_for(shape) -> Words:

@@ -83,7 +83,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
                           "flat": abs(math.log(r["ratio"] / before)) < 1e-9 if before > 0 and r["ratio"] > 0
                           else False})
         before = r["ratio"]
-    q2 = {"pools": pools, "final": layers[-1]["ratio"] if layers else q1["ratio"],
+    q2 = {"pools": pools, "final": layers[-1]["ratio"] if layers else q1["ratio"], "layers": len(layers),
           "peak": max((r["ratio"] for r in layers), default=q1["ratio"])}
     dense = global_layers(ev.graph)
     last_window = layers[-1]["ratio"] if layers else None
@@ -215,7 +215,8 @@ def render(f: dict) -> str:
     else:
         items.append(("Does max pooling stop it?",
                       "This model has no pooling layer; the per-layer curve shows where its ratio grows "
-                      f"(to {_num(ratio_text(q2['final']), 'q2.final')} after the last window).", "layers", "q2"))
+                      f"(to {_num(ratio_text(q2['final']), 'q2.final')} after the last window).",
+                      "layers" if q2["layers"] else None, "q2"))  # no sliding window: no per-layer figure
     # 3. fully connected
     g = q3["global_remedy"]
     gtext = ""
