@@ -18,22 +18,89 @@ functional calls inside the model's own ``forward`` (so they apply equally to
 Which tensors "carry paths" is read off ``requires_grad``: the input requires
 grad and the copied parameters do not, so ``x * scale`` with a constant
 ``scale`` is the identity (as in the engine) while ``a * b`` of two input-
-dependent tensors has the paths of both operands (``a + b``).
+dependent tensors has the paths of both operands (``a + b``): a squeeze-excitation
+or gating product ``x * g(x)`` counts the paths of both.
+
+Data-dependent mixing (attention) is a connection pattern, not a weight
+-----------------------------------------------------------------------
+``softmax(q kᵀ · scale + bias/mask) @ v`` carries paths through the VALUE
+branch only: output token i (every channel) is connected to value token j
+(every channel of its head) once for each key j that query i may attend to,
+and not at all where j is masked out. Queries and keys carry no paths (the
+attention weights are a data-dependent choice, like a max-pool's); a
+relative-position bias is a constant. Concretely, inside the forward pass:
+
+* **scores.** A product (``matmul``, ``@``, ``mm``, ``bmm``, ``einsum``,
+  ``tensordot``, ...) of TWO input-dependent operands (``q @ kᵀ``) yields a
+  detached *scores* tensor that holds only the constant part of the logits:
+  zero for the ``q·k`` part, plus whatever constants are added afterwards
+  (bias, mask). Scores may only be scaled or divided by constants, have
+  tensors added or subtracted (an input-dependent addend counts as zero: it is
+  part of the logits), be ``masked_fill``-ed / ``where``-d / ``__setitem__``-ed,
+  reshaped, cast, dropped out, and passed to ``softmax``. Anything else
+  (another product, an activation, ``log_softmax``, ...) raises
+  :class:`EdgewiseError`, because it would silently drop paths.
+* **masking rule.** An entry of the softmax input is *masked* iff its constant
+  part is ``< MASKED_BELOW`` (= -50; ``-inf`` included). This catches ``-inf``,
+  ``finfo.min``, ``-1e4``/``-1e9`` masks and Swin's ``-100`` (plus a bias), and
+  leaves ordinary relative-position biases alone (exp(-50) ≈ 2e-22).
+* **softmax** of scores returns a detached 0/1 tensor: 1 where not masked,
+  0 where masked. ``softmax`` of an input-dependent tensor that is not scores
+  (a classifier's output, a learned-query pooling ``q_const @ kᵀ``, selective-
+  kernel gates) raises :class:`EdgewiseError`.
+* **products with ONE input-dependent operand** are linear: the constant operand
+  is replaced by ones if it is a weight (an ``nn.Parameter`` or a view of one)
+  and by its 0/1 non-zero pattern otherwise (so the 0/1 attention pattern, or
+  a renormalised copy of it, is used as is). ``addmm``/``baddbmm``/``addbmm``/
+  ``addmv``/``addr`` are the product plus their ``input`` (``beta`` times it).
+* **F.scaled_dot_product_attention**: out = A @ value with A the structural
+  0/1 pattern: ``is_causal`` (lower triangle, top-left aligned), a boolean
+  ``attn_mask`` (True = may attend), a float ``attn_mask`` (``< MASKED_BELOW``
+  = masked); ``enable_gqa`` repeats value heads. Query and key carry no paths.
+* **F.multi_head_attention_forward** (so ``nn.MultiheadAttention`` and the
+  transformer layers built on it): value projection with ones, per-head
+  A @ v_h, output projection with ones; A from ``attn_mask`` (bool True =
+  NOT allowed, PyTorch's MHA convention; float ``< MASKED_BELOW``; 2-D or
+  per-head 3-D), ``key_padding_mask`` likewise, and ``is_causal`` when no
+  ``attn_mask`` is given. ``bias_k``/``bias_v``/``add_zero_attn`` add constant
+  keys, which carry no paths. ``static_k``/``static_v`` are refused.
+* **torchvision's swin ``shifted_window_attention``** (v1 and v2) is replaced
+  while the forward runs by a structural value path: pad to window multiples,
+  roll by -shift (no shift along an axis whose padded size is at most the
+  window), partition into windows, and connect two tokens iff they share a
+  window and, when shifted, a mask region (torchvision's region labels:
+  slices ``[0, -w), [-w, -s), [-s, None)`` per axis, last assignment wins);
+  then the ones output projection, roll back and crop. Each token of a group
+  reaches every token of that group, padding tokens carry no paths.
+* dropout of any tensor is the identity; conv_transpose uses ones weights like
+  convolutions; data movement (permute, reshape, roll, cat, pad,
+  pixel/channel shuffle, slicing, ...) is left to autograd.
+
+Multi-head attention needs nothing special: with ones weights every value
+channel of a head is the same sum, and ``attn_ones @ v`` per head connects each
+head's channels only within the head before the output projection mixes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import sys
+import weakref
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..errors import EdgewiseError
 
-__all__ = ["ones_network", "autograd_pathways"]
+__all__ = ["ones_network", "autograd_pathways", "MASKED_BELOW"]
+
+#: a softmax-input entry whose constant part is below this (``-inf`` included) is masked out
+MASKED_BELOW = -50.0
 
 #: per-unit ops: the identity in the pathway semantics
 _IDENTITY = {
@@ -41,23 +108,43 @@ _IDENTITY = {
     "sigmoid", "sigmoid_", "tanh", "tanh_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "leaky_relu",
     "leaky_relu_", "softplus", "softsign", "logsigmoid", "tanhshrink", "hardshrink", "softshrink", "threshold",
     "threshold_", "prelu", "rrelu", "rrelu_",
-    "dropout", "dropout_", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
     "batch_norm", "instance_norm", "layer_norm", "group_norm",
     "clamp", "clamp_", "clip", "clip_", "abs", "abs_", "exp", "exp_", "neg", "neg_", "__neg__", "__pos__",
     "stochastic_depth",
 }
+#: dropout: the identity on any tensor (also the 0/1 attention pattern, and with ``training=True``)
+_DROPOUT = {"dropout", "dropout_", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "alpha_dropout_",
+            "feature_alpha_dropout", "feature_alpha_dropout_", "feature_dropout", "feature_dropout_"}
+_ADD = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",
+        "subtract"}
+_MUL = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "div", "div_", "__truediv__",
+        "__rtruediv__", "__itruediv__", "true_divide", "divide"}
 #: elementwise binary ops with the paths of both (input-dependent) operands
-_BINARY = {
-    "add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",
-    "subtract", "mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "div", "div_", "__truediv__",
-    "__rtruediv__", "__itruediv__", "true_divide", "divide",
+_BINARY = _ADD | _MUL
+#: products: linear with one input-dependent operand, attention scores with two
+_PRODUCT = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger",
+            "tensordot", "einsum"}
+#: input + product (the product as a plain function of the two operands)
+_ADD_PRODUCT = {"addmm": torch.mm, "baddbmm": torch.bmm, "addbmm": lambda a, b: torch.bmm(a, b).sum(0),
+                "addmv": torch.mv, "addr": torch.outer}
+_SOFTMAX = {"softmax", "_softmax"}
+#: what attention scores may go through besides add/sub, softmax and dropout: scaling and masking ...
+_SCORE_VALUE = _MUL | {"masked_fill", "masked_fill_", "where", "__setitem__"}
+#: ... reshaping and casting (other tensor arguments, e.g. of ``expand_as``, only lend their shape or dtype) ...
+_SCORE_SHAPE = {
+    "view", "view_as", "reshape", "reshape_as", "unsqueeze", "squeeze", "flatten", "unflatten", "transpose",
+    "permute", "movedim", "moveaxis", "swapaxes", "swapdims", "t", "contiguous", "expand", "expand_as", "repeat",
+    "to", "float", "double", "half", "bfloat16", "type", "type_as", "clone", "detach", "__getitem__", "chunk",
+    "split", "unbind", "narrow", "select", "__get__",
 }
+#: ... and metadata queries
+_SCORE_META = {"size", "dim", "numel", "__len__", "stride", "is_contiguous", "is_floating_point", "element_size",
+               "data_ptr", "get_device", "__format__", "__repr__", "new_zeros", "new_ones", "new_full",
+               "new_empty", "zeros_like", "ones_like", "full_like", "empty_like"}
 #: ops that are neither linear in the counts nor a per-unit map: refuse rather than guess
 _REFUSE = {
-    "softmax", "log_softmax", "softmin", "matmul", "mm", "bmm", "einsum", "baddbmm", "addmm",
-    "scaled_dot_product_attention", "multi_head_attention_forward", "glu", "pow", "__pow__", "sqrt", "rsqrt",
-    "var", "std", "max", "min", "amin", "argmax", "sort", "topk", "__matmul__", "__rmatmul__",
-    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "grid_sample", "bilinear", "embedding",
+    "log_softmax", "softmin", "glu", "pow", "__pow__", "sqrt", "rsqrt",
+    "var", "std", "max", "min", "amin", "argmax", "sort", "topk", "grid_sample", "bilinear", "embedding",
     "local_response_norm", "lp_pool1d", "lp_pool2d", "fractional_max_pool2d", "fractional_max_pool3d",
 }
 
@@ -65,9 +152,10 @@ _REFUSE = {
 def ones_network(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` that computes the pathway network (see the module docstring).
 
-    Convolution and linear weights are set to one and biases to zero in the copy
-    (its parameters no longer require grad); everything else is substituted while
-    the returned module's ``forward`` runs. ``model`` itself is left untouched.
+    Convolution (also transposed) and linear weights are set to one and biases to
+    zero in the copy (its parameters no longer require grad); everything else is
+    substituted while the returned module's ``forward`` runs. ``model`` itself is
+    left untouched.
     """
     net = copy.deepcopy(model)
     with torch.no_grad():
@@ -87,7 +175,7 @@ class _OnesNetwork(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _PathwayMode():
+        with _swin_replaced(), _PathwayMode():
             return self.net(x)
 
 
@@ -99,12 +187,176 @@ def _arg(args, kwargs, i, name, default=None):
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
+def _is_weight(t: torch.Tensor) -> bool:
+    """An ``nn.Parameter`` or a view of one (``w.t()``, ``w.T``, ``w[:k]``)."""
+    while t is not None:
+        if isinstance(t, nn.Parameter):
+            return True
+        t = t._base
+    return False
+
+
+def _as_weight(t):
+    """The constant operand of a linear product: ones for a weight, its 0/1 non-zero pattern otherwise."""
+    if not isinstance(t, torch.Tensor) or t.dtype == torch.bool:
+        return t
+    return torch.ones_like(t) if _is_weight(t) else (t != 0).to(t.dtype)
+
+
+def _blocked(mask) -> torch.Tensor:
+    """Where a float mask (added to logits) masks its entry out; ``-inf`` included."""
+    if _live(mask):
+        raise EdgewiseError("ones_network: an attention mask that depends on the input is not supported")
+    return mask.detach() < MASKED_BELOW
+
+
+def _refuse_scores(name: str):
+    raise EdgewiseError(
+        f"ones_network: {name} applied to attention scores (a product of two input-dependent tensors, "
+        f"such as q @ kᵀ). Scores carry no paths; the oracle lets them only be scaled, masked, biased, "
+        f"reshaped, dropped out and passed to softmax, whose 0/1 output is the attention's connection pattern")
+
+
 class _PathwayMode(TorchFunctionMode):
     """Swaps each op for its pathway counterpart while a forward pass runs."""
 
+    def __init__(self):
+        super().__init__()
+        self._scores: dict[int, weakref.ref] = {}
+
+    # ------------------------------------------------------------------ attention scores
+    def _is_scores(self, t) -> bool:
+        r = self._scores.get(id(t)) if isinstance(t, torch.Tensor) else None
+        return r is not None and r() is t
+
+    def _mark(self, out):
+        """Register every tensor in ``out`` as attention scores; return ``out``."""
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                key, scores = id(t), self._scores
+                scores[key] = weakref.ref(t, lambda r, key=key: scores.pop(key, None) if scores.get(key) is r else None)
+        return out
+
+    def _on_scores(self, func, name, args, kwargs):
+        leaves, spec = tree_flatten((args, kwargs))
+        tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+        if name in _SOFTMAX:
+            x = args[0]
+            if not self._is_scores(x):
+                _refuse_scores(name)
+            dtype = kwargs.get("dtype") or next((d for d in args[1:] if isinstance(d, torch.dtype)), x.dtype)
+            return (~(x < MASKED_BELOW)).to(dtype)  # 1: may attend, 0: masked out
+        if name in _DROPOUT:
+            return args[0]
+        if name in _SCORE_META:
+            return func(*args, **kwargs)
+        live = [t for t in tensors if _live(t)]
+        if name in _ADD:  # an input-dependent addend is part of the logits: its q·k-like value counts as 0
+            leaves = [torch.zeros_like(t, requires_grad=False) if _live(t) else t for t in leaves]
+        elif name in _SCORE_SHAPE:  # other tensors lend only their shape or dtype
+            leaves = [t.detach() if _live(t) else t for t in leaves]
+        elif name in _SCORE_VALUE:
+            if live:
+                _refuse_scores(f"{name} with an input-dependent operand")
+            if name in ("__setitem__", "masked_fill", "masked_fill_") and not self._is_scores(args[0]):
+                _refuse_scores(f"{name} of a constant tensor with")
+        else:
+            _refuse_scores(name)
+        a, k = tree_unflatten(leaves, spec)
+        out = func(*a, **k)
+        return self._mark(out) if name != "__setitem__" else out
+
+    # ------------------------------------------------------------------ products and attention
+    def _product(self, func, args, kwargs):
+        leaves, spec = tree_flatten((args, kwargs))
+        idx = [i for i, t in enumerate(leaves) if isinstance(t, torch.Tensor)]
+        live = [i for i in idx if _live(leaves[i])]
+        if not live:
+            return func(*args, **kwargs)
+        if len(live) > 1:
+            if len(idx) != 2:
+                raise EdgewiseError(f"ones_network: {getattr(func, '__name__', func)} of more than two "
+                                    "input-dependent operands has no pathway counterpart")
+            leaves = [torch.zeros_like(t, requires_grad=False) if i in idx else t for i, t in enumerate(leaves)]
+            a, k = tree_unflatten(leaves, spec)
+            return self._mark(func(*a, **k))
+        leaves = [_as_weight(t) if (i in idx and i not in live) else t for i, t in enumerate(leaves)]
+        a, k = tree_unflatten(leaves, spec)
+        return func(*a, **k)
+
+    def _add_product(self, name, args, kwargs):
+        inp = _arg(args, kwargs, 0, "input")
+        m1, m2 = (args[i] if len(args) > i else next(kwargs[k] for k in keys if k in kwargs)
+                  for i, keys in ((1, ("mat1", "batch1", "mat", "vec1")), (2, ("mat2", "batch2", "vec", "vec2"))))
+        beta = kwargs.get("beta", 1)
+        prod = self._product(_ADD_PRODUCT[name], (m1, m2), {})
+        if beta == 0:
+            return prod
+        if not _live(inp) and not self._is_scores(inp) and beta != 1:
+            inp = inp * beta
+        return self.__torch_function__(torch.add, (torch.Tensor,), (prod, inp))
+
+    def _sdpa(self, args, kwargs):
+        q, k, v = (_arg(args, kwargs, i, n) for i, n in enumerate(("query", "key", "value")))
+        mask = _arg(args, kwargs, 3, "attn_mask")
+        causal = _arg(args, kwargs, 5, "is_causal", False)
+        L, S = q.shape[-2], k.shape[-2]
+        allowed = torch.ones((L, S), dtype=torch.bool, device=v.device)
+        if causal:
+            allowed = allowed.tril()
+        if mask is not None:
+            allowed = allowed & (mask if mask.dtype == torch.bool else ~_blocked(mask))
+        if kwargs.get("enable_gqa", False) and v.dim() >= 3 and q.shape[-3] != v.shape[-3]:
+            v = v.repeat_interleave(q.shape[-3] // v.shape[-3], dim=-3)
+        return torch.matmul(allowed.to(v.dtype), v)
+
+    def _mha(self, args, kwargs):
+        names = ("query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight", "in_proj_bias",
+                 "bias_k", "bias_v", "add_zero_attn", "dropout_p", "out_proj_weight", "out_proj_bias", "training",
+                 "key_padding_mask", "need_weights", "attn_mask", "use_separate_proj_weight", "q_proj_weight",
+                 "k_proj_weight", "v_proj_weight", "static_k", "static_v", "average_attn_weights", "is_causal")
+        a = dict(zip(names, args))
+        a.update(kwargs)
+        if a.get("static_k") is not None or a.get("static_v") is not None:
+            raise EdgewiseError("ones_network: multi-head attention with static_k/static_v is not supported")
+        query, key, value = a["query"], a["key"], a["value"]
+        batched = query.dim() == 3
+        if not batched:
+            query, key, value = query[:, None], key[:, None], value[:, None]
+        L, N, E = query.shape
+        S = key.shape[0]
+        heads = int(a["num_heads"])
+        w = a.get("v_proj_weight") if a.get("use_separate_proj_weight", False) else a["in_proj_weight"][2 * E:]
+        v = F.linear(value, torch.ones_like(w))  # S, N, E: every value channel sums the token's channels
+        v = v.reshape(S, N, heads, E // heads).permute(1, 2, 0, 3)  # N, H, S, E/H
+        allowed = torch.ones((N, heads, L, S), dtype=torch.bool, device=v.device)
+        mask, kpm = a.get("attn_mask"), a.get("key_padding_mask")
+        if mask is not None:
+            blocked = mask if mask.dtype == torch.bool else _blocked(mask)  # MHA: True = may NOT attend
+            allowed = allowed & ~(blocked if blocked.dim() == 2 else blocked.reshape(N, heads, L, S))
+        elif a.get("is_causal", False):
+            allowed = allowed & torch.ones((L, S), dtype=torch.bool, device=v.device).tril()
+        if kpm is not None:
+            blocked = kpm if kpm.dtype == torch.bool else _blocked(kpm)
+            allowed = allowed & ~blocked.reshape(N, 1, 1, S)
+        pattern = allowed.to(v.dtype)
+        out = torch.matmul(pattern, v).permute(2, 0, 1, 3).reshape(L, N, E)
+        out = F.linear(out, torch.ones_like(a["out_proj_weight"]))
+        weights = None
+        if a.get("need_weights", True):
+            weights = pattern / pattern.sum(-1, keepdim=True).clamp_min(1)
+            weights = weights.mean(1) if a.get("average_attn_weights", True) else weights
+            weights = weights if batched else weights[0]
+        return (out if batched else out[:, 0]), weights
+
+    # ------------------------------------------------------------------ dispatch
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
+        if self._scores and any(self._is_scores(t) for t in tree_flatten((args, kwargs))[0]):
+            return self._on_scores(func, name, args, kwargs)
+        if name in _DROPOUT and args and isinstance(args[0], torch.Tensor):
+            return args[0]
         if name in _IDENTITY and args and _live(args[0]):
             return args[0]
         if name in _BINARY and len(args) >= 2:
@@ -114,13 +366,31 @@ class _PathwayMode(TorchFunctionMode):
                 out = live[0] if len(live) == 1 else live[0] + live[1]
                 shape = torch.broadcast_shapes(*(t.shape for t in (a, b) if isinstance(t, torch.Tensor)))
                 return out if tuple(out.shape) == tuple(shape) else out.expand(shape)
+        if name in _PRODUCT:
+            return self._product(func, args, kwargs)
+        if name in _ADD_PRODUCT:
+            return self._add_product(name, args, kwargs)
+        if name == "scaled_dot_product_attention":
+            return self._sdpa(args, kwargs)
+        if name == "multi_head_attention_forward":
+            return self._mha(args, kwargs)
         if not (args and _live(args[0])):
             return func(*args, **kwargs)
         x = args[0]
+        if name in _SOFTMAX:
+            raise EdgewiseError(
+                "ones_network: softmax of an input-dependent tensor that is not attention scores (a product of "
+                "two input-dependent tensors, q @ kᵀ) has no pathway counterpart: a softmax output, a gate over "
+                "branches or a learned-query pooling is not counted")
         if name in ("conv1d", "conv2d", "conv3d"):
             w = _arg(args, kwargs, 1, "weight")
             rest = [_arg(args, kwargs, i, k, d) for i, (k, d) in
                     enumerate([("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)], start=3)]
+            return func(x, torch.ones_like(w), None, *rest)
+        if name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
+            w = _arg(args, kwargs, 1, "weight")
+            rest = [_arg(args, kwargs, i, k, d) for i, (k, d) in enumerate(
+                [("stride", 1), ("padding", 0), ("output_padding", 0), ("groups", 1), ("dilation", 1)], start=3)]
             return func(x, torch.ones_like(w), None, *rest)
         if name == "linear":
             return F.linear(x, torch.ones_like(_arg(args, kwargs, 1, "weight")))
@@ -153,6 +423,64 @@ class _PathwayMode(TorchFunctionMode):
         if name in _REFUSE:
             raise EdgewiseError(f"ones_network: {name} has no pathway counterpart")
         return func(*args, **kwargs)  # linear structural ops: cat, view, flatten, pad, slicing, ...
+
+
+@contextlib.contextmanager
+def _swin_replaced():
+    """Swap torchvision's swin ``shifted_window_attention`` for :func:`_swin_window_attention` meanwhile."""
+    mod = sys.modules.get("torchvision.models.swin_transformer")
+    original = getattr(mod, "shifted_window_attention", None)
+    if original is None:
+        yield
+        return
+    mod.shifted_window_attention = _swin_window_attention
+    try:
+        yield
+    finally:
+        mod.shifted_window_attention = original
+
+
+def _window_labels(n: int, window: int, shift: int) -> list[int]:
+    """torchvision's mask region of each (rolled) index along one axis: slices [0,-w), [-w,-s), [-s,None); last wins."""
+    labels = [0] * n
+    for label, sl in enumerate((slice(0, -window), slice(-window, -shift), slice(-shift, None))):
+        for i in range(n)[sl]:
+            labels[i] = label
+    return labels
+
+
+def _swin_window_attention(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads,
+                           shift_size, *rest, **kwargs):
+    """The value path of torchvision's ``shifted_window_attention`` (signature kept; v1 and v2).
+
+    Tokens are connected iff, after padding to window multiples and rolling by
+    -shift, they sit in the same window and (when shifted) the same mask region;
+    within such a group every token reaches every token. Value and output
+    projections have ones weights; biases, the relative-position bias, the
+    logit scale and dropout carry no paths. Runs with the pathway mode off: it
+    is written with ones already.
+    """
+    with torch._C.DisableTorchFunction():
+        B, H, W, C = input.shape
+        wh, ww = int(window_size[0]), int(window_size[1])
+        pad_b, pad_r = (-H) % wh, (-W) % ww
+        x = F.pad(input, (0, 0, 0, pad_r, 0, pad_b))
+        ph, pw = H + pad_b, W + pad_r
+        sh = 0 if wh >= ph else int(shift_size[0])
+        sw = 0 if ww >= pw else int(shift_size[1])
+        # position (r, c) of the padded map sits at ((r - sh) % ph, (c - sw) % pw) after the roll
+        rr = [(r - sh) % ph for r in range(ph)]
+        cc = [(c - sw) % pw for c in range(pw)]
+        lab_r = _window_labels(ph, wh, sh) if sh + sw > 0 else [0] * ph
+        lab_c = _window_labels(pw, ww, sw) if sh + sw > 0 else [0] * pw
+        nwc = pw // ww
+        group = torch.tensor([[((rr[r] // wh * nwc + cc[c] // ww) * 3 + lab_r[rr[r]]) * 3 + lab_c[cc[c]]
+                               for c in range(pw)] for r in range(ph)], device=input.device).reshape(-1)
+        dv = qkv_weight.shape[0] // 3
+        v = F.linear(x, torch.ones((dv, C), dtype=x.dtype, device=x.device)).reshape(B, ph * pw, dv)
+        sums = torch.zeros((B, int(group.max()) + 1, dv), dtype=v.dtype, device=v.device).index_add(1, group, v)
+        out = F.linear(sums[:, group], torch.ones_like(proj_weight))
+        return out.reshape(B, ph, pw, -1)[:, :H, :W].contiguous()
 
 
 def _sum_pool(x, n, kernel, stride, padding, dilation, ceil_mode):
@@ -278,6 +606,9 @@ def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float
         y = _capture(net, layer, x)
     if not isinstance(y, torch.Tensor):
         raise EdgewiseError(f"autograd_pathways: the model returns {type(y).__name__}, not a tensor")
+    if not y.requires_grad:
+        raise EdgewiseError("autograd_pathways: the selected output carries no paths from the input (attention "
+                            "weights and other constants carry none); select a layer whose output depends on it")
     seed = _select(tuple(y.shape[1:]), to).to(dtype)[None] * 2.0 ** -scale_log2
     (grad,) = torch.autograd.grad(y, x, seed)
     return grad[0, 0].detach().cpu().numpy()
