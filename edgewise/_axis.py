@@ -18,10 +18,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["Window", "Adaptive", "Resample", "Broadcast", "Table", "Flat", "PADDING_MODES", "mirror", "nonzeros"]
+__all__ = ["Window", "Transposed", "Adaptive", "Resample", "Broadcast", "Table", "Flat", "PADDING_MODES", "mirror",
+           "nonzeros"]
 
 #: padding modes that read the input (every other out-of-image tap reads a constant)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -115,6 +117,9 @@ def nonzeros(op, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         key = i[read].astype(np.int64) * n_out + o[read]
         key, count = np.unique(key, return_counts=True)  # sorted by column, then row; repeats summed
         cols, rows, vals = key // n_out, key % n_out, count.astype(np.int64)
+    elif isinstance(op, Transposed):
+        rows, cols = op._pairs(n_in, n_out)  # each (o, i) at most once, already sorted by column then row
+        vals = np.ones(rows.size, dtype=np.int64)
     elif isinstance(op, Adaptive):
         o = np.arange(n_out)
         lo, hi = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
@@ -123,7 +128,7 @@ def nonzeros(op, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         order = np.lexsort((rows, cols))
         rows, cols = rows[order], cols[order]
         vals = np.ones(rows.size, dtype=np.int64)
-    elif isinstance(op, (Flat, Table)):  # fixed connections: O(non-zeros), never the dense positions² matrix
+    elif isinstance(op, (Flat, Table, Resample)):  # O(non-zeros), never the dense positions² matrix
         rows, cols, vals = op._nonzeros(n_in, n_out)
     else:
         m = op.matrix(n_in, n_out)
@@ -195,6 +200,57 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Transposed:
+    """A transposed convolution (``ConvTranspose1d/2d``, ``F.conv_transpose1d/2d``) along one axis.
+
+    Input ``i`` is scattered to outputs ``o = i*stride - pad + t*dilation`` for every tap
+    ``t < kernel``; output positions outside ``[0, n_out)`` are cropped (that is what
+    ``padding`` does here), and ``output_padding`` only lengthens the output (its extra
+    positions read whatever taps land there). Equivalently, output ``o`` reads every input
+    ``i`` with ``o + pad - i*stride`` a multiple of ``dilation`` in ``[0, (kernel-1)*dilation]``.
+    A tap lands on a pair ``(o, i)`` at most once, so the matrix is 0/1.
+    """
+
+    kernel: int = 1
+    stride: int = 1
+    dilation: int = 1
+    pad: int = 0
+    output_padding: int = 0
+
+    @property
+    def extent(self) -> int:
+        """Output positions one input position is scattered over."""
+        return (self.kernel - 1) * self.dilation + 1
+
+    def out_size(self, n_in: int) -> int:
+        """Output length for input length ``n_in`` (PyTorch's rule)."""
+        return max(0, (n_in - 1) * self.stride - 2 * self.pad + self.extent + self.output_padding)
+
+    def _pairs(self, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(o, i)`` of every tap that lands inside the output, sorted by ``i`` then ``o``."""
+        i = np.arange(n_in, dtype=np.int64)[:, None]
+        o = i * self.stride - self.pad + np.arange(self.kernel, dtype=np.int64)[None, :] * self.dilation
+        inside = (o >= 0) & (o < n_out)
+        return o[inside], np.broadcast_to(i, o.shape)[inside]
+
+    @_cached
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        rows, cols = self._pairs(n_in, n_out)
+        m[rows, cols] = 1
+        return m
+
+    def affine(self, n_in: int, n_out: int):
+        """A sliding window with a fractional stride: output ``o`` lies over the input interval
+        ``[o/stride - offset, o/stride - offset + extent - 1]`` = ``[(o + pad - (kernel-1)*dilation)/stride,
+        (o + pad)/stride]``, and reads the input positions in it whose tap index is whole
+        (every integer in it when ``dilation == 1``). Returns Fractions; whole numbers when ``stride == 1``
+        (then it is a convolution with padding ``(kernel-1)*dilation - pad``)."""
+        span = Fraction((self.kernel - 1) * self.dilation, self.stride)
+        return span + 1, Fraction(1, self.stride), Fraction((self.kernel - 1) * self.dilation - self.pad, self.stride)
+
+
+@dataclass(frozen=True)
 class Adaptive:
     """Adaptive pooling (and global means): output ``o`` averages a computed window."""
 
@@ -220,7 +276,15 @@ class Adaptive:
 
 @dataclass(frozen=True)
 class Resample:
-    """Upsampling/interpolation; ``scale`` is input length / output length as PyTorch uses it."""
+    """Upsampling/interpolation; ``scale`` is input length / output length as PyTorch uses it.
+
+    Source positions are computed in exact rational arithmetic (``scale`` read back as the
+    fraction it stands for, e.g. ``1/3.7`` as 10/37), which is what PyTorch computes up to rounding:
+    it agrees with PyTorch in float64 everywhere, except that PyTorch's rounding there can give a
+    neighbour a weight of ~1e-17 (1e-8 in float32) where the exact weight is 0: such weights are
+    not connections. In float32, PyTorch's nearest modes can also pick the neighbouring pixel when
+    ``o * scale`` is a whole number (e.g. 26 samples resized to 22 or 44).
+    """
 
     mode: str = "nearest"
     align_corners: bool = False
@@ -228,29 +292,44 @@ class Resample:
 
     def sources(self, o: int, n_in: int, n_out: int) -> list[int]:
         """Input indices with a non-zero interpolation weight for output ``o``."""
-        scale = self.scale if self.scale is not None else n_in / n_out
-        if self.mode == "nearest":
-            return [min(math.floor(o * scale), n_in - 1)]
-        if self.mode == "nearest-exact":
-            return [min(math.floor((o + 0.5) * scale), n_in - 1)]
-        if self.mode in ("linear", "bilinear", "trilinear"):
-            if self.align_corners:
-                src = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-            else:
-                src = max((o + 0.5) * scale - 0.5, 0.0)
-            i0 = min(math.floor(src), n_in - 1)
-            i1 = min(i0 + 1, n_in - 1)
-            frac = src - i0
-            return [i0] if frac == 0 or i1 == i0 else [i0, i1]
-        raise ValueError(f"interpolation mode {self.mode!r}")
+        rows, cols = self._pairs(n_in, n_out)
+        return sorted(cols[rows == o].tolist())
+
+    def _pairs(self, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(o, i)`` of every non-zero weight (one or two per output), in integer arithmetic on
+        ``scale = p/q``: no floating-point rounding decides which pixel is read."""
+        if self.scale is not None:
+            r = Fraction(self.scale).limit_denominator(10 ** 6)
+            p, q = r.numerator, r.denominator
+        else:
+            p, q = n_in, n_out
+        o = np.arange(n_out, dtype=np.int64)
+        if self.mode == "nearest":  # floor(o * p/q)
+            return o, np.minimum(o * p // q, n_in - 1)
+        if self.mode == "nearest-exact":  # floor((o + 1/2) * p/q)
+            return o, np.minimum((2 * o + 1) * p // (2 * q), n_in - 1)
+        if self.mode not in ("linear", "bilinear", "trilinear"):
+            raise ValueError(f"interpolation mode {self.mode!r}")
+        if n_out == n_in:  # PyTorch copies then, whatever the scale factor
+            return o, o
+        if self.align_corners:  # source o * (n_in - 1)/(n_out - 1) = num/den
+            num, den = o * (n_in - 1), max(n_out - 1, 1)
+        else:  # source (o + 1/2) * p/q - 1/2, clamped at 0
+            num, den = np.maximum((2 * o + 1) * p - q, 0), 2 * q
+        left = np.minimum(num // den, n_in - 1)
+        both = (num % den != 0) & (left < n_in - 1)  # a fractional source between two pixels
+        return np.concatenate([o, o[both]]), np.concatenate([left, left[both] + 1])
 
     @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
         m = np.zeros((n_out, n_in), dtype=np.int64)
-        for o in range(n_out):
-            for i in self.sources(o, n_in, n_out):
-                m[o, i] += 1
+        rows, cols = self._pairs(n_in, n_out)
+        m[rows, cols] = 1
         return m
+
+    def _nonzeros(self, n_in: int, n_out: int):
+        rows, cols = self._pairs(n_in, n_out)
+        return _summed(rows, cols, np.ones(rows.size, dtype=np.int64), n_out)
 
     def affine(self, n_in: int, n_out: int):
         return None
@@ -312,7 +391,8 @@ def _summed(rows, cols, vals, n_out: int):
 @dataclass(frozen=True)
 class Flat:
     """A spatial op that does not factor by axis, on the flattened (row-major) grid: the sliding
-    ``windows`` (one per axis, for sizes ``in_size`` → ``out_size``) plus fixed ``extra`` connections,
+    ``windows`` (one per axis, for sizes ``in_size`` → ``out_size``; none: no window connections, as for a
+    transposed or attended grid) plus fixed ``extra`` connections,
     ``extra[o]`` = flat input positions read by flat output ``o`` (random global connections)."""
 
     windows: tuple
@@ -327,7 +407,7 @@ class Flat:
         m = np.ones((1, 1), dtype=np.int64)
         for w, i, o in zip(self.windows, self.in_size, self.out_size):
             m = np.kron(m, w.matrix(i, o))
-        m = m.copy()
+        m = m.copy() if self.windows else np.zeros((n_out, n_in), dtype=np.int64)  # no windows: the lists only
         for o, row in enumerate(self.extra):
             for i in row:
                 m[o, i] += 1
@@ -338,8 +418,8 @@ class Flat:
         with positions × (taps + extra connections), not positions²."""
         if (n_in, n_out) != (math.prod(self.in_size), math.prod(self.out_size)):
             raise ValueError(f"Flat op for {self.in_size} → {self.out_size} used for sizes {n_in} → {n_out}")
-        rows = cols = np.zeros(1, dtype=np.int64)
-        vals = np.ones(1, dtype=np.int64)
+        rows = cols = np.zeros(1 if self.windows else 0, dtype=np.int64)
+        vals = np.ones(rows.size, dtype=np.int64)
         for w, i, o in zip(self.windows, self.in_size, self.out_size):
             r, c, v = nonzeros(w, i, o)
             rows = (rows[:, None] * o + r[None, :]).ravel()

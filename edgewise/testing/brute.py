@@ -12,7 +12,7 @@ at most a few thousand units.
 from __future__ import annotations
 
 import itertools
-import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -45,33 +45,50 @@ def _window_taps(ax, n_in: int, n_out: int) -> list[list[int]]:
     return taps
 
 
+def _transposed_taps(ax, n_in: int, n_out: int) -> list[list[int]]:
+    """Transposed convolution, in its scatter form: input i adds into outputs
+    i*stride - pad + t*dilation, t < kernel; those outside the output are cropped."""
+    taps: list[list[int]] = [[] for _ in range(n_out)]
+    for i in range(n_in):
+        for t in range(ax.kernel):
+            o = i * ax.stride - ax.pad + t * ax.dilation
+            if 0 <= o < n_out:
+                taps[o].append(i)
+    return taps
+
+
 def _adaptive_taps(n_in: int, n_out: int) -> list[list[int]]:
     """Adaptive pooling: output o covers [floor(o*n/n_out), ceil((o+1)*n/n_out))."""
     return [list(range((o * n_in) // n_out, -((-(o + 1) * n_in) // n_out))) for o in range(n_out)]
 
 
 def _resample_taps(ax, n_in: int, n_out: int) -> list[list[int]]:
-    """Interpolation: the input positions with a non-zero weight in output o."""
-    scale = ax.scale if ax.scale is not None else n_in / n_out
+    """Interpolation: the input positions with a non-zero weight in output o, in integer arithmetic
+    on scale = p/q (input length per output length)."""
+    if ax.scale is None:
+        p, q = n_in, n_out
+    else:
+        r = Fraction(ax.scale).limit_denominator(10 ** 6)
+        p, q = r.numerator, r.denominator
     taps = []
     for o in range(n_out):
-        if ax.mode == "nearest":
-            taps.append([min(int(math.floor(o * scale)), n_in - 1)])
+        if ax.mode == "nearest":  # floor(o * p/q)
+            taps.append([min(o * p // q, n_in - 1)])
             continue
-        if ax.mode == "nearest-exact":
-            taps.append([min(int(math.floor((o + 0.5) * scale)), n_in - 1)])
+        if ax.mode == "nearest-exact":  # floor((o + 1/2) * p/q)
+            taps.append([min((2 * o + 1) * p // (2 * q), n_in - 1)])
             continue
         assert ax.mode in ("linear", "bilinear", "trilinear"), ax.mode
-        if ax.align_corners:
-            src = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-        else:
-            src = max((o + 0.5) * scale - 0.5, 0.0)
-        left = min(int(math.floor(src)), n_in - 1)
+        if n_out == n_in:  # PyTorch copies the input then
+            taps.append([o])
+            continue
+        if ax.align_corners:  # source o*(n_in-1)/(n_out-1) = num/den
+            num, den = (o * (n_in - 1), n_out - 1) if n_out > 1 else (0, 1)
+        else:  # source (o + 1/2)*p/q - 1/2, clamped at 0
+            num, den = max((2 * o + 1) * p - q, 0), 2 * q
+        left = min(num // den, n_in - 1)
         right = min(left + 1, n_in - 1)
-        weights = {left: 0.0, right: 0.0}
-        weights[left] += 1.0 - (src - left)
-        weights[right] += src - left
-        taps.append([i for i, w in weights.items() if w != 0.0])
+        taps.append([left] if num % den == 0 or right == left else [left, right])
     return taps
 
 
@@ -80,6 +97,8 @@ def axis_taps(ax, n_in: int, n_out: int) -> list[list[int]]:
     kind = type(ax).__name__
     if kind == "Window":
         return _window_taps(ax, n_in, n_out)
+    if kind == "Transposed":
+        return _transposed_taps(ax, n_in, n_out)
     if kind == "Adaptive":
         return _adaptive_taps(n_in, n_out)
     if kind == "Resample":
@@ -122,6 +141,9 @@ def _node_preds(graph, nd) -> dict[tuple, list[tuple]]:
                 # broadcasting: a size-1 axis of the operand serves every position
                 preds[(name, *u)].append((src, *[ui if si > 1 else 0 for ui, si in zip(u, s.shape)]))
         return preds
+    if nd.kind == "select":  # output channel c is input channel pick[c], position by position
+        (src,) = nd.inputs
+        return {(name, c, *p): [(src, nd.pick[c], *p)] for c, *p in np.ndindex(*shape)}
     if nd.kind == "cat":
         owners = []  # out channel → (source, its channel)
         for src in nd.inputs:
@@ -149,7 +171,7 @@ def _node_preds(graph, nd) -> dict[tuple, list[tuple]]:
                 in_channels = [c]
             for o in _positions(out_spatial):
                 unit = (name, c, *o) if len(shape) == len(src.shape) else (name, c)
-                reads = list(itertools.product(*[taps[a][o[a]] for a in range(ndim)]))
+                reads = list(itertools.product(*[taps[a][o[a]] for a in range(ndim)])) if taps else []
                 if flat:
                     extra = nd.axes[0].extra[int(np.ravel_multi_index(o, out_spatial))]
                     reads += [tuple(int(q) for q in np.unravel_index(i, src.spatial)) for i in extra]
