@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Resample, Window
+from ._layout import Layout
 from ._pad import Pad
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -123,6 +124,12 @@ def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
         return own(n)
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
         return "conv", _conv_axes(m, n)
+    if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)):  # padding_mode is always 'zeros' here
+        from ._axis import Transposed
+
+        k, s, d = _pair(m.kernel_size, n), _pair(m.stride, n), _pair(m.dilation, n)
+        p, q = _pair(m.padding, n), _pair(m.output_padding, n)
+        return "conv", tuple(Transposed(k[a], s[a], d[a], p[a], q[a]) for a in range(n))
     if isinstance(m, Pad):
         return "pool", _pad_axes(m.pad, m.mode, n)
     if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
@@ -177,6 +184,20 @@ def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
         return "pool", (Adaptive(),) * n
     if fn is F.pad:
         return "pool", _pad_axes(arg(1, "pad"), arg(2, "mode", "constant"), n)
+    if fn in (F.conv_transpose1d, F.conv_transpose2d):
+        from ._axis import Transposed
+
+        weight = arg(1, "weight")
+        meta = _tensor_meta(weight) if isinstance(weight, torch.fx.Node) else weight
+        groups = arg(6, "groups", 1)
+        if meta is None or len(meta.shape) != n + 2 or not isinstance(groups, int):
+            raise _Unsupported(f"{fn.__name__} with a weight whose shape is not known when tracing")
+        if groups != 1:  # a functional call's node has groups=1: its channels would be mixed wrongly
+            raise _Unsupported(f"{fn.__name__} with groups={groups} (use nn.ConvTranspose{n}d(..., groups={groups}))")
+        k = tuple(int(v) for v in meta.shape[2:])
+        s, p = _pair(arg(3, "stride", 1), n), _pair(arg(4, "padding", 0), n)
+        q, d = _pair(arg(5, "output_padding", 0), n), _pair(arg(7, "dilation", 1), n)
+        return "conv", tuple(Transposed(k[a], s[a], d[a], p[a], q[a]) for a in range(n))
     if fn in (F.interpolate, F.upsample):
         return "pool", _resample_axes(arg(3, "mode", "nearest"), arg(4, "align_corners"), arg(2, "scale_factor"), n,
                                       arg(5, "recompute_scale_factor"))
@@ -219,6 +240,9 @@ class _ShapeProp(torch.fx.Interpreter):
         result = super().run_node(n)
         if isinstance(result, torch.Tensor):
             n.meta["tensor_meta"] = SimpleNamespace(shape=result.shape, dtype=result.dtype)
+        elif isinstance(result, (int, float, bool, torch.Size)) or (
+                isinstance(result, (tuple, list)) and all(isinstance(v, (int, float, bool)) for v in result)):
+            n.meta["value"] = result  # shape arithmetic, for following data movement (edgewise._layout)
         return result
 
     def call_module(self, target, args, kwargs):
@@ -266,13 +290,17 @@ def _tensor_meta(node: torch.fx.Node):
     return meta if hasattr(meta, "shape") else None
 
 
-def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
+def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | None = None) -> Graph:
     """Trace ``model`` on an input of ``input_shape`` (C×L or C×H×W) into a :class:`Graph`.
 
     The model is traced in eval mode; its weights and training flags are left as
     they were. The Graph of the last trace of a model is reused while the model's
     structure (modules, their hyper-parameters and parameter shapes) is unchanged;
     treat it as read-only.
+
+    With ``layer`` (a dotted module name, or an fx node name) only what that layer depends on is
+    traced, and the Graph ends there (its output node is named ``layer``): a model with an op edgewise
+    cannot map later on can still be analysed up to that layer.
 
     Example:
         >>> g = edgewise.trace(torchvision.models.resnet18(), (3, 224, 224))
@@ -282,11 +310,11 @@ def trace(model: nn.Module, input_shape, name: str | None = None) -> Graph:
     if not isinstance(model, nn.Module):
         raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
     shape = parse_shape(input_shape)
-    key = (_fingerprint(model), shape, name)
+    key = (_fingerprint(model), shape, name, layer)
     cached = _CACHE.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
-    graph = _trace(model, shape, name)
+    graph = _trace(model, shape, name, layer)
     _CACHE[model] = (key, graph)
     return graph
 
@@ -307,7 +335,40 @@ def _fingerprint(model: nn.Module) -> tuple:
     return tuple(out)
 
 
-def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None) -> Graph:
+def fx_prefix(model: nn.Module, fx_graph: torch.fx.Graph, layer: str) -> torch.fx.Graph:
+    """The part of ``fx_graph`` that ``layer``'s output depends on, ending with it: the layer's (first)
+    call for a leaf module or an fx node name, the last op inside it for a container."""
+    def inside(n):
+        return any(isinstance(v, tuple) and (v[0] == layer or str(v[0]).startswith(layer + "."))
+                   for v in (n.meta.get("nn_module_stack") or {}).values())
+
+    nodes = list(fx_graph.nodes)
+    target = next((n for n in nodes if (n.op == "call_module" and n.target == layer) or n.name == layer), None)
+    if target is None:
+        target = next((n for n in reversed(nodes) if n.op not in ("output", "placeholder") and inside(n)), None)
+    if target is None:
+        import difflib
+
+        names = [k for k, _ in model.named_modules() if k]
+        close = difflib.get_close_matches(layer, names, n=3)
+        raise EdgewiseError(f"no layer named {layer!r} in {type(model).__name__}"
+                            + (f". Did you mean {', '.join(map(repr, close))}?" if close else ".")
+                            + " Layer names are those of model.named_modules() (listed by `edgewise rf MODEL`).")
+    keep, stack = set(), [target]
+    while stack:
+        cur = stack.pop()
+        if cur not in keep:
+            keep.add(cur)
+            stack.extend(cur.all_input_nodes)
+    cut, env = torch.fx.Graph(), {}
+    for n in nodes:
+        if n in keep:
+            env[n] = cut.node_copy(n, lambda a: env[a])
+    cut.output(env[target])
+    return cut
+
+
+def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: str | None = None) -> Graph:
     n = len(shape) - 1
     model_name = name or type(model).__name__
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
@@ -323,6 +384,8 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None) -> Graph:
                 "Data-dependent Python control flow cannot be traced; move it out of forward() or "
                 "trace a sub-module instead."
             ) from e
+        if layer is not None:
+            fx_graph = fx_prefix(model, fx_graph, layer)
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
@@ -337,7 +400,18 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None) -> Graph:
     finally:
         for m, flag in flags.items():
             m.training = flag
-    return _build(model, fx_graph, shape, n, model_name)
+    graph = _build(model, fx_graph, shape, n, model_name)
+    return named_output(graph, layer) if layer is not None else graph
+
+
+def named_output(graph: Graph, layer: str) -> Graph:
+    """``graph`` with its output node called ``layer`` (an identity node after the op that ends a container)."""
+    if graph.output == layer:
+        return graph
+    out = graph[graph.output]
+    nodes = dict(graph.nodes)
+    nodes[layer] = Node(layer, "identity", (out.name,), out.shape, op=f"output of {layer}")
+    return Graph(nodes, graph.input, layer, graph.input_shape, graph.model_name, graph.padding)
 
 
 def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str) -> Graph:
@@ -346,9 +420,23 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
     fx_to_name: dict[torch.fx.Node, str] = {}
     calls: Counter = Counter()
     output = None
+
+    def add(name: str, kind: str, inputs: tuple, out_shape: tuple, axes=(), groups: int = 1, op: str = "",
+            pick: tuple = ()) -> str:
+        base, k = name, 1
+        while name in nodes:
+            k += 1
+            name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
+        nodes[name] = Node(name, kind, tuple(inputs), tuple(out_shape), tuple(axes), int(groups), op, tuple(pick))
+        layout.register(name, out_shape)
+        return name
+
+    layout = Layout(nodes, fx_to_name, add, modules, model)
     for fx in fx_graph.nodes:
         if fx.op == "output":
             out = fx.args[0]
+            if isinstance(out, torch.fx.Node) and isinstance(layout.units.get(out), torch.Tensor):
+                fx_to_name[out] = layout.canonical(layout.units.pop(out), "output")
             if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
                 raise EdgewiseError(
                     f"{model_name} returns {type(out).__name__ if not isinstance(out, torch.fx.Node) else 'a non-tensor'}, "
@@ -357,8 +445,26 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 )
             output = fx_to_name[out]
             continue
+        if fx.op == "call_module":
+            calls[fx.target] += 1
+            node_name = fx.target if calls[fx.target] == 1 else f"{fx.target}#{calls[fx.target] - 1}"
+        else:
+            node_name = fx.name
+        if fx.op in ("call_module", "call_function", "call_method"):
+            try:
+                if layout.handle(fx, node_name):
+                    continue
+            except EdgewiseError as e:
+                raise EdgewiseError(f"{e}{_where(fx, node_name)} ({model_name})") from None
         meta = _tensor_meta(fx)
         if meta is None:
+            live = [a for a in fx.all_input_nodes if a in fx_to_name and nodes[fx_to_name[a]].kind != "const"]
+            if live and "value" not in fx.meta and fx.op != "placeholder":  # several tensors out: not mapped
+                op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
+                raise EdgewiseError(
+                    f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {op}, which edgewise cannot "
+                    "map to position-to-position connections. Analyse only the part before it: pass "
+                    f"layer='{_before(nodes, fx_to_name, live)}' (--layer on the command line).")
             continue  # shape arithmetic (x.size(0), ...) carries no units
         out_shape = tuple(int(d) for d in meta.shape[1:])
         srcs = _tensor_args(fx, fx_to_name)
@@ -372,12 +478,9 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
             if fx.op == "call_module":
                 mod = modules[fx.target]
                 op = type(mod).__name__
-                calls[fx.target] += 1
-                node_name = fx.target if calls[fx.target] == 1 else f"{fx.target}#{calls[fx.target] - 1}"
             else:
                 op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
-                node_name = fx.name
-            if not srcs:  # e.g. torch.zeros(...) created inside forward
+            if all(nodes[fx_to_name[a]].kind == "const" for a in srcs):  # torch.zeros(...), arithmetic on weights
                 kind, axes = "const", ()
             else:
                 in_shape = nodes[fx_to_name[srcs[0]]].shape
@@ -389,19 +492,23 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 except _Unsupported as u:
                     raise EdgewiseError(
                         f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {u.op}, which edgewise "
-                        "cannot map to position-to-position connections. Supported: convolutions, pooling (incl. adaptive), "
-                        "padding, Linear, Flatten/view, activations, normalisation, dropout, +, *, torch.cat, "
-                        "interpolation. Replace it, or analyse only the part before it: wrap those layers in an "
-                        "nn.Module of your own and pass that (on the command line as MODEL path/to/file.py:make_model, "
-                        "a function that returns it)."
+                        "cannot map to position-to-position connections. Supported: convolutions (incl. transposed), "
+                        "pooling (incl. adaptive), padding, Linear, attention, permute/reshape/roll/window partitions, "
+                        "activations, normalisation, dropout, +, *, torch.cat, interpolation. Replace it, or analyse "
+                        f"only the part before it: pass layer='{_before(nodes, fx_to_name, srcs)}' (--layer on the "
+                        "command line)."
                     ) from None
                 kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
         inputs = tuple(fx_to_name[a] for a in srcs)  # repeats kept: x + x has two operands
         groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
-        nodes[node_name] = Node(node_name, kind, inputs, out_shape, tuple(axes), int(groups), op)
-        fx_to_name[fx] = node_name
+        fx_to_name[fx] = add(node_name, kind, inputs, out_shape, axes, groups, op)
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
     return Graph(_prune(nodes, output), "input", output, shape, model_name, padding)
+
+
+def _before(nodes: dict, fx_to_name: dict, srcs) -> str:
+    """The layer an unsupported op reads (where a prefix analysis can stop)."""
+    return fx_to_name.get(srcs[0], "input") if srcs else next(reversed(nodes), "input")
 
 
 def _where(fx: torch.fx.Node, node_name: str) -> str:

@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._axis import Adaptive, Flat, Table, Window
+from ._axis import Adaptive, Flat, Table, Transposed, Window
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .models import as_graph
@@ -79,6 +79,7 @@ class LayerField:
     fraction_off: float
     unread: tuple[int, ...] | None = None
     misaligned: bool = False
+    global_via: str | None = None  # the first layer through which every unit reads every input position
 
     @property
     def size(self):
@@ -101,7 +102,7 @@ class LayerField:
                 "size": list(self.size), "jump": self.jump and list(self.jump),
                 "start": self.start and list(self.start), "exact": self.exact, "spatial": self.spatial,
                 "fraction_off": self.fraction_off, "unread": self.unread and list(self.unread),
-                "misaligned": self.misaligned}
+                "misaligned": self.misaligned, "global_via": self.global_via}
 
 
 @dataclass
@@ -121,11 +122,15 @@ class Advice:
     uneven: list[tuple[str, int, int, int]]
     center_offset: tuple
     even_input_sizes: list[tuple[int, ...]]
+    global_via: str | None = None
+    local_size: tuple = ()
+    local_layer: str | None = None  # the layer whose units' local field that is (the last one with positions)
 
     def to_dict(self) -> dict:
         return {"uneven_layers": [{"layer": n, "axis": a, "unread": u, "pad_after": p} for n, a, u, p in self.uneven],
                 "center_offset": list(self.center_offset),
-                "even_input_sizes": [list(s) for s in self.even_input_sizes]}
+                "even_input_sizes": [list(s) for s in self.even_input_sizes],
+                "global_via": self.global_via, "local_size": list(self.local_size), "local_layer": self.local_layer}
 
     def sentences(self) -> list[str]:
         """The advice in words."""
@@ -143,6 +148,12 @@ class Advice:
                 out.append(f"{name}: the last {unread - pad} input {which} are never read (dropped).")
         if not self.uneven:
             out.append("Every layer reads its padding evenly at this input size.")
+        if self.global_via:
+            size = "×".join(map(str, self.local_size))
+            out.append(f"Every output unit reads every input position, through {self.global_via}. Through the windows "
+                       f"alone a unit of {self.local_layer} sees {size} input "
+                       f"{'pixels' if len(self.local_size) == 2 else 'samples'}"
+                       + ("; the offset below is that grid's." if any(self.center_offset) else "."))
         if any(self.center_offset):
             offset = self.center_offset[0] if len(self.center_offset) == 1 else tuple(self.center_offset)
             unit = "pixels (row, col)" if len(self.center_offset) == 2 else "samples"
@@ -250,10 +261,18 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
                      for n in nd.spatial), False
     if nd.kind in ("add", "mul", "cat"):
         n_out = nd.spatial if nd.spatial else (1,) * graph.ndim
-        return _merge(ins, n_out)
+        # a broadcast operand (a squeeze-excitation gate, a class token) adds the global part, not a window
+        local = [f for f in ins if all(a.n == n for a, n in zip(f, n_out))]
+        return _merge(local if local else ins, n_out)
     src = ins[0]
-    if nd.kind == "identity":
+    if nd.kind in ("identity", "select"):
         return src, False
+    if nd.kind in ("conv", "pool") and all(isinstance(ax, Table) for ax in nd.axes):
+        # fixed windows (attention windows, patch merging); all-to-all (global attention) keeps each
+        # unit's own local field, the global part is in ``global_via``
+        if _all_to_all(graph, nd):
+            return src, False
+        return tuple(_table_field(f, ax, n_in, n) for f, ax, n_in, n in zip(src, nd.axes, *graph.grid(nd.name))), False
     if nd.kind in ("conv", "pool") and any(isinstance(ax, (Table, Flat)) for ax in nd.axes):
         # fixed long-range connections: every unit sees the whole extent its input sees (jump 0)
         return tuple(AxisField(u.size, Fraction(0), u.start, n, False, f.cover)
@@ -266,6 +285,8 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
                 ax = Window(k, k)
             if isinstance(ax, Window):
                 g = f.through(ax)
+            elif isinstance(ax, Transposed):
+                g = _through_transposed(f, ax, n_in, n)
             elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
                 k = -(-n_in // n) + 1
                 g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
@@ -280,6 +301,83 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     if nd.kind == "reshape" and nd.spatial == graph[nd.inputs[0]].spatial and len(nd.shape) > 1:
         return src, False
     return tuple(f.union() for f in src), False
+
+
+def _through_transposed(f: AxisField, ax: Transposed, n_in: int, n_out: int) -> AxisField:
+    """A transposed convolution is a window of fractional stride ``1/s`` (see :meth:`Transposed.affine`):
+    unit ``o`` lies over the input units in ``[(o + pad - (k-1)d)/s, (o + pad)/s]``.
+
+    Its box has fractional ends; it is exact in the sense that the input pixels with a path to the
+    unit are the whole numbers inside it (round the ends inward), which holds when ``s == 1`` (a
+    plain convolution) or, with ``d == 1`` and ``k >= s`` (no unit reads nothing), when the units
+    below map onto input pixels as whole multiples of ``1/m`` (``jump == 1/m`` and the ends of the
+    first box on that grid), so that rounding at this layer and at the input agree. Otherwise
+    (e.g. up-sampling the output of a strided convolution) the box is the smallest affine one that
+    holds every unit's field, and is marked inexact.
+    """
+    ext, stride, offset = ax.affine(n_in, n_out)
+    exact = f.exact
+    if ax.stride != 1:
+        m = 1 / f.jump if f.jump else Fraction(0)
+        half = (f.size - 1) / 2
+        exact = (exact and ax.dilation == 1 and ax.kernel >= ax.stride and m.denominator == 1 and m >= 1
+                 and ((f.start - half) * m).denominator == 1 and ((f.start + half) * m).denominator == 1)
+    return AxisField(f.size + (ext - 1) * f.jump, f.jump * stride, f.start + ((ext - 1) / 2 - offset) * f.jump,
+                     f.n, exact, f.cover)
+
+
+def _ending_at(graph: Graph, name: str) -> Graph:
+    """``graph`` cut at node ``name``: that node and what it depends on."""
+    keep = graph.upstream(name) | {graph.input}
+    return Graph({k: v for k, v in graph.nodes.items() if k in keep}, graph.input, name, graph.input_shape,
+                 graph.model_name, graph.padding)
+
+
+def _table_field(f: AxisField, ax: Table, n_in: int, n_out: int) -> AxisField:
+    """Per-unit bounds through fixed connection lists, summarised affinely (marked inexact unless affine)."""
+    lo_in, hi_in = f.bounds()
+    rows = [np.asarray(r, dtype=np.int64) for r in ax.sources]
+    lo = np.array([lo_in[r].min() if r.size else np.nan for r in rows])
+    hi = np.array([hi_in[r].max() if r.size else np.nan for r in rows])
+    ok = ~np.isnan(lo)
+    if not ok.any():
+        return AxisField(Fraction(0), Fraction(0), Fraction(0), n_out, False, f.cover)
+    size = Fraction(float(np.nanmax(hi - lo + 1))).limit_denominator(1000)
+    centre = (lo + hi) / 2
+    idx = np.flatnonzero(ok)
+    jump = Fraction(float((centre[idx[-1]] - centre[idx[0]]) / max(idx[-1] - idx[0], 1))).limit_denominator(1000)
+    start = Fraction(float(centre[idx[0]] - idx[0] * float(jump))).limit_denominator(1000)
+    approx = AxisField(size, jump, start, n_out)
+    alo, ahi = approx.bounds()
+    exact = f.exact and bool(ok.all()) and np.allclose(alo, lo) and np.allclose(ahi, hi)
+    return AxisField(size, jump, start, n_out, exact, (max(f.cover[0], float(np.nanmin(lo))),
+                                                       min(f.cover[1], float(np.nanmax(hi)))))
+
+
+def _all_to_all(graph: Graph, nd: Node) -> bool:
+    """Every output unit reads every input position (global attention): a Table whose rows are all full."""
+    n_in, n_out = graph.grid(nd.name)
+    return all(isinstance(ax, Table) and all(len(set(r)) == i for r in ax.sources) and i > 1
+               for ax, i in zip(nd.axes, n_in)) and tuple(n_in) == tuple(n_out)
+
+
+def _global_via(graph: Graph, nd: Node, via: dict) -> str | None:
+    """The first layer through which the units of ``nd`` read every input position: inherited from an
+    input, or ``nd`` itself when it mixes a whole map (global pool, global attention, a Linear on it)."""
+    inherited = next((via[i] for i in nd.inputs if via.get(i)), None)
+    if inherited or nd.kind in ("input", "const"):
+        return inherited
+    src = graph[nd.inputs[0]] if nd.inputs else None
+    positions = int(np.prod(src.spatial)) if src is not None and src.spatial else 1
+    if positions <= 1:
+        return None
+    if nd.kind == "linear":
+        return nd.name
+    if nd.kind in ("conv", "pool") and nd.axes:
+        n_in, n_out = graph.grid(nd.name)
+        if all(isinstance(a, Adaptive) and o == 1 for a, o in zip(nd.axes, n_out)) or _all_to_all(graph, nd):
+            return nd.name
+    return None
 
 
 def _windows(nd: Node) -> tuple:
@@ -323,7 +421,7 @@ def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
         traced_in = graph[nd.inputs[0]].spatial
         if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape):
             ax = nd.axes[axis]
-            out = ax.out_size(ins[0]) if isinstance(ax, Window) else (
+            out = ax.out_size(ins[0]) if isinstance(ax, (Window, Transposed)) else (
                 nd.spatial[axis] if isinstance(ax, Adaptive) or ax.scale is None else int(ins[0] / ax.scale))
             if out < 1 or (isinstance(ax, Window) and ax.mode in ("reflect",) and max(ax.pad) >= ins[0]):
                 return None
@@ -332,7 +430,7 @@ def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
             if len(spatial) > 1:
                 return None
             out = spatial.pop() if spatial else 1
-        elif nd.kind == "identity":
+        elif nd.kind in ("identity", "select"):
             out = ins[0]
         else:  # pool to rank change, reshape, linear: the traced feature count must be kept
             if traced_in and ins[0] != traced_in[axis]:
@@ -364,7 +462,7 @@ def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[i
     return [tuple(f[i] for f in per_axis) for i in range(k)]
 
 
-def receptive_field(model, input_shape=None, padding: str = "same") -> ReceptiveField:
+def receptive_field(model, input_shape=None, padding: str = "same", layer: str | None = None) -> ReceptiveField:
     """Receptive field size, jump and start of every node, per axis, plus padding advice.
 
     Args:
@@ -372,20 +470,26 @@ def receptive_field(model, input_shape=None, padding: str = "same") -> Receptive
             ``torchvision:NAME``, ``file.py:fn``).
         input_shape: C×L or C×H×W.
         padding: padding scheme for spec strings.
+        layer: stop at this layer (dotted module name): only what it depends on is traced, and the
+            advice is about its units.
 
     Example:
         >>> rf = receptive_field(nets.from_spec("3*conv3", (1, 32, 32)), (1, 32, 32))
         >>> rf["conv3"].size
         (7, 7)
     """
-    graph = as_graph(model, input_shape, padding)
+    graph = as_graph(model, input_shape, padding, layer=layer)
+    if layer is not None and graph.output != layer:
+        graph = _ending_at(graph, graph.target(layer))
     fields: dict[str, tuple[AxisField, ...]] = {}
+    via: dict[str, str | None] = {}
     layers, misalignments = [], []
     for nd in graph:
         if nd.kind == "const":
             continue
         axes, misaligned = _axis_fields(graph, nd, fields)
         fields[nd.name] = axes
+        via[nd.name] = _global_via(graph, nd, via)
         if misaligned:
             desc = "; ".join(f"{i}: size {[_num(a.size) for a in fields[i]]}, start {[_num(a.start) for a in fields[i]]}"
                              for i in nd.inputs if i in fields)
@@ -393,11 +497,15 @@ def receptive_field(model, input_shape=None, padding: str = "same") -> Receptive
         inside = [_inside(a, n)[0] for a, n in zip(axes, graph.input_shape[1:])]
         frac_in = float(np.prod([f.mean() for f in inside]))
         layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
-                                 1.0 - frac_in, _unread(graph, nd), misaligned))
+                                 1.0 - frac_in, _unread(graph, nd), misaligned, via[nd.name]))
     uneven = [(l.name, a, u, _pad_after(graph, graph[l.name], a))
               for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
     out_axes = fields[graph.output]
     offset = tuple(_num(a.start + (a.n - 1) * a.jump / 2 - Fraction(n - 1, 2))
                    for a, n in zip(out_axes, graph.input_shape[1:]))
-    advice = Advice(uneven, offset, _even_sizes(graph))
+    up = graph.upstream(graph.output)
+    grid = [l for l in layers if l.name in up and l.spatial and len(l.shape) > 1 and all(a.n > 1 for a in l.axes)]
+    local = grid[-1] if grid and not (len(graph[graph.output].shape) > 1 and
+                                      all(a.n > 1 for a in out_axes)) else layers[-1]
+    advice = Advice(uneven, offset, _even_sizes(graph), via[graph.output], local.size, local.name)
     return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments, graph.padding)

@@ -26,6 +26,7 @@ KINDS = {
     "add": "elementwise sum/difference (broadcasting): paths of both operands",
     "mul": "elementwise product/quotient (broadcasting): paths of both operands",
     "cat": "concatenation along channels",
+    "select": "channels picked from one input (``pick``), at their own positions",
 }
 
 
@@ -44,6 +45,7 @@ class Node:
             set for ``conv`` and ``pool`` nodes.
         groups: convolution groups.
         op: what it was in the model (``Conv2d``, ``torch.cat``, ...).
+        pick: for ``select`` nodes, the input channel of every output channel.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Node:
     axes: tuple = ()
     groups: int = 1
     op: str = ""
+    pick: tuple[int, ...] = ()
 
     @property
     def channels(self) -> int:

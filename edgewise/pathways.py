@@ -135,7 +135,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         >>> p.counts.astype(int).tolist()
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
-    graph = as_graph(model, input_shape, padding)
+    graph = as_graph(model, input_shape, padding, layer=layer)
     target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=False)
     inp = values[graph.input]
@@ -159,7 +159,7 @@ def layer_counts(model, input_shape=None, to="all", layer: str | None = None, ex
     input and every node the target depends on (the target itself included):
     the numbers written next to each neuron in a Pascal's-triangle diagram.
     """
-    graph = as_graph(model, input_shape, padding)
+    graph = as_graph(model, input_shape, padding, layer=layer)
     target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=True)
     out = {}
@@ -250,7 +250,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
     if kind == "pool":
         n_in, n_out = graph.grid(nd.name)
         rows = v.rows.reshape((v.rows.shape[0],) + tuple(n_out))
-        yield nd.inputs[0], _Value(num.spatial(rows, _mats(nd.axes, n_in, n_out)), v.index)
+        yield nd.inputs[0], _Value(_spatial(num, rows, nd.axes, n_in, n_out), v.index)
         return
     if kind == "linear":
         src = graph[nd.inputs[0]]
@@ -269,6 +269,13 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
             if src.kind == "const":
                 continue
             yield name, _unbroadcast(v, src.shape, nd.shape, num)
+        return
+    if kind == "select":
+        src = graph[nd.inputs[0]]
+        hist = np.zeros((src.channels, v.rows.shape[0]), dtype=np.int64)
+        np.add.at(hist, (np.asarray(nd.pick), v.index), 1)
+        weights, index = _unique_rows(hist)
+        yield src.name, _Value(num.mix(v.rows, weights), index)
         return
     if kind == "cat":
         offset = 0

@@ -41,6 +41,11 @@ ZOO = {
     "mnasnet0_5": (3, 64, 64),
     "googlenet": (3, 64, 64),
     "inception_v3": (3, 75, 75),
+    # permute/LayerNorm/Linear blocks, channel shuffles, shifted-window attention, SE gates (issue 15)
+    "convnext_tiny": (3, 64, 64),
+    "shufflenet_v2_x0_5": (3, 64, 64),
+    "swin_t": (3, 64, 64),
+    "regnet_y_400mf": (3, 64, 64),
 }
 
 RTOL_AUTOGRAD = 1e-12  # float64 autograd vs exact integers beyond 2**53
@@ -86,7 +91,8 @@ def module_outputs(net: torch.nn.Module, shape) -> dict[str, tuple]:
 def spatial_layer(g: edgewise.Graph, net: torch.nn.Module) -> str:
     """The deepest module node whose map is at least 3 positions wide on every axis."""
     modules = dict(net.named_modules())
-    names = [n.name for n in g if n.name.split("#")[0] in modules and len(n.shape) == 3 and min(n.shape[1:]) >= 3]
+    names = [n.name for n in g if n.name.split("#")[0] in modules and len(n.shape) == 3 and min(n.shape[1:]) >= 3
+             and isinstance(modules[n.name.split("#")[0]], (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.AvgPool2d))]
     return names[-1]
 
 
@@ -125,7 +131,10 @@ def test_trace_shapes_equal_the_real_module_outputs(name):
     for node in g:
         if node.name.split("#")[0] in modules:
             assert node.name in real, f"{name}: node {node.name!r} has no matching module call"
-            assert node.shape == real[node.name], f"{name}: {node.name} {node.shape} != real {real[node.name]}"
+            # a token-major tensor (N, H, W, C) is described channel-major, like every node: (C, H, W)
+            same = node.shape == real[node.name] or (len(node.shape) == 3 and node.op == "Linear"
+                                                     and node.shape == (real[node.name][-1], *real[node.name][:-1]))
+            assert same, f"{name}: {node.name} {node.shape} != real {real[node.name]}"
             compared += 1
     assert compared >= 10
     assert g[g.output].shape == real["<output>"]
@@ -148,20 +157,6 @@ def test_exact_counts_equal_autograd(name):
     # the output is a vector of logits: 'center' selects all of it, as 'all' does
     assert edgewise.pathways(g, to="center", exact=True).counts.tolist() == \
         edgewise.pathways(g, to="all", exact=True).counts.tolist()
-
-
-@pytest.mark.parametrize("name, op, where", [
-    ("convnext_tiny", "permute", "features.0.1"),
-    ("shufflenet_v2_x0_5", "transpose", "stage2.0"),
-])
-def test_unsupported_models_name_the_layer_and_op(name, op, where):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = torchvision.models.get_model(name, weights=None)
-    with pytest.raises(EdgewiseError) as info:
-        edgewise.pathways(net, (3, 64, 64))
-    msg = str(info.value)
-    assert f"uses {op}" in msg and f"layer '{op}" in msg and f"module '{where}'" in msg, msg
 
 
 # ----------------------------------------------------------------------------- the oracle itself

@@ -46,6 +46,8 @@ def _shape(shape) -> str:
 def receptive_field_rows(rf) -> Rows:
     """One row per layer that changes the field (per-unit layers are counted in a note)."""
     rows, flagged, hidden = [], [], 0
+    glob = any(layer.global_via for layer in rf.layers)
+    inexact = False
     for layer in rf.layers:
         if layer.kind == "identity":
             hidden += 1
@@ -53,18 +55,29 @@ def receptive_field_rows(rf) -> Rows:
         uneven = bool(layer.unread and any(layer.unread))
         if uneven:
             flagged.append(len(rows))
-        rows.append([layer.name + (" *" if uneven else ""), layer.op, _shape(layer.shape), fmt_axes(layer.size),
-                     fmt_axes(layer.jump), fmt_axes(layer.start), f"{100 * layer.fraction_off:.0f}%"])
+        inexact |= not layer.exact
+        rows.append([layer.name + (" *" if uneven else ""), layer.op, _shape(layer.shape),
+                     ("" if layer.exact else "≈") + fmt_axes(layer.size),
+                     fmt_axes(layer.jump), fmt_axes(layer.start), f"{100 * layer.fraction_off:.0f}%"]
+                    + ([layer.global_via or "–"] if glob else []))
     two_d = len(rf.input_shape) == 3
     notes = ["size, jump, start: input " + ("pixels, rows×columns" if two_d else "samples")
              + "; start: centre of the first unit's field. off-image: share of the layer's units whose field "
              "reaches past the " + ("image border." if two_d else "start or end of the signal.")]
     if flagged:
         notes.append("*: the layer never reads its last padded positions (uneven padding).")
+    if inexact:
+        notes.append("≈: the field is not one window per unit (uneven adaptive pooling, fixed connection lists, "
+                     "attention windows): the widest field and the mean jump are shown.")
+    if glob:
+        notes.append("global via: the first layer through which every unit reads every input position (a global "
+                     "pool, a squeeze-excitation gate, attention, a Linear); size, jump and start are the local "
+                     "field through the windows alone.")
     if hidden:
         notes.append(f"{hidden} per-unit layer(s) (activations, normalisation) not shown: they keep the field of "
                      "their input.")
-    return Rows(["layer", "op", "shape", "size", "jump", "start", "off-image"], rows, notes, flagged)
+    return Rows(["layer", "op", "shape", "size", "jump", "start", "off-image"] + (["global via"] if glob else []),
+                rows, notes, flagged)
 
 
 def effect_text(row: dict, where: str) -> str:

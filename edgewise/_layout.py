@@ -1,0 +1,806 @@
+"""Tensors whose axes are not (batch, channel, *spatial): which unit of the Graph each element holds.
+
+A traced tensor is *canonical* when it is laid out like its Graph node: shape ``(1, *node.shape)``,
+element k is unit k. Transformers, channel shuffles and window partitions move units around
+(permute, reshape, roll, chunk, cat along tokens, ...). Such a tensor is described by ``ids``: a
+float64 tensor of its own shape holding 1 + the global number of the unit in each element, 0 where
+the element is a constant (a class token, zero padding). Data movement runs on the ids themselves,
+so it is followed exactly, whatever the op; an op that computes (Linear, attention, +, ×, reductions)
+turns its operands back into Graph nodes and its result into ids again:
+
+* a Linear over an axis whose elements are the channels of one position is a 1×1 convolution
+  (of a channel selection when it reads some channels only); over a vector it is a Linear;
+* an elementwise op of two operands pairs their units element by element (``add``/``mul`` nodes);
+* attention connects each query's units to the *values* of the keys it may attend (same channel),
+  once per key: the scores (queries, keys, softmax) carry no paths, like a max-pool's choice.
+  Tokens without a position (class tokens) are vector nodes; the connections among positions
+  become a ``pool`` node whose per-axis ``Table`` (or flat ``Flat``) lists the keys of each query;
+* a mean/sum/max over every position of a channel is a global pool.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._axis import Adaptive, Flat, Table, Window
+from .errors import EdgewiseError
+
+__all__ = ["Layout", "Scores"]
+
+MOVE_FUNCTIONS = {
+    torch.permute, torch.transpose, torch.swapaxes, torch.swapdims, torch.movedim, torch.t, torch.reshape,
+    torch.flatten, torch.unflatten, torch.squeeze, torch.unsqueeze, torch.chunk, torch.split, torch.unbind,
+    torch.tensor_split, torch.narrow, torch.select, torch.cat, torch.concat, torch.stack, torch.roll, torch.flip,
+    operator.getitem, F.pad, F.pixel_shuffle, F.pixel_unshuffle, torch.channel_shuffle, F.channel_shuffle,
+}
+MOVE_METHODS = {
+    "permute", "transpose", "swapaxes", "swapdims", "movedim", "t", "view", "reshape", "flatten", "unflatten",
+    "squeeze", "unsqueeze", "contiguous", "expand", "expand_as", "repeat", "chunk", "split", "unbind", "narrow",
+    "select", "roll", "flip", "view_as", "reshape_as", "tensor_split",
+}
+MOVE_MODULES = (nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle)
+_OLD_RESHAPE = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
+                "view", "reshape", "flatten", "squeeze", "unsqueeze"}
+_MATMUL = {torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm", "__matmul__"}
+_SOFTMAX = {F.softmax, torch.softmax, "softmax", F.dropout, "dropout"}
+_REDUCE = {torch.mean: "mean", "mean": "mean", torch.sum: "sum", "sum": "sum", torch.amax: "max", "amax": "max"}
+_RADIX = 1 << 40  # place keys: node · RADIX + position
+_CONST = -1
+_MASK_BELOW = -50.0  # an additive constant this negative before a softmax masks the entry (Swin uses -100)
+
+
+class Scores:
+    """Attention scores q·kᵀ: which query tokens (``q`` ids, (..., Lq, D)) may attend which keys."""
+
+    def __init__(self, q: torch.Tensor, allowed: torch.Tensor):
+        self.q, self.allowed = q, allowed
+
+
+def _signatures(node: np.ndarray, chan: np.ndarray):
+    """Distinct (node, channel row) signatures of the rows and each row's signature index; the usual case
+    (every row of a node reads the same channels) without numpy's slow row-wise unique."""
+    sigs, inverse = [], np.zeros(node.size, dtype=np.int64)
+    for n in np.unique(node):
+        rows = np.flatnonzero(node == n)
+        block = chan[rows]
+        if (block == block[:1]).all():
+            inverse[rows] = len(sigs)
+            sigs.append(np.concatenate([[n], block[0]]))
+            continue
+        uniq, inv = np.unique(block, axis=0, return_inverse=True)
+        inverse[rows] = len(sigs) + inv.reshape(-1)
+        sigs += [np.concatenate([[n], u]) for u in uniq]
+    return sigs, inverse
+
+
+def _is_patch_merging(fn) -> bool:
+    """torchvision's Swin pads and gathers the four 2×2 phases with a function that fx keeps whole."""
+    return getattr(fn, "__name__", "") in ("_patch_merging_pad", "_patch_merging_pad_v2") and \
+        getattr(fn, "__module__", "").startswith("torchvision")
+
+
+def _torchvision_swin():
+    import sys
+
+    mod = sys.modules.get("torchvision.models.swin_transformer")
+    return getattr(mod, "shifted_window_attention", None) if mod else None
+
+
+class Layout:
+    """The units of every non-canonical tensor of a trace, and the nodes made to compute on them.
+
+    ``add(name, kind, inputs, shape, **node_fields) -> name`` adds a Graph node (the tracer's),
+    ``canon`` maps fx nodes of canonical tensors to Graph node names, ``nodes`` is the Graph so far.
+    """
+
+    def __init__(self, nodes: dict, canon: dict, add, modules: dict, model: nn.Module):
+        self.nodes, self.canon, self._add, self.modules, self.model = nodes, canon, add, modules, model
+        self.units: dict = {}  # fx node → ids tensor, tuple of them, or Scores
+        self._bases: list[int] = []
+        self._names: list[str] = []
+        self._total = 0
+        self._consts: dict = {}
+
+    # ------------------------------------------------------------------ numbering
+    def register(self, name: str, shape) -> None:
+        """Give a new Graph node its range of global unit numbers."""
+        self._bases.append(self._total)
+        self._names.append(name)
+        self._total += math.prod(shape)
+
+    def ids_of(self, name: str) -> torch.Tensor:
+        nd = self.nodes[name]
+        base = self._bases[self._names.index(name)] if self._names[-1] != name else self._bases[-1]
+        return (torch.arange(math.prod(nd.shape), dtype=torch.float64) + (base + 1)).reshape((1, *nd.shape))
+
+    def _decode(self, ids: torch.Tensor):
+        """(node index, unit within the node, const mask) of every element, as numpy arrays."""
+        g = ids.detach().numpy().astype(np.int64) - 1
+        const = g < 0
+        bases = np.asarray(self._bases, dtype=np.int64)
+        which = np.searchsorted(bases, np.maximum(g, 0), side="right") - 1
+        local = np.where(const, 0, g - bases[which])
+        return np.where(const, -1, which), local, const
+
+    def _unit_ids(self, which: int, local) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(local, dtype=np.float64) + (self._bases[which] + 1))
+
+    def _spatial(self, which: int) -> tuple[int, ...]:
+        return tuple(self.nodes[self._names[which]].shape[1:])
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, fx: torch.fx.Node, name: str) -> bool:
+        """Follow ``fx`` if it moves units or computes on non-canonical tensors; False: the tracer's own
+        path applies (after the operands were made canonical where that is all that was needed)."""
+        target = fx.target
+        if target in (getattr, "size", "dim", len) or "tensor_meta" not in fx.meta and target in (
+                operator.getitem, operator.floordiv, operator.eq):
+            if not (target is operator.getitem and isinstance(self.units.get(fx.args[0]), tuple)):
+                return False  # shape arithmetic
+        args = [a for a in fx.all_input_nodes]
+        has_units = any(a in self.units for a in args)
+        module = self.modules.get(target) if fx.op == "call_module" else None
+        if fx.op == "call_module":
+            if isinstance(module, nn.MultiheadAttention):
+                return self._mha(fx, module, name)
+            if isinstance(module, nn.Linear) and has_units:
+                self._set(fx, self.project(self._ids(fx.args[0]), module.out_features, name, "Linear"))
+                return True
+            if isinstance(module, MOVE_MODULES) and (has_units or isinstance(module, (nn.ChannelShuffle, nn.PixelShuffle,
+                                                                                       nn.PixelUnshuffle, nn.Unflatten))):
+                return self._move(fx)
+        elif fx.op in ("call_function", "call_method"):
+            if target is F.scaled_dot_product_attention:
+                return self._sdpa(fx, name)
+            if target is _torchvision_swin() and target is not None:
+                return self._swin(fx, name)
+            if target in _MATMUL or target in (torch.einsum,):
+                if has_units or any(isinstance(self.units.get(a), Scores) for a in args):
+                    return self._matmul(fx, name)
+                return False
+            if target is F.linear and has_units:
+                self._set(fx, self.project(self._ids(fx.args[0]), self._meta_shape(fx)[-1], name, "F.linear"))
+                return True
+            scores = [a for a in args if isinstance(self.units.get(a), Scores)]
+            if scores:
+                return self._on_scores(fx, scores[0])
+            if not any(self._live(a) for a in args):
+                return False  # arithmetic on constants
+            if target in MOVE_FUNCTIONS or target in MOVE_METHODS or _is_patch_merging(target):
+                if has_units or any(isinstance(self.units.get(a), tuple) for a in args) or self._new_move(fx):
+                    return self._move(fx)
+                return False
+            if has_units and target in _REDUCE:
+                return self._reduce(fx, name)
+        if not has_units:
+            return False
+        return self._compute(fx, name, module)
+
+    # ------------------------------------------------------------------ helpers
+    def _live(self, a) -> bool:
+        """Whether fx node ``a`` holds units (not a constant, not shape arithmetic)."""
+        return a in self.units or (a in self.canon and self.nodes[self.canon[a]].kind != "const")
+
+    def _meta_shape(self, fx) -> tuple[int, ...]:
+        meta = fx.meta.get("tensor_meta")
+        return tuple(int(d) for d in meta.shape) if meta is not None else ()
+
+    def _ids(self, a) -> torch.Tensor:
+        """ids of an fx operand: its units, a canonical node's numbering, or zeros for a constant."""
+        if not isinstance(a, torch.fx.Node):
+            return a
+        got = self.units.get(a)
+        if isinstance(got, torch.Tensor):
+            return got
+        if got is not None:
+            raise EdgewiseError(f"{a.name}: a tuple or attention scores used as a tensor")
+        if a in self.canon and self.nodes[self.canon[a]].kind != "const":
+            return self.ids_of(self.canon[a])
+        shape = self._meta_shape(a)
+        return torch.zeros(shape, dtype=torch.float64)
+
+    def _value(self, a):
+        """An fx argument with tensors replaced by ids and shape arithmetic by its traced value."""
+        def one(x):
+            if not isinstance(x, torch.fx.Node):
+                return x
+            if "tensor_meta" in x.meta and x.meta["tensor_meta"] is not None or x in self.units or x in self.canon:
+                return self._ids(x) if not isinstance(self.units.get(x), tuple) else self.units[x]
+            return x.meta.get("value")
+        return torch.fx.node.map_aggregate(a, one)
+
+    def _set(self, fx, ids) -> None:
+        """Record ``fx``'s units, as the Graph node itself when they are that node's canonical layout."""
+        if isinstance(ids, torch.Tensor):
+            name = self._canonical_name(ids)
+            if name is not None:
+                self.canon[fx] = name
+                return
+        self.units[fx] = ids
+
+    def _canonical_name(self, ids: torch.Tensor) -> str | None:
+        if ids.ndim == 0 or ids.shape[0] != 1 or ids.numel() == 0:
+            return None
+        first = int(ids.reshape(-1)[0]) - 1
+        if first < 0:
+            return None
+        which, local, const = self._decode(ids.reshape(-1)[:1])
+        name = self._names[int(which[0])]
+        nd = self.nodes[name]
+        if tuple(ids.shape[1:]) != tuple(nd.shape) or int(local[0]) != 0:
+            return None
+        flat = ids.reshape(-1)
+        probe = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 257)).long()
+        if not torch.equal(flat[probe], probe.double() + (first + 1)):
+            return None
+        expect = torch.arange(flat.numel(), dtype=torch.float64) + (first + 1)
+        return name if torch.equal(flat, expect) else None
+
+    def _new_move(self, fx) -> bool:
+        """A data movement on canonical tensors that the tracer's own reshape/cat kinds do not cover."""
+        if fx.target in (torch.cat, torch.concat):
+            dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim", 0)
+            return int(dim) % len(self._meta_shape(fx)) != 1
+        if fx.target in _OLD_RESHAPE:
+            src = fx.args[0] if isinstance(fx.args[0], torch.fx.Node) else None
+            if src not in self.canon:
+                return False
+            out = self._meta_shape(fx)[1:]
+            in_shape = self.nodes[self.canon[src]].shape
+            return self._meta_shape(fx)[:1] != (1,) or not (len(out) == 1 or (
+                len(out) == len(in_shape) and tuple(out[1:]) == tuple(in_shape[1:])))
+        return fx.target not in ("contiguous", "expand", "expand_as", "repeat", F.pad)  # pads: a pool node
+
+    # ------------------------------------------------------------------ data movement
+    def _move(self, fx) -> bool:
+        args, kwargs = self._value(fx.args), self._value(fx.kwargs)
+        if fx.target is operator.getitem and isinstance(args[0], tuple):
+            self._set(fx, args[0][args[1]])
+            return True
+        if fx.op == "call_module":
+            out = self.modules[fx.target](*args, **kwargs)
+        elif fx.op == "call_method":
+            out = getattr(args[0], fx.target)(*args[1:], **kwargs)
+        elif fx.target in (torch.channel_shuffle, F.channel_shuffle):  # no float kernel
+            out = F.channel_shuffle(args[0].long(), *args[1:], **kwargs).double()
+        else:
+            out = fx.target(*args, **kwargs)
+        if isinstance(out, (tuple, list)):
+            self.units[fx] = tuple(out)
+        else:
+            self._set(fx, out)
+        return True
+
+    # ------------------------------------------------------------------ canonical operands
+    def canonical(self, ids: torch.Tensor, name: str) -> str:
+        """The Graph node laid out as ``ids`` (1, C, *S): a node, a channel selection or their concatenation."""
+        if ids.ndim < 2 or ids.shape[0] != 1:
+            raise EdgewiseError(f"layer {name!r}: a tensor of shape {tuple(ids.shape)} whose units edgewise cannot "
+                                "map back to channels × positions (the batch axis holds units)")
+        known = self._canonical_name(ids)
+        if known is not None:
+            return known
+        c = ids.shape[1]
+        spatial = tuple(ids.shape[2:])
+        p = math.prod(spatial)
+        which, local, const = self._decode(ids[0].reshape(c, p))
+        node = np.where(const, -1, which).max(1)
+        sizes = np.array([max(math.prod(self._spatial(int(n))), 1) for n in node])
+        chan = np.where(const, -1, local // sizes[:, None]).max(1)
+        ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
+        ok &= np.array([self._spatial(int(n)) == spatial for n in node])
+        if not ok.all():
+            return self._moved(which, local, const, node, chan, sizes, spatial, name)
+        parts, start = [], 0
+        for k in range(1, c + 1):
+            if k == c or node[k] != node[start]:
+                src = self._names[int(node[start])]
+                chans = tuple(int(x) for x in chan[start:k])
+                if chans != tuple(range(self.nodes[src].shape[0])):
+                    src = self._add(f"{name}:select", "select", (src,), (len(chans), *spatial), pick=chans,
+                                    op="channel selection")
+                parts.append(src)
+                start = k
+        if len(parts) == 1:
+            return parts[0]
+        return self._add(f"{name}:cat", "cat", tuple(parts), (c, *spatial), op="torch.cat")
+
+    def _moved(self, which, local, const, node, chan, sizes, spatial, name) -> str:
+        """A map whose positions moved the same way in every channel (a roll, a crop, a pad, a spatial
+        concatenation part): a pool with the move as fixed per-axis connections, then the channels."""
+        pos = np.where(const, -1, local % sizes[:, None])
+        one = node[0]
+        same = (pos == pos[:1]).all() and (node == one).all() and ((which == one) | const).all() and \
+            (chan >= 0).all() and bool(self._spatial(int(one)))
+        if not same:
+            raise EdgewiseError(f"layer {name!r} reads a tensor whose positions were rearranged differently per "
+                                "channel, or mixed from several layers; edgewise cannot map it to a layer")
+        src = self._names[int(one)]
+        live = pos[0] >= 0
+        axes = relation_axes(np.flatnonzero(live), pos[0][live], spatial, self._spatial(int(one)))
+        moved = self._add(f"{name}:move", "pool", (src,), (self.nodes[src].shape[0], *spatial), axes=axes,
+                          op="data movement")
+        return self._select(self._names.index(moved), chan, name)
+
+    def _compute(self, fx, name, module) -> bool:
+        """Ops that need canonical operands: elementwise ops keep or pair units; the rest get their
+        operands made canonical and go the tracer's way."""
+        from ._trace import _function_op, _is_identity_function, _shape_preserving
+
+        target = fx.target
+        tensors = [a for a in fx.all_input_nodes if self._live(a)]
+        if (module is not None and _shape_preserving(module)) or (
+                module is None and (_is_identity_function(target) or target in _ELEMENTWISE_METHODS)):
+            if len(tensors) == 1:
+                self._set(fx, self._ids(tensors[0]))
+                return True
+        if module is None:
+            try:
+                kind, _ = _function_op(target, fx.args, fx.kwargs, 0)
+            except Exception:
+                kind = None
+            if kind in ("add", "mul"):
+                return self._binary(fx, name, kind)
+        for a in tensors:
+            if a in self.units:
+                self.canon[a] = self.canonical(self.units.pop(a), name)
+        return False
+
+    def _binary(self, fx, name, kind) -> bool:
+        operands = [self._ids(a) for a in (fx.args[0], fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("other"))]
+        operands = [o for o in operands if isinstance(o, torch.Tensor)]
+        if len(operands) == 1:
+            self._set(fx, operands[0])
+            return True
+        a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
+        shape = a.shape
+        a, b = a.reshape(-1), b.reshape(-1)
+        out = np.where(a > 0, a, b)
+        both = np.flatnonzero((a > 0) & (b > 0))
+        if both.size:
+            wa, la, _ = self._decode(torch.as_tensor(a[both]))
+            wb, lb, _ = self._decode(torch.as_tensor(b[both]))
+            radix = len(self._names) + 1
+            key = wa * radix + wb
+            pairs = [key[0]] if (key == key[0]).all() else np.unique(key)
+            for k, pair in enumerate(pairs):
+                na, nb = int(pair // radix), int(pair % radix)
+                sel = slice(None) if len(pairs) == 1 else key == pair
+                sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
+                if sa.shape != sb.shape or not np.array_equal(la[sel], lb[sel]):
+                    raise EdgewiseError(f"layer {name!r} combines units of {sa.name!r} and {sb.name!r} that are not "
+                                        "at the same channel and position; edgewise cannot pair them")
+                new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape, op=str(fx.target))
+                out[both[sel]] = la[sel] + (self._bases[self._names.index(new)] + 1)
+        self._set(fx, torch.as_tensor(out.reshape(shape)))
+        return True
+
+    # ------------------------------------------------------------------ Linear over the last axis
+    def project(self, ids: torch.Tensor, out_features: int, name: str, op: str) -> torch.Tensor:
+        """A Linear over the last axis: per position, a 1×1 convolution of the channels it reads (a
+        convolution over the positions it reads when a row gathers several, as after patch merging)."""
+        lead, f_in = tuple(ids.shape[:-1]), ids.shape[-1]
+        rows = ids.reshape(-1, f_in)
+        which, local, const = self._decode(rows)
+        live = ~const.all(1)
+        if not live.any():
+            return torch.zeros((*lead, out_features), dtype=torch.float64)
+        every = bool(live.all())
+        if not every:
+            which, local, const = which[live], local[live], const[live]
+        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))])
+        p = sizes[np.maximum(which, 0)]
+        pos, chan = local % p, local // p
+        if lead == (1,) and not const.any() and (which == which[:, :1]).all() and not (pos == pos[:, :1]).all():
+            return self.project(self._flat(which[0, 0], local[0], name), out_features, name, op)
+        if const.any() or not ((which == which[:, :1]).all() and (pos == pos[:, :1]).all()):
+            made = self._gather_positions(which, pos, chan, const, np.flatnonzero(live), lead, out_features, name, op)
+        else:
+            made = np.zeros((which.shape[0], out_features), dtype=np.float64)
+            sigs, inverse = _signatures(which[:, 0], chan)
+            for k, sig in enumerate(sigs):
+                src = self._select(int(sig[0]), sig[1:], name)
+                spatial = self._spatial(int(sig[0]))
+                label = name if k == 0 else f"{name}:{k}"
+                if spatial:
+                    new = self._add(label, "conv", (src,), (out_features, *spatial),
+                                    axes=tuple(Window(1, 1) for _ in spatial), op=op)
+                else:
+                    new = self._add(label, "linear", (src,), (out_features,), op=op)
+                sel = slice(None) if len(sigs) == 1 else inverse == k
+                base = self._bases[self._names.index(new)] + 1
+                made[sel] = np.arange(out_features)[None, :] * max(math.prod(spatial), 1) + pos[sel, :1] + base
+        if every:
+            return torch.as_tensor(made).reshape(*lead, out_features)
+        out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
+        out[live] = made
+        return torch.as_tensor(out).reshape(*lead, out_features)
+
+    def _flat(self, which: int, local: np.ndarray, name: str) -> torch.Tensor:
+        """Units of node ``which`` in a vector (a flatten in any order): the node flattened, then picked."""
+        src = self._names[int(which)]
+        flat = self._add(f"{name}:flatten", "reshape", (src,), (math.prod(self.nodes[src].shape),), op="flatten")
+        picked = self._select(self._names.index(flat), local, name)
+        return self.ids_of(picked)
+
+    def _select(self, which: int, chans, name: str) -> str:
+        """Node ``which`` itself, or a selection of its channels ``chans`` (in that order)."""
+        src = self._names[which]
+        chans = tuple(int(c) for c in chans)
+        if chans == tuple(range(self.nodes[src].shape[0])):
+            return src
+        return self._add(f"{name}:select", "select", (src,), (len(chans), *self._spatial(which)), pick=chans,
+                         op="channel selection")
+
+    def _gather_positions(self, which, pos, chan, const, rows, lead, out_features, name, op) -> torch.Tensor:
+        """A Linear whose rows read the same channels at several positions of one map (2×2 patch merging):
+        a convolution from that map onto the grid of the rows (``lead`` without the batch axis)."""
+        nodes = np.unique(which[~const])
+        chans = np.unique(chan[~const])
+        keys = np.where(const, -1, pos * len(chans) + np.searchsorted(chans, chan))
+        srt = np.sort(keys, axis=1)
+        dup = ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any()
+        n_pos = np.array([np.unique(r[r >= 0] // len(chans)).size for r in keys])
+        spatial_out = tuple(lead[1:])
+        if nodes.size != 1 or dup or not np.array_equal((~const).sum(1), n_pos * len(chans)) or \
+                lead[:1] != (1,) or len(spatial_out) != len(self._spatial(int(nodes[0]))):
+            raise EdgewiseError(
+                f"layer {name!r} ({op}) mixes units of several positions in a way edgewise cannot map (a Linear "
+                "across tokens or positions); edgewise maps a Linear over the channels of each position, or over the "
+                "same channels of a window of positions (patch merging)")
+        src_index = int(nodes[0])
+        spatial_in = self._spatial(src_index)
+        row = rows[np.nonzero(~const)[0]]
+        axes = relation_axes(row, pos[~const], spatial_out, spatial_in)
+        src = self._select(src_index, chans, name)
+        new = self._add(name, "conv", (src,), (out_features, *spatial_out), axes=axes, op=op)
+        npos = math.prod(spatial_out)
+        return (np.arange(out_features)[None, :] * npos + rows[:, None]) + (self._bases[self._names.index(new)] + 1.0)
+
+    # ------------------------------------------------------------------ reductions
+    def _reduce(self, fx, name) -> bool:
+        ids = self._ids(fx.args[0])
+        dims = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim")
+        dims = list(range(ids.ndim)) if dims is None else dims if isinstance(dims, (tuple, list)) else [dims]
+        dims = sorted(int(d) % ids.ndim for d in dims)
+        keep = [d for d in range(ids.ndim) if d not in dims]
+        rows = ids.permute(*keep, *dims).reshape(-1, math.prod(ids.shape[d] for d in dims))
+        which, local, const = self._decode(rows)
+        if const.any() or not (which == which[:, :1]).all():
+            raise EdgewiseError(f"layer {name!r} reduces over constants or over several layers' units")
+        sizes = max(math.prod(self._spatial(int(which[0, 0]))), 1)
+        chan = local // sizes
+        src = self._names[int(which[0, 0])]
+        full = np.sort(local % sizes, axis=1)
+        if len(np.unique(which)) != 1 or not (chan == chan[:, :1]).all() or not (full == np.arange(sizes)).all():
+            raise EdgewiseError(f"layer {name!r} reduces over part of the positions or across channels; edgewise "
+                                "maps reductions over all positions of each channel (a global pool) only")
+        nd = self.nodes[src]
+        pooled = self._add(f"{name}:pool", "pool", (src,), (nd.shape[0],) + (1,) * len(nd.spatial),
+                           axes=tuple(Adaptive() for _ in nd.spatial), op=f"global {_REDUCE[fx.target]}")
+        vec = self._add(name, "reshape", (pooled,), (nd.shape[0],), op="flatten")
+        out = self._unit_ids(self._names.index(vec), chan[:, 0]).reshape(self._meta_shape(fx)) \
+            if self._meta_shape(fx) else self._unit_ids(self._names.index(vec), chan[:, 0])
+        self._set(fx, out.reshape(self._meta_shape(fx)))
+        return True
+
+    # ------------------------------------------------------------------ attention
+    def _on_scores(self, fx, a) -> bool:
+        s: Scores = self.units[a]
+        t = fx.target
+        if t in _SOFTMAX or t in ("float", "to", "type_as", "contiguous") or t in (operator.mul, operator.truediv,
+                                                                                    torch.mul, torch.div, "mul", "div"):
+            self.units[fx] = s
+            return True
+        if t in (operator.add, torch.add, "add"):
+            other = [x for x in fx.args if x is not a][0]
+            value = self.const_value(other)
+            allowed = s.allowed if value is None else s.allowed & ~(torch.as_tensor(value).double() <= _MASK_BELOW)
+            self.units[fx] = Scores(s.q, allowed)
+            return True
+        if t == "masked_fill":
+            mask = self.const_value(fx.args[1])
+            allowed = s.allowed if mask is None else s.allowed & ~torch.as_tensor(mask).bool()
+            self.units[fx] = Scores(s.q, allowed)
+            return True
+        raise EdgewiseError(f"{fx.name}: attention scores reach {t!r}; edgewise follows scores only through scaling, "
+                            "additive biases/masks, softmax and dropout into a product with the values")
+
+    def _matmul(self, fx, name) -> bool:
+        a, b = fx.args[0], fx.args[1]
+        form = "matmul"
+        if fx.target is torch.einsum:
+            a, b, form = *_einsum_operands(fx), _einsum_form(fx.args[0])
+        sa = self.units.get(a)
+        if isinstance(sa, Scores):
+            if form not in ("matmul", "attend"):
+                raise EdgewiseError(f"layer {name!r}: attention weights used in einsum {fx.args[0]!r}")
+            self._set(fx, self.attend(sa.q, self._ids(b), sa.allowed, name))
+            return True
+        ia, ib = self._ids(a), self._ids(b)
+        live_a, live_b = bool((ia > 0).any()), bool((ib > 0).any())
+        if live_a and live_b and form in ("matmul", "scores"):  # q @ kᵀ: the scores
+            self.units[fx] = Scores(ia, torch.ones(self._meta_shape(fx), dtype=torch.bool))
+            return True
+        if live_a and not live_b and form == "matmul":  # x @ W: a Linear over the last axis
+            self._set(fx, self.project(ia, self._meta_shape(fx)[-1], name, "matmul"))
+            return True
+        raise EdgewiseError(f"layer {name!r}: a matrix product edgewise cannot map (only x @ W with a constant W, "
+                            "and attention: softmax(q @ kᵀ) @ v)")
+
+    def attend(self, q: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None, name: str) -> torch.Tensor:
+        """Attention's value path: output (…, i, d) reads v (…, j, d) for every key j that query i may attend."""
+        lq, lk, dv = q.shape[-2], v.shape[-2], v.shape[-1]
+        lead = torch.broadcast_shapes(q.shape[:-2], v.shape[:-2],
+                                      allowed.shape[:-2] if allowed is not None else ())
+        q = q.expand(*lead, *q.shape[-2:]).reshape(-1, lq, q.shape[-1])
+        v = v.expand(*lead, lk, dv).reshape(-1, lk, dv)
+        allowed = (torch.ones((lq, lk), dtype=torch.bool) if allowed is None else allowed)
+        allowed = allowed.expand(*lead, lq, lk).reshape(-1, lq, lk).numpy()
+        if allowed.shape[0] != q.shape[0]:
+            allowed = np.broadcast_to(allowed, (q.shape[0], lq, lk))
+        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
+        qkey, _ = self._places(q, sizes, name, "query")
+        vkey, vchan = self._places(v, sizes, name, "value")
+        keys, inverse = np.unique(np.concatenate([qkey.ravel(), vkey.ravel()]), return_inverse=True)
+        qplace = inverse[:qkey.size].reshape(qkey.shape)
+        vplace = inverse[qkey.size:].reshape(vkey.shape)
+        vlive = vkey != _CONST
+        # the value channel of every (batch, d): the same along the keys
+        ch = np.where(vlive[..., None], vchan, -1).max(axis=1)
+        if ((vchan != ch[:, None, :]) & vlive[..., None]).any():
+            raise EdgewiseError(f"layer {name!r}: a value channel changes along the keys")
+        # the relation among places, which must be the same for every channel
+        b, i, j = np.nonzero(allowed & vlive[:, None, :])
+        groups, group_of = np.unique(ch, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        pair = qplace[b, i] * keys.size + vplace[b, j]
+        relation = None
+        for g in range(len(groups)):
+            mine = np.unique(pair[group_of[b] == g])
+            if relation is None:
+                relation = mine
+            elif not np.array_equal(mine, relation):
+                raise EdgewiseError(f"layer {name!r}: heads attend different key sets; edgewise needs one pattern")
+        rel = np.stack([relation // keys.size, relation % keys.size], 1)
+        node_of = np.where(keys >= 0, keys // _RADIX, -1)
+        pos_of = np.where(keys >= 0, keys % _RADIX, -1)
+        is_grid = np.array([k >= 0 and bool(self._spatial(int(w))) for k, w in zip(keys, node_of)])
+        vgrid = {int(node_of[p]) for p in np.unique(vplace[vlive]) if is_grid[p]}
+        if len(vgrid) != 1:
+            raise EdgewiseError(f"layer {name!r}: attention needs values at the positions of one feature map "
+                                f"(found {len(vgrid)})")
+        src = self._names[vgrid.pop()]
+        spatial = self._spatial(self._names.index(src))
+        npos, chans = math.prod(spatial), self.nodes[src].shape[0]
+        query_places = np.unique(qplace)
+        grid_q = query_places[is_grid[query_places]]
+        made: dict = {}
+        if grid_q.size:
+            gg = rel[is_grid[rel[:, 0]] & is_grid[rel[:, 1]]]
+            node = self._add(f"{name}:attend", "pool", (src,), self.nodes[src].shape,
+                             axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], spatial, spatial),
+                             op="attention")
+            for p in np.unique(rel[~is_grid[rel[:, 1]], 1]):
+                askers = np.unique(rel[(rel[:, 1] == p) & is_grid[rel[:, 0]], 0])
+                if askers.size == 0:
+                    continue
+                if askers.size != grid_q.size:
+                    raise EdgewiseError(f"layer {name!r}: a token without a position attended by some positions only")
+                col = self._add(f"{name}:token", "reshape", (self._names[node_of[p]],), (chans,) + (1,) * len(spatial),
+                                op="broadcast")
+                node = self._add(f"{name}:mix", "add", (node, col), self.nodes[src].shape, op="attention")
+            made[-1] = node
+        for p in query_places[~is_grid[query_places]]:
+            mine = rel[rel[:, 0] == p, 1]
+            parts = []
+            if is_grid[mine].any():
+                if is_grid[mine].sum() != npos:
+                    raise EdgewiseError(f"layer {name!r}: a token without a position attends part of the positions")
+                pooled = self._add(f"{name}:pool", "pool", (src,), (chans,) + (1,) * len(spatial),
+                                   axes=tuple(Adaptive() for _ in spatial), op="attention (all positions)")
+                parts.append(self._add(f"{name}:flat", "reshape", (pooled,), (chans,), op="flatten"))
+            parts += [self._names[node_of[k]] for k in mine[~is_grid[mine]]]
+            if not parts:
+                continue
+            node = parts[0]
+            for extra in parts[1:]:
+                node = self._add(f"{name}:mix", "add", (node, extra), (chans,), op="attention")
+            made[int(p)] = node
+        # ids of the output (B, Lq, dv): the query's place, the value's channel
+        target = np.array([self._names.index(made[-1]) if is_grid[p] else
+                           self._names.index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
+        base = np.where(target >= 0, np.asarray(self._bases + [0])[target] + 1, 0)
+        stride = np.where(is_grid, npos, 1)
+        offset = np.where(is_grid, pos_of, 0)
+        tq = qplace  # (B, Lq)
+        out = base[tq][..., None] + ch[:, None, :] * stride[tq][..., None] + offset[tq][..., None]
+        out = np.where((base[tq][..., None] > 0) & (ch[:, None, :] >= 0), out, 0).astype(np.float64)
+        return torch.as_tensor(out).reshape(*lead, lq, dv)
+
+    def _places(self, t: torch.Tensor, sizes, name: str, what: str):
+        """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
+        w, local, const = self._decode(t)
+        pos = np.where(const, 0, local % sizes[w])
+        chan = np.where(const, -1, local // sizes[w])
+        key = np.where(const, _CONST, w * _RADIX + pos)
+        allc = const.all(-1)
+        if not ((key == key[..., :1]) | const).all() or (const.any(-1) & ~allc).any():
+            raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
+        return np.where(allc, _CONST, key[..., 0]), chan
+
+    def _sdpa(self, fx, name) -> bool:
+        def arg(i, key, default=None):
+            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
+
+        q, v = self._ids(arg(0, "query")), self._ids(arg(2, "value"))
+        allowed = torch.ones((*q.shape[:-1], v.shape[-2]), dtype=torch.bool)
+        mask = arg(3, "attn_mask")
+        if mask is not None:
+            value = self.const_value(mask)
+            if value is None:
+                raise EdgewiseError(f"layer {name!r}: an attention mask that depends on the input")
+            value = torch.as_tensor(value)
+            allowed = allowed & (value if value.dtype == torch.bool else value > _MASK_BELOW)
+        if arg(5, "is_causal", False):
+            allowed = allowed & torch.ones(allowed.shape[-2:], dtype=torch.bool).tril()
+        self._set(fx, self.attend(q, v, allowed, name))
+        return True
+
+    def _mha(self, fx, m: nn.MultiheadAttention, name) -> bool:
+        def arg(i, key, default=None):
+            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
+
+        if arg(3, "key_padding_mask") is not None or arg(5, "attn_mask") is not None:
+            raise EdgewiseError(f"layer {name!r}: nn.MultiheadAttention with masks is not supported")
+        q, v = self._ids(arg(0, "query")), self._ids(arg(2, "value"))
+        if not m.batch_first:
+            q, v = q.transpose(0, 1), v.transpose(0, 1)
+        vp = self.project(v, m.embed_dim, f"{name}:value", "in_proj (values)")
+        out = self.project(self.attend(q, vp, None, name), m.embed_dim, name, "out_proj")
+        self.units[fx] = (out if m.batch_first else out.transpose(0, 1), None)
+        return True
+
+    def _swin(self, fx, name) -> bool:
+        """torchvision's ``shifted_window_attention``: windows on the padded, rolled grid, regions masked."""
+        a = self._value(fx.args)
+        kw = self._value(fx.kwargs)
+        x = a[0]
+        window = list(a[4] if len(a) > 4 else kw["window_size"])
+        shift = list(a[6] if len(a) > 6 else kw.get("shift_size"))
+        _, h, w, c = x.shape
+        labels = []
+        for n, win, s in zip((h, w), window, shift):
+            padded = n + (win - n % win) % win
+            s = 0 if win >= padded else s
+            rolled = (np.arange(n) - s) % padded
+            region = np.zeros(n, dtype=np.int64) if s == 0 else np.digitize(rolled, [padded - win, padded - s])
+            labels.append(rolled // win * 3 + region)
+        same = [lab[:, None] == lab[None, :] for lab in labels]
+        allowed = torch.as_tensor((same[0][:, None, :, None] & same[1][None, :, None, :]).reshape(h * w, h * w))
+        qkv = self.project(x, 3 * c, f"{name}:qkv", "qkv")
+        tokens = qkv.reshape(1, h * w, 3 * c)
+        out = self.attend(tokens, tokens[..., 2 * c:], allowed[None], name + ":attention")
+        self._set(fx, self.project(out.reshape(1, h, w, c), c, name, "proj"))
+        return True
+
+    # ------------------------------------------------------------------ constants
+    def const_value(self, a):
+        """The value of a constant operand (a buffer, parameter, or arithmetic on them), or None."""
+        if not isinstance(a, torch.fx.Node):
+            return a
+        if a in self._consts:
+            return self._consts[a]
+        value = None
+        try:
+            if a.op == "get_attr":
+                value = self.model.get_submodule("").get_parameter(a.target) if False else _attr(self.model, a.target)
+            elif a.op in ("call_function", "call_method", "call_module") and a not in self.units and a not in self.canon:
+                args = torch.fx.node.map_arg(a.args, self.const_value)
+                kwargs = torch.fx.node.map_arg(a.kwargs, self.const_value)
+                if a.op == "call_function":
+                    value = a.target(*args, **kwargs)
+                elif a.op == "call_method":
+                    value = getattr(args[0], a.target)(*args[1:], **kwargs)
+                else:
+                    value = self.modules[a.target](*args, **kwargs)
+            if isinstance(value, torch.Tensor):
+                value = value.detach()
+        except Exception:
+            value = None
+        self._consts[a] = value
+        return value
+
+
+def _attr(model, target: str):
+    obj = model
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_ELEMENTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clone", "contiguous", "float", "double",
+                        "to", "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half",
+                        "bfloat16", "gelu", "softplus"}
+
+
+def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[int, ...],
+                  in_spatial: tuple[int, ...]) -> tuple:
+    """The spatial op of the pairs (output position, input position), flat indices: per axis a sliding
+    ``Window`` or a ``Table`` when the pairs are a product of per-axis relations (attention windows, patch
+    merging), else one ``Flat`` op (connection lists on the flattened grid, e.g. a transposed map)."""
+    out_c, in_c = np.unravel_index(out_pos, out_spatial), np.unravel_index(in_pos, in_spatial)
+    per_axis = []
+    for a, (n_out, n_in) in enumerate(zip(out_spatial, in_spatial)):
+        m = np.zeros((n_out, n_in), dtype=bool)
+        m[out_c[a], in_c[a]] = True
+        per_axis.append(m)
+    product = np.ones(1, dtype=np.int64)
+    for m in per_axis:
+        product = np.multiply.outer(product, m.sum(1)).reshape(-1)
+    pairs = np.unique(out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos)
+    counts = np.bincount(pairs // math.prod(in_spatial), minlength=math.prod(out_spatial))
+    if np.array_equal(counts, product):
+        return tuple(_window_or_table(m) for m in per_axis)
+    order = np.argsort(pairs // math.prod(in_spatial), kind="stable")
+    rows = np.split((pairs % math.prod(in_spatial))[order], np.cumsum(counts)[:-1])
+    extra = tuple(tuple(int(i) for i in r) for r in rows)
+    return (Flat((), extra, tuple(in_spatial), tuple(out_spatial)),)
+
+
+def _window_or_table(m: np.ndarray):
+    """A boolean (n_out, n_in) connection matrix as a zero-padded sliding Window when it is one, else a Table."""
+    n_out, n_in = m.shape
+    rows = [np.flatnonzero(r) for r in m]
+    table = Table(tuple(tuple(int(i) for i in r) for r in rows))
+    full = [r for r in rows if r.size]
+    if not full:
+        return table
+    k_max = max(r.size for r in full)
+    for stride in range(1, n_in + 1):
+        widest = next((o for o, r in enumerate(rows) if r.size == k_max), None)
+        r = rows[widest]
+        dil = int(np.diff(r).min()) if r.size > 1 else 1
+        kernel = k_max if r.size > 1 else 1
+        lo = widest * stride - int(r[0])
+        if lo < 0:
+            continue
+        hi = max(0, (n_out - 1) * stride + (kernel - 1) * dil + 1 - n_in - lo)
+        w = Window(kernel, stride, dil, (lo, hi), "zeros")
+        if w.out_size(n_in) == n_out and np.array_equal(w.matrix(n_in, n_out) > 0, m) and \
+                w.matrix(n_in, n_out).max() <= 1:
+            return w
+        if stride > 4 * k_max:
+            break
+    return table
+
+
+def _einsum_operands(fx):
+    ops = list(fx.args[1:])
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = list(ops[0])
+    if len(ops) != 2:
+        raise EdgewiseError(f"{fx.name}: einsum of {len(ops)} operands is not supported")
+    return ops
+
+
+def _einsum_form(equation: str) -> str:
+    """``"scores"`` for ``...id,...jd->...ij``, ``"attend"`` for ``...ij,...jd->...id`` (same batch letters)."""
+    eq = equation.replace(" ", "")
+    lhs, out = eq.split("->")
+    a, b = lhs.split(",")
+    batch = out[:-2]
+    if len(a) == len(b) == len(out) >= 2 and a[:-2] == b[:-2] == batch:
+        i, j = out[-2], out[-1]
+        if a[-2] == i and b[-2] == j and a[-1] == b[-1] not in out:
+            return "scores"
+        if a[-2:] == i + b[-2] and b[-1] == j and b[-2] not in out:
+            return "attend"
+    return "other"
