@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
+from . import _init
 from .errors import EdgewiseError
 from .maps import map_metrics
 from .models import describe, load
@@ -60,6 +61,8 @@ class Sensitivity(Result):
         samples: the per-sample maps whose mean is ``map`` (first axis: sample).
         agg, to, layer: the aggregation, unit selector and target layer.
         method: ``"gradient"`` or ``"init"``; n_inits, std, seed: the Monte-Carlo set-up.
+        init: for ``"init"``, how the model was re-initialised: ``"builder"`` (its torchvision/timm builder),
+            ``"module"`` (its own init methods), ``"default"`` (torch's per-layer defaults) or ``"std"``.
         fixed: parameters that were not re-initialised (no ``reset_parameters``).
         summary: :func:`edgewise.maps.map_metrics` of ``map``.
     """
@@ -78,6 +81,7 @@ class Sensitivity(Result):
     seed: int | None = None
     fixed: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    init: str | None = None
 
     kind = "sensitivity"
 
@@ -91,6 +95,7 @@ class Sensitivity(Result):
             "model": self.model, "method": self.method, "input_shape": list(self.input_shape),
             "layer": self.layer, "to": _jsonable_to(self.to), "agg": self.agg,
             "n_samples": int(self.samples.shape[0]), "n_inits": self.n_inits, "std": self.std, "seed": self.seed,
+            "init": self.init,
             "fixed_parameters": self.fixed, "map": self.map.tolist(), "stderr": self.stderr.tolist(),
             **self.summary,
         }
@@ -248,7 +253,7 @@ def _prepare(model, input_shape, padding, device, dtype, private: bool = True) -
     module = load(model, input_shape, padding=padding)
     if not isinstance(module, nn.Module):
         raise EdgewiseError(f"expected an nn.Module or a model reference, got {type(model).__name__}")
-    module = (copy.deepcopy(module) if private else module).eval()
+    module = (_init.keep_builder(module, copy.deepcopy(module)) if private else module).eval()
     for p in module.parameters():
         p.requires_grad_(False)
     if dtype is not None or device is not None:
@@ -282,19 +287,21 @@ def _inputs(inputs, n_samples: int, seed: int, device, dtype) -> torch.Tensor:
     return x.detach().to(device=device, dtype=dtype)
 
 
-# torch's vmap falls back to a slow loop for in-place ``as_strided_`` (hit on torchvision models) and says so in a
-# UserWarning; the results are right and a user can do nothing about it, so it is silenced around edgewise's vmaps.
-_AS_STRIDED_FALLBACK = ("There is a performance drop because we have not yet implemented the batching rule for "
-                        "aten::as_strided_")
+# torch's vmap falls back to a slow loop for ops without a batching rule (in-place ``as_strided_`` on torchvision
+# models, attention kernels) and says so in a UserWarning; the results are right and a user can do nothing about
+# it, so it is silenced around edgewise's vmaps.
+_NO_BATCHING_RULE = r"There is a performance drop because we have not yet implemented the batching rule"
 
 
 def _vmap(func, **kwargs):
-    """``torch.func.vmap(func, **kwargs)`` without torch's ``as_strided_`` fallback warning (and no other)."""
+    """``torch.func.vmap(func, **kwargs)`` without torch's ``as_strided_`` and missing-batching-rule
+    fallback warnings (and no other)."""
     batched = vmap(func, **kwargs)
 
     def call(*args):
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_AS_STRIDED_FALLBACK, category=UserWarning)
+            # ops without a batching rule (as_strided_, attention kernels) run one by one: correct, only slower
+            warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE, category=UserWarning)
             return batched(*args)
 
     return call
@@ -388,14 +395,6 @@ def _shape_of(inputs):
 
 # ------------------------------------------------------------------ initialisations
 
-def _owner_weight(module: nn.Module, name: str) -> bool:
-    """Whether parameter ``name`` is the bias of a module whose weight has ≥ 2 dims (conv, linear)."""
-    owner_name, _, leaf = name.rpartition(".")
-    owner = module.get_submodule(owner_name) if owner_name else module
-    w = getattr(owner, "weight", None)
-    return leaf == "bias" and isinstance(w, torch.Tensor) and w.ndim >= 2
-
-
 def _check_std(std):
     """``std`` if it is None or a positive finite number; else an error (std 0 makes every gradient 0)."""
     if std is None:
@@ -411,40 +410,29 @@ def _check_std(std):
     return value
 
 
-def _reinit_(module: nn.Module, seed: int, std: float | None) -> list[str]:
-    """Re-initialise ``module`` in place from ``seed``; returns the parameters left as they were."""
-    std = _check_std(std)
-    covered = set()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for mod_name, mod in module.named_modules():
-            reset = getattr(mod, "reset_parameters", None)
-            if callable(reset):
-                reset()
-                covered.update(f"{mod_name}.{n}" if mod_name else n for n, _ in mod.named_parameters(recurse=False))
-    if std is not None:
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for n, p in module.named_parameters():
-                if p.ndim >= 2:
-                    p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * std)
-                    covered.add(n)
-                elif _owner_weight(module, n):
-                    p.zero_()
-                    covered.add(n)
-    return [n for n, _ in module.named_parameters() if n not in covered]
+def _reinit_(module: nn.Module, seed: int, std: float | None = None, init: str = "auto") -> list[str]:
+    """Re-initialise ``module`` in place from ``seed`` (see :mod:`edgewise._init`); returns the parameters left
+    as they were."""
+    return _init.apply(module, _init.plan(module, init, _check_std(std)), seed)
 
 
-def reinitialise(model, seed: int = 0, std: float | None = None, input_shape=None, padding: str = "same") -> nn.Module:
+def reinitialise(model, seed: int = 0, std: float | None = None, input_shape=None, padding: str = "same", *,
+                 init: str = "auto") -> nn.Module:
     """A copy of ``model`` with fresh random weights (the caller's model is untouched).
 
-    Every submodule with ``reset_parameters`` is reset with torch's default
-    initialisation, seeded by ``seed`` (the global RNG state is restored
-    afterwards). With ``std``, weights with ≥ 2 dims (convolutions, linear
-    layers) are drawn from N(0, std²) instead and their biases set to zero.
+    The copy is initialised the way the model's constructor does (``init="auto"``): by re-running its
+    torchvision/timm builder, else by its own init methods, else by every submodule's ``reset_parameters``
+    (torch's defaults; with an :class:`~edgewise.errors.EdgewiseWarning` when the model has classes of its
+    own whose initialisation is unknown). ``init="builder"``, ``"module"`` or ``"default"`` asks for one;
+    the rules are in :mod:`edgewise._init`. Everything is seeded by ``seed`` (the global RNG state is
+    restored afterwards). With ``std``, weights with ≥ 2 dims (convolutions, linear layers) are drawn from
+    N(0, std²) instead and their biases set to zero. The method used is the copy's ``edgewise_init``.
     """
-    module = copy.deepcopy(load(model, input_shape, padding=padding))
-    _reinit_(module, seed, std)
+    source = load(model, input_shape, padding=padding)
+    module = _init.keep_builder(source, copy.deepcopy(source))
+    plan = _init.plan(module, init, _check_std(std))
+    _init.apply(module, plan, seed)
+    module.edgewise_init = plan.method
     return module
 
 
@@ -469,7 +457,7 @@ def _init_seeds(seed: int, n: int) -> list[int]:
 def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int = 0, std: float | None = None, *,
                      inputs=None, n_samples: int = 1, layer: str | None = None, chunk: int | None = None,
                      device=None, dtype=None, padding: str = "same", on_chunk=None,
-                     in_place: bool = False) -> Sensitivity:
+                     in_place: bool = False, init: str = "auto") -> Sensitivity:
     """Expected squared gradient over ``n_inits`` fresh initialisations of the model's architecture.
 
     Each initialisation gets its own ``n_samples`` N(0, 1) inputs (or every one
@@ -488,16 +476,22 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
         n_inits: number of initialisations N; ``stderr`` is the standard error over them.
         seed: seeds the initialisations, the inputs and the random signs.
         std: draw weights (≥ 2 dims) from N(0, std²) and zero their biases
-            instead of torch's default initialisation.
+            instead of the model's own initialisation.
+        init: how each initialisation is drawn: ``"auto"`` (the model's own, as its constructor does:
+            its torchvision/timm builder re-run under the seed, else its own init methods, else torch's
+            per-layer defaults, with a warning when that is a guess), ``"builder"``, ``"module"`` or
+            ``"default"`` (see :func:`reinitialise` and :mod:`edgewise._init`).
 
     Returns:
-        :class:`Sensitivity` with ``method="init"`` and ``agg="sq"``.
+        :class:`Sensitivity` with ``method="init"``, ``agg="sq"`` and ``init`` the method used.
 
     For a linear network with i.i.d. zero-mean weights of variance σ², the
     expectation equals σ^{2L} times the path counts (see :mod:`edgewise.theory`).
     """
     to = _check_to(to)
     std = _check_std(std)
+    if init not in _init.INITS:
+        raise EdgewiseError(f"init={init!r}: expected one of {', '.join(map(repr, _init.INITS))}")
     if n_inits < 2:
         raise EdgewiseError(f"n_inits={n_inits}: need at least 2 initialisations for a mean and its error")
     if chunk is not None and chunk < 1:
@@ -514,6 +508,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     chunk = chunk or auto_chunk(acts, n_samples, sum(t.numel() * t.element_size() for t in _state(template).values()))
     limits.check_sensitivity(n_inits, shape, acts, chunk, n_samples)
     dt = _param_dtype(template, dtype)
+    plan = _init.plan(template, init, std)  # decided (and warned about) once, drawn per initialisation
     target = _Target(template, layer)
     seeds = _init_seeds(seed, n_inits)
     given = None if inputs is None else _inputs(inputs, n_samples, seed, device, dt)
@@ -528,7 +523,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
             batch = seeds[start:start + chunk]
             stacked, xs, signs = None, [], []
             for i, s in enumerate(batch):
-                fixed = _reinit_(template, s, std)
+                fixed = _init.apply(template, plan, s)
                 state = _state(template)
                 if len(batch) == 1 and device is None and dt == _param_dtype(template, None):
                     # one initialisation: the template's own tensors (reinitialised only after this chunk)
@@ -548,7 +543,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
             if on_chunk is not None:
                 on_chunk(start + len(batch), n_inits)
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
-                                model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed)
+                                model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
+                                init=plan.method)
 
 
 def _empty_stack(n: int, v: torch.Tensor, device, dt) -> torch.Tensor:

@@ -270,6 +270,7 @@ def receptive_fields(s: Subject, w: Writer) -> str:
 def sensitivity(s: Subject, w: Writer) -> str:
     """Gradient maps at initialisation beside the path counts, with the model's weights, and the perturbation."""
     from .figures import panel_text
+    from .sensitivity import init_text
 
     ev = s.ev
     w.result(ev.init, s.slug, "sensitivity_init")
@@ -278,7 +279,7 @@ def sensitivity(s: Subject, w: Writer) -> str:
     init, own = s.figures["sensitivity_init"], s.figures["sensitivity_weights"]
     parts = [_h3(s), w.figure(init, f"{s.slug}-sensitivity_init",
                               f"Expected squared input gradient of {ev.name} over {ev.n_inits} random "
-                              f"initialisations: {panel_text(init)}. {_ratio_phrase(s, s.ratio(ev.init.summary)).capitalize()} "
+                              f"initialisations ({init_text(ev.init)}): {panel_text(init)}. {_ratio_phrase(s, s.ratio(ev.init.summary)).capitalize()} "
                               f"against {ratio_text(s.ratio(ev.paths.summary))} for the paths."),
              w.figure(own, f"{s.slug}-sensitivity_weights",
                       f"The squared input gradient of {ev.name} with {weights}, over "

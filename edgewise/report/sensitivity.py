@@ -17,10 +17,22 @@ from .figures import (BLUE, CMAPS, GREY, ORANGE, STYLE, _heatmap, _target, needs
 __all__ = ["plot_sensitivity", "plot_perturbation", "sign_estimate_is_noise", "MIN_SIGN_CORRELATION"]
 
 
+#: how each re-initialisation method (``Sensitivity.init``) reads on a figure or a page
+INIT_TEXT = {"builder": "the model's own init", "module": "the model's own init methods",
+             "default": "torch's default init"}
+
+
+def init_text(result) -> str:
+    """The initialisation of an ``init_sensitivity`` result, in words (results saved before it was recorded:
+    torch's default)."""
+    if result.std is not None:
+        return f"weights N(0, {result.std:g}²)"
+    return INIT_TEXT.get(getattr(result, "init", None), INIT_TEXT["default"])
+
+
 def _quantity(result) -> str:
     if result.method == "init":
-        std = "default init" if result.std is None else f"weights N(0, {result.std:g}²)"
-        return f"E[(∂y/∂x)²] over {result.n_inits} initialisations ({std})"
+        return f"E[(∂y/∂x)²] over {result.n_inits} initialisations ({init_text(result)})"
     return {"abs": "mean |∂y/∂x|", "sq": "mean (∂y/∂x)²", "signed": "mean ∂y/∂x"}[result.agg]
 
 

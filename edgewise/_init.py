@@ -1,0 +1,391 @@
+"""Re-initialise a model the way its constructor does, from an explicit seed (machinery of
+:mod:`edgewise.sensitivity`).
+
+A Monte-Carlo sensitivity over initialisations is only as good as the initialisations: torchvision's
+ResNets draw their convolutions from kaiming_normal_(mode="fan_out") and set BatchNorm to (1, 0), not
+torch's per-layer default (kaiming_uniform_(a=√5)), and the effective field they give differs a lot.
+:func:`plan` decides once, for a model, which initialisation to use; :func:`apply` then draws one
+initialisation per seed. The methods, in the order ``init="auto"`` tries them:
+
+* ``"builder"`` — the model came from a known builder: ``torchvision.models.get_model(NAME, weights=None)``
+  or ``timm.create_model(NAME, pretrained=False, **kwargs)``. The builder is run again under the seed and
+  its state copied, tensor by tensor, into the model. The builder is known from the
+  :data:`BUILDER_ATTR` attribute that :func:`edgewise.models.load` sets (:func:`mark_builder`), else
+  recognised: a timm model's ``pretrained_cfg["architecture"]``, or a torchvision model class whose
+  architecture matches exactly one builder of its module (shapes compared on the meta device; a constructor
+  keyword that changes only the initialisation, such as ``zero_init_residual``, cannot be seen this way).
+  A tensor the builder does not make, or makes with another shape (a remedy's coordinate or global
+  weights, a replaced classifier), gets its layer's ``reset_parameters`` (with an :class:`EdgewiseWarning`
+  unless the layer is torch's or edgewise's, whose constructor does just that).
+* ``"module"`` — a module class of the model that is not torch's or edgewise's defines an init method:
+  ``init_weights``, ``initialize_weights``, ``_initialize_weights`` or ``_init_weights``, callable without
+  arguments (or taking one module, the ``self.apply(self._init_weights)`` idiom, then applied to every
+  submodule), or ``reset_parameters``. As in a constructor, every layer is first reset to its default, then
+  each such method runs, children before parents. Only one method per module runs (the first of that list
+  which fits), so an ``init_weights`` that itself applies ``_init_weights`` is not run twice.
+* ``"default"`` — every submodule's ``reset_parameters`` (torch's layer defaults). That is the model's own
+  initialisation when all its modules are torch.nn or edgewise classes (spec nets from
+  :func:`edgewise.nets.from_spec`) or of another package in :data:`DEFAULT_PACKAGES`; otherwise ``"auto"``
+  says, with an :class:`EdgewiseWarning`, that the model's own initialisation is unknown.
+* ``"std"`` — ``std=σ``: weights with ≥ 2 dims from N(0, σ²), their biases 0, everything else default.
+  It overrides the others.
+
+Every draw happens under ``torch.random.fork_rng`` seeded with the given seed: the global random state is
+left as it was, and the same seed gives the same weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .errors import EdgewiseError, EdgewiseWarning
+
+__all__ = ["INITS", "BUILDER_ATTR", "InitPlan", "mark_builder", "keep_builder", "builder_of", "plan", "apply",
+           "reinit_"]
+
+#: the values of ``init=``
+INITS = ("auto", "default", "builder", "module")
+#: attribute of a built module that names its builder: ``(library, name, kwargs)``
+BUILDER_ATTR = "_edgewise_builder"
+#: init methods a model's own classes may define, in the order one is chosen per module
+INIT_METHODS = ("init_weights", "initialize_weights", "_initialize_weights", "_init_weights")
+_LIBRARIES = ("torchvision", "timm")
+
+
+@dataclass(frozen=True)
+class InitPlan:
+    """How a model is re-initialised: decided once by :func:`plan`, drawn per seed by :func:`apply`.
+
+    Attributes:
+        method: ``"builder"``, ``"module"``, ``"default"`` or ``"std"``.
+        builder: ``(library, name, kwargs)`` for ``"builder"``.
+        calls: ``(module name, method name, "call" | "apply")`` for ``"module"``, children before parents.
+        std: the weights' standard deviation for ``"std"``.
+        defaulted: tensors the builder does not make, which keep their layer's default initialisation.
+    """
+
+    method: str
+    builder: tuple | None = None
+    calls: tuple = ()
+    std: float | None = None
+    defaulted: tuple = field(default=())
+
+
+def mark_builder(module: nn.Module, library: str, name: str, kwargs: dict | None = None) -> nn.Module:
+    """Record on ``module`` that ``library``'s builder ``name`` (with ``kwargs``) made it; returns ``module``.
+
+    ``library`` is ``"torchvision"`` (``get_model(name, weights=None, **kwargs)``) or ``"timm"``
+    (``create_model(name, pretrained=False, **kwargs)``). Copies (``copy.deepcopy``, remedies) keep it.
+    """
+    if library not in _LIBRARIES:
+        raise EdgewiseError(f"mark_builder: unknown library {library!r}; expected one of {', '.join(_LIBRARIES)}")
+    setattr(module, BUILDER_ATTR, (library, str(name), dict(kwargs or {})))
+    return module
+
+
+def keep_builder(source: nn.Module, copy: nn.Module) -> nn.Module:
+    """``copy`` with ``source``'s builder mark (a ``torch.fx.GraphModule``'s deepcopy drops attributes)."""
+    if hasattr(source, BUILDER_ATTR) and not hasattr(copy, BUILDER_ATTR):
+        setattr(copy, BUILDER_ATTR, getattr(source, BUILDER_ATTR))
+    return copy
+
+
+def _build(builder: tuple, device=None) -> nn.Module:
+    library, name, kwargs = builder
+    if device is not None:
+        with torch.device(device):
+            return _build(builder)
+    if library == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, **kwargs)
+    import timm
+
+    return timm.create_model(name, pretrained=False, **kwargs)
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in module.state_dict(keep_vars=True).items()}
+
+
+def _recognise(model: nn.Module) -> tuple | None:
+    """The builder of a torchvision or timm model built outside edgewise, if its architecture matches one exactly."""
+    mod = type(model).__module__
+    candidates = []
+    cfg = getattr(model, "pretrained_cfg", None)
+    if mod.startswith("timm.") and isinstance(cfg, dict) and cfg.get("architecture"):
+        n = getattr(model, "num_classes", None)
+        candidates = [("timm", cfg["architecture"], {})]
+        if isinstance(n, int):
+            candidates.append(("timm", cfg["architecture"], {"num_classes": n}))
+    elif mod.startswith("torchvision.models."):
+        try:
+            import torchvision
+
+            names = torchvision.models.list_models()
+            candidates = [("torchvision", n, {}) for n in names
+                          if getattr(torchvision.models.get_model_builder(n), "__module__", None) == mod]
+        except Exception:  # an old or broken torchvision: nothing recognised
+            return None
+    if not candidates:
+        return None
+    key = (type(model), tuple(sorted(_shapes(model).items())), tuple((c[1], tuple(c[2].items())) for c in candidates))
+    if key not in _RECOGNISED:  # a name (never weights) per architecture: the meta builds take ~1 s for ResNets
+        _RECOGNISED[key] = _match(model, candidates)
+    return _RECOGNISED[key]
+
+
+_RECOGNISED: dict = {}
+
+
+def _match(model: nn.Module, candidates: list) -> tuple | None:
+    found = []
+    for cand in candidates:
+        try:
+            with torch.random.fork_rng(devices=[]):
+                ref = _build(cand, device="meta")
+        except Exception:  # a builder that cannot run on the meta device (or at all) is not this model's
+            continue
+        if type(ref) is type(model) and _fits(_shapes(ref), model):
+            found.append(cand)
+            if cand[0] == "timm":
+                break
+    return found[0] if len(found) == 1 or (found and found[0][0] == "timm") else None
+
+
+def _fits(theirs: dict, model: nn.Module) -> bool:
+    """Whether ``model`` is what a builder makes (tensor names and shapes ``theirs``), give or take the tensors an
+    edgewise layer adds (a remedy's coordinate or global weights)."""
+    mine = _shapes(model)
+    return all(mine.get(k) == s for k, s in theirs.items()) and all(
+        type(_owner_module(model, k)).__module__.startswith("edgewise.") for k in mine if k not in theirs)
+
+
+def builder_of(model: nn.Module) -> tuple | None:
+    """``(library, name, kwargs)`` of the builder that made ``model``, or None if none is known."""
+    known = getattr(model, BUILDER_ATTR, None)
+    if known is not None:
+        library, name, *rest = known
+        return library, name, dict(rest[0]) if rest else {}
+    return _recognise(model)
+
+
+#: packages whose layer classes initialise with torch's layer defaults (no nn.init call in their source):
+#: torch's, edgewise's, and efficientnet_lite_pytorch (edgewise's packaged trained EfficientNet-Lite0)
+DEFAULT_PACKAGES = ("torch", "edgewise", "builtins", "efficientnet_lite_pytorch")
+
+
+def _ours(cls: type) -> bool:
+    """Whether a class initialises with ``reset_parameters`` alone (a class of :data:`DEFAULT_PACKAGES`)."""
+    return cls.__module__.split(".")[0] in DEFAULT_PACKAGES
+
+
+def _owner(cls: type, name: str) -> type | None:
+    """The class in ``cls``'s MRO that defines attribute ``name``."""
+    return next((k for k in cls.__mro__ if name in vars(k)), None)
+
+
+def _own_method(mod: nn.Module) -> tuple[str, str] | None:
+    """``(method name, "call" | "apply")`` of the init method a foreign module class defines, if one fits."""
+    for name in INIT_METHODS:
+        owner = _owner(type(mod), name)
+        fn = getattr(mod, name, None)
+        if owner is None or _ours(owner) or not callable(fn):
+            continue
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        try:
+            sig.bind()
+            return name, "call"
+        except TypeError:
+            pass
+        try:
+            sig.bind(mod)
+            return name, "apply"
+        except TypeError:
+            continue
+    return None
+
+
+def _post_order(module: nn.Module, prefix: str = ""):
+    for name, child in module.named_children():
+        yield from _post_order(child, f"{prefix}.{name}" if prefix else name)
+    yield prefix, module
+
+
+def _module_calls(model: nn.Module) -> tuple[tuple, bool]:
+    """The init-method calls of ``model`` (children before parents), and whether a foreign
+    ``reset_parameters`` exists (the default pass runs it)."""
+    calls, resets, seen = [], False, set()
+    for name, mod in _post_order(model):
+        if id(mod) in seen:
+            continue
+        seen.add(id(mod))
+        own = _own_method(mod)
+        if own is not None:
+            calls.append((name, *own))
+        owner = _owner(type(mod), "reset_parameters")
+        resets = resets or (owner is not None and not _ours(owner))
+    return tuple(calls), resets
+
+
+def _all_ours(model: nn.Module) -> bool:
+    return all(_ours(type(m)) for m in model.modules())
+
+
+def _builder_plan(model: nn.Module, builder: tuple) -> InitPlan:
+    """The builder plan; an error if the builder cannot run or shares no tensor with the model."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            try:
+                ref = _build(builder, device="meta")
+            except Exception:  # a builder that computes with its tensors: build it for real
+                ref = _build(builder)
+    except Exception as e:
+        raise EdgewiseError(f"init='builder': {builder[0]}:{builder[1]} cannot be built again "
+                            f"({type(e).__name__}: {e}); pass init='default'") from None
+    theirs, mine = _shapes(ref), _shapes(model)
+    shared = [k for k, s in mine.items() if theirs.get(k) == s]
+    if not shared:
+        raise EdgewiseError(f"init='builder': {type(model).__name__} shares no tensor with what "
+                            f"{builder[0]}:{builder[1]} builds; pass init='default'")
+    defaulted = tuple(k for k in mine if k not in shared)
+    foreign = [k for k in defaulted if not _ours(type(_owner_module(model, k)))]
+    if foreign:
+        warnings.warn(f"re-initialising {type(model).__name__} with {builder[0]}:{builder[1]}'s initialisation: "
+                      f"{len(foreign)} tensor(s) it does not make ({', '.join(foreign[:4])}"
+                      f"{', …' if len(foreign) > 4 else ''}) get their layer's default reset_parameters",
+                      EdgewiseWarning, stacklevel=4)
+    return InitPlan("builder", builder=builder, defaulted=defaulted)
+
+
+def _owner_module(model: nn.Module, key: str) -> nn.Module:
+    owner = key.rpartition(".")[0]
+    return model.get_submodule(owner) if owner else model
+
+
+def plan(model: nn.Module, init: str = "auto", std: float | None = None) -> InitPlan:
+    """Decide how ``model`` is re-initialised (see the module docstring); warns here, once, not per seed.
+
+    Args:
+        model: the module to re-initialise.
+        init: ``"auto"`` (builder if known, else the model's own init methods, else torch's defaults with an
+            :class:`EdgewiseWarning` unless the model is built only of torch.nn / edgewise layers),
+            ``"builder"``, ``"module"`` or ``"default"``.
+        std: a fixed N(0, std²) for every weight with ≥ 2 dims; overrides ``init`` (which must then be
+            ``"auto"``).
+    """
+    if init not in INITS:
+        raise EdgewiseError(f"init={init!r}: expected one of {', '.join(map(repr, INITS))}")
+    if std is not None:
+        if init != "auto":
+            raise EdgewiseError(f"init={init!r} and std={std!r}: std= draws every weight from N(0, std²), "
+                                "whatever the initialisation; pass one of them")
+        return InitPlan("std", std=std)
+    if init == "default":
+        return InitPlan("default")
+    if init in ("auto", "builder"):
+        builder = builder_of(model)
+        if builder is not None:
+            return _builder_plan(model, builder)
+        if init == "builder":
+            raise EdgewiseError(f"init='builder': no builder is known for {type(model).__name__}; load it as "
+                                "'torchvision:NAME' or 'timm:NAME' (edgewise.models.load), or pass init='auto'")
+    calls, resets = _module_calls(model)
+    if calls or resets:
+        return InitPlan("module", calls=calls)
+    if init == "module":
+        raise EdgewiseError(f"init='module': no module of {type(model).__name__} defines its own init method "
+                            f"({', '.join(INIT_METHODS)} or reset_parameters); pass init='auto' or 'default'")
+    if not _all_ours(model):
+        warnings.warn(f"the own initialisation of {type(model).__name__} is unknown (no known builder and no init "
+                      "method): it is re-initialised with torch's default reset_parameters of each layer; load "
+                      "it as 'torchvision:NAME' or 'timm:NAME', or pass init='default' to say that is meant",
+                      EdgewiseWarning, stacklevel=3)
+    return InitPlan("default")
+
+
+def _rng(model: nn.Module):
+    devices = sorted({t.device.index or 0 for t in model.state_dict().values() if t.device.type == "cuda"})
+    return torch.random.fork_rng(devices=devices)
+
+
+def _reset(model: nn.Module, only: set | None = None) -> set[str]:
+    """``reset_parameters`` of every submodule (or of those named in ``only``); the parameters covered."""
+    covered = set()
+    for mod_name, mod in model.named_modules():
+        if only is not None and mod_name not in only:
+            continue
+        reset = getattr(mod, "reset_parameters", None)
+        if callable(reset):
+            reset()
+            covered.update(f"{mod_name}.{n}" if mod_name else n for n, _ in mod.named_parameters(recurse=False))
+    return covered
+
+
+def _has_weight(model: nn.Module, name: str) -> bool:
+    """Whether parameter ``name`` is the bias of a module whose weight has ≥ 2 dims (conv, linear)."""
+    w = getattr(_owner_module(model, name), "weight", None)
+    return name.rpartition(".")[2] == "bias" and isinstance(w, torch.Tensor) and w.ndim >= 2
+
+
+def _derived(seed: int) -> int:
+    """A second seed from ``seed`` (for tensors a builder does not make), independent of the first."""
+    return int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(seed ^ 0x5EED_1715)))
+
+
+def apply(model: nn.Module, p: InitPlan, seed: int) -> list[str]:
+    """Re-initialise ``model`` in place by plan ``p`` from ``seed``; returns the parameters left as they were."""
+    params = [n for n, _ in model.named_parameters()]
+    with _rng(model), torch.no_grad():
+        torch.manual_seed(seed)
+        if p.method == "builder":
+            ref = _build(p.builder).state_dict()  # seeded as a fresh build with this seed
+            covered = set()
+            if p.defaulted:  # the tensors the builder does not make: their layers' defaults, from a stream of their own
+                torch.manual_seed(_derived(seed))
+                covered = _reset(model, {k.rpartition(".")[0] for k in p.defaulted})
+            for k, v in model.state_dict(keep_vars=True).items():
+                if k in ref and tuple(ref[k].shape) == tuple(v.shape):
+                    v.data.copy_(ref[k])
+                    covered.add(k)
+            return [n for n in params if n not in covered]
+        covered = _reset(model)
+        if p.method == "module":
+            before = {n: t.detach().clone() for n, t in model.named_parameters() if n not in covered}
+            for name, method, how in p.calls:
+                mod = model.get_submodule(name) if name else model
+                fn = getattr(mod, method)
+                try:
+                    mod.apply(fn) if how == "apply" else fn()
+                except Exception as e:
+                    raise EdgewiseError(f"init='module': {type(mod).__name__}.{method}() of "
+                                        f"{name or 'the model'!r} raised {type(e).__name__}: {e}; pass "
+                                        "init='default'") from None
+            after = dict(model.named_parameters())
+            covered |= {n for n, t in before.items() if not torch.equal(t, after[n].detach())}
+        if p.method == "std":
+            gen = torch.Generator().manual_seed(seed)
+            for n, t in model.named_parameters():
+                if t.ndim >= 2:
+                    t.copy_(torch.randn(t.shape, generator=gen, dtype=torch.float64) * p.std)
+                    covered.add(n)
+                elif _has_weight(model, n):
+                    t.zero_()
+                    covered.add(n)
+    return [n for n in params if n not in covered]
+
+
+def reinit_(model: nn.Module, seed: int, init: str = "auto", std: float | None = None) -> str:
+    """Re-initialise ``model`` in place from ``seed`` by ``init`` (see :func:`plan`); returns the method used."""
+    p = plan(model, init, std)
+    apply(model, p, seed)
+    return p.method
+
