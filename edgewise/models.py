@@ -1,4 +1,5 @@
-"""Resolve what a user names as a model: a spec string, ``torchvision:NAME``, ``file.py:fn`` or ``pkg.mod:fn``."""
+"""Resolve what a user names as a model: a spec string, ``torchvision:NAME``, ``timm:NAME``, ``file.py:fn`` or
+``pkg.mod:fn``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .graph import Graph
 
-__all__ = ["load", "as_graph", "describe", "register_resolver"]
+__all__ = ["load", "as_graph", "describe", "default_input", "register_resolver", "prefix"]
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -33,7 +34,52 @@ def _torchvision(name: str) -> nn.Module:
         close = difflib.get_close_matches(name, available, n=3)
         raise EdgewiseError(f"torchvision has no model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
                             f"; available: {', '.join(sorted(available))}"))
-    return torchvision.models.get_model(name, weights=None)  # architecture only: nothing is downloaded
+    from ._init import mark_builder  # re-initialisation re-runs the builder (the model's own init)
+
+    return mark_builder(torchvision.models.get_model(name, weights=None), "torchvision", name)  # nothing downloaded
+
+
+def _import_timm(name: str):
+    try:
+        import timm
+    except ImportError:
+        raise EdgewiseError(f"timm:{name} needs timm; install the extra with `pip install 'edgewise[timm]'`") from None
+    return timm
+
+
+def _timm(name: str) -> nn.Module:
+    """``timm.create_model(name, pretrained=False)``: the architecture with random weights, nothing downloaded.
+    ``name`` may carry a pretrained tag (``resnet10t.c3_in1k``), which only selects the default input size."""
+    timm = _import_timm(name)
+    if not timm.is_model(name):
+        import difflib
+
+        available = timm.list_models()
+        close = difflib.get_close_matches(name, available, n=3)
+        raise EdgewiseError(f"timm has no model {name!r}" + (
+            f"; did you mean {', '.join(close)}?" if close else
+            f"; list its {len(available)} architectures with `python -c 'import timm; print(timm.list_models())'`"))
+    from ._init import mark_builder  # re-initialisation re-runs the builder (the model's own init)
+
+    return mark_builder(timm.create_model(name, pretrained=False), "timm", name)
+
+
+def default_input(ref) -> tuple[int, ...] | None:
+    """The input shape a model reference is analysed at when the user gives none: 3×224×224 for
+    ``torchvision:`` and ``pretrained:`` models, the size of the default pretrained configuration for
+    ``timm:NAME`` (3×176×176 for ``resnet10t``, 3×224×224 when it names none); None for the rest
+    (spec strings, files, modules), which need an explicit shape."""
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith(("torchvision:", "pretrained:")):
+        return (3, 224, 224)
+    if ref.startswith("timm:"):
+        name = ref.split(":", 1)[1]
+        timm = _import_timm(name)
+        cfg = timm.models.get_pretrained_cfg(name) if timm.is_model(name) else None
+        size = getattr(cfg, "input_size", None)
+        return tuple(int(v) for v in size) if size else (3, 224, 224)
+    return None
 
 
 #: trained networks whose weights ship inside an installed package (the ``trained`` extra)
@@ -123,7 +169,8 @@ def _factory(ref: str) -> nn.Module:
 
 def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Module:
     """An ``nn.Module`` from a reference: a module itself, a spec string, ``torchvision:NAME``,
-    ``pretrained:efficientnet-lite0`` (ImageNet weights shipped in a package),
+    ``timm:NAME`` (``timm.create_model(NAME, pretrained=False)``), ``pretrained:efficientnet-lite0`` (ImageNet
+    weights shipped in a package),
     ``experiment:TASK[:REMEDY[:SEED]]`` (an experiment task's quick network, trained on the spot),
     ``path/to/file.py:make_model`` or ``package.module:make_model``.
 
@@ -136,6 +183,8 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
         raise EdgewiseError(f"expected an nn.Module or a model reference string, got {type(ref).__name__}")
     if ref.startswith("torchvision:"):
         return _torchvision(ref.split(":", 1)[1])
+    if ref.startswith("timm:"):
+        return _timm(ref.split(":", 1)[1])
     if ref.startswith("pretrained:"):
         return _pretrained(ref.split(":", 1)[1])
     resolve = _resolver(ref) if ":" in ref else None
@@ -155,8 +204,34 @@ def describe(ref) -> str:
     return getattr(ref, "reference", None) or getattr(ref, "spec", None) or type(ref).__name__
 
 
-def as_graph(model, input_shape=None, padding: str = "same") -> Graph:
-    """A :class:`Graph` from a Graph, an ``nn.Module`` (traced) or a model reference string."""
+def prefix(model: nn.Module, layer: str) -> nn.Module:
+    """The part of ``model`` that computes ``layer`` (a dotted module name), as a module whose output is
+    that layer's: every analysis then stops there, and ops later in the model are never looked at."""
+    import torch.fx
+
+    from ._trace import _Tracer, fx_prefix
+
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        fx_graph = _Tracer().trace(model)
+    except Exception as e:
+        raise EdgewiseError(f"could not trace {type(model).__name__} with torch.fx to cut it at {layer!r}: "
+                            f"{type(e).__name__}: {e}") from e
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    cut = torch.fx.GraphModule(model, fx_prefix(model, fx_graph, layer), class_name=f"{type(model).__name__}Prefix")
+    cut.train(model.training)
+    for key in ("_edgewise_builder",):
+        if hasattr(model, key):
+            setattr(cut, key, getattr(model, key))
+    return cut
+
+
+def as_graph(model, input_shape=None, padding: str = "same", layer: str | None = None) -> Graph:
+    """A :class:`Graph` from a Graph, an ``nn.Module`` (traced) or a model reference string; with ``layer``,
+    only what that layer depends on is traced (see :func:`edgewise.trace`)."""
     if isinstance(model, Graph):
         return model
     if input_shape is None:
@@ -165,4 +240,13 @@ def as_graph(model, input_shape=None, padding: str = "same") -> Graph:
             raise EdgewiseError("input_shape is required to trace a model (C×L or C×H×W, e.g. (3, 224, 224))")
         input_shape = shape
     shape = parse_shape(input_shape)
-    return trace(load(model, shape, padding=padding), shape, name=describe(model))
+    module, name = load(model, shape, padding=padding), describe(model)
+    if layer is None:
+        return trace(module, shape, name=name)
+    try:  # the whole model's trace is cached and serves every layer it has a node for
+        graph = trace(module, shape, name=name)
+        if layer in graph:
+            return graph
+    except EdgewiseError:
+        pass
+    return trace(module, shape, name=name, layer=layer)

@@ -9,4 +9,4 @@ PY=${PYTHON:-python3}
 if ! .venv/bin/python -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '2.14.1' or torchvision.__version__.split('+')[0] != '0.29.1')" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[zoo,trained,experiments,ray,test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[zoo,timm,trained,experiments,ray,test]'
