@@ -19,11 +19,12 @@ def add_parser(sub, common, fmt, wrap) -> None:
                          f"question's own network '{QUESTION_SPEC}' on 1x256 and the VGG-style '{DEFAULT_SPEC}' "
                          "on 1x64x64."))
     rp.add_argument("models", nargs="*", metavar="MODEL",
-                    help="spec strings, torchvision:NAME, pretrained:efficientnet-lite0, experiment:TASK[:REMEDY], "
-                         "path/to/file.py:make_model or package.module:make_model (default: the two built-in nets)")
+                    help="spec strings, torchvision:NAME, timm:NAME, pretrained:efficientnet-lite0, "
+                         "experiment:TASK[:REMEDY], path/to/file.py:make_model or package.module:make_model "
+                         "(default: the two built-in nets)")
     rp.add_argument("-i", "--input", action="append", metavar="SHAPE",
                     help="input shape CxL or CxHxW: once for all models or once per model, in order "
-                         "(default 3x224x224 for torchvision/pretrained models)")
+                         "(default 3x224x224 for torchvision/pretrained models, a timm model's configured size)")
     rp.add_argument("--padding", choices=list(PADDINGS), default="same", help="padding of spec nets (default same)")
     rp.add_argument("--out", metavar="DIR", default="out/report", help="report folder (default out/report)")
     rp.add_argument("--train", action="store_true",
@@ -47,6 +48,7 @@ def add_parser(sub, common, fmt, wrap) -> None:
 
 def _shapes(args) -> list | None:
     """One shape per model from --input (given once for all, or once per model), or None for the default."""
+    from . import models as models_mod
     from ._trace import parse_shape
     from .errors import EdgewiseError
 
@@ -61,8 +63,8 @@ def _shapes(args) -> list | None:
     for i, ref in enumerate(models):
         if given:
             shapes.append(parse_shape(given[0] if len(given) == 1 else given[i]))
-        elif ref.startswith(("torchvision:", "pretrained:")):
-            shapes.append((3, 224, 224))
+        elif models_mod.default_input(ref) is not None:  # torchvision:, pretrained:, timm: (its configured size)
+            shapes.append(models_mod.default_input(ref))
         elif ref.startswith("experiment:"):
             shapes.append(None)  # a trained task net knows its input
         else:

@@ -17,7 +17,6 @@ def add_parser(sub, model, common, fmt, wrap) -> None:
                          "the channel's tiled image, and the position-dependence index against receptive-field "
                          "size for several layers (Zipser 2015). MODEL may also be experiment:TASK[:REMEDY[:SEED]] "
                          "(a task's network, trained on the spot) or pretrained:efficientnet-lite0."))
-    vz.add_argument("--layer", required=True, metavar="NAME", help="dotted named_modules() name of the layer")
     vz.add_argument("--channel", type=int, default=0, metavar="C", help="channel of the layer (default 0)")
     vz.add_argument("--positions", default="center,top,left,top_left,bottom_right", metavar="P,Q",
                     help="anchors (center, top, bottom, left, right, top_left, …) or row:col pairs "
@@ -98,6 +97,11 @@ def _index_layers(args, model, layer: str) -> list[str]:
 
 
 def _cmd_visualize(args, out, err) -> int:
+    if not args.layer:
+        from .errors import EdgewiseError
+
+        raise EdgewiseError("visualize needs --layer NAME: the layer whose unit to maximise (dotted module name, "
+                            "as listed by `edgewise rf MODEL`)")
     import numpy as np
 
     from .report import save_figure

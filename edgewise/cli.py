@@ -27,8 +27,8 @@ from ._cli_common import report_files as _report_files
 __all__ = ["main"]
 
 MODEL_HELP = (
-    "model: a spec string ('16*conv3', 'conv64/s4, conv64/s4'), torchvision:NAME, path/to/file.py:make_model "
-    "or package.module:make_model (default: the built-in net '{spec}' on {shape})"
+    "model: a spec string ('16*conv3', 'conv64/s4, conv64/s4'), torchvision:NAME, timm:NAME, "
+    "path/to/file.py:make_model or package.module:make_model (default: the built-in net '{spec}' on {shape})"
 )
 EPILOG = """\
 examples:
@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="padding scheme of spec nets (default: same)")
     model.add_argument("--width", type=int, default=None, metavar="N",
                        help="channels of spec convolutions without /cN (default: 8)")
+    model.add_argument("--layer", metavar="NAME",
+                       help="analyse the model up to this layer (dotted module name, as listed by `edgewise rf`): "
+                            "only what it depends on is traced, so ops later in the model do not matter")
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                        help="activation after spec layers (default: relu; counts do not depend on it)")
 
@@ -93,8 +96,6 @@ def _parser() -> argparse.ArgumentParser:
                                    "output units, and compare centre, edge and corner."))
     p.add_argument("--to", default="all", metavar="all|center|Y,X",
                    help="output units the paths end at: all (default), center, or a position Y,X (X in 1-D)")
-    p.add_argument("--layer", metavar="NAME", help="count paths to this layer instead of the output "
-                                                   "(names as listed by `edgewise rf`)")
     p.add_argument("--exact", action="store_true", help="exact integers instead of float64 (slower, any size)")
     p.add_argument("--out", metavar="DIR", help="write pathways.png (heatmap, or curve in 1-D), pathways.json and "
                                                 "pathways.*.npy into DIR")
@@ -134,10 +135,12 @@ def _parser() -> argparse.ArgumentParser:
                                           "--perturb the perturbation experiment as well."))
     sv.add_argument("--to", default="all", metavar="all|center|each|Y,X",
                     help="output units: all (their sum, default), center, each (every unit separately) or Y,X")
-    sv.add_argument("--layer", metavar="NAME", help="target layer (dotted module name) instead of the output")
     sv.add_argument("--inits", type=int, default=32, metavar="N", help="random initialisations (default 32)")
-    sv.add_argument("--std", type=float, default=None, help="weights from N(0, std²), zero biases (default: torch's "
-                                                            "default initialisation)")
+    sv.add_argument("--std", type=float, default=None, help="weights from N(0, std²), zero biases (default: the "
+                                                            "model's own initialisation, see --init)")
+    sv.add_argument("--init", choices=["auto", "default", "builder", "module"], default="auto",
+                    help="how initialisations are drawn: auto (default: the model's torchvision/timm builder, else "
+                         "its own init methods, else torch's per-layer defaults), or one of them")
     sv.add_argument("--weights", action="store_true", help="use the model's own weights (8 noise inputs)")
     sv.add_argument("--agg", choices=["abs", "sq", "signed"], default="sq", help="aggregation with --weights")
     sv.add_argument("--perturb", action="store_true", help="also run the perturbation experiment, with the model's "
@@ -261,7 +264,7 @@ def _build_module(args, err):
     """(traced Graph, nn.Module) of the model the options name; the Graph's ``model_name`` is the
     reference as given, its ``padding`` the spec padding or None."""
     from . import models, nets
-    from ._trace import parse_shape, trace
+    from ._trace import named_output, parse_shape, trace
     from .errors import EdgewiseError
 
     ref = args.model
@@ -270,8 +273,8 @@ def _build_module(args, err):
         shape = parse_shape(args.input) if args.input else tuple(nets.DEFAULT_INPUT)
     elif args.input:
         shape = parse_shape(args.input)
-    elif ref.startswith(("torchvision:", "pretrained:")):
-        shape = (3, 224, 224)
+    elif models.default_input(ref) is not None:  # torchvision:, pretrained:, timm: (its configured size)
+        shape = models.default_input(ref)
     elif ":" in ref:
         raise EdgewiseError(f"model {ref!r} needs --input, e.g. --input 3x224x224 (CxHxW) or --input 1x64 (CxL)")
     else:
@@ -289,6 +292,10 @@ def _build_module(args, err):
             err.print(f"note: {' and '.join(ignored)} {verb} to spec strings only; ignored for {ref}",
                       style="yellow", markup=False)
     module = models.load(ref, shape, **opts)
+    layer = getattr(args, "layer", None)
+    if layer:  # every analysis of this command stops at the layer: cut the model there
+        module = models.prefix(module, layer)
+        return named_output(trace(module, shape, name=ref), layer), module
     return trace(module, shape, name=ref), module
 
 
@@ -467,15 +474,16 @@ def _cmd_sensitivity(args, out, err) -> int:
         graph, module = _build_module(args, err)
     shape = graph.input_shape
     if args.weights:
-        result = gradient_map(module, shape, to=to, agg=args.agg, layer=args.layer, seed=args.seed)
+        result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed)  # module ends at --layer
     else:
         result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
-                                  layer=args.layer)
+                                  init=args.init)  # the module ends at --layer
     result.model = graph.model_name
+    result.layer = args.layer or result.layer
     pert = {}
     if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
-        for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1))):
-            pert[which] = perturbation(net, shape, to="all" if to == "each" else to, layer=args.layer,
+        for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1, init=args.init))):
+            pert[which] = perturbation(net, shape, to="all" if to == "each" else to,
                                        n_samples=4, seed=args.seed)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     if args.out:
@@ -495,7 +503,7 @@ def _cmd_sensitivity(args, out, err) -> int:
         return 0
     s = result.summary
     what = (f"mean {args.agg} gradient, model's weights, {result.samples.shape[0]} inputs" if args.weights else
-            f"E[(∂y/∂x)²] over {result.n_inits} initialisations")
+            f"E[(∂y/∂x)²] over {result.n_inits} initialisations, init: {result.init}")
     out.print(f"Sensitivity of {_target_text(result.to, result.layer)} of {graph.model_name} ({what})",
               markup=False, highlight=False)
     rows = [("center / edge", fmt_ratio(s["log10_center_edge_ratio"]))]
