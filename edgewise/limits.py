@@ -142,7 +142,13 @@ def check_runs(n_runs: int, what: str = "the experiment", option: str = "--seeds
 
 def activation_bytes(module, input_shape) -> int:
     """Bytes of every leaf module's output for one input, from one no-grad forward of a zero input."""
+    return forward_cost(module, input_shape)[0]
+
+
+def forward_cost(module, input_shape) -> tuple[int, int]:
+    """(activation bytes, floating-point operations) of one forward pass on one input, measured together."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     total = [0]
 
@@ -158,11 +164,11 @@ def activation_bytes(module, input_shape) -> int:
     try:
         p = next(module.parameters(), None)
         dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
-        with torch.no_grad():
+        with torch.no_grad(), FlopCounterMode(display=False) as flops:
             module(torch.zeros((1, *input_shape), dtype=dtype, device=p.device if p is not None else None))
     finally:
         for h in handles:
             h.remove()
         for m, training in modes:
             m.training = training
-    return total[0]
+    return total[0], int(flops.get_total_flops())

@@ -113,25 +113,31 @@ def _check(n_inits, remedy_inits, padding, size, seeds) -> None:
 #: a model whose activations for one input exceed this many bytes is "large": unless --remedy-inits is given,
 #: each remedy's Monte-Carlo sensitivity then uses at most :data:`LARGE_REMEDY_INITS` initialisations
 LARGE_ACTIVATIONS = 64 * 2**20
+LARGE_FLOPS = 8 * 10**9  # ... or whose forward pass takes more floating-point operations than this (ViT-B/16: 23e9)
 LARGE_REMEDY_INITS = 8
 
 
-def _remedy_inits(n_inits: int, remedy_inits: int | None, acts: list[int]) -> tuple[int, str | None]:
+def _remedy_inits(n_inits: int, remedy_inits: int | None, acts: list[int],
+                  flops: list[int] = ()) -> tuple[int, str | None]:
     """The per-remedy initialisations and, when capped for a large model, the sentence that says so."""
     if remedy_inits is not None:
         return remedy_inits, None
-    if max(acts, default=0) <= LARGE_ACTIVATIONS or n_inits <= LARGE_REMEDY_INITS:
+    big_acts, big_flops = max(acts, default=0) > LARGE_ACTIVATIONS, max(flops, default=0) > LARGE_FLOPS
+    if not (big_acts or big_flops) or n_inits <= LARGE_REMEDY_INITS:
         return n_inits, None
+    why = (f"activations for one input exceed {LARGE_ACTIVATIONS // 2**20} MiB (here {max(acts) / 2**20:.0f} MiB)"
+           if big_acts else f"forward pass takes more than {LARGE_FLOPS / 1e9:.0f} GFLOP (here "
+                            f"{max(flops) / 1e9:.0f} GFLOP)")
     return LARGE_REMEDY_INITS, (
         f"Each remedy's sensitivity uses {LARGE_REMEDY_INITS} random initialisations, not {n_inits}: a model whose "
-        f"activations for one input exceed {LARGE_ACTIVATIONS // 2**20} MiB (here "
-        f"{max(acts) / 2**20:.0f} MiB) is large enough that {n_inits} per remedy would take many minutes; the "
+        f"{why} is large enough that {n_inits} per remedy would take many minutes; the "
         f"original's own sensitivity (section 5) uses all {n_inits}. Give --remedy-inits N to choose.")
 
 
-def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> list[int]:
+def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> tuple[list[int], list[int]]:
     """Refuse, before any work, a report whose Monte-Carlo sensitivity, perturbation experiment or
-    experiments cannot fit in memory (:mod:`edgewise.limits`); the activation bytes of each model."""
+    experiments cannot fit in memory (:mod:`edgewise.limits`); the activation bytes and forward FLOPs of
+    each model."""
     import math
 
     from .. import limits
@@ -142,16 +148,17 @@ def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> list[int]:
     inits = max(int(n_inits), int(remedy_inits or 0))
     for _, shape in pairs:  # sizes alone first: no model is built for a hopeless request
         limits.check_sensitivity(inits, shape, chunk=1, option="--inits / --remedy-inits")
-    sizes = []
+    sizes, flops = [], []
     for model, shape in pairs:
-        acts = limits.activation_bytes(load(model, shape, padding=padding), shape)
+        acts, cost = limits.forward_cost(load(model, shape, padding=padding), shape)
+        flops.append(cost)
         limits.check_sensitivity(inits, shape, acts, auto_chunk(acts), option="--inits / --remedy-inits")
         if math.prod(shape[1:]) <= PERTURB_LIMIT:
             limits.check_perturbation(shape, acts)
         sizes.append(acts)
     if seeds:
         limits.check_runs(int(seeds) * len(trained.TASKS) * 16, "the report's experiments", "--seeds")
-    return sizes
+    return sizes, flops
 
 
 def _is_trained(model) -> bool:
@@ -223,8 +230,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     start = time.perf_counter()
     _check(n_inits, n_inits if remedy_inits is None else remedy_inits, padding, size, seeds)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
-    acts = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
-    remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts)
+    acts, flops = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
+    remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts, flops)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
     with Staging(out) as staged:
@@ -277,6 +284,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
         config["seconds"], config["seconds_per_part"] = round(elapsed, 1), dict(bar.seconds)
+        config["init"] = {s.key: s.ev.init.init for s in subjects}  # builder / module / default, per model
         document = page.page(
             "Do central pixels have more pathways?",
             f"edgewise report for {', '.join(s.title for s in subjects)}",
