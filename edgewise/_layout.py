@@ -15,7 +15,24 @@ turns its operands back into Graph nodes and its result into ids again:
   once per key: the scores (queries, keys, softmax) carry no paths, like a max-pool's choice.
   Tokens without a position (class tokens) are vector nodes; the connections among positions
   become a ``pool`` node whose per-axis ``Table`` (or flat ``Flat``) lists the keys of each query;
-* a mean/sum/max over every position of a channel is a global pool.
+* a mean/sum/max over every position of a channel is a global pool;
+* an elementwise op whose operands do not pair unit by unit (a channel slice of one map plus another, a
+  (C, 1, 1) gate, a channels-last pair) makes each operand a Graph node (channels first or last) and
+  becomes an add/mul node with broadcasting; a map whose positions come from several layers (a cat along
+  positions) is one moved map per layer, added;
+* functions the tracer keeps whole (timm's ``window_reverse``, ``deblockify``, ...) run on the ids when
+  they only move data, which is checked: the result must commute with a random renaming of the units;
+* attention scores may be rearranged (transposed, viewed, split) like data: every score element keeps
+  the number of its query token, so ``v @ attnᵀ`` and per-head views are followed.
+
+Statistics and softmax. Normalisations are the identity: a unit's paths run through its own value, not
+through the mean, variance or norm it is divided by (BatchNorm, LayerNorm, GroupNorm, RMSNorm and
+``F.normalize`` alike). A softmax is mapped only as attention's choice of keys (its scores carry no
+paths). A softmax of any other input-dependent tensor (a classifier output, a gate over branches as in
+selective-kernel / split attention, a learned-query pooling) is refused: reading it as "exp of the
+unit, divided by a statistic" (the identity) would be consistent with the rule for normalisations, but
+the autograd oracle refuses such a softmax, and a gate's softmax decides how much each branch counts,
+which path counting cannot express, so edgewise names the layer instead of guessing.
 """
 
 from __future__ import annotations
@@ -59,8 +76,27 @@ _MASK_BELOW = -50.0  # an additive constant this negative before a softmax masks
 class Scores:
     """Attention scores q·kᵀ: which query tokens (``q`` ids, (..., Lq, D)) may attend which keys."""
 
-    def __init__(self, q: torch.Tensor, allowed: torch.Tensor):
-        self.q, self.allowed = q, allowed
+    def __init__(self, q: torch.Tensor | None, allowed: torch.Tensor, qi: torch.Tensor | None = None,
+                 qrows: torch.Tensor | None = None):
+        self.allowed = allowed
+        if qi is None:  # every score element knows its query token: 1 + a row of ``qrows``
+            q = q.expand(*allowed.shape[:-1], q.shape[-1])
+            qrows = q.reshape(-1, q.shape[-1])
+            qi = (torch.arange(qrows.shape[0], dtype=torch.float64) + 1).reshape(q.shape[:-1])[..., None]
+            qi = qi.expand(allowed.shape)
+        self.qi, self.qrows = qi, qrows
+
+    @property
+    def q(self) -> torch.Tensor:
+        """The query ids (…, Lq, D), one query token per row of the scores."""
+        if not bool((self.qi == self.qi[..., :1]).all()):
+            raise EdgewiseError("attention scores whose rows are not one query each (the scores were rearranged "
+                                "across queries and keys)")
+        return self.qrows[(self.qi[..., 0] - 1).long()]
+
+    def masked(self, allowed: torch.Tensor) -> "Scores":
+        shape = torch.broadcast_shapes(self.allowed.shape, allowed.shape)
+        return Scores(None, (self.allowed & allowed).expand(shape), self.qi.expand(shape), self.qrows)
 
 
 def _signatures(node: np.ndarray, chan: np.ndarray):
@@ -148,11 +184,20 @@ class Layout:
         has_units = any(a in self.units for a in args)
         module = self.modules.get(target) if fx.op == "call_module" else None
         if fx.op == "call_module":
+            if isinstance(self.units.get(fx.args[0] if fx.args else None), Scores):
+                if isinstance(module, (nn.Softmax, nn.Dropout, nn.Identity)):  # the softmax / dropout of attention
+                    self.units[fx] = self.units[fx.args[0]]
+                    return True
+                raise EdgewiseError(f"{fx.name}: attention scores reach {type(module).__name__}; edgewise follows "
+                                    "scores only through scaling, additive biases/masks, softmax and dropout into a "
+                                    "product with the values")
             if isinstance(module, nn.MultiheadAttention):
                 return self._mha(fx, module, name)
             if isinstance(module, nn.Linear) and has_units:
                 self._set(fx, self.project(self._ids(fx.args[0]), module.out_features, name, "Linear"))
                 return True
+            if isinstance(module, nn.modules.padding._ConstantPadNd) and min(_pair_list(module.padding)) < 0:
+                return self._move(fx)  # a crop: followed on the ids
             if isinstance(module, MOVE_MODULES) and (has_units or isinstance(module, (nn.ChannelShuffle, nn.PixelShuffle,
                                                                                        nn.PixelUnshuffle, nn.Unflatten))):
                 return self._move(fx)
@@ -179,6 +224,8 @@ class Layout:
                 return False
             if has_units and target in _REDUCE:
                 return self._reduce(fx, name)
+            if fx.op == "call_function" and _autowrapped(target) and self._moves(fx):
+                return True
         if not has_units:
             return False
         return self._compute(fx, name, module)
@@ -256,7 +303,12 @@ class Layout:
             in_shape = self.nodes[self.canon[src]].shape
             return self._meta_shape(fx)[:1] != (1,) or not (len(out) == 1 or (
                 len(out) == len(in_shape) and tuple(out[1:]) == tuple(in_shape[1:])))
-        return fx.target not in ("contiguous", "expand", "expand_as", "repeat", F.pad)  # pads: a pool node
+        if fx.target is F.pad:  # a pad is a pool node, a crop (negative padding) or a traced size is followed
+            raw = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("pad")
+            if isinstance(raw, torch.fx.Node) or any(isinstance(p, torch.fx.Node) for p in raw):
+                return True
+            return min(raw, default=0) < 0
+        return fx.target not in ("contiguous", "expand", "expand_as", "repeat")
 
     # ------------------------------------------------------------------ data movement
     def _move(self, fx) -> bool:
@@ -272,6 +324,45 @@ class Layout:
             out = F.channel_shuffle(args[0].long(), *args[1:], **kwargs).double()
         else:
             out = fx.target(*args, **kwargs)
+        if isinstance(out, (tuple, list)):
+            self.units[fx] = tuple(out)
+        else:
+            self._set(fx, out)
+        return True
+
+    def _moves(self, fx) -> bool:
+        """Run a function kept whole by the tracer (timm's ``window_reverse``, ``deblockify``, ...) on the ids
+        if it only moves data: then it commutes with renaming the units (checked with a random renaming)."""
+        try:
+            args, kwargs = self._value(fx.args), self._value(fx.kwargs)
+            found: list = []
+            torch.fx.node.map_aggregate((args, kwargs), lambda x: found.append(x) if isinstance(x, torch.Tensor)
+                                        else None)
+            if not found:
+                return False
+            values = torch.unique(torch.cat([t.reshape(-1) for t in found]))
+            values = values[values > 0]
+            gen = torch.Generator().manual_seed(0)
+            renamed = values[torch.randperm(values.numel(), generator=gen)]
+
+            def rename(t):
+                if not isinstance(t, torch.Tensor):
+                    return t
+                idx = torch.searchsorted(values.contiguous(), t.contiguous()).clamp(max=max(values.numel() - 1, 0))
+                hit = (t > 0) & (values[idx] == t) if values.numel() else torch.zeros_like(t, dtype=torch.bool)
+                if bool(((t > 0) & ~hit).any()):
+                    raise ValueError("new units")
+                return torch.where(hit, renamed[idx] if values.numel() else t, t)
+
+            out = fx.target(*args, **kwargs)
+            again = fx.target(*torch.fx.node.map_aggregate(args, rename), **torch.fx.node.map_aggregate(kwargs, rename))
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            agains = list(again) if isinstance(again, (tuple, list)) else [again]
+            if not all(isinstance(o, torch.Tensor) and o.dtype == torch.float64 and torch.equal(rename(o), g)
+                       for o, g in zip(outs, agains)):
+                return False
+        except Exception:
+            return False
         if isinstance(out, (tuple, list)):
             self.units[fx] = tuple(out)
         else:
@@ -297,6 +388,15 @@ class Layout:
         ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
         ok &= np.array([self._spatial(int(n)) == spatial for n in node])
         if not ok.all():
+            live = np.unique(which[~const])
+            if live.size > 1 and not const.all(1).any():  # side by side (a cat along positions): one part per layer
+                flat = ids[0].reshape(c, p)
+                parts = [self.canonical(torch.where(torch.as_tensor(which == w), flat, 0).reshape(ids.shape), name)
+                         for w in live]
+                node = parts[0]
+                for extra in parts[1:]:
+                    node = self._add(f"{name}:join", "add", (node, extra), (c, *spatial), op="positions of several layers")
+                return node
             return self._moved(which, local, const, node, chan, sizes, spatial, name)
         parts, start = [], 0
         for k in range(1, c + 1):
@@ -359,6 +459,8 @@ class Layout:
         if len(operands) == 1:
             self._set(fx, operands[0])
             return True
+        if not self._pairable(operands):
+            return self._broadcast_binary(fx, name, kind, operands)
         a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         shape = a.shape
         a, b = a.reshape(-1), b.reshape(-1)
@@ -381,6 +483,44 @@ class Layout:
                 out[both[sel]] = la[sel] + (self._bases[self._names.index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
+
+    def _pairable(self, operands) -> bool:
+        """Whether the live units of two operands pair element by element (same node shapes, same units)."""
+        a, b = (np.ascontiguousarray(t).reshape(-1) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
+        both = np.flatnonzero((a > 0) & (b > 0))
+        if not both.size:
+            return True
+        wa, la, _ = self._decode(torch.as_tensor(a[both]))
+        wb, lb, _ = self._decode(torch.as_tensor(b[both]))
+        shapes = {(int(x), int(y)) for x, y in set(zip(wa.tolist(), wb.tolist()))}
+        return all(self.nodes[self._names[x]].shape == self.nodes[self._names[y]].shape for x, y in shapes) \
+            and np.array_equal(la, lb)
+
+    def _broadcast_binary(self, fx, name, kind, operands) -> bool:
+        """``a ± b`` / ``a · b`` of operands laid out as (1, C, *S) whose units do not pair one to one (a channel
+        slice of one map plus another map, a (C, 1, 1) map or a vector broadcast over positions): each operand
+        becomes a Graph node and the result an add/mul node with the usual broadcasting."""
+        shape = tuple(torch.broadcast_shapes(*(o.shape for o in operands)))
+        if len(shape) < 2 or shape[0] != 1:
+            raise EdgewiseError(f"layer {name!r} combines units of two operands that edgewise cannot pair element "
+                                f"by element, in a tensor of shape {shape} whose axes are not (batch, channel, "
+                                "*positions)")
+        operands = [o.reshape((1,) * (len(shape) - o.ndim) + tuple(o.shape)) for o in operands]
+        last = len(shape) - 1
+        perms = [tuple(range(len(shape)))] + ([(0, last, *range(1, last))] if last > 1 else [])
+        error = None
+        for perm in perms:  # channels first, or channels last (a token / NHWC layout)
+            try:
+                srcs = tuple(self.canonical(o.permute(*perm), name) for o in operands)
+            except EdgewiseError as e:
+                error = error or e
+                continue
+            out_shape = tuple(shape[d] for d in perm)[1:]
+            new = self._add(name, kind, srcs, out_shape, op=str(fx.target))
+            back = [perm.index(d) for d in range(len(shape))]
+            self._set(fx, self.ids_of(new).permute(*back).contiguous())
+            return True
+        raise error
 
     # ------------------------------------------------------------------ Linear over the last axis
     def project(self, ids: torch.Tensor, out_features: int, name: str, op: str) -> torch.Tensor:
@@ -485,6 +625,10 @@ class Layout:
         nd = self.nodes[src]
         pooled = self._add(f"{name}:pool", "pool", (src,), (nd.shape[0],) + (1,) * len(nd.spatial),
                            axes=tuple(Adaptive() for _ in nd.spatial), op=f"global {_REDUCE[fx.target]}")
+        if keep == [0, 1] and self._meta_shape(fx)[1:] == (chan.shape[0],) + (1,) * len(nd.spatial):
+            picked = self._select(self._names.index(pooled), chan[:, 0], name)  # keepdim: the pooled map itself
+            self._set(fx, self.ids_of(picked))
+            return True
         vec = self._add(name, "reshape", (pooled,), (nd.shape[0],), op="flatten")
         out = self._unit_ids(self._names.index(vec), chan[:, 0]).reshape(self._meta_shape(fx)) \
             if self._meta_shape(fx) else self._unit_ids(self._names.index(vec), chan[:, 0])
@@ -502,13 +646,25 @@ class Layout:
         if t in (operator.add, torch.add, "add"):
             other = [x for x in fx.args if x is not a][0]
             value = self.const_value(other)
-            allowed = s.allowed if value is None else s.allowed & ~(torch.as_tensor(value).double() <= _MASK_BELOW)
-            self.units[fx] = Scores(s.q, allowed)
+            self.units[fx] = s if value is None else s.masked(~(torch.as_tensor(value).double() <= _MASK_BELOW))
             return True
         if t == "masked_fill":
             mask = self.const_value(fx.args[1])
-            allowed = s.allowed if mask is None else s.allowed & ~torch.as_tensor(mask).bool()
-            self.units[fx] = Scores(s.q, allowed)
+            self.units[fx] = s if mask is None else s.masked(~torch.as_tensor(mask).bool())
+            return True
+        if t in MOVE_METHODS or t in MOVE_FUNCTIONS and t is not operator.getitem and t not in (
+                torch.cat, torch.concat, torch.stack, F.pad):  # rearranged scores: follow the query of every score
+            def run(tensor):
+                args = torch.fx.node.map_arg(fx.args, lambda x: tensor if x is a else self._value(x))
+                kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: tensor if x is a else self._value(x))
+                if fx.op == "call_method":
+                    return getattr(args[0], t)(*args[1:], **kwargs)
+                return t(*args, **kwargs)
+            qi, allowed = run(s.qi), run(s.allowed.double())
+            if isinstance(qi, torch.Tensor):
+                self.units[fx] = Scores(None, allowed > 0.5, qi, s.qrows)
+            else:
+                self.units[fx] = tuple(Scores(None, al > 0.5, q, s.qrows) for q, al in zip(qi, allowed))
             return True
         raise EdgewiseError(f"{fx.name}: attention scores reach {t!r}; edgewise follows scores only through scaling, "
                             "additive biases/masks, softmax and dropout into a product with the values")
@@ -523,6 +679,12 @@ class Layout:
             if form not in ("matmul", "attend"):
                 raise EdgewiseError(f"layer {name!r}: attention weights used in einsum {fx.args[0]!r}")
             self._set(fx, self.attend(sa.q, self._ids(b), sa.allowed, name))
+            return True
+        sb = self.units.get(b)
+        if isinstance(sb, Scores) and form == "matmul":  # v @ attnᵀ: values as columns, scores transposed
+            st = Scores(None, sb.allowed.transpose(-1, -2), sb.qi.transpose(-1, -2), sb.qrows)
+            out = self.attend(st.q, self._ids(a).transpose(-1, -2), st.allowed, name)
+            self._set(fx, out.transpose(-1, -2))
             return True
         ia, ib = self._ids(a), self._ids(b)
         live_a, live_b = bool((ia > 0).any()), bool((ib > 0).any())
@@ -582,11 +744,20 @@ class Layout:
         npos, chans = math.prod(spatial), self.nodes[src].shape[0]
         query_places = np.unique(qplace)
         grid_q = query_places[is_grid[query_places]]
+        qgrid = {int(node_of[p]) for p in grid_q}
+        if len(qgrid) > 1:
+            raise EdgewiseError(f"layer {name!r}: queries at the positions of several feature maps")
+        # queries may sit on another grid than the values (PVT's spatial-reduction attention)
+        q_spatial = self._spatial(qgrid.pop()) if grid_q.size else spatial
+        q_shape = (chans, *q_spatial)
+        if len(q_spatial) != len(spatial):
+            raise EdgewiseError(f"layer {name!r}: queries on a {len(q_spatial)}-D grid attend values on a "
+                                f"{len(spatial)}-D one")
         made: dict = {}
         if grid_q.size:
             gg = rel[is_grid[rel[:, 0]] & is_grid[rel[:, 1]]]
-            node = self._add(f"{name}:attend", "pool", (src,), self.nodes[src].shape,
-                             axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], spatial, spatial),
+            node = self._add(f"{name}:attend", "pool", (src,), q_shape,
+                             axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial),
                              op="attention")
             for p in np.unique(rel[~is_grid[rel[:, 1]], 1]):
                 askers = np.unique(rel[(rel[:, 1] == p) & is_grid[rel[:, 0]], 0])
@@ -596,17 +767,25 @@ class Layout:
                     raise EdgewiseError(f"layer {name!r}: a token without a position attended by some positions only")
                 col = self._add(f"{name}:token", "reshape", (self._names[node_of[p]],), (chans,) + (1,) * len(spatial),
                                 op="broadcast")
-                node = self._add(f"{name}:mix", "add", (node, col), self.nodes[src].shape, op="attention")
+                node = self._add(f"{name}:mix", "add", (node, col), q_shape, op="attention")
             made[-1] = node
+        pooled_by: dict = {}
         for p in query_places[~is_grid[query_places]]:
             mine = rel[rel[:, 0] == p, 1]
             parts = []
             if is_grid[mine].any():
-                if is_grid[mine].sum() != npos:
-                    raise EdgewiseError(f"layer {name!r}: a token without a position attends part of the positions")
-                pooled = self._add(f"{name}:pool", "pool", (src,), (chans,) + (1,) * len(spatial),
-                                   axes=tuple(Adaptive() for _ in spatial), op="attention (all positions)")
-                parts.append(self._add(f"{name}:flat", "reshape", (pooled,), (chans,), op="flatten"))
+                gpos = np.unique(pos_of[mine[is_grid[mine]]])
+                key = tuple(gpos.tolist())
+                if key not in pooled_by:  # one pooled vector per set of positions attended
+                    if gpos.size == npos:
+                        axes, what = tuple(Adaptive() for _ in spatial), "attention (all positions)"
+                    else:  # a token without a position (e.g. a padding token of a window) attends some
+                        axes = relation_axes(np.zeros(gpos.size, dtype=np.int64), gpos, (1,) * len(spatial), spatial)
+                        what = "attention (some positions)"
+                    pooled = self._add(f"{name}:pool", "pool", (src,), (chans,) + (1,) * len(spatial), axes=axes,
+                                       op=what)
+                    pooled_by[key] = self._add(f"{name}:flat", "reshape", (pooled,), (chans,), op="flatten")
+                parts.append(pooled_by[key])
             parts += [self._names[node_of[k]] for k in mine[~is_grid[mine]]]
             if not parts:
                 continue
@@ -618,7 +797,7 @@ class Layout:
         target = np.array([self._names.index(made[-1]) if is_grid[p] else
                            self._names.index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
         base = np.where(target >= 0, np.asarray(self._bases + [0])[target] + 1, 0)
-        stride = np.where(is_grid, npos, 1)
+        stride = np.where(is_grid, math.prod(q_spatial), 1)
         offset = np.where(is_grid, pos_of, 0)
         tq = qplace  # (B, Lq)
         out = base[tq][..., None] + ch[:, None, :] * stride[tq][..., None] + offset[tq][..., None]
@@ -702,7 +881,10 @@ class Layout:
         try:
             if a.op == "get_attr":
                 value = self.model.get_submodule("").get_parameter(a.target) if False else _attr(self.model, a.target)
-            elif a.op in ("call_function", "call_method", "call_module") and a not in self.units and a not in self.canon:
+            elif "value" in a.meta:  # shape arithmetic, recorded when shapes were propagated
+                value = a.meta["value"]
+            elif a.op in ("call_function", "call_method", "call_module") and not self._live(a) and \
+                    not isinstance(self.units.get(a), (tuple, Scores)):
                 args = torch.fx.node.map_arg(a.args, self.const_value)
                 kwargs = torch.fx.node.map_arg(a.kwargs, self.const_value)
                 if a.op == "call_function":
@@ -717,6 +899,16 @@ class Layout:
             value = None
         self._consts[a] = value
         return value
+
+
+def _autowrapped(fn) -> bool:
+    from ._trace import _timm_autowrap
+
+    return fn in _timm_autowrap()
+
+
+def _pair_list(p) -> list:
+    return list(p) if isinstance(p, (tuple, list)) else [p]
 
 
 def _attr(model, target: str):

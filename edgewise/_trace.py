@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 import weakref
@@ -11,10 +12,11 @@ from typing import Callable, Sequence
 
 import torch
 import torch.fx
+import torch.fx.experimental.meta_tracer
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._axis import Adaptive, Resample, Window
+from ._axis import Adaptive, Flat, Resample, Window
 from ._layout import Layout
 from ._pad import Pad
 from .errors import EdgewiseError
@@ -51,7 +53,7 @@ _NOT_ELEMENTWISE = (nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d, nn.Mult
 _IDENTITY_FUNCTIONS = {
     F.relu, F.relu6, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.hardtanh, F.leaky_relu,
     F.elu, F.selu, F.celu, F.softplus, F.sigmoid, F.tanh, F.dropout, F.dropout1d, F.dropout2d,
-    F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm,
+    F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm, F.normalize, F.rms_norm,
     torch.relu, torch.relu_, torch.sigmoid, torch.tanh, torch.clone, torch.abs, torch.exp,
     torch.neg, torch.clamp, torch.clip, operator.neg, operator.pos, torch.nn.functional.relu_,
 }
@@ -117,11 +119,18 @@ def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tup
     return tuple(Resample(mode, bool(align_corners), 1 / sc if sc else None) for sc in scales)
 
 
-def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
-    """(kind, axes) for a leaf module, or raise."""
+def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> tuple[str, tuple]:
+    """(kind, axes) for a leaf module, or raise; ``in_shape`` (C, *spatial) for layers that pad by it."""
     own = getattr(m, "edgewise_op", None)
     if callable(own):  # a layer that describes its own connectivity (edgewise.remedies)
         return own(n)
+    timm = _timm_leaf(m)
+    if timm == "identity":
+        return "identity", ()
+    if timm == "same":
+        if in_shape is None or len(in_shape) != n + 1:
+            raise _Unsupported(f"{type(m).__name__} (TensorFlow 'same' padding needs the input size)")
+        return ("conv" if isinstance(m, nn.Conv2d) else "pool"), _same_axes(m, in_shape[1:])
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
         return "conv", _conv_axes(m, n)
     if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)):  # padding_mode is always 'zeros' here
@@ -155,6 +164,46 @@ def _module_op(m: nn.Module, n: int) -> tuple[str, tuple]:
     if _shape_preserving(m):
         return "identity", ()
     raise _Unsupported(type(m).__name__)
+
+
+#: timm's documented fx leaf modules (``timm.layers._fx._leaf_modules``) that edgewise maps: convolutions and
+#: pools with TensorFlow 'same' padding (computed from the input size at run time), and normalisation +
+#: activation layers (per unit: the identity)
+_TIMM_SAME = {"Conv2dSame", "StdConv2dSame", "ScaledStdConv2dSame", "MaxPool2dSame", "AvgPool2dSame"}
+_TIMM_IDENTITY = {"BatchNormAct2d", "FrozenBatchNormAct2d", "SyncBatchNormAct", "InplaceAbn"}
+
+
+def _timm_leaf(m: nn.Module) -> str | None:
+    """``"same"`` / ``"identity"`` for the timm leaf modules edgewise maps, else None."""
+    fx = sys.modules.get("timm.layers._fx")
+    t = type(m)
+    if fx is None or t not in getattr(fx, "_leaf_modules", ()):
+        return None
+    return "same" if t.__name__ in _TIMM_SAME else "identity" if t.__name__ in _TIMM_IDENTITY else None
+
+
+def _timm_autowrap() -> tuple:
+    """timm's fx leaf functions (``timm.layers._fx._autowrap_functions``): kept whole by the tracer."""
+    fx = sys.modules.get("timm.layers._fx")
+    return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f)) if fx is not None else ()
+
+
+def _same_axes(m: nn.Module, spatial: Sequence[int]) -> tuple[Window, ...]:
+    """TensorFlow 'SAME' padding (timm's ``pad_same``): total ``max((ceil(n/s)-1)·s + (k-1)·d + 1 - n, 0)``,
+    the odd one at the end; max pools pad with -inf (a constant, like zeros for paths), average pools count it."""
+    n = len(spatial)
+    k, s = _pair(m.kernel_size, n), _pair(m.stride if m.stride not in (None, ()) else m.kernel_size, n)
+    d = _pair(getattr(m, "dilation", 1), n)
+    ceil = bool(getattr(m, "ceil_mode", False))
+    axes = []
+    for a in range(n):
+        total = max((math.ceil(spatial[a] / s[a]) - 1) * s[a] + (k[a] - 1) * d[a] + 1 - spatial[a], 0)
+        pads = (total // 2, total - total // 2)
+        if isinstance(m, nn.Conv2d):
+            axes.append(Window(k[a], s[a], d[a], pads, "zeros"))
+        else:
+            axes.append(Window(k[a], s[a], d[a], pads, "zeros", ceil))
+    return tuple(axes)
 
 
 def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
@@ -218,8 +267,167 @@ class _Tracer(torch.fx.Tracer):
     connectivity (kind from :data:`edgewise.graph.KINDS`, one ``edgewise._axis`` op per spatial axis).
     """
 
+    def __init__(self):
+        super().__init__(autowrap_functions=_timm_autowrap())
+
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Pad) or callable(getattr(m, "edgewise_op", None)) or super().is_leaf_module(m, qualname)
+        # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
+        return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(getattr(m, "edgewise_op", None)) \
+            or _timm_leaf(m) is not None or super().is_leaf_module(m, qualname)
+
+
+class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
+    """A proxy that knows its value on the meta device: shapes and shape arithmetic are plain numbers."""
+
+    def _known(self):
+        meta = getattr(self, "_tensor_meta", None)
+        if meta is None or isinstance(meta, torch.Tensor):
+            raise torch.fx.proxy.TraceError(f"{self.node.name}: a data-dependent value used in Python control flow")
+        return meta
+
+    def __len__(self):
+        meta = getattr(self, "_tensor_meta", None)
+        if isinstance(meta, torch.Tensor):
+            return len(meta)
+        return len(self._known())
+
+    def __int__(self):
+        return int(self._known())
+
+    def __index__(self):
+        return int(self._known())
+
+    def __float__(self):
+        return float(self._known())
+
+
+def _to_meta(v):
+    if isinstance(v, torch.fx.experimental.meta_tracer.MetaDeviceAttribute):
+        return "meta"
+    if isinstance(v, torch.fx.Proxy):
+        meta = getattr(v, "_tensor_meta", None)
+        if meta is None:
+            raise ValueError("no value")
+        return meta
+    if isinstance(v, torch.Tensor) and v.device.type != "meta":
+        return v.to("meta")
+    return v
+
+
+class _ShapeTracer(_Tracer):
+    """The fallback when plain symbolic tracing fails: every proxy carries its value on the meta device
+    (as torch.fx.experimental.meta_tracer does), so ``x.shape``, ``x.size(2) % 2`` or ``len(x)`` are
+    numbers and Python control flow on shapes takes the branch this input takes. The graph is specific
+    to the input shape, which is all a trace is for."""
+
+    _FACTORIES = ("arange", "zeros", "ones", "full", "full_like", "eye", "empty", "linspace", "tensor")
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self._x = x
+        self._state: dict = {}
+
+    def proxy(self, node):
+        return _ShapeProxy(node, self)
+
+    def to_bool(self, obj) -> bool:
+        meta = getattr(obj, "_tensor_meta", None)
+        if meta is None or isinstance(meta, torch.Tensor):
+            return super().to_bool(obj)
+        return bool(meta)
+
+    def iter(self, obj):
+        meta = getattr(obj, "_tensor_meta", None)
+        if meta is None:
+            return super().iter(obj)
+        return iter([obj[i] for i in range(len(meta))])
+
+    def call_module(self, m, forward, args, kwargs):
+        self._forward = (m, forward)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if getattr(self, "_quiet", False):
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def _meta_state(self, m: nn.Module) -> dict:
+        if m not in self._state:
+            self._state[m] = {k: torch.empty_like(v, device="meta") for k, v in
+                              [*m.named_parameters(), *m.named_buffers()]}
+        return self._state[m]
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        rv = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if kind == "placeholder":
+            if self._x is not None:
+                rv.install_tensor_meta(self._x)
+                self._x = None
+            return rv
+        if kind == "output" or not isinstance(rv, _ShapeProxy):
+            return rv
+        try:
+            a = torch.fx.node.map_aggregate(args, _to_meta)
+            k = torch.fx.node.map_aggregate(kwargs, _to_meta)
+            if "device" in k and kind == "call_function" and getattr(target, "__name__", "") in self._FACTORIES:
+                k["device"] = "meta"
+            self._quiet = True
+            try:
+                if kind == "call_function":
+                    out = target(*a, **k)
+                elif kind == "call_method":
+                    out = getattr(a[0], target)(*a[1:], **k)
+                elif kind == "call_module":
+                    m, forward = self._forward
+                    from torch.nn.utils.stateless import _reparametrize_module
+
+                    with _reparametrize_module(m, self._meta_state(m)):
+                        out = forward(*a, **k)
+                elif kind == "get_attr":
+                    out = _attr_path(self.root, target)
+                    out = out.to("meta") if isinstance(out, torch.Tensor) else out
+                else:
+                    return rv
+            finally:
+                self._quiet = False
+            rv.install_tensor_meta(out)
+        except Exception:  # no value: the proxy stays symbolic
+            pass
+        return rv
+
+    def trace(self, root, concrete_args=None):
+        patched = {}
+        for fn in self._FACTORIES:  # tensor factories called with traced sizes become graph nodes
+            orig = getattr(torch, fn)
+            patched[fn] = orig
+            setattr(torch, fn, _factory(orig))
+        try:
+            return super().trace(root, concrete_args)
+        finally:
+            for fn, orig in patched.items():
+                setattr(torch, fn, orig)
+
+
+def _factory(orig):
+    def wrapper(*args, **kwargs):
+        proxy = None
+
+        def find(v):
+            nonlocal proxy
+            if isinstance(v, torch.fx.Proxy):
+                proxy = v
+        torch.fx.node.map_aggregate((args, kwargs), find)
+        if proxy is not None:
+            return proxy.tracer.create_proxy("call_function", orig, args, kwargs)
+        return orig(*args, **kwargs)
+    wrapper.__name__ = orig.__name__
+    return wrapper
+
+
+def _attr_path(obj, target: str):
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _shape_preserving(m: nn.Module) -> bool:
@@ -283,6 +491,20 @@ def _propagate_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape, dtype, 
             for n in fx_graph.nodes:
                 n.meta.pop("tensor_meta", None)
         _ShapeProp(model, graph=fx_graph).run(torch.zeros((1, *shape), dtype=dtype, device=device))
+
+
+def _defaults(model: nn.Module) -> dict | None:
+    """forward()'s optional arguments after the input (``attn_mask=None``, ``is_causal=False``) at their
+    defaults: the model is traced as called with one tensor."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    out = {p.name: p.default for p in params[1:]
+           if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return out or None
 
 
 def _tensor_meta(node: torch.fx.Node):
@@ -374,10 +596,17 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
     flags = {m: m.training for m in model.modules()}
+    caches = _caches(model)
     try:
         model.eval()  # trace the inference graph (no auxiliary heads, no batch statistics)
         try:
-            fx_graph = _Tracer().trace(model)
+            concrete = _defaults(model)
+            try:
+                fx_graph = _Tracer().trace(model, concrete)
+            except Exception:  # control flow on shapes: trace again with values on the meta device
+                _restore(caches)
+                dtype0 = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+                fx_graph = _ShapeTracer(torch.zeros((1, *shape), dtype=dtype0, device="meta")).trace(model, concrete)
         except Exception as e:  # symbolic tracing fails on data-dependent control flow
             raise EdgewiseError(
                 f"could not trace {model_name} with torch.fx: {type(e).__name__}: {_first_line(e)}. "
@@ -389,6 +618,7 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
+        _restore(caches)
         _propagate_shapes(model, fx_graph, shape, dtype, device)
     except EdgewiseError:
         raise
@@ -400,8 +630,33 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
     finally:
         for m, flag in flags.items():
             m.training = flag
-    graph = _build(model, fx_graph, shape, n, model_name)
+        _restore(caches)
+    try:
+        graph = _build(model, fx_graph, shape, n, model_name)
+    finally:  # _build may evaluate constants (masks, biases) through the model's own code
+        _restore(caches)
     return named_output(graph, layer) if layer is not None else graph
+
+
+def _caches(model: nn.Module) -> list:
+    """Every module's plain dict/list attributes and their contents: some models cache tensors in eval mode
+    (timm's attention-bias caches), and a trace must not leave proxies or meta tensors in them."""
+    out = []
+    for m in model.modules():
+        for k, v in vars(m).items():
+            if not k.startswith("_") and isinstance(v, (dict, list)):
+                out.append((m, k, v, v.copy()))
+    return out
+
+
+def _restore(caches: list) -> None:
+    for m, k, obj, saved in caches:
+        obj.clear()
+        if isinstance(obj, dict):
+            obj.update(saved)
+        else:
+            obj.extend(saved)
+        m.__dict__[k] = obj
 
 
 def named_output(graph: Graph, layer: str) -> Graph:
@@ -436,7 +691,15 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         if fx.op == "output":
             out = fx.args[0]
             if isinstance(out, torch.fx.Node) and isinstance(layout.units.get(out), torch.Tensor):
-                fx_to_name[out] = layout.canonical(layout.units.pop(out), "output")
+                ids = layout.units.pop(out)
+                try:
+                    fx_to_name[out] = layout.canonical(ids, "output")
+                except EdgewiseError:
+                    if ids.ndim < 3:
+                        raise
+                    # a token-major output (N, H, W, C), as Swin keeps between stages: its units, channels first
+                    fx_to_name[out] = layout.canonical(ids.permute(0, ids.ndim - 1, *range(1, ids.ndim - 1)),
+                                                       "output")
             if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
                 raise EdgewiseError(
                     f"{model_name} returns {type(out).__name__ if not isinstance(out, torch.fx.Node) else 'a non-tensor'}, "
@@ -459,7 +722,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         meta = _tensor_meta(fx)
         if meta is None:
             live = [a for a in fx.all_input_nodes if a in fx_to_name and nodes[fx_to_name[a]].kind != "const"]
-            if live and "value" not in fx.meta and fx.op != "placeholder":  # several tensors out: not mapped
+            if live and "value" not in fx.meta and fx.op != "placeholder" and fx.target is not getattr:  # several tensors out: not mapped
                 op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
                 raise EdgewiseError(
                     f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {op}, which edgewise cannot "
@@ -486,7 +749,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 in_shape = nodes[fx_to_name[srcs[0]]].shape
                 try:
                     if fx.op == "call_module":
-                        kind, axes = _module_op(mod, len(in_shape) - 1)
+                        kind, axes = _module_op(mod, len(in_shape) - 1, in_shape)
                     else:
                         kind, axes = _function_op(fx.target, fx.args, fx.kwargs, len(in_shape) - 1)
                 except _Unsupported as u:
@@ -566,6 +829,13 @@ def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
         raise EdgewiseError(f"layer {node_name!r}: Linear applied to a {len(in_shape)}-D feature map {in_shape}; "
                             "flatten before the Linear layer")
     if kind == "conv":
+        sizes = tuple(a.out_size(i) for a, i in zip(axes, in_shape[1:])) if axes and all(
+            type(a) is Window for a in axes) else tuple(out_shape[1:])  # (a transposed one may take output_size)
+        flat = len(axes) == 1 and isinstance(axes[0], Flat)  # a layer's own flattened-grid op (global remedy)
+        if (len(axes) != len(in_shape) - 1 and not flat) or sizes != tuple(out_shape[1:]):
+            raise EdgewiseError(f"layer {node_name!r} ({fx.target if fx.op == 'call_module' else 'conv'}) maps "
+                                f"{in_shape} → {out_shape}, not the {sizes} its kernel, stride, padding and dilation "
+                                "give; it pads or crops in a way edgewise cannot see")
         return kind, axes, srcs[:1]
     if kind == "pool":
         if axes == "reduce":

@@ -303,3 +303,32 @@ def test_transposed_map_is_a_relabelling():
     net, shape = T(), (1, 7, 9)
     ours = edgewise.pathways(net, shape, exact=True).counts
     exact_equal(ours, autograd_pathways(net, shape), "transpose")
+
+
+class SpatialCat(nn.Module):
+    """Two branches side by side along the width, then a convolution over both, then split again."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 3, 3, padding=1)
+        self.b = nn.Conv2d(1, 3, 5, padding=2)
+        self.mix = nn.Conv2d(3, 2, 3, padding=1)
+
+    def forward(self, x):
+        both = torch.cat([self.a(x), self.b(x)], dim=3)
+        left, right = self.mix(both).chunk(2, dim=3)
+        return left + right
+
+
+def test_spatial_concatenation_and_split_equal_the_oracle():
+    net, shape = SpatialCat().eval(), (1, 6, 7)
+    exact_equal(edgewise.pathways(net, shape, exact=True).counts, autograd_pathways(net, shape), "spatial cat")
+
+
+def test_a_token_major_output_is_its_layer():
+    """Swin keeps (N, H, W, C) between stages: a prefix ending there is that layer's units."""
+    net, shape = small("swin")
+    g = edgewise.trace(net.eval(), shape, layer="features.1")
+    assert g.output == "features.1" and len(g[g.output].shape) == 3
+    exact_equal(edgewise.pathways(g, exact=True).counts,
+                autograd_pathways(edgewise.models.prefix(net, "features.1"), shape, to="all"), "token-major")
