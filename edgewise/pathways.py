@@ -259,9 +259,9 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
         return
     if kind == "reshape":
         src = graph[nd.inputs[0]]
-        full = v.full().reshape(src.shape)
+        full = v.full().reshape((src.shape[0], -1))  # one row per source channel, even for a vector (F,)
         rows, index = num.unique_rows(full)
-        yield src.name, _Value(rows, index)
+        yield src.name, _Value(rows.reshape((rows.shape[0],) + tuple(src.shape[1:])), index)
         return
     if kind in ("add", "mul"):
         for name in nd.inputs:

@@ -103,7 +103,9 @@ __all__ = ["ones_network", "autograd_pathways", "MASKED_BELOW"]
 MASKED_BELOW = -50.0
 
 #: per-unit ops: the identity in the pathway semantics
+_LAYERS = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 _IDENTITY = {
+    "normalize", "rms_norm",  # a division by a statistic, which is not counted (as for LayerNorm)
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "hardswish", "hardsigmoid", "silu", "gelu", "mish",
     "sigmoid", "sigmoid_", "tanh", "tanh_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "leaky_relu",
     "leaky_relu_", "softplus", "softsign", "logsigmoid", "tanhshrink", "hardshrink", "softshrink", "threshold",
@@ -158,24 +160,28 @@ def ones_network(model: nn.Module) -> nn.Module:
     left untouched.
     """
     net = copy.deepcopy(model)
+    originals: dict[int, torch.Tensor] = {}  # a layer on constants (a position-bias MLP) keeps its real weights
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+                for p in (m.weight, m.bias):
+                    if p is not None:
+                        originals[id(p)] = p.detach().clone()
                 m.weight.fill_(1.0)
                 if m.bias is not None:
                     m.bias.zero_()
     for p in net.parameters():
         p.requires_grad_(False)
-    return _OnesNetwork(net).eval()
+    return _OnesNetwork(net, originals).eval()
 
 
 class _OnesNetwork(nn.Module):
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, originals: dict):
         super().__init__()
-        self.net = net
+        self.net, self.originals = net, originals
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _swin_replaced(), _PathwayMode():
+        with _swin_replaced(), _PathwayMode(self.originals):
             return self.net(x)
 
 
@@ -220,9 +226,10 @@ def _refuse_scores(name: str):
 class _PathwayMode(TorchFunctionMode):
     """Swaps each op for its pathway counterpart while a forward pass runs."""
 
-    def __init__(self):
+    def __init__(self, originals: dict | None = None):
         super().__init__()
         self._scores: dict[int, weakref.ref] = {}
+        self._originals = originals or {}
 
     # ------------------------------------------------------------------ attention scores
     def _is_scores(self, t) -> bool:
@@ -353,6 +360,12 @@ class _PathwayMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
+        if name in _LAYERS and args and isinstance(args[0], torch.Tensor) and not _live(args[0]) and self._originals:
+            # a layer applied to constants computes a constant (a relative-position bias): with its real weights
+            def real(t):
+                return self._originals[id(t)].to(t) if isinstance(t, torch.Tensor) and id(t) in self._originals else t
+
+            return func(*map(real, args), **{k: real(v) for k, v in kwargs.items()})
         if self._scores and any(self._is_scores(t) for t in tree_flatten((args, kwargs))[0]):
             return self._on_scores(func, name, args, kwargs)
         if name in _DROPOUT and args and isinstance(args[0], torch.Tensor):
