@@ -185,8 +185,7 @@ def facts(ev: Evidence) -> dict:
     """Every number the answer quotes, as plain JSON-ready values."""
     key, shape, pert = ev.key, ev.shape, ev.pert
     ps, isum, osum = ev.paths.summary, ev.init.summary, ev.own.summary
-    spatial_layers = [l for l in ev.rf.layers if l.spatial]
-    last_spatial = spatial_layers[-1] if spatial_layers else ev.rf.layers[-1]
+    last_spatial = ev.rf.grid_layer
     width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
     lo, hi = _ratio_interval(ev.init.samples, key, ev.seed)
     alternatives = {r["name"]: r for r in ev.comparison.rows if "error" not in r}

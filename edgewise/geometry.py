@@ -183,6 +183,12 @@ class ReceptiveField(Result):
                 return layer
         raise EdgewiseError(f"no layer named {name!r}; layers: {', '.join(l.name for l in self.layers[:8])}, ...")
 
+    @property
+    def grid_layer(self) -> LayerField:
+        """The last layer the output depends on whose units still have positions (the output itself when
+        it is a map): its field is the one advice and summaries quote."""
+        return self[self.advice.local_layer] if self.advice.local_layer else self.layers[-1]
+
     def box(self, layer: str, position) -> tuple[tuple[float, float], ...]:
         """Unclipped ``(lo, hi)`` input coordinates, per axis, of the unit at ``position`` (row, col)."""
         lf = self[layer]

@@ -145,20 +145,17 @@ def test_draw_diagram_refuses_an_unsupported_suffix_before_drawing(tmp_path, mon
 # ------------------------------------------------------------------ the tracing refusal hint
 
 NET = """\
+import torch
 import torch.nn as nn
 
 
-class Permute(nn.Module):
+class Sort(nn.Module):
     def forward(self, x):
-        return x.permute(0, 1, 3, 2)
+        return torch.sort(x, dim=3).values
 
 
 def make_model():
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), Permute(), nn.Conv2d(4, 4, 3))
-
-
-def before_it():
-    return make_model()[:2]
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), Sort(), nn.Conv2d(4, 4, 3))
 """
 
 
@@ -166,9 +163,10 @@ def test_refusal_hint_names_only_what_exists_and_following_it_works(tmp_path, ca
     path = tmp_path / "net.py"
     path.write_text(textwrap.dedent(NET))
     err = _error(capsys, ["rf", f"{path}:make_model", "--input", "1x8x8"])
-    assert "uses permute" in err
-    assert "layer=" not in err and "--layer" not in err  # rf has no --layer; paths --layer traces the whole model
-    assert "nn.Module of your own" in err and "path/to/file.py:make_model" in err
-    # following the hint: a function returning the part before the op
-    assert main(["rf", f"{path}:before_it", "--input", "1x8x8", "--json"]) == 0
+    assert "uses torch.sort" in err and "(--layer on the command line)" in err, err
+    hint = err.split("layer='")[1].split("'")[0]
+    assert hint == "1"  # the ReLU before the op, by its named_modules() name
+    # following the hint, on every command that takes a model
+    for cmd in (["rf"], ["paths"], ["sensitivity", "--inits", "2"]):
+        assert main([*cmd, f"{path}:make_model", "--input", "1x8x8", "--layer", hint, "--json"]) == 0, cmd
     capsys.readouterr()

@@ -93,13 +93,12 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     from ..maps import gaussian_width
 
     width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
-    spatial = [l for l in ev.rf.layers if l.spatial]
-    last = spatial[-1] if spatial else ev.rf.layers[-1]
+    last = ev.rf.grid_layer
     from ..answer import _log_correlation, _ratio_interval
 
     q4 = {"correlation": _log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
           "sensitivity_ratio": s.ratio(i), "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
-          "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size],
+          "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments]}
     q5 = _recommend(s, rows, ev.graph.padding)
     q6 = {"one_d": words.ndim == 1}
@@ -251,7 +250,10 @@ def render(f: dict) -> str:
                   f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map follows "
                   f"the log path counts with r = {_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. "
                   f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
-                  f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}, but the paths to "
+                  f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
+                  + (" through the windows (and every output unit reads every input position through "
+                     f"<code>{html.escape(q4['global_via'])}</code>)" if q4.get("global_via") else "")
+                  + ", but the paths to "
                   f"the centre unit spread with a standard deviation of only {_num(erf, 'q4.erf_moment_std')} "
                   f"{unit} (moments of the count map).", "sensitivity_init", "q4"))
     # 5. what to do
