@@ -199,8 +199,23 @@ class Window:
         return max(0, n_in + self.pad[0] + self.pad[1] - 1 - last)
 
 
+class _Pairs:
+    """An op given by the (output, input) pairs it connects once each (``self._pairs``)."""
+
+    @_cached
+    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), dtype=np.int64)
+        rows, cols = self._pairs(n_in, n_out)
+        m[rows, cols] = 1
+        return m
+
+    def _nonzeros(self, n_in: int, n_out: int):
+        rows, cols = self._pairs(n_in, n_out)
+        return _summed(rows, cols, np.ones(rows.size, dtype=np.int64), n_out)
+
+
 @dataclass(frozen=True)
-class Transposed:
+class Transposed(_Pairs):
     """A transposed convolution (``ConvTranspose1d/2d``, ``F.conv_transpose1d/2d``) along one axis.
 
     Input ``i`` is scattered to outputs ``o = i*stride - pad + t*dilation`` for every tap
@@ -233,12 +248,6 @@ class Transposed:
         inside = (o >= 0) & (o < n_out)
         return o[inside], np.broadcast_to(i, o.shape)[inside]
 
-    @_cached
-    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
-        m = np.zeros((n_out, n_in), dtype=np.int64)
-        rows, cols = self._pairs(n_in, n_out)
-        m[rows, cols] = 1
-        return m
 
     def affine(self, n_in: int, n_out: int):
         """A sliding window with a fractional stride: output ``o`` lies over the input interval
@@ -275,7 +284,7 @@ class Adaptive:
 
 
 @dataclass(frozen=True)
-class Resample:
+class Resample(_Pairs):
     """Upsampling/interpolation; ``scale`` is input length / output length as PyTorch uses it.
 
     Source positions are computed in exact rational arithmetic (``scale`` read back as the
@@ -320,16 +329,6 @@ class Resample:
         both = (num % den != 0) & (left < n_in - 1)  # a fractional source between two pixels
         return np.concatenate([o, o[both]]), np.concatenate([left, left[both] + 1])
 
-    @_cached
-    def matrix(self, n_in: int, n_out: int) -> np.ndarray:
-        m = np.zeros((n_out, n_in), dtype=np.int64)
-        rows, cols = self._pairs(n_in, n_out)
-        m[rows, cols] = 1
-        return m
-
-    def _nonzeros(self, n_in: int, n_out: int):
-        rows, cols = self._pairs(n_in, n_out)
-        return _summed(rows, cols, np.ones(rows.size, dtype=np.int64), n_out)
 
     def affine(self, n_in: int, n_out: int):
         return None

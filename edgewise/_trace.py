@@ -213,6 +213,8 @@ def _function_op(fn, args, kwargs, n: int) -> tuple[str, tuple]:
 
     if _is_identity_function(fn) or fn in _IDENTITY_METHODS:
         return "identity", ()
+    if fn in (operator.pow, torch.pow, "pow") and not isinstance(arg(1, "exponent"), torch.fx.Node):
+        return "identity", ()  # x ** k with a number k: a per-unit map
     if fn in _ADD or fn in _ADD_METHODS:
         return "add", ()
     if fn in _MUL or fn in _MUL_METHODS:

@@ -259,3 +259,22 @@ class SpatialReductionAttention(nn.Module):
 
 def test_queries_and_values_on_different_grids():
     check(SpatialReductionAttention(), (2, 4, 6))
+
+
+class Squared(nn.Module):
+    """StarReLU-style: s · relu(x)² + b, a per-unit map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.scale * torch.relu(self.conv(x)) ** 2 + torch.pow(self.conv(x), 3)
+
+
+def test_powers_with_a_number_are_per_unit():
+    net, shape = Squared(), (1, 6, 6)
+    ours = edgewise.pathways(net, shape, exact=True).counts
+    ref = autograd_pathways(net, shape)
+    assert np.array_equal(np.array(ours, dtype=float), ref)

@@ -372,6 +372,8 @@ class _PathwayMode(TorchFunctionMode):
             return args[0]
         if name in _IDENTITY and args and _live(args[0]):
             return args[0]
+        if name in ("pow", "__pow__") and len(args) == 2 and _live(args[0]) and not isinstance(args[1], torch.Tensor):
+            return args[0]  # x ** k with a number k: a per-unit map
         if name in _BINARY and len(args) >= 2:
             a, b = args[0], args[1]
             if _live(a) or _live(b):
