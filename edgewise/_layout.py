@@ -272,7 +272,9 @@ class Layout:
                 return
         self.units[fx] = ids
 
-    def _canonical_name(self, ids: torch.Tensor) -> str | None:
+    def _canonical_name(self, ids: torch.Tensor, reshaped: bool = False) -> str | None:
+        """The node whose units ``ids`` hold in their own order and shape (with ``reshaped``: in their own
+        order, any shape with the batch axis first)."""
         if ids.ndim == 0 or ids.shape[0] != 1 or ids.numel() == 0:
             return None
         first = int(ids.reshape(-1)[0]) - 1
@@ -281,7 +283,8 @@ class Layout:
         which, local, const = self._decode(ids.reshape(-1)[:1])
         name = self._names[int(which[0])]
         nd = self.nodes[name]
-        if tuple(ids.shape[1:]) != tuple(nd.shape) or int(local[0]) != 0:
+        same = tuple(ids.shape[1:]) == tuple(nd.shape) or (reshaped and ids.numel() == math.prod(nd.shape))
+        if not same or int(local[0]) != 0:
             return None
         flat = ids.reshape(-1)
         probe = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 257)).long()
@@ -378,6 +381,9 @@ class Layout:
         known = self._canonical_name(ids)
         if known is not None:
             return known
+        flat = self._canonical_name(ids, reshaped=True)
+        if flat is not None:  # a view in the node's own order (x.flatten(2) for a layer on the flattened grid)
+            return self._add(f"{name}:view", "reshape", (flat,), tuple(ids.shape[1:]), op="view")
         c = ids.shape[1]
         spatial = tuple(ids.shape[2:])
         p = math.prod(spatial)

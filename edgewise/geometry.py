@@ -273,7 +273,8 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     src = ins[0]
     if nd.kind in ("identity", "select"):
         return src, False
-    if nd.kind in ("conv", "pool") and all(isinstance(ax, Table) for ax in nd.axes):
+    if nd.kind in ("conv", "pool") and all(isinstance(ax, Table) for ax in nd.axes) \
+            and len(nd.spatial) == graph.ndim == len(graph[nd.inputs[0]].spatial):
         # fixed windows (attention windows, patch merging); all-to-all (global attention) keeps each
         # unit's own local field, the global part is in ``global_via``
         if _all_to_all(graph, nd):

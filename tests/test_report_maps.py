@@ -69,7 +69,7 @@ def test_each_map_shows_its_own_variation(toy):
 def test_zero_path_positions_are_hatched(toy):
     (ax,) = [a for a in _map_axes(toy) if a.get_title().startswith("nonoverlapping")]
     assert "102 px no path" in ax.get_title()  # rows 0, 3, …, 15: 6 rows of 17
-    hatched = [c for c in ax.collections if isinstance(c, PolyCollection) and c.get_hatch()]
+    hatched = [c for c in ax.collections if c.get_hatch() or any(getattr(c, "hatches", None) or [])]  # contourf
     assert hatched and "Hatched: positions with no path" in toy.get_supxlabel()
 
 

@@ -7,7 +7,6 @@ import math
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -56,14 +55,12 @@ def _mark_missing_2d(ax, missing: np.ndarray) -> None:
     """Hatch every zero-path pixel, so it cannot pass for a low value of the colour map."""
     h, w = missing.shape
     lims = ax.get_xlim(), ax.get_ylim()
-    ax.imshow(np.ma.masked_where(~missing, np.ones(missing.shape)), cmap=ListedColormap(["#d9d9d9"]),
-              interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    # one hatched region per connected patch (cell-by-cell hatching takes minutes on a 224² map); the mask is
-    # upsampled so that the region's outline follows the cell borders to within 1/8 of a cell
+    # one grey hatched region per connected patch (cell-by-cell hatching takes minutes on a 224² map); the mask
+    # is upsampled so that the region's outline follows the cell borders to within 1/8 of a cell
     k = 4
     fine = np.kron(missing.astype(float), np.ones((k, k)))
     x, y = (np.arange(w * k) + 0.5) / k - 0.5, (np.arange(h * k) + 0.5) / k - 0.5
-    hatched = ax.contourf(x, y, fine, levels=[0.5, 1.5], colors="none", hatches=["xxxx"])
+    hatched = ax.contourf(x, y, fine, levels=[0.5, 1.5], colors=["#d9d9d9"], hatches=["xxxx"])
     hatched.set_edgecolor("#444444")
     hatched.set_linewidth(0.0)
     ax.set_xlim(*lims[0])
