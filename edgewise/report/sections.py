@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import nets
-from .._axis import Window
+from .._axis import Adaptive, Resample, Transposed, Window
 from ..answer import Evidence
 from ..results import write_atomic, write_json
 from . import page, pascal
@@ -187,6 +187,16 @@ def _block(graph) -> str:
 DEPTHS = sorted({int(round(v)) for v in np.geomspace(1, 64, 20)})
 
 
+def _sliding(nd) -> bool:
+    """A layer of sliding windows: not attention or data movement (connection lists), nor a Linear over the
+    channels of each position (a 1×1 convolution in the graph, which no one calls a layer of the stack)."""
+    windows = (Window, Adaptive, Transposed, Resample)
+    if not all(isinstance(a, windows) for a in nd.axes) or nd.op.startswith("attention"):
+        return False
+    pointwise = all(isinstance(a, Window) and a.kernel == 1 and a.stride == 1 for a in nd.axes)
+    return not (pointwise and nd.kind == "conv" and not nd.op.startswith("Conv"))
+
+
 def layer_ratios(s: Subject) -> list[dict]:
     """Centre/edge (1-D) or centre/corner (2-D) path ratio from the input to every unit of each sliding-window
     layer, in the order the model computes them: ``{"name", "kind" (conv/pool), "stride" (per axis), "ratio"}``."""
@@ -196,7 +206,8 @@ def layer_ratios(s: Subject) -> list[dict]:
         return s.layers
     rows = s.layers = []
     for nd in s.ev.graph:
-        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding:
+        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding \
+                and _sliding(nd):
             rows.append({"name": nd.name, "kind": nd.kind,
                          "stride": [a.stride if isinstance(a, Window) else 1 for a in nd.axes],
                          "ratio": float(s.ratio(count(s.ev.graph, layer=nd.name).summary))})

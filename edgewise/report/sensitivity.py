@@ -177,7 +177,10 @@ def plot_perturbation(result, cmap: str = "viridis") -> Figure:
     panels = [("one position at a time", "the output change per unit nudge, one position at a time", result.single),
               ("gradient (autograd)", "the change the gradient predicts (autograd)", result.gradient)]
     omitted = []
-    if sign_estimate_is_noise(result):
+    if sign_estimate_is_noise(result) and not math.isfinite(result.sign_correlation):
+        omitted.append(f"the estimate from nudging {signs}, whose correlation with the gradient is undefined (one "
+                       "of the two maps is constant)")
+    elif sign_estimate_is_noise(result):
         omitted.append(f"the estimate from nudging {signs}, which correlates only r = "
                        f"{result.sign_correlation:.2f} with the gradient (below {MIN_SIGN_CORRELATION:g}: mostly noise)")
     else:

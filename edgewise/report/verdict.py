@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
+
 from .. import theory
 from ..facts import correction, law_words, map_spread, sup, words_for
 from ..graph import Graph
@@ -35,11 +37,31 @@ def global_layers(graph: Graph) -> list[str]:
 
     found = []
     for nd in graph:
-        if nd.kind not in ("linear", "pool") or not nd.inputs or positions(nd.inputs[0]) <= 1:
+        if nd.kind not in ("linear", "pool") or not nd.inputs or positions(nd.inputs[0]) <= 1 \
+                or nd.op.startswith("attention"):  # attention is not a dense layer or a global pool
             continue
         if nd.kind == "linear" or (len(nd.shape) > 1 and math.prod(nd.shape[1:]) == 1):
             found.append(nd.name)
     return found
+
+
+def _why_uniform(graph: Graph, global_via: str | None) -> dict | None:
+    """Why a uniform map is uniform, when the graph says so: every window before the first layer that makes units
+    global tiles its input (kernel = stride, no padding, no dilation), so each position enters each unit once."""
+    from .._axis import Window
+
+    if not global_via:
+        return None
+    before = graph.upstream(global_via) - {global_via}
+    windows = [nd for nd in graph if nd.name in before and nd.kind in ("conv", "pool") and nd.axes]
+    if not windows or not all(isinstance(a, Window) for nd in windows for a in nd.axes):
+        return None
+    tiling = [nd for nd in windows if not all(a.kernel == 1 and a.stride == 1 for a in nd.axes)]
+    if not tiling or not all(a.kernel == a.stride and a.pad == (0, 0) and a.dilation == 1
+                             for nd in tiling for a in nd.axes):
+        return None
+    return {"tiling": [nd.name for nd in tiling], "kernels": [list(a.kernel for a in nd.axes) for nd in tiling],
+            "global_via": global_via}
 
 
 def _rows(s) -> dict:
@@ -75,7 +97,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
             said += f"; measured over L = {measured.depths[0]}…{measured.depths[-1]}: {law_label(measured, p)}"
         laws[p] = {"kind": law.kind, "words": said, **(_variant(s, row) if row else {})}
     q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
-          "block": block, "k": k, "dilation": d, "n": n, "laws": laws}
+          "block": block, "k": k, "dilation": d, "n": n, "laws": laws,
+          "why_uniform": _why_uniform(ev.graph, ev.rf.advice.global_via) if own["uniform"] else None}
     pools, before = [], 1.0
     for r in layers:
         if r["kind"] == "pool":
@@ -97,7 +120,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     from ..answer import _log_correlation, _ratio_interval
 
     q4 = {"correlation": _log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
-          "sensitivity_ratio": s.ratio(i), "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
+          "sensitivity_ratio": s.ratio(i), "zero_gradient": not bool(np.any(np.asarray(ev.init.map) > 0)),
+          "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments]}
     q5 = _recommend(s, rows, ev.graph.padding)
@@ -165,7 +189,13 @@ def render(f: dict) -> str:
     items = []
     # 1. exponential?
     pad = q1["padding"] or "its own"
-    own = (_claim("exactly uniform: every position has the same count", "uniform", "model")
+    why = q1.get("why_uniform")
+    because = (f" (its windows before <code>{html.escape(why['global_via'])}</code> tile the input without overlap: "
+               + ", ".join(f"<code>{html.escape(n)}</code> {'×'.join(map(str, k))}/{'×'.join(map(str, k))}"
+                           for n, k in zip(why["tiling"], why["kernels"]))
+               + ", kernel = stride, no padding; so every position enters each unit exactly once, and from that "
+               "layer on every unit reads every position)") if why else ""
+    own = (_claim("exactly uniform: every position has the same count", "uniform", "model") + because
            if q1["uniform"] else
            f"the centre input has {_num(ratio_text(q1['ratio']), 'q1.ratio')} as many paths as the {border} "
            f"(all positions: max/min {_num(ratio_text(q1['max_over_min']), 'q1.max_over_min')}"
@@ -242,14 +272,19 @@ def render(f: dict) -> str:
     items.append(("Is there theory?",
                   "Yes. In a linear network whose weights are independent with mean 0 and variance σ², the "
                   "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
-                  f"(tested exactly in edgewise's suite). With this model's ReLUs, over "
-                  f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
-                  f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
-                  f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
-                  f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
-                  f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map follows "
-                  f"the log path counts with r = {_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. "
-                  f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
+                  f"(tested exactly in edgewise's suite). "
+                  + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
+                     "every input gradient of its output is exactly zero (as an output layer that starts at zero "
+                     "weights makes it), so its sensitivity cannot be set against the paths. "
+                     if q4.get("zero_gradient") else
+                     f"With this model's ReLUs, over "
+                     f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
+                     f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
+                     f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
+                     f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
+                     f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map "
+                     f"follows the log path counts with r = {_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. ")
+                  + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "
                      f"<code>{html.escape(q4['global_via'])}</code>)" if q4.get("global_via") else "")

@@ -1,0 +1,73 @@
+"""The report on architectures of today (issue 15): a vision transformer and a zero-initialised head."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+
+from edgewise.report import build
+from edgewise.testing.claims import check_report
+
+torchvision = pytest.importorskip("torchvision")
+from torchvision.models import vision_transformer  # noqa: E402
+
+
+class ZeroHead(nn.Module):
+    """A small CNN whose own initialisation starts its output layer at zero (as torchvision's ViT does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4, 3)
+        self._init_weights()
+
+    def _init_weights(self):
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x):
+        return self.head(self.pool(torch.relu(self.conv2(torch.relu(self.conv1(x))))).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    torch.manual_seed(0)
+    vit = vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                               hidden_dim=16, mlp_dim=32, num_classes=4)
+    out = {}
+    for name, model, shape in [("vit", vit, (3, 32, 32)), ("zero", ZeroHead(), (1, 16, 16))]:
+        folder = tmp_path_factory.mktemp(name)
+        build([model], [shape], out=folder, n_inits=4, remedy_inits=2, progress=False)
+        out[name] = folder
+    return out
+
+
+def _verdict(folder) -> str:
+    page = (folder / "index.html").read_text()
+    block = page[page.index('id="verdict"'):page.index('id="pathways"')]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block))
+
+
+def test_every_claim_holds_and_no_nan_is_shown(pages):
+    for folder in pages.values():
+        assert check_report(folder) == []
+        assert not re.search(r"\bnan\b", (folder / "index.html").read_text())
+
+
+def test_vit_is_uniform_and_the_verdict_says_why(pages):
+    text = _verdict(pages["vit"])
+    assert "exactly uniform" in text and "tile the input without overlap" in text, text[:2000]
+    assert "conv_proj 8×8/8×8" in text and "self_attention" in text
+    # attention is neither a pooling layer nor a dense layer of the stack
+    pooling = text[text.index("Does max pooling stop it?"):text.index("Is there theory?")]
+    assert "self_attention" not in pooling, pooling
+
+
+def test_a_zero_gradient_is_said_not_divided(pages):
+    text = _verdict(pages["zero"])
+    assert "every input gradient of its output is exactly zero" in text, text[:3000]
