@@ -67,6 +67,9 @@ def _ratio_interval(samples: np.ndarray, key: str, seed: int, n_boot: int = 200)
     for _ in range(n_boot):
         mean = samples[rng.integers(0, len(samples), len(samples))].mean(axis=0)
         ratios.append(position_summary(mean)[f"center_{key}_ratio"])
+    ratios = np.asarray(ratios, dtype=float)
+    if np.isnan(ratios).all():  # zero at the centre and the border in every resample: no interval
+        return math.nan, math.nan
     lo, hi = np.nanpercentile(ratios, [2.5, 97.5])
     return float(lo), float(hi)
 

@@ -63,6 +63,7 @@ def test_vit_is_uniform_and_the_verdict_says_why(pages):
     text = _verdict(pages["vit"])
     assert "exactly uniform" in text and "tile the input without overlap" in text, text[:2000]
     assert "conv_proj 8×8/8×8" in text and "self_attention" in text
+    assert "Nothing, for the path counts: this model is already uniform" in text  # no remedy is recommended
     # attention is neither a pooling layer nor a dense layer of the stack
     pooling = text[text.index("Does max pooling stop it?"):text.index("Is there theory?")]
     assert "self_attention" not in pooling, pooling

@@ -152,7 +152,9 @@ def _recommend(s, rows: dict, padding) -> dict:
     readable = [n for n, v in fits.items() if not v["unread"] and v["effect"] != "over-corrects"]
     closest = min(readable, key=lambda n: (abs(math.log(fits[n]["max_over_min"])), *cost(n)), default=None)
     best = uniform[0] if uniform else closest
-    return {"best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
+    original = rows.get("original")
+    return {"already_uniform": bool(original and "error" not in original and original.get("uniform")),
+            "best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
             "variants": variants, "identical_to_model": padding if padding in LAW_PADDINGS else None,
             "over_correct": [n for n, v in fits.items() if v["effect"] == "over-corrects"],
             "unread": [n for n, v in fits.items() if v["effect"] == "unread"],
@@ -307,6 +309,10 @@ def render(f: dict) -> str:
 def _recommendation(q5: dict, unit: str) -> str:
     v = q5["variants"]
     best = q5["best"]
+    if q5.get("already_uniform"):
+        return (f"Nothing, for the path counts: this model is already {_claim('uniform', 'uniform', 'model')} "
+                "(max = min), so no remedy can spread its paths more evenly; the table of section 6 shows what each "
+                "would change.")
     if best is None:
         return "No remedy that fits this model spreads the paths more evenly."
     b = v[best]
