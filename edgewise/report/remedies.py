@@ -132,8 +132,8 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
                 if missing.any():
                     _mark_missing_2d(ax, missing)
                 ax.tick_params(labelbottom=True, labelleft=True)  # every panel keeps its pixel ticks
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))  # 3-digit labels fit
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
                 if bottom_of_column:
                     ax.set_xlabel("column x (px)", fontsize=9)
                 if i % cols == 0:
