@@ -279,7 +279,7 @@ def render(f: dict) -> str:
                      "every input gradient of its output is exactly zero (as an output layer that starts at zero "
                      "weights makes it), so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
-                     f"With this model's ReLUs, over "
+                     f"With this model's nonlinearities (not a linear network), over "
                      f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
                      f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
                      f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
