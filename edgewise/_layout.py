@@ -141,19 +141,24 @@ class Layout:
         self.units: dict = {}  # fx node → ids tensor, tuple of them, or Scores
         self._bases: list[int] = []
         self._names: list[str] = []
+        self._number: dict[str, int] = {}  # name → its index in _names / _bases
         self._total = 0
         self._consts: dict = {}
 
     # ------------------------------------------------------------------ numbering
     def register(self, name: str, shape) -> None:
         """Give a new Graph node its range of global unit numbers."""
+        self._number[name] = len(self._names)
         self._bases.append(self._total)
         self._names.append(name)
         self._total += math.prod(shape)
 
+    def _index(self, name: str) -> int:
+        return self._number[name]
+
     def ids_of(self, name: str) -> torch.Tensor:
         nd = self.nodes[name]
-        base = self._bases[self._names.index(name)] if self._names[-1] != name else self._bases[-1]
+        base = self._bases[self._index(name)]
         return (torch.arange(math.prod(nd.shape), dtype=torch.float64) + (base + 1)).reshape((1, *nd.shape))
 
     def _decode(self, ids: torch.Tensor):
@@ -433,17 +438,17 @@ class Layout:
         axes = relation_axes(np.flatnonzero(live), pos[0][live], spatial, self._spatial(int(one)))
         moved = self._add(f"{name}:move", "pool", (src,), (self.nodes[src].shape[0], *spatial), axes=axes,
                           op="data movement")
-        return self._select(self._names.index(moved), chan, name)
+        return self._select(self._index(moved), chan, name)
 
     def _compute(self, fx, name, module) -> bool:
         """Ops that need canonical operands: elementwise ops keep or pair units; the rest get their
         operands made canonical and go the tracer's way."""
-        from ._trace import _function_op, _is_identity_function, _shape_preserving
+        from ._trace import _IDENTITY_METHODS, _function_op, _is_identity_function, _shape_preserving
 
         target = fx.target
         tensors = [a for a in fx.all_input_nodes if self._live(a)]
         if (module is not None and _shape_preserving(module)) or (
-                module is None and (_is_identity_function(target) or target in _ELEMENTWISE_METHODS)):
+                module is None and (_is_identity_function(target) or target in _IDENTITY_METHODS)):
             if len(tensors) == 1:
                 self._set(fx, self._ids(tensors[0]))
                 return True
@@ -486,7 +491,7 @@ class Layout:
                     raise EdgewiseError(f"layer {name!r} combines units of {sa.name!r} and {sb.name!r} that are not "
                                         "at the same channel and position; edgewise cannot pair them")
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape, op=str(fx.target))
-                out[both[sel]] = la[sel] + (self._bases[self._names.index(new)] + 1)
+                out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
 
@@ -561,7 +566,7 @@ class Layout:
                 else:
                     new = self._add(label, "linear", (src,), (out_features,), op=op)
                 sel = slice(None) if len(sigs) == 1 else inverse == k
-                base = self._bases[self._names.index(new)] + 1
+                base = self._bases[self._index(new)] + 1
                 made[sel] = np.arange(out_features)[None, :] * max(math.prod(spatial), 1) + pos[sel, :1] + base
         if every:
             return torch.as_tensor(made).reshape(*lead, out_features)
@@ -573,7 +578,7 @@ class Layout:
         """Units of node ``which`` in a vector (a flatten in any order): the node flattened, then picked."""
         src = self._names[int(which)]
         flat = self._add(f"{name}:flatten", "reshape", (src,), (math.prod(self.nodes[src].shape),), op="flatten")
-        picked = self._select(self._names.index(flat), local, name)
+        picked = self._select(self._index(flat), local, name)
         return self.ids_of(picked)
 
     def _select(self, which: int, chans, name: str) -> str:
@@ -608,7 +613,7 @@ class Layout:
         src = self._select(src_index, chans, name)
         new = self._add(name, "conv", (src,), (out_features, *spatial_out), axes=axes, op=op)
         npos = math.prod(spatial_out)
-        return (np.arange(out_features)[None, :] * npos + rows[:, None]) + (self._bases[self._names.index(new)] + 1.0)
+        return (np.arange(out_features)[None, :] * npos + rows[:, None]) + (self._bases[self._index(new)] + 1.0)
 
     # ------------------------------------------------------------------ reductions
     def _reduce(self, fx, name) -> bool:
@@ -632,12 +637,12 @@ class Layout:
         pooled = self._add(f"{name}:pool", "pool", (src,), (nd.shape[0],) + (1,) * len(nd.spatial),
                            axes=tuple(Adaptive() for _ in nd.spatial), op=f"global {_REDUCE[fx.target]}")
         if keep == [0, 1] and self._meta_shape(fx)[1:] == (chan.shape[0],) + (1,) * len(nd.spatial):
-            picked = self._select(self._names.index(pooled), chan[:, 0], name)  # keepdim: the pooled map itself
+            picked = self._select(self._index(pooled), chan[:, 0], name)  # keepdim: the pooled map itself
             self._set(fx, self.ids_of(picked))
             return True
         vec = self._add(name, "reshape", (pooled,), (nd.shape[0],), op="flatten")
-        out = self._unit_ids(self._names.index(vec), chan[:, 0]).reshape(self._meta_shape(fx)) \
-            if self._meta_shape(fx) else self._unit_ids(self._names.index(vec), chan[:, 0])
+        out = self._unit_ids(self._index(vec), chan[:, 0]).reshape(self._meta_shape(fx)) \
+            if self._meta_shape(fx) else self._unit_ids(self._index(vec), chan[:, 0])
         self._set(fx, out.reshape(self._meta_shape(fx)))
         return True
 
@@ -746,7 +751,7 @@ class Layout:
             raise EdgewiseError(f"layer {name!r}: attention needs values at the positions of one feature map "
                                 f"(found {len(vgrid)})")
         src = self._names[vgrid.pop()]
-        spatial = self._spatial(self._names.index(src))
+        spatial = self._spatial(self._index(src))
         npos, chans = math.prod(spatial), self.nodes[src].shape[0]
         query_places = np.unique(qplace)
         grid_q = query_places[is_grid[query_places]]
@@ -800,8 +805,8 @@ class Layout:
                 node = self._add(f"{name}:mix", "add", (node, extra), (chans,), op="attention")
             made[int(p)] = node
         # ids of the output (B, Lq, dv): the query's place, the value's channel
-        target = np.array([self._names.index(made[-1]) if is_grid[p] else
-                           self._names.index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
+        target = np.array([self._index(made[-1]) if is_grid[p] else
+                           self._index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
         base = np.where(target >= 0, np.asarray(self._bases + [0])[target] + 1, 0)
         stride = np.where(is_grid, math.prod(q_spatial), 1)
         offset = np.where(is_grid, pos_of, 0)
@@ -886,7 +891,7 @@ class Layout:
         value = None
         try:
             if a.op == "get_attr":
-                value = self.model.get_submodule("").get_parameter(a.target) if False else _attr(self.model, a.target)
+                value = operator.attrgetter(a.target)(self.model)
             elif "value" in a.meta:  # shape arithmetic, recorded when shapes were propagated
                 value = a.meta["value"]
             elif a.op in ("call_function", "call_method", "call_module") and not self._live(a) and \
@@ -915,18 +920,6 @@ def _autowrapped(fn) -> bool:
 
 def _pair_list(p) -> list:
     return list(p) if isinstance(p, (tuple, list)) else [p]
-
-
-def _attr(model, target: str):
-    obj = model
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-_ELEMENTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clone", "contiguous", "float", "double",
-                        "to", "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half",
-                        "bfloat16", "gelu", "softplus"}
 
 
 def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[int, ...],

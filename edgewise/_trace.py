@@ -59,7 +59,7 @@ _IDENTITY_FUNCTIONS = {
 }
 _IDENTITY_METHODS = {
     "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clone", "contiguous", "float", "double", "to",
-    "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half", "bfloat16",
+    "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half", "bfloat16", "gelu", "softplus",
 }
 _ADD = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
 _MUL = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}
