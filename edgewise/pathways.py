@@ -92,6 +92,7 @@ class PathCounts(Result):
     input_shape: tuple = ()
     summary: dict = field(default_factory=dict)
     padding: str | None = None
+    norm_stats: str = "ignore"
 
     kind = "pathways"
 
@@ -106,7 +107,7 @@ class PathCounts(Result):
             "layer": self.layer,
             "to": self.to if isinstance(self.to, (str, int)) else list(self.to),
             "shape": list(self.shape), "exact": self.exact, "scale": self.scale,
-            "counts": counts, **self.summary,
+            "counts": counts, "norm_stats": self.norm_stats, **self.summary,
         }
 
     def arrays(self) -> dict:
@@ -114,7 +115,7 @@ class PathCounts(Result):
 
 
 def pathways(model, input_shape=None, to="all", layer: str | None = None, exact: bool = False,
-             device=None, padding: str = "same") -> PathCounts:
+             device=None, padding: str = "same", norm_stats: str | None = None) -> PathCounts:
     """Count the paths from each input position to the selected units of ``layer``.
 
     Args:
@@ -126,6 +127,8 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         exact: exact Python integers instead of float64 (slower, any size).
         device: torch device for the float computation.
         padding: padding scheme when ``model`` is a spec string.
+        norm_stats: ``"count"``: normalisation statistics are connections (one path from every unit a
+            statistic is computed over); ``"ignore"`` (default; a Graph keeps its own). Recorded in the result.
 
     Returns:
         :class:`PathCounts`.
@@ -135,7 +138,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         >>> p.counts.astype(int).tolist()
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
-    graph = as_graph(model, input_shape, padding, layer=layer)
+    graph = as_graph(model, input_shape, padding, layer=layer, norm_stats=norm_stats)
     target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=False)
     inp = values[graph.input]
@@ -148,18 +151,18 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         scale = max(0, math.ceil(top - 300)) if top > 300 else 0
         counts = num.linear(row, log10, scale)
     return PathCounts(counts, log10, scale, exact, target, to, graph.model_name, graph.input_shape,
-                      position_summary(counts, log10), graph.padding)
+                      position_summary(counts, log10), graph.padding, graph.norm_stats)
 
 
 def layer_counts(model, input_shape=None, to="all", layer: str | None = None, exact: bool = True,
-                 device=None, padding: str = "same") -> dict[str, np.ndarray]:
+                 device=None, padding: str = "same", norm_stats: str | None = None) -> dict[str, np.ndarray]:
     """Path counts from every unit of every layer (channel 0) to the selected units.
 
     Returns ``{node name: counts over that node's spatial positions}`` for the
     input and every node the target depends on (the target itself included):
     the numbers written next to each neuron in a Pascal's-triangle diagram.
     """
-    graph = as_graph(model, input_shape, padding, layer=layer)
+    graph = as_graph(model, input_shape, padding, layer=layer, norm_stats=norm_stats)
     target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=True)
     out = {}
@@ -198,6 +201,9 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
         if keep:
             done[nd.name] = value
         for src, contrib in _adjoint(graph, nd, value, num):
+            # one row shape per node: a vector's rows may come back as (k,) or (k, 1), and adding those broadcasts
+            rows = contrib.rows.reshape((contrib.rows.shape[0],) + tuple(graph[src].shape[1:]))
+            contrib = _Value(rows, contrib.index)
             values[src] = contrib if src not in values else _accumulate(values[src], contrib, num)
     if graph.input not in values:
         raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")

@@ -332,3 +332,12 @@ def test_a_token_major_output_is_its_layer():
     assert g.output == "features.1" and len(g[g.output].shape) == 3
     exact_equal(edgewise.pathways(g, exact=True).counts,
                 autograd_pathways(edgewise.models.prefix(net, "features.1"), shape, to="all"), "token-major")
+
+
+def test_class_token_rows_keep_one_shape_through_many_blocks():
+    """A class token's counts arrive at a vector node both as (k,) rows (through a reshape) and as (k, 1) rows
+    (through a Linear); adding those broadcast to (k, k) and crashed ViT-Tiny at 2×2 tokens from block 10 on."""
+    timm = pytest.importorskip("timm")
+    net = timm.create_model("vit_tiny_patch16_224", img_size=32, pretrained=False)
+    np.testing.assert_allclose(edgewise.pathways(net, (3, 32, 32)).counts, autograd_pathways(net, (3, 32, 32)),
+                               rtol=1e-12)
