@@ -25,9 +25,9 @@ turns its operands back into Graph nodes and its result into ids again:
 * attention scores may be rearranged (transposed, viewed, split) like data: every score element keeps
   the number of its query token, so ``v @ attnᵀ`` and per-head views are followed.
 
-Statistics and softmax. Normalisations are the identity: a unit's paths run through its own value, not
-through the mean, variance or norm it is divided by (BatchNorm, LayerNorm, GroupNorm, RMSNorm and
-``F.normalize`` alike). A softmax is mapped only as attention's choice of keys (its scores carry no
+Statistics and softmax. Normalisations are the identity by default: a unit's paths run through its own
+value, not through the mean, variance or norm it is divided by (BatchNorm, LayerNorm, GroupNorm, RMSNorm and
+``F.normalize`` alike); ``norm_stats="count"`` makes the statistics connections (:mod:`edgewise._stats`). A softmax is mapped only as attention's choice of keys (its scores carry no
 paths). A softmax of any other input-dependent tensor (a classifier output, a gate over branches as in
 selective-kernel / split attention, a learned-query pooling) is refused: reading it as "exp of the
 unit, divided by a statistic" (the identity) would be consistent with the rule for normalisations, but
@@ -47,6 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Table, Window
+from ._stats import count_statistics
 from .errors import EdgewiseError
 
 __all__ = ["Layout", "Scores"]
@@ -136,6 +137,8 @@ class Layout:
     ``canon`` maps fx nodes of canonical tensors to Graph node names, ``nodes`` is the Graph so far.
     """
 
+    count_stats = False  # normalisation statistics as connections (edgewise._stats)
+
     def __init__(self, nodes: dict, canon: dict, add, modules: dict, model: nn.Module):
         self.nodes, self.canon, self._add, self.modules, self.model = nodes, canon, add, modules, model
         self.units: dict = {}  # fx node → ids tensor, tuple of them, or Scores
@@ -185,6 +188,8 @@ class Layout:
                 operator.getitem, operator.floordiv, operator.eq):
             if not (target is operator.getitem and isinstance(self.units.get(fx.args[0]), tuple)):
                 return False  # shape arithmetic
+        if count_statistics(self, fx, name):
+            return True
         args = [a for a in fx.all_input_nodes]
         has_units = any(a in self.units for a in args)
         module = self.modules.get(target) if fx.op == "call_module" else None
@@ -464,14 +469,15 @@ class Layout:
                 self.canon[a] = self.canonical(self.units.pop(a), name)
         return False
 
-    def _binary(self, fx, name, kind) -> bool:
-        operands = [self._ids(a) for a in (fx.args[0], fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("other"))]
+    def _binary(self, fx, name, kind, operands=None, op=None) -> bool:
+        if operands is None:
+            operands = [self._ids(a) for a in (fx.args[0], fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("other"))]
         operands = [o for o in operands if isinstance(o, torch.Tensor)]
         if len(operands) == 1:
             self._set(fx, operands[0])
             return True
         if not self._pairable(operands):
-            return self._broadcast_binary(fx, name, kind, operands)
+            return self._broadcast_binary(fx, name, kind, operands, op)
         a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         shape = a.shape
         a, b = a.reshape(-1), b.reshape(-1)
@@ -490,7 +496,8 @@ class Layout:
                 if sa.shape != sb.shape or not np.array_equal(la[sel], lb[sel]):
                     raise EdgewiseError(f"layer {name!r} combines units of {sa.name!r} and {sb.name!r} that are not "
                                         "at the same channel and position; edgewise cannot pair them")
-                new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape, op=str(fx.target))
+                new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
+                                op=op or str(fx.target))
                 out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
@@ -507,7 +514,7 @@ class Layout:
         return all(self.nodes[self._names[x]].shape == self.nodes[self._names[y]].shape for x, y in shapes) \
             and np.array_equal(la, lb)
 
-    def _broadcast_binary(self, fx, name, kind, operands) -> bool:
+    def _broadcast_binary(self, fx, name, kind, operands, op=None) -> bool:
         """``a ± b`` / ``a · b`` of operands laid out as (1, C, *S) whose units do not pair one to one (a channel
         slice of one map plus another map, a (C, 1, 1) map or a vector broadcast over positions): each operand
         becomes a Graph node and the result an add/mul node with the usual broadcasting."""
@@ -527,7 +534,7 @@ class Layout:
                 error = error or e
                 continue
             out_shape = tuple(shape[d] for d in perm)[1:]
-            new = self._add(name, kind, srcs, out_shape, op=str(fx.target))
+            new = self._add(name, kind, srcs, out_shape, op=op or str(fx.target))
             back = [perm.index(d) for d in range(len(shape))]
             self._set(fx, self.ids_of(new).permute(*back).contiguous())
             return True

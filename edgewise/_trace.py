@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ._axis import Adaptive, Flat, Resample, Window
 from ._layout import Layout
 from ._pad import Pad
+from ._stats import check_norm_stats
 from .errors import EdgewiseError
 from .graph import Graph, Node
 
@@ -46,7 +47,7 @@ def parse_shape(shape: str | Sequence[int]) -> tuple[int, ...]:
 _IDENTITY_MODULES = (
     nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout,
     nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-    nn.LayerNorm, nn.SyncBatchNorm,
+    nn.LayerNorm, nn.SyncBatchNorm, nn.RMSNorm,
 )
 _NOT_ELEMENTWISE = (nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d, nn.MultiheadAttention, nn.GLU)
 
@@ -514,7 +515,8 @@ def _tensor_meta(node: torch.fx.Node):
     return meta if hasattr(meta, "shape") else None
 
 
-def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | None = None) -> Graph:
+def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | None = None,
+          norm_stats: str = "ignore") -> Graph:
     """Trace ``model`` on an input of ``input_shape`` (C×L or C×H×W) into a :class:`Graph`.
 
     The model is traced in eval mode; its weights and training flags are left as
@@ -526,6 +528,11 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
     traced, and the Graph ends there (its output node is named ``layer``): a model with an op edgewise
     cannot map later on can still be analysed up to that layer.
 
+    ``norm_stats="count"`` makes the statistics of every normalisation connections: a unit of LayerNorm,
+    GroupNorm, InstanceNorm, RMSNorm, ``F.normalize`` (or BatchNorm without running statistics) also reads,
+    once each, every unit its statistics are computed over (see :mod:`edgewise._stats`); ``"ignore"``
+    (default) keeps them per-unit maps. The Graph records the choice (``graph.norm_stats``).
+
     Example:
         >>> g = edgewise.trace(torchvision.models.resnet18(), (3, 224, 224))
         >>> g["layer4.1.conv2"].shape
@@ -534,11 +541,12 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
     if not isinstance(model, nn.Module):
         raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
     shape = parse_shape(input_shape)
-    key = (_fingerprint(model), shape, name, layer)
+    check_norm_stats(norm_stats)
+    key = (_fingerprint(model), shape, name, layer, norm_stats)
     cached = _CACHE.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
-    graph = _trace(model, shape, name, layer)
+    graph = _trace(model, shape, name, layer, norm_stats)
     _CACHE[model] = (key, graph)
     return graph
 
@@ -592,7 +600,8 @@ def fx_prefix(model: nn.Module, fx_graph: torch.fx.Graph, layer: str) -> torch.f
     return cut
 
 
-def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: str | None = None) -> Graph:
+def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: str | None = None,
+           norm_stats: str = "ignore") -> Graph:
     n = len(shape) - 1
     model_name = name or type(model).__name__
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
@@ -634,7 +643,7 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
             m.training = flag
         _restore(caches)
     try:
-        graph = _build(model, fx_graph, shape, n, model_name)
+        graph = _build(model, fx_graph, shape, n, model_name, norm_stats)
     finally:  # _build may evaluate constants (masks, biases) through the model's own code
         _restore(caches)
     return named_output(graph, layer) if layer is not None else graph
@@ -668,10 +677,12 @@ def named_output(graph: Graph, layer: str) -> Graph:
     out = graph[graph.output]
     nodes = dict(graph.nodes)
     nodes[layer] = Node(layer, "identity", (out.name,), out.shape, op=f"output of {layer}")
-    return Graph(nodes, graph.input, layer, graph.input_shape, graph.model_name, graph.padding)
+    return Graph(nodes, graph.input, layer, graph.input_shape, graph.model_name, graph.padding, graph.norm_stats,
+                 graph.norm_layers)
 
 
-def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str) -> Graph:
+def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str,
+           norm_stats: str = "ignore") -> Graph:
     modules = dict(model.named_modules())
     nodes: dict[str, Node] = {}
     fx_to_name: dict[torch.fx.Node, str] = {}
@@ -689,6 +700,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         return name
 
     layout = Layout(nodes, fx_to_name, add, modules, model)
+    layout.count_stats, layout.norm_layers = norm_stats == "count", []
     for fx in fx_graph.nodes:
         if fx.op == "output":
             out = fx.args[0]
@@ -768,7 +780,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
         fx_to_name[fx] = add(node_name, kind, inputs, out_shape, axes, groups, op)
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
-    return Graph(_prune(nodes, output), "input", output, shape, model_name, padding)
+    return Graph(_prune(nodes, output), "input", output, shape, model_name, padding, norm_stats,
+                 tuple(layout.norm_layers))
 
 
 def _before(nodes: dict, fx_to_name: dict, srcs) -> str:

@@ -174,6 +174,7 @@ class ReceptiveField(Result):
     model: str = "model"
     misalignments: list[str] = field(default_factory=list)
     padding: str | None = None
+    norm_stats: str = "ignore"
 
     kind = "receptive_field"
 
@@ -215,7 +216,7 @@ class ReceptiveField(Result):
     def to_dict(self) -> dict:
         return {"model": self.model, "padding": self.padding, "input_shape": list(self.input_shape),
                 "layers": [l.to_dict() for l in self.layers], "advice": self.advice.to_dict(),
-                "misalignments": self.misalignments}
+                "misalignments": self.misalignments, "norm_stats": self.norm_stats}
 
 
 def _position(lf: LayerField, position) -> tuple[int, ...]:
@@ -337,7 +338,7 @@ def _ending_at(graph: Graph, name: str) -> Graph:
     """``graph`` cut at node ``name``: that node and what it depends on."""
     keep = graph.upstream(name) | {graph.input}
     return Graph({k: v for k, v in graph.nodes.items() if k in keep}, graph.input, name, graph.input_shape,
-                 graph.model_name, graph.padding)
+                 graph.model_name, graph.padding, graph.norm_stats, graph.norm_layers)
 
 
 def _table_field(f: AxisField, ax: Table, n_in: int, n_out: int) -> AxisField:
@@ -469,7 +470,8 @@ def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[i
     return [tuple(f[i] for f in per_axis) for i in range(k)]
 
 
-def receptive_field(model, input_shape=None, padding: str = "same", layer: str | None = None) -> ReceptiveField:
+def receptive_field(model, input_shape=None, padding: str = "same", layer: str | None = None,
+                    norm_stats: str | None = None) -> ReceptiveField:
     """Receptive field size, jump and start of every node, per axis, plus padding advice.
 
     Args:
@@ -479,13 +481,15 @@ def receptive_field(model, input_shape=None, padding: str = "same", layer: str |
         padding: padding scheme for spec strings.
         layer: stop at this layer (dotted module name): only what it depends on is traced, and the
             advice is about its units.
+        norm_stats: ``"count"``: normalisation statistics are connections (a GroupNorm makes every unit
+            global); ``"ignore"`` (default; a Graph keeps its own). See :func:`edgewise.trace`.
 
     Example:
         >>> rf = receptive_field(nets.from_spec("3*conv3", (1, 32, 32)), (1, 32, 32))
         >>> rf["conv3"].size
         (7, 7)
     """
-    graph = as_graph(model, input_shape, padding, layer=layer)
+    graph = as_graph(model, input_shape, padding, layer=layer, norm_stats=norm_stats)
     if layer is not None and graph.output != layer:
         graph = _ending_at(graph, graph.target(layer))
     fields: dict[str, tuple[AxisField, ...]] = {}
@@ -515,4 +519,5 @@ def receptive_field(model, input_shape=None, padding: str = "same", layer: str |
     local = grid[-1] if grid and not (len(graph[graph.output].shape) > 1 and
                                       all(a.n > 1 for a in out_axes)) else layers[-1]
     advice = Advice(uneven, offset, _even_sizes(graph), via[graph.output], local.size, local.name)
-    return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments, graph.padding)
+    return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments, graph.padding,
+                          graph.norm_stats)

@@ -90,6 +90,8 @@ class Graph:
     input_shape: tuple[int, ...]
     model_name: str = "model"
     padding: str | None = None  # the padding scheme of a spec net (None: as the model defines it)
+    norm_stats: str = "ignore"  # whether normalisation statistics are connections ("count") or not ("ignore")
+    norm_layers: tuple = ()  # (layer, op) of every normalisation whose statistics depend on the input
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):

@@ -229,11 +229,17 @@ def prefix(model: nn.Module, layer: str) -> nn.Module:
     return cut
 
 
-def as_graph(model, input_shape=None, padding: str = "same", layer: str | None = None) -> Graph:
+def as_graph(model, input_shape=None, padding: str = "same", layer: str | None = None,
+             norm_stats: str | None = None) -> Graph:
     """A :class:`Graph` from a Graph, an ``nn.Module`` (traced) or a model reference string; with ``layer``,
-    only what that layer depends on is traced (see :func:`edgewise.trace`)."""
+    only what that layer depends on is traced; ``norm_stats`` as in :func:`edgewise.trace` (default
+    ``"ignore"``; a Graph keeps the choice it was traced with, and asking for the other one is an error)."""
     if isinstance(model, Graph):
+        if norm_stats is not None and norm_stats != model.norm_stats:
+            raise EdgewiseError(f"this Graph was traced with norm_stats={model.norm_stats!r}; trace the model again "
+                                f"with edgewise.trace(model, shape, norm_stats={norm_stats!r})")
         return model
+    norm_stats = norm_stats or "ignore"
     if input_shape is None:
         shape = getattr(model, "input_shape", None)
         if shape is None:
@@ -242,11 +248,11 @@ def as_graph(model, input_shape=None, padding: str = "same", layer: str | None =
     shape = parse_shape(input_shape)
     module, name = load(model, shape, padding=padding), describe(model)
     if layer is None:
-        return trace(module, shape, name=name)
+        return trace(module, shape, name=name, norm_stats=norm_stats)
     try:  # the whole model's trace is cached and serves every layer it has a node for
-        graph = trace(module, shape, name=name)
+        graph = trace(module, shape, name=name, norm_stats=norm_stats)
         if layer in graph:
             return graph
     except EdgewiseError:
         pass
-    return trace(module, shape, name=name, layer=layer)
+    return trace(module, shape, name=name, layer=layer, norm_stats=norm_stats)

@@ -151,7 +151,7 @@ _REFUSE = {
 }
 
 
-def ones_network(model: nn.Module) -> nn.Module:
+def ones_network(model: nn.Module, norm_stats: str = "ignore") -> nn.Module:
     """A deep copy of ``model`` that computes the pathway network (see the module docstring).
 
     Convolution (also transposed) and linear weights are set to one and biases to
@@ -172,16 +172,16 @@ def ones_network(model: nn.Module) -> nn.Module:
                     m.bias.zero_()
     for p in net.parameters():
         p.requires_grad_(False)
-    return _OnesNetwork(net, originals).eval()
+    return _OnesNetwork(net, originals, norm_stats == "count").eval()
 
 
 class _OnesNetwork(nn.Module):
-    def __init__(self, net: nn.Module, originals: dict):
+    def __init__(self, net: nn.Module, originals: dict, count_stats: bool = False):
         super().__init__()
-        self.net, self.originals = net, originals
+        self.net, self.originals, self.count_stats = net, originals, count_stats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _swin_replaced(), _PathwayMode(self.originals):
+        with _swin_replaced(), _PathwayMode(self.originals, self.count_stats):
             return self.net(x)
 
 
@@ -226,8 +226,9 @@ def _refuse_scores(name: str):
 class _PathwayMode(TorchFunctionMode):
     """Swaps each op for its pathway counterpart while a forward pass runs."""
 
-    def __init__(self, originals: dict | None = None):
+    def __init__(self, originals: dict | None = None, count_stats: bool = False):
         super().__init__()
+        self._count_stats = count_stats
         self._scores: dict[int, weakref.ref] = {}
         self._originals = originals or {}
 
@@ -370,6 +371,8 @@ class _PathwayMode(TorchFunctionMode):
             return self._on_scores(func, name, args, kwargs)
         if name in _DROPOUT and args and isinstance(args[0], torch.Tensor):
             return args[0]
+        if self._count_stats and name in _NORMS and args and _live(args[0]):
+            return _with_statistics(name, args, kwargs)
         if name in _IDENTITY and args and _live(args[0]):
             return args[0]
         if name in ("pow", "__pow__") and len(args) == 2 and _live(args[0]) and not isinstance(args[1], torch.Tensor):
@@ -438,6 +441,32 @@ class _PathwayMode(TorchFunctionMode):
         if name in _REFUSE:
             raise EdgewiseError(f"ones_network: {name} has no pathway counterpart")
         return func(*args, **kwargs)  # linear structural ops: cat, view, flatten, pad, slicing, ...
+
+
+#: normalisations whose statistics ``norm_stats="count"`` makes connections
+_NORMS = {"layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm", "normalize"}
+
+
+def _with_statistics(name: str, args, kwargs) -> torch.Tensor:
+    """``x`` plus the sum of the units each unit's statistics are computed over (broadcast back):
+    one path from every member of the statistics' set, beside the unit's own."""
+    x = args[0]
+    rest = x.dim() - 2
+    if name in ("layer_norm", "rms_norm"):
+        shape = _arg(args, kwargs, 1, "normalized_shape")
+        k = 1 if isinstance(shape, int) else len(shape)
+        return x + x.sum(dim=tuple(range(x.dim() - k, x.dim())), keepdim=True)
+    if name == "group_norm":
+        g = int(_arg(args, kwargs, 1, "num_groups"))
+        per = x.reshape(x.shape[0], g, -1).sum(-1, keepdim=True)
+        return x + per.expand(x.shape[0], g, x[0].numel() // g).reshape(x.shape)
+    if name == "normalize":
+        return x + x.sum(dim=_arg(args, kwargs, 2, "dim", 1), keepdim=True)
+    counted = _arg(args, kwargs, 5, "use_input_stats", True) if name == "instance_norm" else \
+        _arg(args, kwargs, 5, "training", False)
+    if not counted or not rest:  # running statistics are constants; one sample without positions: nothing
+        return x
+    return x + x.sum(dim=tuple(range(2, 2 + rest)), keepdim=True)
 
 
 @contextlib.contextmanager
@@ -596,7 +625,7 @@ def _capture(net: "_OnesNetwork", layer: str, x: torch.Tensor):
 
 
 def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float64,
-                      layer: str | None = None, scale_log2: int = 0) -> np.ndarray:
+                      layer: str | None = None, scale_log2: int = 0, norm_stats: str = "ignore") -> np.ndarray:
     """Path counts from every input position (channel 0) to the selected output units, by autograd.
 
     Args:
@@ -609,11 +638,13 @@ def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float
         scale_log2: the backward pass is seeded with ``2**-scale_log2`` instead of 1,
             so the result is ``counts * 2**-scale_log2`` (exactly: a power of two);
             use it to bring counts beyond float64's range (deep ResNets) back into it.
+        norm_stats: ``"count"``: a normalisation's output unit also reads, once each, every unit its
+            statistics are computed over (``x + x.sum(those axes)``); ``"ignore"``: the identity.
 
     Returns:
         float array over the input positions (L or H×W).
     """
-    net = ones_network(model).to(dtype)
+    net = ones_network(model, norm_stats).to(dtype)
     x = torch.zeros((1, *input_shape), dtype=dtype, requires_grad=True)
     if layer is None:
         y = net(x)
