@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--layer", metavar="NAME",
                        help="analyse the model up to this layer (dotted module name, as listed by `edgewise rf`): "
                             "only what it depends on is traced, so ops later in the model do not matter")
+    model.add_argument("--norm-stats", choices=["ignore", "count"], default="ignore",
+                       help="whether the statistics of LayerNorm/GroupNorm/InstanceNorm/RMSNorm are connections: "
+                            "ignore (default: normalisations are per-unit maps) or count (every unit a statistic "
+                            "is computed over also reaches every unit it normalises)")
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                        help="activation after spec layers (default: relu; counts do not depend on it)")
 
@@ -295,8 +299,8 @@ def _build_module(args, err):
     layer = getattr(args, "layer", None)
     if layer:  # every analysis of this command stops at the layer: cut the model there
         module = models.prefix(module, layer)
-        return named_output(trace(module, shape, name=ref), layer), module
-    return trace(module, shape, name=ref), module
+        return named_output(trace(module, shape, name=ref, norm_stats=args.norm_stats), layer), module
+    return trace(module, shape, name=ref, norm_stats=args.norm_stats), module
 
 
 def _shape_text(shape) -> str:
@@ -308,6 +312,7 @@ def _shape_text(shape) -> str:
 def _cmd_paths(args, out, err) -> int:
     import numpy as np
 
+    from ._stats import describe as describe_norm_stats
     from .pathways import pathways
     from .report._format import fmt_number, fmt_ratio
     from .results import to_jsonable
@@ -352,6 +357,7 @@ def _cmd_paths(args, out, err) -> int:
     table.add_row("target", f"{result.layer} {_shape_text(node.shape)}, to={to_jsonable(result.to)}")
     table.add_row("numbers", "exact integers" if result.exact else
                   "float64" + (f" (counts stored × 1e-{result.scale})" if result.scale else ""))
+    table.add_row("normalisation", describe_norm_stats(graph))
     corner_name = "corner" if len(result.shape) == 2 else None
     for k in ("center", "edge") + ((corner_name,) if corner_name else ()):
         table.add_row(k, fmt_number(s[k], s[f"log10_{k}"]))
@@ -391,6 +397,7 @@ def _target_text(to, layer) -> str:
 
 
 def _cmd_rf(args, out, err) -> int:
+    from ._stats import describe as describe_norm_stats
     from .geometry import receptive_field
 
     with _progress(err, "tracing the model…"):
@@ -427,6 +434,8 @@ def _cmd_rf(args, out, err) -> int:
     out.print(table)
     for note in rows.notes:
         out.print(Text(note, style="dim"))
+    norms = describe_norm_stats(graph)
+    out.print(Text(norms[:1].upper() + norms[1:] + ".", style="dim"))
     advice = Table.grid(padding=(0, 1))
     advice.add_column(width=3, justify="right")
     advice.add_column()

@@ -72,3 +72,15 @@ def test_vit_is_uniform_and_the_verdict_says_why(pages):
 def test_a_zero_gradient_is_said_not_divided(pages):
     text = _verdict(pages["zero"])
     assert "every input gradient of its output is exactly zero" in text, text[:3000]
+
+
+def test_the_page_says_whether_normalisation_statistics_were_counted(pages):
+    import json
+
+    page = re.sub(r"\s+", " ", (pages["vit"] / "index.html").read_text())
+    # torchvision's ViT: a LayerNorm before attention and one before the MLP per layer, and the final one
+    assert "Normalisation: the statistics of 5 normalisation layers (LayerNorm ×5) not counted" in page
+    numbers = json.loads((pages["vit"] / "report.json").read_text())["numbers"]["pathways"]
+    assert [v["norm_stats"] for v in numbers.values()] == ["ignore"]
+    assert "Normalisation: no normalisation with statistics computed from the input" in \
+        (pages["zero"] / "index.html").read_text()

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import nets
 from .._axis import Adaptive, Resample, Transposed, Window
+from .._stats import describe as describe_norm_stats
 from ..answer import Evidence
 from ..results import write_atomic, write_json
 from . import page, pascal
@@ -154,7 +155,8 @@ def pathways(s: Subject, w: Writer) -> str:
     scale = " (log scale)" if panels(s.figures["pathways"])[0].log else ""
     parts = [_h3(s), w.figure(s.figures["pathways"], f"{s.slug}-pathways",
                               f"Number of paths from each input position to every output unit of {ev.name}{scale}: "
-                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}.")]
+                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}. Normalisation: "
+                              f"{describe_norm_stats(ev.graph)}.")]
     from .remedies import plot_comparison
 
     own = f" (original: the model as given, {ev.graph.padding} padding)" if ev.graph.padding else ""
@@ -163,7 +165,8 @@ def pathways(s: Subject, w: Writer) -> str:
                           + spread_sentence(s, modes.rows)))
     parts.append(w.table(remedy_rows(modes, ev.graph.padding), s.slug, "padding_modes", "padding schemes compared"))
     parts.append(pascal.diagram(s, w))
-    w.record("pathways", s.key, {"summary": ev.paths.summary,
+    w.record("pathways", s.key, {"summary": ev.paths.summary, "norm_stats": ev.graph.norm_stats,
+                                    "norm_layers": [name for name, _ in ev.graph.norm_layers],
                                     "padding_modes": {r["name"]: r.get(f"center_{s.where}_ratio") for r in modes.rows},
                                     "spread": {r["name"]: {k: r[k] for k in ("max_over_min", "unread", "uniform")}
                                                for r in modes.rows if "error" not in r}})
