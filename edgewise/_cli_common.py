@@ -7,7 +7,15 @@ from __future__ import annotations
 import json
 import sys
 
-__all__ = ["emit_json", "report_files", "check_out"]
+__all__ = ["emit_json", "report_files", "check_out", "add_norm_stats"]
+
+
+def add_norm_stats(parser) -> None:
+    """``--norm-stats`` for the commands whose numbers are path counts or receptive fields."""
+    parser.add_argument("--norm-stats", choices=["ignore", "count"], default="ignore",
+                        help="whether the statistics of LayerNorm/GroupNorm/InstanceNorm/RMSNorm are connections: "
+                             "ignore (default: normalisations are per-unit maps) or count (every unit a statistic "
+                             "is computed over also reaches every unit it normalises)")
 
 
 def emit_json(doc) -> None:

@@ -7,6 +7,7 @@ __all__ = ["add_parser"]
 
 def add_parser(sub, common, fmt, wrap) -> None:
     """Register ``report`` on the CLI's subparsers."""
+    from ._cli_common import add_norm_stats
     from .nets import DEFAULT_SPEC, PADDINGS, QUESTION_SPEC
 
     rp = sub.add_parser(
@@ -42,6 +43,7 @@ def add_parser(sub, common, fmt, wrap) -> None:
     rp.add_argument("--force", action="store_true",
                     help="write into --out even if it holds files that are not an edgewise report (replaced)")
     rp.add_argument("--seed", type=int, default=0)
+    add_norm_stats(rp)
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rp.set_defaults(handler=_cmd_report, out_kind="report")
 
@@ -84,7 +86,7 @@ def _cmd_report(args, out, err) -> int:
     result = build(refs, shapes, out=args.out, train=args.train, visualize=args.visualize, n_inits=args.inits,
                    remedy_inits=args.remedy_inits, seed=args.seed, padding=args.padding, size=args.size,
                    seeds=args.seeds, trained_weights=True if args.trained else None,
-                   progress=not (args.no_progress or args.json), force=args.force)
+                   progress=not (args.no_progress or args.json), force=args.force, norm_stats=args.norm_stats)
     if args.json:
         emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
                    "files": [str(p) for p in result.files]})

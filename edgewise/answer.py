@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nets, theory
+from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import sup
@@ -131,7 +132,7 @@ class Evidence:
 
 def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0,
-           step=None) -> Evidence:
+           step=None, norm_stats: str = "ignore") -> Evidence:
     """Run the engines :func:`answer` quotes (arguments as there; ``remedy_inits``: Monte-Carlo
     initialisations per remedy in the comparison, 0 for path counts only; ``step(text)``: called as each
     part starts, and during the long ones, with what is being computed, e.g. ``"sensitivity 8/32"``)."""
@@ -147,7 +148,7 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     shape = parse_shape(input_shape)
     name = name or describe(model)
     module = load(model, shape, padding=padding)
-    graph = trace(module, shape, name=name)
+    graph = trace(module, shape, name=name, norm_stats=norm_stats)
     do_perturb = math.prod(shape[1:]) <= PERTURB_LIMIT if perturb is None else perturb
     data = inputs if inputs is not None else shape
     say("pathways")
@@ -164,7 +165,8 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     pert = perturbation(module, data, seed=seed) if do_perturb else None
     # every remedy that fits this model; its own padding as a "remedy" is the original itself (not measured)
     comparison = compare(module, shape, [r for r in names() if r != graph.padding], n_inits=remedy_inits, seed=seed,
-                         progress=False, original=init, step=lambda text: say(f"remedy {text}"))
+                         progress=False, original=init, step=lambda text: say(f"remedy {text}"),
+                         norm_stats=norm_stats)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
                     _theory_for(module, shape), n_inits, seed)
 
@@ -194,6 +196,7 @@ def facts(ev: Evidence) -> dict:
     alternatives = {r["name"]: r for r in ev.comparison.rows if "error" not in r}
     return {
         "model": ev.name, "input_shape": list(shape), "padding": ev.graph.padding,
+        "norm_stats": ev.graph.norm_stats, "normalisation": describe_norm_stats(ev.graph),
         "paths": {k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio", "center_edge_ratio",
                                          "center_corner_ratio", "log10_min", "log10_max")},
         "receptive_field": {"layer": last_spatial.name, "size": [float(s) for s in last_spatial.size],
@@ -220,7 +223,7 @@ def facts(ev: Evidence) -> dict:
 
 
 def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
-           perturb: bool | None = None, inputs=None, name: str | None = None) -> Answer:
+           perturb: bool | None = None, inputs=None, name: str | None = None, norm_stats: str = "ignore") -> Answer:
     """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
 
     Args:
@@ -236,6 +239,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         inputs: real data (B, C, …) for the model's own gradient and the perturbation
             (default: N(0, 1) noise, seeded).
         name: how to call the model in the text (default: its reference or class name).
+        norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`).
 
     Returns:
         :class:`Answer`.
@@ -243,7 +247,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     from .report.figures import save_figure
 
     ev = gather(model, input_shape, padding=padding, n_inits=n_inits, seed=seed, perturb=perturb, inputs=inputs,
-                name=name)
+                name=name, norm_stats=norm_stats)
     outdir = Path(out) if out is not None else None
     files: list[Path] = []
     if outdir is not None:
@@ -295,8 +299,9 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
                  f"as the {where}"
                  + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
-                 + f"; the counts span 10^{{{p['log10_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}. "
-                   f"([figure]({f_paths}))")
+                 + f"; the counts span 10^{{{p['log10_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}"
+                   + (f" (normalisation: {f['normalisation']})" if f.get("normalisation") else "")
+                   + f". ([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
                  f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
                  f"{whole}. ([figure]({f_rf}))")

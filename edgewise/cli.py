@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from ._cli_common import add_norm_stats
 from ._cli_common import check_out as _check_out
 from ._cli_common import emit_json as _emit_json
 from ._cli_common import report_files as _report_files
@@ -86,15 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--layer", metavar="NAME",
                        help="analyse the model up to this layer (dotted module name, as listed by `edgewise rf`): "
                             "only what it depends on is traced, so ops later in the model do not matter")
-    model.add_argument("--norm-stats", choices=["ignore", "count"], default="ignore",
-                       help="whether the statistics of LayerNorm/GroupNorm/InstanceNorm/RMSNorm are connections: "
-                            "ignore (default: normalisations are per-unit maps) or count (every unit a statistic "
-                            "is computed over also reaches every unit it normalises)")
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                        help="activation after spec layers (default: relu; counts do not depend on it)")
 
+    counting = argparse.ArgumentParser(add_help=False)  # commands whose numbers are path counts
+    add_norm_stats(counting)
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("paths", parents=[model, common], formatter_class=fmt,
+    p = sub.add_parser("paths", parents=[model, counting, common], formatter_class=fmt,
                        help="count the paths from every input position to the output",
                        description=_wrap("Count the paths from every input position (input channel 0) to the selected "
                                    "output units, and compare centre, edge and corner."))
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                                                 "pathways.*.npy into DIR")
     p.set_defaults(handler=_cmd_paths)
 
-    r = sub.add_parser("rf", parents=[model, common], formatter_class=fmt,
+    r = sub.add_parser("rf", parents=[model, counting, common], formatter_class=fmt,
                        help="receptive field of every layer, with padding-evenness advice",
                        description=_wrap("Receptive-field size, jump and start of every layer, the share of units "
                                    "whose field falls off the image, and advice on input sizes that read "
@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", metavar="DIR", help="write scaling.png and scaling.json into DIR")
     sc.set_defaults(handler=_cmd_scaling)
 
-    rm = sub.add_parser("remedies", parents=[model, common], formatter_class=fmt,
+    rm = sub.add_parser("remedies", parents=[model, counting, common], formatter_class=fmt,
                         help="apply each remedy and compare pathway maps, receptive fields, parameters and cost",
                         description=_wrap("Rewrite MODEL with each remedy (padding modes, partial convolution, "
                                           "non-overlapping strides, CoordConv, random global connections) and compare "
@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
                                                  "maps as .npy into DIR")
     rm.set_defaults(handler=_cmd_remedies)
 
-    an = sub.add_parser("answer", parents=[model, common], formatter_class=fmt,
+    an = sub.add_parser("answer", parents=[model, counting, common], formatter_class=fmt,
                         help="answer the question for a model: is the effect real, what does theory say, what helps",
                         description=_wrap("Run pathways, receptive fields, Monte-Carlo sensitivity, the perturbation "
                                           "experiment and the closed forms on MODEL and write a short answer in "
@@ -299,8 +299,12 @@ def _build_module(args, err):
     layer = getattr(args, "layer", None)
     if layer:  # every analysis of this command stops at the layer: cut the model there
         module = models.prefix(module, layer)
-        return named_output(trace(module, shape, name=ref, norm_stats=args.norm_stats), layer), module
-    return trace(module, shape, name=ref, norm_stats=args.norm_stats), module
+        return named_output(trace(module, shape, name=ref, norm_stats=_norm_stats(args)), layer), module
+    return trace(module, shape, name=ref, norm_stats=_norm_stats(args)), module
+
+
+def _norm_stats(args) -> str:
+    return getattr(args, "norm_stats", None) or "ignore"
 
 
 def _shape_text(shape) -> str:
@@ -586,7 +590,7 @@ def _cmd_remedies(args, out, err) -> int:
     with _progress(err, "tracing the model…"):
         graph, module = _build_module(args, err)
     with _progress(err, "applying and measuring each remedy…"):
-        result = compare(module, graph.input_shape, chosen, n_inits=args.inits)
+        result = compare(module, graph.input_shape, chosen, n_inits=args.inits, norm_stats=_norm_stats(args))
     result.model = graph.model_name
     if args.out:
         from .report import save_figure
@@ -614,6 +618,10 @@ def _cmd_remedies(args, out, err) -> int:
         table.add_row(*row, style="dim" if i in rows.flagged else None)
     out.print(table)
     out.print(Text(rows.notes[0], style="dim"))
+    from ._stats import describe as describe_norm_stats
+
+    norms = describe_norm_stats(graph)  # of the original; every variant is counted the same way
+    out.print(Text(f"Normalisation: {norms}.", style="dim"))
     for m in rows.notes[1:]:
         out.print(Text(m, style="yellow"))
     return 0
@@ -628,7 +636,7 @@ def _cmd_answer(args, out, err) -> int:
         graph, module = _build_module(args, err)
     with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
         result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
-                        name=graph.model_name)
+                        name=graph.model_name, norm_stats=_norm_stats(args))
     if args.json:
         _emit_json(result.to_dict())
         return 0

@@ -159,3 +159,23 @@ def test_cli_option(capsys, tmp_path):
     assert main(["rf", f"{path}:make", "--input", "1x8x8", "--norm-stats", "count"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "(GroupNorm) counted as connections" in text and "through 1:stats" in text
+
+
+def test_remedies_answer_and_report_count_the_same_way(tmp_path):
+    from edgewise.answer import answer
+    from edgewise.remedies import compare
+
+    net = sandwich(nn.GroupNorm(2, 4))
+    counted = compare(net, SHAPE, ["circular"], norm_stats="count")
+    assert counted.norm_stats == "count" and counted.to_dict()["norm_stats"] == "count"
+    ignored = compare(net, SHAPE, ["circular"])
+    assert counted.rows[0]["max_over_min"] != ignored.rows[0]["max_over_min"]
+    a = answer(net, SHAPE, n_inits=2, perturb=False, norm_stats="count")
+    assert "(normalisation: the statistics of 1 normalisation layer (GroupNorm) counted as connections" in a.text
+    assert a.to_dict()["norm_stats"] == "count"
+
+
+def test_commands_without_path_counts_do_not_take_the_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["sensitivity", "4*conv3", "--input", "1x16", "--norm-stats", "count"])
+    assert "unrecognized arguments: --norm-stats" in capsys.readouterr().err

@@ -38,17 +38,19 @@ class Comparison(Result):
     rows: list
     maps: dict = field(default_factory=dict)
     sensitivity: dict = field(default_factory=dict)
+    norm_stats: str = "ignore"
 
     kind = "remedy_comparison"
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "input_shape": list(self.input_shape), "rows": self.rows}
+        return {"model": self.model, "input_shape": list(self.input_shape), "rows": self.rows,
+                "norm_stats": self.norm_stats}
 
     def without(self, name) -> "Comparison":
         """This comparison less the variant ``name`` (e.g. the model's own padding, which is the original)."""
         return Comparison(self.model, self.input_shape, [r for r in self.rows if r["name"] != name],
                           {n: m for n, m in self.maps.items() if n != name},
-                          {n: m for n, m in self.sensitivity.items() if n != name})
+                          {n: m for n, m in self.sensitivity.items() if n != name}, self.norm_stats)
 
     def arrays(self) -> dict:
         return {**{f"log10_{name}": m for name, m in self.maps.items()},
@@ -77,9 +79,9 @@ def multiply_adds(model: nn.Module, input_shape) -> int:
 
 
 def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
-         seed: int = 0, measured=None, on_chunk=None, disposable: bool = False) -> tuple[dict, np.ndarray,
-                                                                                          np.ndarray | None]:
-    graph = trace(module, shape, name=name)
+         seed: int = 0, measured=None, on_chunk=None, disposable: bool = False,
+         norm_stats: str = "ignore") -> tuple[dict, np.ndarray, np.ndarray | None]:
+    graph = trace(module, shape, name=name, norm_stats=norm_stats)
     p = pathways(graph)
     rf = receptive_field(graph)
     spatial = [l for l in rf.layers if l.spatial]
@@ -120,7 +122,7 @@ def _trim() -> None:
 
 
 def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0, seed: int = 0,
-            progress: bool = True, original=None, step=None) -> Comparison:
+            progress: bool = True, original=None, step=None, norm_stats: str = "ignore") -> Comparison:
     """Apply each remedy to ``model`` and measure it beside the original.
 
     Args:
@@ -136,6 +138,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             ``n_inits`` and ``seed`` (it is then not measured again).
         step: ``step(text)`` before each variant and after each chunk of its initialisations (a progress
             hook: ``"same (2/12)"``, ``"same (2/12), initialisations 8/32"``).
+        norm_stats: whether normalisation statistics are connections in the path counts (see
+            :func:`edgewise.trace`); recorded in the result.
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
@@ -159,13 +163,14 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
         return lambda done, total: step(f"{text}, initialisations {done}/{total}")
 
     base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed, original,
-                                     hook(f"original (1/{len(chosen) + 1})"))
+                                     hook(f"original (1/{len(chosen) + 1})"), norm_stats=norm_stats)
     rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
     for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
         on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
         try:
             row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits, seed,
-                                 on_chunk=on_chunk, disposable=True)  # the rewritten copy is ours to reinitialise
+                                 on_chunk=on_chunk, disposable=True,  # the rewritten copy is ours to reinitialise
+                                 norm_stats=norm_stats)
         except EdgewiseError as e:
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue
@@ -174,4 +179,4 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             _trim()
         rows.append(row)
         maps[name], sens[name] = log10, s
-    return Comparison(describe(model), shape, rows, maps, sens if n_inits else {})
+    return Comparison(describe(model), shape, rows, maps, sens if n_inits else {}, norm_stats)

@@ -199,7 +199,8 @@ class _Progress:
 
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
           n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
-          seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False) -> Report:
+          seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False,
+          norm_stats: str = "ignore") -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
     Args:
@@ -213,6 +214,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         n_inits: random initialisations for the Monte-Carlo sensitivity; ``remedy_inits`` per remedy (0: paths
             only; default ``n_inits``, so the original's sensitivity is one number with one interval on the page).
         trained_weights: say the models' weights are trained (default: guessed from the reference).
+        norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`);
+            the path map's caption says which, and over which layers.
         force: write into ``out`` even if it holds files that are not an edgewise report (they are replaced).
             The report is built aside and swapped in whole when complete (:mod:`.folder`); an earlier report's
             cached experiments are kept.
@@ -225,10 +228,12 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         >>> r.path  # doctest: +SKIP
         PosixPath('out/report/index.html')
     """
+    from .._stats import check_norm_stats
     from .._trace import parse_shape
 
     start = time.perf_counter()
     _check(n_inits, n_inits if remedy_inits is None else remedy_inits, padding, size, seeds)
+    check_norm_stats(norm_stats)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
     acts, flops = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
     remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts, flops)
@@ -237,16 +242,16 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     with Staging(out) as staged:
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
-                      trained_weights=trained_weights, progress=progress)
+                      trained_weights=trained_weights, progress=progress, norm_stats=norm_stats)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
-           padding, size, seeds, trained_weights, progress, capped=None) -> Report:
+           padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore") -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out)
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
-              "padding": padding, "size": size, "seeds": seeds, "edgewise": __version__}
+              "padding": padding, "size": size, "seeds": seeds, "norm_stats": norm_stats, "edgewise": __version__}
     if capped:
         config["remedy_inits_capped"] = capped
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0)
@@ -260,7 +265,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 bar.label(f"measuring {name} — {text}", f"measuring {name} — {_COUNTER.sub('', text)}")
 
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
-                        name=name, step=step)
+                        name=name, step=step, norm_stats=norm_stats)
             ident = _slug(name)
             while ident in slugs:
                 ident += "-2"
