@@ -23,7 +23,13 @@ turns its operands back into Graph nodes and its result into ids again:
 * functions the tracer keeps whole (timm's ``window_reverse``, ``deblockify``, ...) run on the ids when
   they only move data, which is checked: the result must commute with a random renaming of the units;
 * attention scores may be rearranged (transposed, viewed, split) like data: every score element keeps
-  the number of its query token, so ``v @ attnᵀ`` and per-head views are followed.
+  the number of its query token, so ``v @ attnᵀ`` and per-head views are followed;
+* attention across channels (XCiT, DaViT: the "tokens" of the values are channels) is a grouped 1×1
+  convolution, one group per head; scores mixed across heads (talking heads) stay scores when every
+  mixed head attends the same keys; after the softmax the weights are followed as the oracle's 0/1
+  pattern under constant arithmetic (ConViT's gated positional attention); a product of the queries with
+  a constant (SAM's relative positions) is a :class:`LogitTerm` that may only join the logits; key tokens
+  that hold the same units are each a key.
 
 Statistics and softmax. Normalisations are the identity by default: a unit's paths run through its own
 value, not through the mean, variance or norm it is divided by (BatchNorm, LayerNorm, GroupNorm, RMSNorm and
@@ -68,7 +74,16 @@ _OLD_RESHAPE = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
                 "view", "reshape", "flatten", "squeeze", "unsqueeze"}
 _MATMUL = {torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm", "__matmul__"}
 _SOFTMAX = {F.softmax, torch.softmax, "softmax", F.dropout, "dropout"}
+_SOFTMAX_ONLY = {F.softmax, torch.softmax, "softmax"}
 _REDUCE = {torch.mean: "mean", "mean": "mean", torch.sum: "sum", "sum": "sum", torch.amax: "max", "amax": "max"}
+_WEIGHT_ARITHMETIC = {
+    operator.mul: operator.mul, operator.imul: operator.mul, torch.mul: operator.mul, "mul": operator.mul,
+    "mul_": operator.mul, operator.truediv: operator.truediv, operator.itruediv: operator.truediv,
+    torch.div: operator.truediv, "div": operator.truediv, "div_": operator.truediv,
+    operator.add: operator.add, operator.iadd: operator.add, torch.add: operator.add, "add": operator.add,
+    "add_": operator.add, operator.sub: operator.sub, operator.isub: operator.sub, torch.sub: operator.sub,
+    "sub": operator.sub, "sub_": operator.sub,
+}
 _RADIX = 1 << 40  # place keys: node · RADIX + position
 _CONST = -1
 _MASK_BELOW = -50.0  # an additive constant this negative before a softmax masks the entry (Swin uses -100)
@@ -98,6 +113,35 @@ class Scores:
     def masked(self, allowed: torch.Tensor) -> "Scores":
         shape = torch.broadcast_shapes(self.allowed.shape, allowed.shape)
         return Scores(None, (self.allowed & allowed).expand(shape), self.qi.expand(shape), self.qrows)
+
+
+class Weights(Scores):
+    """Attention weights: softmax(scores) as the autograd oracle computes them, a constant ``value`` that is 1
+    where the query may attend the key and 0 where it is masked, then scaled, gated, mixed with constant weights
+    (ConViT's positional attention) and renormalised as the model does; a query attends every key where its
+    weight is non-zero, once."""
+
+    def __init__(self, value: torch.Tensor, qi: torch.Tensor, qrows: torch.Tensor):
+        shape = torch.broadcast_shapes(value.shape, qi.shape)
+        value = value.double().expand(shape)
+        super().__init__(None, value != 0, qi.expand(shape), qrows)
+        self.value = value
+
+    @classmethod
+    def of(cls, s: Scores) -> "Weights":
+        return cls(s.allowed.double(), s.qi, s.qrows)
+
+    def masked(self, allowed: torch.Tensor) -> "Weights":
+        return Weights(self.value * allowed, self.qi, self.qrows)
+
+
+class LogitTerm:
+    """A product of an input-dependent tensor with a constant that is not a Linear over channels (SAM's
+    decomposed relative positions ``einsum("bhwc,hkc->bhwk", q, R)``). Added to attention logits it is part of
+    them and carries no paths, like q·kᵀ; used in any other way it is refused with ``message``."""
+
+    def __init__(self, message: str):
+        self.message = message
 
 
 def _signatures(node: np.ndarray, chan: np.ndarray):
@@ -193,11 +237,20 @@ class Layout:
         args = [a for a in fx.all_input_nodes]
         has_units = any(a in self.units for a in args)
         module = self.modules.get(target) if fx.op == "call_module" else None
+        if any(isinstance(self.units.get(a), LogitTerm) for a in args) and \
+                target is not F.scaled_dot_product_attention and \
+                not any(isinstance(self.units.get(a), Scores) for a in args):
+            return self._on_logit_term(fx)
         if fx.op == "call_module":
             if isinstance(self.units.get(fx.args[0] if fx.args else None), Scores):
+                if isinstance(module, nn.Softmax) and not isinstance(self.units[fx.args[0]], Weights):
+                    self.units[fx] = Weights.of(self.units[fx.args[0]])
+                    return True
                 if isinstance(module, (nn.Softmax, nn.Dropout, nn.Identity)):  # the softmax / dropout of attention
                     self.units[fx] = self.units[fx.args[0]]
                     return True
+                if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                    return self._mix_scores(fx, module, name)
                 raise EdgewiseError(f"{fx.name}: attention scores reach {type(module).__name__}; edgewise follows "
                                     "scores only through scaling, additive biases/masks, softmax and dropout into a "
                                     "product with the values")
@@ -457,6 +510,9 @@ class Layout:
             if len(tensors) == 1:
                 self._set(fx, self._ids(tensors[0]))
                 return True
+        if module is None and target in ("type_as", "to") and fx.args and fx.args[0] in tensors:
+            self._set(fx, self._ids(fx.args[0]))  # x.type_as(y), x.to(y): y lends only its dtype and device
+            return True
         if module is None:
             try:
                 kind, _ = _function_op(target, fx.args, fx.kwargs, 0)
@@ -477,6 +533,8 @@ class Layout:
             self._set(fx, operands[0])
             return True
         if not self._pairable(operands):
+            if self._pair_channels(fx, name, kind, operands):
+                return True
             return self._broadcast_binary(fx, name, kind, operands, op)
         a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         shape = a.shape
@@ -499,6 +557,44 @@ class Layout:
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
                                 op=op or str(fx.target))
                 out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
+        self._set(fx, torch.as_tensor(out.reshape(shape)))
+        return True
+
+    def _pair_channels(self, fx, name, kind, operands) -> bool:
+        """``a ± b`` / ``a · b`` of operands of one shape that hold, element by element, units at the same position
+        of maps on the same grid but of other channels (RoPE's ``x·cos + rotate(x)·sin``): per pair of maps, the
+        channels each operand reads, selected, and added/multiplied on that grid. False
+        when the operands' shapes differ or some pair of units is not at one position: the caller's broadcasting
+        applies."""
+        if tuple(operands[0].shape) != tuple(operands[1].shape):
+            return False
+        a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
+        shape = a.shape
+        a, b = a.reshape(-1), b.reshape(-1)
+        both = np.flatnonzero((a > 0) & (b > 0))
+        if not both.size:
+            return False
+        wa, la, _ = self._decode(torch.as_tensor(a[both]))
+        wb, lb, _ = self._decode(torch.as_tensor(b[both]))
+        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))])
+        pa, pb = la % sizes[wa], lb % sizes[wb]
+        if not np.array_equal(pa, pb) or any(self._spatial(int(x)) != self._spatial(int(y))
+                                             for x, y in set(zip(wa.tolist(), wb.tolist()))):
+            return False
+        ca, cb = la // sizes[wa], lb // sizes[wb]
+        out = np.where(a > 0, a, b)
+        sig = np.stack([wa, ca, wb, cb], 1)
+        maps = np.unique(sig[:, [0, 2]], axis=0)
+        for k, (na, nb) in enumerate(maps.tolist()):
+            rows = np.flatnonzero((sig[:, 0] == na) & (sig[:, 2] == nb))
+            chans, channel = np.unique(sig[rows][:, [1, 3]], axis=0, return_inverse=True)
+            spatial = self._spatial(na)
+            src_a = self._select(na, chans[:, 0], name)
+            src_b = self._select(nb, chans[:, 1], name)
+            new = self._add(name if k == 0 else f"{name}:{k}", kind, (src_a, src_b), (len(chans), *spatial),
+                            op=f"{fx.target} (channels paired at each position)")
+            npos = max(math.prod(spatial), 1)
+            out[both[rows]] = channel.reshape(-1) * npos + pa[rows] + (self._bases[self._index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
 
@@ -657,6 +753,8 @@ class Layout:
     def _on_scores(self, fx, a) -> bool:
         s: Scores = self.units[a]
         t = fx.target
+        if isinstance(s, Weights) or t in _SOFTMAX_ONLY:
+            return self._on_weights(fx, a)
         if t in _SOFTMAX or t in ("float", "to", "type_as", "contiguous") or t in (operator.mul, operator.truediv,
                                                                                     torch.mul, torch.div, "mul", "div"):
             self.units[fx] = s
@@ -687,6 +785,110 @@ class Layout:
         raise EdgewiseError(f"{fx.name}: attention scores reach {t!r}; edgewise follows scores only through scaling, "
                             "additive biases/masks, softmax and dropout into a product with the values")
 
+    def _on_weights(self, fx, a) -> bool:
+        """Attention weights (after the softmax) are a constant per (query, key): arithmetic with constants and
+        with other weights of the same queries, renormalisation by their own sums and rearrangements are followed
+        on their value; anything input-dependent is refused."""
+        s: Scores = self.units[a]
+        t = fx.target
+        if not isinstance(s, Weights):  # the softmax of scores
+            self.units[fx] = Weights.of(s)
+            return True
+        if t in _SOFTMAX_ONLY:
+            raise EdgewiseError(f"{fx.name}: a softmax of attention weights (after a softmax); edgewise cannot map it")
+        if t in (F.dropout, "dropout", "float", "to", "type_as", "contiguous", "clone", "detach"):
+            self.units[fx] = s
+            return True
+
+        def other_value():
+            rest = [x for x in fx.args[:2] if x is not a]
+            if len(rest) != 1:
+                return s.value, s.qi
+            o = rest[0]
+            got = self.units.get(o) if isinstance(o, torch.fx.Node) else None
+            if isinstance(got, Weights):
+                return got.value, got.qi
+            value = self.const_value(o)
+            if value is None or got is not None:
+                raise EdgewiseError(f"{fx.name}: attention weights combined with an input-dependent tensor by {t!r}; "
+                                    "edgewise cannot map it")
+            return torch.as_tensor(value, dtype=torch.float64), None
+
+        first = fx.args[0] is a
+        if t in _WEIGHT_ARITHMETIC:
+            value, qi = other_value()
+            if qi is not None and not torch.equal(*torch.broadcast_tensors(qi, s.qi)):
+                raise EdgewiseError(f"{fx.name}: attention weights of different queries combined")
+            op = _WEIGHT_ARITHMETIC[t]
+            out = op(s.value, value) if first else op(value, s.value)
+            self.units[fx] = Weights(out, s.qi, s.qrows)
+            return True
+        if t in ("masked_fill", "masked_fill_"):
+            mask = self.const_value(fx.args[1])
+            fill = self.const_value(fx.args[2] if len(fx.args) > 2 else fx.kwargs.get("value"))
+            if mask is None or fill is None:
+                raise EdgewiseError(f"{fx.name}: attention weights masked by an input-dependent mask")
+            self.units[fx] = Weights(s.value.masked_fill(torch.as_tensor(mask).bool(), float(fill)), s.qi, s.qrows)
+            return True
+        if t in _REDUCE and _REDUCE[t] in ("sum", "mean"):  # a statistic of the weights: a constant
+            args = torch.fx.node.map_arg(fx.args, lambda x: s.value if x is a else self._value(x))
+            kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: self._value(x))
+            self._consts[fx] = getattr(args[0], t)(*args[1:], **kwargs) if isinstance(t, str) else t(*args, **kwargs)
+            return True
+        if t in MOVE_METHODS or t in MOVE_FUNCTIONS and t is not operator.getitem and t not in (
+                torch.cat, torch.concat, torch.stack, F.pad):
+            def run(tensor):
+                args = torch.fx.node.map_arg(fx.args, lambda x: tensor if x is a else self._value(x))
+                kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: tensor if x is a else self._value(x))
+                if fx.op == "call_method":
+                    return getattr(args[0], t)(*args[1:], **kwargs)
+                return t(*args, **kwargs)
+            qi, value = run(s.qi), run(s.value)
+            if isinstance(qi, torch.Tensor):
+                self.units[fx] = Weights(value, qi, s.qrows)
+            else:
+                self.units[fx] = tuple(Weights(v, q, s.qrows) for q, v in zip(qi, value))
+            return True
+        raise EdgewiseError(f"{fx.name}: attention weights (after the softmax) reach {t!r}; edgewise follows them "
+                            "only through arithmetic with constants, renormalisation, rearrangement and dropout into "
+                            "a product with the values")
+
+    def _mix_scores(self, fx, module: nn.Module, name: str) -> bool:
+        """Talking heads (CaiT, EfficientFormer-v2): a Linear over the last axis or a 1×1 convolution over axis 1
+        mixes attention scores (or weights) across heads. Mixed scores are still scores: they carry no paths and
+        choose the same keys, which edgewise can say only when every head mixed allows the same keys for the
+        same query token."""
+        s: Scores = self.units[fx.args[0]]
+        if isinstance(module, nn.Linear):
+            axis, width = s.allowed.ndim - 1, module.out_features
+        else:
+            if any(k != 1 for k in _pair_list(module.kernel_size)) or any(t != 1 for t in _pair_list(module.stride)) \
+                    or (not isinstance(module.padding, str) and any(p != 0 for p in _pair_list(module.padding))) or \
+                    module.padding_mode != "zeros" or s.allowed.ndim != len(_pair_list(module.kernel_size)) + 2:
+                raise EdgewiseError(f"{fx.name}: attention scores reach {type(module).__name__} with a kernel wider "
+                                    "than 1; edgewise follows scores mixed across heads (1×1) only")
+            axis, width = 1, module.out_channels
+        qi = s.qi.expand(s.allowed.shape)
+        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
+        place, _ = self._places(s.qrows[None], sizes, name, "query")
+        where = torch.as_tensor(place[0])[(qi - 1).long()]
+        if not bool((s.allowed == s.allowed.narrow(axis, 0, 1)).all()) or not bool(
+                (where == where.narrow(axis, 0, 1)).all()):
+            raise EdgewiseError(f"layer {name!r}: attention scores of heads that allow different keys, or of other "
+                                f"query tokens, mixed by {type(module).__name__}; edgewise maps talking heads only "
+                                "when every head mixed attends the same keys")
+        shape = list(s.allowed.shape)
+        shape[axis] = width
+        if isinstance(s, Weights):  # as the oracle: the weights mixed with ones, without a bias
+            ones = torch.ones(module.weight.shape, dtype=torch.float64)
+            value = F.linear(s.value, ones) if isinstance(module, nn.Linear) else \
+                (F.conv1d if isinstance(module, nn.Conv1d) else F.conv2d)(s.value, ones, None, 1, 0, 1, module.groups)
+            self.units[fx] = Weights(value, qi.narrow(axis, 0, 1).expand(shape), s.qrows)
+            return True
+        self.units[fx] = Scores(None, s.allowed.narrow(axis, 0, 1).expand(shape), qi.narrow(axis, 0, 1).expand(shape),
+                                s.qrows)
+        return True
+
     def _matmul(self, fx, name) -> bool:
         a, b = fx.args[0], fx.args[1]
         form = "matmul"
@@ -712,8 +914,25 @@ class Layout:
         if live_a and not live_b and form == "matmul":  # x @ W: a Linear over the last axis
             self._set(fx, self.project(ia, self._meta_shape(fx)[-1], name, "matmul"))
             return True
-        raise EdgewiseError(f"layer {name!r}: a matrix product edgewise cannot map (only x @ W with a constant W, "
-                            "and attention: softmax(q @ kᵀ) @ v)")
+        message = (f"layer {name!r}: a matrix product edgewise cannot map (only x @ W with a constant W, "
+                   "and attention: softmax(q @ kᵀ) @ v)")
+        if live_a != live_b:  # maybe a relative-position term of the logits (SAM's q·R): decided where it is used
+            self.units[fx] = LogitTerm(message)
+            return True
+        raise EdgewiseError(message)
+
+    def _on_logit_term(self, fx) -> bool:
+        """A :class:`LogitTerm` may be rearranged, scaled by constants and added to other logit terms on its way
+        to the attention logits; anything else raises the error of the product it came from."""
+        terms = [self.units[a] for a in fx.all_input_nodes if isinstance(self.units.get(a), LogitTerm)]
+        others = [a for a in fx.all_input_nodes if not isinstance(self.units.get(a), LogitTerm) and self._live(a)]
+        t = fx.target
+        moves = (t in MOVE_METHODS or t in MOVE_FUNCTIONS) and t not in (torch.cat, torch.concat, torch.stack)
+        arithmetic = t in _WEIGHT_ARITHMETIC or t in ("float", "to", "type_as", "contiguous", "clone")
+        if fx.op != "call_module" and (moves or arithmetic) and not others:
+            self.units[fx] = terms[0]
+            return True
+        raise EdgewiseError(terms[0].message)
 
     def attend(self, q: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None, name: str) -> torch.Tensor:
         """Attention's value path: output (…, i, d) reads v (…, j, d) for every key j that query i may attend."""
@@ -726,6 +945,9 @@ class Layout:
         allowed = allowed.expand(*lead, lq, lk).reshape(-1, lq, lk).numpy()
         if allowed.shape[0] != q.shape[0]:
             allowed = np.broadcast_to(allowed, (q.shape[0], lq, lk))
+        across = self._attend_channels(v, allowed, lead, name)
+        if across is not None:
+            return across
         sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
         qkey, _ = self._places(q, sizes, name, "query")
         vkey, vchan = self._places(v, sizes, name, "value")
@@ -751,6 +973,7 @@ class Layout:
                 raise EdgewiseError(f"layer {name!r}: heads attend different key sets; edgewise needs one pattern")
         rel = np.stack([relation // keys.size, relation % keys.size], 1)
         node_of = np.where(keys >= 0, keys // _RADIX, -1)
+        times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
         pos_of = np.where(keys >= 0, keys % _RADIX, -1)
         is_grid = np.array([k >= 0 and bool(self._spatial(int(w))) for k, w in zip(keys, node_of)])
         vgrid = {int(node_of[p]) for p in np.unique(vplace[vlive]) if is_grid[p]}
@@ -785,7 +1008,12 @@ class Layout:
                     raise EdgewiseError(f"layer {name!r}: a token without a position attended by some positions only")
                 col = self._add(f"{name}:token", "reshape", (self._names[node_of[p]],), (chans,) + (1,) * len(spatial),
                                 op="broadcast")
-                node = self._add(f"{name}:mix", "add", (node, col), q_shape, op="attention")
+                repeats = {times.get((int(q), int(p)), 1) for q in askers}
+                if len(repeats) != 1:
+                    raise EdgewiseError(f"layer {name!r}: positions attend copies of a token different numbers "
+                                        "of times")
+                for _ in range(repeats.pop()):
+                    node = self._add(f"{name}:mix", "add", (node, col), q_shape, op="attention")
             made[-1] = node
         pooled_by: dict = {}
         for p in query_places[~is_grid[query_places]]:
@@ -804,7 +1032,8 @@ class Layout:
                                        op=what)
                     pooled_by[key] = self._add(f"{name}:flat", "reshape", (pooled,), (chans,), op="flatten")
                 parts.append(pooled_by[key])
-            parts += [self._names[node_of[k]] for k in mine[~is_grid[mine]]]
+            parts += [self._names[node_of[k]] for k in mine[~is_grid[mine]]
+                      for _ in range(times.get((int(p), int(k)), 1))]
             if not parts:
                 continue
             node = parts[0]
@@ -812,7 +1041,7 @@ class Layout:
                 node = self._add(f"{name}:mix", "add", (node, extra), (chans,), op="attention")
             made[int(p)] = node
         # ids of the output (B, Lq, dv): the query's place, the value's channel
-        target = np.array([self._index(made[-1]) if is_grid[p] else
+        target = np.array([self._index(made[-1]) if is_grid[p] and -1 in made else
                            self._index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
         base = np.where(target >= 0, np.asarray(self._bases + [0])[target] + 1, 0)
         stride = np.where(is_grid, math.prod(q_spatial), 1)
@@ -821,6 +1050,36 @@ class Layout:
         out = base[tq][..., None] + ch[:, None, :] * stride[tq][..., None] + offset[tq][..., None]
         out = np.where((base[tq][..., None] > 0) & (ch[:, None, :] >= 0), out, 0).astype(np.float64)
         return torch.as_tensor(out).reshape(*lead, lq, dv)
+
+    def _attend_channels(self, v: torch.Tensor, allowed: np.ndarray, lead, name: str) -> torch.Tensor | None:
+        """Attention across channels (XCiT's XCA, DaViT's channel attention): the "tokens" of ``v`` (G, Lk, dv)
+        are channels, each row one channel of one map over its positions. Output (g, i, d) reads the value
+        channel of every row j that i may attend, at the position of d: per group g (a head) a 1×1 convolution
+        from the head's value channels to its Lq output channels, once per channel. None when ``v`` is laid
+        out as tokens (the usual attention)."""
+        which, local, const = self._decode(v)
+        if const.any() or v.shape[-1] < 2:
+            return None
+        src_index = int(which.flat[0])
+        spatial = self._spatial(src_index)
+        npos = max(math.prod(spatial), 1)
+        pos, chan = local % npos, local // npos
+        if not spatial or not (which == src_index).all() or not (chan == chan[..., :1]).all() or \
+                (pos == pos[..., :1]).all():
+            return None
+        groups, lq, lk = allowed.shape
+        if not (pos == pos[:, :1, :]).all() or any(np.unique(pos[g, 0]).size != pos.shape[-1] for g in range(groups)):
+            raise EdgewiseError(f"layer {name!r}: attention across channels whose value rows do not hold the same "
+                                "positions, each once")
+        if not allowed.all():
+            raise EdgewiseError(f"layer {name!r}: attention across channels with a mask; edgewise maps it only when "
+                                "every channel of a head attends every channel of the head")
+        src = self._select(src_index, chan[:, :, 0].reshape(-1), name)
+        new = self._add(name, "conv", (src,), (groups * lq, *spatial), axes=tuple(Window(1, 1) for _ in spatial),
+                        groups=groups, op="attention across channels")
+        out_chan = np.arange(groups * lq).reshape(groups, lq, 1)
+        out = out_chan * npos + pos[:, :1, :] + (self._bases[self._index(new)] + 1)
+        return torch.as_tensor(out.astype(np.float64)).reshape(*lead, lq, v.shape[-1])
 
     def _places(self, t: torch.Tensor, sizes, name: str, what: str):
         """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
@@ -837,9 +1096,15 @@ class Layout:
         def arg(i, key, default=None):
             return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
 
+        terms = [self.units[x] for x in (arg(0, "query"), arg(1, "key"), arg(2, "value"))
+                 if isinstance(self.units.get(x), LogitTerm)]
+        if terms:
+            raise EdgewiseError(terms[0].message)
         q, v = self._ids(arg(0, "query")), self._ids(arg(2, "value"))
         allowed = torch.ones((*q.shape[:-1], v.shape[-2]), dtype=torch.bool)
         mask = arg(3, "attn_mask")
+        if isinstance(self.units.get(mask), LogitTerm):
+            mask = None  # a float mask computed from the queries is part of the logits: it masks nothing
         if mask is not None:
             value = self.const_value(mask)
             if value is None:
@@ -917,6 +1182,27 @@ class Layout:
             value = None
         self._consts[a] = value
         return value
+
+
+def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> dict:
+    """{(query place, key place): n} where a query attends n > 1 keys that hold the same units (prefix tokens
+    that were one constant in an earlier block, a token copied): each key is a path of its own. Keys on a grid
+    that repeat are refused (a pool node has one connection per position)."""
+    per_query = b * lq + i
+    uk, n = np.unique(per_query * keys.size + vplace[b, j], return_counts=True)
+    if not uk.size or n.max() == 1:
+        return {}
+    qp = qplace.reshape(-1)[uk // keys.size]
+    vp = uk % keys.size
+    times: dict = {}
+    for q, v, k in zip(qp.tolist(), vp.tolist(), n.tolist()):
+        if times.setdefault((q, v), k) != k:
+            raise EdgewiseError(f"layer {name!r}: queries at one place attend copies of a token different numbers of "
+                                "times")
+    for (q, v), k in times.items():
+        if k > 1 and keys[v] >= 0 and spatial(int(node_of[v])):
+            raise EdgewiseError(f"layer {name!r}: a query attends {k} keys that hold the same position of a map")
+    return {key: k for key, k in times.items() if k > 1}
 
 
 def _autowrapped(fn) -> bool:

@@ -651,11 +651,12 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
 
 def _caches(model: nn.Module) -> list:
     """Every module's plain dict/list attributes and their contents: some models cache tensors in eval mode
-    (timm's attention-bias caches), and a trace must not leave proxies or meta tensors in them."""
+    (timm's attention-bias caches), and a trace must not leave proxies or meta tensors in them; also the
+    buffers, which a forward may reassign (ConViT's ``rel_indices``)."""
     out = []
     for m in model.modules():
         for k, v in vars(m).items():
-            if not k.startswith("_") and isinstance(v, (dict, list)):
+            if (not k.startswith("_") or k == "_buffers") and isinstance(v, (dict, list)):
                 out.append((m, k, v, v.copy()))
     return out
 
@@ -704,6 +705,9 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
     for fx in fx_graph.nodes:
         if fx.op == "output":
             out = fx.args[0]
+            message = getattr(layout.units.get(out) if isinstance(out, torch.fx.Node) else None, "message", None)
+            if isinstance(message, str):  # a product edgewise could map only as a term of attention logits
+                raise EdgewiseError(f"{message} ({model_name})")
             if isinstance(out, torch.fx.Node) and isinstance(layout.units.get(out), torch.Tensor):
                 ids = layout.units.pop(out)
                 try:

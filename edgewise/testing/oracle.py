@@ -48,6 +48,11 @@ relative-position bias is a constant. Concretely, inside the forward pass:
   0 where masked. ``softmax`` of an input-dependent tensor that is not scores
   (a classifier's output, a learned-query pooling ``q_const @ kᵀ``, selective-
   kernel gates) raises :class:`EdgewiseError`.
+* **talking heads** (CaiT, EfficientFormer-v2): a Linear or a 1×1 convolution
+  applied to scores, or to the 0/1 pattern (or a view of it), mixes heads; it
+  runs with ones weights and no bias, so mixed scores are scores again (a key
+  masked in any mixed head stays masked) and a mixed pattern is a pattern,
+  non-zero where any mixed head attends. A wider kernel is refused.
 * **products with ONE input-dependent operand** are linear: the constant operand
   is replaced by ones if it is a weight (an ``nn.Parameter`` or a view of one)
   and by its 0/1 non-zero pattern otherwise (so the 0/1 attention pattern, or
@@ -56,7 +61,9 @@ relative-position bias is a constant. Concretely, inside the forward pass:
 * **F.scaled_dot_product_attention**: out = A @ value with A the structural
   0/1 pattern: ``is_causal`` (lower triangle, top-left aligned), a boolean
   ``attn_mask`` (True = may attend), a float ``attn_mask`` (``< MASKED_BELOW``
-  = masked); ``enable_gqa`` repeats value heads. Query and key carry no paths.
+  = masked; one that depends on the input, such as SAM's relative-position
+  term q·R, is part of the logits like q·kᵀ and masks nothing);
+  ``enable_gqa`` repeats value heads. Query and key carry no paths.
 * **F.multi_head_attention_forward** (so ``nn.MultiheadAttention`` and the
   transformer layers built on it): value projection with ones, per-head
   A @ v_h, output projection with ones; A from ``attn_mask`` (bool True =
@@ -231,6 +238,7 @@ class _PathwayMode(TorchFunctionMode):
         self._count_stats = count_stats
         self._scores: dict[int, weakref.ref] = {}
         self._originals = originals or {}
+        self._patterns: dict[int, weakref.ref] = {}  # softmax outputs of scores: the 0/1 attention patterns
 
     # ------------------------------------------------------------------ attention scores
     def _is_scores(self, t) -> bool:
@@ -253,7 +261,7 @@ class _PathwayMode(TorchFunctionMode):
             if not self._is_scores(x):
                 _refuse_scores(name)
             dtype = kwargs.get("dtype") or next((d for d in args[1:] if isinstance(d, torch.dtype)), x.dtype)
-            return (~(x < MASKED_BELOW)).to(dtype)  # 1: may attend, 0: masked out
+            return self._mark_pattern((~(x < MASKED_BELOW)).to(dtype))  # 1: may attend, 0: masked out
         if name in _DROPOUT:
             return args[0]
         if name in _SCORE_META:
@@ -273,6 +281,41 @@ class _PathwayMode(TorchFunctionMode):
         a, k = tree_unflatten(leaves, spec)
         out = func(*a, **k)
         return self._mark(out) if name != "__setitem__" else out
+
+    # ------------------------------------------------------------------ talking heads
+    def _mark_pattern(self, t: torch.Tensor) -> torch.Tensor:
+        key, patterns = id(t), self._patterns
+        patterns[key] = weakref.ref(t, lambda r, key=key: patterns.pop(key, None) if patterns.get(key) is r else None)
+        return t
+
+    def _is_pattern(self, t) -> bool:
+        """An attention pattern (a softmax of scores) or a view of one (``attn.permute(...)``)."""
+        while isinstance(t, torch.Tensor):
+            r = self._patterns.get(id(t))
+            if r is not None and r() is t:
+                return True
+            t = t._base
+        return False
+
+    def _mix_heads(self, func, name, args, kwargs):
+        """Talking heads: a Linear or convolution applied to attention scores or to the 0/1 pattern mixes heads.
+        With ones weights and no bias the mixed scores' constant parts add up (a key masked in any mixed head
+        stays masked) and the mixed pattern is non-zero where any mixed head attends; the result is scores or a
+        pattern again. A kernel wider than 1 would mix queries or keys: refused."""
+        w = _arg(args, kwargs, 1, "weight")
+        if name.startswith("conv"):
+            rest = [_arg(args, kwargs, i, k, d) for i, (k, d) in
+                    enumerate([("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)], start=3)]
+            if any(int(k) != 1 for k in w.shape[2:]) or any(int(v) != 1 for v in np.atleast_1d(rest[0])) or \
+                    isinstance(rest[1], str) or any(int(v) != 0 for v in np.atleast_1d(rest[1])) or \
+                    name.startswith("conv_transpose"):
+                raise EdgewiseError(f"ones_network: {name} with a kernel wider than 1 applied to attention scores")
+            out = func(args[0], torch.ones_like(w), None, *rest)
+        elif name == "linear":
+            out = F.linear(args[0], torch.ones_like(w))
+        else:
+            raise EdgewiseError(f"ones_network: {name} applied to attention scores")
+        return self._mark(out) if self._is_scores(args[0]) else self._mark_pattern(out)
 
     # ------------------------------------------------------------------ products and attention
     def _product(self, func, args, kwargs):
@@ -312,6 +355,8 @@ class _PathwayMode(TorchFunctionMode):
         allowed = torch.ones((L, S), dtype=torch.bool, device=v.device)
         if causal:
             allowed = allowed.tril()
+        if mask is not None and mask.dtype != torch.bool and _live(mask):
+            mask = None  # computed from the input (SAM's q·R): part of the logits, like q·kᵀ; it masks nothing
         if mask is not None:
             allowed = allowed & (mask if mask.dtype == torch.bool else ~_blocked(mask))
         if kwargs.get("enable_gqa", False) and v.dim() >= 3 and q.shape[-3] != v.shape[-3]:
@@ -361,6 +406,8 @@ class _PathwayMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
+        if name in _LAYERS and args and (self._is_scores(args[0]) or self._is_pattern(args[0])):
+            return self._mix_heads(func, name, args, kwargs)
         if name in _LAYERS and args and isinstance(args[0], torch.Tensor) and not _live(args[0]) and self._originals:
             # a layer applied to constants computes a constant (a relative-position bias): with its real weights
             def real(t):
