@@ -15,6 +15,10 @@ model's build; a hang or a crash is recorded, the sweep goes on):
    at the smallest input that runs, tried in this order: ``img_size=S`` passed to ``create_model`` (ViTs and
    other models with a fixed grid accept it) and input 3×S×S; no keyword and 3×S×S; no keyword and the
    size of the model's pretrained configuration (``pretrained_cfg["input_size"]``). S is ``--input`` (64).
+   When the first model built has a ``patch_size`` that does not divide S (DeepSeek-ViT's 14 px), the largest
+   multiple of it below S, S', is tried too: on that same model right after its try at S (a second build of a
+   400M-parameter model costs more than the rest of its check), then without keywords (that model reused) and
+   with ``img_size=S'``, before the configuration's size.
 2. **trace** ``edgewise.trace(model, shape)``: traced, or refused with the first line of the
    ``EdgewiseError`` and a *reason* (the op named in the message, e.g. ``permute``, or the kind of failure).
 3. For a traced model: ``edgewise.receptive_field`` on the Graph, and ``edgewise.pathways(graph,
@@ -140,22 +144,43 @@ def build(name: str, size: int):
     cfg_shape = tuple(int(v) for v in getattr(cfg, "input_size", None) or (3, 224, 224))
     attempts = [({"img_size": size}, (3, size, size)), ({}, (3, size, size)), ({}, cfg_shape)]
     seen, last = set(), None
-    for kwargs, shape in attempts:
+    built: dict = {}  # one build per keyword set (a build of a large model takes seconds)
+    reuse: set = set()
+    for i, (kwargs, shape) in enumerate(attempts):
         key = (tuple(kwargs.items()), shape)
         if key in seen:
             continue
         seen.add(key)
         try:
-            torch.manual_seed(SEED)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = timm.create_model(name, pretrained=False, **kwargs).eval()
+            model = built.get(tuple(kwargs.items())) if shape[1:] in reuse else None
+            if model is None:
+                torch.manual_seed(SEED)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+                built[tuple(kwargs.items())] = model
+                smaller = _patch_multiple(model, size)
+                if smaller and not reuse:  # S is no multiple of the patch size: the largest that is, first on
+                    reuse.add((smaller, smaller))  # the models already built (a build of a large one takes seconds)
+                    attempts[i + 1:i + 1] = [(kwargs, (3, smaller, smaller))]
+                    attempts[-1:-1] = [({}, (3, smaller, smaller)), ({"img_size": smaller}, (3, smaller, smaller))]
             with torch.no_grad():
                 model(torch.zeros((1, *shape)))
             return model, shape, kwargs
         except Exception as e:  # a keyword the model does not take, or an input size it does not run at
             last = e
     raise last
+
+
+def _patch_multiple(model, size: int) -> int | None:
+    """The largest multiple of the model's patch size (``patch_size`` of its first module that has one, e.g.
+    timm's ``PatchEmbed``) at most ``size``, when ``size`` is not one itself (a 14-pixel patch and S = 64)."""
+    for m in model.modules():
+        p = getattr(m, "patch_size", None)
+        p = p[0] if isinstance(p, (tuple, list)) and len(set(p)) == 1 else p
+        if isinstance(p, int) and p > 0:
+            return (size // p) * p if size % p and size >= p else None
+    return None
 
 
 def reason(message: str) -> str:

@@ -256,6 +256,8 @@ class Layout:
                                     "product with the values")
             if isinstance(module, nn.MultiheadAttention):
                 return self._mha(fx, module, name)
+            if isinstance(module, _WINDOW_POOLS) and has_units and self._ids(fx.args[0]).shape[0] != 1:
+                return self._pool_module(fx, module, name)  # a pool of windows held in the batch axis (SAM2)
             if isinstance(module, nn.Linear) and has_units:
                 self._set(fx, self.project(self._ids(fx.args[0]), module.out_features, name, "Linear"))
                 return True
@@ -493,7 +495,14 @@ class Layout:
                                 "channel, or mixed from several layers; edgewise cannot map it to a layer")
         src = self._names[int(one)]
         live = pos[0] >= 0
-        axes = relation_axes(np.flatnonzero(live), pos[0][live], spatial, self._spatial(int(one)))
+        in_spatial = self._spatial(int(one))
+        if len(in_spatial) != len(spatial):  # e.g. tokens (C, H·W) taken from a (C, H, W) map: view it first
+            if math.prod(in_spatial) != math.prod(spatial):
+                raise EdgewiseError(f"layer {name!r} reads a {len(in_spatial)}-D map's positions moved onto a "
+                                    f"{len(spatial)}-D grid of another size; edgewise cannot map it to a layer")
+            src = self._add(f"{name}:view", "reshape", (src,), (self.nodes[src].shape[0], *spatial), op="view")
+            in_spatial = spatial
+        axes = relation_axes(np.flatnonzero(live), pos[0][live], spatial, in_spatial)
         moved = self._add(f"{name}:move", "pool", (src,), (self.nodes[src].shape[0], *spatial), axes=axes,
                           op="data movement")
         return self._select(self._index(moved), chan, name)
@@ -504,6 +513,9 @@ class Layout:
         from ._trace import _IDENTITY_METHODS, _function_op, _is_identity_function, _shape_preserving
 
         target = fx.target
+        if fx.op == "call_method" and target in ("type_as", "to") and fx.args and fx.args[0] in self.units:
+            self._set(fx, self._ids(fx.args[0]))  # x.type_as(y), x.to(y): y lends only its dtype
+            return True
         tensors = [a for a in fx.all_input_nodes if self._live(a)]
         if (module is not None and _shape_preserving(module)) or (
                 module is None and (_is_identity_function(target) or target in _IDENTITY_METHODS)):
@@ -702,6 +714,9 @@ class Layout:
         srt = np.sort(keys, axis=1)
         dup = ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any()
         n_pos = np.array([np.unique(r[r >= 0] // len(chans)).size for r in keys])
+        if nodes.size == 1 and not dup and np.array_equal((~const).sum(1), n_pos * len(chans)) and \
+                lead[:1] == (1,) and self._spatial(int(nodes[0])) and len(lead) - 1 != len(self._spatial(int(nodes[0]))):
+            return self._gather_groups(int(nodes[0]), pos, chans, const, rows, lead, out_features, name, op)
         spatial_out = tuple(lead[1:])
         if nodes.size != 1 or dup or not np.array_equal((~const).sum(1), n_pos * len(chans)) or \
                 lead[:1] != (1,) or len(spatial_out) != len(self._spatial(int(nodes[0]))):
@@ -726,6 +741,10 @@ class Layout:
         dims = sorted(int(d) % ids.ndim for d in dims)
         keep = [d for d in range(ids.ndim) if d not in dims]
         rows = ids.permute(*keep, *dims).reshape(-1, math.prod(ids.shape[d] for d in dims))
+        if self._partial(rows):  # a pool over groups of positions written as a view + reduction (Hiera)
+            self._set(fx, self.pool_groups(rows, name, f"{_REDUCE[fx.target]} over groups of positions")
+                      .reshape(self._meta_shape(fx)))
+            return True
         which, local, const = self._decode(rows)
         if const.any() or not (which == which[:, :1]).all():
             raise EdgewiseError(f"layer {name!r} reduces over constants or over several layers' units")
@@ -747,6 +766,109 @@ class Layout:
         out = self._unit_ids(self._index(vec), chan[:, 0]).reshape(self._meta_shape(fx)) \
             if self._meta_shape(fx) else self._unit_ids(self._index(vec), chan[:, 0])
         self._set(fx, out.reshape(self._meta_shape(fx)))
+        return True
+
+    def _gather_groups(self, src_index, pos, chans, const, rows, lead, out_features, name, op) -> torch.Tensor:
+        """A Linear over tokens that each hold the same channels at a group of positions of one map, laid out
+        without that map's grid (a patch embedding written as view + permute + Linear): a convolution onto
+        a new grid, one position per group, placed as :meth:`pool_groups` places them."""
+        spatial = self._spatial(src_index)
+        sigs = [np.unique(r[~c]) for r, c in zip(pos, const)]
+        out_spatial, out_pos = self._place_groups(sigs, spatial, name, op)
+        if np.unique(out_pos).size != len(sigs) or len(sigs) != math.prod(out_spatial):
+            raise EdgewiseError(f"layer {name!r} ({op}) reads groups of positions that do not tile a grid once each; "
+                                "edgewise cannot place its outputs")
+        o = np.repeat(out_pos, [len(g) for g in sigs])
+        axes = relation_axes(o, np.concatenate(sigs), out_spatial, spatial)
+        src = self._select(src_index, chans, name)
+        new = self._add(name, "conv", (src,), (out_features, *out_spatial), axes=axes, op=op)
+        n_out = math.prod(out_spatial)
+        return np.arange(out_features)[None, :] * n_out + out_pos[:, None] + (self._bases[self._index(new)] + 1.0)
+
+    def _place_groups(self, sigs, spatial, name: str, what: str):
+        """(grid shape, flat position on it) for groups of positions (flat indices on ``spatial``): per axis,
+        the groups' distinct first coordinates, in order, are the new grid's coordinates."""
+        corner = np.asarray([[int(c.min()) for c in np.unravel_index(np.asarray(sig), spatial)] for sig in sigs])
+        ticks = [np.unique(corner[:, a]) for a in range(len(spatial))]
+        out_spatial = tuple(len(t) for t in ticks)
+        out_pos = np.ravel_multi_index(tuple(np.searchsorted(t, corner[:, a]) for a, t in enumerate(ticks)),
+                                       out_spatial)
+        return out_spatial, out_pos
+
+    # ------------------------------------------------------------------ pools of groups of positions
+    def _partial(self, rows: torch.Tensor) -> bool:
+        """Whether a reduction's rows (R, k) read live units of a map, but not as many as it has positions
+        (a pool over windows, not a global pool; more than that is refused by :meth:`pool_groups`)."""
+        which, local, const = self._decode(rows[:1])
+        if const.all() or not bool(self._spatial(int(which[~const][0]))):
+            return False
+        return rows.shape[1] != math.prod(self._spatial(int(which[~const][0])))
+
+    def pool_groups(self, rows: torch.Tensor, name: str, what: str) -> torch.Tensor:
+        """A reduction (max, mean, sum) of each row of ``rows`` (R, k ids): rows reading one channel of one map
+        at a group of positions (constants, i.e. padding, read nothing) are a ``pool`` node onto a new grid,
+        one output position per group, placed by the group's first row/column along each axis; returns
+        the ids (R,) of the results. The same groups must be pooled in every channel read."""
+        which, local, const = self._decode(rows)
+        live = ~const
+        rowlive = live.any(1)
+        out = np.zeros(rows.shape[0], dtype=np.float64)
+        if not rowlive.any():
+            return torch.as_tensor(out)
+        nodes = np.unique(which[live])
+        spatial = self._spatial(int(nodes[0])) if nodes.size == 1 else ()
+        if nodes.size != 1 or not spatial:
+            raise EdgewiseError(f"layer {name!r} ({what}) pools units of several layers or of a vector; edgewise "
+                                "maps pools over positions of one feature map")
+        npos = math.prod(spatial)
+        pos, chan = local % npos, local // npos
+        ch = np.where(live, chan, -1).max(1)
+        srt = np.sort(np.where(live, pos, -1), axis=1)
+        if ((chan != ch[:, None]) & live).any() or ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any():
+            raise EdgewiseError(f"layer {name!r} ({what}) pools across channels or reads a unit twice; edgewise "
+                                "maps pools over distinct positions of each channel")
+        sigs, inv = np.unique(srt[rowlive], axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        chans = np.unique(ch[rowlive])
+        if np.unique(np.searchsorted(chans, ch[rowlive]) * len(sigs) + inv).size != len(chans) * len(sigs):
+            raise EdgewiseError(f"layer {name!r} ({what}) pools different groups of positions in different "
+                                "channels; edgewise cannot map it to one pooling layer")
+        out_spatial, out_pos = self._place_groups([sig[sig >= 0] for sig in sigs], spatial, name, what)
+        if len(sigs) != math.prod(out_spatial) or np.unique(out_pos).size != len(sigs):
+            raise EdgewiseError(f"layer {name!r} ({what}) pools groups of positions that do not tile a grid; "
+                                "edgewise cannot place its outputs")
+        o = np.repeat(out_pos, (sigs >= 0).sum(1))
+        i = sigs[sigs >= 0]
+        axes = relation_axes(o, i, out_spatial, spatial)
+        src = self._names[int(nodes[0])]
+        node = self._add(f"{name}:pool", "pool", (src,), (self.nodes[src].shape[0], *out_spatial), axes=axes,
+                         op=what)
+        base = self._bases[self._index(node)] + 1
+        out[rowlive] = base + ch[rowlive] * math.prod(out_spatial) + out_pos[inv]
+        return torch.as_tensor(out)
+
+    def _pool_module(self, fx, m: nn.Module, name: str) -> bool:
+        """A max/average pool module on a tensor whose batch axis holds units (windows of a map): each output
+        element pools the live units of its window (zero padding reads nothing)."""
+        ids = self._ids(fx.args[0])
+        n = ids.ndim - 2
+        if n not in (1, 2):
+            raise EdgewiseError(f"layer {name!r}: {type(m).__name__} on a {ids.ndim}-D tensor whose batch axis holds "
+                                "units; edgewise follows 1-D and 2-D pools of windows only")
+        k = _pair_n(m.kernel_size, n)
+        s = _pair_n(m.stride if m.stride not in (None, ()) else m.kernel_size, n)
+        p = _pair_n(m.padding, n)
+        d = _pair_n(getattr(m, "dilation", 1), n)
+        x = ids if n == 2 else ids[:, :, None]
+        k, s, p, d = ((1,) * (2 - n) + k, (1,) * (2 - n) + s, (0,) * (2 - n) + p, (1,) * (2 - n) + d)
+        cols = F.unfold(x, k, d, p, s)  # (N, C·kk, L): exact copies of the ids, 0 in the padding
+        out_shape = self._meta_shape(fx)
+        N, C = ids.shape[:2]
+        if getattr(m, "return_indices", False) or cols.shape[-1] != math.prod(out_shape[2:]):
+            raise EdgewiseError(f"layer {name!r}: {type(m).__name__} on a tensor whose batch axis holds units, with "
+                                "settings (ceil_mode, return_indices) edgewise cannot follow")
+        rows = cols.reshape(N, C, math.prod(k), -1).transpose(2, 3).reshape(-1, math.prod(k))
+        self._set(fx, self.pool_groups(rows, name, type(m).__name__).reshape(out_shape))
         return True
 
     # ------------------------------------------------------------------ attention
@@ -1211,6 +1333,13 @@ def _autowrapped(fn) -> bool:
     return fn in _timm_autowrap()
 
 
+_WINDOW_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
+
+
+def _pair_n(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
 def _pair_list(p) -> list:
     return list(p) if isinstance(p, (tuple, list)) else [p]
 
@@ -1220,6 +1349,9 @@ def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[in
     """The spatial op of the pairs (output position, input position), flat indices: per axis a sliding
     ``Window`` or a ``Table`` when the pairs are a product of per-axis relations (attention windows, patch
     merging), else one ``Flat`` op (connection lists on the flattened grid, e.g. a transposed map)."""
+    if len(out_spatial) != len(in_spatial):  # a pool/conv node keeps the rank of its input's grid
+        raise EdgewiseError(f"connections from a {len(in_spatial)}-D grid {tuple(in_spatial)} onto a "
+                            f"{len(out_spatial)}-D grid {tuple(out_spatial)} cannot be one layer")
     out_c, in_c = np.unravel_index(out_pos, out_spatial), np.unravel_index(in_pos, in_spatial)
     per_axis = []
     for a, (n_out, n_in) in enumerate(zip(out_spatial, in_spatial)):

@@ -307,6 +307,11 @@ class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
 def _to_meta(v):
     if isinstance(v, torch.fx.experimental.meta_tracer.MetaDeviceAttribute):
         return "meta"
+    if isinstance(v, torch.fx.experimental.meta_tracer.MetaAttribute):  # x.device.type, x.mT, ...: on the value
+        root = v.root
+        root = torch.device("meta") if isinstance(root, torch.fx.experimental.meta_tracer.MetaDeviceAttribute) \
+            else _to_meta(root)
+        return getattr(root, v.attr)
     if isinstance(v, torch.fx.Proxy):
         meta = getattr(v, "_tensor_meta", None)
         if meta is None:
@@ -373,7 +378,7 @@ class _ShapeTracer(_Tracer):
             a = torch.fx.node.map_aggregate(args, _to_meta)
             k = torch.fx.node.map_aggregate(kwargs, _to_meta)
             if "device" in k and kind == "call_function" and getattr(target, "__name__", "") in self._FACTORIES:
-                k["device"] = "meta"
+                k = {**k, "device": "meta"}  # (map_aggregate may return an immutable dict)
             self._quiet = True
             try:
                 if kind == "call_function":

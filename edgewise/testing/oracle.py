@@ -79,6 +79,8 @@ relative-position bias is a constant. Concretely, inside the forward pass:
   slices ``[0, -w), [-w, -s), [-s, None)`` per axis, last assignment wins);
   then the ones output projection, roll back and crop. Each token of a group
   reaches every token of that group, padding tokens carry no paths.
+* casts of a float64 tensor to a lower floating precision (``x.float()``, ``.half()``, ``.to(torch.float32)``,
+  as in fp32 norms and attention) keep it float64, so counts are not rounded beyond 2**24.
 * dropout of any tensor is the identity; conv_transpose uses ones weights like
   convolutions; data movement (permute, reshape, roll, cat, pad,
   pixel/channel shuffle, slicing, ...) is left to autograd.
@@ -414,6 +416,10 @@ class _PathwayMode(TorchFunctionMode):
                 return self._originals[id(t)].to(t) if isinstance(t, torch.Tensor) and id(t) in self._originals else t
 
             return func(*map(real, args), **{k: real(v) for k, v in kwargs.items()})
+        if name in _CASTS and args and isinstance(args[0], torch.Tensor) and args[0].dtype == torch.float64:
+            kept = _keep_double(func, name, args, kwargs)
+            if kept is not None:
+                return kept
         if self._scores and any(self._is_scores(t) for t in tree_flatten((args, kwargs))[0]):
             return self._on_scores(func, name, args, kwargs)
         if name in _DROPOUT and args and isinstance(args[0], torch.Tensor):
@@ -514,6 +520,26 @@ def _with_statistics(name: str, args, kwargs) -> torch.Tensor:
     if not counted or not rest:  # running statistics are constants; one sample without positions: nothing
         return x
     return x + x.sum(dim=tuple(range(2, 2 + rest)), keepdim=True)
+
+
+#: casts to a lower floating precision (``x.float()`` in a model's fp32 norm or attention): the counts stay in
+#: float64, which holds them exactly up to 2**53 (float32 would round them above 2**24, and overflow past 2**128)
+_CASTS = {"float", "half", "bfloat16", "to", "type", "type_as"}
+
+
+def _keep_double(func, name, args, kwargs):
+    """``args[0]`` (float64) itself, moved to the cast's device, when the cast only lowers its floating
+    precision; None for any other cast (to an integer type, no change of dtype)."""
+    if name in ("float", "half", "bfloat16"):
+        return args[0]
+    x = args[0]
+    try:  # the dtype and device the cast gives, from a shape-less run on the meta device
+        probe = func(torch.empty(0, dtype=x.dtype, device="meta"), *args[1:], **kwargs)
+    except Exception:
+        return None
+    if not isinstance(probe, torch.Tensor) or not probe.is_floating_point() or probe.dtype == torch.float64:
+        return None
+    return x if probe.device.type == "meta" else x.to(probe.device)
 
 
 @contextlib.contextmanager
