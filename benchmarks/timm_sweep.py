@@ -58,6 +58,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+# measure the checkout this script is in (a worktree's edgewise), not whichever edgewise the venv has installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: pretrained=False never downloads anyway
 
 import numpy as np
