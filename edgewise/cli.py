@@ -1,5 +1,5 @@
 """The ``edgewise`` command line: ``report`` (everything, as one HTML page), ``paths``, ``rf``, ``diagram``,
-``sensitivity``, ``scaling``, ``remedies``, ``answer``, ``experiment`` and ``visualize``.
+``sensitivity``, ``scaling``, ``remedies``, ``answer``, ``experiment``, ``visualize`` and ``explore``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -41,6 +41,7 @@ examples:
   edgewise paths torchvision:resnet18 --input 3x224x224 --json > resnet18.json
   edgewise rf 'conv64/s4, conv64/s4' --input 1x224x224
   edgewise diagram '4*conv3' --input 1x9 --padding valid --out pascal.svg
+  edgewise explore '8*conv3' --input 1x24 --padding valid --out out/explore
   edgewise sensitivity '8*conv3' --input 1x32x32 --inits 64 --out results/
   edgewise scaling conv3 --depths 1:64 --padding valid,same,full,circular,reflect --out results/
   edgewise answer '16*conv3' --input 1x32x32 --out answer/
@@ -198,6 +199,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_visualize import add_parser as add_visualize
 
     add_visualize(sub, model, common, fmt, _wrap)
+
+    from ._cli_explore import add_parser as add_explore
+
+    add_explore(sub, common, fmt, _wrap)
 
     from ._cli_report import add_parser as add_report
 

@@ -23,7 +23,8 @@ def _no_work(monkeypatch):
 
     monkeypatch.setattr(models, "load", fail)
     for module, name in (("edgewise.scaling", "scaling"), ("edgewise.experiments", "run"),
-                         ("edgewise.report.diagram", "_prepare"), ("edgewise.report.builder", "gather")):
+                         ("edgewise.report.diagram", "_prepare"), ("edgewise.report.builder", "gather"),
+                         ("edgewise.report.explore", "explore_config")):
         monkeypatch.setattr(importlib.import_module(module), name, fail)  # edgewise.scaling is also a function
 
 
@@ -38,6 +39,7 @@ COMMANDS = {
     "experiment": ["experiment", "border-1d", "--seeds", "1", "--no-progress"],
     "visualize": ["visualize", "2*conv3", "--input", "1x8x8", "--layer", "conv1", "--steps", "1"],
     "report": ["report", "4*conv3", "--input", "1x12", "--no-progress"],
+    "explore": ["explore", "4*conv3", "--input", "1x9"],
 }
 
 

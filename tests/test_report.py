@@ -84,6 +84,20 @@ def test_page_is_self_contained_and_every_link_resolves(report):
     assert files and all((out / f).is_file() for f in files)  # the answer links its numbers
 
 
+def test_the_explorer_is_written_beside_the_page_and_linked(report):
+    """explore.html sits next to index.html, opened on the first model it draws (4*conv3 here); the report links
+    to it from the pathways section and itself stays free of scripts."""
+    r, out, _ = report
+    explorer = out / "explore.html"
+    assert explorer.is_file() and explorer in r.files
+    text = r.path.read_text()
+    assert '<a href="explore.html">' in text and "<script" not in text.lower()
+    assert text.index('href="explore.html"') > text.index('<section id="pathways">')
+    config = json.loads(re.search(r'id="ew-config">(.*?)</script>', explorer.read_text()).group(1))
+    assert config["input"] == [16, 16] and config["padding"] == "same"
+    assert config["rows"] == [{"kind": "conv", "k": 3, "s": 1, "d": 1, "rep": 4, "pad": None}]
+
+
 def test_sections_in_order_with_every_model(report):
     r, _, _ = report
     p = _parse(r.path)

@@ -275,8 +275,9 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
             subjects.append(sections.Subject(ev, ident, is_trained, answer_figures(ev), key))
             bar.done()
         parts = []
+        explore = _explore(w, pairs, padding)
         for ident, title, blurb, fn in SECTIONS:
-            inner = [page.paragraph(blurb, "blurb")]
+            inner = [page.paragraph(blurb, "blurb")] + ([explore] if ident == "pathways" else [])
             for s in subjects:
                 bar.label(f"{title} — {s.ev.name}")
                 inner.append(fn(s, w))
@@ -305,6 +306,27 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
         bar.close()
     return Report(out / "index.html", [t for _, t, _ in parts], w.numbers, config,
                   [staging.final(p) for p in w.files])
+
+
+def _explore(w, pairs, padding: str) -> str:
+    """Write explore.html beside the page (opened on the first model the explorer draws, else on its stack editor)
+    and return the paragraph that links to it: the page itself stays free of scripts."""
+    from .explore import FILE_NAME, write_explore
+
+    for model, shape in pairs:
+        if isinstance(model, str):
+            try:
+                w.files.append(write_explore(w.out, model, shape, padding))
+                what = f"opened on {model}, input {'x'.join(map(str, shape))}, {padding} padding"
+                break
+            except EdgewiseError:  # a layer the explorer does not draw (fc, res, ...)
+                continue
+    else:
+        w.files.append(write_explore(w.out, None, None, padding))
+        what = "opened on its stack editor (no model here is a chain of conv and pool layers)"
+    return (f'<p class="blurb">Interactive: <a href="{FILE_NAME}">the explorer</a> ({FILE_NAME} beside this page, '
+            f"{html.escape(what)}) changes the kernels, strides, dilations, padding, pooling and depth in the browser "
+            "and redraws the exact path counts, the centre/edge ratio against depth and the receptive fields.</p>")
 
 
 def _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar) -> list:

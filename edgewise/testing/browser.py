@@ -12,6 +12,7 @@ touches the network.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import tempfile
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 from ..errors import EdgewiseError
 
 __all__ = ["CHROMIUM", "CHROMEDRIVER", "MAX_SCREENSHOT_HEIGHT", "PageCheck", "browser_available", "check_page",
-           "missing_reason"]
+           "missing_reason", "open_browser", "console_errors"]
 
 # The same variables as scripts/setup_browser.sh reads.
 CHROMIUM = os.environ.get("EDGEWISE_CHROMIUM") or "/usr/bin/chromium"
@@ -247,6 +248,54 @@ def check_page(path, screenshot=None, *, width: int = 1280, timeout: float = 60)
                                                                im["width"], im["height"]) <= 0]
     return PageCheck(title=title, console_errors=errors, images=images, broken_images=broken,
                      external=_external(refs), page_height=int(doc_height), screenshot=shot)
+
+
+@contextlib.contextmanager
+def open_browser(width: int = 1280, height: int = 900, timeout: float = 60):
+    """A headless Chromium (a Selenium driver) set up as :func:`check_page`'s: network blocked, errors caught.
+
+    For pages a test drives (controls, keys, clicks); :func:`console_errors` reads what went wrong.
+
+    Example:
+        >>> with open_browser() as driver:  # doctest: +SKIP
+        ...     driver.get(Path("explore.html").resolve().as_uri())
+        ...     assert console_errors(driver) == []
+    """
+    for what, exe in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
+        if not _executable(exe):
+            raise EdgewiseError(f"{what} not found at {exe}; {_INSTALL}")
+    webdriver, Service, _, WebDriverException = _selenium()
+    profile = tempfile.mkdtemp(prefix="edgewise-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in _FLAGS + _OFFLINE_FLAGS + [f"--user-data-dir={profile}", f"--window-size={int(width)},{int(height)}"]:
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", _PREFS)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = None
+    try:
+        try:
+            driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=os.devnull),
+                                      options=options)
+        except WebDriverException as err:
+            raise EdgewiseError(f"could not start {CHROMIUM} through {CHROMEDRIVER}: {err.msg}; "
+                                f"reinstall both: {_INSTALL}") from err
+        driver.set_page_load_timeout(timeout)
+        driver.set_script_timeout(timeout)
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": _BLOCKED})
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _CATCH_ERRORS})
+        yield driver
+    finally:
+        if driver is not None:
+            driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_errors(driver) -> list[str]:
+    """Severe browser-log entries and uncaught errors or rejections of the page open in ``driver`` (an
+    :func:`open_browser` driver), each once."""
+    return _console_errors(driver)
 
 
 def _executable(path) -> bool:
