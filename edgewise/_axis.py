@@ -317,6 +317,8 @@ class Resample(_Pairs):
             return o, np.minimum(o * p // q, n_in - 1)
         if self.mode == "nearest-exact":  # floor((o + 1/2) * p/q)
             return o, np.minimum((2 * o + 1) * p // (2 * q), n_in - 1)
+        if self.mode == "bicubic":
+            return _bicubic_pairs(n_in, n_out, p, q, self.align_corners)
         if self.mode not in ("linear", "bilinear", "trilinear"):
             raise ValueError(f"interpolation mode {self.mode!r}")
         if n_out == n_in:  # PyTorch copies then, whatever the scale factor
@@ -332,6 +334,41 @@ class Resample(_Pairs):
 
     def affine(self, n_in: int, n_out: int):
         return None
+
+
+def _cubic_weight(d: Fraction) -> Fraction:
+    """PyTorch's cubic convolution kernel (A = -0.75) at distance ``d``."""
+    a, d = Fraction(-3, 4), abs(d)
+    if d <= 1:
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+    if d < 2:
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return Fraction(0)
+
+
+def _bicubic_pairs(n_in: int, n_out: int, p: int, q: int, align_corners: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(o, i)`` of every non-zero bicubic weight, in exact rational arithmetic: the source ``x`` (not clamped, as
+    PyTorch's cubic mode computes it), taps ``floor(x) - 1 … floor(x) + 2`` clamped to the image (a tap beyond
+    the border reads the border pixel, its weight added to that pixel's), and a pixel is read where its summed
+    weight is not zero (one tap when ``x`` is a whole number)."""
+    rows, cols = [], []
+    for o in range(n_out):
+        if n_out == n_in:
+            x = Fraction(o)
+        elif align_corners:
+            x = Fraction(o * (n_in - 1), max(n_out - 1, 1))
+        else:
+            x = Fraction((2 * o + 1) * p - q, 2 * q)
+        base = math.floor(x)
+        summed: dict[int, Fraction] = {}
+        for k in range(base - 1, base + 3):
+            i = min(max(k, 0), n_in - 1)
+            summed[i] = summed.get(i, Fraction(0)) + _cubic_weight(x - k)
+        for i in sorted(summed):
+            if summed[i] != 0:
+                rows.append(o)
+                cols.append(i)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
 
 @dataclass(frozen=True)

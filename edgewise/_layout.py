@@ -70,6 +70,7 @@ MOVE_METHODS = {
     "select", "roll", "flip", "view_as", "reshape_as", "tensor_split",
 }
 MOVE_MODULES = (nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle)
+_REPEATS = {torch.repeat_interleave, "repeat_interleave"}
 _OLD_RESHAPE = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
                 "view", "reshape", "flatten", "squeeze", "unsqueeze"}
 _MATMUL = {torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm", "__matmul__"}
@@ -228,6 +229,8 @@ class Layout:
         """Follow ``fx`` if it moves units or computes on non-canonical tensors; False: the tracer's own
         path applies (after the operands were made canonical where that is all that was needed)."""
         target = fx.target
+        if self._dead(fx):  # computes nothing the output reads (the shape tracer's copies inside leaf layers)
+            return True
         if target in (getattr, "size", "dim", len) or "tensor_meta" not in fx.meta and target in (
                 operator.getitem, operator.floordiv, operator.eq):
             if not (target is operator.getitem and isinstance(self.units.get(fx.args[0]), tuple)):
@@ -258,6 +261,9 @@ class Layout:
                 return self._mha(fx, module, name)
             if isinstance(module, _WINDOW_POOLS) and has_units and self._ids(fx.args[0]).shape[0] != 1:
                 return self._pool_module(fx, module, name)  # a pool of windows held in the batch axis (SAM2)
+            if type(module) in (nn.Conv1d, nn.Conv2d) and isinstance(self.units.get(fx.args[0]), torch.Tensor) and \
+                    self.units[fx.args[0]].ndim == module.weight.ndim and self.units[fx.args[0]].shape[0] > 1:
+                return self._batched_conv(fx, module, name)
             if isinstance(module, nn.Linear) and has_units:
                 self._set(fx, self.project(self._ids(fx.args[0]), module.out_features, name, "Linear"))
                 return True
@@ -269,6 +275,8 @@ class Layout:
         elif fx.op in ("call_function", "call_method"):
             if target is F.scaled_dot_product_attention:
                 return self._sdpa(fx, name)
+            if target in (F.conv1d, F.conv2d) and fx.op == "call_function":
+                return self._functional_conv(fx, name)
             if target is _torchvision_swin() and target is not None:
                 return self._swin(fx, name)
             if target in _MATMUL or target in (torch.einsum,):
@@ -283,6 +291,8 @@ class Layout:
                 return self._on_scores(fx, scores[0])
             if not any(self._live(a) for a in args):
                 return False  # arithmetic on constants
+            if target in _REPEATS and not self._live(fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("repeats")):
+                return self._move(fx)  # copies of units along an axis (gcvit's global query per window)
             if target in MOVE_FUNCTIONS or target in MOVE_METHODS or _is_patch_merging(target):
                 if has_units or any(isinstance(self.units.get(a), tuple) for a in args) or self._new_move(fx):
                     return self._move(fx)
@@ -296,6 +306,21 @@ class Layout:
         return self._compute(fx, name, module)
 
     # ------------------------------------------------------------------ helpers
+    def _dead(self, fx) -> bool:
+        """Whether no path leads from ``fx`` to the traced graph's output: such a node's units are never read
+        (its users are dead too), so it is skipped rather than mapped (the meta-device shape tracer records a
+        second, unused copy of what runs inside leaf layers, e.g. BatchNormAct2d's conv, norm and activation)."""
+        graph = fx.graph
+        if getattr(self, "_live_graph", None) is not graph:
+            keep, stack = set(), [n for n in graph.nodes if n.op == "output"]
+            while stack:
+                cur = stack.pop()
+                if cur not in keep:
+                    keep.add(cur)
+                    stack.extend(cur.all_input_nodes)
+            self._live_graph, self._reaching = graph, keep
+        return fx not in self._reaching
+
     def _live(self, a) -> bool:
         """Whether fx node ``a`` holds units (not a constant, not shape arithmetic)."""
         return a in self.units or (a in self.canon and self.nodes[self.canon[a]].kind != "const")
@@ -382,6 +407,8 @@ class Layout:
     def _move(self, fx) -> bool:
         args, kwargs = self._value(fx.args), self._value(fx.kwargs)
         if fx.target is operator.getitem and isinstance(args[0], tuple):
+            if not isinstance(args[0][args[1]], (torch.Tensor, tuple, Scores)):
+                return False  # a None or a size returned beside the tensors: its traced value is used
             self._set(fx, args[0][args[1]])
             return True
         if fx.op == "call_module":
@@ -427,7 +454,7 @@ class Layout:
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             agains = list(again) if isinstance(again, (tuple, list)) else [again]
             if not all(isinstance(o, torch.Tensor) and o.dtype == torch.float64 and torch.equal(rename(o), g)
-                       for o, g in zip(outs, agains)):
+                       or _plain(o) and o == g for o, g in zip(outs, agains)):  # (a None or a size beside)
                 return False
         except Exception:
             return False
@@ -491,6 +518,9 @@ class Layout:
         same = (pos == pos[:1]).all() and (node == one).all() and ((which == one) | const).all() and \
             (chan >= 0).all() and bool(self._spatial(int(one)))
         if not same:
+            grouped = self._moved_per_channel(which, local, const, node, chan, sizes, spatial, name)
+            if grouped is not None:
+                return grouped
             raise EdgewiseError(f"layer {name!r} reads a tensor whose positions were rearranged differently per "
                                 "channel, or mixed from several layers; edgewise cannot map it to a layer")
         src = self._names[int(one)]
@@ -506,6 +536,96 @@ class Layout:
         moved = self._add(f"{name}:move", "pool", (src,), (self.nodes[src].shape[0], *spatial), axes=axes,
                           op="data movement")
         return self._select(self._index(moved), chan, name)
+
+    def _moved_per_channel(self, which, local, const, node, chan, sizes, spatial, name) -> str | None:
+        """A map whose channels moved positions in different ways (space-to-depth, a DCT's k×k blocks turned
+        into channels): rows (channels) grouped by their source node and position move; per group one
+        data-movement pool node and its channels; the groups concatenated along the channels in row order.
+        None when a row is not one channel of one node (the caller refuses)."""
+        pos = np.where(const, -1, local % sizes[:, None])
+        rows_ok = ((which == node[:, None]) | const).all(1) & (chan >= 0) & \
+            ((local // sizes[:, None] == chan[:, None]) | const).all(1)
+        if not rows_ok.all() or not all(len(self._spatial(int(n))) == len(spatial) for n in np.unique(node)):
+            return None  # (a move between grids of different rank is not a per-axis relation)
+        keys = np.concatenate([node[:, None], pos], axis=1)
+        groups, group_of = np.unique(keys, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        if len(groups) > 1024:
+            return None  # nearly one move per channel: not a structured rearrangement
+        moved: dict[int, int] = {}
+        for g, key in enumerate(groups):
+            src = int(key[0])
+            live = key[1:] >= 0
+            axes = relation_axes(np.flatnonzero(live), key[1:][live], spatial, self._spatial(src))
+            made = self._add(f"{name}:move", "pool", (self._names[src],), (self.nodes[self._names[src]].shape[0],
+                                                                          *spatial), axes=axes, op="data movement")
+            moved[g] = self._index(made)
+        parts, start = [], 0
+        for k in range(1, len(node) + 1):
+            if k == len(node) or group_of[k] != group_of[start]:
+                parts.append(self._select(moved[int(group_of[start])], chan[start:k], name))
+                start = k
+        if len(parts) == 1:
+            return parts[0]
+        return self._add(f"{name}:cat", "cat", tuple(parts), (len(node), *spatial), op="channels moved differently")
+
+    def _batched_conv(self, fx, module, name) -> bool:
+        """A convolution applied to a tensor whose batch axis holds units (MViTv2 pools each head's queries, keys and
+        values with one depthwise convolution, heads in the batch axis): the same kernel on every batch slice, so
+        one grouped convolution over the slices side by side in the channels."""
+        from ._trace import _conv_axes
+
+        ids = self.units[fx.args[0]]
+        n, c = ids.shape[0], ids.shape[1]
+        spatial = tuple(ids.shape[2:])
+        src = self.canonical(ids.reshape(1, n * c, *spatial), name)
+        axes = _conv_axes(module, len(spatial))
+        out = self._meta_shape(fx)
+        if tuple(a.out_size(i) for a, i in zip(axes, spatial)) != tuple(out[2:]) or out[0] != n:
+            raise EdgewiseError(f"layer {name!r} maps {tuple(ids.shape)} → {out}, not what its kernel, stride and "
+                                "padding give")
+        node = self._add(name, "conv", (src,), (n * out[1], *out[2:]), axes=axes, groups=n * module.groups,
+                         op=f"{type(module).__name__} per batch slice")
+        self.units[fx] = self.ids_of(node).reshape(out)
+        return True
+
+    def _functional_conv(self, fx, name) -> bool:
+        """``F.conv1d``/``F.conv2d`` with a constant weight (timm's BlurPool2d): a convolution node, one connection
+        per weight tap (as for ``nn.Conv2d``), with the call's stride, padding, dilation and groups."""
+        def arg(i, key, default=None):
+            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
+
+        x, weight, bias = arg(0, "input"), arg(1, "weight"), arg(2, "bias")
+        if not isinstance(x, torch.fx.Node) or not self._live(x):
+            return False
+        if any(isinstance(t, torch.fx.Node) and self._live(t) for t in (weight, bias)):
+            raise EdgewiseError(f"layer {name!r}: a convolution whose weight or bias depends on the input (a dynamic "
+                                "convolution) has no fixed connections")
+        wshape = self._meta_shape(weight) if isinstance(weight, torch.fx.Node) else tuple(weight.shape)
+        n = len(wshape) - 2
+        stride, padding, dilation, groups = (self._value(arg(i, k, d)) for i, k, d in
+                                             ((3, "stride", 1), (4, "padding", 0), (5, "dilation", 1), (6, "groups", 1)))
+        k = wshape[2:]
+        s = tuple(stride) if isinstance(stride, (tuple, list)) else (stride,) * n
+        d = tuple(dilation) if isinstance(dilation, (tuple, list)) else (dilation,) * n
+        if isinstance(padding, str):
+            pads = [(0, 0)] * n if padding == "valid" else \
+                [((di * (ki - 1)) // 2, di * (ki - 1) - (di * (ki - 1)) // 2) for ki, di in zip(k, d)]
+        else:
+            pads = [(p, p) for p in (tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * n)]
+        if x in self.units:
+            self.canon[x] = self.canonical(self.units.pop(x), name)
+        src = self.canon[x]
+        axes = tuple(Window(int(k[a]), int(s[a]), int(d[a]), tuple(int(p) for p in pads[a]), "zeros") for a in range(n))
+        out_shape = self._meta_shape(fx)[1:]
+        in_shape = self.nodes[src].shape
+        if len(in_shape) != n + 1 or tuple(a.out_size(i) for a, i in zip(axes, in_shape[1:])) != tuple(out_shape[1:]) \
+                or in_shape[0] != wshape[1] * int(groups) or out_shape[0] != wshape[0]:
+            raise EdgewiseError(f"layer {name!r}: a functional convolution maps {in_shape} → {out_shape}, which its "
+                                f"weight {wshape}, stride, padding and groups do not give")
+        self.canon[fx] = self._add(name, "conv", (src,), out_shape, axes=axes, groups=int(groups),
+                                   op=f"F.conv{n}d")
+        return True
 
     def _compute(self, fx, name, module) -> bool:
         """Ops that need canonical operands: elementwise ops keep or pair units; the rest get their
@@ -747,6 +867,8 @@ class Layout:
             return True
         which, local, const = self._decode(rows)
         if const.any() or not (which == which[:, :1]).all():
+            if self._reduce_layers(fx, name, which, local, const):
+                return True
             raise EdgewiseError(f"layer {name!r} reduces over constants or over several layers' units")
         sizes = max(math.prod(self._spatial(int(which[0, 0]))), 1)
         chan = local // sizes
@@ -871,6 +993,24 @@ class Layout:
         self._set(fx, self.pool_groups(rows, name, type(m).__name__).reshape(out_shape))
         return True
 
+    def _reduce_layers(self, fx, name, which, local, const) -> bool:
+        """A mean/sum/max over an axis that stacks several layers' maps unit by unit (CrossViT averages its
+        branches' heads: ``torch.stack(heads).mean(0)``): the sum of those layers, an ``add`` node, as for
+        ``a + b`` (a max, like a max-pool, keeps the paths of every operand)."""
+        if const.any() or not (which == which[:1]).all() or not (local == local[:, :1]).all():
+            return False
+        layers = [self._names[int(w)] for w in which[0]]
+        shape = self.nodes[layers[0]].shape
+        if any(self.nodes[n].shape != shape for n in layers):
+            return False
+        node = layers[0]
+        for k, extra in enumerate(layers[1:]):
+            node = self._add(name if k == 0 else f"{name}:{k}", "add", (node, extra), shape, op=str(fx.target))
+        out = self._unit_ids(self._index(node), local[:, 0])
+        self._set(fx, out.reshape(self._meta_shape(fx)))
+        return True
+
+    # ------------------------------------------------------------------ attention
     # ------------------------------------------------------------------ attention
     def _on_scores(self, fx, a) -> bool:
         s: Scores = self.units[a]
@@ -903,6 +1043,9 @@ class Layout:
                 self.units[fx] = Scores(None, allowed > 0.5, qi, s.qrows)
             else:
                 self.units[fx] = tuple(Scores(None, al > 0.5, q, s.qrows) for q, al in zip(qi, allowed))
+            return True
+        if fx.op == "call_function" and _autowrapped(t) and self._adds_to_scores(fx, a):
+            self.units[fx] = s  # a term computed from the queries added to the logits: the keys attended unchanged
             return True
         raise EdgewiseError(f"{fx.name}: attention scores reach {t!r}; edgewise follows scores only through scaling, "
                             "additive biases/masks, softmax and dropout into a product with the values")
@@ -1011,6 +1154,47 @@ class Layout:
                                 s.qrows)
         return True
 
+    def _adds_to_scores(self, fx, a) -> bool:
+        """Whether a function kept whole by the tracer (MViTv2's ``cal_rel_pos_type``) only adds to the scores ``a`` a
+        term computed from input-dependent tensors (queries) and constants that vanishes with those tensors:
+        ``f(S, q) - S`` must not depend on ``S`` and ``f(S, 0) = S``, checked on random values. Such a term is part
+        of the logits and masks nothing (the oracle counts an input-dependent addend of the scores as zero)."""
+        meta = a.meta.get("tensor_meta")
+        dtype = getattr(meta, "dtype", torch.float32) if meta is not None else torch.float32
+        shape = tuple(self.units[a].allowed.shape)
+        gen = torch.Generator().manual_seed(0)
+
+        def run(scores, fill: bool):
+            def one(x):
+                if x is a:
+                    return scores.clone()
+                if not isinstance(x, torch.fx.Node):
+                    return x
+                if isinstance(self.units.get(x), (Scores, tuple)):
+                    raise ValueError("other scores")
+                if self._live(x):
+                    size = self._meta_shape(x)
+                    return torch.randn(size, generator=gen, dtype=dtype) if fill else torch.zeros(size, dtype=dtype)
+                value = self.const_value(x)
+                return value if value is not None else x.meta.get("value")
+
+            args, kwargs = torch.fx.node.map_arg(fx.args, one), torch.fx.node.map_arg(fx.kwargs, one)
+            return fx.target(*args, **kwargs)
+
+        try:
+            s1, s2 = (torch.randn(shape, generator=gen, dtype=dtype) for _ in range(2))
+            g1 = torch.Generator().manual_seed(1)
+            gen.set_state(g1.get_state())
+            out1 = run(s1, True)
+            gen.set_state(g1.get_state())
+            out2 = run(s2, True)
+            out0 = run(s1, False)
+            tol = dict(rtol=1e-4, atol=1e-4)
+            return isinstance(out1, torch.Tensor) and tuple(out1.shape) == shape and \
+                torch.allclose(out1 - s1, out2 - s2, **tol) and torch.allclose(out0, s1, **tol)
+        except Exception:
+            return False
+
     def _matmul(self, fx, name) -> bool:
         a, b = fx.args[0], fx.args[1]
         form = "matmul"
@@ -1061,6 +1245,8 @@ class Layout:
         lq, lk, dv = q.shape[-2], v.shape[-2], v.shape[-1]
         lead = torch.broadcast_shapes(q.shape[:-2], v.shape[:-2],
                                       allowed.shape[:-2] if allowed is not None else ())
+        if not bool((v > 0).any()):  # constant values (a dead copy the shape tracer recorded): no paths
+            return torch.zeros((*lead, lq, dv), dtype=torch.float64)
         q = q.expand(*lead, *q.shape[-2:]).reshape(-1, lq, q.shape[-1])
         v = v.expand(*lead, lk, dv).reshape(-1, lk, dv)
         allowed = (torch.ones((lq, lk), dtype=torch.bool) if allowed is None else allowed)
@@ -1077,6 +1263,7 @@ class Layout:
         qplace = inverse[:qkey.size].reshape(qkey.shape)
         vplace = inverse[qkey.size:].reshape(vkey.shape)
         vlive = vkey != _CONST
+        qplace = self._distinct_queries(qplace, vplace, vlive, allowed, name, keys[qplace] == _CONST)
         # the value channel of every (batch, d): the same along the keys
         ch = np.where(vlive[..., None], vchan, -1).max(axis=1)
         if ((vchan != ch[:, None, :]) & vlive[..., None]).any():
@@ -1113,22 +1300,25 @@ class Layout:
         # queries may sit on another grid than the values (PVT's spatial-reduction attention)
         q_spatial = self._spatial(qgrid.pop()) if grid_q.size else spatial
         q_shape = (chans, *q_spatial)
-        if len(q_spatial) != len(spatial):
+        if len(q_spatial) != len(spatial) and not (grid_q.size and q_spatial and spatial):
             raise EdgewiseError(f"layer {name!r}: queries on a {len(q_spatial)}-D grid attend values on a "
                                 f"{len(spatial)}-D one")
         made: dict = {}
         if grid_q.size:
             gg = rel[is_grid[rel[:, 0]] & is_grid[rel[:, 1]]]
-            node = self._add(f"{name}:attend", "pool", (src,), q_shape,
-                             axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial),
-                             op="attention")
+            if len(q_spatial) == len(spatial):
+                node = self._add(f"{name}:attend", "pool", (src,), q_shape,
+                                 axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial),
+                                 op="attention")
+            else:
+                node = self._attend_flat(src, pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial, name)
             for p in np.unique(rel[~is_grid[rel[:, 1]], 1]):
                 askers = np.unique(rel[(rel[:, 1] == p) & is_grid[rel[:, 0]], 0])
                 if askers.size == 0:
                     continue
                 if askers.size != grid_q.size:
                     raise EdgewiseError(f"layer {name!r}: a token without a position attended by some positions only")
-                col = self._add(f"{name}:token", "reshape", (self._names[node_of[p]],), (chans,) + (1,) * len(spatial),
+                col = self._add(f"{name}:token", "reshape", (self._names[node_of[p]],), (chans,) + (1,) * len(q_spatial),
                                 op="broadcast")
                 repeats = {times.get((int(q), int(p)), 1) for q in askers}
                 if len(repeats) != 1:
@@ -1202,6 +1392,47 @@ class Layout:
         out_chan = np.arange(groups * lq).reshape(groups, lq, 1)
         out = out_chan * npos + pos[:, :1, :] + (self._bases[self._index(new)] + 1)
         return torch.as_tensor(out.astype(np.float64)).reshape(*lead, lq, v.shape[-1])
+
+    def _attend_flat(self, src: str, q_pos, v_pos, q_spatial, spatial, name: str) -> str:
+        """Attention between grids of different rank (Next-ViT: queries on the 2-D map, keys and values average-
+        pooled along its flattened 1-D token sequence): the connections on the flattened grids, viewed back as
+        the queries' grid (flattening is row-major, as the tokens are)."""
+        chans = self.nodes[src].shape[0]
+        n_in, n_out = math.prod(spatial), math.prod(q_spatial)
+        if len(spatial) > 1:
+            src = self._add(f"{name}:flatten", "reshape", (src,), (chans, n_in), op="flatten")
+        axes = relation_axes(np.asarray(q_pos), np.asarray(v_pos), (n_out,), (n_in,))
+        node = self._add(f"{name}:attend", "pool", (src,), (chans, n_out), axes=axes, op="attention")
+        if len(q_spatial) > 1:
+            node = self._add(f"{name}:view", "reshape", (node,), (chans, *q_spatial), op="view")
+        return node
+
+    def _distinct_queries(self, qplace, vplace, vlive, allowed, name: str, qconst):
+        """The place that names each query row (B, Lq) in the output: its query token's, unless rows with the same
+        query token attend different keys (gcvit's global query, shared by every window); then the place of the
+        value row of the same index (the output row's own token, which each row attends), when that tells the
+        rows apart. The place only names the output unit: its connections are the keys of the rows named so.
+        Constant query tokens (a window's padding, ``qconst``) keep their shared place, as before: their rows are
+        padding, cropped away later."""
+        def consistent(places) -> bool:
+            b, i, j = np.nonzero(allowed & vlive[:, None, :] & ~qconst[..., None])
+            k = int(vplace.max()) + 2
+            rows = np.unique((b * places.shape[1] + i) * k + vplace[b, j])
+            per_row = np.bincount(rows // k, minlength=places.size)
+            pairs = np.unique(places[b, i] * k + vplace[b, j])
+            per_place = np.bincount(pairs // k, minlength=int(places.max()) + 1)
+            return bool((per_row == per_place[places.reshape(-1)])[~qconst.reshape(-1)].all())
+
+        same_rows = (qplace == qplace[:1]).all() and (vplace == vplace[:1]).all() and (vlive == vlive[:1]).all() \
+            and (allowed == allowed[:1]).all()
+        if same_rows and np.unique(qplace[0]).size == qplace.shape[1]:
+            return qplace  # every batch row (head) alike, one row per query token: nothing to tell apart
+        if consistent(qplace):
+            return qplace
+        if vplace.shape == qplace.shape and bool(vlive.all()) and not qconst.any() and consistent(vplace):
+            return vplace
+        raise EdgewiseError(f"layer {name!r}: the same query token attends different keys in different rows (a "
+                            "query shared by several windows) and the rows cannot be told apart by their values")
 
     def _places(self, t: torch.Tensor, sizes, name: str, what: str):
         """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
@@ -1325,6 +1556,13 @@ def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> d
         if k > 1 and keys[v] >= 0 and spatial(int(node_of[v])):
             raise EdgewiseError(f"layer {name!r}: a query attends {k} keys that hold the same position of a map")
     return {key: k for key, k in times.items() if k > 1}
+
+
+def _plain(v) -> bool:
+    """None, a number, or a list/tuple of them (no tensors)."""
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    return v is None or isinstance(v, (int, float, bool))
 
 
 def _autowrapped(fn) -> bool:

@@ -189,6 +189,15 @@ def _timm_autowrap() -> tuple:
     return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f)) if fx is not None else ()
 
 
+#: timm fx leaf functions traced into instead: they only choose, by the input's shape, between ops edgewise maps
+#: (crossvit's ``scale_image``: a crop or a bicubic resize); the shape tracer takes the branch this input takes
+_TRACE_INTO = {("timm.models.crossvit", "scale_image")}
+
+
+def _traced_into(fn) -> bool:
+    return (getattr(fn, "__module__", None), getattr(fn, "__name__", None)) in _TRACE_INTO
+
+
 def _same_axes(m: nn.Module, spatial: Sequence[int]) -> tuple[Window, ...]:
     """TensorFlow 'SAME' padding (timm's ``pad_same``): total ``max((ceil(n/s)-1)·s + (k-1)·d + 1 - n, 0)``,
     the odd one at the end; max pools pad with -inf (a constant, like zeros for paths), average pools count it."""
@@ -271,7 +280,7 @@ class _Tracer(torch.fx.Tracer):
     """
 
     def __init__(self):
-        super().__init__(autowrap_functions=_timm_autowrap())
+        super().__init__(autowrap_functions=tuple(f for f in _timm_autowrap() if not _traced_into(f)))
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry

@@ -272,6 +272,9 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
         local = [f for f in ins if all(a.n == n for a, n in zip(f, n_out))]
         return _merge(local if local else ins, n_out)
     src = ins[0]
+    if nd.kind in ("conv", "pool") and len(nd.spatial) != graph.ndim and len(graph[nd.inputs[0]].spatial) != graph.ndim \
+            and len(nd.spatial) > 0:  # on a flattened grid, whose units lost their positions when it was flattened
+        return tuple(f.union() for f in src), False
     if nd.kind in ("identity", "select"):
         return src, False
     if nd.kind in ("conv", "pool") and all(isinstance(ax, Table) for ax in nd.axes) \
@@ -300,7 +303,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
                 g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
                               f.start + Fraction(k - 1, 2) * f.jump, n_in, False)
             else:  # Resample: nearest keeps the field, linear adds a neighbour
-                taps = 1 if ax.mode.startswith("nearest") else 2
+                taps = 1 if ax.mode.startswith("nearest") else 4 if ax.mode == "bicubic" else 2
                 scale = Fraction(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
                 g = AxisField(f.size + (taps - 1) * f.jump, f.jump * scale, f.start, n_in, False)
             out.append(g.with_units(n, f.cover))
@@ -427,6 +430,8 @@ def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
             return None  # fixed connections exist for the traced size only
         ins = [sizes[i] for i in nd.inputs if i in sizes]
         traced_in = graph[nd.inputs[0]].spatial
+        if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape) and len(nd.axes) <= axis:
+            return None  # an op on the flattened grid (a Linear on tokens (C, H·W)): no per-axis size
         if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape):
             ax = nd.axes[axis]
             out = ax.out_size(ins[0]) if isinstance(ax, (Window, Transposed)) else (

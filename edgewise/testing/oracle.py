@@ -649,6 +649,11 @@ def _interpolate(x, args, kwargs):
     sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
     scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * n
     mode1 = {"bilinear": "linear", "trilinear": "linear", "bicubic": None}.get(mode, mode)
+    if mode == "bicubic" and n == 2:  # separable: each axis probed as a 1-pixel-high image
+        return _separable(x, [_probe(lambda e, a=a: F.interpolate(
+            e[:, :, None, :], size=(1, sizes[a]) if size is not None else None,
+            scale_factor=(1.0, scales[a]) if scale is not None else None, mode="bicubic", align_corners=align,
+            recompute_scale_factor=recompute)[:, :, 0, :], x.shape[-n + a], x.dtype) for a in range(n)])
     if mode1 is None:
         raise EdgewiseError(f"ones_network: interpolation mode {mode!r} is not supported")
     mats = []
