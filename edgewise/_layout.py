@@ -33,12 +33,13 @@ turns its operands back into Graph nodes and its result into ids again:
 
 Statistics and softmax. Normalisations are the identity by default: a unit's paths run through its own
 value, not through the mean, variance or norm it is divided by (BatchNorm, LayerNorm, GroupNorm, RMSNorm and
-``F.normalize`` alike); ``norm_stats="count"`` makes the statistics connections (:mod:`edgewise._stats`). A softmax is mapped only as attention's choice of keys (its scores carry no
-paths). A softmax of any other input-dependent tensor (a classifier output, a gate over branches as in
-selective-kernel / split attention, a learned-query pooling) is refused: reading it as "exp of the
-unit, divided by a statistic" (the identity) would be consistent with the rule for normalisations, but
-the autograd oracle refuses such a softmax, and a gate's softmax decides how much each branch counts,
-which path counting cannot express, so edgewise names the layer instead of guessing.
+``F.normalize`` alike); ``norm_stats="count"`` makes the statistics connections (:mod:`edgewise._stats`).
+A softmax is mapped as attention's choice of keys (its scores carry no paths), or, of any other
+input-dependent tensor, as a gate: "exp of the unit, divided by a statistic"
+(the identity, consistent with the rule for normalisations), followed only where it multiplies another
+tensor (selective-kernel / split attention) or weighs linear attention's keys; a softmax used otherwise (a
+classifier output) is refused. Those rules, reductions that are not global pools, statistics written by
+hand and linear attention are in ``_layout_more``.
 """
 
 from __future__ import annotations
@@ -175,7 +176,10 @@ def _torchvision_swin():
     return getattr(mod, "shifted_window_attention", None) if mod else None
 
 
-class Layout:
+from ._layout_more import LayoutMore  # noqa: E402  (needs Scores above)
+
+
+class Layout(LayoutMore):
     """The units of every non-canonical tensor of a trace, and the nodes made to compute on them.
 
     ``add(name, kind, inputs, shape, **node_fields) -> name`` adds a Graph node (the tracer's),
@@ -244,6 +248,10 @@ class Layout:
                 target is not F.scaled_dot_product_attention and \
                 not any(isinstance(self.units.get(a), Scores) for a in args):
             return self._on_logit_term(fx)
+        more = self.dispatch(fx, name, args, module)  # statistics, gates, linear attention (_layout_more)
+        if more is not None:
+            return more
+        has_units = any(a in self.units for a in args)  # again: dispatch may have made a pending sum units
         if fx.op == "call_module":
             if isinstance(self.units.get(fx.args[0] if fx.args else None), Scores):
                 if isinstance(module, nn.Softmax) and not isinstance(self.units[fx.args[0]], Weights):
@@ -517,6 +525,8 @@ class Layout:
         one = node[0]
         same = (pos == pos[:1]).all() and (node == one).all() and ((which == one) | const).all() and \
             (chan >= 0).all() and bool(self._spatial(int(one)))
+        # every element of a row must be of that row's channel (a row holding several channels is not a move)
+        same = same and bool((const | (local // sizes[:, None] == chan[:, None])).all())
         if not same:
             grouped = self._moved_per_channel(which, local, const, node, chan, sizes, spatial, name)
             if grouped is not None:

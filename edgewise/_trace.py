@@ -500,7 +500,8 @@ def _propagate_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape, dtype, 
         try:
             fakes: dict[int, torch.Tensor] = {}  # one meta tensor per real one: tied weights stay tied
             meta = {f"model.{k}": fakes.setdefault(id(v), torch.empty_like(v, device="meta")) for k, v in
-                    [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+                    _once_per_slot(model, [*model.named_parameters(remove_duplicate=False),
+                                           *model.named_buffers(remove_duplicate=False)])}
             x = torch.zeros((1, *shape), dtype=dtype, device="meta")
             torch.func.functional_call(_MetaRun(model, fx_graph), meta, (x,), tie_weights=False)
             return
@@ -508,6 +509,20 @@ def _propagate_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape, dtype, 
             for n in fx_graph.nodes:
                 n.meta.pop("tensor_meta", None)
         _ShapeProp(model, graph=fx_graph).run(torch.zeros((1, *shape), dtype=dtype, device=device))
+
+
+def _once_per_slot(model: nn.Module, named: list) -> list:
+    """``(name, tensor)`` pairs with one name per (module, attribute): a module registered under two names
+    (CoaT shares its position-encoding convolutions between blocks) would otherwise be swapped twice by
+    ``functional_call`` and keep the meta tensor of the second swap when the first is undone."""
+    seen, out = set(), []
+    for k, v in named:
+        owner, _, leaf = k.rpartition(".")
+        slot = (id(model.get_submodule(owner)), leaf)
+        if slot not in seen:
+            seen.add(slot)
+            out.append((k, v))
+    return out
 
 
 def _defaults(model: nn.Module) -> dict | None:
@@ -722,6 +737,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
             message = getattr(layout.units.get(out) if isinstance(out, torch.fx.Node) else None, "message", None)
             if isinstance(message, str):  # a product edgewise could map only as a term of attention logits
                 raise EdgewiseError(f"{message} ({model_name})")
+            if isinstance(out, torch.fx.Node):
+                layout.check_output(out)
             if isinstance(out, torch.fx.Node) and isinstance(layout.units.get(out), torch.Tensor):
                 ids = layout.units.pop(out)
                 try:

@@ -46,8 +46,8 @@ relative-position bias is a constant. Concretely, inside the forward pass:
   leaves ordinary relative-position biases alone (exp(-50) ≈ 2e-22).
 * **softmax** of scores returns a detached 0/1 tensor: 1 where not masked,
   0 where masked. ``softmax`` of an input-dependent tensor that is not scores
-  (a classifier's output, a learned-query pooling ``q_const @ kᵀ``, selective-
-  kernel gates) raises :class:`EdgewiseError`.
+  is a gate (see :class:`_MoreRules`): followed only into a product; used
+  otherwise (a classifier's output) it raises :class:`EdgewiseError`.
 * **talking heads** (CaiT, EfficientFormer-v2): a Linear or a 1×1 convolution
   applied to scores, or to the 0/1 pattern (or a view of it), mixes heads; it
   runs with ones weights and no bias, so mixed scores are scores again (a key
@@ -190,8 +190,10 @@ class _OnesNetwork(nn.Module):
         self.net, self.originals, self.count_stats = net, originals, count_stats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _swin_replaced(), _PathwayMode(self.originals, self.count_stats):
-            return self.net(x)
+        with _swin_replaced(), _PathwayMode(self.originals, self.count_stats) as mode:
+            out = self.net(x)
+            mode.check_output(out)
+            return out
 
 
 def _live(t) -> bool:
@@ -232,7 +234,167 @@ def _refuse_scores(name: str):
         f"reshaped, dropped out and passed to softmax, whose 0/1 output is the attention's connection pattern")
 
 
-class _PathwayMode(TorchFunctionMode):
+_NOTHING = object()
+#: a statistic: the square root (or reciprocal) of a reduction, reached through per-unit maps
+_ROOTS = {"sqrt", "sqrt_", "rsqrt", "rsqrt_", "reciprocal", "reciprocal_"}
+_REDUCTIONS = {"mean", "sum", "amax"}
+_GATE_PRODUCT = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply"}
+_GATE_MOVES = {"cat", "concat", "concatenate", "stack", "roll", "flip"}  # (besides the moves scores may make)
+
+
+class _MoreRules:
+    """Softmax gates, normalisation statistics written by hand and linear attention, on registries of tensors
+    (weak references by id, as for the scores).
+
+    * a softmax of an input-dependent tensor that is not scores is a *gate*: the identity (like sigmoid; its
+      denominator is a statistic), which may only be moved, cast or dropped out (still a gate) and then multiply
+      another input-dependent tensor or be multiplied with one by ``@``; anything else, the model's output
+      included, raises;
+    * a mean/sum/amax of an input-dependent tensor is a *reduction* (a sum, as always); kept as the same tensor
+      by per-unit maps (``+ ε``, ``·2``, activations), its ``sqrt``/``rsqrt``/``reciprocal`` is a statistic: a
+      constant, without paths (so ``x · rsqrt(mean(x², 1) + ε)`` is ``x``, as ``F.rms_norm`` is);
+    * ``C @ (A @ B)`` with all three input-dependent and only casts or scaling between the two products (no
+      softmax) is linear attention: ``e₀ @ (1 @ B)`` with a ones matrix for A and a selector of one column
+      for C, so every row of the result reads every row of B (each key's value) once, per channel;
+    * ``A @ B`` read by a layer is the *state* of linear attention: ``A @ 1`` when a convolution reads it (its
+      channels are A's rows, A holds the values), ``1 @ B`` for a Linear (B's columns); layers, moves, per-unit
+      maps and elementwise ops among states keep it one, and ``state @ w`` (``w @ state``) with ``w``
+      input-dependent reads it out with ``w`` replaced by a selector of its first row (column): every position
+      of ``w`` reads each state unit once. Anything else on a state raises.
+    """
+
+    def _registry(self, what: str) -> dict:
+        return self.__dict__.setdefault(what, {})
+
+    def _put(self, what: str, t, payload=True):
+        reg = self._registry(what)
+        if isinstance(t, torch.Tensor):
+            key = id(t)
+            reg[key] = (weakref.ref(t, lambda r, key=key: reg.pop(key, None) if reg.get(key, (None,))[0] is r
+                                    else None), payload)
+        return t
+
+    def _get(self, what: str, t):
+        got = self._registry(what).get(id(t)) if isinstance(t, torch.Tensor) else None
+        return got[1] if got is not None and got[0]() is t else None
+
+    def check_output(self, out) -> None:
+        for t in tree_flatten(out)[0]:
+            if self._get("_gates", t) is not None:
+                raise EdgewiseError("ones_network: the model's output is a softmax of an input-dependent tensor "
+                                    "that is not attention scores; a softmax is counted only as attention's choice "
+                                    "of keys or as a gate multiplying another tensor")
+
+    def _more(self, func, name, args, kwargs):
+        if self.__dict__.pop("_plain", False):  # the rest of __torch_function__, asked for by _rest
+            return _NOTHING
+        if name not in _MORE_NAMES and not (self.__dict__.get("_gates") or self.__dict__.get("_raw")
+                                            or self.__dict__.get("_states")):
+            return _NOTHING
+        leaves = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        # states of linear attention: A @ B read by a layer
+        if name in _LAYERS and args and self._get("_raw", args[0]) is not None:
+            a, b = self._get("_raw", args[0])
+            if name == "linear":  # the Linear's channels are B's columns: B holds the values
+                state = torch.matmul(torch.ones_like(a), b)
+            else:  # a convolution's channels are A's rows: A holds the values
+                state = torch.matmul(a, torch.ones_like(b))
+            args = (self._put("_states", state), *args[1:])
+            leaves = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        states = [t for t in leaves if self._get("_states", t) is not None]
+        if states:
+            return self._on_state(func, name, args, kwargs, leaves)
+        # linear attention: C @ (A @ B)
+        if name in _PRODUCT and len(args) >= 2 and _live(args[0]) and self._get("_raw", args[1]) is not None \
+                and not self._is_scores(args[0]):
+            a, b = self._get("_raw", args[1])
+            q = args[0].detach()
+            pick = torch.zeros_like(q)
+            pick[..., 0] = 1
+            return torch.matmul(pick, torch.matmul(torch.ones_like(a), b))
+        raw = next((self._get("_raw", t) for t in leaves if self._get("_raw", t) is not None), None)
+        if raw is not None and (name in ("float", "to", "contiguous", "double", "half", "type_as") or (
+                name in _MUL and not any(_live(t) for t in leaves))):
+            return self._put("_raw", self._on_scores(func, name, args, kwargs), raw)
+        # gates
+        gates = [t for t in leaves if self._get("_gates", t) is not None]
+        if gates:
+            if name in _SCORE_META:
+                return func(*args, **kwargs)
+            if name in _SCORE_SHAPE or name in _DROPOUT or name in _GATE_MOVES:
+                out = args[0] if name in _DROPOUT else func(*args, **kwargs)
+                for t in tree_flatten(out)[0]:
+                    self._put("_gates", t)
+                return out
+            if (name in _GATE_PRODUCT or name in _PRODUCT) and sum(_live(t) for t in leaves) == 2:
+                if name in _PRODUCT:
+                    return self._raw_product(func, name, args, kwargs)
+                return _NOTHING
+            raise EdgewiseError(f"ones_network: the output of a softmax that is not attention reaches {name}; a "
+                                "softmax gate may only be moved and multiply another input-dependent tensor")
+        if name in _SOFTMAX and args and _live(args[0]) and not self._is_scores(args[0]):
+            return self._put("_gates", args[0].clone())
+        # statistics
+        if name in _REDUCTIONS and args and _live(args[0]) and not self._is_scores(args[0]):
+            x, dim = args[0], _arg(args, kwargs, 1, "dim")
+            keep = _arg(args, kwargs, 2, "keepdim", False)
+            return self._put("_pending", x.sum() if dim is None else x.sum(dim=dim, keepdim=keep))
+        if name in _ROOTS and args and _live(args[0]):
+            if self._get("_pending", args[0]) is None:
+                raise EdgewiseError(f"ones_network: {name} of an input-dependent tensor that is not a mean or sum "
+                                    "(a normalisation statistic) has no pathway counterpart")
+            return func(args[0].detach(), *args[1:], **kwargs)
+        if name in _PRODUCT and sum(_live(t) for t in leaves) == 2 and len(leaves) == 2 and \
+                not any(self._is_scores(t) for t in leaves):
+            return self._raw_product(func, name, args, kwargs)
+        return _NOTHING
+
+    def _rest(self, func, args, kwargs):
+        """What __torch_function__ does without these rules."""
+        self._plain = True
+        return self.__torch_function__(func, (), args, kwargs)
+
+    def _on_state(self, func, name, args, kwargs, leaves):
+        """A state (every column the pooled values, ``A @ 1``) through layers, moves, per-unit maps and
+        elementwise ops among states stays one; ``state @ w`` with ``w`` input-dependent reads it out: ``w``
+        replaced by a selector of one row, so every position of ``w`` reads each state unit once."""
+        live = [t for t in leaves if _live(t)]
+        others = [t for t in live if self._get("_states", t) is None]
+        if name in _PRODUCT and len(args) == 2 and len(others) == 1:
+            left = self._get("_states", args[0]) is not None
+            w = args[1] if left else args[0]
+            pick = torch.zeros_like(w.detach())
+            if left:
+                pick[..., 0, :] = 1
+                return torch.matmul(args[0], pick)
+            pick[..., :, 0] = 1
+            return torch.matmul(pick, args[1])
+        if name in _REDUCTIONS:
+            return _NOTHING  # a sum over the states: a sum as always, no longer a state
+        if name in _LAYERS or name in _SCORE_SHAPE or name in _DROPOUT or name in _IDENTITY or name in _SCORE_META \
+                or (name in _BINARY and not others):
+            out = self._rest(func, args, kwargs)
+            if name not in _SCORE_META:
+                for t in tree_flatten(out)[0]:
+                    self._put("_states", t)
+            return out
+        raise EdgewiseError(f"ones_network: the state of linear attention (a product of two input-dependent tensors "
+                            f"read by a layer) reaches {name}; it may only go through layers, moves, per-unit maps and "
+                            "elementwise ops among states into a product that reads it out")
+
+    def _raw_product(self, func, name, args, kwargs):
+        """A @ B of two input-dependent operands: attention scores, kept with its operands in case it is the
+        context of linear attention."""
+        out = self._product(func, args, kwargs)
+        if name in ("matmul", "__matmul__", "bmm") and len(args) == 2:
+            self._put("_raw", out, (args[0], args[1]))
+        return out
+
+
+_MORE_NAMES = _PRODUCT | _SOFTMAX | _REDUCTIONS | _ROOTS
+
+
+class _PathwayMode(_MoreRules, TorchFunctionMode):
     """Swaps each op for its pathway counterpart while a forward pass runs."""
 
     def __init__(self, originals: dict | None = None, count_stats: bool = False):
@@ -363,7 +525,9 @@ class _PathwayMode(TorchFunctionMode):
             allowed = allowed & (mask if mask.dtype == torch.bool else ~_blocked(mask))
         if kwargs.get("enable_gqa", False) and v.dim() >= 3 and q.shape[-3] != v.shape[-3]:
             v = v.repeat_interleave(q.shape[-3] // v.shape[-3], dim=-3)
-        return torch.matmul(allowed.to(v.dtype), v)
+        out = torch.matmul(allowed.to(v.dtype), v)
+        # keys/values shared by every query head (multi-query attention: a head axis of 1) are broadcast
+        return out.expand(*torch.broadcast_shapes(q.shape[:-2], out.shape[:-2]), *out.shape[-2:])
 
     def _mha(self, args, kwargs):
         names = ("query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight", "in_proj_bias",
@@ -410,7 +574,11 @@ class _PathwayMode(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name in _LAYERS and args and (self._is_scores(args[0]) or self._is_pattern(args[0])):
             return self._mix_heads(func, name, args, kwargs)
-        if name in _LAYERS and args and isinstance(args[0], torch.Tensor) and not _live(args[0]) and self._originals:
+        more = self._more(func, name, args, kwargs)  # gates, statistics, linear attention (_MoreRules)
+        if more is not _NOTHING:
+            return more
+        if name in _LAYERS and args and isinstance(args[0], torch.Tensor) and not _live(args[0]) and self._originals \
+                and not self._is_scores(args[0]):  # (a layer reading attention scores is refused below)
             # a layer applied to constants computes a constant (a relative-position bias): with its real weights
             def real(t):
                 return self._originals[id(t)].to(t) if isinstance(t, torch.Tensor) and id(t) in self._originals else t
