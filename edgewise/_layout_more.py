@@ -95,7 +95,8 @@ class LayoutMore:
         first = fx.args[0] if fx.args else None
         states = self.__dict__.setdefault("_states", set())
         if isinstance(first, torch.fx.Node) and isinstance(self.units.get(first), _Raw) and (
-                isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) or (module is None and target is F.linear)):
+                isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) or (module is None and target is F.linear)) \
+                and self.units[first].allowed.ndim <= 3:  # with heads: scores mixed across heads (_mix_scores)
             self._make_state(first, name, "rows" if isinstance(module, (nn.Conv1d, nn.Conv2d)) else "columns")
         if any(a in states for a in args):
             done = self._on_state(fx, name, args, module)
@@ -108,8 +109,9 @@ class LayoutMore:
             gates.add(fx)
             return True
         if isinstance(module, (nn.Conv1d, nn.Conv2d)) and first in self.units and isinstance(self.units[first],
-                                                                                        torch.Tensor):
-            return self._pointwise_rows(fx, name, module)
+                                                                                        torch.Tensor) and \
+                not (self.units[first].ndim == module.weight.ndim and self.units[first].shape[0] > 1):
+            return self._pointwise_rows(fx, name, module)  # (a batch axis of heads: Layout._batched_conv)
         kind = _elementwise(target) if module is None else None
         if kind and len(live) == 2 and len(fx.args) >= 2 and all(a in live for a in fx.args[:2]) and \
                 len(self._meta_shape(fx)) > 2 + len(self.nodes["input"].shape) - 1:
@@ -342,6 +344,13 @@ class LayoutMore:
         if pooled is not None:
             self._set(fx, pooled.reshape(shape))
             return True
+        live_rows = rows.numpy()
+        ordered = np.sort(np.where(live_rows > 0, live_rows, -np.arange(live_rows.shape[1]) - 1.0), axis=1)
+        if first in self.units and not (ordered[:, 1:] == ordered[:, :-1]).any():  # groups of distinct units
+            try:  # positions grouped differently per output (Hiera's unrolled 2×2 pools)
+                return self._reduce(fx, name)
+            except (EdgewiseError, ValueError):
+                pass
         self.units[fx] = _Pending(ids, dims, shape, _REDUCE[fx.target])
         return True
 

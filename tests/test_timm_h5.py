@@ -190,9 +190,11 @@ class ChannelMax(nn.Module):
         return t.view(1, -1, 2, 2).amax(dim=-1)  # a max over pairs of channels
 
 
-def test_a_reduction_across_channels_is_refused():
-    with pytest.raises(EdgewiseError, match="across channels"):
-        edgewise.trace(ChannelMax(), (1, 4, 4))
+def test_a_reduction_across_channels_is_the_sum_of_its_slices():
+    """A max over pairs of channels is not a pool over positions: it is the sum of the channel slices it
+    reduces (the definition of ``_layout_more``), as the oracle counts it."""
+    net = ChannelMax()
+    np.testing.assert_array_equal(edgewise.pathways(net, (1, 4, 4)).counts, autograd_pathways(net, (1, 4, 4)))
 
 
 # ----------------------------------------------------------------------------- Gemma4: Linear patch embedding

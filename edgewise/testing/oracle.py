@@ -572,7 +572,8 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        if name in _LAYERS and args and (self._is_scores(args[0]) or self._is_pattern(args[0])):
+        if name in _LAYERS and args and (self._is_scores(args[0]) or self._is_pattern(args[0])) and not (
+                self._get("_raw", args[0]) is not None and args[0].dim() <= 3):  # (without heads: a state, _more)
             return self._mix_heads(func, name, args, kwargs)
         more = self._more(func, name, args, kwargs)  # gates, statistics, linear attention (_MoreRules)
         if more is not _NOTHING:
