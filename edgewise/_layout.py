@@ -39,7 +39,10 @@ input-dependent tensor, as a gate: "exp of the unit, divided by a statistic"
 (the identity, consistent with the rule for normalisations), followed only where it multiplies another
 tensor (selective-kernel / split attention) or weighs linear attention's keys; a softmax used otherwise (a
 classifier output) is refused. Those rules, reductions that are not global pools, statistics written by
-hand and linear attention are in ``_layout_more``.
+hand and linear attention are in ``_layout_more``. One more
+exception: a softmax that flows only (through dropout, scaling and data movement) into a product with
+values is attention weights generated without keys (VOLO's outlook attention; a constant query times keys,
+a learned-query pooling): the values' path, once per value weighed, as for attention.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ MOVE_METHODS = {
 }
 MOVE_MODULES = (nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle)
 _REPEATS = {torch.repeat_interleave, "repeat_interleave"}
+#: im2col (``nn.Unfold`` / ``F.unfold``, ``Tensor.unfold``): a gather with zero padding, followed on the ids
+MOVE_FUNCTIONS |= {F.unfold}
+MOVE_METHODS |= {"unfold"}
 _OLD_RESHAPE = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
                 "view", "reshape", "flatten", "squeeze", "unsqueeze"}
 _MATMUL = {torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm", "__matmul__"}
@@ -242,6 +248,9 @@ class Layout(LayoutMore):
         if count_statistics(self, fx, name):
             return True
         args = [a for a in fx.all_input_nodes]
+        lazy = [self.units[a] for a in args if isinstance(self.units.get(a), _Unmapped)]
+        if lazy:
+            return self._on_unmapped(fx, args, lazy[0])
         has_units = any(a in self.units for a in args)
         module = self.modules.get(target) if fx.op == "call_module" else None
         if any(isinstance(self.units.get(a), LogitTerm) for a in args) and \
@@ -260,6 +269,8 @@ class Layout(LayoutMore):
                 if isinstance(module, (nn.Softmax, nn.Dropout, nn.Identity)):  # the softmax / dropout of attention
                     self.units[fx] = self.units[fx.args[0]]
                     return True
+                if isinstance(self.units[fx.args[0]], _Generated):
+                    raise EdgewiseError(_weights_refused(fx, type(module).__name__))
                 if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                     return self._mix_scores(fx, module, name)
                 raise EdgewiseError(f"{fx.name}: attention scores reach {type(module).__name__}; edgewise follows "
@@ -272,9 +283,17 @@ class Layout(LayoutMore):
             if type(module) in (nn.Conv1d, nn.Conv2d) and isinstance(self.units.get(fx.args[0]), torch.Tensor) and \
                     self.units[fx.args[0]].ndim == module.weight.ndim and self.units[fx.args[0]].shape[0] > 1:
                 return self._batched_conv(fx, module, name)
+            if isinstance(module, nn.Softmax) and fx.args and self._live(fx.args[0]):
+                return self._weights(fx)
+            if isinstance(module, nn.Fold) and fx.args and self._live(fx.args[0]):
+                return self._fold(fx, name)
+            if isinstance(module, nn.LSTM) and fx.args and self._live(fx.args[0]):
+                return self._lstm(fx, module, name)
             if isinstance(module, nn.Linear) and has_units:
                 self._set(fx, self.project(self._ids(fx.args[0]), module.out_features, name, "Linear"))
                 return True
+            if isinstance(module, nn.Unfold):  # im2col: data movement with zero padding
+                return self._move(fx)
             if isinstance(module, nn.modules.padding._ConstantPadNd) and min(_pair_list(module.padding)) < 0:
                 return self._move(fx)  # a crop: followed on the ids
             if isinstance(module, MOVE_MODULES) and (has_units or isinstance(module, (nn.ChannelShuffle, nn.PixelShuffle,
@@ -297,6 +316,10 @@ class Layout(LayoutMore):
             scores = [a for a in args if isinstance(self.units.get(a), Scores)]
             if scores:
                 return self._on_scores(fx, scores[0])
+            if target in (F.softmax, torch.softmax, "softmax") and self._live(fx.args[0]):
+                return self._weights(fx)
+            if target is F.fold and any(self._live(a) for a in args):
+                return self._fold(fx, name)
             if not any(self._live(a) for a in args):
                 return False  # arithmetic on constants
             if target in _REPEATS and not self._live(fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("repeats")):
@@ -307,11 +330,183 @@ class Layout(LayoutMore):
                 return False
             if has_units and target in _REDUCE:
                 return self._reduce(fx, name)
+            if target in (torch.max, "max") and self._live(fx.args[0]) and _max_dim(fx) is not None:
+                return self._max_over(fx, name)
+            if target in (torch.addcmul, "addcmul"):  # c + a·x with constants c, a (ResMLP's Affine): per unit
+                live = [a for a in fx.args if isinstance(a, torch.fx.Node) and self._live(a)]
+                if len(live) == 1 and live[0] is not fx.args[0] and \
+                        tuple(self._meta_shape(fx)) == tuple(self._ids(live[0]).shape):
+                    self._set(fx, self._ids(live[0]))
+                    return True
             if fx.op == "call_function" and _autowrapped(target) and self._moves(fx):
                 return True
         if not has_units:
             return False
         return self._compute(fx, name, module)
+
+    def _on_unmapped(self, fx, args, lazy: "_Unmapped") -> bool:
+        """An op reading a tensor whose units could not be mapped: added to attention scores it is part of the
+        logits and carries no paths (a relative-position term computed from the queries, HaloNet); data movement
+        and elementwise ops pass it on; anything else raises the error that made it."""
+        from ._trace import _IDENTITY_METHODS, _is_identity_function
+
+        target = fx.target
+        scores = [a for a in args if isinstance(self.units.get(a), Scores)]
+        if scores and target in (operator.add, torch.add, "add"):
+            return self._on_scores(fx, scores[0])
+        if fx.op != "call_module" and (target in MOVE_FUNCTIONS or target in MOVE_METHODS or
+                                       _is_identity_function(target) or target in _IDENTITY_METHODS or
+                                       target in (operator.add, operator.mul, operator.truediv, torch.add, torch.mul,
+                                                  "add", "mul", "div")) and not scores:
+            self.units[fx] = lazy
+            return True
+        raise lazy.error
+
+    def raise_unmapped(self, fx) -> None:
+        """Raise the error of ``fx``'s units if they could not be mapped (a model's output)."""
+        if isinstance(self.units.get(fx), _Unmapped):
+            raise self.units[fx].error
+        if isinstance(self.units.get(fx), _Generated):
+            raise EdgewiseError(_weights_refused(fx, "the output"))
+
+    # ------------------------------------------------------------------ recurrent layers
+    def _lstm(self, fx, m: nn.LSTM, name) -> bool:
+        """``nn.LSTM`` unrolled in time over sequences of positions of one map (Sequencer's rows and columns).
+
+        Step t of a sequence: gates = W_ih·x_t + W_hh·h_{t-1} (1×1 convolutions), c_t = f ⊙ c_{t-1} + i ⊙ g,
+        h_t = o ⊙ tanh(c_t); products have the paths of both operands, activations are per unit, the zero
+        initial state is a constant (its product with f is a scaling, as for any constant). Every step is a set
+        of nodes on the map's grid whose units at the step's positions are used; h_{t-1} and c_{t-1} are moved
+        from the previous positions of each sequence to the current ones.
+        """
+        hx = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("hx")
+        if hx is not None or getattr(m, "proj_size", 0):
+            raise EdgewiseError(f"layer {name!r}: nn.LSTM with an initial state or proj_size is not supported")
+        x = self._ids(fx.args[0])
+        if not m.batch_first:
+            x = x.transpose(0, 1)
+        if x.ndim != 3:
+            raise EdgewiseError(f"layer {name!r}: nn.LSTM on an input of shape {tuple(x.shape)} (batched sequences "
+                                "expected)")
+        hid, dirs = m.hidden_size, 2 if m.bidirectional else 1
+        for layer in range(m.num_layers):
+            gx = self.project(x, 4 * hid, f"{name}:l{layer}:ih", "LSTM W_ih")
+            which, local, const = self._decode(gx[..., 0])
+            if const.any() or len(np.unique(which)) != 1:
+                raise EdgewiseError(f"layer {name!r}: nn.LSTM over constants or over positions of several maps")
+            g_node = self._names[int(which.flat[0])]
+            spatial = self._spatial(int(which.flat[0]))
+            npos = max(math.prod(spatial), 1)
+            place = local % npos  # (N, T): the position of every step of every sequence
+            if np.unique(place).size != place.size:
+                raise EdgewiseError(f"layer {name!r}: nn.LSTM whose steps do not each sit at a position of their own")
+            outs = []
+            for d in range(dirs):
+                steps = range(place.shape[1]) if d == 0 else range(place.shape[1] - 1, -1, -1)
+                h = c = prev = None
+                hs = {}
+                for t in steps:
+                    label = f"{name}:l{layer}:{'fb'[d]}{t}"
+                    gates = g_node
+                    if h is not None:
+                        axes = relation_axes(place[:, t], place[:, prev], spatial, spatial)
+                        h_moved = self._add(f"{label}:h", "pool", (h,), (hid, *spatial), axes=axes, op="LSTM step")
+                        c = self._add(f"{label}:c", "pool", (c,), (hid, *spatial), axes=axes, op="LSTM step")
+                        rec = self._add(f"{label}:hh", "conv", (h_moved,), (4 * hid, *spatial),
+                                        axes=tuple(Window(1, 1) for _ in spatial), op="LSTM W_hh")
+                        gates = self._add(f"{label}:gates", "add", (g_node, rec), (4 * hid, *spatial), op="LSTM")
+                    i, f, g, o = (self._add(f"{label}:{k}", "select", (gates,), (hid, *spatial),
+                                            pick=tuple(range(q * hid, (q + 1) * hid)), op="LSTM gate")
+                                  for q, k in enumerate("ifgo"))
+                    ig = self._add(f"{label}:ig", "mul", (i, g), (hid, *spatial), op="LSTM i*g")
+                    fc = f if c is None else self._add(f"{label}:fc", "mul", (f, c), (hid, *spatial), op="LSTM f*c")
+                    c = self._add(f"{label}:cell", "add", (fc, ig), (hid, *spatial), op="LSTM c")
+                    h = self._add(f"{label}:hidden", "mul", (o, c), (hid, *spatial), op="LSTM o*tanh(c)")
+                    hs[t], prev = h, t
+                # one map of h: every position from the step that computed it
+                grid = torch.zeros((1, hid, npos), dtype=torch.float64)
+                for t, node in hs.items():
+                    ids = self.ids_of(node).reshape(hid, npos)
+                    grid[0][:, place[:, t]] = ids[:, place[:, t]]
+                joined = self.canonical(grid.reshape(1, hid, *spatial), f"{name}:l{layer}:{'fb'[d]}")
+                outs.append(self.ids_of(joined).reshape(hid, npos)[:, place].permute(1, 2, 0))
+            x = torch.cat(outs, -1)
+        out = x if m.batch_first else x.transpose(0, 1)
+        state = _Unmapped(EdgewiseError(f"layer {name!r}: the final state (h_n, c_n) of nn.LSTM is not mapped"))
+        self.units[fx] = (out, (state, state))
+        return True
+
+    # ------------------------------------------------------------------ generated attention weights, fold
+    def _weights(self, fx) -> bool:
+        """A softmax of an input-dependent tensor that is not q·kᵀ: attention weights generated by a layer
+        (VOLO's outlook attention). Like scores they carry no paths; each row is one query, at the place of the
+        units it was computed from, and may attend every key of the product with the values it meets next."""
+        ids = self._ids(fx.args[0])
+        self.units[fx] = _Generated(ids, torch.ones(ids.shape, dtype=torch.bool))
+        return True
+
+    def _on_generated(self, fx, a) -> bool:
+        """Generated weights go only through dropout, casts, scaling by constants and data movement into a
+        product with the values; anything else (a gate over branches, a classifier output) is refused."""
+        t = fx.target
+        others = [x for x in fx.all_input_nodes if x is not a]
+        ok = t in (F.dropout, "dropout", "float", "to", "type_as", "contiguous") or (
+            t in (operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div") and
+            not any(self._live(x) for x in others)) or (
+            (t in MOVE_METHODS or t in MOVE_FUNCTIONS) and t not in (torch.cat, torch.concat, torch.stack, F.pad)
+            and t is not operator.getitem)
+        if not ok:
+            raise EdgewiseError(_weights_refused(fx, str(getattr(t, "__name__", t))))
+        self._on_scores_of(fx, a)
+        got = self.units[fx]
+        for w in (got if isinstance(got, tuple) else (got,)):
+            if isinstance(w, Scores):
+                w.__class__ = _Generated  # still generated weights after a reshape
+        return True
+
+    def _fold(self, fx, name) -> bool:
+        """``F.fold`` / ``nn.Fold`` (col2im): each column's channel (c, kernel offset) is added at the position
+        its block and offset land on; per offset, a fixed move of block positions, then the sum of the offsets."""
+        import inspect
+
+        if fx.op == "call_module":
+            m = self.modules[fx.target]
+            x = self._ids(fx.args[0])
+            out, kernel, dil, pad, stride = m.output_size, m.kernel_size, m.dilation, m.padding, m.stride
+        else:
+            bound = inspect.signature(F.fold).bind(*self._value(fx.args), **self._value(fx.kwargs))
+            bound.apply_defaults()
+            a = bound.arguments
+            x, out, kernel, dil, pad, stride = (a["input"], a["output_size"], a["kernel_size"], a["dilation"],
+                                                a["padding"], a["stride"])
+        out, kernel, dil, pad, stride = (tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+                                         for v in (out, kernel, dil, pad, stride))
+        if x.ndim != 3 or x.shape[0] != 1:
+            raise EdgewiseError(f"layer {name!r}: fold of a tensor of shape {tuple(x.shape)} (batch 1, channels × "
+                                "kernel, blocks expected)")
+        blocks = tuple((o + 2 * p - d * (k - 1) - 1) // s + 1 for o, p, d, k, s in zip(out, pad, dil, kernel, stride))
+        c = x.shape[1] // math.prod(kernel)
+        cols = x.reshape(1, c, kernel[0], kernel[1], *blocks)
+        total = None
+        for ky in range(kernel[0]):
+            for kx in range(kernel[1]):
+                part = cols[:, :, ky, kx]
+                if not bool((part > 0).any()):
+                    continue
+                src = self.canonical(part.contiguous(), name)
+                axes = []
+                for o, p, d, s, nb, k in zip(out, pad, dil, stride, blocks, (ky, kx)):
+                    m = np.zeros((o, nb), dtype=bool)
+                    lands = np.arange(nb) * s - p + k * d
+                    inside = (lands >= 0) & (lands < o)
+                    m[lands[inside], np.flatnonzero(inside)] = True
+                    axes.append(_window_or_table(m))
+                moved = self._add(f"{name}:offset", "pool", (src,), (c, *out), axes=tuple(axes), op="fold")
+                total = moved if total is None else self._add(name, "add", (total, moved), (c, *out), op="fold")
+        if total is None:
+            raise EdgewiseError(f"layer {name!r}: fold of constants only")
+        self._set(fx, self.ids_of(total))
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _dead(self, fx) -> bool:
@@ -344,6 +539,8 @@ class Layout(LayoutMore):
         got = self.units.get(a)
         if isinstance(got, torch.Tensor):
             return got
+        if isinstance(got, _Unmapped):
+            raise got.error
         if got is not None:
             raise EdgewiseError(f"{a.name}: a tuple or attention scores used as a tensor")
         if a in self.canon and self.nodes[self.canon[a]].kind != "const":
@@ -677,7 +874,11 @@ class Layout(LayoutMore):
         if not self._pairable(operands):
             if self._pair_channels(fx, name, kind, operands):
                 return True
-            return self._broadcast_binary(fx, name, kind, operands, op)
+            try:
+                return self._broadcast_binary(fx, name, kind, operands, op)
+            except EdgewiseError as e:  # refused where its units are needed (attention logits need none)
+                self.units[fx] = _Unmapped(e)
+                return True
         a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         shape = a.shape
         a, b = a.reshape(-1), b.reshape(-1)
@@ -746,9 +947,18 @@ class Layout(LayoutMore):
         both = np.flatnonzero((a > 0) & (b > 0))
         if not both.size:
             return True
+        if both.size > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
+            probe = both[np.linspace(0, both.size - 1, 1024).astype(np.int64)]
+            la, lb = (self._decode(torch.as_tensor(t[probe]))[1] for t in (a, b))
+            if not np.array_equal(la, lb):
+                return False
         wa, la, _ = self._decode(torch.as_tensor(a[both]))
         wb, lb, _ = self._decode(torch.as_tensor(b[both]))
-        shapes = {(int(x), int(y)) for x, y in set(zip(wa.tolist(), wb.tolist()))}
+        if not np.array_equal(la, lb):  # the cheap test first (and no Python set of millions of pairs)
+            return False
+        radix = len(self._names) + 1
+        key = np.unique(wa.astype(np.int64) * radix + wb)
+        shapes = {(int(k // radix), int(k % radix)) for k in key}
         return all(self.nodes[self._names[x]].shape == self.nodes[self._names[y]].shape for x, y in shapes) \
             and np.array_equal(la, lb)
 
@@ -762,6 +972,17 @@ class Layout(LayoutMore):
                                 f"by element, in a tensor of shape {shape} whose axes are not (batch, channel, "
                                 "*positions)")
         operands = [o.reshape((1,) * (len(shape) - o.ndim) + tuple(o.shape)) for o in operands]
+        grid = self._token_grid(operands, shape)
+        if grid is not None:  # tokens (1, N, C) of a grid: the operands channels first on that grid
+            try:
+                srcs = tuple(self.canonical(o.permute(0, 2, 1).reshape(
+                    1, o.shape[2], *(grid if o.shape[1] == shape[1] else (1,) * len(grid))), name) for o in operands)
+            except EdgewiseError:
+                srcs = None
+            if srcs is not None:
+                new = self._add(name, kind, srcs, (shape[2], *grid), op=str(fx.target))
+                self._set(fx, self.ids_of(new).reshape(1, shape[2], shape[1]).permute(0, 2, 1).contiguous())
+                return True
         last = len(shape) - 1
         perms = [tuple(range(len(shape)))] + ([(0, last, *range(1, last))] if last > 1 else [])
         error = None
@@ -777,6 +998,26 @@ class Layout(LayoutMore):
             self._set(fx, self.ids_of(new).permute(*back).contiguous())
             return True
         raise error
+
+    def _token_grid(self, operands, shape):
+        """The grid of operands laid out as tokens (1, N, C) (or broadcast: (1, N, 1) over channels, (1, 1, C)
+        over positions) whose tokens' units all sit on maps of one multi-axis grid of N positions (a channel slice
+        of tokens times other tokens, as in gMLP's gate; SwiftFormer's per-token weights and its global query);
+        else None."""
+        if len(shape) != 3 or any(o.shape[1] not in (1, shape[1]) or o.shape[2] not in (1, shape[2])
+                                  for o in operands):
+            return None
+        full = [o for o in operands if o.shape[1] == shape[1]]
+        if not full:
+            return None
+        live = torch.cat([o.reshape(-1) for o in full])
+        live = live[live > 0]
+        if not live.numel():
+            return None
+        which, _, _ = self._decode(live)
+        grids = {self._spatial(int(w)) for w in np.unique(which)}
+        grid = grids.pop() if len(grids) == 1 else ()
+        return grid if len(grid) > 1 and math.prod(grid) == shape[1] else None
 
     # ------------------------------------------------------------------ Linear over the last axis
     def project(self, ids: torch.Tensor, out_features: int, name: str, op: str) -> torch.Tensor:
@@ -797,7 +1038,10 @@ class Layout(LayoutMore):
         if lead == (1,) and not const.any() and (which == which[:, :1]).all() and not (pos == pos[:, :1]).all():
             return self.project(self._flat(which[0, 0], local[0], name), out_features, name, op)
         if const.any() or not ((which == which[:, :1]).all() and (pos == pos[:, :1]).all()):
-            made = self._gather_positions(which, pos, chan, const, np.flatnonzero(live), lead, out_features, name, op)
+            made = self._project_across(which, pos, chan, const, lead, out_features, name, op)
+            if made is None:
+                made = self._gather_positions(which, pos, chan, const, np.flatnonzero(live), lead, out_features,
+                                              name, op)
         else:
             made = np.zeros((which.shape[0], out_features), dtype=np.float64)
             sigs, inverse = _signatures(which[:, 0], chan)
@@ -834,6 +1078,124 @@ class Layout(LayoutMore):
             return src
         return self._add(f"{name}:select", "select", (src,), (len(chans), *self._spatial(which)), pick=chans,
                          op="channel selection")
+
+    def _project_across(self, which, pos, chan, const, lead, out_features, name, op):
+        """Linear rows that are neither one position of one layer nor a window of positions: channels of several
+        layers at one position (a concatenation along channels read token by token), one channel at several
+        positions (a Linear across tokens: MLP-Mixer, gMLP), or patches of a flat token sequence (a patch
+        embedding by Linear). ``made`` (rows, out_features) as in :meth:`project`, or None (not one of these)."""
+        if const.any():
+            return None
+        if (pos == pos[:, :1]).all():
+            return self._project_joined(which, pos, chan, out_features, name, op)
+        if (which == which[:, :1]).all() and (chan == chan[:, :1]).all():
+            return self._mix_positions(which, pos, chan, out_features, name, op)
+        if len(lead) == 2 and lead[0] == 1 and (which == which[:, :1]).all():
+            grid = self._patch_grid(int(which[0, 0]), pos)
+            if grid is not None:
+                return self._gather_positions(which, pos, chan, const, np.arange(which.shape[0]), (1, *grid),
+                                              out_features, name, op)
+        return None
+
+    def _project_joined(self, which, pos, chan, out_features, name, op):
+        """Every row reads one position of maps on the same grid, channels of several of them: per distinct
+        (layer, channel) row, the maps' channels concatenated, then a 1×1 convolution (a Linear on vectors)."""
+        spatial = {self._spatial(int(w)) for w in np.unique(which)}
+        if len(spatial) != 1:
+            return None
+        spatial = spatial.pop()
+        npos = max(math.prod(spatial), 1)
+        made = np.zeros((which.shape[0], out_features), dtype=np.float64)
+        sigs, inverse = np.unique(np.concatenate([which, chan], 1), axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        f_in = which.shape[1]
+        for k, sig in enumerate(sigs):
+            ids = torch.stack([self._unit_ids(int(w), int(c) * npos + np.arange(npos))
+                               for w, c in zip(sig[:f_in], sig[f_in:])]).reshape(1, f_in, *spatial)
+            src = self.canonical(ids, name)
+            label = name if k == 0 else f"{name}:{k}"
+            if spatial:
+                new = self._add(label, "conv", (src,), (out_features, *spatial),
+                                axes=tuple(Window(1, 1) for _ in spatial), op=op)
+            else:
+                new = self._add(label, "linear", (src,), (out_features,), op=op)
+            sel = inverse == k
+            made[sel] = np.arange(out_features)[None, :] * npos + pos[sel, :1] + (self._bases[self._index(new)] + 1)
+        return made
+
+    def _mix_positions(self, which, pos, chan, out_features, name, op):
+        """A Linear across positions (token mixing): every row reads one channel of one map at several distinct
+        positions. Its weights connect each output feature of a row to every position the row reads, once per
+        weight, in each channel alike: a per-channel ``pool`` node. Output feature f sits at the position of
+        the row's f-th input when there are as many features as inputs (gMLP's spatial gate, MLP-Mixer's
+        second token Linear); otherwise (a hidden layer over tokens, one row per channel) on a grid of its
+        own, (1, …, F), whose token axis returns to the grid it came from when a later Linear has as many
+        features as that grid has positions."""
+        src_index = int(which[0, 0])
+        if not (which == src_index).all():
+            return None
+        in_spatial = self._spatial(src_index)
+        n_rows, n_read = pos.shape
+        srt = np.sort(pos, axis=1)
+        if not in_spatial or (srt[:, 1:] == srt[:, :-1]).any():
+            return None
+        homes = self.__dict__.setdefault("_token_home", {})
+        src_name = self._names[src_index]
+        chans, chan_of = np.unique(chan[:, 0], return_inverse=True)
+        chan_of = chan_of.reshape(-1)
+        one_row_each = chans.size == n_rows
+        home = None
+        if out_features == n_read:
+            out_spatial, out_pos = in_spatial, pos
+        elif one_row_each and src_name in homes and out_features == math.prod(homes[src_name]):
+            out_spatial = homes[src_name]
+            out_pos = np.broadcast_to(np.arange(out_features), (n_rows, out_features))
+        elif one_row_each:
+            out_spatial = (1,) * (len(in_spatial) - 1) + (out_features,)
+            out_pos = np.broadcast_to(np.arange(out_features), (n_rows, out_features))
+            home = homes.get(src_name, in_spatial)
+        else:
+            return None
+        n_in = math.prod(in_spatial)
+        if bool((pos == pos[:1]).all()) and bool((out_pos == out_pos[:1]).all()):
+            if not one_row_each:
+                return None
+            relation = np.add.outer(out_pos[0].astype(np.int64) * n_in, pos[0]).reshape(-1)
+        else:  # per channel: its outputs distinct, and the same (output, input) pairs as every other channel
+            relation = None
+            for c in range(chans.size):
+                mine = np.flatnonzero(chan_of == c)
+                outs = out_pos[mine].reshape(-1)
+                if np.unique(outs).size != outs.size:
+                    return None
+                pairs = np.sort(np.concatenate([np.add.outer(out_pos[r].astype(np.int64) * n_in, pos[r]).reshape(-1)
+                                                for r in mine]))
+                if relation is None:
+                    relation = pairs
+                elif not np.array_equal(pairs, relation):
+                    return None
+        src = self._select(src_index, chans, name)
+        new = self._add(name, "pool", (src,), (chans.size, *out_spatial),
+                        axes=relation_axes(relation // n_in, relation % n_in, out_spatial, in_spatial),
+                        op=f"{op} across positions")
+        if home is not None:
+            homes[new] = home
+        base = self._bases[self._index(new)] + 1
+        return (chan_of[:, None] * math.prod(out_spatial) + out_pos + base).astype(np.float64)
+
+    def _patch_grid(self, src_index: int, pos):
+        """The grid of a flat token sequence whose rows read patches of one map (a patch embedding by Linear,
+        NaFlexViT): the rows' first positions, when they are a row-major product grid; else None."""
+        spatial = self._spatial(src_index)
+        if len(spatial) < 2:
+            return None
+        anchor = np.stack(np.unravel_index(pos.min(axis=1), spatial), 1)
+        axes = [np.unique(anchor[:, a]) for a in range(len(spatial))]
+        grid = tuple(a.size for a in axes)
+        if math.prod(grid) != pos.shape[0]:
+            return None
+        expect = np.stack([g.reshape(-1) for g in np.meshgrid(*axes, indexing="ij")], 1)
+        return grid if np.array_equal(anchor, expect) else None
 
     def _gather_positions(self, which, pos, chan, const, rows, lead, out_features, name, op) -> torch.Tensor:
         """A Linear whose rows read the same channels at several positions of one map (2×2 patch merging):
@@ -884,7 +1246,8 @@ class Layout(LayoutMore):
         chan = local // sizes
         src = self._names[int(which[0, 0])]
         full = np.sort(local % sizes, axis=1)
-        if len(np.unique(which)) != 1 or not (chan == chan[:, :1]).all() or not (full == np.arange(sizes)).all():
+        if len(np.unique(which)) != 1 or not (chan == chan[:, :1]).all() or full.shape[1] != sizes or \
+                not (full == np.arange(sizes)).all():
             raise EdgewiseError(f"layer {name!r} reduces over part of the positions or across channels; edgewise "
                                 "maps reductions over all positions of each channel (a global pool) only")
         nd = self.nodes[src]
@@ -1021,8 +1384,42 @@ class Layout(LayoutMore):
         return True
 
     # ------------------------------------------------------------------ attention
+
+    def _max_over(self, fx, name) -> bool:
+        """``x.max(dim)`` (values and indices) over every position of each channel: a global max pool, like
+        ``amax``; the indices carry no units."""
+        ids = self._ids(fx.args[0])
+        dim, keep = _max_dim(fx)
+        dim %= ids.ndim
+        moved = ids.movedim(dim, -1)
+        rows = moved.reshape(-1, moved.shape[-1])
+        which, local, const = self._decode(rows)
+        if const.any() or len(np.unique(which)) != 1:
+            raise EdgewiseError(f"layer {name!r}: max over constants or over several layers' units")
+        src = self._names[int(which[0, 0])]
+        nd = self.nodes[src]
+        sizes = max(math.prod(nd.spatial), 1)
+        chan = local // sizes
+        full = np.sort(local % sizes, axis=1)
+        if not nd.spatial or not (chan == chan[:, :1]).all() or not (full == np.arange(sizes)).all():
+            raise EdgewiseError(f"layer {name!r}: max over part of the positions or across channels; edgewise maps "
+                                "a max over all positions of each channel (a global max pool) only")
+        pooled = self._add(f"{name}:pool", "pool", (src,), (nd.shape[0],) + (1,) * len(nd.spatial),
+                           axes=tuple(Adaptive() for _ in nd.spatial), op="global max")
+        vec = self._add(name, "reshape", (pooled,), (nd.shape[0],), op="flatten")
+        values = self._unit_ids(self._index(vec), chan[:, 0]).reshape(moved.shape[:-1])
+        if keep:
+            values = values.unsqueeze(dim)
+        self.units[fx] = (values, torch.zeros_like(values))
+        return True
+
     # ------------------------------------------------------------------ attention
     def _on_scores(self, fx, a) -> bool:
+        if isinstance(self.units[a], _Generated):
+            return self._on_generated(fx, a)
+        return self._on_scores_of(fx, a)
+
+    def _on_scores_of(self, fx, a) -> bool:
         s: Scores = self.units[a]
         t = fx.target
         if isinstance(s, Weights) or t in _SOFTMAX_ONLY:
@@ -1227,6 +1624,11 @@ class Layout(LayoutMore):
         if live_a and live_b and form in ("matmul", "scores"):  # q @ kᵀ: the scores
             self.units[fx] = Scores(ia, torch.ones(self._meta_shape(fx), dtype=torch.bool))
             return True
+        if live_b and not live_a and form in ("matmul", "scores") and ia.ndim >= 2:
+            # constant queries (a class token made only of constants, a learned query) times keys: scores, which
+            # must reach a softmax and the values (anything else is refused where the scores go)
+            self.units[fx] = Scores(ia, torch.ones(self._meta_shape(fx), dtype=torch.bool))
+            return True
         if live_a and not live_b and form == "matmul":  # x @ W: a Linear over the last axis
             self._set(fx, self.project(ia, self._meta_shape(fx)[-1], name, "matmul"))
             return True
@@ -1279,17 +1681,19 @@ class Layout(LayoutMore):
         if ((vchan != ch[:, None, :]) & vlive[..., None]).any():
             raise EdgewiseError(f"layer {name!r}: a value channel changes along the keys")
         # the relation among places, which must be the same for every channel
-        b, i, j = np.nonzero(allowed & vlive[:, None, :])
         groups, group_of = np.unique(ch, axis=0, return_inverse=True)
         group_of = group_of.reshape(-1)
-        pair = qplace[b, i] * keys.size + vplace[b, j]
-        relation = None
-        for g in range(len(groups)):
-            mine = np.unique(pair[group_of[b] == g])
-            if relation is None:
-                relation = mine
-            elif not np.array_equal(mine, relation):
-                raise EdgewiseError(f"layer {name!r}: heads attend different key sets; edgewise needs one pattern")
+        relation = _shared_relation(qplace, vplace, vlive, allowed, group_of, keys.size)
+        b = i = pair = None
+        if relation is None:
+            b, i, j = np.nonzero(allowed & vlive[:, None, :])
+            pair = qplace[b, i] * keys.size + vplace[b, j]
+            for g in range(len(groups)):
+                mine = np.unique(pair[group_of[b] == g])
+                if relation is None:
+                    relation = mine
+                elif not np.array_equal(mine, relation):
+                    raise EdgewiseError(f"layer {name!r}: heads attend different key sets; edgewise needs one pattern")
         rel = np.stack([relation // keys.size, relation % keys.size], 1)
         node_of = np.where(keys >= 0, keys // _RADIX, -1)
         times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
@@ -1573,6 +1977,46 @@ def _plain(v) -> bool:
     if isinstance(v, (list, tuple)):
         return all(_plain(x) for x in v)
     return v is None or isinstance(v, (int, float, bool))
+
+
+class _Generated(Scores):
+    """A softmax of an input-dependent tensor that is not q·kᵀ, allowed only into a product with values."""
+
+
+def _weights_refused(fx, where: str) -> str:
+    return (f"{fx.name}: softmax of an input-dependent tensor that is not attention scores reaches {where}; edgewise "
+            "follows such a softmax only as generated attention weights into a product with the values (a softmax "
+            "gate over branches or a classifier output has no pathway counterpart)")
+
+
+class _Unmapped:
+    """The units of a tensor edgewise could not map (the error it met), refused only where they are needed."""
+
+    def __init__(self, error: EdgewiseError):
+        self.error = error
+
+
+def _max_dim(fx):
+    """(dim, keepdim) of ``torch.max(x, dim)`` / ``x.max(dim)`` with a whole-number dim, else None."""
+    dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim")
+    keep = fx.args[2] if len(fx.args) > 2 else fx.kwargs.get("keepdim", False)
+    return (dim, bool(keep)) if isinstance(dim, int) and not isinstance(dim, bool) else None
+
+
+def _shared_relation(qplace, vplace, vlive, allowed, group_of, n_keys: int):
+    """The (query place, key place) pairs of attention rows, computed once per distinct row (heads and batch
+    rows with the same places and mask give the same pairs), when every channel group holds the same distinct
+    rows; else None (then the pairs are compared group by group)."""
+    n = qplace.shape[0]
+    rows = np.concatenate([qplace, np.where(vlive, vplace, -1),
+                           np.packbits(allowed.reshape(n, -1), axis=1).astype(np.int64)], 1)
+    _, first, sig = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    sig = sig.reshape(-1)
+    sets = [np.unique(sig[group_of == g]) for g in range(int(group_of.max()) + 1)]
+    if any(not np.array_equal(s, sets[0]) for s in sets[1:]):
+        return None
+    b, i, j = np.nonzero(allowed[first] & vlive[first][:, None, :])
+    return np.unique(qplace[first][b, i] * n_keys + vplace[first][b, j])
 
 
 def _autowrapped(fn) -> bool:

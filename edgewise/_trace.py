@@ -186,7 +186,13 @@ def _timm_leaf(m: nn.Module) -> str | None:
 def _timm_autowrap() -> tuple:
     """timm's fx leaf functions (``timm.layers._fx._autowrap_functions``): kept whole by the tracer."""
     fx = sys.modules.get("timm.layers._fx")
-    return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f)) if fx is not None else ()
+    return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f) and
+                 getattr(f, "__name__", "") not in _TRACE_INTO) if fx is not None else ()
+
+
+#: timm leaf functions traced into all the same: kept whole only for their optional mask (``patch_valid``), which
+#: is None in a trace, so that their body runs as plain torch ops (a mean over tokens: a global pool)
+_TRACE_INTO = {"global_pool_naflex"}
 
 
 #: timm fx leaf functions traced into instead: they only choose, by the input's shape, between ops edgewise maps
@@ -749,6 +755,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                     # a token-major output (N, H, W, C), as Swin keeps between stages: its units, channels first
                     fx_to_name[out] = layout.canonical(ids.permute(0, ids.ndim - 1, *range(1, ids.ndim - 1)),
                                                        "output")
+            if isinstance(out, torch.fx.Node):
+                layout.raise_unmapped(out)
             if not isinstance(out, torch.fx.Node) or out not in fx_to_name:
                 raise EdgewiseError(
                     f"{model_name} returns {type(out).__name__ if not isinstance(out, torch.fx.Node) else 'a non-tensor'}, "

@@ -212,15 +212,16 @@ def test_causal_attention_and_heads_equal_the_oracle():
 
 
 class TokenMixer(nn.Module):
-    """An MLP across positions (MLP-Mixer token mixing), which edgewise does not map."""
+    """A Linear across halves of the positions into hidden features (several rows per channel), which edgewise
+    does not map (a Linear across all the positions of each channel, MLP-Mixer's token mixing, it does)."""
 
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3, padding=1)
-        self.tokens = nn.Linear(16, 8)
+        self.tokens = nn.Linear(8, 3)
 
     def forward(self, x):
-        return self.tokens(self.conv(x).flatten(2))
+        return self.tokens(self.conv(x).flatten(2).unflatten(-1, (2, 8)))
 
 
 def test_unmappable_layouts_name_the_layer_and_offer_a_prefix():

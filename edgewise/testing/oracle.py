@@ -81,6 +81,14 @@ relative-position bias is a constant. Concretely, inside the forward pass:
   reaches every token of that group, padding tokens carry no paths.
 * casts of a float64 tensor to a lower floating precision (``x.float()``, ``.half()``, ``.to(torch.float32)``,
   as in fp32 norms and attention) keep it float64, so counts are not rounded beyond 2**24.
+* **generated attention weights.** ``softmax`` of an input-dependent tensor that is
+  not scores (VOLO's outlook attention, a constant query times live keys) is a
+  pathless all-ones tensor that may only be dropped out, reshaped, cast, scaled
+  by constants and multiplied with one input-dependent operand (the values);
+  anything else, the model's output included, is refused.
+* **torch.lstm** (``nn.LSTM``) is unrolled in time with ones weights, activations
+  the identity and each product the sum of its operands (:func:`_lstm`);
+  ``max`` over a dimension is a sum over it (like ``amax``).
 * dropout of any tensor is the identity; conv_transpose uses ones weights like
   convolutions; data movement (permute, reshape, roll, cat, pad,
   pixel/channel shuffle, slicing, ...) is left to autograd.
@@ -193,6 +201,8 @@ class _OnesNetwork(nn.Module):
         with _swin_replaced(), _PathwayMode(self.originals, self.count_stats) as mode:
             out = self.net(x)
             mode.check_output(out)
+            if mode._is_weights(out):
+                raise EdgewiseError(_SOFTMAX_REFUSED.format(where="the output"))
             return out
 
 
@@ -225,6 +235,12 @@ def _blocked(mask) -> torch.Tensor:
     if _live(mask):
         raise EdgewiseError("ones_network: an attention mask that depends on the input is not supported")
     return mask.detach() < MASKED_BELOW
+
+
+_SOFTMAX_REFUSED = (
+    "ones_network: softmax of an input-dependent tensor that is not attention scores (a product of two "
+    "input-dependent tensors, q @ kᵀ) reaches {where}; it has a pathway counterpart only as generated attention "
+    "weights in a product with the values: a softmax output, a gate over branches is not counted")
 
 
 def _refuse_scores(name: str):
@@ -403,6 +419,7 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
         self._scores: dict[int, weakref.ref] = {}
         self._originals = originals or {}
         self._patterns: dict[int, weakref.ref] = {}  # softmax outputs of scores: the 0/1 attention patterns
+        self._weights: dict[int, weakref.ref] = {}  # softmax outputs of input-dependent tensors (not scores)
 
     # ------------------------------------------------------------------ attention scores
     def _is_scores(self, t) -> bool:
@@ -480,6 +497,39 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
         else:
             raise EdgewiseError(f"ones_network: {name} applied to attention scores")
         return self._mark(out) if self._is_scores(args[0]) else self._mark_pattern(out)
+
+    # ------------------------------------------------------------------ generated attention weights
+    def _is_weights(self, t) -> bool:
+        r = self._weights.get(id(t)) if isinstance(t, torch.Tensor) else None
+        return r is not None and r() is t
+
+    def _mark_weights(self, out):
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                key, reg = id(t), self._weights
+                reg[key] = weakref.ref(t, lambda r, key=key: reg.pop(key, None) if reg.get(key) is r else None)
+        return out
+
+    def _on_weights(self, func, name, args, kwargs):
+        """A softmax of an input-dependent tensor that is not scores (generated attention weights, VOLO's
+        outlook attention; a constant query times keys) is a pathless all-ones pattern: it may be dropped out,
+        reshaped, cast, scaled by constants and multiplied with ONE input-dependent operand (the values), where
+        it connects every output to every value it weighs, once. Anything else is refused."""
+        leaves = tree_flatten((args, kwargs))[0]
+        live = [t for t in leaves if _live(t)]
+        if name in _DROPOUT:
+            return args[0]
+        if name in _SCORE_META:
+            return func(*args, **kwargs)
+        if name in _SOFTMAX:
+            return self._mark_weights(torch.ones_like(args[0]))
+        if name in _SCORE_SHAPE and not live:
+            return self._mark_weights(func(*args, **kwargs))
+        if name in _MUL and not live:
+            return self._mark_weights(func(*args, **kwargs))
+        if name in _PRODUCT and len(live) == 1:
+            return self._product(func, args, kwargs)
+        raise EdgewiseError(_SOFTMAX_REFUSED.format(where=name))
 
     # ------------------------------------------------------------------ products and attention
     def _product(self, func, args, kwargs):
@@ -591,6 +641,8 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
                 return kept
         if self._scores and any(self._is_scores(t) for t in tree_flatten((args, kwargs))[0]):
             return self._on_scores(func, name, args, kwargs)
+        if self._weights and any(self._is_weights(t) for t in tree_flatten((args, kwargs))[0]):
+            return self._on_weights(func, name, args, kwargs)
         if name in _DROPOUT and args and isinstance(args[0], torch.Tensor):
             return args[0]
         if self._count_stats and name in _NORMS and args and _live(args[0]):
@@ -612,16 +664,27 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
             return self._add_product(name, args, kwargs)
         if name == "scaled_dot_product_attention":
             return self._sdpa(args, kwargs)
+        ops = [_arg(args, kwargs, i, n) for i, n in enumerate(("input", "tensor1", "tensor2"))] \
+            if name == "addcmul" else []
+        if any(_live(t) for t in ops):  # input + value · t1 · t2: the paths of each input-dependent operand
+            live = [t for t in ops if _live(t)]
+            out = live[0] if len(live) == 1 else sum(live[1:], live[0])
+            shape = torch.broadcast_shapes(*(t.shape for t in ops if isinstance(t, torch.Tensor)))
+            return out if tuple(out.shape) == tuple(shape) else out.expand(shape)
+        if name == "lstm" and args and _live(args[0]):
+            return _lstm(*args, **kwargs)
         if name == "multi_head_attention_forward":
             return self._mha(args, kwargs)
         if not (args and _live(args[0])):
             return func(*args, **kwargs)
         x = args[0]
-        if name in _SOFTMAX:
-            raise EdgewiseError(
-                "ones_network: softmax of an input-dependent tensor that is not attention scores (a product of "
-                "two input-dependent tensors, q @ kᵀ) has no pathway counterpart: a softmax output, a gate over "
-                "branches or a learned-query pooling is not counted")
+        if name in _SOFTMAX:  # generated attention weights: refused unless they meet the values (_on_weights)
+            dtype = kwargs.get("dtype") or next((d for d in args[1:] if isinstance(d, torch.dtype)), x.dtype)
+            return self._mark_weights(torch.ones(x.shape, dtype=dtype, device=x.device))
+        if name == "max" and isinstance(_arg(args, kwargs, 1, "dim"), int):  # values over a dim: like amax
+            dim, keep = _arg(args, kwargs, 1, "dim"), bool(_arg(args, kwargs, 2, "keepdim", False))
+            values = x.sum(dim=dim, keepdim=keep)
+            return torch.return_types.max((values, torch.zeros(values.shape, dtype=torch.long, device=x.device)))
         if name in ("conv1d", "conv2d", "conv3d"):
             w = _arg(args, kwargs, 1, "weight")
             rest = [_arg(args, kwargs, i, k, d) for i, (k, d) in
@@ -709,6 +772,45 @@ def _keep_double(func, name, args, kwargs):
     if not isinstance(probe, torch.Tensor) or not probe.is_floating_point() or probe.dtype == torch.float64:
         return None
     return x if probe.device.type == "meta" else x.to(probe.device)
+
+
+def _lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """The pathway counterpart of ``torch.lstm`` (``nn.LSTM``), unrolled in time.
+
+    With ones weights, activations the identity and each product replaced by the sum of its operands (the
+    paths of both): gates = 1·x_t + 1·h_{t-1} (every gate unit reads every input and hidden unit once),
+    c_t = f + c_{t-1} + i + g (for f ⊙ c_{t-1} + i ⊙ g), h_t = o + c_t (for o ⊙ tanh(c_t)). The zero initial
+    state is a constant: it adds no paths, and f ⊙ c_{-1} keeps f's paths (a product with a constant is a
+    scaling). Runs with the pathway mode off: it is written with ones already.
+    """
+    with torch._C.DisableTorchFunction():
+        if isinstance(hx, (tuple, list)) and any(_live(h) or bool((h != 0).any()) for h in hx):
+            raise EdgewiseError("ones_network: nn.LSTM with a non-zero or input-dependent initial state is not "
+                                "supported")
+        x = input if batch_first else input.transpose(0, 1)  # N, T, C
+        dirs = 2 if bidirectional else 1
+        per = 4 if has_biases else 2
+        for layer in range(num_layers):
+            outs = []
+            for d in range(dirs):
+                w_ih, w_hh = params[(layer * dirs + d) * per], params[(layer * dirs + d) * per + 1]
+                if w_hh.shape[1] * 4 != w_hh.shape[0]:
+                    raise EdgewiseError("ones_network: nn.LSTM with proj_size is not supported")
+                hid = w_hh.shape[1]
+                gx = F.linear(x, torch.ones(w_ih.shape, dtype=x.dtype, device=x.device))
+                h = c = torch.zeros((x.shape[0], hid), dtype=x.dtype, device=x.device)
+                steps = range(x.shape[1]) if d == 0 else range(x.shape[1] - 1, -1, -1)
+                hs = [None] * x.shape[1]
+                for t in steps:
+                    gates = gx[:, t] + F.linear(h, torch.ones(w_hh.shape, dtype=x.dtype, device=x.device))
+                    i, f, g, o = gates.chunk(4, dim=-1)
+                    c = f + c + i + g
+                    h = o + c
+                    hs[t] = h
+                outs.append(torch.stack(hs, 1))
+            x = torch.cat(outs, -1)
+        out = x if batch_first else x.transpose(0, 1)
+        return out, h[None].detach(), c[None].detach()
 
 
 @contextlib.contextmanager
