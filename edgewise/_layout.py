@@ -1696,7 +1696,12 @@ class Layout(LayoutMore):
                     raise EdgewiseError(f"layer {name!r}: heads attend different key sets; edgewise needs one pattern")
         rel = np.stack([relation // keys.size, relation % keys.size], 1)
         node_of = np.where(keys >= 0, keys // _RADIX, -1)
-        times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
+        times = {}
+        srt = np.sort(np.where(vlive, vplace, -1), axis=1)
+        if ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any():  # a row holds the same key units twice
+            if b is None:
+                b, i, j = np.nonzero(allowed & vlive[:, None, :])
+            times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
         pos_of = np.where(keys >= 0, keys % _RADIX, -1)
         is_grid = np.array([k >= 0 and bool(self._spatial(int(w))) for k, w in zip(keys, node_of)])
         vgrid = {int(node_of[p]) for p in np.unique(vplace[vlive]) if is_grid[p]}

@@ -104,7 +104,7 @@ class LayoutMore:
                 return done
         live = [a for a in args if self._live(a) and not isinstance(self.units.get(a), (Scores, tuple))]
         is_softmax = isinstance(module, nn.Softmax) or (module is None and target in _SOFTMAX_FN)
-        if is_softmax and first in live:
+        if is_softmax and first in live and not self._generated(fx):  # (into a product: generated weights)
             self._set(fx, self._ids(first))  # a gate: the identity, usable only as a factor
             gates.add(fx)
             return True
@@ -117,8 +117,7 @@ class LayoutMore:
                 len(self._meta_shape(fx)) > 2 + len(self.nodes["input"].shape) - 1:
             ops = [self._ids(a) for a in fx.args[:2]]  # more axes than (batch, channel, *positions)
             if not self._pairable(ops):
-                self._merged_binary(fx, name, kind, *ops)
-                return True
+                return self._merged_or_unmapped(fx, name, kind, ops)
         if kind and len(fx.args) >= 2 and all(isinstance(a, torch.fx.Node) and a in live for a in fx.args[:2]) \
                 and any(a in self.units for a in fx.args[:2]):
             ops = [self._ids(a) for a in fx.args[:2]]
@@ -127,8 +126,7 @@ class LayoutMore:
                 try:
                     self._broadcast_binary(fake, name, kind, ops)
                 except EdgewiseError:  # a token layout with heads, (B, heads, N, C): tokens moved last
-                    self._merged_binary(fx, name, kind, *ops)
-                    return True
+                    return self._merged_or_unmapped(fx, name, kind, ops)
                 out = self.canon.pop(fake, None)
                 self._set(fx, self.ids_of(out) if out is not None else self.units.pop(fake))
                 return True
@@ -316,6 +314,46 @@ class LayoutMore:
         return None
 
     # ------------------------------------------------------------------ reductions
+    def _products_reached(self, fx: torch.fx.Node) -> list:
+        """The matrix products ``fx``'s output reaches through dropout, casts, scaling by constants and data
+        movement only."""
+        from ._layout import _MATMUL, MOVE_FUNCTIONS, MOVE_METHODS
+
+        passing = {F.dropout, "dropout", "float", "to", "type_as", "contiguous"}
+        scaling = {"mul", "div", torch.mul, torch.div, operator.mul, operator.truediv}
+        stack, seen, found = list(fx.users), set(), []
+        while stack:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            if u.target in _MATMUL or u.target is torch.einsum:
+                found.append(u)
+            elif (u.op == "call_module" and isinstance(self.modules.get(u.target), (nn.Dropout, nn.Identity))) or (
+                    u.op != "call_module" and (u.target in passing or u.target in MOVE_FUNCTIONS or
+                                               u.target in MOVE_METHODS)) or (
+                    u.target in scaling and not any(self._live(a) for a in u.all_input_nodes if a is not fx)):
+                stack.extend(u.users)
+        return found
+
+    def _generated(self, fx: torch.fx.Node) -> bool:
+        """Whether a softmax's output is attention weights generated without keys (VOLO's outlook attention):
+        it reaches a matrix product with the values whose result no further product reads. (Linear attention's
+        ``softmax(k)ᵀ @ v`` is read by ``q @ ·``: there the softmax is a gate on the key side.)"""
+        products = self._products_reached(fx)
+        return bool(products) and not any(self._products_reached(p) for p in products)
+
+    def _merged_or_unmapped(self, fx, name, kind, ops) -> bool:
+        """:meth:`_merged_binary`, or, where it cannot pair the operands, units refused only where they are
+        needed (a term of attention logits needs none: HaloNet's relative positions)."""
+        from ._layout import _Unmapped
+
+        try:
+            self._merged_binary(fx, name, kind, *ops)
+        except EdgewiseError as e:
+            self.units[fx] = _Unmapped(e)
+        return True
+
     def _reduce_more(self, fx, name):
         """A reduction on units: a global pool as before (None: the tracer's own case for a canonical map),
         else a pool over some positions, or a pending reduction (a statistic or the sum of its slices)."""

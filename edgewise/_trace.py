@@ -186,22 +186,18 @@ def _timm_leaf(m: nn.Module) -> str | None:
 def _timm_autowrap() -> tuple:
     """timm's fx leaf functions (``timm.layers._fx._autowrap_functions``): kept whole by the tracer."""
     fx = sys.modules.get("timm.layers._fx")
-    return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f) and
-                 getattr(f, "__name__", "") not in _TRACE_INTO) if fx is not None else ()
+    return tuple(f for f in getattr(fx, "_autowrap_functions", ()) if callable(f)) if fx is not None else ()
 
 
-#: timm leaf functions traced into all the same: kept whole only for their optional mask (``patch_valid``), which
-#: is None in a trace, so that their body runs as plain torch ops (a mean over tokens: a global pool)
-_TRACE_INTO = {"global_pool_naflex"}
-
-
-#: timm fx leaf functions traced into instead: they only choose, by the input's shape, between ops edgewise maps
-#: (crossvit's ``scale_image``: a crop or a bicubic resize); the shape tracer takes the branch this input takes
-_TRACE_INTO = {("timm.models.crossvit", "scale_image")}
+#: timm fx leaf functions traced into instead: kept whole only for an optional mask (``global_pool_naflex``'s
+#: ``patch_valid``, None in a trace: a mean over tokens, a global pool), or choosing, by the input's shape,
+#: between ops edgewise maps (crossvit's ``scale_image``: a crop or a bicubic resize; the shape tracer takes the
+#: branch this input takes)
+_TRACE_INTO = {"global_pool_naflex", "scale_image"}
 
 
 def _traced_into(fn) -> bool:
-    return (getattr(fn, "__module__", None), getattr(fn, "__name__", None)) in _TRACE_INTO
+    return getattr(fn, "__name__", None) in _TRACE_INTO
 
 
 def _same_axes(m: nn.Module, spatial: Sequence[int]) -> tuple[Window, ...]:
