@@ -8,7 +8,7 @@ ties go to the first name in sorted order). Where timm has a ``test_*`` model fo
 ``benchmarks/results/timm_picks.json`` (``--repick`` recomputes them; computing all takes about 4 minutes
 on 2 cores).
 
-Per family, in its own forked process with a time limit (``--timeout``, default 60 s, counted from the
+Per family, in its own forked process with a time limit (``--timeout``, default 150 s, counted from the
 model's build; a hang or a crash is recorded, the sweep goes on):
 
 1. **build** ``timm.create_model(name, pretrained=False)`` (nothing is downloaded) under ``torch.manual_seed(0)``,
@@ -388,7 +388,7 @@ class _Job:
             self.deadline = time.perf_counter()  # picking hung: give up on this family
 
 
-def run_sweep(fams: list[str], size: int = 64, timeout_s: float = 60.0, jobs: int = 1, progress: bool = True,
+def run_sweep(fams: list[str], size: int = 64, timeout_s: float = 150.0, jobs: int = 1, progress: bool = True,
               repick: bool = False, pick_limit: float = 300.0, picks_path: Path = PICKS) -> list[dict]:
     """Check one model per family (see the module docstring); one result dict per family, in order.
     The picks are read from and written back to ``picks_path``."""
@@ -547,7 +547,7 @@ def main(argv=None) -> int:
     ap.add_argument("--families", type=int, metavar="N", help="a random sample of N families (seeded), default all")
     ap.add_argument("--only", metavar="F1,F2", help="these families only (comma-separated module names)")
     ap.add_argument("--input", type=int, default=64, metavar="S", help="input side S: 3xSxS (default 64)")
-    ap.add_argument("--timeout", type=float, default=60.0, metavar="SEC", help="per model (default 60)")
+    ap.add_argument("--timeout", type=float, default=150.0, metavar="SEC", help="per model (default 150)")
     ap.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                     help="families checked at once, one single-threaded process each (default: CPUs, at most 4)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
