@@ -101,6 +101,7 @@ def _pool(jobs, workers, on_progress, on_done):
     # spawn, not fork: a forked child of a process that has started OpenMP threads can hang
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
+    before = set(mp.active_children())
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                   initargs=(q,))
     try:
@@ -114,12 +115,20 @@ def _pool(jobs, workers, on_progress, on_done):
     except BaseException:
         # Ctrl-C or an error: stop the workers now (a running job would otherwise finish first). Take them before
         # shutdown, which drops the executor's reference to them.
-        workers_now = list((getattr(pool, "_processes", None) or {}).values())
+        workers_now = set((getattr(pool, "_processes", None) or {}).values())
         for p in workers_now:
             p.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
-        for p in workers_now:
-            p.join(timeout=5)
+        for _ in range(3):  # and any worker the pool started meanwhile (its children, not the caller's)
+            for p in workers_now:
+                p.terminate()
+                p.join(timeout=5)
+                if p.is_alive():  # SIGTERM not honoured in time (a worker deep in an import): make sure
+                    p.kill()
+                    p.join(timeout=5)
+            workers_now = {p for p in mp.active_children() if p not in before and p.is_alive()}
+            if not workers_now:
+                break
         raise
     pool.shutdown()
 
