@@ -87,13 +87,17 @@ class LayoutMore:
         from ._layout import _MATMUL, _REDUCE, Scores
 
         gates = self.__dict__.setdefault("_gates", set())
+        states = self.__dict__.setdefault("_states", set())
         target = fx.target
+        if not any(a in self.units or a in gates or a in states for a in args) and not (
+                isinstance(module, nn.Softmax) or (module is None and (
+                    target in _SOFTMAX_FN or target in _REDUCE or target in _MATMUL))):
+            return None  # canonical operands of an op none of these rules is about: the tracer's own way
         if any(isinstance(self.units.get(a), (_Pending, _Statistic)) for a in args):
             return self._on_statistic(fx, name, args, module)
         if any(a in gates for a in args):
             self._on_gate(fx, name, args, module)
         first = fx.args[0] if fx.args else None
-        states = self.__dict__.setdefault("_states", set())
         if isinstance(first, torch.fx.Node) and isinstance(self.units.get(first), _Raw) and (
                 isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) or (module is None and target is F.linear)) \
                 and self.units[first].allowed.ndim <= 3:  # with heads: scores mixed across heads (_mix_scores)

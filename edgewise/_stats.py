@@ -86,11 +86,18 @@ def _axes_and_groups(fx: torch.fx.Node, module, ndim: int, value) -> tuple[tuple
     return None
 
 
+_NORM_MODULES = (nn.LayerNorm, nn.RMSNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm,
+                 nn.modules.batchnorm._BatchNorm)
+_NORM_FUNCTIONS = {F.layer_norm, F.rms_norm, F.group_norm, F.instance_norm, F.batch_norm, F.normalize}
+
+
 def count_statistics(layout, fx: torch.fx.Node, name: str) -> bool:
     """Note a normalisation with input-dependent statistics in ``layout.norm_layers`` and, when
     ``layout.count_stats``, map it with its statistics as connections (see the module docstring); False:
     the tracer maps ``fx`` its usual way."""
     module = layout.modules.get(fx.target) if fx.op == "call_module" else None
+    if not (isinstance(module, _NORM_MODULES) if module is not None else fx.target in _NORM_FUNCTIONS):
+        return False
     x = fx.args[0] if fx.args else fx.kwargs.get("input")
     if not isinstance(x, torch.fx.Node) or not layout._live(x) or not layout._meta_shape(x):
         return False
