@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-__all__ = ["emit_json", "report_files", "check_out", "add_norm_stats"]
+__all__ = ["emit_json", "report_files", "check_out", "add_norm_stats", "parse_to"]
 
 
 def add_norm_stats(parser) -> None:
@@ -53,3 +53,18 @@ def check_out(args) -> None:
         check_report(out, force=getattr(args, "force", False))
     else:
         check_folder(out)
+
+
+def parse_to(text: str):
+    """``--to``: ``all``, ``center`` (``centre``) or a position ``Y,X`` (``X`` in 1-D)."""
+    from .errors import EdgewiseError
+
+    t = text.strip().lower()
+    if t in ("all", "center", "centre"):
+        return "center" if t == "centre" else t
+    try:
+        pos = tuple(int(p) for p in t.strip("()[] ").split(","))
+    except ValueError:
+        raise EdgewiseError(f"--to {text!r}: expected all, center, or a position Y,X (X in 1-D), e.g. --to 3,4") \
+            from None
+    return pos[0] if len(pos) == 1 else pos

@@ -31,12 +31,12 @@ def add_parser(sub, common, fmt, wrap) -> None:
 
 
 def _cmd_explore(args, out, err) -> int:
-    from ._cli_common import emit_json, report_files
+    from ._cli_common import emit_json, parse_to, report_files
     from .report.explore import explore_config, explore_html, FILE_NAME
     from .results import write_atomic
     from pathlib import Path
 
-    to = _parse_to(args.to)
+    to = parse_to(args.to)
     config = explore_config(args.model, args.input, padding=args.padding, to=to)
     path = Path(args.out) / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,17 +48,3 @@ def _cmd_explore(args, out, err) -> int:
     out.print("open it in a browser (it works offline); the address bar holds the configuration you see",
               markup=False, highlight=False)
     return 0
-
-
-def _parse_to(text: str):
-    from .errors import EdgewiseError
-
-    t = text.strip().lower()
-    if t in ("all", "center", "centre"):
-        return "center" if t == "centre" else t
-    try:
-        pos = tuple(int(p) for p in t.strip("()[] ").split(","))
-    except ValueError:
-        raise EdgewiseError(f"--to {text!r}: expected all, center, or a position Y,X (X in 1-D), e.g. --to 3,4") \
-            from None
-    return pos[0] if len(pos) == 1 else pos

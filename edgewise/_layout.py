@@ -1048,12 +1048,7 @@ class Layout(LayoutMore):
             for k, sig in enumerate(sigs):
                 src = self._select(int(sig[0]), sig[1:], name)
                 spatial = self._spatial(int(sig[0]))
-                label = name if k == 0 else f"{name}:{k}"
-                if spatial:
-                    new = self._add(label, "conv", (src,), (out_features, *spatial),
-                                    axes=tuple(Window(1, 1) for _ in spatial), op=op)
-                else:
-                    new = self._add(label, "linear", (src,), (out_features,), op=op)
+                new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
                 sel = slice(None) if len(sigs) == 1 else inverse == k
                 base = self._bases[self._index(new)] + 1
                 made[sel] = np.arange(out_features)[None, :] * max(math.prod(spatial), 1) + pos[sel, :1] + base
@@ -1062,6 +1057,21 @@ class Layout(LayoutMore):
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
         out[live] = made
         return torch.as_tensor(out).reshape(*lead, out_features)
+
+    def _rerun(self, fx, a, tensor):
+        """``fx``'s op run again with ``tensor`` in place of its operand ``a`` (the other arguments' values)."""
+        args = torch.fx.node.map_arg(fx.args, lambda x: tensor if x is a else self._value(x))
+        kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: tensor if x is a else self._value(x))
+        if fx.op == "call_method":
+            return getattr(args[0], fx.target)(*args[1:], **kwargs)
+        return fx.target(*args, **kwargs)
+
+    def _pointwise(self, label: str, src: str, spatial, out_features: int, op: str) -> str:
+        """A Linear over the channels of each position: a 1×1 convolution of ``src`` (a Linear of a vector)."""
+        if spatial:
+            return self._add(label, "conv", (src,), (out_features, *spatial),
+                             axes=tuple(Window(1, 1) for _ in spatial), op=op)
+        return self._add(label, "linear", (src,), (out_features,), op=op)
 
     def _flat(self, which: int, local: np.ndarray, name: str) -> torch.Tensor:
         """Units of node ``which`` in a vector (a flatten in any order): the node flattened, then picked."""
@@ -1113,12 +1123,7 @@ class Layout(LayoutMore):
             ids = torch.stack([self._unit_ids(int(w), int(c) * npos + np.arange(npos))
                                for w, c in zip(sig[:f_in], sig[f_in:])]).reshape(1, f_in, *spatial)
             src = self.canonical(ids, name)
-            label = name if k == 0 else f"{name}:{k}"
-            if spatial:
-                new = self._add(label, "conv", (src,), (out_features, *spatial),
-                                axes=tuple(Window(1, 1) for _ in spatial), op=op)
-            else:
-                new = self._add(label, "linear", (src,), (out_features,), op=op)
+            new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
             sel = inverse == k
             made[sel] = np.arange(out_features)[None, :] * npos + pos[sel, :1] + (self._bases[self._index(new)] + 1)
         return made
@@ -1440,11 +1445,7 @@ class Layout(LayoutMore):
         if t in MOVE_METHODS or t in MOVE_FUNCTIONS and t is not operator.getitem and t not in (
                 torch.cat, torch.concat, torch.stack, F.pad):  # rearranged scores: follow the query of every score
             def run(tensor):
-                args = torch.fx.node.map_arg(fx.args, lambda x: tensor if x is a else self._value(x))
-                kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: tensor if x is a else self._value(x))
-                if fx.op == "call_method":
-                    return getattr(args[0], t)(*args[1:], **kwargs)
-                return t(*args, **kwargs)
+                return self._rerun(fx, a, tensor)
             qi, allowed = run(s.qi), run(s.allowed.double())
             if isinstance(qi, torch.Tensor):
                 self.units[fx] = Scores(None, allowed > 0.5, qi, s.qrows)
@@ -1510,11 +1511,7 @@ class Layout(LayoutMore):
         if t in MOVE_METHODS or t in MOVE_FUNCTIONS and t is not operator.getitem and t not in (
                 torch.cat, torch.concat, torch.stack, F.pad):
             def run(tensor):
-                args = torch.fx.node.map_arg(fx.args, lambda x: tensor if x is a else self._value(x))
-                kwargs = torch.fx.node.map_arg(fx.kwargs, lambda x: tensor if x is a else self._value(x))
-                if fx.op == "call_method":
-                    return getattr(args[0], t)(*args[1:], **kwargs)
-                return t(*args, **kwargs)
+                return self._rerun(fx, a, tensor)
             qi, value = run(s.qi), run(s.value)
             if isinstance(qi, torch.Tensor):
                 self.units[fx] = Weights(value, qi, s.qrows)

@@ -23,6 +23,7 @@ from . import __version__
 from ._cli_common import add_norm_stats
 from ._cli_common import check_out as _check_out
 from ._cli_common import emit_json as _emit_json
+from ._cli_common import parse_to as _parse_to
 from ._cli_common import report_files as _report_files
 
 __all__ = ["main"]
@@ -226,18 +227,6 @@ def _check_seeds(args) -> None:
         raise EdgewiseError(f"--seeds {seeds}: the number of seeds must be at least 1, e.g. --seeds 3")
 
 
-def _parse_to(text: str):
-    from .errors import EdgewiseError
-
-    t = text.strip().lower()
-    if t in ("all", "center", "centre"):
-        return "center" if t == "centre" else t
-    try:
-        pos = tuple(int(p) for p in t.strip("()[] ").split(","))
-    except ValueError:
-        raise EdgewiseError(f"--to {text!r}: expected all, center, or a position Y,X (X in 1-D), e.g. --to 3,4") \
-            from None
-    return pos[0] if len(pos) == 1 else pos
 
 
 # ------------------------------------------------------------------- helpers

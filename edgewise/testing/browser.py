@@ -188,33 +188,8 @@ def check_page(path, screenshot=None, *, width: int = 1280, timeout: float = 60)
     page = Path(path).resolve()
     if not page.is_file():
         raise EdgewiseError(f"no HTML file at {page}")
-    for what, exe in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
-        if not _executable(exe):
-            raise EdgewiseError(f"{what} not found at {exe}; {_INSTALL}")
-    webdriver, Service, TimeoutException, WebDriverException = _selenium()
-
-    profile = tempfile.mkdtemp(prefix="edgewise-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in _FLAGS + _OFFLINE_FLAGS + [f"--user-data-dir={profile}", f"--window-size={int(width)},900"]:
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", _PREFS)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = None
-    try:
-        try:
-            driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=os.devnull),
-                                      options=options)
-        except WebDriverException as err:
-            # Most often a chromedriver of another major version than chromium (both must come from apt).
-            raise EdgewiseError(f"could not start {CHROMIUM} through {CHROMEDRIVER}: {err.msg}; "
-                                f"reinstall both: {_INSTALL}") from err
-        driver.set_page_load_timeout(timeout)
-        driver.set_script_timeout(timeout)
-        driver.execute_cdp_cmd("Network.enable", {})
-        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": _BLOCKED})
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _CATCH_ERRORS})
-
+    TimeoutException = _selenium()[2]
+    with open_browser(width, 900, timeout) as driver:
         errors = []
         try:
             try:
@@ -239,10 +214,6 @@ def check_page(path, screenshot=None, *, width: int = 1280, timeout: float = 60)
             # The renderer itself is stuck, so there is nothing left to measure.
             raise EdgewiseError(f"{page} stopped responding in the browser for {timeout} s "
                                 "(a script that never ends?)") from err
-    finally:
-        if driver is not None:
-            driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
     broken = [im for im in images if not im["complete"] or min(im["natural_width"], im["natural_height"],
                                                                im["width"], im["height"]) <= 0]

@@ -210,6 +210,16 @@ def _live(t) -> bool:
     return isinstance(t, torch.Tensor) and t.requires_grad
 
 
+def _remember(registry: dict, out):
+    """Register every tensor in ``out`` in ``registry`` (id → weak reference, dropped with the tensor)."""
+    for t in tree_flatten(out)[0]:
+        if isinstance(t, torch.Tensor):
+            key = id(t)
+            registry[key] = weakref.ref(t, lambda r, key=key: registry.pop(key, None) if registry.get(key) is r
+                                        else None)
+    return out
+
+
 def _arg(args, kwargs, i, name, default=None):
     return args[i] if len(args) > i else kwargs.get(name, default)
 
@@ -428,11 +438,7 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
 
     def _mark(self, out):
         """Register every tensor in ``out`` as attention scores; return ``out``."""
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                key, scores = id(t), self._scores
-                scores[key] = weakref.ref(t, lambda r, key=key: scores.pop(key, None) if scores.get(key) is r else None)
-        return out
+        return _remember(self._scores, out)
 
     def _on_scores(self, func, name, args, kwargs):
         leaves, spec = tree_flatten((args, kwargs))
@@ -465,9 +471,7 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
 
     # ------------------------------------------------------------------ talking heads
     def _mark_pattern(self, t: torch.Tensor) -> torch.Tensor:
-        key, patterns = id(t), self._patterns
-        patterns[key] = weakref.ref(t, lambda r, key=key: patterns.pop(key, None) if patterns.get(key) is r else None)
-        return t
+        return _remember(self._patterns, t)
 
     def _is_pattern(self, t) -> bool:
         """An attention pattern (a softmax of scores) or a view of one (``attn.permute(...)``)."""
@@ -504,11 +508,7 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
         return r is not None and r() is t
 
     def _mark_weights(self, out):
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                key, reg = id(t), self._weights
-                reg[key] = weakref.ref(t, lambda r, key=key: reg.pop(key, None) if reg.get(key) is r else None)
-        return out
+        return _remember(self._weights, out)
 
     def _on_weights(self, func, name, args, kwargs):
         """A softmax of an input-dependent tensor that is not scores (generated attention weights, VOLO's
