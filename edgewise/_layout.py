@@ -612,7 +612,7 @@ class Layout(LayoutMore):
     def _move(self, fx) -> bool:
         args, kwargs = self._value(fx.args), self._value(fx.kwargs)
         if fx.target is operator.getitem and isinstance(args[0], tuple):
-            if not isinstance(args[0][args[1]], (torch.Tensor, tuple, Scores)):
+            if not isinstance(args[0][args[1]], (torch.Tensor, tuple, Scores, _Unmapped)):
                 return False  # a None or a size returned beside the tensors: its traced value is used
             self._set(fx, args[0][args[1]])
             return True

@@ -385,7 +385,7 @@ def test_lstm_final_state_is_not_mapped():
         def forward(self, x):
             return self.lstm(x.transpose(1, 2))[1][0].transpose(0, 1).transpose(1, 2)
 
-    with pytest.raises(EdgewiseError, match="final state|does not depend on the input"):
+    with pytest.raises(EdgewiseError, match="final state"):
         edgewise.pathways(State(), (1, 3))
 
 
