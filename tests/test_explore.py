@@ -348,7 +348,7 @@ def test_visible_text_shows_the_same_numbers(driver):
            "to": "all"}
     drive(driver, cfg)
     summary = driver.find_element(By.ID, "summary").text
-    assert "centre: 19 paths" in summary and "centre/edge = 19 (exactly 38/2)" in summary
+    assert "centre: 19 paths" in summary and "centre/edge = 19 (exact)" in summary
     driver.find_element(By.CSS_SELECTOR, "#exact summary").click()
     text = driver.find_element(By.ID, "exact-text").text
     assert "paths from each input position: 1 4 10 16 19 16 10 4 1" in text
@@ -357,6 +357,16 @@ def test_visible_text_shows_the_same_numbers(driver):
     rf = driver.find_element(By.ID, "rf-table").text
     assert "conv4 1 9 1 4" in rf  # output size 1, field 9, jump 1, start 4
     driver.find_element(By.CSS_SELECTOR, "#exact summary").click()
+    # a reduced fraction where the ratio is not whole; a 2-D map with no path to the border says which is missing
+    drive(driver, {"input": [8], "padding": "same", "rows": [{"kind": "conv", "k": 3, "s": 1, "d": 1, "rep": 2,
+                                                              "pad": None}], "to": "all"})
+    ratio = Fraction(pathways(nets.from_spec("2*conv3", (1, 8)), (1, 8)).summary["center_edge_ratio"]).limit_denominator()
+    assert f"(exactly {ratio.numerator}/{ratio.denominator})" in driver.find_element(By.ID, "summary").text
+    drive(driver, {"input": [24, 24], "padding": "same", "rows": [{"kind": "conv", "k": 3, "s": 1, "d": 1, "rep": 2,
+                                                                  "pad": None}], "to": "center"})
+    summary = driver.find_element(By.ID, "summary").text
+    assert "centre/edge = undefined (no path reaches the edges)" in summary
+    assert "centre/corner = undefined (no path reaches the corners)" in summary
 
 
 @needs_browser

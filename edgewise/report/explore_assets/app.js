@@ -622,10 +622,10 @@ function drawMap() {
 }
 
 function summaryText() {
-  const r = model.ratios, dec = f => (f ? fmt(f.value, 6) : 'undefined (no path reaches the edge)');
-  const exact = f => (f ? ` (exactly ${f.num}/${f.den})` : '');
+  const r = model.ratios, dec = (f, where = 'edges') => (f ? fmt(f.value, 6) : `undefined (no path reaches the ${where})`);
+  const exact = f => (!f ? '' : f.den === 1n ? ' (exact)' : ` (exactly ${f.num}/${f.den})`);
   const parts = [`centre: ${shortCount(r.center)} paths`, `centre/edge = ${dec(r.edge)}${exact(r.edge)}`];
-  if (state.dims === 2) parts.push(`centre/corner = ${dec(r.corner)}${exact(r.corner)}`);
+  if (state.dims === 2) parts.push(`centre/corner = ${dec(r.corner, 'corners')}${exact(r.corner)}`);
   $('summary').textContent = parts.join(' · ');
 }
 

@@ -262,11 +262,18 @@ function log10Big(x) {
   return Math.log10(Number(x >> shift)) + Number(shift) * Math.LOG10_2;
 }
 
-/* an exact ratio a/b of BigInts as {num, den, value, log10}; null when b is 0 */
+/* greatest common divisor of two non-negative BigInts */
+function gcdBig(a, b) {
+  while (b > 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/* an exact ratio a/b of BigInts in lowest terms as {num, den, value, log10}; null when b is 0 */
 function fraction(a, b) {
   if (b === 0n) return null;
+  const g = gcdBig(a, b) || 1n;
   const l = log10Big(a) - log10Big(b);
-  return {num: a, den: b, log10: l, value: Math.pow(10, l)};
+  return {num: a / g, den: b / g, log10: l, value: Math.pow(10, l)};
 }
 
 /* centre/edge and centre/corner of a count map (edgewise.maps.anchor_points: centre floor((n-1)/2) per axis; 1-D edges
