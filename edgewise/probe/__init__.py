@@ -1,7 +1,16 @@
-"""What trained networks learned about position: spatial bias, padding-aware units, position readout and the
-asker's perturbation, each one call on any model (:mod:`edgewise.probe._common` holds what they share)."""
+"""What trained networks learned about position, each measurement one call on any model:
+
+- :func:`bias` and :func:`blind_spots` (:mod:`.bias`): the mean activation at every position, and a stimulus slid
+  over every position (after Alsallakh et al., "Mind the Pad", ICLR 2021);
+- :func:`units` and :func:`ablate` (:mod:`.units`): channels whose activation marks the border, and what silencing
+  them changes (after Garcia-Gasulla et al., "Padding Aware Neurons", 2023);
+
+:mod:`edgewise.probe._common` holds what they share (the model, real offline inputs, layer activations, the cache).
+"""
 
 from ._common import DATA, Subject, inputs, subject
 from .bias import BlindSpots, SpatialBias, bias, blind_spots
+from .units import Ablation, PaddingUnits, ablate, units
 
-__all__ = ["DATA", "Subject", "inputs", "subject", "bias", "blind_spots", "SpatialBias", "BlindSpots"]
+__all__ = ["DATA", "Subject", "inputs", "subject", "bias", "blind_spots", "SpatialBias", "BlindSpots", "units",
+           "ablate", "PaddingUnits", "Ablation"]
