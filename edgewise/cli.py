@@ -208,6 +208,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_report import add_parser as add_report
 
     add_report(sub, common, fmt, _wrap)
+
+    from ._cli_probe import add_parser as add_probe
+
+    add_probe(sub, common, fmt, _wrap)
     return parser
 
 

@@ -1,0 +1,230 @@
+"""The ``edgewise probe`` command: what a trained network does with positions (bias, units, readout, perturb)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["add_parser"]
+
+#: probe → (help line, description)
+_PROBES = {
+    "bias": ("spatial bias maps (mean activation at every position) and blind spots (Alsallakh et al. 2021)",
+             "The mean activation of every channel of every layer at every position over real inputs, how far it "
+             "is from translation-invariant, the lines that uneven padding leaves, and a blind-spot map: a small "
+             "stimulus slid over every position and the model's response to it."),
+    "units": ("padding-aware units: channels whose activation marks the border (Garcia-Gasulla et al. 2023)",
+              "Find the channels whose activations mark the border (criterion in `edgewise.probe.units`), count "
+              "them per layer, show their kernels and maps, and silence them to measure what changes near the "
+              "border against the centre (beside silencing as many random channels)."),
+    "readout": ("position information: a per-position linear readout of position from frozen features "
+                "(Islam et al. 2020)",
+                "Fit a linear map shared by every position (it cannot create position information) from each "
+                "layer's features to the horizontal, vertical and Gaussian position maps, and score it on held-out "
+                "inputs (Spearman correlation, mean absolute error), on real data and on a constant input."),
+    "perturb": ("the question's thought experiment on a trained net: nudge one input position, watch the output",
+                "Perturb every input position (and small patches) of real inputs and measure how much the output "
+                "moves: centre against edges and corners, the trained weights against the same architecture at "
+                "random initialisation."),
+}
+
+
+def add_parser(sub, common, fmt, wrap) -> None:
+    """Register ``probe`` and its four measurements on the CLI's subparsers."""
+    import argparse
+
+    from .nets import PADDINGS
+    from .probe import DATA
+
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("model", metavar="MODEL",
+                        help="pretrained:efficientnet-lite0, experiment:TASK[:REMEDY[:SEED]], torchvision:NAME, "
+                             "timm:NAME, a spec string (needs --input), path/to/file.py:make_model")
+    shared.add_argument("-i", "--input", metavar="SHAPE", help="input shape CxL or CxHxW (default: the model's own, "
+                                                               "3x224x224 for pretrained/torchvision)")
+    shared.add_argument("--padding", choices=list(PADDINGS), default=None, help="padding of spec nets (default same)")
+    shared.add_argument("--width", type=int, default=None, metavar="N", help="channels of spec convolutions")
+    shared.add_argument("--data", choices=list(DATA), default=None,
+                        help="inputs: " + "; ".join(f"{k}: {v}" for k, v in DATA.items())
+                             + " (default: task for experiment nets, signals for 1-D, photos for 3 channels, "
+                               "digits for 1)")
+    shared.add_argument("-n", "--n", type=int, default=None, metavar="N", dest="n", help="number of inputs")
+    shared.add_argument("--layer", metavar="A,B", help="layers to probe (dotted names; default every convolution)")
+    shared.add_argument("--seed", type=int, default=0)
+    shared.add_argument("--out", metavar="DIR", help="folder for the figures, the result (JSON + NPY) and the cache "
+                                                     "(default out/probe/PROBE)")
+    shared.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    pr = sub.add_parser("probe", formatter_class=fmt, help="what a trained network learned about position",
+                        description=wrap("Four measurements of what a network (trained, or any) does with the "
+                                         "positions of its input, each saved with its figures and cached by "
+                                         "content (a second run with the same model and options is instant)."))
+    kinds = pr.add_subparsers(dest="probe", metavar="PROBE", required=True)
+    for name, (help_line, description) in _PROBES.items():
+        p = kinds.add_parser(name, parents=[shared, common], formatter_class=fmt, help=help_line,
+                             description=wrap(description))
+        _OPTIONS[name](p)
+        p.set_defaults(handler=_cmd_probe)
+
+
+def _bias_options(p) -> None:
+    p.add_argument("--stride", type=int, default=None, metavar="PX",
+                   help="blind spots: step of the stimulus grid (default: at most about 1000 positions)")
+    p.add_argument("--no-blind-spots", action="store_true", help="skip the blind-spot map")
+    p.add_argument("--target", metavar="CLASS|LAYER:C",
+                   help="blind spots: the class whose logit is read, or a unit LAYER:CHANNEL (default: the class "
+                        "predicted with the stimulus at the centre; for a model that is not a classifier, channel 0 "
+                        "of its last convolution)")
+
+
+def _units_options(p) -> None:
+    p.add_argument("--threshold", type=float, default=None, metavar="SIGMA",
+                   help="effect of the padding, in interior standard deviations, that makes a unit padding-aware "
+                        "(default 1)")
+    p.add_argument("--no-ablate", action="store_true", help="find the units but do not silence them")
+    p.add_argument("--how", choices=("continued", "mean", "zero"), default="continued",
+                   help="how the found units are silenced: continued (only what the padding does to them is "
+                        "removed: their border is recomputed with the image continued; the default), mean (their "
+                        "interior mean) or zero")
+    p.add_argument("--at", metavar="LAYER", help="the layer whose map the ablation compares near the border and at "
+                                                 "the centre (default: the deepest convolution whose map is at "
+                                                 "least a quarter of the input's side, or 28)")
+
+
+def _readout_options(p) -> None:
+    pass
+
+
+def _perturb_options(p) -> None:
+    p.add_argument("--patch", default="1", metavar="A,B", help="patch sides to perturb (default 1)")
+    p.add_argument("--inits", type=int, default=None, metavar="N",
+                   help="random initialisations of the same architecture to compare with (0: none)")
+
+
+_OPTIONS = {"bias": _bias_options, "units": _units_options, "readout": _readout_options,
+            "perturb": _perturb_options}
+
+
+def _subject(args, err):
+    """The probed model: a reference (spec strings take --input, --padding, --width) as a :class:`Subject`."""
+    from ._trace import parse_shape
+    from .errors import EdgewiseError
+    from .probe import subject
+
+    ref = args.model
+    opts = {}
+    if ":" not in ref:  # a spec string: the model options apply
+        if not args.input:
+            raise EdgewiseError(f"spec {ref!r} needs --input, e.g. --input 1x32x32 (CxHxW) or --input 1x64 (CxL)")
+        opts = {"padding": args.padding or "same"}
+        if args.width is not None:
+            opts["width"] = args.width
+    elif args.padding is not None or args.width is not None:
+        err.print(f"note: --padding and --width apply to spec strings only; ignored for {ref}", style="yellow",
+                  markup=False)
+    return subject(ref, parse_shape(args.input) if args.input else None, **opts)
+
+
+def _common(args, sub, cache) -> dict:
+    """The options every probe takes, from the command line."""
+    opts = {"data": args.data, "seed": args.seed, "cache": cache, "progress": not (args.no_progress or args.json)}
+    if args.n is not None:
+        opts["n"] = args.n
+    return opts
+
+
+def _run_bias(args, sub, cache):
+    from .probe import bias, blind_spots
+    from .report.probe_bias import plot_bias_grid, plot_bias_profiles, plot_blind_spots
+
+    r = bias(sub.module, sub.shape, layers=args.layer, **_common(args, sub, cache))
+    parts = [("bias", r, {"bias_grid": plot_bias_grid, "bias_profiles": plot_bias_profiles})]
+    if not args.no_blind_spots:
+        opts = _common(args, sub, cache)
+        opts.pop("data"), opts.pop("n", None)
+        b = blind_spots(sub.module, sub.shape, stride=args.stride, target=_target(args, sub), **opts)
+        parts.append(("blind_spots", b, {"blind_spots": plot_blind_spots}))
+    return parts
+
+
+def _target(args, sub):
+    """--target as blind_spots takes it: a class index, (layer, channel), or None (the predicted class); a model
+    whose output is not (N, classes) defaults to channel 0 of its last convolution."""
+    import torch
+
+    from .errors import EdgewiseError
+    from .probe._common import conv_layers
+
+    text = args.target
+    if text is None:
+        with torch.no_grad():
+            y = sub.module(torch.zeros((1, *sub.shape)))
+        if isinstance(y, torch.Tensor) and y.dim() == 2:
+            return None
+        convs = conv_layers(sub.module)
+        if not convs:
+            raise EdgewiseError(f"{sub.name} is not a classifier and has no convolution: name the unit the blind "
+                                "spots read with --target LAYER:CHANNEL")
+        return (convs[-1], 0)
+    layer, colon, channel = text.rpartition(":")
+    try:
+        return (layer, int(channel)) if colon else int(text)
+    except ValueError:
+        raise EdgewiseError(f"--target {text!r}: expected a class index (e.g. 285) or LAYER:CHANNEL (e.g. "
+                            "conv3:0)") from None
+
+
+def _run_units(args, sub, cache):
+    from .probe import ablate, units
+    from .report.probe_units import plot_ablation, plot_unit_gallery, plot_units_per_layer
+
+    opts = _common(args, sub, cache)
+    if args.threshold is not None:
+        opts["threshold"] = args.threshold
+    found = units(sub.module, sub.shape, layers=args.layer, **opts)
+    figures = {}
+    if found.summary["layers_analysed"]:
+        figures["units_per_layer"] = plot_units_per_layer
+    if found.summary["units"]:
+        figures["units_gallery"] = plot_unit_gallery
+    parts = [("units", found, figures)]
+    if not args.no_ablate and found.summary["units"]:
+        opts.pop("threshold", None)
+        ab = ablate(sub.module, found, sub.shape, how=args.how, at=args.at, **opts)
+        parts.append(("units_ablation", ab, {"units_ablation": plot_ablation}))
+    return parts
+
+
+_RUN = {"bias": _run_bias, "units": _run_units}
+
+
+def _cmd_probe(args, out, err) -> int:
+    from ._cli_common import emit_json
+    from ._outputs import check_folder
+    from .report import save_figure
+
+    if args.n is not None and args.n < 1:
+        from .errors import EdgewiseError
+
+        raise EdgewiseError(f"-n {args.n}: the number of inputs must be at least 1, e.g. -n 64")
+    outdir = Path(args.out or Path("out") / "probe" / args.probe)
+    if args.out is None:
+        check_folder(outdir)
+    sub = _subject(args, err)
+    parts = _RUN[args.probe](args, sub, outdir / "cache")
+    written, doc = [], {"model": sub.name, "input_shape": list(sub.shape), "probe": args.probe, "out": str(outdir)}
+    for stem, result, figures in parts:
+        written += result.save(outdir, stem)
+        for name, draw in figures.items():
+            written += save_figure(draw(result), outdir / f"{name}.png")
+        doc[stem] = {"summary": result.summary, "text": result.text()}
+    console = err if args.json else out
+    for p in written:
+        console.print(f"wrote {p}", markup=False, highlight=False)
+    if args.json:
+        emit_json(doc)
+        return 0
+    for stem, result, _ in parts:
+        out.print(f"{sub.name} — {stem.replace('_', ' ')}:", style="bold", markup=False, highlight=False)
+        for line in result.text():
+            out.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    return 0
