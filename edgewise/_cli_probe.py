@@ -136,35 +136,23 @@ def _run_bias(args, sub, cache):
     from .probe import bias, blind_spots
     from .report.probe_bias import plot_bias_grid, plot_bias_profiles, plot_blind_spots
 
-    r = bias(sub.module, sub.shape, layers=args.layer, **_common(args, sub, cache))
+    r = bias(sub, layers=args.layer, **_common(args, sub, cache))
     parts = [("bias", r, {"bias_grid": plot_bias_grid, "bias_profiles": plot_bias_profiles})]
     if not args.no_blind_spots:
         opts = _common(args, sub, cache)
         opts.pop("data"), opts.pop("n", None)
-        b = blind_spots(sub.module, sub.shape, stride=args.stride, target=_target(args, sub), **opts)
+        b = blind_spots(sub, stride=args.stride, target=_target(args), **opts)
         parts.append(("blind_spots", b, {"blind_spots": plot_blind_spots}))
     return parts
 
 
-def _target(args, sub):
-    """--target as blind_spots takes it: a class index, (layer, channel), or None (the predicted class); a model
-    whose output is not (N, classes) defaults to channel 0 of its last convolution."""
-    import torch
-
+def _target(args):
+    """--target as blind_spots takes it: a class index, (layer, channel), or None (blind_spots' default)."""
     from .errors import EdgewiseError
-    from .probe._common import conv_layers
 
     text = args.target
     if text is None:
-        with torch.no_grad():
-            y = sub.module(torch.zeros((1, *sub.shape)))
-        if isinstance(y, torch.Tensor) and y.dim() == 2:
-            return None
-        convs = conv_layers(sub.module)
-        if not convs:
-            raise EdgewiseError(f"{sub.name} is not a classifier and has no convolution: name the unit the blind "
-                                "spots read with --target LAYER:CHANNEL")
-        return (convs[-1], 0)
+        return None
     layer, colon, channel = text.rpartition(":")
     try:
         return (layer, int(channel)) if colon else int(text)
@@ -180,7 +168,7 @@ def _run_units(args, sub, cache):
     opts = _common(args, sub, cache)
     if args.threshold is not None:
         opts["threshold"] = args.threshold
-    found = units(sub.module, sub.shape, layers=args.layer, **opts)
+    found = units(sub, layers=args.layer, **opts)
     figures = {}
     if found.summary["layers_analysed"]:
         figures["units_per_layer"] = plot_units_per_layer
@@ -189,7 +177,7 @@ def _run_units(args, sub, cache):
     parts = [("units", found, figures)]
     if not args.no_ablate and found.summary["units"]:
         opts.pop("threshold", None)
-        ab = ablate(sub.module, found, sub.shape, how=args.how, at=args.at, **opts)
+        ab = ablate(sub, found, how=args.how, at=args.at, **opts)
         parts.append(("units_ablation", ab, {"units_ablation": plot_ablation}))
     return parts
 

@@ -7,6 +7,8 @@ __all__ = ["add_parser"]
 
 def add_parser(sub, common, fmt, wrap) -> None:
     """Register ``report`` on the CLI's subparsers."""
+    import argparse
+
     from ._cli_common import add_norm_stats
     from .nets import DEFAULT_SPEC, PADDINGS, QUESTION_SPEC
 
@@ -32,6 +34,11 @@ def add_parser(sub, common, fmt, wrap) -> None:
                     help="add the experiments (every task × remedy × seed, cached in DIR/experiments) and the "
                          "sensitivity of a trained network")
     rp.add_argument("--visualize", action="store_true", help="add position-specific feature visualization")
+    rp.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
+                    help="section 8, what trained networks learned about position (edgewise probe: bias, blind "
+                         "spots, padding-aware units, readout, perturbation) on the trained models, or on "
+                         "pretrained:efficientnet-lite0 when none is trained (default: on for the default page and "
+                         "for trained models)")
     rp.add_argument("--size", choices=("quick", "full"), default="quick", help="experiment size (default quick)")
     rp.add_argument("--seeds", type=int, default=3, metavar="N", help="experiment seeds (default 3)")
     rp.add_argument("--inits", type=int, default=32, metavar="N",
@@ -86,7 +93,8 @@ def _cmd_report(args, out, err) -> int:
     result = build(refs, shapes, out=args.out, train=args.train, visualize=args.visualize, n_inits=args.inits,
                    remedy_inits=args.remedy_inits, seed=args.seed, padding=args.padding, size=args.size,
                    seeds=args.seeds, trained_weights=True if args.trained else None,
-                   progress=not (args.no_progress or args.json), force=args.force, norm_stats=args.norm_stats)
+                   progress=not (args.no_progress or args.json), force=args.force, norm_stats=args.norm_stats,
+                   probe=args.probe)
     if args.json:
         emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
                    "files": [str(p) for p in result.files]})

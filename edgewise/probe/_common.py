@@ -71,13 +71,19 @@ class Subject:
 
 
 def subject(model, input_shape=None, padding: str = "same", **spec_options) -> Subject:
-    """The :class:`Subject` of ``model`` (an ``nn.Module`` or any reference :func:`edgewise.models.load` takes).
+    """The :class:`Subject` of ``model`` (an ``nn.Module``, any reference :func:`edgewise.models.load` takes, or a
+    Subject, returned as it is).
 
     The input shape is ``input_shape``, else the model's own ``input_shape`` attribute (spec nets, experiment
     nets), else the reference's default (3×224×224 for ``pretrained:`` and ``torchvision:``)."""
     from .._trace import parse_shape
     from ..models import default_input, describe, load
 
+    if isinstance(model, Subject):  # already resolved (keeps its name)
+        if input_shape is not None and parse_shape(input_shape) != model.shape:
+            raise EdgewiseError(f"probe: {model.name} takes {'x'.join(map(str, model.shape))}, not "
+                                f"{'x'.join(map(str, parse_shape(input_shape)))}")
+        return model
     shape = input_shape if input_shape is not None else default_input(model)
     module = load(model, parse_shape(shape) if shape is not None else None, padding=padding, **spec_options)
     shape = shape if shape is not None else getattr(module, "input_shape", None)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EdgewiseError
-from ._common import (ProbeResult, cached, check_layers, data_key, each_batch, finite, fingerprint, generator,
+from ._common import (ProbeResult, cached, check_layers, conv_layers, data_key, each_batch, finite, fingerprint, generator,
                       inputs, progress_bar, subject)
 
 __all__ = ["bias", "SpatialBias", "blind_spots", "BlindSpots", "LINE_FACTOR", "SUPPRESSED", "band", "grid",
@@ -687,6 +687,13 @@ def place(background: torch.Tensor, stimulus: torch.Tensor, corners) -> torch.Te
     return out
 
 
+def _is_classifier(sub) -> bool:
+    """Whether the model's output is one (N, classes) tensor."""
+    with torch.no_grad():
+        out = sub.module(torch.zeros((1, *sub.shape)))
+    return isinstance(out, torch.Tensor) and out.dim() == 2
+
+
 class _Target:
     """What is read from the model: a logit of a classifier, or a unit's max or mean over positions."""
 
@@ -700,6 +707,12 @@ class _Target:
             if len(target) != 2:
                 raise EdgewiseError(f"blind_spots: a unit target is (layer, channel), got {target!r}")
             self.layer, self.channel = check_layers(sub.module, [target[0]])[0], int(target[1])
+        elif target is None and not _is_classifier(sub):  # any model: channel 0 of its last convolution
+            convs = conv_layers(sub.module)
+            if not convs:
+                raise EdgewiseError(f"blind_spots: {sub.name} is not a classifier (its output is not (N, classes)) "
+                                    "and has no convolution; name a unit with target=('layer', channel)")
+            self.layer, self.channel = convs[-1], 0
         elif target is not None:
             if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
                 raise EdgewiseError(f"blind_spots: target is a class index or (layer, channel), got {target!r}")
@@ -744,7 +757,7 @@ def blind_spots(model, input_shape=None, *, stimulus: str | None = None, backgro
         stride: grid step in pixels (default: at most 34 positions per axis in 2-D, 1026 in 1-D; the positions
             touching each border and the centre are always on the grid).
         target: a class index, or ``(layer, channel)`` for a unit (default: for a classifier, the class it
-            predicts with the stimulus at the centre).
+            predicts with the stimulus at the centre; for any other model, channel 0 of its last convolution).
         size: the stimulus side (default: a digit as the experiment task pastes it or 20, 2/7 of the shorter
             side for the photo patch, 40 samples for a signal).
         reduce: for a unit target, its ``max`` or ``mean`` over positions.

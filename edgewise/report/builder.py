@@ -200,7 +200,7 @@ class _Progress:
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
           n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
           seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False,
-          norm_stats: str = "ignore") -> Report:
+          norm_stats: str = "ignore", probe: bool | None = None) -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
     Args:
@@ -216,6 +216,10 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         trained_weights: say the models' weights are trained (default: guessed from the reference).
         norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`);
             the path map's caption says which, and over which layers.
+        probe: add section 8, what trained networks learned about position (:mod:`edgewise.probe`: spatial bias,
+            blind spots, padding-aware units, position readout, perturbation) on the models with trained weights,
+            or on the packaged EfficientNet-Lite0 when none is trained. Default: on for the default page and for
+            reports on trained models.
         force: write into ``out`` even if it holds files that are not an edgewise report (they are replaced).
             The report is built aside and swapped in whole when complete (:mod:`.folder`); an earlier report's
             cached experiments are kept.
@@ -239,22 +243,25 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts, flops)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
+    probe = (models is None or any(_is_trained(m) if trained_weights is None else trained_weights for m, _ in pairs)) \
+        if probe is None else bool(probe)
     with Staging(out) as staged:
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
-                      trained_weights=trained_weights, progress=progress, norm_stats=norm_stats)
+                      trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
-           padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore") -> Report:
+           padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out)
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
-              "padding": padding, "size": size, "seeds": seeds, "norm_stats": norm_stats, "edgewise": __version__}
+              "padding": padding, "size": size, "seeds": seeds, "norm_stats": norm_stats, "probe": probe,
+              "edgewise": __version__}
     if capped:
         config["remedy_inits_capped"] = capped
-    extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0)
+    extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0) + (1 if probe else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
         subjects, slugs = [], set()
@@ -286,6 +293,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 inner.append(page.note(capped))
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
+        parts.append(_learned_section(w, subjects, probe, seed, bar))
         parts[0][2].append(verdict.render_trained(w.numbers))
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
@@ -327,6 +335,26 @@ def _explore(w, pairs, padding: str) -> str:
     return (f'<p class="blurb">Interactive: <a href="{FILE_NAME}">the explorer</a> ({FILE_NAME} beside this page, '
             f"{html.escape(what)}) changes the kernels, strides, dilations, padding, pooling and depth in the browser "
             "and redraws the exact path counts, the centre/edge ratio against depth and the receptive fields.</p>")
+
+
+def _learned_section(w, subjects, probe: bool, seed: int, bar) -> list:
+    """Section 8: the probes on the trained models (or on the packaged EfficientNet-Lite0 when none is trained)."""
+    from . import learned
+
+    title = "8. What trained networks learned about position"
+    if not probe:
+        return ["learned", title, [page.note(
+            "Run with --probe to measure what trained weights do with the border (spatial bias, blind spots, "
+            "padding-aware units, position readout, perturbation) on the models given, or, if none of them is "
+            f"trained, on the packaged {learned.DEFAULT}.")]]
+    models = [(s.ev.module, s.ev.shape, s.ev.name) for s in subjects if s.trained] or [(learned.DEFAULT, None, None)]
+
+    def step(text):
+        bar.label(f"{title} — {text}", f"{title} — {text.split(' — ')[0]}")
+
+    html_text = learned.section(w, models, seed, step)
+    bar.done()
+    return ["learned", title, [html_text]]
 
 
 def _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar) -> list:
