@@ -95,9 +95,16 @@ def _readout_options(p) -> None:
 
 
 def _perturb_options(p) -> None:
-    p.add_argument("--patch", default="1", metavar="A,B", help="patch sides to perturb (default 1)")
-    p.add_argument("--inits", type=int, default=None, metavar="N",
-                   help="random initialisations of the same architecture to compare with (0: none)")
+    p.add_argument("--patch", default="1", metavar="A,B", help="patch sides to perturb, one map each (default 1)")
+    p.add_argument("--stride", type=int, default=None, metavar="PX",
+                   help="step of the grid of perturbed positions (default: at most 16 steps per axis; the border "
+                        "rows/columns and the centre are always perturbed)")
+    p.add_argument("--eps", type=float, default=None, help="the nudge (default 1 %% of the inputs' RMS)")
+    p.add_argument("--inits", type=int, default=3, metavar="N",
+                   help="random initialisations of the same architecture measured on the same inputs (default 3; "
+                        "0: the trained weights only)")
+    p.add_argument("--target", choices=("output", "logit"), default="output",
+                   help="what moves: the output's norm (default) or the top-1 logit")
 
 
 _OPTIONS = {"bias": _bias_options, "units": _units_options, "readout": _readout_options,
@@ -182,7 +189,21 @@ def _run_units(args, sub, cache):
     return parts
 
 
-_RUN = {"bias": _run_bias, "units": _run_units}
+def _run_perturb(args, sub, cache):
+    from .errors import EdgewiseError
+    from .probe import perturb
+    from .report.probe_perturb import plot_perturb_map, plot_regions
+
+    try:
+        patches = tuple(int(p) for p in args.patch.split(",") if p.strip())
+    except ValueError:
+        raise EdgewiseError(f"--patch {args.patch!r}: expected patch sides, e.g. --patch 1,3") from None
+    r = perturb(sub, patch=patches, eps=args.eps, stride=args.stride, n_inits=args.inits,
+                baseline="init" if args.inits else None, target=args.target, **_common(args, sub, cache))
+    return [("perturb", r, {"perturb_map": plot_perturb_map, "perturb_regions": plot_regions})]
+
+
+_RUN = {"bias": _run_bias, "units": _run_units, "perturb": _run_perturb}
 
 
 def _cmd_probe(args, out, err) -> int:

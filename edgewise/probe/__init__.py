@@ -4,13 +4,17 @@
   over every position (after Alsallakh et al., "Mind the Pad", ICLR 2021);
 - :func:`units` and :func:`ablate` (:mod:`.units`): channels whose activation marks the border, and what silencing
   them changes (after Garcia-Gasulla et al., "Padding Aware Neurons", 2023);
+- :func:`perturb` (:mod:`.perturb`): the question's thought experiment on trained weights, every input position
+  nudged, against the same architecture at initialisation; :func:`explain_ratio` takes apart the trained
+  border-digits net's centre/corner ratio with controls;
 
 :mod:`edgewise.probe._common` holds what they share (the model, real offline inputs, layer activations, the cache).
 """
 
 from ._common import DATA, Subject, inputs, subject
 from .bias import BlindSpots, SpatialBias, bias, blind_spots
+from .perturb import PerturbResult, RatioExplanation, explain_ratio, perturb
 from .units import Ablation, PaddingUnits, ablate, units
 
 __all__ = ["DATA", "Subject", "inputs", "subject", "bias", "blind_spots", "SpatialBias", "BlindSpots", "units",
-           "ablate", "PaddingUnits", "Ablation"]
+           "ablate", "PaddingUnits", "Ablation", "perturb", "PerturbResult", "explain_ratio", "RatioExplanation"]

@@ -293,7 +293,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 inner.append(page.note(capped))
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
-        parts.append(_learned_section(w, subjects, probe, seed, bar))
+        parts.append(_learned_section(w, subjects, probe, seed, bar, train, size))
         parts[0][2].append(verdict.render_trained(w.numbers))
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
@@ -337,7 +337,7 @@ def _explore(w, pairs, padding: str) -> str:
             "and redraws the exact path counts, the centre/edge ratio against depth and the receptive fields.</p>")
 
 
-def _learned_section(w, subjects, probe: bool, seed: int, bar) -> list:
+def _learned_section(w, subjects, probe: bool, seed: int, bar, train: bool = False, size: str = "quick") -> list:
     """Section 8: the probes on the trained models (or on the packaged EfficientNet-Lite0 when none is trained)."""
     from . import learned
 
@@ -352,7 +352,7 @@ def _learned_section(w, subjects, probe: bool, seed: int, bar) -> list:
     def step(text):
         bar.label(f"{title} — {text}", f"{title} — {text.split(' — ')[0]}")
 
-    html_text = learned.section(w, models, seed, step)
+    html_text = learned.section(w, models, seed, step, train=train, size=size)
     bar.done()
     return ["learned", title, [html_text]]
 

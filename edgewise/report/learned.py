@@ -12,13 +12,14 @@ import html
 from . import page
 from .folder import CACHE
 
-__all__ = ["DEFAULT", "SETTINGS", "probe_model", "section"]
+__all__ = ["DEFAULT", "SETTINGS", "probe_model", "explanations", "section"]
 
 #: the trained network the default page probes (ImageNet weights shipped in a package: nothing downloads)
 DEFAULT = "pretrained:efficientnet-lite0"
 
 #: report-sized settings: enough inputs for stable numbers, few enough for the page's time budget
-SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12}
+SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12, "perturb_n": 4, "perturb_steps": 5,
+            "perturb_inits": 1}
 
 
 def _say(result) -> str:
@@ -88,8 +89,28 @@ def _units(w, sub, ident: str, cache, seed: int) -> str:
     return "".join(parts)
 
 
+def _perturb(w, sub, ident: str, cache, seed: int) -> str:
+    from ..probe import perturb
+    from .probe_perturb import plot_perturb_map, plot_regions
+
+    stride = max(1, max(sub.spatial) // SETTINGS["perturb_steps"])
+    r = perturb(sub, n=SETTINGS["perturb_n"], stride=stride, n_inits=SETTINGS["perturb_inits"], seed=seed,
+                cache=cache, progress=False)
+    w.result(r, f"learned/{ident}", "perturb")
+    w.record("learned", f"{sub.name}:perturb", r.summary)
+    return ("<h4>Nudging one input</h4>" + page.paragraph(
+        "The question's thought experiment on trained weights: each input position (on a grid that includes the "
+        "border rows and columns) nudged by ±ε in turn, and how far the output moves, beside the same "
+        "architecture re-initialised and nudged on the same inputs.", "blurb") + _say(r)
+        + w.figure(plot_perturb_map(r), f"learned-{ident}-perturb",
+                   f"{sub.name}: how far the output moves when one input position is nudged, over {r.trained.shape[1]} inputs.")
+        + w.figure(plot_regions(r), f"learned-{ident}-perturb-regions",
+                   f"{sub.name}: the same, averaged over the centre, the edges and the corners (95 % intervals "
+                   "over the inputs)."))
+
+
 #: the measurements of one model, in the order the section shows them
-_PARTS = (("spatial bias and blind spots", _bias), ("padding-aware units", _units))
+_PARTS = (("spatial bias and blind spots", _bias), ("padding-aware units", _units), ("perturbation", _perturb))
 
 
 def probe_model(w, model, shape, seed: int = 0, step=lambda text: None, name: str | None = None) -> str:
@@ -107,11 +128,31 @@ def probe_model(w, model, shape, seed: int = 0, step=lambda text: None, name: st
     return "".join(parts)
 
 
-def section(w, models, seed: int = 0, step=lambda text: None) -> str:
+def explanations(w, seed: int = 0, size: str = "quick", step=lambda text: None) -> str:
+    """With ``--train``: the trained border-digits net's centre/corner ratio taken apart with controls."""
+    from ..probe import explain_ratio
+    from .probe_perturb import plot_explanation
+
+    step("why the trained border-digits net looks so central")
+    e = explain_ratio(size, seed=seed, cache=w.cache / CACHE / "probe", progress=False)
+    w.result(e, "learned/explanations", "border_digits_ratio")
+    w.record("learned", "border-digits:ratio", e.summary)
+    return ("<h3>Why the trained border-digits net looks so central</h3>" + page.paragraph(
+        "Section 5's after-training ratio, taken apart: weights trained at the centre, trained everywhere and "
+        "re-initialised, each probed with digits at the centre, placed uniformly, the report's mix and noise; "
+        "the squared gradient beside a finite ±ε perturbation.", "blurb") + _say(e)
+        + w.figure(plot_explanation(e), "learned-border-digits-ratio",
+                   f"The centre/corner ratio of the border-digits net ({e.size}) by weights and probe inputs."))
+
+
+def section(w, models, seed: int = 0, step=lambda text: None, train: bool = False, size: str = "quick") -> str:
     """The section's HTML: each trained ``(model, shape, name)`` probed in turn (shape and name may be None: the
-    model's own)."""
+    model's own); with ``train``, the explanations of what the experiments' trained nets show."""
     intro = page.paragraph(
         "Sections 2–6 measure the architecture; this one measures what trained weights do with the border: the "
         "mean activation at each position, where a stimulus stops being seen, the units that mark the border, "
         "and what removing them changes.", "blurb")
-    return intro + "".join(probe_model(w, m, s, seed, step, name) for m, s, name in models)
+    parts = [probe_model(w, m, s, seed, step, name) for m, s, name in models]
+    if train:
+        parts.append(explanations(w, seed, size, step))
+    return intro + "".join(parts)
