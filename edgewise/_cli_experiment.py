@@ -17,7 +17,8 @@ def add_parser(sub, common, fmt, wrap) -> None:
                          "mean test accuracy ± 95 % interval over seeds. Every finished run is saved at once under "
                          "--out (and a checkpoint after every epoch), so an interrupted sweep resumes where it "
                          "stopped. `edgewise experiment list` shows the tasks."))
-    ex.add_argument("task", metavar="TASK", help="absolute-position, border-digits, border-1d, symmetry, or 'list'")
+    ex.add_argument("task", metavar="TASK",
+                    help="absolute-position, border-digits, border-1d, symmetry, border-distance, or 'list'")
     ex.add_argument("--remedies", metavar="A,B",
                     help="remedies to compare (symmetry: initialisations); default: the task's own list")
     ex.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0…N−1 per remedy (default 3)")

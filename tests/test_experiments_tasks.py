@@ -11,7 +11,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def test_registry_names_and_lookup():
-    assert names() == ["absolute-position", "border-digits", "border-1d", "symmetry"]
+    assert names() == ["absolute-position", "border-digits", "border-1d", "symmetry", "border-distance"]
     assert get("symmetry") is TASKS["symmetry"] and get(TASKS["symmetry"]) is TASKS["symmetry"]
 
 

@@ -62,17 +62,40 @@ def _chance(exp) -> float | None:
 
 
 def experiment_figures(exp) -> dict[str, Figure]:
-    """name → figure: ``accuracy`` always; ``border`` when the runs measured accuracy by distance to the border;
-    ``symmetry`` when they recorded filter similarity."""
+    """name → figure: ``accuracy`` always; ``border`` when the runs measured accuracy by distance to the border
+    (with each remedy's predicted threshold when the runs give one); ``symmetry`` when they recorded filter
+    similarity."""
     figs = {"accuracy": plot_accuracy(exp)}
     runs = [r for r in exp.runs if "metrics" in r]
     if any("by_distance" in r["metrics"] for r in runs):
         from .border import plot_border_curve
 
         figs["border"] = plot_border_curve(runs, title=f"{exp.task} ({exp.size}): accuracy vs distance to the border")
+        _mark_thresholds(figs["border"], runs)
     if any("similarity" in r["metrics"] for r in runs):
         from .symmetry import plot_symmetry
 
         figs["symmetry"] = plot_symmetry(runs, title=f"{exp.task} ({exp.size}): symmetric vs random initialisation")
     return figs
 
+
+def _mark_thresholds(fig: Figure, runs) -> None:
+    """Add the runs' predicted thresholds (``metrics["threshold"]``: the distance from which a remedy can no longer
+    tell the placements apart) to the border figure: one dotted vertical line per distinct distance, in its
+    remedy's colour (dark grey when several remedies share it), named in the legend. No threshold: no change."""
+    at: dict[int, list[str]] = {}
+    for r in runs:
+        t = r["metrics"].get("threshold")
+        if t is not None and not any(r["remedy"] in names for names in at.values()):
+            at.setdefault(int(t), []).append(str(r["remedy"]))
+    if not at:
+        return
+    ax = fig.axes[0]
+    colours = {line.get_label().split(" (")[0]: line.get_color() for line in ax.get_lines()}
+    with matplotlib.rc_context(STYLE):
+        for t, names in sorted(at.items()):
+            colour = colours.get(names[0], GREY) if len(names) == 1 else "#444444"
+            ax.axvline(t, color=colour, linestyle=":", linewidth=1.6,
+                       label=f"predicted b* = {t} ({', '.join(names)})")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, title="remedy",
+                  title_fontsize=9)

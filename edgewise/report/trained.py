@@ -15,7 +15,7 @@ from .tables import Rows, ratio_text
 __all__ = ["TASKS", "experiments", "after_training", "visualization", "TRAINED"]
 
 #: the tasks a report trains, in the order they appear
-TASKS = ("absolute-position", "border-digits", "border-1d", "symmetry")
+TASKS = ("absolute-position", "border-digits", "border-1d", "symmetry", "border-distance")
 #: the trained network the sensitivity and visualization parts use: (task, remedy, seed)
 TRAINED = ("border-digits", "same", 0)
 

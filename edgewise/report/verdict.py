@@ -23,7 +23,7 @@ __all__ = ["verdict_facts", "render", "render_trained", "global_layers", "TRAIN_
 #: the paddings whose depth law the first answer lists, in the order the asker meets them
 LAW_PADDINGS = ("valid", "same", "reflect", "full", "circular", "replicate", "symmetric")
 #: minutes ``--train`` adds on 2 cores with nothing cached (benchmarks/report.py measures it)
-TRAIN_MINUTES = "3–4"
+TRAIN_MINUTES = "5–6"
 
 
 def global_layers(graph: Graph) -> list[str]:
@@ -352,9 +352,9 @@ def render_trained(numbers: dict) -> str:
     q = "<b>What do trained networks do?</b> "
     after, experiments = numbers.get("after_training"), numbers.get("experiments") or {}
     if not after and not experiments:
-        return (f'<p class="verdict-trained">{q}Not measured in this run. <code>--train</code> trains the four '
+        return (f'<p class="verdict-trained">{q}Not measured in this run. <code>--train</code> trains the five '
                 "experiment tasks (absolute position, digits at the border, 1-D signals at the ends, symmetry "
-                "breaking) per remedy and seed and measures a trained net's sensitivity (about "
+                "breaking, a pattern at a known distance from the border) per remedy and seed and measures a trained net's sensitivity (about "
                 f"{TRAIN_MINUTES} minutes on 2 cores the first time; cached after).</p>")
     parts = []
     for name, r in (after or {}).items():
