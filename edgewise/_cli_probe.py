@@ -91,7 +91,9 @@ def _units_options(p) -> None:
 
 
 def _readout_options(p) -> None:
-    pass
+    p.add_argument("--remedies", metavar="A,B",
+                   help="also read the same weights with these remedies applied, e.g. circular (edgewise remedies "
+                        "names); every variant is measured on the data and on a constant input")
 
 
 def _perturb_options(p) -> None:
@@ -203,7 +205,27 @@ def _run_perturb(args, sub, cache):
     return [("perturb", r, {"perturb_map": plot_perturb_map, "perturb_regions": plot_regions})]
 
 
-_RUN = {"bias": _run_bias, "units": _run_units, "perturb": _run_perturb}
+def _run_readout(args, sub, cache):
+    from .probe import readout
+    from .probe._common import with_remedy
+    from .report.probe_readout import plot_readout_curves, plot_readout_example
+
+    variants = [("", sub)] + [(f"_{r}", with_remedy(sub, r)) for r in
+                              filter(None, (t.strip() for t in (args.remedies or "").split(",")))]
+    opts = _common(args, sub, cache)
+    parts, curves = [], {}
+    for suffix, variant in variants:
+        for kind in (opts["data"] or variant.data, "constant"):
+            r = readout(variant, layers=args.layer, **{**opts, "data": kind})
+            stem = f"readout{suffix}" + ("_constant" if kind == "constant" else "")
+            curves[f"{variant.name}, {kind}"] = r
+            parts.append((stem, r, {f"{stem}_example": plot_readout_example}))
+    first = parts[0]
+    first[2]["readout_curves"] = lambda _: plot_readout_curves(curves)
+    return parts
+
+
+_RUN = {"bias": _run_bias, "units": _run_units, "perturb": _run_perturb, "readout": _run_readout}
 
 
 def _cmd_probe(args, out, err) -> int:

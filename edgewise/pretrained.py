@@ -141,6 +141,7 @@ def efficientnet_lite0(num_classes: int = 1000, *, image_size: int | Sequence[in
             nn.init.uniform_(model._fc.bias, -bound, bound, generator=gen)
     if traceable:
         _plain_convs(model)
+    model.imagenet_normalised = True  # it expects photos() as they are: the probes feed it so
     return model.eval()
 
 

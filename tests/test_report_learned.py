@@ -12,7 +12,7 @@ from edgewise.report.builder import build
 from edgewise.testing.planted import planted_detector
 
 SMALL = {"bias_n": 8, "units_n": 8, "blind_spot_positions": 4, "perturb_n": 2, "perturb_steps": 4,
-         "perturb_inits": 1}
+         "perturb_inits": 1, "readout_n": 8}
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ def test_the_section_says_what_the_probes_found(tmp_path, small, padding):
     else:
         assert found.summary["units"] == 0 and "No padding-aware unit found" in text
         assert not any("gallery" in f for f in figures) and "units-ablation" not in page
-    for part in ("bias", "blind_spots", "units", "perturb"):
+    assert "Spearman 0 exactly" in text  # circular padding on a constant input: uniform features, no position
+    for part in ("bias", "blind_spots", "units", "perturb", "readout", "readout_circular_constant"):
         saved = tmp_path / "data" / "learned" / f"planted-{padding}" / f"{part}.json"
         assert json.loads(saved.read_text())  # the numbers behind the page are beside it
 

@@ -30,7 +30,7 @@ import torch.nn as nn
 from ..errors import EdgewiseError, EdgewiseWarning
 from ..results import Result, to_jsonable, write_json
 
-__all__ = ["Subject", "subject", "inputs", "DATA", "conv_layers", "check_layers", "each_batch", "fingerprint",
+__all__ = ["Subject", "subject", "with_remedy", "inputs", "DATA", "conv_layers", "check_layers", "each_batch", "fingerprint",
            "cached", "data_key", "ProbeResult", "generator", "progress_bar", "CACHE_VERSION"]
 
 #: bump when the meaning of a cached probe result changes, so old caches are not reused
@@ -56,7 +56,8 @@ class Subject:
         name: how reports and tables name it.
         shape: its input shape, C×L or C×H×W.
         data: the data kind that suits it when the user names none (:data:`DATA`).
-        imagenet: whether it expects ImageNet-normalised photos (``pretrained:`` models).
+        imagenet: whether it expects ImageNet-normalised photos (``pretrained:`` models, and modules marked
+            ``imagenet_normalised = True`` such as :func:`edgewise.pretrained.efficientnet_lite0`'s).
     """
 
     module: nn.Module
@@ -90,7 +91,8 @@ def subject(model, input_shape=None, padding: str = "same", **spec_options) -> S
     if shape is None:
         raise EdgewiseError(f"probe: {describe(model)} needs an input shape (C×L or C×H×W, e.g. 3x64x64)")
     shape = parse_shape(shape)
-    imagenet = isinstance(model, str) and model.startswith("pretrained:")
+    imagenet = (isinstance(model, str) and model.startswith("pretrained:")) or \
+        bool(getattr(module, "imagenet_normalised", False))
     if hasattr(module, "experiment"):
         data = "task"
     elif len(shape) == 2:
@@ -99,6 +101,20 @@ def subject(model, input_shape=None, padding: str = "same", **spec_options) -> S
         data = "photos" if shape[0] == 3 else "digits"
     name = getattr(module, "reference", None) or describe(model)
     return Subject(module.eval(), name, shape, data, imagenet)
+
+
+def with_remedy(sub: Subject, remedy: str) -> Subject:
+    """The same trained weights with ``remedy`` applied (:func:`edgewise.remedies.apply`: e.g. ``circular``
+    swaps every padding), as a Subject named after it; the original is left untouched."""
+    from .. import remedies
+
+    module = remedies.apply(sub.module, remedy, input_shape=sub.shape).eval()
+    return Subject(module, f"{sub.name} ({remedy} padding)" if remedy in _PADDINGS else f"{sub.name} ({remedy})",
+                   sub.shape, sub.data, sub.imagenet)
+
+
+#: remedies that are a padding scheme (named "X padding" in the probes' sentences)
+_PADDINGS = ("valid", "same", "full", "circular", "reflect", "replicate", "symmetric")
 
 
 def generator(seed: int) -> torch.Generator:

@@ -19,7 +19,7 @@ DEFAULT = "pretrained:efficientnet-lite0"
 
 #: report-sized settings: enough inputs for stable numbers, few enough for the page's time budget
 SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12, "perturb_n": 4, "perturb_steps": 5,
-            "perturb_inits": 1}
+            "perturb_inits": 1, "readout_n": 32}
 
 
 def _say(result) -> str:
@@ -109,8 +109,35 @@ def _perturb(w, sub, ident: str, cache, seed: int) -> str:
                    "over the inputs)."))
 
 
+def _readout(w, sub, ident: str, cache, seed: int) -> str:
+    from ..probe import readout
+    from ..probe._common import with_remedy
+    from .probe_readout import plot_readout_curves
+
+    twin = with_remedy(sub, "circular")
+    curves, says = {}, []
+    for variant, label in ((sub, "as trained"), (twin, "circular padding")):
+        for data in (variant.data, "constant"):
+            r = readout(variant, data=data, n=SETTINGS["readout_n"], seed=seed, cache=cache, progress=False)
+            stem = "readout" + ("_circular" if variant is twin else "") + ("_constant" if data == "constant" else "")
+            w.result(r, f"learned/{ident}", stem)
+            w.record("learned", f"{sub.name}:{stem}", r.summary)
+            curves[f"{label}, {data}"] = r
+            says.append(_say(r))
+    return ("<h4>Position information</h4>" + page.paragraph(
+        "How much of the position a linear readout shared by every position (so it cannot create position "
+        "information itself) recovers from each layer's frozen features (after Islam et al., ICLR 2020): on the "
+        "model's data and on a constant input, where only the border can tell positions apart, as trained and "
+        "with every padding made circular.", "blurb") + "".join(says)
+        + w.figure(plot_readout_curves(curves), f"learned-{ident}-readout",
+                   f"{sub.name}: Spearman correlation between the readout and the horizontal, vertical and Gaussian "
+                   f"position maps on held-out inputs, per layer, for the weights as trained and with circular "
+                   f"padding, on {sub.data} and on a constant input."))
+
+
 #: the measurements of one model, in the order the section shows them
-_PARTS = (("spatial bias and blind spots", _bias), ("padding-aware units", _units), ("perturbation", _perturb))
+_PARTS = (("spatial bias and blind spots", _bias), ("padding-aware units", _units), ("position readout", _readout),
+          ("perturbation", _perturb))
 
 
 def probe_model(w, model, shape, seed: int = 0, step=lambda text: None, name: str | None = None) -> str:
@@ -129,20 +156,34 @@ def probe_model(w, model, shape, seed: int = 0, step=lambda text: None, name: st
 
 
 def explanations(w, seed: int = 0, size: str = "quick", step=lambda text: None) -> str:
-    """With ``--train``: the trained border-digits net's centre/corner ratio taken apart with controls."""
-    from ..probe import explain_ratio
+    """With ``--train``: what the experiments' trained nets show, taken apart with controls (the border-digits
+    net's centre/corner ratio; border-1d's loss at one end)."""
+    from ..probe import explain_border1d, explain_ratio
+    from .probe_explain import plot_border1d
     from .probe_perturb import plot_explanation
 
+    cache = w.cache / CACHE / "probe"
     step("why the trained border-digits net looks so central")
-    e = explain_ratio(size, seed=seed, cache=w.cache / CACHE / "probe", progress=False)
+    e = explain_ratio(size, seed=seed, cache=cache, progress=False)
     w.result(e, "learned/explanations", "border_digits_ratio")
     w.record("learned", "border-digits:ratio", e.summary)
+    step("why border-1d loses accuracy at one end")
+    b = explain_border1d(size, seed=seed, cache=cache, progress=False)
+    w.result(b, "learned/explanations", "border_1d")
+    w.record("learned", "border-1d:ends", b.summary)
     return ("<h3>Why the trained border-digits net looks so central</h3>" + page.paragraph(
         "Section 5's after-training ratio, taken apart: weights trained at the centre, trained everywhere and "
         "re-initialised, each probed with digits at the centre, placed uniformly, the report's mix and noise; "
         "the squared gradient beside a finite ±ε perturbation.", "blurb") + _say(e)
         + w.figure(plot_explanation(e), "learned-border-digits-ratio",
-                   f"The centre/corner ratio of the border-digits net ({e.size}) by weights and probe inputs."))
+                   f"The centre/corner ratio of the border-digits net ({e.size}) by weights and probe inputs.")
+        + "<h3>Why border-1d loses accuracy at one end</h3>" + page.paragraph(
+            "The border-1d net (zero padding, trained on signals in the middle) tested at the start and the end: "
+            "the padding's symmetry, the same task with the signals reversed in time, the net's perturbation "
+            "profile and where MNIST-1D's signals carry their class.", "blurb") + _say(b)
+        + w.figure(plot_border1d(b), "learned-border-1d",
+                   f"border-1d ({b.size}): accuracy per placement with the signals as they are and reversed, the "
+                   "class information of each end of the signal, and the perturbation profiles of the two nets."))
 
 
 def section(w, models, seed: int = 0, step=lambda text: None, train: bool = False, size: str = "quick") -> str:
@@ -150,8 +191,9 @@ def section(w, models, seed: int = 0, step=lambda text: None, train: bool = Fals
     model's own); with ``train``, the explanations of what the experiments' trained nets show."""
     intro = page.paragraph(
         "Sections 2–6 measure the architecture; this one measures what trained weights do with the border: the "
-        "mean activation at each position, where a stimulus stops being seen, the units that mark the border, "
-        "and what removing them changes.", "blurb")
+        "mean activation at each position, where a stimulus stops being seen, the units that mark the border and "
+        "what removing them changes, how much position a readout recovers from each layer, and how far the output "
+        "moves when one input is nudged.", "blurb")
     parts = [probe_model(w, m, s, seed, step, name) for m, s, name in models]
     if train:
         parts.append(explanations(w, seed, size, step))
