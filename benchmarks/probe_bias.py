@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +31,12 @@ from edgewise.probe._common import generator, inputs, subject
 from edgewise.probe.bias import _stimulus, bias, blind_spots
 from edgewise.visualize.engine import activations
 
+from _timing import timed  # benchmarks/ is on sys.path when a script here runs
+
 SPEC = "conv3/c16, conv3/s2, 3*conv3, gap, fc10"
 SPEC_SHAPE = (1, 64, 64)
 
 
-def timed(fn, repeats: int, warm: bool = True):
-    if warm:
-        fn()  # warm-up: lazy initialisation, allocator, data decoding
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def stacked_deviation(net, x, layers) -> list[float]:

@@ -21,23 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from _timing import timed  # benchmarks/ is on sys.path when a script here runs
 
-def timed(fn, repeats: int):
-    fn()  # warm-up
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+
 
 
 def loop(model, x: torch.Tensor, eps: float) -> np.ndarray:

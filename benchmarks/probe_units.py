@@ -17,25 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import torch
 
 from edgewise.probe._common import inputs, subject
 from edgewise.probe.units import ablate, units
 
+from _timing import timed  # benchmarks/ is on sys.path when a script here runs
+
 MODELS = {"pretrained:efficientnet-lite0": None, "conv3/c16, maxpool2, 3*conv3, gap, fc10": (1, 32, 32)}
 
 
-def timed(fn, repeats: int):
-    fn()  # warm-up: lazy initialisation, traces, allocator
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def forward(module, x, batch: int):

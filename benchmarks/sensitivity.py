@@ -30,9 +30,7 @@ import argparse
 import copy
 import json
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -40,18 +38,12 @@ import torch
 from edgewise import nets
 from edgewise import sensitivity as S
 
+from _timing import timed  # benchmarks/ is on sys.path when a script here runs
+
 GOAL_RATIO = 3.0
 RTOL = 1e-3  # float32 through 16 layers: grouped and plain convolutions round differently
 
 
-def timed(fn, repeats: int):
-    fn()  # warm-up: lazy initialisation, allocator
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def loop(net, shape, seeds, weights_grad: bool) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The ``edgewise`` command line: ``report`` (everything, as one HTML page), ``paths``, ``rf``, ``diagram``,
-``sensitivity``, ``scaling``, ``remedies``, ``answer``, ``experiment``, ``visualize`` and ``explore``.
+``sensitivity``, ``scaling``, ``remedies``, ``answer``, ``experiment``, ``visualize``, ``explore`` and ``probe``.
 
 Results go to stdout (a short table, or JSON with ``--json`` and nothing else);
 progress, notes and errors go to stderr. Errors exit with status 2 and one red
@@ -51,6 +51,10 @@ examples:
   edgewise experiment border-digits --size full --backend process --json
   edgewise visualize experiment:border-digits:same --layer conv3 --channel 0 --positions center,top,top_left
   edgewise visualize pretrained:efficientnet-lite0 --input 3x128x128 --layer _blocks.8 --steps 64
+  edgewise probe bias pretrained:efficientnet-lite0 -n 64 --out out/probe-bias
+  edgewise probe units experiment:border-digits:same:0 --data task
+  edgewise probe readout pretrained:efficientnet-lite0 --remedies circular
+  edgewise probe perturb experiment:border-digits:same:0 --stride 1 --patch 1,3 --inits 3
 
 Model options (--padding, --width, --activation) apply to spec strings only.
 """

@@ -18,7 +18,7 @@ __all__ = ["DEFAULT", "SETTINGS", "probe_model", "explanations", "section"]
 DEFAULT = "pretrained:efficientnet-lite0"
 
 #: report-sized settings: enough inputs for stable numbers, few enough for the page's time budget
-SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12, "perturb_n": 4, "perturb_steps": 5,
+SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12, "perturb_n": 2, "perturb_steps": 4,
             "perturb_inits": 1, "readout_n": 32}
 
 
