@@ -285,7 +285,13 @@ def _num(x) -> float | None:
 def _pm(mean: float, half: float, digits: int = 2) -> str:
     if mean == 0 and (half == 0 or math.isnan(half)):  # every seed exactly 0 (half-width 0, or nan for one seed)
         return "0 exactly"
-    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if math.isfinite(half) else "")
+    return _fixed(mean, digits) + (f" ± {_fixed(half, digits)}" if math.isfinite(half) else "")
+
+
+def _fixed(v: float, digits: int) -> str:
+    """``v`` with ``digits`` decimals, or two significant digits where that would print a non-zero as 0."""
+    text = f"{v:.{digits}f}"
+    return f"{v:.2g}" if v != 0 and float(text) == 0 else text
 
 
 def _versus(a: float, b: float) -> str:
