@@ -101,7 +101,8 @@ def test_the_explorer_is_written_beside_the_page_and_linked(report):
 def test_sections_in_order_with_every_model(report):
     r, _, _ = report
     p = _parse(r.path)
-    assert p.h2 == [t for _, t, _, _ in SECTIONS] + ["7. Trained networks"] == r.sections
+    assert p.h2 == [t for _, t, _, _ in SECTIONS] + ["7. Trained networks",
+                                                     "8. What trained networks learned about position"] == r.sections
     text = r.path.read_text()
     for name in MODELS:
         assert text.count(f"{name}, input") >= len(SECTIONS)  # a sub-heading per section

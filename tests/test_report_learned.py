@@ -53,6 +53,18 @@ def test_the_section_says_what_the_probes_found(tmp_path, small, padding):
         assert json.loads(saved.read_text())  # the numbers behind the page are beside it
 
 
+def test_a_one_dimensional_model_gets_profiles_not_maps(tmp_path, small):
+    from edgewise import nets
+
+    net = nets.from_spec("conv5/c8, maxpool2, conv5/c8, gmp, fc10", (1, 64))
+    w = sections.Writer(tmp_path)
+    page = learned.section(w, [(net, (1, 64), "sound net")])
+    figures = {p.name for p in (tmp_path / "figures").iterdir()}
+    assert "learned-sound-net-bias-profiles.png" in figures and "learned-sound-net-bias-grid.png" not in figures
+    assert "outermost samples" in page and {"learned-sound-net-perturb.png", "learned-sound-net-readout.png",
+                                            "learned-sound-net-blind-spots.png"} <= figures
+
+
 def test_probe_runs_for_trained_models_and_the_default_page_only(tmp_path, monkeypatch, small):
     ran = []
     monkeypatch.setattr(learned, "section", lambda w, models, *a, **k: ran.append(models) or "<p>probed</p>")

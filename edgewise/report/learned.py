@@ -41,13 +41,15 @@ def _bias(w, sub, ident: str, cache, seed: int) -> str:
     w.record("learned", f"{sub.name}:bias", r.summary)
     parts = ["<h4>Spatial bias</h4>", page.paragraph(
         f"The mean activation of every channel of every convolution at every position over {r.n} inputs "
-        f"({html.escape(str(r.data))}), after Alsallakh et al., “Mind the Pad” (ICLR 2021).", "blurb"), _say(r),
-        w.figure(plot_bias_grid(r), f"learned-{ident}-bias-grid",
-                 f"{sub.name}: how far each layer's mean activation departs from the same value everywhere "
-                 f"(root mean square over channels, in channel spreads; each panel scaled to its own maximum), "
-                 f"over {r.n} inputs, beside the inputs' own."),
-        w.figure(plot_bias_profiles(r), f"learned-{ident}-bias-profiles",
-                 f"{sub.name}: the outermost rows and columns against the interior, opposite sides together.")]
+        f"({html.escape(str(r.data))}), after Alsallakh et al., “Mind the Pad” (ICLR 2021).", "blurb"), _say(r)]
+    if len(sub.spatial) == 2:  # a 1-D model's maps are its profiles
+        parts.append(w.figure(plot_bias_grid(r), f"learned-{ident}-bias-grid",
+                              f"{sub.name}: how far each layer's mean activation departs from the same value "
+                              f"everywhere (root mean square over channels, in channel spreads; each panel scaled to "
+                              f"its own maximum), over {r.n} inputs, beside the inputs' own."))
+    parts.append(w.figure(plot_bias_profiles(r), f"learned-{ident}-bias-profiles",
+                          f"{sub.name}: the outermost " + ("rows and columns" if len(sub.spatial) == 2 else "samples")
+                          + " against the interior, opposite sides together."))
     b = blind_spots(sub, stride=_blind_stride(sub), seed=seed, cache=cache, progress=False)
     w.result(b, f"learned/{ident}", "blind_spots")
     w.record("learned", f"{sub.name}:blind_spots", b.summary)
@@ -93,7 +95,8 @@ def _perturb(w, sub, ident: str, cache, seed: int) -> str:
     from ..probe import perturb
     from .probe_perturb import plot_perturb_map, plot_regions
 
-    stride = max(1, max(sub.spatial) // SETTINGS["perturb_steps"])
+    steps = SETTINGS["perturb_steps"] ** (3 - len(sub.shape))  # a 1-D grid gets as many positions as a 2-D one
+    stride = max(1, max(sub.spatial) // steps)
     r = perturb(sub, n=SETTINGS["perturb_n"], stride=stride, n_inits=SETTINGS["perturb_inits"], seed=seed,
                 cache=cache, progress=False)
     w.result(r, f"learned/{ident}", "perturb")
