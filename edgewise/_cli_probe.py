@@ -215,7 +215,7 @@ def _run_readout(args, sub, cache):
     opts = _common(args, sub, cache)
     parts, curves = [], {}
     for suffix, variant in variants:
-        for kind in (opts["data"] or variant.data, "constant"):
+        for kind in dict.fromkeys((opts["data"] or variant.data, "constant")):  # --data constant: once
             r = readout(variant, layers=args.layer, **{**opts, "data": kind})
             stem = f"readout{suffix}" + ("_constant" if kind == "constant" else "")
             curves[f"{variant.name}, {kind}"] = r

@@ -37,6 +37,13 @@ def test_each_probe_writes_its_result_figures_and_json(tmp_path, capsys, probe, 
     assert (out / "cache").is_dir()
 
 
+def test_readout_on_a_constant_input_runs_once_per_variant(tmp_path, capsys):
+    doc = _run(capsys, "readout", *NET, "-n", "4", "--data", "constant", "--remedies", "circular",
+               "--out", str(tmp_path / "r"))
+    assert {k for k in doc if k.startswith("readout")} == {"readout_constant", "readout_circular_constant"}
+    assert any("0 exactly" in line for line in doc["readout_circular_constant"]["text"])
+
+
 def test_the_text_is_printed_and_the_second_run_reads_the_cache(tmp_path, capsys, monkeypatch):
     out = tmp_path / "b"
     argv = ["probe", "bias", *NET, "-n", "4", "--data", "digits", "--no-blind-spots", "--out", str(out),
