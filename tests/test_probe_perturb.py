@@ -220,3 +220,9 @@ def test_a_baseline_within_float32_rounding_is_not_read():
     assert "within float32 rounding" in r.text()[0] and "training" not in r.text()[0]
     r.output_norm = np.array([[1.0], [1e-4]])  # the same map on a tiny output: a real change
     assert r.resolved("init") and "training sharpened" in r.text()[0]
+
+
+def test_one_input_has_no_interval():
+    r = perturb("conv3/c8, conv3/c8, gap, fc10", (1, 12, 12), data="digits", n=1, stride=3, baseline=None,
+                progress=False)
+    assert "(one input: no interval)" in r.text()[0] and "95 % interval" not in r.text()[0]

@@ -212,8 +212,10 @@ class PerturbResult(ProbeResult):
             size = f"{k}×{k} patch" if self.ndim == 2 else f"{k}-sample patch"
             r = self.ratios("trained", k)[f"center/{border}"]
             lo, hi = self.interval("trained", k)[f"center/{border}"]
-            s = (f"Perturbing a {size} by ±{self.eps:.3g}, {what} of {self.model} moves {_compare(r, far)} "
-                 f"(95 % interval {_x(lo)}–{_x(hi)} over the {self.trained.shape[1]} inputs)")
+            n = self.trained.shape[1]
+            spread = (f"95 % interval {_x(lo)}–{_x(hi)} over the {n} inputs" if n > 1 else
+                      "one input: no interval")
+            s = f"Perturbing a {size} by ±{self.eps:.3g}, {what} of {self.model} moves {_compare(r, far)} ({spread})"
             if self.n_inits and not self.resolved("init"):
                 s += (f"; at initialisation ({self.n_inits} seed{'s' if self.n_inits > 1 else ''}) the output "
                       f"moves by only {self.relative('init'):.2g} of its norm, within float32 rounding, so its map "
