@@ -149,6 +149,19 @@ def test_trained_answer_quotes_the_trained_numbers():
     assert "Not measured in this run" in render_trained({}) and "--train" in render_trained({})
 
 
+def test_the_trained_answer_says_which_part_of_the_gap_the_explanation_finds():
+    """With --train, section 8 splits the after-training gap; the verdict says which part is larger, from it."""
+    numbers = {"after_training": {"border-digits:same": {"trained": 277.5, "random": 3.12, "paths": 11.39}},
+               "learned": {"border-digits:ratio": {"rows": [{"weights": "init", "probe": "mix", "grad_anchor": 56.2}]}}}
+    text = render_trained(numbers)
+    assert "random weights on the same digits already give 56.2×" in text
+    assert "the probe digits (not noise) account for more of that gap than training" in text  # 18× against 4.9×
+    numbers["learned"]["border-digits:ratio"]["rows"][0]["grad_anchor"] = 6.0  # now training carries it
+    assert "training accounts for more of that gap than the probe digits" in render_trained(numbers)
+    del numbers["learned"]
+    assert "random weights on the same digits" not in render_trained(numbers)  # no explanation, no clause
+
+
 # ----------------------------------------------------------------------- the facts layer
 
 def test_spread_uniform_means_max_equals_min():

@@ -345,6 +345,23 @@ def _recommendation(q5: dict, unit: str) -> str:
     return text
 
 
+def _why_ratio(numbers: dict, task: str, r: dict) -> str:
+    """The clause that splits the after-training gap into the probe inputs' part and training's, from section 8's
+    explanation (``numbers["learned"]["TASK:ratio"]``, with ``--train``); empty without it."""
+    why = (numbers.get("learned") or {}).get(f"{task}:ratio") or {}
+    same = next((row.get("grad_anchor") for row in why.get("rows", ())
+                 if row.get("weights") == "init" and row.get("probe") == "mix"), None)
+    if not same or not r.get("random") or not r.get("trained"):
+        return ""
+    data, training = same / r["random"], r["trained"] / same
+    most = "the probe digits (not noise) account for more of that gap than training" if data > training else \
+        "training accounts for more of that gap than the probe digits (not noise)" if training > data else \
+        "the probe digits and training account for equal parts of that gap"
+    return (f"; but random weights on the same digits already give {html.escape(ratio_text(same))}, so {most} "
+            f"({html.escape(ratio_text(data))} against {html.escape(ratio_text(training))}; "
+            '<a href="#learned">section 8</a>)')
+
+
 def render_trained(numbers: dict) -> str:
     """The last answer, once for the page: what trained networks do (``numbers``: the report's numbers; its
     ``after_training`` and ``experiments`` parts exist with ``--train``). Number fields name ``report.json``'s
@@ -363,7 +380,8 @@ def render_trained(numbers: dict) -> str:
         parts.append(f"after training, the {html.escape(task)} net ({html.escape(remedy)} padding) has a squared "
                      f"input gradient {_num(ratio_text(r['trained']), field + '.trained')} larger at the centre than "
                      f"at the corner, against {_num(ratio_text(r['random']), field + '.random')} at random "
-                     f"initialisation and {_num(ratio_text(r['paths']), field + '.paths')} for its path counts")
+                     f"initialisation and {_num(ratio_text(r['paths']), field + '.paths')} for its path counts"
+                     + _why_ratio(numbers, task, r))
     for task, exp in experiments.items():
         contrast = exp.get("contrast")
         if not contrast or not contrast.get("table"):
