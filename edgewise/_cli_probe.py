@@ -133,7 +133,7 @@ def _subject(args, err):
     return subject(ref, parse_shape(args.input) if args.input else None, **opts)
 
 
-def _common(args, sub, cache) -> dict:
+def _common(args, cache) -> dict:
     """The options every probe takes, from the command line."""
     opts = {"data": args.data, "seed": args.seed, "cache": cache, "progress": not (args.no_progress or args.json)}
     if args.n is not None:
@@ -145,10 +145,10 @@ def _run_bias(args, sub, cache):
     from .probe import bias, blind_spots
     from .report.probe_bias import plot_bias_grid, plot_bias_profiles, plot_blind_spots
 
-    r = bias(sub, layers=args.layer, **_common(args, sub, cache))
+    r = bias(sub, layers=args.layer, **_common(args, cache))
     parts = [("bias", r, {"bias_grid": plot_bias_grid, "bias_profiles": plot_bias_profiles})]
     if not args.no_blind_spots:
-        opts = _common(args, sub, cache)
+        opts = _common(args, cache)
         opts.pop("data"), opts.pop("n", None)
         b = blind_spots(sub, stride=args.stride, target=_target(args), **opts)
         parts.append(("blind_spots", b, {"blind_spots": plot_blind_spots}))
@@ -174,7 +174,7 @@ def _run_units(args, sub, cache):
     from .probe import ablate, units
     from .report.probe_units import plot_ablation, plot_unit_gallery, plot_units_per_layer
 
-    opts = _common(args, sub, cache)
+    opts = _common(args, cache)
     if args.threshold is not None:
         opts["threshold"] = args.threshold
     found = units(sub, layers=args.layer, **opts)
@@ -201,7 +201,7 @@ def _run_perturb(args, sub, cache):
     except ValueError:
         raise EdgewiseError(f"--patch {args.patch!r}: expected patch sides, e.g. --patch 1,3") from None
     r = perturb(sub, patch=patches, eps=args.eps, stride=args.stride, n_inits=args.inits,
-                baseline="init" if args.inits else None, target=args.target, **_common(args, sub, cache))
+                baseline="init" if args.inits else None, target=args.target, **_common(args, cache))
     return [("perturb", r, {"perturb_map": plot_perturb_map, "perturb_regions": plot_regions})]
 
 
@@ -212,7 +212,7 @@ def _run_readout(args, sub, cache):
 
     variants = [("", sub)] + [(f"_{r}", with_remedy(sub, r)) for r in
                               filter(None, (t.strip() for t in (args.remedies or "").split(",")))]
-    opts = _common(args, sub, cache)
+    opts = _common(args, cache)
     parts, curves = [], {}
     for suffix, variant in variants:
         for kind in dict.fromkeys((opts["data"] or variant.data, "constant")):  # --data constant: once

@@ -4,7 +4,6 @@ perturbation profiles along the sequence."""
 
 from __future__ import annotations
 
-import math
 
 import matplotlib
 import numpy as np
@@ -12,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..probe.explain import VARIANTS
 from .figures import BLUE, GREEN, GREY, ORANGE, STYLE, needs_log, new_figure, wrap
-from .probe_perturb import _fmt
+from .probe_perturb import _fmt, mean_band
 
 __all__ = ["plot_border1d"]
 
@@ -80,14 +79,10 @@ def _profiles(ax, result) -> None:
     pos = np.arange(result.canvas)
     means = []
     for v in VARIANTS:
-        per = result.profile[VARIANTS.index(v)]
-        m = per.mean(axis=0)
-        se = per.std(axis=0, ddof=1) / math.sqrt(len(per)) if len(per) > 1 else np.zeros_like(m)
         p = result.profile_stats(v)
-        ax.plot(pos, m, color=COLOURS[v], linewidth=1.6,
-                label=f"trained on {NAMES[v]} (first/last quarter {_fmt(p['first_quarter'] / p['last_quarter'])})")
-        ax.fill_between(pos, np.maximum(m - se, m * 1e-3), m + se, color=COLOURS[v], alpha=0.25, linewidth=0)
-        means.append(m)
+        means.append(mean_band(ax, pos, result.profile[VARIANTS.index(v)], COLOURS[v],
+                               f"trained on {NAMES[v]} (first/last quarter "
+                               f"{_fmt(p['first_quarter'] / p['last_quarter'])})"))
     if needs_log(*means):
         ax.set_yscale("log")
     a, b = result.offset, result.offset + result.length - 1

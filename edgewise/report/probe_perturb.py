@@ -80,6 +80,16 @@ def _relative(m: np.ndarray) -> np.ndarray:
     return m / mean if mean > 0 else m
 
 
+def mean_band(ax, pos: np.ndarray, per: np.ndarray, colour: str, label: str) -> np.ndarray:
+    """Draw the mean over ``per``'s first axis along ``pos`` with a ± 1 standard-error band (kept above 1e-3 of
+    the mean, so a log axis never meets zero); returns the mean."""
+    m = per.mean(axis=0)
+    se = per.std(axis=0, ddof=1) / math.sqrt(len(per)) if len(per) > 1 else np.zeros_like(m)
+    ax.plot(pos, m, color=colour, linewidth=1.6, label=label)
+    ax.fill_between(pos, np.maximum(m - se, m * 1e-3), m + se, color=colour, alpha=0.25, linewidth=0)
+    return m
+
+
 def plot_perturb_map(result, patch: int | None = None, title: str | None = None) -> Figure:
     """The 2-D perturbation map, trained beside at initialisation, each divided by its own mean over positions
     and drawn on one colour scale (the output scales of trained and random weights differ by orders of
@@ -183,9 +193,7 @@ def plot_profile(result, patch: int | None = None, signal: tuple[int, int] | Non
             if _with_init(result):
                 curves.append(("init", result.init[p].mean(axis=0), ORANGE))
             for who, per, colour in curves:
-                m, se = per.mean(axis=0), per.std(axis=0, ddof=1) / math.sqrt(len(per)) if len(per) > 1 else 0
-                ax.plot(pos, m, color=colour, linewidth=1.6, label=WHO[who])
-                ax.fill_between(pos, np.maximum(m - se, m * 1e-3), m + se, color=colour, alpha=0.25, linewidth=0)
+                mean_band(ax, pos, per, colour, WHO[who])
             if needs_log(*[c[1].mean(axis=0) for c in curves]):
                 ax.set_yscale("log")
             for name, code, colour in (("ends", REGIONS["edge"], GREY), ("centre", REGIONS["center"], GREEN)):
