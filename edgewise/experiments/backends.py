@@ -113,24 +113,31 @@ def _pool(jobs, workers, on_progress, on_done):
             for f in done:
                 on_done(futures[f], f.result())
     except BaseException:
-        # Ctrl-C or an error: stop the workers now (a running job would otherwise finish first). Take them before
-        # shutdown, which drops the executor's reference to them.
-        workers_now = set((getattr(pool, "_processes", None) or {}).values())
-        for p in workers_now:
-            p.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for _ in range(3):  # and any worker the pool started meanwhile (its children, not the caller's)
-            for p in workers_now:
-                p.terminate()
-                p.join(timeout=5)
-                if p.is_alive():  # SIGTERM not honoured in time (a worker deep in an import): make sure
-                    p.kill()
-                    p.join(timeout=5)
-            workers_now = {p for p in mp.active_children() if p not in before and p.is_alive()}
-            if not workers_now:
-                break
+        _stop(pool, before)
         raise
     pool.shutdown()
+
+
+def _stop(pool: cf.ProcessPoolExecutor, before: set, patience: float = 60.0) -> None:
+    """Stop the pool's workers now (Ctrl-C or an error: a running job would otherwise finish first).
+
+    The workers are taken before shutdown, which drops the executor's reference to them. The pool's manager thread
+    is joined at the end: it reaps the workers too, and one it reaps while we poll can look alive to the caller.
+    """
+    workers = set((getattr(pool, "_processes", None) or {}).values())
+    for p in workers:
+        p.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + patience
+    while workers and time.monotonic() < deadline:
+        for p in workers:
+            p.join(timeout=1)
+            if p.is_alive():  # SIGTERM not honoured in time (a worker deep in an import): make sure
+                p.kill()
+        workers = {p for p in workers | set(mp.active_children()) if p not in before and p.is_alive()}
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:  # it exits once its workers are gone
+        manager.join(timeout=max(deadline - time.monotonic(), 1.0))
 
 
 def _ray(jobs, workers, on_progress, on_done):
