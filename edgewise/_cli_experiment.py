@@ -29,9 +29,6 @@ def add_parser(sub, common, fmt, wrap) -> None:
     ex.add_argument("--backend", choices=("inprocess", "process", "ray"), default="inprocess",
                     help="where runs execute: this process, a local process pool, or Ray (the 'ray' extra)")
     ex.add_argument("--workers", type=int, metavar="N", help="parallel runs for process/ray (default: one per core)")
-    ex.add_argument("--threads", type=int, default=1, metavar="N",
-                    help="torch threads per run (default 1; results depend slightly on it, so it is part of the "
-                         "cache key)")
     ex.add_argument("--out", metavar="DIR", help="results folder: runs/, config.json, experiment.json, table.md, "
                                                  "table.csv and figures (default out/experiments/TASK)")
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -80,7 +77,7 @@ def _cmd_experiment(args, out, err) -> int:
 
         check_folder(outdir)
     exp = run(task, args.remedies, args.seeds, args.size, out=outdir, backend=args.backend, workers=args.workers,
-              threads=args.threads, progress=not args.no_progress, options=_overrides(args.overrides))
+              threads=1 if args.threads is None else args.threads, progress=not args.no_progress, options=_overrides(args.overrides))
     from .report import save_figure
     from .report.experiments import experiment_figures
     from .results import write_atomic

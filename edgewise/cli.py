@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout (and nothing else)")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback on errors")
+    common.add_argument("--threads", metavar="N", default=None,
+                        help="torch threads (default: $EDGEWISE_THREADS, else one fewer than the cores, at least 1: "
+                             "a second thread waiting for a busy core makes small convolutions several times "
+                             "slower; `experiment`: threads per run, default 1, part of the cache key)")
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("model", nargs="?", metavar="MODEL",
@@ -667,7 +671,13 @@ def main(argv=None) -> int:
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             _check_seeds(args)
             _check_out(args)
-            return args.handler(args, out, err)
+            from ._threads import resolve_threads, using_threads
+
+            if args.command == "experiment":  # threads per run, a setting of the runs themselves (cache key)
+                args.threads = None if args.threads is None else resolve_threads(args.threads)
+                return args.handler(args, out, err)
+            with using_threads(resolve_threads(args.threads)):
+                return args.handler(args, out, err)
     except EdgewiseError as e:
         if debug:
             traceback.print_exc()

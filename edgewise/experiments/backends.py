@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing as mp
-import os
 import queue as queue_mod
 import time
 from typing import Callable
 
 import torch
 
+from .._threads import cores
 from ..errors import EdgewiseError
 
 __all__ = ["BACKENDS", "execute", "run_jobs"]
@@ -45,16 +45,9 @@ def execute(job: dict, report: Callable[[int, int], None] | None = None) -> dict
     return out
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def default_workers(backend: str) -> int:
     """One worker per core for the pools, one for the in-process backend."""
-    return 1 if backend == "inprocess" else _cores()
+    return 1 if backend == "inprocess" else cores()
 
 
 def run_jobs(jobs: list[dict], backend: str, workers: int | None, on_progress: OnProgress, on_done: OnDone) -> None:
