@@ -142,3 +142,23 @@ def test_model_references_resolve_through_the_registry(monkeypatch):
     assert calls == ["experiment:border-digits:same:1", "mine:x"]
     with pytest.raises(models.EdgewiseError, match="no module named 'unregistered'"):
         models.load("unregistered:make_model")  # anything else is still package.module:function
+
+
+PEERS = ("captum", "lucent", "torchscan")  # what the benchmarks compare against (the `bench` extra)
+
+
+def test_benchmark_peers_are_never_runtime_dependencies():
+    """captum, torch-lucent and torchscan belong to the `bench` extra only: no edgewise module imports them, and
+    neither the dependencies nor any other extra asks for them."""
+    import tomllib
+
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not [n for n in names if n.split(".")[0] in PEERS], f"{path} imports a benchmark peer: {names}"
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert sorted(p.split(">")[0].split("=")[0] for p in extras["bench"]) == ["captum", "torch-lucent", "torchscan"]
+    asked = project["dependencies"] + [d for name, deps in extras.items() if name != "bench" for d in deps]
+    assert not [d for d in asked if d.split(">")[0].split("=")[0].replace("torch-", "") in PEERS], asked
