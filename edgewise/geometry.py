@@ -11,6 +11,7 @@ any disagreement is reported as misalignment rather than hidden.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -227,6 +228,35 @@ def _position(lf: LayerField, position) -> tuple[int, ...]:
     return pos
 
 
+def _dyadic(*xs: Fraction) -> bool:
+    """Every number a multiple of ``1/512`` (or of a larger power of two) below a million, so that float
+    arithmetic on it and on a million units of it is exact."""
+    return all(x.denominator & (x.denominator - 1) == 0 and x.denominator <= 512
+               and -x.denominator << 20 < x.numerator < x.denominator << 20 for x in xs)
+
+
+def _share_inside(a: AxisField, n_input: int) -> float:
+    """Share of the units whose box lies inside the input along one axis, i.e. the mean of
+    ``_inside(a, n_input)[0]``: counted in closed form where the float bounds are exact, else from them."""
+    if a.jump < 0 or not 0 < a.n < 1 << 20 or not _dyadic(a.size, a.jump, a.start):
+        return float(_inside(a, n_input)[0].mean())
+    unit = 2 * max(a.size.denominator, a.jump.denominator, a.start.denominator)  # whole numbers of 1/unit
+    size, jump, start = (x.numerator * (unit // x.denominator) for x in (a.size, a.jump, a.start))
+    first = (size - unit) // 2 - start  # o*jump must lie in [first, last]
+    last = (n_input - 1) * unit - (size - unit) // 2 - start
+    if jump == 0:
+        return 1.0 if first <= 0 <= last else 0.0
+    return max(0, min(a.n - 1, last // jump) - max(0, -(-first // jump)) + 1) / a.n
+
+
+def _fraction_off(axes: tuple[AxisField, ...], n_input: tuple[int, ...]) -> float:
+    """Share of a layer's units whose box reaches outside the input (an axis equal to the first is counted once)."""
+    shares = []
+    for a, n in zip(axes, n_input):
+        shares.append(shares[0] if shares and a is axes[0] and n == n_input[0] else _share_inside(a, n))
+    return 1.0 - math.prod(shares)
+
+
 def _inside(a: AxisField, n_input: int) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: (box fully inside?, fraction of the box inside) along one axis."""
     lo, hi = a.bounds()
@@ -243,6 +273,14 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
     merged, misaligned = [], False
     for a, n in enumerate(n_out):
         ops = [f[a] for f in fields]
+        if a and n == n_out[0] and all(f[a] is f[0] for f in fields):  # the same operands as axis 0
+            merged.append(merged[0])
+            continue
+        aligned = _merge_aligned(ops, n)
+        if aligned is not None:
+            misaligned |= len({o.start for o in ops}) > 1
+            merged.append(aligned)
+            continue
         los, his = zip(*((np.broadcast_to(lo, (n,)), np.broadcast_to(hi, (n,))) for lo, hi in (o.bounds() for o in ops)))
         lo, hi = np.min(los, axis=0), np.max(his, axis=0)
         spatial = [o for o in ops if o.n == n and n > 1]
@@ -256,6 +294,21 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
     return tuple(merged), misaligned
 
 
+def _merge_aligned(ops: list[AxisField], n: int) -> AxisField | None:
+    """What :func:`_merge` computes for operands of ``n`` units each and one jump, in exact arithmetic: the
+    same numbers where its float arithmetic is exact too (:func:`_dyadic`); None where that is not sure."""
+    jump = ops[0].jump
+    if not 1 < n < 1 << 20 or any(o.n != n or o.jump != jump for o in ops) or not _dyadic(jump, *(x for o in ops for x in
+                                                                                    (o.size, o.start))):
+        return None
+    lo = min(o.start - (o.size - 1) / 2 for o in ops)
+    hi = max(o.start + (o.size - 1) / 2 for o in ops)
+    if not _dyadic(hi - lo + 1, (lo + hi) / 2):
+        return None
+    return AxisField(hi - lo + 1, jump, (lo + hi) / 2, n, all(o.exact for o in ops),
+                     (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops)))
+
+
 def _units_per_axis(graph: Graph, nd: Node) -> tuple[int, ...]:
     """Units along each input axis for a node whose op may work on the flattened grid."""
     return nd.spatial if len(nd.spatial) == graph.ndim else (1,) * graph.ndim
@@ -264,7 +317,8 @@ def _units_per_axis(graph: Graph, nd: Node) -> tuple[int, ...]:
 def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField, ...], bool]:
     ins = [fields[i] for i in nd.inputs if i in fields]
     if nd.kind == "input":
-        return tuple(AxisField(Fraction(1), Fraction(1), Fraction(0), n, True, (0.0, n - 1.0))
+        made: dict[int, AxisField] = {}  # one object per length: equal axes are computed once below
+        return tuple(made.setdefault(n, AxisField(Fraction(1), Fraction(1), Fraction(0), n, True, (0.0, n - 1.0)))
                      for n in nd.spatial), False
     if nd.kind in ("add", "mul", "cat"):
         n_out = nd.spatial if nd.spatial else (1,) * graph.ndim
@@ -289,29 +343,37 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
         return tuple(AxisField(u.size, Fraction(0), u.start, n, False, f.cover)
                      for f, u, n in zip(src, (f.union() for f in src), _units_per_axis(graph, nd))), False
     if nd.kind in ("conv", "pool"):
-        out = []
+        out, done = [], {}  # the same field through the same op (rows and columns alike) is computed once
         for f, ax, n_in, n in zip(src, nd.axes, *graph.grid(nd.name)):
-            if isinstance(ax, Adaptive) and ax.affine(n_in, n) is not None:
-                k = n_in // n
-                ax = Window(k, k)
-            if isinstance(ax, Window):
-                g = f.through(ax)
-            elif isinstance(ax, Transposed):
-                g = _through_transposed(f, ax, n_in, n)
-            elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
-                k = -(-n_in // n) + 1
-                g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
-                              f.start + Fraction(k - 1, 2) * f.jump, n_in, False)
-            else:  # Resample: nearest keeps the field, linear adds a neighbour
-                taps = 1 if ax.mode.startswith("nearest") else 4 if ax.mode == "bicubic" else 2
-                scale = Fraction(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
-                g = AxisField(f.size + (taps - 1) * f.jump, f.jump * scale, f.start, n_in, False)
-            out.append(g.with_units(n, f.cover))
+            key = (id(f), ax, n_in, n)
+            if key not in done:
+                done[key] = _through_axis(f, ax, n_in, n)
+            out.append(done[key])
         return tuple(out), False
     # linear / reshape: the units lose their positions unless the shape is unchanged
     if nd.kind == "reshape" and nd.spatial == graph[nd.inputs[0]].spatial and len(nd.shape) > 1:
         return src, False
     return tuple(f.union() for f in src), False
+
+
+def _through_axis(f: AxisField, ax, n_in: int, n: int) -> AxisField:
+    """The field of the units of a window, transposed window, adaptive pool or resampling along one axis."""
+    if isinstance(ax, Adaptive) and ax.affine(n_in, n) is not None:
+        k = n_in // n
+        ax = Window(k, k)
+    if isinstance(ax, Window):
+        g = f.through(ax)
+    elif isinstance(ax, Transposed):
+        g = _through_transposed(f, ax, n_in, n)
+    elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
+        k = -(-n_in // n) + 1
+        g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
+                      f.start + Fraction(k - 1, 2) * f.jump, n_in, False)
+    else:  # Resample: nearest keeps the field, linear adds a neighbour
+        taps = 1 if ax.mode.startswith("nearest") else 4 if ax.mode == "bicubic" else 2
+        scale = Fraction(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
+        g = AxisField(f.size + (taps - 1) * f.jump, f.jump * scale, f.start, n_in, False)
+    return g.with_units(n, f.cover)
 
 
 def _through_transposed(f: AxisField, ax: Transposed, n_in: int, n_out: int) -> AxisField:
@@ -379,7 +441,7 @@ def _global_via(graph: Graph, nd: Node, via: dict) -> str | None:
     if inherited or nd.kind in ("input", "const"):
         return inherited
     src = graph[nd.inputs[0]] if nd.inputs else None
-    positions = int(np.prod(src.spatial)) if src is not None and src.spatial else 1
+    positions = math.prod(src.spatial) if src is not None and src.spatial else 1
     if positions <= 1:
         return None
     if nd.kind == "linear":
@@ -417,60 +479,200 @@ def _pad_after(graph: Graph, nd: Node, axis: int) -> int:
     return total
 
 
-def _sizes_along(graph: Graph, axis: int, n: int) -> dict[str, int] | None:
-    """Length of ``axis`` at every node for input length ``n``; None if the model would not run."""
-    sizes: dict[str, int] = {}
+# ------------------------------------------------------------------ even input sizes, as congruences
+
+def _affine(a: int, b: int, d: int) -> tuple[int, int, int]:
+    """The length ``(a*n + b) / d`` of an axis as a function of the input length ``n``, in lowest terms."""
+    g = math.gcd(a, b, d)
+    return a // g, b // g, d // g
+
+
+_ONE = _affine(0, 1, 1)
+
+
+class _Lengths:
+    """Input lengths ``n ≡ r (mod m)`` in ``[lo, hi]`` (``m == 0``: the one length ``r``), and the length of
+    every node's axis on them, an affine function ``f = (a, b, d)`` of ``n`` that is a whole number at every
+    such ``n`` (so that floors and remainders of it are affine too once ``m`` is fine enough)."""
+
+    __slots__ = ("m", "r", "lo", "hi", "f")
+
+    def __init__(self, m: int, r: int, lo: int, hi: int, f: dict):
+        self.m, self.r, self.lo, self.hi, self.f = m, r, lo, hi, f
+
+    def value(self, f) -> int:
+        """``f`` at the class's representative ``r`` (its only length when ``m == 0``)."""
+        return (f[0] * self.r + f[1]) // f[2]
+
+    def step(self, f) -> int:
+        """How much ``f`` grows from one length of the class to the next."""
+        return f[0] * self.m // f[2]
+
+    def lengths(self):
+        """The class's lengths, in increasing order."""
+        if self.m == 0:
+            return range(self.r, self.r + 1) if self.lo <= self.r <= self.hi else range(0)
+        return range(self.lo + (self.r - self.lo) % self.m, self.hi + 1, self.m)
+
+    def sub(self, k: int, j: int) -> "_Lengths":
+        """The lengths ``n = r + m*(k*q + j)`` (sharing the functions)."""
+        m = self.m * k
+        return _Lengths(m, (self.r + self.m * j) % m if m else self.r, self.lo, self.hi, self.f)
+
+    def points(self, ns=None) -> list["_Lengths"]:
+        """One class per length (of ``ns``, if given, that are in the class)."""
+        ns = self.lengths() if ns is None else sorted(n for n in set(ns) if n in self.lengths())
+        return [_Lengths(0, n, n, n, dict(self.f)) for n in ns]
+
+    def at_least(self, f, c: int) -> bool:
+        """Keep the lengths where ``f >= c``; whether any remain."""
+        a, b, d = f
+        if a == 0 or self.m == 0:
+            return self.value(f) >= c and bool(self.lengths())
+        self.lo = max(self.lo, -((b - c * d) // a))
+        return bool(self.lengths())
+
+    def equal(self, f, c: int) -> bool:
+        """Keep the lengths where ``f == c`` (one, unless ``f`` is constant); whether any remain."""
+        a, b, d = f
+        if a == 0 or self.m == 0:
+            return self.value(f) == c and bool(self.lengths())
+        n, rest = divmod(c * d - b, a)
+        if rest or n not in self.lengths():
+            return False
+        self.m, self.r, self.lo, self.hi = 0, n, n, n
+        return True
+
+
+def _through_window(c: _Lengths, f, w: Window) -> list[tuple[_Lengths, tuple]]:
+    """The lengths at which window ``w`` reads its padded input ``f`` to the end, with its output length.
+
+    The span ``f + pads - extent`` must be ``>= 0``; its remainder ``t`` modulo the stride is constant on
+    ``k = stride / gcd(step, stride)`` sub-classes: without ceil_mode the last window ends exactly at the
+    end when ``t == 0``; with it, unless PyTorch drops a last window that would start in the padding after,
+    which happens when the ``(-t) mod stride`` positions it adds reach past ``extent - pad_after``."""
+    a, b, d = f
+    span = (a, b + (w.pad[0] + w.pad[1] - w.extent) * d, d)
+    if not c.at_least(span, 0) or (w.mode == "reflect" and not c.at_least(f, max(w.pad) + 1)):
+        return []
+    s, v0, step = w.stride, c.value(span), c.step(span)
+    k = s // math.gcd(step, s)
+    out = []
+    for j in range(k):
+        t = (v0 + step * j) % s
+        fill = -t % s
+        sub = c.sub(k, j) if ((fill < w.extent - w.pad[1]) if w.ceil_mode else t == 0) else None
+        if sub is not None and sub.lengths():
+            sub.f = dict(sub.f) if out else sub.f  # every class but the first gets its own copy
+            out.append((sub, _affine(a, span[1] + (fill + s) * d, d * s)))
+    return out
+
+
+def _special_lengths(c: _Lengths, fs, ones: bool) -> list[int]:
+    """Lengths where two of the functions ``fs`` agree, or (``ones``) where one of them is 1."""
+    found = []
+    pairs = list(itertools.combinations(fs, 2)) + ([(f, _ONE) for f in fs if f[0]] if ones else [])
+    for (a1, b1, d1), (a2, b2, d2) in pairs:
+        den = a1 * d2 - a2 * d1
+        if den:
+            n, rest = divmod(b2 * d1 - b1 * d2, den)
+            found += [] if rest else [n]
+    return found
+
+
+def _through_merge(c: _Lengths, nd: Node, fs) -> list[tuple[_Lengths, tuple]]:
+    """An elementwise op needs one length other than 1 among its operands (a concatenation: one length)."""
+    ones = nd.kind != "cat"
+    if c.m == 0:
+        values = {c.value(f) for f in fs} - ({1} if ones else set())
+        return [(c, _affine(0, values.pop() if values else 1, 1))] if len(values) <= 1 else []
+    distinct = set(fs) - ({_ONE} if ones else set())
+    if len(distinct) <= 1:  # then the lengths where operands meet or one is 1 agree with it too
+        return [(c, distinct.pop() if distinct else _ONE)]
+    return [(p, g) for p in c.points(_special_lengths(c, list(distinct), ones)) for p, g in
+            _through_merge(p, nd, fs)]
+
+
+def _through(c: _Lengths, graph: Graph, nd: Node, axis: int) -> list[tuple[_Lengths, tuple]]:
+    """The sub-classes of ``c`` on which node ``nd`` runs (and, if a window, reads to the end) along
+    ``axis``, each with the node's length there: the rules of :meth:`Window.out_size` and
+    :meth:`Window.unread`, solved for all lengths of a class at once."""
+    if nd.kind == "input":
+        return [(c, _affine(1, 0, 1))]
+    ins = [c.f[i] for i in nd.inputs if i in c.f]
+    if nd.kind in ("add", "mul", "cat"):
+        return _through_merge(c, nd, ins)
+    src = graph.nodes[nd.inputs[0]]
+    f, constant = ins[0], ins[0][0] == 0 or c.m == 0
+    if nd.kind in ("conv", "pool") and len(nd.shape) == len(src.shape):
+        if len(nd.axes) <= axis:
+            return []  # an op on the flattened grid: no per-axis length
+        ax = nd.axes[axis]
+        if isinstance(ax, Window):
+            return _through_window(c, f, ax)
+        if isinstance(ax, Transposed):
+            a, b, d = f
+            out = _affine(a * ax.stride, (b - d) * ax.stride + (ax.extent + ax.output_padding - 2 * ax.pad) * d, d)
+            return [(c, out)] if c.at_least(out, 1) else []
+        if isinstance(ax, Adaptive) or ax.scale is None:
+            return [(c, _affine(0, nd.spatial[axis], 1))] if nd.spatial[axis] >= 1 else []
+        if constant:  # a resampling by a factor: PyTorch's float rule, length by length
+            n = int(c.value(f) / ax.scale)
+            return [(c, _affine(0, n, 1))] if n >= 1 else []
+    else:  # pooled to another rank, reshaped, linear: the traced length must be kept
+        if src.spatial and not c.equal(f, src.spatial[axis]):
+            return []
+        window = nd.kind in ("conv", "pool") and nd.axes and isinstance(nd.axes[axis], Window)
+        if not window:
+            return [(c, _ONE)]
+        if c.m == 0 or f[0] == 0:
+            return [(c, _ONE)] if nd.axes[axis].unread(c.value(f), 1) == 0 else []
+    return [(p, g) for q in c.points() for p, g in _through(q, graph, nd, axis)]  # length by length
+
+
+def _even_lengths(graph: Graph, axis: int, lo: int, hi: int) -> list[int]:
+    """Every input length in ``[lo, hi]`` along ``axis`` at which the model runs and every window reads its
+    padded input to the end, in one walk over the graph: each node narrows the classes of lengths
+    (``n ≡ r mod m``) to those where it is even, and gives its own length as an affine function on them."""
+    if any(nd.kind in ("conv", "pool") and any(isinstance(a, (Table, Flat)) for a in nd.axes) for nd in graph):
+        return []  # fixed connections exist for the traced length only
+    classes = [_Lengths(1, 0, lo, hi, {})]
     for nd in graph:
         if nd.kind == "const":
             continue
-        if nd.kind == "input":
-            sizes[nd.name] = n
+        if nd.kind in ("identity", "select"):  # a per-unit op keeps its input's length in every class
+            src = next(i for i in nd.inputs if i in classes[0].f)
+            for c in classes:
+                c.f[nd.name] = c.f[src]
             continue
-        if nd.kind in ("conv", "pool") and any(isinstance(a, (Table, Flat)) for a in nd.axes):
-            return None  # fixed connections exist for the traced size only
-        ins = [sizes[i] for i in nd.inputs if i in sizes]
-        traced_in = graph[nd.inputs[0]].spatial
-        if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape) and len(nd.axes) <= axis:
-            return None  # an op on the flattened grid (a Linear on tokens (C, H·W)): no per-axis size
-        if nd.kind in ("conv", "pool") and len(nd.shape) == len(graph[nd.inputs[0]].shape):
-            ax = nd.axes[axis]
-            out = ax.out_size(ins[0]) if isinstance(ax, (Window, Transposed)) else (
-                nd.spatial[axis] if isinstance(ax, Adaptive) or ax.scale is None else int(ins[0] / ax.scale))
-            if out < 1 or (isinstance(ax, Window) and ax.mode in ("reflect",) and max(ax.pad) >= ins[0]):
-                return None
-        elif nd.kind in ("add", "mul", "cat"):
-            spatial = {s for s in ins if s != 1} if nd.kind != "cat" else set(ins)
-            if len(spatial) > 1:
-                return None
-            out = spatial.pop() if spatial else 1
-        elif nd.kind in ("identity", "select"):
-            out = ins[0]
-        else:  # pool to rank change, reshape, linear: the traced feature count must be kept
-            if traced_in and ins[0] != traced_in[axis]:
-                return None
-            out = 1
-        sizes[nd.name] = out
-    return sizes
+        nxt = []
+        for c in classes:
+            for p, g in _through(c, graph, nd, axis):
+                p.f[nd.name] = g
+                nxt.append(p)
+        classes = nxt
+        if not classes:
+            return []
+    return sorted(n for c in classes for n in c.lengths())
 
 
-def _even(graph: Graph, axis: int, n: int) -> bool:
-    sizes = _sizes_along(graph, axis, n)
-    if sizes is None:
-        return False
-    for nd in graph:
-        if nd.kind in ("conv", "pool") and isinstance(nd.axes[axis] if nd.axes else None, Window):
-            src = nd.inputs[0]
-            if nd.axes[axis].unread(sizes[src], sizes[nd.name]) > 0:
-                return False
-    return True
+def _square(graph: Graph) -> bool:
+    """Rows and columns are the same problem: every grid square (or flat) and every op the same along both."""
+    return graph.ndim == 2 and all(
+        nd.kind == "const" or ((len(nd.shape) == 1 or (len(nd.shape) == 3 and nd.shape[1] == nd.shape[2]))
+                               and (not nd.axes or (len(nd.axes) == 2 and nd.axes[0] == nd.axes[1]))) for nd in graph)
 
 
 def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[int, ...]]:
     """The ``count`` nearest input sizes (per axis, zipped) at which every layer is even."""
     per_axis = []
+    square = _square(graph)
     for a, n in enumerate(graph.input_shape[1:]):
-        cands = sorted(range(max(1, n - radius), n + radius + 1), key=lambda m: (abs(m - n), m))
-        per_axis.append(list(itertools.islice((m for m in cands if _even(graph, a, m)), count)))
+        if a and square:  # the columns' answer is the rows'
+            per_axis.append(per_axis[0])
+            continue
+        even = _even_lengths(graph, a, max(1, n - radius), n + radius)
+        per_axis.append(sorted(even, key=lambda m: (abs(m - n), m))[:count])
     k = min(len(f) for f in per_axis)
     return [tuple(f[i] for f in per_axis) for i in range(k)]
 
@@ -499,21 +701,22 @@ def receptive_field(model, input_shape=None, padding: str = "same", layer: str |
         graph = _ending_at(graph, graph.target(layer))
     fields: dict[str, tuple[AxisField, ...]] = {}
     via: dict[str, str | None] = {}
+    off: dict[str, float] = {}
     layers, misalignments = [], []
     for nd in graph:
         if nd.kind == "const":
             continue
         axes, misaligned = _axis_fields(graph, nd, fields)
-        fields[nd.name] = axes
         via[nd.name] = _global_via(graph, nd, via)
+        same = nd.inputs and axes is fields.get(nd.inputs[0])  # a per-unit op keeps its input's fields
+        fields[nd.name] = axes
         if misaligned:
             desc = "; ".join(f"{i}: size {[_num(a.size) for a in fields[i]]}, start {[_num(a.start) for a in fields[i]]}"
                              for i in nd.inputs if i in fields)
             misalignments.append(f"{nd.name} merges receptive fields that do not line up ({desc})")
-        inside = [_inside(a, n)[0] for a, n in zip(axes, graph.input_shape[1:])]
-        frac_in = float(np.prod([f.mean() for f in inside]))
+        off[nd.name] = off[nd.inputs[0]] if same else _fraction_off(axes, graph.input_shape[1:])
         layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
-                                 1.0 - frac_in, _unread(graph, nd), misaligned, via[nd.name]))
+                                 off[nd.name], _unread(graph, nd), misaligned, via[nd.name]))
     uneven = [(l.name, a, u, _pad_after(graph, graph[l.name], a))
               for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
     out_axes = fields[graph.output]

@@ -7,8 +7,10 @@ import torch.nn as nn
 import torchvision
 from hypothesis import given, settings, strategies as st
 
-from edgewise import EdgewiseError, nets, receptive_field, trace
+from edgewise import EdgewiseError, geometry, nets, receptive_field, trace
+from edgewise.geometry import AxisField, _inside, _share_inside
 from edgewise.testing.probe import probe_box
+from test_geometry_congruence import _random_net
 
 
 def test_stacked_convs_hand_formulas():
@@ -116,3 +118,44 @@ def test_clipped_box_matches_probe(layers, padding, n, data):
     grid = graph[name].spatial
     pos = tuple(data.draw(st.integers(0, g - 1)) for g in grid)
     assert probe_box(graph, name, pos) == tuple((int(lo), int(hi)) for lo, hi in rf.clipped_box(name, pos))
+
+
+# ------------------------------------------------------------------ the exact shortcuts against the float code
+
+FRACTIONS = st.builds(Fraction, st.integers(-400, 400), st.sampled_from([1, 2, 4, 8, 3, 6, 512, 1024]))
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(size=FRACTIONS, jump=FRACTIONS, start=FRACTIONS, n=st.integers(1, 40), n_input=st.integers(1, 60))
+def test_share_inside_counts_what_the_float_bounds_give(size, jump, start, n, n_input):
+    a = AxisField(abs(size) + 1, abs(jump), start, n)
+    assert _share_inside(a, n_input) == float(_inside(a, n_input)[0].mean())
+
+
+def _same_as_float_code(graph) -> None:
+    """receptive_field equals itself with the float code everywhere (no closed-form share inside, no exact merge)."""
+    fast = receptive_field(graph)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(geometry, "_share_inside", lambda a, n: float(_inside(a, n)[0].mean()))
+        m.setattr(geometry, "_merge_aligned", lambda ops, n: None)
+        slow = receptive_field(graph)
+    assert repr(fast.to_dict()) == repr(slow.to_dict())
+    assert repr([l.axes for l in fast.layers]) == repr([l.axes for l in slow.layers])
+
+
+@pytest.mark.parametrize("model, shape", [
+    (lambda: torchvision.models.resnet18(), (3, 64, 80)),
+    (lambda: torchvision.models.googlenet(aux_logits=False, init_weights=False), (3, 64, 64)),
+    (lambda: torchvision.models.densenet121(), (3, 64, 64)),
+    (lambda: nets.from_spec("conv3/s2, conv2, conv3/d2, maxpool3/s2, conv5", (1, 37, 30)), (1, 37, 30)),
+], ids=["resnet18", "googlenet", "densenet121", "spec"])
+def test_shortcuts_give_the_float_code_results(model, shape):
+    _same_as_float_code(trace(model(), shape))
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), d=st.sampled_from([1, 2]))
+def test_shortcuts_give_the_float_code_results_on_random_nets(seed, d):
+    made = _random_net(seed, d)
+    if made is not None:
+        _same_as_float_code(trace(*made))
