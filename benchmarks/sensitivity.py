@@ -1,27 +1,39 @@
-"""Benchmark: Monte-Carlo sensitivity over initialisations, vectorised (``torch.func.vmap``) vs a loop.
+"""Benchmark: Monte-Carlo sensitivity over initialisations against a plain loop and captum's Saliency loop.
 
-The issue's configuration: a 16-layer, 32-channel 2-D spec net (``16*conv3``,
-same padding, ReLU) at 1×64×64, N = 64 initialisations, ``to="all"``, one
-N(0, 1) input per initialisation. Timed in the same run, each the median of
-``--repeats`` calls after a warm-up:
+The issue's two configurations (issue 17), ``to="all"``, one N(0, 1) input per initialisation:
 
-* ``edgewise``: :func:`edgewise.sensitivity.init_sensitivity` (vmap over ``--chunk``
-  initialisations at a time; the script also sweeps other chunk sizes);
-* ``loop``: what one writes without edgewise — for each initialisation a fresh
-  copy of the model, re-initialised from its seed, ``x.requires_grad_()``,
-  ``out.sum().backward()``, accumulate ``x.grad ** 2`` (weight gradients are
-  computed too, as ``backward()`` does by default);
-* ``loop (x only)``: the same loop with frozen weights and ``torch.autograd.grad``
-  with respect to the input only — the fairest loop.
+* ``resnet18``: torchvision ResNet-18 (``weights=None``, re-initialised by its own builder under each seed)
+  at 3×64×64, N = 16 initialisations;
+* ``spec``: the deep narrow spec net ``16*conv3`` (width 32, same padding, ReLU, torch's default
+  initialisation) at 1×64×64, N = 64.
 
-The loops use the same seeds and inputs, so all three must agree (relative
-1e-3 in float32: ReLU gates of units within rounding of zero can flip); the
-script exits 1 if they do not. A ``bfloat16`` run is timed too and its
-deviation from the float32 map printed (not checked).
+What each one computes, per initialisation (same seeds, same weights, same inputs, hence the same map):
+
+* ``edgewise``: :func:`edgewise.sensitivity.init_sensitivity` (its default engine for the model: see
+  :func:`edgewise.sensitivity.engine`); ``edgewise vmap`` forces the vmap engine (chunk 8) for comparison;
+* ``loop``: what one writes without edgewise: the model's weights for the seed as its constructor draws them
+  (ResNet-18: ``torch.manual_seed(s); resnet18(weights=None)``; the spec net: every layer's
+  ``reset_parameters()`` under the seed, in place; both bit-identical to edgewise's draws, no deep copies),
+  ``x.requires_grad_()``, ``model(x).sum().backward()`` (weight gradients too, as ``backward()`` does),
+  accumulate ``x.grad ** 2`` averaged over the input channels;
+* ``captum``: the same model for the seed, ``captum.attr.Saliency(lambda x: model(x).flatten(1).sum(1))
+  .attribute(x, abs=True)`` (captum needs one scalar per example: the sum of every output unit, the objective
+  of ``to="all"``), squared: edgewise's map is the mean of the squared gradient, and |g|² = g², so this is the
+  same quantity. Saliency takes input gradients only (``torch.autograd.grad`` w.r.t. the input).
+
+The repeats are interleaved (edgewise, loop, captum, edgewise, ...) and each timing is the median; the ratio of
+medians is measured in the same run (the ratio of the fastest repeats is printed beside it: on a shared machine
+the least disturbed repeats). The maps must agree to a relative ``RTOL`` (float32: ReLU gates within
+rounding of zero may flip; the vmap engine's grouped convolutions round differently); the script exits 1 if
+they do not. The floor printed is (forward + input-gradient FLOPs) × N at the machine's measured float32 matrix
+product rate, plus the random draws of the weights (timed alone).
+
+``--bf16`` adds edgewise in bfloat16 (information only: its map deviates from float32's, printed, not checked).
 
 Run::
 
-    .venv/bin/python benchmarks/sensitivity.py [--n-inits 64] [--repeats 3] [--threads N] [--json out.json]
+    .venv/bin/python benchmarks/sensitivity.py [--models resnet18,spec] [--repeats 5] [--threads 1] [--bf16] \
+        [--json benchmarks/results/sensitivity.json]
 """
 
 from __future__ import annotations
@@ -29,95 +41,173 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import platform
+import statistics
 import sys
+import time
 
 import numpy as np
 import torch
 
-from edgewise import nets
+from edgewise import _init, limits, models, nets
 from edgewise import sensitivity as S
 
-from _timing import timed  # benchmarks/ is on sys.path when a script here runs
+GOAL_RATIO = 2.0
+RTOL = 1e-3
+CONFIGS = {
+    "resnet18": dict(model="torchvision:resnet18", shape=(3, 64, 64), n_inits=16),
+    "spec": dict(model="16*conv3", shape=(1, 64, 64), n_inits=64, width=32),
+}
 
-GOAL_RATIO = 3.0
-RTOL = 1e-3  # float32 through 16 layers: grouped and plain convolutions round differently
+
+def build(name: str) -> torch.nn.Module:
+    cfg = CONFIGS[name]
+    if "width" in cfg:
+        return nets.from_spec(cfg["model"], cfg["shape"], width=cfg["width"])
+    return models.load(cfg["model"])
 
 
+class Baseline:
+    """What a user writes without edgewise: per seed the model's weights as its constructor draws them, then the
+    gradient of the summed output with respect to the input (``kind``: ``"loop"`` or ``"captum"``)."""
 
+    def __init__(self, net: torch.nn.Module, shape, kind: str):
+        self.model, self.shape, self.kind = copy.deepcopy(net).eval(), shape, kind
+        self.plan = _init.plan(self.model)
 
-def loop(net, shape, seeds, weights_grad: bool) -> np.ndarray:
-    """The plain loop over models (the baseline)."""
-    total = torch.zeros(shape[1:], dtype=torch.float64)
-    for seed in seeds:
-        model = copy.deepcopy(net)
-        S._reinit_(model, seed, None)
-        model.eval()
-        x, _ = S._init_inputs(seed, shape, 1, None)
-        x = x.float().requires_grad_(True)
-        if weights_grad:
+    def initialise(self, seed: int) -> torch.nn.Module:
+        """A torchvision model: its builder run under the seed (``torch.manual_seed(s); resnet18(weights=None)``);
+        a spec net: every layer's ``reset_parameters`` under the seed, in place (what its constructor runs).
+        Both bit-identical to edgewise's draws (tests/test_own_init.py)."""
+        if self.plan.method == "builder":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return _init._build(self.plan.builder).eval()
+        _init.apply(self.model, self.plan, seed)
+        return self.model
+
+    def gradient(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "loop":
+            x = x.clone().requires_grad_(True)
+            model.zero_grad(set_to_none=True)
             model(x).sum().backward()
-            g = x.grad
-        else:
-            for p in model.parameters():
-                p.requires_grad_(False)
-            (g,) = torch.autograd.grad(model(x).sum(), x)
-        total += (g.double() ** 2).mean(dim=(0, 1))
-    return (total / len(seeds)).numpy()
+            return x.grad
+        from captum.attr import Saliency
+
+        x = x.clone().requires_grad_(True)  # (captum warns when it has to set this itself)
+        return Saliency(lambda inp: model(inp).flatten(1).sum(1)).attribute(x, abs=True)
+
+    def __call__(self, seeds) -> np.ndarray:
+        total = torch.zeros(self.shape[1:], dtype=torch.float64)
+        for seed in seeds:
+            model = self.initialise(seed)
+            x, _ = S._init_inputs(seed, self.shape, 1, None)
+            g = self.gradient(model, x.float())
+            total += (g.double() ** 2).mean(dim=(0, 1))
+        return (total / len(seeds)).numpy()
+
+
+def matmul_rate(n: int = 2048) -> float:
+    """float32 FLOP/s of one large matrix product (the machine's practical peak at this thread count)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(3):
+        a @ b
+    return 3 * 2 * n ** 3 / (time.perf_counter() - t)
+
+
+def draw_time(initialise, seeds) -> float:
+    """Seconds that ``initialise(seed)`` takes for every seed (the weights alone)."""
+    t = time.perf_counter()
+    for s in seeds:
+        initialise(s)
+    return time.perf_counter() - t
+
+
+def bench(name: str, repeats: int, rate: float, bf16: bool = False) -> dict:
+    cfg = CONFIGS[name]
+    net, shape, n = build(name), cfg["shape"], cfg["n_inits"]
+    seeds = S._init_seeds(0, n)
+    _, flops = limits.forward_cost(net, shape)
+    runs = {
+        "edgewise": lambda: S.init_sensitivity(net, shape, n_inits=n, seed=0).map,
+        "edgewise vmap": lambda: S.init_sensitivity(net, shape, n_inits=n, seed=0, chunk=8).map,
+        "loop": lambda r=Baseline(net, shape, "loop"): r(seeds),
+        "captum": lambda r=Baseline(net, shape, "captum"): r(seeds),
+    }
+    if bf16:  # information only: a different, less precise map
+        runs["edgewise bf16"] = lambda: S.init_sensitivity(net, shape, n_inits=n, seed=0, dtype=torch.bfloat16).map
+    times = {k: [] for k in runs}
+    maps = {k: f() for k, f in runs.items()}  # warm-up, and the maps compared
+    for _ in range(repeats):
+        for k, f in runs.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = maps["loop"]
+    diff = {k: float(np.abs(m - ref).max() / np.abs(ref).max()) for k, m in maps.items()}
+    bf16_diff = diff.pop("edgewise bf16", None)
+    mine = build(name)
+    plan = _init.plan(mine)
+    draws = draw_time(lambda s: _init.apply(mine, plan, s), seeds)
+    user_draws = draw_time(Baseline(net, shape, "loop").initialise, seeds)
+    floor = 2 * flops * n / rate + draws
+    return {"model": cfg["model"], "shape": list(shape), "n_inits": n, "width": cfg.get("width"),
+            "engine": S.engine(flops), "forward_flops": flops, "seconds": med, "all_seconds": times,
+            "ratio_loop": med["loop"] / med["edgewise"], "ratio_captum": med["captum"] / med["edgewise"],
+            "rel_diff": diff, "bf16_rel_diff": bf16_diff, "weight_draws_s": draws, "user_weight_draws_s": user_draws,
+            "floor_s": floor}
+
+
+def report(r: dict) -> None:
+    med = r["seconds"]
+    print(f"{r['model']} {'x'.join(map(str, r['shape']))}{'' if r['width'] is None else ', width ' + str(r['width'])},"
+          f" N = {r['n_inits']}, engine {r['engine']}, forward {r['forward_flops'] / 1e9:.2f} GFLOP")
+    for k, t in med.items():
+        diff = r["rel_diff"].get(k, r["bf16_rel_diff"])
+        note = "" if k in r["rel_diff"] else " (not checked)"
+        print(f"  {k:14s} {t:7.3f} s (min {min(r['all_seconds'][k]):6.3f} s)   max rel. diff to loop {diff:.1e}{note}")
+    for base in ("loop", "captum"):
+        ratio = r[f"ratio_{base}"]
+        met = "met" if ratio >= GOAL_RATIO else "NOT met"
+        fastest = min(r["all_seconds"][base]) / min(r["all_seconds"]["edgewise"])
+        print(f"  {base}/edgewise {ratio:5.2f}x (of the fastest repeats {fastest:4.2f}x)  "
+              f"(goal >= {GOAL_RATIO:g}x: {met})")
+    print(f"  weights: edgewise draws them in {r['weight_draws_s']:.3f} s, the user's constructor in "
+          f"{r['user_weight_draws_s']:.3f} s (the same numbers)")
+    print(f"  floor: edgewise's draws + forward & input gradient at the matmul rate = {r['floor_s']:.3f} s "
+          f"(edgewise's time is {med['edgewise'] / r['floor_s']:.2f}x the floor)")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--spec", default="16*conv3")
-    ap.add_argument("--width", type=int, default=32)
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--n-inits", type=int, default=64)
-    ap.add_argument("--chunk", type=int, default=8)
-    ap.add_argument("--sweep", default="1,2,8,16", help="other chunk sizes to time (comma-separated, '' for none)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--models", default="resnet18,spec")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time edgewise in bfloat16 (its map deviates; not checked)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    shape = (1, args.size, args.size)
-    net = nets.from_spec(args.spec, shape, width=args.width)
-    seeds = S._init_seeds(0, args.n_inits)
+    torch.set_num_threads(args.threads)
+    import captum
 
-    def vectorised(chunk):
-        return lambda: S.init_sensitivity(net, shape, n_inits=args.n_inits, seed=0, chunk=chunk).map
-
-    t_vec, m_vec = timed(vectorised(args.chunk), args.repeats)
-    t_loop, m_loop = timed(lambda: loop(net, shape, seeds, True), args.repeats)
-    t_xonly, m_xonly = timed(lambda: loop(net, shape, seeds, False), args.repeats)
-    t_bf16, m_bf16 = timed(lambda: S.init_sensitivity(net, shape, n_inits=args.n_inits, seed=0, chunk=args.chunk,
-                                                      dtype=torch.bfloat16).map, args.repeats)
-    bf16_diff = float(np.abs(m_bf16 - m_vec).max() / np.abs(m_vec).max())
-    sweep = {}
-    for c in [int(c) for c in args.sweep.split(",") if c.strip()]:
-        sweep[c] = timed(vectorised(c), args.repeats)[0]
-    diff = max(float(np.abs(m_vec - m).max() / np.abs(m).max()) for m in (m_loop, m_xonly))
-
-    print(f"{args.spec}, width {args.width}, input {'x'.join(map(str, shape))}, N = {args.n_inits} "
-          f"initialisations, {torch.get_num_threads()} threads, torch {torch.__version__}, {platform.machine()}")
-    print(f"  edgewise (vmap, chunk {args.chunk}) {t_vec:8.3f} s")
-    print(f"  loop                         {t_loop:8.3f} s   ratio loop/edgewise {t_loop / t_vec:5.2f}x "
-          f"(goal >= {GOAL_RATIO:g}x)")
-    print(f"  loop (x only)                {t_xonly:8.3f} s   ratio {t_xonly / t_vec:5.2f}x")
-    print(f"  edgewise, bfloat16             {t_bf16:8.3f} s   ratio loop/this {t_loop / t_bf16:5.2f}x "
-          f"(largest deviation from the float32 map: {bf16_diff:.1%})")
-    for c, t in sweep.items():
-        print(f"  vmap chunk {c:<3d}                {t:8.3f} s   ratio loop/this {t_loop / t:5.2f}x")
-    print(f"  largest relative difference of the maps: {diff:.2e} (must be < {RTOL:g})")
+    print(f"torch {torch.__version__}, captum {captum.__version__}, {platform.machine()}, "
+          f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}")
+    rate = matmul_rate()
+    print(f"float32 matrix product: {rate / 1e9:.0f} GFLOP/s")
+    results = []
+    for name in args.models.split(","):
+        results.append(bench(name.strip(), args.repeats, rate, args.bf16))
+        report(results[-1])
+    ok = all(d < RTOL for r in results for d in r["rel_diff"].values())
     if args.json:
-        doc = {"spec": args.spec, "width": args.width, "shape": shape, "n_inits": args.n_inits,
-               "threads": torch.get_num_threads(), "edgewise_s": t_vec, "chunk": args.chunk, "loop_s": t_loop,
-               "loop_x_only_s": t_xonly, "ratio": t_loop / t_vec, "ratio_x_only": t_xonly / t_vec,
-               "sweep_s": sweep, "rel_diff": diff, "bf16_s": t_bf16, "bf16_ratio": t_loop / t_bf16,
-               "bf16_rel_diff": bf16_diff}
         with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
-    return 0 if diff < RTOL else 1
+            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_flops": rate,
+                       "goal_ratio": GOAL_RATIO, "results": results}, f, indent=1)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,10 +8,13 @@ torch's per-layer default (kaiming_uniform_(a=√5)), and the effective field th
 initialisation per seed. The methods, in the order ``init="auto"`` tries them:
 
 * ``"builder"`` — the model came from a known builder: ``torchvision.models.get_model(NAME, weights=None)``
-  or ``timm.create_model(NAME, pretrained=False, **kwargs)``. The builder is run again under the seed and
-  its state copied, tensor by tensor, into the model. The builder is known from the
-  :data:`BUILDER_ATTR` attribute that :func:`edgewise.models.load` sets (:func:`mark_builder`), else
-  recognised: a timm model's ``pretrained_cfg["architecture"]``, or a torchvision model class whose
+  or ``timm.create_model(NAME, pretrained=False, **kwargs)``. The model gets, tensor by tensor, the state of
+  the builder run again under the seed: by replaying the builder's recorded draws and writes straight into the
+  model's tensors (recorded once per builder, checked bit for bit against a real build; draws that the builder
+  overwrites are taken from the random stream as cheap integer draws), else by building it and copying.
+  The builder is known from the :data:`BUILDER_ATTR` attribute that :func:`edgewise.models.load` sets
+  (:func:`mark_builder`), else recognised: a timm model's ``pretrained_cfg["architecture"]``, or a
+  torchvision model class whose
   architecture matches exactly one builder of its module (shapes compared on the meta device; a constructor
   keyword that changes only the initialisation, such as ``zero_init_residual``, cannot be seen this way).
   A tensor the builder does not make, or makes with another shape (a remedy's coordinate or global
@@ -37,11 +40,13 @@ left as it was, and the same seed gives the same weights.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import EdgewiseError, EdgewiseWarning
 
@@ -312,6 +317,168 @@ def plan(model: nn.Module, init: str = "auto", std: float | None = None) -> Init
     return InitPlan("default")
 
 
+def _draw_builder(builder: tuple, state: dict) -> set[str]:
+    """Draw a fresh build's tensors into ``state`` (the caller has seeded the generator) where names and shapes
+    agree; returns those names. By the builder's recorded :class:`_Replay` when there is one, else by building."""
+    replay = _replay(builder)
+    if replay is not None:
+        return replay.run(state)
+    ref = _build(builder).state_dict()
+    covered = set()
+    for k, v in state.items():
+        if k in ref and tuple(ref[k].shape) == tuple(v.shape):
+            v.data.copy_(ref[k])
+            covered.add(k)
+    return covered
+
+
+#: aten in-place ops that set every element of their tensor without reading it
+_OVERWRITES = ("fill_", "zero_", "uniform_", "normal_", "random_")
+_REPLAYS: dict = {}
+
+
+@dataclass
+class _Step:
+    """``op(tensor, *args, **kwargs)`` on the state tensor ``key``, or (``key`` None) on a scratch tensor of
+    ``shape``/``dtype``: a draw whose values nothing keeps, run for what it takes from the random stream."""
+
+    op: object
+    key: str | None
+    args: tuple
+    kwargs: dict
+    shape: tuple
+    dtype: torch.dtype
+
+
+class _Replay:
+    """A builder's initialisation without the builder: the recorded operations that draw random numbers or write
+    its state, in order, applied straight to a model's tensors. A draw that is overwritten before it is read (a
+    layer's default ``reset_parameters`` that the builder's own init then replaces) still advances the generator
+    as it did, by cheaper integer draws (float32 ``uniform_`` takes one 32-bit number per element, as uint8
+    ``random_`` does). :func:`_replay` checks every replay against a real build, bit for bit."""
+
+    def __init__(self, steps: list[_Step], constants: dict, shapes: dict, dtypes: dict):
+        self.steps, self.constants, self.shapes, self.dtypes = steps, constants, shapes, dtypes
+        self._bytes = torch.empty(max((s.shape[0] for s in steps if s.dtype == torch.uint8), default=0),
+                                  dtype=torch.uint8)  # the dead draws' scratch
+        self._scratch = {(s.shape, s.dtype): torch.empty(s.shape, dtype=s.dtype) for s in steps
+                         if s.dtype != torch.uint8}  # the live draws' of tensors a model lacks
+
+    def run(self, state: dict) -> set[str]:
+        """Draw into the tensors of ``state`` with the recorded names and shapes (one of another dtype, device or
+        layout through a float buffer); returns their names."""
+        mine = {k: v.data for k, v in state.items() if k in self.shapes and tuple(v.shape) == self.shapes[k]}
+        out = {k: v if v.dtype == self.dtypes[k] and v.device.type == "cpu" and v.is_contiguous()
+               else torch.empty(v.shape, dtype=self.dtypes[k]) for k, v in mine.items() if k not in self.constants}
+        for s in self.steps:
+            target = out.get(s.key)
+            if target is None:
+                target = self._bytes[:s.shape[0]] if s.dtype == torch.uint8 else self._scratch[(s.shape, s.dtype)]
+            s.op(target, *s.args, **s.kwargs)
+        for k, v in mine.items():
+            if k in self.constants:
+                v.copy_(self.constants[k])
+            elif out[k] is not v:
+                v.copy_(out[k])
+        return set(mine)
+
+
+class _Recorder(TorchDispatchMode):
+    """Every aten call, with its arguments (kept alive, so no storage is reused while recording)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self.calls.append((func, args, kwargs))
+        return func(*args, **kwargs)
+
+
+def _replay(builder: tuple) -> _Replay | None:
+    """The builder's recorded replay (once per builder), or None when it cannot be replayed exactly."""
+    key = repr(builder)
+    if key not in _REPLAYS:
+        try:
+            _REPLAYS[key] = _record(builder)
+        except Exception:  # anything unexpected while recording: build instead
+            _REPLAYS[key] = None
+    return _REPLAYS[key]
+
+
+def _record(builder: tuple) -> _Replay | None:
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        with _Recorder() as rec:
+            model = _build(builder)
+        state = model.state_dict(keep_vars=True)
+        owner = {}
+        for k, v in state.items():
+            ptr = v.untyped_storage().data_ptr()
+            if (ptr in owner or v.numel() == 0 or v.storage_offset() or not v.is_contiguous()
+                    or v.untyped_storage().nbytes() != v.numel() * v.element_size()):
+                return None  # shared, empty or partial storages: build instead
+            owner[ptr] = k
+        steps = _steps(rec.calls, owner, state)
+        if steps is None:
+            return None
+        written = {s.key for s in steps}
+        replay = _Replay(steps, {k: v.detach().clone() for k, v in state.items() if k not in written},
+                         {k: tuple(v.shape) for k, v in state.items()}, {k: v.dtype for k, v in state.items()})
+        torch.manual_seed(1)  # another seed than the recorded one: a draw taken for a constant would show
+        check = _build(builder).state_dict()
+        mine = {k: torch.empty_like(v) for k, v in check.items()}
+        torch.manual_seed(1)
+        replay.run(mine)
+    return replay if all(torch.equal(mine[k], v) for k, v in check.items()) else None
+
+
+def _draws(op) -> bool:
+    """Whether aten ``op`` takes random numbers."""
+    return torch.Tag.nondeterministic_seeded in op.tags
+
+
+def _steps(calls: list, owner: dict, state: dict) -> list[_Step] | None:
+    """The replay's steps from the recorded calls; None if a write to the state reads another tensor or writes
+    part of one, or a random draw is not in place."""
+    steps, last = [], {}  # last: state key -> index in steps of its last overwrite
+    for func, args, kwargs in calls:
+        writes = [args[i] for i, a in enumerate(func._schema.arguments[:len(args)])
+                  if a.alias_info is not None and a.alias_info.is_write]
+        if not writes:
+            if _draws(func):
+                return None  # an out-of-place draw (torch.randn ...): its values may end up anywhere
+            continue
+        target = writes[0]
+        key = owner.get(target.untyped_storage().data_ptr()) if isinstance(target, torch.Tensor) else None
+        if key is None and not _draws(func):
+            continue  # a write to a temporary tensor
+        reads = any(isinstance(a, torch.Tensor) for a in (*args[1:], *kwargs.values()))
+        if key is not None and (len(writes) > 1 or reads or target.storage_offset() or tuple(target.shape)
+                                != tuple(state[key].shape) or target.stride() != state[key].stride()):
+            return None  # reads another tensor, or writes part of one
+        if key is not None and func._schema.name.split("::")[-1] in _OVERWRITES:
+            last[key] = len(steps)
+        steps.append(_Step(func, key, tuple(args[1:]), dict(kwargs), tuple(target.shape), target.dtype))
+    kept = []
+    for i, s in enumerate(steps):
+        if s.key is not None and i < last.get(s.key, -1):  # overwritten before anything reads it
+            if _draws(s.op):
+                kept.append(_dead(s))
+        else:
+            kept.append(s)
+    return kept
+
+
+def _dead(step: _Step) -> _Step:
+    """A draw whose values are overwritten: the same take from the random stream, into scratch (float32
+    ``uniform_`` as uint8 ``random_``: one 32-bit number per element either way, and faster)."""
+    if step.op is torch.ops.aten.uniform_.default and step.dtype == torch.float32:
+        return _Step(torch.ops.aten.random_.default, None, (), {}, (math.prod(step.shape),), torch.uint8)
+    return _Step(step.op, None, step.args, step.kwargs, step.shape, step.dtype)
+
+
 def _rng(model: nn.Module):
     devices = sorted({t.device.index or 0 for t in model.state_dict().values() if t.device.type == "cuda"})
     return torch.random.fork_rng(devices=devices)
@@ -347,15 +514,12 @@ def apply(model: nn.Module, p: InitPlan, seed: int) -> list[str]:
     with _rng(model), torch.no_grad():
         torch.manual_seed(seed)
         if p.method == "builder":
-            ref = _build(p.builder).state_dict()  # seeded as a fresh build with this seed
             covered = set()
             if p.defaulted:  # the tensors the builder does not make: their layers' defaults, from a stream of their own
                 torch.manual_seed(_derived(seed))
                 covered = _reset(model, {k.rpartition(".")[0] for k in p.defaulted})
-            for k, v in model.state_dict(keep_vars=True).items():
-                if k in ref and tuple(ref[k].shape) == tuple(v.shape):
-                    v.data.copy_(ref[k])
-                    covered.add(k)
+            torch.manual_seed(seed)  # after the defaults: a layer's reset also resets the tensors the builder makes
+            covered |= _draw_builder(p.builder, model.state_dict(keep_vars=True))
             return [n for n in params if n not in covered]
         covered = _reset(model)
         if p.method == "module":

@@ -6,8 +6,8 @@ Three measurements over input positions, each a :class:`Sensitivity` (or
 * :func:`gradient_map` — the gradient of chosen units with respect to the input,
   for the model's own weights, averaged over a batch of inputs;
 * :func:`init_sensitivity` — the expected squared gradient over fresh random
-  initialisations of the same architecture (Monte-Carlo, vectorised with
-  ``torch.func.vmap`` over the initialisations);
+  initialisations of the same architecture (Monte-Carlo: one model re-initialised in place per
+  initialisation for large nets, ``torch.func.vmap`` over stacked initialisations for small ones);
 * :func:`perturbation` — the question's experiment: nudge input positions by ε
   (one at a time, and all at once with random signs) and measure the change.
 
@@ -194,9 +194,11 @@ class _Target:
         self.model, self.layer = model, layer
         self.module = _find_module(model, layer) if layer else None
 
-    def __call__(self, state: dict, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, state: dict | None, x: torch.Tensor) -> torch.Tensor:
+        """The target's output for input ``x``, with parameters ``state`` (None: the model's own)."""
+        run = (lambda: self.model(x)) if state is None else (lambda: functional_call(self.model, state, (x,)))
         if self.module is None:
-            return _tensor_output(functional_call(self.model, state, (x,)), "the model")
+            return _tensor_output(run(), "the model")
         box = []
 
         def hook(_mod, _inp, out):
@@ -205,7 +207,7 @@ class _Target:
 
         handle = self.module.register_forward_hook(hook)
         try:
-            functional_call(self.model, state, (x,))
+            run()
         except _Stop:
             pass
         finally:
@@ -315,13 +317,23 @@ def _progress(total: int | None, desc: str):
 
 # ------------------------------------------------------------------ gradients
 
-def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int = 64, bar=None) -> torch.Tensor:
+def _autograd_vjp(func, x: torch.Tensor):
+    """``torch.func.vjp(func, x)`` for one pull-back, with plain autograd: no functorch transform around every
+    operation (the loop engine's path; ``func``'s parameters must not require gradients, so none are taken)."""
+    x = x.detach().requires_grad_(True)
+    y = func(x)
+    return y.detach(), lambda cot: torch.autograd.grad(y, x, cot)
+
+
+def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int = 64, bar=None,
+                 pullback=vjp) -> torch.Tensor:
     """Per-sample maps (B, *spatial): mean over input channels of agg(∂objective/∂x).
 
     ``signs`` (the shape of the target's output) turns ``to="each"`` with
     ``agg="sq"`` into one backward pass: E_s[(s·J)²] = Σ_units J² for random ±1 ``s``.
+    ``pullback``: ``torch.func.vjp`` (vmap-able), or :func:`_autograd_vjp` for one pull-back.
     """
-    y, pull = vjp(lambda inp: target(state, inp), x)
+    y, pull = pullback(lambda inp: target(state, inp), x)
     units = _units(tuple(y.shape[1:]), to, target.layer or "output").to(y)
     reduce = AGGREGATIONS[agg]
     if signs is not None:
@@ -364,7 +376,7 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
         to: ``"all"``, ``"center"``, ``(row, col)`` (an int in 1-D) or ``"each"``.
         agg: ``"abs"``, ``"sq"`` or ``"signed"``.
         layer: dotted name (``model.named_modules()``) of the target layer; default: the output.
-        device, dtype: where and in which precision to run (default: the model's).
+        device, dtype: where and in which precision to run (default: the model's; CPU for a model reference).
         padding: padding scheme when ``model`` is a spec string.
 
     Returns:
@@ -377,6 +389,7 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
     """
     to, agg = _check_to(to), _check_agg(agg)
     shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
+    device = _device_of(model, device)
     module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
     dt = _param_dtype(module, dtype)
     x = _inputs(inputs, n_samples, seed, device, dt)
@@ -461,12 +474,15 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     """Expected squared gradient over ``n_inits`` fresh initialisations of the model's architecture.
 
     Each initialisation gets its own ``n_samples`` N(0, 1) inputs (or every one
-    reads the batch ``inputs``); the maps of ``chunk`` initialisations are
-    computed at once with ``torch.func.vmap`` over stacked parameters (default: as many as fit in
-    :data:`CHUNK_BYTES` of forward/backward activations, 1 to 8; the results do not depend on it).
-    ``on_chunk(done, n_inits)`` is called after each chunk (a progress hook). ``in_place=True``
-    reinitialises the given module itself instead of a private copy (for a caller that discards it: one
-    model's memory less, 0.5 GB for ResNet-50 with the ``global`` remedy).
+    reads the batch ``inputs``). Two engines give the same maps (to float rounding): a loop that
+    re-initialises one private copy in place and takes the input gradient alone (weights frozen), and
+    ``torch.func.vmap`` over ``chunk`` initialisations' stacked parameters. ``chunk=None`` picks by the work of
+    one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS` (a plain
+    convolution per initialisation beats vmap's grouped one there), else vmap over as many initialisations as
+    fit in :data:`CHUNK_BYTES` of forward/backward activations (1 to 8); ``chunk=1`` asks for the loop, a larger
+    ``chunk`` for vmap. ``on_chunk(done, n_inits)`` is called after each chunk (each initialisation in the
+    loop; a progress hook). ``in_place=True`` reinitialises the given module itself instead of a private copy
+    (for a caller that discards it: one model's memory less, 0.5 GB for ResNet-50 with the ``global`` remedy).
 
     Args:
         model: an ``nn.Module`` or a model reference; only its architecture is used.
@@ -481,6 +497,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
             its torchvision/timm builder re-run under the seed, else its own init methods, else torch's
             per-layer defaults, with a warning when that is a guess), ``"builder"``, ``"module"`` or
             ``"default"`` (see :func:`reinitialise` and :mod:`edgewise._init`).
+        device: where the gradients are computed (None: where the model's parameters are; CPU for a
+            model reference). Weights are always drawn on the CPU, so a seed gives the same weights anywhere.
 
     Returns:
         :class:`Sensitivity` with ``method="init"``, ``agg="sq"`` and ``init`` the method used.
@@ -499,52 +517,107 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     from ._trace import parse_shape
 
     shape = parse_shape(input_shape)
-    # initialise in the model's own dtype (the random streams depend on it), then cast
+    device = _device_of(model, device)
+    # initialise in the model's own dtype on the CPU (the random streams depend on both), then cast
     from . import limits
 
     limits.check_sensitivity(n_inits, shape, chunk=chunk or 1, n_samples=n_samples)  # before the model is built
     template, name = _prepare(model, shape, padding, "cpu", None, private=not in_place)
-    acts = limits.activation_bytes(template, shape)
-    chunk = chunk or auto_chunk(acts, n_samples, sum(t.numel() * t.element_size() for t in _state(template).values()))
+    acts, flops = limits.forward_cost(template, shape)
+    if chunk is None and engine(flops) == "vmap":
+        chunk = auto_chunk(acts, n_samples, sum(t.numel() * t.element_size() for t in _state(template).values()))
+    chunk = chunk or 1
     limits.check_sensitivity(n_inits, shape, acts, chunk, n_samples)
     dt = _param_dtype(template, dtype)
-    plan = _init.plan(template, init, std)  # decided (and warned about) once, drawn per initialisation
-    target = _Target(template, layer)
-    seeds = _init_seeds(seed, n_inits)
     given = None if inputs is None else _inputs(inputs, n_samples, seed, device, dt)
-    signs_shape = _output_shape(target, template, shape, _param_dtype(template, None)) if to == "each" else None
-
-    def one(state, x, signs):
-        return _sample_maps(target, state, x, to, "sq", signs).mean(dim=0)
-
+    run = _Run(template, _init.plan(template, init, std), _Target(template, layer), shape, to, n_samples,
+               given, device, dt)  # the plan is decided (and warned about) once, drawn per initialisation
+    seeds = _init_seeds(seed, n_inits)
     maps, fixed = [], []
     with torch.enable_grad(), _progress(n_inits, "initialisations") as bar:
         for start in range(0, n_inits, chunk):
             batch = seeds[start:start + chunk]
-            stacked, xs, signs = None, [], []
-            for i, s in enumerate(batch):
-                fixed = _init.apply(template, plan, s)
-                state = _state(template)
-                if len(batch) == 1 and device is None and dt == _param_dtype(template, None):
-                    # one initialisation: the template's own tensors (reinitialised only after this chunk)
-                    stacked = {k: v.detach().unsqueeze(0) for k, v in state.items()}
-                else:  # written straight into the stacked (channels-last) tensors: no per-init copies
-                    stacked = stacked or {k: _empty_stack(len(batch), v, device, dt) for k, v in state.items()}
-                    for k, v in state.items():
-                        stacked[k][i].copy_(v.detach())
-                x, sg = _init_inputs(s, shape, n_samples, signs_shape)
-                xs.append(given if given is not None else x.to(device=device, dtype=dt))
-                signs.append(None if sg is None else sg.to(device=device, dtype=dt))
-            sg = None if signs_shape is None else torch.stack(signs)
-            x = torch.stack(xs) if given is not None else _stack_channels_last(xs, weights=False)
-            maps.append(_vmap(one, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg).detach())
-            del stacked, x, sg, xs, signs
+            sample, fixed = run.loop(batch[0]) if chunk == 1 else run.vmapped(batch)
+            maps.append(sample)
             bar.update(len(batch))
             if on_chunk is not None:
                 on_chunk(start + len(batch), n_inits)
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
-                                init=plan.method)
+                                init=run.plan.method)
+
+
+#: forward FLOPs of one input above which :func:`init_sensitivity` loops over initialisations (measured on
+#: 2-D spec nets and ResNet-18, one thread: there a plain convolution per initialisation runs as fast as or faster
+#: than vmap's grouped one, and the loop needs no stacked copies; below it, per-call overhead favours vmap)
+LOOP_FLOPS = 100e6
+
+
+def engine(flops: float) -> str:
+    """``"loop"`` or ``"vmap"``: how :func:`init_sensitivity` runs initialisations whose forward pass on one
+    input takes ``flops`` floating-point operations (see :data:`LOOP_FLOPS`)."""
+    return "loop" if flops >= LOOP_FLOPS else "vmap"
+
+
+def _device_of(model, device) -> torch.device:
+    """``device``, else where ``model``'s parameters are (CPU for a model reference or a model without any)."""
+    if device is not None:
+        return torch.device(device)
+    p = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    return p.device if p is not None else torch.device("cpu")
+
+
+class _Run:
+    """One initialisation sensitivity's set-up: the template re-initialised in place, and its two engines."""
+
+    def __init__(self, template, plan, target, shape, to, n_samples, given, device, dtype):
+        self.template, self.plan, self.target, self.shape, self.to = template, plan, target, shape, to
+        self.n_samples, self.given, self.device, self.dtype = n_samples, given, device, dtype
+        self.signs_shape = (_output_shape(target, template, shape, _param_dtype(template, None))
+                            if to == "each" else None)
+        self.cast = dtype != _param_dtype(template, None) or device != torch.device("cpu")
+        self.runner: tuple | None = None  # the loop's (copy, target): none and the template's, or a cast copy's
+
+    def _inputs(self, seed: int):
+        x, signs = _init_inputs(seed, self.shape, self.n_samples, self.signs_shape)
+        x = self.given if self.given is not None else x.to(device=self.device, dtype=self.dtype)
+        return x, None if signs is None else signs.to(device=self.device, dtype=self.dtype)
+
+    def _maps(self, state, x, signs):
+        return _sample_maps(self.target, state, x, self.to, "sq", signs).mean(dim=0)
+
+    def loop(self, seed: int):
+        """(1, *spatial) map of the initialisation ``seed``, and the parameters left as they were."""
+        fixed = _init.apply(self.template, self.plan, seed)
+        if self.runner is None:  # on the device and in the dtype: one copy of the template, refreshed per seed
+            module = copy.deepcopy(self.template).to(device=self.device, dtype=self.dtype) if self.cast else None
+            self.runner = (module, _Target(module, self.target.layer) if module is not None else self.target)
+        module, target = self.runner
+        if module is not None:
+            with torch.no_grad():
+                for mine, theirs in zip(_state(module).values(), _state(self.template).values()):
+                    mine.copy_(theirs)
+        x, signs = self._inputs(seed)
+        maps = _sample_maps(target, None, x, self.to, "sq", signs, pullback=_autograd_vjp)
+        return maps.mean(dim=0).detach().unsqueeze(0), fixed
+
+    def vmapped(self, seeds: list[int]):
+        """(len(seeds), *spatial) maps, computed at once with vmap over stacked parameters."""
+        stacked, xs, signs, fixed = None, [], [], []
+        for i, s in enumerate(seeds):
+            fixed = _init.apply(self.template, self.plan, s)
+            state = _state(self.template)
+            # written straight into the stacked (channels-last) tensors: no per-init copies
+            stacked = stacked or {k: _empty_stack(len(seeds), v, self.device, self.dtype) for k, v in state.items()}
+            for k, v in state.items():
+                stacked[k][i].copy_(v.detach())
+            x, sg = self._inputs(s)
+            xs.append(x)
+            signs.append(sg)
+        sg = None if self.signs_shape is None else torch.stack(signs)
+        x = torch.stack(xs) if self.given is not None else _stack_channels_last(xs, weights=False)
+        maps = _vmap(self._maps, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg)
+        return maps.detach(), fixed
 
 
 def _empty_stack(n: int, v: torch.Tensor, device, dt) -> torch.Tensor:
@@ -604,6 +677,7 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
         eps: size of the nudge (in input units).
         n_signs: random sign patterns for the all-at-once experiment.
         dtype: float64 by default, so that finite differences are accurate.
+        device: where to run (None: where the model's parameters are; CPU for a model reference).
 
     Returns:
         :class:`Perturbation`.
@@ -617,6 +691,7 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
     if n_signs < 2:
         raise EdgewiseError(f"n_signs={n_signs}: need at least 2 random sign patterns")
     shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
+    device = _device_of(model, device)
     module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
     dt = _param_dtype(module, dtype)
     from . import limits
