@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import operator
 import sys
-import weakref
 from collections import Counter, OrderedDict
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -17,8 +16,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Resample, Window
+from ._fingerprint import LRU, GraphCache, fingerprint
 from ._layout import Layout
 from ._pad import Pad
+from ._shapes import infer_shapes
 from ._stats import check_norm_stats
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -553,7 +554,8 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
     The model is traced in eval mode; its weights and training flags are left as
     they were. The Graph of the last trace of a model is reused while the model's
     structure (modules, their hyper-parameters and parameter shapes) is unchanged;
-    treat it as read-only.
+    treat it as read-only. Another model object of the same architecture (same
+    fingerprint, see :mod:`edgewise._fingerprint`) gets a copy of a recent trace.
 
     With ``layer`` (a dotted module name, or an fx node name) only what that layer depends on is
     traced, and the Graph ends there (its output node is named ``layer``): a model with an op edgewise
@@ -573,29 +575,19 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
         raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
     shape = parse_shape(input_shape)
     check_norm_stats(norm_stats)
-    key = (_fingerprint(model), shape, name, layer, norm_stats)
-    cached = _CACHE.get(model)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    graph = _trace(model, shape, name, layer, norm_stats)
-    _CACHE[model] = (key, graph)
+    arch, shareable = fingerprint(model)
+    key = (arch, shape, name, layer, norm_stats)
+    graph = _CACHE.get(model, key, shareable)
+    if graph is None:
+        graph = _trace(model, shape, name, layer, norm_stats, arch if shareable else None)
+        _CACHE.put(model, key, shareable, graph)
     return graph
 
 
-#: model → (fingerprint, Graph) of its last trace; entries vanish with the model
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
-
-
-def _fingerprint(model: nn.Module) -> tuple:
-    """Everything a trace depends on: module names, types, forward functions, plain attributes
-    (kernel sizes, strides, flags) and parameter shapes. Weights are not part of it."""
-    out = []
-    for name, m in model.named_modules():
-        attrs = tuple((k, repr(v)) for k, v in vars(m).items()
-                      if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple)))
-        params = tuple((k, tuple(p.shape)) for k, p in m._parameters.items() if p is not None)
-        out.append((name, type(m), m.__dict__.get("forward", type(m).forward), attrs, params))
-    return tuple(out)
+#: traced Graphs by architecture fingerprint (per model object, and a small LRU shared between objects)
+_CACHE = GraphCache()
+#: symbolic torch.fx graphs by architecture fingerprint: another input size needs only new shapes
+_FX = LRU(4)
 
 
 def fx_prefix(model: nn.Module, fx_graph: torch.fx.Graph, layer: str) -> torch.fx.Graph:
@@ -632,23 +624,29 @@ def fx_prefix(model: nn.Module, fx_graph: torch.fx.Graph, layer: str) -> torch.f
 
 
 def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: str | None = None,
-           norm_stats: str = "ignore") -> Graph:
-    n = len(shape) - 1
+           norm_stats: str = "ignore", arch=None) -> Graph:
+    """The trace itself; ``arch``: the model's shareable architecture fingerprint (or None), under which
+    its symbolic fx graph is kept for other input sizes."""
     model_name = name or type(model).__name__
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
+    attrs = set(vars(model))
+    try:
+        return _trace_root(model, shape, model_name, layer, norm_stats, arch, attrs)
+    finally:  # the constants torch.fx stored on the model (``_tensor_constant0``) go: it is left as it was
+        for k in set(vars(model)) - attrs:
+            delattr(model, k)
+
+
+def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer: str | None, norm_stats: str,
+                arch, attrs: set) -> Graph:
+    n = len(shape) - 1
     flags = {m: m.training for m in model.modules()}
     caches = _caches(model)
     try:
         model.eval()  # trace the inference graph (no auxiliary heads, no batch statistics)
         try:
-            concrete = _defaults(model)
-            try:
-                fx_graph = _Tracer().trace(model, concrete)
-            except Exception:  # control flow on shapes: trace again with values on the meta device
-                _restore(caches)
-                dtype0 = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-                fx_graph = _ShapeTracer(torch.zeros((1, *shape), dtype=dtype0, device="meta")).trace(model, concrete)
+            fx_graph = _fx_graph(model, shape, caches, attrs, arch)
         except Exception as e:  # symbolic tracing fails on data-dependent control flow
             raise EdgewiseError(
                 f"could not trace {model_name} with torch.fx: {type(e).__name__}: {_first_line(e)}. "
@@ -661,7 +659,8 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
         _restore(caches)
-        _propagate_shapes(model, fx_graph, shape, dtype, device)
+        if not infer_shapes(model, fx_graph, shape, dtype):  # an op whose shape needs running it
+            _propagate_shapes(model, fx_graph, shape, dtype, device)
     except EdgewiseError:
         raise
     except Exception as e:
@@ -678,6 +677,28 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
     finally:  # _build may evaluate constants (masks, biases) through the model's own code
         _restore(caches)
     return named_output(graph, layer) if layer is not None else graph
+
+
+def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch) -> torch.fx.Graph:
+    """The model's torch.fx graph: symbolic, and then shared by every model object of the architecture
+    ``arch`` (shapes are recomputed for each input), or, where forward() branches on shapes, traced with
+    values for this input shape only."""
+    fx_graph = _FX.get(arch) if arch is not None else None
+    if fx_graph is not None:
+        for node in fx_graph.nodes:  # the shapes of the last input it was used for
+            node.meta.pop("tensor_meta", None)
+            node.meta.pop("value", None)
+        return fx_graph
+    concrete = _defaults(model)
+    try:
+        fx_graph = _Tracer().trace(model, concrete)
+    except Exception:  # control flow on shapes: trace again with values on the meta device
+        _restore(caches)
+        dtype0 = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        return _ShapeTracer(torch.zeros((1, *shape), dtype=dtype0, device="meta")).trace(model, concrete)
+    if arch is not None and set(vars(model)) == attrs:  # (a graph reading constants fx stored on this model: not)
+        _FX.put(arch, fx_graph)
+    return fx_graph
 
 
 def _caches(model: nn.Module) -> list:

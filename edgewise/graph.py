@@ -6,6 +6,7 @@ nothing else in edgewise looks at module types or names.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -123,6 +124,10 @@ class Graph:
             f"no layer named {name!r} in {self.model_name}.{hint} "
             "List the layers with `edgewise rf MODEL` or `[n.name for n in edgewise.trace(model, shape)]`."
         )
+
+    def copy(self) -> "Graph":
+        """The same graph with its own node table (nodes themselves are immutable)."""
+        return dataclasses.replace(self, nodes=dict(self.nodes))
 
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes that read ``name``'s output."""

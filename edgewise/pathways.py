@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._axis import Broadcast, Flat
+from ._axis import Broadcast, Flat, Window
 from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -125,7 +125,9 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
             ``(row, col)`` (an int in 1-D); a position selects every channel there.
         layer: dotted name of the target layer; default: the model's output.
         exact: exact Python integers instead of float64 (slower, any size).
-        device: torch device for the float computation.
+        device: torch device for the float computation (default: numpy on the CPU, whatever device the
+            model is on: counting is many small sums, which a GPU does not speed up at image sizes; exact
+            mode always counts in Python integers on the CPU).
         padding: padding scheme when ``model`` is a spec string.
         norm_stats: ``"count"``: normalisation statistics are connections (one path from every unit a
             statistic is computed over); ``"ignore"`` (default; a Graph keeps its own). Recorded in the result.
@@ -172,6 +174,21 @@ def layer_counts(model, input_shape=None, to="all", layer: str | None = None, ex
     return out
 
 
+def clear_caches() -> None:
+    """Forget every trace, axis matrix and counting plan kept between calls (a cold start, for benchmarks)."""
+    from . import _axis, _trace
+    from ._counts import scaled
+
+    _trace._CACHE.clear()
+    _trace._FX.clear()
+    scaled._NUMPY_PLANS.clear()
+    _axis.nonzeros.cache_clear()
+    for cls in vars(_axis).values():
+        clear = getattr(getattr(cls, "matrix", None), "cache_clear", None) if isinstance(cls, type) else None
+        if clear is not None:
+            clear()
+
+
 def _count(graph: Graph, target: str, to, exact: bool, device, keep: bool):
     """:func:`_propagate` in the right number system: exact ints, or scaled float64 with a
     fall-back to logarithms when some count map spans more than float64's range."""
@@ -191,38 +208,60 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
     (and, with ``keep``, at every node on the way)."""
     node = graph[target]
     mask = select_units(node.shape, to, target)
-    values: dict[str, _Value] = {target: _Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))}
+    # every node's contributions, summed once when the node is reached (a DenseNet feature map is read by
+    # dozens of concatenations: one merge of all of them instead of one per reader)
+    parts: dict[str, list[_Value]] = {target: [_Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))]}
     done: dict[str, _Value] = {}
     live = graph.upstream(target)
+    accumulate = _Sums(num)
     for nd in reversed(list(graph)):
-        if nd.name not in live or nd.name not in values or nd.kind in ("input", "const"):
+        if nd.name not in live or nd.name not in parts or nd.kind in ("input", "const"):
             continue
-        value = values.pop(nd.name)
+        value = accumulate(parts.pop(nd.name))
         if keep:
             done[nd.name] = value
         for src, contrib in _adjoint(graph, nd, value, num):
             # one row shape per node: a vector's rows may come back as (k,) or (k, 1), and adding those broadcasts
-            rows = contrib.rows.reshape((contrib.rows.shape[0],) + tuple(graph[src].shape[1:]))
-            contrib = _Value(rows, contrib.index)
-            values[src] = contrib if src not in values else _accumulate(values[src], contrib, num)
-    if graph.input not in values:
+            spatial = graph.nodes[src].shape[1:]
+            if contrib.rows.shape[1:] != spatial:
+                contrib = _Value(contrib.rows.reshape((contrib.rows.shape[0],) + spatial), contrib.index)
+            parts.setdefault(src, []).append(contrib)
+    if graph.input not in parts:
         raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
-    done[graph.input] = values[graph.input]
+    done[graph.input] = accumulate(parts[graph.input])
     return done
 
 
-def _accumulate(a: _Value, b: _Value, num) -> _Value:
-    """Sum of two count maps over the same channels, keeping identical channels merged."""
-    pairs, index = _unique_rows(np.stack([a.index, b.index], axis=1))
-    rows = num.add(a.rows[pairs[:, 0]], b.rows[pairs[:, 1]])
-    return _Value(rows, index)
+class _Sums:
+    """Sums of count maps over the same channels, in arrival order, keeping identical channels merged.
+
+    A sum of one map per part whose parts are those of the previous such sum and one more starts from
+    that sum (the same additions in the same order): in a DenseNet block feature i is read by every later
+    concatenation, so its sum is feature i+1's plus one map, and a block costs L additions, not L²/2.
+    """
+
+    def __init__(self, num):
+        self.num, self._last = num, None  # (the maps of the last sum, kept alive so that their ids hold; it)
+
+    def __call__(self, parts: list[_Value]) -> _Value:
+        if len(parts) == 1:
+            return parts[0]
+        if any(p.rows.shape[0] != 1 for p in parts):
+            combos, index = _unique_rows(np.stack([p.index for p in parts], axis=1))
+            return _Value(self.num.add_all([p.rows[combos[:, j]] for j, p in enumerate(parts)]), index)
+        maps = [p.rows for p in parts]  # one map for every channel in each part (after a dense layer)
+        last = self._last
+        if last is not None and len(last[0]) == len(maps) - 1 and all(a is b for a, b in zip(last[0], maps)):
+            total = self.num.add_all([last[1], maps[-1]])
+        else:
+            total = self.num.add_all(maps)
+        self._last = (maps, total)
+        return _Value(total, parts[0].index)
 
 
 def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
     """Distinct per-group row multiplicities: (weights [K, G], key of each group)."""
     n_groups = groups.max() + 1
-    if n_groups == 1:
-        return np.bincount(index, minlength=n_rows)[None], np.zeros(1, dtype=np.int64)
     hist = np.zeros((n_groups, n_rows), dtype=np.int64)
     np.add.at(hist, (groups, index), 1)
     return _unique_rows(hist)
@@ -247,11 +286,14 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
         yield nd.inputs[0], v
         return
     if kind == "conv":
-        src = graph[nd.inputs[0]]
+        src = graph.nodes[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
-        weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
-        rows = _spatial(num, num.mix(v.rows, weights), nd.axes, *graph.grid(nd.name))
-        yield src.name, _Value(rows, key.reshape(-1)[np.arange(c_in) // (c_in // g)])
+        if g == 1:  # every in-channel reads every out-channel: one map
+            weights, index = np.bincount(v.index, minlength=v.rows.shape[0])[None], np.zeros(c_in, dtype=np.int64)
+        else:
+            weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
+            index = key.reshape(-1)[np.arange(c_in) // (c_in // g)]
+        yield src.name, _Value(_spatial(num, num.mix(v.rows, weights), nd.axes, *graph.grid(nd.name)), index)
         return
     if kind == "pool":
         n_in, n_out = graph.grid(nd.name)
@@ -286,7 +328,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
     if kind == "cat":
         offset = 0
         for name in nd.inputs:
-            src = graph[name]
+            src = graph.nodes[name]
             if src.kind != "const":
                 yield name, _Value(v.rows, v.index[offset:offset + src.channels])
             offset += src.channels
@@ -300,11 +342,17 @@ def _spatial(num, rows, axes, n_in, n_out):
         flat = rows.reshape((rows.shape[0], math.prod(n_out)))
         out = num.spatial(flat, [AxisMap(axes[0], math.prod(n_in), math.prod(n_out))])
         return out.reshape((rows.shape[0],) + tuple(n_in))
-    return num.spatial(rows, _mats(axes, n_in, n_out))
+    mats = _mats(axes, n_in, n_out)
+    return rows if all(m is None for m in mats) else num.spatial(rows, mats)
 
 
 def _mats(axes, n_in, n_out):
-    return [AxisMap(ax, i, o) for ax, i, o in zip(axes, n_in, n_out)]
+    """One :class:`AxisMap` per axis; None where the op maps every position to itself (a 1×1 convolution)."""
+    return [None if _identity(ax, i, o) else AxisMap(ax, i, o) for ax, i, o in zip(axes, n_in, n_out)]
+
+
+def _identity(ax, n_in: int, n_out: int) -> bool:
+    return type(ax) is Window and n_in == n_out and ax.kernel == 1 and ax.stride == 1 and ax.pad == (0, 0)
 
 
 def _unbroadcast(v: _Value, in_shape, out_shape, num) -> _Value:

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 import torch.nn as nn
 
 import edgewise
@@ -106,3 +107,40 @@ def test_results_remember_the_padding_of_spec_nets():
     assert pathways("3*conv3", (1, 9), padding="reflect").padding == "reflect"
     assert edgewise.receptive_field("3*conv3", (1, 9), padding="full").to_dict()["padding"] == "full"
     assert pathways(nn.Conv1d(1, 1, 3), (1, 9)).padding is None  # a user model defines its own
+
+
+def _residual_dense_net():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(4, 2, 1)
+            self.c = nn.Conv2d(2, 4, 3, stride=2, padding=1, groups=2)
+
+        def forward(self, x):
+            y = self.a(x) + x
+            return self.c(self.b(torch.cat([x, y], 1)) + y)
+
+    return Block()
+
+
+def test_torch_tensor_counting_path_matches_numpy():
+    """The path other devices take (torch tensors instead of numpy), run on the CPU."""
+    from edgewise._counts import ScaledCounts
+    from edgewise._counts.common import _Cache
+    from edgewise.pathways import _propagate
+
+    graph = trace(_residual_dense_net(), (2, 11, 9))
+    as_torch = ScaledCounts("cpu")
+    as_torch._np, as_torch._cache = False, _Cache()
+    rows = _propagate(graph, graph.output, "all", as_torch, keep=False)[graph.input].full()
+    expected = pathways(graph, exact=True).counts.astype(float)
+    assert np.array_equal(np.ldexp(rows.m[0].numpy(), rows.e), expected)
+
+
+def test_device_argument_on_cpu_and_cuda():
+    graph = trace(_residual_dense_net(), (2, 11, 9))
+    cpu = pathways(graph, device="cpu").counts
+    assert np.array_equal(cpu, pathways(graph).counts)
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    assert np.array_equal(pathways(graph, device="cuda").counts, cpu)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
-from .._axis import nonzeros
+from .._axis import Window, nonzeros
 
 _DENSE = 1 << 18  # float matrices with more entries than this are only used through their non-zeros
 _SMALL = 1 << 12  # ... and those with at most this many always densely
@@ -62,11 +63,65 @@ class AxisMap:
 class _Cache(dict):
     """Per-computation cache of what a number system derives from an :class:`AxisMap`."""
 
-    def get_or(self, key, make):
+    def get_or(self, key, make, entries: int = 0):
         hit = self.get(key)
         if hit is None:
             hit = self[key] = make()
         return hit
+
+
+class _SharedCache(OrderedDict):
+    """What a number system derives from small axis maps, kept across computations (the next model of the
+    same family needs the same few dozen): at most ``size`` items, each from a map of at most ``entries``."""
+
+    def __init__(self, size: int = 256, entries: int = 1 << 16):
+        super().__init__()
+        self.size, self.entries = size, entries
+
+    def get_or(self, key, make, entries: int = 0):
+        hit = self.get(key)
+        if hit is not None:
+            self.move_to_end(key)
+            return hit
+        hit = make()
+        if entries <= self.entries:
+            self[key] = hit
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return hit
+
+
+def window_taps(am: AxisMap):
+    """``([(input slice, output slice)], log2 growth)`` of a zero-padded window: tap t adds outputs
+    ``o`` to inputs ``o*stride + t*dilation - pad``, a strided slice each; or None for another op.
+
+    Taps run from last to first, so every input receives its outputs in increasing order, as from
+    :meth:`AxisMap.groups` (float sums come out bit for bit the same, in O(taps × length) numpy slices
+    instead of fancy-index sums)."""
+    op = am.op
+    if type(op) is not Window or op.mode != "zeros":
+        return None
+    s, taps = op.stride, []
+    reads = np.zeros(am.n_in, dtype=np.int64)
+    for t in reversed(range(op.kernel)):
+        off = t * op.dilation - op.pad[0]
+        lo, hi = max(0, -(off // s)), min(am.n_out, (am.n_in - 1 - off) // s + 1)
+        if hi > lo:
+            taps.append((slice(lo * s + off, (hi - 1) * s + off + 1, s), slice(lo, hi)))
+            reads[taps[-1][0]] += 1
+    top = int(reads.max()) if reads.size else 0
+    return taps, math.log2(top) if top > 0 else 0.0
+
+
+def _slice_sum(x: np.ndarray, axis: int, taps, n_in: int) -> np.ndarray:
+    """``Mᵀ`` along ``axis`` of ``x`` for a window's taps (:func:`window_taps`; numpy, float or object)."""
+    shape = list(x.shape)
+    shape[axis] = n_in
+    y = np.zeros(shape, dtype=x.dtype)  # (object zeros are Python ints)
+    lead = (slice(None),) * axis
+    for into, read in taps:
+        y[lead + (into,)] += x[lead + (read,)]
+    return y
 
 
 def _along(x, axis: int, fn):
@@ -90,7 +145,14 @@ def _sparse_sum(x: np.ndarray, groups, n_in: int, dtype) -> np.ndarray:
 
 class AxisByAxis:
     """Mixin: a spatial adjoint applied one axis at a time through the subclass's ``_plan(am)``
-    (what it derives once from an :class:`AxisMap`: ``(kind, plan)``) and ``_step``."""
+    (what it derives once from an :class:`AxisMap`: ``(kind, plan)``) and ``_step``; sums folded with ``add``."""
+
+    def add_all(self, parts: list):
+        """``add`` folded left to right over ``parts``."""
+        acc = parts[0]
+        for p in parts[1:]:
+            acc = self.add(acc, p)
+        return acc
 
     def spatial(self, rows, mats):
         """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""

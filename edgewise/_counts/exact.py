@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .common import AxisByAxis, AxisMap, _Cache, _along, _sparse_sum
+from .common import AxisByAxis, AxisMap, _Cache, _along, _slice_sum, _sparse_sum, window_taps
 
 
 class ExactCounts(AxisByAxis):
@@ -35,6 +35,9 @@ class ExactCounts(AxisByAxis):
 
     def _plan(self, am: AxisMap):
         def make():
+            taps = window_taps(am)
+            if taps is not None:
+                return "slices", taps[0]
             groups = am.groups()
             if groups is None:
                 return "dense", am.dense().astype(object)
@@ -44,6 +47,8 @@ class ExactCounts(AxisByAxis):
     def _step(self, rows, axis: int, am: AxisMap, kind: str, plan):
         if kind == "dense":
             return _along(rows, axis, lambda x: x @ plan)
+        if kind == "slices":
+            return _slice_sum(rows, axis, plan, am.n_in)
         return _along(rows, axis, lambda x: _sparse_sum(x, plan, am.n_in, object))
 
     def unique_rows(self, full):

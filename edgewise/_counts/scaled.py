@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from .._axis import nonzeros
-from .common import _DENSE, _FIBRES, _SMALL, AxisMap, OutOfRange, _Cache, _along, _sparse_sum
+from .common import (_DENSE, _FIBRES, _SMALL, AxisMap, OutOfRange, _Cache, _SharedCache, _along, _slice_sum,
+                     _sparse_sum, window_taps)
 
 _TOP = 1000.0  # log2: mantissas stay below 2**_TOP (float64 overflows at 2**1024)
 _BOTTOM = -1000.0  # log2: non-zero mantissas stay above 2**_BOTTOM (subnormal below 2**-1022)
@@ -68,6 +69,9 @@ def _log2_min_nonzero(m) -> float:
     return math.log2(float(nz.min())) if _numel(nz) else math.inf
 
 
+_NUMPY_PLANS = _SharedCache()
+
+
 def _column_blocks(m: np.ndarray):
     """Blocks ``(i0, i1, o0, o1, M[o0:o1, i0:i1], its transpose)`` covering M's non-zeros, or None
     when M is small or not banded enough to gain from it.
@@ -120,7 +124,7 @@ class ScaledCounts:
     def __init__(self, device=None):
         self.device = torch.device(device or "cpu")
         self._np = self.device.type == "cpu"
-        self._cache = _Cache()
+        self._cache = _NUMPY_PLANS if self._np else _Cache()  # (read-only numpy plans can be shared)
 
     # ------------------------------------------------------------ helpers
 
@@ -134,17 +138,23 @@ class ScaledCounts:
         and when few fibres share the product (1-D nets), dense (maybe banded) otherwise."""
         sparse = am.entries > _DENSE or (others < _FIBRES and am.entries > _SMALL)
         if sparse:
-            plan = self._cache.get_or((am.key, "sparse"), lambda: self._sparse_plan(am))
+            plan = self._cache.get_or((am.key, "sparse"), lambda: self._sparse_plan(am), am.entries)
             if plan is not None:
                 return plan
-        return self._cache.get_or((am.key, "dense"), lambda: self._dense_plan(am))
+        return self._cache.get_or((am.key, "dense"), lambda: self._dense_plan(am), am.entries)
 
     def _sparse_plan(self, am: AxisMap):
+        taps = window_taps(am) if self._np else None
+        if taps is not None:
+            return "slices", taps[0], taps[1]
         groups = am.groups()
         if groups is None:
             return None
         if self._np:
             data = [(r, c, None if (v == 1).all() else v.astype(np.float64)) for r, c, v in groups]
+            for _, _, v in data:
+                if v is not None:
+                    v.setflags(write=False)
         else:
             rows, cols, vals = nonzeros(am.op, am.n_in, am.n_out)
             data = tuple(torch.as_tensor(np.array(a), device=self.device) for a in (rows, cols, vals))
@@ -155,7 +165,11 @@ class ScaledCounts:
         cols = m.sum(axis=0)
         grow = math.log2(float(cols.max())) if cols.size and cols.max() > 0 else 0.0
         blocks = _column_blocks(m) if self._np else None
-        return "dense", (self._array(m), self._array(m.T), blocks), grow
+        t, tt = self._array(m), self._array(m.T)
+        if self._np:  # shared between computations: read-only
+            for a in (t, tt, *(part for b in blocks or () for part in b[4:])):
+                a.setflags(write=False)
+        return "dense", (t, tt, blocks), grow
 
     def _tighten(self, x: Scaled) -> Scaled:
         return Scaled(x.m, x.e, _log2_max(x.m), _log2_min_nonzero(x.m))
@@ -198,6 +212,26 @@ class ScaledCounts:
         lo = min(small.lo + small.e, big.lo + big.e) - c
         return Scaled(ms + mb, c, hi, lo)
 
+    def add_all(self, parts: list) -> Scaled:
+        """:meth:`add` folded left to right over ``parts``, bit for bit, but summing in place (no new
+        array and no rescaling) while the exponents agree and nothing can overflow."""
+        acc, owned = parts[0], False
+        for p in parts[1:]:
+            e = acc.e
+            # the case where add() neither rescales nor shifts: same exponent, room to grow, acc.lo above
+            # _BOTTOM (so that _common_exponent keeps e)
+            if p.e != e or acc.hi == -math.inf or p.hi == -math.inf or max(acc.hi, p.hi) + 1.0 > _TOP \
+                    or not acc.lo >= _BOTTOM or p.m.shape != acc.m.shape:
+                acc, owned = self.add(acc, p), False
+                continue
+            m = acc.m
+            if owned:
+                m += p.m
+            else:
+                m, owned = m + p.m, True
+            acc = Scaled(m, e, max(acc.hi + e, p.hi + e) - e + 1.0, min(acc.lo + e, p.lo + e) - e)  # as add()
+        return acc
+
     @staticmethod
     def _common_exponent(small: Scaled, big: Scaled):
         """An exponent between the two at which neither side under- nor overflows (or None)."""
@@ -235,6 +269,9 @@ class ScaledCounts:
             axis = a + 1
             if kind == "sparse":
                 m = self._sparse(m, axis, data, am.n_in)
+                continue
+            if kind == "slices":
+                m = _slice_sum(m, axis, data, am.n_in)
                 continue
             t, tt, blocks = data
             if blocks is not None and axis >= last - 1:

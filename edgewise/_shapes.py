@@ -1,0 +1,215 @@
+"""Output shapes of an fx graph from layer hyper-parameters, in one pass without running anything.
+
+Convolutions, pooling, Linear, normalisation, activations, ``+``/``*``, ``torch.cat``
+and flattening cover the classic CNNs (ResNet, DenseNet, VGG); their shapes are
+arithmetic on kernel, stride, padding and dilation. :func:`infer_shapes` fills
+``node.meta["tensor_meta"]`` as the meta-device pass does, or returns False at the
+first node it does not know (or whose operands do not fit, so that the real pass
+raises the model's own error): the caller then runs the meta-device pass.
+"""
+
+from __future__ import annotations
+
+import operator
+from types import SimpleNamespace
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["infer_shapes"]
+
+
+class _Unknown(Exception):
+    """A node whose shape this pass does not derive."""
+
+
+def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, ...], dtype) -> bool:
+    """Record every node's output shape (batch axis 1 included); False (nothing recorded) if some node is unknown."""
+    modules = dict(model.named_modules())
+    shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
+    try:
+        for node in fx_graph.nodes:
+            if node.op == "output":  # the meta pass records the returned tensor's shape here too
+                if isinstance(node.args[0], torch.fx.Node):
+                    shapes[node] = shapes[node.args[0]]
+                continue
+            if node.op == "placeholder":
+                if shapes:
+                    raise _Unknown("several inputs")
+                shapes[node] = (1, *shape)
+            elif node.op == "call_module":
+                shapes[node] = _module(modules[node.target], node, shapes)
+            elif node.op == "call_function":
+                shapes[node] = _function(node, shapes)
+            elif node.op == "call_method":
+                shapes[node] = _method(node, shapes)
+            else:  # get_attr: a constant, whose value the meta pass knows
+                raise _Unknown(node.op)
+            if min(shapes[node]) < 1:
+                raise _Unknown("empty")  # the model raises its own error, which the meta pass reports
+    except (_Unknown, KeyError, TypeError, ValueError, IndexError):
+        return False
+    for node, out in shapes.items():
+        node.meta["tensor_meta"] = SimpleNamespace(shape=torch.Size(out), dtype=dtype)
+    return True
+
+
+def _operands(node: torch.fx.Node, shapes: dict) -> list[tuple[int, ...]]:
+    """Shapes of the tensor operands, in order; raises on a constant tensor or an unknown node."""
+    found = []
+
+    def visit(a):
+        if isinstance(a, torch.fx.Node):
+            found.append(shapes[a])
+        elif isinstance(a, torch.Tensor):
+            raise _Unknown("constant tensor")
+        return a
+
+    torch.fx.node.map_aggregate((node.args, node.kwargs), visit)
+    return found
+
+
+def _only(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of the single tensor operand, which must come first."""
+    ops = _operands(node, shapes)
+    if len(ops) != 1 or not isinstance(node.args[0], torch.fx.Node):
+        raise _Unknown("operands")
+    return ops[0]
+
+
+def _arg(node: torch.fx.Node, i: int, name: str, default):
+    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
+
+
+# ------------------------------------------------------------------ modules
+
+_SAME_SHAPE_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.Mish, nn.ELU, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.BatchNorm1d, nn.BatchNorm2d,
+)
+
+
+def _module(m: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    x = _only(node, shapes)
+    cls = type(m)  # exact types: a subclass may pad, crop or reshape in its own forward
+    if cls in _SAME_SHAPE_MODULES:
+        if len(node.args) != 1 or node.kwargs:
+            raise _Unknown("arguments")
+        return x
+    if cls in (nn.Conv1d, nn.Conv2d):
+        return _conv(m, x)
+    if cls is nn.Linear:
+        if x[-1] != m.in_features:
+            raise _Unknown("features")
+        return (*x[:-1], m.out_features)
+    if cls in (nn.MaxPool1d, nn.MaxPool2d) and not m.return_indices:
+        return _pool(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, cls is nn.MaxPool2d)
+    if cls in (nn.AvgPool1d, nn.AvgPool2d):
+        return _pool(x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode, cls is nn.AvgPool2d)
+    if cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d) or (
+            cls in (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d) and not m.return_indices):
+        return _adaptive(x, m.output_size, cls in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+    if cls is nn.Flatten:
+        return _flatten(x, m.start_dim, m.end_dim)
+    raise _Unknown(cls.__name__)
+
+
+def _tuple(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _conv(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
+    from ._trace import _conv_axes
+
+    n = 2 if isinstance(m, nn.Conv2d) else 1
+    if len(x) != n + 2 or x[1] != m.in_channels or (isinstance(m.padding, str) and any(s != 1 for s in m.stride)):
+        raise _Unknown("conv input")
+    axes = _conv_axes(m, n)
+    if m.padding_mode != "zeros" and any(max(a.pad) >= size for a, size in zip(axes, x[2:])):
+        raise _Unknown("padding beyond the input")
+    return (1, m.out_channels, *(a.out_size(size) for a, size in zip(axes, x[2:])))
+
+
+def _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[int, ...]:
+    from ._trace import _pool_axes
+
+    n = 2 if two_d else 1
+    if len(x) != n + 2:
+        raise _Unknown("pool input")
+    axes = _pool_axes(kernel, stride, padding, dilation, ceil_mode, n)
+    if any(2 * a.pad[0] > a.kernel for a in axes):  # PyTorch refuses padding beyond half the kernel
+        raise _Unknown("pool padding")
+    return (*x[:2], *(a.out_size(size) for a, size in zip(axes, x[2:])))
+
+
+def _adaptive(x, output_size, two_d: bool) -> tuple[int, ...]:
+    n = 2 if two_d else 1
+    if len(x) != n + 2:
+        raise _Unknown("pool input")
+    sizes = _tuple(output_size, n)
+    return (*x[:2], *(size if o is None else int(o) for o, size in zip(sizes, x[2:])))
+
+
+def _flatten(x, start: int, end: int) -> tuple[int, ...]:
+    start, end = start % len(x), end % len(x)
+    if start > end:
+        raise _Unknown("flatten dims")
+    merged = 1
+    for d in x[start:end + 1]:
+        merged *= d
+    return (*x[:start], merged, *x[end + 1:])
+
+
+# ------------------------------------------------------------------ functions and methods
+
+_SAME_SHAPE_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.sigmoid, F.tanh, F.dropout, torch.relu,
+                         torch.sigmoid, torch.tanh}
+_BROADCAST_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
+                        torch.add, torch.sub, torch.mul}
+_SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone"}
+
+
+def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    fn = node.target
+    if fn in _SAME_SHAPE_FUNCTIONS:
+        return _only(node, shapes)
+    if fn in _BROADCAST_FUNCTIONS:
+        ops = _operands(node, shapes)
+        if not ops or len(node.args) != 2 or any(not isinstance(a, (torch.fx.Node, int, float)) for a in node.args):
+            raise _Unknown("operands")
+        out = tuple(torch.broadcast_shapes(*ops))
+        if fn in (operator.iadd, operator.isub, operator.imul) and out != ops[0]:
+            raise _Unknown("in-place broadcast")
+        return out
+    if fn is torch.cat:
+        return _cat(node, shapes)
+    if fn is torch.flatten:
+        return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
+    if fn in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
+        return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
+    raise _Unknown(getattr(fn, "__name__", str(fn)))
+
+
+def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    tensors, dim = _arg(node, 0, "tensors", None), _arg(node, 1, "dim", 0)
+    if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, torch.fx.Node) for t in tensors):
+        raise _Unknown("cat operands")
+    parts = [shapes[t] for t in tensors]
+    dim = dim % len(parts[0])
+    rest = {p[:dim] + p[dim + 1:] for p in parts}
+    if len(rest) != 1 or len({len(p) for p in parts}) != 1:
+        raise _Unknown("cat shapes")
+    first = parts[0]
+    return (*first[:dim], sum(p[dim] for p in parts), *first[dim + 1:])
+
+
+def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    if node.target in _SAME_SHAPE_METHODS:
+        if len(node.args) != 1 or node.kwargs:
+            raise _Unknown("arguments")
+        return _only(node, shapes)
+    if node.target == "flatten":
+        return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
+    raise _Unknown(node.target)

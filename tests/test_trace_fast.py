@@ -1,0 +1,312 @@
+"""The fast paths of tracing and counting against the slow ones they replace.
+
+* shapes from layer hyper-parameters (``edgewise._shapes``) against the meta-device pass;
+* the architecture fingerprint: every change that can change a trace changes it, weights do not;
+* the trace cache: shared between model objects as copies, bounded, never handing out a mutated Graph;
+* counting: strided-slice window sums and in-place sums bit for bit as the column-group / pairwise ones.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import edgewise
+from edgewise import _shapes, _trace
+from edgewise._axis import Window
+from edgewise._counts import AxisMap, ExactCounts, ScaledCounts
+from edgewise._counts.common import _slice_sum, _sparse_sum, window_taps
+from edgewise._counts.scaled import Scaled
+from edgewise._fingerprint import GraphCache, fingerprint
+from edgewise.errors import EdgewiseError
+from edgewise.testing.random_nets import random_net
+
+SETTINGS = settings(derandomize=True, max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+def slow_trace(model, shape, **kw):
+    """A trace with shapes from the meta-device pass only (the fallback of the fast shapes)."""
+    orig = _trace.infer_shapes
+    _trace.infer_shapes = lambda *a: False
+    try:
+        return _trace._trace(model, tuple(shape), None, **kw)
+    finally:
+        _trace.infer_shapes = orig
+
+
+def zoo(name: str, **kw) -> nn.Module:
+    torchvision = pytest.importorskip("torchvision")
+    return torchvision.models.get_model(name, weights=None, **kw)
+
+
+class Stem(nn.Module):
+    """Shapes the fast pass knows: strided, dilated, grouped, ceil-mode, 'same'/'valid', Flatten, functions."""
+
+    def __init__(self, two_d: bool = True):
+        super().__init__()
+        conv, pool, bn = (nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d) if two_d else (nn.Conv1d, nn.MaxPool1d,
+                                                                                    nn.BatchNorm1d)
+        avg, adaptive = (nn.AvgPool2d, nn.AdaptiveAvgPool2d) if two_d else (nn.AvgPool1d, nn.AdaptiveAvgPool1d)
+        self.a = conv(2, 6, 5, stride=2, padding=3, dilation=2, padding_mode="reflect")
+        self.b = conv(6, 6, 3, padding="same", groups=3, padding_mode="circular")
+        self.bn = bn(6)
+        self.p = pool(3, stride=2, padding=1, ceil_mode=True)
+        self.q = avg(2, ceil_mode=True)
+        self.c = conv(12, 4, 1, padding="valid")
+        self.g = adaptive(3)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(4 * 3 ** (2 if two_d else 1), 5)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.b(self.a(x))))
+        y = self.p(y) + 1.0
+        y = torch.cat([self.q(y), self.q(y * 2)], 1)
+        return self.fc(self.flat(self.g(F.relu(self.c(y)))))
+
+
+@pytest.mark.parametrize("model, shape", [
+    (Stem(), (2, 23, 17)), (Stem(), (2, 31, 30)), (Stem(False), (2, 41)),
+    ("resnet18", (3, 67, 45)), ("densenet121", (3, 64, 64)), ("vgg11_bn", (3, 64, 80)),
+    ("squeezenet1_1", (3, 99, 99)), ("mobilenet_v2", (3, 57, 57)),
+])
+def test_fast_shapes_are_the_meta_shapes(model, shape):
+    model = zoo(model) if isinstance(model, str) else model
+    model.eval()
+    fast, slow = _trace._Tracer().trace(model), _trace._Tracer().trace(model)
+    assert _shapes.infer_shapes(model, fast, shape, torch.float32)
+    _trace._propagate_shapes(model, slow, shape, torch.float32, "cpu")
+    for a, b in zip(fast.nodes, slow.nodes, strict=True):
+        ma, mb = a.meta.get("tensor_meta"), b.meta.get("tensor_meta")
+        assert (ma is None) == (mb is None), a.name
+        if ma is not None:
+            assert (tuple(ma.shape), ma.dtype) == (tuple(mb.shape), mb.dtype), a.name
+    assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
+
+
+@SETTINGS
+@given(random_net())
+def test_fast_shapes_give_the_graph_of_the_meta_pass_on_random_nets(case):
+    assert list(_trace._trace(case.model, case.input_shape, None)) == list(slow_trace(case.model,
+                                                                                     case.input_shape))
+
+
+def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
+    class Views(nn.Module):  # x.size(0) is shape arithmetic: only the meta pass has its value
+        def forward(self, x):
+            return x.view(x.size(0), -1)
+
+    model = Views()
+    fx = _trace._Tracer().trace(model)
+    assert not _shapes.infer_shapes(model, fx, (2, 4, 4), torch.float32)
+    assert all("tensor_meta" not in n.meta for n in fx.nodes)  # nothing half-recorded
+    assert edgewise.trace(model, (2, 4, 4))[edgewise.trace(model, (2, 4, 4)).output].shape == (32,)
+    wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(5, 4, 3))  # channels do not fit: the model's own error
+    with pytest.raises(EdgewiseError, match="does not run on an input of shape 3x9x9"):
+        edgewise.trace(wrong, (3, 9, 9))
+    with pytest.raises(EdgewiseError, match="does not run"):
+        edgewise.trace(nn.Sequential(nn.Conv2d(3, 4, 5)), (3, 3, 3))  # empty output
+
+
+# ------------------------------------------------------------ fingerprint
+
+def net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 8, 3, groups=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: setattr(m[0], "stride", (2, 2)), lambda m: setattr(m[0], "padding", (2, 2)),
+    lambda m: setattr(m[0], "dilation", (2, 1)), lambda m: setattr(m[4], "groups", 4),
+    lambda m: setattr(m[0], "kernel_size", (3, 1)), lambda m: setattr(m[0], "padding_mode", "reflect"),
+    lambda m: setattr(m[3], "ceil_mode", True), lambda m: setattr(m[5], "output_size", 2),
+    lambda m: m.__setitem__(2, nn.GELU()), lambda m: m.__setitem__(3, nn.AvgPool2d(2)),
+    lambda m: setattr(m[0], "stride", (1.0, 1)),  # another type, equal value
+    lambda m: setattr(m[2], "forward", lambda x: x * 2),  # forward replaced on the instance
+    lambda m: m[1].register_forward_hook(lambda *a: None),
+    lambda m: m[0].register_buffer("mask", torch.ones(3)), lambda m: m.add_module("extra", nn.ReLU()),
+])
+def test_every_structural_change_changes_the_fingerprint(change):
+    model = net()
+    before = fingerprint(model)
+    change(model)
+    assert fingerprint(model)[0] != before[0]
+
+
+def test_weights_and_statistics_do_not_change_the_fingerprint_and_instances_share_it():
+    a, b = net(), net()
+    with torch.no_grad():
+        b[0].weight.mul_(3)
+        b[1].running_mean.add_(1)
+    b[1].num_batches_tracked += 5
+    b.train()
+    assert fingerprint(a) == fingerprint(b) and fingerprint(a)[1]
+    a[0].register_buffer("index", torch.arange(4))  # an integer table is compared by value
+    b[0].register_buffer("index", torch.arange(4).flip(0))
+    assert fingerprint(a)[0] != fingerprint(b)[0]
+
+
+def test_patching_a_class_forward_changes_the_fingerprint():
+    class Block(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    model = nn.Sequential(Block())
+    before = fingerprint(model)[0]
+    Block.forward = lambda self, x: x * 1
+    assert fingerprint(model)[0] != before
+
+
+def test_opaque_attributes_keep_the_fingerprint_private():
+    model = net()
+    model[2].helper = object()  # cannot be compared by value: valid for this object only
+    assert not fingerprint(model)[1]
+    model[2].helper = [1, (2, "a"), None, F.relu]
+    assert fingerprint(model)[1]
+
+
+# ------------------------------------------------------------ cache
+
+def test_a_new_object_of_a_seen_architecture_gets_a_copy():
+    shape = (3, 12, 12)
+    a, b = net(), net()
+    ga = edgewise.trace(a, shape)
+    gb = edgewise.trace(b, shape)
+    assert gb is not ga and list(gb) == list(ga) and gb.consumers("0") == ga.consumers("0")
+    assert edgewise.trace(b, shape) is gb  # the same object: the same Graph, as before
+    ga.nodes.pop("7")
+    gb.nodes.clear()
+    gb.padding = "zeros"
+    third = edgewise.trace(net(), shape)  # a third object: what the first trace produced, whatever callers did
+    assert list(third) == list(_trace._trace(net(), shape, None)) and third.padding is None
+    b[0].stride = (2, 2)
+    assert edgewise.trace(b, shape)["0"].shape == (8, 6, 6)
+
+
+def test_the_shared_cache_is_bounded_and_model_entries_die_with_the_model():
+    cache = GraphCache(size=3)
+    models = [nn.Sequential(nn.Conv1d(1, 1, k)) for k in range(1, 7)]
+    for m in models:
+        key, shared = fingerprint(m)
+        cache.put(m, key, shared, edgewise.trace(m, (1, 9)))
+    assert len(cache._shared) == 3 and len(cache._by_model) == 6
+    del m, models
+    gc.collect()
+    assert len(cache._by_model) == 0
+
+
+def test_trace_keyword_arguments_are_part_of_the_key():
+    model = net()
+    assert edgewise.trace(model, (3, 12, 12), name="a").model_name == "a"
+    assert edgewise.trace(net(), (3, 12, 12), name="b").model_name == "b"
+    assert edgewise.trace(net(), (3, 12, 12), layer="3").output == "3"
+    assert edgewise.trace(net(), (3, 12, 12)).output == "7"
+
+
+# ------------------------------------------------------------ counting
+
+@st.composite
+def _window(draw):
+    k, s, d = draw(st.integers(1, 7)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    pad = (draw(st.integers(0, (k - 1) * d)), draw(st.integers(0, (k - 1) * d)))
+    w = Window(k, s, d, pad, "zeros", draw(st.booleans()))
+    n_in = draw(st.integers(max(1, w.extent - sum(pad)), 40))
+    return w, n_in, w.out_size(n_in)
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(_window(), st.integers(1, 3))
+def test_strided_slices_sum_bit_for_bit_as_the_column_groups(case, axis):
+    w, n_in, n_out = case
+    am = AxisMap(w, n_in, n_out)
+    rng = np.random.default_rng(n_in * 31 + n_out)
+    shape = [2, 3, 4]
+    shape[axis - 1] = n_out
+    x = rng.random((1, *shape)) * 10.0 ** rng.integers(-5, 5, size=(1, *shape))
+    taps, growth = window_taps(am)
+    assert growth == am.growth()
+    groups = [(r, c, None if (v == 1).all() else v.astype(np.float64)) for r, c, v in am.groups()]
+    slow = np.moveaxis(_sparse_sum(np.moveaxis(x, axis, -1), groups, n_in, np.float64), -1, axis)
+    assert np.array_equal(_slice_sum(x, axis, taps, n_in), slow)
+    assert _slice_sum(x.astype(object), axis, taps, n_in).shape == slow.shape
+
+
+def test_add_all_is_add_folded_bit_for_bit():
+    num, rng = ScaledCounts(), np.random.default_rng(0)
+    for trial in range(30):
+        parts = []
+        for _ in range(rng.integers(2, 7)):
+            m = rng.random((2, 5)) * 2.0 ** rng.integers(-40, 40)
+            m[rng.random((2, 5)) < 0.2] = 0
+            e = int(rng.choice([0, 0, 0, 300, -200]))
+            hi = rng.choice([math.log2(m.max()) if m.max() > 0 else -math.inf, 999.5])
+            parts.append(Scaled(m, e, float(hi), math.log2(m[m > 0].min()) if (m > 0).any() else math.inf))
+        if trial % 5 == 0:
+            parts[1] = Scaled(np.zeros((2, 5)), 0, -math.inf, math.inf)
+        saved = [p.m.copy() for p in parts]
+        fold = parts[0]
+        for p in parts[1:]:
+            fold = num.add(fold, p)
+        fast = num.add_all(parts)
+        assert np.array_equal(fast.m, fold.m) and (fast.e, fast.hi, fast.lo) == (fold.e, fold.hi, fold.lo)
+        assert all(np.array_equal(p.m, m) for p, m in zip(parts, saved))  # the operands are left as they were
+
+
+@pytest.mark.parametrize("length", [3001, 4096])
+def test_long_strided_1d_float_counts_equal_exact(length):
+    model = nn.Sequential(nn.Conv1d(1, 2, 7, stride=2, padding=3), nn.MaxPool1d(3, 2, 1, ceil_mode=True),
+                          nn.Conv1d(2, 2, 5, dilation=3, padding=6))
+    f, e = (edgewise.pathways(model, (1, length), exact=x) for x in (False, True))
+    assert f.counts.tolist() == [float(v) for v in e.counts.tolist()]
+
+
+def test_float_counts_on_densenet_and_resnet_equal_exact():
+    for name in ("densenet121", "resnet18"):
+        graph = edgewise.trace(zoo(name), (3, 40, 40))
+        f, e = edgewise.pathways(graph), edgewise.pathways(graph, exact=True)
+        ref = np.array([math.log10(v) for v in e.counts.ravel()]).reshape(f.log10.shape)
+        np.testing.assert_allclose(f.log10, ref, rtol=0, atol=1e-12)
+
+
+def test_exact_counts_use_the_slices_for_windows():
+    kind, _ = ExactCounts()._plan(AxisMap(Window(3, 2, 1, (1, 1)), 20, 10))
+    assert kind == "slices"
+
+
+def test_another_input_size_reuses_the_symbolic_graph_and_recomputes_shapes():
+    model = zoo("resnet18")
+    edgewise.trace(model, (3, 64, 64))
+    key = fingerprint(model)[0]
+    assert _trace._FX.get(key) is not None
+    for shape in [(3, 97, 75), (3, 32, 32)]:
+        assert list(edgewise.trace(zoo("resnet18"), shape)) == list(slow_trace(zoo("resnet18"), shape))
+
+
+def test_constants_fx_stores_on_the_model_are_removed_and_not_shared():
+    class TimesTwo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x) * torch.tensor(2.0)
+
+    model = TimesTwo()
+    before = set(vars(model))
+    g = edgewise.trace(model, (1, 8, 8))
+    assert set(vars(model)) == before and edgewise.trace(model, (1, 8, 8)) is g
+    assert _trace._FX.get(fingerprint(model)[0]) is None
+    assert list(edgewise.trace(TimesTwo(), (1, 9, 9))) == list(slow_trace(TimesTwo(), (1, 9, 9)))
+    with pytest.raises(EdgewiseError):  # and after a failed trace too
+        edgewise.trace(model, (1, 2, 2))
+    assert set(vars(model)) == before
