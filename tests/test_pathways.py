@@ -144,3 +144,13 @@ def test_device_argument_on_cpu_and_cuda():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     assert np.array_equal(pathways(graph, device="cuda").counts, cpu)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"))])
+def test_the_autograd_oracle_runs_on_the_device_asked_for(device):
+    from edgewise.testing.oracle import autograd_pathways
+
+    model = nets.from_spec("conv3, maxpool2, conv3/s2", (1, 12, 12), width=2)
+    expected = pathways(model, (1, 12, 12)).counts
+    np.testing.assert_array_equal(autograd_pathways(model, (1, 12, 12), device=device), expected)

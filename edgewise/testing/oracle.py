@@ -974,7 +974,8 @@ def _capture(net: "_OnesNetwork", layer: str, x: torch.Tensor):
 
 
 def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float64,
-                      layer: str | None = None, scale_log2: int = 0, norm_stats: str = "ignore") -> np.ndarray:
+                      layer: str | None = None, scale_log2: int = 0, norm_stats: str = "ignore",
+                      device=None) -> np.ndarray:
     """Path counts from every input position (channel 0) to the selected output units, by autograd.
 
     Args:
@@ -989,12 +990,15 @@ def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float
             use it to bring counts beyond float64's range (deep ResNets) back into it.
         norm_stats: ``"count"``: a normalisation's output unit also reads, once each, every unit its
             statistics are computed over (``x + x.sum(those axes)``); ``"ignore"``: the identity.
+        device: where the all-ones copy runs (default: where the model's parameters are, else the CPU).
 
     Returns:
         float array over the input positions (L or H×W).
     """
-    net = ones_network(model, norm_stats).to(dtype)
-    x = torch.zeros((1, *input_shape), dtype=dtype, requires_grad=True)
+    device = torch.device(device) if device is not None else next(
+        (p.device for p in model.parameters()), torch.device("cpu"))
+    net = ones_network(model, norm_stats).to(device=device, dtype=dtype)
+    x = torch.zeros((1, *input_shape), dtype=dtype, device=device, requires_grad=True)
     if layer is None:
         y = net(x)
     else:
@@ -1004,6 +1008,6 @@ def autograd_pathways(model: nn.Module, input_shape, to="all", dtype=torch.float
     if not y.requires_grad:
         raise EdgewiseError("autograd_pathways: the selected output carries no paths from the input (attention "
                             "weights and other constants carry none); select a layer whose output depends on it")
-    seed = _select(tuple(y.shape[1:]), to).to(dtype)[None] * 2.0 ** -scale_log2
+    seed = _select(tuple(y.shape[1:]), to).to(device=device, dtype=dtype)[None] * 2.0 ** -scale_log2
     (grad,) = torch.autograd.grad(y, x, seed)
     return grad[0, 0].detach().cpu().numpy()
