@@ -37,8 +37,9 @@ def add_parser(sub, common, fmt, wrap) -> None:
     rp.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
                     help="section 8, what trained networks learned about position (edgewise probe: bias, blind "
                          "spots, padding-aware units, readout, perturbation) on the trained models, or on "
-                         "pretrained:efficientnet-lite0 when none is trained (default: on for the default page and "
-                         "for trained models)")
+                         "pretrained:efficientnet-lite0 when none is trained (default: on for trained models; on "
+                         "the default page with --train, or once an earlier --probe run into the same --out "
+                         "cached it; about 65 s of probing)")
     rp.add_argument("--size", choices=("quick", "full"), default="quick", help="experiment size (default quick)")
     rp.add_argument("--seeds", type=int, default=3, metavar="N", help="experiment seeds (default 3)")
     rp.add_argument("--inits", type=int, default=32, metavar="N",

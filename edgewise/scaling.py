@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nets, theory
+from ._counts import ExactCounts
 from ._trace import parse_shape
 from .errors import EdgewiseError
+from .maps import position_summary
 from .pathways import pathways
 from .results import Result
 
@@ -191,14 +193,12 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
     with bar:
         for padding in paddings:
             row, flat = [], []
-            for L in depth_list:
-                try:
-                    net = nets.from_spec(f"{L}*{block}", shape, padding=padding, width=width, activation=None)
-                    p = pathways(net, shape, exact=True)
-                    row.append(float(p.summary[f"center_{key}_ratio"]))
-                    flat.append(p.exact and _is_uniform(p.counts))
-                except EdgewiseError:  # the stack shrank the input away
+            for counts in _depth_counts(block, shape, padding, width, depth_list):
+                if counts is None:  # the stack shrank the input away
                     row.append(math.nan)
+                else:
+                    row.append(float(position_summary(counts, ExactCounts().log10(counts))[f"center_{key}_ratio"]))
+                    flat.append(_is_uniform(counts))
                 bar.update(1)
             ratios[padding], uniform[padding] = row, bool(flat) and all(flat)
             law = _closed_form(block, padding, shape[1:], depth_list)
@@ -207,6 +207,116 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
                 exact[padding], params[padding] = law.exact, law.params
             laws[padding] = _fit(depth_list, row)
     return Scaling(block, shape, depth_list, ratios, key, theory_curves, kinds, laws, exact, params, uniform)
+
+
+def _depth_counts(block: str, shape, padding: str, width: int, depths):
+    """Exact path counts (to every output unit) of ``L*block`` for each depth L of ``depths`` (sorted); None where
+    the stack has no output. A one-channel stack is grown a layer at a time (:func:`_grow`) as far as it can be;
+    any other depth is counted whole."""
+    grown = _grow(block, shape, padding) if width == 1 and shape[0] == 1 else iter(())
+    counts, done = None, 0
+    for L in depths:
+        while done < L and (step := next(grown, _STOP)) is not _STOP:
+            counts, done = step, done + 1
+        yield counts if done == L else _stack_counts(f"{L}*{block}", shape, padding, width)
+
+
+_STOP = object()
+
+
+def _grow(block: str, shape, padding: str):
+    """Counts of ``1*block``, ``2*block``, … from one traced layer at a time, while each follows from the one
+    before: a layer that keeps the input's shape goes in front of the previous stack (its adjoint applied to the
+    previous counts); a layer that feeds each of its inputs to the same number α of outputs goes behind it (α
+    times the previous counts). None once the stack has no output; stops where neither holds."""
+    shape, size, layer, counts, num = tuple(shape), tuple(shape), None, None, ExactCounts()
+    while True:
+        if layer is None or not layer.keeps_shape:
+            layer = _Layer.of(block, size, padding, num)
+        if layer is None:  # the stack shrank the input away
+            while True:
+                yield None
+        if not layer.chain:
+            return
+        if counts is None:
+            counts = layer.feeds
+        elif layer.keeps_shape and size == shape:
+            counts = layer(counts)
+        elif _is_uniform(layer.feeds):
+            counts = counts * layer.feeds.flat[0]
+        else:
+            return
+        size = layer.out
+        yield counts
+
+
+def _stack_counts(spec: str, shape, padding: str, width: int):
+    try:
+        net = nets.from_spec(spec, shape, padding=padding, width=width, activation=None)
+        return pathways(net, shape, exact=True).counts
+    except EdgewiseError:  # the stack shrank the input away
+        return None
+
+
+class _Layer:
+    """One one-channel block on one input shape, traced: called on exact counts over its output, its adjoint
+    (the counts over its input, in the number system ``num``, whose plans one stack's layers share);
+    ``feeds``: that of all ones; ``out``: its output shape; ``chain``: whether it is a one-channel chain of nodes
+    (else none of this applies)."""
+
+    def __init__(self, graph, shape, num: ExactCounts):
+        from .pathways import select_units
+
+        target = graph[graph.target(None)]
+        self.graph, self.shape, self.out, self.num = graph, tuple(shape), tuple(target.shape), num
+        self.order = [nd for nd in reversed(list(graph)) if nd.kind not in ("input", "const")]
+        self.chain = target.channels == 1 and all(len(nd.inputs) == 1 for nd in self.order)
+        self.keeps_shape = self.out == self.shape
+        self._ones = num.ones(select_units(target.shape, "all", target.name))
+        self.feeds = None
+        if self.chain:
+            fast = self._windows_feeds()
+            self.feeds = self(None) if fast is None else fast
+
+    @classmethod
+    def of(cls, block: str, shape, padding: str, num: ExactCounts):
+        """The layer, or None when it has no output."""
+        from ._trace import trace
+
+        try:
+            net = nets.from_spec(f"1*{block}", shape, padding=padding, width=1, activation=None)
+        except EdgewiseError:
+            return None
+        return cls(trace(net, shape), shape, num)
+
+    def _windows_feeds(self):
+        """``self(None)`` without a counting plan, for a chain of sliding windows: each axis's adjoint of small
+        integers summed straight from the window's non-zeros (a plan per input size is what made a growing stack
+        slow); None for any other chain."""
+        from ._axis import Window, nonzeros
+
+        if not all(nd.kind in ("conv", "pool") and all(isinstance(a, Window) for a in nd.axes) for nd in self.order):
+            return None
+        x = np.ones(self.out[1:], dtype=np.int64)
+        for nd in self.order:
+            n_in, n_out = self.graph.grid(nd.name)
+            for axis, (op, i, o) in enumerate(zip(nd.axes, n_in, n_out)):
+                rows, cols, vals = nonzeros(op, i, o)
+                moved = np.moveaxis(x, axis, -1)
+                out = np.zeros(moved.shape[:-1] + (i,), dtype=np.int64)
+                np.add.at(out, (..., cols), moved[..., rows] * vals.astype(np.int64))
+                x = np.moveaxis(out, -1, axis)
+        return x.astype(object)
+
+    def __call__(self, counts):
+        from .pathways import _adjoint, _Value
+
+        value = _Value((self._ones if counts is None else counts)[None], np.zeros(1, dtype=np.int64))
+        for nd in self.order:  # a chain: each node hands its counts to its one input
+            ((src, value),) = _adjoint(self.graph, nd, value, self.num)
+            value = _Value(value.rows.reshape((value.rows.shape[0],) + tuple(self.graph[src].shape[1:])),
+                           value.index)
+        return value.rows[value.index[0]].reshape(self.shape[1:])
 
 
 def _fit(depths, ratios) -> dict | None:

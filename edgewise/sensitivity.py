@@ -32,6 +32,7 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from . import _init
+from ._cone import nudge_changes
 from .errors import EdgewiseError
 from .maps import map_metrics
 from .models import describe, load
@@ -669,7 +670,9 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
     ``f = Σ selected units`` and ``u_p`` = 1 on every channel at position p. All
     positions at once: ``n_signs`` random ±1 patterns ``s``; correlating the
     change with each position's sign recovers that position's share. Both are
-    checked against the autograd gradient.
+    checked against the autograd gradient. For a chain of local layers each single
+    nudge is computed on its forward cone only (:mod:`edgewise._cone`: the same
+    change, up to float rounding, at a fraction of the cost of whole forwards).
 
     Args:
         model, inputs, to, layer, padding: as in :func:`gradient_map` (``to="each"`` is not
@@ -713,6 +716,10 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
         d[torch.arange(len(idx)), idx] = 1.0
         return d.reshape(len(idx), 1, *spatial)
 
+    def nudged(xb, f0, idx):  # f(x + ε·u_p) − f(x): on each position's cone where the model allows
+        change = nudge_changes(module, xb, idx, eps, lambda shape: _units(shape, to, layer or "output"), layer)
+        return f(xb + eps * directions(idx)) - f0 if change is None else change
+
     gen = torch.Generator().manual_seed(seed)
     signs = (torch.randint(0, 2, (n_signs, n_pos), generator=gen) * 2 - 1).to(device=x.device, dtype=dt)
     single = torch.zeros(n_pos, dtype=dt, device=x.device)
@@ -730,8 +737,7 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
             grad += g[0].sum(dim=0).reshape(-1).abs()
             for start in range(0, n_pos, chunk):
                 idx = torch.arange(start, min(start + chunk, n_pos), device=x.device)
-                moved = xb + eps * directions(idx)
-                single[idx] += ((f(moved) - f0) / eps).abs()
+                single[idx] += (nudged(xb, f0, idx) / eps).abs()
                 bar.update(len(idx))
             for start in range(0, n_signs, chunk):
                 s = signs[start:start + chunk]

@@ -79,6 +79,27 @@ def test_probe_runs_for_trained_models_and_the_default_page_only(tmp_path, monke
     assert "8. What trained networks learned about position" in forced.sections
 
 
+def test_default_page_shows_the_probes_once_they_are_cached(tmp_path, monkeypatch, small):
+    ran = []
+    monkeypatch.setattr(learned, "section", lambda w, models, *a, **k: ran.append(models) or "<p>probed</p>")
+    monkeypatch.setattr(builder, "DEFAULT_MODELS", (("3*conv3", (1, 10, 10)),))  # the default page, small
+    fast = {"n_inits": 2, "remedy_inits": 0, "progress": False}
+    out = tmp_path / "report"
+    cold = build(out=out, **fast)  # a fresh folder: section 8 is not computed, and the page says how to get it
+    assert cold.config["probe"] is False and ran == [] and not learned.cached_default(out)
+    text = _text(out.joinpath("index.html").read_text())
+    assert "Run with --probe" in text and "cached in this folder" in text
+    probed = build(out=out, probe=True, **fast)
+    assert probed.config["probe"] is True and ran == [[(learned.DEFAULT, None, None)]]
+    assert learned.cached_default(out) and not learned.cached_default(out, seed=1)
+    again = build(out=out, **fast)  # the same folder: now from the cache
+    assert again.config["probe"] is True and len(ran) == 2 and "<p>probed</p>" in again.path.read_text()
+    monkeypatch.setattr(learned, "SETTINGS", {**SMALL, "bias_n": 9})  # other settings' probes are not cached
+    assert not learned.cached_default(out)
+    assert builder._probe_by_default(True, [], None, tmp_path / "fresh", 0, train=True)  # --train: minutes anyway
+    assert not builder._probe_by_default(True, [], None, tmp_path / "fresh", 0, train=False)
+
+
 def test_cli_report_probe_flag(tmp_path, monkeypatch):
     from edgewise.cli import main
 

@@ -32,6 +32,42 @@ def test_scaling_2d_corner_is_the_square_of_the_1d_ratio():
     np.testing.assert_allclose(two, np.square(one), rtol=1e-12)
 
 
+def _depth_by_depth(block, depths, padding, shape):
+    """The slow reference: every depth's stack built and counted whole."""
+    from edgewise import nets
+    from edgewise.pathways import pathways
+
+    key = "corner" if len(shape) == 3 else "edge"
+    ratios, flat = [], []
+    for L in depths:
+        try:
+            p = pathways(nets.from_spec(f"{L}*{block}", shape, padding=padding, width=1, activation=None), shape,
+                         exact=True)
+        except EdgewiseError:
+            ratios.append(math.nan)
+            continue
+        ratios.append(float(p.summary[f"center_{key}_ratio"]))
+        counts = p.counts.ravel()
+        flat.append(all(c == counts[0] for c in counts))
+    return ratios, bool(flat) and all(flat)
+
+
+@pytest.mark.parametrize("block, shape, depths", [("conv3", (1, 24), [1, 2, 3, 5, 8, 13, 21]),
+                                                  ("conv4", (1, 17), "1:9"), ("conv5/d2", (1, 30), [2, 4, 9]),
+                                                  ("conv3/s2", (1, 40), "1:7"), ("conv3", (1, 9, 11), "1:6"),
+                                                  ("maxpool3", (1, 20), "1:4"), ("res(conv3)", (1, 12), "1:3")])
+def test_grown_stacks_equal_stacks_counted_whole(block, shape, depths):
+    from edgewise import nets
+
+    # a residual block is no chain (counted whole); it needs a padding that keeps the shape
+    paddings = ("same", "circular", "reflect") if block.startswith("res") else tuple(nets.PADDINGS)
+    s = scaling(block, depths, paddings, input_shape=shape, progress=False)
+    for padding in paddings:
+        ratios, uniform = _depth_by_depth(block, s.depths, padding, shape)
+        assert s.ratios[padding] == pytest.approx(ratios, rel=0, abs=0, nan_ok=True), padding  # bit for bit
+        assert s.uniform[padding] == uniform, padding
+
+
 def test_scaling_marks_vanished_outputs_and_checks_its_arguments():
     s = scaling("conv5", "1:6", ("valid",), input_shape=(1, 12), progress=False)
     assert math.isnan(s.ratios["valid"][-1])

@@ -21,7 +21,7 @@ from ..answer import gather
 from ..errors import EdgewiseError
 from ..models import describe
 from ..results import Result, write_atomic, write_json
-from . import page, sections, trained, verdict
+from . import learned, page, sections, trained, verdict
 from .folder import Staging, check_out
 from .page import slug as _slug
 
@@ -161,6 +161,14 @@ def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> tuple[list[int
     return sizes, flops
 
 
+def _probe_by_default(default_page: bool, pairs, trained_weights, out, seed: int, train: bool) -> bool:
+    """Section 8 unless asked: on trained models; on the default page with ``train`` (minutes already) or when an
+    earlier default report into ``out`` left the probes cached (computing them takes far longer than the rest)."""
+    if default_page:
+        return train or learned.cached_default(out, seed)
+    return any(_is_trained(m) if trained_weights is None else trained_weights for m, _ in pairs)
+
+
 def _is_trained(model) -> bool:
     """Whether the weights came from training: a pretrained: or experiment: reference, or a trained task net."""
     return (isinstance(model, str) and model.startswith(("pretrained:", "experiment:"))) or \
@@ -218,8 +226,9 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
             the path map's caption says which, and over which layers.
         probe: add section 8, what trained networks learned about position (:mod:`edgewise.probe`: spatial bias,
             blind spots, padding-aware units, position readout, perturbation) on the models with trained weights,
-            or on the packaged EfficientNet-Lite0 when none is trained. Default: on for the default page and for
-            reports on trained models.
+            or on the packaged EfficientNet-Lite0 when none is trained. Default: on for reports on trained models;
+            on the default page with ``train``, or when an earlier ``probe=True`` default report into ``out`` left
+            its results in the cache (computing them takes far longer than the rest of the default page).
         force: write into ``out`` even if it holds files that are not an edgewise report (they are replaced).
             The report is built aside and swapped in whole when complete (:mod:`.folder`); an earlier report's
             cached experiments are kept.
@@ -243,16 +252,18 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
     remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts, flops)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
-    probe = (models is None or any(_is_trained(m) if trained_weights is None else trained_weights for m, _ in pairs)) \
-        if probe is None else bool(probe)
+    if probe is None:
+        probe = _probe_by_default(models is None, pairs, trained_weights, out, seed, train)
     with Staging(out) as staged:
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
-                      trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe)
+                      trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe,
+                      default_page=models is None)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
-           padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False) -> Report:
+           padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False,
+           default_page=False) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out)
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
@@ -293,7 +304,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 inner.append(page.note(capped))
             parts.append([ident, title, inner])
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
-        parts.append(_learned_section(w, subjects, probe, seed, bar, train, size))
+        parts.append(_learned_section(w, subjects, probe, seed, bar, train, size, default_page))
         parts[0][2].append(verdict.render_trained(w.numbers))
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
@@ -337,22 +348,27 @@ def _explore(w, pairs, padding: str) -> str:
             "and redraws the exact path counts, the centre/edge ratio against depth and the receptive fields.</p>")
 
 
-def _learned_section(w, subjects, probe: bool, seed: int, bar, train: bool = False, size: str = "quick") -> list:
-    """Section 8: the probes on the trained models (or on the packaged EfficientNet-Lite0 when none is trained)."""
-    from . import learned
-
+def _learned_section(w, subjects, probe: bool, seed: int, bar, train: bool = False, size: str = "quick",
+                     default_page: bool = False) -> list:
+    """Section 8: the probes on the trained models (or on the packaged EfficientNet-Lite0 when none is trained);
+    ``default_page``: the built-in default report (its probes are remembered as cached once computed)."""
     title = "8. What trained networks learned about position"
     if not probe:
         return ["learned", title, [page.note(
             "Run with --probe to measure what trained weights do with the border (spatial bias, blind spots, "
             "padding-aware units, position readout, perturbation) on the models given, or, if none of them is "
-            f"trained, on the packaged {learned.DEFAULT}.")]]
+            f"trained, on the packaged {learned.DEFAULT}" + (
+                " (not measured on the default page by itself: it takes far longer than the rest of the page; once "
+                "measured with --probe or --train, its results are cached in this folder and every later default "
+                "report into it shows them)." if default_page else "."))]]
     models = [(s.ev.module, s.ev.shape, s.ev.name) for s in subjects if s.trained] or [(learned.DEFAULT, None, None)]
 
     def step(text):
         bar.label(f"{title} — {text}", f"{title} — {text.split(' — ')[0]}")
 
     html_text = learned.section(w, models, seed, step, train=train, size=size)
+    if default_page:
+        learned.mark_default(w.cache, seed)
     bar.done()
     return ["learned", title, [html_text]]
 

@@ -8,11 +8,13 @@ EfficientNet-Lite0 ImageNet weights; a report on trained models probes them.
 from __future__ import annotations
 
 import html
+import json
+from pathlib import Path
 
 from . import page
 from .folder import CACHE
 
-__all__ = ["DEFAULT", "SETTINGS", "probe_model", "explanations", "section"]
+__all__ = ["DEFAULT", "SETTINGS", "probe_model", "explanations", "section", "cached_default", "mark_default"]
 
 #: the trained network the default page probes (ImageNet weights shipped in a package: nothing downloads)
 DEFAULT = "pretrained:efficientnet-lite0"
@@ -20,6 +22,32 @@ DEFAULT = "pretrained:efficientnet-lite0"
 #: report-sized settings: enough inputs for stable numbers, few enough for the page's time budget
 SETTINGS = {"bias_n": 64, "units_n": 64, "blind_spot_positions": 12, "perturb_n": 2, "perturb_steps": 4,
             "perturb_inits": 1, "readout_n": 32}
+
+
+def _marker(cache) -> Path:
+    return Path(cache) / CACHE / "probe" / "default-page.json"
+
+
+def _marked(seed: int) -> dict:
+    from ..probe._common import CACHE_VERSION
+
+    return {"model": DEFAULT, "settings": SETTINGS, "seed": seed, "cache_version": CACHE_VERSION}
+
+
+def cached_default(cache, seed: int = 0) -> bool:
+    """Whether an earlier default report into the folder ``cache`` probed :data:`DEFAULT` with today's settings
+    and ``seed``, so that section 8 now comes from the cache (``mark_default`` wrote it)."""
+    try:
+        return json.loads(_marker(cache).read_text()) == json.loads(json.dumps(_marked(seed)))
+    except (OSError, ValueError):
+        return False
+
+
+def mark_default(cache, seed: int = 0) -> None:
+    """Remember that the default page's probes (:data:`DEFAULT`, these settings, ``seed``) are cached."""
+    from ..results import write_json
+
+    write_json(_marker(cache), _marked(seed))
 
 
 def _say(result) -> str:

@@ -1,7 +1,7 @@
 """One self-contained HTML page: figures embedded as PNG data, inline CSS, no script, nothing fetched.
 
-The pieces are plain strings of HTML: :func:`figure`, :func:`table`, :func:`markdown`
-and :func:`paragraph` make them, :func:`page` puts sections and a table of contents
+The pieces are plain strings of HTML: :func:`image` (a figure's PNG, shown at :func:`shown_size`),
+:func:`table`, :func:`markdown` and :func:`paragraph` make them, :func:`page` puts sections and a table of contents
 around them.
 """
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import re
 
-import matplotlib
 from matplotlib.figure import Figure
 
-from .figures import STYLE
-
-__all__ = ["figure", "image", "table", "markdown", "paragraph", "note", "page", "slug"]
+__all__ = ["shown_size", "image", "table", "markdown", "paragraph", "note", "page", "slug"]
 
 _CSS = """
 :root { --ink: #1a1a1a; --muted: #555; --rule: #ddd; --accent: #0072B2; --bg: #fff; --panel: #f6f7f9; }
@@ -57,12 +53,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
-def figure(fig: Figure, ident: str, caption: str, alt: str | None = None, dpi: int = 110) -> str:
-    """``<figure>`` with ``fig`` embedded as PNG data (the page needs no other file)."""
-    buf = io.BytesIO()
-    with matplotlib.rc_context(STYLE):
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": "edgewise"})
-    return image(buf.getvalue(), ident, caption, tuple(round(v * dpi) for v in fig.get_size_inches()), alt)
+def shown_size(fig: Figure, dpi: int = 110) -> tuple[int, int]:
+    """The (width, height) in CSS pixels at which the page shows ``fig``, whatever resolution its PNG has."""
+    return tuple(round(v * dpi) for v in fig.get_size_inches())
 
 
 def image(png: bytes, ident: str, caption: str, size: tuple[int, int], alt: str | None = None) -> str:

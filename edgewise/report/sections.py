@@ -64,8 +64,10 @@ class Writer:
         self.cache = Path(cache) if cache is not None else self.out  # the report folder's lasting part
 
     def figure(self, fig, ident: str, caption: str) -> str:
-        self.files += save_figure(fig, self.out / "figures" / ident)
-        return page.figure(fig, ident, caption)
+        """Render ``fig`` once: the PNG in ``figures/`` is the one the page embeds (shown at the page's size)."""
+        written = save_figure(fig, self.out / "figures" / ident)
+        self.files += written
+        return page.image(written[0].read_bytes(), ident, caption, page.shown_size(fig))
 
     def png(self, path: Path, ident: str, caption: str, size) -> str:
         """A PNG already on disk (a diagram), embedded the same way."""
