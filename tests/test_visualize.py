@@ -145,3 +145,143 @@ def test_results_render_in_a_notebook():
     assert "data:image/png;base64," in vis._repr_html_()
     pd = V.position_dependence(model, "conv2", 0, SHAPE, ("center", "top_left"), seeds=2, steps=2)
     assert "data:image/png;base64," in pd._repr_html_()
+
+
+class _Branches(nn.Module):
+    """A depthwise convolution, then two branches (3×3 and dilated 3×3) concatenated, then a strided conv."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.dw = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.a = nn.Conv2d(6, 4, 3, padding=1)
+        self.b = nn.Conv2d(6, 4, 3, padding=2, dilation=2)
+        self.down = nn.Conv2d(8, 5, 3, stride=2, padding=1)
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g) * 0.3
+
+    def forward(self, x):
+        x = torch.relu(self.dw(torch.relu(self.stem(x))))
+        return self.down(torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1))
+
+
+def _batchnorm_net():
+    """conv → BatchNorm → ReLU twice (the second strided; the first conv without bias) → conv, in eval mode with
+    non-trivial running statistics."""
+    g = torch.Generator().manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.Conv2d(6, 6, 3, stride=2, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.Conv2d(6, 4, 3, padding=1))
+    for name, t in model.state_dict().items():
+        if t.is_floating_point():
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5 if "var" in name or "weight" in name and t.ndim == 1
+                    else torch.randn(t.shape, generator=g) * 0.3)
+    return model.eval()
+
+
+CROP_CASES = {  # name: (model, input shape, layer)
+    "strided, dilated, pooled": (nets.from_spec("conv3, conv3/s2, conv3/d2, maxpool2, conv3", (3, 32, 40), seed=1),
+                                 (3, 32, 40), "conv4"),
+    "residual": (nets.from_spec("conv3, res(conv3, conv3), maxpool2, res(conv3, conv3)", (3, 28, 28), seed=2),
+                 (3, 28, 28), "res2"),
+    "reflect": (nets.from_spec("conv3, maxpool2, conv3, conv3", (2, 24, 30), padding="reflect", seed=3),
+                (2, 24, 30), "conv3"),
+    "depthwise, branching": (_Branches(), (3, 26, 30), "down"),
+    "1-D": (nets.from_spec("conv5, maxpool2, conv3, conv3/s2", (2, 64), seed=4), (2, 64), "conv3"),
+    "batchnorm (folded)": (_batchnorm_net(), (3, 24, 24), "6"),
+}
+
+
+@pytest.mark.parametrize("case", list(CROP_CASES))
+@pytest.mark.parametrize("param", ["pixels", "fourier"])
+def test_receptive_field_crops_give_the_full_inputs_results(case, param):
+    model, shape, layer = CROP_CASES[case]
+    anchors = ("center", "top_left", "bottom_right", "top", "right") if len(shape) == 3 else ("center", "start", "end")
+    objs = [V.unit(layer, 1, p) for p in anchors]
+    kw = dict(seeds=2, steps=6, param=param, jitter=1)
+    full = V.maximize(model, objs, shape, crop=False, **kw)
+    cropped = V.maximize(model, objs, shape, **kw)
+    assert cropped.config["crop"] and not full.config["crop"], case
+    # float summation order differs between crop and full input: equal to a few ulps, not bit for bit
+    np.testing.assert_allclose(cropped.values, full.values, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cropped.final, full.final, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cropped.images, full.images, atol=1e-4)
+    assert no_hooks(model)
+
+
+def test_crops_fall_back_to_the_full_input_where_they_would_not_be_exact():
+    # circular padding: a border unit reads the far side of the image, outside its clipped box
+    model = nets.from_spec("conv3, conv3, conv3", (1, 16, 16), padding="circular", seed=0)
+    objs = [V.unit("conv3", 0, p) for p in ("top_left", "center")]
+    a = V.maximize(model, objs, (1, 16, 16), seeds=2, steps=3)
+    b = V.maximize(model, objs, (1, 16, 16), seeds=2, steps=3, crop=False)
+    assert not a.config["crop"] and np.array_equal(a.images, b.images) and np.array_equal(a.values, b.values)
+    # a whole-channel objective reads every position: no crop
+    tiled = V.maximize(net(), V.channel("conv3", 0), SHAPE, seeds=1, steps=1)
+    assert not tiled.config["crop"]
+
+
+def test_device_defaults_to_the_models_and_cpu_gives_the_same_result():
+    model = net()
+    objs = [V.unit("conv3", 1, p) for p in ("center", "top_left")]
+    a = V.maximize(model, objs, SHAPE, seeds=2, steps=3)
+    b = V.maximize(model, objs, SHAPE, seeds=2, steps=3, device="cpu")
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.values, b.values)
+    pd = V.position_dependence(model, "conv3", 1, SHAPE, ("center", "top_left"), seeds=2, steps=2, device="cpu")
+    assert pd.images.shape[:2] == (2, 2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_device_cuda_runs_there_and_leaves_the_model_where_it_was():
+    model = net()
+    objs = [V.unit("conv3", 1, p) for p in ("center", "top_left")]
+    a = V.maximize(model, objs, SHAPE, seeds=2, steps=3, param="pixels")
+    b = V.maximize(model, objs, SHAPE, seeds=2, steps=3, param="pixels", device="cuda")
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    np.testing.assert_allclose(a.final, b.final, rtol=1e-3, atol=1e-4)
+
+
+def test_the_crop_plan_holds_each_receptive_field_on_the_stride_grid():
+    from edgewise.visualize import window
+
+    objs = [V.unit("conv3", 1, p) for p in ("center", "top_left", "bottom_right")]
+    for o in objs:
+        o.check({"conv3": (5, 10, 14)})
+    crops = window.plan(net(), objs, SHAPE)
+    # conv3 of conv3, maxpool2, conv3, conv3: field 14 px, stride 2; clipped at the image border
+    assert crops.starts == [(2, 6), (0, 0), (12, 20)] and crops.sizes == [(14, 14), (8, 8), (8, 8)]
+    assert crops.groups == [((14, 14), [0]), ((8, 8), [1, 2])]
+    assert [repr(o) for o in crops.objectives] == ["unit('conv3', 1, (3, 3))", "unit('conv3', 1, (0, 0))",
+                                                   "unit('conv3', 1, (3, 3))"]
+    canvas = torch.arange(3 * 2 * 3 * 22 * 30, dtype=torch.float32).reshape(6, 3, 22, 30)  # 3 objectives × 2 rows
+    passes = crops.take(canvas, (1, 1), cap=2 * 64)  # at most 128 pixels a pass: the 8×8 group splits in two
+    assert [objs for objs, _ in passes] == [[0], [1], [2]]
+    assert torch.equal(passes[2][1], canvas[4:6, :, 13:21, 21:29])
+
+
+def test_a_model_split_over_devices_is_refused():
+    model = net()
+    model.conv1.to("meta")
+    with pytest.raises(EdgewiseError, match="several devices"):
+        V.maximize(model, V.unit("conv3", 0), SHAPE, seeds=1, steps=1, device="cpu")
+    assert no_hooks(model)
+
+
+def test_folded_batchnorms_are_restored_and_recorded_layers_are_not_folded():
+    from edgewise.visualize.fold import folded
+
+    model = _batchnorm_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model(x)
+        with folded(model, keep={"4"}) as n:  # the second BatchNorm is recorded: only the first pair folds
+            assert n == 1 and "forward" in vars(model[1]) and "forward" not in vars(model[4])
+            got = model(x)
+    torch.testing.assert_close(got, plain, rtol=1e-5, atol=1e-5)
+    assert model[0].bias is None and "forward" not in vars(model[1])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    vis = V.maximize(model, V.unit("3", 0), (3, 24, 24), seeds=1, steps=2)
+    assert vis.config["crop"] and model[0].bias is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

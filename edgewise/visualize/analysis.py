@@ -45,7 +45,7 @@ import torch.nn as nn
 from ..errors import EdgewiseError
 from ..results import Result
 from .crops import _FILLS, MIN_CEILING, MIN_PIXELS, _int_box, _nanmean, pairwise, rf_crop, shift
-from .engine import _frozen, activations, maximize
+from .engine import _frozen, activations, maximize, model_device, placed
 from .objectives import channel as channel_objective
 from .objectives import resolve, unit
 from .results import Visualization
@@ -178,10 +178,10 @@ def _label(position) -> str:
     return position if isinstance(position, str) else str(tuple(int(p) for p in np.atleast_1d(position)))
 
 
-def _map_shape(model, layer: str, shape, preprocess) -> tuple[int, ...]:
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+def _map_shape(model, layer: str, shape, preprocess, device=None) -> tuple[int, ...]:
+    device = model_device(model, device)
     x = torch.full((1, *shape), 0.5, device=device)
-    with _frozen(model), torch.no_grad():
+    with _frozen(model), placed(model, device), torch.no_grad():
         a = activations(model, (preprocess or (lambda t: t))(x), layer)[layer]
     if a.ndim != len(shape) + 1:
         raise EdgewiseError(f"layer {layer!r} has output shape {tuple(a.shape[1:])}, not a "
@@ -212,7 +212,7 @@ def _geometry(model, layer: str, shape, map_shape, positions):
 
 def _responses(model, layer, ch, index, images, preprocess, chunk: int = 256) -> np.ndarray:
     """The unit (layer, ch, index[i]) on images[i], for every i."""
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     prep = preprocess or (lambda t: t)
     out = []
     with _frozen(model), torch.no_grad():
@@ -290,25 +290,26 @@ def _measure(model, layer, channels, input_shape, positions, reference, seeds, s
     options = {**DEFAULTS, **options}
     shape, positions, labels, ref = _prepare(model, input_shape, seeds, positions, reference)
     preprocess = options.get("preprocess")
-    map_shape = _map_shape(model, layer, shape, preprocess)
-    for ch in channels:
-        if not 0 <= int(ch) < map_shape[0]:
-            raise EdgewiseError(f"channel {ch} is outside layer {layer!r}, which has {map_shape[0]} channels")
-    idx, boxes, frac, size = _geometry(model, layer, shape, map_shape, positions)
-    objectives = [unit(layer, int(ch), i) for ch in channels for i in idx]
-    vis = maximize(model, objectives, shape, seeds=int(seeds), steps=int(steps), **options)
-    n_pos = len(idx)
-    out = []
-    config = dict(vis.config, positions=labels, reference=labels[ref], fill=fill, min_pixels=int(min_pixels),
-                  min_ceiling=float(min_ceiling))
-    per = (time.perf_counter() - start) / max(1, len(channels))
-    for k, ch in enumerate(channels):
-        t = time.perf_counter()
-        res = _analyse(model, layer, int(ch), shape, labels, idx, boxes, frac, size,
-                       vis.images[k * n_pos:(k + 1) * n_pos], vis.final[k * n_pos:(k + 1) * n_pos], ref, fill,
-                       preprocess, min_pixels, min_ceiling, 0.0, dict(config))
-        res.seconds = per + time.perf_counter() - t
-        out.append(res)
+    with placed(model, model_device(model, options.get("device"))):
+        map_shape = _map_shape(model, layer, shape, preprocess)
+        for ch in channels:
+            if not 0 <= int(ch) < map_shape[0]:
+                raise EdgewiseError(f"channel {ch} is outside layer {layer!r}, which has {map_shape[0]} channels")
+        idx, boxes, frac, size = _geometry(model, layer, shape, map_shape, positions)
+        objectives = [unit(layer, int(ch), i) for ch in channels for i in idx]
+        vis = maximize(model, objectives, shape, seeds=int(seeds), steps=int(steps), **options)
+        n_pos = len(idx)
+        out = []
+        config = dict(vis.config, positions=labels, reference=labels[ref], fill=fill, min_pixels=int(min_pixels),
+                      min_ceiling=float(min_ceiling))
+        per = (time.perf_counter() - start) / max(1, len(channels))
+        for k, ch in enumerate(channels):
+            t = time.perf_counter()
+            res = _analyse(model, layer, int(ch), shape, labels, idx, boxes, frac, size,
+                           vis.images[k * n_pos:(k + 1) * n_pos], vis.final[k * n_pos:(k + 1) * n_pos], ref, fill,
+                           preprocess, min_pixels, min_ceiling, 0.0, dict(config))
+            res.seconds = per + time.perf_counter() - t
+            out.append(res)
     return out
 
 
@@ -327,7 +328,8 @@ def position_dependence(model: nn.Module, layer: str, channel: int, input_shape,
         min_pixels: fewest jointly valid pixels for a similarity (:data:`MIN_PIXELS`).
         min_ceiling: seed-to-seed similarity a position needs for its normalised similarities (:data:`MIN_CEILING`).
         options: passed to :func:`maximize` (``lr``, ``param``, ``jitter``, ``preprocess``, ``seed``,
-            ``progress``) over :data:`DEFAULTS`; ``preprocess`` also applies to the cross-activation images.
+            ``progress``, ``device``, ``crop``) over :data:`DEFAULTS`; ``preprocess`` also applies to the
+            cross-activation images, ``device`` (default: the model's) to the whole analysis.
 
     Returns:
         a :class:`PositionDependence` (definitions in the module docstring).
@@ -376,7 +378,7 @@ def index_vs_rf(model: nn.Module, input_shape, layers: Sequence[str] | None = No
         raise EdgewiseError("index_vs_rf needs at least one layer and one channel")
     results, used, seconds = [], [], []
     for layer in layers:
-        width = _map_shape(model, layer, shape, options.get("preprocess"))[0]
+        width = _map_shape(model, layer, shape, options.get("preprocess"), options.get("device"))[0]
         chs = [c for c in channels if 0 <= c < width]
         if not chs:
             raise EdgewiseError(f"none of channels {channels} exists in layer {layer!r} ({width} channels)")

@@ -58,6 +58,15 @@ class Objective:
     def check(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Raise if a channel or position does not exist in the layers' real shapes (C, *spatial)."""
 
+    def reads(self) -> set[tuple[str, tuple[int, ...]]] | None:
+        """The ``(layer, index)`` units this objective reads (after :meth:`check`), or None when it reads whole
+        maps."""
+        return None
+
+    def moved(self, origins: dict[str, tuple[int, ...]]) -> "Objective":
+        """The same objective on maps whose first position is ``origins[layer]`` of the full map (a crop)."""
+        raise EdgewiseError(f"{self!r} reads whole maps; it has no meaning on a crop")
+
     def __add__(self, other: "Objective") -> "Objective":
         return _Sum([(1.0, self), (1.0, other)])
 
@@ -92,6 +101,14 @@ class Unit(Objective):
         shape = shapes[self.layer]
         _channel_checked(self.layer, self.channel, shape)
         self.index = resolve(self.position, shape[1:], self.layer)
+
+    def reads(self):
+        return {(self.layer, self.index)} if self.index is not None else None
+
+    def moved(self, origins):
+        out = Unit(self.layer, self.channel, tuple(i - o for i, o in zip(self.index, origins[self.layer])))
+        out.index = out.position
+        return out
 
     def __call__(self, acts):
         a = acts[self.layer]
@@ -137,6 +154,13 @@ class _Sum(Objective):
     def check(self, shapes) -> None:
         for _, t in self.terms:
             t.check(shapes)
+
+    def reads(self):
+        parts = [t.reads() for _, t in self.terms]
+        return None if any(p is None for p in parts) else set().union(*parts)
+
+    def moved(self, origins):
+        return _Sum([(k, t.moved(origins)) for k, t in self.terms])
 
     def __call__(self, acts):
         return sum(k * t(acts) for k, t in self.terms)
