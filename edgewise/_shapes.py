@@ -18,6 +18,8 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._pad import Pad
+
 __all__ = ["infer_shapes"]
 
 
@@ -113,7 +115,31 @@ def _module(m: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _adaptive(x, m.output_size, cls in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
     if cls is nn.Flatten:
         return _flatten(x, m.start_dim, m.end_dim)
+    if cls is Pad:  # any width in every mode (edgewise's own padding layer)
+        return _padded(x, m.pad)
+    if cls in _TORCH_PADS:
+        sides = [size for size in x[:1:-1] for _ in "lr"]  # F.pad order: last axis first, left then right
+        if len(x) != len(m.padding) // 2 + 2 or cls not in _ZERO_PADS and any(
+                p >= size for p, size in zip(m.padding, sides)):
+            raise _Unknown("pad")  # e.g. torch refuses a reflection that wide: the meta pass reports its error
+        return _padded(x, m.padding)
     raise _Unknown(cls.__name__)
+
+
+_ZERO_PADS = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)
+_TORCH_PADS = _ZERO_PADS + (nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReplicationPad1d, nn.ReplicationPad2d,
+                            nn.CircularPad1d, nn.CircularPad2d)
+
+
+def _padded(x: tuple[int, ...], pad) -> tuple[int, ...]:
+    """``x`` padded by ``pad`` in F.pad order (last axis first: left, right, top, bottom)."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > len(x) - 2:
+        raise _Unknown("pad")
+    out = list(x)
+    for i in range(len(pad) // 2):
+        out[-1 - i] += pad[2 * i] + pad[2 * i + 1]
+    return tuple(out)
 
 
 def _tuple(v, n: int) -> tuple:

@@ -26,6 +26,7 @@ from edgewise._counts import AxisMap, ExactCounts, ScaledCounts
 from edgewise._counts.common import _slice_sum, _sparse_sum, window_taps
 from edgewise._counts.scaled import Scaled
 from edgewise._fingerprint import GraphCache, fingerprint
+from edgewise._pad import Pad
 from edgewise.errors import EdgewiseError
 from edgewise.testing.random_nets import random_net
 
@@ -92,6 +93,29 @@ def test_fast_shapes_are_the_meta_shapes(model, shape):
         if ma is not None:
             assert (tuple(ma.shape), ma.dtype) == (tuple(mb.shape), mb.dtype), a.name
     assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
+
+
+PADS = [(Pad, ((1, 2), "zeros")), (Pad, ((3, 0, 1, 2), "reflect")), (Pad, ((9, 9), "circular")),
+        (nn.ZeroPad2d, ((1, 2, 3, 4),)), (nn.ReflectionPad1d, ((2, 1),)), (nn.ReplicationPad2d, (1,)),
+        (nn.CircularPad2d, ((1, 0, 2, 0),)), (nn.ConstantPad1d, ((0, 3), 1.0)), (nn.ReflectionPad2d, ((5, 5, 5, 5),))]
+
+
+@pytest.mark.parametrize("pad, args", PADS, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("shape", [(2, 7), (2, 4), (2, 7, 6), (2, 4, 4)])
+def test_padding_layers_get_the_shapes_torch_gives_them_or_the_meta_pass(pad, args, shape):
+    """A pad the fast pass knows has the shape torch computes; one torch refuses (a reflection as wide as the
+    input, a 1-D pad on a 2-D map) falls back, so the model's own error is reported."""
+    model = nn.Sequential(pad(*args))
+    fx = _trace._Tracer().trace(model)
+    try:
+        expected = tuple(model(torch.zeros(1, *shape)).shape)
+    except (RuntimeError, NotImplementedError, EdgewiseError):
+        expected = None
+    if _shapes.infer_shapes(model, fx, shape, torch.float32):
+        assert tuple(list(fx.nodes)[-1].meta["tensor_meta"].shape) == expected
+    else:  # fell back only where torch refuses, or pads an axis that is not spatial (unbatched input)
+        widths = model[0].pad if pad is Pad else model[0].padding
+        assert expected is None or len(widths) // 2 != len(shape) - 1
 
 
 @SETTINGS
