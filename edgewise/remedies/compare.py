@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,6 +112,10 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
     return row, p.log10, sens
 
 
+LARGE_BYTES = 1 << 24  # 16 MiB of parameters (ResNet-18 has 45)
+LARGE_INPUT = 1 << 16  # input values per example (3x224x224 has 150 528)
+
+
 def _trim() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise, and the next variant's peak adds up)."""
     try:
@@ -156,6 +161,11 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
 
     import gc
 
+    # a full collection costs ~0.15 s once a report has drawn its figures: worth it only where a variant's copy
+    # and passes are big enough for their peaks to add up (ResNet-scale weights or inputs)
+    large = (sum(p.numel() * p.element_size() for p in module.parameters()) >= LARGE_BYTES
+             or math.prod(shape) >= LARGE_INPUT)
+
     def hook(text):
         if step is None:
             return None
@@ -175,8 +185,9 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue
         finally:
-            gc.collect()  # the rewritten model and its passes go before the next one is built
-            _trim()
+            if large:  # the rewritten model and its passes go before the next one is built
+                gc.collect()
+                _trim()
         rows.append(row)
         maps[name], sens[name] = log10, s
     return Comparison(describe(model), shape, rows, maps, sens if n_inits else {}, norm_stats)
