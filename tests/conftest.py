@@ -7,6 +7,10 @@ import sys
 import pytest
 import torch
 
+# Reports in tests draw their figures in the test process: two test processes already keep both cores busy, and a
+# figure worker per report would only add its start-up. tests/test_report_render.py checks the worker itself.
+os.environ.setdefault("EDGEWISE_FIGURE_WORKER", "0")
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():

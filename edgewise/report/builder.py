@@ -23,6 +23,7 @@ from ..models import describe
 from ..results import Result, write_atomic, write_json
 from . import learned, page, sections, trained, verdict
 from .folder import Staging, check_out
+from .render import Renderer, worth_a_worker
 from .page import slug as _slug
 
 __all__ = ["build", "Report", "DEFAULT_MODELS", "SECTIONS"]
@@ -265,7 +266,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
            padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False,
            default_page=False) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
-    w = sections.Writer(staging.tmp, cache=out)
+    w = sections.Writer(staging.tmp, cache=out, render=Renderer(worth_a_worker()))
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
               "train": train, "visualize": visualize, "n_inits": n_inits, "remedy_inits": remedy_inits, "seed": seed,
               "padding": padding, "size": size, "seeds": seeds, "norm_stats": norm_stats, "probe": probe,
@@ -275,7 +276,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0) + (1 if probe else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
-        subjects, slugs = [], set()
+        subjects, slugs, drawn = [], set(), {}
         for (model, shape), name in zip(pairs, names):
             bar.label(f"measuring {name} (pathways, sensitivity, perturbation, remedies)")
 
@@ -290,16 +291,18 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
             slugs.add(ident)
             is_trained = _is_trained(model) if trained_weights is None else trained_weights
             key = name if names.count(name) == 1 else f"{name}, input {'x'.join(map(str, shape))}"
-            subjects.append(sections.Subject(ev, ident, is_trained, answer_figures(ev), key))
+            s = sections.Subject(ev, ident, is_trained, answer_figures(ev), key)
+            subjects.append(s)
             bar.done()
+            for section, title, _, fn in SECTIONS:  # now: the figure worker draws them while the next model is measured
+                bar.label(f"{title} — {s.ev.name}")
+                drawn[section, len(subjects) - 1] = fn(s, w)
+                bar.done()
         parts = []
         explore = _explore(w, pairs, padding)
-        for ident, title, blurb, fn in SECTIONS:
+        for ident, title, blurb, _ in SECTIONS:
             inner = [page.paragraph(blurb, "blurb")] + ([explore] if ident == "pathways" else [])
-            for s in subjects:
-                bar.label(f"{title} — {s.ev.name}")
-                inner.append(fn(s, w))
-                bar.done()
+            inner += [drawn[ident, i] for i in range(len(subjects))]
             if ident == "remedies" and capped:
                 inner.append(page.note(capped))
             parts.append([ident, title, inner])
@@ -317,11 +320,12 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
             f"edgewise {__version__} · {platform.python_implementation()} {platform.python_version()} · seed {seed} · "
             f"computed in {elapsed:.0f} s · numbers: report.json, data/ · figures: figures/")
         path = staging.tmp / "index.html"
-        write_atomic(path, document.encode())
+        write_atomic(path, w.render.fill(document).encode())
         w.files += [path, write_json(staging.tmp / "config.json", config),
                     write_json(staging.tmp / "report.json", {"config": config, "numbers": w.numbers})]
         staging.commit()
     finally:
+        w.render.close()
         bar.close()
     return Report(out / "index.html", [t for _, t, _ in parts], w.numbers, config,
                   [staging.final(p) for p in w.files])

@@ -14,7 +14,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 from .figures import BLUE, GREEN, GREY, ORANGE, STYLE, VERMILION, new_figure
 from .tables import Rows, ratio_text
@@ -235,7 +235,7 @@ def _log_axis(ax, values) -> None:
         ticks = [t for t in grid if lo <= t <= hi]
     ax.set_ylim(lo, hi)
     ax.set_yticks(ticks)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))  # not a lambda: the figure must pickle
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
@@ -299,7 +299,7 @@ def plot_scaling(result) -> Figure:
             _draw(axes[1], rest)
             axes[1].set_xscale("log")  # a power of L is a straight line on log-log axes
             axes[1].set_xticks([t for t in 2 ** np.arange(12) if result.depths[0] <= t <= result.depths[-1]])
-            axes[1].xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+            axes[1].xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
             axes[1].xaxis.set_minor_formatter(NullFormatter())
             axes[1].set_xlabel("depth L (log scale)")
             axes[0].set_title("every padding", fontsize=11)

@@ -19,7 +19,8 @@ from .._stats import describe as describe_norm_stats
 from ..answer import Evidence
 from ..results import write_atomic, write_json
 from . import page, pascal
-from .figures import panels, save_figure
+from .figures import panels
+from .render import Renderer
 from .tables import ratio_text, receptive_field_rows, remedy_rows
 
 __all__ = ["Subject", "Writer", "PADDING_MODES", "answer", "pathways", "depth", "receptive_fields", "sensitivity",
@@ -59,15 +60,17 @@ class Subject:
 class Writer:
     """Saves figures (``figures/``), results and tables (``data/``) under ``out`` and makes their HTML."""
 
-    def __init__(self, out: Path, cache: Path | None = None):
+    def __init__(self, out: Path, cache: Path | None = None, render: Renderer | None = None):
         self.out, self.files, self.numbers = Path(out), [], {}
         self.cache = Path(cache) if cache is not None else self.out  # the report folder's lasting part
+        self.render = render or Renderer()
 
     def figure(self, fig, ident: str, caption: str) -> str:
-        """Render ``fig`` once: the PNG in ``figures/`` is the one the page embeds (shown at the page's size)."""
-        written = save_figure(fig, self.out / "figures" / ident)
-        self.files += written
-        return page.image(written[0].read_bytes(), ident, caption, page.shown_size(fig))
+        """Render ``fig`` once: the PNG in ``figures/`` is the one the page embeds (shown at the page's size); with
+        a parallel renderer the HTML is a placeholder until ``self.render.fill(page)``."""
+        text, png = self.render.figure(fig, self.out / "figures" / ident, ident, caption)
+        self.files.append(png)
+        return text
 
     def png(self, path: Path, ident: str, caption: str, size) -> str:
         """A PNG already on disk (a diagram), embedded the same way."""
