@@ -34,8 +34,6 @@ import argparse
 import copy
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -46,6 +44,8 @@ import torch
 
 import edgewise
 from edgewise import _trace
+
+from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 from edgewise.pathways import clear_caches
 from edgewise.testing.oracle import autograd_pathways
 
@@ -148,10 +148,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     shape = (3, args.size, args.size)
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"edgewise {edgewise.__version__}, torch {torch.__version__}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, {platform.machine()}, "
-          f"load average {load:.2f} at start")
+    print(machine_line())
     rows = [bench(name, shape, args.repeats, args.baseline_repeats) for name in args.models]
 
     head = (f"{'model':<11} {'input':<9} {'cold':>8} {'= trace':>8} {'(fx)':>8} {'resized':>8} {'warm':>8} "
@@ -184,7 +181,7 @@ def main(argv=None) -> int:
             verdict = "met" if r[key] >= GOAL_RATIO else "NOT met"
             print(f"goal >= {GOAL_RATIO:.0f}x on {r['model']} @{r['input']}, first call, {label}: {verdict} "
                   f"({r[key]:.1f}x)")
-    print(f"load average {os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan'):.2f} at end "
+    print(f"load average {load_average():.2f} at end "
           "(timings on a busy machine are noisy; the ratio is taken within one run)")
     if args.json:
         with open(args.json, "w") as f:

@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 
 import edgewise
 from edgewise import _trace
+
+from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 from edgewise.geometry import _even_sizes
 
 GOAL_MS = 10.0  # ResNet-50 receptive field, end to end
@@ -155,10 +154,7 @@ def main(argv=None) -> int:
     shape = (3, args.size, args.size)
     import torchscan
 
-    load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"edgewise {edgewise.__version__}, torchscan {torchscan.__version__}, torch {torch.__version__}, "
-          f"numpy {np.__version__}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-          f"{platform.machine()}, load average {load_avg:.2f} at start")
+    print(machine_line(f"torchscan {torchscan.__version__}"))
     rows = [bench(name, shape, args.repeats) for name in args.models]
 
     head = (f"{'model':<10} {'clock':<5} {'cold':>8} {'= trace':>8} {'+ graph':>8} {'(advice)':>8} {'warm':>8} "
@@ -196,7 +192,7 @@ def main(argv=None) -> int:
                     verdict = "met" if ms < GOAL_MS else "NOT met"
                     print(f"goal < {GOAL_MS:.0f} ms on resnet50, {label}, {clock}: {verdict} "
                           f"({ms:.1f} ms; torchscan {r['torchscan' + suffix] * 1e3:.0f} ms)")
-    print(f"load average {os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan'):.2f} at end "
+    print(f"load average {load_average():.2f} at end "
           "(timings on a busy machine are noisy; the ratios are taken within one run)")
     if args.json:
         with open(args.json, "w") as f:

@@ -40,19 +40,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 
-import edgewise
 from edgewise import nets
 from edgewise import visualize as V
+
+from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 
 ANCHORS = ("center", "top", "bottom", "left", "right", "top_left", "top_right", "bottom_left", "bottom_right")
 GOAL = 3.0
@@ -194,10 +192,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from importlib.metadata import version
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"edgewise {edgewise.__version__}, torch {torch.__version__}, torch-lucent "
-          f"{version('torch-lucent')}, numpy {np.__version__}, {os.cpu_count()} CPUs, torch threads "
-          f"{torch.get_num_threads()}, {platform.machine()}, load average {load:.2f} at start; {args.steps} steps, "
+    lucent = f"torch-lucent {version('torch-lucent')}"
+    print(f"{machine_line(lucent)}; {args.steps} steps, "
           f"{len(ANCHORS)} positions, median of {args.repeats}", flush=True)
     rows = []
     for name in args.models:
@@ -231,7 +227,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"goal ≥ {GOAL:g}x the fastest lucent setting on {r['model']}: {'met' if r['goal_met'] else 'NOT met'} "
               f"({r['vs_lucent']:.2f}x)")
-    print(f"load average {os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan'):.2f} at end "
+    print(f"load average {load_average():.2f} at end "
           "(timings on a busy machine are noisy; ratios are taken within one run)")
     if args.json:
         with open(args.json, "w") as f:
