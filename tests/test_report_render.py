@@ -106,3 +106,14 @@ def test_a_worker_only_where_a_core_is_free(monkeypatch, env, threads, cores, ex
     monkeypatch.setattr(th, "cores", lambda: cores)
     monkeypatch.setattr(render.torch, "get_num_threads", lambda: threads)
     assert render.worth_a_worker() is expected
+
+
+def test_fill_can_be_called_once_per_part_and_draws_each_figure_once(tmp_path, monkeypatch):
+    r = render.Renderer(parallel=True)
+    texts = [r.figure(_figure(f"part {i}"), tmp_path / f"p{i}", f"p{i}", f"part {i}")[0] for i in range(3)]
+    first = r.fill(texts[0])
+    saved = []
+    monkeypatch.setattr(render, "save_figure", lambda fig, path: saved.append(path))
+    rest = [r.fill(t) for t in texts[1:]]
+    r.close()
+    assert saved == [] and 'id="p0"' in first and ['id="p1"' in rest[0], 'id="p2"' in rest[1]] == [True, True]

@@ -259,12 +259,12 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
                       trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe,
-                      default_page=models is None)
+                      default_page=models is None, flops=flops)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
            padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False,
-           default_page=False) -> Report:
+           default_page=False, flops=None) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out, render=Renderer(worth_a_worker()))
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
@@ -276,8 +276,17 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0) + (1 if probe else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
-        subjects, slugs, drawn = [], set(), {}
-        for (model, shape), name in zip(pairs, names):
+        idents = []
+        for name in names:  # in page order, whatever order the models are measured in
+            ident = _slug(name)
+            while ident in idents:
+                ident += "-2"
+            idents.append(ident)
+        # the costliest model first: the figure worker draws its (larger) figures while the others are measured
+        order = sorted(range(len(pairs)), key=lambda i: -(flops or [0] * len(pairs))[i])
+        subjects, drawn = {}, {}
+        for i in order:
+            (model, shape), name = pairs[i], names[i]
             bar.label(f"measuring {name} (pathways, sensitivity, perturbation, remedies)")
 
             def step(text, name=name):  # which engine runs now; its time counts without the i/N counter
@@ -285,19 +294,19 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
 
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
                         name=name, step=step, norm_stats=norm_stats)
-            ident = _slug(name)
-            while ident in slugs:
-                ident += "-2"
-            slugs.add(ident)
             is_trained = _is_trained(model) if trained_weights is None else trained_weights
             key = name if names.count(name) == 1 else f"{name}, input {'x'.join(map(str, shape))}"
-            s = sections.Subject(ev, ident, is_trained, answer_figures(ev), key)
-            subjects.append(s)
+            s = subjects[i] = sections.Subject(ev, idents[i], is_trained, answer_figures(ev), key)
             bar.done()
             for section, title, _, fn in SECTIONS:  # now: the figure worker draws them while the next model is measured
                 bar.label(f"{title} — {s.ev.name}")
-                drawn[section, len(subjects) - 1] = fn(s, w)
+                drawn[section, i] = fn(s, w)
                 bar.done()
+        subjects = [subjects[i] for i in range(len(pairs))]
+        keys = [s.key for s in subjects]
+        for section, recorded in w.numbers.items():  # report.json lists the models in page order too
+            w.numbers[section] = dict(sorted(recorded.items(), key=lambda kv: keys.index(kv[0]) if kv[0] in keys
+                                             else len(keys)))
         parts = []
         explore = _explore(w, pairs, padding)
         for ident, title, blurb, _ in SECTIONS:
@@ -309,6 +318,8 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
         parts += _trained_sections(w, subjects, train, visualize, size, seeds, n_inits, seed, parts, bar)
         parts.append(_learned_section(w, subjects, probe, seed, bar, train, size, default_page))
         parts[0][2].append(verdict.render_trained(w.numbers))
+        bar.label("drawing the figures")  # those the worker has not drawn yet
+        filled = [(i, t, w.render.fill("".join(inner))) for i, t, inner in parts]
         bar.label("writing the page")
         elapsed = time.perf_counter() - start
         config["seconds"], config["seconds_per_part"] = round(elapsed, 1), dict(bar.seconds)
@@ -316,11 +327,11 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
         document = page.page(
             "Do central pixels have more pathways?",
             f"edgewise report for {', '.join(s.title for s in subjects)}",
-            [(i, t, "".join(inner)) for i, t, inner in parts],
+            filled,
             f"edgewise {__version__} · {platform.python_implementation()} {platform.python_version()} · seed {seed} · "
             f"computed in {elapsed:.0f} s · numbers: report.json, data/ · figures: figures/")
         path = staging.tmp / "index.html"
-        write_atomic(path, w.render.fill(document).encode())
+        write_atomic(path, document.encode())
         w.files += [path, write_json(staging.tmp / "config.json", config),
                     write_json(staging.tmp / "report.json", {"config": config, "numbers": w.numbers})]
         staging.commit()

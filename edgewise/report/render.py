@@ -10,9 +10,9 @@ style). A figure that cannot be pickled, or one the worker did not write (it fai
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
-import queue
 import re
 import subprocess
 import sys
@@ -39,28 +39,42 @@ def worth_a_worker() -> bool:
 
 
 class Renderer:
-    """Writes each figure's PNG (in the worker when ``parallel``) and makes its ``<figure>`` HTML."""
+    """Writes each figure's PNG (in the worker when ``parallel``) and makes its ``<figure>`` HTML.
+
+    The worker asks for one figure at a time, so when the page is done and figures are still waiting,
+    :meth:`fill` draws them from the back of the queue here while the worker goes on from the front."""
 
     def __init__(self, parallel: bool = False):
-        self._jobs, self._proc = [], None
+        self._jobs, self._proc, self._done = [], None, set()
         if parallel:
+            self._waiting, self._written, self._closing = collections.deque(), set(), False
+            self._lock = threading.Condition()
             self._proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            self._queue = queue.Queue()  # the blobs are sent by a thread: a busy worker never blocks the report
-            self._sender = threading.Thread(target=self._send, daemon=True)
-            self._sender.start()
+            self._pump = threading.Thread(target=self._serve_worker, daemon=True)
+            self._pump.start()
 
-    def _send(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
+    def _next(self):
+        """The oldest waiting figure, once there is one; None when the page is done and none is left."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._waiting or self._closing)
+            return self._waiting.popleft() if self._waiting else None
+
+    def _serve_worker(self) -> None:
+        """Hand the worker a figure each time it asks (its first message, then each reply)."""
+        try:
+            while True:
+                index, error = pickle.load(self._proc.stdout)
+                if index is not None and error is None:
+                    self._written.add(index)
+                job = self._next()
+                if job is None:
+                    self._proc.stdin.close()
+                    continue  # read the replies still to come, up to the worker's end
                 pickle.dump(job, self._proc.stdin)
                 self._proc.stdin.flush()
-            except OSError:  # the worker is gone: fill() draws what it did not
-                return
-        try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError):  # the worker is done or gone: fill() draws the rest
+            return
 
     def figure(self, fig, path: Path, ident: str, caption: str) -> tuple[str, Path]:
         """(the HTML, or a placeholder for it; the PNG's path) of ``fig`` saved as ``path``.png."""
@@ -72,35 +86,42 @@ class Renderer:
                 blob = None
             if blob is not None:
                 self._jobs.append((fig, png, ident, caption, size))
-                self._queue.put((len(self._jobs) - 1, blob, str(png)))
+                with self._lock:
+                    self._waiting.append((len(self._jobs) - 1, blob, str(png)))
+                    self._lock.notify_all()
                 return _TOKEN.format(len(self._jobs) - 1), png
         save_figure(fig, png)
         return page.image(png.read_bytes(), ident, caption, size), png
 
     def _finish(self) -> set[int]:
-        """Wait for the worker; the indices of the figures it wrote."""
+        """Draw waiting figures here, newest first, while the worker draws from the front; then wait for it.
+        The indices of the figures written (by either)."""
         if self._proc is None:
-            return set()
-        self._queue.put(None)
-        self._sender.join()
-        written = set()
-        try:
-            while True:
-                index, error = pickle.load(self._proc.stdout)
-                if error is None:
-                    written.add(index)
-        except (EOFError, pickle.UnpicklingError, OSError):
-            pass
+            return self._done
+        drawn = set()
+        while True:
+            with self._lock:
+                job = self._waiting.pop() if self._waiting else None
+                if job is None:
+                    self._closing = True
+                    self._lock.notify_all()
+                    break
+            index, _, path = job
+            save_figure(self._jobs[index][0], path)
+            drawn.add(index)
+        self._pump.join()
         self._proc.wait()
         self._proc = None
-        return written
+        self._done = drawn | self._written
+        return self._done
 
     def fill(self, text: str) -> str:
-        """``text`` with every placeholder replaced by its figure, once all are written."""
+        """``text`` with every placeholder replaced by its figure, once all are written (the first call waits)."""
         written = self._finish()
         for i, (fig, png, *_) in enumerate(self._jobs):
-            if i not in written:
+            if i not in written:  # the worker failed on it, or died
                 save_figure(fig, png)
+                written.add(i)
 
         def image(match) -> str:
             _, png, ident, caption, size = self._jobs[int(match.group(1))]
@@ -112,14 +133,18 @@ class Renderer:
         """Stop the worker if it still runs (the report failed or was interrupted)."""
         if self._proc is not None:
             self._proc.kill()
-            self._queue.put(None)
-            self._sender.join()
+            with self._lock:
+                self._closing = True
+                self._lock.notify_all()
+            self._pump.join()
             self._proc.wait()
             self._proc = None
 
 
 def _serve(source, sink) -> None:
-    """The worker: save each figure sent, say which (and any error) back."""
+    """The worker: ask for a figure, save it, say which (and any error) back, which asks for the next."""
+    pickle.dump((None, None), sink)
+    sink.flush()
     while True:
         try:
             index, blob, path = pickle.load(source)
