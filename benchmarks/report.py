@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -27,9 +26,10 @@ from pathlib import Path
 
 import torch
 
-import edgewise
 from edgewise.answer import answer
 from edgewise.report.builder import DEFAULT_MODELS, build
+
+from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 
 BUDGETS = {"default": 15.0, "default --probe (cold)": None, "default (probes cached)": None,
            "train+visualize": 900.0}
@@ -49,8 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"edgewise {edgewise.__version__}, torch {torch.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load {os.getloadavg()[0]:.2f}")
+    print(f"{machine_line()}, python {platform.python_version()}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         # first, as a user meets it: `edgewise report` in a fresh process (imports and torch's lazy start-up
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
               f"{'shown' if r['probe'] else 'not computed'})")
         for part, sec in sorted(r["parts"].items(), key=lambda kv: -kv[1])[:8]:
             print(f"    {sec:7.1f} s  {part}")
-    print(f"load average {os.getloadavg()[0]:.2f} at end")
+    print(f"load average {load_average():.2f} at end")
     if args.json:
         Path(args.json).write_text(json.dumps({"answer_seconds": base, "threads": torch.get_num_threads(),
                                                "torch": torch.__version__, "runs": rows}, indent=1))

@@ -283,7 +283,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 ident += "-2"
             idents.append(ident)
         # the costliest model first: the figure worker draws its (larger) figures while the others are measured
-        order = sorted(range(len(pairs)), key=lambda i: -(flops or [0] * len(pairs))[i])
+        order = sorted(range(len(pairs)), key=lambda i: -flops[i]) if flops else range(len(pairs))
         subjects, drawn = {}, {}
         for i in order:
             (model, shape), name = pairs[i], names[i]
