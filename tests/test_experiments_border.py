@@ -187,10 +187,19 @@ def test_border_figure_has_a_title_labelled_axes_and_a_line_per_remedy():
     fig = plot_border_curve(_fake_runs(), title="border-1d (quick)")
     ax = fig.axes[0]
     assert "border-1d (quick)" in ax.get_title() and "3 seeds" in ax.get_title()
-    assert "distance" in ax.get_xlabel() and "(samples)" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
+    assert "distance" in ax.get_xlabel() and "(samples;" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["same", "circular", "chance"]
     assert len(ax.collections) == 2  # one band per remedy
     one = plot_border_curve([r for r in _fake_runs() if r.get("seed") == 0])
     assert one.axes[0].get_title() and len(one.axes[0].collections) == 0  # one seed: no band
     with pytest.raises(EdgewiseError, match="no run has by_distance"):
         plot_border_curve([{"remedy": "same", "seed": 0, "error": "x"}])
+
+
+def test_border_band_stays_inside_the_range_accuracy_can_take():
+    runs = _fake_runs()
+    for r, acc in zip([r for r in runs if r.get("remedy") == "same"], ([1.0] * 6, [1.0] * 6, [0.7] * 6)):
+        r["metrics"]["by_distance"]["accuracy"] = acc  # mean 90 %, interval wider than the 10 % left to 100
+    ax = plot_border_curve(runs).axes[0]
+    ys = np.concatenate([p.vertices[:, 1] for c in ax.collections for p in c.get_paths()])
+    assert ys.max() == pytest.approx(100.0) and ys.min() >= 0.0

@@ -67,11 +67,11 @@ def plot_border_curve(runs, title: str | None = None) -> Figure:
             ax.plot(ds, mean, color=colour, linestyle=style, marker=_MARKERS[i % len(_MARKERS)], markersize=4,
                     linewidth=1.8, label=remedy if n == len(seeds) else f"{remedy} ({n} seed{'s' * (n != 1)})")
             if np.isfinite(half).any():
-                ax.fill_between(ds, mean - np.nan_to_num(half), mean + np.nan_to_num(half), color=colour, alpha=0.15,
-                                linewidth=0)
+                band = np.clip([mean - np.nan_to_num(half), mean + np.nan_to_num(half)], 0, 100)  # accuracy's range
+                ax.fill_between(ds, *band, color=colour, alpha=0.15, linewidth=0)
         if chance:
             ax.axhline(100 * chance, color=GREY, linestyle="--", linewidth=1, label="chance")
-        ax.set_xlabel(f"distance from the pattern to the nearest border ({unit})")
+        ax.set_xlabel(f"distance to the nearest border ({unit}; 0 = touching it)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 105)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -82,8 +82,7 @@ def plot_border_curve(runs, title: str | None = None) -> Figure:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, title="remedy",
                   title_fontsize=9)
         k = len(seeds)
-        note = (f"mean of {k} seed{'s' * (k != 1)}" + (", band: 95 % interval" if k > 1 else "")
-                + "; 0 = touching a side")
+        note = f"mean of {k} seed{'s' * (k != 1)}" + (", band: 95 % interval within 0–100 %" if k > 1 else "")
         ax.set_title(textwrap.fill(title or "Test accuracy vs distance to the border", 70) + "\n" + note,
                      fontsize=11)
     return fig
