@@ -41,8 +41,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -50,6 +48,7 @@ import time
 import numpy as np
 import torch
 
+from _timing import machine_line  # benchmarks/ is on sys.path when a script here runs
 from edgewise import _init, limits, models, nets
 from edgewise import sensitivity as S
 
@@ -194,8 +193,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     import captum
 
-    print(f"torch {torch.__version__}, captum {captum.__version__}, {platform.machine()}, "
-          f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}")
+    print(machine_line(f"captum {captum.__version__}"))
     rate = matmul_rate()
     print(f"float32 matrix product: {rate / 1e9:.0f} GFLOP/s")
     results = []

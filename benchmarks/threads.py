@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 
 from edgewise import nets
+from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 from edgewise._threads import cores
 
 
@@ -90,14 +90,14 @@ def main(argv=None) -> int:
     for p in spinners:
         p.start()
     try:
-        load = os.getloadavg()[0]
+        load = load_average()
         rows = measure(args.repeats)
     finally:
         stop.set()
         for p in spinners:
             p.join(timeout=5)
-    print(f"torch {torch.__version__}; {cores()} cores; extra busy processes {args.load}; "
-          f"load average {load:.2f}; medians of {args.repeats}, interleaved")
+    print(f"{machine_line()}; extra busy processes {args.load}; load average {load:.2f} while measuring; "
+          f"medians of {args.repeats}, interleaved")
     print(f"{'workload':58s} {'1 thread':>10s} {'all cores':>10s} {'all/1':>7s}")
     for name, r in rows.items():
         print(f"{name:58s} {r['one_thread_s'] * 1e3:8.1f}ms {r['all_cores_s'] * 1e3:8.1f}ms {r['all_over_one']:7.2f}")
