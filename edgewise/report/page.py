@@ -24,7 +24,7 @@ header { padding: 2rem max(1.5rem, calc(50% - 34rem)) 1rem; border-bottom: 1px s
 header h1 { margin: 0 0 .3rem; font-size: 1.8rem; }
 header p { margin: .2rem 0; color: var(--muted); }
 nav { padding: .6rem max(1.5rem, calc(50% - 34rem)); background: var(--panel); border-bottom: 1px solid var(--rule);
-      font-size: .95rem; }
+      font-size: .95rem; display: flex; flex-wrap: wrap; row-gap: .25rem; }
 nav a { margin-right: 1.1rem; color: var(--accent); text-decoration: none; white-space: nowrap; }
 main { padding: 0 max(1.5rem, calc(50% - 34rem)) 3rem; }
 section { border-bottom: 1px solid var(--rule); padding: 1.2rem 0 1.6rem; }

@@ -133,7 +133,9 @@ class PageCheck:
 
     ``images`` has one dict per ``<img>`` and per outermost inline ``<svg>`` with keys ``src`` (first 60
     characters; an svg's markup), ``alt``, ``natural_width``/``natural_height`` (decoded pixels; an svg's
-    content bounding box), ``width``/``height`` (rendered CSS pixels) and ``complete``.
+    content bounding box), ``width``/``height`` (rendered CSS pixels) and ``complete``. ``page_width`` and
+    ``page_height`` are the document's size in CSS pixels (at least the window's width: wider means the page
+    scrolls sideways).
     """
 
     title: str
@@ -142,6 +144,7 @@ class PageCheck:
     broken_images: list[dict] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     page_height: int = 0
+    page_width: int = 0
     screenshot: Path | None = None
 
     @property
@@ -218,7 +221,8 @@ def check_page(path, screenshot=None, *, width: int = 1280, timeout: float = 60)
     broken = [im for im in images if not im["complete"] or min(im["natural_width"], im["natural_height"],
                                                                im["width"], im["height"]) <= 0]
     return PageCheck(title=title, console_errors=errors, images=images, broken_images=broken,
-                     external=_external(refs), page_height=int(doc_height), screenshot=shot)
+                     external=_external(refs), page_height=int(doc_height), page_width=int(doc_width),
+                     screenshot=shot)
 
 
 @contextlib.contextmanager

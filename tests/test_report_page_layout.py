@@ -1,0 +1,20 @@
+"""The report page's layout in a real browser: nothing makes it scroll sideways."""
+
+import pytest
+
+from edgewise.report.page import page
+from edgewise.testing.browser import check_page
+
+SECTIONS = ["The verdict", "Pathways", "Depth scaling", "Receptive fields", "Sensitivity", "Remedies",
+            "Trained networks", "What trained networks learned about position", "One more long section title"]
+
+
+@pytest.mark.browser  # skipped without the browser, required in CI (conftest.py)
+@pytest.mark.parametrize("width", [1280, 700])
+def test_a_long_table_of_contents_wraps_instead_of_widening_the_page(tmp_path, width):
+    sections = [(f"s{i}", f"{i + 1}. {t}", '<svg width="10" height="10"><rect width="10" height="10"/></svg>')
+                for i, t in enumerate(SECTIONS)]
+    path = tmp_path / "index.html"
+    path.write_text(page("Do central pixels have more pathways?", "a test page", sections), encoding="utf-8")
+    check = check_page(path, width=width, timeout=30)
+    assert check.console_errors == [] and check.page_width == width
