@@ -75,10 +75,12 @@ def table(headers, rows, caption: str | None = None) -> str:
 
 
 def markdown(text: str) -> str:
-    """Markdown (CommonMark with tables) as HTML; raw HTML in the text is escaped."""
+    """Markdown (CommonMark with tables) as HTML; raw HTML in the text is escaped. Tables scroll sideways on
+    their own, as :func:`table`'s do, rather than widening the page."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    out = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return out.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
 
 
 def paragraph(text: str, cls: str | None = None) -> str:
