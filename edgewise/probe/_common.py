@@ -246,17 +246,31 @@ def _task_inputs(sub: Subject, n: int, gen: torch.Generator) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------------- layers
 
-def conv_layers(module: nn.Module) -> list[str]:
-    """Dotted names of the model's convolutions (1-D and 2-D, transposed included), in forward order as
-    registered."""
-    return [name for name, m in module.named_modules() if isinstance(m, nn.modules.conv._ConvNd) and name]
+def conv_layers(module: nn.Module, shape=None) -> list[str]:
+    """Dotted names of the model's convolutions (1-D and 2-D, transposed included). With ``shape`` (C×H×W or
+    C×L) only those that run on such an input, in the order they first run (an auxiliary head that runs only
+    in training, or a module registered out of order, would otherwise be probed or ranked wrongly); without,
+    every one in registration order."""
+    convs = {m: name for name, m in module.named_modules() if isinstance(m, nn.modules.conv._ConvNd) and name}
+    if shape is None or not convs:
+        return list(convs.values())
+    ran: dict[str, None] = {}
+    hooks = [m.register_forward_hook(lambda m, *_: ran.setdefault(convs[m])) for m in convs]
+    try:
+        with torch.no_grad():
+            module(torch.zeros((1, *shape)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return list(ran)
 
 
-def check_layers(module: nn.Module, layers) -> list[str]:
-    """``layers`` (a name, a comma-separated string or a list; default every convolution) checked against the
-    model's modules; an unknown name is an error that offers close ones."""
+def check_layers(module: nn.Module, layers, shape=None) -> list[str]:
+    """``layers`` (a name, a comma-separated string or a list; default every convolution that runs on an input
+    of ``shape``, in forward order: :func:`conv_layers`) checked against the model's modules; an unknown name
+    is an error that offers close ones."""
     if layers is None:
-        found = conv_layers(module)
+        found = conv_layers(module, shape)
         if not found:
             raise EdgewiseError(f"probe: {type(module).__name__} has no convolution; name the layers to probe with "
                                 "--layer NAME (list them with [n for n, _ in model.named_modules()])")

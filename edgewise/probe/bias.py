@@ -386,7 +386,7 @@ def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: 
         input_shape: C×H×W or C×L (default: the model's own).
         data: a data kind of :data:`edgewise.probe.DATA` (default: what suits the model) or a tensor of inputs.
         n: how many inputs to average over.
-        layers: layer names (default: every convolution).
+        layers: layer names (default: every convolution that runs, in forward order).
         seed: seeds the inputs.
         batch: inputs per forward pass.
         cache: a folder to keep the result in (recomputed only when the model, shape or an option changes).
@@ -402,7 +402,7 @@ def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: 
         ((112, 112), 0.07...)
     """
     sub = subject(model, input_shape)
-    names = check_layers(sub.module, layers)
+    names = check_layers(sub.module, layers, sub.shape)
     if int(batch) < 1:
         raise EdgewiseError(f"bias: batch must be at least 1, got {batch}")
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data) or sub.data,
@@ -708,7 +708,7 @@ class _Target:
                 raise EdgewiseError(f"blind_spots: a unit target is (layer, channel), got {target!r}")
             self.layer, self.channel = check_layers(sub.module, [target[0]])[0], int(target[1])
         elif target is None and not _is_classifier(sub):  # any model: channel 0 of its last convolution
-            convs = conv_layers(sub.module)
+            convs = conv_layers(sub.module, sub.shape)
             if not convs:
                 raise EdgewiseError(f"blind_spots: {sub.name} is not a classifier (its output is not (N, classes)) "
                                     "and has no convolution; name a unit with target=('layer', channel)")

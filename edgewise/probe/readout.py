@@ -492,7 +492,7 @@ def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, tar
         (False, True)
     """
     sub = subject(model, input_shape)
-    chosen = check_layers(sub.module, layers) if layers is not None else _spread(check_layers(sub.module, None))
+    chosen = check_layers(sub.module, layers) if layers is not None else _spread(check_layers(sub.module, None, sub.shape))
     targets = _check_targets(targets, len(sub.spatial), sub.name)
     if int(n) < 4:
         raise EdgewiseError(f"readout: n = {n} inputs cannot be split into fitting, validation and test inputs; "

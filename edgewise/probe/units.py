@@ -500,7 +500,7 @@ def units(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed:
     if int(batch) < 1:
         raise EdgewiseError(f"probe units: batch must be at least 1, got {batch}")
     sub = subject(model, input_shape)
-    names = check_layers(sub.module, layers)
+    names = check_layers(sub.module, layers, sub.shape)
     x = inputs(sub, data, n, seed)
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data), "n": len(x),
            "layers": names, "seed": seed, "threshold": float(threshold), "consistency": float(consistency)}
@@ -810,7 +810,7 @@ def default_at(sub) -> str:
     """Where :func:`ablate` compares the border with the centre by default: the deepest convolution whose map is at
     least a quarter of the input's smallest side (at most 28 positions; EfficientNet-Lite0 at 224: a 28×28 map),
     so that the border and the centre are both there; the first convolution if none is that large."""
-    convs = conv_layers(sub.module)
+    convs = conv_layers(sub.module, sub.shape)
     if not convs:
         raise EdgewiseError(f"probe units: {sub.name} has no convolution; name the layer to compare with at=")
     sides = {}

@@ -1,0 +1,45 @@
+"""Which layers the probes read by default: the convolutions that run, in the order they run."""
+
+import pytest
+import torch
+from torch import nn
+
+from edgewise import probe
+from edgewise.errors import EdgewiseError
+from edgewise.probe._common import check_layers, conv_layers
+
+
+class OutOfOrder(nn.Module):
+    """Registers its head before its stem, and has an auxiliary head that runs only in training (as
+    GoogLeNet's and Inception's do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Conv2d(4, 2, 3, padding=1)
+        self.aux = nn.Conv2d(4, 2, 1)
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        if self.training:
+            self.aux(x)
+        return self.head(x).mean((2, 3))
+
+
+def test_default_layers_are_those_that_run_in_the_order_they_run():
+    net = OutOfOrder().eval()
+    assert conv_layers(net) == ["head", "aux", "stem"]  # registration order, without an input
+    assert conv_layers(net, (1, 8, 8)) == ["stem", "head"]
+    assert check_layers(net, None, (1, 8, 8)) == ["stem", "head"]
+    assert check_layers(net, "head,stem", (1, 8, 8)) == ["head", "stem"]  # a user's choice is kept as given
+    assert not any(m._forward_hooks for m in net.modules())  # the hooks are removed
+
+
+def test_a_probe_on_a_model_with_a_training_only_head_reads_the_layers_that_run():
+    r = probe.bias(OutOfOrder().eval(), "1x8x8", data="noise", n=4, progress=False)
+    assert r.layers == ["stem", "head"]
+
+
+def test_a_model_without_convolutions_is_still_refused_with_its_advice():
+    with pytest.raises(EdgewiseError, match="no convolution"):
+        check_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), None, (1, 2, 2))
