@@ -48,7 +48,8 @@ def add_parser(sub, common, fmt, wrap) -> None:
                              + " (default: task for experiment nets, signals for 1-D, photos for 3 channels, "
                                "digits for 1)")
     shared.add_argument("-n", "--n", type=int, default=None, metavar="N", dest="n", help="number of inputs")
-    shared.add_argument("--layer", metavar="A,B", help="layers to probe (dotted names; default every convolution that runs, in forward order)")
+    shared.add_argument("--layer", metavar="A,B",
+                        help="layers to probe (dotted names; default every convolution that runs, in forward order)")
     shared.add_argument("--seed", type=int, default=0)
     shared.add_argument("--out", metavar="DIR", help="folder for the figures, the result (JSON + NPY) and the cache "
                                                      "(default out/probe/PROBE)")
