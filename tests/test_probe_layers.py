@@ -1,5 +1,6 @@
 """Which layers the probes read by default: the convolutions that run, in the order they run."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -43,3 +44,18 @@ def test_a_probe_on_a_model_with_a_training_only_head_reads_the_layers_that_run(
 def test_a_model_without_convolutions_is_still_refused_with_its_advice():
     with pytest.raises(EdgewiseError, match="no convolution"):
         check_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), None, (1, 2, 2))
+
+
+def test_a_cached_result_read_back_is_named_as_the_call_names_the_model(tmp_path):
+    from edgewise.probe._common import Subject
+
+    net = OutOfOrder().eval()
+    first = probe.bias(Subject(net, "first name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
+    again = probe.bias(Subject(net, "second name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
+    assert first.model == "first name" and again.model == "second name"
+    assert len(list(tmp_path.iterdir())) == 1  # read back, not computed again
+    np.testing.assert_array_equal(first.deviation, again.deviation)
+    units = probe.units(Subject(net, "third name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
+    read = probe.units(Subject(net, "fourth", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
+    assert (units.name, read.name) == ("third name", "fourth")
+    assert "of fourth that read padding" in read.text()[0] and "third name" not in read.text()[0]

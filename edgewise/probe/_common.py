@@ -362,17 +362,20 @@ def _floats(v):
     return v
 
 
-def cached(cache, kind: str, key: dict, compute: Callable[[], ProbeResult], cls: type) -> ProbeResult:
+def cached(cache, kind: str, key: dict, compute: Callable[[], ProbeResult], cls: type,
+           name: str | None = None) -> ProbeResult:
     """``compute()``, or the result saved under ``cache/KIND-HASH`` for the same ``key`` (a JSON-able dict that
     fixes the result: the model's :func:`fingerprint`, the input shape, the options). ``cache=None`` computes
-    every time. A damaged or foreign cached result is named in a warning and computed again."""
+    every time. A damaged or foreign cached result is named in a warning and computed again. The model's
+    display ``name`` is not part of the key (the same weights give the same numbers under any name): a result
+    read back is given it, so its sentences name the model as this call does."""
     if cache is None:
         return compute()
     doc = json.dumps(to_jsonable({"v": CACHE_VERSION, "kind": kind, **key}), sort_keys=True)
     folder = Path(cache) / f"{kind}-{hashlib.sha256(doc.encode()).hexdigest()[:16]}"
     if (folder / f"{cls.kind}.json").exists():
         try:
-            return cls.load(folder)
+            return _named(cls.load(folder), name)
         except (EdgewiseError, TypeError) as e:
             warnings.warn(f"ignoring the cached probe {folder} ({e}); computing it again", EdgewiseWarning,
                           stacklevel=3)
@@ -380,6 +383,14 @@ def cached(cache, kind: str, key: dict, compute: Callable[[], ProbeResult], cls:
     result.save(folder)
     write_json(folder / "key.json", json.loads(doc))
     return result
+
+
+def _named(result: ProbeResult, name: str | None) -> ProbeResult:
+    """``result`` with its model's display name (its ``model`` or ``name`` field) set to ``name``."""
+    if name is None:
+        return result
+    field = next((f for f in ("model", "name") if f in {d.name for d in dataclasses.fields(result)}), None)
+    return dataclasses.replace(result, **{field: name}) if field else result
 
 
 def finite(x: float) -> float | None:

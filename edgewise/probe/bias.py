@@ -421,7 +421,7 @@ def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: 
             each_batch(sub.module, x, names, add, batch=int(batch), bar=bar)
         return _result(sub, data, len(x), int(seed), names, moments)
 
-    return cached(cache, "bias", key, compute, SpatialBias)
+    return cached(cache, "bias", key, compute, SpatialBias, sub.name)
 
 
 # ----------------------------------------------------------------------------------------------- blind spots
@@ -806,7 +806,7 @@ def blind_spots(model, input_shape=None, *, stimulus: str | None = None, backgro
                       grids, int(batch), progress, {"stimulus": stimulus, "background": background, "size": size,
                                                     "seed": int(seed), "stride": strides})
 
-    return cached(cache, "blind_spots", key, compute, BlindSpots)
+    return cached(cache, "blind_spots", key, compute, BlindSpots, sub.name)
 
 
 def _slide(sub, aim: _Target, stim: torch.Tensor, back: torch.Tensor, grids, batch: int, progress: bool,

@@ -390,7 +390,7 @@ def perturb(model, input_shape=None, *, data=None, n: int = 32, patch=1, eps: fl
         return _compute(sub, x, ks, float(eps), stride, int(seed), n_inits, target, int(batch), progress,
                         data_key(data if data is not None else sub.data))
 
-    return cached(cache, KIND, key, compute, PerturbResult)
+    return cached(cache, KIND, key, compute, PerturbResult, sub.name)
 
 
 def _compute(sub, x, ks, eps, stride, seed, n_inits, target, batch, progress, data) -> PerturbResult:

@@ -525,4 +525,4 @@ def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, tar
                        uniform=np.stack([p[4] for p in per_seed]),
                        example_prediction=first[7]["prediction"], example_target=first[7]["target"])
 
-    return cached(cache, KIND, key, compute, Readout)
+    return cached(cache, KIND, key, compute, Readout, sub.name)

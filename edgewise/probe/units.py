@@ -505,7 +505,7 @@ def units(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed:
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data), "n": len(x),
            "layers": names, "seed": seed, "threshold": float(threshold), "consistency": float(consistency)}
     return cached(cache, KIND, key, lambda: _units(sub, x, names, data, seed, batch, float(threshold),
-                                                   float(consistency), progress), PaddingUnits)
+                                                   float(consistency), progress), PaddingUnits, sub.name)
 
 
 def _units(sub, x, names, data, seed, batch, threshold, consistency, progress) -> PaddingUnits:
@@ -803,7 +803,7 @@ def ablate(model, found: PaddingUnits, input_shape=None, *, data=None, n: int = 
            "seed": seed, "how": how, "at": at, "units": found.found.tolist(), "found_n": found.n,
            "found_seed": found.seed, "found_data": found.data}
     return cached(cache, Ablation.kind, key, lambda: _ablate(sub, found, x, data, seed, batch, how, at, progress),
-                  Ablation)
+                  Ablation, sub.name)
 
 
 def default_at(sub) -> str:
