@@ -13,12 +13,15 @@ interleaved in the same run (edgewise, baseline, edgewise, baseline, ...):
 * **warm**: the same call on a new model object of an architecture seen before
   (a second ``resnet50()``): the trace comes from the architecture cache;
 * **again**: the same call again on the same object; **count**: counting alone on a Graph;
+  ``fingerprint``: the architecture fingerprint of a new object alone (what a warm call adds to counting,
+  with the cache lookup);
 * ``exact=True`` (Python integers) on the Graph;
 * the baseline :func:`edgewise.testing.oracle.autograd_pathways`: a deep copy
   with every weight one, a forward and a backward pass in float64 at full width.
 
 Times are medians; the first call of each (torch's lazy initialisation) is untimed
-and printed apart. It checks that float mode and the baseline agree to a relative
+and printed apart; every timed call starts after a ``gc.collect()``, so that the
+garbage collection owed for the model copies made before the clock falls on none of them. It checks that float mode and the baseline agree to a relative
 1e-9 wherever the baseline is finite (the baseline is seeded with ``2**-scale_log2``
 so that ResNet-152's ~1e433 paths fit in float64), and exits 1 if they do not.
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import math
 import statistics
@@ -44,6 +48,7 @@ import torch
 
 import edgewise
 from edgewise import _trace
+from edgewise._fingerprint import fingerprint
 
 from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
 from edgewise.pathways import clear_caches
@@ -54,7 +59,9 @@ GOAL_RATIO = 50.0
 
 
 def clock(fn):
-    """(seconds, result) of one call."""
+    """(seconds, result) of one call, started with no garbage pending (the deep copies made before the clock
+    would otherwise hand their collection to whichever timed call allocates next)."""
+    gc.collect()
     t = time.perf_counter()
     out = fn()
     return time.perf_counter() - t, out
@@ -89,12 +96,12 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
     baseline_first_s, _ = clock(lambda: autograd_pathways(net, shape, scale_log2=scale_log2))
     graph = edgewise.trace(net, shape)
 
-    t = {k: [] for k in ("cold", "resized", "warm", "again", "count", "trace", "fx", "baseline")}
+    t = {k: [] for k in ("cold", "resized", "warm", "again", "count", "trace", "fx", "fingerprint", "baseline")}
     other_shape = (shape[0], *(n + 32 for n in shape[1:]))
     result = baseline = None
     for r in range(max(repeats, baseline_repeats)):
         if r < repeats:
-            fresh, other, bare, seen = (copy.deepcopy(net) for _ in range(4))  # new objects, copied before the clock
+            fresh, other, bare, seen, new = (copy.deepcopy(net) for _ in range(5))  # copied before the clock
             clear_caches()
             dt, result = clock(lambda: edgewise.pathways(fresh, shape, to="all"))
             t["cold"].append(dt)
@@ -110,6 +117,7 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
             t["trace"].append(clock(lambda: edgewise.trace(bare, shape))[0])
             bare.eval()
             t["fx"].append(clock(lambda: _trace._Tracer().trace(bare, _trace._defaults(bare)))[0])
+            t["fingerprint"].append(clock(lambda: fingerprint(new))[0])
         if r < baseline_repeats:
             dt, baseline = clock(lambda: autograd_pathways(net, shape, scale_log2=scale_log2))
             t["baseline"].append(dt)
@@ -173,7 +181,9 @@ def main(argv=None) -> int:
         print(f"{r['model']}: counts 1e{r['log10_min']:.1f} .. 1e{r['log10_max']:.1f} over {r['positions_compared']} "
               f"positions; float vs exact {r['max_rel_diff_vs_exact']:.1e}; first call in the process "
               f"{r['first_call_s'] * 1e3:.0f} ms (baseline {r['baseline_first_call_s'] * 1e3:.0f} ms); "
-              f"cold floor fx + count: {r['ratio_fx_floor']:.0f}x; baseline seeded with 2**-{r['baseline_scale_log2']}")
+              f"cold floor fx + count: {r['ratio_fx_floor']:.0f}x; warm = architecture fingerprint "
+              f"{r['fingerprint_s'] * 1e3:.1f} ms + count + lookup; "
+              f"baseline seeded with 2**-{r['baseline_scale_log2']}")
     for r in rows:
         for label, key in (("cold (new architecture)", "ratio_cold"),
                            ("resized (architecture seen at another size)", "ratio_resized"),

@@ -12,6 +12,12 @@ A model with something the fingerprint cannot compare by value (an attribute of
 an unknown type, a forward overridden on the instance, forward hooks, a buffer
 on the meta device) gets a fingerprint that is only valid for that model
 object: its trace is reused for the same object, never shared with others.
+
+It is built for speed (a warm trace is little more than the fingerprint): the
+attribute names a class's instances compare are found once per class, values
+that are scalars or flat sequences of ints (nearly all hyper-parameters) go into
+the key as they are, next to their types, and only the rest are turned into
+tokens one by one; the key is hashed once (:class:`Fingerprint`).
 """
 
 from __future__ import annotations
@@ -19,23 +25,28 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import operator
 import types
 import weakref
 from collections import OrderedDict
+from itertools import chain
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _NormBase
 
-__all__ = ["fingerprint", "GraphCache", "LRU"]
+__all__ = ["fingerprint", "Fingerprint", "GraphCache", "LRU"]
 
 _INTERNAL = frozenset(vars(nn.Module()))  # nn.Module's own bookkeeping (hooks, parameter and module tables)
 _PLAIN = frozenset({bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.layout,
                     torch.memory_format})
-_SCALARS = frozenset({bool, int, float, str, type(None)})
 _INT = frozenset({int})
+_FLAT = frozenset({tuple, list, torch.Size})  # sequences whose values the fast path compares (lists as tuples)
 _CODE = (types.FunctionType, types.BuiltinFunctionType, type)
 _SMALL_BYTES = 4096  # buffers up to this size are compared byte for byte, larger ones by a digest
+_BOUND = 4096  # entries of the per-class and per-types tables below (cleared when full)
+_LAYOUTS: dict = {}  # module class -> _layout(...)
+_SEQUENCES: dict = {}  # tuple of attribute types -> _sequences(...)
 
 
 class _Key:
@@ -79,19 +90,81 @@ class _Key:
             return self.private(v)
         return tuple(v.shape), v.dtype, raw if len(raw) <= _SMALL_BYTES else hashlib.blake2b(raw).digest()
 
-    def module(self, name: str, m: nn.Module) -> tuple:
+    def attrs(self, values: tuple) -> tuple:
+        """The plain attributes' values: (their types, the values) where every value is a scalar or a flat
+        sequence of ints (a list as a tuple), the common case; else a token per value."""
+        types = tuple(map(type, values))
+        seqs = _SEQUENCES.get(types)
+        if seqs is None:
+            seqs = _sequences(types)
+        if seqs is False or seqs and not set(map(type, chain.from_iterable(seqs(values)))) <= _INT:
+            return None, tuple([self.token(v) for v in values])
+        if list in types:
+            values = tuple([tuple(v) if type(v) is list else v for v in values])
+        return types, values
+
+    def module(self, m: nn.Module) -> tuple:
+        """Everything of one module a trace depends on (its name and children are the caller's)."""
         d = m.__dict__
+        cls = type(m)
+        layout = _LAYOUTS.get(cls)
+        names = tuple(d)
+        if layout is None or layout[0] != names:
+            layout = _layout(cls, names)
+        _, compared, values, stats = layout
         hooks = ()
         if d["_forward_hooks"] or d["_forward_pre_hooks"]:  # hooks of non-leaf modules run while tracing
             hooks = tuple(self.private(h) for h in (*d["_forward_pre_hooks"].values(), *d["_forward_hooks"].values()))
-        token = self.token
-        attrs = tuple([(k, type(v), v) if type(v) in _SCALARS else (k, token(v))  # (scalars inline: the common case)
-                       for k, v in d.items() if k not in _INTERNAL])
-        params = tuple([(k, None if p is None else (p.shape, p.dtype)) for k, p in d["_parameters"].items()])
-        stats = isinstance(m, _NormBase)  # running statistics: values a trace never reads
-        buffers = tuple([(k, None if b is None else (b.shape, b.dtype) if stats else self.tensor(b))
-                         for k, b in d["_buffers"].items()])
-        return name, type(m), type(m).forward, hooks, attrs, params, buffers
+        p, b = d["_parameters"], d["_buffers"]
+        params = tuple(p), tuple([None if v is None else (v.shape, v.dtype) for v in p.values()])
+        if b:
+            buffers = tuple(b), tuple([None if v is None else (v.shape, v.dtype) if stats else self.tensor(v)
+                                       for v in b.values()])
+        else:
+            buffers = ()
+        return cls, cls.forward, hooks, compared, self.attrs(values(d)), params, buffers
+
+
+def _layout(cls: type, names: tuple) -> tuple:
+    """(attribute names, the compared ones, a getter of their values, whether the buffers are normalisation
+    statistics) for a module class whose instance dict has ``names``; kept per class."""
+    compared = tuple(k for k in names if k not in _INTERNAL)
+    if len(compared) > 1:
+        values = operator.itemgetter(*compared)
+    else:
+        values = (lambda d, k=compared[0]: (d[k],)) if compared else (lambda d: ())
+    if len(_LAYOUTS) >= _BOUND:
+        _LAYOUTS.clear()
+    _LAYOUTS[cls] = layout = names, compared, values, issubclass(cls, _NormBase)
+    return layout
+
+
+def _sequences(types: tuple):
+    """For attribute values of ``types``: a getter of the sequences among them ((): none), or False if
+    some value is neither a scalar nor a tuple, list or Size; kept per tuple of types."""
+    where = [i for i, t in enumerate(types) if t in _FLAT]
+    seqs = False if not all(t in _PLAIN or t in _FLAT for t in types) else \
+        operator.itemgetter(*where) if len(where) > 1 else (lambda v, i=where[0]: (v[i],)) if where else ()
+    if len(_SEQUENCES) >= _BOUND:
+        _SEQUENCES.clear()
+    _SEQUENCES[types] = seqs
+    return seqs
+
+
+def _named_modules(model: nn.Module) -> list:
+    """``list(model.named_modules())``, walked with a stack instead of nested generators."""
+    out, seen, stack = [], set(), [("", model)]
+    while stack:
+        name, m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        out.append((name, m))
+        children = m.__dict__["_modules"]
+        if children:
+            prefix = name + "." if name else ""
+            stack.extend([(prefix + k, c) for k, c in reversed(children.items()) if c is not None])
+    return out
 
 
 def fingerprint(model: nn.Module) -> tuple[tuple, bool]:
@@ -100,9 +173,27 @@ def fingerprint(model: nn.Module) -> tuple[tuple, bool]:
     from torch.nn.modules import module as _module
 
     key = _Key()
-    modules = tuple(key.module(name, m) for name, m in model.named_modules())
+    modules = tuple([(name, key.module(m)) for name, m in _named_modules(model)])
     hooks = (*_module._global_forward_pre_hooks.values(), *_module._global_forward_hooks.values())
-    return (modules, tuple(key.private(h) for h in hooks)), key.shared
+    return Fingerprint((modules, tuple(key.private(h) for h in hooks))), key.shared
+
+
+class Fingerprint:
+    """An architecture key: a nested tuple, hashed once (every cache lookup would hash it again)."""
+
+    __slots__ = ("key", "_hash")
+
+    def __init__(self, key: tuple):
+        self.key, self._hash = key, hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other or type(other) is Fingerprint and self._hash == other._hash and self.key == other.key
+
+    def __repr__(self) -> str:
+        return f"Fingerprint({len(self.key[0])} modules, hash {self._hash:#x})"
 
 
 class LRU:

@@ -73,6 +73,10 @@ MOVE_METHODS = {
     "squeeze", "unsqueeze", "contiguous", "expand", "expand_as", "repeat", "chunk", "split", "unbind", "narrow",
     "select", "roll", "flip", "view_as", "reshape_as", "tensor_split",
 }
+#: layers that no case of ``Layout.handle`` is about while no units are followed (exact types, not subclasses)
+_PLAIN_MODULES = frozenset({nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Dropout,
+                            nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
+                            nn.AdaptiveAvgPool2d, nn.Linear})
 MOVE_MODULES = (nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle)
 _REPEATS = {torch.repeat_interleave, "repeat_interleave"}
 #: im2col (``nn.Unfold`` / ``F.unfold``, ``Tensor.unfold``): a gather with zero padding, followed on the ids
@@ -245,6 +249,9 @@ class Layout(LayoutMore):
                 operator.getitem, operator.floordiv, operator.eq):
             if not (target is operator.getitem and isinstance(self.units.get(fx.args[0]), tuple)):
                 return False  # shape arithmetic
+        if fx.op == "call_module" and not self.units and type(self.modules.get(target)) in _PLAIN_MODULES and \
+                not self.__dict__.get("_gates") and not self.__dict__.get("_states"):
+            return count_statistics(self, fx, name)  # a plain layer on canonical tensors: what the cases below return
         if count_statistics(self, fx, name):
             return True
         args = [a for a in fx.all_input_nodes]

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Resample, Window
-from ._fingerprint import LRU, GraphCache, fingerprint
+from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
 from ._layout import Layout
 from ._pad import Pad
 from ._shapes import infer_shapes
@@ -121,9 +121,19 @@ def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tup
     return tuple(Resample(mode, bool(align_corners), 1 / sc if sc else None) for sc in scales)
 
 
+def _own_op(m: nn.Module):
+    """``m.edgewise_op`` or None, without the AttributeError ``nn.Module.__getattr__`` builds for the modules
+    (nearly all) that have none."""
+    d, k = m.__dict__, "edgewise_op"
+    if k in d or k in d.get("_modules", ()) or k in d.get("_parameters", ()) or k in d.get("_buffers", ()) or \
+            hasattr(type(m), k):
+        return getattr(m, k, None)
+    return None
+
+
 def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> tuple[str, tuple]:
     """(kind, axes) for a leaf module, or raise; ``in_shape`` (C, *spatial) for layers that pad by it."""
-    own = getattr(m, "edgewise_op", None)
+    own = _own_op(m)
     if callable(own):  # a layer that describes its own connectivity (edgewise.remedies)
         return own(n)
     timm = _timm_leaf(m)
@@ -133,6 +143,8 @@ def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> t
         if in_shape is None or len(in_shape) != n + 1:
             raise _Unsupported(f"{type(m).__name__} (TensorFlow 'same' padding needs the input size)")
         return ("conv" if isinstance(m, nn.Conv2d) else "pool"), _same_axes(m, in_shape[1:])
+    if type(m) in _PER_UNIT:
+        return "identity", ()
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
         return "conv", _conv_axes(m, n)
     if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)):  # padding_mode is always 'zeros' here
@@ -164,8 +176,13 @@ def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> t
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return "reshape", ()
     if _shape_preserving(m):
+        _PER_UNIT.add(type(m))  # (every case above is decided by the type alone)
         return "identity", ()
     raise _Unsupported(type(m).__name__)
+
+
+#: the module types :func:`_module_op` found to be per-unit maps (activations, normalisations, dropout)
+_PER_UNIT: set[type] = set()
 
 
 #: timm's documented fx leaf modules (``timm.layers._fx._leaf_modules``) that edgewise maps: convolutions and
@@ -287,7 +304,7 @@ class _Tracer(torch.fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
-        return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(getattr(m, "edgewise_op", None)) \
+        return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(_own_op(m)) \
             or _timm_leaf(m) is not None or super().is_leaf_module(m, qualname)
 
 
@@ -641,10 +658,11 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
 def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer: str | None, norm_stats: str,
                 arch, attrs: set) -> Graph:
     n = len(shape) - 1
-    flags = {m: m.training for m in model.modules()}
-    caches = _caches(model)
+    modules = [m for _, m in _named_modules(model)]
+    flags = {m: m.training for m in modules}
+    caches = _caches(modules)
     try:
-        model.eval()  # trace the inference graph (no auxiliary heads, no batch statistics)
+        _eval(model, modules)  # trace the inference graph (no auxiliary heads, no batch statistics)
         try:
             fx_graph = _fx_graph(model, shape, caches, attrs, arch)
         except Exception as e:  # symbolic tracing fails on data-dependent control flow
@@ -701,16 +719,43 @@ def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch) -> torch.
     return fx_graph
 
 
-def _caches(model: nn.Module) -> list:
+def _caches(modules: list) -> list:
     """Every module's plain dict/list attributes and their contents: some models cache tensors in eval mode
     (timm's attention-bias caches), and a trace must not leave proxies or meta tensors in them; also the
     buffers, which a forward may reassign (ConViT's ``rel_indices``)."""
     out = []
-    for m in model.modules():
-        for k, v in vars(m).items():
-            if (not k.startswith("_") or k == "_buffers") and isinstance(v, (dict, list)):
+    for m in modules:
+        d = m.__dict__
+        for k in _public(type(m), d):
+            v = d[k]
+            if isinstance(v, (dict, list)):
                 out.append((m, k, v, v.copy()))
     return out
+
+
+def _public(cls: type, d: dict) -> tuple:
+    """The names in a module's ``__dict__`` that :func:`_caches` looks at: ``_buffers`` and those not
+    starting with ``_``, in dict order (kept per class while its instances' dicts have the same names)."""
+    names = tuple(d)
+    hit = _PUBLIC.get(cls)
+    if hit is None or hit[0] != names:
+        if len(_PUBLIC) >= 4096:
+            _PUBLIC.clear()
+        hit = _PUBLIC[cls] = names, tuple(k for k in names if not k.startswith("_") or k == "_buffers")
+    return hit[1]
+
+
+_PUBLIC: dict = {}
+
+
+def _eval(model: nn.Module, modules: list) -> None:
+    """``model.eval()``: the flags set directly where no module overrides ``train`` (nor the model ``eval``),
+    as nn.Module's recursion through ``__setattr__`` costs microseconds a module."""
+    if type(model).eval is not nn.Module.eval or any(type(m).train is not nn.Module.train for m in modules):
+        model.eval()
+        return
+    for m in modules:
+        m.__dict__["training"] = False
 
 
 def _restore(caches: list) -> None:

@@ -93,13 +93,7 @@ class Graph:
     padding: str | None = None  # the padding scheme of a spec net (None: as the model defines it)
     norm_stats: str = "ignore"  # whether normalisation statistics are connections ("count") or not ("ignore")
     norm_layers: tuple = ()  # (layer, op) of every normalisation whose statistics depend on the input
-    _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self):
-        self._consumers = {name: [] for name in self.nodes}
-        for node in self.nodes.values():
-            for src in node.inputs:
-                self._consumers[src].append(node.name)
+    _consumers: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def ndim(self) -> int:
@@ -131,6 +125,11 @@ class Graph:
 
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes that read ``name``'s output."""
+        if self._consumers is None:  # (built on first use: a copy of a cached trace often never asks)
+            self._consumers = {n: [] for n in self.nodes}
+            for node in self.nodes.values():
+                for src in node.inputs:
+                    self._consumers[src].append(node.name)
         return self._consumers[name]
 
     def target(self, layer: str | None) -> str:

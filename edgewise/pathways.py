@@ -212,12 +212,12 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
     # dozens of concatenations: one merge of all of them instead of one per reader)
     parts: dict[str, list[_Value]] = {target: [_Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))]}
     done: dict[str, _Value] = {}
-    live = graph.upstream(target)
     accumulate = _Sums(num)
-    for nd in reversed(list(graph)):
-        if nd.name not in live or nd.name not in parts or nd.kind in ("input", "const"):
+    for nd in reversed(list(graph)):  # (only what the target depends on is ever reached: it has parts)
+        if nd.name not in parts or nd.kind in ("input", "const"):
             continue
-        value = accumulate(parts.pop(nd.name))
+        mine = parts.pop(nd.name)
+        value = mine[0] if len(mine) == 1 else accumulate(mine)
         if keep:
             done[nd.name] = value
         for src, contrib in _adjoint(graph, nd, value, num):

@@ -334,3 +334,97 @@ def test_constants_fx_stores_on_the_model_are_removed_and_not_shared():
     with pytest.raises(EdgewiseError):  # and after a failed trace too
         edgewise.trace(model, (1, 2, 2))
     assert set(vars(model)) == before
+
+
+# ------------------------------------------------------------ graph building
+
+def built_without_shortcuts(model, shape, norm_stats):
+    """The Graph with every layer through all of ``Layout.handle``'s cases (no plain-layer shortcut)."""
+    from edgewise import _layout
+
+    orig = _layout._PLAIN_MODULES
+    _layout._PLAIN_MODULES = frozenset()
+    try:
+        return _trace._trace(model, tuple(shape), None, norm_stats=norm_stats)
+    finally:
+        _layout._PLAIN_MODULES = orig
+
+
+def same_graph(fast, slow):
+    """The same Graph (or the same error) either way."""
+    def outcome(build):
+        try:
+            g = build()
+        except EdgewiseError as e:
+            return str(e)
+        return list(g), g.output, g.norm_layers, g.norm_stats
+
+    assert outcome(fast) == outcome(slow)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(random_net(), st.sampled_from(["ignore", "count"]))
+def test_plain_layers_build_the_graph_of_every_case_on_random_nets(case, norm_stats):
+    model, shape = case.model, tuple(case.input_shape)
+    same_graph(lambda: _trace._trace(model, shape, None, norm_stats=norm_stats),
+               lambda: built_without_shortcuts(model, shape, norm_stats))
+
+
+def batch_statistics():
+    """BatchNorm without running statistics: its statistics are connections under norm_stats='count'."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU(),
+                         nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 62 * 62, 2))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "mobilenet_v2", "googlenet", "shufflenet_v2_x0_5",
+                                  batch_statistics])
+@pytest.mark.parametrize("norm_stats", ["ignore", "count"])
+def test_plain_layers_build_the_graph_of_every_case_on_zoo_models(name, norm_stats):
+    if callable(name):
+        model = name()
+    else:
+        model = zoo(name, **({"aux_logits": False, "init_weights": False} if name == "googlenet" else {}))
+    shape = (3, 64, 64)
+    same_graph(lambda: _trace._trace(model, shape, None, norm_stats=norm_stats),
+               lambda: built_without_shortcuts(model, shape, norm_stats))
+
+
+class TrainOnly(nn.Module):
+    """A branch only in training mode: a trace must see the inference graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.aux = nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        return self.conv(x) + self.aux(x) if self.training else self.conv(x)
+
+
+class Recorded(nn.Module):
+    """Overrides train(): the trace goes through it, as model.eval() does."""
+
+    calls: list = []
+
+    def __init__(self):
+        super().__init__()
+        self.body = TrainOnly()
+
+    def train(self, mode: bool = True):
+        Recorded.calls.append(mode)
+        return super().train(mode)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Sequential(TrainOnly(), nn.ReLU()), Recorded])
+def test_traced_in_eval_mode_and_the_flags_restored(make):
+    model = make().train()
+    model[-1].eval() if isinstance(model, nn.Sequential) else None  # flags differ between modules
+    flags = [m.training for m in model.modules()]
+    Recorded.calls.clear()
+    graph = _trace._trace(model, (1, 8, 8), None)
+    assert not any(n.name.endswith("aux") for n in graph)
+    assert [m.training for m in model.modules()] == flags
+    assert (False in Recorded.calls) == isinstance(model, Recorded)
+

@@ -242,13 +242,12 @@ class ScaledCounts:
 
     def mix(self, rows: Scaled, weights: np.ndarray) -> Scaled:
         """out[k] = Σ_g weights[k, g] · rows[g]."""
-        sums = weights.sum(axis=1)
-        top = float(sums.max()) if sums.size else 0.0
+        one = weights.shape == (1, 1)  # (every channel of one map: the common case, without reductions)
+        top = float(weights[0, 0]) if one else float(weights.sum(axis=1).max()) if weights.size else 0.0
         growth = math.log2(top) if top > 0 else 0.0
         x = self._fit(rows, growth)
-        if weights.shape == (1, 1) and x.m.shape[0] == 1:
-            w = float(weights[0, 0])
-            m = x.m if w == 1.0 else x.m * w
+        if one and x.m.shape[0] == 1:
+            m = x.m if top == 1.0 else x.m * top
         else:
             flat = x.m.reshape(x.m.shape[0], -1)
             m = (self._array(weights) @ flat).reshape((weights.shape[0],) + tuple(x.m.shape[1:]))
