@@ -255,9 +255,11 @@ def test_the_crop_plan_holds_each_receptive_field_on_the_stride_grid():
     assert [repr(o) for o in crops.objectives] == ["unit('conv3', 1, (3, 3))", "unit('conv3', 1, (0, 0))",
                                                    "unit('conv3', 1, (3, 3))"]
     canvas = torch.arange(3 * 2 * 3 * 22 * 30, dtype=torch.float32).reshape(6, 3, 22, 30)  # 3 objectives × 2 rows
-    passes = crops.take(canvas, (1, 1), cap=2 * 64)  # at most 128 pixels a pass: the 8×8 group splits in two
-    assert [objs for objs, _ in passes] == [[0], [1], [2]]
-    assert torch.equal(passes[2][1], canvas[4:6, :, 13:21, 21:29])
+    passes = crops.passes(2, cap=2 * 64)  # at most 128 pixels a pass: the 8×8 group splits in two
+    assert passes == [[0], [1], [2]] and crops.passes(2) == [[0], [1, 2]]
+    assert torch.equal(crops.gather(canvas, passes[2], (1, 1)), canvas[4:6, :, 13:21, 21:29])
+    assert torch.equal(crops.gather(canvas, [1, 2], (1, 1)),
+                       torch.cat([canvas[2:4, :, 1:9, 1:9], canvas[4:6, :, 13:21, 21:29]]))
 
 
 def test_a_model_split_over_devices_is_refused():

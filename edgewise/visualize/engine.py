@@ -1,6 +1,8 @@
 """Activation maximisation for many positions and seeds in one batch, with the forward stopped at the target
 and run only on the receptive-field crops the objectives read (:mod:`edgewise.visualize.window`), BatchNorms
-folded into their convolutions (:mod:`edgewise.visualize.fold`).
+folded into their convolutions and channels-last forms of 1×1 convolutions and pads
+(:mod:`edgewise.visualize.fold`); what a call proves about a model's architecture is remembered for the next
+(:mod:`edgewise.visualize.memo`).
 
 Every call freezes the model's weights and puts it in eval mode for its duration (both restored after),
 registers forward hooks only on the layers the objectives read, and removes them in ``finally``.
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 from .._trace import parse_shape
 from ..errors import EdgewiseError
 from . import param as param_mod
-from . import fold, window
+from . import fold, memo, window
 from .objectives import Objective
 from .results import Visualization
 
@@ -147,6 +149,31 @@ def _agree(got: torch.Tensor, want: torch.Tensor) -> bool:
     return bool(torch.allclose(got, want, rtol=1e-4, atol=1e-5 * (1.0 + float(want.abs().max()))))
 
 
+def _hashable(f):
+    """``f`` where it can be a dict key, else a new object (a key that never matches: nothing is remembered)."""
+    try:
+        hash(f)
+        return f
+    except TypeError:
+        return object()
+
+
+def _plans(model: nn.Module, objs: list[Objective], shape) -> list[window.Crops | None]:
+    """The crop plans to try, tightest first: crops that end where the fields end, then crops on the stride grid
+    (None: the whole input), each once."""
+    plans: list = []
+    for tight in (True, False):
+        p = window.plan(model, objs, shape, tight=tight)
+        if _signature(p) not in map(_signature, plans):
+            plans.append(p)
+    return plans
+
+
+def _signature(crops: window.Crops | None):
+    """What identifies a crop plan: where each crop lies and what it reads."""
+    return None if crops is None else (tuple(crops.starts), tuple(crops.sizes), tuple(map(repr, crops.objectives)))
+
+
 def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], input_shape, *, seeds: int = 4,
              steps: int = 128, lr: float = 0.05, param: str = "fourier", jitter: int = 1,
              preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
@@ -168,9 +195,14 @@ def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], inpu
         device: where to run (default: where the model's parameters are); the model is moved there for the
             call and back after.
         crop: the exact shortcuts: run the model only on each objective's receptive-field crop of the window
-            (units only; checked against the full window on a random image first, and skipped where it does
-            not agree or does not help), with eval-mode BatchNorms folded into the convolutions before them.
-            The objectives then differ from the plain forward's by float rounding only (≈ 1e-6 relative);
+            (units only; skipped where it does not help; ending where the field ends, else, where that does
+            not agree, on the stride grid), with eval-mode BatchNorms folded into the convolutions before them,
+            and, on the channels-last crops, 1×1 convolutions as matrix products and pads as one copy
+            (:mod:`edgewise.visualize.fold`). The shortcuts are checked against the full window on a random
+            image (and not used where they do not agree) once per architecture, input shape, preprocess,
+            device type and crop plan: a later call with the same ones reuses the verdict while the model's
+            fingerprint holds (:mod:`edgewise.visualize.memo`; weights are not part of it). The
+            objectives then differ from the plain forward's by float rounding only (≈ 1e-6 relative);
             ``crop=False`` runs the full window through the model as it is, every step.
 
     Returns:
@@ -207,62 +239,104 @@ def maximize(model: nn.Module, objectives: Objective | Sequence[Objective], inpu
     cap = _PIXELS_PER_PASS if device.type == "cpu" else math.inf
 
     def pieces(canvas: torch.Tensor, offsets: torch.Tensor, crops):
-        """(objective indices, the model's input for their rows, the objectives as read on it), in passes of at
-        most ``cap`` input pixels (whole objectives, at least one)."""
+        """(objective indices, the model's input for their rows, the objectives as read on it, a function that
+        writes the input's gradient into a canvas-shaped gradient), in passes of at most ``cap`` input pixels
+        (whole objectives, at least one)."""
+        rows = len(canvas) // n_obj
         if crops is None:
-            rows = len(canvas) // n_obj
-            per = max(1, int(cap // (rows * math.prod(size))))
+            per = window.per_pass(cap, rows * math.prod(size))
             for a in range(0, n_obj, per):
-                x = param_mod.crop(canvas[a * rows:(a + per) * rows], offsets, size)
-                yield list(range(a, min(a + per, n_obj))), x, objs[a:a + per]
+                them = slice(a * rows, (a + per) * rows)
+                yield (list(range(a, min(a + per, n_obj))), param_mod.crop(canvas[them], offsets, size),
+                       objs[a:a + per], lambda grad, g, them=them: param_mod.crop(grad[them], offsets, size).copy_(g))
         else:
-            for group, x in crops.take(canvas, offsets[0].tolist(), cap):
-                yield group, x, [crops.objectives[p] for p in group]
+            offset = offsets[0].tolist()
+            for group in crops.passes(rows, cap):
+                yield (group, crops.gather(canvas, group, offset), [crops.objectives[p] for p in group],
+                       lambda grad, g, group=group: crops.put(grad, group, offset, g))
 
-    def values(canvas: torch.Tensor, offsets: torch.Tensor, crops, acts: dict, backward: bool = False):
-        """(objectives, rows each) on ``canvas``; with ``backward``, each pass's −sum is back-propagated to
-        ``canvas`` as soon as it is computed (its activations freed before the next pass)."""
+    def values(canvas: torch.Tensor, offsets: torch.Tensor, crops, acts: dict, grad: torch.Tensor | None = None):
+        """(objectives, rows each) on ``canvas``; with ``grad`` (zeros shaped like ``canvas``), the gradient of
+        each pass's −sum is written there as soon as it is computed (its activations freed before the next
+        pass; every row reads one window, so the passes' gradients never overlap)."""
         out: list = [None] * n_obj
-        for group, x, group_objs in pieces(canvas, offsets, crops):
+        for group, x, group_objs, put in pieces(canvas, offsets, crops):
+            if grad is not None:
+                x = x.detach().requires_grad_(True)
             v = evaluate(x, group_objs, acts)
-            if backward:
+            if grad is not None:
                 (-v.sum()).backward()
+                put(grad, x.grad)
                 v = v.detach()
             for p, row in zip(group, v):
                 out[p] = row
         return torch.stack(out)
 
     centre = torch.full((1, len(size)), jitter, dtype=torch.long)
-    # a random image on which the shortcuts (crops, folded BatchNorms) must give the plain forward's objectives
+    # a random image on which the shortcuts (crops, folded BatchNorms, 1×1 products) must give the plain forward's
+    # objectives; its forward also gives the layers' shapes, to check the objectives' channels and positions
     probe = torch.rand((1, *shape), generator=torch.Generator().manual_seed(seed + 1)).to(device)
-    with _frozen(model), placed(model, device):
-        with hooked(model, layers) as acts, torch.no_grad():  # check channels and positions before optimising
-            forward_to(model, prep(param_mod.crop(images()[:1], centre, size)), acts)
-            for o in objs:
-                o.check({k: tuple(v.shape[1:]) for k, v in acts.items()})
+
+    def plain_forward():
+        """The layers' shapes (the objectives checked against them) and the objectives on ``probe``."""
+        with hooked(model, layers) as acts, torch.inference_mode():
             forward_to(model, prep(probe), acts)
-            want = torch.stack([o(acts) for o in objs])
-        crops = window.plan(model, objs, shape) if crop else None  # traces the model: no hooks on it
-        with fold.folded(model, layers) if crop else contextlib.nullcontext(0) as n_folded, \
-                hooked(model, layers) as acts:
-            if crops is not None or n_folded:
-                with torch.no_grad():
+            shapes = {k: tuple(v.shape[1:]) for k, v in acts.items()}
+            for o in objs:
+                o.check(shapes)
+            return shapes, torch.stack([o(acts) for o in objs])
+
+    with _frozen(model), placed(model, device):
+        # what an earlier call proved for this architecture is not proved again (before the shortcuts change it)
+        known, want = memo.memo(model), None
+        shapes_key = ("shapes", shape, frozenset(layers))
+        shapes = known.get(shapes_key)
+        if shapes is None:
+            shapes, want = plain_forward()
+            memo.remember(known, shapes_key, shapes)
+        for o in objs:
+            o.check(shapes)
+        plans = _plans(model, objs, shape) if crop else []  # traces the model: no hooks on it
+        keys = [("agree", shape, frozenset(layers), _hashable(preprocess), device.type, _signature(p)) for p in plans]
+        # the probe's plain objectives are needed where a plan must be checked before one known to agree
+        first = next((k for k in keys if known.get(k, True)), None)
+        if want is None and first is not None and first not in known:
+            want = plain_forward()[1]
+
+        def agrees(crops, shortcuts: bool, acts: dict) -> bool:
+            """Whether the shortcuts (``crops`` and the changed layers) give ``want`` on ``probe``."""
+            if not shortcuts:
+                return True
+            with torch.inference_mode():
+                try:
                     got = values(probe.expand(n_obj, *shape).contiguous(), centre * 0, crops, acts)
-                if not _agree(got, want):
-                    crops = None
+                except RuntimeError:  # e.g. a tight crop's maps of unequal sizes meeting at a sum
+                    return False
+            return _agree(got, want)
+
+        with fold.folded(model, layers) if crop else contextlib.nullcontext(0) as n_folded, \
+                fold.channels_last_forms(model) if crop else contextlib.nullcontext(0) as n_forms, \
+                hooked(model, layers) as acts:
+            crops = None
+            for plan, key in zip(plans, keys):  # the first plan that agrees, tightest first
+                agree = known[key] if key in known else memo.remember(
+                    known, key, agrees(plan, plan is not None or n_folded > 0 or n_forms > 0, acts))
+                if agree:
+                    crops = plan
+                    break
             for step in tqdm(range(steps), desc="maximising", unit="step", disable=None if progress else True,
                              leave=False):
                 # one offset per step for the whole batch: a single slice (or gather) instead of one per row
                 offsets = torch.randint(0, 2 * jitter + 1, (1, len(size)), generator=gen)
                 canvas = images()
-                # the passes back-propagate to a detached copy; one backward through the parameterisation after
-                leaf = canvas.detach().requires_grad_(True)
-                vals = values(leaf, offsets, crops, acts, backward=True)
+                # the passes back-propagate to their own inputs; one backward through the parameterisation after
+                grad = torch.zeros_like(canvas)
+                vals = values(canvas.detach(), offsets, crops, acts, grad)
                 opt.zero_grad(set_to_none=True)
-                canvas.backward(leaf.grad)
+                canvas.backward(grad)
                 opt.step()
                 history[step] = vals.cpu().numpy()
-            with torch.no_grad():
+            with torch.inference_mode():
                 canvas = images()
                 final_images = param_mod.crop(canvas, centre, size)
                 final = values(canvas, centre, crops, acts).cpu().numpy()

@@ -12,10 +12,11 @@ engine checks every plan on a random image against the full input before it uses
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
+from .memo import memo, remember
 from .objectives import Objective
 
 __all__ = ["Crops", "plan"]
@@ -30,74 +31,87 @@ class Crops:
     sizes: list[tuple[int, ...]]
     objectives: list[Objective]
     groups: list[tuple[tuple[int, ...], list[int]]]
-    _cache: dict = field(default_factory=dict, repr=False)
 
-    def take(self, canvas: torch.Tensor, offset, cap: float = math.inf) -> list[tuple[list[int], torch.Tensor]]:
-        """The crops of ``canvas`` (objectives × rows-per-objective, C, *spatial), the window moved by ``offset``
-        pixels per axis: per pass, its objectives and their rows' crops (one gather each). A pass holds one crop
-        size and at most ``cap`` pixels (whole objectives, at least one). Images come channels-last (faster
-        convolutions on a CPU: 1.2x on EfficientNet-Lite0, 1.6x on the VGG-like spec net at 64 px)."""
-        shift = sum(int(o) * math.prod(canvas.shape[3 + d:]) for d, o in enumerate(offset))
-        flat = canvas.reshape(-1)  # row-major, as the indices are
+    def passes(self, rows: int, cap: float = math.inf) -> list[list[int]]:
+        """The objectives of each forward pass when every objective has ``rows`` rows: one crop size a pass and
+        at most ``cap`` input pixels (whole objectives, at least one)."""
         out = []
-        for objs, index in self._passes(tuple(canvas.shape), canvas.device, cap):
-            x = flat.take(index + shift if shift else index)
-            out.append((objs, x.movedim(-1, 1) if x.ndim == 4 else x))  # (rows, H, W, C) → channels-last view
+        for size, objs in self.groups:
+            n = per_pass(cap, rows * math.prod(size))
+            out.extend(objs[a:a + n] for a in range(0, len(objs), n))
         return out
 
-    def _passes(self, shape: tuple[int, ...], device, cap: float) -> list:
-        key = (shape, str(device), cap)
-        if key not in self._cache:
-            per = shape[0] // len(self.objectives)
-            out = []
-            for size, objs in self.groups:
-                n = max(1, int(cap // (per * math.prod(size))))
-                for a in range(0, len(objs), n):
-                    index = self._gather_index(objs[a:a + n], size, per, shape)
-                    index = index.movedim(1, -1) if index.ndim == 4 else index  # 2-D: gather channels-last
-                    out.append((objs[a:a + n], index.contiguous().to(device)))
-            self._cache[key] = out
-        return self._cache[key]
+    def gather(self, canvas: torch.Tensor, objs: list[int], offset) -> torch.Tensor:
+        """The crops of ``objs``' rows of ``canvas`` (objectives × rows-per-objective, C, *spatial; ``objs`` of one
+        crop size, as a pass of :meth:`passes` holds), the window moved by ``offset`` pixels per axis, stacked in
+        that order: a new tensor, without autograd (:meth:`put` places a crop's gradient back). 2-D crops come
+        channels-last (faster convolutions on a CPU: 1.2x on EfficientNet-Lite0, 1.6x on the VGG-like spec net
+        at 64 px)."""
+        rows = len(canvas) // len(self.objectives)
+        size = self.sizes[objs[0]]
+        layout = torch.channels_last if canvas.ndim == 4 else torch.contiguous_format
+        x = torch.empty((len(objs) * rows, canvas.shape[1], *size), dtype=canvas.dtype, device=canvas.device,
+                        memory_format=layout)
+        with torch.no_grad():
+            for i, p in enumerate(objs):
+                x[i * rows:(i + 1) * rows] = self._region(canvas, p, rows, offset)
+        return x
 
-    def _gather_index(self, objs: list[int], size: tuple[int, ...], per: int, shape) -> torch.Tensor:
-        """Flat indices into a canvas of ``shape`` of the crops of ``objs``' rows (rows, C, *size)."""
-        strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
-        rows = torch.tensor([p * per + s for p in objs for s in range(per)])
-        starts = torch.tensor([self.starts[p] for p in objs for _ in range(per)]).reshape(len(rows), -1)
-        nd = len(size)
-        idx = (rows * strides[0]).view(-1, 1, *([1] * nd)) + \
-            (torch.arange(shape[1]) * strides[1]).view(1, -1, *([1] * nd))
-        for d, n in enumerate(size):
-            view = [len(rows), 1] + [n if e == d else 1 for e in range(nd)]
-            idx = idx + ((starts[:, d:d + 1] + torch.arange(n)) * strides[2 + d]).view(view)
-        return idx
+    def put(self, grad: torch.Tensor, objs: list[int], offset, crop_grad: torch.Tensor) -> None:
+        """Write ``crop_grad`` (the gradient of :meth:`gather`'s crops of ``objs``) into ``grad`` (canvas-shaped,
+        zero outside the crops: each row has one crop, so nothing overlaps)."""
+        rows = len(grad) // len(self.objectives)
+        for i, p in enumerate(objs):
+            self._region(grad, p, rows, offset).copy_(crop_grad[i * rows:(i + 1) * rows])
+
+    def _region(self, canvas: torch.Tensor, p: int, rows: int, offset) -> torch.Tensor:
+        """The view of ``canvas`` that objective ``p``'s rows read."""
+        spatial = (slice(a + int(o), a + int(o) + n) for a, o, n in zip(self.starts[p], offset, self.sizes[p]))
+        return canvas[(slice(p * rows, (p + 1) * rows), slice(None), *spatial)]
+
+
+def per_pass(cap: float, pixels: int) -> int:
+    """How many objectives of ``pixels`` input pixels each one pass of at most ``cap`` pixels holds (at least one;
+    all where the cap is infinite)."""
+    return max(1, int(cap // pixels)) if math.isfinite(cap) else 2 ** 62
 
 
 def _field(model, input_shape, layers):
+    """The receptive fields of ``layers`` (kept in the model's :func:`~edgewise.visualize.memo.memo`), or None
+    where the tracer cannot read the model."""
     from ..geometry import receptive_field
 
-    try:
-        return receptive_field(model, tuple(input_shape), layer=layers[0] if len(layers) == 1 else None)
-    except Exception:  # noqa: BLE001 - crops only save time: a model the tracer cannot read runs on the full input
-        return None
+    known, key = memo(model), ("fields", tuple(input_shape), tuple(layers))
+    if key not in known:
+        try:
+            rf = receptive_field(model, tuple(input_shape), layer=layers[0] if len(layers) == 1 else None)
+        except Exception:  # noqa: BLE001 - crops only save time: a model the tracer cannot read runs on the full input
+            rf = None
+        remember(known, key, rf)
+    return known[key]
 
 
-def _window(boxes, jump: tuple[int, ...], size: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _window(boxes, jump: tuple[int, ...], size: tuple[int, ...],
+            tight: bool = False) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The crop (start, size) holding every box, clipped to the input, started on a multiple of ``jump`` and
-    as long as a multiple of it unless it ends at the input's border."""
+    as long as a multiple of it unless it ends at the input's border (``tight``: ending where the boxes end)."""
     start, length = [], []
     for d, (j, n) in enumerate(zip(jump, size)):
         lo = max(0, math.floor(min(b[d][0] for b in boxes)))
         hi = min(n - 1, math.ceil(max(b[d][1] for b in boxes)))
         a = lo // j * j
         start.append(a)
-        length.append(min(-(-(hi + 1 - a) // j) * j, n - a))
+        length.append(hi + 1 - a if tight else min(-(-(hi + 1 - a) // j) * j, n - a))
     return tuple(start), tuple(length)
 
 
-def plan(model, objectives: list[Objective], input_shape) -> Crops | None:
+def plan(model, objectives: list[Objective], input_shape, tight: bool = False) -> Crops | None:
     """Receptive-field crops for ``objectives`` (checked against the real maps), or None when one of them reads
-    whole maps, the tracer cannot read the model, a stride is fractional, or every crop is the whole input."""
+    whole maps, the tracer cannot read the model, a stride is fractional, or every crop is the whole input.
+
+    A crop ends where its field ends with ``tight``, else on the stride grid: a tight crop's maps end in a
+    partial stride, which the layers must take as the full input's (plain padding does; padding computed from
+    the input's size, such as TensorFlow's "same", may not), so the engine tries it first and checks it."""
     reads = [o.reads() for o in objectives]
     if any(r is None for r in reads):
         return None
@@ -116,7 +130,7 @@ def plan(model, objectives: list[Objective], input_shape) -> Crops | None:
     size = tuple(input_shape[1:])
     starts, sizes = [], []
     for r in reads:
-        s, n = _window([rf.box(layer, index) for layer, index in r], jump, size)
+        s, n = _window([rf.box(layer, index) for layer, index in r], jump, size, tight)
         starts.append(s)
         sizes.append(n)
     if all(n == size for n in sizes):
