@@ -508,17 +508,26 @@ def _derived(seed: int) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(seed ^ 0x5EED_1715)))
 
 
+def _seeder(model: nn.Module):
+    """``torch.manual_seed`` for a model with tensors off the CPU; for a model on the CPU the CPU generator's
+    own ``manual_seed``: the same stream, without queueing lazy seeds for every accelerator, which formats the
+    Python stack each time (a default report seeds about 800 times)."""
+    on_cpu = all(t.device.type == "cpu" for t in model.state_dict().values())
+    return torch.random.default_generator.manual_seed if on_cpu else torch.manual_seed
+
+
 def apply(model: nn.Module, p: InitPlan, seed: int) -> list[str]:
     """Re-initialise ``model`` in place by plan ``p`` from ``seed``; returns the parameters left as they were."""
     params = [n for n, _ in model.named_parameters()]
+    manual_seed = _seeder(model)
     with _rng(model), torch.no_grad():
-        torch.manual_seed(seed)
+        manual_seed(seed)
         if p.method == "builder":
             covered = set()
             if p.defaulted:  # the tensors the builder does not make: their layers' defaults, from a stream of their own
-                torch.manual_seed(_derived(seed))
+                manual_seed(_derived(seed))
                 covered = _reset(model, {k.rpartition(".")[0] for k in p.defaulted})
-            torch.manual_seed(seed)  # after the defaults: a layer's reset also resets the tensors the builder makes
+            manual_seed(seed)  # after the defaults: a layer's reset also resets the tensors the builder makes
             covered |= _draw_builder(p.builder, model.state_dict(keep_vars=True))
             return [n for n in params if n not in covered]
         covered = _reset(model)

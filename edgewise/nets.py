@@ -305,8 +305,8 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
     builder = _Builder(spec, shape, padding, width, activation, bias)
     fork = torch.random.fork_rng() if seed is not None else contextlib.nullcontext()
     with fork:
-        if seed is not None:
-            torch.manual_seed(seed)
+        if seed is not None:  # (built on the CPU: its generator alone, as edgewise._init._seeder says why)
+            torch.random.default_generator.manual_seed(seed)
         net = nn.Sequential(OrderedDict(builder.layers(toks, last_is_output=True)))
     net.spec, net.padding, net.input_shape = spec, padding, shape
     return net
