@@ -2,12 +2,14 @@
 
     .venv/bin/python benchmarks/report.py                 # default report, then --train --visualize (quick)
     .venv/bin/python benchmarks/report.py --no-train --json benchmarks/results/report.json
+    .venv/bin/python benchmarks/report.py --fresh-only --fresh 5     # only `edgewise report` in fresh processes
 
 The budgets: the default report (issue 17) within 15 s on this 2-core machine, timed first as a user meets it
-(`edgewise report` in a fresh process: interpreter start, imports and torch's lazy start-up included) and then
-as ``build()`` in this process at one torch thread, each in a fresh folder (section 8 not computed, see
-``build(probe=...)``); with --train --visualize (quick
-sizes, experiments not cached) within 15 minutes (issue 7). ``--probe`` adds the default page with section 8
+(`edgewise report` in a fresh process, ``--fresh N`` times, the median: interpreter start, imports and torch's
+lazy start-up included; with the CPU seconds of its processes, the page's and its figure worker's, which a busy
+machine inflates less than the wall time) and then as ``build()`` in this process at one torch thread, each in
+a fresh folder (section 8 not computed, see ``build(probe=...)``); with --train --visualize (quick sizes,
+experiments not cached) within 15 minutes (issue 7). ``--probe`` adds the default page with section 8
 computed (the packaged EfficientNet-Lite0 probed: a cold probe cache) and again from its warm cache. The
 baseline in the same run is `edgewise.answer` on the same two models: the report's sections 1–6 reuse its engine
 results, so the ratio says what the report adds on top.
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,11 +46,25 @@ def _timed(fn):
     return result, time.perf_counter() - t
 
 
+def _fresh(out: Path) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the report's processes, load average before) of `edgewise report --out
+    out` in a fresh process, its own default threads."""
+    cli = Path(sys.executable).with_name("edgewise")
+    load, before = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_CHILDREN)
+    _, wall = _timed(lambda: subprocess.run([str(cli), "report", "--out", str(out), "--no-progress"], check=True,
+                                            capture_output=True))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-train", action="store_true", help="time the default report only")
     ap.add_argument("--probe", action="store_true", help="also the default page with section 8, cold and cached")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--fresh", type=int, default=3, metavar="N", help="fresh-process runs of `edgewise report` "
+                    "(default 3; the median is reported)")
+    ap.add_argument("--fresh-only", action="store_true", help="only the fresh-process runs")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -54,22 +73,29 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # first, as a user meets it: `edgewise report` in a fresh process (imports and torch's lazy start-up
         # included), its own default threads; the in-process runs below come after, so they are warm
-        cli = Path(sys.executable).with_name("edgewise")
-        _, cold = _timed(lambda: subprocess.run([str(cli), "report", "--out", str(Path(tmp) / "cli"), "--no-progress"],
-                                                check=True, capture_output=True))
-        rows["edgewise report (fresh process)"] = {"seconds": round(cold, 1), "budget": 15.0, "vs_answer": None,
-                                                   "probe": False, "parts": {}}
-        _, base = _timed(lambda: [answer(m, s) for m, s in DEFAULT_MODELS])
-        runs = [("default", "default", {})]
+        fresh = [_fresh(Path(tmp) / f"cli{i}") for i in range(args.fresh)]
+        for i, (wall, cpu, load) in enumerate(fresh):
+            print(f"fresh process {i + 1}/{args.fresh}: {wall:5.1f} s, {cpu:5.1f} CPU s (page + figure worker), "
+                  f"load average {load:.2f} before")
+        cold = statistics.median(w for w, _, _ in fresh)
+        rows["edgewise report (fresh process)"] = {
+            "seconds": round(cold, 1), "budget": 15.0, "vs_answer": None, "probe": False, "parts": {},
+            "runs": [{"seconds": round(w, 2), "cpu_seconds": round(c, 2), "load_before": round(l, 2)}
+                     for w, c, l in fresh], "cpu_seconds": round(statistics.median(c for _, c, _ in fresh), 1)}
+        base = None
+        if not args.fresh_only:
+            _, base = _timed(lambda: [answer(m, s) for m, s in DEFAULT_MODELS])
+        runs = [] if args.fresh_only else [("default", "default", {})]
         if args.probe:  # the same folder twice: the second run finds the probes cached
             runs += [("default --probe (cold)", "probed", {"probe": True}), ("default (probes cached)", "probed", {})]
-        if not args.no_train:
+        if not (args.no_train or args.fresh_only):
             runs.append(("train+visualize", "train", {"train": True, "visualize": True}))
         for name, folder, options in runs:
             report, seconds = _timed(lambda: build(out=Path(tmp) / folder, progress=False, **options))
             rows[name] = {"seconds": round(seconds, 1), "budget": BUDGETS[name], "vs_answer": round(seconds / base, 2),
                           "probe": report.config["probe"], "parts": report.config["seconds_per_part"]}
-    print(f"baseline: edgewise.answer on the two default models: {base:.1f} s")
+    if base is not None:
+        print(f"baseline: edgewise.answer on the two default models: {base:.1f} s")
     for name, r in rows.items():
         verdict = "no budget" if r["budget"] is None else \
             f"{'within' if r['seconds'] <= r['budget'] else 'OVER'} the {r['budget']:.0f} s budget"

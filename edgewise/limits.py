@@ -14,9 +14,12 @@ measured peak); they exist to refuse requests that are orders of magnitude too l
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+
+import torch
 
 from .errors import EdgewiseError
 
@@ -146,10 +149,14 @@ def activation_bytes(module, input_shape) -> int:
 
 
 def forward_cost(module, input_shape) -> tuple[int, int]:
-    """(activation bytes, floating-point operations) of one forward pass on one input, measured together."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    """(activation bytes, floating-point operations) of one forward pass on one input, measured together.
 
+    The operations are those ``torch.utils.flop_counter.FlopCounterMode`` counts (convolutions and matrix
+    products, bias additions and everything elementwise left out). Where the pass calls only convolutions,
+    linear layers and functions without a matrix product inside, they are added up from shapes by
+    :class:`_ShapeFlops` (exactly FlopCounterMode's formulas, without the torch._dynamo import, ~1.5 s, that
+    entering FlopCounterMode costs a fresh process); anything else is counted by a second pass under
+    FlopCounterMode itself."""
     total = [0]
 
     def hook(_mod, _inp, out):
@@ -164,11 +171,84 @@ def forward_cost(module, input_shape) -> tuple[int, int]:
     try:
         p = next(module.parameters(), None)
         dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
-        with torch.no_grad(), FlopCounterMode(display=False) as flops:
-            module(torch.zeros((1, *input_shape), dtype=dtype, device=p.device if p is not None else None))
+        x = torch.zeros((1, *input_shape), dtype=dtype, device=p.device if p is not None else None)
+        with torch.no_grad(), _ShapeFlops() as counted:
+            module(x)
+        flops = counted.flops
+        if counted.unknown:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            total[0] = 0  # the hooks run again
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                module(x)
+            flops = int(counter.get_total_flops())
     finally:
         for h in handles:
             h.remove()
         for m, training in modes:
             m.training = training
-    return total[0], int(flops.get_total_flops())
+    return total[0], flops
+
+
+#: torch functions with no matrix product or convolution inside: FlopCounterMode counts them as 0 operations
+_NO_FLOPS = frozenset("""
+    __get__ __set__ __getitem__ __setitem__ __len__ __iter__ __bool__ __index__ __int__ __float__ _assert size dim
+    numel element_size nbytes device dtype shape to type float double half contiguous clone detach requires_grad_
+    view view_as reshape reshape_as flatten unflatten squeeze unsqueeze expand expand_as permute transpose t movedim
+    narrow select index_select gather split chunk unbind cat concat concatenate stack repeat roll flip tril triu
+    zeros zeros_like ones ones_like empty empty_like full full_like arange linspace meshgrid tensor add add_ __add__
+    __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__ mul mul_ __mul__ __imul__ __rmul__ div div_ __truediv__
+    __itruediv__ __rtruediv__ neg __neg__ abs sqrt rsqrt exp log pow __pow__ square clamp clamp_ clamp_min clamp_max
+    where maximum minimum sign sum mean amax amin max min norm var std relu relu_ relu6 hardtanh hardtanh_
+    leaky_relu leaky_relu_ elu gelu silu mish sigmoid tanh hardswish hardsigmoid softplus softmax log_softmax
+    threshold prelu glu pad constant_pad_nd max_pool1d max_pool2d max_pool3d avg_pool1d avg_pool2d avg_pool3d
+    adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d
+    adaptive_max_pool3d batch_norm instance_norm layer_norm group_norm local_response_norm dropout dropout1d
+    dropout2d dropout3d alpha_dropout feature_alpha_dropout interpolate upsample pixel_shuffle pixel_unshuffle
+    channel_shuffle
+""".split())
+
+
+def _conv_flops(x, w, out, transposed: bool = False) -> int:
+    """FlopCounterMode's count of a batched convolution: 2 × batch × (output, or for a transposed one input,
+    positions) × weight size."""
+    return 2 * x.shape[0] * math.prod((x if transposed else out).shape[2:]) * w.numel()
+
+
+def _linear_flops(x, w, out) -> int:
+    """A linear layer is a matrix product: 2 × rows of ``x`` × in × out features."""
+    return 2 * (x.numel() // x.shape[-1]) * w.numel()
+
+
+#: the torch functions counted from shapes: (input, weight, output) → operations
+_FLOPS = {**{f"conv{d}d": _conv_flops for d in (1, 2, 3)},
+          **{f"conv_transpose{d}d": functools.partial(_conv_flops, transposed=True) for d in (1, 2, 3)},
+          "linear": _linear_flops}
+
+
+class _ShapeFlops(torch.overrides.TorchFunctionMode):
+    """Adds up FlopCounterMode's operations from the shapes of the torch functions a forward pass calls;
+    ``unknown`` names the first one it cannot count (then the sum is not to be trusted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops, self.unknown = 0, None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = getattr(func, "__name__", None)
+        if name in _FLOPS:
+            x, w = (list(args) + [kwargs.get("input"), kwargs.get("weight")][len(args):])[:2]
+            if _batched(x, w):
+                self.flops += _FLOPS[name](x, w, out)
+                return out
+        if name not in _NO_FLOPS and self.unknown is None:
+            self.unknown = name or repr(func)
+        return out
+
+
+def _batched(x, w) -> bool:
+    """A batched input and a weight of the dimensions the formulas assume (else FlopCounterMode counts)."""
+    return isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and (
+        x.dim() == w.dim() >= 3 or w.dim() == 2 and x.dim() >= 2)

@@ -13,6 +13,7 @@ neuron, and the taps of one neuron per layer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import io
@@ -39,8 +40,8 @@ from ..pathways import layer_counts
 from ..results import write_atomic
 from .figures import CMAPS, GREY, STYLE, VERMILION, new_figure, save_figure
 
-__all__ = ["draw_diagram", "draw_strip", "Diagram", "MAX_LAYERS", "MAX_POSITIONS", "MAX_STRIP_POSITIONS",
-           "short_count", "diagram_path", "SUFFIXES"]
+__all__ = ["draw_diagram", "draw_strip", "sketch", "write_svg_png", "Diagram", "MAX_LAYERS", "MAX_POSITIONS",
+           "MAX_STRIP_POSITIONS", "short_count", "diagram_path", "SUFFIXES"]
 
 #: what ``out`` may end in: the SVG and the PNG are always written (same stem), ``.pdf`` adds a PDF
 SUFFIXES = (".svg", ".png", ".pdf")
@@ -302,10 +303,16 @@ def diagram_path(out) -> Path:
     return path
 
 
+def write_svg_png(fig, svg, titles: dict[str, str]) -> tuple[Path, Path]:
+    """Write ``fig`` as ``svg`` and the PNG beside it, the SVG's neurons titled (their hover tooltips)."""
+    png, svg = save_figure(fig, svg, svg=True)
+    _titles(svg, titles)
+    return png, svg
+
+
 def _save(fig, out, titles: dict[str, str]) -> tuple[Path, Path, Path | None]:
     out = diagram_path(out)
-    png, svg = save_figure(fig, out.with_suffix(".svg"), svg=True)
-    _titles(svg, titles)
+    png, svg = write_svg_png(fig, out.with_suffix(".svg"), titles)
     pdf = None
     if out.suffix.lower() == ".pdf":
         buf = io.BytesIO()
@@ -314,6 +321,36 @@ def _save(fig, out, titles: dict[str, str]) -> tuple[Path, Path, Path | None]:
         pdf = out
         write_atomic(pdf, buf.getvalue())
     return svg, png, pdf
+
+
+def _written(sketched) -> Diagram:
+    """The :class:`Diagram` of a :func:`sketch`, once its files are written."""
+    fig, titles, d = sketched
+    svg, png, pdf = _save(fig, d.svg if d.pdf is None else d.pdf, titles)
+    return dataclasses.replace(d, svg=svg, png=png, pdf=pdf)
+
+
+def sketch(draw, model_or_spec, input_shape, padding: str = "valid", to="all", out="net.svg", width: int = 1,
+           title: str | None = None, **options):
+    """(figure, SVG hover titles, :class:`Diagram`) of :func:`draw_diagram` or :func:`draw_strip` (``draw``), its
+    files not written yet: the report has them written by its figure worker (:func:`write_svg_png`)."""
+    path = diagram_path(out)  # a format it cannot write: refused before any work
+    strip = draw is draw_strip
+    limit = MAX_STRIP_POSITIONS if strip else MAX_POSITIONS
+    graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, limit, draw.__name__)
+    rows = _counted(graph, to)
+    if strip:
+        fig, drawn, titles = _draw_strip(rows, graph, padding, to, title, **options)
+    else:
+        widest = max(r.n for r in rows)
+        if widest > _MAX_ROW:
+            raise EdgewiseError(f"draw_diagram: layer rows up to {widest} neurons wide do not fit a readable "
+                                f"diagram (at most {_MAX_ROW}); use a shorter input")
+        fig, drawn, titles = _draw(rows, graph, padding, to, title)
+    d = Diagram(path.with_suffix(".svg"), path.with_suffix(".png"), name, padding, to,
+                [{"name": r.name, "op": r.op, "counts": r.counts} for r in rows], "strip" if strip else "neurons",
+                drawn, path if path.suffix.lower() == ".pdf" else None)
+    return fig, titles, d
 
 
 def _padding_reads(rows: list[_Row]) -> list[dict[int, int | None]]:
@@ -379,17 +416,7 @@ def draw_diagram(model_or_spec, input_shape, padding: str = "valid", to="all", o
         >>> d.rows[0]["counts"]
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
-    diagram_path(out)  # a format it cannot write: refused before any work
-    graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, MAX_POSITIONS, "draw_diagram")
-    rows = _counted(graph, to)
-    widest = max(r.n for r in rows)
-    if widest > _MAX_ROW:
-        raise EdgewiseError(f"draw_diagram: layer rows up to {widest} neurons wide do not fit a readable diagram "
-                            f"(at most {_MAX_ROW}); use a shorter input")
-    fig, drawn, titles = _draw(rows, graph, padding, to, title)
-    svg, png, pdf = _save(fig, out, titles)
-    return Diagram(svg, png, name, padding, to, [{"name": r.name, "op": r.op, "counts": r.counts} for r in rows],
-                   "neurons", drawn, pdf)
+    return _written(sketch(draw_diagram, model_or_spec, input_shape, padding, to, out, width, title))
 
 
 def draw_strip(model_or_spec, input_shape, padding: str = "valid", to="all", out="net.svg",
@@ -416,14 +443,7 @@ def draw_strip(model_or_spec, input_shape, padding: str = "valid", to="all", out
         >>> d.drawn["label_steps"]  # numbers on every 16th input, every 4th conv1 neuron, inside every conv2 one
         {'input': 16, 'conv1': 4, 'conv2': 1}
     """
-    diagram_path(out)  # a format it cannot write: refused before any work
-    graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, MAX_STRIP_POSITIONS,
-                                    "draw_strip")
-    rows = _counted(graph, to)
-    fig, drawn, titles = _draw_strip(rows, graph, padding, to, title, fan)
-    svg, png, pdf = _save(fig, out, titles)
-    return Diagram(svg, png, name, padding, to, [{"name": r.name, "op": r.op, "counts": r.counts} for r in rows],
-                   "strip", drawn, pdf)
+    return _written(sketch(draw_strip, model_or_spec, input_shape, padding, to, out, width, title, fan=fan))
 
 
 def _heading(ax, x: float, y: float, graph_name: str, padding, to, title, more: str = "") -> None:
@@ -562,7 +582,7 @@ def _edge_sample(n: int, k: int) -> list[int]:
     return sorted(chosen)
 
 
-def _draw_strip(rows: list[_Row], graph: Graph, padding, to, title, fan: int):
+def _draw_strip(rows: list[_Row], graph: Graph, padding, to, title, fan: int = 0):
     """The strip figure (see :func:`draw_strip`), what it drew, and the SVG tooltips."""
     pads = _padding_reads(rows)
     xs = [x for r, row in enumerate(rows) for x in list(row.x) + [row.xpos(p) for p in pads[r]]]

@@ -266,6 +266,13 @@ def plot_receptive_field(rf, graph=None) -> Figure:
     return fig
 
 
+def png_size(fig: Figure, dpi: int = 150) -> tuple[int, int]:
+    """(width, height) in pixels of the PNG :func:`save_figure` writes: the figure's size at ``dpi``, truncated
+    as matplotlib's Agg canvas does."""
+    width, height = fig.get_size_inches() * dpi
+    return int(width), int(height)
+
+
 def save_figure(fig: Figure, path, svg: bool = False, dpi: int = 150) -> list[Path]:
     """Write ``fig`` as PNG (and SVG with ``svg=True`` or an ``.svg`` path); returns the paths written.
 

@@ -37,13 +37,13 @@ MAX_DRAWN_KERNEL = 15
 
 
 def _draw_slice(s, w):
-    """(diagram, layers kept, layers in all, png size) of the deepest readable 1-D slice, or why there is none.
+    """(figure, its SVG hover titles, diagram, layers kept, layers in all, png size) of the deepest readable 1-D
+    slice, or why there is none; the figure is written by the report's renderer (:meth:`.sections.Writer.diagram`).
 
     Narrow kernels: neuron by neuron on the shortest input (5…40 positions) that leaves ≥ 3 output units. Wide
     kernels: as strips on the model's own input length when it is at most MAX_STRIP_POSITIONS."""
-    from matplotlib.image import imread
-
-    from .diagram import MAX_LAYERS, MAX_POSITIONS, MAX_STRIP_POSITIONS, draw_diagram, draw_strip
+    from .diagram import MAX_LAYERS, MAX_POSITIONS, MAX_STRIP_POSITIONS, draw_diagram, draw_strip, sketch
+    from .figures import png_size
 
     whole = nets.axis_slice(s.ev.graph)
     total = sum(1 for m in whole if not isinstance(m, nets.Pad))
@@ -61,16 +61,14 @@ def _draw_slice(s, w):
         if kept < depth and depth != MAX_LAYERS or n is None:
             continue
         try:
-            d = draw(sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
-                     title=f"Paths to the output in a 1-D slice of {s.ev.name}")
+            fig, titles, d = sketch(draw, sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
+                                    title=f"Paths to the output in a 1-D slice of {s.ev.name}")
         except EdgewiseError as e:
             why = str(e).splitlines()[0]
             continue
-        h, wd = imread(d.png).shape[:2]
+        wd, h = png_size(fig)
         if wd <= MAX_DIAGRAM_WIDTH:
-            return d, kept, total, (wd, h)
-        d.svg.unlink()
-        d.png.unlink()
+            return fig, titles, d, kept, total, (wd, h)
         why = f"even {kept} layer(s) on {n} positions draw {wd} px wide; its kernels are too wide to read"
     return why
 
@@ -127,9 +125,8 @@ def diagram(s, w) -> str:
     if isinstance(drawn, str):
         return page.note(f"No Pascal's-triangle diagram for {s.ev.name}: {drawn}. The path counts above are exact "
                          "all the same.")
-    d, kept, total, (wd, h) = drawn
-    w.files += [d.svg, d.png]
+    fig, titles, d, kept, total, (wd, h) = drawn
     w.record("diagram", s.key, {"style": d.style, "positions": len(d.rows[0]["counts"]), "layers": kept,
                                 "label_steps": d.drawn.get("label_steps", {r["name"]: 1 for r in d.rows}),
                                 "padding_taps": d.drawn["padding_taps"], "rows": d.rows})
-    return w.png(d.png, f"{s.slug}-pascal", _caption(s, d, kept, total), (wd * 2 // 3, h * 2 // 3))
+    return w.diagram(fig, titles, f"{s.slug}-pascal", _caption(s, d, kept, total), (wd * 2 // 3, h * 2 // 3))

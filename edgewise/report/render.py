@@ -76,21 +76,23 @@ class Renderer:
         except (EOFError, OSError, pickle.UnpicklingError):  # the worker is done or gone: fill() draws the rest
             return
 
-    def figure(self, fig, path: Path, ident: str, caption: str) -> tuple[str, Path]:
-        """(the HTML, or a placeholder for it; the PNG's path) of ``fig`` saved as ``path``.png."""
-        png, size = Path(path).with_suffix(".png"), page.shown_size(fig)
+    def figure(self, fig, path: Path, ident: str, caption: str, size=None, titles=None) -> tuple[str, Path]:
+        """(the HTML, or a placeholder for it; the PNG's path) of ``fig`` saved as ``path``.png, shown at ``size``
+        (default :func:`.page.shown_size`); with ``titles``, a Pascal diagram: its SVG is written too
+        (:func:`.diagram.write_svg_png`)."""
+        png, size = Path(path).with_suffix(".png"), size or page.shown_size(fig)
         if self._proc is not None:
             try:
                 blob = pickle.dumps(fig)
             except (pickle.PicklingError, AttributeError, TypeError):  # e.g. a formatter that is a local function
                 blob = None
             if blob is not None:
-                self._jobs.append((fig, png, ident, caption, size))
+                self._jobs.append((fig, png, ident, caption, size, titles))
                 with self._lock:
-                    self._waiting.append((len(self._jobs) - 1, blob, str(png)))
+                    self._waiting.append((len(self._jobs) - 1, blob, str(png), titles))
                     self._lock.notify_all()
                 return _TOKEN.format(len(self._jobs) - 1), png
-        save_figure(fig, png)
+        _save(fig, png, titles)
         return page.image(png.read_bytes(), ident, caption, size), png
 
     def _finish(self) -> set[int]:
@@ -106,8 +108,8 @@ class Renderer:
                     self._closing = True
                     self._lock.notify_all()
                     break
-            index, _, path = job
-            save_figure(self._jobs[index][0], path)
+            index, _, path, titles = job
+            _save(self._jobs[index][0], path, titles)
             drawn.add(index)
         self._pump.join()
         self._proc.wait()
@@ -118,13 +120,13 @@ class Renderer:
     def fill(self, text: str) -> str:
         """``text`` with every placeholder replaced by its figure, once all are written (the first call waits)."""
         written = self._finish()
-        for i, (fig, png, *_) in enumerate(self._jobs):
+        for i, (fig, png, *_, titles) in enumerate(self._jobs):
             if i not in written:  # the worker failed on it, or died
-                save_figure(fig, png)
+                _save(fig, png, titles)
                 written.add(i)
 
         def image(match) -> str:
-            _, png, ident, caption, size = self._jobs[int(match.group(1))]
+            _, png, ident, caption, size, _ = self._jobs[int(match.group(1))]
             return page.image(png.read_bytes(), ident, caption, size)
 
         return _TOKENS.sub(image, text)
@@ -141,17 +143,27 @@ class Renderer:
             self._proc = None
 
 
+def _save(fig, png, titles=None) -> None:
+    """Write ``fig`` as ``png``; with ``titles``, a Pascal diagram's SVG beside it too."""
+    if titles is None:
+        save_figure(fig, png)
+    else:
+        from .diagram import write_svg_png
+
+        write_svg_png(fig, Path(png).with_suffix(".svg"), titles)
+
+
 def _serve(source, sink) -> None:
     """The worker: ask for a figure, save it, say which (and any error) back, which asks for the next."""
     pickle.dump((None, None), sink)
     sink.flush()
     while True:
         try:
-            index, blob, path = pickle.load(source)
+            index, blob, path, titles = pickle.load(source)
         except EOFError:
             return
         try:
-            save_figure(pickle.loads(blob), path)
+            _save(pickle.loads(blob), path, titles)
             error = None
         except Exception as e:  # noqa: BLE001 - reported back; the report draws this figure itself
             error = f"{type(e).__name__}: {e}"

@@ -72,9 +72,12 @@ class Writer:
         self.files.append(png)
         return text
 
-    def png(self, path: Path, ident: str, caption: str, size) -> str:
-        """A PNG already on disk (a diagram), embedded the same way."""
-        return page.image(Path(path).read_bytes(), ident, caption, size)
+    def diagram(self, fig, titles: dict, ident: str, caption: str, size) -> str:
+        """A Pascal diagram (:func:`.diagram.sketch`): its SVG, hover ``titles`` added, beside its PNG in
+        ``figures/``; the PNG embedded like :meth:`figure`'s, shown at ``size``."""
+        text, png = self.render.figure(fig, self.out / "figures" / ident, ident, caption, size, titles)
+        self.files += [png.with_suffix(".svg"), png]
+        return text
 
     def result(self, result, folder: str, stem: str | None = None) -> None:
         self.files += result.save(self.out / "data" / folder, stem)
