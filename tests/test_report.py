@@ -243,12 +243,18 @@ def test_bad_options_are_refused_before_any_work(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_same_command_same_numbers_and_repeated_models_kept_apart(tmp_path):
-    """Seeds are explicit: two runs agree on every number; a model given twice gets two entries."""
+def test_same_command_same_numbers_and_repeated_models_kept_apart(tmp_path, monkeypatch):
+    """Seeds are explicit: two runs agree on every number, also when the models are measured in the other order
+    (the cheapest first by default); a model given twice gets two entries."""
     runs = [build(["3*conv3", "3*conv3"], [(1, 12), (1, 16)], out=tmp_path / name, n_inits=3, remedy_inits=2,
                   progress=False) for name in ("a", "b")]
+    sizes = build_mod._check_sizes
+    monkeypatch.setattr(build_mod, "_check_sizes", lambda *a: (lambda acts, flops: (acts, [-f for f in flops]))(
+        *sizes(*a)))  # the costliest first instead
+    runs.append(build(["3*conv3", "3*conv3"], [(1, 12), (1, 16)], out=tmp_path / "c", n_inits=3, remedy_inits=2,
+                      progress=False))
     numbers = [json.loads((r.path.parent / "report.json").read_text())["numbers"] for r in runs]
-    assert numbers[0] == numbers[1]
+    assert numbers[0] == numbers[1] == numbers[2]
     assert set(numbers[0]["pathways"]) == {"3*conv3, input 1x12", "3*conv3, input 1x16"}
     assert len({p.name for p in (tmp_path / "a" / "data").iterdir()}) == 2
 

@@ -282,8 +282,10 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
             while ident in idents:
                 ident += "-2"
             idents.append(ident)
-        # the costliest model first: the figure worker draws its (larger) figures while the others are measured
-        order = sorted(range(len(pairs)), key=lambda i: -flops[i]) if flops else range(len(pairs))
+        # the cheapest model first: its figures reach the figure worker within seconds, so it draws them while the
+        # costlier models are measured instead of idling until the first of them is (default page, fresh process:
+        # 14.5-15.1 s against 16.1-18.6 s costliest first; the numbers are the same in either order)
+        order = sorted(range(len(pairs)), key=lambda i: flops[i]) if flops else range(len(pairs))
         subjects, drawn = {}, {}
         for i in order:
             (model, shape), name = pairs[i], names[i]
