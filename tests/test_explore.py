@@ -343,6 +343,7 @@ def test_random_configurations_match_the_engines(driver):
 @needs_browser
 def test_visible_text_shows_the_same_numbers(driver):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     cfg = {"input": [9], "padding": "valid", "rows": [{"kind": "conv", "k": 3, "s": 1, "d": 1, "rep": 4, "pad": None}],
            "to": "all"}
@@ -350,7 +351,8 @@ def test_visible_text_shows_the_same_numbers(driver):
     summary = driver.find_element(By.ID, "summary").text
     assert "centre: 19 paths" in summary and "centre/edge = 19 (exact)" in summary
     driver.find_element(By.CSS_SELECTOR, "#exact summary").click()
-    text = driver.find_element(By.ID, "exact-text").text
+    # the box is filled by its 'toggle' event, which the browser fires as a task after the click: wait for it
+    text = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "exact-text").text)
     assert "paths from each input position: 1 4 10 16 19 16 10 4 1" in text
     assert [int(v) for v in numbers(driver)["counts"]] == list(expected(cfg)["counts"]) == [1, 4, 10, 16, 19, 16, 10, 4, 1]
     assert driver.find_element(By.ID, "diagram-title").text == "Paths to the output of 4*conv3"
