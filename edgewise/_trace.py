@@ -302,6 +302,23 @@ class _Tracer(torch.fx.Tracer):
     def __init__(self):
         super().__init__(autowrap_functions=tuple(f for f in _timm_autowrap() if not _traced_into(f)))
 
+    def create_arg(self, a):
+        """torch.fx's ``create_arg`` for the arguments most ops take (proxies, numbers, strings, dtypes, and
+        tuples, lists and str-keyed dicts of them) without its checks for parameters, tensors, modules and
+        constants, which cannot match them: a third of a trace's time on DenseNet-121."""
+        t = type(a)
+        if t in _PLAIN_ARGS:
+            return a
+        if t in _PROXIES:
+            return a.node
+        if t is tuple:
+            return tuple([self.create_arg(v) for v in a])
+        if t is list:
+            return [self.create_arg(v) for v in a]
+        if t is dict and all(type(k) is str for k in a):
+            return {k: self.create_arg(v) for k, v in a.items()}
+        return super().create_arg(a)
+
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
         return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(_own_op(m)) \
@@ -331,6 +348,13 @@ class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
 
     def __float__(self):
         return float(self._known())
+
+
+#: argument types :meth:`_Tracer.create_arg` passes through as they are (as torch.fx does after its checks
+#: for tensors, which are constants or attributes), and the proxy types it turns into their nodes
+_PLAIN_ARGS = frozenset({str, int, float, bool, complex, type(None), type(...), torch.dtype, torch.device,
+                         torch.memory_format, torch.layout})
+_PROXIES = frozenset({torch.fx.Proxy, torch.fx.experimental.meta_tracer.MetaProxy, _ShapeProxy})
 
 
 def _to_meta(v):

@@ -428,3 +428,47 @@ def test_traced_in_eval_mode_and_the_flags_restored(make):
     assert [m.training for m in model.modules()] == flags
     assert (False in Recorded.calls) == isinstance(model, Recorded)
 
+
+
+# ------------------------------------------------------------ fx arguments
+
+class _FxArgs(_trace._Tracer):
+    """The tracer with torch.fx's own ``create_arg`` (the reference of the fast one)."""
+
+    create_arg = torch.fx.Tracer.create_arg
+
+
+def fx_signature(graph: torch.fx.Graph) -> list:
+    return [(n.op, str(n.target), n.name, str(n.args), str(n.kwargs), str(n.meta.get("nn_module_stack")))
+            for n in graph.nodes]
+
+
+class Arguments(nn.Module):
+    """Every kind of argument torch.fx treats apart: a parameter and a buffer used by functions, a tensor
+    constant, a namedtuple, a dict with a non-str key, keyword arguments, slices, dtypes and None."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+        self.register_buffer("shift", torch.zeros(4, 1, 1))
+
+    def forward(self, x):
+        y = F.conv2d(x, self.conv.weight, bias=None, stride=(1, 1), padding=1) * self.scale + self.shift
+        y = y + torch.tensor(0.5) + self.conv(x).to(dtype=torch.float32)
+        y = torch.stack(torch.return_types.max((y, y))).sum(0)  # a namedtuple as an argument
+        y = torch.add(y, y, alpha=1)
+        return y[:, :, 1:, None, :].squeeze(3).sum(dim=(1,), keepdim=True) + {1: y}[1].mean(1, keepdim=True)
+
+
+@pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
+                                  lambda: zoo("mobilenet_v3_small"), Arguments],
+                         ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "arguments"])
+def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
+    fast_model, ref_model = make().eval(), make().eval()
+    fast = _trace._Tracer().trace(fast_model, _trace._defaults(fast_model))
+    ref = _FxArgs().trace(ref_model, _trace._defaults(ref_model))
+    assert fx_signature(fast) == fx_signature(ref)
+    stored = sorted(k for k in vars(fast_model) if k.startswith("_tensor_constant"))
+    assert stored == sorted(k for k in vars(ref_model) if k.startswith("_tensor_constant"))
+    assert all(torch.equal(getattr(fast_model, k), getattr(ref_model, k)) for k in stored)
