@@ -8,20 +8,24 @@ share, so that each of them is only its measurement:
 - :func:`inputs`: a seeded batch of real inputs (photos with random crops and flips, handwritten digits at
   random spots, MNIST-1D signals, a task's own test data) or of a control (a constant input, noise);
 - :func:`conv_layers` and :func:`each_batch`: layers' outputs over a batch, with the hooks always removed;
-- :func:`cached`: a result computed once per content hash (model weights, input shape, options) and saved
-  atomically as JSON + ``.npy`` (never a pickle).
+- :func:`placement`, :func:`running` and :func:`tensor_kind`: where a probe runs (``device=``) and the device and
+  floating dtype of every tensor it makes (the model's own);
+- :func:`cached`: a result computed once per content hash (model weights, input shape, options, device type and
+  dtype) and saved atomically as JSON + ``.npy`` (never a pickle).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -30,11 +34,13 @@ import torch.nn as nn
 from ..errors import EdgewiseError, EdgewiseWarning
 from ..results import Result, to_jsonable, write_json
 
-__all__ = ["Subject", "subject", "with_remedy", "inputs", "DATA", "conv_layers", "check_layers", "each_batch", "fingerprint",
-           "cached", "data_key", "ProbeResult", "generator", "progress_bar", "CACHE_VERSION"]
+__all__ = ["Subject", "subject", "with_remedy", "inputs", "DATA", "conv_layers", "conv_shapes", "check_layers",
+           "each_batch", "fingerprint", "cached", "data_key", "ProbeResult", "generator", "progress_bar",
+           "CACHE_VERSION", "placement", "tensor_kind", "running", "run_key", "to_numpy"]
 
-#: bump when the meaning of a cached probe result changes, so old caches are not reused
-CACHE_VERSION = 1
+#: bump when the meaning of a cached probe result changes, so old caches are not reused (2: keys name the
+#: device type and dtype the probe ran in)
+CACHE_VERSION = 2
 
 #: data kinds :func:`inputs` offers → one line each
 DATA = {
@@ -133,13 +139,14 @@ def progress_bar(total: int, desc: str, enabled: bool = True):
 
 def inputs(sub: Subject, data: str | torch.Tensor | None = None, n: int = 64, seed: int = 0) -> torch.Tensor:
     """``n`` inputs of ``sub``'s shape: the data kind ``data`` (default ``sub.data``; :data:`DATA`) drawn with
-    ``seed``, or a tensor of inputs the user gives (checked against the shape). The same call gives the same
-    tensor."""
+    ``seed`` (float32, on the CPU, whatever the model's device and dtype: the probes cast them), or a tensor of
+    inputs the user gives (checked against the shape; a floating one keeps its dtype). The same call gives the
+    same tensor."""
     if isinstance(data, torch.Tensor):
         if tuple(data.shape[1:]) != sub.shape:
             raise EdgewiseError(f"probe: the inputs have shape {tuple(data.shape[1:])} per item, but "
                                 f"{sub.name} takes {'x'.join(map(str, sub.shape))}")
-        return data.float()
+        return data if data.is_floating_point() else data.float()
     kind = data or sub.data
     if kind not in DATA:
         import difflib
@@ -149,18 +156,22 @@ def inputs(sub: Subject, data: str | torch.Tensor | None = None, n: int = 64, se
                             + f"; choose one of {', '.join(DATA)}")
     if int(n) < 1:
         raise EdgewiseError(f"probe: the number of inputs must be at least 1, got {n}")
-    n, gen = int(n), generator(seed)
+    if len(sub.shape) != 3 and kind in ("photos", "digits"):
+        raise EdgewiseError(f"probe: data {kind!r} is 2-D images, but {sub.name} takes "
+                            f"{'x'.join(map(str, sub.shape))}; use --data signals, constant or noise")
+    return _drawn(sub, kind, int(n), generator(seed)).to(torch.float32)  # float32 whatever torch's default dtype
+
+
+def _drawn(sub: Subject, kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` inputs of the data kind ``kind`` (checked), drawn with ``gen``."""
     if kind == "constant":
-        return torch.ones((n, *sub.shape))
+        return torch.ones((n, *sub.shape), dtype=torch.float32)
     if kind == "noise":
-        return torch.randn((n, *sub.shape), generator=gen)
+        return torch.randn((n, *sub.shape), generator=gen, dtype=torch.float32)
     if kind == "task":
         return _task_inputs(sub, n, gen)
     if kind == "signals":
         return _signals(sub, n, gen)
-    if len(sub.shape) != 3:
-        raise EdgewiseError(f"probe: data {kind!r} is 2-D images, but {sub.name} takes "
-                            f"{'x'.join(map(str, sub.shape))}; use --data signals, constant or noise")
     return _photos(sub, n, gen) if kind == "photos" else _digits(sub, n, gen)
 
 
@@ -251,18 +262,34 @@ def conv_layers(module: nn.Module, shape=None) -> list[str]:
     C×L) only those that run on such an input, in the order they first run (an auxiliary head that runs only
     in training, or a module registered out of order, would otherwise be probed or ranked wrongly); without,
     every one in registration order."""
-    convs = {m: name for name, m in module.named_modules() if isinstance(m, nn.modules.conv._ConvNd) and name}
-    if shape is None or not convs:
-        return list(convs.values())
-    ran: dict[str, None] = {}
-    hooks = [m.register_forward_hook(lambda m, *_: ran.setdefault(convs[m])) for m in convs]
+    if shape is None:
+        return list(_convs(module).values())
+    return list(conv_shapes(module, shape))
+
+
+def conv_shapes(module: nn.Module, shape) -> dict[str, tuple[int, ...]]:
+    """Name → output shape (at its first call) of every convolution that runs on one all-zero input of ``shape``,
+    in the order they first run: one forward pass where the model is, in its dtype (:func:`tensor_kind`)."""
+    convs = _convs(module)
+    ran: dict[str, tuple[int, ...]] = {}
+    if not convs:
+        return ran
+
+    def record(m, args, out) -> None:  # returns None: a hook's return value would replace the output
+        ran.setdefault(convs[m], tuple(out.shape))
+
+    hooks = [m.register_forward_hook(record) for m in convs]
     try:
         with torch.no_grad():
-            module(torch.zeros((1, *shape)))
+            module(torch.zeros((1, *shape), **tensor_kind(module)))
     finally:
         for h in hooks:
             h.remove()
-    return list(ran)
+    return ran
+
+
+def _convs(module: nn.Module) -> dict[nn.Module, str]:
+    return {m: name for name, m in module.named_modules() if isinstance(m, nn.modules.conv._ConvNd) and name}
 
 
 def check_layers(module: nn.Module, layers, shape=None) -> list[str]:
@@ -299,6 +326,71 @@ def each_batch(module: nn.Module, x: torch.Tensor, layers, fn: Callable[[int, di
                 bar.update(min(batch, len(x) - start))
 
 
+# --------------------------------------------------------------------------------------------------- device
+
+def placement(device) -> torch.device | None:
+    """A probe's ``device=`` checked: None stays None (the probe runs where the model's parameters are, or on the
+    CPU when it has none); anything else must be a device that can hold numbers here (``cuda`` is the current
+    CUDA device), else an EdgewiseError that says why."""
+    if device is None:
+        return None
+    from ..visualize.engine import model_device
+
+    try:
+        dev = model_device(nn.Module(), device)  # a device given: the (empty) model is not consulted
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise EdgewiseError(f"probe: device={device!r} is not a torch device ({_first_line(e)}); use e.g. 'cpu', "
+                            "'cuda' or 'cuda:0', or leave device=None to run where the model is") from None
+    if dev.type == "meta":
+        raise EdgewiseError("probe: device='meta' holds shapes but no numbers, and a probe measures numbers; use "
+                            "'cpu' or an accelerator")
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, ValueError) as e:
+        raise EdgewiseError(f"probe: device {str(dev)!r} is not available here ({_first_line(e)}); use 'cpu', or "
+                            "leave device=None to run where the model is") from None
+    return dev
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def tensor_kind(module: nn.Module) -> dict:
+    """``{"device": …, "dtype": …}`` for the tensors a probe makes for ``module``: where its first parameter
+    (or buffer) is, and its first floating dtype (the CPU and float32 for a model without such tensors)."""
+    tensors = list(itertools.chain(module.parameters(), module.buffers()))
+    device = tensors[0].device if tensors else torch.device("cpu")
+    dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.float32)
+    return {"device": device, "dtype": dtype}
+
+
+@contextlib.contextmanager
+def running(module: nn.Module, device: torch.device | None) -> Iterator[dict]:
+    """Within the block, the model on ``device`` (a :func:`placement`; None: where it is), moved back after
+    (:func:`edgewise.visualize.engine.placed`: nothing moves when it is there already); yields the
+    :func:`tensor_kind` of the tensors to give it."""
+    if device is None:
+        yield tensor_kind(module)
+        return
+    from ..visualize.engine import placed
+
+    with placed(module, device):
+        yield tensor_kind(module)
+
+
+def run_key(module: nn.Module | None, device: torch.device | None) -> dict:
+    """What a cache key needs of where a probe runs: the device type (float rounding differs between devices)
+    and the model's floating dtype (``module`` None: a probe that loads its own float32 CPU models)."""
+    kind = tensor_kind(module if module is not None else nn.Module())
+    return {"device": (device or kind["device"]).type, "dtype": str(kind["dtype"]).removeprefix("torch.")}
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the CPU (detached)."""
+    return t.detach().cpu().numpy()
+
+
 # ---------------------------------------------------------------------------------------------------- cache
 
 def fingerprint(module: nn.Module) -> str:
@@ -315,7 +407,8 @@ def fingerprint(module: nn.Module) -> str:
 def data_key(data) -> object:
     """What fixes a probe's inputs in a cache key: the data kind's name, or a hash of a tensor the user gave."""
     if isinstance(data, torch.Tensor):
-        t = data.detach().float().cpu().contiguous()
+        t = data.detach().cpu()
+        t = (t if t.dtype in (torch.float32, torch.float64) else t.float()).contiguous()
         return {"tensor": hashlib.sha256(t.numpy().tobytes() + str(tuple(t.shape)).encode()).hexdigest()[:16]}
     return data
 

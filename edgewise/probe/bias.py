@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ..errors import EdgewiseError
 from ._common import (ProbeResult, cached, check_layers, conv_layers, data_key, each_batch, finite, fingerprint, generator,
-                      inputs, progress_bar, subject)
+                      inputs, placement, progress_bar, run_key, running, subject, tensor_kind, to_numpy)
 
 __all__ = ["bias", "SpatialBias", "blind_spots", "BlindSpots", "LINE_FACTOR", "SUPPRESSED", "band", "grid",
            "default_stride", "place"]
@@ -242,8 +242,8 @@ class SpatialBias(ProbeResult):
 # ----------------------------------------------------------------------------------------------- bias()
 
 class _Moments:
-    """Per-layer sums of activations and their squares over inputs, in float64, shifted by the first batch's
-    channel means (so that large means do not cancel the variance away)."""
+    """Per-layer sums of activations and their squares over inputs, in float64 on the activations' device,
+    shifted by the first batch's channel means (so that large means do not cancel the variance away)."""
 
     def __init__(self):
         self.shift, self.s1, self.s2 = {}, {}, {}
@@ -255,16 +255,16 @@ class _Moments:
         a = a.detach().double()
         if name not in self.s1:
             self.shift[name] = a.mean(dim=[0, *range(2, a.dim())]).view(-1, *[1] * (a.dim() - 2))
-            self.s1[name], self.s2[name] = torch.zeros(a.shape[1:], dtype=torch.float64), torch.zeros(
-                a.shape[1:], dtype=torch.float64)
+            self.s1[name], self.s2[name] = (torch.zeros(a.shape[1:], dtype=torch.float64, device=a.device)
+                                            for _ in range(2))
         d = a - self.shift[name]
         self.s1[name] += d.sum(0)
         self.s2[name] += (d * d).sum(0)
 
     def stats(self, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean map, mean square about the shift, mean about the shift), each (C, *S), of layer ``name``."""
-        mean = (self.s1[name] / n).numpy()
-        return mean + self.shift[name].numpy(), (self.s2[name] / n).numpy(), mean
+        mean = to_numpy(self.s1[name] / n)
+        return mean + to_numpy(self.shift[name]), to_numpy(self.s2[name] / n), mean
 
 
 def _layer_stats(mean: np.ndarray, sq: np.ndarray, shifted: np.ndarray) -> dict:
@@ -376,7 +376,7 @@ def _result(sub, data, n, seed, layers, moments) -> SpatialBias:
 
 
 def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: int = 0, batch: int = 16,
-         cache=None, progress: bool = True) -> SpatialBias:
+         cache=None, progress: bool = True, device=None) -> SpatialBias:
     """The mean activation of every channel of every chosen layer at every position over ``n`` real inputs,
     its deviation from translation invariance and the artefact lines at the borders.
 
@@ -391,6 +391,8 @@ def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: 
         batch: inputs per forward pass.
         cache: a folder to keep the result in (recomputed only when the model, shape or an option changes).
         progress: show a progress bar.
+        device: where to run (default: where the model's parameters are); the model is moved there for the
+            call and back after. Inputs are made in the model's floating dtype; the statistics are float64.
 
     Returns:
         a :class:`SpatialBias`; ``.text()`` says which layers deviate most, where the artefact lines are and how
@@ -401,27 +403,33 @@ def bias(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: 
         >>> r.map("_conv_stem.conv").shape, r.deviation[0]                 # doctest: +SKIP
         ((112, 112), 0.07...)
     """
+    dev = placement(device)
     sub = subject(model, input_shape)
     names = check_layers(sub.module, layers, sub.shape)
     if int(batch) < 1:
         raise EdgewiseError(f"bias: batch must be at least 1, got {batch}")
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data) or sub.data,
-           "n": int(n), "layers": names, "seed": int(seed)}
+           "n": int(n), "layers": names, "seed": int(seed), "run": run_key(sub.module, dev)}
 
     def compute() -> SpatialBias:
-        x = inputs(sub, data, n, seed)
-        moments = _Moments()
-
-        def add(start, acts):
-            moments.add(INPUT, x[start:start + int(batch)])  # the data's own position bias, for reference
-            for name in names:
-                moments.add(name, acts[name])
-
-        with progress_bar(len(x), "bias: mean activations", progress) as bar:
-            each_batch(sub.module, x, names, add, batch=int(batch), bar=bar)
-        return _result(sub, data, len(x), int(seed), names, moments)
+        with running(sub.module, dev) as kind:
+            return _bias(sub, inputs(sub, data, n, seed).to(**kind), data, names, int(seed), int(batch), progress)
 
     return cached(cache, "bias", key, compute, SpatialBias, sub.name)
+
+
+def _bias(sub, x: torch.Tensor, data, names: list[str], seed: int, batch: int, progress: bool) -> SpatialBias:
+    """:func:`bias` on inputs ``x`` (on the model's device, in its dtype)."""
+    moments = _Moments()
+
+    def add(start, acts):
+        moments.add(INPUT, x[start:start + batch])  # the data's own position bias, for reference
+        for name in names:
+            moments.add(name, acts[name])
+
+    with progress_bar(len(x), "bias: mean activations", progress) as bar:
+        each_batch(sub.module, x, names, add, batch=batch, bar=bar)
+    return _result(sub, data, len(x), seed, names, moments)
 
 
 # ----------------------------------------------------------------------------------------------- blind spots
@@ -658,7 +666,7 @@ def _given_stimulus(sub, stim: torch.Tensor) -> torch.Tensor:
     if not ok:
         raise EdgewiseError(f"blind_spots: a given stimulus must have shape {'×'.join(map(str, want))} (square, "
                             f"the model's {sub.shape[0]} channels), got {tuple(stim.shape)}")
-    return stim.detach().float()
+    return stim.detach() if stim.is_floating_point() else stim.detach().float()
 
 
 def _background(sub, background: str, seed: int) -> torch.Tensor:
@@ -690,7 +698,7 @@ def place(background: torch.Tensor, stimulus: torch.Tensor, corners) -> torch.Te
 def _is_classifier(sub) -> bool:
     """Whether the model's output is one (N, classes) tensor."""
     with torch.no_grad():
-        out = sub.module(torch.zeros((1, *sub.shape)))
+        out = sub.module(torch.zeros((1, *sub.shape), **tensor_kind(sub.module)))
     return isinstance(out, torch.Tensor) and out.dim() == 2
 
 
@@ -745,7 +753,7 @@ class _Target:
 
 def blind_spots(model, input_shape=None, *, stimulus: str | None = None, background: str = "blank",
                 stride: int | None = None, target=None, size: int | None = None, reduce: str = "max",
-                seed: int = 0, batch: int = 32, cache=None, progress: bool = True) -> BlindSpots:
+                seed: int = 0, batch: int = 32, cache=None, progress: bool = True, device=None) -> BlindSpots:
     """Slide one small real stimulus over a grid of positions of a background and map the model's response.
 
     Args:
@@ -765,6 +773,8 @@ def blind_spots(model, input_shape=None, *, stimulus: str | None = None, backgro
         batch: inputs per forward pass.
         cache: a folder to keep the result in.
         progress: show a progress bar.
+        device: where to run (default: where the model's parameters are); the model is moved there for the
+            call and back after. The stimulus and background are made in the model's floating dtype.
 
     Returns:
         a :class:`BlindSpots`; ``.text()`` says where the response is suppressed.
@@ -773,6 +783,7 @@ def blind_spots(model, input_shape=None, *, stimulus: str | None = None, backgro
         >>> r = blind_spots("pretrained:efficientnet-lite0")               # doctest: +SKIP
         >>> r.target, r.summary["border_effect"]                           # doctest: +SKIP
     """
+    dev = placement(device)
     sub = subject(model, input_shape)
     ndim = len(sub.spatial)
     given = _given_stimulus(sub, stimulus) if isinstance(stimulus, torch.Tensor) else None
@@ -798,13 +809,15 @@ def blind_spots(model, input_shape=None, *, stimulus: str | None = None, backgro
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "background": background,
            "stimulus": data_key(given) if given is not None else stimulus,
            "size": size, "grid": [g.tolist() for g in grids], "target": target if not isinstance(target, tuple)
-           else list(target), "reduce": reduce, "seed": int(seed)}
+           else list(target), "reduce": reduce, "seed": int(seed), "run": run_key(sub.module, dev)}
 
     def compute() -> BlindSpots:
         stim = given if given is not None else _stimulus(sub, stimulus, size, generator(seed))
-        return _slide(sub, aim, stim, _background(sub, background, seed),
-                      grids, int(batch), progress, {"stimulus": stimulus, "background": background, "size": size,
-                                                    "seed": int(seed), "stride": strides})
+        back = _background(sub, background, seed)
+        with running(sub.module, dev) as kind:
+            return _slide(sub, aim, stim.to(**kind), back.to(**kind), grids, int(batch), progress,
+                          {"stimulus": stimulus, "background": background, "size": size, "seed": int(seed),
+                           "stride": strides})
 
     return cached(cache, "blind_spots", key, compute, BlindSpots, sub.name)
 
@@ -827,9 +840,9 @@ def _slide(sub, aim: _Target, stim: torch.Tensor, back: torch.Tensor, grids, bat
         with progress_bar(len(corners), "blind spots: sliding the stimulus", progress) as bar:
             for start in range(0, len(corners), batch):
                 r, t = aim(place(back, stim, corners[start:start + batch]))
-                resp[start:start + len(r)] = r.numpy()
+                resp[start:start + len(r)] = to_numpy(r)
                 if t is not None:
-                    top[start:start + len(r)] = t.numpy()
+                    top[start:start + len(r)] = to_numpy(t)
                 bar.update(len(r))
     resp = resp.reshape(shape)
     centre_resp = float(resp[tuple(centre)])

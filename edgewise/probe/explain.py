@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import EdgewiseError
-from ._common import ProbeResult, cached, progress_bar
+from ._common import ProbeResult, cached, placement, progress_bar, run_key, running
 from .perturb import _x
 
 __all__ = ["explain_border1d", "Border1dExplanation", "MIRROR_RTOL", "VARIANTS"]
@@ -292,17 +292,18 @@ def _trained(seed: int, size: str, reverse: bool):
     return net, tasks.get(TASK).data(net.experiment["config"])[1]
 
 
-def _padding(net, tests: dict) -> dict:
-    """(a): the receptive-field advice, the mirror test on the start split, whether the splits are shifts."""
+def _padding(net, tests: dict, device) -> dict:
+    """(a): the receptive-field advice, the mirror test on the start split (on ``device``), whether the splits are
+    shifts."""
     from .. import receptive_field
 
     advice = receptive_field(net, net.input_shape).advice.to_dict()
     mirror = copy.deepcopy(net)
-    with torch.no_grad():
-        for m in mirror.modules():
+    with torch.no_grad(), running(net, device) as kind:
+        for m in mirror.to(kind["device"]).modules():
             if isinstance(m, torch.nn.Conv1d):
                 m.weight.copy_(m.weight.flip(-1))
-        x = tests["start"][0][:200]
+        x = tests["start"][0][:200].to(**kind)
         y = net(x)
         diff = float((y - mirror(x.flip(-1))).abs().max())
     cfg = net.experiment["config"]
@@ -315,18 +316,20 @@ def _padding(net, tests: dict) -> dict:
             "mirror_scale": float(y.abs().max()), "splits_are_shifts": bool(shifts)}
 
 
-def _accuracies(net, tests: dict) -> list[float]:
+def _accuracies(net, tests: dict, device) -> list[float]:
+    """Test accuracy per split, computed on ``device``."""
     from ..experiments.train import accuracy
 
-    return [accuracy(net, x, y) for x, y in tests.values()]
+    with running(net, device) as kind:
+        return [accuracy(net, x.to(**kind), y.to(kind["device"])) for x, y in tests.values()]
 
 
-def _profile(net, tests: dict, n: int) -> tuple[np.ndarray, float]:
+def _profile(net, tests: dict, n: int, device) -> tuple[np.ndarray, float]:
     """(c): (n, canvas) output change per unit ±ε at every sample of ``n`` middle-split signals, and ε."""
     from .perturb import perturb
 
     x = tests["middle"][0][:n]
-    r = perturb(net, data=x, n=len(x), stride=1, patch=1, baseline=None, progress=False)
+    r = perturb(net, data=x, n=len(x), stride=1, patch=1, baseline=None, progress=False, device=device)
     return r.trained[0], float(r.eps)
 
 
@@ -347,15 +350,15 @@ def _information(config: dict) -> tuple[np.ndarray, float]:
     return out, 1 / len(np.unique(y))
 
 
-def _variant(reverse: bool, seeds: list[int], size: str, n: int, bar) -> dict:
+def _variant(reverse: bool, seeds: list[int], size: str, n: int, device, bar) -> dict:
     """(b) and (c) for one variant: accuracy per seed and split, and the first seed's profile (and its net)."""
     out: dict = {"accuracy": []}
     for s in seeds:
         net, tests = _trained(s, size, reverse)
-        out["accuracy"].append(_accuracies(net, tests))
+        out["accuracy"].append(_accuracies(net, tests, device))
         if s == seeds[0]:
             out["first"] = (net, tests)
-            out["profile"], out["eps"] = _profile(net, tests, n)
+            out["profile"], out["eps"] = _profile(net, tests, n, device)
         bar.update(1)
     return out
 
@@ -375,7 +378,7 @@ def _check(size: str, seeds: int, n: int) -> None:
 
 
 def explain_border1d(size: str = "quick", *, seeds: int = 1, seed: int = 0, n: int = 64, cache=None,
-                     progress: bool = True) -> Border1dExplanation:
+                     progress: bool = True, device=None) -> Border1dExplanation:
     """Why border-1d (trained at the middle, zero padding) scores worse at one end: padding, data control,
     perturbation profile and class information, measured.
 
@@ -384,6 +387,8 @@ def explain_border1d(size: str = "quick", *, seeds: int = 1, seed: int = 0, n: i
             ``seed + seeds − 1``); the first one is the net the mirror test and the profile read, the same
             weights as ``trained_model("border-1d", "same", seed, size)``. n: middle-split signals for the
             profile. cache: a folder for the cached result; progress: show a bar.
+        device: where the nets are run (default: the CPU, where they are loaded); each is moved there for its
+            measurements and back after.
 
     Returns:
         :class:`Border1dExplanation` (``text()``: the evidence and the conclusion).
@@ -394,11 +399,12 @@ def explain_border1d(size: str = "quick", *, seeds: int = 1, seed: int = 0, n: i
         'Conclusion: the deficit at the start is the data's, ...'
     """
     _check(size, seeds, n)
+    dev = placement(device)
     seeds_list = list(range(int(seed), int(seed) + int(seeds)))
 
     def compute() -> Border1dExplanation:
         with progress_bar(len(VARIANTS) * len(seeds_list) + 1, f"explaining {TASK}", progress) as bar:
-            runs = [_variant(v == "reversed", seeds_list, size, int(n), bar) for v in VARIANTS]
+            runs = [_variant(v == "reversed", seeds_list, size, int(n), dev, bar) for v in VARIANTS]
             net, tests = runs[0]["first"]
             information, chance = _information(net.experiment["config"])
             bar.update(1)
@@ -407,7 +413,7 @@ def explain_border1d(size: str = "quick", *, seeds: int = 1, seed: int = 0, n: i
             size=size, seeds=seeds_list, n=int(n), length=int(cfg["length"]), canvas=int(cfg["canvas"]),
             splits=list(tests), accuracy=np.array([r["accuracy"] for r in runs]),
             profile=np.stack([r["profile"] for r in runs]), eps=[r["eps"] for r in runs], ks=list(KS),
-            information=information, chance=float(chance), **_padding(net, tests))
+            information=information, chance=float(chance), **_padding(net, tests, dev))
 
-    key = {"task": TASK, "size": size, "seeds": int(seeds), "seed": int(seed), "n": int(n)}
+    key = {"task": TASK, "size": size, "seeds": int(seeds), "seed": int(seed), "n": int(n), "run": run_key(None, dev)}
     return cached(cache, KIND, key, compute, Border1dExplanation)

@@ -18,7 +18,8 @@ with band ``b = max(1, ⌈s/8⌉)``: *near* a side means fewer than ``b`` positi
 ``s/8`` of the middle ``(s−1)/2``. In 2-D, **corner** = near a side on both axes, **edge** = near a side on
 exactly one, **centre** = central on both; in 1-D, **end** (stored as edge) = near either end, **centre** =
 central. The baseline is the same architecture re-initialised with :func:`edgewise.sensitivity.reinitialise`
-(``n_inits`` seeds) and probed with the very same inputs.
+(``n_inits`` seeds; drawn on the CPU in float32 whatever the model's device and dtype, so every device draws the
+same weights) and probed with the very same inputs.
 
 For a bias-free ReLU network (positively homogeneous) on an all-zero input, ``f(±ε·P) = ε·f(±P)``: the map is
 ``(‖f(P)‖ + ‖f(−P)‖)/2`` for every ``ε`` although every input gradient is exactly zero.
@@ -33,7 +34,8 @@ import numpy as np
 import torch
 
 from ..errors import EdgewiseError
-from ._common import ProbeResult, cached, data_key, finite, fingerprint, inputs, progress_bar, subject
+from ._common import (ProbeResult, cached, data_key, finite, fingerprint, inputs, placement, progress_bar, run_key,
+                      running, subject, tensor_kind, to_numpy)
 
 __all__ = ["perturb", "PerturbResult", "regions", "grid", "region_means", "REGIONS", "explain_ratio",
            "RatioExplanation"]
@@ -315,14 +317,14 @@ def _changes(module, x: torch.Tensor, axes: list[np.ndarray], shape, ks: list[in
     for p, k in enumerate(ks):
         for start in range(0, g, step):
             index = np.arange(start, min(start + step, g))
-            mask = _patch_masks(axes, shape, k, index)
+            mask = _patch_masks(axes, shape, k, index).to(x.device, x.dtype)
             for i in range(len(x)):
                 moved = torch.cat([x[i:i + 1] + eps * mask, x[i:i + 1] - eps * mask])
                 dy = (_outputs(module, moved, batch) - y0[i]) / eps
                 change = dy.norm(dim=1) if target == "output" else dy[:, top[i]].abs()
-                out[p, i, index] = change.view(2, -1).mean(dim=0).numpy()
+                out[p, i, index] = to_numpy(change.view(2, -1).mean(dim=0))
         bar.update(len(x))
-    return out, y0.norm(dim=1).numpy()
+    return out, to_numpy(y0.norm(dim=1))
 
 
 def _check(patches, shape, eps, target, stride, n_inits, baseline) -> tuple[list[int], int]:
@@ -351,7 +353,8 @@ def _check(patches, shape, eps, target, stride, n_inits, baseline) -> tuple[list
 
 def perturb(model, input_shape=None, *, data=None, n: int = 32, patch=1, eps: float | None = None,
             stride: int | None = None, seed: int = 0, baseline: str | None = "init", n_inits: int = 3,
-            target: str = "output", batch: int = 64, cache=None, progress: bool = True) -> PerturbResult:
+            target: str = "output", batch: int = 64, cache=None, progress: bool = True,
+            device=None) -> PerturbResult:
     """Perturb each position (and patch) of ``n`` real inputs and measure how far the output moves.
 
     Args:
@@ -366,6 +369,9 @@ def perturb(model, input_shape=None, *, data=None, n: int = 32, patch=1, eps: fl
             inputs; None: the trained model only.
         target: ``"output"`` (‖Δoutput‖₂/ε) or ``"logit"`` (|Δ top-1 logit|/ε).
         batch: forward batch size; cache: a folder for cached results; progress: show a bar.
+        device: where to run (default: where the model's parameters are); the model is moved there for the call
+            and back after. Inputs and nudges are made in the model's floating dtype (in float64 a nudge far
+            below float32's resolution still moves the output).
 
     Returns:
         :class:`PerturbResult`.
@@ -375,6 +381,7 @@ def perturb(model, input_shape=None, *, data=None, n: int = 32, patch=1, eps: fl
         >>> sorted(r.means())
         ['center', 'corner', 'edge']
     """
+    dev = placement(device)
     sub = subject(model, input_shape)
     ks, stride = _check(patch, sub.shape, eps, target, stride, n_inits, baseline)
     n_inits = int(n_inits) if baseline == "init" else 0
@@ -384,24 +391,37 @@ def perturb(model, input_shape=None, *, data=None, n: int = 32, patch=1, eps: fl
         eps = 0.01 * rms if rms > 0 else 0.01
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data if data is not None
            else sub.data), "n": int(n), "patches": ks, "eps": float(eps), "stride": stride, "seed": int(seed),
-           "n_inits": n_inits, "target": target}
+           "n_inits": n_inits, "target": target, "run": run_key(sub.module, dev)}
 
     def compute() -> PerturbResult:
-        return _compute(sub, x, ks, float(eps), stride, int(seed), n_inits, target, int(batch), progress,
-                        data_key(data if data is not None else sub.data))
+        inits = _inits(sub, dev, int(seed), n_inits)
+        with running(sub.module, dev) as kind:
+            return _compute(sub, x.to(**kind), ks, float(eps), stride, int(seed), n_inits, inits, target,
+                            int(batch), progress, data_key(data if data is not None else sub.data))
 
     return cached(cache, KIND, key, compute, PerturbResult, sub.name)
 
 
-def _compute(sub, x, ks, eps, stride, seed, n_inits, target, batch, progress, data) -> PerturbResult:
+def _inits(sub, device, seed: int, n_inits: int):
+    """The baseline's ``n_inits`` re-initialisations of ``sub``'s architecture, one at a time, each drawn on the
+    CPU in float32 (the same weights whatever the model's device and dtype: a model that is elsewhere, or that
+    ``device`` will move, is first copied to the CPU in float32)."""
+    import copy
+
     from ..sensitivity import _init_seeds, reinitialise
 
+    cpu32 = {"device": torch.device("cpu"), "dtype": torch.float32}
+    stays = tensor_kind(sub.module) == cpu32 and (device is None or device.type == "cpu")
+    source = sub.module if stays or not n_inits else copy.deepcopy(sub.module).to(**cpu32)
+    return (reinitialise(source, s, input_shape=sub.shape).eval() for s in _init_seeds(seed, n_inits))
+
+
+def _compute(sub, x, ks, eps, stride, seed, n_inits, inits, target, batch, progress, data) -> PerturbResult:
     axes = [grid(s, stride) for s in sub.spatial]
     shape_grid = tuple(len(a) for a in axes)
     with progress_bar((1 + n_inits) * len(ks) * len(x), f"perturb {sub.name}", progress) as bar:
         trained, norm = _changes(sub.module, x, axes, sub.spatial, ks, eps, target, batch, bar)
-        runs = [_changes(reinitialise(sub.module, s, input_shape=sub.shape).eval(), x, axes, sub.spatial, ks, eps,
-                         target, batch, bar) for s in _init_seeds(seed, n_inits)]
+        runs = [_changes(m.to(x.device, x.dtype), x, axes, sub.spatial, ks, eps, target, batch, bar) for m in inits]
     init = np.stack([c for c, _ in runs], axis=1) if runs else np.zeros((len(ks), 0, len(x), trained.shape[-1]))
     return PerturbResult(
         model=sub.name, input_shape=list(sub.shape), data=data, patches=ks, eps=eps, stride=stride, target=target,
@@ -508,19 +528,20 @@ def _anchor_ratio(m: np.ndarray, axes: list[np.ndarray], shape) -> float:
     return _ratio(float(value(pts["center"][0])), float(np.mean([value(p) for p in pts["corner"]])))
 
 
-def _ratio_row(nets, x: torch.Tensor, shape, stride: int, eps: float) -> dict:
-    """The gradient and perturbation ratios of ``nets`` (maps averaged over them) on inputs ``x``."""
+def _ratio_row(nets, x: torch.Tensor, shape, stride: int, eps: float, device) -> dict:
+    """The gradient and perturbation ratios of ``nets`` (maps averaged over them) on inputs ``x``, computed on
+    ``device``."""
     from ..maps import anchor_points
     from ..sensitivity import gradient_map
 
     spatial = shape[1:]
     full = [np.arange(s) for s in spatial]
-    grads = [gradient_map(m, x, agg="sq") for m in nets]
+    grads = [gradient_map(m, x, agg="sq", device=device) for m in nets]
     g = np.mean([r.map for r in grads], axis=0)
     corner = tuple(np.array(pts) for pts in zip(*anchor_points(tuple(spatial))["corner"]))
     zero = float(np.mean([(r.samples[(slice(None),) + corner] == 0).mean() for r in grads]))
-    perts = [perturb(m, shape, data=x, n=len(x), eps=eps, stride=stride, baseline=None, progress=False)
-             for m in nets]
+    perts = [perturb(m, shape, data=x, n=len(x), eps=eps, stride=stride, baseline=None, progress=False,
+                     device=device) for m in nets]
     p = np.mean([r.map() for r in perts], axis=0)
     region = perts[0].region
     axes = [np.array(a) for a in perts[0].axes]
@@ -554,7 +575,7 @@ def _uniform(x: torch.Tensor, patch: int, seed: int) -> torch.Tensor:
 
 
 def explain_ratio(size: str = "quick", *, per_split: int = 16, n_inits: int = 3, stride: int = 3, seed: int = 0,
-                  eps: float = 0.01, cache=None, progress: bool = True) -> RatioExplanation:
+                  eps: float = 0.01, cache=None, progress: bool = True, device=None) -> RatioExplanation:
     """Explain the trained border-digits net's centre/corner sensitivity ratio with controls.
 
     Weights trained at the centre, trained everywhere and re-initialised (``n_inits`` seeds) × probe inputs at
@@ -564,6 +585,8 @@ def explain_ratio(size: str = "quick", *, per_split: int = 16, n_inits: int = 3,
     Args:
         size: the task's size; per_split: test digits per placement (the report's 16); stride: the
             perturbation grid's step (1: every pixel; 3 keeps it under half a minute); eps: the nudge.
+        device: where the gradients and perturbations are computed (default: the CPU, where the trained nets
+            are loaded).
 
     Returns:
         :class:`RatioExplanation`.
@@ -574,6 +597,8 @@ def explain_ratio(size: str = "quick", *, per_split: int = 16, n_inits: int = 3,
     """
     from ..experiments import tasks, trained_model
     from ..sensitivity import _init_seeds, init_sensitivity, reinitialise
+
+    dev = placement(device)
 
     def compute() -> RatioExplanation:
         nets = {"center": trained_model("border-digits", "same", seed, size),
@@ -593,13 +618,14 @@ def explain_ratio(size: str = "quick", *, per_split: int = 16, n_inits: int = 3,
         with progress_bar(len(groups) * len(probes), "explaining the trained ratio", progress) as bar:
             for w, models in groups.items():
                 for p, x in probes.items():
-                    rows.append({"weights": w, "probe": p, **_ratio_row(models, x, shape, stride, eps)})
+                    rows.append({"weights": w, "probe": p, **_ratio_row(models, x, shape, stride, eps, dev)})
                     bar.update(1)
         stats = {"center": _train_stats(task.data(cfg)[0][0]),
                  "everywhere": _train_stats(task.data(nets["everywhere"].experiment["config"])[0][0]),
                  "report_init": {"n_inits": 32, "ratio": finite(init_sensitivity(
-                     nets["center"], shape, n_inits=32, seed=seed).summary["center_corner_ratio"])}}
+                     nets["center"], shape, n_inits=32, seed=seed, device=dev).summary["center_corner_ratio"])}}
         return RatioExplanation(rows=rows, stats=stats, size=size, n=n, n_inits=n_inits, stride=stride, eps=eps)
 
-    key = {"size": size, "per_split": per_split, "n_inits": n_inits, "stride": stride, "seed": seed, "eps": eps}
+    key = {"size": size, "per_split": per_split, "n_inits": n_inits, "stride": stride, "seed": seed, "eps": eps,
+           "run": run_key(None, dev)}
     return cached(cache, RatioExplanation.kind, key, compute, RatioExplanation)

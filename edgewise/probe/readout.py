@@ -30,7 +30,7 @@ import torch
 
 from ..errors import EdgewiseError
 from ._common import (ProbeResult, cached, check_layers, data_key, each_batch, fingerprint, generator,
-                      inputs, progress_bar, subject)
+                      inputs, placement, progress_bar, run_key, running, subject, to_numpy)
 
 __all__ = ["readout", "Readout", "TARGETS", "target_maps", "spearman", "ridge_fit", "ALPHAS", "SPLIT",
            "MAX_LAYERS", "SIGMA"]
@@ -126,16 +126,17 @@ class _Moments:
         self.lo, self.hi = np.full(c, np.inf), np.full(c, -np.inf)
 
     def add(self, f: torch.Tensor, y: torch.Tensor) -> None:
-        """Add inputs' features ``f`` (B, C, P) against the targets ``y`` (T, P), in float64."""
+        """Add inputs' features ``f`` (B, C, P) against the targets ``y`` (T, P), in float64 (summed on their
+        device, accumulated here)."""
         b, _, p = f.shape
         x = f.permute(0, 2, 1).reshape(-1, f.shape[1])
         self.n += b * p
-        self.sx += x.sum(0).numpy()
-        self.sy += b * y.sum(1).numpy()
-        self.sxx += (x.T @ x).numpy()
-        self.sxy += torch.einsum("bcp,tp->ct", f, y).numpy()
-        self.syy += b * (y ** 2).sum(1).numpy()
-        self.lo, self.hi = np.minimum(self.lo, x.amin(0).numpy()), np.maximum(self.hi, x.amax(0).numpy())
+        self.sx += to_numpy(x.sum(0))
+        self.sy += b * to_numpy(y.sum(1))
+        self.sxx += to_numpy(x.T @ x)
+        self.sxy += to_numpy(torch.einsum("bcp,tp->ct", f, y))
+        self.syy += b * to_numpy((y ** 2).sum(1))
+        self.lo, self.hi = np.minimum(self.lo, to_numpy(x.amin(0))), np.maximum(self.hi, to_numpy(x.amax(0)))
 
     def __add__(self, other: "_Moments") -> "_Moments":
         out = _Moments(len(self.sx), len(self.sy))
@@ -376,7 +377,7 @@ def _split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _abs_error(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Sum over inputs of the mean absolute error over positions, per target (pred (B, T, P), y (T, P)); one
     memory layout, so equal predictions give bit-equal errors."""
-    return (pred.contiguous() - y).abs().mean(2).sum(0).numpy()
+    return to_numpy((pred.contiguous() - y).abs().mean(2).sum(0))
 
 
 class _Maps:
@@ -388,14 +389,15 @@ class _Maps:
         self.uniform = {l: True for l in layers}
 
     def view(self, name: str, a: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """The layer's output as float64 (B, C, P), and whether it is uniform over positions in every input."""
+        """The layer's output as float64 (B, C, P) on its device, and whether it is uniform over positions in
+        every input. The target maps are kept on the same device."""
         if name not in self.ys:
             if a.dim() < 3:
                 raise EdgewiseError(f"readout: layer {name} gives shape {tuple(a.shape)}, not a feature map "
                                     "(batch, channels, positions…); choose convolutional layers")
             self.shapes[name] = (int(a.shape[1]), [int(s) for s in a.shape[2:]])
             maps = target_maps(a.shape[2:], self.targets)
-            self.ys[name] = torch.from_numpy(maps.reshape(len(self.targets), -1))
+            self.ys[name] = torch.from_numpy(maps.reshape(len(self.targets), -1)).to(a.device)
         f = a.detach().double().flatten(2)
         flat = bool((f.amax(2) == f.amin(2)).all())
         self.uniform[name] &= flat
@@ -403,14 +405,14 @@ class _Maps:
 
 
 def _fit(module, x, fit_i, val_i, layers, maps: _Maps, batch: int, bar) -> dict:
-    """Layer → (w, b, chosen α per target, the fitted mean per target): α chosen on the validation inputs, then
-    the readout refitted on fitting + validation inputs."""
+    """Layer → (w, b, chosen α per target, the fitted mean per target; tensors on the inputs' device): α chosen
+    on the validation inputs, then the readout refitted on fitting + validation inputs."""
     order = np.concatenate([fit_i, val_i])
     is_val = np.isin(order, val_i)
     moments = {}
 
     def on_batch(start, acts):
-        val = torch.from_numpy(is_val[start:start + batch])
+        val = torch.from_numpy(is_val[start:start + batch]).to(x.device)
         for name, a in acts.items():
             f, _ = maps.view(name, a)
             pair = moments.setdefault(name, [_Moments(f.shape[1], len(maps.targets)) for _ in range(2)])
@@ -418,14 +420,15 @@ def _fit(module, x, fit_i, val_i, layers, maps: _Maps, batch: int, bar) -> dict:
                 if rows.any():
                     part.add(f[rows], maps.ys[name])
 
-    each_batch(module, x[torch.from_numpy(order)], layers, on_batch, batch=batch, bar=bar)
+    each_batch(module, x[torch.from_numpy(order).to(x.device)], layers, on_batch, batch=batch, bar=bar)
     fitted = {}
     for name, (fit, val) in moments.items():
         alphas, both = _choose(fit, val), fit + val
         sols = _solve(both, alphas)
         w = np.stack([w[:, j] for j, (w, _) in enumerate(sols)], 1)
         b = np.array([b[j] for j, (_, b) in enumerate(sols)])
-        fitted[name] = (torch.from_numpy(w), torch.from_numpy(b), alphas, torch.from_numpy(both.sy / both.n))
+        on = lambda v: torch.from_numpy(v).to(x.device)  # noqa: E731
+        fitted[name] = (on(w), on(b), alphas, on(both.sy / both.n))
     return fitted
 
 
@@ -445,11 +448,12 @@ def _score(module, x, layers, maps: _Maps, fitted: dict, batch: int, bar):
             pred, y = torch.einsum("bcp,ct->btp", f, w) + b[None, :, None], maps.ys[name]
             err[i] += _abs_error(pred, y)
             err0[i] += _abs_error(mean[None, :, None].expand_as(pred), y)
+            pred, y = to_numpy(pred), to_numpy(y)
             for j in range(T):
-                rho[i, j] += sum(spearman(p[j].numpy(), y[j].numpy()) for p in pred)
+                rho[i, j] += sum(spearman(p[j], y[j]) for p in pred)
             if start == 0 and i == L - 1:
                 size = maps.shapes[name][1]
-                example.update(prediction=pred[0].reshape(T, *size).numpy(), target=y.reshape(T, *size).numpy())
+                example.update(prediction=pred[0].reshape(T, *size), target=y.reshape(T, *size))
 
     each_batch(module, x, layers, on_batch, batch=batch, bar=bar)
     return rho / len(x), err / len(x), err0 / len(x), example
@@ -461,14 +465,14 @@ def _one_seed(module, x: torch.Tensor, layers: list[str], targets: list[str], se
     fit_i, val_i, test_i = _split(len(x), seed)
     maps = _Maps(layers, targets)
     fitted = _fit(module, x, fit_i, val_i, layers, maps, batch, bar)
-    rho, err, err0, example = _score(module, x[torch.from_numpy(test_i)], layers, maps, fitted, batch, bar)
+    rho, err, err0, example = _score(module, x[torch.from_numpy(test_i).to(x.device)], layers, maps, fitted, batch, bar)
     ridge = np.stack([fitted[l][2] for l in layers])
     return (rho, err, err0, ridge, np.array([maps.uniform[l] for l in layers]),
             [maps.shapes[l][1] for l in layers], [maps.shapes[l][0] for l in layers], example)
 
 
 def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, targets=None, seed: int = 0,
-            seeds: int = 1, batch: int = 16, cache=None, progress: bool = True) -> Readout:
+            seeds: int = 1, batch: int = 16, cache=None, progress: bool = True, device=None) -> Readout:
     """Fit a position readout on each layer's frozen features and score it on held-out inputs.
 
     Args:
@@ -482,6 +486,8 @@ def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, tar
         targets: names from :data:`TARGETS` (default horizontal, vertical, gaussian; 1-D: horizontal, gaussian).
         seed, seeds: the first input seed and how many consecutive seeds to run (intervals over them).
         batch: inputs per forward pass. cache: a folder to keep results in. progress: show a progress bar.
+        device: where to run (default: where the model's parameters are); the model is moved there for the call
+            and back after. Inputs are made in the model's floating dtype; the readout is fitted in float64.
 
     Returns:
         A :class:`Readout`.
@@ -491,6 +497,7 @@ def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, tar
         >>> bool(r.uniform[0, -1]), float(r.spearman[0, -1, 0]) > 0.5  # zero padding: the border tells
         (False, True)
     """
+    dev = placement(device)
     sub = subject(model, input_shape)
     chosen = check_layers(sub.module, layers) if layers is not None else _spread(check_layers(sub.module, None, sub.shape))
     targets = _check_targets(targets, len(sub.spatial), sub.name)
@@ -506,13 +513,14 @@ def readout(model, input_shape=None, *, data=None, n: int = 64, layers=None, tar
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape),
            "data": data_key(data if data is not None else sub.data), "n": n, "seeds": seed_list, "layers": chosen,
            "targets": targets, "imagenet": sub.imagenet,
-           "method": {"alphas": list(ALPHAS), "split": list(SPLIT), "sigma": SIGMA}}
+           "method": {"alphas": list(ALPHAS), "split": list(SPLIT), "sigma": SIGMA}, "run": run_key(sub.module, dev)}
 
     def compute() -> Readout:
         per_seed = []
-        with progress_bar(n * len(seed_list), f"readout {sub.name}", progress) as bar:
+        with progress_bar(n * len(seed_list), f"readout {sub.name}", progress) as bar, \
+                running(sub.module, dev) as kind:
             for s in seed_list:
-                x = inputs(sub, data, n, s)
+                x = inputs(sub, data, n, s).to(**kind)
                 per_seed.append(_one_seed(sub.module, x, chosen, targets, s, batch, bar))
         first = per_seed[0]
         fit_i, val_i, test_i = _split(n, seed_list[0])

@@ -42,8 +42,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import EdgewiseError
-from ._common import (ProbeResult, cached, check_layers, conv_layers, data_key, each_batch, fingerprint, generator,
-                      inputs, progress_bar, subject)
+from ._common import (ProbeResult, cached, check_layers, conv_shapes, data_key, fingerprint, generator, inputs,
+                      placement, progress_bar, run_key, running, subject, to_numpy)
 
 __all__ = ["units", "ablate", "PaddingUnits", "Ablation", "Geometry", "layer_geometry", "side_masks", "SIDES",
            "THRESHOLD", "CONSISTENCY"]
@@ -200,6 +200,9 @@ class _Layer:
 
     def add(self, start: int, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         y = y.detach()
+        if self.border.device != y.device:  # the index tensors go where the outputs are, once
+            self.border, self.interior = self.border.to(y.device), self.interior.to(y.device)
+            self.sides = [idx.to(y.device) for idx in self.sides]
         cf = _continued(module, x.detach(), self.geom)
         if cf.shape != y.shape:
             self.mismatch = f"recomputed shape {tuple(cf.shape)} ≠ output {tuple(y.shape)}"
@@ -212,12 +215,12 @@ class _Layer:
             return
         if self.shift is None:
             self.shift = np.full((self.n, y.shape[1], len(self.sides)), np.nan)
-            self.total = torch.zeros(y.shape[1:], dtype=torch.float64)
+            self.total = torch.zeros(y.shape[1:], dtype=torch.float64, device=y.device)
         edge = yf[:, :, self.border]
         diff = (edge - cff[:, :, self.border]).double()
         for s, idx in enumerate(self.sides):
             if len(idx):
-                self.shift[start:start + len(y), :, s] = diff[:, :, idx].mean(-1).numpy()
+                self.shift[start:start + len(y), :, s] = to_numpy(diff[:, :, idx].mean(-1))
         self._moments(yf, edge)
         self.total += y.sum(0).double()
 
@@ -226,7 +229,7 @@ class _Layer:
         running ones; interior = whole map minus border."""
         k = yf.shape[0] * len(self.interior)
         mean = (yf.sum((0, 2)).double() - edge.sum((0, 2)).double()) / k
-        m = mean.float()[None, :, None]
+        m = mean.to(yf.dtype)[None, :, None]
         m2 = ((yf - m) ** 2).sum((0, 2)).double() - ((edge - m) ** 2).sum((0, 2)).double()
         m2 = m2.clamp_min(0)
         if self.count == 0:
@@ -460,7 +463,7 @@ class PaddingUnits(ProbeResult):
 
 def units(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed: int = 0, batch: int = 16,
           threshold: float = THRESHOLD, consistency: float = CONSISTENCY, cache=None,
-          progress: bool = True) -> PaddingUnits:
+          progress: bool = True, device=None) -> PaddingUnits:
     """Find the padding-aware units of ``model``: channels whose activation marks where the window reads padding.
 
     The criterion is in this module's docstring: per input, the shift that the padding causes at the positions
@@ -481,6 +484,8 @@ def units(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed:
         consistency: the share of inputs that must show it.
         cache: a folder to keep the result in (computed once per model, inputs and options).
         progress: show a progress bar.
+        device: where to run (default: where the model's parameters are); the model is moved there for the
+            call and back after. Inputs are made in the model's floating dtype; the statistics are float64.
 
     Returns:
         A :class:`PaddingUnits`.
@@ -499,13 +504,19 @@ def units(model, input_shape=None, *, data=None, n: int = 64, layers=None, seed:
         raise EdgewiseError(f"probe units: consistency must be a share of inputs in (0, 1], got {consistency!r}")
     if int(batch) < 1:
         raise EdgewiseError(f"probe units: batch must be at least 1, got {batch}")
+    dev = placement(device)
     sub = subject(model, input_shape)
     names = check_layers(sub.module, layers, sub.shape)
     x = inputs(sub, data, n, seed)
     key = {"model": fingerprint(sub.module), "shape": list(sub.shape), "data": data_key(data), "n": len(x),
-           "layers": names, "seed": seed, "threshold": float(threshold), "consistency": float(consistency)}
-    return cached(cache, KIND, key, lambda: _units(sub, x, names, data, seed, batch, float(threshold),
-                                                   float(consistency), progress), PaddingUnits, sub.name)
+           "layers": names, "seed": seed, "threshold": float(threshold), "consistency": float(consistency),
+           "run": run_key(sub.module, dev)}
+
+    def compute() -> PaddingUnits:
+        with running(sub.module, dev) as kind:
+            return _units(sub, x.to(**kind), names, data, seed, batch, float(threshold), float(consistency), progress)
+
+    return cached(cache, KIND, key, compute, PaddingUnits, sub.name)
 
 
 def _units(sub, x, names, data, seed, batch, threshold, consistency, progress) -> PaddingUnits:
@@ -526,9 +537,8 @@ def _units(sub, x, names, data, seed, batch, threshold, consistency, progress) -
                                                                                              np.int64),
         maps=np.zeros(0, np.float32), map_shapes=np.zeros((0, len(sub.shape) - 1), np.int64))
     shown = result.found[:KEEP]
-    kernels = [mods[result.layers[result.unit_layer[k]]].weight[result.unit_channel[k]].detach().numpy()
-               for k in shown]
-    maps = [(stats[result.layers[result.unit_layer[k]]].total[result.unit_channel[k]] / len(x)).numpy()
+    kernels = [to_numpy(mods[result.layers[result.unit_layer[k]]].weight[result.unit_channel[k]]) for k in shown]
+    maps = [to_numpy(stats[result.layers[result.unit_layer[k]]].total[result.unit_channel[k]] / len(x))
             for k in shown]
     result.shown = shown.astype(np.int64)
     result.kernels, result.kernel_shapes = _pack(kernels, len(sub.shape))
@@ -551,7 +561,7 @@ def _unit_rows(names, status, stats, threshold) -> dict:
             "interior_std": []}
     analysed = [(i, stats[nm]) for i, (nm, st) in enumerate(zip(names, status)) if st == ANALYSED]
     for i, st in analysed:
-        var = (st.m2 / max(st.count - 1, 1)).numpy()
+        var = to_numpy(st.m2 / max(st.count - 1, 1))
         typical = math.sqrt(float(np.mean(var)))
         sigma = np.sqrt(var + (FLOOR * typical) ** 2 + 1e-24)
         effect, consistency = _effects(st.shift, sigma, threshold)
@@ -560,7 +570,7 @@ def _unit_rows(names, status, stats, threshold) -> dict:
         cols["unit_channel"].append(np.arange(c))
         cols["effect"].append(effect)
         cols["consistency"].append(consistency)
-        cols["interior_mean"].append(st.mean.numpy())
+        cols["interior_mean"].append(to_numpy(st.mean))
         cols["interior_std"].append(np.sqrt(var))
     nsides = len(next(iter(stats.values())).sides) if stats else 0
     empty = {"unit_layer": (0,), "unit_channel": (0,), "effect": (0, nsides), "consistency": (0, nsides),
@@ -693,17 +703,19 @@ def _geometry(found: PaddingUnits, name: str) -> Geometry:
 def _silencer(name: str, channels: list[int], value: torch.Tensor | None, geom: Geometry | None):
     """A forward hook that overwrites ``channels`` of the layer's output: with the constants ``value``, or (when
     ``value`` is None) at the positions reading padding with the content-continued output."""
-    idx = torch.tensor(channels, dtype=torch.long)
-    border = None if geom is None else torch.from_numpy(side_masks(geom).any(0))
+    index = torch.tensor(channels, dtype=torch.long)
+    mask = None if geom is None else torch.from_numpy(side_masks(geom).any(0))
 
     def silence(mod, args, output):
         output = output.clone()
+        idx = index.to(output.device)
         if value is None:
             kept = output[:, idx]
-            output[:, idx] = torch.where(border, _continued(mod, args[0], geom)[:, idx].to(kept.dtype), kept)
+            continued = _continued(mod, args[0], geom)[:, idx].to(kept.dtype)
+            output[:, idx] = torch.where(mask.to(output.device), continued, kept)
         else:
             shape = (1, len(idx)) + (1,) * (output.dim() - 2)
-            output[:, idx] = value.to(output.dtype).view(shape).expand_as(output[:, idx])
+            output[:, idx] = value.to(output.device, output.dtype).view(shape).expand_as(output[:, idx])
         return output
     return silence
 
@@ -757,7 +769,7 @@ def _upstream(module: nn.Module, x: torch.Tensor, layers, at: str) -> list[str]:
 
 def ablate(model, found: PaddingUnits, input_shape=None, *, data=None, n: int = 64, seed: int = 0,
            batch: int = 16, how: str = "continued", at: str | None = None, cache=None,
-           progress: bool = True) -> Ablation:
+           progress: bool = True, device=None) -> Ablation:
     """Silence the padding-aware units in ``found`` and measure what changes near the border and at the centre.
 
     A silenced channel's output is replaced by a constant: its mean over the interior positions of the inputs
@@ -772,7 +784,7 @@ def ablate(model, found: PaddingUnits, input_shape=None, *, data=None, n: int = 
     Args:
         model: the model ``found`` was measured on (checked by its content hash).
         found: the result of :func:`units`.
-        input_shape, data, n, seed, batch, cache, progress: as for :func:`units`.
+        input_shape, data, n, seed, batch, cache, progress, device: as for :func:`units`.
         how: ``"continued"`` (the default: the attributable one), ``"mean"`` or ``"zero"`` (:data:`HOW`).
         at: the layer whose map is compared (a dotted module name).
 
@@ -792,6 +804,7 @@ def ablate(model, found: PaddingUnits, input_shape=None, *, data=None, n: int = 
     if not isinstance(found, PaddingUnits):
         raise EdgewiseError(f"probe units: ablate needs the PaddingUnits that units() returned, got "
                             f"{type(found).__name__}")
+    dev = placement(device)
     sub = subject(model, input_shape)
     if fingerprint(sub.module) != found.fingerprint:
         raise EdgewiseError(f"probe units: the units were found on another model (or other weights) than "
@@ -801,24 +814,25 @@ def ablate(model, found: PaddingUnits, input_shape=None, *, data=None, n: int = 
     x = inputs(sub, data, n, seed)
     key = {"model": found.fingerprint, "shape": list(sub.shape), "data": data_key(data), "n": len(x),
            "seed": seed, "how": how, "at": at, "units": found.found.tolist(), "found_n": found.n,
-           "found_seed": found.seed, "found_data": found.data}
-    return cached(cache, Ablation.kind, key, lambda: _ablate(sub, found, x, data, seed, batch, how, at, progress),
-                  Ablation, sub.name)
+           "found_seed": found.seed, "found_data": found.data, "run": run_key(sub.module, dev)}
+
+    def compute() -> Ablation:
+        with running(sub.module, dev) as kind:
+            return _ablate(sub, found, x.to(**kind), data, seed, batch, how, at, progress)
+
+    return cached(cache, Ablation.kind, key, compute, Ablation, sub.name)
 
 
 def default_at(sub) -> str:
     """Where :func:`ablate` compares the border with the centre by default: the deepest convolution whose map is at
     least a quarter of the input's smallest side (at most 28 positions; EfficientNet-Lite0 at 224: a 28×28 map),
     so that the border and the centre are both there; the first convolution if none is that large."""
-    convs = conv_layers(sub.module, sub.shape)
-    if not convs:
+    shapes = conv_shapes(sub.module, sub.shape)  # one zero-input pass: the order they run and their sizes
+    if not shapes:
         raise EdgewiseError(f"probe units: {sub.name} has no convolution; name the layer to compare with at=")
-    sides = {}
-    each_batch(sub.module, torch.zeros((1, *sub.shape)), convs,
-               lambda _, acts: sides.update({k: min(v.shape[2:]) for k, v in acts.items()}))
     need = min(28, max(1, min(sub.spatial) // 4))
-    big = [c for c in convs if sides[c] >= need]
-    return big[-1] if big else convs[0]
+    big = [c for c, s in shapes.items() if min(s[2:]) >= need]
+    return big[-1] if big else next(iter(shapes))
 
 
 def _chosen(found: PaddingUnits) -> dict[str, list[int]]:
@@ -857,20 +871,20 @@ def _ablate(sub, found, x, data, seed, batch, how, at, progress) -> Ablation:
         for start in range(0, len(x), int(batch)):
             xb = x[start:start + int(batch)]
             base_out, base_at = _run(sub.module, xb, mods[at], {}, {})
-            dist = _distance(tuple(base_at.shape[2:]))
+            dist = torch.from_numpy(_distance(tuple(base_at.shape[2:]))).to(base_at.device)
             scale = base_at.abs().flatten(1).mean(1).double().clamp_min(1e-30)
             classifier = base_out.dim() == 2 and base_out.shape[1] > 1
             top = base_out.argmax(1) if classifier else None
             for k, (chosen, values) in runs.items():
                 out, at_map = _run(sub.module, xb, mods[at], chosen, values) if chosen else (base_out, base_at)
                 change = (at_map - base_at).abs().double().mean(1)
-                rows = [change[:, torch.from_numpy(dist == d)].mean(1) / scale for d in range(int(dist.max()) + 1)]
-                prof[k].append(torch.stack(rows, 1).numpy())
-                outs[k].append((out - base_out).abs().flatten(1).double().mean(1).numpy())
+                rows = [change[:, dist == d].mean(1) / scale for d in range(int(dist.max()) + 1)]
+                prof[k].append(to_numpy(torch.stack(rows, 1)))
+                outs[k].append(to_numpy((out - base_out).abs().flatten(1).double().mean(1)))
                 if classifier:
-                    agree[k].append((out.argmax(1) == top).numpy())
-                    logit[k].append((out.gather(1, top[:, None]) - base_out.gather(1, top[:, None]))
-                                    .abs().double().flatten().numpy())
+                    agree[k].append(to_numpy(out.argmax(1) == top))
+                    logit[k].append(to_numpy((out.gather(1, top[:, None]) - base_out.gather(1, top[:, None]))
+                                             .abs().double().flatten()))
             bar.update(len(xb))
     cat = lambda v: np.concatenate(v) if v else np.zeros(0)  # noqa: E731
     return Ablation(
