@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/report.py                 # default report, then --train --visualize (quick)
     .venv/bin/python benchmarks/report.py --no-train --json benchmarks/results/report.json
     .venv/bin/python benchmarks/report.py --fresh-only --fresh 5     # only `edgewise report` in fresh processes
+    .venv/bin/python benchmarks/report.py --fresh-only --fresh 5 --against ../main   # and another checkout's
 
 The budgets: the default report (issue 17) within 15 s on this 2-core machine, timed first as a user meets it
 (`edgewise report` in a fresh process, ``--fresh N`` times, the median: interpreter start, imports and torch's
@@ -46,13 +47,17 @@ def _timed(fn):
     return result, time.perf_counter() - t
 
 
-def _fresh(out: Path) -> tuple[float, float, float]:
+HERE = Path(__file__).resolve().parent.parent  # the checkout this script belongs to
+
+
+def _fresh(out: Path, code: Path = HERE) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds of the report's processes, load average before) of `edgewise report --out
-    out` in a fresh process, its own default threads."""
+    out` in a fresh process, its own default threads, with the edgewise package of the checkout ``code``."""
     cli = Path(sys.executable).with_name("edgewise")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])}
     load, before = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_CHILDREN)
     _, wall = _timed(lambda: subprocess.run([str(cli), "report", "--out", str(out), "--no-progress"], check=True,
-                                            capture_output=True))
+                                            capture_output=True, env=env))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load
 
@@ -65,6 +70,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", type=int, default=3, metavar="N", help="fresh-process runs of `edgewise report` "
                     "(default 3; the median is reported)")
     ap.add_argument("--fresh-only", action="store_true", help="only the fresh-process runs")
+    ap.add_argument("--against", metavar="CHECKOUT", type=Path, action="append", default=[],
+                    help="also run the fresh process with another checkout's edgewise (e.g. the main branch), "
+                         "interleaved with this one's (A B A B ...); may be repeated")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -73,15 +81,22 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # first, as a user meets it: `edgewise report` in a fresh process (imports and torch's lazy start-up
         # included), its own default threads; the in-process runs below come after, so they are warm
-        fresh = [_fresh(Path(tmp) / f"cli{i}") for i in range(args.fresh)]
-        for i, (wall, cpu, load) in enumerate(fresh):
-            print(f"fresh process {i + 1}/{args.fresh}: {wall:5.1f} s, {cpu:5.1f} CPU s (page + figure worker), "
-                  f"load average {load:.2f} before")
-        cold = statistics.median(w for w, _, _ in fresh)
-        rows["edgewise report (fresh process)"] = {
-            "seconds": round(cold, 1), "budget": 15.0, "vs_answer": None, "probe": False, "parts": {},
-            "runs": [{"seconds": round(w, 2), "cpu_seconds": round(c, 2), "load_before": round(l, 2)}
-                     for w, c, l in fresh], "cpu_seconds": round(statistics.median(c for _, c, _ in fresh), 1)}
+        checkouts = {"edgewise report (fresh process)": HERE}
+        for other in args.against:
+            checkouts[f"edgewise report (fresh process, {other})"] = other.resolve()
+        fresh = {name: [] for name in checkouts}
+        for i in range(args.fresh):
+            for j, (name, code) in enumerate(checkouts.items()):
+                wall, cpu, load = _fresh(Path(tmp) / f"cli{i}-{j}", code)
+                fresh[name].append((wall, cpu, load))
+                print(f"fresh process {i + 1}/{args.fresh} ({code}): {wall:5.1f} s, {cpu:5.1f} CPU s "
+                      f"(page + figure worker), load average {load:.2f} before")
+        for name, runs in fresh.items():
+            rows[name] = {
+                "seconds": round(statistics.median(w for w, _, _ in runs), 1), "budget": 15.0, "vs_answer": None,
+                "probe": False, "parts": {}, "checkout": str(checkouts[name]),
+                "runs": [{"seconds": round(w, 2), "cpu_seconds": round(c, 2), "load_before": round(l, 2)}
+                         for w, c, l in runs], "cpu_seconds": round(statistics.median(c for _, c, _ in runs), 1)}
         base = None
         if not args.fresh_only:
             _, base = _timed(lambda: [answer(m, s) for m, s in DEFAULT_MODELS])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vjp, vmap
+from torch.func import functional_call, vmap
 
 from . import _init
 from ._cone import nudge_changes
@@ -318,6 +319,55 @@ def _progress(total: int | None, desc: str):
 
 # ------------------------------------------------------------------ gradients
 
+def _vjp(func, x: torch.Tensor):
+    """``torch.func.vjp(func, x)`` for one tensor in and out: the same functorch steps (and the same numbers, inside
+    ``vmap`` too), without importing ``torch._dynamo`` (about 1 s in a fresh process): torch's pull-back wraps
+    ``torch.autograd.grad`` in ``torch._dynamo.compiled_autograd._disable()``, which only undoes a compiled
+    autograd that torch._dynamo would have had to switch on. With torch._dynamo loaded (or functorch's helpers
+    moved), it is ``torch.func.vjp`` itself."""
+    if _functorch is None or "torch._dynamo" in sys.modules:
+        return torch.func.vjp(func, x)
+    return _functorch_vjp(func, x)
+
+
+def _functorch_vjp(func, x: torch.Tensor):
+    """:func:`_vjp`'s own path: ``torch.func.vjp``'s steps, the pull-back calling ``torch.autograd.grad`` itself."""
+    with torch.autograd.graph.disable_saved_tensors_hooks(_NO_HOOKS), _functorch.grad_increment_nesting() as level:
+        with torch.enable_grad():
+            wrapped = _functorch._wrap_all_tensors(x, level)
+            diff = _functorch._create_differentiable(wrapped, level)
+            out = func(wrapped)
+            usable = isinstance(out, torch.Tensor) and (out.is_floating_point() or out.is_complex())
+            y = _functorch._undo_create_differentiable(out, level) if usable else None
+    if not usable:
+        return torch.func.vjp(func, x)  # torch's own checks and messages
+
+    def pull(cotangent):
+        create_graph = torch.is_grad_enabled()
+        with _functorch._disable_inference_mode():
+            if not out.requires_grad:
+                return (torch.zeros_like(diff),)
+            (g,) = torch.autograd.grad(out, diff, cotangent, retain_graph=True, create_graph=create_graph,
+                                       allow_unused=True)
+        return (torch.zeros_like(diff) if g is None else g,)
+
+    return y, pull
+
+
+def _functorch_helpers():
+    """torch.func.vjp's private steps (``torch._functorch.eager_transforms``), or None where a torch lacks one."""
+    from torch._functorch import eager_transforms as et
+
+    names = ("grad_increment_nesting", "_wrap_all_tensors", "_create_differentiable",
+             "_undo_create_differentiable", "_disable_inference_mode")
+    return et if all(hasattr(et, n) for n in names) else None
+
+
+_functorch = _functorch_helpers()
+_NO_HOOKS = ("torch.func.{grad, vjp, jacrev, hessian} don't yet support saved tensor hooks. "
+             "Please open an issue with your use case.")
+
+
 def _autograd_vjp(func, x: torch.Tensor):
     """``torch.func.vjp(func, x)`` for one pull-back, with plain autograd: no functorch transform around every
     operation (the loop engine's path; ``func``'s parameters must not require gradients, so none are taken)."""
@@ -327,14 +377,14 @@ def _autograd_vjp(func, x: torch.Tensor):
 
 
 def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int = 64, bar=None,
-                 pullback=vjp) -> torch.Tensor:
+                 pullback=None) -> torch.Tensor:
     """Per-sample maps (B, *spatial): mean over input channels of agg(∂objective/∂x).
 
     ``signs`` (the shape of the target's output) turns ``to="each"`` with
     ``agg="sq"`` into one backward pass: E_s[(s·J)²] = Σ_units J² for random ±1 ``s``.
-    ``pullback``: ``torch.func.vjp`` (vmap-able), or :func:`_autograd_vjp` for one pull-back.
+    ``pullback``: :func:`_vjp` (None; vmap-able), or :func:`_autograd_vjp` for one pull-back.
     """
-    y, pull = pullback(lambda inp: target(state, inp), x)
+    y, pull = (pullback or _vjp)(lambda inp: target(state, inp), x)
     units = _units(tuple(y.shape[1:]), to, target.layer or "output").to(y)
     reduce = AGGREGATIONS[agg]
     if signs is not None:
@@ -732,7 +782,7 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
             xb = x[b:b + 1]
             f0 = f(xb)
             with torch.enable_grad():
-                _, pull = vjp(lambda inp: f(inp), xb)
+                _, pull = _vjp(f, xb)
                 (g,) = pull(torch.ones(1, dtype=dt, device=x.device))
             grad += g[0].sum(dim=0).reshape(-1).abs()
             for start in range(0, n_pos, chunk):
