@@ -472,3 +472,39 @@ def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
     stored = sorted(k for k in vars(fast_model) if k.startswith("_tensor_constant"))
     assert stored == sorted(k for k in vars(ref_model) if k.startswith("_tensor_constant"))
     assert all(torch.equal(getattr(fast_model, k), getattr(ref_model, k)) for k in stored)
+
+
+# ------------------------------------------------------------ remedy layers' shapes
+
+def fast_and_meta_shapes(model, shape) -> tuple[bool, dict, dict]:
+    """(whether the fast pass knew every layer, its shapes, the meta-device pass's shapes) of ``model``."""
+    fx = _trace._fx_graph(model, shape, _trace._caches([m for _, m in _trace._named_modules(model)]), set(), None)
+    known = _shapes.infer_shapes(model, fx, shape, torch.float32)
+    fast = {n.name: tuple(n.meta.pop("tensor_meta").shape) for n in fx.nodes if "tensor_meta" in n.meta}
+    _trace._propagate_shapes(model, fx, shape, torch.float32, "cpu")
+    return known, fast, {n.name: tuple(n.meta["tensor_meta"].shape) for n in fx.nodes if "tensor_meta" in n.meta}
+
+
+@pytest.mark.parametrize("remedy", edgewise.remedies.names())
+@pytest.mark.parametrize("spec, shape", [("conv64/s4, conv64/s4", (1, 512)), ("2*conv3, maxpool2, conv3", (1, 20, 18)),
+                                         ("conv3/s2, conv5/d2, maxpool2, conv3", (2, 33, 29))])
+def test_remedy_layers_get_the_meta_pass_shapes_without_it(remedy, spec, shape):
+    """edgewise's remedy layers (partial, CoordConv, global connections, padding modes) take their shapes from
+    their own windows: no meta-device pass (which imports torch._dynamo in a fresh process)."""
+    model = edgewise.remedies.apply(edgewise.nets.from_spec(spec, shape), remedy, input_shape=shape)
+    known, fast, meta = fast_and_meta_shapes(model, shape)
+    assert known and fast == meta
+
+
+def test_a_users_own_windowed_convolution_keeps_the_meta_pass():
+    """A user's edgewise_op describes connectivity; its shapes still come from running it, so that a description
+    that disagrees with what the layer does is caught by the trace's shape check."""
+    class Cropping(nn.Conv2d):
+        def edgewise_op(self, ndim):
+            return "conv", tuple(Window(3, 1, 1, (1, 1)) for _ in range(ndim))  # claims 'same'; the layer is 'valid'
+
+    model = nn.Sequential(Cropping(1, 2, 3))
+    known, _, meta = fast_and_meta_shapes(model, (1, 8, 8))
+    assert not known and meta["_0"] == (1, 2, 6, 6)
+    with pytest.raises(EdgewiseError, match="maps"):
+        edgewise.trace(model, (1, 8, 8))
