@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import html
 import io
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from ..graph import Graph
 from ..models import describe, load
 from ..pathways import layer_counts
 from ..results import write_atomic
-from .figures import CMAPS, GREY, STYLE, VERMILION, new_figure, save_figure
+from .figures import CMAPS, GREY, STYLE, VERMILION, new_figure, write_svg_png
 
 __all__ = ["draw_diagram", "draw_strip", "sketch", "write_svg_png", "Diagram", "MAX_LAYERS", "MAX_POSITIONS",
            "MAX_STRIP_POSITIONS", "short_count", "diagram_path", "SUFFIXES"]
@@ -253,15 +251,6 @@ def _half(texts) -> float:
     return max(float(np.hypot(*_box(t))) / 2 for t in texts)
 
 
-def _titles(svg: Path, titles: dict[str, str]) -> None:
-    """Give the SVG groups with these ids a ``<title>`` (the tooltip a browser shows on hover)."""
-    text = svg.read_text()
-    text = re.sub(r'<g id="(ew[0-9_]+)">',
-                  lambda m: m.group(0) + (f"<title>{html.escape(titles[m.group(1)])}</title>"
-                                          if m.group(1) in titles else ""), text)
-    svg.write_text(text)
-
-
 def _prepare(model_or_spec, input_shape, padding, width, limit: int, what: str):
     """(graph, display name, padding) of the model to draw, checked to be 1-D and at most ``limit`` long."""
     shape = parse_shape(input_shape)
@@ -301,13 +290,6 @@ def diagram_path(out) -> Path:
                             f"{', '.join(SUFFIXES)} (the SVG and PNG are always written, .pdf adds a PDF); or give a "
                             f"folder ending in '/' to get {FOLDER_NAME} inside it")
     return path
-
-
-def write_svg_png(fig, svg, titles: dict[str, str]) -> tuple[Path, Path]:
-    """Write ``fig`` as ``svg`` and the PNG beside it, the SVG's neurons titled (their hover tooltips)."""
-    png, svg = save_figure(fig, svg, svg=True)
-    _titles(svg, titles)
-    return png, svg
 
 
 def _save(fig, out, titles: dict[str, str]) -> tuple[Path, Path, Path | None]:
@@ -515,6 +497,9 @@ def _draw(rows: list[_Row], graph: Graph, padding, to, title):
         tops = set(np.flatnonzero(_selected(rows[-1].n, to)))
         modes = sorted({st for st in _modes(graph) if st != "zeros"})
 
+        # patches join with add_artist: the limits are set above, and add_patch's update of the data limits took a
+        # third of a diagram's sketch
+        straight, curved = [], []  # (start, end, style) of each straight tap; a patch per bowed (mirror) tap
         for r in range(1, len(rows)):
             below, row = rows[r - 1], rows[r]
             yb, yt = (r - 1) * _DY, r * _DY
@@ -529,28 +514,34 @@ def _draw(rows: list[_Row], graph: Graph, padding, to, title):
                                   "mirror": (dict(color=VERMILION, linewidth=1.1), 0.35 * (1 if p < 0 else -1)),
                                   }[kind]
                     style["linewidth"] *= 1 + 0.7 * (k - 1)
-                    ax.add_patch(FancyArrowPatch((row.x[o], yt), end, arrowstyle="-", shrinkA=radius,
-                                                 shrinkB=radius, connectionstyle=f"arc3,rad={rad}", zorder=1,
-                                                 alpha=0.85, **style))
+                    if rad:
+                        curved.append(FancyArrowPatch((row.x[o], yt), end, arrowstyle="-", shrinkA=radius,
+                                                      shrinkB=radius, connectionstyle=f"arc3,rad={rad}", zorder=1,
+                                                      alpha=0.85, **style))
+                    else:
+                        straight.append(((row.x[o], yt), end, style))
                     if k > 1:
                         mx, my = (row.x[o] + end[0]) / 2, (yt + yb) / 2
                         ax.text(mx, my, f"×{k}", fontsize=7, ha="center", va="center", color=_INK, zorder=3,
                                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+        _add_lines(ax, straight, r_data)
+        for patch in curved:  # the coloured bows over the grey lines they cross
+            ax.add_artist(patch)
         for r, row in enumerate(rows):
             y = r * _DY
             for o in range(row.n):
                 c = row.counts[o]
                 fill = _SELECTED if r == len(rows) - 1 and o in tops else "white"
-                ax.add_patch(Circle((row.x[o], y), r_data, facecolor=fill, edgecolor=_INK if c else GREY,
+                ax.add_artist(Circle((row.x[o], y), r_data, facecolor=fill, edgecolor=_INK if c else GREY,
                                     linewidth=1.2, zorder=2, gid=f"ew{r}_{o}"))
                 titles[f"ew{r}_{o}"] = f"{row.name}[{o}]: {c} paths"
                 ax.text(row.x[o], y, short_count(c), ha="center", va="center", fontsize=font,
                         color=_INK if c else GREY, zorder=3)
             for p in sorted(virtual[r]):
-                ax.add_patch(Circle((row.xpos(p), y), r_data, facecolor=_PAD_FILL, edgecolor=GREY, linewidth=1.0,
+                ax.add_artist(Circle((row.xpos(p), y), r_data, facecolor=_PAD_FILL, edgecolor=GREY, linewidth=1.0,
                                     linestyle=(0, (2, 2)), zorder=2))
             for p, i in sorted(ghosts[r].items()):
-                ax.add_patch(Circle((row.xpos(p), y), r_data, facecolor="white", edgecolor=VERMILION, linewidth=1.0,
+                ax.add_artist(Circle((row.xpos(p), y), r_data, facecolor="white", edgecolor=VERMILION, linewidth=1.0,
                                     linestyle=(0, (2, 2)), zorder=2))
                 ax.text(row.xpos(p), y, f"={i}", ha="center", va="center", fontsize=font, color=VERMILION,
                         style="italic", zorder=3)
@@ -560,6 +551,23 @@ def _draw(rows: list[_Row], graph: Graph, padding, to, title):
         _heading(ax, mid, top + r_data, graph.model_name, padding, to, title)
         _legend(ax, mid, -r_data - 0.3, kinds, modes, "tap (connection)", 2 if width_in < 11 else 3)
     return fig, _summary(rows, kinds, labels, font=round(font, 2), radius_pt=round(radius, 2)), titles
+
+
+def _add_lines(ax, lines, shrink: float) -> None:
+    """Straight ``(start, end, style)`` lines, each shortened by ``shrink`` (data units; the axes' scale is the
+    same along x and y) at both ends so that it stops at the rims of the neurons it joins, as one collection:
+    a patch per tap, shrunk by bisecting its path, took a third of a diagram's drawing. Not snapped to pixels, as
+    the patches were not (snapped, a vertical line is drawn one pixel wide and darker)."""
+    if not lines:
+        return
+    ends = np.array([(a, b) for a, b, _ in lines], dtype=float)  # (n, 2 ends, xy)
+    step = ends[:, 1] - ends[:, 0]
+    cut = shrink * step / np.linalg.norm(step, axis=1, keepdims=True)
+    ax.add_collection(LineCollection(np.stack([ends[:, 0] + cut, ends[:, 1] - cut], axis=1),
+                                     colors=[st["color"] for _, _, st in lines],
+                                     linewidths=[st["linewidth"] for _, _, st in lines],
+                                     linestyles=[st.get("linestyle", "solid") for _, _, st in lines],
+                                     alpha=0.85, zorder=1, snap=False), autolim=False)
 
 
 def _share_ticks(lo: float) -> list[float]:
@@ -616,11 +624,11 @@ def _draw_strip(rows: list[_Row], graph: Graph, padding, to, title, fan: int = 0
             bar = size < _STRIP_MIN_DOT
             half = _STRIP_BAR / 2 if bar else size / 2  # pt above the row's centre line
 
-            def cell(x, **style):
+            def cell(x, **style):  # add_artist, not add_patch: the limits are set (see _draw)
                 if bar:
                     w = row.jump - min(0.3 / pt, 0.1 * row.jump)  # a hairline gap between cells
-                    return ax.add_patch(Rectangle((x - w / 2, y - half / pt), w, 2 * half / pt, zorder=2, **style))
-                return ax.add_patch(Circle((x, y), half / pt, zorder=2, **style))
+                    return ax.add_artist(Rectangle((x - w / 2, y - half / pt), w, 2 * half / pt, zorder=2, **style))
+                return ax.add_artist(Circle((x, y), half / pt, zorder=2, **style))
 
             texts = [short_count(c) for c in row.counts]
             font = 0.0 if bar else _fit(texts, half - 0.8)
@@ -667,7 +675,7 @@ def _draw_strip(rows: list[_Row], graph: Graph, padding, to, title, fan: int = 0
                     colors=[colour[_kind(below, p, i)] for p, i, _ in taps],
                     linestyles=["--" if i is None else "-" for _, i, _ in taps],
                     linewidths=[0.6 * k for _, _, k in taps], alpha=0.8, zorder=1))
-                ax.add_patch(Circle((row.x[o], y), (half + 2.2) / pt, facecolor="none", edgecolor=_INK,
+                ax.add_artist(Circle((row.x[o], y), (half + 2.2) / pt, facecolor="none", edgecolor=_INK,
                                     linewidth=1.4, zorder=3))
         mid = (x0 - label_w + x1) / 2
         _heading(ax, mid, (len(rows) - 1) * dy + 0.2 / unit, graph.model_name, padding, to, title,

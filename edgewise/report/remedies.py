@@ -122,8 +122,11 @@ def plot_comparison(result, cmap: str = "viridis", sensitivity: bool = False, ti
             notes = (["own scale"] if name in own else []) + ([f"{int(missing.sum())} {unit} {missing_label}"]
                                                              if missing.any() else [])
             title_text = " · ".join([label] + notes)
-            # a panel's title is one line while it fits beside a colour bar, else its notes go on a second
-            ax.set_title(title_text if len(title_text) <= 34 else label + "\n" + " · ".join(notes), fontsize=10)
+            # a panel's title is one line while it fits beside a colour bar, else its notes go on a second; y=1: at
+            # the place matplotlib would find for it (the panel's ticks are below it, and its y axis never shows an
+            # offset: pixels from 0, or a range through 0), without searching for it on each of the layout's passes
+            ax.set_title(title_text if len(title_text) <= 34 else label + "\n" + " · ".join(notes), fontsize=10,
+                         y=1.0)
             low = -(_span(values, quantile) if name in own else shared)
             low = min(low, -MIN_SPAN)
             bottom_of_column = i + cols >= len(names)
