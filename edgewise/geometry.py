@@ -31,6 +31,32 @@ def _num(x: Fraction):
     return int(x) if x.denominator == 1 else float(x)
 
 
+def _div(x, k: int):
+    """``x / k`` exactly for a whole ``k``: an int when ``x`` is an int that ``k`` divides, else a Fraction
+    (a float only for a float ``x``). The field walk keeps whole numbers as ints, whose arithmetic costs tens
+    of times less than Fraction's and mixes with it exactly; ``/`` on two ints would give a float, hence this."""
+    if type(x) is int:
+        return x // k if x % k == 0 else Fraction(x, k)
+    return x / k if isinstance(x, float) else Fraction(x, k)
+
+
+def _publish(layers: list["LayerField"]) -> None:
+    """Give the layers' fields Fractions for their whole numbers, as :class:`AxisField` promises (the walk
+    keeps them as ints): one new field per field of the walk, shared where the walk's were (rows and
+    columns alike, per-unit ops and their input)."""
+    walk = [layer.axes for layer in layers]  # alive while their ids are keys below
+    tuples: dict[int, tuple] = {}
+    fields: dict[int, AxisField] = {}
+    for layer, axes in zip(layers, walk):
+        if id(axes) not in tuples:
+            for a in axes:
+                if id(a) not in fields:
+                    size, jump, start = (Fraction(x) if type(x) is int else x for x in (a.size, a.jump, a.start))
+                    fields[id(a)] = AxisField(size, jump, start, a.n, a.exact, a.cover)
+            tuples[id(axes)] = tuple(fields[id(a)] for a in axes)
+        layer.axes = tuples[id(axes)]
+
+
 @dataclass(frozen=True)
 class AxisField:
     """Receptive field of a node's units along one axis (``n`` units)."""
@@ -51,18 +77,18 @@ class AxisField:
     def through(self, w: Window) -> "AxisField":
         ext = w.extent
         return AxisField(self.size + (ext - 1) * self.jump, self.jump * w.stride,
-                         self.start + (Fraction(ext - 1, 2) - w.pad[0]) * self.jump, self.n, self.exact, self.cover)
+                         self.start + (_div(ext - 1, 2) - w.pad[0]) * self.jump, self.n, self.exact, self.cover)
 
     def union(self) -> "AxisField":
         """One unit covering every unit of this axis (a global pool, flatten or Linear)."""
-        lo = self.start - (self.size - 1) / 2
-        hi = self.start + (self.n - 1) * self.jump + (self.size - 1) / 2
-        return AxisField(hi - lo + 1, hi - lo + 1, (lo + hi) / 2, 1, self.exact, self.cover)
+        half = _div(self.size - 1, 2)
+        lo, hi = self.start - half, self.start + (self.n - 1) * self.jump + half
+        return AxisField(hi - lo + 1, hi - lo + 1, _div(lo + hi, 2), 1, self.exact, self.cover)
 
     def with_units(self, n: int, cover) -> "AxisField":
         """This field for ``n`` units whose inputs read only the pixels in ``cover``."""
-        lo = self.start - (self.size - 1) / 2
-        hi = self.start + (n - 1) * self.jump + (self.size - 1) / 2
+        half = _div(self.size - 1, 2)
+        lo, hi = self.start - half, self.start + (n - 1) * self.jump + half
         return AxisField(self.size, self.jump, self.start, n, self.exact,
                          (max(cover[0], float(lo)), min(cover[1], float(hi))))
 
@@ -231,8 +257,8 @@ def _position(lf: LayerField, position) -> tuple[int, ...]:
 def _dyadic(*xs: Fraction) -> bool:
     """Every number a multiple of ``1/512`` (or of a larger power of two) below a million, so that float
     arithmetic on it and on a million units of it is exact."""
-    return all(x.denominator & (x.denominator - 1) == 0 and x.denominator <= 512
-               and -x.denominator << 20 < x.numerator < x.denominator << 20 for x in xs)
+    return all(-1 << 20 < x < 1 << 20 if type(x) is int else x.denominator & (x.denominator - 1) == 0
+               and x.denominator <= 512 and -x.denominator << 20 < x.numerator < x.denominator << 20 for x in xs)
 
 
 def _share_inside(a: AxisField, n_input: int) -> float:
@@ -301,11 +327,12 @@ def _merge_aligned(ops: list[AxisField], n: int) -> AxisField | None:
     if not 1 < n < 1 << 20 or any(o.n != n or o.jump != jump for o in ops) or not _dyadic(jump, *(x for o in ops for x in
                                                                                     (o.size, o.start))):
         return None
-    lo = min(o.start - (o.size - 1) / 2 for o in ops)
-    hi = max(o.start + (o.size - 1) / 2 for o in ops)
-    if not _dyadic(hi - lo + 1, (lo + hi) / 2):
+    lo = min(o.start - _div(o.size - 1, 2) for o in ops)
+    hi = max(o.start + _div(o.size - 1, 2) for o in ops)
+    centre = _div(lo + hi, 2)
+    if not _dyadic(hi - lo + 1, centre):
         return None
-    return AxisField(hi - lo + 1, jump, (lo + hi) / 2, n, all(o.exact for o in ops),
+    return AxisField(hi - lo + 1, jump, centre, n, all(o.exact for o in ops),
                      (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops)))
 
 
@@ -318,7 +345,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     ins = [fields[i] for i in nd.inputs if i in fields]
     if nd.kind == "input":
         made: dict[int, AxisField] = {}  # one object per length: equal axes are computed once below
-        return tuple(made.setdefault(n, AxisField(Fraction(1), Fraction(1), Fraction(0), n, True, (0.0, n - 1.0)))
+        return tuple(made.setdefault(n, AxisField(1, 1, 0, n, True, (0.0, n - 1.0)))
                      for n in nd.spatial), False
     if nd.kind in ("add", "mul", "cat"):
         n_out = nd.spatial if nd.spatial else (1,) * graph.ndim
@@ -326,11 +353,11 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
         local = [f for f in ins if all(a.n == n for a, n in zip(f, n_out))]
         return _merge(local if local else ins, n_out)
     src = ins[0]
+    if nd.kind in ("identity", "select"):
+        return src, False
     if nd.kind in ("conv", "pool") and len(nd.spatial) != graph.ndim and len(graph[nd.inputs[0]].spatial) != graph.ndim \
             and len(nd.spatial) > 0:  # on a flattened grid, whose units lost their positions when it was flattened
         return tuple(f.union() for f in src), False
-    if nd.kind in ("identity", "select"):
-        return src, False
     if nd.kind in ("conv", "pool") and all(isinstance(ax, Table) for ax in nd.axes) \
             and len(nd.spatial) == graph.ndim == len(graph[nd.inputs[0]].spatial):
         # fixed windows (attention windows, patch merging); all-to-all (global attention) keeps each
@@ -340,7 +367,7 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
         return tuple(_table_field(f, ax, n_in, n) for f, ax, n_in, n in zip(src, nd.axes, *graph.grid(nd.name))), False
     if nd.kind in ("conv", "pool") and any(isinstance(ax, (Table, Flat)) for ax in nd.axes):
         # fixed long-range connections: every unit sees the whole extent its input sees (jump 0)
-        return tuple(AxisField(u.size, Fraction(0), u.start, n, False, f.cover)
+        return tuple(AxisField(u.size, 0, u.start, n, False, f.cover)
                      for f, u, n in zip(src, (f.union() for f in src), _units_per_axis(graph, nd))), False
     if nd.kind in ("conv", "pool"):
         out, done = [], {}  # the same field through the same op (rows and columns alike) is computed once
@@ -367,11 +394,11 @@ def _through_axis(f: AxisField, ax, n_in: int, n: int) -> AxisField:
         g = _through_transposed(f, ax, n_in, n)
     elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
         k = -(-n_in // n) + 1
-        g = AxisField(f.size + (k - 1) * f.jump, f.jump * Fraction(n_in, n),
-                      f.start + Fraction(k - 1, 2) * f.jump, n_in, False)
+        g = AxisField(f.size + (k - 1) * f.jump, f.jump * _div(n_in, n),
+                      f.start + _div(k - 1, 2) * f.jump, n_in, False)
     else:  # Resample: nearest keeps the field, linear adds a neighbour
         taps = 1 if ax.mode.startswith("nearest") else 4 if ax.mode == "bicubic" else 2
-        scale = Fraction(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
+        scale = _div(n_in, n) if ax.scale is None else Fraction(ax.scale).limit_denominator(1000)
         g = AxisField(f.size + (taps - 1) * f.jump, f.jump * scale, f.start, n_in, False)
     return g.with_units(n, f.cover)
 
@@ -391,8 +418,8 @@ def _through_transposed(f: AxisField, ax: Transposed, n_in: int, n_out: int) -> 
     ext, stride, offset = ax.affine(n_in, n_out)
     exact = f.exact
     if ax.stride != 1:
-        m = 1 / f.jump if f.jump else Fraction(0)
-        half = (f.size - 1) / 2
+        m = 1 / Fraction(f.jump) if f.jump else Fraction(0)
+        half = _div(f.size - 1, 2)
         exact = (exact and ax.dilation == 1 and ax.kernel >= ax.stride and m.denominator == 1 and m >= 1
                  and ((f.start - half) * m).denominator == 1 and ((f.start + half) * m).denominator == 1)
     return AxisField(f.size + (ext - 1) * f.jump, f.jump * stride, f.start + ((ext - 1) / 2 - offset) * f.jump,
@@ -437,10 +464,12 @@ def _all_to_all(graph: Graph, nd: Node) -> bool:
 def _global_via(graph: Graph, nd: Node, via: dict) -> str | None:
     """The first layer through which the units of ``nd`` read every input position: inherited from an
     input, or ``nd`` itself when it mixes a whole map (global pool, global attention, a Linear on it)."""
-    inherited = next((via[i] for i in nd.inputs if via.get(i)), None)
-    if inherited or nd.kind in ("input", "const"):
-        return inherited
-    src = graph[nd.inputs[0]] if nd.inputs else None
+    for i in nd.inputs:
+        if via.get(i):
+            return via[i]
+    if nd.kind not in ("linear", "conv", "pool"):
+        return None
+    src = graph.nodes[nd.inputs[0]] if nd.inputs else None
     positions = math.prod(src.spatial) if src is not None and src.spatial else 1
     if positions <= 1:
         return None
@@ -717,15 +746,17 @@ def receptive_field(model, input_shape=None, padding: str = "same", layer: str |
         off[nd.name] = off[nd.inputs[0]] if same else _fraction_off(axes, graph.input_shape[1:])
         layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
                                  off[nd.name], _unread(graph, nd), misaligned, via[nd.name]))
+    _publish(layers)
     uneven = [(l.name, a, u, _pad_after(graph, graph[l.name], a))
               for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
     out_axes = fields[graph.output]
-    offset = tuple(_num(a.start + (a.n - 1) * a.jump / 2 - Fraction(n - 1, 2))
+    offset = tuple(_num(a.start + _div((a.n - 1) * a.jump - (n - 1), 2))
                    for a, n in zip(out_axes, graph.input_shape[1:]))
     up = graph.upstream(graph.output)
-    grid = [l for l in layers if l.name in up and l.spatial and len(l.shape) > 1 and all(a.n > 1 for a in l.axes)]
-    local = grid[-1] if grid and not (len(graph[graph.output].shape) > 1 and
-                                      all(a.n > 1 for a in out_axes)) else layers[-1]
+    grid = next((l for l in reversed(layers) if l.name in up and l.spatial and len(l.shape) > 1
+                 and all(a.n > 1 for a in l.axes)), None)  # the last layer with positions
+    local = grid if grid and not (len(graph[graph.output].shape) > 1 and
+                                  all(a.n > 1 for a in out_axes)) else layers[-1]
     advice = Advice(uneven, offset, _even_sizes(graph), via[graph.output], local.size, local.name)
     return ReceptiveField(layers, advice, graph.input_shape, graph.model_name, misalignments, graph.padding,
                           graph.norm_stats)
