@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-__all__ = ["emit_json", "report_files", "check_out", "add_norm_stats", "parse_to"]
+__all__ = ["emit_json", "report_files", "check_out", "add_norm_stats", "parse_to", "add_device", "check_device"]
 
 
 def add_norm_stats(parser) -> None:
@@ -16,6 +16,21 @@ def add_norm_stats(parser) -> None:
                         help="whether the statistics of LayerNorm/GroupNorm/InstanceNorm/RMSNorm are connections: "
                              "ignore (default: normalisations are per-unit maps) or count (every unit a statistic "
                              "is computed over also reaches every unit it normalises)")
+
+
+def add_device(parser) -> None:
+    """``--device`` for the commands that run the model (sensitivity, visualize, probe)."""
+    parser.add_argument("--device", metavar="DEV", default=None,
+                        help="where to run the model: cpu, cuda, cuda:1, mps … (default: where it is loaded, the CPU)")
+
+
+def check_device(args) -> None:
+    """A command's ``--device``, checked before any work (exit 2 with one line if it cannot be used here); it
+    becomes a ``torch.device`` (or stays None)."""
+    if getattr(args, "device", None) is not None:
+        from ._device import usable_device
+
+        args.device = usable_device(args.device, "--device", "leave out --device to run where the model is")
 
 
 def emit_json(doc) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._cli_common import add_device
+
 __all__ = ["add_parser"]
 
 #: probe → (help line, description)
@@ -51,6 +53,7 @@ def add_parser(sub, common, fmt, wrap) -> None:
     shared.add_argument("--layer", metavar="A,B",
                         help="layers to probe (dotted names; default every convolution that runs, in forward order)")
     shared.add_argument("--seed", type=int, default=0)
+    add_device(shared)
     shared.add_argument("--out", metavar="DIR", help="folder for the figures, the result (JSON + NPY) and the cache "
                                                      "(default out/probe/PROBE)")
     shared.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -136,7 +139,8 @@ def _subject(args, err):
 
 def _common(args, cache) -> dict:
     """The options every probe takes, from the command line."""
-    opts = {"data": args.data, "seed": args.seed, "cache": cache, "progress": not (args.no_progress or args.json)}
+    opts = {"data": args.data, "seed": args.seed, "cache": cache, "progress": not (args.no_progress or args.json),
+            "device": args.device}
     if args.n is not None:
         opts["n"] = args.n
     return opts

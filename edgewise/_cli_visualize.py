@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._cli_common import add_device
+
 __all__ = ["add_parser"]
 
 
@@ -36,6 +38,7 @@ def add_parser(sub, model, common, fmt, wrap) -> None:
     vz.add_argument("--index-channels", default="0,1", metavar="A,B",
                     help="channels measured in each of those layers (default 0,1)")
     vz.add_argument("--seed", type=int, default=0)
+    add_device(vz)
     vz.add_argument("--out", metavar="DIR", default="out/visualize",
                     help="folder for the figures, visualization.json and .npy (default out/visualize)")
     vz.set_defaults(handler=_cmd_visualize)
@@ -111,7 +114,7 @@ def _cmd_visualize(args, out, err) -> int:
 
     ref, model, shape, preprocess = _load(args)
     opts = {"steps": args.steps, "lr": args.lr, "param": args.param, "jitter": args.jitter, "seed": args.seed,
-            "preprocess": preprocess}
+            "preprocess": preprocess, "device": args.device}
     positions = _positions(args.positions)
     progress = not args.json
     err.print(f"maximising {args.layer} channel {args.channel} at {len(positions)} positions × {args.seeds} seeds",

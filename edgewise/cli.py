@@ -20,7 +20,8 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from ._cli_common import add_norm_stats
+from ._cli_common import add_device, add_norm_stats
+from ._cli_common import check_device as _check_device
 from ._cli_common import check_out as _check_out
 from ._cli_common import emit_json as _emit_json
 from ._cli_common import parse_to as _parse_to
@@ -160,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--perturb", action="store_true", help="also run the perturbation experiment, with the model's "
                                                            "weights and with a fresh random initialisation")
     sv.add_argument("--seed", type=int, default=0)
+    add_device(sv)
     sv.add_argument("--out", metavar="DIR", help="write sensitivity.png/.json/.npy (and perturbation_{weights,random}.*) into DIR")
     sv.set_defaults(handler=_cmd_sensitivity)
 
@@ -493,17 +495,18 @@ def _cmd_sensitivity(args, out, err) -> int:
         graph, module = _build_module(args, err)
     shape = graph.input_shape
     if args.weights:
-        result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed)  # module ends at --layer
+        result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed,
+                              device=args.device)  # the module ends at --layer
     else:
         result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
-                                  init=args.init)  # the module ends at --layer
+                                  init=args.init, device=args.device)  # the module ends at --layer
     result.model = graph.model_name
     result.layer = args.layer or result.layer
     pert = {}
     if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
         for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1, init=args.init))):
             pert[which] = perturbation(net, shape, to="all" if to == "each" else to,
-                                       n_samples=4, seed=args.seed)
+                                       n_samples=4, seed=args.seed, device=args.device)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     if args.out:
         from .pathways import pathways
@@ -671,6 +674,7 @@ def main(argv=None) -> int:
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             _check_seeds(args)
             _check_out(args)
+            _check_device(args)
             from ._threads import resolve_threads, using_threads
 
             if args.command == "experiment":  # threads per run, a setting of the runs themselves (cache key)

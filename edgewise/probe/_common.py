@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .._device import usable_device
 from ..errors import EdgewiseError, EdgewiseWarning
 from ..results import Result, to_jsonable, write_json
 
@@ -329,31 +330,9 @@ def each_batch(module: nn.Module, x: torch.Tensor, layers, fn: Callable[[int, di
 # --------------------------------------------------------------------------------------------------- device
 
 def placement(device) -> torch.device | None:
-    """A probe's ``device=`` checked: None stays None (the probe runs where the model's parameters are, or on the
-    CPU when it has none); anything else must be a device that can hold numbers here (``cuda`` is the current
-    CUDA device), else an EdgewiseError that says why."""
-    if device is None:
-        return None
-    from ..visualize.engine import model_device
-
-    try:
-        dev = model_device(nn.Module(), device)  # a device given: the (empty) model is not consulted
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise EdgewiseError(f"probe: device={device!r} is not a torch device ({_first_line(e)}); use e.g. 'cpu', "
-                            "'cuda' or 'cuda:0', or leave device=None to run where the model is") from None
-    if dev.type == "meta":
-        raise EdgewiseError("probe: device='meta' holds shapes but no numbers, and a probe measures numbers; use "
-                            "'cpu' or an accelerator")
-    try:
-        torch.empty(0, device=dev)
-    except (RuntimeError, AssertionError, ValueError) as e:
-        raise EdgewiseError(f"probe: device {str(dev)!r} is not available here ({_first_line(e)}); use 'cpu', or "
-                            "leave device=None to run where the model is") from None
-    return dev
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    """A probe's ``device=`` checked (:func:`edgewise._device.usable_device`): None stays None (the probe runs
+    where the model's parameters are, or on the CPU when it has none)."""
+    return usable_device(device, "probe")
 
 
 def tensor_kind(module: nn.Module) -> dict:
