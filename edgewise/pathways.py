@@ -22,6 +22,7 @@ import numpy as np
 
 from ._axis import Broadcast, Flat, Window
 from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
+from ._device import usable_device
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .maps import position_summary
@@ -195,6 +196,7 @@ def _count(graph: Graph, target: str, to, exact: bool, device, keep: bool):
     if exact:
         num = ExactCounts()
         return _propagate(graph, target, to, num, keep), num
+    device = usable_device(device, default="leave device=None to count with numpy on the CPU")
     try:
         num = ScaledCounts(device)
         return _propagate(graph, target, to, num, keep), num

@@ -34,6 +34,7 @@ from torch.func import functional_call, vmap
 
 from . import _init
 from ._cone import nudge_changes
+from ._device import device_of
 from .errors import EdgewiseError
 from .maps import map_metrics
 from .models import describe, load
@@ -440,7 +441,7 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
     """
     to, agg = _check_to(to), _check_agg(agg)
     shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
-    device = _device_of(model, device)
+    device = device_of(model, device)
     module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
     dt = _param_dtype(module, dtype)
     x = _inputs(inputs, n_samples, seed, device, dt)
@@ -568,7 +569,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     from ._trace import parse_shape
 
     shape = parse_shape(input_shape)
-    device = _device_of(model, device)
+    device = device_of(model, device)
     # initialise in the model's own dtype on the CPU (the random streams depend on both), then cast
     from . import limits
 
@@ -608,14 +609,6 @@ def engine(flops: float) -> str:
     """``"loop"`` or ``"vmap"``: how :func:`init_sensitivity` runs initialisations whose forward pass on one
     input takes ``flops`` floating-point operations (see :data:`LOOP_FLOPS`)."""
     return "loop" if flops >= LOOP_FLOPS else "vmap"
-
-
-def _device_of(model, device) -> torch.device:
-    """``device``, else where ``model``'s parameters are (CPU for a model reference or a model without any)."""
-    if device is not None:
-        return torch.device(device)
-    p = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
-    return p.device if p is not None else torch.device("cpu")
 
 
 class _Run:
@@ -744,7 +737,7 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
     if n_signs < 2:
         raise EdgewiseError(f"n_signs={n_signs}: need at least 2 random sign patterns")
     shape = tuple(inputs) if isinstance(inputs, (tuple, list)) else None
-    device = _device_of(model, device)
+    device = device_of(model, device)
     module, name = _prepare(model, shape or _shape_of(inputs), padding, device, dtype)
     dt = _param_dtype(module, dtype)
     from . import limits

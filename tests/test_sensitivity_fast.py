@@ -169,10 +169,10 @@ def test_a_builder_that_cannot_be_replayed_is_built(monkeypatch):
 # ------------------------------------------------------------------ device=
 
 def test_device_defaults_to_the_models_parameters():
-    assert S._device_of("2*conv3", None) == torch.device("cpu")
-    assert S._device_of(nn.Conv2d(1, 1, 3), None) == torch.device("cpu")
-    assert S._device_of(nn.ReLU(), None) == torch.device("cpu")
-    assert S._device_of(nn.Conv2d(1, 1, 3), "cpu") == torch.device("cpu")
+    assert S.device_of("2*conv3", None) == torch.device("cpu")
+    assert S.device_of(nn.Conv2d(1, 1, 3), None) == torch.device("cpu")
+    assert S.device_of(nn.ReLU(), None) == torch.device("cpu")
+    assert S.device_of(nn.Conv2d(1, 1, 3), "cpu") == torch.device("cpu")
     net = nets.from_spec("3*conv3", (1, 10, 10), width=3)
     a = S.init_sensitivity(net, (1, 10, 10), n_inits=3, device="cpu")
     b = S.init_sensitivity(net, (1, 10, 10), n_inits=3)

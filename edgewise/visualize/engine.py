@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .._device import device_of
 from .._trace import parse_shape
 from ..errors import EdgewiseError
 from . import param as param_mod
@@ -112,13 +113,9 @@ def _frozen(model: nn.Module):
 
 
 def model_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
-    """``device``, or where the model's parameters are (the CPU when it has none)."""
-    if device is None:
-        return next((p.device for p in model.parameters()), torch.device("cpu"))
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
+    """``device`` (checked: :func:`edgewise._device.usable_device`), or where the model's parameters are (the CPU
+    when it has none)."""
+    return device_of(model, device)
 
 
 @contextlib.contextmanager
