@@ -433,13 +433,17 @@ def test_traced_in_eval_mode_and_the_flags_restored(make):
 # ------------------------------------------------------------ fx arguments
 
 class _FxArgs(_trace._Tracer):
-    """The tracer with torch.fx's own ``create_arg`` (the reference of the fast one)."""
+    """The tracer with torch.fx's own ``create_arg``, ``create_node`` and ``call_module`` (the reference of
+    the fast ones)."""
 
     create_arg = torch.fx.Tracer.create_arg
+    create_node = torch.fx.Tracer.create_node
+    call_module = torch.fx.Tracer.call_module
 
 
 def fx_signature(graph: torch.fx.Graph) -> list:
-    return [(n.op, str(n.target), n.name, str(n.args), str(n.kwargs), str(n.meta.get("nn_module_stack")))
+    return [(n.op, str(n.target), n.name, str(n.args), str(n.kwargs), n.type, repr(n.meta),
+             type(n.meta.get("nn_module_stack")), [u.name for u in n.users], [a.name for a in n.all_input_nodes])
             for n in graph.nodes]
 
 
@@ -461,13 +465,48 @@ class Arguments(nn.Module):
         return y[:, :, 1:, None, :].squeeze(3).sum(dim=(1,), keepdim=True) + {1: y}[1].mean(1, keepdim=True)
 
 
+class Shared(nn.Module):
+    """Modules called more than once (torch.fx keys their later calls ``name@1``), nested and at the top."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(2, 2, 1), nn.Sequential(nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)))
+
+    def forward(self, x):
+        return self.block(self.conv(self.block(self.conv(x)))) + self.block[1](x)
+
+
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
-                                  lambda: zoo("mobilenet_v3_small"), Arguments],
-                         ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "arguments"])
+                                  lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared],
+                         ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
+                              "shared"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
     fast_model, ref_model = make().eval(), make().eval()
-    fast = _trace._Tracer().trace(fast_model, _trace._defaults(fast_model))
-    ref = _FxArgs().trace(ref_model, _trace._defaults(ref_model))
+    fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
+    fast = fast_tracer.trace(fast_model, _trace._defaults(fast_model))
+    ref = ref_tracer.trace(ref_model, _trace._defaults(ref_model))
+    assert _trace._LEAN_NODES  # (else the fast tracer is torch.fx's own and this compares nothing)
+    assert fx_signature(fast) == fx_signature(ref) and len(fast.nodes) == len(ref.nodes)
+    assert fast.python_code("self").src == ref.python_code("self").src
+    assert fast_tracer.node_name_to_scope == ref_tracer.node_name_to_scope
+    assert (fast_tracer.num_calls, fast_tracer.module_stack) == (ref_tracer.num_calls, ref_tracer.module_stack)
+    assert (fast_tracer.scope.module_path, fast_tracer.scope.module_type) == \
+        (ref_tracer.scope.module_path, ref_tracer.scope.module_type)
+    fast.lint()
+
+
+class _ShapeRef(_trace._ShapeTracer):
+    create_node = torch.fx.Tracer.create_node
+    call_module = torch.fx.Tracer.call_module
+
+
+def test_the_shape_tracer_gives_torch_fx_nodes_too():
+    """The fallback tracer for control flow on shapes (swin_t's padding branches) makes the same nodes."""
+    fast_model, ref_model = zoo("swin_t").eval(), zoo("swin_t").eval()
+    x = torch.zeros((1, 3, 64, 64), device="meta")
+    fast = _trace._ShapeTracer(x).trace(fast_model, _trace._defaults(fast_model))
+    ref = _ShapeRef(x).trace(ref_model, _trace._defaults(ref_model))
     assert fx_signature(fast) == fx_signature(ref)
     stored = sorted(k for k in vars(fast_model) if k.startswith("_tensor_constant"))
     assert stored == sorted(k for k in vars(ref_model) if k.startswith("_tensor_constant"))
