@@ -4,10 +4,12 @@ For each model (default: torchvision ResNet-50, ResNet-18 and GoogLeNet, whose I
 ways, at 3×224×224, random weights: nothing is downloaded) it times, in the same run and interleaved
 (edgewise, torchscan, edgewise, ...), on one torch thread:
 
-* ``edgewise.receptive_field(model, shape)`` end to end, cold (trace cache cleared first: a model edgewise
-  has not seen) and warm (the same model again: its trace is reused);
-* its parts: ``edgewise.trace`` (cold), ``receptive_field(graph)`` on a traced Graph (fields + advice) and the
-  even-input-size advice alone;
+* ``edgewise.receptive_field(model, shape)`` end to end, cold (every trace cache cleared first: an
+  architecture edgewise has not seen), resized (only the traced Graph forgotten: torch.fx's symbolic graph
+  is reused, as for an architecture seen at another input size) and warm (the same model again: its trace
+  is reused);
+* its parts: ``edgewise.trace`` (cold) and torch.fx's symbolic trace alone, ``receptive_field(graph)`` on
+  a traced Graph (fields + advice) and the even-input-size advice alone;
 * the baseline a user would run instead: ``torchscan.crawl_module(model, shape)`` (one forward pass with
   hooks: each module's own kernel, stride and padding) and the receptive field composed from them in call
   order (size += (kernel−1)·jump, jump ×= stride), which is what torchscan's per-layer numbers give.
@@ -42,9 +44,12 @@ from edgewise.geometry import _even_sizes
 GOAL_MS = 10.0  # ResNet-50 receptive field, end to end
 
 
-def clear_trace_cache() -> None:
-    """Forget every traced Graph, so that the next call traces (a cold call)."""
+def clear_trace_cache(fx: bool = True) -> None:
+    """Forget every traced Graph, so that the next call traces; with ``fx``, torch.fx's symbolic graphs
+    too (a cold call: an architecture not seen before)."""
     _trace._CACHE.clear()
+    if fx:
+        _trace._FX.clear()
 
 
 def torchscan_fields(model, shape) -> dict[str, tuple[float, float]]:
@@ -118,6 +123,10 @@ def bench(name: str, shape, repeats: int) -> dict:
         clear_trace_cache()
         return edgewise.receptive_field(net, shape)
 
+    def resized():
+        clear_trace_cache(fx=False)
+        return edgewise.receptive_field(net, shape)
+
     def trace_cold():
         clear_trace_cache()
         return edgewise.trace(net, shape)
@@ -125,8 +134,10 @@ def bench(name: str, shape, repeats: int) -> dict:
     wall, cpu = interleaved({
         "edgewise_cold": cold,
         "torchscan": lambda: torchscan_fields(net, shape),
+        "edgewise_resized": resized,
         "edgewise_warm": lambda: edgewise.receptive_field(net, shape),
         "trace_cold": trace_cold,
+        "fx": lambda: _trace._Tracer().trace(net, _trace._defaults(net)),
         "on_graph": lambda: edgewise.receptive_field(graph),
         "advice": lambda: _even_sizes(graph),
     }, repeats)
@@ -157,19 +168,21 @@ def main(argv=None) -> int:
     print(machine_line(f"torchscan {torchscan.__version__}"))
     rows = [bench(name, shape, args.repeats) for name in args.models]
 
-    head = (f"{'model':<10} {'clock':<5} {'cold':>8} {'= trace':>8} {'+ graph':>8} {'(advice)':>8} {'warm':>8} "
-            f"{'torchscan':>9} {'ratio':>6} {'warm':>6}")
+    head = (f"{'model':<10} {'clock':<5} {'cold':>8} {'= trace':>8} {'(fx)':>8} {'+ graph':>8} {'(advice)':>8} "
+            f"{'resized':>8} {'warm':>8} {'torchscan':>9} {'ratio':>6} {'warm':>6}")
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         for clock, suffix in (("wall", "_s"), ("cpu", "_cpu_s")):
-            ms = {k: r[k + suffix] * 1e3 for k in ("edgewise_cold", "trace_cold", "on_graph", "advice", "edgewise_warm",
-                                                   "torchscan")}
+            ms = {k: r[k + suffix] * 1e3 for k in ("edgewise_cold", "trace_cold", "fx", "on_graph", "advice",
+                                                   "edgewise_resized", "edgewise_warm", "torchscan")}
             print(f"{r['model'] if clock == 'wall' else '':<10} {clock:<5} {ms['edgewise_cold']:>6.1f}ms "
-                  f"{ms['trace_cold']:>6.1f}ms {ms['on_graph']:>6.1f}ms {ms['advice']:>6.2f}ms "
-                  f"{ms['edgewise_warm']:>6.1f}ms {ms['torchscan']:>7.1f}ms "
+                  f"{ms['trace_cold']:>6.1f}ms {ms['fx']:>6.1f}ms {ms['on_graph']:>6.1f}ms {ms['advice']:>6.2f}ms "
+                  f"{ms['edgewise_resized']:>6.1f}ms {ms['edgewise_warm']:>6.1f}ms {ms['torchscan']:>7.1f}ms "
                   f"{ms['torchscan'] / ms['edgewise_cold']:>5.1f}x {ms['torchscan'] / ms['edgewise_warm']:>5.1f}x")
-    print("\ncold = edgewise.receptive_field(model, shape) with the trace cache cleared (trace + fields + advice);\n"
-          "trace = edgewise.trace alone (cold); graph = receptive_field(graph) on a traced Graph (fields + advice);\n"
+    print("\ncold = edgewise.receptive_field(model, shape) with every trace cache cleared (trace + fields + advice);\n"
+          "trace = edgewise.trace alone (cold); fx = torch.fx's symbolic trace alone (part of trace);\n"
+          "graph = receptive_field(graph) on a traced Graph (fields + advice);\n"
+          "resized = cold but with torch.fx's symbolic graph kept (an architecture seen at another input size);\n"
           "advice = the even-input-size advice alone; warm = receptive_field(model, shape) again (trace reused);\n"
           "torchscan = crawl_module(model, shape) + its per-module fields composed in call order;\n"
           "ratio = torchscan / cold, warm = torchscan / warm; medians, interleaved in one run;\n"
@@ -186,6 +199,7 @@ def main(argv=None) -> int:
     for r in rows:
         if r["model"] == "resnet50":
             for label, key in (("cold (trace + fields + advice)", "edgewise_cold"),
+                               ("resized (torch.fx's graph cached)", "edgewise_resized"),
                                ("warm (trace cached)", "edgewise_warm"), ("on a traced Graph", "on_graph")):
                 for clock, suffix in (("wall", "_s"), ("cpu", "_cpu_s")):
                     ms = r[key + suffix] * 1e3
