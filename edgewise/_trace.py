@@ -364,6 +364,13 @@ class _Tracer(torch.fx.Tracer):
             scope.module_path, scope.module_type = saved
         return out
 
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        """torch.fx's ``getattr``, which hands back anything but a tensor as it is, without its search set-up
+        for the submodules, numbers and flags a forward reads (nearly every attribute it reads)."""
+        if not isinstance(attr_val, torch.Tensor):
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
         return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(_own_op(m)) \

@@ -433,12 +433,13 @@ def test_traced_in_eval_mode_and_the_flags_restored(make):
 # ------------------------------------------------------------ fx arguments
 
 class _FxArgs(_trace._Tracer):
-    """The tracer with torch.fx's own ``create_arg``, ``create_node`` and ``call_module`` (the reference of
-    the fast ones)."""
+    """The tracer with torch.fx's own ``create_arg``, ``create_node``, ``call_module`` and ``getattr`` (the
+    reference of the fast ones)."""
 
     create_arg = torch.fx.Tracer.create_arg
     create_node = torch.fx.Tracer.create_node
     call_module = torch.fx.Tracer.call_module
+    getattr = torch.fx.Tracer.getattr
 
 
 def fx_signature(graph: torch.fx.Graph) -> list:
