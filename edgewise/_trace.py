@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Resample, Window
 from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
+from ._fx_fast import FastTracer
 from ._layout import Layout
 from ._pad import Pad
 from ._shapes import infer_shapes
@@ -292,7 +293,7 @@ class _Unsupported(Exception):
 
 # ----------------------------------------------------------------------- tracer
 
-class _Tracer(torch.fx.Tracer):
+class _Tracer(FastTracer):
     """Keeps torch.nn layers and edgewise's own layers as leaves; traces through the rest.
 
     Any module with a method ``edgewise_op(ndim) -> (kind, axes)`` is a leaf that describes its own
@@ -318,58 +319,6 @@ class _Tracer(torch.fx.Tracer):
         if t is dict and all(type(k) is str for k in a):
             return {k: self.create_arg(v) for k, v in a.items()}
         return super().create_arg(a)
-
-    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
-        """torch.fx's ``create_node`` (the same node, name, scope and ``nn_module_stack``) without its scan of
-        every argument for symbolic integers, which a symbolic trace never makes, and with the module stack
-        copied as a dict rather than through ``copy.copy``: together a quarter of a trace's time."""
-        graph = self.graph
-        if self.check_mutable_operations or self.record_stack_traces or graph.owning_module is not None \
-                or not _LEAN_NODES or torch.fx.traceback.has_preserved_node_meta():
-            return super().create_node(kind, target, args, kwargs, name, type_expr)
-        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise AssertionError(f"args and kwargs must be a tuple and a dict, got {type(args)}, {type(kwargs)}")
-        space = graph._graph_namespace
-        name = space.create_name(name if name is not None else graph._target_to_str(target), None)
-        node = torch.fx.Node(graph, name, kind, target, args, kwargs or _immutable_dict(), type_expr)
-        space.associate_name_with_obj(name, node)
-        graph._insert(node)
-        graph._find_nodes_lookup_table.insert(node)
-        graph._len += 1
-        self.node_name_to_scope[name] = (self.scope.module_path, self.scope.module_type)
-        if self.module_stack:
-            node.meta["nn_module_stack"] = self.module_stack.copy()
-        return node
-
-    def call_module(self, m, forward, args, kwargs):
-        """torch.fx's ``call_module`` (scope, module stack and call counts kept as it keeps them) without
-        copying the scope object on every call."""
-        path = self.path_of_module(m)
-        scope = self.scope
-        saved = scope.module_path, scope.module_type
-        scope.module_path, scope.module_type = path, type(m)
-        try:
-            calls = self.num_calls.get(path, 0)
-            key = f"{path}@{calls}" if calls > 0 else path
-            self.module_stack[key] = (path, type(m))
-            self.num_calls[path] = calls + 1
-            if not self.is_leaf_module(m, path):
-                out = forward(*args, **kwargs)
-            else:
-                out = self.create_proxy("call_module", path, args, kwargs)
-            popped, _ = self.module_stack.popitem(last=True)
-            if popped != key:
-                raise AssertionError(f"Unexpected key {popped}, expected {key}")
-        finally:
-            scope.module_path, scope.module_type = saved
-        return out
-
-    def getattr(self, attr, attr_val, parameter_proxy_cache):
-        """torch.fx's ``getattr``, which hands back anything but a tensor as it is, without its search set-up
-        for the submodules, numbers and flags a forward reads (nearly every attribute it reads)."""
-        if not isinstance(attr_val, torch.Tensor):
-            return attr_val
-        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
@@ -406,10 +355,6 @@ class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
 #: for tensors, which are constants or attributes), and the proxy types it turns into their nodes
 _PLAIN_ARGS = frozenset({str, int, float, bool, complex, type(None), type(...), torch.dtype, torch.device,
                          torch.memory_format, torch.layout})
-#: the private torch.fx.Graph parts ``_Tracer.create_node`` uses; without them it is torch.fx's own
-_LEAN_NODES = all(hasattr(torch.fx.Graph(), a)
-                  for a in ("_target_to_str", "_insert", "_graph_namespace", "_find_nodes_lookup_table", "_len"))
-_immutable_dict = torch.fx.immutable_collections.immutable_dict
 _PROXIES = frozenset({torch.fx.Proxy, torch.fx.experimental.meta_tracer.MetaProxy, _ShapeProxy})
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import edgewise
-from edgewise import _shapes, _trace
+from edgewise import _fx_fast, _shapes, _trace
 from edgewise._axis import Window
 from edgewise._counts import AxisMap, ExactCounts, ScaledCounts
 from edgewise._counts.common import _slice_sum, _sparse_sum, window_taps
@@ -433,13 +433,14 @@ def test_traced_in_eval_mode_and_the_flags_restored(make):
 # ------------------------------------------------------------ fx arguments
 
 class _FxArgs(_trace._Tracer):
-    """The tracer with torch.fx's own ``create_arg``, ``create_node``, ``call_module`` and ``getattr`` (the
-    reference of the fast ones)."""
+    """The tracer with torch.fx's own ``create_arg``, ``create_node``, ``call_module``, ``getattr`` and ``trace``
+    (the reference of the fast ones)."""
 
     create_arg = torch.fx.Tracer.create_arg
     create_node = torch.fx.Tracer.create_node
     call_module = torch.fx.Tracer.call_module
     getattr = torch.fx.Tracer.getattr
+    trace = torch.fx.Tracer.trace
 
 
 def fx_signature(graph: torch.fx.Graph) -> list:
@@ -478,16 +479,38 @@ class Shared(nn.Module):
         return self.block(self.conv(self.block(self.conv(x)))) + self.block[1](x)
 
 
+class Constants(nn.Module):
+    """Plain tensor attributes (not parameters or buffers) that forward reads: one nested, one held under
+    two names (torch.fx's map keeps the name it walks last), and a module whose forward is its own attribute."""
+
+    def __init__(self):
+        super().__init__()
+        shared = torch.full((1, 2, 1, 1), 2.0)
+        self.inner = nn.Sequential(nn.Conv2d(2, 2, 1))
+        self.inner.offset, self.twice = torch.ones(1, 2, 1, 1), shared
+        self.inner[0].again = shared
+        self.act = nn.Identity()
+        self.act.forward = lambda x: torch.relu(x)  # an instance forward: its globals are checked at its call
+
+    def forward(self, x):
+        return self.act(self.inner(x) + self.inner.offset) * self.twice
+
+
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
-                                  lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared],
+                                  lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared,
+                                  Constants],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
-                              "shared"])
+                              "shared", "constants"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
     fast = fast_tracer.trace(fast_model, _trace._defaults(fast_model))
     ref = ref_tracer.trace(ref_model, _trace._defaults(ref_model))
-    assert _trace._LEAN_NODES  # (else the fast tracer is torch.fx's own and this compares nothing)
+    assert _fx_fast.LEAN_NODES and _fx_fast.LEAN_TRACE  # (else the fast tracer is torch.fx's own)
+    fast_tracer.tensor_attrs.get(None)  # (collected on first use)
+    fast_attrs, ref_attrs = ({name: t for t, name in tr.tensor_attrs.items()} for tr in (fast_tracer, ref_tracer))
+    assert sorted(fast_attrs) == sorted(ref_attrs)
+    assert all(torch.equal(fast_attrs[k], ref_attrs[k]) for k in fast_attrs)
     assert fx_signature(fast) == fx_signature(ref) and len(fast.nodes) == len(ref.nodes)
     assert fast.python_code("self").src == ref.python_code("self").src
     assert fast_tracer.node_name_to_scope == ref_tracer.node_name_to_scope
@@ -501,12 +524,17 @@ class _ShapeRef(_trace._ShapeTracer):
     create_node = torch.fx.Tracer.create_node
     call_module = torch.fx.Tracer.call_module
 
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        return attr_val if getattr(self, "_quiet", False) else \
+            torch.fx.Tracer.getattr(self, attr, attr_val, parameter_proxy_cache)
 
-def test_the_shape_tracer_gives_torch_fx_nodes_too():
+
+def test_the_shape_tracer_gives_torch_fx_nodes_too(monkeypatch):
     """The fallback tracer for control flow on shapes (swin_t's padding branches) makes the same nodes."""
     fast_model, ref_model = zoo("swin_t").eval(), zoo("swin_t").eval()
     x = torch.zeros((1, 3, 64, 64), device="meta")
     fast = _trace._ShapeTracer(x).trace(fast_model, _trace._defaults(fast_model))
+    monkeypatch.setattr(_fx_fast, "LEAN_TRACE", False)  # torch.fx's own trace under the shape tracer's
     ref = _ShapeRef(x).trace(ref_model, _trace._defaults(ref_model))
     assert fx_signature(fast) == fx_signature(ref)
     stored = sorted(k for k in vars(fast_model) if k.startswith("_tensor_constant"))

@@ -1,0 +1,187 @@
+"""torch.fx's symbolic tracer with less overhead and the same graphs.
+
+:class:`FastTracer` makes exactly the nodes, names, scopes and ``nn_module_stack`` metadata torch.fx's own
+``Tracer`` makes (tested against it on zoo models), without work a symbolic trace of an ``nn.Module`` does not
+need: the scan of every argument for symbolic integers, ``copy.copy`` of the scope at every module call, the
+parameter search set up for attributes that are not tensors, and the walk of every module's ``__dict__`` for
+tensor constants before the trace starts (done only when an argument is a tensor that is not a parameter).
+Where the private torch.fx parts it relies on are missing (another torch version), each method is torch.fx's
+own.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from types import FunctionType
+
+import torch
+import torch.fx
+import torch.fx._symbolic_trace as _st
+import torch.nn as nn
+
+__all__ = ["FastTracer"]
+
+#: the private torch.fx.Graph parts ``create_node`` uses
+LEAN_NODES = all(hasattr(torch.fx.Graph(), a)
+                 for a in ("_target_to_str", "_insert", "_graph_namespace", "_find_nodes_lookup_table", "_len"))
+#: the private torch.fx parts ``trace`` uses
+LEAN_TRACE = all(hasattr(_st, a) for a in (
+    "_orig_module_call", "_orig_module_getattr", "_new_patcher", "_patch_wrapped_functions", "_autowrap_check",
+    "_get_is_fx_tracing", "_set_is_fx_tracing", "_constant_attribute_types"))
+_immutable_dict = torch.fx.immutable_collections.immutable_dict
+
+
+class _TensorAttrs(dict):
+    """torch.fx's map from tensor attributes of the modules (not parameters or buffers) to their names,
+    collected on first use: a trace whose arguments are all proxies and plain values never looks."""
+
+    def __init__(self, root: nn.Module):
+        super().__init__()
+        self._root = root
+
+    def _collect(self) -> None:
+        root, self._root = self._root, None
+        stack = [(root, "")]
+        while stack:  # depth first, each module before its children, as torch.fx walks (a later name wins)
+            m, prefix = stack.pop()
+            for k, v in m.__dict__.items():
+                if isinstance(v, _st._constant_attribute_types):
+                    dict.__setitem__(self, v, prefix + k)
+            stack.extend((child, f"{prefix}{k}.") for k, child in reversed(list(m.named_children())))
+
+    def get(self, key, default=None):
+        if self._root is not None:
+            self._collect()
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        if self._root is not None:
+            self._collect()
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        if self._root is not None:
+            self._collect()
+        return super().__contains__(key)
+
+
+class FastTracer(torch.fx.Tracer):
+    """torch.fx's ``Tracer``, the same graphs with less overhead (see the module docstring)."""
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        """torch.fx's ``create_node`` without its scan of every argument for symbolic integers, which a symbolic
+        trace never makes, and with the module stack copied as a dict rather than through ``copy.copy``."""
+        graph = self.graph
+        if self.check_mutable_operations or self.record_stack_traces or graph.owning_module is not None \
+                or not LEAN_NODES or torch.fx.traceback.has_preserved_node_meta():
+            return super().create_node(kind, target, args, kwargs, name, type_expr)
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise AssertionError(f"args and kwargs must be a tuple and a dict, got {type(args)}, {type(kwargs)}")
+        space = graph._graph_namespace
+        name = space.create_name(name if name is not None else graph._target_to_str(target), None)
+        node = torch.fx.Node(graph, name, kind, target, args, kwargs or _immutable_dict(), type_expr)
+        space.associate_name_with_obj(name, node)
+        graph._insert(node)
+        graph._find_nodes_lookup_table.insert(node)
+        graph._len += 1
+        self.node_name_to_scope[name] = (self.scope.module_path, self.scope.module_type)
+        if self.module_stack:
+            node.meta["nn_module_stack"] = self.module_stack.copy()
+        return node
+
+    def call_module(self, m, forward, args, kwargs):
+        """torch.fx's ``call_module`` (scope, module stack and call counts kept as it keeps them) without
+        copying the scope object on every call."""
+        path = self.path_of_module(m)
+        scope = self.scope
+        saved = scope.module_path, scope.module_type
+        scope.module_path, scope.module_type = path, type(m)
+        try:
+            calls = self.num_calls.get(path, 0)
+            key = f"{path}@{calls}" if calls > 0 else path
+            self.module_stack[key] = (path, type(m))
+            self.num_calls[path] = calls + 1
+            if not self.is_leaf_module(m, path):
+                out = forward(*args, **kwargs)
+            else:
+                out = self.create_proxy("call_module", path, args, kwargs)
+            popped, _ = self.module_stack.popitem(last=True)
+            if popped != key:
+                raise AssertionError(f"Unexpected key {popped}, expected {key}")
+        finally:
+            scope.module_path, scope.module_type = saved
+        return out
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        """torch.fx's ``getattr``, which hands back anything but a tensor as it is, without its search set-up
+        for the submodules, numbers and flags a forward reads (nearly every attribute it reads)."""
+        if not isinstance(attr_val, torch.Tensor):
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def trace(self, root, concrete_args=None):
+        """torch.fx's ``trace`` of an ``nn.Module``'s ``forward``, with the tensor-constant map collected on
+        first use and each module class's globals checked for functions to wrap once, not at every call."""
+        if not LEAN_TRACE or not isinstance(root, nn.Module) or self.traced_func_name != "forward" or \
+                not isinstance(getattr(type(root), "forward", None), FunctionType):
+            return super().trace(root, concrete_args)
+        was_tracing = _st._get_is_fx_tracing()
+        _st._set_is_fx_tracing(True)
+        try:
+            from torch.fx._lazy_graph_module import _LazyGraphModule
+
+            _LazyGraphModule.force_recompile(root)
+            self.root = root
+            fn = type(root).forward
+            self.root_module_name = root._get_name()
+            self.submodule_paths = {mod: name for name, mod in root.named_modules()}
+            self.graph = torch.fx.Graph(tracer_cls=type(self))
+            code = fn.__code__
+            self.graph._co_fields = {"co_name": code.co_name, "co_filename": code.co_filename,
+                                     "co_firstlineno": code.co_firstlineno}
+            self.tensor_attrs = _TensorAttrs(root)
+            fn_globals = fn.__globals__
+            fn, args = self.create_args_for_root(fn, True, concrete_args)
+            with _st._new_patcher() as patcher:
+                self._patch_modules(patcher)
+                _st._patch_wrapped_functions(patcher)
+                _st._autowrap_check(patcher, fn_globals, self._autowrap_function_ids)
+                for module in self._autowrap_search:
+                    _st._autowrap_check(patcher, module.__dict__, self._autowrap_function_ids)
+                ann = inspect.get_annotations(inspect.unwrap(fn))
+                self.create_node("output", "output", (self.create_arg(fn(*args)),), {},
+                                 type_expr=ann.get("return", None))
+            self.submodule_paths = None
+        except RuntimeError as e:
+            if e.args and isinstance(e.args[0], str) and "data-dependent" in e.args[0]:
+                e.partial_fx_graph = self.graph.python_code(root_module="self", verbose=True).src
+            raise
+        finally:
+            _st._set_is_fx_tracing(was_tracing)
+        return self.graph
+
+    def _patch_modules(self, patcher) -> None:
+        """Route ``nn.Module.__getattr__`` and ``__call__`` through this tracer for the trace, as torch.fx does."""
+        get, call, check = _st._orig_module_getattr, _st._orig_module_call, _st._autowrap_check
+        cache: dict = {}  # parameter proxies by name
+        checked: set = set()  # module classes whose forward's globals are checked
+
+        @functools.wraps(get)
+        def module_getattr(mod, attr):
+            return self.getattr(attr, get(mod, attr), cache)
+
+        @functools.wraps(call)
+        def module_call(mod, *args, **kwargs):
+            def forward(*args, **kwargs):
+                return call(mod, *args, **kwargs)
+
+            cls = type(mod)
+            if cls not in checked or "forward" in mod.__dict__:
+                if "forward" not in mod.__dict__:
+                    checked.add(cls)
+                check(patcher, getattr(getattr(mod, "forward", mod), "__globals__", {}), self._autowrap_function_ids)
+            return self.call_module(mod, forward, args, kwargs)
+
+        patcher.patch_method(nn.Module, "__getattr__", module_getattr, deduplicate=False)
+        patcher.patch_method(nn.Module, "__call__", module_call, deduplicate=False)
