@@ -4,13 +4,15 @@
 ``Tracer`` makes (tested against it on zoo models), without work a symbolic trace of an ``nn.Module`` does not
 need: the scan of every argument for symbolic integers, ``copy.copy`` of the scope at every module call, the
 parameter search set up for attributes that are not tensors, and the walk of every module's ``__dict__`` for
-tensor constants before the trace starts (done only when an argument is a tensor that is not a parameter).
+tensor constants before the trace starts (done only when an argument is a tensor that is not a parameter), and
+a new wrapper for every leaf function (``math``'s, those registered with ``torch.fx.wrap``) at every trace.
 Where the private torch.fx parts it relies on are missing (another torch version), each method is torch.fx's
 own.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 from types import FunctionType
@@ -27,9 +29,39 @@ LEAN_NODES = all(hasattr(torch.fx.Graph(), a)
                  for a in ("_target_to_str", "_insert", "_graph_namespace", "_find_nodes_lookup_table", "_len"))
 #: the private torch.fx parts ``trace`` uses
 LEAN_TRACE = all(hasattr(_st, a) for a in (
-    "_orig_module_call", "_orig_module_getattr", "_new_patcher", "_patch_wrapped_functions", "_autowrap_check",
-    "_get_is_fx_tracing", "_set_is_fx_tracing", "_constant_attribute_types"))
+    "_orig_module_call", "_orig_module_getattr", "_new_patcher", "_wrapped_fns_to_patch", "_wrapped_methods_to_patch",
+    "_create_wrapped_func", "_create_wrapped_method", "_get_is_fx_tracing", "_set_is_fx_tracing",
+    "_constant_attribute_types"))
 _immutable_dict = torch.fx.immutable_collections.immutable_dict
+
+
+@functools.lru_cache(maxsize=None)
+def _wrapped(fn):
+    """torch.fx's wrapper of a leaf function (it records a call given a proxy, else calls ``fn``): the same
+    wrapper every trace rather than a new one for each of the ~100 functions each trace patches."""
+    return _st._create_wrapped_func(fn)
+
+
+@functools.lru_cache(maxsize=None)
+def _wrapped_method(cls: type, name: str):
+    return _st._create_wrapped_method(cls, name)
+
+
+def _patch_wrapped(patcher) -> None:
+    """torch.fx's ``_patch_wrapped_functions``: the functions and methods registered with ``torch.fx.wrap``."""
+    for (_, name), frame_dict in _st._wrapped_fns_to_patch.copy().items():
+        orig = getattr(builtins, name) if name not in frame_dict and hasattr(builtins, name) else frame_dict[name]
+        patcher.patch(frame_dict, name, _wrapped(orig))
+    for cls, name in _st._wrapped_methods_to_patch:
+        patcher.patch_method(cls, name, _wrapped_method(cls, name))
+
+
+def _autowrap(patcher, frame_dict: dict, function_ids: set) -> None:
+    """torch.fx's ``_autowrap_check``: the leaf functions (``math``'s, timm's) found in a module's globals."""
+    if patcher.visit_once(frame_dict):
+        for name, value in frame_dict.items():
+            if not name.startswith("_") and callable(value) and id(value) in function_ids:
+                patcher.patch(frame_dict, name, _wrapped(value))
 
 
 class _TensorAttrs(dict):
@@ -145,10 +177,10 @@ class FastTracer(torch.fx.Tracer):
             fn, args = self.create_args_for_root(fn, True, concrete_args)
             with _st._new_patcher() as patcher:
                 self._patch_modules(patcher)
-                _st._patch_wrapped_functions(patcher)
-                _st._autowrap_check(patcher, fn_globals, self._autowrap_function_ids)
+                _patch_wrapped(patcher)
+                _autowrap(patcher, fn_globals, self._autowrap_function_ids)
                 for module in self._autowrap_search:
-                    _st._autowrap_check(patcher, module.__dict__, self._autowrap_function_ids)
+                    _autowrap(patcher, module.__dict__, self._autowrap_function_ids)
                 ann = inspect.get_annotations(inspect.unwrap(fn))
                 self.create_node("output", "output", (self.create_arg(fn(*args)),), {},
                                  type_expr=ann.get("return", None))
@@ -163,7 +195,7 @@ class FastTracer(torch.fx.Tracer):
 
     def _patch_modules(self, patcher) -> None:
         """Route ``nn.Module.__getattr__`` and ``__call__`` through this tracer for the trace, as torch.fx does."""
-        get, call, check = _st._orig_module_getattr, _st._orig_module_call, _st._autowrap_check
+        get, call = _st._orig_module_getattr, _st._orig_module_call
         cache: dict = {}  # parameter proxies by name
         checked: set = set()  # module classes whose forward's globals are checked
 
@@ -180,7 +212,7 @@ class FastTracer(torch.fx.Tracer):
             if cls not in checked or "forward" in mod.__dict__:
                 if "forward" not in mod.__dict__:
                     checked.add(cls)
-                check(patcher, getattr(getattr(mod, "forward", mod), "__globals__", {}), self._autowrap_function_ids)
+                _autowrap(patcher, getattr(getattr(mod, "forward", mod), "__globals__", {}), self._autowrap_function_ids)
             return self.call_module(mod, forward, args, kwargs)
 
         patcher.patch_method(nn.Module, "__getattr__", module_getattr, deduplicate=False)

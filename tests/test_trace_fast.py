@@ -496,11 +496,42 @@ class Constants(nn.Module):
         return self.act(self.inner(x) + self.inner.offset) * self.twice
 
 
+def _forward_in(source: str):
+    """A forward function whose globals are its own (a module of its own file)."""
+    space: dict = {}
+    exec(source, space)
+    return space["forward"]
+
+
+class _Scaled(nn.Module):
+    """A leaf function imported by name into its forward's globals: torch.fx wraps it at the module's first call."""
+
+    forward = _forward_in("from math import sqrt\ndef forward(self, x):\n    return x * sqrt(x.size(1))\n")
+
+
+class _Through(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class Wrapped(nn.Module):
+    """Two calls of a class whose globals hold ``sqrt``, and of a class whose second object has a forward of its
+    own with other globals."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c, self.d = _Scaled(), _Scaled(), _Through(), _Through()
+        self.d.forward = _forward_in("from math import floor\ndef forward(x):\n    return x * floor(x.size(1))\n")
+
+    def forward(self, x):
+        return self.d(self.c(self.b(self.a(x))))
+
+
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
                                   lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared,
-                                  Constants],
+                                  Constants, Wrapped],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
-                              "shared", "constants"])
+                              "shared", "constants", "wrapped"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
