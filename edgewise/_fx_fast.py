@@ -35,6 +35,22 @@ LEAN_TRACE = all(hasattr(_st, a) for a in (
 _immutable_dict = torch.fx.immutable_collections.immutable_dict
 
 
+_NAMES: dict = {}
+
+
+def _target_name(graph: torch.fx.Graph, target) -> str:
+    """``graph._target_to_str(target)`` (a pure function of the target), remembered."""
+    try:
+        return _NAMES[target]
+    except KeyError:
+        if len(_NAMES) > 65536:
+            _NAMES.clear()
+        name = _NAMES[target] = graph._target_to_str(target)
+        return name
+    except TypeError:  # an unhashable callable
+        return graph._target_to_str(target)
+
+
 @functools.lru_cache(maxsize=None)
 def _wrapped(fn):
     """torch.fx's wrapper of a leaf function (it records a call given a proxy, else calls ``fn``): the same
@@ -111,7 +127,7 @@ class FastTracer(torch.fx.Tracer):
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise AssertionError(f"args and kwargs must be a tuple and a dict, got {type(args)}, {type(kwargs)}")
         space = graph._graph_namespace
-        name = space.create_name(name if name is not None else graph._target_to_str(target), None)
+        name = space.create_name(name if name is not None else _target_name(graph, target), None)
         node = torch.fx.Node(graph, name, kind, target, args, kwargs or _immutable_dict(), type_expr)
         space.associate_name_with_obj(name, node)
         graph._insert(node)

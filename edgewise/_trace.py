@@ -302,6 +302,7 @@ class _Tracer(FastTracer):
 
     def __init__(self):
         super().__init__(autowrap_functions=tuple(f for f in _timm_autowrap() if not _traced_into(f)))
+        self._leaf_types: dict[type, bool] = {}  # what makes a module a leaf by its class alone, per class
 
     def create_arg(self, a):
         """torch.fx's ``create_arg`` for the arguments most ops take (proxies, numbers, strings, dtypes, and
@@ -321,9 +322,11 @@ class _Tracer(FastTracer):
         return super().create_arg(a)
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
-        return isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or callable(_own_op(m)) \
-            or _timm_leaf(m) is not None or super().is_leaf_module(m, qualname)
+        by_class = self._leaf_types.get(type(m))
+        if by_class is None:  # subclasses of convolutions and Linear (weight standardisation, casts) keep their geometry
+            by_class = self._leaf_types[type(m)] = isinstance(m, (Pad, nn.Conv1d, nn.Conv2d, nn.Linear)) or \
+                _timm_leaf(m) is not None or super().is_leaf_module(m, qualname)
+        return by_class or callable(_own_op(m))
 
 
 class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
