@@ -22,6 +22,8 @@ import torch.fx
 import torch.fx._symbolic_trace as _st
 import torch.nn as nn
 
+from ._fingerprint import _named_modules
+
 __all__ = ["FastTracer"]
 
 #: the private torch.fx.Graph parts ``create_node`` uses
@@ -119,10 +121,10 @@ class FastTracer(torch.fx.Tracer):
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         """torch.fx's ``create_node`` without its scan of every argument for symbolic integers, which a symbolic
-        trace never makes, and with the module stack copied as a dict rather than through ``copy.copy``."""
+        trace never makes, and with the module stack copied as a dict rather than through ``copy.copy`` (in a
+        :meth:`trace` that keeps no stack traces or preserved metadata; torch.fx's own otherwise)."""
         graph = self.graph
-        if self.check_mutable_operations or self.record_stack_traces or graph.owning_module is not None \
-                or not LEAN_NODES or torch.fx.traceback.has_preserved_node_meta():
+        if not self.__dict__.get("_lean_nodes"):
             return super().create_node(kind, target, args, kwargs, name, type_expr)
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise AssertionError(f"args and kwargs must be a tuple and a dict, got {type(args)}, {type(kwargs)}")
@@ -183,8 +185,10 @@ class FastTracer(torch.fx.Tracer):
             self.root = root
             fn = type(root).forward
             self.root_module_name = root._get_name()
-            self.submodule_paths = {mod: name for name, mod in root.named_modules()}
+            self.submodule_paths = {mod: name for name, mod in _named_modules(root)}
             self.graph = torch.fx.Graph(tracer_cls=type(self))
+            self._lean_nodes = LEAN_NODES and not (self.check_mutable_operations or self.record_stack_traces or
+                                                   torch.fx.traceback.has_preserved_node_meta())
             code = fn.__code__
             self.graph._co_fields = {"co_name": code.co_name, "co_filename": code.co_filename,
                                      "co_firstlineno": code.co_firstlineno}
@@ -207,6 +211,7 @@ class FastTracer(torch.fx.Tracer):
             raise
         finally:
             _st._set_is_fx_tracing(was_tracing)
+            self._lean_nodes = False
         return self.graph
 
     def _patch_modules(self, patcher) -> None:

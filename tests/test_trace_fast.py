@@ -532,10 +532,12 @@ class Wrapped(nn.Module):
                                   Constants, Wrapped],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
                               "shared", "constants", "wrapped"])
-def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make):
+def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
-    fast = fast_tracer.trace(fast_model, _trace._defaults(fast_model))
+    with monkeypatch.context() as m:  # the fast tracer makes its nodes itself
+        m.setattr(torch.fx.Graph, "create_node", lambda *a, **k: pytest.fail("torch.fx's create_node was used"))
+        fast = fast_tracer.trace(fast_model, _trace._defaults(fast_model))
     ref = ref_tracer.trace(ref_model, _trace._defaults(ref_model))
     assert _fx_fast.LEAN_NODES and _fx_fast.LEAN_TRACE  # (else the fast tracer is torch.fx's own)
     fast_tracer.tensor_attrs.get(None)  # (collected on first use)
