@@ -50,6 +50,7 @@ def clear_trace_cache(fx: bool = True) -> None:
     _trace._CACHE.clear()
     if fx:
         _trace._FX.clear()
+        _trace._CONV_AXES.clear()
 
 
 def torchscan_fields(model, shape) -> dict[str, tuple[float, float]]:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 
 import numpy as np
 import torch
@@ -180,8 +181,6 @@ def _is_patch_merging(fn) -> bool:
 
 
 def _torchvision_swin():
-    import sys
-
     mod = sys.modules.get("torchvision.models.swin_transformer")
     return getattr(mod, "shifted_window_attention", None) if mod else None
 
@@ -249,25 +248,28 @@ class Layout(LayoutMore):
                 operator.getitem, operator.floordiv, operator.eq):
             if not (target is operator.getitem and isinstance(self.units.get(fx.args[0]), tuple)):
                 return False  # shape arithmetic
-        if fx.op == "call_module" and not self.units and type(self.modules.get(target)) in _PLAIN_MODULES and \
-                not self.__dict__.get("_gates") and not self.__dict__.get("_states"):
-            return count_statistics(self, fx, name)  # a plain layer on canonical tensors: what the cases below return
+        if fx.op == "call_module" and not self.units:
+            module = self.modules.get(target)
+            if type(module) in _PLAIN_MODULES and not self.__dict__.get("_gates") and not self.__dict__.get("_states"):
+                # a plain layer on canonical tensors: what the cases below return
+                return _statistics_used(module) and count_statistics(self, fx, name)
         if count_statistics(self, fx, name):
             return True
-        args = [a for a in fx.all_input_nodes]
-        lazy = [self.units[a] for a in args if isinstance(self.units.get(a), _Unmapped)]
+        args = fx.all_input_nodes
+        held = self._held(args)
+        lazy = [self.units[a] for a in held if isinstance(self.units[a], _Unmapped)]
         if lazy:
             return self._on_unmapped(fx, args, lazy[0])
-        has_units = any(a in self.units for a in args)
         module = self.modules.get(target) if fx.op == "call_module" else None
-        if any(isinstance(self.units.get(a), LogitTerm) for a in args) and \
+        if any(isinstance(self.units[a], LogitTerm) for a in held) and \
                 target is not F.scaled_dot_product_attention and \
-                not any(isinstance(self.units.get(a), Scores) for a in args):
+                not any(isinstance(self.units[a], Scores) for a in held):
             return self._on_logit_term(fx)
         more = self.dispatch(fx, name, args, module)  # statistics, gates, linear attention (_layout_more)
         if more is not None:
             return more
-        has_units = any(a in self.units for a in args)  # again: dispatch may have made a pending sum units
+        held = self._held(args)  # again: dispatch may have made a pending sum units
+        has_units = bool(held)
         if fx.op == "call_module":
             if isinstance(self.units.get(fx.args[0] if fx.args else None), Scores):
                 if isinstance(module, nn.Softmax) and not isinstance(self.units[fx.args[0]], Weights):
@@ -314,13 +316,13 @@ class Layout(LayoutMore):
             if target is _torchvision_swin() and target is not None:
                 return self._swin(fx, name)
             if target in _MATMUL or target in (torch.einsum,):
-                if has_units or any(isinstance(self.units.get(a), Scores) for a in args):
+                if has_units or any(isinstance(self.units[a], Scores) for a in held):
                     return self._matmul(fx, name)
                 return False
             if target is F.linear and has_units:
                 self._set(fx, self.project(self._ids(fx.args[0]), self._meta_shape(fx)[-1], name, "F.linear"))
                 return True
-            scores = [a for a in args if isinstance(self.units.get(a), Scores)]
+            scores = [a for a in held if isinstance(self.units[a], Scores)]
             if scores:
                 return self._on_scores(fx, scores[0])
             if target in (F.softmax, torch.softmax, "softmax") and self._live(fx.args[0]):
@@ -332,7 +334,7 @@ class Layout(LayoutMore):
             if target in _REPEATS and not self._live(fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("repeats")):
                 return self._move(fx)  # copies of units along an axis (gcvit's global query per window)
             if target in MOVE_FUNCTIONS or target in MOVE_METHODS or _is_patch_merging(target):
-                if has_units or any(isinstance(self.units.get(a), tuple) for a in args) or self._new_move(fx):
+                if has_units or self._new_move(fx):
                     return self._move(fx)
                 return False
             if has_units and target in _REDUCE:
@@ -350,6 +352,11 @@ class Layout(LayoutMore):
         if not has_units:
             return False
         return self._compute(fx, name, module)
+
+    def _held(self, args: list) -> list:
+        """The operands among ``args`` whose units are followed (in ``units``), in order."""
+        units = self.units
+        return [a for a in args if a in units] if units else []
 
     def _on_unmapped(self, fx, args, lazy: "_Unmapped") -> bool:
         """An op reading a tensor whose units could not be mapped: added to attention scores it is part of the
@@ -522,12 +529,10 @@ class Layout(LayoutMore):
         second, unused copy of what runs inside leaf layers, e.g. BatchNormAct2d's conv, norm and activation)."""
         graph = fx.graph
         if getattr(self, "_live_graph", None) is not graph:
-            keep, stack = set(), [n for n in graph.nodes if n.op == "output"]
-            while stack:
-                cur = stack.pop()
-                if cur not in keep:
-                    keep.add(cur)
-                    stack.extend(cur.all_input_nodes)
+            keep = set()
+            for n in reversed(graph.nodes):  # (topological order: a node's users come after it)
+                if n.op == "output" or not keep.isdisjoint(n.users):
+                    keep.add(n)
             self._live_graph, self._reaching = graph, keep
         return fx not in self._reaching
 
@@ -537,7 +542,7 @@ class Layout(LayoutMore):
 
     def _meta_shape(self, fx) -> tuple[int, ...]:
         meta = fx.meta.get("tensor_meta")
-        return tuple(int(d) for d in meta.shape) if meta is not None else ()
+        return tuple(map(int, meta.shape)) if meta is not None else ()
 
     def _ids(self, a) -> torch.Tensor:
         """ids of an fx operand: its units, a canonical node's numbering, or zeros for a constant."""
@@ -1979,6 +1984,12 @@ def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> d
         if k > 1 and keys[v] >= 0 and spatial(int(node_of[v])):
             raise EdgewiseError(f"layer {name!r}: a query attends {k} keys that hold the same position of a map")
     return {key: k for key, k in times.items() if k > 1}
+
+
+def _statistics_used(module: nn.Module) -> bool:
+    """False for a plain layer that :func:`count_statistics` leaves to the tracer whatever its operands: all but
+    a BatchNorm without running statistics."""
+    return type(module) in (nn.BatchNorm1d, nn.BatchNorm2d) and module.__dict__["_buffers"].get("running_mean") is None
 
 
 def _plain(v) -> bool:

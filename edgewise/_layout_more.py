@@ -48,6 +48,12 @@ _PRODUCT_FN = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
 _MAX_SLICES = 256  # a sum of more slices than this (a mean over many channels) is refused, not enumerated
 
 
+def _watched(args, *tables) -> bool:
+    """Whether some operand is in one of ``tables`` (units, gates, states)."""
+    tables = [t for t in tables if t]
+    return bool(tables) and any(a in t for a in args for t in tables)
+
+
 def _elementwise(target) -> str | None:
     from ._trace import _ADD, _ADD_METHODS, _MUL, _MUL_METHODS
 
@@ -84,12 +90,10 @@ class LayoutMore:
     # ------------------------------------------------------------------ entry point
     def dispatch(self, fx, name: str, args, module):
         """True/False when handled here (as ``handle`` returns), None to go on with ``handle``'s own cases."""
-        from ._layout import _MATMUL, _REDUCE, Scores
-
         gates = self.__dict__.setdefault("_gates", set())
         states = self.__dict__.setdefault("_states", set())
         target = fx.target
-        if not any(a in self.units or a in gates or a in states for a in args) and not (
+        if not _watched(args, self.units, gates, states) and not (
                 isinstance(module, nn.Softmax) or (module is None and (
                     target in _SOFTMAX_FN or target in _REDUCE or target in _MATMUL))):
             return None  # canonical operands of an op none of these rules is about: the tracer's own way
@@ -583,7 +587,7 @@ class LayoutMore:
                             "paths)")
 
 
-from ._layout import Scores  # noqa: E402  (Scores is defined before Layout imports this module)
+from ._layout import _MATMUL, _REDUCE, Scores  # noqa: E402  (defined before Layout imports this module)
 
 
 class _Raw(Scores):

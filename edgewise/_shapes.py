@@ -27,9 +27,12 @@ class _Unknown(Exception):
     """A node whose shape this pass does not derive."""
 
 
-def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, ...], dtype) -> bool:
-    """Record every node's output shape (batch axis 1 included); False (nothing recorded) if some node is unknown."""
-    modules = dict(model.named_modules())
+def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, ...], dtype,
+                 modules: dict | None = None) -> bool:
+    """Record every node's output shape (batch axis 1 included); False (nothing recorded) if some node is unknown.
+    ``modules``: ``dict(model.named_modules())`` if known."""
+    if modules is None:
+        modules = dict(model.named_modules())
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
     try:
         for node in fx_graph.nodes:
@@ -53,28 +56,45 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 raise _Unknown("empty")  # the model raises its own error, which the meta pass reports
     except (_Unknown, KeyError, TypeError, ValueError, IndexError):
         return False
+    sizes: dict = {}  # (nodes of one shape share its torch.Size: immutable)
     for node, out in shapes.items():
-        node.meta["tensor_meta"] = SimpleNamespace(shape=torch.Size(out), dtype=dtype)
+        size = sizes.get(out)
+        if size is None:
+            size = sizes[out] = torch.Size(out)
+        node.meta["tensor_meta"] = SimpleNamespace(shape=size, dtype=dtype)
     return True
 
 
 def _operands(node: torch.fx.Node, shapes: dict) -> list[tuple[int, ...]]:
     """Shapes of the tensor operands, in order; raises on a constant tensor or an unknown node."""
-    found = []
-
-    def visit(a):
-        if isinstance(a, torch.fx.Node):
-            found.append(shapes[a])
-        elif isinstance(a, torch.Tensor):
-            raise _Unknown("constant tensor")
-        return a
-
-    torch.fx.node.map_aggregate((node.args, node.kwargs), visit)
+    found: list = []
+    _visit(node.args, shapes, found)
+    if node.kwargs:
+        _visit(node.kwargs, shapes, found)
     return found
+
+
+def _visit(a, shapes: dict, found: list) -> None:
+    """Append the shapes of the fx nodes in ``a`` (walked as torch.fx's ``map_aggregate`` does: tuples, lists,
+    dict values, slices) to ``found``; raises on a constant tensor."""
+    if isinstance(a, dict):
+        a = a.values()
+    elif isinstance(a, slice):
+        a = (a.start, a.stop, a.step)
+    for v in a:
+        if isinstance(v, torch.fx.Node):
+            found.append(shapes[v])
+        elif isinstance(v, (tuple, list, dict, slice)):
+            _visit(v, shapes, found)
+        elif isinstance(v, torch.Tensor):
+            raise _Unknown("constant tensor")
 
 
 def _only(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     """The shape of the single tensor operand, which must come first."""
+    args = node.args
+    if len(args) == 1 and not node.kwargs and isinstance(args[0], torch.fx.Node):  # (the common call: layer(x))
+        return shapes[args[0]]
     ops = _operands(node, shapes)
     if len(ops) != 1 or not isinstance(node.args[0], torch.fx.Node):
         raise _Unknown("operands")
@@ -223,7 +243,7 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         ops = _operands(node, shapes)
         if not ops or len(node.args) != 2 or any(not isinstance(a, (torch.fx.Node, int, float)) for a in node.args):
             raise _Unknown("operands")
-        out = tuple(torch.broadcast_shapes(*ops))
+        out = _broadcast(ops)
         if fn in (operator.iadd, operator.isub, operator.imul) and out != ops[0]:
             raise _Unknown("in-place broadcast")
         return out
@@ -234,6 +254,15 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     if fn in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
         return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
     raise _Unknown(getattr(fn, "__name__", str(fn)))
+
+
+def _broadcast(ops: list) -> tuple[int, ...]:
+    """``torch.broadcast_shapes`` (its error where they do not broadcast), without its cost for equal shapes."""
+    first = ops[0]
+    for o in ops:
+        if o != first:
+            return tuple(torch.broadcast_shapes(*ops))
+    return first
 
 
 def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from types import SimpleNamespace
 from typing import Callable, Sequence
 
@@ -87,6 +87,36 @@ def _pair(v, n: int) -> tuple[int, ...]:
 
 
 def _conv_axes(m: nn.Module, n: int) -> tuple[Window, ...]:
+    """The Windows of a convolution's spatial axes (kept per hyper-parameters: Windows are immutable)."""
+    d = m.__dict__
+    key = (n, d.get("kernel_size"), d.get("stride"), d.get("dilation"), d.get("padding"), d.get("padding_mode"))
+    if not _exact(key):
+        return _new_conv_axes(m, n)
+    hit = _CONV_AXES.get(key)
+    if hit is None:
+        if len(_CONV_AXES) >= 4096:
+            _CONV_AXES.clear()
+        hit = _CONV_AXES[key] = _new_conv_axes(m, n)
+    return hit
+
+
+def _exact(key: tuple) -> bool:
+    """Whether ``key`` holds only ints, strings and tuples of ints: values equal exactly when the Windows are."""
+    for v in key:
+        t = type(v)
+        if t is tuple:
+            for i in v:
+                if type(i) is not int:
+                    return False
+        elif t is not int and t is not str:
+            return False
+    return True
+
+
+_CONV_AXES: dict = {}  # (n, kernel, stride, dilation, padding, mode) -> Windows
+
+
+def _new_conv_axes(m: nn.Module, n: int) -> tuple[Window, ...]:
     k, s, d = _pair(m.kernel_size, n), _pair(m.stride, n), _pair(m.dilation, n)
     mode = m.padding_mode
     if isinstance(m.padding, str):
@@ -123,13 +153,18 @@ def _resample_axes(mode, align_corners, scale_factor, n, recompute=False) -> tup
 
 
 def _own_op(m: nn.Module):
-    """``m.edgewise_op`` or None, without the AttributeError ``nn.Module.__getattr__`` builds for the modules
-    (nearly all) that have none."""
-    d, k = m.__dict__, "edgewise_op"
-    if k in d or k in d.get("_modules", ()) or k in d.get("_parameters", ()) or k in d.get("_buffers", ()) or \
-            hasattr(type(m), k):
-        return getattr(m, k, None)
-    return None
+    """``m.edgewise_op`` or None."""
+    return _attr(m, "edgewise_op", None)
+
+
+def _attr(m, k: str, default):
+    """``getattr(m, k, default)``, without the AttributeError ``nn.Module.__getattr__`` builds for a module
+    that has no ``k``."""
+    d = getattr(m, "__dict__", None)
+    if d is None or k in d or k in d.get("_modules", ()) or k in d.get("_parameters", ()) or \
+            k in d.get("_buffers", ()) or hasattr(type(m), k):
+        return getattr(m, k, default)
+    return default
 
 
 def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> tuple[str, tuple]:
@@ -686,7 +721,8 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
 def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer: str | None, norm_stats: str,
                 arch, attrs: set) -> Graph:
     n = len(shape) - 1
-    modules = [m for _, m in _named_modules(model)]
+    named = dict(_named_modules(model))
+    modules = list(named.values())
     flags = {m: m.training for m in modules}
     caches = _caches(modules)
     try:
@@ -705,7 +741,7 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
         _restore(caches)
-        if not infer_shapes(model, fx_graph, shape, dtype):  # an op whose shape needs running it
+        if not infer_shapes(model, fx_graph, shape, dtype, named):  # an op whose shape needs running it
             _propagate_shapes(model, fx_graph, shape, dtype, device)
     except EdgewiseError:
         raise
@@ -719,7 +755,7 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
             m.training = flag
         _restore(caches)
     try:
-        graph = _build(model, fx_graph, shape, n, model_name, norm_stats)
+        graph = _build(model, fx_graph, shape, n, model_name, norm_stats, named)
     finally:  # _build may evaluate constants (masks, biases) through the model's own code
         _restore(caches)
     return named_output(graph, layer) if layer is not None else graph
@@ -808,11 +844,14 @@ def named_output(graph: Graph, layer: str) -> Graph:
 
 
 def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str,
-           norm_stats: str = "ignore") -> Graph:
-    modules = dict(model.named_modules())
+           norm_stats: str = "ignore", modules: dict | None = None) -> Graph:
+    """The Graph of ``fx_graph`` (shapes recorded); ``modules``: ``dict(model.named_modules())`` if known."""
+    if modules is None or any(fx.op == "call_module" and fx.target not in modules for fx in fx_graph.nodes):
+        modules = dict(_named_modules(model))  # (none given, or a forward that registered layers while traced)
     nodes: dict[str, Node] = {}
     fx_to_name: dict[torch.fx.Node, str] = {}
-    calls: Counter = Counter()
+    calls: dict[str, int] = {}  # calls of each module so far
+    dims: dict = {}  # torch.Size with the batch axis -> the node's shape
     output = None
 
     def add(name: str, kind: str, inputs: tuple, out_shape: tuple, axes=(), groups: int = 1, op: str = "",
@@ -821,7 +860,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         while name in nodes:
             k += 1
             name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
-        nodes[name] = Node(name, kind, tuple(inputs), tuple(out_shape), tuple(axes), int(groups), op, tuple(pick))
+        nodes[name] = _node(name, kind, tuple(inputs), tuple(out_shape), tuple(axes), int(groups), op, tuple(pick))
         layout.register(name, out_shape)
         return name
 
@@ -856,8 +895,8 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
             output = fx_to_name[out]
             continue
         if fx.op == "call_module":
-            calls[fx.target] += 1
-            node_name = fx.target if calls[fx.target] == 1 else f"{fx.target}#{calls[fx.target] - 1}"
+            k = calls[fx.target] = calls.get(fx.target, 0) + 1
+            node_name = fx.target if k == 1 else f"{fx.target}#{k - 1}"
         else:
             node_name = fx.name
         if fx.op in ("call_module", "call_function", "call_method"):
@@ -876,7 +915,9 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                     "map to position-to-position connections. Analyse only the part before it: pass "
                     f"layer='{_before(nodes, fx_to_name, live)}' (--layer on the command line).")
             continue  # shape arithmetic (x.size(0), ...) carries no units
-        out_shape = tuple(int(d) for d in meta.shape[1:])
+        out_shape = dims.get(meta.shape)
+        if out_shape is None:
+            out_shape = dims[meta.shape] = tuple(map(int, meta.shape[1:]))
         srcs = _tensor_args(fx, fx_to_name)
         if fx.op == "placeholder":
             if any(nd.kind == "input" for nd in nodes.values()):
@@ -890,7 +931,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 op = type(mod).__name__
             else:
                 op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
-            if all(nodes[fx_to_name[a]].kind == "const" for a in srcs):  # torch.zeros(...), arithmetic on weights
+            if _all_const(srcs, nodes, fx_to_name):  # torch.zeros(...), arithmetic on weights
                 kind, axes = "const", ()
             else:
                 in_shape = nodes[fx_to_name[srcs[0]]].shape
@@ -909,12 +950,28 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                         "command line)."
                     ) from None
                 kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
-        inputs = tuple(fx_to_name[a] for a in srcs)  # repeats kept: x + x has two operands
-        groups = getattr(modules.get(fx.target) if fx.op == "call_module" else None, "groups", 1)
+        inputs = tuple(map(fx_to_name.__getitem__, srcs))  # repeats kept: x + x has two operands
+        groups = _attr(modules.get(fx.target), "groups", 1) if fx.op == "call_module" else 1
         fx_to_name[fx] = add(node_name, kind, inputs, out_shape, axes, groups, op)
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
     return Graph(_prune(nodes, output), "input", output, shape, model_name, padding, norm_stats,
                  tuple(layout.norm_layers))
+
+
+def _node(name: str, kind: str, inputs: tuple, shape: tuple, axes: tuple, groups: int, op: str, pick: tuple) -> Node:
+    """``Node(...)`` with its fields set at once (a frozen dataclass's ``__init__`` sets them one by one through
+    ``object.__setattr__``: half the cost of a trace's node)."""
+    node = object.__new__(Node)
+    node.__dict__.update(name=name, kind=kind, inputs=inputs, shape=shape, axes=axes, groups=groups, op=op, pick=pick)
+    return node
+
+
+def _all_const(srcs: list, nodes: dict, fx_to_name: dict) -> bool:
+    """Whether every operand is a constant (vacuously: no operands)."""
+    for a in srcs:
+        if nodes[fx_to_name[a]].kind != "const":
+            return False
+    return True
 
 
 def _before(nodes: dict, fx_to_name: dict, srcs) -> str:
@@ -938,8 +995,25 @@ def _where(fx: torch.fx.Node, node_name: str) -> str:
 def _tensor_args(fx: torch.fx.Node, known: dict) -> list[torch.fx.Node]:
     """Tensor operands in argument order, repeats kept (fx's all_input_nodes drops them)."""
     found: list[torch.fx.Node] = []
-    torch.fx.node.map_arg((fx.args, fx.kwargs), lambda a: found.append(a) if a in known else None)
+    _collect(fx.args, known, found)  # (a tuple)
+    if fx.kwargs:
+        _collect(fx.kwargs, known, found)
     return found
+
+
+def _collect(a, known: dict, found: list) -> None:
+    """Append the fx nodes of ``known`` in ``a`` to ``found``, walking it as torch.fx's ``map_arg`` does
+    (tuples, lists, dict values, slices)."""
+    if isinstance(a, dict):
+        a = a.values()
+    elif isinstance(a, slice):
+        a = (a.start, a.stop, a.step)
+    for v in a:
+        if isinstance(v, torch.fx.Node):
+            if v in known:
+                found.append(v)
+        elif isinstance(v, (tuple, list, dict, slice)):
+            _collect(v, known, found)
 
 
 def _first_line(e: Exception) -> str:
@@ -954,10 +1028,10 @@ def _qualname(fn: Callable) -> str:
 
 def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
     """Checks and per-op details that need the shapes of the operands."""
-    shapes = [nodes[fx_to_name[s]].shape for s in srcs]
-    in_shape = shapes[0]
-    live = [s for s in srcs if nodes[fx_to_name[s]].kind != "const"]
+    in_shape = nodes[fx_to_name[srcs[0]]].shape
     if kind in ("add", "mul"):
+        shapes = [nodes[fx_to_name[s]].shape for s in srcs]
+        live = [s for s in srcs if nodes[fx_to_name[s]].kind != "const"]
         if len(live) == 1:
             return "identity", (), live
         if len({len(sh) for sh in shapes}) != 1:
@@ -977,8 +1051,9 @@ def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
         raise EdgewiseError(f"layer {node_name!r}: Linear applied to a {len(in_shape)}-D feature map {in_shape}; "
                             "flatten before the Linear layer")
     if kind == "conv":
-        sizes = tuple(a.out_size(i) for a, i in zip(axes, in_shape[1:])) if axes and all(
-            type(a) is Window for a in axes) else tuple(out_shape[1:])  # (a transposed one may take output_size)
+        sizes = _window_sizes(axes, in_shape)
+        if sizes is None:  # (a transposed one may take output_size)
+            sizes = tuple(out_shape[1:])
         flat = len(axes) == 1 and isinstance(axes[0], Flat)  # a layer's own flattened-grid op (global remedy)
         if (len(axes) != len(in_shape) - 1 and not flat) or sizes != tuple(out_shape[1:]):
             raise EdgewiseError(f"layer {node_name!r} ({fx.target if fx.op == 'call_module' else 'conv'}) maps "
@@ -1001,6 +1076,16 @@ def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
             raise EdgewiseError(f"layer {node_name!r} reshapes {in_shape} → {out_shape} across the batch axis")
         return kind, (), srcs[:1]
     return kind, axes, srcs[:1]
+
+
+def _window_sizes(axes, in_shape) -> tuple | None:
+    """The output lengths of a convolution's axes if they are all Windows (None: not, or no axes)."""
+    if not axes:
+        return None
+    for a in axes:
+        if type(a) is not Window:
+            return None
+    return tuple([a.out_size(size) for a, size in zip(axes, in_shape[1:])])
 
 
 def _prune(nodes: dict[str, Node], output: str) -> dict[str, Node]:

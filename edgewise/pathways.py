@@ -182,6 +182,7 @@ def clear_caches() -> None:
 
     _trace._CACHE.clear()
     _trace._FX.clear()
+    _trace._CONV_AXES.clear()
     scaled._NUMPY_PLANS.clear()
     _axis.nonzeros.cache_clear()
     for cls in vars(_axis).values():
