@@ -40,21 +40,36 @@ def _div(x, k: int):
     return x / k if isinstance(x, float) else Fraction(x, k)
 
 
-def _publish(layers: list["LayerField"]) -> None:
-    """Give the layers' fields Fractions for their whole numbers, as :class:`AxisField` promises (the walk
-    keeps them as ints): one new field per field of the walk, shared where the walk's were (rows and
-    columns alike, per-unit ops and their input)."""
-    walk = [layer.axes for layer in layers]  # alive while their ids are keys below
-    tuples: dict[int, tuple] = {}
-    fields: dict[int, AxisField] = {}
-    for layer, axes in zip(layers, walk):
-        if id(axes) not in tuples:
-            for a in axes:
-                if id(a) not in fields:
-                    size, jump, start = (Fraction(x) if type(x) is int else x for x in (a.size, a.jump, a.start))
-                    fields[id(a)] = AxisField(size, jump, start, a.n, a.exact, a.cover)
-            tuples[id(axes)] = tuple(fields[id(a)] for a in axes)
-        layer.axes = tuples[id(axes)]
+class _Publish:
+    """The walk's fields as :class:`AxisField` promises them, with Fractions for their whole numbers (the
+    walk keeps them as ints): one new object per object of the walk, so that what the walk shares (rows and
+    columns alike, per-unit ops and their input) stays shared. The ids of the walk's objects are the keys:
+    the caller keeps those alive."""
+
+    def __init__(self):
+        self.done: dict[int, object] = {}
+        self.whole: dict[int, Fraction] = {}  # one Fraction per whole number (they are immutable)
+
+    def __call__(self, axes: tuple) -> tuple:
+        out = self.done.get(id(axes))
+        if out is None:
+            out = self.done[id(axes)] = tuple([self.field(a) for a in axes])
+        return out
+
+    def field(self, a: "AxisField") -> "AxisField":
+        out = self.done.get(id(a))
+        if out is None:
+            out = self.done[id(a)] = AxisField(self.number(a.size), self.number(a.jump), self.number(a.start),
+                                               a.n, a.exact, a.cover)
+        return out
+
+    def number(self, x):
+        if type(x) is not int:
+            return x
+        out = self.whole.get(x)
+        if out is None:
+            out = self.whole[x] = Fraction(x)
+        return out
 
 
 @dataclass(frozen=True)
@@ -74,10 +89,18 @@ class AxisField:
         half = (float(self.size) - 1) / 2
         return centre - half, centre + half
 
-    def through(self, w: Window) -> "AxisField":
+    def through(self, w: Window, n: int | None = None) -> "AxisField":
+        """The field of the units of window ``w`` on this axis; given their number ``n``, with the cover that
+        :meth:`with_units` gives them."""
         ext = w.extent
-        return AxisField(self.size + (ext - 1) * self.jump, self.jump * w.stride,
-                         self.start + (_div(ext - 1, 2) - w.pad[0]) * self.jump, self.n, self.exact, self.cover)
+        size, jump = self.size + (ext - 1) * self.jump, self.jump * w.stride
+        start = self.start + (_div(ext - 1, 2) - w.pad[0]) * self.jump
+        if n is None:
+            return AxisField(size, jump, start, self.n, self.exact, self.cover)
+        half = _div(size - 1, 2)
+        lo, hi = start - half, start + (n - 1) * jump + half
+        cover = (max(self.cover[0], float(lo)), min(self.cover[1], float(hi)))
+        return AxisField(size, jump, start, n, self.exact, cover)
 
     def union(self) -> "AxisField":
         """One unit covering every unit of this axis (a global pool, flatten or Linear)."""
@@ -257,8 +280,11 @@ def _position(lf: LayerField, position) -> tuple[int, ...]:
 def _dyadic(*xs: Fraction) -> bool:
     """Every number a multiple of ``1/512`` (or of a larger power of two) below a million, so that float
     arithmetic on it and on a million units of it is exact."""
-    return all(-1 << 20 < x < 1 << 20 if type(x) is int else x.denominator & (x.denominator - 1) == 0
-               and x.denominator <= 512 and -x.denominator << 20 < x.numerator < x.denominator << 20 for x in xs)
+    for x in xs:  # (a loop, not all() over a generator: this runs for most nodes)
+        if not (-1 << 20 < x < 1 << 20 if type(x) is int else x.denominator & (x.denominator - 1) == 0
+                and x.denominator <= 512 and -x.denominator << 20 < x.numerator < x.denominator << 20):
+            return False
+    return True
 
 
 def _share_inside(a: AxisField, n_input: int) -> float:
@@ -266,8 +292,11 @@ def _share_inside(a: AxisField, n_input: int) -> float:
     ``_inside(a, n_input)[0]``: counted in closed form where the float bounds are exact, else from them."""
     if a.jump < 0 or not 0 < a.n < 1 << 20 or not _dyadic(a.size, a.jump, a.start):
         return float(_inside(a, n_input)[0].mean())
-    unit = 2 * max(a.size.denominator, a.jump.denominator, a.start.denominator)  # whole numbers of 1/unit
-    size, jump, start = (x.numerator * (unit // x.denominator) for x in (a.size, a.jump, a.start))
+    if type(a.size) is int and type(a.jump) is int and type(a.start) is int:  # (most fields) in halves
+        unit, size, jump, start = 2, 2 * a.size, 2 * a.jump, 2 * a.start
+    else:
+        unit = 2 * max(a.size.denominator, a.jump.denominator, a.start.denominator)  # whole numbers of 1/unit
+        size, jump, start = (x.numerator * (unit // x.denominator) for x in (a.size, a.jump, a.start))
     first = (size - unit) // 2 - start  # o*jump must lie in [first, last]
     last = (n_input - 1) * unit - (size - unit) // 2 - start
     if jump == 0:
@@ -275,11 +304,18 @@ def _share_inside(a: AxisField, n_input: int) -> float:
     return max(0, min(a.n - 1, last // jump) - max(0, -(-first // jump)) + 1) / a.n
 
 
-def _fraction_off(axes: tuple[AxisField, ...], n_input: tuple[int, ...]) -> float:
-    """Share of a layer's units whose box reaches outside the input (an axis equal to the first is counted once)."""
+def _fraction_off(axes: tuple[AxisField, ...], n_input: tuple[int, ...], seen: dict | None = None) -> float:
+    """Share of a layer's units whose box reaches outside the input (an axis equal to the first is counted once;
+    ``seen``: the shares of earlier whole-number fields by value, e.g. a 1×1 convolution's input's)."""
     shares = []
     for a, n in zip(axes, n_input):
-        shares.append(shares[0] if shares and a is axes[0] and n == n_input[0] else _share_inside(a, n))
+        if shares and a is axes[0] and n == n_input[0]:
+            shares.append(shares[0])
+        elif seen is not None and type(a.size) is int and type(a.jump) is int and type(a.start) is int:
+            key = (a.size, a.jump, a.start, a.n, n)
+            shares.append(seen[key] if key in seen else seen.setdefault(key, _share_inside(a, n)))
+        else:
+            shares.append(_share_inside(a, n))
     return 1.0 - math.prod(shares)
 
 
@@ -322,18 +358,30 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
 
 def _merge_aligned(ops: list[AxisField], n: int) -> AxisField | None:
     """What :func:`_merge` computes for operands of ``n`` units each and one jump, in exact arithmetic: the
-    same numbers where its float arithmetic is exact too (:func:`_dyadic`); None where that is not sure."""
+    same numbers where its float arithmetic is exact too (:func:`_dyadic`); None where that is not sure.
+    (Loops rather than generators: this runs at every residual sum; ``min`` and ``max`` keep the first of
+    equals, as the loops do.)"""
     jump = ops[0].jump
-    if not 1 < n < 1 << 20 or any(o.n != n or o.jump != jump for o in ops) or not _dyadic(jump, *(x for o in ops for x in
-                                                                                    (o.size, o.start))):
+    if not 1 < n < 1 << 20:
         return None
-    lo = min(o.start - _div(o.size - 1, 2) for o in ops)
-    hi = max(o.start + _div(o.size - 1, 2) for o in ops)
+    numbers = [jump]
+    for o in ops:
+        if o.n != n or o.jump != jump:
+            return None
+        numbers += (o.size, o.start)
+    if not _dyadic(*numbers):
+        return None
+    first = ops[0]
+    half = _div(first.size - 1, 2)
+    lo, hi, exact, cover_lo, cover_hi = first.start - half, first.start + half, first.exact, *first.cover
+    for o in ops[1:]:
+        half = _div(o.size - 1, 2)
+        lo, hi = min(lo, o.start - half), max(hi, o.start + half)
+        exact, cover_lo, cover_hi = exact and o.exact, min(cover_lo, o.cover[0]), max(cover_hi, o.cover[1])
     centre = _div(lo + hi, 2)
     if not _dyadic(hi - lo + 1, centre):
         return None
-    return AxisField(hi - lo + 1, jump, centre, n, all(o.exact for o in ops),
-                     (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops)))
+    return AxisField(hi - lo + 1, jump, centre, n, bool(exact), (cover_lo, cover_hi))
 
 
 def _units_per_axis(graph: Graph, nd: Node) -> tuple[int, ...]:
@@ -383,14 +431,40 @@ def _axis_fields(graph: Graph, nd: Node, fields: dict) -> tuple[tuple[AxisField,
     return tuple(f.union() for f in src), False
 
 
+def _slides(graph: Graph, nd: Node) -> bool:
+    """A convolution or pooling of sliding windows along every axis of the input, keeping its input's rank."""
+    if nd.kind not in ("conv", "pool") or not len(nd.axes) + 1 == len(graph.input_shape) == len(nd.shape) \
+            == len(graph.nodes[nd.inputs[0]].shape):
+        return False
+    for ax in nd.axes:
+        if not isinstance(ax, Window):
+            return False
+    return True
+
+
+def _window_fields(graph: Graph, nd: Node, src: tuple) -> tuple[tuple[AxisField, ...], tuple[int, ...]]:
+    """The fields and unread positions of a node that :func:`_slides`: what :func:`_axis_fields` and
+    :func:`_unread` give for it, the same field through the same window (rows and columns alike) made once."""
+    axes, n_in, n_out = nd.axes, graph.nodes[nd.inputs[0]].spatial, nd.spatial
+    out, unread = [], []
+    for a, (f, ax, i, n) in enumerate(zip(src, axes, n_in, n_out)):
+        if a and f is src[0] and (ax is axes[0] or ax == axes[0]) and i == n_in[0] and n == n_out[0]:
+            out.append(out[0])
+            unread.append(unread[0])
+        else:
+            out.append(f.through(ax, n))
+            unread.append(ax.unread(i, n))
+    return tuple(out), tuple(unread)
+
+
 def _through_axis(f: AxisField, ax, n_in: int, n: int) -> AxisField:
     """The field of the units of a window, transposed window, adaptive pool or resampling along one axis."""
     if isinstance(ax, Adaptive) and ax.affine(n_in, n) is not None:
         k = n_in // n
         ax = Window(k, k)
     if isinstance(ax, Window):
-        g = f.through(ax)
-    elif isinstance(ax, Transposed):
+        return f.through(ax, n)
+    if isinstance(ax, Transposed):
         g = _through_transposed(f, ax, n_in, n)
     elif isinstance(ax, Adaptive):  # uneven windows: widest window, mean stride
         k = -(-n_in // n) + 1
@@ -461,12 +535,20 @@ def _all_to_all(graph: Graph, nd: Node) -> bool:
                for ax, i in zip(nd.axes, n_in)) and tuple(n_in) == tuple(n_out)
 
 
-def _global_via(graph: Graph, nd: Node, via: dict) -> str | None:
-    """The first layer through which the units of ``nd`` read every input position: inherited from an
-    input, or ``nd`` itself when it mixes a whole map (global pool, global attention, a Linear on it)."""
+def _inherited(nd: Node, via: dict) -> str | None:
+    """The first ``global_via`` among the inputs of ``nd``."""
     for i in nd.inputs:
         if via.get(i):
             return via[i]
+    return None
+
+
+def _global_via(graph: Graph, nd: Node, via: dict) -> str | None:
+    """The first layer through which the units of ``nd`` read every input position: inherited from an
+    input, or ``nd`` itself when it mixes a whole map (global pool, global attention, a Linear on it)."""
+    inherited = _inherited(nd, via)
+    if inherited:
+        return inherited
     if nd.kind not in ("linear", "conv", "pool"):
         return None
     src = graph.nodes[nd.inputs[0]] if nd.inputs else None
@@ -590,8 +672,9 @@ def _through_window(c: _Lengths, f, w: Window) -> list[tuple[_Lengths, tuple]]:
     for j in range(k):
         t = (v0 + step * j) % s
         fill = -t % s
-        sub = c.sub(k, j) if ((fill < w.extent - w.pad[1]) if w.ceil_mode else t == 0) else None
-        if sub is not None and sub.lengths():
+        reads = (fill < w.extent - w.pad[1]) if w.ceil_mode else t == 0
+        sub = (c if k == 1 else c.sub(k, j)) if reads else None  # (one sub-class: c itself, which has lengths)
+        if sub is not None and (k == 1 or sub.lengths()):
             sub.f = dict(sub.f) if out else sub.f  # every class but the first gets its own copy
             out.append((sub, _affine(a, span[1] + (fill + s) * d, d * s)))
     return out
@@ -663,14 +746,18 @@ def _even_lengths(graph: Graph, axis: int, lo: int, hi: int) -> list[int]:
     """Every input length in ``[lo, hi]`` along ``axis`` at which the model runs and every window reads its
     padded input to the end, in one walk over the graph: each node narrows the classes of lengths
     (``n ≡ r mod m``) to those where it is even, and gives its own length as an affine function on them."""
-    if any(nd.kind in ("conv", "pool") and any(isinstance(a, (Table, Flat)) for a in nd.axes) for nd in graph):
-        return []  # fixed connections exist for the traced length only
+    for nd in graph:
+        if nd.axes and nd.kind in ("conv", "pool"):
+            for a in nd.axes:
+                if isinstance(a, (Table, Flat)):
+                    return []  # fixed connections exist for the traced length only
     classes = [_Lengths(1, 0, lo, hi, {})]
     for nd in graph:
         if nd.kind == "const":
             continue
         if nd.kind in ("identity", "select"):  # a per-unit op keeps its input's length in every class
-            src = next(i for i in nd.inputs if i in classes[0].f)
+            f = classes[0].f
+            src = nd.inputs[0] if nd.inputs[0] in f else next(i for i in nd.inputs if i in f)
             for c in classes:
                 c.f[nd.name] = c.f[src]
             continue
@@ -687,9 +774,16 @@ def _even_lengths(graph: Graph, axis: int, lo: int, hi: int) -> list[int]:
 
 def _square(graph: Graph) -> bool:
     """Rows and columns are the same problem: every grid square (or flat) and every op the same along both."""
-    return graph.ndim == 2 and all(
-        nd.kind == "const" or ((len(nd.shape) == 1 or (len(nd.shape) == 3 and nd.shape[1] == nd.shape[2]))
-                               and (not nd.axes or (len(nd.axes) == 2 and nd.axes[0] == nd.axes[1]))) for nd in graph)
+    if graph.ndim != 2:
+        return False
+    for nd in graph:  # (a loop, not all() over a generator: one pass over every node)
+        if nd.kind == "const":
+            continue
+        shape, axes = nd.shape, nd.axes
+        if not (len(shape) == 1 or (len(shape) == 3 and shape[1] == shape[2])) or \
+                (axes and not (len(axes) == 2 and (axes[0] is axes[1] or axes[0] == axes[1]))):
+            return False
+    return True
 
 
 def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[int, ...]]:
@@ -704,6 +798,44 @@ def _even_sizes(graph: Graph, count: int = 3, radius: int = 256) -> list[tuple[i
         per_axis.append(sorted(even, key=lambda m: (abs(m - n), m))[:count])
     k = min(len(f) for f in per_axis)
     return [tuple(f[i] for f in per_axis) for i in range(k)]
+
+
+def _walk(graph: Graph) -> tuple[list[LayerField], dict, dict, list[str]]:
+    """Every node's LayerField, with the walk's fields and ``global_via`` by name and the
+    misalignments. Per-unit ops and sliding windows, most nodes, take short paths with the same results."""
+    fields: dict[str, tuple[AxisField, ...]] = {}
+    via: dict[str, str | None] = {}
+    off: dict[str, float] = {}
+    layers, misalignments = [], []
+    n_input = graph.input_shape[1:]
+    publish, seen = _Publish(), {}
+    for nd in graph:
+        kind = nd.kind
+        if kind == "const":
+            continue
+        first = nd.inputs[0] if nd.inputs else None
+        if kind in ("identity", "select") and first in fields:  # a per-unit op keeps its input's fields
+            axes, unread, misaligned, share = fields[first], None, False, off[first]
+            via[nd.name] = via[first] if len(nd.inputs) == 1 else _inherited(nd, via)
+        elif first in fields and _slides(graph, nd):
+            axes, unread = _window_fields(graph, nd, fields[first])
+            misaligned, share = False, _fraction_off(axes, n_input, seen)
+            via[nd.name] = via[first] if len(nd.inputs) == 1 else _inherited(nd, via)  # (a window mixes no whole map)
+        else:
+            axes, misaligned = _axis_fields(graph, nd, fields)
+            via[nd.name] = _global_via(graph, nd, via)
+            unread = _unread(graph, nd)
+            same = first is not None and axes is fields.get(first)  # a per-unit op keeps its input's fields
+            share = off[first] if same else _fraction_off(axes, n_input, seen)
+        fields[nd.name] = axes
+        off[nd.name] = share
+        if misaligned:
+            desc = "; ".join(f"{i}: size {[_num(a.size) for a in fields[i]]}, start {[_num(a.start) for a in fields[i]]}"
+                             for i in nd.inputs if i in fields)
+            misalignments.append(f"{nd.name} merges receptive fields that do not line up ({desc})")
+        layers.append(LayerField(nd.name, kind, nd.op, nd.shape, publish(axes), len(nd.shape) > 1 or kind == "input",
+                                 share, unread, misaligned, via[nd.name]))
+    return layers, fields, via, misalignments
 
 
 def receptive_field(model, input_shape=None, padding: str = "same", layer: str | None = None,
@@ -728,25 +860,7 @@ def receptive_field(model, input_shape=None, padding: str = "same", layer: str |
     graph = as_graph(model, input_shape, padding, layer=layer, norm_stats=norm_stats)
     if layer is not None and graph.output != layer:
         graph = _ending_at(graph, graph.target(layer))
-    fields: dict[str, tuple[AxisField, ...]] = {}
-    via: dict[str, str | None] = {}
-    off: dict[str, float] = {}
-    layers, misalignments = [], []
-    for nd in graph:
-        if nd.kind == "const":
-            continue
-        axes, misaligned = _axis_fields(graph, nd, fields)
-        via[nd.name] = _global_via(graph, nd, via)
-        same = nd.inputs and axes is fields.get(nd.inputs[0])  # a per-unit op keeps its input's fields
-        fields[nd.name] = axes
-        if misaligned:
-            desc = "; ".join(f"{i}: size {[_num(a.size) for a in fields[i]]}, start {[_num(a.start) for a in fields[i]]}"
-                             for i in nd.inputs if i in fields)
-            misalignments.append(f"{nd.name} merges receptive fields that do not line up ({desc})")
-        off[nd.name] = off[nd.inputs[0]] if same else _fraction_off(axes, graph.input_shape[1:])
-        layers.append(LayerField(nd.name, nd.kind, nd.op, nd.shape, axes, len(nd.shape) > 1 or nd.kind == "input",
-                                 off[nd.name], _unread(graph, nd), misaligned, via[nd.name]))
-    _publish(layers)
+    layers, fields, via, misalignments = _walk(graph)
     uneven = [(l.name, a, u, _pad_after(graph, graph[l.name], a))
               for l in layers if l.unread for a, u in enumerate(l.unread) if u > 0]
     out_axes = fields[graph.output]
