@@ -74,18 +74,25 @@ def _operands(node: torch.fx.Node, shapes: dict) -> list[tuple[int, ...]]:
     return found
 
 
-def _visit(a, shapes: dict, found: list) -> None:
-    """Append the shapes of the fx nodes in ``a`` (walked as torch.fx's ``map_aggregate`` does: tuples, lists,
-    dict values, slices) to ``found``; raises on a constant tensor."""
+def arg_values(a):
+    """The values in an fx node's arguments ``a`` (its args or kwargs), walked as torch.fx's ``map_aggregate``
+    does: into tuples, lists, dict values and slices."""
     if isinstance(a, dict):
         a = a.values()
     elif isinstance(a, slice):
         a = (a.start, a.stop, a.step)
     for v in a:
+        if isinstance(v, (tuple, list, dict, slice)):
+            yield from arg_values(v)
+        else:
+            yield v
+
+
+def _visit(a, shapes: dict, found: list) -> None:
+    """Append the shapes of the fx nodes in ``a`` to ``found``; raises on a constant tensor."""
+    for v in arg_values(a):
         if isinstance(v, torch.fx.Node):
             found.append(shapes[v])
-        elif isinstance(v, (tuple, list, dict, slice)):
-            _visit(v, shapes, found)
         elif isinstance(v, torch.Tensor):
             raise _Unknown("constant tensor")
 

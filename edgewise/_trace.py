@@ -20,7 +20,7 @@ from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
 from ._fx_fast import FastTracer
 from ._layout import Layout
 from ._pad import Pad
-from ._shapes import infer_shapes
+from ._shapes import arg_values, infer_shapes
 from ._stats import check_norm_stats
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -1002,18 +1002,8 @@ def _tensor_args(fx: torch.fx.Node, known: dict) -> list[torch.fx.Node]:
 
 
 def _collect(a, known: dict, found: list) -> None:
-    """Append the fx nodes of ``known`` in ``a`` to ``found``, walking it as torch.fx's ``map_arg`` does
-    (tuples, lists, dict values, slices)."""
-    if isinstance(a, dict):
-        a = a.values()
-    elif isinstance(a, slice):
-        a = (a.start, a.stop, a.step)
-    for v in a:
-        if isinstance(v, torch.fx.Node):
-            if v in known:
-                found.append(v)
-        elif isinstance(v, (tuple, list, dict, slice)):
-            _collect(v, known, found)
+    """Append the fx nodes of ``known`` in ``a`` to ``found``, in argument order."""
+    found.extend([v for v in arg_values(a) if isinstance(v, torch.fx.Node) and v in known])
 
 
 def _first_line(e: Exception) -> str:
