@@ -1,13 +1,14 @@
 """torch.fx's symbolic tracer with less overhead and the same graphs.
 
-:class:`FastTracer` makes exactly the nodes, names, scopes and ``nn_module_stack`` metadata torch.fx's own
-``Tracer`` makes (tested against it on zoo models), without work a symbolic trace of an ``nn.Module`` does not
-need: the scan of every argument for symbolic integers, ``copy.copy`` of the scope at every module call, the
-parameter search set up for attributes that are not tensors, and the walk of every module's ``__dict__`` for
-tensor constants before the trace starts (done only when an argument is a tensor that is not a parameter), and
-a new wrapper for every leaf function (``math``'s, those registered with ``torch.fx.wrap``) at every trace.
-Where the private torch.fx parts it relies on are missing (another torch version), each method is torch.fx's
-own.
+:class:`FastTracer` makes exactly the nodes, names, scopes, ``nn_module_stack`` metadata and tensor-constant
+names torch.fx's own ``Tracer`` makes (tested against it on zoo models), without work a symbolic trace of an
+``nn.Module`` does not need: the scan of every argument for symbolic integers, ``copy.copy`` of the scope at
+every module call, the parameter search set up for attributes that are not tensors, the walk of every module's
+``__dict__`` for tensor constants before the trace starts (done only when an argument is a tensor that is not a
+parameter), a new wrapper for every leaf function (``math``'s, those registered with ``torch.fx.wrap``) at every
+trace, a check of a module's globals at every call (once per class here, per object with its own forward) and
+the name of every target worked out again. Where the private torch.fx parts it relies on are missing (another
+torch version), each method is torch.fx's own.
 """
 
 from __future__ import annotations
