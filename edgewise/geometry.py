@@ -816,11 +816,11 @@ def _walk(graph: Graph) -> tuple[list[LayerField], dict, dict, list[str]]:
         first = nd.inputs[0] if nd.inputs else None
         if kind in ("identity", "select") and first in fields:  # a per-unit op keeps its input's fields
             axes, unread, misaligned, share = fields[first], None, False, off[first]
-            via[nd.name] = via[first] if len(nd.inputs) == 1 else _inherited(nd, via)
+            via[nd.name] = _inherited(nd, via)
         elif first in fields and _slides(graph, nd):
             axes, unread = _window_fields(graph, nd, fields[first])
             misaligned, share = False, _fraction_off(axes, n_input, seen)
-            via[nd.name] = via[first] if len(nd.inputs) == 1 else _inherited(nd, via)  # (a window mixes no whole map)
+            via[nd.name] = _inherited(nd, via)  # (a window mixes no whole map)
         else:
             axes, misaligned = _axis_fields(graph, nd, fields)
             via[nd.name] = _global_via(graph, nd, via)
