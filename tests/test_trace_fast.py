@@ -527,11 +527,50 @@ class Wrapped(nn.Module):
         return self.d(self.c(self.b(self.a(x))))
 
 
+_MODULE_SPECIALS = {k: nn.Module.__dict__[k] for k in ("__getattr__", "__call__")}
+
+
+class Reads(nn.Module):
+    """A parent reading its children's parameters and buffer (one through an op before any proxy touches it), a
+    pre-hook on a module whose forward runs and a hook on a leaf (torch.fx runs the one, skips the other), and a
+    probe that records whether ``nn.Module``'s special methods are set while the forward runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2)
+        self.block = nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU())
+        self.block.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+        self.block[0].register_forward_hook(lambda mod, args, out: out + 1)
+        self.touched = []
+
+    def forward(self, x):
+        self.touched.append(any(nn.Module.__dict__[k] is not v for k, v in _MODULE_SPECIALS.items()))
+        w = self.conv.weight.flip(0)
+        y = F.conv2d(x, w, padding=1) + self.conv.weight.sum() + self.bn.running_mean.view(1, -1, 1, 1)
+        return self.block(y) + self.block[0].weight.mean()
+
+
+class _Own(nn.Conv2d):
+    """A layer with its own ``__getattr__`` (it calls torch's)."""
+
+    def __getattr__(self, name):
+        return super().__getattr__(name)
+
+
+class OwnGetattr(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = _Own(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) * self.conv.weight.mean()
+
+
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
                                   lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared,
-                                  Constants, Wrapped],
+                                  Constants, Wrapped, Reads, OwnGetattr],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
-                              "shared", "constants", "wrapped"])
+                              "shared", "constants", "wrapped", "reads", "own-getattr"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
@@ -551,6 +590,53 @@ def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypat
     assert (fast_tracer.scope.module_path, fast_tracer.scope.module_type) == \
         (ref_tracer.scope.module_path, ref_tracer.scope.module_type)
     fast.lint()
+
+
+def test_module_calls_are_routed_without_setting_nn_module_special_methods():
+    """The fast trace routes calls through ``nn.Module._call_impl`` and sets ``__getattr__`` on the model's own
+    classes (setting a special method on ``nn.Module`` updates ~600 subclasses); every class is as it was after."""
+    before = {c: dict(vars(c)) for c in (nn.Module, nn.Conv2d, nn.BatchNorm2d, nn.Sequential, nn.ReLU, Reads)}
+    model = Reads().eval()
+    _trace._Tracer().trace(model, _trace._defaults(model))
+    assert model.touched == [False]
+    assert {c: dict(vars(c)) for c in before} == before
+    ref = Reads().eval()
+    _FxArgs().trace(ref, _trace._defaults(ref))
+    assert ref.touched == [True]  # (the probe sees torch.fx's patching)
+
+
+class _Fails(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        return nn.ReLU()(self.conv(x))  # a module that is not a submodule: torch.fx refuses it
+
+
+def test_a_failed_fast_trace_restores_every_class_and_fails_as_torch_fx():
+    before = {c: dict(vars(c)) for c in (nn.Module, nn.Conv2d, _Fails)}
+    with pytest.raises(NameError, match="not installed as a submodule") as fast:
+        _trace._Tracer().trace(_Fails(), None)
+    with pytest.raises(NameError) as ref:
+        _FxArgs().trace(_Fails(), None)
+    assert str(fast.value) == str(ref.value)
+    assert {c: dict(vars(c)) for c in before} == before
+
+
+def test_torch_fx_patching_where_a_class_or_a_compiled_module_would_bypass_the_fast_routing():
+    assert _fx_fast.LEAN_MODULES
+    model = Reads()
+    assert sorted(c.__name__ for c in _fx_fast._lean_classes(m for _, m in _trace._named_modules(model))) == \
+        ["BatchNorm2d", "Conv2d", "ReLU", "Reads", "Sequential"]
+    assert _fx_fast._lean_classes(OwnGetattr().modules()) is None  # its own __getattr__
+    compiled = Reads()
+    compiled.block._compiled_call_impl = compiled.block._call_impl  # (what Module.compile sets)
+    assert _fx_fast._lean_classes(compiled.modules()) is None
+    compiled.block._compiled_call_impl = None
+    compiled.touched = []
+    _trace._Tracer().trace(compiled, None)
+    assert compiled.touched == [False]
 
 
 class _ShapeRef(_trace._ShapeTracer):
