@@ -167,13 +167,14 @@ def _named_modules(model: nn.Module) -> list:
     return out
 
 
-def fingerprint(model: nn.Module) -> tuple[tuple, bool]:
+def fingerprint(model: nn.Module, named: list | None = None) -> tuple[tuple, bool]:
     """(key, shareable): the model's architecture key, and whether another model object with an equal
-    key may reuse its trace (False: the key only identifies this object's current structure)."""
+    key may reuse its trace (False: the key only identifies this object's current structure);
+    ``named``: ``_named_modules(model)`` where the caller has it."""
     from torch.nn.modules import module as _module
 
     key = _Key()
-    modules = tuple([(name, key.module(m)) for name, m in _named_modules(model)])
+    modules = tuple([(name, key.module(m)) for name, m in (named or _named_modules(model))])
     hooks = (*_module._global_forward_pre_hooks.values(), *_module._global_forward_hooks.values())
     return Fingerprint((modules, tuple(key.private(h) for h in hooks))), key.shared
 

@@ -171,9 +171,10 @@ class FastTracer(torch.fx.Tracer):
             return attr_val
         return super().getattr(attr, attr_val, parameter_proxy_cache)
 
-    def trace(self, root, concrete_args=None):
+    def trace(self, root, concrete_args=None, paths: dict | None = None):
         """torch.fx's ``trace`` of an ``nn.Module``'s ``forward``, with the tensor-constant map collected on
-        first use and each module class's globals checked for functions to wrap once, not at every call."""
+        first use and each module class's globals checked for functions to wrap once, not at every call;
+        ``paths``: each module of ``root`` to its name, as ``named_modules`` gives them, if the caller has it."""
         if not LEAN_TRACE or not isinstance(root, nn.Module) or self.traced_func_name != "forward" or \
                 not isinstance(getattr(type(root), "forward", None), FunctionType):
             return super().trace(root, concrete_args)
@@ -186,7 +187,7 @@ class FastTracer(torch.fx.Tracer):
             self.root = root
             fn = type(root).forward
             self.root_module_name = root._get_name()
-            self.submodule_paths = {mod: name for name, mod in _named_modules(root)}
+            self.submodule_paths = paths or {mod: name for name, mod in _named_modules(root)}
             self.graph = torch.fx.Graph(tracer_cls=type(self))
             self._lean_nodes = LEAN_NODES and not (self.check_mutable_operations or self.record_stack_traces or
                                                    torch.fx.traceback.has_preserved_node_meta())

@@ -655,11 +655,12 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
         raise EdgewiseError(f"trace expects an nn.Module, got {type(model).__name__}")
     shape = parse_shape(input_shape)
     check_norm_stats(norm_stats)
-    arch, shareable = fingerprint(model)
+    named = _named_modules(model)
+    arch, shareable = fingerprint(model, named)
     key = (arch, shape, name, layer, norm_stats)
     graph = _CACHE.get(model, key, shareable)
     if graph is None:
-        graph = _trace(model, shape, name, layer, norm_stats, arch if shareable else None)
+        graph = _trace(model, shape, name, layer, norm_stats, arch if shareable else None, named)
         _CACHE.put(model, key, shareable, graph)
     return graph
 
@@ -704,31 +705,31 @@ def fx_prefix(model: nn.Module, fx_graph: torch.fx.Graph, layer: str) -> torch.f
 
 
 def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: str | None = None,
-           norm_stats: str = "ignore", arch=None) -> Graph:
+           norm_stats: str = "ignore", arch=None, named: list | None = None) -> Graph:
     """The trace itself; ``arch``: the model's shareable architecture fingerprint (or None), under which
-    its symbolic fx graph is kept for other input sizes."""
+    its symbolic fx graph is kept for other input sizes; ``named``: ``_named_modules(model)`` if known."""
     model_name = name or type(model).__name__
     if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
-        model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
+        model, named = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)])), None
     attrs = set(vars(model))
     try:
-        return _trace_root(model, shape, model_name, layer, norm_stats, arch, attrs)
+        return _trace_root(model, shape, model_name, layer, norm_stats, arch, attrs, named)
     finally:  # the constants torch.fx stored on the model (``_tensor_constant0``) go: it is left as it was
         for k in set(vars(model)) - attrs:
             delattr(model, k)
 
 
 def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer: str | None, norm_stats: str,
-                arch, attrs: set) -> Graph:
+                arch, attrs: set, named: list | None = None) -> Graph:
     n = len(shape) - 1
-    named = dict(_named_modules(model))
+    named = dict(named or _named_modules(model))
     modules = list(named.values())
     flags = {m: m.training for m in modules}
-    caches = _caches(modules)
+    caches, direct = _caches(modules), False
     try:
-        _eval(model, modules)  # trace the inference graph (no auxiliary heads, no batch statistics)
+        direct = _eval(model, modules)  # trace the inference graph (no auxiliary heads, no batch statistics)
         try:
-            fx_graph = _fx_graph(model, shape, caches, attrs, arch)
+            fx_graph = _fx_graph(model, shape, caches, attrs, arch, named)
         except Exception as e:  # symbolic tracing fails on data-dependent control flow
             raise EdgewiseError(
                 f"could not trace {model_name} with torch.fx: {type(e).__name__}: {_first_line(e)}. "
@@ -752,7 +753,10 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
         ) from e
     finally:
         for m, flag in flags.items():
-            m.training = flag
+            if direct:
+                m.__dict__["training"] = flag
+            else:
+                m.training = flag
         _restore(caches)
     try:
         graph = _build(model, fx_graph, shape, n, model_name, norm_stats, named)
@@ -761,10 +765,10 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
     return named_output(graph, layer) if layer is not None else graph
 
 
-def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch) -> torch.fx.Graph:
+def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch, named: dict | None = None) -> torch.fx.Graph:
     """The model's torch.fx graph: symbolic, and then shared by every model object of the architecture
     ``arch`` (shapes are recomputed for each input), or, where forward() branches on shapes, traced with
-    values for this input shape only."""
+    values for this input shape only; ``named``: ``dict(_named_modules(model))`` if known."""
     fx_graph = _FX.get(arch) if arch is not None else None
     if fx_graph is not None:
         for node in fx_graph.nodes:  # the shapes of the last input it was used for
@@ -773,7 +777,7 @@ def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch) -> torch.
         return fx_graph
     concrete = _defaults(model)
     try:
-        fx_graph = _Tracer().trace(model, concrete)
+        fx_graph = _Tracer().trace(model, concrete, paths=named and {m: k for k, m in named.items()})
     except Exception:  # control flow on shapes: trace again with values on the meta device
         _restore(caches)
         dtype0 = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
@@ -812,23 +816,26 @@ def _public(cls: type, d: dict) -> tuple:
 _PUBLIC: dict = {}
 
 
-def _eval(model: nn.Module, modules: list) -> None:
+def _eval(model: nn.Module, modules: list) -> bool:
     """``model.eval()``: the flags set directly where no module overrides ``train`` (nor the model ``eval``),
-    as nn.Module's recursion through ``__setattr__`` costs microseconds a module."""
+    as nn.Module's recursion through ``__setattr__`` costs microseconds a module; whether they were (and so
+    may be set back the same way)."""
     if type(model).eval is not nn.Module.eval or any(type(m).train is not nn.Module.train for m in modules):
         model.eval()
-        return
+        return False
     for m in modules:
         m.__dict__["training"] = False
+    return True
 
 
 def _restore(caches: list) -> None:
     for m, k, obj, saved in caches:
-        obj.clear()
-        if isinstance(obj, dict):
-            obj.update(saved)
-        else:
-            obj.extend(saved)
+        if obj or saved:  # (an empty one still empty: nothing to do)
+            obj.clear()
+            if isinstance(obj, dict):
+                obj.update(saved)
+            else:
+                obj.extend(saved)
         m.__dict__[k] = obj
 
 
