@@ -29,7 +29,9 @@ __all__ = ["FastTracer"]
 
 #: the private torch.fx.Graph parts ``create_node`` uses
 LEAN_NODES = all(hasattr(torch.fx.Graph(), a)
-                 for a in ("_target_to_str", "_insert", "_graph_namespace", "_find_nodes_lookup_table", "_len"))
+                 for a in ("_target_to_str", "_insert", "_graph_namespace", "_find_nodes_lookup_table", "_len")) and \
+    all(hasattr(torch.fx.graph, a) for a in ("_name_regex", "_illegal_char_regex", "_illegal_names")) and \
+    all(hasattr(torch.fx.Graph()._graph_namespace, a) for a in ("_used_names", "_base_count"))
 #: the private torch.fx parts ``trace`` uses
 LEAN_TRACE = all(hasattr(_st, a) for a in (
     "_orig_module_call", "_orig_module_getattr", "_new_patcher", "_wrapped_fns_to_patch", "_wrapped_methods_to_patch",
@@ -52,6 +54,48 @@ def _target_name(graph: torch.fx.Graph, target) -> str:
         return name
     except TypeError:  # an unhashable callable
         return graph._target_to_str(target)
+
+
+_PARSED: dict = {}
+
+
+def _parse_name(candidate: str) -> tuple:
+    """(name, base, number or None) of a node-name candidate as torch.fx's namespace makes it a Python identifier
+    and splits off a trailing ``_<digits>`` (a pure function of the candidate), remembered."""
+    hit = _PARSED.get(candidate)
+    if hit is None:
+        fxg = torch.fx.graph
+        name = candidate
+        match = fxg._name_regex.match(name)
+        if match is None:
+            name = fxg._illegal_char_regex.sub("_", name) or "_unnamed"
+            if name[0].isdigit():
+                name = f"_{name}"
+            match = fxg._name_regex.match(name)
+            if match is None:
+                raise AssertionError(f"Name regex failed to match candidate: {name}")
+        base, num = match.group(1, 2)
+        if len(_PARSED) > 65536:
+            _PARSED.clear()
+        hit = _PARSED[candidate] = (name, base, None if num is None else int(num))
+    return hit
+
+
+def _create_name(space, candidate: str) -> str:
+    """torch.fx's ``_Namespace.create_name(candidate, None)`` with the candidate's parsing remembered."""
+    name, base, num = _parse_name(candidate)
+    used = space._used_names
+    if num is None or name in used:
+        num = space._base_count.get(base, 0)
+        if torch.fx.graph._illegal_names.get(name, None) is not None:
+            num += 1
+            name = f"{base}_{num}"
+    while name in used:
+        num += 1
+        name = f"{base}_{num}"
+    used.add(name)
+    space._base_count[base] = num
+    return name
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,7 +174,7 @@ class FastTracer(torch.fx.Tracer):
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise AssertionError(f"args and kwargs must be a tuple and a dict, got {type(args)}, {type(kwargs)}")
         space = graph._graph_namespace
-        name = space.create_name(name if name is not None else _target_name(graph, target), None)
+        name = _create_name(space, name if name is not None else _target_name(graph, target))
         node = torch.fx.Node(graph, name, kind, target, args, kwargs or _immutable_dict(), type_expr)
         space.associate_name_with_obj(name, node)
         graph._insert(node)
@@ -140,6 +184,17 @@ class FastTracer(torch.fx.Tracer):
         if self.module_stack:
             node.meta["nn_module_stack"] = self.module_stack.copy()
         return node
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        """torch.fx's ``create_proxy`` (in a lean :meth:`trace`) without lowering empty keyword arguments."""
+        if not self.__dict__.get("_lean_nodes"):
+            return super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        args_ = self.create_arg(args)
+        kwargs_ = self.create_arg(kwargs) if kwargs else {}
+        if not isinstance(args_, tuple) or not isinstance(kwargs_, dict):
+            raise AssertionError(f"args and kwargs must lower to a tuple and a dict, got {type(args_)}, {type(kwargs_)}")
+        node = self.create_node(kind, target, args_, kwargs_, name, type_expr)
+        return self.proxy(node) if proxy_factory_fn is None else proxy_factory_fn(node)
 
     def call_module(self, m, forward, args, kwargs):
         """torch.fx's ``call_module`` (scope, module stack and call counts kept as it keeps them) without
