@@ -527,6 +527,24 @@ class Wrapped(nn.Module):
         return self.d(self.c(self.b(self.a(x))))
 
 
+class Names(nn.Module):
+    """Node names torch.fx's namespace must mend: a keyword, builtins, a leading digit, names that end in
+    ``_<digits>`` and collide with the names of function calls (``add``, ``add_1``), and repeats."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ("class", "sum", "input", "1", "add", "add_1", "relu_2", "x_01", "t", "t_1", "t_5"):
+            self.add_module(name, nn.ReLU())
+
+    def forward(self, x):
+        m = dict(self.named_children())
+        y = m["class"](x) + m["sum"](x)
+        y = m["add"](y) + m["add_1"](y) + m["1"](y)
+        y = torch.relu(y) + torch.relu(y) + m["relu_2"](y) + m["x_01"](y) + m["input"](y)
+        y = m["t_1"](y) * m["t_5"](y) * m["t_1"](y) * m["t"](y) * m["t"](y)  # (t_1 again after t_5: t_6)
+        return y + y.sum() + m["add_1"](y)
+
+
 _MODULE_SPECIALS = {k: nn.Module.__dict__[k] for k in ("__getattr__", "__call__")}
 
 
@@ -568,9 +586,9 @@ class OwnGetattr(nn.Module):
 
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
                                   lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared,
-                                  Constants, Wrapped, Reads, OwnGetattr],
+                                  Constants, Wrapped, Reads, OwnGetattr, Names],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
-                              "shared", "constants", "wrapped", "reads", "own-getattr"])
+                              "shared", "constants", "wrapped", "reads", "own-getattr", "names"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
