@@ -6,9 +6,12 @@ names torch.fx's own ``Tracer`` makes (tested against it on zoo models), without
 every module call, the parameter search set up for attributes that are not tensors, the walk of every module's
 ``__dict__`` for tensor constants before the trace starts (done only when an argument is a tensor that is not a
 parameter), a new wrapper for every leaf function (``math``'s, those registered with ``torch.fx.wrap``) at every
-trace, a check of a module's globals at every call (once per class here, per object with its own forward) and
-the name of every target worked out again. Where the private torch.fx parts it relies on are missing (another
-torch version), each method is torch.fx's own.
+trace, a check of a module's globals at every call (once per class here, per object with its own forward),
+regular expressions for node names that string methods name the same, and setting ``nn.Module.__call__`` and
+``__getattr__`` (which updates every subclass: calls are routed through ``_call_impl`` and ``__getattr__`` is
+set on the model's own classes instead, where none of them defines its own). Nothing is remembered per
+architecture. Where the private torch.fx parts it relies on are missing (another torch version), each method is
+torch.fx's own.
 """
 
 from __future__ import annotations
@@ -40,49 +43,43 @@ LEAN_TRACE = all(hasattr(_st, a) for a in (
 _immutable_dict = torch.fx.immutable_collections.immutable_dict
 
 
-_NAMES: dict = {}
-
-
 def _target_name(graph: torch.fx.Graph, target) -> str:
-    """``graph._target_to_str(target)`` (a pure function of the target), remembered."""
-    try:
-        return _NAMES[target]
-    except KeyError:
-        if len(_NAMES) > 65536:
-            _NAMES.clear()
-        name = _NAMES[target] = graph._target_to_str(target)
-        return name
-    except TypeError:  # an unhashable callable
-        return graph._target_to_str(target)
-
-
-_PARSED: dict = {}
+    """``graph._target_to_str(target)``: a function's name or a string target as it is where it has no capital
+    letter (torch.fx's snake-casing regex would leave it unchanged), else torch.fx's own."""
+    op = target if type(target) is str else getattr(target, "__name__", None) if callable(target) else None
+    if type(op) is str and op.lower() == op and not (type(target) is str and op.startswith("__") and op.endswith("__")):
+        return op
+    return graph._target_to_str(target)
 
 
 def _parse_name(candidate: str) -> tuple:
     """(name, base, number or None) of a node-name candidate as torch.fx's namespace makes it a Python identifier
-    and splits off a trailing ``_<digits>`` (a pure function of the candidate), remembered."""
-    hit = _PARSED.get(candidate)
-    if hit is None:
-        fxg = torch.fx.graph
-        name = candidate
+    and splits off a trailing ``_<digits>``. By string methods where the candidate is an ASCII identifier or a
+    dotted path of them (nearly every name: what torch.fx's regexes give, which take a microsecond or more on a
+    long layer name), else by torch.fx's steps."""
+    name = candidate
+    if name.isascii() and not name.isidentifier() and ".." not in name:
+        name = name.replace(".", "_")  # (what replacing each run of illegal characters by "_" gives here)
+    if name.isascii() and name.isidentifier():
+        base, _, num = name.rpartition("_")
+        if base and num.isdigit():
+            return name, base, int(num)
+        return name, name, None
+    fxg = torch.fx.graph
+    name, match = candidate, fxg._name_regex.match(candidate)
+    if match is None:
+        name = fxg._illegal_char_regex.sub("_", name) or "_unnamed"
+        if name[0].isdigit():
+            name = f"_{name}"
         match = fxg._name_regex.match(name)
         if match is None:
-            name = fxg._illegal_char_regex.sub("_", name) or "_unnamed"
-            if name[0].isdigit():
-                name = f"_{name}"
-            match = fxg._name_regex.match(name)
-            if match is None:
-                raise AssertionError(f"Name regex failed to match candidate: {name}")
-        base, num = match.group(1, 2)
-        if len(_PARSED) > 65536:
-            _PARSED.clear()
-        hit = _PARSED[candidate] = (name, base, None if num is None else int(num))
-    return hit
+            raise AssertionError(f"Name regex failed to match candidate: {name}")
+    base, num = match.group(1, 2)
+    return name, base, None if num is None else int(num)
 
 
 def _create_name(space, candidate: str) -> str:
-    """torch.fx's ``_Namespace.create_name(candidate, None)`` with the candidate's parsing remembered."""
+    """torch.fx's ``_Namespace.create_name(candidate, None)``, the candidate parsed by :func:`_parse_name`."""
     name, base, num = _parse_name(candidate)
     used = space._used_names
     if num is None or name in used:

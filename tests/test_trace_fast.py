@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -608,6 +609,27 @@ def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypat
     assert (fast_tracer.scope.module_path, fast_tracer.scope.module_type) == \
         (ref_tracer.scope.module_path, ref_tracer.scope.module_type)
     fast.lint()
+
+
+def test_node_names_and_target_names_are_torch_fx_own():
+    """The names the fast tracer gives nodes, on random candidates (dotted paths, ``_<digits>`` suffixes, capitals,
+    keywords, builtins, illegal characters, a trailing newline), in sequences that collide: torch.fx's namespace
+    and ``Graph._target_to_str`` are the reference."""
+    import random
+
+    rng = random.Random(0)
+    words = ["layer1.0.conv1", "relu", "add", "add_1", "x_01", "class", "sum", "1", "a..b", "Block.convA", "__add__",
+             "t_5", "t", "_", "__", "", "é", "n\n", "a-b", "getattr_2"]
+    alphabet = "aB_019.é\n -"
+    graph = torch.fx.Graph()
+    for _ in range(300):
+        cands = [rng.choice(words) if rng.random() < 0.5 else
+                 "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(30)]
+        ours, theirs = torch.fx.graph._Namespace(), torch.fx.graph._Namespace()
+        assert [_fx_fast._create_name(ours, c) for c in cands] == [theirs.create_name(c, None) for c in cands]
+        assert [_fx_fast._target_name(graph, c) for c in cands] == [graph._target_to_str(c) for c in cands]
+    for fn in (torch.relu, F.conv2d, torch.Tensor.add, operator.getitem, math.sqrt):
+        assert _fx_fast._target_name(graph, fn) == graph._target_to_str(fn)
 
 
 def test_module_calls_are_routed_without_setting_nn_module_special_methods():
