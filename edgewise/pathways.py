@@ -223,6 +223,9 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
         value = mine[0] if len(mine) == 1 else accumulate(mine)
         if keep:
             done[nd.name] = value
+        if nd.kind == "identity" and graph.nodes[nd.inputs[0]].shape == nd.shape:  # (most nodes: norms, activations)
+            parts.setdefault(nd.inputs[0], []).append(value)
+            continue
         for src, contrib in _adjoint(graph, nd, value, num):
             # one row shape per node: a vector's rows may come back as (k,) or (k, 1), and adding those broadcasts
             spatial = graph.nodes[src].shape[1:]
