@@ -790,11 +790,17 @@ def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch, named: di
 def _caches(modules: list) -> list:
     """Every module's plain dict/list attributes and their contents: some models cache tensors in eval mode
     (timm's attention-bias caches), and a trace must not leave proxies or meta tensors in them; also the
-    buffers, which a forward may reassign (ConViT's ``rel_indices``)."""
+    buffers, which a forward may reassign (ConViT's ``rel_indices``). Of torch's own layers only the buffers:
+    their forwards keep nothing in their attributes."""
     out = []
     for m in modules:
         d = m.__dict__
-        for k in _public(type(m), d):
+        cls = type(m)
+        if cls.__module__.startswith("torch.nn.modules."):
+            b = d["_buffers"]
+            out.append((m, "_buffers", b, b.copy()))
+            continue
+        for k in _public(cls, d):
             v = d[k]
             if isinstance(v, (dict, list)):
                 out.append((m, k, v, v.copy()))

@@ -431,6 +431,32 @@ def test_traced_in_eval_mode_and_the_flags_restored(make):
 
 
 
+class Caching(nn.Module):
+    """A forward that keeps what it sees: a proxy in a dict (timm's attention-bias caches) and in a list, its own
+    buffer and a torch layer's buffer reassigned (ConViT's ``rel_indices``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2)
+        self.register_buffer("index", torch.arange(2.0))
+        self.cache, self.seen = {}, []
+
+    def forward(self, x):
+        self.cache.setdefault("bias", x.mean())
+        self.seen.append(x)
+        self.index = torch.zeros(2)
+        self.bn.running_mean = torch.ones(2)
+        return self.bn(self.conv(x)) + self.cache["bias"]
+
+
+def test_a_trace_leaves_the_models_caches_and_buffers_as_they_were():
+    model = Caching()
+    index, mean, attrs = model.index, model.bn.running_mean, dict(vars(model))
+    _trace._trace(model, (2, 8, 8), None)
+    assert model.cache == {} and model.seen == [] and model.index is index and model.bn.running_mean is mean
+    assert {k: v for k, v in vars(model).items()} == attrs
+
+
 # ------------------------------------------------------------ fx arguments
 
 class _FxArgs(_trace._Tracer):
