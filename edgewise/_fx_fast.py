@@ -196,7 +196,10 @@ class FastTracer(torch.fx.Tracer):
     def call_module(self, m, forward, args, kwargs):
         """torch.fx's ``call_module`` (scope, module stack and call counts kept as it keeps them) without
         copying the scope object on every call."""
-        path = self.path_of_module(m)
+        paths = self.submodule_paths
+        path = paths.get(m) if paths and type(self).path_of_module is _PATH_OF_MODULE else None
+        if path is None:
+            path = self.path_of_module(m)
         scope = self.scope
         saved = scope.module_path, scope.module_type
         scope.module_path, scope.module_type = path, type(m)
@@ -285,7 +288,8 @@ class FastTracer(torch.fx.Tracer):
 
         @functools.wraps(get)
         def module_getattr(mod, attr):
-            return self.getattr(attr, get(mod, attr), cache)
+            value = get(mod, attr)  # (a submodule, nearly always: every tracer's getattr hands those back as they are)
+            return value if isinstance(value, nn.Module) else self.getattr(attr, value, cache)
 
         @functools.wraps(call)
         def module_call(mod, *args, **kwargs):
@@ -310,6 +314,7 @@ class FastTracer(torch.fx.Tracer):
 
 
 _CALL_IMPL = nn.Module._call_impl
+_PATH_OF_MODULE = torch.fx.Tracer.path_of_module
 #: the private torch parts the lean module routing relies on: ``__call__`` calls ``self._call_impl``
 LEAN_MODULES = LEAN_TRACE and "_call_impl" in nn.Module._wrapped_call_impl.__code__.co_names
 
