@@ -156,6 +156,7 @@ def bench(name: str, repeats: int, rate: float, bf16: bool = False) -> dict:
     floor = 2 * flops * n / rate + draws
     return {"model": cfg["model"], "shape": list(shape), "n_inits": n, "width": cfg.get("width"),
             "engine": S.engine(flops), "forward_flops": flops, "seconds": med, "all_seconds": times,
+            "channels_last": S.engine(flops) == "loop" and S.runs_channels_last(net, shape, flops),
             "ratio_loop": med["loop"] / med["edgewise"], "ratio_captum": med["captum"] / med["edgewise"],
             "rel_diff": diff, "bf16_rel_diff": bf16_diff, "weight_draws_s": draws, "user_weight_draws_s": user_draws,
             "floor_s": floor}
@@ -164,7 +165,8 @@ def bench(name: str, repeats: int, rate: float, bf16: bool = False) -> dict:
 def report(r: dict) -> None:
     med = r["seconds"]
     print(f"{r['model']} {'x'.join(map(str, r['shape']))}{'' if r['width'] is None else ', width ' + str(r['width'])},"
-          f" N = {r['n_inits']}, engine {r['engine']}, forward {r['forward_flops'] / 1e9:.2f} GFLOP")
+          f" N = {r['n_inits']}, engine {r['engine']}{' (channels-last)' if r['channels_last'] else ''},"
+          f" forward {r['forward_flops'] / 1e9:.2f} GFLOP")
     for k, t in med.items():
         diff = r["rel_diff"].get(k, r["bf16_rel_diff"])
         note = "" if k in r["rel_diff"] else " (not checked)"

@@ -527,7 +527,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
 
     Each initialisation gets its own ``n_samples`` N(0, 1) inputs (or every one
     reads the batch ``inputs``). Two engines give the same maps (to float rounding): a loop that
-    re-initialises one private copy in place and takes the input gradient alone (weights frozen), and
+    re-initialises one private copy in place and takes the input gradient alone (weights frozen; channels-last
+    where a 2-D convolution net reuses its weights enough, :func:`runs_channels_last`), and
     ``torch.func.vmap`` over ``chunk`` initialisations' stacked parameters. ``chunk=None`` picks by the work of
     one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS` (a plain
     convolution per initialisation beats vmap's grouped one there), else vmap over as many initialisations as
@@ -582,8 +583,9 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     limits.check_sensitivity(n_inits, shape, acts, chunk, n_samples)
     dt = _param_dtype(template, dtype)
     given = None if inputs is None else _inputs(inputs, n_samples, seed, device, dt)
+    # the plan is decided (and warned about) once, drawn per initialisation
     run = _Run(template, _init.plan(template, init, std), _Target(template, layer), shape, to, n_samples,
-               given, device, dt)  # the plan is decided (and warned about) once, drawn per initialisation
+               given, device, dt, runs_channels_last(template, shape, flops))
     seeds = _init_seeds(seed, n_inits)
     maps, fixed = [], []
     with torch.enable_grad(), _progress(n_inits, "initialisations") as bar:
@@ -611,16 +613,31 @@ def engine(flops: float) -> str:
     return "loop" if flops >= LOOP_FLOPS else "vmap"
 
 
+#: forward FLOPs per element of a 2-D convolution net's 4-D weights from which the loop engine runs the net
+#: channels-last: there oneDNN's faster channels-last convolutions repay copying each initialisation's weights into
+#: that layout (measured, one thread, copy + forward + input gradient against the plain layout: ResNet-18 on 3×64×64,
+#: 27 FLOPs per weight: 0.89×; 3×128×128, 106: 0.98×; 3×224×224, 325: 1.05×; ``16*conv3`` width 32 on 1×32×32,
+#: 1×64×64, 1×128×128, 2048 to 32768: 1.13×, 1.24×, 1.34×)
+CHANNELS_LAST_REUSE = 256
+
+
+def runs_channels_last(module: nn.Module, shape, flops: float) -> bool:
+    """Whether the loop engine runs ``module`` (input C×``shape[1:]``, ``flops`` per forward pass) channels-last:
+    a 2-D convolution net doing at least :data:`CHANNELS_LAST_REUSE` FLOPs per element of its 4-D weights."""
+    weights = sum(t.numel() for t in _state(module).values() if t.ndim == 4 and t.is_floating_point())
+    return len(shape) == 3 and _has_conv2d(module) and flops >= CHANNELS_LAST_REUSE * weights
+
+
 class _Run:
     """One initialisation sensitivity's set-up: the template re-initialised in place, and its two engines."""
 
-    def __init__(self, template, plan, target, shape, to, n_samples, given, device, dtype):
+    def __init__(self, template, plan, target, shape, to, n_samples, given, device, dtype, channels_last=False):
         self.template, self.plan, self.target, self.shape, self.to = template, plan, target, shape, to
         self.n_samples, self.given, self.device, self.dtype = n_samples, given, device, dtype
         self.signs_shape = (_output_shape(target, template, shape, _param_dtype(template, None))
                             if to == "each" else None)
-        self.cast = dtype != _param_dtype(template, None) or device != torch.device("cpu")
-        self.runner: tuple | None = None  # the loop's (copy, target): none and the template's, or a cast copy's
+        self.channels_last = channels_last  # the loop's layout (see runs_channels_last())
+        self.runs: dict | None = None  # the loop's tensors in place of the template's (see _run_tensors)
 
     def _inputs(self, seed: int):
         x, signs = _init_inputs(seed, self.shape, self.n_samples, self.signs_shape)
@@ -631,18 +648,20 @@ class _Run:
         return _sample_maps(self.target, state, x, self.to, "sq", signs).mean(dim=0)
 
     def loop(self, seed: int):
-        """(1, *spatial) map of the initialisation ``seed``, and the parameters left as they were."""
+        """(1, *spatial) map of the initialisation ``seed``, and the parameters left as they were. The weights
+        are drawn into the template as its constructor draws them; with ``channels_last`` the net then runs on
+        channels-last copies of its 4-D weights and inputs (oneDNN's fast layout; the template keeps its own)."""
         fixed = _init.apply(self.template, self.plan, seed)
-        if self.runner is None:  # on the device and in the dtype: one copy of the template, refreshed per seed
-            module = copy.deepcopy(self.template).to(device=self.device, dtype=self.dtype) if self.cast else None
-            self.runner = (module, _Target(module, self.target.layer) if module is not None else self.target)
-        module, target = self.runner
-        if module is not None:
-            with torch.no_grad():
-                for mine, theirs in zip(_state(module).values(), _state(self.template).values()):
-                    mine.copy_(theirs)
+        state = _state(self.template)
+        if self.runs is None:
+            self.runs = _run_tensors(state, self.device, self.dtype, self.channels_last)
+        with torch.no_grad():
+            for k, t in self.runs.items():
+                t.copy_(state[k])
         x, signs = self._inputs(seed)
-        maps = _sample_maps(target, None, x, self.to, "sq", signs, pullback=_autograd_vjp)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        maps = _sample_maps(self.target, self.runs or None, x, self.to, "sq", signs, pullback=_autograd_vjp)
         return maps.mean(dim=0).detach().unsqueeze(0), fixed
 
     def vmapped(self, seeds: list[int]):
@@ -662,6 +681,25 @@ class _Run:
         x = torch.stack(xs) if self.given is not None else _stack_channels_last(xs, weights=False)
         maps = _vmap(self._maps, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg)
         return maps.detach(), fixed
+
+
+def _has_conv2d(module: nn.Module) -> bool:
+    """Whether ``module`` has a 2-D convolution (torch's or a subclass: edgewise's remedies, timm's)."""
+    return any(isinstance(m, nn.modules.conv._ConvNd) and len(m.kernel_size) == 2 for m in module.modules())
+
+
+def _run_tensors(state: dict, device, dtype, channels_last: bool) -> dict[str, torch.Tensor]:
+    """Empty tensors that the loop engine runs with in place of the template's ``state``, where the template's
+    own will not do: on ``device``, floating-point ones in ``dtype``, 4-D ones channels-last (``channels_last``);
+    the loop copies the template's values into them per initialisation (a copy is all the layout costs: drawing
+    straight into channels-last memory would give other weights, as a draw fills memory in storage order)."""
+    runs = {}
+    for k, v in state.items():
+        dt = dtype if v.is_floating_point() else v.dtype
+        fmt = torch.channels_last if channels_last and v.ndim == 4 and v.is_floating_point() else None
+        if v.device != device or v.dtype != dt or fmt is not None:
+            runs[k] = torch.empty_like(v, device=device, dtype=dt, memory_format=fmt or torch.contiguous_format)
+    return runs
 
 
 def _empty_stack(n: int, v: torch.Tensor, device, dt) -> torch.Tensor:
