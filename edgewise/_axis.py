@@ -183,6 +183,15 @@ class Window:
 
     @_cached
     def matrix(self, n_in: int, n_out: int) -> np.ndarray:
+        if self.mode == "zeros":  # each tap a strided diagonal of ones (distinct taps of a row read distinct inputs)
+            m = np.zeros((n_out, n_in), dtype=np.int64)
+            flat, step = m.reshape(-1), n_in + self.stride  # entry (o, o*stride + off) is flat[o*step + off]
+            for t in range(self.kernel):
+                off = t * self.dilation - self.pad[0]
+                lo, hi = max(0, -(off // self.stride)), min(n_out, (n_in - 1 - off) // self.stride + 1)
+                if hi > lo:
+                    flat[lo * step + off:(hi - 1) * step + off + 1:step] += 1
+            return m
         x = np.arange(n_out)[:, None] * self.stride + np.arange(self.kernel)[None, :] * self.dilation - self.pad[0]
         i = _mirror_array(x, n_in, self.mode)
         o = np.broadcast_to(np.arange(n_out)[:, None], i.shape)

@@ -266,6 +266,19 @@ def test_strided_slices_sum_bit_for_bit_as_the_column_groups(case, axis):
     assert _slice_sum(x.astype(object), axis, taps, n_in).shape == slow.shape
 
 
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(_window())
+def test_a_zero_padded_windows_matrix_is_its_taps(case):
+    """The zero-padded Window's matrix, built as strided diagonals, against its taps one output at a time."""
+    w, n_in, n_out = case
+    ref = np.zeros((n_out, n_in), dtype=np.int64)
+    for o in range(n_out):
+        for i in w.taps(o, n_in):
+            ref[o, i] += 1
+    m = w.matrix(n_in, n_out)
+    assert m.dtype == ref.dtype and np.array_equal(m, ref)
+
+
 def test_add_all_is_add_folded_bit_for_bit():
     num, rng = ScaledCounts(), np.random.default_rng(0)
     for trial in range(30):
