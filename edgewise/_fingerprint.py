@@ -46,7 +46,7 @@ _CODE = (types.FunctionType, types.BuiltinFunctionType, type)
 _SMALL_BYTES = 4096  # buffers up to this size are compared byte for byte, larger ones by a digest
 _BOUND = 4096  # entries of the per-class and per-types tables below (cleared when full)
 _LAYOUTS: dict = {}  # module class -> _layout(...)
-_SEQUENCES: dict = {}  # tuple of attribute types -> _sequences(...)
+_SEQUENCES: dict = {}  # tuple of attribute types -> (that tuple, _sequences(...))
 
 
 class _Key:
@@ -92,19 +92,23 @@ class _Key:
 
     def attrs(self, values: tuple) -> tuple:
         """The plain attributes' values: (their types, the values) where every value is a scalar or a flat
-        sequence of ints (a list as a tuple), the common case; else a token per value."""
+        sequence of ints (a list as a tuple), the common case; else (None, a token per value)."""
         types = tuple(map(type, values))
-        seqs = _SEQUENCES.get(types)
-        if seqs is None:
-            seqs = _sequences(types)
+        hit = _SEQUENCES.get(types)
+        if hit is None:
+            hit = _sequences(types)
+        types, seqs = hit  # (the types tuple kept in the table: a key holds one per kind of module, not per module)
         if seqs is False or seqs and not set(map(type, chain.from_iterable(seqs(values)))) <= _INT:
             return None, tuple([self.token(v) for v in values])
         if list in types:
             values = tuple([tuple(v) if type(v) is list else v for v in values])
         return types, values
 
-    def module(self, m: nn.Module) -> tuple:
-        """Everything of one module a trace depends on (its name and children are the caller's)."""
+    def module(self, name: str, m: nn.Module, out: list) -> None:
+        """Append everything of module ``name`` a trace depends on to the flat key ``out`` (its children are
+        their own entries). Each entry's length follows from values before it (the class's attribute names, the
+        counts and tensor ranks), so equal keys are equal architectures; nothing but tokens that are not plain
+        values is made per module, so a key adds one object for the garbage collector to track, not dozens."""
         d = m.__dict__
         cls = type(m)
         layout = _LAYOUTS.get(cls)
@@ -112,17 +116,37 @@ class _Key:
         if layout is None or layout[0] != names:
             layout = _layout(cls, names)
         _, compared, values, stats = layout
-        hooks = ()
+        hooks = _NO_HOOKS
         if d["_forward_hooks"] or d["_forward_pre_hooks"]:  # hooks of non-leaf modules run while tracing
             hooks = tuple(self.private(h) for h in (*d["_forward_pre_hooks"].values(), *d["_forward_hooks"].values()))
+        types, vals = self.attrs(values(d))
+        out += (name, cls, cls.forward, hooks, compared, types)
+        out += vals
         p, b = d["_parameters"], d["_buffers"]
-        params = tuple(p), tuple([None if v is None else (v.shape, v.dtype) for v in p.values()])
+        out.append(len(p))
+        out += p
+        for v in p.values():
+            _tensor_shape(v, out)
+        out.append(len(b))
         if b:
-            buffers = tuple(b), tuple([None if v is None else (v.shape, v.dtype) if stats else self.tensor(v)
-                                       for v in b.values()])
-        else:
-            buffers = ()
-        return cls, cls.forward, hooks, compared, self.attrs(values(d)), params, buffers
+            out += b
+            for v in b.values():
+                if stats or v is None:
+                    _tensor_shape(v, out)
+                else:
+                    out.append(self.tensor(v))
+
+
+_NO_HOOKS = ()
+
+
+def _tensor_shape(v, out: list) -> None:
+    """Append None, or a tensor's dtype, rank and sizes, to a flat key."""
+    if v is None:
+        out.append(None)
+    else:
+        out += (v.dtype, v.dim())
+        out += v.shape
 
 
 def _layout(cls: type, names: tuple) -> tuple:
@@ -140,15 +164,15 @@ def _layout(cls: type, names: tuple) -> tuple:
 
 
 def _sequences(types: tuple):
-    """For attribute values of ``types``: a getter of the sequences among them ((): none), or False if
-    some value is neither a scalar nor a tuple, list or Size; kept per tuple of types."""
+    """For attribute values of ``types``: (``types``, a getter of the sequences among them ((): none), or False if
+    some value is neither a scalar nor a tuple, list or Size); kept per tuple of types."""
     where = [i for i, t in enumerate(types) if t in _FLAT]
     seqs = False if not all(t in _PLAIN or t in _FLAT for t in types) else \
         operator.itemgetter(*where) if len(where) > 1 else (lambda v, i=where[0]: (v[i],)) if where else ()
     if len(_SEQUENCES) >= _BOUND:
         _SEQUENCES.clear()
-    _SEQUENCES[types] = seqs
-    return seqs
+    hit = _SEQUENCES[types] = types, seqs
+    return hit
 
 
 def _named_modules(model: nn.Module) -> list:
@@ -173,19 +197,23 @@ def fingerprint(model: nn.Module, named: list | None = None) -> tuple[tuple, boo
     ``named``: ``_named_modules(model)`` where the caller has it."""
     from torch.nn.modules import module as _module
 
-    key = _Key()
-    modules = tuple([(name, key.module(m)) for name, m in (named or _named_modules(model))])
+    key, out = _Key(), []
+    named = named or _named_modules(model)
+    for name, m in named:
+        key.module(name, m, out)
     hooks = (*_module._global_forward_pre_hooks.values(), *_module._global_forward_hooks.values())
-    return Fingerprint((modules, tuple(key.private(h) for h in hooks))), key.shared
+    out.append(tuple(key.private(h) for h in hooks))
+    return Fingerprint(tuple(out), len(named)), key.shared
 
 
 class Fingerprint:
-    """An architecture key: a nested tuple, hashed once (every cache lookup would hash it again)."""
+    """An architecture key: a flat tuple (see :meth:`_Key.module`), hashed once (every cache lookup would hash it
+    again); ``modules``: how many modules it describes."""
 
-    __slots__ = ("key", "_hash")
+    __slots__ = ("key", "_hash", "modules")
 
-    def __init__(self, key: tuple):
-        self.key, self._hash = key, hash(key)
+    def __init__(self, key: tuple, modules: int = 0):
+        self.key, self._hash, self.modules = key, hash(key), modules
 
     def __hash__(self) -> int:
         return self._hash
@@ -194,7 +222,7 @@ class Fingerprint:
         return self is other or type(other) is Fingerprint and self._hash == other._hash and self.key == other.key
 
     def __repr__(self) -> str:
-        return f"Fingerprint({len(self.key[0])} modules, hash {self._hash:#x})"
+        return f"Fingerprint({self.modules} modules, hash {self._hash:#x})"
 
 
 class LRU:
