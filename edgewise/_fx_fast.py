@@ -117,11 +117,30 @@ def _patch_wrapped(patcher) -> None:
 
 
 def _autowrap(patcher, frame_dict: dict, function_ids: set) -> None:
-    """torch.fx's ``_autowrap_check``: the leaf functions (``math``'s, timm's) found in a module's globals."""
+    """torch.fx's ``_autowrap_check``: the leaf functions (``math``'s, timm's) found in a module's globals, patched
+    as one dict update and reverted as one (``math`` alone has about sixty: one torch.fx patch object each)."""
     if patcher.visit_once(frame_dict):
-        for name, value in frame_dict.items():
-            if not name.startswith("_") and callable(value) and id(value) in function_ids:
-                patcher.patch(frame_dict, name, _wrapped(value))
+        new = {name: _wrapped(value) for name, value in frame_dict.items()
+               if not name.startswith("_") and callable(value) and id(value) in function_ids
+               and not getattr(value, "__fx_already_patched", False)}
+        if new:
+            for fn in new.values():
+                fn.__fx_already_patched = True  # (as torch.fx marks its patches: never wrapped twice)
+            patcher.patches_made.append(_DictPatch(frame_dict, new))
+            patcher.patches_made[-1].patch()
+
+
+class _DictPatch:
+    """Names of a dict set to new values for a trace and back after: a torch.fx patch."""
+
+    def __init__(self, frame_dict: dict, new: dict):
+        self.frame_dict, self.new, self.old = frame_dict, new, {k: frame_dict[k] for k in new}
+
+    def patch(self) -> None:
+        self.frame_dict.update(self.new)
+
+    def revert(self) -> None:
+        self.frame_dict.update(self.old)
 
 
 class _TensorAttrs(dict):

@@ -159,12 +159,23 @@ def _own_op(m: nn.Module):
 
 def _attr(m, k: str, default):
     """``getattr(m, k, default)``, without the AttributeError ``nn.Module.__getattr__`` builds for a module
-    that has no ``k``."""
+    that has no ``k`` (nor the one ``hasattr`` builds for a class of torch's own layers found not to have it)."""
     d = getattr(m, "__dict__", None)
     if d is None or k in d or k in d.get("_modules", ()) or k in d.get("_parameters", ()) or \
-            k in d.get("_buffers", ()) or hasattr(type(m), k):
+            k in d.get("_buffers", ()):
         return getattr(m, k, default)
+    cls = type(m)
+    if (cls, k) in _ABSENT:
+        return default
+    if hasattr(cls, k):
+        return getattr(m, k, default)
+    if cls.__module__.startswith("torch.nn.modules.") and len(_ABSENT) < 4096:
+        _ABSENT.add((cls, k))
     return default
+
+
+#: (class of torch's own layers, attribute name) pairs the class was found not to have
+_ABSENT: set = set()
 
 
 def _module_op(m: nn.Module, n: int, in_shape: Sequence[int] | None = None) -> tuple[str, tuple]:

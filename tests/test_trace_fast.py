@@ -693,6 +693,16 @@ class _Fails(nn.Module):
         return nn.ReLU()(self.conv(x))  # a module that is not a submodule: torch.fx refuses it
 
 
+def test_a_fast_trace_leaves_the_functions_it_wraps_as_they_were():
+    """torch.fx's leaf functions (``math``'s, those in a forward's globals) are patched for a trace and put back."""
+    spaces = (vars(math), _Scaled.forward.__globals__, Wrapped.forward.__globals__)
+    before = [dict(d) for d in spaces]
+    model = Wrapped()
+    graph = _trace._Tracer().trace(model, None)
+    assert any(n.target is math.sqrt for n in graph.nodes)  # (recorded as a leaf call while patched)
+    assert all(d == b and all(d[k] is v for k, v in b.items()) for d, b in zip(spaces, before))
+
+
 def test_a_failed_fast_trace_restores_every_class_and_fails_as_torch_fx():
     before = {c: dict(vars(c)) for c in (nn.Module, nn.Conv2d, _Fails)}
     with pytest.raises(NameError, match="not installed as a submodule") as fast:
