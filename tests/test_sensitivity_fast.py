@@ -124,8 +124,16 @@ def test_the_builder_replay_is_bit_identical_to_a_build(name):
 def test_the_replay_skips_overwritten_draws_but_not_their_place_in_the_stream():
     replay = _init._replay(("torchvision", "resnet18", {}))
     dead = [s for s in replay.steps if s.key is None]
-    # every convolution's default kaiming_uniform_ is replaced by the builder's kaiming_normal_
-    assert len(dead) == 20 and all(s.op is torch.ops.aten.random_.default for s in dead)
+    # every convolution's default kaiming_uniform_ is replaced by the builder's kaiming_normal_: their 32-bit
+    # numbers (one per weight) are taken two at a time as int64 values, in chunks, before the first live draw
+    # (the BatchNorm running statistics' fills, which draw nothing, may come between)
+    model = tv.models.resnet18()
+    words = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert all(s.op is torch.ops.aten.random_.default for s in dead)
+    assert sum(s.shape[0] * (2 if s.dtype == torch.int64 else 1) for s in dead) == words
+    assert max(s.shape[0] for s in dead) == _init.SKIP_CHUNK
+    first_live = next(i for i, s in enumerate(replay.steps) if s.key is not None and _init._draws(s.op))
+    assert replay.steps.index(dead[-1]) < first_live
     assert {s.key for s in replay.steps if s.key} >= {"conv1.weight", "fc.weight", "fc.bias", "bn1.weight"}
 
 
