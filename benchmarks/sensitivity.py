@@ -129,7 +129,7 @@ def bench(name: str, repeats: int, rate: float, bf16: bool = False) -> dict:
     cfg = CONFIGS[name]
     net, shape, n = build(name), cfg["shape"], cfg["n_inits"]
     seeds = S._init_seeds(0, n)
-    _, flops = limits.forward_cost(net, shape)
+    acts, flops = limits.forward_cost(net, shape)
     runs = {
         "edgewise": lambda: S.init_sensitivity(net, shape, n_inits=n, seed=0).map,
         "edgewise vmap": lambda: S.init_sensitivity(net, shape, n_inits=n, seed=0, chunk=8).map,
@@ -155,8 +155,8 @@ def bench(name: str, repeats: int, rate: float, bf16: bool = False) -> dict:
     user_draws = draw_time(Baseline(net, shape, "loop").initialise, seeds)
     floor = 2 * flops * n / rate + draws
     return {"model": cfg["model"], "shape": list(shape), "n_inits": n, "width": cfg.get("width"),
-            "engine": S.engine(flops), "forward_flops": flops, "seconds": med, "all_seconds": times,
-            "channels_last": S.engine(flops) == "loop" and S.runs_channels_last(net, shape, flops),
+            "engine": S.engine(flops, acts), "forward_flops": flops, "seconds": med, "all_seconds": times,
+            "channels_last": S.engine(flops, acts) == "loop" and S.runs_channels_last(net, shape, flops),
             "ratio_loop": med["loop"] / med["edgewise"], "ratio_captum": med["captum"] / med["edgewise"],
             "rel_diff": diff, "bf16_rel_diff": bf16_diff, "weight_draws_s": draws, "user_weight_draws_s": user_draws,
             "floor_s": floor}

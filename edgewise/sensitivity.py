@@ -530,8 +530,9 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     re-initialises one private copy in place and takes the input gradient alone (weights frozen; channels-last
     where a 2-D convolution net reuses its weights enough, :func:`runs_channels_last`), and
     ``torch.func.vmap`` over ``chunk`` initialisations' stacked parameters. ``chunk=None`` picks by the work of
-    one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS` (a plain
-    convolution per initialisation beats vmap's grouped one there), else vmap over as many initialisations as
+    one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS`, or has at least
+    :data:`LOOP_ACTIVATIONS` of activations at :data:`LOOP_INTENSITY` or more (a plain convolution per
+    initialisation beats vmap's grouped one there), else vmap over as many initialisations as
     fit in :data:`CHUNK_BYTES` of forward/backward activations (1 to 8); ``chunk=1`` asks for the loop, a larger
     ``chunk`` for vmap. ``on_chunk(done, n_inits)`` is called after each chunk (each initialisation in the
     loop; a progress hook). ``in_place=True`` reinitialises the given module itself instead of a private copy
@@ -577,7 +578,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     limits.check_sensitivity(n_inits, shape, chunk=chunk or 1, n_samples=n_samples)  # before the model is built
     template, name = _prepare(model, shape, padding, "cpu", None, private=not in_place)
     acts, flops = limits.forward_cost(template, shape)
-    if chunk is None and engine(flops) == "vmap":
+    if chunk is None and engine(flops, acts) == "vmap":
         chunk = auto_chunk(acts, n_samples, sum(t.numel() * t.element_size() for t in _state(template).values()))
     chunk = chunk or 1
     limits.check_sensitivity(n_inits, shape, acts, chunk, n_samples)
@@ -601,16 +602,28 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
                                 init=run.plan.method)
 
 
-#: forward FLOPs of one input above which :func:`init_sensitivity` loops over initialisations (measured on
+#: forward FLOPs of one input from which :func:`init_sensitivity` loops over initialisations (measured on
 #: 2-D spec nets and ResNet-18, one thread: there a plain convolution per initialisation runs as fast as or faster
 #: than vmap's grouped one, and the loop needs no stacked copies; below it, per-call overhead favours vmap)
 LOOP_FLOPS = 100e6
+#: activation bytes of one forward pass from which a lighter net loops too, where it does at least
+#: :data:`LOOP_INTENSITY` FLOPs per activation byte: vmap's stacked activations (8 initialisations') no longer fit
+#: in a core's cache, and grouped convolutions of 8 or more channels a group run slower than plain ones (measured,
+#: one thread, 16 initialisations, on 37 spec nets of 4 to 32 channels, 1-D and 2-D, 32² to 256²: the loop ran
+#: ``2*conv3, maxpool2, 2*conv3`` 8 wide at 128² and 160² 1.31× and 1.87× faster than vmap, which the FLOPs
+#: alone had chosen; nets 4 to 6 wide kept vmap within 1.14× of the loop or faster)
+LOOP_ACTIVATIONS = 2.5e6
+#: see :data:`LOOP_ACTIVATIONS` (a 3×3 convolution with a ReLU does about 2 FLOPs per activation byte per channel)
+LOOP_INTENSITY = 10.0
 
 
-def engine(flops: float) -> str:
+def engine(flops: float, activations: float = 0.0) -> str:
     """``"loop"`` or ``"vmap"``: how :func:`init_sensitivity` runs initialisations whose forward pass on one
-    input takes ``flops`` floating-point operations (see :data:`LOOP_FLOPS`)."""
-    return "loop" if flops >= LOOP_FLOPS else "vmap"
+    input takes ``flops`` floating-point operations and ``activations`` bytes of layer outputs (see
+    :data:`LOOP_FLOPS` and :data:`LOOP_ACTIVATIONS`)."""
+    if flops >= LOOP_FLOPS or (activations >= LOOP_ACTIVATIONS and flops >= LOOP_INTENSITY * activations):
+        return "loop"
+    return "vmap"
 
 
 #: forward FLOPs per element of a 2-D convolution net's 4-D weights from which the loop engine runs the net
