@@ -530,9 +530,9 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     re-initialises one private copy in place and takes the input gradient alone (weights frozen; channels-last
     where a 2-D convolution net reuses its weights enough, :func:`runs_channels_last`), and
     ``torch.func.vmap`` over ``chunk`` initialisations' stacked parameters. ``chunk=None`` picks by the work of
-    one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS`, or has at least
-    :data:`LOOP_ACTIVATIONS` of activations at :data:`LOOP_INTENSITY` or more (a plain convolution per
-    initialisation beats vmap's grouped one there), else vmap over as many initialisations as
+    one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS` or has at least
+    :data:`LOOP_ACTIVATIONS` of activations (a plain convolution per initialisation beats vmap's grouped one
+    there), else vmap over as many initialisations as
     fit in :data:`CHUNK_BYTES` of forward/backward activations (1 to 8); ``chunk=1`` asks for the loop, a larger
     ``chunk`` for vmap. ``on_chunk(done, n_inits)`` is called after each chunk (each initialisation in the
     loop; a progress hook). ``in_place=True`` reinitialises the given module itself instead of a private copy
@@ -606,24 +606,22 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
 #: 2-D spec nets and ResNet-18, one thread: there a plain convolution per initialisation runs as fast as or faster
 #: than vmap's grouped one, and the loop needs no stacked copies; below it, per-call overhead favours vmap)
 LOOP_FLOPS = 100e6
-#: activation bytes of one forward pass from which a lighter net loops too, where it does at least
-#: :data:`LOOP_INTENSITY` FLOPs per activation byte: vmap's stacked activations (8 initialisations') no longer fit
-#: in a core's cache, and grouped convolutions of 8 or more channels a group run slower than plain ones (measured,
-#: one thread, 16 initialisations, on 37 spec nets of 4 to 32 channels, 1-D and 2-D, 32² to 256²: the loop ran
-#: ``2*conv3, maxpool2, 2*conv3`` 8 wide at 128² and 160² 1.31× and 1.87× faster than vmap, which the FLOPs
-#: alone had chosen; nets 4 to 6 wide kept vmap within 1.14× of the loop or faster)
-LOOP_ACTIVATIONS = 2.5e6
-#: see :data:`LOOP_ACTIVATIONS` (a 3×3 convolution with a ReLU does about 2 FLOPs per activation byte per channel)
-LOOP_INTENSITY = 10.0
+#: activation bytes of one forward pass (2 MiB: this machine's cache per core) from which a lighter net loops too:
+#: vmap's stack of 8 initialisations' activations no longer fits near the core, and its grouped convolutions
+#: run slower than a plain convolution per initialisation (measured, one thread, 16 initialisations, on 59 spec
+#: nets, 1-D and 2-D, 4 to 32 channels, 32² to 256²: ``benchmarks/engine_choice.py``. With the FLOPs alone, vmap
+#: ran ``2*conv3, maxpool2, 2*conv3`` 8 wide at 128², 160² and 192² about 1.3×, 1.7–1.8× and 1.9× slower than the
+#: loop, slower than a user's plain loop; with this threshold the engine chosen took at most 1.32× the faster
+#: one's time. Rules that also asked for FLOPs per byte or channels per group fitted the first 49 nets better and
+#: the last 10, measured after them, worse.)
+LOOP_ACTIVATIONS = float(2 ** 21)
 
 
 def engine(flops: float, activations: float = 0.0) -> str:
     """``"loop"`` or ``"vmap"``: how :func:`init_sensitivity` runs initialisations whose forward pass on one
     input takes ``flops`` floating-point operations and ``activations`` bytes of layer outputs (see
     :data:`LOOP_FLOPS` and :data:`LOOP_ACTIVATIONS`)."""
-    if flops >= LOOP_FLOPS or (activations >= LOOP_ACTIVATIONS and flops >= LOOP_INTENSITY * activations):
-        return "loop"
-    return "vmap"
+    return "loop" if flops >= LOOP_FLOPS or activations >= LOOP_ACTIVATIONS else "vmap"
 
 
 #: forward FLOPs per element of a 2-D convolution net's 4-D weights from which the loop engine runs the net
