@@ -377,16 +377,6 @@ def gaussian_width(values, log10=None) -> GaussianWidth:
     return GaussianWidth(tuple(sigma), tuple(moments), tuple(center), "; ".join(notes) or None)
 
 
-def _windows(n: int) -> list[tuple[int, int]]:
-    """Centred windows [lo, hi] (inclusive) on an axis of length n, grown by one on each side per step.
-
-    Odd n: [c−h, c+h] around c = (n−1)//2. Even n: [c−h, c+h+1], one more on the far
-    side, so every window is centred on the geometric centre (n−1)/2. Clipped to the axis.
-    """
-    c, extra = (n - 1) // 2, 1 - n % 2
-    return [(max(c - h, 0), min(c + h + extra, n - 1)) for h in range(n)]
-
-
 def area_ratio(values, fractions=(0.2, 0.3, 0.5, 0.99), log10=None) -> dict[float, float]:
     """Area of the smallest centred square holding ``fraction`` of the total ``|values|``, over the image area.
 
@@ -417,24 +407,30 @@ def area_ratio(values, fractions=(0.2, 0.3, 0.5, 0.99), log10=None) -> dict[floa
     table = np.pad(w, [(1, 0)] * w.ndim).cumsum(axis=0)
     if w.ndim == 2:
         table = table.cumsum(axis=1)
-    wins = [_windows(n) for n in w.shape]
-    sums, areas = [], []
-    for h in range(max(w.shape)):
-        box = [ws[min(h, len(ws) - 1)] for ws in wins]
-        if w.ndim == 1:
-            (a, b), = box
-            s = table[b + 1] - table[a]
-        else:
-            (a, b), (c, d) = box
-            s = table[b + 1, d + 1] - table[a, d + 1] - table[b + 1, c] + table[a, c]
-        sums.append(s)
-        areas.append(math.prod(hi - lo + 1 for lo, hi in box))
+    steps = max(w.shape)  # (every step's window on every axis at once: a long 1-D map has tens of thousands)
+    box = [_window_bounds(n, steps) for n in w.shape]
+    if w.ndim == 1:
+        (a, b), = box
+        sums = table[b + 1] - table[a]
+    else:
+        (a, b), (c, d) = box
+        sums = table[b + 1, d + 1] - table[a, d + 1] - table[b + 1, c] + table[a, c]
+    areas = np.prod([hi - lo + 1 for lo, hi in box], axis=0)
     out = {}
     for f in fractions:
         need = f * total * (1 - 1e-12)  # rounding in the running sums must not push a step further
-        h = next(i for i, s in enumerate(sums) if s >= need or i == len(sums) - 1)
-        out[f] = areas[h] / w.size
+        reached = np.flatnonzero(sums >= need)
+        out[f] = int(areas[reached[0] if reached.size else steps - 1]) / w.size
     return out
+
+
+def _window_bounds(n: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inclusive bounds (lo, hi) of the centred windows on an axis of length ``n`` at steps 0 … ``steps`` − 1:
+    grown by one on each side per step from ``c = (n−1)//2`` (and one more on the far side for even ``n``, so
+    that every window is centred on ``(n−1)/2``), clipped to the axis; past step ``n`` − 1 the last repeats."""
+    c, extra = (n - 1) // 2, 1 - n % 2
+    h = np.minimum(np.arange(steps), n - 1)
+    return np.maximum(c - h, 0), np.minimum(c + h + extra, n - 1)
 
 
 def map_metrics(values, log10=None) -> dict:
