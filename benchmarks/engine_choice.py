@@ -30,6 +30,7 @@ import warnings
 import torch
 
 from _timing import machine_line  # benchmarks/ is on sys.path when a script here runs
+from sensitivity import Baseline
 from edgewise import limits, nets
 from edgewise import sensitivity as S
 
@@ -62,18 +63,23 @@ def measure(spec: str, shape: tuple, width: int, repeats: int) -> dict:
     acts, flops = limits.forward_cost(net, shape)
     chosen = S.engine(flops, acts)
     vmap_chunk = None if chosen == "vmap" else 8  # (None: the automatic chunk)
-    times = {"loop": [], "vmap": []}
+    user = Baseline(net, shape, "loop")
+    times = {"loop": [], "vmap": [], "user loop": []}
     for r in range(repeats):
-        for name in (("loop", "vmap") if r % 2 else ("vmap", "loop")):
+        for name in (("loop", "vmap", "user loop") if r % 2 else ("user loop", "vmap", "loop")):
             t = time.perf_counter()
-            S.init_sensitivity(net, shape, n_inits=N_INITS, chunk=1 if name == "loop" else vmap_chunk)
+            if name == "user loop":
+                user(range(N_INITS))
+            else:
+                S.init_sensitivity(net, shape, n_inits=N_INITS, chunk=1 if name == "loop" else vmap_chunk)
             times[name].append((time.perf_counter() - t) / N_INITS)
     med = {k: statistics.median(v) for k, v in times.items()}
-    best = min(med.values())
+    best = min(med["loop"], med["vmap"])
     before = flops_only(flops)
     return {"spec": spec, "shape": list(shape), "width": width, "activation_bytes": acts, "flops": flops,
             "seconds_per_init": med, "all_seconds_per_init": times, "engine": chosen, "flops_only": before,
-            "engine_vs_best": med[chosen] / best, "flops_only_vs_best": med[before] / best}
+            "engine_vs_best": med[chosen] / best, "flops_only_vs_best": med[before] / best,
+            "user_loop_vs_engine": med["user loop"] / med[chosen], "user_loop_vs_flops_only": med["user loop"] / med[before]}
 
 
 def main(argv=None) -> int:
@@ -104,11 +110,15 @@ def main(argv=None) -> int:
             print(f"  {spec[:34]:34s} {'x'.join(map(str, shape)):>11s} w{width:<3d} "
                   f"{r['activation_bytes'] / 1e6:6.2f} MB {r['flops'] / 1e6:7.1f} MFLOP  loop {sec['loop'] * 1e3:6.2f} "
                   f"vmap {sec['vmap'] * 1e3:6.2f}  engine {r['engine']:4s} {r['engine_vs_best']:4.2f}  "
-                  f"FLOPs alone {r['flops_only']:4s} {r['flops_only_vs_best']:4.2f}", flush=True)
+                  f"FLOPs alone {r['flops_only']:4s} {r['flops_only_vs_best']:4.2f}  user loop {sec['user loop'] * 1e3:6.2f} "
+                  f"= {r['user_loop_vs_engine']:4.2f}x the engine's", flush=True)
         summary = {k: {"mean": statistics.mean(r[f"{k}_vs_best"] for r in rows),
-                       "worst": max(r[f"{k}_vs_best"] for r in rows)} for k in ("engine", "flops_only")}
+                       "worst": max(r[f"{k}_vs_best"] for r in rows),
+                       "user_loop_min": min(r[f"user_loop_vs_{k}"] for r in rows)} for k in ("engine", "flops_only")}
         print(f"  mean (worst): engine {summary['engine']['mean']:.3f} ({summary['engine']['worst']:.2f}), "
-              f"FLOPs alone {summary['flops_only']['mean']:.3f} ({summary['flops_only']['worst']:.2f})")
+              f"FLOPs alone {summary['flops_only']['mean']:.3f} ({summary['flops_only']['worst']:.2f}); the user's "
+              f"plain loop at least {summary['engine']['user_loop_min']:.2f}x the engine's time (FLOPs alone: "
+              f"{summary['flops_only']['user_loop_min']:.2f}x)")
         out["sets"][name] = {"rows": rows, "summary": summary}
     if args.json:
         with open(args.json, "w") as f:

@@ -532,8 +532,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     ``torch.func.vmap`` over ``chunk`` initialisations' stacked parameters. ``chunk=None`` picks by the work of
     one forward pass (:func:`engine`): the loop when one pass is at least :data:`LOOP_FLOPS` or has at least
     :data:`LOOP_ACTIVATIONS` of activations (a plain convolution per initialisation beats vmap's grouped one
-    there), else vmap over as many initialisations as
-    fit in :data:`CHUNK_BYTES` of forward/backward activations (1 to 8); ``chunk=1`` asks for the loop, a larger
+    there), else vmap over as many initialisations as fit in :data:`CHUNK_BYTES` of forward/backward
+    activations (1 to 8); ``chunk=1`` asks for the loop, a larger
     ``chunk`` for vmap. ``on_chunk(done, n_inits)`` is called after each chunk (each initialisation in the
     loop; a progress hook). ``in_place=True`` reinitialises the given module itself instead of a private copy
     (for a caller that discards it: one model's memory less, 0.5 GB for ResNet-50 with the ``global`` remedy).
@@ -611,9 +611,9 @@ LOOP_FLOPS = 100e6
 #: run slower than a plain convolution per initialisation (measured, one thread, 16 initialisations, on 59 spec
 #: nets, 1-D and 2-D, 4 to 32 channels, 32² to 256²: ``benchmarks/engine_choice.py``. With the FLOPs alone, vmap
 #: ran ``2*conv3, maxpool2, 2*conv3`` 8 wide at 128², 160² and 192² about 1.3×, 1.7–1.8× and 1.9× slower than the
-#: loop, slower than a user's plain loop; with this threshold the engine chosen took at most 1.32× the faster
-#: one's time. Rules that also asked for FLOPs per byte or channels per group fitted the first 49 nets better and
-#: the last 10, measured after them, worse.)
+#: loop, slower than a user's plain loop; with this threshold the engine chosen took on average 1.02–1.04× the
+#: faster one's time on each of three sets of nets. Rules that also asked for FLOPs per byte or channels per group
+#: fitted the first 49 nets better and the last 10, measured after them, worse.)
 LOOP_ACTIVATIONS = float(2 ** 21)
 
 
