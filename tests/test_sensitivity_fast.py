@@ -167,6 +167,20 @@ def test_the_replay_skips_overwritten_draws_but_not_their_place_in_the_stream():
     assert {s.key for s in replay.steps if s.key} >= {"conv1.weight", "fc.weight", "fc.bias", "bn1.weight"}
 
 
+@pytest.mark.parametrize("words", [0, 1, 2, 7, 2 * _init.SKIP_CHUNK + 3])
+def test_skipping_takes_as_many_numbers_from_the_stream_as_float_uniform_draws(words):
+    """The steps that skip overwritten draws leave the generator where ``words`` float32 ``uniform_`` values do."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(11)
+        for step in _init._skip(words):
+            step.op(torch.empty(step.shape, dtype=step.dtype), *step.args, **step.kwargs)
+        after_skip = torch.rand(4)
+        torch.manual_seed(11)
+        torch.empty(words).uniform_()
+        after_draws = torch.rand(4)
+    assert torch.equal(after_skip, after_draws)
+
+
 def test_the_replay_into_another_dtype_and_a_subset_of_the_tensors():
     """A float64 copy gets the float32 draws (as the build and copy did); a model holding only some of the
     builder's tensors (a traced cut) gets those, and the stream of the others is still consumed."""
