@@ -275,18 +275,29 @@ def _fit_separable_gaussian(z: np.ndarray, mu0, sigma0, axes: list[int], iters: 
     wide = np.log([_FLAT_SIGMA * z.shape[k] for k in axes])
 
     def evaluate(p, jacobian=True):
+        """The model ``g`` and, with ``jacobian``, its Jacobian as factors: every column (∂g/∂A, then ∂g/∂μ_k and
+        ∂g/∂log σ_k per fitted axis) is an outer product of one vector per axis, ``factors[k]`` (columns × n_k)."""
         base = np.ones(z.shape)
-        parts = []
+        factors = [np.ones((len(p), n)) for n in z.shape]
         for j, k in enumerate(axes):
             mu, s2 = p[1 + 2 * j], math.exp(2 * p[2 + 2 * j])
             d = grids[k] - mu
-            base = base * _along(np.exp(-d * d / (2 * s2)), k, z.ndim)
-            parts.append((k, d / s2, d * d / s2))
+            f = np.exp(-d * d / (2 * s2))
+            base = base * _along(f, k, z.ndim)
+            factors[k][:] = f
+            factors[k][1 + 2 * j] *= p[0] * d / s2  # (the amplitude on the fitted axis's own factor)
+            factors[k][2 + 2 * j] *= p[0] * d * d / s2
         g = p[0] * base
-        if not jacobian:
-            return g, None
-        cols = [base] + [c for k, dmu, dls in parts for c in (g * _along(dmu, k, z.ndim), g * _along(dls, k, z.ndim))]
-        return g, np.stack([c.ravel() for c in cols], axis=1)
+        return g, factors if jacobian else None
+
+    def normal(factors, r):
+        """``(JᵀJ, Jᵀr)`` from the Jacobian's factors: JᵀJ is the elementwise product of each axis's Gram matrix,
+        and Jᵀr contracts the residual map with each column's factors (no column is built at full size)."""
+        u = factors[0]
+        if z.ndim == 1:
+            return u @ u.T, u @ r
+        v = factors[1]
+        return (u @ u.T) * (v @ v.T), ((u @ r.reshape(z.shape)) * v).sum(axis=1)
 
     p = np.array([1.0] + [x for k in axes for x in (mu0[k], math.log(sigma0[k]))])
     g, J = evaluate(p)
@@ -295,7 +306,7 @@ def _fit_separable_gaussian(z: np.ndarray, mu0, sigma0, axes: list[int], iters: 
     r = (g - z).ravel()
     cost, lam, converged = float(r @ r), 1e-3, False
     for _ in range(iters):
-        JTJ, grad = J.T @ J, J.T @ r
+        JTJ, grad = normal(J, r)
         damp = np.maximum(np.diag(JTJ), 1e-12 * max(float(np.diag(JTJ).max()), 1e-300))
         while True:
             step = np.linalg.lstsq(JTJ + lam * np.diag(damp), -grad, rcond=None)[0]
