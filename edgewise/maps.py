@@ -265,6 +265,36 @@ def _along(v: np.ndarray, k: int, ndim: int) -> np.ndarray:
     return v.reshape(shape)
 
 
+def _gaussian_model(grids: list, axes: list[int], p: np.ndarray, jacobian: bool = True):
+    """The separable Gaussian ``g`` on ``grids`` (one coordinate vector per axis) with parameters ``p`` (A, then
+    (μ_k, log σ_k) per fitted axis of ``axes``) and, with ``jacobian``, its Jacobian as factors: every column (∂g/∂A,
+    then ∂g/∂μ_k and ∂g/∂log σ_k per fitted axis) is an outer product of one vector per axis, ``factors[k]``
+    (columns × n_k)."""
+    shape = tuple(len(x) for x in grids)
+    base = np.ones(shape)
+    factors = [np.ones((len(p), n)) for n in shape]
+    for j, k in enumerate(axes):
+        mu, s2 = p[1 + 2 * j], math.exp(2 * p[2 + 2 * j])
+        d = grids[k] - mu
+        f = np.exp(-d * d / (2 * s2))
+        base = base * _along(f, k, len(shape))
+        factors[k][:] = f
+        factors[k][1 + 2 * j] *= p[0] * d / s2  # (the amplitude on the fitted axis's own factor)
+        factors[k][2 + 2 * j] *= p[0] * d * d / s2
+    return p[0] * base, factors if jacobian else None
+
+
+def _normal_equations(factors: list, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(JᵀJ, Jᵀr)`` from the Jacobian's factors (:func:`_gaussian_model`) and the residual map: JᵀJ is the
+    elementwise product of each axis's Gram matrix, and Jᵀr contracts the residual with each column's factors
+    (no column is built at full size)."""
+    u = factors[0]
+    if residual.ndim == 1:
+        return u @ u.T, u @ residual
+    v = factors[1]
+    return (u @ u.T) * (v @ v.T), ((u @ residual) * v).sum(axis=1)
+
+
 def _fit_separable_gaussian(z: np.ndarray, mu0, sigma0, axes: list[int], iters: int = 200):
     """Levenberg–Marquardt fit of ``A · Π_k exp(−(i_k − μ_k)² / 2σ_k²)`` to ``z`` over ``axes``
     (the others are constant). Parameters: A, then (μ_k, log σ_k) per fitted axis.
@@ -274,45 +304,20 @@ def _fit_separable_gaussian(z: np.ndarray, mu0, sigma0, axes: list[int], iters: 
     lo, hi = math.log(0.05), math.log(1e3 * max(z.shape))
     wide = np.log([_FLAT_SIGMA * z.shape[k] for k in axes])
 
-    def evaluate(p, jacobian=True):
-        """The model ``g`` and, with ``jacobian``, its Jacobian as factors: every column (∂g/∂A, then ∂g/∂μ_k and
-        ∂g/∂log σ_k per fitted axis) is an outer product of one vector per axis, ``factors[k]`` (columns × n_k)."""
-        base = np.ones(z.shape)
-        factors = [np.ones((len(p), n)) for n in z.shape]
-        for j, k in enumerate(axes):
-            mu, s2 = p[1 + 2 * j], math.exp(2 * p[2 + 2 * j])
-            d = grids[k] - mu
-            f = np.exp(-d * d / (2 * s2))
-            base = base * _along(f, k, z.ndim)
-            factors[k][:] = f
-            factors[k][1 + 2 * j] *= p[0] * d / s2  # (the amplitude on the fitted axis's own factor)
-            factors[k][2 + 2 * j] *= p[0] * d * d / s2
-        g = p[0] * base
-        return g, factors if jacobian else None
-
-    def normal(factors, r):
-        """``(JᵀJ, Jᵀr)`` from the Jacobian's factors: JᵀJ is the elementwise product of each axis's Gram matrix,
-        and Jᵀr contracts the residual map with each column's factors (no column is built at full size)."""
-        u = factors[0]
-        if z.ndim == 1:
-            return u @ u.T, u @ r
-        v = factors[1]
-        return (u @ u.T) * (v @ v.T), ((u @ r.reshape(z.shape)) * v).sum(axis=1)
-
     p = np.array([1.0] + [x for k in axes for x in (mu0[k], math.log(sigma0[k]))])
-    g, J = evaluate(p)
+    g, J = _gaussian_model(grids, axes, p)
     p[0] = float(g.ravel() @ z.ravel() / max(g.ravel() @ g.ravel(), 1e-300))  # best amplitude for the start
-    g, J = evaluate(p)
+    g, J = _gaussian_model(grids, axes, p)
     r = (g - z).ravel()
     cost, lam, converged = float(r @ r), 1e-3, False
     for _ in range(iters):
-        JTJ, grad = normal(J, r)
+        JTJ, grad = _normal_equations(J, r.reshape(z.shape))
         damp = np.maximum(np.diag(JTJ), 1e-12 * max(float(np.diag(JTJ).max()), 1e-300))
         while True:
             step = np.linalg.lstsq(JTJ + lam * np.diag(damp), -grad, rcond=None)[0]
             new = p + step
             new[2::2] = np.clip(new[2::2], lo, hi)
-            g_new, _ = evaluate(new, jacobian=False)
+            g_new, _ = _gaussian_model(grids, axes, new, jacobian=False)
             r_new = (g_new - z).ravel()
             cost_new = float(r_new @ r_new)
             if cost_new < cost or lam > 1e12:
@@ -328,7 +333,7 @@ def _fit_separable_gaussian(z: np.ndarray, mu0, sigma0, axes: list[int], iters: 
             break
         if (p[2::2] > wide).any():
             break
-        J = evaluate(p)[1]
+        J = _gaussian_model(grids, axes, p)[1]
     return p, converged
 
 

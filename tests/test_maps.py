@@ -128,78 +128,38 @@ def test_area_ratio_clips_to_non_square_maps():
         area_ratio(np.ones(3), fractions=(1.5,))
 
 
-def dense_gaussian_fit(z, mu0, sigma0, axes, iters=200):
-    """The reference Levenberg–Marquardt fit: the same steps, with the Jacobian built column by column at full
-    size and JᵀJ, Jᵀr taken from it (what ``_fit_separable_gaussian`` computes from per-axis factors)."""
-    grids = [np.arange(n, dtype=np.float64) for n in z.shape]
-    lo, hi = math.log(0.05), math.log(1e3 * max(z.shape))
-    wide = np.log([3.0 * z.shape[k] for k in axes])
-
-    def along(v, k):
-        shape = [1] * z.ndim
-        shape[k] = -1
-        return v.reshape(shape)
-
-    def evaluate(p):
-        base, cols = np.ones(z.shape), []
-        for j, k in enumerate(axes):
-            mu, s2 = p[1 + 2 * j], math.exp(2 * p[2 + 2 * j])
-            d = grids[k] - mu
-            base = base * along(np.exp(-d * d / (2 * s2)), k)
-            cols.append((k, d / s2, d * d / s2))
-        g = p[0] * base
-        jac = [base] + [c for k, dmu, dls in cols for c in (g * along(dmu, k), g * along(dls, k))]
-        return g, np.stack([c.ravel() for c in jac], axis=1)
-
-    p = np.array([1.0] + [x for k in axes for x in (mu0[k], math.log(sigma0[k]))])
-    g, J = evaluate(p)
-    p[0] = float(g.ravel() @ z.ravel() / max(g.ravel() @ g.ravel(), 1e-300))
-    g, J = evaluate(p)
-    r = (g - z).ravel()
-    cost, lam, converged = float(r @ r), 1e-3, False
-    for _ in range(iters):
-        JTJ, grad = J.T @ J, J.T @ r
-        damp = np.maximum(np.diag(JTJ), 1e-12 * max(float(np.diag(JTJ).max()), 1e-300))
-        while True:
-            step = np.linalg.lstsq(JTJ + lam * np.diag(damp), -grad, rcond=None)[0]
-            new = p + step
-            new[2::2] = np.clip(new[2::2], lo, hi)
-            r_new = (evaluate(new)[0] - z).ravel()
-            cost_new = float(r_new @ r_new)
-            if cost_new < cost or lam > 1e12:
-                break
-            lam *= 10
-        if not cost_new < cost:
-            converged = True
-            break
-        gain = cost - cost_new
-        p, r, cost, lam = new, r_new, cost_new, max(lam / 10, 1e-12)
-        if gain <= 1e-15 * cost or cost <= 1e-30 * z.size or np.abs(step).max() < 1e-12:
-            converged = True
-            break
-        if (p[2::2] > wide).any():
-            break
-        J = evaluate(p)[1]
-    return p, converged
+def dense_jacobian(grids, axes, p):
+    """The reference: the model's Jacobian built column by column at full size (∂g/∂A, then ∂g/∂μ_k and
+    ∂g/∂log σ_k per fitted axis, each from its own formula), one row per map position."""
+    mesh = np.meshgrid(*grids, indexing="ij")
+    g = p[0] * np.exp(-sum((mesh[k] - p[1 + 2 * j]) ** 2 / (2 * math.exp(2 * p[2 + 2 * j]))
+                           for j, k in enumerate(axes)))
+    cols = [g / p[0]]
+    for j, k in enumerate(axes):
+        d, s2 = mesh[k] - p[1 + 2 * j], math.exp(2 * p[2 + 2 * j])
+        cols += [g * d / s2, g * d * d / s2]
+    return g, np.stack([c.ravel() for c in cols], axis=1)
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_the_gaussian_fit_from_per_axis_factors_is_the_dense_fit(seed):
-    """JᵀJ and Jᵀr from each axis's factors give the fit of the full Jacobian (to rounding), in 1-D and 2-D, with
-    one axis held constant, on clean and noisy Gaussians."""
-    from edgewise.maps import _fit_separable_gaussian
+def test_the_gaussian_fits_normal_equations_from_per_axis_factors_are_the_dense_ones(seed):
+    """The fit's JᵀJ and Jᵀr, from one vector per axis, equal those of the Jacobian built at full size (1-D, 2-D,
+    one axis held constant), and its model equals the Gaussian."""
+    from edgewise.maps import _gaussian_model, _normal_equations
 
     rng = np.random.default_rng(seed)
-    shape = tuple(int(n) for n in rng.integers(3, 60, size=1 + seed % 2))
-    mean, sigma = [rng.uniform(0, n - 1) for n in shape], [rng.uniform(0.6, n / 2) for n in shape]
-    z = gaussian(shape, mean, sigma, amplitude=rng.uniform(0.5, 3)) + (seed % 3) * 0.02 * rng.random(shape)
-    mu0 = [m + rng.normal(0, 0.5) for m in mean]
-    sigma0 = [s * rng.uniform(0.7, 1.4) for s in sigma]
+    shape = tuple(int(n) for n in rng.integers(2, 40, size=1 + seed % 2))
+    grids = [np.arange(n, dtype=np.float64) for n in shape]
+    residual = rng.normal(size=shape)
     for axes in ([0], [0, 1]) if len(shape) == 2 else ([0],):
-        p, converged = _fit_separable_gaussian(z, mu0, sigma0, axes)
-        ref, ref_converged = dense_gaussian_fit(z, mu0, sigma0, axes)
-        assert converged == ref_converged
-        assert p == pytest.approx(ref, rel=1e-8, abs=1e-10)
+        p = np.array([rng.uniform(0.5, 3)] + [x for k in axes for x in (rng.uniform(-2, shape[k] + 2),
+                                                                           math.log(rng.uniform(0.3, shape[k])))])
+        g, factors = _gaussian_model(grids, axes, p)
+        ref_g, J = dense_jacobian(grids, axes, p)
+        jtj, jtr = _normal_equations(factors, residual)
+        assert g == pytest.approx(ref_g, rel=1e-12, abs=1e-300)
+        assert jtj == pytest.approx(J.T @ J, rel=1e-10, abs=1e-12 * np.abs(J.T @ J).max())
+        assert jtr == pytest.approx(J.T @ residual.ravel(), rel=1e-10, abs=1e-10 * np.abs(J).sum())
 
 
 def slow_area_ratio(w, fractions):
