@@ -18,6 +18,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _trace  # (a cycle: _trace imports this module; its functions are looked up when called)
 from ._pad import Pad
 
 __all__ = ["infer_shapes"]
@@ -122,10 +123,16 @@ _SAME_SHAPE_MODULES = (
 
 def _module(m: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     x = _only(node, shapes)
+    if type(m) in _SAME_SHAPE_MODULES and (len(node.args) != 1 or node.kwargs):
+        raise _Unknown("arguments")
+    return module_shape(m, x)
+
+
+def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape of leaf layer ``m`` called on one input of shape ``x`` (batch axis included); raises
+    :class:`_Unknown` for a layer (or an input) this pass does not derive."""
     cls = type(m)  # exact types: a subclass may pad, crop or reshape in its own forward
     if cls in _SAME_SHAPE_MODULES:
-        if len(node.args) != 1 or node.kwargs:
-            raise _Unknown("arguments")
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
@@ -192,24 +199,20 @@ def _tuple(v, n: int) -> tuple:
 
 
 def _conv(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
-    from ._trace import _conv_axes
-
     n = 2 if isinstance(m, nn.Conv2d) else 1
     if len(x) != n + 2 or x[1] != m.in_channels or (isinstance(m.padding, str) and any(s != 1 for s in m.stride)):
         raise _Unknown("conv input")
-    axes = _conv_axes(m, n)
+    axes = _trace._conv_axes(m, n)
     if m.padding_mode != "zeros" and any(max(a.pad) >= size for a, size in zip(axes, x[2:])):
         raise _Unknown("padding beyond the input")
     return (1, m.out_channels, *(a.out_size(size) for a, size in zip(axes, x[2:])))
 
 
 def _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[int, ...]:
-    from ._trace import _pool_axes
-
     n = 2 if two_d else 1
     if len(x) != n + 2:
         raise _Unknown("pool input")
-    axes = _pool_axes(kernel, stride, padding, dilation, ceil_mode, n)
+    axes = _trace._pool_axes(kernel, stride, padding, dilation, ceil_mode, n)
     if any(2 * a.pad[0] > a.kernel for a in axes):  # PyTorch refuses padding beyond half the kernel
         raise _Unknown("pool padding")
     return (*x[:2], *(a.out_size(size) for a, size in zip(axes, x[2:])))
@@ -276,7 +279,11 @@ def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     tensors, dim = _arg(node, 0, "tensors", None), _arg(node, 1, "dim", 0)
     if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, torch.fx.Node) for t in tensors):
         raise _Unknown("cat operands")
-    parts = [shapes[t] for t in tensors]
+    return cat_shape([shapes[t] for t in tensors], dim)
+
+
+def cat_shape(parts: list, dim: int) -> tuple[int, ...]:
+    """The shape of ``torch.cat`` of tensors of shapes ``parts`` along ``dim``; raises :class:`_Unknown`."""
     dim = dim % len(parts[0])
     rest = {p[:dim] + p[dim + 1:] for p in parts}
     if len(rest) != 1 or len({len(p) for p in parts}) != 1:

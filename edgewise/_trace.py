@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Resample, Window
+from ._direct import direct_graph
 from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
 from ._fx_fast import FastTracer
 from ._layout import Layout
@@ -739,6 +740,11 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
     caches, direct = _caches(modules), False
     try:
         direct = _eval(model, modules)  # trace the inference graph (no auxiliary heads, no batch statistics)
+        if layer is None and norm_stats == "ignore":  # a plain CNN: its Graph recorded as its forward runs
+            recorded = direct_graph(model, shape, named, _Tracer().is_leaf_module)
+            if recorded is not None:
+                return _graph(model, *recorded, shape, model_name, norm_stats)
+            _restore(caches)
         try:
             fx_graph = _fx_graph(model, shape, caches, attrs, arch, named)
         except Exception as e:  # symbolic tracing fails on data-dependent control flow
@@ -977,9 +983,14 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         inputs = tuple(map(fx_to_name.__getitem__, srcs))  # repeats kept: x + x has two operands
         groups = _attr(modules.get(fx.target), "groups", 1) if fx.op == "call_module" else 1
         fx_to_name[fx] = add(node_name, kind, inputs, out_shape, axes, groups, op)
+    return _graph(model, _prune(nodes, output), output, shape, model_name, norm_stats, tuple(layout.norm_layers))
+
+
+def _graph(model: nn.Module, nodes: dict, output: str, shape, model_name: str, norm_stats: str,
+           norm_layers: tuple = ()) -> Graph:
+    """The Graph of ``nodes`` (pruned) traced from ``model``; a spec net's padding scheme recorded."""
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
-    return Graph(_prune(nodes, output), "input", output, shape, model_name, padding, norm_stats,
-                 tuple(layout.norm_layers))
+    return Graph(nodes, "input", output, shape, model_name, padding, norm_stats, norm_layers)
 
 
 def _node(name: str, kind: str, inputs: tuple, shape: tuple, axes: tuple, groups: int, op: str, pick: tuple) -> Node:

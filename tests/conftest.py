@@ -53,3 +53,15 @@ def baseline() -> int:
     code = "import torch, edgewise.cli; print(open('/proc/self/status').read().split('VmSize:')[1].split()[0])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     return int(out.stdout.strip()) * 1024
+
+
+@pytest.fixture(scope="module")
+def fx_path():
+    """Trace through torch.fx only, the direct trace of plain CNNs (``edgewise._direct``) off: for the tests of
+    the torch.fx path (module-scoped: hypothesis tests take it too)."""
+    from edgewise import _trace
+
+    orig = _trace.direct_graph
+    _trace.direct_graph = lambda *args: None
+    yield
+    _trace.direct_graph = orig

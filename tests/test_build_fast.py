@@ -29,7 +29,7 @@ from edgewise.testing.random_nets import random_net, random_spec
 SETTINGS = settings(derandomize=True, max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same'"), pytest.mark.usefixtures("fx_path")]
 
 
 # ------------------------------------------------------------------ the slow reference

@@ -34,7 +34,7 @@ from edgewise.testing.random_nets import random_net
 SETTINGS = settings(derandomize=True, max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same'"), pytest.mark.usefixtures("fx_path")]
 
 
 def slow_trace(model, shape, **kw):

@@ -1,0 +1,293 @@
+"""Graphs of plain CNNs recorded while their forward runs, without torch.fx.
+
+A trace through torch.fx makes a proxy, an fx node and its name for every op, then shapes and a Graph
+node from each: on a cold call that is most of the time (DenseNet-121: about 430 fx nodes). For models made
+only of ops whose Graph node needs nothing but its operands' shapes, :func:`direct_graph` runs the forward once
+on stand-ins (:class:`_Var`) that make each op's Graph node on the spot: the name, kind, windows, groups and
+shape the torch.fx path gives it (node names through torch.fx's own naming rules, which decide a function
+node's name). The ops: the layers in :data:`LAYERS` (BatchNorm with running statistics) and edgewise's remedy
+convolutions, ``+`` and ``*`` (a
+number or another traced tensor, broadcast), channel ``torch.cat``, flattening to a vector, adaptive average
+pooling, per-unit functions and methods, and functions registered with ``torch.fx.wrap`` that edgewise maps
+as the identity (torchvision's stochastic depth).
+
+Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
+traced (a parameter, a constant), shape arithmetic or Python control flow on a traced value, a node the output
+does not depend on, optional forward arguments, a module class with its own ``__getattr__`` or ``_call_impl``,
+timm's modules (their leaf functions). The caller then traces with torch.fx, whose Graphs these equal (tested
+on zoo models, random nets and models that stop midway).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections import namedtuple
+from types import FunctionType
+
+import torch
+import torch.fx
+import torch.fx._symbolic_trace as _st
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import _trace
+from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
+from ._layout import _PLAIN_MODULES, _statistics_used
+from ._pad import Pad
+from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _adaptive, _broadcast, _flatten, _Unknown, arg_values, \
+    cat_shape, module_shape
+
+__all__ = ["direct_graph"]
+
+#: the leaf layers recorded directly (exact types: a subclass may do anything in its forward)
+LAYERS = frozenset(_PLAIN_MODULES | {
+    Pad, nn.Flatten, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
+    nn.Mish, nn.ReLU6, nn.Dropout1d, nn.Dropout2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d})
+_PER_UNIT = frozenset(_SAME_SHAPE_FUNCTIONS | {F.mish, F.hardsigmoid, F.leaky_relu, F.elu, F.hardtanh, F.softplus,
+                                                F.selu, F.celu, F.relu_, torch.relu_})
+_BINARY = {operator.add: "add", operator.mul: "mul", torch.add: "add", torch.mul: "mul"}
+_CATS = (torch.cat, torch.concat)
+_FLATTENS = (torch.flatten, "flatten")
+_ADAPTIVE = {F.adaptive_avg_pool1d: False, F.adaptive_avg_pool2d: True}
+#: argument values an op may take beside traced tensors
+_PLAIN = (int, float, bool, str, type(None), torch.dtype)
+_Call = namedtuple("_Call", "op target args kwargs")  # what _trace._refine reads of an fx node
+
+
+class _Fallback(BaseException):
+    """An op the direct trace does not record (a BaseException: a model's ``except Exception`` cannot hide it)."""
+
+
+class _Same(dict):
+    """Graph node name -> itself (``_trace._refine`` looks operands up through such a map)."""
+
+    def __missing__(self, key):
+        return key
+
+
+_SAME = _Same()
+
+
+class _Var:
+    """A traced tensor: its Graph node, its shape (batch axis included), the trace that records its ops."""
+
+    __slots__ = ("_ew_node", "_ew_shape", "_ew_trace")  # (no tensor attribute has these names)
+    __hash__ = object.__hash__
+
+    def __init__(self, name: str, shape: tuple, trace: "_Direct"):
+        self._ew_node, self._ew_shape, self._ew_trace = name, shape, trace
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        trace = next(v._ew_trace for v in arg_values((args, kwargs or {})) if type(v) is _Var)
+        if torch.overrides.is_tensor_method_or_property(func):
+            raise _Fallback  # (a tensor method called on a plain tensor with a traced argument)
+        return trace.function(func, args, kwargs or {}, func.__name__)
+
+    def __add__(self, other):
+        return self._ew_trace.function(operator.add, (self, other), {})
+
+    def __radd__(self, other):
+        return self._ew_trace.function(operator.add, (other, self), {})
+
+    def __mul__(self, other):
+        return self._ew_trace.function(operator.mul, (self, other), {})
+
+    def __rmul__(self, other):
+        return self._ew_trace.function(operator.mul, (other, self), {})
+
+    def __getattr__(self, name: str):
+        if name in _SAME_SHAPE_METHODS or name == "flatten":
+            return functools.partial(self._ew_trace.method, name, self)
+        raise _Fallback  # (torch.fx would record an attribute: .shape, .size, ...)
+
+
+def _refuse(*args, **kwargs):
+    raise _Fallback
+
+
+for _name in ("bool", "len", "iter", "contains", "getitem", "setitem", "delitem", "call", "float", "int", "index",
+              "complex", "abs", "neg", "pos", "invert", "eq", "ne", "lt", "le", "gt", "ge", "sub", "rsub", "truediv",
+              "rtruediv", "floordiv", "rfloordiv", "mod", "rmod", "pow", "rpow", "matmul", "rmatmul", "and", "rand",
+              "or", "ror", "xor", "rxor", "lshift", "rlshift", "rshift", "rrshift", "divmod", "rdivmod", "round",
+              "trunc", "floor", "ceil", "reversed", "enter", "exit", "copy", "deepcopy", "reduce", "reduce_ex"):
+    setattr(_Var, f"__{_name}__", _refuse)
+
+
+def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) -> tuple | None:
+    """``(nodes, output)`` of ``model``'s Graph on an input of ``shape`` (no batch axis), recorded while its
+    forward runs (in eval mode, set by the caller), or None where the model leaves the ops recorded here.
+    ``named``: ``dict(model.named_modules())``; ``leaf(module, path)``: torch.fx's leaf rule."""
+    if not _eligible(model, named):
+        return None
+    trace = _Direct(named, leaf, len(shape) - 1)
+    code = type(model).forward.__code__
+    patches = [(d, k, _refusing(d[k])) for (_, k), d in _st._wrapped_fns_to_patch.items() if k in d]
+    saved = [(d, k, d[k]) for d, k, _ in patches]
+    was_tracing = _st._get_is_fx_tracing()
+    _st._set_is_fx_tracing(True)
+    nn.Module._call_impl = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)
+    try:
+        for d, k, v in patches:
+            d[k] = v
+        out = model.forward(trace.input(code.co_varnames[1], shape))
+    except (Exception, _Fallback):
+        return None
+    finally:
+        nn.Module._call_impl = _CALL_IMPL
+        for d, k, v in saved:
+            d[k] = v
+        _st._set_is_fx_tracing(was_tracing)
+    if type(out) is not _Var or len(_trace._prune(trace.nodes, out._ew_node)) != len(trace.nodes):
+        return None  # (a node the output does not read: the torch.fx path skips it, names and all)
+    return trace.nodes, out._ew_node
+
+
+def _eligible(model: nn.Module, named: dict) -> bool:
+    """A model whose forward takes one tensor and whose modules route calls as ``nn.Module`` does."""
+    fn = getattr(type(model), "forward", None)
+    if not (LEAN_MODULES and LEAN_TRACE) or not isinstance(fn, FunctionType) or "forward" in model.__dict__:
+        return False
+    code = fn.__code__
+    if code.co_argcount != 2 or code.co_kwonlyargcount or code.co_flags & 0x0C:  # (*args, **kwargs)
+        return False
+    if _lean_classes(named.values()) is None:
+        return False
+    return not any(type(m).__module__.startswith("timm.") for m in named.values())
+
+
+def _remedy(m: nn.Module) -> bool:
+    """An edgewise convolution that states its windows (``edgewise_op``: padded, partial, CoordConv, global)."""
+    return isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m).__module__.startswith("edgewise.") and \
+        callable(getattr(m, "edgewise_op", None))
+
+
+@functools.lru_cache(maxsize=None)
+def _refusing(fn):
+    """``fn`` (a function registered with ``torch.fx.wrap``) for a direct trace: recorded where edgewise maps it as
+    the identity, refused otherwise, when it is given a traced tensor."""
+
+    @functools.wraps(fn)
+    def guard(*args, **kwargs):
+        for v in arg_values((args, kwargs)):
+            if type(v) is _Var:
+                if not _trace._is_identity_function(fn):
+                    raise _Fallback
+                return v._ew_trace.function(fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    return guard
+
+
+class _Direct:
+    """One direct trace: the Graph nodes so far and torch.fx's naming state."""
+
+    def __init__(self, named: dict, leaf, n: int):
+        self.paths = {m: k for k, m in named.items()}  # (a module under two names: the last, as torch.fx keeps)
+        self.leaf, self.n = leaf, n
+        self.nodes: dict = {}
+        self.calls: dict[str, int] = {}
+        self.fx = torch.fx.Graph()  # (only its namespace: the names torch.fx would give the nodes)
+
+    def _fx_name(self, candidate) -> str:
+        return _create_name(self.fx._graph_namespace, _target_name(self.fx, candidate))
+
+    def input(self, arg: str, shape: tuple) -> _Var:
+        self._fx_name(arg)
+        self.nodes["input"] = _trace._node("input", "input", (), shape, (), 1, "input", ())
+        return _Var("input", (1, *shape), self)
+
+    # ------------------------------------------------------------------ layers
+    def call(self, mod: nn.Module, args: tuple, kwargs: dict):
+        """``nn.Module._call_impl`` during the trace: a leaf layer is recorded, any other module runs."""
+        path = self.paths.get(mod)
+        if path is None:
+            raise _Fallback  # (a module made in forward: torch.fx names it by a search)
+        if type(mod) in LAYERS or _remedy(mod):
+            return self.layer(mod, path, args, kwargs)
+        if self.leaf(mod, path):
+            raise _Fallback
+        return _CALL_IMPL(mod, *args, **kwargs)
+
+    def layer(self, m: nn.Module, path: str, args: tuple, kwargs: dict) -> _Var:
+        if kwargs or len(args) != 1 or type(args[0]) is not _Var or _statistics_used(m):
+            raise _Fallback
+        x = args[0]
+        self._fx_name(path)
+        k = self.calls[path] = self.calls.get(path, 0) + 1
+        name = path if k == 1 else f"{path}#{k - 1}"
+        try:
+            out = module_shape(m, x._ew_shape)
+        except _Unknown:
+            raise _Fallback from None
+        in_shape = self.nodes[x._ew_node].shape
+        kind, axes = _trace._module_op(m, len(in_shape) - 1, in_shape)
+        fx = _Call("call_module", path, (x._ew_node,), {})
+        kind, axes, srcs = _trace._refine(kind, axes, fx, [x._ew_node], self.nodes, _SAME, out[1:], name)
+        return self._add(name, kind, srcs, out, axes, _trace._attr(m, "groups", 1), type(m).__name__)
+
+    # ------------------------------------------------------------------ functions and methods
+    def method(self, name: str, x: _Var, *args, **kwargs) -> _Var:
+        return self.function(name, (x, *args), kwargs)
+
+    def function(self, target, args: tuple, kwargs: dict, fx_name=None) -> _Var:
+        """Record a call of ``target`` (a function, or a method's name) as torch.fx's node ``fx_name`` would be."""
+        srcs = []
+        for v in arg_values((args, kwargs)):
+            if type(v) is _Var:
+                srcs.append(v)
+            elif not isinstance(v, _PLAIN):
+                raise _Fallback  # a tensor that is not traced (a parameter, a constant), a module, ...
+        out = self._shape(target, args, kwargs, srcs)
+        name = self._fx_name(target if fx_name is None else fx_name)
+        in_shape = self.nodes[srcs[0]._ew_node].shape
+        plain = tuple([v._ew_node if type(v) is _Var else v for v in args])
+        kind, axes = _trace._function_op(target, plain, kwargs, len(in_shape) - 1)
+        fx = _Call("call_method" if isinstance(target, str) else "call_function", target, plain, kwargs)
+        kind, axes, inputs = _trace._refine(kind, axes, fx, [v._ew_node for v in srcs], self.nodes, _SAME, out[1:], name)
+        op = target if isinstance(target, str) else _trace._qualname(target)
+        return self._add(name, kind, inputs, out, axes, 1, op)
+
+    def _shape(self, target, args: tuple, kwargs: dict, srcs: list) -> tuple:
+        """The output shape (batch axis included) of an op this trace records; raises :class:`_Fallback`."""
+        first = args[0] if args else None
+        try:
+            if target in _BINARY and not kwargs and len(args) == 2 and srcs and \
+                    all(type(a) is _Var or type(a) in (int, float) for a in args):
+                return _broadcast([v._ew_shape for v in srcs])
+            if type(first) is not _Var:
+                if target in _CATS and type(first) in (list, tuple) and first and \
+                        all(type(v) is _Var for v in first) and len(srcs) == len(first):
+                    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+                    out = cat_shape([v._ew_shape for v in first], dim)
+                    if type(dim) is int and dim % len(out) == 1:  # (another dim: a data movement, not a cat node)
+                        return out
+                raise _Fallback
+            if len(srcs) != 1:
+                raise _Fallback
+            if target in _PER_UNIT or getattr(target, "__name__", None) == "stochastic_depth" or (
+                    target in _SAME_SHAPE_METHODS and len(args) == 1 and not kwargs):
+                return first._ew_shape
+            if target in _FLATTENS:
+                out = _flatten(first._ew_shape, args[1] if len(args) > 1 else kwargs.get("start_dim", 0),
+                               args[2] if len(args) > 2 else kwargs.get("end_dim", -1))
+                if len(out) == 2 or (len(out) == len(first._ew_shape) and out[2:] == first._ew_shape[2:]):
+                    return out  # (to a vector, or keeping the spatial axes: else a data movement)
+            if target in _ADAPTIVE:
+                size = args[1] if len(args) > 1 else kwargs.get("output_size")
+                return _adaptive(first._ew_shape, size, _ADAPTIVE[target])
+        except (_Unknown, TypeError, ValueError, IndexError, RuntimeError):
+            pass
+        raise _Fallback
+
+    def _add(self, name: str, kind: str, inputs, out: tuple, axes, groups: int, op: str) -> _Var:
+        """Add a Graph node as the torch.fx path's ``_build`` names it (a taken name gets ``#2``, ...)."""
+        if len(out) < 2 or out[0] != 1 or min(out) < 1:
+            raise _Fallback  # (the batch axis moved, or nothing is left: the torch.fx path reports the model's error)
+        base, k = name, 1
+        while name in self.nodes:
+            k += 1
+            name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
+        self.nodes[name] = _trace._node(name, kind, tuple(inputs), out[1:], tuple(axes), int(groups), op, ())
+        return _Var(name, out, self)

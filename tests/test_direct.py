@@ -1,0 +1,252 @@
+"""The direct trace (``edgewise._direct``) against the torch.fx path it stands in for.
+
+Every Graph it records must be the torch.fx path's Graph (nodes, names, kinds, windows, shapes, output), and
+where it stops (an op it does not record) the trace must go on through torch.fx as before, with the model and
+torch left as they were.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+
+import edgewise
+from edgewise import _direct, _trace
+from edgewise.errors import EdgewiseError
+from edgewise.remedies.rewrite import apply
+from edgewise.testing.random_nets import random_net, random_spec
+
+SETTINGS = settings(derandomize=True, max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+def through_fx(model, shape):
+    """The Graph (or error) of the torch.fx path: the direct trace switched off."""
+    orig = _trace.direct_graph
+    _trace.direct_graph = lambda *a: None
+    try:
+        return outcome(lambda: _trace._trace(model, tuple(shape), None))
+    finally:
+        _trace.direct_graph = orig
+
+
+def outcome(build):
+    try:
+        g = build()
+    except EdgewiseError as e:
+        return str(e)
+    return list(g), g.output, g.input_shape, g.model_name, g.padding, g.norm_stats, g.norm_layers
+
+
+def recorded(model, shape) -> bool:
+    """Whether the direct trace takes ``model`` (and its Graph is then the torch.fx path's)."""
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        found = _direct.direct_graph(model, tuple(shape), dict(model.named_modules()), _trace._Tracer().is_leaf_module)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    assert outcome(lambda: _trace._trace(model, tuple(shape), None)) == through_fx(model, shape)
+    return found is not None
+
+
+def zoo(name: str, **kw) -> nn.Module:
+    torchvision = pytest.importorskip("torchvision")
+    return torchvision.models.get_model(name, weights=None, **kw)
+
+
+# ------------------------------------------------------------ the models it records
+
+@pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "densenet121", "vgg11_bn", "alexnet", "squeezenet1_1",
+                                  "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf",
+                                  "googlenet"])
+def test_zoo_models_are_recorded_as_the_torch_fx_path_builds_them(name):
+    kw = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
+    assert recorded(zoo(name, **kw), (3, 64, 64))
+
+
+@pytest.mark.parametrize("spec, shape", [("16*conv3", (1, 40, 40)), ("6*conv5/d2", (2, 96)),
+                                         ("2*conv3, maxpool2, res(conv3, conv3), gap, fc10", (3, 32, 32)),
+                                         ("conv7/s2, avgpool3/s2, conv3/c4, gmp, fc3", (3, 33, 29))])
+@pytest.mark.parametrize("padding", ["valid", "same", "full", "circular", "reflect", "replicate"])
+def test_spec_nets_are_recorded_with_every_padding(spec, shape, padding):
+    try:
+        model = edgewise.models.load(spec, shape, padding=padding)
+    except EdgewiseError:  # (a residual block that does not fit this padding)
+        return
+    assert recorded(model, shape)
+
+
+@pytest.mark.parametrize("remedy", ["partial", "coordconv", "global", "reflect", "nonoverlapping"])
+def test_remedy_convolutions_are_recorded(remedy):
+    model = apply(edgewise.models.load("4*conv3", (1, 24, 24)), remedy, input_shape=(1, 24, 24))
+    assert recorded(model, (1, 24, 24))
+
+
+@settings(SETTINGS)
+@given(random_net())
+def test_random_nets_get_the_torch_fx_paths_graph(case):
+    recorded(case.model, case.input_shape)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(random_spec())
+def test_random_spec_nets_are_recorded(case):
+    assert recorded(case.build(), case.input_shape)
+
+
+# ------------------------------------------------------------ names
+
+class Names(nn.Module):
+    """Names that torch.fx's names of function nodes must step around: a function ``relu`` before the module
+    ``relu`` (the Graph names the module ``relu#2``), a module ``cat_1`` (the second ``cat`` is ``cat_2``), a
+    ``+`` before the module ``add`` (``add#2``) and one after it (``add_2``), a module called twice (``conv#1``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu, self.conv, self.cat_1, self.add = nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1), nn.Identity(), \
+            nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        y = F.relu(x)
+        y = self.relu(self.conv(y)) + self.conv(x)
+        y = torch.cat([self.cat_1(y), F.relu(y)], 1)
+        y = torch.cat([y, y], dim=1)
+        return self.add(y) + x
+
+
+def test_nodes_are_named_as_the_torch_fx_path_names_them():
+    model = Names()
+    assert recorded(model, (2, 6, 6))
+    names = [n.name for n in edgewise.trace(model, (2, 6, 6))]
+    assert {"relu", "relu#2", "conv#1", "cat_1", "cat_2", "add#2", "add_2"} <= set(names)
+
+
+# ------------------------------------------------------------ where it stops
+
+def _double(x):
+    return x * 2
+
+
+torch.fx.wrap("_double")  # a leaf function of torch.fx that edgewise does not map
+
+
+class Stops(nn.Module):
+    """One op the direct trace does not record, after a convolution and before a head."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op, self.conv, self.head = op, nn.Conv2d(2, 4, 3, padding=1), nn.Conv2d(4, 3, 1)
+        self.scale, self.norm = nn.Parameter(torch.ones(4, 1, 1)), nn.GroupNorm(2, 4)
+        self.bn = nn.BatchNorm2d(4, track_running_stats=False)
+        self.spare = nn.Conv2d(2, 4, 1)
+
+    def forward(self, x):
+        y, op = self.conv(x), self.op
+        if op == "size":
+            y = y.view(y.size(0), 4, 6, 6)
+        elif op == "shape":
+            y = y + 0 * y.shape[1]
+        elif op == "parameter":
+            y = y * self.scale
+        elif op == "constant":
+            y = y + torch.ones(1, 4, 1, 1)
+        elif op == "cat_width":
+            y = torch.cat([y, y], 3)[..., :6]
+        elif op == "mean":
+            y = y - y.mean((2, 3), keepdim=True)
+        elif op == "getitem":
+            y = y[:, :, 1:-1]
+        elif op == "bool":
+            y = y if y.sum() > 0 else -y
+        elif op == "caught":  # torch.fx raises here too; the model catches it and goes on
+            try:
+                y = y * len(y)
+            except Exception:
+                y = y * 1.0
+        elif op == "unused":
+            self.spare(x)
+        elif op == "new_module":
+            y = nn.ReLU()(y)
+        elif op == "groupnorm":
+            y = self.norm(y)
+        elif op == "batch_statistics":
+            y = self.bn(y)
+        elif op == "wrapped":
+            y = _double(y)
+        elif op == "keyword":
+            y = self.head(input=y)
+            return y
+        elif op == "tuple":
+            return y, y
+        elif op == "bad_channels":
+            return self.head(x)
+        return self.head(y)
+
+
+STOPS = ["size", "shape", "parameter", "constant", "cat_width", "mean", "getitem", "bool", "caught", "unused",
+         "new_module", "groupnorm", "batch_statistics", "wrapped", "keyword", "tuple", "bad_channels"]
+
+
+@pytest.mark.parametrize("op", STOPS)
+def test_an_op_it_does_not_record_hands_the_model_to_torch_fx_and_leaves_everything_as_it_was(op):
+    model = Stops(op).train()
+    model.conv.eval()
+    flags = [m.training for m in model.modules()]
+    wrapped = dict(globals())["_double"]
+    assert not recorded(model, (2, 6, 6))
+    assert nn.Module._call_impl is _direct._CALL_IMPL
+    assert not torch.fx._symbolic_trace._get_is_fx_tracing()
+    assert globals()["_double"] is wrapped and _double(3) == 6
+    assert [m.training for m in model.modules()] == flags
+    assert set(vars(model)) == set(vars(Stops(op)))
+
+
+class Optional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x, scale: float = 2.0):
+        return self.conv(x) * scale
+
+
+class OwnGetattr(nn.Sequential):
+    def __getattr__(self, name):
+        return super().__getattr__(name)
+
+
+@pytest.mark.parametrize("make", [Optional, lambda: OwnGetattr(nn.Conv2d(1, 1, 3), nn.ReLU())])
+def test_models_it_does_not_take_at_all(make):
+    model = make()
+    assert not _direct._eligible(model, dict(model.named_modules()))
+    assert not recorded(model, (1, 8, 8))
+
+
+def test_a_model_that_fails_in_forward_reports_its_own_error():
+    model = Stops("bad_channels")
+    with pytest.raises(EdgewiseError, match="does not run on an input of shape 2x6x6"):
+        edgewise.trace(model, (2, 6, 6))
+    assert nn.Module._call_impl is _direct._CALL_IMPL
+
+
+def test_the_stand_in_refuses_what_torch_fx_would_record():
+    trace = _direct._Direct({}, None, 2)
+    x = trace.input("x", (1, 4, 4))
+    for use in (bool, len, iter, float, abs, operator.neg, lambda v: v[0], lambda v: v == v, lambda v: v - 1,
+                lambda v: v / 2, lambda v: v @ v, lambda v: v.shape, lambda v: v.size(), lambda v: 2 ** v):
+        with pytest.raises(_direct._Fallback):
+            use(x)
+
+
+def test_a_layer_that_leaves_nothing_reports_the_models_error():
+    with pytest.raises(EdgewiseError, match="does not run on an input of shape 1x3x3"):
+        edgewise.trace(nn.Sequential(nn.Conv2d(1, 1, 5), nn.ReLU()), (1, 3, 3))
