@@ -6,10 +6,12 @@ interleaved in the same run (edgewise, baseline, edgewise, baseline, ...):
 
 * **cold**: ``edgewise.pathways(model, shape, to="all")`` on an architecture edgewise
   has not seen: every cache (traces, axis matrices, counting plans) cleared first;
-  its parts: ``trace`` (torch.fx + shapes + Graph) and the torch.fx symbolic trace
-  alone (``fx``, the floor of a cold trace);
+  its parts: ``trace`` (the Graph recorded as the forward runs for a plain CNN, see
+  ``edgewise/_direct.py``; else torch.fx + shapes + Graph) and the torch.fx symbolic trace
+  alone (``fx``: what the torch.fx path starts with, for a model the direct trace does not take);
 * **resized**: the same call on a new model object of an architecture seen only at
-  another input size: torch.fx's symbolic graph is reused, shapes, Graph and plans are new;
+  another input size: recorded again by the direct trace (the torch.fx path reuses torch.fx's
+  symbolic graph), shapes, Graph and plans are new;
 * **warm**: the same call on a new model object of an architecture seen before
   (a second ``resnet50()``): the trace comes from the architecture cache;
 * **again**: the same call again on the same object; **count**: counting alone on a Graph;
@@ -48,6 +50,7 @@ import torch
 
 import edgewise
 from edgewise import _trace
+from edgewise._direct import direct_graph
 from edgewise._fingerprint import fingerprint
 
 from _timing import load_average, machine_line  # benchmarks/ is on sys.path when a script here runs
@@ -95,6 +98,9 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
         raise SystemExit(f"{name}: counts reach 1e{top:.0f}, beyond what the float64 baseline can be scaled to")
     baseline_first_s, _ = clock(lambda: autograd_pathways(net, shape, scale_log2=scale_log2))
     graph = edgewise.trace(net, shape)
+    training, _ = net.training, net.eval()
+    direct = direct_graph(net, shape, dict(net.named_modules()), _trace._Tracer().is_leaf_module) is not None
+    net.train(training)
 
     t = {k: [] for k in ("cold", "resized", "warm", "again", "count", "trace", "fx", "fingerprint", "baseline")}
     other_shape = (shape[0], *(n + 32 for n in shape[1:]))
@@ -132,6 +138,7 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
     rel_exact = float(np.expm1(np.max(np.abs(exact_log10 - result.log10.ravel())) * math.log(10)))
     return {
         "model": name, "input": "x".join(map(str, shape)), "nodes": len(graph),
+        "traced_by": "direct" if direct else "torch.fx",
         **{f"{k}_s": v for k, v in med.items()}, **{f"{k}_times_s": v for k, v in t.items()},
         "exact_s": statistics.median(exact_times), "first_call_s": first_s, "baseline_first_call_s": baseline_first_s,
         "ratio_cold": med["baseline"] / med["cold"], "ratio_resized": med["baseline"] / med["resized"],
@@ -170,18 +177,20 @@ def main(argv=None) -> int:
               f"{r['ratio_cold']:>5.1f}x {r['ratio_resized']:>5.1f}x {r['ratio_warm']:>5.1f}x "
               f"{r['ratio_again']:>5.1f}x {r['ratio_count_only']:>5.0f}x {r['max_rel_diff_vs_baseline']:>8.1e}")
     print("\ncold = edgewise.pathways(model, shape, to='all') on an architecture not seen before (caches cleared):\n"
-          "  trace (torch.fx, shapes, Graph; fx = torch.fx's symbolic trace alone) + count;\n"
+          "  trace (recorded as the forward runs for a plain CNN, else torch.fx, shapes, Graph) + count;\n"
+          "  fx = torch.fx's symbolic trace alone (the first step of the torch.fx path);\n"
           "resized = the same on a new object of an architecture seen only at another input size (+32 px):\n"
-          "  torch.fx's graph is reused, shapes, Graph and counting plans are new;\n"
+          "  recorded again (the torch.fx path reuses torch.fx's graph), new shapes, Graph and counting plans;\n"
           "warm = the same on a new object of an architecture seen before (trace from the architecture cache);\n"
           "again = the same object once more; count = counting alone on a Graph; exact = exact=True on the Graph;\n"
           "baseline = autograd_pathways (deep copy with weights one, float64 forward + backward); medians;\n"
           "ratios = baseline / edgewise; rel.diff = largest relative difference of float counts vs the baseline.")
     for r in rows:
-        print(f"{r['model']}: counts 1e{r['log10_min']:.1f} .. 1e{r['log10_max']:.1f} over {r['positions_compared']} "
+        print(f"{r['model']}: traced by {'the direct trace' if r['traced_by'] == 'direct' else 'torch.fx'}; "
+              f"counts 1e{r['log10_min']:.1f} .. 1e{r['log10_max']:.1f} over {r['positions_compared']} "
               f"positions; float vs exact {r['max_rel_diff_vs_exact']:.1e}; first call in the process "
               f"{r['first_call_s'] * 1e3:.0f} ms (baseline {r['baseline_first_call_s'] * 1e3:.0f} ms); "
-              f"cold floor fx + count: {r['ratio_fx_floor']:.0f}x; warm = architecture fingerprint "
+              f"torch.fx path floor fx + count: {r['ratio_fx_floor']:.0f}x; warm = architecture fingerprint "
               f"{r['fingerprint_s'] * 1e3:.1f} ms + count + lookup; "
               f"baseline seeded with 2**-{r['baseline_scale_log2']}")
     for r in rows:

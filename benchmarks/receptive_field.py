@@ -5,10 +5,12 @@ ways, at 3×224×224, random weights: nothing is downloaded) it times, in the sa
 (edgewise, torchscan, edgewise, ...), on one torch thread:
 
 * ``edgewise.receptive_field(model, shape)`` end to end, cold (every trace cache cleared first: an
-  architecture edgewise has not seen), resized (only the traced Graph forgotten: torch.fx's symbolic graph
-  is reused, as for an architecture seen at another input size) and warm (the same model again: its trace
+  architecture edgewise has not seen), resized (only the traced Graph forgotten: the torch.fx path reuses
+  torch.fx's symbolic graph, as for an architecture seen at another input size; a plain CNN, which the
+  direct trace records as its forward runs, is recorded again) and warm (the same model again: its trace
   is reused);
-* its parts: ``edgewise.trace`` (cold) and torch.fx's symbolic trace alone, ``receptive_field(graph)`` on
+* its parts: ``edgewise.trace`` (cold) and torch.fx's symbolic trace alone (what the torch.fx path starts
+  with; the direct trace of a plain CNN does not use it), ``receptive_field(graph)`` on
   a traced Graph (fields + advice) and the even-input-size advice alone;
 * the baseline a user would run instead: ``torchscan.crawl_module(model, shape)`` (one forward pass with
   hooks: each module's own kernel, stride and padding) and the receptive field composed from them in call
@@ -181,9 +183,10 @@ def main(argv=None) -> int:
                   f"{ms['edgewise_resized']:>6.1f}ms {ms['edgewise_warm']:>6.1f}ms {ms['torchscan']:>7.1f}ms "
                   f"{ms['torchscan'] / ms['edgewise_cold']:>5.1f}x {ms['torchscan'] / ms['edgewise_warm']:>5.1f}x")
     print("\ncold = edgewise.receptive_field(model, shape) with every trace cache cleared (trace + fields + advice);\n"
-          "trace = edgewise.trace alone (cold); fx = torch.fx's symbolic trace alone (part of trace);\n"
+          "trace = edgewise.trace alone (cold: recorded directly for a plain CNN, else through torch.fx);\n"
+          "fx = torch.fx's symbolic trace alone (the torch.fx path's first step; not run for a plain CNN);\n"
           "graph = receptive_field(graph) on a traced Graph (fields + advice);\n"
-          "resized = cold but with torch.fx's symbolic graph kept (an architecture seen at another input size);\n"
+          "resized = cold but with torch.fx's symbolic graph kept (used by the torch.fx path only);\n"
           "advice = the even-input-size advice alone; warm = receptive_field(model, shape) again (trace reused);\n"
           "torchscan = crawl_module(model, shape) + its per-module fields composed in call order;\n"
           "ratio = torchscan / cold, warm = torchscan / warm; medians, interleaved in one run;\n"
