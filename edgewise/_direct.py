@@ -81,7 +81,7 @@ class _Var:
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         trace = next(v._ew_trace for v in arg_values((args, kwargs or {})) if type(v) is _Var)
-        if torch.overrides.is_tensor_method_or_property(func):
+        if _tensor_method(func):
             raise _Fallback  # (a tensor method called on a plain tensor with a traced argument)
         return trace.function(func, args, kwargs or {}, func.__name__)
 
@@ -101,6 +101,17 @@ class _Var:
         if name in _SAME_SHAPE_METHODS or name == "flatten":
             return functools.partial(self._ew_trace.method, name, self)
         raise _Fallback  # (torch.fx would record an attribute: .shape, .size, ...)
+
+
+def _tensor_method(func) -> bool:
+    """``torch.overrides.is_tensor_method_or_property(func)``, kept per function (it takes microseconds)."""
+    hit = _TENSOR_METHODS.get(func)
+    if hit is None:
+        hit = _TENSOR_METHODS[func] = torch.overrides.is_tensor_method_or_property(func)
+    return hit
+
+
+_TENSOR_METHODS: dict = {}
 
 
 def _refuse(*args, **kwargs):
