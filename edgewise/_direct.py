@@ -6,10 +6,9 @@ only of ops whose Graph node needs nothing but its operands' shapes, :func:`dire
 on stand-ins (:class:`_Var`) that make each op's Graph node on the spot: the name, kind, windows, groups and
 shape the torch.fx path gives it (node names through torch.fx's own naming rules, which decide a function
 node's name). The ops: the layers in :data:`LAYERS` (BatchNorm with running statistics) and edgewise's remedy
-convolutions, ``+`` and ``*`` (a
-number or another traced tensor, broadcast), channel ``torch.cat``, flattening to a vector, adaptive average
-pooling, per-unit functions and methods, and functions registered with ``torch.fx.wrap`` that edgewise maps
-as the identity (torchvision's stochastic depth).
+convolutions, ``+`` and ``*`` (of a number or another traced tensor, broadcast), channel ``torch.cat``,
+flattening to a vector, adaptive average pooling, per-unit functions and methods, and torchvision's stochastic
+depth (a function torch.fx keeps whole; the other such functions stop the direct trace).
 
 Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
 traced (a parameter, a constant), shape arithmetic or Python control flow on a traced value, a node the output
@@ -46,7 +45,7 @@ LAYERS = frozenset(_PLAIN_MODULES | {
     nn.Mish, nn.ReLU6, nn.Dropout1d, nn.Dropout2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d})
 _PER_UNIT = frozenset(_SAME_SHAPE_FUNCTIONS | {F.mish, F.hardsigmoid, F.leaky_relu, F.elu, F.hardtanh, F.softplus,
                                                 F.selu, F.celu, F.relu_, torch.relu_})
-_BINARY = {operator.add: "add", operator.mul: "mul", torch.add: "add", torch.mul: "mul"}
+_BINARY = frozenset({operator.add, operator.mul, torch.add, torch.mul})
 _CATS = (torch.cat, torch.concat)
 _FLATTENS = (torch.flatten, "flatten")
 _ADAPTIVE = {F.adaptive_avg_pool1d: False, F.adaptive_avg_pool2d: True}
@@ -132,7 +131,7 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     ``named``: ``dict(model.named_modules())``; ``leaf(module, path)``: torch.fx's leaf rule."""
     if not _eligible(model, named):
         return None
-    trace = _Direct(named, leaf, len(shape) - 1)
+    trace = _Direct(named, leaf)
     code = type(model).forward.__code__
     patches = [(d, k, _refusing(d[k])) for (_, k), d in _st._wrapped_fns_to_patch.items() if k in d]
     saved = [(d, k, d[k]) for d, k, _ in patches]
@@ -176,14 +175,14 @@ def _remedy(m: nn.Module) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _refusing(fn):
-    """``fn`` (a function registered with ``torch.fx.wrap``) for a direct trace: recorded where edgewise maps it as
-    the identity, refused otherwise, when it is given a traced tensor."""
+    """``fn`` (a function registered with ``torch.fx.wrap``, which torch.fx keeps whole) for a direct trace: given a
+    traced tensor, torchvision's stochastic depth is recorded (the identity), any other refused."""
 
     @functools.wraps(fn)
     def guard(*args, **kwargs):
         for v in arg_values((args, kwargs)):
             if type(v) is _Var:
-                if not _trace._is_identity_function(fn):
+                if not _trace._stochastic_depth(fn):
                     raise _Fallback
                 return v._ew_trace.function(fn, args, kwargs)
         return fn(*args, **kwargs)
@@ -194,9 +193,9 @@ def _refusing(fn):
 class _Direct:
     """One direct trace: the Graph nodes so far and torch.fx's naming state."""
 
-    def __init__(self, named: dict, leaf, n: int):
+    def __init__(self, named: dict, leaf):
         self.paths = {m: k for k, m in named.items()}  # (a module under two names: the last, as torch.fx keeps)
-        self.leaf, self.n = leaf, n
+        self.leaf = leaf
         self.nodes: dict = {}
         self.calls: dict[str, int] = {}
         self.fx = torch.fx.Graph()  # (only its namespace: the names torch.fx would give the nodes)
@@ -277,7 +276,7 @@ class _Direct:
                 raise _Fallback
             if len(srcs) != 1:
                 raise _Fallback
-            if target in _PER_UNIT or getattr(target, "__name__", None) == "stochastic_depth" or (
+            if target in _PER_UNIT or _trace._stochastic_depth(target) or (
                     target in _SAME_SHAPE_METHODS and len(args) == 1 and not kwargs):
                 return first._ew_shape
             if target in _FLATTENS:

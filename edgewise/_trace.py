@@ -75,10 +75,12 @@ _RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze"}
 
 
 def _is_identity_function(fn) -> bool:
-    if fn in _IDENTITY_FUNCTIONS:
-        return True
-    # torchvision wraps stochastic depth as an fx leaf function; a model using it has imported torchvision
-    # (importing it here would cost every edgewise import a second)
+    return fn in _IDENTITY_FUNCTIONS or _stochastic_depth(fn)
+
+
+def _stochastic_depth(fn) -> bool:
+    """Whether ``fn`` is torchvision's stochastic depth, an fx leaf function (a model using it has imported
+    torchvision: importing it here would cost every edgewise import a second)."""
     ops = sys.modules.get("torchvision.ops")
     return ops is not None and fn is getattr(ops, "stochastic_depth", None)
 

@@ -239,7 +239,7 @@ def test_a_model_that_fails_in_forward_reports_its_own_error():
 
 
 def test_the_stand_in_refuses_what_torch_fx_would_record():
-    trace = _direct._Direct({}, None, 2)
+    trace = _direct._Direct({}, None)
     x = trace.input("x", (1, 4, 4))
     for use in (bool, len, iter, float, abs, operator.neg, lambda v: v[0], lambda v: v == v, lambda v: v - 1,
                 lambda v: v / 2, lambda v: v @ v, lambda v: v.shape, lambda v: v.size(), lambda v: 2 ** v):
