@@ -14,8 +14,8 @@ stochastic depth (a function torch.fx keeps whole; the other such functions stop
 Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
 traced (a parameter, a constant), arithmetic on a length, other attributes (``.shape``, ``.dim()``), Python
 control flow on a traced value, a node the output does not depend on, optional forward arguments, a module
-class with its own ``__getattr__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then traces with torch.fx, whose Graphs these equal (tested
-on zoo models, random nets and models that stop midway).
+class with its own ``__getattr__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then
+traces with torch.fx, whose Graphs these equal (tested on zoo models, random nets and models that stop midway).
 """
 
 from __future__ import annotations
@@ -281,7 +281,8 @@ class _Direct:
         plain = tuple([v._ew_node if type(v) is _Var else v for v in args])
         kind, axes = _trace._function_op(target, plain, kwargs, len(in_shape) - 1)
         fx = _Call("call_method" if isinstance(target, str) else "call_function", target, plain, kwargs)
-        kind, axes, inputs = _trace._refine(kind, axes, fx, [v._ew_node for v in srcs], self.nodes, _SAME, out[1:], name)
+        names = [v._ew_node for v in srcs]
+        kind, axes, inputs = _trace._refine(kind, axes, fx, names, self.nodes, _SAME, out[1:], name)
         op = target if isinstance(target, str) else _trace._qualname(target)
         return self._add(name, kind, inputs, out, axes, 1, op)
 

@@ -990,7 +990,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
 
 def _graph(model: nn.Module, nodes: dict, output: str, shape, model_name: str, norm_stats: str,
            norm_layers: tuple = ()) -> Graph:
-    """The Graph of ``nodes`` (pruned) traced from ``model``; a spec net's padding scheme recorded."""
+    """The Graph of ``nodes`` (each read by ``output``) traced from ``model``; a spec net's padding recorded."""
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
     return Graph(nodes, "input", output, shape, model_name, padding, norm_stats, norm_layers)
 

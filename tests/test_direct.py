@@ -244,8 +244,8 @@ class Stops(nn.Module):
         return self.head(y)
 
 
-STOPS = ["size", "view_rows", "shape", "parameter", "constant", "cat_width", "mean", "getitem", "bool", "caught", "unused",
-         "new_module", "groupnorm", "batch_statistics", "wrapped", "keyword", "tuple", "bad_channels"]
+STOPS = ["size", "view_rows", "shape", "parameter", "constant", "cat_width", "mean", "getitem", "bool", "caught",
+         "unused", "new_module", "groupnorm", "batch_statistics", "wrapped", "keyword", "tuple", "bad_channels"]
 
 
 @pytest.mark.parametrize("op", STOPS)
