@@ -296,7 +296,7 @@ class _Direct:
             if type(first) is not _Var:
                 if target in _CATS and type(first) in (list, tuple) and first and \
                         all(type(v) is _Var for v in first) and len(srcs) == len(first):
-                    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+                    dim = _arg(args, kwargs, 1, "dim", 0)
                     out = cat_shape([v._ew_shape for v in first], dim)
                     if type(dim) is int and dim % len(out) == 1:  # (another dim: a data movement, not a cat node)
                         return out
@@ -307,21 +307,16 @@ class _Direct:
                     target in _SAME_SHAPE_METHODS and len(args) == 1 and not kwargs):
                 return first._ew_shape
             if target in _FLATTENS:
-                out = _flatten(first._ew_shape, args[1] if len(args) > 1 else kwargs.get("start_dim", 0),
-                               args[2] if len(args) > 2 else kwargs.get("end_dim", -1))
-                if len(out) == 2 or (len(out) == len(first._ew_shape) and out[2:] == first._ew_shape[2:]):
-                    return out  # (to a vector, or keeping the spatial axes: else a data movement)
+                return _kept(first._ew_shape, _flatten(first._ew_shape, _arg(args, kwargs, 1, "start_dim", 0),
+                                                       _arg(args, kwargs, 2, "end_dim", -1)))
             if target in _ADAPTIVE:
-                size = args[1] if len(args) > 1 else kwargs.get("output_size")
-                return _adaptive(first._ew_shape, size, _ADAPTIVE[target])
+                return _adaptive(first._ew_shape, _arg(args, kwargs, 1, "output_size"), _ADAPTIVE[target])
             if target in _POOLS:
                 return _pool_shape(target, first._ew_shape, args, kwargs)
             if target in _REDUCTIONS:
                 return _reduced(first._ew_shape, args, kwargs)
             if target in _RESHAPES:
-                out = _reshaped(first._ew_shape, args, kwargs)
-                if len(out) == 2 or (len(out) == len(first._ew_shape) and out[2:] == first._ew_shape[2:]):
-                    return out
+                return _kept(first._ew_shape, _reshaped(first._ew_shape, args, kwargs))
         except (_Unknown, TypeError, ValueError, IndexError, RuntimeError):
             pass
         raise _Fallback
@@ -349,10 +344,18 @@ def _arg(args: tuple, kwargs: dict, i: int, name: str, default=None):
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
+def _kept(x: tuple, out: tuple) -> tuple:
+    """``out``, the shape a flatten or reshape gives ``x``, where the Graph keeps it as a reshape node: to a vector
+    or keeping the spatial axes (anything else moves units, which the torch.fx path follows: ``Layout._new_move``)."""
+    if len(out) == 2 or (len(out) == len(x) and out[2:] == x[2:]):
+        return out
+    raise _Fallback
+
+
 def _pool_shape(fn, x: tuple, args: tuple, kwargs: dict) -> tuple:
     """The output shape of ``F.max_pool*`` / ``F.avg_pool*`` (one tensor out: no indices)."""
     two_d, dilated = _POOLS[fn]
-    if _arg(args, kwargs, 6, "return_indices", False) if dilated else False:
+    if dilated and _arg(args, kwargs, 6, "return_indices", False):
         raise _Fallback
     kernel, stride, padding = _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"), \
         _arg(args, kwargs, 3, "padding", 0)
