@@ -36,8 +36,9 @@ from . import _trace
 from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
-from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _adaptive, _broadcast, _flatten, _pool, _Unknown, \
-    arg_values, cat_shape, module_shape
+from ._axis import Adaptive
+from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, _adaptive, _broadcast, _flatten, \
+    _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, pool_geometry
 
 __all__ = ["direct_graph"]
 
@@ -91,6 +92,8 @@ class _Var:
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in _CATS and args and type(args[0]) in (list, tuple) and args[0] and type(args[0][0]) is _Var:
+            return args[0][0]._ew_trace.cat(func, args, kwargs or {})
         trace = next(v._ew_trace for v in arg_values((args, kwargs or {})) if type(v) is _Var)
         if _tensor_method(func):
             raise _Fallback  # (a tensor method called on a plain tensor with a traced argument)
@@ -253,7 +256,11 @@ class _Direct:
         self._fx_name(path)
         k = self.calls[path] = self.calls.get(path, 0) + 1
         name = path if k == 1 else f"{path}#{k - 1}"
+        rule = _RULES.get(type(m))
         try:
+            if rule is not None and "edgewise_op" not in m.__dict__:  # (the common layers: one step)
+                kind, axes, out, groups = rule(m, x._ew_shape)
+                return self._add(name, kind, (x._ew_node,), out, axes, groups, type(m).__name__)
             out = module_shape(m, x._ew_shape)
         except _Unknown:
             raise _Fallback from None
@@ -285,6 +292,22 @@ class _Direct:
         kind, axes, inputs = _trace._refine(kind, axes, fx, names, self.nodes, _SAME, out[1:], name)
         op = target if isinstance(target, str) else _trace._qualname(target)
         return self._add(name, kind, inputs, out, axes, 1, op)
+
+    def cat(self, func, args: tuple, kwargs: dict) -> _Var:
+        """``torch.cat`` of a list of traced tensors: along the channels a Graph node in one step, else
+        :meth:`function` decides."""
+        parts, dim = args[0], args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if len(args) > 2 or (kwargs and list(kwargs) != ["dim"]) or type(dim) is not int or \
+                any(type(v) is not _Var for v in parts):
+            return self.function(func, args, kwargs, func.__name__)
+        try:
+            out = cat_shape([v._ew_shape for v in parts], dim)
+        except _Unknown:
+            raise _Fallback from None
+        if dim % len(out) != 1:
+            raise _Fallback  # (another dim: a data movement, not a cat node)
+        name = self._fx_name(func.__name__)
+        return self._add(name, "cat", [v._ew_node for v in parts], out, (), 1, _trace._qualname(func))
 
     def _shape(self, target, args: tuple, kwargs: dict, srcs: list) -> tuple:
         """The output shape (batch axis included) of an op this trace records; raises :class:`_Fallback`."""
@@ -338,6 +361,46 @@ class _Direct:
             name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
         self.nodes[name] = _trace._node(name, kind, tuple(inputs), out[1:], tuple(axes), int(groups), op, ())
         return _Var(name, out, self)
+
+
+def _per_unit(m: nn.Module, x: tuple) -> tuple:
+    return "identity", (), x, 1
+
+
+def _conv(m: nn.Module, x: tuple) -> tuple:
+    axes, out = conv_geometry(m, x)
+    return "conv", axes, out, m.groups
+
+
+def _pooling(m: nn.Module, x: tuple) -> tuple:
+    cls = type(m)
+    if cls in (nn.MaxPool1d, nn.MaxPool2d) and m.return_indices:
+        raise _Fallback
+    dilation = m.dilation if cls in (nn.MaxPool1d, nn.MaxPool2d) else 1
+    axes, out = pool_geometry(x, m.kernel_size, m.stride, m.padding, dilation, m.ceil_mode,
+                              cls in (nn.MaxPool2d, nn.AvgPool2d))
+    return "pool", axes, out, 1
+
+
+def _adaptive_pool(m: nn.Module, x: tuple) -> tuple:
+    if getattr(m, "return_indices", False):
+        raise _Fallback
+    out = _adaptive(x, m.output_size, type(m) in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+    return "pool", (Adaptive(),) * (len(x) - 2), out, 1
+
+
+def _linear(m: nn.Module, x: tuple) -> tuple:
+    if len(x) != 2 or x[1] != m.in_features:
+        raise _Fallback  # (the torch.fx path reports a Linear on a feature map)
+    return "linear", (), (1, m.out_features), 1
+
+
+#: the common layers' (kind, axes, output shape, groups) in one step: what ``module_shape``, ``_trace._module_op``
+#: and ``_trace._refine`` give them together (each computes the windows again)
+_RULES = {**{cls: _per_unit for cls in _SAME_SHAPE_MODULES}, nn.Conv1d: _conv, nn.Conv2d: _conv,
+          **{cls: _pooling for cls in (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)},
+          **{cls: _adaptive_pool for cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
+                                            nn.AdaptiveMaxPool2d)}, nn.Linear: _linear}
 
 
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default=None):

@@ -199,23 +199,35 @@ def _tuple(v, n: int) -> tuple:
 
 
 def _conv(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
+    return conv_geometry(m, x)[1]
+
+
+def conv_geometry(m: nn.Module, x: tuple[int, ...]) -> tuple[tuple, tuple[int, ...]]:
+    """(the Windows of its spatial axes, the output shape) of torch's Conv1d/Conv2d ``m`` on an input of shape
+    ``x`` (batch axis included); raises :class:`_Unknown`."""
     n = 2 if isinstance(m, nn.Conv2d) else 1
     if len(x) != n + 2 or x[1] != m.in_channels or (isinstance(m.padding, str) and any(s != 1 for s in m.stride)):
         raise _Unknown("conv input")
     axes = _trace._conv_axes(m, n)
     if m.padding_mode != "zeros" and any(max(a.pad) >= size for a, size in zip(axes, x[2:])):
         raise _Unknown("padding beyond the input")
-    return (1, m.out_channels, *(a.out_size(size) for a, size in zip(axes, x[2:])))
+    return axes, (1, m.out_channels, *(a.out_size(size) for a, size in zip(axes, x[2:])))
 
 
 def _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[int, ...]:
+    return pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, two_d)[1]
+
+
+def pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[tuple, tuple[int, ...]]:
+    """(the Windows of its spatial axes, the output shape) of a max or average pool on an input of shape ``x``
+    (batch axis included); raises :class:`_Unknown`."""
     n = 2 if two_d else 1
     if len(x) != n + 2:
         raise _Unknown("pool input")
     axes = _trace._pool_axes(kernel, stride, padding, dilation, ceil_mode, n)
     if any(2 * a.pad[0] > a.kernel for a in axes):  # PyTorch refuses padding beyond half the kernel
         raise _Unknown("pool padding")
-    return (*x[:2], *(a.out_size(size) for a, size in zip(axes, x[2:])))
+    return axes, (*x[:2], *(a.out_size(size) for a, size in zip(axes, x[2:])))
 
 
 def _adaptive(x, output_size, two_d: bool) -> tuple[int, ...]:
