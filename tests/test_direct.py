@@ -153,6 +153,43 @@ def test_the_packaged_efficientnet_lite0_is_recorded():
     assert recorded(edgewise.models.load("pretrained:efficientnet-lite0"), (3, 96, 96))
 
 
+class Layers(nn.Module):
+    """A layer or cat at the edge of the direct trace's one-step rules (``_direct._RULES``, ``_Direct.cat``)."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op, self.conv = op, nn.Conv2d(2, 4, 3, padding=[1, 1])
+        self.pool = nn.MaxPool2d(2, return_indices=True) if op == "maxpool_indices" else \
+            nn.AdaptiveMaxPool2d(1, return_indices=True) if op == "adaptive_indices" else \
+            nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.fc = nn.Linear(4 if op == "linear_on_map" else 4 * 4 * 4 * (2 if op.startswith(("cat", "concat")) else 1),
+                            3)
+        if op == "own_op":  # a torch layer that states its own windows
+            self.conv.edgewise_op = lambda n: ("conv", edgewise._trace._conv_axes(self.conv, n))
+
+    def forward(self, x):
+        y, op = self.conv(x), self.op
+        if op in ("maxpool_indices", "adaptive_indices"):
+            return self.pool(y)[0]
+        y = self.pool(y)
+        if op == "cat_keywords":
+            y = torch.cat(tensors=[y, y], dim=1)
+        elif op == "cat_negative_dim":
+            y = torch.cat([y, y], -3)
+        elif op == "concat":
+            y = torch.concat((y, F.relu(y)), dim=1)
+        elif op == "linear_on_map":
+            return self.fc(y)
+        return self.fc(y.flatten(1))
+
+
+@pytest.mark.parametrize("op, taken", [("plain", True), ("own_op", True), ("cat_keywords", False),
+                                       ("cat_negative_dim", True), ("concat", True), ("maxpool_indices", False),
+                                       ("adaptive_indices", False), ("linear_on_map", False)])
+def test_the_one_step_layer_and_cat_rules_give_the_torch_fx_paths_graph(op, taken):
+    assert recorded(Layers(op), (2, 6, 6)) is taken
+
+
 # ------------------------------------------------------------ names
 
 class Names(nn.Module):
