@@ -47,6 +47,7 @@ a learned-query pooling): the values' path, once per value weighed, as for atten
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 import sys
@@ -1037,6 +1038,14 @@ class Layout(LayoutMore):
         convolution over the positions it reads when a row gathers several, as after patch merging)."""
         lead, f_in = tuple(ids.shape[:-1]), ids.shape[-1]
         rows = ids.reshape(-1, f_in)
+        at = self._positions(rows)
+        if at is not None:  # (the common case, a node read channels-last: what the steps below give, at once)
+            spatial = self._spatial(at)
+            new = self._pointwise(name, self._names[at], spatial, out_features, op)
+            base = self._bases[self._index(new)] + 1
+            made = torch.arange(rows.shape[0], dtype=torch.float64)[:, None] + \
+                (torch.arange(out_features, dtype=torch.float64) * max(math.prod(spatial), 1) + base)
+            return made.reshape(*lead, out_features)
         which, local, const = self._decode(rows)
         live = ~const.all(1)
         if not live.any():
@@ -1069,6 +1078,23 @@ class Layout(LayoutMore):
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
         out[live] = made
         return torch.as_tensor(out).reshape(*lead, out_features)
+
+    def _positions(self, rows: torch.Tensor) -> int | None:
+        """The index of the node whose units ``rows`` (one row per position, in order, each the position's
+        channels in order: the node read channels-last) hold, else None."""
+        n_rows, n_chan = rows.shape
+        if not n_rows or not n_chan or rows.dtype != torch.float64:
+            return None
+        first = int(rows[0, 0]) - 1
+        if first < 0:
+            return None
+        which = bisect.bisect_right(self._bases, first) - 1
+        shape = self.nodes[self._names[which]].shape
+        if first != self._bases[which] or shape[0] != n_chan or max(math.prod(shape[1:]), 1) != n_rows:
+            return None
+        expect = torch.arange(n_rows, dtype=torch.float64)[:, None] + \
+            (torch.arange(n_chan, dtype=torch.float64) * n_rows + (first + 1))
+        return which if torch.equal(rows, expect) else None
 
     def _rerun(self, fx, a, tensor):
         """``fx``'s op run again with ``tensor`` in place of its operand ``a`` (the other arguments' values)."""

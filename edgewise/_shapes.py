@@ -51,8 +51,8 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 shapes[node] = _function(node, shapes)
             elif node.op == "call_method":
                 shapes[node] = _method(node, shapes)
-            else:  # get_attr: a constant, whose value the meta pass knows
-                raise _Unknown(node.op)
+            else:  # get_attr: a parameter or buffer (its own shape: no batch axis)
+                shapes[node] = _attribute(model, node.target)
             if min(shapes[node]) < 1:
                 raise _Unknown("empty")  # the model raises its own error, which the meta pass reports
     except (_Unknown, KeyError, TypeError, ValueError, IndexError):
@@ -62,7 +62,8 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
         size = sizes.get(out)
         if size is None:
             size = sizes[out] = torch.Size(out)
-        node.meta["tensor_meta"] = SimpleNamespace(shape=size, dtype=dtype)
+        dt = operator.attrgetter(node.target)(model).dtype if node.op == "get_attr" else dtype
+        node.meta["tensor_meta"] = SimpleNamespace(shape=size, dtype=dt)
     return True
 
 
@@ -121,8 +122,17 @@ _SAME_SHAPE_MODULES = (
 )
 
 
+def _attribute(model: nn.Module, target: str) -> tuple[int, ...]:
+    value = operator.attrgetter(target)(model)
+    if not isinstance(value, torch.Tensor) or value.dim() == 0:
+        raise _Unknown("attribute")
+    return tuple(value.shape)
+
+
 def _module(m: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     x = _only(node, shapes)
+    if type(m) is nn.LayerNorm and len(node.args) == 1 and not node.kwargs:
+        return _layer_norm(x, m.normalized_shape)
     if type(m) in _SAME_SHAPE_MODULES and (len(node.args) != 1 or node.kwargs):
         raise _Unknown("arguments")
     return module_shape(m, x)
@@ -275,7 +285,47 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
     if fn in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
         return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
+    if fn is torch.permute:
+        return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
+    if fn is F.layer_norm:
+        x, normalized = _first(node, shapes), _arg(node, 1, "normalized_shape", None)
+        for i, k in ((2, "weight"), (3, "bias")):
+            v = _arg(node, i, k, None)
+            if v is not None and (not isinstance(v, torch.fx.Node) or shapes[v] != tuple(normalized)):
+                raise _Unknown("layer_norm weights")
+        if isinstance(_arg(node, 4, "eps", 1e-5), torch.fx.Node):
+            raise _Unknown("layer_norm eps")
+        return _layer_norm(x, normalized)
+    if _trace._stochastic_depth(fn):  # (a function torch.fx keeps whole: the identity in eval mode)
+        return _first(node, shapes)
     raise _Unknown(getattr(fn, "__name__", str(fn)))
+
+
+def _first(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of the first argument, a traced tensor (the others are not looked at)."""
+    x = node.args[0] if node.args else None
+    if not isinstance(x, torch.fx.Node):
+        raise _Unknown("operands")
+    return shapes[x]
+
+
+def _permuted(x: tuple[int, ...], args: tuple, kwargs: dict) -> tuple[int, ...]:
+    """``x.permute(*dims)``, ``x.permute(dims)`` or ``torch.permute(x, dims)``."""
+    dims = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args if args else kwargs.get("dims")
+    if kwargs and (args or set(kwargs) != {"dims"}) or not isinstance(dims, (tuple, list)) or \
+            any(type(d) is not int for d in dims) or sorted(d % len(x) for d in dims) != list(range(len(x))) or \
+            any(not -len(x) <= d < len(x) for d in dims):
+        raise _Unknown("permute dims")
+    return tuple(x[d] for d in dims)
+
+
+def _layer_norm(x: tuple[int, ...], normalized) -> tuple[int, ...]:
+    """A layer norm over the trailing axes ``normalized`` keeps the shape (which must end with them)."""
+    normalized = (normalized,) if isinstance(normalized, int) else tuple(normalized)
+    if not normalized or any(type(v) is not int for v in normalized) or len(normalized) > len(x) or \
+            tuple(x[len(x) - len(normalized):]) != normalized:
+        raise _Unknown("layer_norm shape")
+    return x
 
 
 def _broadcast(ops: list) -> tuple[int, ...]:
@@ -311,4 +361,6 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _only(node, shapes)
     if node.target == "flatten":
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
+    if node.target == "permute":
+        return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
     raise _Unknown(node.target)

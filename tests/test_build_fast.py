@@ -1,7 +1,8 @@
 """The fast Graph build (``_trace._build``, ``_shapes.infer_shapes``, ``Layout.handle``) against the slow code it
 replaced, kept here as the reference: every fast helper is swapped for the original version (``map_arg`` walks,
 a fresh ``named_modules()`` table, Windows built anew, ``Node(...)``, ``getattr``, ``torch.broadcast_shapes``,
-``count_statistics`` asked for every plain layer, operands scanned in full) and the Graphs must be identical:
+``count_statistics`` asked for every plain layer, operands scanned in full, a Linear over channels decoded unit by
+unit) and the Graphs must be identical:
 every Node field, node order and Graph attribute.
 """
 
@@ -92,6 +93,7 @@ SLOW = {
     (_layout.Layout, "_dead"): _slow_dead,
     (_layout.Layout, "_held"): lambda self, args: [a for a in args if a in self.units],
     (_layout_more, "_watched"): lambda args, *tables: any(a in t for a in args for t in tables),
+    (_layout.Layout, "_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
 }
 
 

@@ -77,10 +77,30 @@ class Stem(nn.Module):
         return self.fc(self.flat(self.g(F.relu(self.c(y)))))
 
 
+class ChannelsLast(nn.Module):
+    """A ConvNeXt-like block: permutes (as method, function and keyword), LayerNorm as a layer and as
+    ``F.layer_norm`` with weights, Linear over channels, a layer scale and stochastic depth."""
+
+    def __init__(self, c: int = 4):
+        super().__init__()
+        torchvision = pytest.importorskip("torchvision")
+        self.conv, self.norm = nn.Conv2d(c, c, 3, padding=1, groups=c), nn.LayerNorm(c)
+        self.up, self.act, self.down = nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c)
+        self.scale, self.depth = nn.Parameter(torch.full((c, 1, 1), 0.1)), torchvision.ops.StochasticDepth(0.1, "row")
+        self.w, self.b = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
+
+    def forward(self, x):
+        y = self.down(self.act(self.up(self.norm(self.conv(x).permute(0, 2, 3, 1)))))
+        x = x + self.depth(self.scale * torch.permute(y, [0, 3, 1, 2]))
+        y = F.layer_norm(x.permute([0, 2, 3, 1]), (4,), weight=self.w, bias=self.b, eps=1e-6)
+        return y.permute(dims=(0, 3, 1, 2))
+
+
 @pytest.mark.parametrize("model, shape", [
     (Stem(), (2, 23, 17)), (Stem(), (2, 31, 30)), (Stem(False), (2, 41)),
     ("resnet18", (3, 67, 45)), ("densenet121", (3, 64, 64)), ("vgg11_bn", (3, 64, 80)),
-    ("squeezenet1_1", (3, 99, 99)), ("mobilenet_v2", (3, 57, 57)),
+    ("squeezenet1_1", (3, 99, 99)), ("mobilenet_v2", (3, 57, 57)), ("convnext_tiny", (3, 64, 64)),
+    (ChannelsLast(), (4, 9, 7)),
 ])
 def test_fast_shapes_are_the_meta_shapes(model, shape):
     model = zoo(model) if isinstance(model, str) else model
@@ -141,6 +161,9 @@ def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
         edgewise.trace(wrong, (3, 9, 9))
     with pytest.raises(EdgewiseError, match="does not run"):
         edgewise.trace(nn.Sequential(nn.Conv2d(3, 4, 5)), (3, 3, 3))  # empty output
+    for bad in (nn.LayerNorm(5), nn.LayerNorm((4, 4))):  # normalised axes that are not the input's last
+        model = nn.Sequential(nn.Conv2d(3, 4, 1), bad)
+        assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (3, 5, 6), torch.float32)
 
 
 # ------------------------------------------------------------ fingerprint
