@@ -714,19 +714,38 @@ class Layout(LayoutMore):
                     node = self._add(f"{name}:join", "add", (node, extra), (c, *spatial), op="positions of several layers")
                 return node
             return self._moved(which, local, const, node, chan, sizes, spatial, name)
-        parts, start = [], 0
-        for k in range(1, c + 1):
-            if k == c or node[k] != node[start]:
-                src = self._names[int(node[start])]
-                chans = tuple(int(x) for x in chan[start:k])
-                if chans != tuple(range(self.nodes[src].shape[0])):
-                    src = self._add(f"{name}:select", "select", (src,), (len(chans), *spatial), pick=chans,
-                                    op="channel selection")
-                parts.append(src)
-                start = k
+        starts = [0, *np.flatnonzero(node[1:] != node[:-1]) + 1]
+        layers = list(dict.fromkeys(int(n) for n in node[starts]))
+        if len(starts) > len(layers) + 1:  # channels of a few layers interleaved (a channel shuffle)
+            return self._interleaved(node, chan, layers, spatial, name)
+        parts = []
+        for start, stop in zip(starts, [*starts[1:], c]):
+            parts.append(self._channels(int(node[start]), tuple(int(x) for x in chan[start:stop]), spatial, name))
         if len(parts) == 1:
             return parts[0]
         return self._add(f"{name}:cat", "cat", tuple(parts), (c, *spatial), op="torch.cat")
+
+    def _channels(self, which: int, chans: tuple, spatial, name: str) -> str:
+        """Node ``which``, or the selection of its channels ``chans`` (in that order)."""
+        src = self._names[which]
+        if chans == tuple(range(self.nodes[src].shape[0])):
+            return src
+        return self._add(f"{name}:select", "select", (src,), (len(chans), *spatial), pick=chans,
+                         op="channel selection")
+
+    def _interleaved(self, node: np.ndarray, chan: np.ndarray, layers: list, spatial, name: str) -> str:
+        """Channels of ``layers`` in an interleaved order (channel k: channel ``chan[k]`` of layer ``node[k]``):
+        each layer's channels in their own order, concatenated, then one selection puts them in place (four
+        nodes for a channel shuffle instead of one per channel)."""
+        parts, at = [], {}
+        for w in layers:
+            chans = tuple(int(x) for x in np.unique(chan[node == w]))
+            at.update({(w, ch): len(at) + i for i, ch in enumerate(chans)})
+            parts.append(self._channels(w, chans, spatial, name))
+        joined = self._add(f"{name}:cat", "cat", tuple(parts), (len(at), *spatial), op="torch.cat")
+        pick = tuple(at[int(w), int(ch)] for w, ch in zip(node, chan))
+        return self._add(f"{name}:select", "select", (joined,), (len(pick), *spatial), pick=pick,
+                         op="channel selection")
 
     def _moved(self, which, local, const, node, chan, sizes, spatial, name) -> str:
         """A map whose positions moved the same way in every channel (a roll, a crop, a pad, a spatial

@@ -63,6 +63,33 @@ def test_counts_equal_the_oracle(family):
         exact_equal(ours.counts, autograd_pathways(net, shape, to=to), f"{family} to={to}")
 
 
+class Interleaved(nn.Module):
+    """Two ShuffleNet units: the second shuffle interleaves the channels of two layers (the first unit's
+    concatenation and a branch), read whole or in part."""
+
+    def __init__(self, part: bool):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(2, 3, 1)
+        self.c = nn.Conv2d(3, 3, 3, padding=2, dilation=2)
+        self.part, self.head = part, nn.Conv2d(5 if part else 6, 4, 3)
+
+    def forward(self, x):
+        y = F.channel_shuffle(torch.cat([self.a(x), self.b(x)], 1), 2)  # a0 b0 a1 b1 a2 b2
+        y1, y2 = y.chunk(2, dim=1)
+        y = F.channel_shuffle(torch.cat([y1, self.c(y2)], 1), 2)  # a0 c0 b0 c1 a1 c2: two layers, six runs
+        return self.head(y[:, 1:] if self.part else y)
+
+
+@pytest.mark.parametrize("part", [False, True])
+def test_interleaved_channels_are_a_few_nodes_with_the_oracles_counts(part):
+    net, shape = Interleaved(part).eval(), (2, 7, 6)
+    selects = [n for n in edgewise.trace(net, shape) if n.kind == "select"]
+    assert len(selects) <= 4  # one per layer at most and one putting them in order, not one per channel
+    for to in ("all", "center"):
+        exact_equal(edgewise.pathways(net, shape, to=to, exact=True).counts, autograd_pathways(net, shape, to=to),
+                    f"to={to}")
+
+
 def test_vit_is_uniform_and_global_convnext_is_not():
     vit, shape = small("vit")
     counts = edgewise.pathways(vit, shape, exact=True).counts
