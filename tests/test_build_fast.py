@@ -13,6 +13,7 @@ import dataclasses
 import operator
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.fx
@@ -405,3 +406,19 @@ def test_statistics_skipped_only_where_count_statistics_leaves_the_layer():
         assert not _layout._statistics_used(m)
     for m in (nn.BatchNorm2d(2, track_running_stats=False), nn.BatchNorm1d(2, track_running_stats=False)):
         assert _layout._statistics_used(m)
+
+
+@SETTINGS
+@given(st.integers(0, 7), st.integers(1, 5), st.integers(0, 2 ** 16))
+def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed):
+    """``_layout._distinct_rows`` (rows compared as bytes) against ``np.unique(axis=0)`` (a record per row)."""
+    rows = np.random.default_rng(seed).integers(-1, 2, size=(n, width))
+    first, inverse = _layout._distinct_rows(rows)
+    assert first.shape == (min(n, len({tuple(r) for r in rows.tolist()})),) and inverse.shape == (n,)
+    if n == 0:
+        return
+    _, ref_first, ref_inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    assert sorted(first.tolist()) == sorted(ref_first.tolist())  # the first occurrence of each distinct row
+    assert np.array_equal(rows[first][inverse], rows)
+    pairs = set(zip(inverse.tolist(), ref_inverse.reshape(-1).tolist()))
+    assert len(pairs) == len(first)  # the same partition, numbered in another order
