@@ -1887,14 +1887,20 @@ class Layout(LayoutMore):
         rows apart. The place only names the output unit: its connections are the keys of the rows named so.
         Constant query tokens (a window's padding, ``qconst``) keep their shared place, as before: their rows are
         padding, cropped away later."""
+        # batch rows alike in every respect (the heads of a window) give the same pairs: each checked once
+        n = qplace.shape[0]
+        keep = _distinct_rows(np.concatenate([qplace, vplace, vlive, qconst, np.packbits(
+            allowed.reshape(n, -1), axis=1)], 1).astype(np.int64))[0] if n > 1 else np.arange(n)
+
         def consistent(places) -> bool:
-            b, i, j = np.nonzero(allowed & vlive[:, None, :] & ~qconst[..., None])
-            k = int(vplace.max()) + 2
-            rows = np.unique((b * places.shape[1] + i) * k + vplace[b, j])
+            places, alive, vp, qc = places[keep], vlive[keep], vplace[keep], qconst[keep]
+            b, i, j = np.nonzero(allowed[keep] & alive[:, None, :] & ~qc[..., None])
+            k = int(vp.max()) + 2
+            rows = np.unique((b * places.shape[1] + i) * k + vp[b, j])
             per_row = np.bincount(rows // k, minlength=places.size)
-            pairs = np.unique(places[b, i] * k + vplace[b, j])
+            pairs = np.unique(places[b, i] * k + vp[b, j])
             per_place = np.bincount(pairs // k, minlength=int(places.max()) + 1)
-            return bool((per_row == per_place[places.reshape(-1)])[~qconst.reshape(-1)].all())
+            return bool((per_row == per_place[places.reshape(-1)])[~qc.reshape(-1)].all())
 
         same_rows = (qplace == qplace[:1]).all() and (vplace == vplace[:1]).all() and (vlive == vlive[:1]).all() \
             and (allowed == allowed[:1]).all()
