@@ -1057,24 +1057,20 @@ class Layout(LayoutMore):
         convolution over the positions it reads when a row gathers several, as after patch merging)."""
         lead, f_in = tuple(ids.shape[:-1]), ids.shape[-1]
         rows = ids.reshape(-1, f_in)
-        at = self._positions(rows)
-        if at is not None:  # (the common case, a node read channels-last: what the steps below give, at once)
-            spatial = self._spatial(at)
-            new = self._pointwise(name, self._names[at], spatial, out_features, op)
-            base = self._bases[self._index(new)] + 1
-            made = torch.arange(rows.shape[0], dtype=torch.float64)[:, None] + \
-                (torch.arange(out_features, dtype=torch.float64) * max(math.prod(spatial), 1) + base)
-            return made.reshape(*lead, out_features)
-        which, local, const = self._decode(rows)
-        live = ~const.all(1)
-        if not live.any():
-            return torch.zeros((*lead, out_features), dtype=torch.float64)
-        every = bool(live.all())
-        if not every:
-            which, local, const = which[live], local[live], const[live]
-        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))])
-        p = sizes[np.maximum(which, 0)]
-        pos, chan = local % p, local // p
+        quick = self._row_positions(rows)
+        if quick is not None:  # (the common case: every row one position of a node, its channels in order)
+            live, which, pos, chan, signatures = quick
+            every, const = bool(live.all()), np.zeros(which.shape, dtype=bool)
+        else:
+            which, local, const = self._decode(rows)
+            signatures, live = None, ~const.all(1)
+            if not live.any():
+                return torch.zeros((*lead, out_features), dtype=torch.float64)
+            every = bool(live.all())
+            if not every:
+                which, local, const = which[live], local[live], const[live]
+            p = self._sizes()[np.maximum(which, 0)]
+            pos, chan = local % p, local // p
         if lead == (1,) and not const.any() and (which == which[:, :1]).all() and not (pos == pos[:, :1]).all():
             return self.project(self._flat(which[0, 0], local[0], name), out_features, name, op)
         if const.any() or not ((which == which[:, :1]).all() and (pos == pos[:, :1]).all()):
@@ -1083,37 +1079,62 @@ class Layout(LayoutMore):
                 made = self._gather_positions(which, pos, chan, const, np.flatnonzero(live), lead, out_features,
                                               name, op)
         else:
-            made = np.zeros((which.shape[0], out_features), dtype=np.float64)
-            sigs, inverse = _signatures(which[:, 0], chan)
+            sigs, inverse = signatures or _signatures(which[:, 0], chan)
+            made = None if len(sigs) == 1 else np.zeros((which.shape[0], out_features), dtype=np.float64)
             for k, sig in enumerate(sigs):
                 src = self._select(int(sig[0]), sig[1:], name)
                 spatial = self._spatial(int(sig[0]))
                 new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
-                sel = slice(None) if len(sigs) == 1 else inverse == k
                 base = self._bases[self._index(new)] + 1
-                made[sel] = np.arange(out_features)[None, :] * max(math.prod(spatial), 1) + pos[sel, :1] + base
+                step = max(math.prod(spatial), 1)
+                if made is None:  # (one map: its ids in one pass)
+                    made = torch.as_tensor(pos[:, :1] + base, dtype=torch.float64) + \
+                        torch.arange(out_features, dtype=torch.float64) * step
+                else:
+                    sel = inverse == k
+                    made[sel] = np.arange(out_features, dtype=np.float64)[None, :] * step + (pos[sel, :1] + base)
         if every:
             return torch.as_tensor(made).reshape(*lead, out_features)
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
-        out[live] = made
+        out[live] = np.asarray(made)
         return torch.as_tensor(out).reshape(*lead, out_features)
 
-    def _positions(self, rows: torch.Tensor) -> int | None:
-        """The index of the node whose units ``rows`` (one row per position, in order, each the position's
-        channels in order: the node read channels-last) hold, else None."""
-        n_rows, n_chan = rows.shape
-        if not n_rows or not n_chan or rows.dtype != torch.float64:
+    def _sizes(self) -> np.ndarray:
+        """Positions per node (at least 1), by node index (kept as nodes are added: their shapes do not change)."""
+        known = self.__dict__.get("_sizes_known", np.zeros(0, dtype=np.int64))
+        if len(known) < len(self._names):
+            known = np.concatenate([known, [max(math.prod(self._spatial(n)), 1)
+                                            for n in range(len(known), len(self._names))]]).astype(np.int64)
+            self.__dict__["_sizes_known"] = known
+        return known
+
+    def _row_positions(self, rows: torch.Tensor):
+        """``(live, which, pos, chan, signatures)`` as :meth:`project` decodes them, where every row of ``rows`` (tokens ×
+        features) is one position of one node, its channels in order, or all constant (ViT's class token beside
+        the patches, a node read channels-last): found from each row's first unit and one comparison; else None."""
+        n_rows, f_in = rows.shape
+        if not n_rows or not f_in or rows.dtype != torch.float64:
             return None
-        first = int(rows[0, 0]) - 1
-        if first < 0:
+        first = rows[:, 0].numpy().astype(np.int64) - 1
+        live = first >= 0
+        every = bool(live.all())
+        if not live.any() or not every and bool(rows[torch.as_tensor(~live)].any()):
             return None
-        which = bisect.bisect_right(self._bases, first) - 1
-        shape = self.nodes[self._names[which]].shape
-        if first != self._bases[which] or shape[0] != n_chan or max(math.prod(shape[1:]), 1) != n_rows:
+        g = first if every else first[live]
+        bases = np.asarray(self._bases, dtype=np.int64)
+        which = np.searchsorted(bases, g, side="right") - 1
+        local, sizes = g - bases[which], self._sizes()[which]
+        chans = np.array([self.nodes[self._names[w]].shape[0] if self.nodes[self._names[w]].shape else 1
+                          for w in np.unique(which)])
+        if (local >= sizes).any() or (chans != f_in).any():
+            return None  # (a row that does not start at channel 0, or reads part of a node's channels)
+        step = torch.as_tensor(sizes[:1] if (sizes == sizes[0]).all() else sizes[:, None], dtype=torch.float64)
+        expect = torch.as_tensor(g + 1, dtype=torch.float64)[:, None] + torch.arange(f_in, dtype=torch.float64) * step
+        if not torch.equal(rows if every else rows[torch.as_tensor(live)], expect):
             return None
-        expect = torch.arange(n_rows, dtype=torch.float64)[:, None] + \
-            (torch.arange(n_chan, dtype=torch.float64) * n_rows + (first + 1))
-        return which if torch.equal(rows, expect) else None
+        layers, inverse = np.unique(which, return_inverse=True)  # (what _signatures gives these rows)
+        signatures = [np.concatenate([[w], np.arange(f_in)]) for w in layers], inverse.reshape(-1)
+        return live, which[:, None], local[:, None], np.broadcast_to(np.arange(f_in), (len(g), f_in)), signatures
 
     def _rerun(self, fx, a, tensor):
         """``fx``'s op run again with ``tensor`` in place of its operand ``a`` (the other arguments' values)."""
@@ -1140,9 +1161,9 @@ class Layout(LayoutMore):
     def _select(self, which: int, chans, name: str) -> str:
         """Node ``which`` itself, or a selection of its channels ``chans`` (in that order)."""
         src = self._names[which]
-        chans = tuple(int(c) for c in chans)
-        if chans == tuple(range(self.nodes[src].shape[0])):
+        if len(chans) == self.nodes[src].shape[0] and np.array_equal(chans, np.arange(len(chans))):
             return src
+        chans = tuple(int(c) for c in chans)
         return self._add(f"{name}:select", "select", (src,), (len(chans), *self._spatial(which)), pick=chans,
                          op="channel selection")
 

@@ -94,7 +94,7 @@ SLOW = {
     (_layout.Layout, "_dead"): _slow_dead,
     (_layout.Layout, "_held"): lambda self, args: [a for a in args if a in self.units],
     (_layout_more, "_watched"): lambda args, *tables: any(a in t for a in args for t in tables),
-    (_layout.Layout, "_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
+    (_layout.Layout, "_row_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
 }
 
 
