@@ -59,6 +59,8 @@ from edgewise.testing.oracle import autograd_pathways
 
 RTOL = 1e-9
 GOAL_RATIO = 50.0
+#: the models issue 17 sets the goal for (others are measured without one: ConvNeXt, transformers, ShuffleNet)
+GOAL_MODELS = ("resnet50", "resnet152", "densenet121", "vgg16")
 
 
 def clock(fn):
@@ -104,6 +106,11 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
 
     t = {k: [] for k in ("cold", "resized", "warm", "again", "count", "trace", "fx", "fingerprint", "baseline")}
     other_shape = (shape[0], *(n + 32 for n in shape[1:]))
+    try:  # (a model made for one input size, such as ViT, has no "resized" time)
+        edgewise.trace(copy.deepcopy(net), other_shape)
+        resizable = True
+    except edgewise.EdgewiseError:
+        resizable = False
     result = baseline = None
     for r in range(max(repeats, baseline_repeats)):
         if r < repeats:
@@ -112,9 +119,10 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
             dt, result = clock(lambda: edgewise.pathways(fresh, shape, to="all"))
             t["cold"].append(dt)
             clear_caches()
-            edgewise.trace(seen, other_shape)  # the architecture seen at another input size only
-            t["resized"].append(clock(lambda: edgewise.pathways(other, shape, to="all"))[0])
-            clear_caches()
+            if resizable:
+                edgewise.trace(seen, other_shape)  # the architecture seen at another input size only
+                t["resized"].append(clock(lambda: edgewise.pathways(other, shape, to="all"))[0])
+                clear_caches()
             edgewise.pathways(seen, shape, to="all")
             t["warm"].append(clock(lambda: edgewise.pathways(other, shape, to="all"))[0])
             t["again"].append(clock(lambda: edgewise.pathways(other, shape, to="all"))[0])
@@ -131,7 +139,7 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
     for _ in range(max(1, repeats // 3)):
         dt, exact = clock(lambda: edgewise.pathways(graph, to="all", exact=True))
         exact_times.append(dt)
-    med = {k: statistics.median(v) for k, v in t.items()}
+    med = {k: statistics.median(v) if v else math.nan for k, v in t.items()}
 
     rel, compared = agreement(result, baseline, scale_log2)
     exact_log10 = np.array([math.log10(v) if v > 0 else -math.inf for v in exact.counts.ravel()])
@@ -139,9 +147,11 @@ def bench(name: str, shape, repeats: int, baseline_repeats: int) -> dict:
     return {
         "model": name, "input": "x".join(map(str, shape)), "nodes": len(graph),
         "traced_by": "direct" if direct else "torch.fx",
-        **{f"{k}_s": v for k, v in med.items()}, **{f"{k}_times_s": v for k, v in t.items()},
+        **{f"{k}_s": None if math.isnan(v) else v for k, v in med.items()},
+        **{f"{k}_times_s": v for k, v in t.items()},
         "exact_s": statistics.median(exact_times), "first_call_s": first_s, "baseline_first_call_s": baseline_first_s,
-        "ratio_cold": med["baseline"] / med["cold"], "ratio_resized": med["baseline"] / med["resized"],
+        "ratio_cold": med["baseline"] / med["cold"],
+        "ratio_resized": med["baseline"] / med["resized"] if resizable else None,
         "ratio_warm": med["baseline"] / med["warm"],
         "ratio_again": med["baseline"] / med["again"], "ratio_count_only": med["baseline"] / med["count"],
         "ratio_fx_floor": med["baseline"] / (med["fx"] + med["count"]),
@@ -166,15 +176,17 @@ def main(argv=None) -> int:
     print(machine_line())
     rows = [bench(name, shape, args.repeats, args.baseline_repeats) for name in args.models]
 
-    head = (f"{'model':<11} {'input':<9} {'cold':>8} {'= trace':>8} {'(fx)':>8} {'resized':>8} {'warm':>8} "
+    w = max(11, *(len(r["model"]) for r in rows))
+    head = (f"{'model':<{w}} {'input':<9} {'cold':>8} {'= trace':>8} {'(fx)':>8} {'resized':>8} {'warm':>8} "
             f"{'again':>8} {'count':>8} {'exact':>8} {'baseline':>9} {'cold':>6} {'resize':>6} {'warm':>6} "
             f"{'again':>6} {'count':>6} {'rel.diff':>8}")
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
-        ms = [f"{r[k] * 1e3:>6.1f}ms" for k in ("cold_s", "trace_s", "fx_s", "resized_s", "warm_s", "again_s",
-                                                "count_s", "exact_s")]
-        print(f"{r['model']:<11} {r['input']:<9} {' '.join(ms)} {r['baseline_s'] * 1e3:>7.0f}ms "
-              f"{r['ratio_cold']:>5.1f}x {r['ratio_resized']:>5.1f}x {r['ratio_warm']:>5.1f}x "
+        ms = [f"{r[k] * 1e3:>6.1f}ms" if r[k] is not None else f"{'n/a':>8}"
+              for k in ("cold_s", "trace_s", "fx_s", "resized_s", "warm_s", "again_s", "count_s", "exact_s")]
+        resized = f"{r['ratio_resized']:>5.1f}x" if r["ratio_resized"] is not None else f"{'n/a':>6}"
+        print(f"{r['model']:<{w}} {r['input']:<9} {' '.join(ms)} {r['baseline_s'] * 1e3:>7.0f}ms "
+              f"{r['ratio_cold']:>5.1f}x {resized} {r['ratio_warm']:>5.1f}x "
               f"{r['ratio_again']:>5.1f}x {r['ratio_count_only']:>5.0f}x {r['max_rel_diff_vs_baseline']:>8.1e}")
     print("\ncold = edgewise.pathways(model, shape, to='all') on an architecture not seen before (caches cleared):\n"
           "  trace (recorded as the forward runs for a plain CNN, else torch.fx, shapes, Graph) + count;\n"
@@ -193,7 +205,7 @@ def main(argv=None) -> int:
               f"torch.fx path floor fx + count: {r['ratio_fx_floor']:.0f}x; warm = architecture fingerprint "
               f"{r['fingerprint_s'] * 1e3:.1f} ms + count + lookup; "
               f"baseline seeded with 2**-{r['baseline_scale_log2']}")
-    for r in rows:
+    for r in (r for r in rows if r["model"] in GOAL_MODELS):
         for label, key in (("cold (new architecture)", "ratio_cold"),
                            ("resized (architecture seen at another size)", "ratio_resized"),
                            ("warm (new object, architecture seen)", "ratio_warm")):

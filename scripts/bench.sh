@@ -2,8 +2,9 @@
 # The speed benchmarks of the README's performance table, each against what a user would run instead, measured
 # in the same run (one torch thread, interleaved repeats, medians). Installs the peers first (the `bench` extra:
 # captum, torch-lucent, torchscan; never runtime dependencies). Results: benchmarks/results/*.json.
-# Usage: bash scripts/bench.sh [NAME ...]   NAME in: pathways pathways-896 receptive-field sensitivity
-#                                            engine-choice visualize visualize-efficientnet report threads
+# Usage: bash scripts/bench.sh [NAME ...]   NAME in: pathways pathways-896 pathways-modern receptive-field
+#                                            sensitivity engine-choice visualize visualize-efficientnet report
+#                                            threads
 #                                            (default: all; about 25 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ R=benchmarks/results
 declare -A RUN=(
     [pathways]="benchmarks/pathways.py --json $R/pathways.json"
     [pathways-896]="benchmarks/pathways.py --models resnet50 --size 896 --json $R/pathways_896.json"
+    [pathways-modern]="benchmarks/pathways.py --models convnext_tiny swin_t vit_b_16 maxvit_t shufflenet_v2_x1_0 --repeats 3 --baseline-repeats 2 --json $R/pathways_modern.json"
     [receptive-field]="benchmarks/receptive_field.py --repeats 9 --json $R/receptive_field.json"
     [sensitivity]="benchmarks/sensitivity.py --json $R/sensitivity.json"
     [engine-choice]="benchmarks/engine_choice.py --json $R/engine_choice.json"
@@ -20,7 +22,7 @@ declare -A RUN=(
     [report]="benchmarks/report.py --no-train --json $R/report.json"
     [threads]="benchmarks/threads.py --json $R/threads.json"
 )
-ORDER=(pathways pathways-896 receptive-field sensitivity engine-choice visualize visualize-efficientnet report threads)
+ORDER=(pathways pathways-896 pathways-modern receptive-field sensitivity engine-choice visualize visualize-efficientnet report threads)
 for name in "${@:-${ORDER[@]}}"; do
     [ -n "${RUN[$name]+x}" ] || { echo "unknown benchmark '$name'; choose from: ${ORDER[*]}" >&2; exit 2; }
 done
