@@ -229,6 +229,16 @@ def test_torchvision_models_build_the_graph_of_the_slow_code(name):
         assert_same(model, (3, 64, 64), norm_stats=norm_stats)
 
 
+def test_a_vision_transformer_with_a_class_token_builds_the_graph_of_the_slow_code():
+    """Linears over tokens whose rows come from two nodes (the class token beside the patches)."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    vit = torchvision.models.vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2,
+                                                                   num_heads=2, hidden_dim=16, mlp_dim=32)
+    for norm_stats in ("ignore", "count"):
+        assert_same(vit.eval(), (3, 32, 32), norm_stats=norm_stats)
+
+
 @pytest.mark.parametrize("norm_stats", ["ignore", "count"])
 def test_gates_and_attention_build_the_graph_of_the_slow_code(norm_stats):
     torch.manual_seed(0)
