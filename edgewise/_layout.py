@@ -718,20 +718,11 @@ class Layout(LayoutMore):
         layers = list(dict.fromkeys(int(n) for n in node[starts]))
         if len(starts) > len(layers) + 1:  # channels of a few layers interleaved (a channel shuffle)
             return self._interleaved(node, chan, layers, spatial, name)
-        parts = []
-        for start, stop in zip(starts, [*starts[1:], c]):
-            parts.append(self._channels(int(node[start]), tuple(int(x) for x in chan[start:stop]), spatial, name))
+        parts = [self._select(int(node[start]), chan[start:stop], name)
+                 for start, stop in zip(starts, [*starts[1:], c])]
         if len(parts) == 1:
             return parts[0]
         return self._add(f"{name}:cat", "cat", tuple(parts), (c, *spatial), op="torch.cat")
-
-    def _channels(self, which: int, chans: tuple, spatial, name: str) -> str:
-        """Node ``which``, or the selection of its channels ``chans`` (in that order)."""
-        src = self._names[which]
-        if chans == tuple(range(self.nodes[src].shape[0])):
-            return src
-        return self._add(f"{name}:select", "select", (src,), (len(chans), *spatial), pick=chans,
-                         op="channel selection")
 
     def _interleaved(self, node: np.ndarray, chan: np.ndarray, layers: list, spatial, name: str) -> str:
         """Channels of ``layers`` in an interleaved order (channel k: channel ``chan[k]`` of layer ``node[k]``):
@@ -739,9 +730,9 @@ class Layout(LayoutMore):
         nodes for a channel shuffle instead of one per channel)."""
         parts, at = [], {}
         for w in layers:
-            chans = tuple(int(x) for x in np.unique(chan[node == w]))
-            at.update({(w, ch): len(at) + i for i, ch in enumerate(chans)})
-            parts.append(self._channels(w, chans, spatial, name))
+            chans = np.unique(chan[node == w])
+            at.update({(w, int(ch)): len(at) + i for i, ch in enumerate(chans)})
+            parts.append(self._select(w, chans, name))
         joined = self._add(f"{name}:cat", "cat", tuple(parts), (len(at), *spatial), op="torch.cat")
         pick = tuple(at[int(w), int(ch)] for w, ch in zip(node, chan))
         return self._add(f"{name}:select", "select", (joined,), (len(pick), *spatial), pick=pick,
@@ -1109,9 +1100,10 @@ class Layout(LayoutMore):
         return known
 
     def _row_positions(self, rows: torch.Tensor):
-        """``(live, which, pos, chan, signatures)`` as :meth:`project` decodes them, where every row of ``rows`` (tokens ×
-        features) is one position of one node, its channels in order, or all constant (ViT's class token beside
-        the patches, a node read channels-last): found from each row's first unit and one comparison; else None."""
+        """``(live, which, pos, chan, signatures)`` as :meth:`project` decodes them, where every row of ``rows``
+        (tokens × features) is one position of one node, its channels in order, or all constant (ViT's class token
+        beside the patches, a node read channels-last): found from each row's first unit and one comparison; else
+        None."""
         n_rows, f_in = rows.shape
         if not n_rows or not f_in or rows.dtype != torch.float64:
             return None
