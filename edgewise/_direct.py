@@ -21,7 +21,6 @@ traces with torch.fx, whose Graphs these equal (tested on zoo models, random net
 from __future__ import annotations
 
 import functools
-import math
 import operator
 from collections import namedtuple
 from types import FunctionType
@@ -38,7 +37,7 @@ from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
 from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, _adaptive, _broadcast, _flatten, \
-    _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, pool_geometry
+    _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, pool_geometry, reduced, reshaped
 
 __all__ = ["direct_graph"]
 
@@ -430,10 +429,10 @@ def _pool_shape(fn, x: tuple, args: tuple, kwargs: dict) -> tuple:
 def _reduced(x: tuple, args: tuple, kwargs: dict) -> tuple:
     """The output shape of a mean / sum / amax over every spatial axis of ``x`` (else :class:`_Fallback`)."""
     dims = _arg(args, kwargs, 1, "dim")
-    dims = sorted(d % len(x) for d in (dims if isinstance(dims, (tuple, list)) else [dims]))
-    if len(x) < 3 or dims != list(range(2, len(x))):
+    dims = dims if isinstance(dims, (tuple, list)) else [dims]
+    if len(x) < 3 or sorted(d % len(x) for d in dims) != list(range(2, len(x))):
         raise _Fallback  # (another reduction: the torch.fx path follows it unit by unit)
-    return x[:2] + (1,) * (len(x) - 2) if _arg(args, kwargs, 2, "keepdim", False) else x[:2]
+    return reduced(x, dims, _arg(args, kwargs, 2, "keepdim", False))
 
 
 def _reshaped(x: tuple, args: tuple, kwargs: dict) -> tuple:
@@ -441,14 +440,4 @@ def _reshaped(x: tuple, args: tuple, kwargs: dict) -> tuple:
     sizes = args[1:] if len(args) > 1 else (kwargs.get("shape", kwargs.get("size")),)
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
-    sizes = [v._ew_value if type(v) is _Size else v for v in sizes]
-    if any(type(v) is not int for v in sizes) or sizes.count(-1) > 1:
-        raise _Fallback
-    total, known = math.prod(x), math.prod(v for v in sizes if v != -1)
-    if -1 in sizes:
-        if known == 0 or total % known:
-            raise _Fallback
-        sizes[sizes.index(-1)] = total // known
-    if math.prod(sizes) != total:
-        raise _Fallback
-    return tuple(sizes)
+    return reshaped(x, [v._ew_value if type(v) is _Size else v for v in sizes])

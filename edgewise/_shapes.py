@@ -10,6 +10,7 @@ raises the model's own error): the caller then runs the meta-device pass.
 
 from __future__ import annotations
 
+import math
 import operator
 from types import SimpleNamespace
 
@@ -35,11 +36,15 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
     if modules is None:
         modules = dict(model.named_modules())
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
+    values: dict[torch.fx.Node, object] = {}  # shape arithmetic: sizes and numbers (the meta pass's ``value``)
+    parts: dict[torch.fx.Node, list] = {}  # the shapes of the tensors of a chunk
     try:
         for node in fx_graph.nodes:
             if node.op == "output":  # the meta pass records the returned tensor's shape here too
                 if isinstance(node.args[0], torch.fx.Node):
                     shapes[node] = shapes[node.args[0]]
+                continue
+            if _arithmetic(node, shapes, values, parts):
                 continue
             if node.op == "placeholder":
                 if shapes:
@@ -55,7 +60,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 shapes[node] = _attribute(model, node.target)
             if min(shapes[node]) < 1:
                 raise _Unknown("empty")  # the model raises its own error, which the meta pass reports
-    except (_Unknown, KeyError, TypeError, ValueError, IndexError):
+    except (_Unknown, KeyError, TypeError, ValueError, IndexError, ArithmeticError):
         return False
     sizes: dict = {}  # (nodes of one shape share its torch.Size: immutable)
     for node, out in shapes.items():
@@ -64,7 +69,101 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
             size = sizes[out] = torch.Size(out)
         dt = operator.attrgetter(node.target)(model).dtype if node.op == "get_attr" else dtype
         node.meta["tensor_meta"] = SimpleNamespace(shape=size, dtype=dt)
+    for node, value in values.items():
+        node.meta["value"] = value
     return True
+
+
+#: integer arithmetic on sizes (``num_channels // groups``)
+_ARITHMETIC = (operator.floordiv, operator.mul, operator.add, operator.sub)
+
+
+def _arithmetic(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
+    """Record ``node`` if it is shape arithmetic or an op that needs its values (``x.size()``, indexing a size or a
+    chunk, ``//``, ``*``, ``+``, ``-`` on whole numbers, ``view``/``reshape`` with such sizes, ``transpose``,
+    ``chunk``, a mean over given axes, as ShuffleNet's channel shuffle); False for any other node."""
+    fn, args, kwargs = node.target, node.args, node.kwargs
+    if node.op == "call_method" and fn == "size":
+        x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
+        values[node] = torch.Size(x) if dim is None else x[_int(dim)]
+    elif node.op == "call_function" and fn is operator.getitem and isinstance(args[0], torch.fx.Node) and (
+            args[0] in values or args[0] in parts):
+        index = args[1]
+        if type(index) is not int and not (type(index) is slice and all(
+                v is None or type(v) is int for v in (index.start, index.stop, index.step))):
+            raise _Unknown("index")
+        if args[0] in parts:  # one tensor of a chunk, or several
+            (shapes if type(index) is int else parts)[node] = parts[args[0]][index]
+        else:
+            values[node] = values[args[0]][index]
+    elif node.op == "call_function" and fn in _ARITHMETIC and any(isinstance(a, torch.fx.Node) for a in args) and \
+            all(a in values for a in args if isinstance(a, torch.fx.Node)):  # (not on tensors: those are layers)
+        operands = [values[a] if isinstance(a, torch.fx.Node) else a for a in args]
+        if kwargs or len(operands) != 2 or any(type(v) is not int for v in operands):
+            raise _Unknown("arithmetic")
+        values[node] = fn(*operands)
+    elif node.op == "call_method" and fn in ("view", "reshape"):
+        sizes = args[1:] if len(args) > 1 else (kwargs.get("shape", kwargs.get("size")),)
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.fx.Node)):
+            sizes = sizes[0]
+        sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
+        shapes[node] = reshaped(_first(node, shapes), [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes])
+    elif (node.op == "call_method" and fn == "transpose") or fn is torch.transpose:
+        x = list(_first(node, shapes))
+        a, b = _int(_arg(node, 1, "dim0", None)), _int(_arg(node, 2, "dim1", None))
+        x[a], x[b] = x[b], x[a]
+        shapes[node] = tuple(x)
+    elif node.op == "call_method" and fn == "chunk":
+        parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
+    elif node.op == "call_method" and fn == "mean" and set(kwargs) <= {"dim", "keepdim"}:
+        dims = _arg(node, 1, "dim", None)
+        shapes[node] = reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],
+                               _arg(node, 2, "keepdim", False))
+    else:
+        return False
+    return True
+
+
+def _int(v) -> int:
+    if type(v) is not int:
+        raise _Unknown("a whole number")
+    return v
+
+
+def _chunks(x: tuple[int, ...], chunks: int, dim: int) -> list:
+    """The shapes of ``torch.chunk(x, chunks, dim)``: parts of ⌈n / chunks⌉ along ``dim``, the last one smaller."""
+    n = x[dim]
+    if chunks < 1 or n < 1:
+        raise _Unknown("chunk")
+    step = -(-n // chunks)
+    dim %= len(x)
+    return [(*x[:dim], min(step, n - start), *x[dim + 1:]) for start in range(0, n, step)]
+
+
+def reshaped(x: tuple[int, ...], sizes) -> tuple[int, ...]:
+    """The shape ``view``/``reshape`` to ``sizes`` (whole numbers, at most one -1) gives ``x``; raises
+    :class:`_Unknown` where torch refuses."""
+    sizes = list(sizes)
+    if any(type(v) is not int or v < -1 for v in sizes) or sizes.count(-1) > 1:
+        raise _Unknown("view sizes")
+    total, known = math.prod(x), math.prod(v for v in sizes if v != -1)
+    if -1 in sizes:
+        if known == 0 or total % known:
+            raise _Unknown("view sizes")
+        sizes[sizes.index(-1)] = total // known
+    if math.prod(sizes) != total:
+        raise _Unknown("view sizes")
+    return tuple(sizes)
+
+
+def reduced(x: tuple[int, ...], dims, keepdim) -> tuple[int, ...]:
+    """The shape of a mean (sum, max) over the axes ``dims`` of ``x``, kept as length 1 with ``keepdim``."""
+    if any(type(d) is not int for d in dims) or type(keepdim) is not bool or not dims:
+        raise _Unknown("reduction")
+    axes = {d % len(x) for d in dims}
+    if len(axes) != len(dims) or any(not -len(x) <= d < len(x) for d in dims):
+        raise _Unknown("reduction")
+    return tuple(1 if i in axes else n for i, n in enumerate(x) if keepdim or i not in axes)
 
 
 def _operands(node: torch.fx.Node, shapes: dict) -> list[tuple[int, ...]]:

@@ -96,11 +96,39 @@ class ChannelsLast(nn.Module):
         return y.permute(dims=(0, 3, 1, 2))
 
 
+class Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class Sizes(nn.Module):
+    """Shape arithmetic the fast pass follows: ``x.size()`` whole, by axis and sliced, ``//``, ``*``, ``+``, ``-``,
+    ``view``/``reshape`` with those sizes (and -1, and a tuple), ``transpose``, ``chunk`` into unequal parts, a mean
+    over given axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(6, 6, 3, padding=1), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        b, c, h, w = y.size()
+        y = y.view(b, 2, c // 2, h, w - 0 * 1)
+        y = torch.transpose(y, 1, 2).contiguous().reshape((b, -1, h + 1 - 1, y.size(-1)))
+        first, second = y.chunk(4, dim=1)[1:3]  # parts of 2, 2, 2 channels
+        y = torch.cat([first.view(b, y.size()[1:2][0] // 3, h, -1), second], 1) * 1.0
+        return self.head(y) + y.mean([1], keepdim=True).transpose(2, 3).transpose(3, 2)
+
+
 @pytest.mark.parametrize("model, shape", [
     (Stem(), (2, 23, 17)), (Stem(), (2, 31, 30)), (Stem(False), (2, 41)),
     ("resnet18", (3, 67, 45)), ("densenet121", (3, 64, 64)), ("vgg11_bn", (3, 64, 80)),
     ("squeezenet1_1", (3, 99, 99)), ("mobilenet_v2", (3, 57, 57)), ("convnext_tiny", (3, 64, 64)),
-    (ChannelsLast(), (4, 9, 7)),
+    (ChannelsLast(), (4, 9, 7)), ("shufflenet_v2_x0_5", (3, 64, 64)), (Sizes(), (6, 5, 7)),
 ])
 def test_fast_shapes_are_the_meta_shapes(model, shape):
     model = zoo(model) if isinstance(model, str) else model
@@ -113,6 +141,8 @@ def test_fast_shapes_are_the_meta_shapes(model, shape):
         assert (ma is None) == (mb is None), a.name
         if ma is not None:
             assert (tuple(ma.shape), ma.dtype) == (tuple(mb.shape), mb.dtype), a.name
+        va, vb = a.meta.get("value"), b.meta.get("value")  # shape arithmetic: the same numbers, of the same types
+        assert (type(va), va) == (type(vb), vb), a.name
     assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
 
 
@@ -147,15 +177,18 @@ def test_fast_shapes_give_the_graph_of_the_meta_pass_on_random_nets(case):
 
 
 def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
-    class Views(nn.Module):  # x.size(0) is shape arithmetic: only the meta pass has its value
+    class Views(nn.Module):  # x.shape (a getattr) is shape arithmetic the fast pass does not follow
         def forward(self, x):
-            return x.view(x.size(0), -1)
+            return x.view(x.shape[0], -1)
 
     model = Views()
     fx = _trace._Tracer().trace(model)
     assert not _shapes.infer_shapes(model, fx, (2, 4, 4), torch.float32)
-    assert all("tensor_meta" not in n.meta for n in fx.nodes)  # nothing half-recorded
+    assert all("tensor_meta" not in n.meta and "value" not in n.meta for n in fx.nodes)  # nothing half-recorded
     assert edgewise.trace(model, (2, 4, 4))[edgewise.trace(model, (2, 4, 4)).output].shape == (32,)
+    for bad in (lambda x: x.view(x.size(0), 5, -1), lambda x: x.chunk(0, 1)[0], lambda x: x.view(x.size(1) // 0)):
+        model = Lambda(bad)  # sizes torch refuses: the meta pass reports the model's error
+        assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (2, 4, 4), torch.float32)
     wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(5, 4, 3))  # channels do not fit: the model's own error
     with pytest.raises(EdgewiseError, match="does not run on an input of shape 3x9x9"):
         edgewise.trace(wrong, (3, 9, 9))
