@@ -96,13 +96,19 @@ class ChannelsLast(nn.Module):
         return y.permute(dims=(0, 3, 1, 2))
 
 
-class Lambda(nn.Module):
-    def __init__(self, fn):
+class BadSizes(nn.Module):
+    """Shape arithmetic that torch refuses when it runs: a view that does not fit, no chunks, a division by 0."""
+
+    def __init__(self, op: str):
         super().__init__()
-        self.fn = fn
+        self.op = op
 
     def forward(self, x):
-        return self.fn(x)
+        if self.op == "view":
+            return x.view(x.size(0), 5, -1)
+        if self.op == "chunk":
+            return x.chunk(0, 1)[0]
+        return x.view(x.size(1) // 0)
 
 
 class Sizes(nn.Module):
@@ -186,8 +192,8 @@ def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
     assert not _shapes.infer_shapes(model, fx, (2, 4, 4), torch.float32)
     assert all("tensor_meta" not in n.meta and "value" not in n.meta for n in fx.nodes)  # nothing half-recorded
     assert edgewise.trace(model, (2, 4, 4))[edgewise.trace(model, (2, 4, 4)).output].shape == (32,)
-    for bad in (lambda x: x.view(x.size(0), 5, -1), lambda x: x.chunk(0, 1)[0], lambda x: x.view(x.size(1) // 0)):
-        model = Lambda(bad)  # sizes torch refuses: the meta pass reports the model's error
+    for op in ("view", "chunk", "divide"):  # sizes torch refuses: the meta pass reports the model's error
+        model = BadSizes(op)
         assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (2, 4, 4), torch.float32)
     wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(5, 4, 3))  # channels do not fit: the model's own error
     with pytest.raises(EdgewiseError, match="does not run on an input of shape 3x9x9"):
