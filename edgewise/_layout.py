@@ -1116,16 +1116,16 @@ class Layout(LayoutMore):
         bases = np.asarray(self._bases, dtype=np.int64)
         which = np.searchsorted(bases, g, side="right") - 1
         local, sizes = g - bases[which], self._sizes()[which]
+        layers, inverse = np.unique(which, return_inverse=True)
         chans = np.array([self.nodes[self._names[w]].shape[0] if self.nodes[self._names[w]].shape else 1
-                          for w in np.unique(which)])
+                          for w in layers])
         if (local >= sizes).any() or (chans != f_in).any():
             return None  # (a row that does not start at channel 0, or reads part of a node's channels)
         step = torch.as_tensor(sizes[:1] if (sizes == sizes[0]).all() else sizes[:, None], dtype=torch.float64)
         expect = torch.as_tensor(g + 1, dtype=torch.float64)[:, None] + torch.arange(f_in, dtype=torch.float64) * step
         if not torch.equal(rows if every else rows[torch.as_tensor(live)], expect):
             return None
-        layers, inverse = np.unique(which, return_inverse=True)  # (what _signatures gives these rows)
-        signatures = [np.concatenate([[w], np.arange(f_in)]) for w in layers], inverse.reshape(-1)
+        signatures = [np.concatenate([[w], np.arange(f_in)]) for w in layers], inverse.reshape(-1)  # (_signatures')
         return live, which[:, None], local[:, None], np.broadcast_to(np.arange(f_in), (len(g), f_in)), signatures
 
     def _rerun(self, fx, a, tensor):

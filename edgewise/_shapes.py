@@ -44,7 +44,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 if isinstance(node.args[0], torch.fx.Node):
                     shapes[node] = shapes[node.args[0]]
                 continue
-            if _arithmetic(node, shapes, values, parts):
+            if _with_values(node, shapes, values, parts):
                 continue
             if node.op == "placeholder":
                 if shapes:
@@ -78,10 +78,10 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
 _ARITHMETIC = (operator.floordiv, operator.mul, operator.add, operator.sub)
 
 
-def _arithmetic(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
-    """Record ``node`` if it is shape arithmetic or an op that needs its values (``x.size()``, indexing a size or a
-    chunk, ``//``, ``*``, ``+``, ``-`` on whole numbers, ``view``/``reshape`` with such sizes, ``transpose``,
-    ``chunk``, a mean over given axes, as ShuffleNet's channel shuffle); False for any other node."""
+def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
+    """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, indexing a size, ``//``, ``*``, ``+``,
+    ``-`` on whole numbers, ``view``/``reshape`` with such sizes, as ShuffleNet's channel shuffle) or makes or
+    indexes several tensors (``chunk``); False for any other node."""
     fn, args, kwargs = node.target, node.args, node.kwargs
     if node.op == "call_method" and fn == "size":
         x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
@@ -108,17 +108,8 @@ def _arithmetic(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) ->
             sizes = sizes[0]
         sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
         shapes[node] = reshaped(_first(node, shapes), [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes])
-    elif (node.op == "call_method" and fn == "transpose") or fn is torch.transpose:
-        x = list(_first(node, shapes))
-        a, b = _int(_arg(node, 1, "dim0", None)), _int(_arg(node, 2, "dim1", None))
-        x[a], x[b] = x[b], x[a]
-        shapes[node] = tuple(x)
     elif node.op == "call_method" and fn == "chunk":
         parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
-    elif node.op == "call_method" and fn == "mean" and set(kwargs) <= {"dim", "keepdim"}:
-        dims = _arg(node, 1, "dim", None)
-        shapes[node] = reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],
-                               _arg(node, 2, "keepdim", False))
     else:
         return False
     return True
@@ -386,6 +377,8 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
     if fn is torch.permute:
         return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
+    if fn is torch.transpose:
+        return _transposed(node, shapes)
     if fn is F.layer_norm:
         x, normalized = _first(node, shapes), _arg(node, 1, "normalized_shape", None)
         for i, k in ((2, "weight"), (3, "bias")):
@@ -416,6 +409,14 @@ def _permuted(x: tuple[int, ...], args: tuple, kwargs: dict) -> tuple[int, ...]:
             any(not -len(x) <= d < len(x) for d in dims):
         raise _Unknown("permute dims")
     return tuple(x[d] for d in dims)
+
+
+def _transposed(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """``x.transpose(dim0, dim1)`` or ``torch.transpose(x, dim0, dim1)``."""
+    x = list(_first(node, shapes))
+    a, b = _int(_arg(node, 1, "dim0", None)), _int(_arg(node, 2, "dim1", None))
+    x[a], x[b] = x[b], x[a]
+    return tuple(x)
 
 
 def _layer_norm(x: tuple[int, ...], normalized) -> tuple[int, ...]:
@@ -462,4 +463,10 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
     if node.target == "permute":
         return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
+    if node.target == "transpose":
+        return _transposed(node, shapes)
+    if node.target == "mean" and set(node.kwargs) <= {"dim", "keepdim"}:
+        dims = _arg(node, 1, "dim", None)
+        return reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],
+                       _arg(node, 2, "keepdim", False))
     raise _Unknown(node.target)
