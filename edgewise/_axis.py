@@ -22,6 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._sets import unique
+
 __all__ = ["Window", "Transposed", "Adaptive", "Resample", "Broadcast", "Table", "Flat", "PADDING_MODES", "mirror",
            "nonzeros"]
 
@@ -116,7 +118,7 @@ def nonzeros(op, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         o = np.broadcast_to(np.arange(n_out)[:, None], i.shape)
         read = i >= 0
         key = i[read].astype(np.int64) * n_out + o[read]
-        key, count = np.unique(key, return_counts=True)  # sorted by column, then row; repeats summed
+        key, count = unique(key, return_counts=True)  # sorted by column, then row; repeats summed
         cols, rows, vals = key // n_out, key % n_out, count.astype(np.int64)
     elif isinstance(op, Transposed):
         rows, cols = op._pairs(n_in, n_out)  # each (o, i) at most once, already sorted by column then row
@@ -429,7 +431,7 @@ def _rows_cols(lists) -> tuple[np.ndarray, np.ndarray]:
 
 def _summed(rows, cols, vals, n_out: int):
     """Entries ``(rows, cols, vals)`` with repeats summed, sorted by column then row."""
-    key, inverse = np.unique(cols * n_out + rows, return_inverse=True)
+    key, inverse = unique(cols * n_out + rows, return_inverse=True)
     total = np.bincount(inverse.ravel(), weights=vals, minlength=key.size).astype(np.int64)
     return key % n_out, key // n_out, total
 

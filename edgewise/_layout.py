@@ -59,6 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Table, Window
+from ._sets import unique
 from ._stats import count_statistics
 from .errors import EdgewiseError
 
@@ -162,7 +163,7 @@ def _signatures(node: np.ndarray, chan: np.ndarray):
     """Distinct (node, channel row) signatures of the rows and each row's signature index; the usual case
     (every row of a node reads the same channels) without numpy's slow row-wise unique."""
     sigs, inverse = [], np.zeros(node.size, dtype=np.int64)
-    for n in np.unique(node):
+    for n in unique(node):
         rows = np.flatnonzero(node == n)
         block = chan[rows]
         if (block == block[:1]).all():
@@ -407,13 +408,13 @@ class Layout(LayoutMore):
         for layer in range(m.num_layers):
             gx = self.project(x, 4 * hid, f"{name}:l{layer}:ih", "LSTM W_ih")
             which, local, const = self._decode(gx[..., 0])
-            if const.any() or len(np.unique(which)) != 1:
+            if const.any() or len(unique(which)) != 1:
                 raise EdgewiseError(f"layer {name!r}: nn.LSTM over constants or over positions of several maps")
             g_node = self._names[int(which.flat[0])]
             spatial = self._spatial(int(which.flat[0]))
             npos = max(math.prod(spatial), 1)
             place = local % npos  # (N, T): the position of every step of every sequence
-            if np.unique(place).size != place.size:
+            if unique(place).size != place.size:
                 raise EdgewiseError(f"layer {name!r}: nn.LSTM whose steps do not each sit at a position of their own")
             outs = []
             for d in range(dirs):
@@ -704,7 +705,7 @@ class Layout(LayoutMore):
         ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
         ok &= np.array([self._spatial(int(n)) == spatial for n in node])
         if not ok.all():
-            live = np.unique(which[~const])
+            live = unique(which[~const])
             if live.size > 1 and not const.all(1).any():  # side by side (a cat along positions): one part per layer
                 flat = ids[0].reshape(c, p)
                 parts = [self.canonical(torch.where(torch.as_tensor(which == w), flat, 0).reshape(ids.shape), name)
@@ -730,7 +731,7 @@ class Layout(LayoutMore):
         nodes for a channel shuffle instead of one per channel)."""
         parts, at = [], {}
         for w in layers:
-            chans = np.unique(chan[node == w])
+            chans = unique(chan[node == w])
             at.update({(w, int(ch)): len(at) + i for i, ch in enumerate(chans)})
             parts.append(self._select(w, chans, name))
         joined = self._add(f"{name}:cat", "cat", tuple(parts), (len(at), *spatial), op="torch.cat")
@@ -775,7 +776,7 @@ class Layout(LayoutMore):
         pos = np.where(const, -1, local % sizes[:, None])
         rows_ok = ((which == node[:, None]) | const).all(1) & (chan >= 0) & \
             ((local // sizes[:, None] == chan[:, None]) | const).all(1)
-        if not rows_ok.all() or not all(len(self._spatial(int(n))) == len(spatial) for n in np.unique(node)):
+        if not rows_ok.all() or not all(len(self._spatial(int(n))) == len(spatial) for n in unique(node)):
             return None  # (a move between grids of different rank is not a per-axis relation)
         keys = np.concatenate([node[:, None], pos], axis=1)
         groups, group_of = np.unique(keys, axis=0, return_inverse=True)
@@ -912,7 +913,7 @@ class Layout(LayoutMore):
             wb, lb, _ = self._decode(torch.as_tensor(b[both]))
             radix = len(self._names) + 1
             key = wa * radix + wb
-            pairs = [key[0]] if (key == key[0]).all() else np.unique(key)
+            pairs = [key[0]] if (key == key[0]).all() else unique(key)
             for k, pair in enumerate(pairs):
                 na, nb = int(pair // radix), int(pair % radix)
                 sel = slice(None) if len(pairs) == 1 else key == pair
@@ -980,7 +981,7 @@ class Layout(LayoutMore):
         if not np.array_equal(la, lb):  # the cheap test first (and no Python set of millions of pairs)
             return False
         radix = len(self._names) + 1
-        key = np.unique(wa.astype(np.int64) * radix + wb)
+        key = unique(wa.astype(np.int64) * radix + wb)
         shapes = {(int(k // radix), int(k % radix)) for k in key}
         return all(self.nodes[self._names[x]].shape == self.nodes[self._names[y]].shape for x, y in shapes) \
             and np.array_equal(la, lb)
@@ -1038,7 +1039,7 @@ class Layout(LayoutMore):
         if not live.numel():
             return None
         which, _, _ = self._decode(live)
-        grids = {self._spatial(int(w)) for w in np.unique(which)}
+        grids = {self._spatial(int(w)) for w in unique(which)}
         grid = grids.pop() if len(grids) == 1 else ()
         return grid if len(grid) > 1 and math.prod(grid) == shape[1] else None
 
@@ -1116,7 +1117,7 @@ class Layout(LayoutMore):
         bases = np.asarray(self._bases, dtype=np.int64)
         which = np.searchsorted(bases, g, side="right") - 1
         local, sizes = g - bases[which], self._sizes()[which]
-        layers, inverse = np.unique(which, return_inverse=True)
+        layers, inverse = unique(which, return_inverse=True)
         chans = np.array([self.nodes[self._names[w]].shape[0] if self.nodes[self._names[w]].shape else 1
                           for w in layers])
         if (local >= sizes).any() or (chans != f_in).any():
@@ -1180,7 +1181,7 @@ class Layout(LayoutMore):
     def _project_joined(self, which, pos, chan, out_features, name, op):
         """Every row reads one position of maps on the same grid, channels of several of them: per distinct
         (layer, channel) row, the maps' channels concatenated, then a 1×1 convolution (a Linear on vectors)."""
-        spatial = {self._spatial(int(w)) for w in np.unique(which)}
+        spatial = {self._spatial(int(w)) for w in unique(which)}
         if len(spatial) != 1:
             return None
         spatial = spatial.pop()
@@ -1216,7 +1217,7 @@ class Layout(LayoutMore):
             return None
         homes = self.__dict__.setdefault("_token_home", {})
         src_name = self._names[src_index]
-        chans, chan_of = np.unique(chan[:, 0], return_inverse=True)
+        chans, chan_of = unique(chan[:, 0], return_inverse=True)
         chan_of = chan_of.reshape(-1)
         one_row_each = chans.size == n_rows
         home = None
@@ -1241,7 +1242,7 @@ class Layout(LayoutMore):
             for c in range(chans.size):
                 mine = np.flatnonzero(chan_of == c)
                 outs = out_pos[mine].reshape(-1)
-                if np.unique(outs).size != outs.size:
+                if unique(outs).size != outs.size:
                     return None
                 pairs = np.sort(np.concatenate([np.add.outer(out_pos[r].astype(np.int64) * n_in, pos[r]).reshape(-1)
                                                 for r in mine]))
@@ -1265,7 +1266,7 @@ class Layout(LayoutMore):
         if len(spatial) < 2:
             return None
         anchor = np.stack(np.unravel_index(pos.min(axis=1), spatial), 1)
-        axes = [np.unique(anchor[:, a]) for a in range(len(spatial))]
+        axes = [unique(anchor[:, a]) for a in range(len(spatial))]
         grid = tuple(a.size for a in axes)
         if math.prod(grid) != pos.shape[0]:
             return None
@@ -1275,12 +1276,12 @@ class Layout(LayoutMore):
     def _gather_positions(self, which, pos, chan, const, rows, lead, out_features, name, op) -> torch.Tensor:
         """A Linear whose rows read the same channels at several positions of one map (2×2 patch merging):
         a convolution from that map onto the grid of the rows (``lead`` without the batch axis)."""
-        nodes = np.unique(which[~const])
-        chans = np.unique(chan[~const])
+        nodes = unique(which[~const])
+        chans = unique(chan[~const])
         keys = np.where(const, -1, pos * len(chans) + np.searchsorted(chans, chan))
         srt = np.sort(keys, axis=1)
         dup = ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any()
-        n_pos = np.array([np.unique(r[r >= 0] // len(chans)).size for r in keys])
+        n_pos = np.array([unique(r[r >= 0] // len(chans)).size for r in keys])
         if nodes.size == 1 and not dup and np.array_equal((~const).sum(1), n_pos * len(chans)) and \
                 lead[:1] == (1,) and self._spatial(int(nodes[0])) and len(lead) - 1 != len(self._spatial(int(nodes[0]))):
             return self._gather_groups(int(nodes[0]), pos, chans, const, rows, lead, out_features, name, op)
@@ -1321,7 +1322,7 @@ class Layout(LayoutMore):
         chan = local // sizes
         src = self._names[int(which[0, 0])]
         full = np.sort(local % sizes, axis=1)
-        if len(np.unique(which)) != 1 or not (chan == chan[:, :1]).all() or full.shape[1] != sizes or \
+        if len(unique(which)) != 1 or not (chan == chan[:, :1]).all() or full.shape[1] != sizes or \
                 not (full == np.arange(sizes)).all():
             raise EdgewiseError(f"layer {name!r} reduces over part of the positions or across channels; edgewise "
                                 "maps reductions over all positions of each channel (a global pool) only")
@@ -1343,9 +1344,9 @@ class Layout(LayoutMore):
         without that map's grid (a patch embedding written as view + permute + Linear): a convolution onto
         a new grid, one position per group, placed as :meth:`pool_groups` places them."""
         spatial = self._spatial(src_index)
-        sigs = [np.unique(r[~c]) for r, c in zip(pos, const)]
+        sigs = [unique(r[~c]) for r, c in zip(pos, const)]
         out_spatial, out_pos = self._place_groups(sigs, spatial, name, op)
-        if np.unique(out_pos).size != len(sigs) or len(sigs) != math.prod(out_spatial):
+        if unique(out_pos).size != len(sigs) or len(sigs) != math.prod(out_spatial):
             raise EdgewiseError(f"layer {name!r} ({op}) reads groups of positions that do not tile a grid once each; "
                                 "edgewise cannot place its outputs")
         o = np.repeat(out_pos, [len(g) for g in sigs])
@@ -1359,7 +1360,7 @@ class Layout(LayoutMore):
         """(grid shape, flat position on it) for groups of positions (flat indices on ``spatial``): per axis,
         the groups' distinct first coordinates, in order, are the new grid's coordinates."""
         corner = np.asarray([[int(c.min()) for c in np.unravel_index(np.asarray(sig), spatial)] for sig in sigs])
-        ticks = [np.unique(corner[:, a]) for a in range(len(spatial))]
+        ticks = [unique(corner[:, a]) for a in range(len(spatial))]
         out_spatial = tuple(len(t) for t in ticks)
         out_pos = np.ravel_multi_index(tuple(np.searchsorted(t, corner[:, a]) for a, t in enumerate(ticks)),
                                        out_spatial)
@@ -1385,7 +1386,7 @@ class Layout(LayoutMore):
         out = np.zeros(rows.shape[0], dtype=np.float64)
         if not rowlive.any():
             return torch.as_tensor(out)
-        nodes = np.unique(which[live])
+        nodes = unique(which[live])
         spatial = self._spatial(int(nodes[0])) if nodes.size == 1 else ()
         if nodes.size != 1 or not spatial:
             raise EdgewiseError(f"layer {name!r} ({what}) pools units of several layers or of a vector; edgewise "
@@ -1399,12 +1400,12 @@ class Layout(LayoutMore):
                                 "maps pools over distinct positions of each channel")
         sigs, inv = np.unique(srt[rowlive], axis=0, return_inverse=True)
         inv = inv.reshape(-1)
-        chans = np.unique(ch[rowlive])
-        if np.unique(np.searchsorted(chans, ch[rowlive]) * len(sigs) + inv).size != len(chans) * len(sigs):
+        chans = unique(ch[rowlive])
+        if unique(np.searchsorted(chans, ch[rowlive]) * len(sigs) + inv).size != len(chans) * len(sigs):
             raise EdgewiseError(f"layer {name!r} ({what}) pools different groups of positions in different "
                                 "channels; edgewise cannot map it to one pooling layer")
         out_spatial, out_pos = self._place_groups([sig[sig >= 0] for sig in sigs], spatial, name, what)
-        if len(sigs) != math.prod(out_spatial) or np.unique(out_pos).size != len(sigs):
+        if len(sigs) != math.prod(out_spatial) or unique(out_pos).size != len(sigs):
             raise EdgewiseError(f"layer {name!r} ({what}) pools groups of positions that do not tile a grid; "
                                 "edgewise cannot place its outputs")
         o = np.repeat(out_pos, (sigs >= 0).sum(1))
@@ -1469,7 +1470,7 @@ class Layout(LayoutMore):
         moved = ids.movedim(dim, -1)
         rows = moved.reshape(-1, moved.shape[-1])
         which, local, const = self._decode(rows)
-        if const.any() or len(np.unique(which)) != 1:
+        if const.any() or len(unique(which)) != 1:
             raise EdgewiseError(f"layer {name!r}: max over constants or over several layers' units")
         src = self._names[int(which[0, 0])]
         nd = self.nodes[src]
@@ -1738,7 +1739,7 @@ class Layout(LayoutMore):
         sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
         qkey, _ = self._places(q, sizes, name, "query")
         vkey, vchan = self._places(v, sizes, name, "value")
-        keys, inverse = np.unique(np.concatenate([qkey.ravel(), vkey.ravel()]), return_inverse=True)
+        keys, inverse = unique(np.concatenate([qkey.ravel(), vkey.ravel()]), return_inverse=True)
         qplace = inverse[:qkey.size].reshape(qkey.shape)
         vplace = inverse[qkey.size:].reshape(vkey.shape)
         vlive = vkey != _CONST
@@ -1756,7 +1757,7 @@ class Layout(LayoutMore):
             b, i, j = np.nonzero(allowed & vlive[:, None, :])
             pair = qplace[b, i] * keys.size + vplace[b, j]
             for g in range(len(groups)):
-                mine = np.unique(pair[group_of[b] == g])
+                mine = unique(pair[group_of[b] == g])
                 if relation is None:
                     relation = mine
                 elif not np.array_equal(mine, relation):
@@ -1771,14 +1772,14 @@ class Layout(LayoutMore):
             times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
         pos_of = np.where(keys >= 0, keys % _RADIX, -1)
         is_grid = np.array([k >= 0 and bool(self._spatial(int(w))) for k, w in zip(keys, node_of)])
-        vgrid = {int(node_of[p]) for p in np.unique(vplace[vlive]) if is_grid[p]}
+        vgrid = {int(node_of[p]) for p in unique(vplace[vlive]) if is_grid[p]}
         if len(vgrid) != 1:
             raise EdgewiseError(f"layer {name!r}: attention needs values at the positions of one feature map "
                                 f"(found {len(vgrid)})")
         src = self._names[vgrid.pop()]
         spatial = self._spatial(self._index(src))
         npos, chans = math.prod(spatial), self.nodes[src].shape[0]
-        query_places = np.unique(qplace)
+        query_places = unique(qplace)
         grid_q = query_places[is_grid[query_places]]
         qgrid = {int(node_of[p]) for p in grid_q}
         if len(qgrid) > 1:
@@ -1798,8 +1799,8 @@ class Layout(LayoutMore):
                                  op="attention")
             else:
                 node = self._attend_flat(src, pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial, name)
-            for p in np.unique(rel[~is_grid[rel[:, 1]], 1]):
-                askers = np.unique(rel[(rel[:, 1] == p) & is_grid[rel[:, 0]], 0])
+            for p in unique(rel[~is_grid[rel[:, 1]], 1]):
+                askers = unique(rel[(rel[:, 1] == p) & is_grid[rel[:, 0]], 0])
                 if askers.size == 0:
                     continue
                 if askers.size != grid_q.size:
@@ -1818,7 +1819,7 @@ class Layout(LayoutMore):
             mine = rel[rel[:, 0] == p, 1]
             parts = []
             if is_grid[mine].any():
-                gpos = np.unique(pos_of[mine[is_grid[mine]]])
+                gpos = unique(pos_of[mine[is_grid[mine]]])
                 key = tuple(gpos.tolist())
                 if key not in pooled_by:  # one pooled vector per set of positions attended
                     if gpos.size == npos:
@@ -1866,7 +1867,7 @@ class Layout(LayoutMore):
                 (pos == pos[..., :1]).all():
             return None
         groups, lq, lk = allowed.shape
-        if not (pos == pos[:, :1, :]).all() or any(np.unique(pos[g, 0]).size != pos.shape[-1] for g in range(groups)):
+        if not (pos == pos[:, :1, :]).all() or any(unique(pos[g, 0]).size != pos.shape[-1] for g in range(groups)):
             raise EdgewiseError(f"layer {name!r}: attention across channels whose value rows do not hold the same "
                                 "positions, each once")
         if not allowed.all():
@@ -1909,15 +1910,15 @@ class Layout(LayoutMore):
             places, alive, vp, qc = places[keep], vlive[keep], vplace[keep], qconst[keep]
             b, i, j = np.nonzero(allowed[keep] & alive[:, None, :] & ~qc[..., None])
             k = int(vp.max()) + 2
-            rows = np.unique((b * places.shape[1] + i) * k + vp[b, j])
+            rows = unique((b * places.shape[1] + i) * k + vp[b, j])
             per_row = np.bincount(rows // k, minlength=places.size)
-            pairs = np.unique(places[b, i] * k + vp[b, j])
+            pairs = unique(places[b, i] * k + vp[b, j])
             per_place = np.bincount(pairs // k, minlength=int(places.max()) + 1)
             return bool((per_row == per_place[places.reshape(-1)])[~qc.reshape(-1)].all())
 
         same_rows = (qplace == qplace[:1]).all() and (vplace == vplace[:1]).all() and (vlive == vlive[:1]).all() \
             and (allowed == allowed[:1]).all()
-        if same_rows and np.unique(qplace[0]).size == qplace.shape[1]:
+        if same_rows and unique(qplace[0]).size == qplace.shape[1]:
             return qplace  # every batch row (head) alike, one row per query token: nothing to tell apart
         if consistent(qplace):
             return qplace
@@ -2034,7 +2035,7 @@ def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> d
     that were one constant in an earlier block, a token copied): each key is a path of its own. Keys on a grid
     that repeat are refused (a pool node has one connection per position)."""
     per_query = b * lq + i
-    uk, n = np.unique(per_query * keys.size + vplace[b, j], return_counts=True)
+    uk, n = unique(per_query * keys.size + vplace[b, j], return_counts=True)
     if not uk.size or n.max() == 1:
         return {}
     qp = qplace.reshape(-1)[uk // keys.size]
@@ -2095,11 +2096,11 @@ def _shared_relation(qplace, vplace, vlive, allowed, group_of, n_keys: int):
     rows = np.concatenate([qplace, np.where(vlive, vplace, -1),
                            np.packbits(allowed.reshape(n, -1), axis=1).astype(np.int64)], 1)
     first, sig = _distinct_rows(rows)
-    sets = [np.unique(sig[group_of == g]) for g in range(int(group_of.max()) + 1)]
+    sets = [unique(sig[group_of == g]) for g in range(int(group_of.max()) + 1)]
     if any(not np.array_equal(s, sets[0]) for s in sets[1:]):
         return None
     b, i, j = np.nonzero(allowed[first] & vlive[first][:, None, :])
-    return np.unique(qplace[first][b, i] * n_keys + vplace[first][b, j])
+    return unique(qplace[first][b, i] * n_keys + vplace[first][b, j])
 
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -2110,7 +2111,7 @@ def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if rows.shape[0] < 2:
         return np.zeros(rows.shape[0], dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64)
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    _, first, inverse = unique(keys, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
 
 
@@ -2148,7 +2149,7 @@ def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[in
     product = np.ones(1, dtype=np.int64)
     for m in per_axis:
         product = np.multiply.outer(product, m.sum(1)).reshape(-1)
-    pairs = np.unique(out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos)
+    pairs = unique(out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos)
     counts = np.bincount(pairs // math.prod(in_spatial), minlength=math.prod(out_spatial))
     if np.array_equal(counts, product):
         return tuple(_window_or_table(m) for m in per_axis)

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Table
+from ._sets import unique
 from .errors import EdgewiseError
 
 __all__ = ["LayoutMore"]
@@ -420,7 +421,7 @@ class LayoutMore:
             return None
         size = math.prod(spatial)
         chan, pos = local // size, np.sort(local % size, axis=1)
-        if not (chan == chan[:, :1]).all() or not (pos == pos[:1]).all() or np.unique(pos[0]).size != pos.shape[1]:
+        if not (chan == chan[:, :1]).all() or not (pos == pos[:1]).all() or unique(pos[0]).size != pos.shape[1]:
             return None
         from ._layout import relation_axes
 
@@ -539,7 +540,7 @@ class LayoutMore:
         sizes = np.array([max(math.prod(self._spatial(int(n))), 1) for n in range(len(self._names))])
         pos = np.where(const, -1, local % sizes[np.maximum(which, 0)])
         first = np.where(const, -1, pos).max(1, keepdims=True)
-        return bool(((pos == first) | const).all()) and np.unique(first).size == first.size
+        return bool(((pos == first) | const).all()) and unique(first).size == first.size
 
     # ------------------------------------------------------------------ statistics
     def _on_statistic(self, fx, name, args, module):

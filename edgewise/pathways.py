@@ -23,6 +23,7 @@ import numpy as np
 from ._axis import Broadcast, Flat, Window
 from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from ._device import usable_device
+from ._sets import unique
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .maps import position_summary
@@ -281,7 +282,7 @@ def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, inverse = np.unique(a, axis=0, return_inverse=True)
         return rows, inverse.reshape(-1)
     place = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
-    _, first, inverse = np.unique(a @ place, return_index=True, return_inverse=True)
+    _, first, inverse = unique(a @ place, return_index=True, return_inverse=True)
     return a[first], inverse.reshape(-1)
 
 

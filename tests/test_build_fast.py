@@ -2,7 +2,7 @@
 replaced, kept here as the reference: every fast helper is swapped for the original version (``map_arg`` walks,
 a fresh ``named_modules()`` table, Windows built anew, ``Node(...)``, ``getattr``, ``torch.broadcast_shapes``,
 ``count_statistics`` asked for every plain layer, operands scanned in full, a Linear over channels decoded unit by
-unit) and the Graphs must be identical:
+unit, numpy's ``np.unique``) and the Graphs must be identical:
 every Node field, node order and Graph attribute.
 """
 
@@ -95,6 +95,8 @@ SLOW = {
     (_layout.Layout, "_held"): lambda self, args: [a for a in args if a in self.units],
     (_layout_more, "_watched"): lambda args, *tables: any(a in t for a in args for t in tables),
     (_layout.Layout, "_row_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
+    (_layout, "unique"): np.unique,  # numpy's own (hash-based for integers)
+    (_layout_more, "unique"): np.unique,
 }
 
 
