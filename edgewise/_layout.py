@@ -224,9 +224,28 @@ class Layout(LayoutMore):
         base = self._bases[self._index(name)]
         return (torch.arange(math.prod(nd.shape), dtype=torch.float64) + (base + 1)).reshape((1, *nd.shape))
 
+    def _single(self, ids) -> int | None:
+        """The index of the node that holds every element of ``ids`` (a numpy array or tensor of ids), when all are
+        units of one node; else None (a constant element, units of several nodes). Two reductions, no decoding."""
+        if not ids.size if isinstance(ids, np.ndarray) else not ids.numel():
+            return None
+        return self._node_between(float(ids.min()) - 1, float(ids.max()) - 1)
+
+    def _node_between(self, lo, hi) -> int | None:
+        """The index of the node whose unit numbers (ids − 1) include ``lo`` and ``hi``; None when lo < 0 (a constant)
+        or they are units of different nodes."""
+        if lo < 0:
+            return None
+        which = bisect.bisect_right(self._bases, lo) - 1
+        end = self._bases[which + 1] if which + 1 < len(self._bases) else self._total
+        return which if hi < end else None
+
     def _decode(self, ids: torch.Tensor):
         """(node index, unit within the node, const mask) of every element, as numpy arrays."""
         g = ids.detach().numpy().astype(np.int64) - 1
+        one = self._node_between(int(g.min()), int(g.max())) if g.size else None
+        if one is not None:  # (units of one node, the common case: no search per element)
+            return np.full(g.shape, one, dtype=np.int64), g - self._bases[one], np.zeros(g.shape, dtype=bool)
         const = g < 0
         bases = np.asarray(self._bases, dtype=np.int64)
         which = np.searchsorted(bases, np.maximum(g, 0), side="right") - 1
@@ -895,7 +914,8 @@ class Layout(LayoutMore):
         if len(operands) == 1:
             self._set(fx, operands[0])
             return True
-        if not self._pairable(operands):
+        one = [self._single(o) for o in operands]
+        if not self._pairable(operands, one):
             if self._pair_channels(fx, name, kind, operands):
                 return True
             try:
@@ -903,6 +923,13 @@ class Layout(LayoutMore):
             except EdgewiseError as e:  # refused where its units are needed (attention logits need none)
                 self.units[fx] = _Unmapped(e)
                 return True
+        if None not in one:  # each operand the units of one node, paired: the new node's ids in one step
+            sa, sb = (self.nodes[self._names[n]] for n in one)
+            new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or str(fx.target))
+            shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
+            self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
+                                          float(self._bases[self._index(new)] - self._bases[one[0]])))
+            return True
         a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         shape = a.shape
         a, b = a.reshape(-1), b.reshape(-1)
@@ -943,7 +970,7 @@ class Layout(LayoutMore):
             return False
         wa, la, _ = self._decode(torch.as_tensor(a[both]))
         wb, lb, _ = self._decode(torch.as_tensor(b[both]))
-        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))])
+        sizes = self._sizes()
         pa, pb = la % sizes[wa], lb % sizes[wb]
         if not np.array_equal(pa, pb) or any(self._spatial(int(x)) != self._spatial(int(y))
                                              for x, y in set(zip(wa.tolist(), wb.tolist()))):
@@ -965,8 +992,13 @@ class Layout(LayoutMore):
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
 
-    def _pairable(self, operands) -> bool:
-        """Whether the live units of two operands pair element by element (same node shapes, same units)."""
+    def _pairable(self, operands, one=None) -> bool:
+        """Whether the live units of two operands pair element by element (same node shapes, same units);
+        ``one``: each operand's :meth:`_single`, where the caller has them."""
+        na, nb = one or [self._single(o) for o in operands]
+        if na is not None and nb is not None:  # units of one node each: paired when a − b is their bases' difference
+            return self.nodes[self._names[na]].shape == self.nodes[self._names[nb]].shape and \
+                bool((np.subtract(*(o.numpy() for o in operands)) == self._bases[na] - self._bases[nb]).all())
         a, b = (np.ascontiguousarray(t).reshape(-1) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         both = np.flatnonzero((a > 0) & (b > 0))
         if not both.size:
@@ -1092,12 +1124,20 @@ class Layout(LayoutMore):
         return torch.as_tensor(out).reshape(*lead, out_features)
 
     def _sizes(self) -> np.ndarray:
-        """Positions per node (at least 1), by node index (kept as nodes are added: their shapes do not change)."""
-        known = self.__dict__.get("_sizes_known", np.zeros(0, dtype=np.int64))
-        if len(known) < len(self._names):
-            known = np.concatenate([known, [max(math.prod(self._spatial(n)), 1)
-                                            for n in range(len(known), len(self._names))]]).astype(np.int64)
-            self.__dict__["_sizes_known"] = known
+        """Positions per node (at least 1), by node index."""
+        return self._per_node("_sizes_known", lambda n: max(math.prod(self._spatial(n)), 1), np.int64)
+
+    def _gridded(self) -> np.ndarray:
+        """Whether each node has positions (spatial axes), by node index."""
+        return self._per_node("_gridded_known", lambda n: bool(self._spatial(n)), bool)
+
+    def _per_node(self, key: str, value, dtype) -> np.ndarray:
+        """``value(node index)`` of every node, kept in ``key`` as nodes are added (their shapes do not change)."""
+        known = self.__dict__.get(key)
+        if known is None or len(known) < len(self._names):
+            start = 0 if known is None else len(known)
+            new = np.fromiter((value(n) for n in range(start, len(self._names))), dtype=dtype)
+            known = self.__dict__[key] = new if known is None else np.concatenate([known, new])
         return known
 
     def _row_positions(self, rows: torch.Tensor):
@@ -1609,7 +1649,7 @@ class Layout(LayoutMore):
                                     "than 1; edgewise follows scores mixed across heads (1×1) only")
             axis, width = 1, module.out_channels
         qi = s.qi.expand(s.allowed.shape)
-        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
+        sizes = np.append(self._sizes(), 1)
         place, _ = self._places(s.qrows[None], sizes, name, "query")
         where = torch.as_tensor(place[0])[(qi - 1).long()]
         if not bool((s.allowed == s.allowed.narrow(axis, 0, 1)).all()) or not bool(
@@ -1736,7 +1776,7 @@ class Layout(LayoutMore):
         across = self._attend_channels(v, allowed, lead, name)
         if across is not None:
             return across
-        sizes = np.array([max(math.prod(self._spatial(n)), 1) for n in range(len(self._names))] + [1])
+        sizes = np.append(self._sizes(), 1)
         qkey, _ = self._places(q, sizes, name, "query")
         vkey, vchan = self._places(v, sizes, name, "value")
         keys, inverse = unique(np.concatenate([qkey.ravel(), vkey.ravel()]), return_inverse=True)
@@ -1771,8 +1811,9 @@ class Layout(LayoutMore):
                 b, i, j = np.nonzero(allowed & vlive[:, None, :])
             times = _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, self._spatial, name)
         pos_of = np.where(keys >= 0, keys % _RADIX, -1)
-        is_grid = np.array([k >= 0 and bool(self._spatial(int(w))) for k, w in zip(keys, node_of)])
-        vgrid = {int(node_of[p]) for p in unique(vplace[vlive]) if is_grid[p]}
+        is_grid = (keys >= 0) & self._gridded()[np.maximum(node_of, 0)]
+        held = unique(vplace[vlive])
+        vgrid = set(node_of[held[is_grid[held]]].tolist())
         if len(vgrid) != 1:
             raise EdgewiseError(f"layer {name!r}: attention needs values at the positions of one feature map "
                                 f"(found {len(vgrid)})")
@@ -1781,7 +1822,7 @@ class Layout(LayoutMore):
         npos, chans = math.prod(spatial), self.nodes[src].shape[0]
         query_places = unique(qplace)
         grid_q = query_places[is_grid[query_places]]
-        qgrid = {int(node_of[p]) for p in grid_q}
+        qgrid = set(node_of[grid_q].tolist())
         if len(qgrid) > 1:
             raise EdgewiseError(f"layer {name!r}: queries at the positions of several feature maps")
         # queries may sit on another grid than the values (PVT's spatial-reduction attention)
@@ -1840,8 +1881,9 @@ class Layout(LayoutMore):
                 node = self._add(f"{name}:mix", "add", (node, extra), (chans,), op="attention")
             made[int(p)] = node
         # ids of the output (B, Lq, dv): the query's place, the value's channel
-        target = np.array([self._index(made[-1]) if is_grid[p] and -1 in made else
-                           self._index(made[int(p)]) if int(p) in made else -1 for p in range(keys.size)])
+        target = np.full(keys.size, -1)
+        for p, node in made.items():  # (a token without a position: its own node; every place on the grid: made[-1])
+            target[is_grid if p == -1 else p] = self._index(node)
         base = np.where(target >= 0, np.asarray(self._bases + [0])[target] + 1, 0)
         stride = np.where(is_grid, math.prod(q_spatial), 1)
         offset = np.where(is_grid, pos_of, 0)
@@ -1929,6 +1971,12 @@ class Layout(LayoutMore):
 
     def _places(self, t: torch.Tensor, sizes, name: str, what: str):
         """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
+        n = self._single(t)
+        if n is not None:  # (units of one node: no constants, one size)
+            chan, pos = np.divmod(t.numpy().astype(np.int64) - (self._bases[n] + 1), sizes[n])
+            if not (pos == pos[..., :1]).all():
+                raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
+            return n * _RADIX + pos[..., 0], chan
         w, local, const = self._decode(t)
         pos = np.where(const, 0, local % sizes[w])
         chan = np.where(const, -1, local // sizes[w])
@@ -1992,12 +2040,33 @@ class Layout(LayoutMore):
             region = np.zeros(n, dtype=np.int64) if s == 0 else np.digitize(rolled, [padded - win, padded - s])
             labels.append(rolled // win * 3 + region)
         same = [lab[:, None] == lab[None, :] for lab in labels]
-        allowed = torch.as_tensor((same[0][:, None, :, None] & same[1][None, :, None, :]).reshape(h * w, h * w))
         qkv = self.project(x, 3 * c, f"{name}:qkv", "qkv")
         tokens = qkv.reshape(1, h * w, 3 * c)
-        out = self.attend(tokens, tokens[..., 2 * c:], allowed[None], name + ":attention")
+        out = self._windows(tokens, same, c, name + ":attention")
+        if out is None:
+            allowed = torch.as_tensor((same[0][:, None, :, None] & same[1][None, :, None, :]).reshape(h * w, h * w))
+            out = self.attend(tokens, tokens[..., 2 * c:], allowed[None], name + ":attention")
         self._set(fx, self.project(out.reshape(1, h, w, c), c, name, "proj"))
         return True
+
+    def _windows(self, tokens: torch.Tensor, same: list, c: int, name: str) -> torch.Tensor | None:
+        """What :meth:`attend` makes of Swin's window attention where ``tokens`` (1, H·W, 3C) are one node read
+        channels-last (queries, keys, values: its channel thirds): the token at (i, j) attends the key at (k, l)
+        where ``same[0][i, k]`` and ``same[1][j, l]``, a product of per-axis relations, so the pool node's axes are
+        those relations, with no (H·W)² mask to search. None for any other layout (then :meth:`attend` decides)."""
+        n = self._single(tokens)
+        spatial = (len(same[0]), len(same[1]))
+        if n is None or self._spatial(n) != spatial or self.nodes[self._names[n]].shape[0] != 3 * c:
+            return None
+        npos, base = math.prod(spatial), self._bases[n] + 1
+        layout = torch.arange(npos, dtype=torch.float64)[:, None] + torch.arange(3 * c, dtype=torch.float64) * npos
+        if not torch.equal(tokens[0], layout + base):
+            return None
+        src = self._names[n]
+        node = self._add(f"{name}:attend", "pool", (src,), (3 * c, *spatial),
+                         axes=tuple(_window_or_table(m) for m in same), op="attention")
+        # the output at token t, channel d: the pool node's unit at the value channel 2C + d, position t
+        return (layout[None, :, 2 * c:] + (self._bases[self._index(node)] + 1)).contiguous()
 
     # ------------------------------------------------------------------ constants
     def const_value(self, a):

@@ -2,7 +2,8 @@
 replaced, kept here as the reference: every fast helper is swapped for the original version (``map_arg`` walks,
 a fresh ``named_modules()`` table, Windows built anew, ``Node(...)``, ``getattr``, ``torch.broadcast_shapes``,
 ``count_statistics`` asked for every plain layer, operands scanned in full, a Linear over channels decoded unit by
-unit, numpy's ``np.unique``) and the Graphs must be identical:
+unit, ids decoded element by element, Swin's windows searched among every query-key pair, numpy's ``np.unique``) and
+the Graphs must be identical:
 every Node field, node order and Graph attribute.
 """
 
@@ -95,6 +96,8 @@ SLOW = {
     (_layout.Layout, "_held"): lambda self, args: [a for a in args if a in self.units],
     (_layout_more, "_watched"): lambda args, *tables: any(a in t for a in args for t in tables),
     (_layout.Layout, "_row_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
+    (_layout.Layout, "_node_between"): lambda self, lo, hi: None,  # every ids tensor decoded element by element
+    (_layout.Layout, "_windows"): lambda self, *args: None,  # Swin's windows found among (H·W)² query-key pairs
     (_layout, "unique"): np.unique,  # numpy's own (hash-based for integers)
     (_layout_more, "unique"): np.unique,
 }
@@ -239,6 +242,18 @@ def test_a_vision_transformer_with_a_class_token_builds_the_graph_of_the_slow_co
                                                                    num_heads=2, hidden_dim=16, mlp_dim=32)
     for norm_stats in ("ignore", "count"):
         assert_same(vit.eval(), (3, 32, 32), norm_stats=norm_stats)
+
+
+@pytest.mark.parametrize("family", ["swin", "swin_v2", "maxvit"])
+def test_window_attention_builds_the_graph_of_the_slow_code(family):
+    """Swin's windows (shifted, on a padded grid; V1 and V2) and MaxViT's block and grid attention: ids of one node
+    paired and placed without decoding, the windows' relations without the (H·W)² mask, numbers made distinct by
+    sorting."""
+    from test_modern import small
+
+    model, shape = small(family)
+    for norm_stats in ("ignore", "count"):
+        assert_same(model.eval(), shape, norm_stats=norm_stats)
 
 
 @pytest.mark.parametrize("norm_stats", ["ignore", "count"])

@@ -33,6 +33,11 @@ def small(name: str) -> tuple[nn.Module, tuple[int, ...]]:
     if name == "swin":
         return swin_transformer.SwinTransformer(patch_size=[2, 2], embed_dim=8, depths=[2, 2], num_heads=[2, 2],
                                                 window_size=[3, 3], stochastic_depth_prob=0.0), (3, 20, 18)
+    if name == "swin_v2":  # (cosine attention and a log-spaced position table; its own block and merging)
+        return swin_transformer.SwinTransformer(patch_size=[2, 2], embed_dim=8, depths=[2, 2], num_heads=[2, 2],
+                                                window_size=[3, 3], stochastic_depth_prob=0.0,
+                                                block=swin_transformer.SwinTransformerBlockV2,
+                                                downsample_layer=swin_transformer.PatchMergingV2), (3, 22, 16)
     if name == "maxvit":
         return maxvit.MaxVit(input_size=(32, 32), stem_channels=8, partition_size=2, block_channels=[8, 16],
                              block_layers=[1, 1], head_dim=4, stochastic_depth_prob=0.0, num_classes=10), (3, 32, 32)
@@ -44,7 +49,7 @@ def small(name: str) -> tuple[nn.Module, tuple[int, ...]]:
     raise KeyError(name)
 
 
-FAMILIES = ["vit", "swin", "maxvit", "convnext", "shufflenet"]
+FAMILIES = ["vit", "swin", "swin_v2", "maxvit", "convnext", "shufflenet"]
 
 
 def exact_equal(counts, reference, what):
