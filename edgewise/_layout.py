@@ -243,13 +243,17 @@ class Layout(LayoutMore):
     def _decode(self, ids: torch.Tensor):
         """(node index, unit within the node, const mask) of every element, as numpy arrays."""
         g = ids.detach().numpy().astype(np.int64) - 1
-        one = self._node_between(int(g.min()), int(g.max())) if g.size else None
+        lo, hi = (int(g.min()), int(g.max())) if g.size else (0, 0)
+        one = self._node_between(lo, hi) if g.size else None
         if one is not None:  # (units of one node, the common case: no search per element)
             return np.full(g.shape, one, dtype=np.int64), g - self._bases[one], np.zeros(g.shape, dtype=bool)
         const = g < 0
-        bases = np.asarray(self._bases, dtype=np.int64)
+        # each element's node among those whose numbers lie between the smallest and the largest (a few, of hundreds)
+        start = max(bisect.bisect_right(self._bases, max(lo, 0)) - 1, 0)
+        bases = np.asarray(self._bases[start:max(bisect.bisect_right(self._bases, hi), start + 1)], dtype=np.int64)
         which = np.searchsorted(bases, np.maximum(g, 0), side="right") - 1
         local = np.where(const, 0, g - bases[which])
+        which += start
         return np.where(const, -1, which), local, const
 
     def _unit_ids(self, which: int, local) -> torch.Tensor:
@@ -915,7 +919,8 @@ class Layout(LayoutMore):
             self._set(fx, operands[0])
             return True
         one = [self._single(o) for o in operands]
-        if not self._pairable(operands, one):
+        pairs = self._pairs(operands, one)
+        if pairs is None:
             if self._pair_channels(fx, name, kind, operands):
                 return True
             try:
@@ -923,21 +928,16 @@ class Layout(LayoutMore):
             except EdgewiseError as e:  # refused where its units are needed (attention logits need none)
                 self.units[fx] = _Unmapped(e)
                 return True
-        if None not in one:  # each operand the units of one node, paired: the new node's ids in one step
+        shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
+        if not pairs:  # each operand the units of one node, paired: the new node's ids in one step
             sa, sb = (self.nodes[self._names[n]] for n in one)
             new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or str(fx.target))
-            shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
             self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
                                           float(self._bases[self._index(new)] - self._bases[one[0]])))
             return True
-        a, b = (np.ascontiguousarray(t) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
-        shape = a.shape
-        a, b = a.reshape(-1), b.reshape(-1)
+        a, b, both, wa, wb, la = pairs
         out = np.where(a > 0, a, b)
-        both = np.flatnonzero((a > 0) & (b > 0))
         if both.size:
-            wa, la, _ = self._decode(torch.as_tensor(a[both]))
-            wb, lb, _ = self._decode(torch.as_tensor(b[both]))
             radix = len(self._names) + 1
             key = wa * radix + wb
             pairs = [key[0]] if (key == key[0]).all() else unique(key)
@@ -945,9 +945,6 @@ class Layout(LayoutMore):
                 na, nb = int(pair // radix), int(pair % radix)
                 sel = slice(None) if len(pairs) == 1 else key == pair
                 sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
-                if sa.shape != sb.shape or not np.array_equal(la[sel], lb[sel]):
-                    raise EdgewiseError(f"layer {name!r} combines units of {sa.name!r} and {sb.name!r} that are not "
-                                        "at the same channel and position; edgewise cannot pair them")
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
                                 op=op or str(fx.target))
                 out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
@@ -993,30 +990,38 @@ class Layout(LayoutMore):
         return True
 
     def _pairable(self, operands, one=None) -> bool:
-        """Whether the live units of two operands pair element by element (same node shapes, same units);
-        ``one``: each operand's :meth:`_single`, where the caller has them."""
+        """Whether the live units of two operands pair element by element (same node shapes, same units)."""
+        return self._pairs(operands, one) is not None
+
+    def _pairs(self, operands, one=None):
+        """How the live units of two operands pair element by element (same node shapes, same units), or None where
+        they do not: ``()`` for operands that are one node each, else ``(a, b, both, wa, wb, la)``: the operands
+        broadcast and flat, the elements live in both, and there each one's nodes and (equal) units. ``one``: each
+        operand's :meth:`_single`, where the caller has them."""
         na, nb = one or [self._single(o) for o in operands]
         if na is not None and nb is not None:  # units of one node each: paired when a − b is their bases' difference
-            return self.nodes[self._names[na]].shape == self.nodes[self._names[nb]].shape and \
+            paired = self.nodes[self._names[na]].shape == self.nodes[self._names[nb]].shape and \
                 bool((np.subtract(*(o.numpy() for o in operands)) == self._bases[na] - self._bases[nb]).all())
+            return () if paired else None
         a, b = (np.ascontiguousarray(t).reshape(-1) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         both = np.flatnonzero((a > 0) & (b > 0))
         if not both.size:
-            return True
+            return a, b, both, None, None, None
         if both.size > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
             probe = both[np.linspace(0, both.size - 1, 1024).astype(np.int64)]
             la, lb = (self._decode(torch.as_tensor(t[probe]))[1] for t in (a, b))
             if not np.array_equal(la, lb):
-                return False
+                return None
         wa, la, _ = self._decode(torch.as_tensor(a[both]))
         wb, lb, _ = self._decode(torch.as_tensor(b[both]))
         if not np.array_equal(la, lb):  # the cheap test first (and no Python set of millions of pairs)
-            return False
+            return None
         radix = len(self._names) + 1
         key = unique(wa.astype(np.int64) * radix + wb)
         shapes = {(int(k // radix), int(k % radix)) for k in key}
-        return all(self.nodes[self._names[x]].shape == self.nodes[self._names[y]].shape for x, y in shapes) \
-            and np.array_equal(la, lb)
+        if any(self.nodes[self._names[x]].shape != self.nodes[self._names[y]].shape for x, y in shapes):
+            return None
+        return a, b, both, wa, wb, la
 
     def _broadcast_binary(self, fx, name, kind, operands, op=None) -> bool:
         """``a ± b`` / ``a · b`` of operands laid out as (1, C, *S) whose units do not pair one to one (a channel
@@ -1789,8 +1794,7 @@ class Layout(LayoutMore):
         if ((vchan != ch[:, None, :]) & vlive[..., None]).any():
             raise EdgewiseError(f"layer {name!r}: a value channel changes along the keys")
         # the relation among places, which must be the same for every channel
-        groups, group_of = np.unique(ch, axis=0, return_inverse=True)
-        group_of = group_of.reshape(-1)
+        groups, group_of = _distinct_rows(ch)  # (the groups' order is never used: their count and membership)
         relation = _shared_relation(qplace, vplace, vlive, allowed, group_of, keys.size)
         b = i = pair = None
         if relation is None:
@@ -1977,14 +1981,17 @@ class Layout(LayoutMore):
             if not (pos == pos[..., :1]).all():
                 raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
             return n * _RADIX + pos[..., 0], chan
-        w, local, const = self._decode(t)
-        pos = np.where(const, 0, local % sizes[w])
-        chan = np.where(const, -1, local // sizes[w])
-        key = np.where(const, _CONST, w * _RADIX + pos)
-        allc = const.all(-1)
-        if not ((key == key[..., :1]) | const).all() or (const.any(-1) & ~allc).any():
+        # each token's node from its first element (a class token beside the patches: a few nodes); every element
+        # must be a unit of that node at the first one's position, or, in a constant token, a constant
+        w, _, const = self._decode(t[..., :1])
+        g = t.detach().numpy().astype(np.int64) - 1
+        bases = np.append(self._bases, 0)
+        local = g - bases[w]
+        chan, pos = np.divmod(local, sizes[w])
+        inside = (local >= 0) & (g < np.append(self._bases[1:], [self._total, 0])[w])
+        if not np.where(const, g < 0, inside & (pos == pos[..., :1])).all():
             raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
-        return np.where(allc, _CONST, key[..., 0]), chan
+        return np.where(const[..., 0], _CONST, w[..., 0] * _RADIX + pos[..., 0]), np.where(const, -1, chan)
 
     def _sdpa(self, fx, name) -> bool:
         def arg(i, key, default=None):
