@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.fx
+import torch.fx._symbolic_trace as _st
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -50,8 +51,15 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 if shapes:
                     raise _Unknown("several inputs")
                 shapes[node] = (1, *shape)
+            elif node.op == "call_module" and type(modules[node.target]) is nn.MultiheadAttention:
+                parts[node] = _attention(modules[node.target], node, shapes)
+                continue
             elif node.op == "call_module":
                 shapes[node] = _module(modules[node.target], node, shapes)
+            elif node.op == "call_function" and node.target is operator.getitem:
+                shapes[node] = _indexed(model, node, shapes)
+            elif node.op == "call_function" and node.target in _kept_whole():
+                shapes[node] = _on_meta(model, node, shapes, values, dtype)
             elif node.op == "call_function":
                 shapes[node] = _function(node, shapes)
             elif node.op == "call_method":
@@ -74,26 +82,35 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
     return True
 
 
-#: integer arithmetic on sizes (``num_channels // groups``)
-_ARITHMETIC = (operator.floordiv, operator.mul, operator.add, operator.sub)
+#: integer arithmetic on sizes (``num_channels // groups``) and comparisons of them (``h == self.image_size``)
+_ARITHMETIC = (operator.floordiv, operator.mul, operator.add, operator.sub, operator.eq, operator.ne, operator.lt,
+               operator.le, operator.gt, operator.ge)
 
 
 def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
-    """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, indexing a size, ``//``, ``*``, ``+``,
-    ``-`` on whole numbers, ``view``/``reshape`` with such sizes, as ShuffleNet's channel shuffle) or makes or
-    indexes several tensors (``chunk``); False for any other node."""
+    """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``,
+    ``*``, ``+``, ``-`` and comparisons on whole numbers, an assertion of one, ``x.dim()``, ``view``/``reshape``/``expand`` with
+    such sizes, as ShuffleNet's channel shuffle and ViT's class token) or makes or indexes several tensors
+    (``chunk``); False for any other node."""
     fn, args, kwargs = node.target, node.args, node.kwargs
     if node.op == "call_method" and fn == "size":
         x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
         values[node] = torch.Size(x) if dim is None else x[_int(dim)]
+    elif node.op == "call_method" and fn == "dim" and len(args) == 1 and not kwargs:
+        values[node] = len(_first(node, shapes))
+    elif node.op == "call_function" and fn is getattr and len(args) == 2 and args[1] == "shape" and \
+            isinstance(args[0], torch.fx.Node) and args[0] in shapes:
+        values[node] = torch.Size(shapes[args[0]])
     elif node.op == "call_function" and fn is operator.getitem and isinstance(args[0], torch.fx.Node) and (
             args[0] in values or args[0] in parts):
         index = args[1]
         if type(index) is not int and not (type(index) is slice and all(
                 v is None or type(v) is int for v in (index.start, index.stop, index.step))):
             raise _Unknown("index")
-        if args[0] in parts:  # one tensor of a chunk, or several
-            (shapes if type(index) is int else parts)[node] = parts[args[0]][index]
+        if args[0] in parts:  # one tensor of a chunk, or several (None: attention's weights not asked for)
+            part = parts[args[0]][index]
+            if part is not None:
+                (shapes if type(index) is int else parts)[node] = part
         else:
             values[node] = values[args[0]][index]
     elif node.op == "call_function" and fn in _ARITHMETIC and any(isinstance(a, torch.fx.Node) for a in args) and \
@@ -102,17 +119,121 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         if kwargs or len(operands) != 2 or any(type(v) is not int for v in operands):
             raise _Unknown("arithmetic")
         values[node] = fn(*operands)
-    elif node.op == "call_method" and fn in ("view", "reshape"):
-        sizes = args[1:] if len(args) > 1 else (kwargs.get("shape", kwargs.get("size")),)
-        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.fx.Node)):
-            sizes = sizes[0]
-        sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
-        shapes[node] = reshaped(_first(node, shapes), [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes])
-    elif node.op == "call_method" and fn == "chunk":
+    elif node.op == "call_function" and fn is torch._assert and args and isinstance(args[0], torch.fx.Node) and \
+            type(values.get(args[0])) is bool:  # (torchvision's ViT checks the input size: nothing to record)
+        if not values[args[0]]:
+            raise _Unknown("a failed assertion")  # (the model's own error, from the meta pass)
+    elif node.op == "call_method" and fn in ("view", "reshape", "expand"):
+        sizes = _size_values(node, values)
+        shapes[node] = (expanded if fn == "expand" else reshaped)(_first(node, shapes), sizes)
+    elif node.op == "call_method" and fn == "chunk" or node.op == "call_function" and fn is torch.chunk:
         parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
     else:
         return False
     return True
+
+
+def _size_values(node: torch.fx.Node, values: dict) -> list:
+    """The sizes a ``view``/``reshape``/``expand`` call gives (``x.view(a, b)``, ``x.view((a, b))``, ``x.view(s)``,
+    ``shape=``/``size=``), with traced numbers and sizes replaced by their values."""
+    args, kwargs = node.args, node.kwargs
+    sizes = args[1:] if len(args) > 1 else (kwargs.get("shape", kwargs.get("size")),)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.fx.Node)):
+        sizes = sizes[0]
+    sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
+    return [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes]
+
+
+def _einsum(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of ``torch.einsum(equation, *operands)`` with an explicit output (``"bhid,bhjd->bhij"``, letters
+    and spaces only, each letter one length)."""
+    ops = node.args[1:]
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = ops[0]
+    equation = node.args[0] if node.args else None
+    if type(equation) is not str or node.kwargs or not all(isinstance(o, torch.fx.Node) for o in ops):
+        raise _Unknown("einsum")
+    lhs, arrow, out = equation.replace(" ", "").partition("->")
+    terms, size = lhs.split(","), {}
+    if not arrow or len(terms) != len(ops) or not all(t.isalpha() for t in terms) or not (out.isalpha() or not out):
+        raise _Unknown("einsum")  # (an implicit output or an ellipsis: the meta pass)
+    for term, op in zip(terms, ops):
+        if len(term) != len(shapes[op]):
+            raise _Unknown("einsum")
+        for letter, n in zip(term, shapes[op]):
+            if size.setdefault(letter, n) != n:
+                raise _Unknown("einsum lengths")
+    if len(set(out)) != len(out) or any(letter not in size for letter in out):
+        raise _Unknown("einsum")
+    return tuple(size[letter] for letter in out)
+
+
+def _kept_whole() -> set:
+    """The functions torch.fx keeps whole (registered with ``torch.fx.wrap``: torchvision's Swin attention, patch
+    merging and position table; timm's leaf functions)."""
+    found = {frame[name] for (_, name), frame in _st._wrapped_fns_to_patch.items() if callable(frame.get(name))}
+    return found | set(_trace._timm_autowrap())
+
+
+def _on_meta(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict, dtype) -> tuple[int, ...]:
+    """The shape of a function kept whole, run on meta tensors of its operands' shapes (a parameter or buffer of its
+    own dtype, any other tensor of the model's), as the meta pass would run it; one tensor out."""
+    def meta(a):
+        if not isinstance(a, torch.fx.Node):
+            return a
+        if a in values:
+            return values[a]
+        kind = operator.attrgetter(a.target)(model).dtype if a.op == "get_attr" else dtype
+        return torch.empty(shapes[a], dtype=kind, device="meta")
+
+    try:
+        with torch.no_grad():
+            out = node.target(*torch.fx.node.map_aggregate(node.args, meta),
+                              **torch.fx.node.map_aggregate(node.kwargs, meta))
+    except Exception as e:  # (an op without a meta kernel, a tensor made on the CPU: the meta pass decides)
+        raise _Unknown(getattr(node.target, "__name__", "function")) from e
+    if not isinstance(out, torch.Tensor) or out.dtype != dtype:
+        raise _Unknown("a function kept whole that does not give one tensor of the model's type")
+    return tuple(out.shape)
+
+
+def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of ``x[index]``: whole numbers, slices, None and ``...`` (ViT's ``x[:, 0]``), or with them one
+    integer tensor that is a buffer or constant of the model (MaxViT's relative-position table read through an index
+    table) in place of one axis."""
+    x, index = _first(node, shapes), node.args[1] if len(node.args) == 2 else None
+    items = list(index) if type(index) is tuple else [index]
+    tensors = [i for i, v in enumerate(items) if isinstance(v, torch.fx.Node)]
+    if len(tensors) > 1 or tensors and (items[tensors[0]].op != "get_attr" or any(type(v) is int for v in items)):
+        raise _Unknown("index")  # (advanced indexing that may move axes, or a tensor of unknown type)
+    if tensors and operator.attrgetter(items[tensors[0]].target)(model).dtype not in (torch.int64, torch.int32):
+        raise _Unknown("index")
+    used = sum(v is not None and v is not Ellipsis for v in items)
+    if items.count(Ellipsis) > 1 or used > len(x):
+        raise _Unknown("index")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at:at + 1] = [slice(None)] * (len(x) - used)
+    else:
+        items += [slice(None)] * (len(x) - used)
+    out, axis = [], 0
+    for v in items:
+        if v is None:
+            out.append(1)
+            continue
+        n = x[axis]
+        axis += 1
+        if isinstance(v, torch.fx.Node):
+            out.extend(shapes[v])
+        elif type(v) is int:
+            if not -n <= v < n:
+                raise _Unknown("index")
+        elif type(v) is slice and all(e is None or type(e) is int for e in (v.start, v.stop, v.step)) and \
+                (v.step or 1) > 0:
+            out.append(len(range(*v.indices(n))))
+        else:
+            raise _Unknown("index")
+    return tuple(out)
 
 
 def _int(v) -> int:
@@ -145,6 +266,21 @@ def reshaped(x: tuple[int, ...], sizes) -> tuple[int, ...]:
     if math.prod(sizes) != total:
         raise _Unknown("view sizes")
     return tuple(sizes)
+
+
+def expanded(x: tuple[int, ...], sizes) -> tuple[int, ...]:
+    """The shape ``x.expand(*sizes)`` gives (new leading axes; -1 keeps an axis; an axis of length 1 may grow);
+    raises :class:`_Unknown` where torch refuses."""
+    sizes = list(sizes)
+    lead = len(sizes) - len(x)
+    if lead < 0 or any(type(v) is not int for v in sizes) or min(sizes[:lead], default=0) < 0:
+        raise _Unknown("expand sizes")
+    out = sizes[:lead]
+    for n, v in zip(x, sizes[lead:]):
+        if v != -1 and v != n and (n != 1 or v < 0):
+            raise _Unknown("expand sizes")
+        out.append(n if v == -1 else v)
+    return tuple(out)
 
 
 def reduced(x: tuple[int, ...], dims, keepdim) -> tuple[int, ...]:
@@ -371,14 +507,20 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return out
     if fn is torch.cat:
         return _cat(node, shapes)
+    if fn is torch.einsum:
+        return _einsum(node, shapes)
+    if fn in (F.softmax, torch.softmax):
+        return _softmax(node, shapes)
     if fn is torch.flatten:
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
     if fn in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
         return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
     if fn is torch.permute:
         return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
-    if fn is torch.transpose:
+    if fn in (torch.transpose, torch.swapaxes, torch.swapdims):
         return _transposed(node, shapes)
+    if fn in (torch.unsqueeze, torch.squeeze):
+        return _squeezed(node, shapes)
     if fn is F.layer_norm:
         x, normalized = _first(node, shapes), _arg(node, 1, "normalized_shape", None)
         for i, k in ((2, "weight"), (3, "bias")):
@@ -401,6 +543,56 @@ def _first(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     return shapes[x]
 
 
+def _attention(m: nn.MultiheadAttention, node: torch.fx.Node, shapes: dict) -> list:
+    """The shapes of ``nn.MultiheadAttention(q, k, v, need_weights=False)``'s output: [the attention's, None]."""
+    args = list(node.args) + [None] * (8 - len(node.args))
+    names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
+             "is_causal")
+    if set(node.kwargs) - set(names) or len(node.args) > 8:
+        raise _Unknown("attention arguments")
+    q, k, v, padding, weights, mask, _, _ = [node.kwargs.get(n, a) for n, a in zip(names, args)]
+    if weights is not False or padding is not None or mask is not None or \
+            not all(isinstance(t, torch.fx.Node) for t in (q, k, v)):
+        raise _Unknown("attention with weights or masks")
+    q, k, v = shapes[q], shapes[k], shapes[v]
+    batch = slice(0, 1) if m.batch_first else slice(1, 2)
+    if not len(q) == len(k) == len(v) == 3 or (q[-1], k[-1], v[-1]) != (m.embed_dim, m.kdim, m.vdim) or \
+            k[:-1] != v[:-1] or q[batch] != k[batch]:
+        raise _Unknown("attention shapes")
+    return [(*q[:-1], m.embed_dim), None]
+
+
+def _softmax(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of a softmax over one axis (its input's; not a per-unit op: the Graph maps it otherwise)."""
+    x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
+    extra = {k: v for k, v in node.kwargs.items() if k != "dim"}
+    if type(dim) is not int or not -len(x) <= dim < len(x) or len(node.args) > 2 or \
+            extra.pop("dtype", None) is not None or set(extra) - {"_stacklevel"}:
+        raise _Unknown("softmax")
+    return x
+
+
+def _squeezed(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of ``x.unsqueeze(dim)`` or ``x.squeeze(dim)`` (``x.squeeze()``: every axis of length 1, the batch
+    axis too, as the meta pass's batch of one gives)."""
+    x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
+    name = node.target if isinstance(node.target, str) else node.target.__name__
+    if len(node.args) + len(node.kwargs) > 2 or set(node.kwargs) - {"dim"}:
+        raise _Unknown(name)
+    if name == "unsqueeze":
+        if type(dim) is not int or not -len(x) - 1 <= dim <= len(x):
+            raise _Unknown("unsqueeze")
+        dim %= len(x) + 1
+        return (*x[:dim], 1, *x[dim:])
+    if dim is None:
+        return tuple(n for n in x if n != 1)
+    dims = dim if isinstance(dim, (tuple, list)) else [dim]
+    if any(type(d) is not int or not -len(x) <= d < len(x) for d in dims):
+        raise _Unknown("squeeze")
+    drop = {d % len(x) for d in dims if x[d] == 1}
+    return tuple(n for i, n in enumerate(x) if i not in drop)
+
+
 def _permuted(x: tuple[int, ...], args: tuple, kwargs: dict) -> tuple[int, ...]:
     """``x.permute(*dims)``, ``x.permute(dims)`` or ``torch.permute(x, dims)``."""
     dims = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args if args else kwargs.get("dims")
@@ -412,9 +604,10 @@ def _permuted(x: tuple[int, ...], args: tuple, kwargs: dict) -> tuple[int, ...]:
 
 
 def _transposed(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
-    """``x.transpose(dim0, dim1)`` or ``torch.transpose(x, dim0, dim1)``."""
+    """``x.transpose(dim0, dim1)``, ``torch.transpose(x, dim0, dim1)``, and ``swapaxes``/``swapdims`` alike."""
     x = list(_first(node, shapes))
-    a, b = _int(_arg(node, 1, "dim0", None)), _int(_arg(node, 2, "dim1", None))
+    names = ("axis0", "axis1") if "swapaxes" in str(getattr(node.target, "__name__", node.target)) else ("dim0", "dim1")
+    a, b = _int(_arg(node, 1, names[0], None)), _int(_arg(node, 2, names[1], None))
     x[a], x[b] = x[b], x[a]
     return tuple(x)
 
@@ -463,8 +656,12 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
     if node.target == "permute":
         return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
-    if node.target == "transpose":
+    if node.target in ("transpose", "swapaxes", "swapdims"):
         return _transposed(node, shapes)
+    if node.target in ("unsqueeze", "squeeze"):
+        return _squeezed(node, shapes)
+    if node.target == "softmax":
+        return _softmax(node, shapes)
     if node.target == "mean" and set(node.kwargs) <= {"dim", "keepdim"}:
         dims = _arg(node, 1, "dim", None)
         return reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],

@@ -97,7 +97,8 @@ class ChannelsLast(nn.Module):
 
 
 class BadSizes(nn.Module):
-    """Shape arithmetic that torch refuses when it runs: a view that does not fit, no chunks, a division by 0."""
+    """Shape arithmetic that torch refuses when it runs: a view that does not fit, no chunks, a division by 0, a failed
+    assertion, an axis expanded that is not 1, an index past the end."""
 
     def __init__(self, op: str):
         super().__init__()
@@ -108,6 +109,13 @@ class BadSizes(nn.Module):
             return x.view(x.size(0), 5, -1)
         if self.op == "chunk":
             return x.chunk(0, 1)[0]
+        if self.op == "assert":
+            torch._assert(x.shape[1] == 5, "wrong size")
+            return x
+        if self.op == "expand":
+            return x.expand(1, 3, -1, -1)
+        if self.op == "index":
+            return x[:, 9]
         return x.view(x.size(1) // 0)
 
 
@@ -130,13 +138,54 @@ class Sizes(nn.Module):
         return self.head(y) + y.mean([1], keepdim=True).transpose(2, 3).transpose(3, 2)
 
 
+class Tokens(nn.Module):
+    """What transformers do to shapes: ``x.shape`` unpacked, a size compared and asserted, ``x.dim()``, a class token
+    expanded to the batch, indexing with whole numbers, slices, None and ``...``, a relative-position table read
+    through an index buffer, einsum, softmax (function and method), (un)squeeze, swapaxes/swapdims, ``torch.chunk``,
+    ``nn.MultiheadAttention`` without weights (batch first or not)."""
+
+    def __init__(self, batch_first: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 2, stride=2)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+        self.table = nn.Parameter(torch.zeros(7, 2))
+        self.register_buffer("index", torch.randint(0, 7, (25, 25), generator=torch.Generator().manual_seed(0)))
+        self.mha = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+        self.batch_first = batch_first
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        torch._assert(h == 10, "height")
+        torch._assert(x.dim() == 4, "rank")
+        t = self.conv(x).flatten(2).transpose(1, 2)  # (1, 25, 8)
+        t = torch.cat([self.cls.expand(n, -1, -1), t], dim=1)  # (1, 26, 8)
+        bias = self.table[self.index].permute(2, 0, 1).unsqueeze(0)  # (1, 2, 25, 25)
+        q = t[:, 1:].view(n, 25, 2, 4).swapaxes(1, 2)  # (1, 2, 25, 4)
+        a, b = torch.chunk(q, 2, dim=-1)
+        s = torch.einsum("b h i d, b h j d -> b h i j", a, b)
+        s = F.softmax(s + bias.softmax(-1), dim=-1)
+        y = torch.einsum("bhij,bhjd->bhid", s, b).swapdims(1, 2).reshape(n, 25, 4)
+        u = t if self.batch_first else t.transpose(0, 1)
+        o, _ = self.mha(u, u, u, need_weights=False)
+        o = o if self.batch_first else o.transpose(0, 1)
+        z = o[..., 0, None, :4] + y[:, None, 3, :].squeeze(1).unsqueeze(1)  # (shapes only: the output reads o)
+        whole = torch.squeeze(z[:, :, None], 2).squeeze() + o[0, 1, :4]  # noqa: F841  (the batch axis squeezed too)
+        return o[:, 0]
+
+
 @pytest.mark.parametrize("model, shape", [
+    (Tokens(), (3, 10, 10)), (Tokens(False), (3, 10, 10)),
+    ("small:vit", (3, 32, 32)), ("small:maxvit", (3, 32, 32)), ("small:swin", (3, 20, 18)),
     (Stem(), (2, 23, 17)), (Stem(), (2, 31, 30)), (Stem(False), (2, 41)),
     ("resnet18", (3, 67, 45)), ("densenet121", (3, 64, 64)), ("vgg11_bn", (3, 64, 80)),
     ("squeezenet1_1", (3, 99, 99)), ("mobilenet_v2", (3, 57, 57)), ("convnext_tiny", (3, 64, 64)),
     (ChannelsLast(), (4, 9, 7)), ("shufflenet_v2_x0_5", (3, 64, 64)), (Sizes(), (6, 5, 7)),
 ])
 def test_fast_shapes_are_the_meta_shapes(model, shape):
+    if isinstance(model, str) and model.startswith("small:"):
+        from test_modern import small
+
+        model = small(model[6:])[0]
     model = zoo(model) if isinstance(model, str) else model
     model.eval()
     fast, slow = _trace._Tracer().trace(model), _trace._Tracer().trace(model)
@@ -183,16 +232,16 @@ def test_fast_shapes_give_the_graph_of_the_meta_pass_on_random_nets(case):
 
 
 def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
-    class Views(nn.Module):  # x.shape (a getattr) is shape arithmetic the fast pass does not follow
+    class Views(nn.Module):  # x.numel() is shape arithmetic the fast pass does not follow
         def forward(self, x):
-            return x.view(x.shape[0], -1)
+            return x.view(1, x.numel())
 
     model = Views()
     fx = _trace._Tracer().trace(model)
     assert not _shapes.infer_shapes(model, fx, (2, 4, 4), torch.float32)
     assert all("tensor_meta" not in n.meta and "value" not in n.meta for n in fx.nodes)  # nothing half-recorded
     assert edgewise.trace(model, (2, 4, 4))[edgewise.trace(model, (2, 4, 4)).output].shape == (32,)
-    for op in ("view", "chunk", "divide"):  # sizes torch refuses: the meta pass reports the model's error
+    for op in ("view", "chunk", "divide", "assert", "expand", "index"):  # refused by torch: the meta pass reports it
         model = BadSizes(op)
         assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (2, 4, 4), torch.float32)
     wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(5, 4, 3))  # channels do not fit: the model's own error
