@@ -59,7 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Table, Window
-from ._sets import unique
+from ._sets import distinct_rows, unique, unique_rows
 from ._stats import count_statistics
 from .errors import EdgewiseError
 
@@ -170,7 +170,7 @@ def _signatures(node: np.ndarray, chan: np.ndarray):
             inverse[rows] = len(sigs)
             sigs.append(np.concatenate([[n], block[0]]))
             continue
-        uniq, inv = np.unique(block, axis=0, return_inverse=True)
+        uniq, inv = unique_rows(block, return_inverse=True)
         inverse[rows] = len(sigs) + inv.reshape(-1)
         sigs += [np.concatenate([[n], u]) for u in uniq]
     return sigs, inverse
@@ -224,12 +224,13 @@ class Layout(LayoutMore):
         base = self._bases[self._index(name)]
         return (torch.arange(math.prod(nd.shape), dtype=torch.float64) + (base + 1)).reshape((1, *nd.shape))
 
-    def _single(self, ids) -> int | None:
-        """The index of the node that holds every element of ``ids`` (a numpy array or tensor of ids), when all are
-        units of one node; else None (a constant element, units of several nodes). Two reductions, no decoding."""
-        if not ids.size if isinstance(ids, np.ndarray) else not ids.numel():
+    def _single(self, ids: torch.Tensor) -> int | None:
+        """The index of the node that holds every element of ``ids``, when all are units of one node; else None (a
+        constant element, units of several nodes). One pass for the smallest and largest, no decoding."""
+        if not ids.numel():
             return None
-        return self._node_between(float(ids.min()) - 1, float(ids.max()) - 1)
+        lo, hi = torch.aminmax(ids)
+        return self._node_between(float(lo) - 1, float(hi) - 1)
 
     def _node_between(self, lo, hi) -> int | None:
         """The index of the node whose unit numbers (ids − 1) include ``lo`` and ``hi``; None when lo < 0 (a constant)
@@ -802,7 +803,7 @@ class Layout(LayoutMore):
         if not rows_ok.all() or not all(len(self._spatial(int(n))) == len(spatial) for n in unique(node)):
             return None  # (a move between grids of different rank is not a per-axis relation)
         keys = np.concatenate([node[:, None], pos], axis=1)
-        groups, group_of = np.unique(keys, axis=0, return_inverse=True)
+        groups, group_of = unique_rows(keys, return_inverse=True)
         group_of = group_of.reshape(-1)
         if len(groups) > 1024:
             return None  # nearly one move per channel: not a structured rearrangement
@@ -918,8 +919,7 @@ class Layout(LayoutMore):
         if len(operands) == 1:
             self._set(fx, operands[0])
             return True
-        one = [self._single(o) for o in operands]
-        pairs = self._pairs(operands, one)
+        pairs = self._pairs(operands)
         if pairs is None:
             if self._pair_channels(fx, name, kind, operands):
                 return True
@@ -929,11 +929,11 @@ class Layout(LayoutMore):
                 self.units[fx] = _Unmapped(e)
                 return True
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
-        if not pairs:  # each operand the units of one node, paired: the new node's ids in one step
-            sa, sb = (self.nodes[self._names[n]] for n in one)
+        if len(pairs) == 2:  # each operand the units of one node, paired: the new node's ids in one step
+            sa, sb = (self.nodes[self._names[n]] for n in pairs)
             new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or str(fx.target))
             self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
-                                          float(self._bases[self._index(new)] - self._bases[one[0]])))
+                                          float(self._bases[self._index(new)] - self._bases[pairs[0]])))
             return True
         a, b, both, wa, wb, la = pairs
         out = np.where(a > 0, a, b)
@@ -975,10 +975,10 @@ class Layout(LayoutMore):
         ca, cb = la // sizes[wa], lb // sizes[wb]
         out = np.where(a > 0, a, b)
         sig = np.stack([wa, ca, wb, cb], 1)
-        maps = np.unique(sig[:, [0, 2]], axis=0)
+        maps = unique_rows(sig[:, [0, 2]])
         for k, (na, nb) in enumerate(maps.tolist()):
             rows = np.flatnonzero((sig[:, 0] == na) & (sig[:, 2] == nb))
-            chans, channel = np.unique(sig[rows][:, [1, 3]], axis=0, return_inverse=True)
+            chans, channel = unique_rows(sig[rows][:, [1, 3]], return_inverse=True)
             spatial = self._spatial(na)
             src_a = self._select(na, chans[:, 0], name)
             src_b = self._select(nb, chans[:, 1], name)
@@ -989,29 +989,30 @@ class Layout(LayoutMore):
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
 
-    def _pairable(self, operands, one=None) -> bool:
+    def _pairable(self, operands) -> bool:
         """Whether the live units of two operands pair element by element (same node shapes, same units)."""
-        return self._pairs(operands, one) is not None
+        return self._pairs(operands) is not None
 
-    def _pairs(self, operands, one=None):
+    def _pairs(self, operands):
         """How the live units of two operands pair element by element (same node shapes, same units), or None where
-        they do not: ``()`` for operands that are one node each, else ``(a, b, both, wa, wb, la)``: the operands
-        broadcast and flat, the elements live in both, and there each one's nodes and (equal) units. ``one``: each
-        operand's :meth:`_single`, where the caller has them."""
-        na, nb = one or [self._single(o) for o in operands]
+        they do not: ``(na, nb)`` for operands that are the units of one node each (their indices), else
+        ``(a, b, both, wa, wb, la)``: the operands broadcast and flat, the elements live in both, and there each
+        one's nodes and (equal) units."""
+        shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
+        if math.prod(shape) > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
+            sa, sb = _sample([o.numpy() for o in operands], shape, 1024)
+            live = (sa > 0) & (sb > 0)
+            if not np.array_equal(*(self._decode(torch.as_tensor(v[live]))[1] for v in (sa, sb))):
+                return None
+        na, nb = (self._single(o) for o in operands)
         if na is not None and nb is not None:  # units of one node each: paired when a − b is their bases' difference
             paired = self.nodes[self._names[na]].shape == self.nodes[self._names[nb]].shape and \
                 bool((np.subtract(*(o.numpy() for o in operands)) == self._bases[na] - self._bases[nb]).all())
-            return () if paired else None
+            return (na, nb) if paired else None
         a, b = (np.ascontiguousarray(t).reshape(-1) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         both = np.flatnonzero((a > 0) & (b > 0))
         if not both.size:
             return a, b, both, None, None, None
-        if both.size > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
-            probe = both[np.linspace(0, both.size - 1, 1024).astype(np.int64)]
-            la, lb = (self._decode(torch.as_tensor(t[probe]))[1] for t in (a, b))
-            if not np.array_equal(la, lb):
-                return None
         wa, la, _ = self._decode(torch.as_tensor(a[both]))
         wb, lb, _ = self._decode(torch.as_tensor(b[both]))
         if not np.array_equal(la, lb):  # the cheap test first (and no Python set of millions of pairs)
@@ -1232,7 +1233,7 @@ class Layout(LayoutMore):
         spatial = spatial.pop()
         npos = max(math.prod(spatial), 1)
         made = np.zeros((which.shape[0], out_features), dtype=np.float64)
-        sigs, inverse = np.unique(np.concatenate([which, chan], 1), axis=0, return_inverse=True)
+        sigs, inverse = unique_rows(np.concatenate([which, chan], 1), return_inverse=True)
         inverse = inverse.reshape(-1)
         f_in = which.shape[1]
         for k, sig in enumerate(sigs):
@@ -1443,7 +1444,7 @@ class Layout(LayoutMore):
         if ((chan != ch[:, None]) & live).any() or ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any():
             raise EdgewiseError(f"layer {name!r} ({what}) pools across channels or reads a unit twice; edgewise "
                                 "maps pools over distinct positions of each channel")
-        sigs, inv = np.unique(srt[rowlive], axis=0, return_inverse=True)
+        sigs, inv = unique_rows(srt[rowlive], return_inverse=True)
         inv = inv.reshape(-1)
         chans = unique(ch[rowlive])
         if unique(np.searchsorted(chans, ch[rowlive]) * len(sigs) + inv).size != len(chans) * len(sigs):
@@ -1794,7 +1795,7 @@ class Layout(LayoutMore):
         if ((vchan != ch[:, None, :]) & vlive[..., None]).any():
             raise EdgewiseError(f"layer {name!r}: a value channel changes along the keys")
         # the relation among places, which must be the same for every channel
-        groups, group_of = _distinct_rows(ch)  # (the groups' order is never used: their count and membership)
+        groups, group_of = distinct_rows(ch)  # (the groups' order is never used: their count and membership)
         relation = _shared_relation(qplace, vplace, vlive, allowed, group_of, keys.size)
         b = i = pair = None
         if relation is None:
@@ -1949,7 +1950,7 @@ class Layout(LayoutMore):
         padding, cropped away later."""
         # batch rows alike in every respect (the heads of a window) give the same pairs: each checked once
         n = qplace.shape[0]
-        keep = _distinct_rows(np.concatenate([qplace, vplace, vlive, qconst, np.packbits(
+        keep = distinct_rows(np.concatenate([qplace, vplace, vlive, qconst, np.packbits(
             allowed.reshape(n, -1), axis=1)], 1).astype(np.int64))[0] if n > 1 else np.arange(n)
 
         def consistent(places) -> bool:
@@ -2106,6 +2107,12 @@ class Layout(LayoutMore):
         return value
 
 
+def _sample(arrays: list, shape: tuple, k: int) -> list:
+    """The values of each array (broadcast to ``shape``, not materialised) at ``k`` elements spread over it."""
+    at = np.unravel_index(np.linspace(0, math.prod(shape) - 1, k).astype(np.int64), shape)
+    return [np.broadcast_to(a, shape)[at] for a in arrays]
+
+
 def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> dict:
     """{(query place, key place): n} where a query attends n > 1 keys that hold the same units (prefix tokens
     that were one constant in an earlier block, a token copied): each key is a path of its own. Keys on a grid
@@ -2171,24 +2178,12 @@ def _shared_relation(qplace, vplace, vlive, allowed, group_of, n_keys: int):
     n = qplace.shape[0]
     rows = np.concatenate([qplace, np.where(vlive, vplace, -1),
                            np.packbits(allowed.reshape(n, -1), axis=1).astype(np.int64)], 1)
-    first, sig = _distinct_rows(rows)
+    first, sig = distinct_rows(rows)
     sets = [unique(sig[group_of == g]) for g in range(int(group_of.max()) + 1)]
     if any(not np.array_equal(s, sets[0]) for s in sets[1:]):
         return None
     b, i, j = np.nonzero(allowed[first] & vlive[first][:, None, :])
     return unique(qplace[first][b, i] * n_keys + vplace[first][b, j])
-
-
-def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the first row of each distinct row, each row's distinct-row number) of a 2-D array, in no particular order
-    of the distinct rows: each row compared as one string of bytes (``np.unique(rows, axis=0)`` makes a record type
-    of one field per column, which takes seconds on the 1.2 million columns of a 3136-token attention mask)."""
-    rows = np.ascontiguousarray(rows)
-    if rows.shape[0] < 2:
-        return np.zeros(rows.shape[0], dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64)
-    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
-    _, first, inverse = unique(keys, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
 
 
 def _autowrapped(fn) -> bool:

@@ -1,4 +1,4 @@
-"""``np.unique`` of whole numbers by one sort.
+"""``np.unique`` of whole numbers by one sort, and of rows through their bytes.
 
 numpy 2.4 finds the distinct values of an integer array through a hash table, then sorts them: on the arrays the
 Graph build makes (attention pairs, unit numbers: 10⁵–10⁶ int64 values, most of them distinct) that takes 10–60×
@@ -6,13 +6,17 @@ as long as sorting the array once and keeping each value that differs from the o
 35–59 ms against 1.6–2.0 ms). :func:`unique` gives ``np.unique``'s results (values, first indices, inverse in the
 input's shape, counts: same values, dtypes and shapes; tested against it) that way (the inverse and first
 indices through one argsort, as numpy's own sorting path does); other dtypes go to ``np.unique`` itself.
+Row-wise, ``np.unique(a, axis=0)`` makes a record type with one field per column and sorts records: 29 ms for a
+few hundred rows of HaloNet's unfolded windows, seconds for the 1.2 million columns of a Swin attention mask.
+:func:`distinct_rows` compares each row as one string of bytes; :func:`unique_rows` then puts the few distinct
+rows in ``np.unique``'s order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique"]
+__all__ = ["unique", "distinct_rows", "unique_rows"]
 
 
 def unique(a, return_index: bool = False, return_inverse: bool = False, return_counts: bool = False):
@@ -39,3 +43,30 @@ def unique(a, return_index: bool = False, return_inverse: bool = False, return_c
     if return_counts:
         out.append(np.diff(np.append(np.flatnonzero(new), s.size)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row of each distinct row, each row's distinct-row number) of a 2-D array, in no particular order
+    of the distinct rows: each row compared as one string of bytes."""
+    rows = np.ascontiguousarray(rows)
+    if rows.shape[0] < 2:
+        return np.zeros(rows.shape[0], dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def unique_rows(a, return_inverse: bool = False):
+    """``np.unique(a, axis=0, return_inverse=return_inverse)`` of a 2-D array of whole numbers: the distinct rows
+    found as bytes, then sorted as numpy sorts them (column by column); other arrays go to ``np.unique``."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.dtype.kind not in "iub" or 0 in a.shape:
+        return np.unique(a, axis=0, return_inverse=return_inverse)
+    first, inverse = distinct_rows(a)
+    rows = a[first]
+    order = np.lexsort(rows.T[::-1])  # (the first column the primary key)
+    if not return_inverse:
+        return rows[order]
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rows[order], rank[inverse]

@@ -2,7 +2,8 @@
 replaced, kept here as the reference: every fast helper is swapped for the original version (``map_arg`` walks,
 a fresh ``named_modules()`` table, Windows built anew, ``Node(...)``, ``getattr``, ``torch.broadcast_shapes``,
 ``count_statistics`` asked for every plain layer, operands scanned in full, a Linear over channels decoded unit by
-unit, ids decoded element by element, Swin's windows searched among every query-key pair, numpy's ``np.unique``) and
+unit, ids decoded element by element, Swin's windows searched among every query-key pair, numpy's ``np.unique``,
+also row by row) and
 the Graphs must be identical:
 every Node field, node order and Graph attribute.
 """
@@ -100,6 +101,7 @@ SLOW = {
     (_layout.Layout, "_windows"): lambda self, *args: None,  # Swin's windows found among (H·W)² query-key pairs
     (_layout, "unique"): np.unique,  # numpy's own (hash-based for integers)
     (_layout_more, "unique"): np.unique,
+    (_layout, "unique_rows"): lambda a, return_inverse=False: np.unique(a, axis=0, return_inverse=return_inverse),
 }
 
 
@@ -254,6 +256,27 @@ def test_window_attention_builds_the_graph_of_the_slow_code(family):
     model, shape = small(family)
     for norm_stats in ("ignore", "count"):
         assert_same(model.eval(), shape, norm_stats=norm_stats)
+
+
+class ScaledTokens(nn.Module):
+    """Tokens (more than the 4096 elements a pairing is first checked on a sample of) plus a 0-d buffer, and a
+    residual add of two token tensors of different nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.mix = nn.Conv2d(3, 48, 1), nn.Linear(48, 48)
+        self.register_buffer("shift", torch.tensor(0.5))
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2) + self.shift  # (1, 100, 48)
+        t = t + self.mix(t)
+        return t.transpose(1, 2).reshape(1, 48, 10, 10)
+
+
+def test_large_token_operands_with_a_scalar_build_the_graph_of_the_slow_code():
+    graph = cold_trace(ScaledTokens().eval(), (3, 10, 10))
+    assert sum(n.kind == "add" for n in graph) == 1  # the residual; the scalar is a per-unit shift
+    assert_same(ScaledTokens().eval(), (3, 10, 10))
 
 
 @pytest.mark.parametrize("norm_stats", ["ignore", "count"])
@@ -433,19 +456,3 @@ def test_statistics_skipped_only_where_count_statistics_leaves_the_layer():
         assert not _layout._statistics_used(m)
     for m in (nn.BatchNorm2d(2, track_running_stats=False), nn.BatchNorm1d(2, track_running_stats=False)):
         assert _layout._statistics_used(m)
-
-
-@SETTINGS
-@given(st.integers(0, 7), st.integers(1, 5), st.integers(0, 2 ** 16))
-def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed):
-    """``_layout._distinct_rows`` (rows compared as bytes) against ``np.unique(axis=0)`` (a record per row)."""
-    rows = np.random.default_rng(seed).integers(-1, 2, size=(n, width))
-    first, inverse = _layout._distinct_rows(rows)
-    assert first.shape == (min(n, len({tuple(r) for r in rows.tolist()})),) and inverse.shape == (n,)
-    if n == 0:
-        return
-    _, ref_first, ref_inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-    assert sorted(first.tolist()) == sorted(ref_first.tolist())  # the first occurrence of each distinct row
-    assert np.array_equal(rows[first][inverse], rows)
-    pairs = set(zip(inverse.tolist(), ref_inverse.reshape(-1).tolist()))
-    assert len(pairs) == len(first)  # the same partition, numbered in another order

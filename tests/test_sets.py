@@ -1,5 +1,7 @@
 """``edgewise._sets.unique`` is ``np.unique``: values, first indices, inverse and counts, with numpy's dtypes and
-shapes, for whole numbers of every width, booleans, empty and 0-d arrays; other dtypes are numpy's own."""
+shapes, for whole numbers of every width, booleans, empty and 0-d arrays; other dtypes are numpy's own.
+``unique_rows`` is ``np.unique(axis=0)`` (rows in its order, the same inverse); ``distinct_rows`` partitions the rows
+as it does, in another order."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgewise._sets import unique
+from edgewise._sets import distinct_rows, unique, unique_rows
 
 FLAGS = [dict(return_index=i, return_inverse=v, return_counts=c) for i in (False, True) for v in (False, True)
          for c in (False, True)]
@@ -41,3 +43,36 @@ def test_many_repeats_and_wide_ranges(flags):
 @pytest.mark.parametrize("flags", FLAGS)
 def test_floats_with_nans_are_numpys(flags):
     same(np.array([2.0, np.nan, 1.0, np.nan, 2.0, -0.0, 0.0]), **flags)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.integers(0, 9), st.integers(0, 5), st.sampled_from([np.int64, np.int8, np.uint8, np.bool_]),
+       st.integers(0, 2 ** 16), st.booleans())
+def test_unique_rows_are_numpys(n, width, dtype, seed, inverse):
+    rows = np.random.default_rng(seed).integers(-2, 3, size=(n, width)).astype(dtype)
+    ours, theirs = unique_rows(rows, return_inverse=inverse), np.unique(rows, axis=0, return_inverse=inverse)
+    for x, y in zip(ours if inverse else (ours,), theirs if inverse else (theirs,)):
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+
+
+def test_unique_rows_sort_numbers_not_bytes():
+    rows = np.array([[256, 0], [1, 0], [-1, 5], [1, 0], [0, 300]])  # little-endian bytes would put 256 before 1
+    same_order = np.unique(rows, axis=0, return_inverse=True)
+    for x, y in zip(unique_rows(rows, return_inverse=True), same_order):
+        assert np.array_equal(x, y)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(0, 7), st.integers(1, 5), st.integers(0, 2 ** 16))
+def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed):
+    """``distinct_rows`` (rows compared as bytes) against ``np.unique(axis=0)`` (a record per row)."""
+    rows = np.random.default_rng(seed).integers(-1, 2, size=(n, width))
+    first, inverse = distinct_rows(rows)
+    assert first.shape == (min(n, len({tuple(r) for r in rows.tolist()})),) and inverse.shape == (n,)
+    if n == 0:
+        return
+    _, ref_first, ref_inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    assert sorted(first.tolist()) == sorted(ref_first.tolist())  # the first occurrence of each distinct row
+    assert np.array_equal(rows[first][inverse], rows)
+    pairs = set(zip(inverse.tolist(), ref_inverse.reshape(-1).tolist()))
+    assert len(pairs) == len(first)  # the same partition, numbered in another order
