@@ -49,6 +49,7 @@ def test_a_model_without_convolutions_is_still_refused_with_its_advice():
 def test_a_cached_result_read_back_is_named_as_the_call_names_the_model(tmp_path):
     from edgewise.probe._common import Subject
 
+    torch.manual_seed(0)  # (the weights decide how the sentence reads: one layer reading padding or several)
     net = OutOfOrder().eval()
     first = probe.bias(Subject(net, "first name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
     again = probe.bias(Subject(net, "second name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
@@ -58,4 +59,4 @@ def test_a_cached_result_read_back_is_named_as_the_call_names_the_model(tmp_path
     units = probe.units(Subject(net, "third name", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
     read = probe.units(Subject(net, "fourth", (1, 8, 8), "noise"), n=4, cache=tmp_path, progress=False)
     assert (units.name, read.name) == ("third name", "fourth")
-    assert "of fourth that read padding" in read.text()[0] and "third name" not in read.text()[0]
+    assert "of fourth " in read.text()[0] and "third name" not in read.text()[0]
