@@ -7,7 +7,8 @@ every module call, the parameter search set up for attributes that are not tenso
 ``__dict__`` for tensor constants before the trace starts (done only when an argument is a tensor that is not a
 parameter), a new wrapper for every leaf function (``math``'s, those registered with ``torch.fx.wrap``) at every
 trace, a check of a module's globals at every call (once per class here, per object with its own forward),
-regular expressions for node names that string methods name the same, and setting ``nn.Module.__call__`` and
+regular expressions for node names that string methods name the same, the disassembly of a function at every
+unpacking of a proxy (kept per code object), and setting ``nn.Module.__call__`` and
 ``__getattr__`` (which updates every subclass: calls are routed through ``_call_impl`` and ``__getattr__`` is
 set on the model's own classes instead, where none of them defines its own). Nothing is remembered per
 architecture. Where the private torch.fx parts it relies on are missing (another torch version), each method is
@@ -17,9 +18,10 @@ torch.fx's own.
 from __future__ import annotations
 
 import builtins
+import dis
 import functools
 import inspect
-from types import FunctionType
+from types import CodeType, FunctionType
 
 import torch
 import torch.fx
@@ -128,6 +130,22 @@ def _autowrap(patcher, frame_dict: dict, function_ids: set) -> None:
                 fn.__fx_already_patched = True  # (as torch.fx marks its patches: never wrapped twice)
             patcher.patches_made.append(_DictPatch(frame_dict, new))
             patcher.patches_made[-1].patch()
+
+
+_GET_INSTRUCTIONS = dis.get_instructions
+
+
+@functools.lru_cache(maxsize=256)
+def _code_instructions(code: CodeType) -> tuple:
+    return tuple(_GET_INSTRUCTIONS(code))
+
+
+def _instructions(x, **kwargs):
+    """``dis.get_instructions`` while a trace runs, kept per code object: torch.fx's ``Proxy.__iter__`` disassembles
+    the calling function at every unpacking of a proxy (``B, C, H, W = x.shape``: MaxViT-T 88 times)."""
+    if kwargs or type(x) is not CodeType:
+        return _GET_INSTRUCTIONS(x, **kwargs)
+    return iter(_code_instructions(x))
 
 
 class _DictPatch:
@@ -272,6 +290,8 @@ class FastTracer(torch.fx.Tracer):
             fn_globals = fn.__globals__
             fn, args = self.create_args_for_root(fn, True, concrete_args)
             with _st._new_patcher() as patcher:
+                patcher.patches_made.append(_DictPatch(dis.__dict__, {"get_instructions": _instructions}))
+                patcher.patches_made[-1].patch()
                 self._patch_modules(patcher)
                 _patch_wrapped(patcher)
                 _autowrap(patcher, fn_globals, self._autowrap_function_ids)

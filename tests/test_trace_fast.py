@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dis
 import gc
 import math
 import operator
@@ -735,11 +736,17 @@ class OwnGetattr(nn.Module):
         return self.conv(x) * self.conv.weight.mean()
 
 
+def _maxvit():
+    from test_modern import small
+
+    return small("maxvit")[0]
+
+
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
-                                  lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), Arguments, Shared,
+                                  lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), _maxvit, Arguments, Shared,
                                   Constants, Wrapped, Reads, OwnGetattr, Names],
-                         ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "arguments",
-                              "shared", "constants", "wrapped", "reads", "own-getattr", "names"])
+                         ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "maxvit",
+                              "arguments", "shared", "constants", "wrapped", "reads", "own-getattr", "names"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
@@ -747,6 +754,7 @@ def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypat
         m.setattr(torch.fx.Graph, "create_node", lambda *a, **k: pytest.fail("torch.fx's create_node was used"))
         fast = fast_tracer.trace(fast_model, _trace._defaults(fast_model))
     ref = ref_tracer.trace(ref_model, _trace._defaults(ref_model))
+    assert dis.get_instructions is _fx_fast._GET_INSTRUCTIONS  # (kept per code object only while tracing)
     assert _fx_fast.LEAN_NODES and _fx_fast.LEAN_TRACE  # (else the fast tracer is torch.fx's own)
     fast_tracer.tensor_attrs.get(None)  # (collected on first use)
     fast_attrs, ref_attrs = ({name: t for t, name in tr.tensor_attrs.items()} for tr in (fast_tracer, ref_tracer))
