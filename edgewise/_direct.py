@@ -289,7 +289,7 @@ class _Direct:
         fx = _Call("call_method" if isinstance(target, str) else "call_function", target, plain, kwargs)
         names = [v._ew_node for v in srcs]
         kind, axes, inputs = _trace._refine(kind, axes, fx, names, self.nodes, _SAME, out[1:], name)
-        op = target if isinstance(target, str) else _trace._qualname(target)
+        op = _trace._qualname(target)
         return self._add(name, kind, inputs, out, axes, 1, op)
 
     def cat(self, func, args: tuple, kwargs: dict) -> _Var:

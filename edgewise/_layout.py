@@ -931,7 +931,7 @@ class Layout(LayoutMore):
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
         if len(pairs) == 2:  # each operand the units of one node, paired: the new node's ids in one step
             sa, sb = (self.nodes[self._names[n]] for n in pairs)
-            new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or str(fx.target))
+            new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or _op_name(fx.target))
             self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
                                           float(self._bases[self._index(new)] - self._bases[pairs[0]])))
             return True
@@ -946,7 +946,7 @@ class Layout(LayoutMore):
                 sel = slice(None) if len(pairs) == 1 else key == pair
                 sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
-                                op=op or str(fx.target))
+                                op=op or _op_name(fx.target))
                 out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
@@ -983,7 +983,7 @@ class Layout(LayoutMore):
             src_a = self._select(na, chans[:, 0], name)
             src_b = self._select(nb, chans[:, 1], name)
             new = self._add(name if k == 0 else f"{name}:{k}", kind, (src_a, src_b), (len(chans), *spatial),
-                            op=f"{fx.target} (channels paired at each position)")
+                            op=f"{_op_name(fx.target)} (channels paired at each position)")
             npos = max(math.prod(spatial), 1)
             out[both[rows]] = channel.reshape(-1) * npos + pa[rows] + (self._bases[self._index(new)] + 1)
         self._set(fx, torch.as_tensor(out.reshape(shape)))
@@ -1042,7 +1042,7 @@ class Layout(LayoutMore):
             except EdgewiseError:
                 srcs = None
             if srcs is not None:
-                new = self._add(name, kind, srcs, (shape[2], *grid), op=str(fx.target))
+                new = self._add(name, kind, srcs, (shape[2], *grid), op=_op_name(fx.target))
                 self._set(fx, self.ids_of(new).reshape(1, shape[2], shape[1]).permute(0, 2, 1).contiguous())
                 return True
         last = len(shape) - 1
@@ -1055,7 +1055,7 @@ class Layout(LayoutMore):
                 error = error or e
                 continue
             out_shape = tuple(shape[d] for d in perm)[1:]
-            new = self._add(name, kind, srcs, out_shape, op=op or str(fx.target))
+            new = self._add(name, kind, srcs, out_shape, op=op or _op_name(fx.target))
             back = [perm.index(d) for d in range(len(shape))]
             self._set(fx, self.ids_of(new).permute(*back).contiguous())
             return True
@@ -1500,7 +1500,7 @@ class Layout(LayoutMore):
             return False
         node = layers[0]
         for k, extra in enumerate(layers[1:]):
-            node = self._add(name if k == 0 else f"{name}:{k}", "add", (node, extra), shape, op=str(fx.target))
+            node = self._add(name if k == 0 else f"{name}:{k}", "add", (node, extra), shape, op=_op_name(fx.target))
         out = self._unit_ids(self._index(node), local[:, 0])
         self._set(fx, out.reshape(self._meta_shape(fx)))
         return True
@@ -2111,6 +2111,12 @@ def _sample(arrays: list, shape: tuple, k: int) -> list:
     """The values of each array (broadcast to ``shape``, not materialised) at ``k`` elements spread over it."""
     at = np.unravel_index(np.linspace(0, math.prod(shape) - 1, k).astype(np.int64), shape)
     return [np.broadcast_to(a, shape)[at] for a in arrays]
+
+
+def _op_name(target) -> str:
+    from ._trace import _qualname  # (a cycle: _trace imports this module)
+
+    return _qualname(target)
 
 
 def _key_repeats(b, i, j, lq, qplace, vplace, keys, node_of, spatial, name) -> dict:

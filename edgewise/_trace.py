@@ -941,7 +941,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
         if meta is None:
             live = [a for a in fx.all_input_nodes if a in fx_to_name and nodes[fx_to_name[a]].kind != "const"]
             if live and "value" not in fx.meta and fx.op != "placeholder" and fx.target is not getattr:  # several tensors out: not mapped
-                op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
+                op = _qualname(fx.target)
                 raise EdgewiseError(
                     f"layer {node_name!r}{_where(fx, node_name)} of {model_name} uses {op}, which edgewise cannot "
                     "map to position-to-position connections. Analyse only the part before it: pass "
@@ -962,7 +962,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                 mod = modules[fx.target]
                 op = type(mod).__name__
             else:
-                op = fx.target if isinstance(fx.target, str) else _qualname(fx.target)
+                op = _qualname(fx.target)
             if _all_const(srcs, nodes, fx_to_name):  # torch.zeros(...), arithmetic on weights
                 kind, axes = "const", ()
             else:
@@ -1048,9 +1048,16 @@ def _first_line(e: Exception) -> str:
 
 
 def _qualname(fn: Callable) -> str:
+    """A Graph node's ``op`` for an fx target: a method's name, a function's module and name (``F.relu``,
+    ``torch.mean``); never a repr, whose memory address would differ from one process to the next."""
+    if isinstance(fn, str):
+        return fn
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        return type(fn).__qualname__
     mod = getattr(fn, "__module__", "") or ""
     mod = {"torch.nn.functional": "F", "_operator": "operator"}.get(mod, mod)
-    return f"{mod}.{getattr(fn, '__name__', fn)}" if mod else str(fn)
+    return f"{mod}.{name}" if mod else name
 
 
 def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):

@@ -903,3 +903,22 @@ def test_a_users_own_windowed_convolution_keeps_the_meta_pass():
     assert not known and meta["_0"] == (1, 2, 6, 6)
     with pytest.raises(EdgewiseError, match="maps"):
         edgewise.trace(model, (1, 8, 8))
+
+
+def test_node_ops_name_functions_without_memory_addresses():
+    """A Graph node's ``op`` is the same in every process: a qualified name, never a repr with an address."""
+    import functools
+
+    class Call:
+        def __call__(self, x):
+            return x
+
+    assert [_trace._qualname(f) for f in (torch.mean, operator.add, F.relu, "add")] == \
+        ["torch.mean", "operator.add", "F.relu", "add"]
+    for odd in (functools.partial(torch.add, other=1), Call()):
+        assert " at 0x" not in _trace._qualname(odd) and not _trace._qualname(odd).startswith("<")
+    from test_modern import small
+
+    for family in ("vit", "swin", "maxvit"):  # tokens added off the canonical layout (Layout's own nodes)
+        graph = edgewise.trace(small(family)[0].eval(), small(family)[1])
+        assert not [n.op for n in graph if "0x" in n.op or n.op.startswith("<")], family
