@@ -940,10 +940,10 @@ class Layout(LayoutMore):
         if both.size:
             radix = len(self._names) + 1
             key = wa * radix + wb
-            pairs = [key[0]] if (key == key[0]).all() else unique(key)
-            for k, pair in enumerate(pairs):
+            node_pairs = [key[0]] if (key == key[0]).all() else unique(key)
+            for k, pair in enumerate(node_pairs):
                 na, nb = int(pair // radix), int(pair % radix)
-                sel = slice(None) if len(pairs) == 1 else key == pair
+                sel = slice(None) if len(node_pairs) == 1 else key == pair
                 sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
                                 op=op or _op_name(fx.target))
