@@ -39,6 +39,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
     values: dict[torch.fx.Node, object] = {}  # shape arithmetic: sizes and numbers (the meta pass's ``value``)
     parts: dict[torch.fx.Node, list] = {}  # the shapes of the tensors of a chunk
+    kept = _kept_whole()
     try:
         for node in fx_graph.nodes:
             if node.op == "output":  # the meta pass records the returned tensor's shape here too
@@ -58,7 +59,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 shapes[node] = _module(modules[node.target], node, shapes)
             elif node.op == "call_function" and node.target is operator.getitem:
                 shapes[node] = _indexed(model, node, shapes)
-            elif node.op == "call_function" and node.target in _kept_whole():
+            elif node.op == "call_function" and node.target in kept:
                 shapes[node] = _on_meta(model, node, shapes, values, dtype)
             elif node.op == "call_function":
                 shapes[node] = _function(node, shapes)
