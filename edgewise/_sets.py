@@ -57,11 +57,18 @@ def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unique_rows(a, return_inverse: bool = False):
-    """``np.unique(a, axis=0, return_inverse=return_inverse)`` of a 2-D array of whole numbers: the distinct rows
-    found as bytes, then sorted as numpy sorts them (column by column); other arrays go to ``np.unique``."""
+    """``np.unique(a, axis=0, return_inverse=return_inverse)`` of a 2-D array of whole numbers: through one int64 key
+    per row where the rows are non-negative and fit one, else the distinct rows found as bytes, then sorted as numpy
+    sorts them (column by column); other arrays go to ``np.unique``."""
     a = np.asarray(a)
     if a.ndim != 2 or a.dtype.kind not in "iub" or 0 in a.shape:
         return np.unique(a, axis=0, return_inverse=return_inverse)
+    if a.min() >= 0:  # one int64 key per row where they fit: its order is the rows' order, column by column
+        radix = a.max(axis=0).astype(np.int64) + 1
+        if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:
+            place = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
+            _, first, inverse = unique(a.astype(np.int64, copy=False) @ place, return_index=True, return_inverse=True)
+            return (a[first], inverse.reshape(-1)) if return_inverse else a[first]
     first, inverse = distinct_rows(a)
     rows = a[first]
     order = np.lexsort(rows.T[::-1])  # (the first column the primary key)

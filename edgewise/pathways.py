@@ -23,7 +23,7 @@ import numpy as np
 from ._axis import Broadcast, Flat, Window
 from ._counts import AxisMap, ExactCounts, LogCounts, OutOfRange, ScaledCounts
 from ._device import usable_device
-from ._sets import unique
+from ._sets import unique_rows
 from .errors import EdgewiseError
 from .graph import Graph, Node
 from .maps import position_summary
@@ -254,7 +254,7 @@ class _Sums:
         if len(parts) == 1:
             return parts[0]
         if any(p.rows.shape[0] != 1 for p in parts):
-            combos, index = _unique_rows(np.stack([p.index for p in parts], axis=1))
+            combos, index = unique_rows(np.stack([p.index for p in parts], axis=1), return_inverse=True)
             return _Value(self.num.add_all([p.rows[combos[:, j]] for j, p in enumerate(parts)]), index)
         maps = [p.rows for p in parts]  # one map for every channel in each part (after a dense layer)
         last = self._last
@@ -271,19 +271,7 @@ def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
     n_groups = groups.max() + 1
     hist = np.zeros((n_groups, n_rows), dtype=np.int64)
     np.add.at(hist, (groups, index), 1)
-    return _unique_rows(hist)
-
-
-def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(a, axis=0, return_inverse=True)`` for non-negative ints, through one int64 key per
-    row when the rows fit in one (numpy's row-wise unique sorts a structured view, which is slow)."""
-    radix = a.max(axis=0).astype(np.int64) + 1 if a.size else np.ones(a.shape[1], dtype=np.int64)
-    if float(np.prod(radix.astype(np.float64))) >= 2.0 ** 62:
-        rows, inverse = np.unique(a, axis=0, return_inverse=True)
-        return rows, inverse.reshape(-1)
-    place = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
-    _, first, inverse = unique(a @ place, return_index=True, return_inverse=True)
-    return a[first], inverse.reshape(-1)
+    return unique_rows(hist, return_inverse=True)
 
 
 def _adjoint(graph: Graph, nd: Node, v: _Value, num):
@@ -329,7 +317,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num):
         src = graph[nd.inputs[0]]
         hist = np.zeros((src.channels, v.rows.shape[0]), dtype=np.int64)
         np.add.at(hist, (np.asarray(nd.pick), v.index), 1)
-        weights, index = _unique_rows(hist)
+        weights, index = unique_rows(hist, return_inverse=True)
         yield src.name, _Value(num.mix(v.rows, weights), index)
         return
     if kind == "cat":

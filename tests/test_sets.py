@@ -55,6 +55,16 @@ def test_unique_rows_are_numpys(n, width, dtype, seed, inverse):
         assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.integers(1, 9), st.integers(1, 6), st.integers(0, 2 ** 16), st.sampled_from([3, 2 ** 20, 2 ** 40]))
+def test_unique_rows_of_counts_are_numpys(n, width, seed, hi):
+    """Non-negative rows (histograms, channel indices): one int64 key per row where they fit, bytes where not."""
+    rows = np.random.default_rng(seed).integers(0, hi, size=(n, width))
+    ours, theirs = unique_rows(rows, return_inverse=True), np.unique(rows, axis=0, return_inverse=True)
+    for x, y in zip(ours, theirs):
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+
+
 def test_unique_rows_sort_numbers_not_bytes():
     rows = np.array([[256, 0], [1, 0], [-1, 5], [1, 0], [0, 300]])  # little-endian bytes would put 256 before 1
     same_order = np.unique(rows, axis=0, return_inverse=True)
