@@ -14,7 +14,7 @@ stochastic depth (a function torch.fx keeps whole; the other such functions stop
 Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
 traced (a parameter, a constant), arithmetic on a length, other attributes (``.shape``, ``.dim()``), Python
 control flow on a traced value, a node the output does not depend on, optional forward arguments, a module
-class with its own ``__getattr__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then
+class with its own ``__getattr__``, ``__call__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then
 traces with torch.fx, whose Graphs these equal (tested on zoo models, random nets and models that stop midway).
 """
 
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _trace
-from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
+from ._fx_fast import _CALL_IMPL, _MODULE_CALL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
@@ -165,7 +165,7 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     saved = [(d, k, d[k]) for d, k, _ in patches]
     was_tracing = _st._get_is_fx_tracing()
     _st._set_is_fx_tracing(True)
-    nn.Module._call_impl = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)
+    nn.Module.__call__ = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)  # (every class takes nn.Module's)
     try:
         for d, k, v in patches:
             d[k] = v
@@ -173,7 +173,7 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     except (Exception, _Fallback):
         return None
     finally:
-        nn.Module._call_impl = _CALL_IMPL
+        nn.Module.__call__ = _MODULE_CALL
         for d, k, v in saved:
             d[k] = v
         _st._set_is_fx_tracing(was_tracing)
@@ -227,9 +227,30 @@ class _Direct:
         self.nodes: dict = {}
         self.calls: dict[str, int] = {}
         self.fx = torch.fx.Graph()  # (only its namespace: the names torch.fx would give the nodes)
+        self.later: dict[str, list] = {}  # layer paths not yet named in it, by their name's first word
 
     def _fx_name(self, candidate) -> str:
-        return _create_name(self.fx._graph_namespace, _target_name(self.fx, candidate))
+        name = _target_name(self.fx, candidate)
+        if self.later:
+            head = _head(name)
+            for path in self.later.pop(head, ()) if head is not None else self._all_later():
+                _create_name(self.fx._graph_namespace, _target_name(self.fx, path))
+        return _create_name(self.fx._graph_namespace, name)
+
+    def _layer_name(self, path: str) -> None:
+        """Name layer ``path`` in torch.fx's namespace as its ``call_module`` node, once a later name could depend on
+        it. A name depends on earlier ones only through those of the same base (the name less a trailing
+        ``_<digits>``), which begin with the same first word; the layers' own fx names are never used."""
+        head = _head(path.partition(".")[0])
+        if head is None:
+            self._fx_name(path)
+        else:
+            self.later.setdefault(head, []).append(path)
+
+    def _all_later(self) -> list:
+        paths = [p for ps in self.later.values() for p in ps]  # (bases differ between lists: any order of lists)
+        self.later.clear()
+        return paths
 
     def input(self, arg: str, shape: tuple) -> _Var:
         self._fx_name(arg)
@@ -252,7 +273,7 @@ class _Direct:
         if kwargs or len(args) != 1 or type(args[0]) is not _Var or _statistics_used(m):
             raise _Fallback
         x = args[0]
-        self._fx_name(path)
+        self._layer_name(path)
         k = self.calls[path] = self.calls.get(path, 0) + 1
         name = path if k == 1 else f"{path}#{k - 1}"
         rule = _RULES.get(type(m))
@@ -360,6 +381,14 @@ class _Direct:
             name = f"{base}#{k}" if "#" not in base else f"{base}.{k}"
         self.nodes[name] = _trace._node(name, kind, tuple(inputs), out[1:], tuple(axes), int(groups), op, ())
         return _Var(name, out, self)
+
+
+def _head(name: str) -> str | None:
+    """The first word (up to ``_``) of the fx node name torch.fx makes of ``name`` (a lower-case ASCII identifier,
+    or a layer path's first part: dots become ``_``), or None where the name is not that simple."""
+    if name.isascii() and name.isidentifier() and name.lower() == name:
+        return name.partition("_")[0]
+    return None
 
 
 def _per_unit(m: nn.Module, x: tuple) -> tuple:

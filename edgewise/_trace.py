@@ -1106,7 +1106,7 @@ def _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name):
             raise EdgewiseError(f"layer {node_name!r} changes the channel count {in_shape[0]} → {out_shape[0]}")
         return kind, axes, srcs[:1]
     if kind == "reshape":
-        if int(torch.tensor(in_shape).prod()) != int(torch.tensor(out_shape).prod()):
+        if math.prod(in_shape) != math.prod(out_shape):
             raise EdgewiseError(f"layer {node_name!r} reshapes {in_shape} → {out_shape} across the batch axis")
         return kind, (), srcs[:1]
     return kind, axes, srcs[:1]

@@ -217,6 +217,32 @@ def test_nodes_are_named_as_the_torch_fx_path_names_them():
     assert {"relu", "relu#2", "conv#1", "cat_1", "cat_2", "add#2", "add_2"} <= set(names)
 
 
+class LaterNames(nn.Module):
+    """Layers named in torch.fx's namespace only once a function's name could depend on them: ``relu_3`` (a plain
+    name, its naming put off), ``Relu_5`` and ``relu-7`` (torch.fx rewrites them to ``relu_5``, ``relu_7``: named at
+    once) and ``block.relu_9`` (another first word) move the numbers of the ``relu`` functions after them."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu_3, self.Relu_5, self.block = nn.ReLU(), nn.ReLU(), nn.Sequential()
+        self.add_module("relu-7", nn.ReLU())
+        self.block.add_module("relu_9", nn.ReLU())
+
+    def forward(self, x):
+        x = F.relu(self.relu_3(x))
+        x = F.relu(self.Relu_5(F.relu(x)))
+        x = F.relu(self.block(getattr(self, "relu-7")(x)))
+        return F.relu(x)
+
+
+def test_layer_names_put_off_number_later_functions_as_torch_fx_does():
+    model = LaterNames()
+    assert recorded(model, (2, 6, 6))  # (node for node the torch.fx path's Graph)
+    names = [n.name for n in edgewise.trace(model, (2, 6, 6))]
+    assert [n for n in names if n.startswith("relu_") and "." not in n and "-" not in n] == \
+        ["relu_3", "relu_4", "relu_6", "relu_8", "relu_9"]
+
+
 # ------------------------------------------------------------ where it stops
 
 def _double(x):
@@ -313,7 +339,15 @@ class OwnGetattr(nn.Sequential):
         return super().__getattr__(name)
 
 
-@pytest.mark.parametrize("make", [Optional, lambda: OwnGetattr(nn.Conv2d(1, 1, 3), nn.ReLU())])
+class OwnCall(nn.ReLU):
+    """A layer whose call skips ``nn.Module.__call__`` (the direct trace routes calls through that)."""
+
+    def __call__(self, x):
+        return self.forward(x)
+
+
+@pytest.mark.parametrize("make", [Optional, lambda: OwnGetattr(nn.Conv2d(1, 1, 3), nn.ReLU()),
+                                  lambda: nn.Sequential(nn.Conv2d(1, 1, 3), OwnCall())])
 def test_models_it_does_not_take_at_all(make):
     model = make()
     assert not _direct._eligible(model, dict(model.named_modules()))
