@@ -216,7 +216,7 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
     # dozens of concatenations: one merge of all of them instead of one per reader)
     parts: dict[str, list[_Value]] = {target: [_Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))]}
     done: dict[str, _Value] = {}
-    accumulate = _Sums(num)
+    accumulate, maps = _Sums(num), {}
     for nd in reversed(list(graph)):  # (only what the target depends on is ever reached: it has parts)
         if nd.name not in parts or nd.kind in ("input", "const"):
             continue
@@ -224,10 +224,19 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
         value = mine[0] if len(mine) == 1 else accumulate(mine)
         if keep:
             done[nd.name] = value
-        if nd.kind == "identity" and graph.nodes[nd.inputs[0]].shape == nd.shape:  # (most nodes: norms, activations)
+        kind = nd.kind
+        if kind == "identity" and graph.nodes[nd.inputs[0]].shape == nd.shape:  # (most nodes: norms, activations)
             parts.setdefault(nd.inputs[0], []).append(value)
             continue
-        for src, contrib in _adjoint(graph, nd, value, num):
+        if kind == "cat":  # each input its channels' maps (same grid: nothing to reshape)
+            offset = 0
+            for name in nd.inputs:
+                src = graph.nodes[name]
+                if src.kind != "const":
+                    parts.setdefault(name, []).append(_Value(value.rows, value.index[offset:offset + src.channels]))
+                offset += src.channels
+            continue
+        for src, contrib in _adjoint(graph, nd, value, num, maps):
             # one row shape per node: a vector's rows may come back as (k,) or (k, 1), and adding those broadcasts
             spatial = graph.nodes[src].shape[1:]
             if contrib.rows.shape[1:] != spatial:
@@ -274,76 +283,69 @@ def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
     return unique_rows(hist, return_inverse=True)
 
 
-def _adjoint(graph: Graph, nd: Node, v: _Value, num):
-    """Yield (input name, its share of the counts) for node ``nd`` holding counts ``v``."""
+def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
+    """(input name, its share of the counts) for each input of node ``nd`` holding counts ``v`` (a channel
+    ``cat`` is :func:`_propagate`'s); ``maps``: the axis maps made so far in this computation (see
+    :func:`_spatial`)."""
     kind = nd.kind
     if kind == "identity":
-        yield nd.inputs[0], v
-        return
+        return [(nd.inputs[0], v)]
     if kind == "conv":
         src = graph.nodes[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
-        if g == 1:  # every in-channel reads every out-channel: one map
+        if v.rows.shape[0] == 1:  # one map for every out-channel: each in-channel's is it times those it feeds
+            weights, index = np.array([[c_out // g]]), np.zeros(c_in, dtype=np.int64)
+        elif g == 1:  # every in-channel reads every out-channel: one map
             weights, index = np.bincount(v.index, minlength=v.rows.shape[0])[None], np.zeros(c_in, dtype=np.int64)
         else:
             weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
             index = key.reshape(-1)[np.arange(c_in) // (c_in // g)]
-        yield src.name, _Value(_spatial(num, num.mix(v.rows, weights), nd.axes, *graph.grid(nd.name)), index)
-        return
+        return [(src.name, _Value(_spatial(num, num.mix(v.rows, weights), nd.axes, *graph.grid(nd.name), maps),
+                                  index))]
     if kind == "pool":
         n_in, n_out = graph.grid(nd.name)
         rows = v.rows.reshape((v.rows.shape[0],) + tuple(n_out))
-        yield nd.inputs[0], _Value(_spatial(num, rows, nd.axes, n_in, n_out), v.index)
-        return
+        return [(nd.inputs[0], _Value(_spatial(num, rows, nd.axes, n_in, n_out, maps), v.index))]
     if kind == "linear":
         src = graph[nd.inputs[0]]
         weights = np.bincount(v.index, minlength=v.rows.shape[0])[None]
-        yield src.name, _Value(num.mix(v.rows, weights), np.zeros(src.channels, dtype=np.int64))
-        return
+        return [(src.name, _Value(num.mix(v.rows, weights), np.zeros(src.channels, dtype=np.int64)))]
     if kind == "reshape":
         src = graph[nd.inputs[0]]
         full = v.full().reshape((src.shape[0], -1))  # one row per source channel, even for a vector (F,)
         rows, index = num.unique_rows(full)
-        yield src.name, _Value(rows.reshape((rows.shape[0],) + tuple(src.shape[1:])), index)
-        return
+        return [(src.name, _Value(rows.reshape((rows.shape[0],) + tuple(src.shape[1:])), index))]
     if kind in ("add", "mul"):
-        for name in nd.inputs:
-            src = graph[name]
-            if src.kind == "const":
-                continue
-            yield name, _unbroadcast(v, src.shape, nd.shape, num)
-        return
+        return [(name, _unbroadcast(v, graph[name].shape, nd.shape, num)) for name in nd.inputs
+                if graph[name].kind != "const"]
     if kind == "select":
         src = graph[nd.inputs[0]]
         hist = np.zeros((src.channels, v.rows.shape[0]), dtype=np.int64)
         np.add.at(hist, (np.asarray(nd.pick), v.index), 1)
         weights, index = unique_rows(hist, return_inverse=True)
-        yield src.name, _Value(num.mix(v.rows, weights), index)
-        return
-    if kind == "cat":
-        offset = 0
-        for name in nd.inputs:
-            src = graph.nodes[name]
-            if src.kind != "const":
-                yield name, _Value(v.rows, v.index[offset:offset + src.channels])
-            offset += src.channels
-        return
+        return [(src.name, _Value(num.mix(v.rows, weights), index))]
     raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
 
 
-def _spatial(num, rows, axes, n_in, n_out):
-    """The spatial adjoint: axis by axis, or on the flattened grid for an op that does not factor."""
+def _spatial(num, rows, axes, n_in, n_out, maps: dict):
+    """The spatial adjoint: axis by axis, or on the flattened grid for an op that does not factor. ``maps`` keeps
+    each op's axis maps for the rest of the computation: the same objects, whose plans the number system keeps."""
     if len(axes) == 1 and isinstance(axes[0], Flat) and len(n_out) > 1:
         flat = rows.reshape((rows.shape[0], math.prod(n_out)))
-        out = num.spatial(flat, [AxisMap(axes[0], math.prod(n_in), math.prod(n_out))])
+        out = num.spatial(flat, (AxisMap(axes[0], math.prod(n_in), math.prod(n_out)),))
         return out.reshape((rows.shape[0],) + tuple(n_in))
-    mats = _mats(axes, n_in, n_out)
-    return rows if all(m is None for m in mats) else num.spatial(rows, mats)
+    key = (axes, n_in, n_out)
+    mats = maps.get(key)
+    if mats is None:
+        mats = maps[key] = _mats(axes, n_in, n_out)
+    return num.spatial(rows, mats) if mats else rows
 
 
-def _mats(axes, n_in, n_out):
-    """One :class:`AxisMap` per axis; None where the op maps every position to itself (a 1×1 convolution)."""
-    return [None if _identity(ax, i, o) else AxisMap(ax, i, o) for ax, i, o in zip(axes, n_in, n_out)]
+def _mats(axes, n_in, n_out) -> tuple:
+    """One :class:`AxisMap` per axis, None where the op maps every position to itself (a 1×1 convolution); ``()``
+    where it does so on every axis."""
+    mats = tuple([None if _identity(ax, i, o) else AxisMap(ax, i, o) for ax, i, o in zip(axes, n_in, n_out)])
+    return mats if any(m is not None for m in mats) else ()
 
 
 def _identity(ax, n_in: int, n_out: int) -> bool:
@@ -358,5 +360,5 @@ def _unbroadcast(v: _Value, in_shape, out_shape, num) -> _Value:
     if in_shape[0] == 1 and out_shape[0] > 1:
         rows = num.mix(rows, np.bincount(index, minlength=rows.shape[0])[None])
         index = np.zeros(1, dtype=np.int64)
-    mats = [AxisMap(Broadcast(), 1, o) if i == 1 and o > 1 else None for i, o in zip(in_shape[1:], out_shape[1:])]
+    mats = tuple([AxisMap(Broadcast(), 1, o) if i == 1 and o > 1 else None for i, o in zip(in_shape[1:], out_shape[1:])])
     return _Value(num.spatial(rows, mats), index)

@@ -125,6 +125,7 @@ class ScaledCounts:
         self.device = torch.device(device or "cpu")
         self._np = self.device.type == "cpu"
         self._cache = _NUMPY_PLANS if self._np else _Cache()  # (read-only numpy plans can be shared)
+        self._steps: dict = {}  # (axis maps, elements) -> (their plans, log2 growth), for this computation
 
     # ------------------------------------------------------------ helpers
 
@@ -253,11 +254,14 @@ class ScaledCounts:
             m = (self._array(weights) @ flat).reshape((weights.shape[0],) + tuple(x.m.shape[1:]))
         return Scaled(m, x.e, x.hi + growth, x.lo)
 
-    def spatial(self, rows: Scaled, mats) -> Scaled:
+    def spatial(self, rows: Scaled, mats: tuple) -> Scaled:
         """Adjoint of a separable spatial op: axis a of ``rows`` (n_out) → n_in via Mᵀ."""
         n = _numel(rows.m)
-        plans = [None if am is None else (am, self._plan(am, n // max(1, am.n_out))) for am in mats]
-        growth = sum(p[1][2] for p in plans if p is not None)
+        hit = self._steps.get((mats, n))  # (the same AxisMap objects again: one lookup, no plan searches)
+        if hit is None:
+            plans = [None if am is None else (am, self._plan(am, n // max(1, am.n_out))) for am in mats]
+            hit = self._steps[mats, n] = plans, sum(p[1][2] for p in plans if p is not None)
+        plans, growth = hit
         x = self._fit(rows, growth)
         m = x.m
         last = m.ndim - 1
