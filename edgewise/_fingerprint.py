@@ -141,12 +141,12 @@ _NO_HOOKS = ()
 
 
 def _tensor_shape(v, out: list) -> None:
-    """Append None, or a tensor's dtype, rank and sizes, to a flat key."""
+    """Append None, or a tensor's dtype and shape (a ``torch.Size``: one entry, compared as a tuple), to a flat
+    key."""
     if v is None:
         out.append(None)
     else:
-        out += (v.dtype, v.dim())
-        out += v.shape
+        out += (v.dtype, v.shape)
 
 
 def _layout(cls: type, names: tuple) -> tuple:
