@@ -262,14 +262,15 @@ class _Sums:
     def __call__(self, parts: list[_Value]) -> _Value:
         if len(parts) == 1:
             return parts[0]
-        if any(p.rows.shape[0] != 1 for p in parts):
+        maps = [p.rows for p in parts]
+        last = self._last  # (its maps are one row each: only the new part is left to check)
+        if last is not None and len(last[0]) == len(maps) - 1 and maps[-1].shape[0] == 1 and \
+                all(a is b for a, b in zip(last[0], maps)):
+            total = self.num.add_all([last[1], maps[-1]])
+        elif any(m.shape[0] != 1 for m in maps):
             combos, index = unique_rows(np.stack([p.index for p in parts], axis=1), return_inverse=True)
             return _Value(self.num.add_all([p.rows[combos[:, j]] for j, p in enumerate(parts)]), index)
-        maps = [p.rows for p in parts]  # one map for every channel in each part (after a dense layer)
-        last = self._last
-        if last is not None and len(last[0]) == len(maps) - 1 and all(a is b for a, b in zip(last[0], maps)):
-            total = self.num.add_all([last[1], maps[-1]])
-        else:
+        else:  # one map for every channel in each part (after a dense layer)
             total = self.num.add_all(maps)
         self._last = (maps, total)
         return _Value(total, parts[0].index)
