@@ -105,7 +105,7 @@ def count_statistics(layout, fx: torch.fx.Node, name: str) -> bool:
     if found is None:
         return False
     axes, groups = found
-    op = type(module).__name__ if module is not None else getattr(fx.target, "__name__", str(fx.target))
+    op = type(module).__name__ if module is not None else fx.target.__name__  # (one of _NORM_FUNCTIONS)
     layout.norm_layers.append((name, op))
     if not layout.count_stats:
         return False
