@@ -36,8 +36,9 @@ from ._fx_fast import _CALL_IMPL, _MODULE_CALL, LEAN_MODULES, LEAN_TRACE, _creat
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
-from ._shapes import _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, _adaptive, _broadcast, _flatten, \
-    _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, pool_geometry, reduced, reshaped
+from ._shapes import _NORM_RULES, _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, _adaptive, \
+    _broadcast, _flatten, _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, norm_fits, pool_geometry, \
+    reduced, reshaped
 
 __all__ = ["direct_graph"]
 
@@ -395,6 +396,12 @@ def _per_unit(m: nn.Module, x: tuple) -> tuple:
     return "identity", (), x, 1
 
 
+def _norm(m: nn.Module, x: tuple) -> tuple:
+    if not norm_fits(m, x):
+        raise _Fallback  # (torch's error, through the torch.fx path)
+    return "identity", (), x, 1
+
+
 def _conv(m: nn.Module, x: tuple) -> tuple:
     axes, out = conv_geometry(m, x)
     return "conv", axes, out, m.groups
@@ -425,7 +432,8 @@ def _linear(m: nn.Module, x: tuple) -> tuple:
 
 #: the common layers' (kind, axes, output shape, groups) in one step: what ``module_shape``, ``_trace._module_op``
 #: and ``_trace._refine`` give them together (each computes the windows again)
-_RULES = {**{cls: _per_unit for cls in _SAME_SHAPE_MODULES}, nn.Conv1d: _conv, nn.Conv2d: _conv,
+_RULES = {**{cls: _norm if cls in _NORM_RULES else _per_unit for cls in _SAME_SHAPE_MODULES},
+          nn.Conv1d: _conv, nn.Conv2d: _conv,
           **{cls: _pooling for cls in (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)},
           **{cls: _adaptive_pool for cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
                                             nn.AdaptiveMaxPool2d)}, nn.Linear: _linear}

@@ -370,6 +370,8 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
     :class:`_Unknown` for a layer (or an input) this pass does not derive."""
     cls = type(m)  # exact types: a subclass may pad, crop or reshape in its own forward
     if cls in _SAME_SHAPE_MODULES:
+        if not norm_fits(m, x):
+            raise _Unknown("norm input")  # (the meta pass runs it: torch reports the model's error)
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
@@ -397,6 +399,31 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(m, (nn.Conv1d, nn.Conv2d)) and cls.__module__.startswith("edgewise.") and hasattr(m, "edgewise_op"):
         return _windowed(m, x)  # edgewise's remedy layers: a user's own edgewise_op is checked by the meta pass
     raise _Unknown(cls.__name__)
+
+
+def norm_fits(m: nn.Module, x: tuple[int, ...]) -> bool:
+    """Whether torch's normalisation layer ``m`` surely runs on an input of shape ``x`` (batch axis included),
+    keeping its shape: its rank, and the channels or trailing axes its weights and statistics were made for.
+    True for any other module; False where unsure (the caller then runs the layer, and torch decides)."""
+    rule = _NORM_RULES.get(type(m))
+    return True if rule is None else rule(m, tuple(x))
+
+
+def _trailing(m: nn.Module, x: tuple) -> bool:
+    shape = (m.normalized_shape,) if isinstance(m.normalized_shape, int) else tuple(m.normalized_shape)
+    return 0 < len(shape) < len(x) and x[len(x) - len(shape):] == shape
+
+
+def _channels(ranks: tuple, attr: str = "num_features"):
+    def fits(m: nn.Module, x: tuple) -> bool:
+        return len(x) in ranks and x[1] == getattr(m, attr)
+    return fits
+
+
+#: per normalisation class, what its forward checks of the input's shape (see :func:`norm_fits`)
+_NORM_RULES = {nn.LayerNorm: _trailing, nn.RMSNorm: _trailing, nn.GroupNorm: _channels((3, 4, 5), "num_channels"),
+               nn.BatchNorm1d: _channels((2, 3)), nn.BatchNorm2d: _channels((4,)), nn.SyncBatchNorm: _channels((3, 4)),
+               nn.InstanceNorm1d: _channels((3,)), nn.InstanceNorm2d: _channels((4,))}
 
 
 def _windowed(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:

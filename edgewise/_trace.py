@@ -21,7 +21,7 @@ from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
 from ._fx_fast import FastTracer
 from ._layout import Layout
 from ._pad import Pad
-from ._shapes import arg_values, infer_shapes
+from ._shapes import arg_values, infer_shapes, norm_fits
 from ._stats import check_norm_stats
 from .errors import EdgewiseError
 from .graph import Graph, Node
@@ -554,7 +554,7 @@ def _shape_preserving(m: nn.Module) -> bool:
 class _ShapeProp(torch.fx.Interpreter):
     """Records every node's output shape in ``node.meta["tensor_meta"]``.
 
-    Shape-preserving leaf modules pass their input through instead of running:
+    Shape-preserving leaf modules pass their input through instead of running (norms where the input fits them):
     only shapes are needed, and batch norm is the slowest op on the meta device.
     """
 
@@ -568,9 +568,10 @@ class _ShapeProp(torch.fx.Interpreter):
         return result
 
     def call_module(self, target, args, kwargs):
-        if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor) \
-                and _shape_preserving(self.fetch_attr(target)):
-            return args[0]
+        if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+            m = self.fetch_attr(target)  # (a norm made for other channels or axes runs, and raises torch's error)
+            if _shape_preserving(m) and norm_fits(m, args[0].shape):
+                return args[0]
         return super().call_module(target, args, kwargs)
 
 
