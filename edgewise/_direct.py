@@ -163,6 +163,7 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     trace = _Direct(named, leaf)
     code = type(model).forward.__code__
     patches = [(d, k, _refusing(d[k])) for (_, k), d in _st._wrapped_fns_to_patch.items() if k in d]
+    patches += [(vars(torch), f.__name__, _recording_cat(f, trace)) for f in _CATS]
     saved = [(d, k, d[k]) for d, k, _ in patches]
     was_tracing = _st._get_is_fx_tracing()
     _st._set_is_fx_tracing(True)
@@ -200,6 +201,20 @@ def _remedy(m: nn.Module) -> bool:
     """An edgewise convolution that states its windows (``edgewise_op``: padded, partial, CoordConv, global)."""
     return isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m).__module__.startswith("edgewise.") and \
         callable(getattr(m, "edgewise_op", None))
+
+
+def _recording_cat(cat, trace: "_Direct"):
+    """``torch.cat`` (or ``concat``) that records a list of traced tensors at once: the same as through
+    ``_Var.__torch_function__``, without torch's dispatch, which inspects every tensor of the list (DenseNet's
+    concatenations read up to 32)."""
+
+    @functools.wraps(cat)
+    def recording(*args, **kwargs):
+        if args and type(args[0]) in (list, tuple) and args[0] and type(args[0][0]) is _Var:
+            return trace.cat(cat, args, kwargs)
+        return cat(*args, **kwargs)
+
+    return recording
 
 
 @functools.lru_cache(maxsize=None)
