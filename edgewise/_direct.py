@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _trace
-from ._fx_fast import _CALL_IMPL, _MODULE_CALL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
+from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
@@ -167,7 +167,8 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     saved = [(d, k, d[k]) for d, k, _ in patches]
     was_tracing = _st._get_is_fx_tracing()
     _st._set_is_fx_tracing(True)
-    nn.Module.__call__ = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)  # (every class takes nn.Module's)
+    nn.Module._call_impl = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)  # (not __call__: setting a
+    # special method on nn.Module updates the call slot of its ~600 subclasses, 0.17 ms each way)
     try:
         for d, k, v in patches:
             d[k] = v
@@ -175,7 +176,7 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     except (Exception, _Fallback):
         return None
     finally:
-        nn.Module.__call__ = _MODULE_CALL
+        nn.Module._call_impl = _CALL_IMPL
         for d, k, v in saved:
             d[k] = v
         _st._set_is_fx_tracing(was_tracing)
