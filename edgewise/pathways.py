@@ -228,19 +228,12 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
         if kind == "identity" and graph.nodes[nd.inputs[0]].shape == nd.shape:  # (most nodes: norms, activations)
             parts.setdefault(nd.inputs[0], []).append(value)
             continue
-        if kind == "cat":  # each input its channels' maps (same grid: nothing to reshape)
-            offset = 0
-            for name in nd.inputs:
-                src = graph.nodes[name]
-                if src.kind != "const":
-                    parts.setdefault(name, []).append(_Value(value.rows, value.index[offset:offset + src.channels]))
-                offset += src.channels
-            continue
         for src, contrib in _adjoint(graph, nd, value, num, maps):
             # one row shape per node: a vector's rows may come back as (k,) or (k, 1), and adding those broadcasts
-            spatial = graph.nodes[src].shape[1:]
-            if contrib.rows.shape[1:] != spatial:
-                contrib = _Value(contrib.rows.reshape((contrib.rows.shape[0],) + spatial), contrib.index)
+            # (a cat's inputs are on its grid: nothing to check)
+            if kind != "cat" and contrib.rows.shape[1:] != graph.nodes[src].shape[1:]:
+                contrib = _Value(contrib.rows.reshape((contrib.rows.shape[0],) + graph.nodes[src].shape[1:]),
+                                 contrib.index)
             parts.setdefault(src, []).append(contrib)
     if graph.input not in parts:
         raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
@@ -285,9 +278,8 @@ def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
 
 
 def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
-    """(input name, its share of the counts) for each input of node ``nd`` holding counts ``v`` (a channel
-    ``cat`` is :func:`_propagate`'s); ``maps``: the axis maps made so far in this computation (see
-    :func:`_spatial`)."""
+    """(input name, its share of the counts) for each input of node ``nd`` holding counts ``v``; ``maps``: the
+    axis maps made so far in this computation (see :func:`_spatial`)."""
     kind = nd.kind
     if kind == "identity":
         return [(nd.inputs[0], v)]
@@ -325,6 +317,14 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
         np.add.at(hist, (np.asarray(nd.pick), v.index), 1)
         weights, index = unique_rows(hist, return_inverse=True)
         return [(src.name, _Value(num.mix(v.rows, weights), index))]
+    if kind == "cat":  # each input its channels' maps
+        out, offset = [], 0
+        for name in nd.inputs:
+            src = graph.nodes[name]
+            if src.kind != "const":
+                out.append((name, _Value(v.rows, v.index[offset:offset + src.channels])))
+            offset += src.channels
+        return out
     raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
 
 

@@ -273,6 +273,7 @@ class _Layer:
         self.chain = target.channels == 1 and all(len(nd.inputs) == 1 for nd in self.order)
         self.keeps_shape = self.out == self.shape
         self._ones = num.ones(select_units(target.shape, "all", target.name))
+        self._maps: dict = {}  # (its axis maps, made once: see pathways._spatial)
         self.feeds = None
         if self.chain:
             fast = self._windows_feeds()
@@ -313,7 +314,7 @@ class _Layer:
 
         value = _Value((self._ones if counts is None else counts)[None], np.zeros(1, dtype=np.int64))
         for nd in self.order:  # a chain: each node hands its counts to its one input
-            ((src, value),) = _adjoint(self.graph, nd, value, self.num)
+            ((src, value),) = _adjoint(self.graph, nd, value, self.num, self._maps)
             value = _Value(value.rows.reshape((value.rows.shape[0],) + tuple(self.graph[src].shape[1:])),
                            value.index)
         return value.rows[value.index[0]].reshape(self.shape[1:])
