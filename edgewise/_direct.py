@@ -14,7 +14,7 @@ stochastic depth (a function torch.fx keeps whole; the other such functions stop
 Anything else stops it and :func:`direct_graph` returns None: another layer or function, a tensor that is not
 traced (a parameter, a constant), arithmetic on a length, other attributes (``.shape``, ``.dim()``), Python
 control flow on a traced value, a node the output does not depend on, optional forward arguments, a module
-class with its own ``__getattr__``, ``__call__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then
+class with its own ``__getattr__`` or ``_call_impl``, timm's modules (their leaf functions). The caller then
 traces with torch.fx, whose Graphs these equal (tested on zoo models, random nets and models that stop midway).
 """
 

@@ -353,7 +353,6 @@ class FastTracer(torch.fx.Tracer):
 
 
 _CALL_IMPL = nn.Module._call_impl
-_MODULE_CALL = nn.Module.__call__
 _PATH_OF_MODULE = torch.fx.Tracer.path_of_module
 #: the private torch parts the lean module routing relies on: ``__call__`` calls ``self._call_impl``
 LEAN_MODULES = LEAN_TRACE and "_call_impl" in nn.Module._wrapped_call_impl.__code__.co_names
@@ -361,13 +360,13 @@ LEAN_MODULES = LEAN_TRACE and "_call_impl" in nn.Module._wrapped_call_impl.__cod
 
 @functools.lru_cache(maxsize=None)
 def _plain(cls: type) -> bool:
-    """Whether ``cls`` takes ``__getattr__``, ``__call__`` and ``_call_impl`` from ``nn.Module``."""
-    return cls.__getattr__ is _st._orig_module_getattr and cls._call_impl is _CALL_IMPL and cls.__call__ is _MODULE_CALL
+    """Whether ``cls`` takes ``__getattr__`` and ``_call_impl`` from ``nn.Module``."""
+    return cls.__getattr__ is _st._orig_module_getattr and cls._call_impl is _CALL_IMPL
 
 
 def _lean_classes(modules) -> list[type] | None:
     """The module classes of ``modules`` without an ancestor among them (setting ``__getattr__`` on these routes
-    every module's), or None where a class has its own ``__getattr__``, ``__call__`` or ``_call_impl`` or a module is compiled
+    every module's), or None where a class has its own ``__getattr__`` or ``_call_impl`` or a module is compiled
     (``torch.compile``'s call bypasses ``_call_impl``): torch.fx's patching then."""
     classes = set()
     for m in modules:

@@ -340,14 +340,19 @@ class OwnGetattr(nn.Sequential):
 
 
 class OwnCall(nn.ReLU):
-    """A layer whose call skips ``nn.Module.__call__`` (the direct trace routes calls through that)."""
+    """A layer whose call skips ``nn.Module.__call__``: torch.fx then records the function its forward calls."""
 
     def __call__(self, x):
         return self.forward(x)
 
 
-@pytest.mark.parametrize("make", [Optional, lambda: OwnGetattr(nn.Conv2d(1, 1, 3), nn.ReLU()),
-                                  lambda: nn.Sequential(nn.Conv2d(1, 1, 3), OwnCall())])
+def test_a_layer_with_its_own_call_is_recorded_as_torch_fx_records_it():
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), OwnCall())
+    assert recorded(model, (1, 8, 8))  # (node for node the torch.fx path's Graph)
+    assert [n.name for n in edgewise.trace(model, (1, 8, 8))] == ["input", "0", "relu"]
+
+
+@pytest.mark.parametrize("make", [Optional, lambda: OwnGetattr(nn.Conv2d(1, 1, 3), nn.ReLU())])
 def test_models_it_does_not_take_at_all(make):
     model = make()
     assert not _direct._eligible(model, dict(model.named_modules()))
