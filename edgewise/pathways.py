@@ -33,7 +33,7 @@ from .results import Result
 __all__ = ["pathways", "layer_counts", "PathCounts", "select_units"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Value:
     """Counts for every channel of a node: ``rows[index[c]]`` is channel c's map."""
 
@@ -212,6 +212,10 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
     (and, with ``keep``, at every node on the way)."""
     node = graph[target]
     mask = select_units(node.shape, to, target)
+    if not keep:
+        counts = _one_map(graph, target, mask, num)
+        if counts is not None:
+            return {graph.input: _Value(counts, np.zeros(graph[graph.input].channels, dtype=np.int64))}
     # every node's contributions, summed once when the node is reached (a DenseNet feature map is read by
     # dozens of concatenations: one merge of all of them instead of one per reader)
     parts: dict[str, list[_Value]] = {target: [_Value(num.ones(mask)[None], np.zeros(node.channels, dtype=np.int64))]}
@@ -241,6 +245,51 @@ def _propagate(graph: Graph, target: str, to, num, keep: bool) -> dict[str, _Val
     return done
 
 
+def _one_map(graph: Graph, target: str, mask: np.ndarray, num):
+    """The input's counts (one row) where every node on the way carries one count map for all its channels, as
+    every channel of ``target`` at ``mask`` does and convolutions, pools, concatenations, sums, Linear layers and
+    flattening keep (a plain CNN); None where a node does not (a channel selection): :func:`_propagate` without
+    a channel index per node, the same sums in the same order."""
+    nodes = graph.nodes
+    if any(nd.kind == "select" for nd in nodes.values()):
+        return None
+    parts: dict[str, list] = {target: [num.ones(mask)[None]]}
+    accumulate, maps = _Sums(num), {}
+    for nd in reversed(list(graph)):
+        mine = parts.pop(nd.name, None)
+        if mine is None:
+            continue
+        kind = nd.kind
+        if kind in ("input", "const"):
+            parts[nd.name] = mine
+            continue
+        rows = mine[0] if len(mine) == 1 else accumulate.maps(mine)
+        if kind == "cat":
+            for name in nd.inputs:
+                if nodes[name].kind != "const":
+                    parts.setdefault(name, []).append(rows)
+            continue
+        if kind == "identity" and nodes[nd.inputs[0]].shape == nd.shape:
+            parts.setdefault(nd.inputs[0], []).append(rows)
+            continue
+        if kind == "conv":
+            out = [(nd.inputs[0], _spatial(num, num.mix(rows, _weight(nd.channels // nd.groups, maps)), nd.axes,
+                                           *graph.grid(nd.name), maps))]
+        else:
+            out = []
+            for src, contrib in _adjoint(graph, nd, _Value(rows, _zeros(nd.channels, maps)), num, maps):
+                if contrib.rows.shape[0] != 1:
+                    return None
+                out.append((src, contrib.rows))
+        for src, contrib in out:
+            if contrib.shape[1:] != nodes[src].shape[1:]:  # (see _propagate)
+                contrib = contrib.reshape((1,) + nodes[src].shape[1:])
+            parts.setdefault(src, []).append(contrib)
+    if graph.input not in parts:
+        raise EdgewiseError(f"layer {target!r} of {graph.model_name} does not depend on the input")
+    return accumulate.maps(parts[graph.input]) if len(parts[graph.input]) > 1 else parts[graph.input][0]
+
+
 class _Sums:
     """Sums of count maps over the same channels, in arrival order, keeping identical channels merged.
 
@@ -256,17 +305,20 @@ class _Sums:
         if len(parts) == 1:
             return parts[0]
         maps = [p.rows for p in parts]
-        last = self._last  # (its maps are one row each: only the new part is left to check)
-        if last is not None and len(last[0]) == len(maps) - 1 and maps[-1].shape[0] == 1 and \
-                all(a is b for a, b in zip(last[0], maps)):
-            total = self.num.add_all([last[1], maps[-1]])
-        elif any(m.shape[0] != 1 for m in maps):
+        if any(m.shape[0] != 1 for m in maps):
             combos, index = unique_rows(np.stack([p.index for p in parts], axis=1), return_inverse=True)
             return _Value(self.num.add_all([p.rows[combos[:, j]] for j, p in enumerate(parts)]), index)
-        else:  # one map for every channel in each part (after a dense layer)
+        return _Value(self.maps(maps), parts[0].index)  # one map for every channel in each part
+
+    def maps(self, maps: list):
+        """The sum of one-row maps."""
+        last = self._last  # (its maps are one row each)
+        if last is not None and len(last[0]) == len(maps) - 1 and all(a is b for a, b in zip(last[0], maps)):
+            total = self.num.add_all([last[1], maps[-1]])
+        else:
             total = self.num.add_all(maps)
         self._last = (maps, total)
-        return _Value(total, parts[0].index)
+        return total
 
 
 def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
@@ -287,7 +339,7 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
         src = graph.nodes[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
         if v.rows.shape[0] == 1:  # one map for every out-channel: each in-channel's is it times those it feeds
-            weights, index = np.array([[c_out // g]]), np.zeros(c_in, dtype=np.int64)
+            weights, index = np.array([[c_out // g]]), _zeros(c_in, maps)
         elif g == 1:  # every in-channel reads every out-channel: one map
             weights, index = np.bincount(v.index, minlength=v.rows.shape[0])[None], np.zeros(c_in, dtype=np.int64)
         else:
@@ -318,6 +370,9 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
         weights, index = unique_rows(hist, return_inverse=True)
         return [(src.name, _Value(num.mix(v.rows, weights), index))]
     if kind == "cat":  # each input its channels' maps
+        if v.rows.shape[0] == 1:  # one map for every channel (no index to slice)
+            return [(name, _Value(v.rows, _zeros(graph.nodes[name].channels, maps))) for name in nd.inputs
+                    if graph.nodes[name].kind != "const"]
         out, offset = [], 0
         for name in nd.inputs:
             src = graph.nodes[name]
@@ -326,6 +381,23 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
             offset += src.channels
         return out
     raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
+
+
+def _weight(k: int, maps: dict) -> np.ndarray:
+    """``[[k]]``: the weights of one map to all channels times ``k`` (kept per computation, in ``maps``)."""
+    w = maps.get(("weight", k))
+    if w is None:
+        w = maps["weight", k] = np.array([[k]])
+    return w
+
+
+def _zeros(n: int, maps: dict) -> np.ndarray:
+    """``n`` zeros (int64), one array per length in a computation (``maps``, see :func:`_spatial`): the channel
+    index of one map for every channel (indices are shared between values, never written)."""
+    z = maps.get(n)
+    if z is None:
+        z = maps[n] = np.zeros(n, dtype=np.int64)
+    return z
 
 
 def _spatial(num, rows, axes, n_in, n_out, maps: dict):
