@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _trace
-from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _lean_classes, _target_name
+from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _module_classes, _target_name
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
@@ -180,9 +180,20 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
         for d, k, v in saved:
             d[k] = v
         _st._set_is_fx_tracing(was_tracing)
-    if type(out) is not _Var or len(_trace._prune(trace.nodes, out._ew_node)) != len(trace.nodes):
+    if type(out) is not _Var or not _all_read(trace.nodes, out._ew_node):
         return None  # (a node the output does not read: the torch.fx path skips it, names and all)
     return trace.nodes, out._ew_node
+
+
+def _all_read(nodes: dict, output: str) -> bool:
+    """Whether ``output`` depends on every node (the input aside) of ``nodes``, which are in the order they ran:
+    ``_trace._prune`` would keep them all."""
+    needed = {output}
+    for name, node in reversed(nodes.items()):
+        if name not in needed and name != "input":
+            return False
+        needed.update(node.inputs)
+    return True
 
 
 def _eligible(model: nn.Module, named: dict) -> bool:
@@ -193,9 +204,8 @@ def _eligible(model: nn.Module, named: dict) -> bool:
     code = fn.__code__
     if code.co_argcount != 2 or code.co_kwonlyargcount or code.co_flags & 0x0C:  # (*args, **kwargs)
         return False
-    if _lean_classes(named.values()) is None:
-        return False
-    return not any(type(m).__module__.startswith("timm.") for m in named.values())
+    classes = _module_classes(named.values())
+    return classes is not None and not any(c.__module__.startswith("timm.") for c in classes)
 
 
 def _remedy(m: nn.Module) -> bool:

@@ -364,10 +364,9 @@ def _plain(cls: type) -> bool:
     return cls.__getattr__ is _st._orig_module_getattr and cls._call_impl is _CALL_IMPL
 
 
-def _lean_classes(modules) -> list[type] | None:
-    """The module classes of ``modules`` without an ancestor among them (setting ``__getattr__`` on these routes
-    every module's), or None where a class has its own ``__getattr__`` or ``_call_impl`` or a module is compiled
-    (``torch.compile``'s call bypasses ``_call_impl``): torch.fx's patching then."""
+def _module_classes(modules) -> set[type] | None:
+    """The classes of ``modules``, or None where a class has its own ``__getattr__`` or ``_call_impl`` or a module
+    is compiled (``torch.compile``'s call bypasses ``_call_impl``)."""
     classes = set()
     for m in modules:
         cls = type(m)
@@ -377,7 +376,14 @@ def _lean_classes(modules) -> list[type] | None:
             classes.add(cls)
         if m.__dict__.get("_compiled_call_impl") is not None or "_call_impl" in m.__dict__:
             return None
-    return [c for c in classes if not any(b in classes for b in c.__mro__[1:])]
+    return classes
+
+
+def _lean_classes(modules) -> list[type] | None:
+    """The module classes of ``modules`` without an ancestor among them (setting ``__getattr__`` on these routes
+    every module's), or None where :func:`_module_classes` is: torch.fx's patching then."""
+    classes = _module_classes(modules)
+    return None if classes is None else [c for c in classes if not any(b in classes for b in c.__mro__[1:])]
 
 
 class _ClassAttr:

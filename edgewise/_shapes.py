@@ -668,8 +668,7 @@ def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
 def cat_shape(parts: list, dim: int) -> tuple[int, ...]:
     """The shape of ``torch.cat`` of tensors of shapes ``parts`` along ``dim``; raises :class:`_Unknown`."""
     dim = dim % len(parts[0])
-    rest = {p[:dim] + p[dim + 1:] for p in parts}
-    if len(rest) != 1 or len({len(p) for p in parts}) != 1:
+    if len({p[:dim] + p[dim + 1:] for p in parts}) != 1 or len(set(map(len, parts))) != 1:
         raise _Unknown("cat shapes")
     first = parts[0]
     return (*first[:dim], sum(p[dim] for p in parts), *first[dim + 1:])

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import edgewise
 from edgewise import _direct, _trace
@@ -378,3 +379,17 @@ def test_the_stand_in_refuses_what_torch_fx_would_record():
 def test_a_layer_that_leaves_nothing_reports_the_models_error():
     with pytest.raises(EdgewiseError, match="does not run on an input of shape 1x3x3"):
         edgewise.trace(nn.Sequential(nn.Conv2d(1, 1, 5), nn.ReLU()), (1, 3, 3))
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(st.data())
+def test_every_node_read_is_what_pruning_keeps(data):
+    """``_all_read`` (one pass, in the order the nodes ran) against ``_trace._prune`` (a search from the output)."""
+    n = data.draw(st.integers(1, 9), label="nodes")
+    nodes = {"input": _trace._node("input", "input", (), (1,), (), 1, "input", ())}
+    for i in range(n):
+        earlier = list(nodes)
+        inputs = data.draw(st.lists(st.sampled_from(earlier), min_size=1, max_size=3), label=f"inputs of n{i}")
+        nodes[f"n{i}"] = _trace._node(f"n{i}", "add", tuple(inputs), (1,), (), 1, "add", ())
+    output = data.draw(st.sampled_from(list(nodes)[1:]), label="output")
+    assert _direct._all_read(nodes, output) == (len(_trace._prune(nodes, output)) == len(nodes))
