@@ -97,10 +97,10 @@ class _Key:
         hit = _SEQUENCES.get(types)
         if hit is None:
             hit = _sequences(types)
-        types, seqs = hit  # (the types tuple kept in the table: a key holds one per kind of module, not per module)
-        if seqs is False or seqs and not set(map(type, chain.from_iterable(seqs(values)))) <= _INT:
+        types, seqs, lists = hit  # (the types tuple kept in the table: a key holds one per kind of module)
+        if seqs is False or seqs and not _INT.issuperset(map(type, chain.from_iterable(seqs(values)))):
             return None, tuple([self.token(v) for v in values])
-        if list in types:
+        if lists:
             values = tuple([tuple(v) if type(v) is list else v for v in values])
         return types, values
 
@@ -126,7 +126,10 @@ class _Key:
         out.append(len(p))
         out += p
         for v in p.values():
-            _tensor_shape(v, out)
+            if v is None:
+                out.append(None)
+            else:
+                out += (v.dtype, v.shape)  # (_tensor_shape, inline: most tensors are parameters)
         out.append(len(b))
         if b:
             out += b
@@ -164,14 +167,14 @@ def _layout(cls: type, names: tuple) -> tuple:
 
 
 def _sequences(types: tuple):
-    """For attribute values of ``types``: (``types``, a getter of the sequences among them ((): none), or False if
-    some value is neither a scalar nor a tuple, list or Size); kept per tuple of types."""
+    """For attribute values of ``types``: (``types``, a getter of the sequences among them ((): none) or False if
+    some value is neither a scalar nor a tuple, list or Size, whether one is a list); kept per tuple of types."""
     where = [i for i, t in enumerate(types) if t in _FLAT]
     seqs = False if not all(t in _PLAIN or t in _FLAT for t in types) else \
         operator.itemgetter(*where) if len(where) > 1 else (lambda v, i=where[0]: (v[i],)) if where else ()
     if len(_SEQUENCES) >= _BOUND:
         _SEQUENCES.clear()
-    hit = _SEQUENCES[types] = types, seqs
+    hit = _SEQUENCES[types] = types, seqs, list in types
     return hit
 
 
