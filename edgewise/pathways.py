@@ -273,8 +273,7 @@ def _one_map(graph: Graph, target: str, mask: np.ndarray, num):
             parts.setdefault(nd.inputs[0], []).append(rows)
             continue
         if kind == "conv":
-            out = [(nd.inputs[0], _spatial(num, num.mix(rows, _weight(nd.channels // nd.groups, maps)), nd.axes,
-                                           *graph.grid(nd.name), maps))]
+            out = [(nd.inputs[0], _conv_one_map(graph, nd, rows, num, maps))]
         else:
             out = []
             for src, contrib in _adjoint(graph, nd, _Value(rows, _zeros(nd.channels, maps)), num, maps):
@@ -330,17 +329,17 @@ def _group_sums(index: np.ndarray, n_rows: int, groups: np.ndarray):
 
 
 def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
-    """(input name, its share of the counts) for each input of node ``nd`` holding counts ``v``; ``maps``: the
-    axis maps made so far in this computation (see :func:`_spatial`)."""
+    """(input name, its share of the counts) for each input of node ``nd`` holding counts ``v``; ``maps``: what
+    this computation made so far (axis maps, see :func:`_spatial`; index and weight arrays)."""
     kind = nd.kind
     if kind == "identity":
         return [(nd.inputs[0], v)]
     if kind == "conv":
         src = graph.nodes[nd.inputs[0]]
         c_in, c_out, g = src.channels, nd.channels, nd.groups
-        if v.rows.shape[0] == 1:  # one map for every out-channel: each in-channel's is it times those it feeds
-            weights, index = np.array([[c_out // g]]), _zeros(c_in, maps)
-        elif g == 1:  # every in-channel reads every out-channel: one map
+        if v.rows.shape[0] == 1:
+            return [(src.name, _Value(_conv_one_map(graph, nd, v.rows, num, maps), _zeros(c_in, maps)))]
+        if g == 1:  # every in-channel reads every out-channel: one map
             weights, index = np.bincount(v.index, minlength=v.rows.shape[0])[None], np.zeros(c_in, dtype=np.int64)
         else:
             weights, key = _group_sums(v.index, v.rows.shape[0], np.arange(c_out) // (c_out // g))
@@ -381,6 +380,12 @@ def _adjoint(graph: Graph, nd: Node, v: _Value, num, maps: dict) -> list:
             offset += src.channels
         return out
     raise EdgewiseError(f"pathways: node {nd.name!r} has unknown kind {kind!r}")
+
+
+def _conv_one_map(graph: Graph, nd: Node, rows, num, maps: dict):
+    """The one map of every in-channel of convolution ``nd`` whose out-channels all hold ``rows`` (one map): it,
+    times the out-channels each in-channel feeds, through the windows."""
+    return _spatial(num, num.mix(rows, _weight(nd.channels // nd.groups, maps)), nd.axes, *graph.grid(nd.name), maps)
 
 
 def _weight(k: int, maps: dict) -> np.ndarray:
