@@ -667,11 +667,14 @@ def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
 
 def cat_shape(parts: list, dim: int) -> tuple[int, ...]:
     """The shape of ``torch.cat`` of tensors of shapes ``parts`` along ``dim``; raises :class:`_Unknown`."""
-    dim = dim % len(parts[0])
-    if len({p[:dim] + p[dim + 1:] for p in parts}) != 1 or len(set(map(len, parts))) != 1:
-        raise _Unknown("cat shapes")
     first = parts[0]
-    return (*first[:dim], sum(p[dim] for p in parts), *first[dim + 1:])
+    dim = dim % len(first)
+    if len(set(map(len, parts))) != 1:
+        raise _Unknown("cat shapes")
+    axes = list(zip(*parts))  # (per axis, every part's size: a few tuples, not one per part)
+    if any(i != dim and sizes.count(sizes[0]) != len(sizes) for i, sizes in enumerate(axes)):
+        raise _Unknown("cat shapes")
+    return (*first[:dim], sum(axes[dim]), *first[dim + 1:])
 
 
 def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:

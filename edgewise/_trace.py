@@ -378,6 +378,13 @@ class _Tracer(FastTracer):
         return by_class or callable(_own_op(m))
 
 
+def _leaf_rule():
+    """:meth:`_Tracer.is_leaf_module` without making a tracer (tens of µs): the rule reads only its class table."""
+    rule = object.__new__(_Tracer)
+    rule._leaf_types = {}
+    return rule.is_leaf_module
+
+
 class _ShapeProxy(torch.fx.experimental.meta_tracer.MetaProxy):
     """A proxy that knows its value on the meta device: shapes and shape arithmetic are plain numbers."""
 
@@ -724,7 +731,7 @@ def _trace(model: nn.Module, shape: tuple[int, ...], name: str | None, layer: st
     """The trace itself; ``arch``: the model's shareable architecture fingerprint (or None), under which
     its symbolic fx graph is kept for other input sizes; ``named``: ``_named_modules(model)`` if known."""
     model_name = name or type(model).__name__
-    if _Tracer().is_leaf_module(model, ""):  # a bare layer: fx would trace into its forward
+    if _leaf_rule()(model, ""):  # a bare layer: fx would trace into its forward
         model, named = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)])), None
     attrs = set(vars(model))
     try:
@@ -744,7 +751,7 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
     try:
         direct = _eval(model, modules)  # trace the inference graph (no auxiliary heads, no batch statistics)
         if layer is None and norm_stats == "ignore":  # a plain CNN: its Graph recorded as its forward runs
-            recorded = direct_graph(model, shape, named, _Tracer().is_leaf_module)
+            recorded = direct_graph(model, shape, named, _leaf_rule())
             if recorded is not None:
                 return _graph(model, *recorded, shape, model_name, norm_stats)
             _restore(caches)

@@ -326,6 +326,28 @@ def test_an_op_it_does_not_record_hands_the_model_to_torch_fx_and_leaves_everyth
     assert set(vars(model)) == set(vars(Stops(op)))
 
 
+class WritesThenStops(nn.Module):
+    """A forward that reassigns a torch layer's buffer, then does what the direct trace does not record."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2)
+        self.cache = {}
+
+    def forward(self, x):
+        self.bn.running_mean = torch.ones(2)
+        self.cache["seen"] = x
+        return self.bn(self.conv(x)).reshape(x.shape)
+
+
+def test_what_a_forward_wrote_before_the_direct_trace_stopped_is_put_back():
+    assert not recorded(WritesThenStops(), (2, 8, 8))
+    model = WritesThenStops()
+    mean = model.bn.running_mean
+    _trace._trace(model, (2, 8, 8), None)  # (the direct trace stops at .shape; torch.fx then traces it)
+    assert model.bn.running_mean is mean and model.cache == {}
+
+
 class Optional(nn.Module):
     def __init__(self):
         super().__init__()
