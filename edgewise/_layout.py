@@ -207,6 +207,7 @@ class Layout(LayoutMore):
         self._number: dict[str, int] = {}  # name → its index in _names / _bases
         self._total = 0
         self._consts: dict = {}
+        self._paired = None
 
     # ------------------------------------------------------------------ numbering
     def register(self, name: str, shape) -> None:
@@ -248,14 +249,16 @@ class Layout(LayoutMore):
         one = self._node_between(lo, hi) if g.size else None
         if one is not None:  # (units of one node, the common case: no search per element)
             return np.full(g.shape, one, dtype=np.int64), g - self._bases[one], np.zeros(g.shape, dtype=bool)
-        const = g < 0
         # each element's node among those whose numbers lie between the smallest and the largest (a few, of hundreds)
         start = max(bisect.bisect_right(self._bases, max(lo, 0)) - 1, 0)
         bases = np.asarray(self._bases[start:max(bisect.bisect_right(self._bases, hi), start + 1)], dtype=np.int64)
-        which = np.searchsorted(bases, np.maximum(g, 0), side="right") - 1
-        local = np.where(const, 0, g - bases[which])
+        which, local = _locate(g.reshape(-1), bases)
         which += start
-        return np.where(const, -1, which), local, const
+        which, local = which.reshape(g.shape), local.reshape(g.shape)
+        if lo >= 0:
+            return which, local, np.zeros(g.shape, dtype=bool)
+        const = g < 0
+        return np.where(const, -1, which), np.where(const, 0, local), const
 
     def _unit_ids(self, which: int, local) -> torch.Tensor:
         return torch.as_tensor(np.asarray(local, dtype=np.float64) + (self._bases[which] + 1))
@@ -268,6 +271,7 @@ class Layout(LayoutMore):
         """Follow ``fx`` if it moves units or computes on non-canonical tensors; False: the tracer's own
         path applies (after the operands were made canonical where that is all that was needed)."""
         target = fx.target
+        self._paired = None  # (the last pairing found, kept while this op is handled: see _pairs)
         if self._dead(fx):  # computes nothing the output reads (the shape tracer's copies inside leaf layers)
             return True
         if target in (getattr, "size", "dim", len) or "tensor_meta" not in fx.meta and target in (
@@ -935,15 +939,11 @@ class Layout(LayoutMore):
             self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
                                           float(self._bases[self._index(new)] - self._bases[pairs[0]])))
             return True
-        a, b, both, wa, wb, la = pairs
+        a, b, both, wa, wb, la, node_pairs = pairs
         out = np.where(a > 0, a, b)
         if both.size:
-            radix = len(self._names) + 1
-            key = wa * radix + wb
-            node_pairs = [key[0]] if (key == key[0]).all() else unique(key)
-            for k, pair in enumerate(node_pairs):
-                na, nb = int(pair // radix), int(pair % radix)
-                sel = slice(None) if len(node_pairs) == 1 else key == pair
+            for k, (na, nb) in enumerate(node_pairs):
+                sel = slice(None) if len(node_pairs) == 1 else (wa == na) & (wb == nb)
                 sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
                 new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
                                 op=op or _op_name(fx.target))
@@ -996,8 +996,17 @@ class Layout(LayoutMore):
     def _pairs(self, operands):
         """How the live units of two operands pair element by element (same node shapes, same units), or None where
         they do not: ``(na, nb)`` for operands that are the units of one node each (their indices), else
-        ``(a, b, both, wa, wb, la)``: the operands broadcast and flat, the elements live in both, and there each
-        one's nodes and (equal) units."""
+        ``(a, b, both, wa, wb, la, node pairs)``: the operands broadcast and flat, the elements live in both, there
+        each one's nodes and (equal) units, and the distinct pairs of nodes. Found once per op: its checks (``_layout_more``) and the add or product
+        itself ask for the same operands."""
+        memo = self._paired
+        if memo is not None and memo[0] is operands[0] and memo[1] is operands[1]:
+            return memo[2]
+        found = self._pairing(operands)
+        self._paired = operands[0], operands[1], found
+        return found
+
+    def _pairing(self, operands):
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
         if math.prod(shape) > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
             sa, sb = _sample([o.numpy() for o in operands], shape, 1024)
@@ -1012,17 +1021,17 @@ class Layout(LayoutMore):
         a, b = (np.ascontiguousarray(t).reshape(-1) for t in np.broadcast_arrays(*(o.numpy() for o in operands)))
         both = np.flatnonzero((a > 0) & (b > 0))
         if not both.size:
-            return a, b, both, None, None, None
-        wa, la, _ = self._decode(torch.as_tensor(a[both]))
-        wb, lb, _ = self._decode(torch.as_tensor(b[both]))
+            return a, b, both, None, None, None, ()
+        va, vb = (a, b) if both.size == a.size else (a[both], b[both])
+        wa, la, _ = self._decode(torch.as_tensor(va))
+        wb, lb, _ = self._decode(torch.as_tensor(vb))
         if not np.array_equal(la, lb):  # the cheap test first (and no Python set of millions of pairs)
             return None
         radix = len(self._names) + 1
-        key = unique(wa.astype(np.int64) * radix + wb)
-        shapes = {(int(k // radix), int(k % radix)) for k in key}
-        if any(self.nodes[self._names[x]].shape != self.nodes[self._names[y]].shape for x, y in shapes):
+        node_pairs = [(int(k // radix), int(k % radix)) for k in unique(wa * radix + wb)]
+        if any(self.nodes[self._names[x]].shape != self.nodes[self._names[y]].shape for x, y in node_pairs):
             return None
-        return a, b, both, wa, wb, la
+        return a, b, both, wa, wb, la, node_pairs
 
     def _broadcast_binary(self, fx, name, kind, operands, op=None) -> bool:
         """``a ± b`` / ``a · b`` of operands laid out as (1, C, *S) whose units do not pair one to one (a channel
@@ -2105,6 +2114,33 @@ class Layout(LayoutMore):
             value = None
         self._consts[a] = value
         return value
+
+
+_BLOCK = 128
+
+
+def _locate(g: np.ndarray, bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the index in ``bases``, the sorted first unit numbers of some nodes, of each element's node; its unit within
+    that node) for flat unit numbers ``g`` (a negative one, a constant, gets any answer). A tensor's units come in long
+    stretches of one node: each block of :data:`_BLOCK` elements whose smallest and largest number lie in one node is
+    placed at once, the other elements one by one."""
+    n = g.size
+    m = n - n % _BLOCK
+    which, local = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    todo = np.arange(m, n)
+    if m:
+        blocks = g[:m].reshape(-1, _BLOCK)
+        first = np.searchsorted(bases, blocks.min(1), side="right") - 1
+        split = (first != np.searchsorted(bases, blocks.max(1), side="right") - 1) | (first < 0)
+        first[split] = 0
+        which[:m].reshape(-1, _BLOCK)[:] = first[:, None]
+        np.subtract(blocks, bases[first][:, None], out=local[:m].reshape(-1, _BLOCK))
+        if split.any():
+            todo = np.concatenate([(np.flatnonzero(split)[:, None] * _BLOCK + np.arange(_BLOCK)).reshape(-1), todo])
+    if todo.size:
+        w = np.maximum(np.searchsorted(bases, g[todo], side="right") - 1, 0)
+        which[todo], local[todo] = w, g[todo] - bases[w]
+    return which, local
 
 
 def _sample(arrays: list, shape: tuple, k: int) -> list:
