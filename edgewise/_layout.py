@@ -614,10 +614,11 @@ class Layout(LayoutMore):
         order, any shape with the batch axis first)."""
         if ids.ndim == 0 or ids.shape[0] != 1 or ids.numel() == 0:
             return None
-        first = int(ids.reshape(-1)[0]) - 1
+        corner = ids[(0,) * ids.ndim]  # (the first element, without the copy a reshape of a permuted tensor makes)
+        first = int(corner) - 1
         if first < 0:
             return None
-        which, local, const = self._decode(ids.reshape(-1)[:1])
+        which, local, const = self._decode(corner.reshape(1))
         name = self._names[int(which[0])]
         nd = self.nodes[name]
         same = tuple(ids.shape[1:]) == tuple(nd.shape) or (reshaped and ids.numel() == math.prod(nd.shape))
