@@ -941,14 +941,22 @@ class Layout(LayoutMore):
                                           float(self._bases[self._index(new)] - self._bases[pairs[0]])))
             return True
         a, b, both, wa, wb, la, node_pairs = pairs
-        out = np.where(a > 0, a, b)
-        if both.size:
-            for k, (na, nb) in enumerate(node_pairs):
-                sel = slice(None) if len(node_pairs) == 1 else (wa == na) & (wb == nb)
-                sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
-                new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
-                                op=op or _op_name(fx.target))
-                out[both[sel]] = la[sel] + (self._bases[self._index(new)] + 1)
+        radix = len(self._names)  # (above every node index paired: the new nodes come after)
+        firsts = np.empty(len(node_pairs), dtype=np.int64)
+        for k, (na, nb) in enumerate(node_pairs):
+            sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
+            new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
+                            op=op or _op_name(fx.target))
+            firsts[k] = self._bases[self._index(new)] + 1
+        if len(node_pairs) > 1:  # each element its pair's new node (the pairs are sorted, as their keys)
+            keys = np.array([na * radix + nb for na, nb in node_pairs], dtype=np.int64)
+            firsts = firsts[np.searchsorted(keys, wa * radix + wb)]
+        if both.size and both.size == a.size:  # (every element a unit of both operands)
+            out = (la + firsts).astype(np.float64)
+        else:
+            out = np.where(a > 0, a, b)
+            if both.size:
+                out[both] = la + firsts
         self._set(fx, torch.as_tensor(out.reshape(shape)))
         return True
 
@@ -1120,19 +1128,19 @@ class Layout(LayoutMore):
                                               name, op)
         else:
             sigs, inverse = signatures or _signatures(which[:, 0], chan)
-            made = None if len(sigs) == 1 else np.zeros((which.shape[0], out_features), dtype=np.float64)
+            base, step = np.empty(len(sigs), dtype=np.float64), np.empty(len(sigs), dtype=np.float64)
             for k, sig in enumerate(sigs):
                 src = self._select(int(sig[0]), sig[1:], name)
                 spatial = self._spatial(int(sig[0]))
                 new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
-                base = self._bases[self._index(new)] + 1
-                step = max(math.prod(spatial), 1)
-                if made is None:  # (one map: its ids in one pass)
-                    made = torch.as_tensor(pos[:, :1] + base, dtype=torch.float64) + \
-                        torch.arange(out_features, dtype=torch.float64) * step
-                else:
-                    sel = inverse == k
-                    made[sel] = np.arange(out_features, dtype=np.float64)[None, :] * step + (pos[sel, :1] + base)
+                base[k], step[k] = self._bases[self._index(new)] + 1, max(math.prod(spatial), 1)
+            if len(sigs) == 1:  # (one map: its ids in one pass)
+                made = torch.as_tensor(pos[:, :1] + base[0], dtype=torch.float64) + \
+                    torch.arange(out_features, dtype=torch.float64) * step[0]
+            else:  # (each row its map's: all rows at once)
+                inverse = np.asarray(inverse).reshape(-1)
+                made = (pos[:, :1] + base[inverse][:, None]) + \
+                    np.arange(out_features, dtype=np.float64)[None, :] * step[inverse][:, None]
         if every:
             return torch.as_tensor(made).reshape(*lead, out_features)
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
