@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from types import SimpleNamespace
 
 import torch
@@ -60,7 +61,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
             elif node.op == "call_function" and node.target is operator.getitem:
                 shapes[node] = _indexed(model, node, shapes)
             elif node.op == "call_function" and node.target in kept:
-                shapes[node] = _on_meta(model, node, shapes, values, dtype)
+                shapes[node] = _window_attention(node, shapes) or _on_meta(model, node, shapes, values, dtype)
             elif node.op == "call_function":
                 shapes[node] = _function(node, shapes)
             elif node.op == "call_method":
@@ -174,6 +175,36 @@ def _kept_whole() -> set:
     merging and position table; timm's leaf functions)."""
     found = {frame[name] for (_, name), frame in _st._wrapped_fns_to_patch.items() if callable(frame.get(name))}
     return found | set(_trace._timm_autowrap())
+
+
+def _window_attention(node: torch.fx.Node, shapes: dict) -> tuple[int, ...] | None:
+    """The shape of torchvision's ``shifted_window_attention`` (Swin V1 and V2) where its operands fit it: its
+    input's, (B, H, W, C) (it pads to whole windows, attends within them and cuts the padding off), for weights
+    qkv (3C, C) and proj (C, C), a relative position bias (1, heads, N, N) of N = the window's tokens, heads dividing
+    C, and biases and logit scale of those sizes. None otherwise, and for any other function: the meta run decides
+    (and reports what does not fit, as the model would). Running it on meta tensors takes milliseconds a block."""
+    mod = sys.modules.get("torchvision.models.swin_transformer")
+    if mod is None or node.target is not getattr(mod, "shifted_window_attention", None):
+        return None
+    names = ("input", "qkv_weight", "proj_weight", "relative_position_bias", "window_size", "num_heads", "shift_size",
+             "attention_dropout", "dropout", "qkv_bias", "proj_bias", "logit_scale")
+    arg = {k: _arg(node, i, k, None) for i, k in enumerate(names)}
+    tensors = ("input", "qkv_weight", "proj_weight", "relative_position_bias")
+    if not all(isinstance(arg[k], torch.fx.Node) and arg[k] in shapes for k in tensors):
+        return None
+    x, window, heads, shift = shapes[arg["input"]], arg["window_size"], arg["num_heads"], arg["shift_size"]
+    if len(x) != 4 or type(heads) is not int or heads < 1 or not all(
+            isinstance(v, (list, tuple)) and len(v) == 2 and all(type(n) is int and n >= least for n in v)
+            for v, least in ((window, 1), (shift, 0))):
+        return None
+    c, n = x[3], window[0] * window[1]
+    want = {"qkv_weight": (3 * c, c), "proj_weight": (c, c), "relative_position_bias": (1, heads, n, n),
+            "qkv_bias": (3 * c,), "proj_bias": (c,), "logit_scale": (heads, 1, 1)}
+    for k, size in want.items():
+        v = arg[k]
+        if not (v is None and k not in tensors or isinstance(v, torch.fx.Node) and shapes.get(v) == size):
+            return None
+    return x if c % heads == 0 else None
 
 
 def _on_meta(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict, dtype) -> tuple[int, ...]:
