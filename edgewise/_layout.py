@@ -1859,7 +1859,8 @@ class Layout(LayoutMore):
             gg = rel[is_grid[rel[:, 0]] & is_grid[rel[:, 1]]]
             if len(q_spatial) == len(spatial):
                 node = self._add(f"{name}:attend", "pool", (src,), q_shape,
-                                 axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial),
+                                 axes=relation_axes(pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial,
+                                                    distinct=True),  # (distinct places of one map each)
                                  op="attention")
             else:
                 node = self._attend_flat(src, pos_of[gg[:, 0]], pos_of[gg[:, 1]], q_spatial, spatial, name)
@@ -2255,10 +2256,11 @@ def _pair_list(p) -> list:
 
 
 def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[int, ...],
-                  in_spatial: tuple[int, ...]) -> tuple:
+                  in_spatial: tuple[int, ...], distinct: bool = False) -> tuple:
     """The spatial op of the pairs (output position, input position), flat indices: per axis a sliding
     ``Window`` or a ``Table`` when the pairs are a product of per-axis relations (attention windows, patch
-    merging), else one ``Flat`` op (connection lists on the flattened grid, e.g. a transposed map)."""
+    merging), else one ``Flat`` op (connection lists on the flattened grid, e.g. a transposed map).
+    ``distinct``: no pair is given twice (the caller knows; then they are not made unique)."""
     if len(out_spatial) != len(in_spatial):  # a pool/conv node keeps the rank of its input's grid
         raise EdgewiseError(f"connections from a {len(in_spatial)}-D grid {tuple(in_spatial)} onto a "
                             f"{len(out_spatial)}-D grid {tuple(out_spatial)} cannot be one layer")
@@ -2271,10 +2273,13 @@ def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[in
     product = np.ones(1, dtype=np.int64)
     for m in per_axis:
         product = np.multiply.outer(product, m.sum(1)).reshape(-1)
-    pairs = unique(out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos)
+    pairs = out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos
+    if not distinct:
+        pairs = unique(pairs)
     counts = np.bincount(pairs // math.prod(in_spatial), minlength=math.prod(out_spatial))
     if np.array_equal(counts, product):
         return tuple(_window_or_table(m) for m in per_axis)
+    pairs = np.sort(pairs) if distinct else pairs
     order = np.argsort(pairs // math.prod(in_spatial), kind="stable")
     rows = np.split((pairs % math.prod(in_spatial))[order], np.cumsum(counts)[:-1])
     extra = tuple(tuple(int(i) for i in r) for r in rows)
@@ -2282,7 +2287,21 @@ def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[in
 
 
 def _window_or_table(m: np.ndarray):
-    """A boolean (n_out, n_in) connection matrix as a zero-padded sliding Window when it is one, else a Table."""
+    """A boolean (n_out, n_in) connection matrix as a zero-padded sliding Window when it is one, else a Table (kept
+    per matrix: a transformer's blocks ask for the same few, and both answers are immutable)."""
+    key = (m.shape, np.packbits(m).tobytes())
+    hit = _AXIS_OPS.get(key)
+    if hit is None:
+        if len(_AXIS_OPS) >= 256:
+            _AXIS_OPS.clear()
+        hit = _AXIS_OPS[key] = _find_window_or_table(m)
+    return hit
+
+
+_AXIS_OPS: dict = {}
+
+
+def _find_window_or_table(m: np.ndarray):
     n_out, n_in = m.shape
     rows = [np.flatnonzero(r) for r in m]
     table = Table(tuple(tuple(int(i) for i in r) for r in rows))

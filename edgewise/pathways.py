@@ -178,10 +178,11 @@ def layer_counts(model, input_shape=None, to="all", layer: str | None = None, ex
 
 def clear_caches() -> None:
     """Forget every trace, axis matrix and counting plan kept between calls (a cold start, for benchmarks)."""
-    from . import _axis, _trace
+    from . import _axis, _layout, _trace
     from ._counts import scaled
 
     _trace._CACHE.clear()
+    _layout._AXIS_OPS.clear()
     _trace._FX.clear()
     _trace._CONV_AXES.clear()
     scaled._NUMPY_PLANS.clear()
