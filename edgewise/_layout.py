@@ -1974,6 +1974,8 @@ class Layout(LayoutMore):
 
         def consistent(places) -> bool:
             places, alive, vp, qc = places[keep], vlive[keep], vplace[keep], qconst[keep]
+            if unique(places.reshape(-1)).size == places.size:
+                return True  # (every row its own place: a place's keys are its row's; MaxViT's windows)
             b, i, j = np.nonzero(allowed[keep] & alive[:, None, :] & ~qc[..., None])
             k = int(vp.max()) + 2
             rows = unique((b * places.shape[1] + i) * k + vp[b, j])
