@@ -245,15 +245,15 @@ class Layout(LayoutMore):
     def _decode(self, ids: torch.Tensor):
         """(node index, unit within the node, const mask) of every element, as numpy arrays."""
         g = ids.detach().numpy().astype(np.int64) - 1
-        lo, hi = (int(g.min()), int(g.max())) if g.size else (0, 0)
+        lows, highs = _block_bounds(g.reshape(-1))
+        lo, hi = (int(lows.min()), int(highs.max())) if g.size else (0, 0)
         one = self._node_between(lo, hi) if g.size else None
         if one is not None:  # (units of one node, the common case: no search per element)
             return np.full(g.shape, one, dtype=np.int64), g - self._bases[one], np.zeros(g.shape, dtype=bool)
         # each element's node among those whose numbers lie between the smallest and the largest (a few, of hundreds)
         start = max(bisect.bisect_right(self._bases, max(lo, 0)) - 1, 0)
         bases = np.asarray(self._bases[start:max(bisect.bisect_right(self._bases, hi), start + 1)], dtype=np.int64)
-        which, local = _locate(g.reshape(-1), bases)
-        which += start
+        which, local = _locate(g.reshape(-1), bases, lows, highs, start)
         which, local = which.reshape(g.shape), local.reshape(g.shape)
         if lo >= 0:
             return which, local, np.zeros(g.shape, dtype=bool)
@@ -2131,27 +2131,38 @@ class Layout(LayoutMore):
 _BLOCK = 128
 
 
-def _locate(g: np.ndarray, bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the index in ``bases``, the sorted first unit numbers of some nodes, of each element's node; its unit within
-    that node) for flat unit numbers ``g`` (a negative one, a constant, gets any answer). A tensor's units come in long
-    stretches of one node: each block of :data:`_BLOCK` elements whose smallest and largest number lie in one node is
-    placed at once, the other elements one by one."""
+def _block_bounds(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest of each block of :data:`_BLOCK` elements of flat ``g``, the rest (fewer) last."""
+    m = g.size - g.size % _BLOCK
+    blocks = g[:m].reshape(-1, _BLOCK)
+    lows, highs = [blocks.min(1)], [blocks.max(1)]
+    if m < g.size:
+        lows.append(g[m:].min(keepdims=True))
+        highs.append(g[m:].max(keepdims=True))
+    return np.concatenate(lows), np.concatenate(highs)
+
+
+def _locate(g: np.ndarray, bases: np.ndarray, lows: np.ndarray, highs: np.ndarray, start: int = 0):
+    """(``start`` + the index in ``bases``, the sorted first unit numbers of some nodes, of each element's node; its
+    unit within that node) for flat unit numbers ``g`` (a negative one, a constant, gets any answer), whose blocks have
+    the bounds :func:`_block_bounds` gives. A tensor's units come in long stretches of one node: each block whose
+    smallest and largest number lie in one node is placed at once, the other elements one by one."""
     n = g.size
     m = n - n % _BLOCK
     which, local = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     todo = np.arange(m, n)
     if m:
         blocks = g[:m].reshape(-1, _BLOCK)
-        first = np.searchsorted(bases, blocks.min(1), side="right") - 1
-        split = (first != np.searchsorted(bases, blocks.max(1), side="right") - 1) | (first < 0)
+        first = np.searchsorted(bases, lows[:m // _BLOCK], side="right") - 1
+        split = (first != np.searchsorted(bases, highs[:m // _BLOCK], side="right") - 1) | (first < 0)
         first[split] = 0
-        which[:m].reshape(-1, _BLOCK)[:] = first[:, None]
+        which[:m].reshape(-1, _BLOCK)[:] = first[:, None] + start
         np.subtract(blocks, bases[first][:, None], out=local[:m].reshape(-1, _BLOCK))
         if split.any():
             todo = np.concatenate([(np.flatnonzero(split)[:, None] * _BLOCK + np.arange(_BLOCK)).reshape(-1), todo])
     if todo.size:
         w = np.maximum(np.searchsorted(bases, g[todo], side="right") - 1, 0)
-        which[todo], local[todo] = w, g[todo] - bases[w]
+        which[todo], local[todo] = w + start, g[todo] - bases[w]
     return which, local
 
 
