@@ -1006,8 +1006,8 @@ class Layout(LayoutMore):
         """How the live units of two operands pair element by element (same node shapes, same units), or None where
         they do not: ``(na, nb)`` for operands that are the units of one node each (their indices), else
         ``(a, b, both, wa, wb, la, node pairs)``: the operands broadcast and flat, the elements live in both, there
-        each one's nodes and (equal) units, and the distinct pairs of nodes. Found once per op: its checks (``_layout_more``) and the add or product
-        itself ask for the same operands."""
+        each one's nodes and (equal) units, and the distinct pairs of nodes. Found once per op: its checks
+        (``_layout_more``) and the add or product itself ask for the same operands."""
         memo = self._paired
         if memo is not None and memo[0] is operands[0] and memo[1] is operands[1]:
             return memo[2]
