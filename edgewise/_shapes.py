@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import operator
-import sys
 from types import SimpleNamespace
 
 import torch
@@ -183,8 +182,10 @@ def _window_attention(node: torch.fx.Node, shapes: dict) -> tuple[int, ...] | No
     qkv (3C, C) and proj (C, C), a relative position bias (1, heads, N, N) of N = the window's tokens, heads dividing
     C, and biases and logit scale of those sizes. None otherwise, and for any other function: the meta run decides
     (and reports what does not fit, as the model would). Running it on meta tensors takes milliseconds a block."""
-    mod = sys.modules.get("torchvision.models.swin_transformer")
-    if mod is None or node.target is not getattr(mod, "shifted_window_attention", None):
+    from ._layout import _torchvision_swin
+
+    swin = _torchvision_swin()
+    if swin is None or node.target is not swin:
         return None
     names = ("input", "qkv_weight", "proj_weight", "relative_position_bias", "window_size", "num_heads", "shift_size",
              "attention_dropout", "dropout", "qkv_bias", "proj_bias", "logit_scale")
