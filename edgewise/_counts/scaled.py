@@ -72,9 +72,10 @@ def _log2_min_nonzero(m) -> float:
 _NUMPY_PLANS = _SharedCache()
 
 
-def _column_blocks(m: np.ndarray):
+def _column_blocks(m: np.ndarray, t: np.ndarray, tt: np.ndarray):
     """Blocks ``(i0, i1, o0, o1, M[o0:o1, i0:i1], its transpose)`` covering M's non-zeros, or None
-    when M is small or not banded enough to gain from it.
+    when M is small or not banded enough to gain from it; the blocks are views of ``t`` (M as float64) and
+    ``tt`` (its transpose).
 
     Convolution and pooling matrices are banded (an input is read by the few outputs
     whose window covers it), so the product with them costs a few small dense
@@ -84,18 +85,16 @@ def _column_blocks(m: np.ndarray):
     n_out, n_in = m.shape
     if n_in <= 2 * _BLOCK:
         return None
-    read = m != 0
-    blocks, area = [], 0
-    for i0 in range(0, n_in, _BLOCK):
-        i1 = min(n_in, i0 + _BLOCK)
-        rows = np.flatnonzero(read[:, i0:i1].any(axis=1))
-        if rows.size == 0:
-            continue
-        o0, o1 = int(rows[0]), int(rows[-1]) + 1
-        part = np.ascontiguousarray(m[o0:o1, i0:i1], dtype=np.float64)
-        blocks.append((i0, i1, o0, o1, part, np.ascontiguousarray(part.T)))
-        area += (o1 - o0) * (i1 - i0)
-    return blocks if area <= 0.5 * n_out * n_in else None
+    read = tt != 0  # (by input: each row contiguous)
+    starts = np.arange(0, n_in, _BLOCK)
+    used = read.any(axis=1)  # the first and last output reading each input, then each block's
+    o0 = np.minimum.reduceat(np.where(used, read.argmax(axis=1), n_out), starts)
+    o1 = np.maximum.reduceat(np.where(used, n_out - read[:, ::-1].argmax(axis=1), 0), starts)
+    widths = np.minimum(starts + _BLOCK, n_in) - starts
+    if int((np.maximum(o1 - o0, 0) * widths).sum()) > 0.5 * n_out * n_in:
+        return None
+    return [(i0, i0 + w, a, b, t[a:b, i0:i0 + w], tt[i0:i0 + w, a:b])
+            for i0, w, a, b in zip(starts.tolist(), widths.tolist(), o0.tolist(), o1.tolist()) if b > a]
 
 
 def _banded(x: np.ndarray, blocks, n_in: int, last: bool) -> np.ndarray:
@@ -165,11 +164,11 @@ class ScaledCounts:
         m = am.dense()
         cols = m.sum(axis=0)
         grow = math.log2(float(cols.max())) if cols.size and cols.max() > 0 else 0.0
-        blocks = _column_blocks(m) if self._np else None
         t, tt = self._array(m), self._array(m.T)
-        if self._np:  # shared between computations: read-only
-            for a in (t, tt, *(part for b in blocks or () for part in b[4:])):
-                a.setflags(write=False)
+        if self._np:  # shared between computations: read-only (the blocks are views of them)
+            t.setflags(write=False)
+            tt.setflags(write=False)
+        blocks = _column_blocks(m, t, tt) if self._np else None
         return "dense", (t, tt, blocks), grow
 
     def _tighten(self, x: Scaled) -> Scaled:
