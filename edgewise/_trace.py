@@ -825,7 +825,7 @@ def _caches(modules: list) -> list:
         cls = type(m)
         if cls.__module__.startswith("torch.nn.modules."):
             b = d["_buffers"]
-            out.append((m, "_buffers", b, b.copy()))
+            out.append((m, "_buffers", b, b.copy() if b else ()))  # (most layers have none: nothing to copy)
             continue
         for k in _public(cls, d):
             v = d[k]
