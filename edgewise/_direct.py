@@ -167,8 +167,8 @@ def direct_graph(model: nn.Module, shape: tuple[int, ...], named: dict, leaf) ->
     saved = [(d, k, d[k]) for d, k, _ in patches]
     was_tracing = _st._get_is_fx_tracing()
     _st._set_is_fx_tracing(True)
-    nn.Module._call_impl = lambda mod, *args, **kwargs: trace.call(mod, args, kwargs)  # (not __call__: setting a
-    # special method on nn.Module updates the call slot of its ~600 subclasses, 0.17 ms each way)
+    nn.Module._call_impl = trace.call_impl()  # (not __call__: setting a special method on nn.Module updates the
+    # call slot of its ~600 subclasses, 0.17 ms each way)
     try:
         for d, k, v in patches:
             d[k] = v
@@ -285,16 +285,21 @@ class _Direct:
         return _Var("input", (1, *shape), self)
 
     # ------------------------------------------------------------------ layers
-    def call(self, mod: nn.Module, args: tuple, kwargs: dict):
+    def call_impl(self):
         """``nn.Module._call_impl`` during the trace: a leaf layer is recorded, any other module runs."""
-        path = self.paths.get(mod)
-        if path is None:
-            raise _Fallback  # (a module made in forward: torch.fx names it by a search)
-        if type(mod) in LAYERS or _remedy(mod):
-            return self.layer(mod, path, args, kwargs)
-        if self.leaf(mod, path):
-            raise _Fallback
-        return _CALL_IMPL(mod, *args, **kwargs)
+        paths, leaf, layer = self.paths, self.leaf, self.layer
+
+        def call(mod: nn.Module, *args, **kwargs):
+            path = paths.get(mod)
+            if path is None:
+                raise _Fallback  # (a module made in forward: torch.fx names it by a search)
+            if type(mod) in LAYERS or _remedy(mod):
+                return layer(mod, path, args, kwargs)
+            if leaf(mod, path):
+                raise _Fallback
+            return _CALL_IMPL(mod, *args, **kwargs)
+
+        return call
 
     def layer(self, m: nn.Module, path: str, args: tuple, kwargs: dict) -> _Var:
         if kwargs or len(args) != 1 or type(args[0]) is not _Var or _statistics_used(m):
