@@ -160,17 +160,6 @@ class Window:
     mode: str = "zeros"
     ceil_mode: bool = False
 
-    def __hash__(self) -> int:
-        """The fields' hash, kept (Windows key the engines' tables: a DenseNet call hashes a few hundred)."""
-        h = self.__dict__.get("_hash")
-        if h is None:
-            h = hash((self.kernel, self.stride, self.dilation, self.pad, self.mode, self.ceil_mode))
-            object.__setattr__(self, "_hash", h)
-        return h
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}  # (a str's hash differs between processes)
-
     @property
     def extent(self) -> int:
         return (self.kernel - 1) * self.dilation + 1
