@@ -85,6 +85,13 @@ def compare(packages: dict, name: str, shape: tuple, part: str, repeats: int) ->
     return row
 
 
+def torchvision_models() -> list[str]:
+    """The names ``torchvision.models.get_model`` builds (classification models)."""
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--against", metavar="CHECKOUT", type=Path, required=True,
@@ -97,6 +104,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
+    known = set(torchvision_models())
+    for name in args.models:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            ap.error(f"unknown torchvision model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     torch.set_num_threads(1)
     sys.path.insert(0, str(HERE))
     import edgewise

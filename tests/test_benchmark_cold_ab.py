@@ -30,3 +30,10 @@ def test_cold_ab_refuses_a_folder_without_edgewise(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cold_ab.py"), "--against", str(tmp_path),
                           "--repeats", "1"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode != 0 and "has no edgewise package" in run.stderr
+
+
+def test_cold_ab_names_close_models_for_an_unknown_one(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cold_ab.py"), "--against", str(ROOT),
+                          "--models", "densenet12"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 2 and "unknown torchvision model 'densenet12'" in run.stderr
+    assert "densenet121" in run.stderr
