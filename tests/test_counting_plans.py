@@ -25,7 +25,7 @@ def _reference_blocks(m: np.ndarray):
 
 def _blocks(m: np.ndarray):
     t, tt = m.astype(np.float64), np.ascontiguousarray(m.T, dtype=np.float64)
-    return scaled._column_blocks(m, t, tt)
+    return scaled._column_blocks(t, tt)
 
 
 @settings(max_examples=60, deadline=None)

@@ -72,17 +72,17 @@ def _log2_min_nonzero(m) -> float:
 _NUMPY_PLANS = _SharedCache()
 
 
-def _column_blocks(m: np.ndarray, t: np.ndarray, tt: np.ndarray):
+def _column_blocks(t: np.ndarray, tt: np.ndarray):
     """Blocks ``(i0, i1, o0, o1, M[o0:o1, i0:i1], its transpose)`` covering M's non-zeros, or None
-    when M is small or not banded enough to gain from it; the blocks are views of ``t`` (M as float64) and
-    ``tt`` (its transpose).
+    when M is small or not banded enough to gain from it; ``t`` is M (float64) and ``tt`` its transpose, of
+    which the blocks are views.
 
     Convolution and pooling matrices are banded (an input is read by the few outputs
     whose window covers it), so the product with them costs a few small dense
     products instead of one large one; the small products also stay below the
     size at which BLAS would start threads, which only costs time on a busy machine.
     """
-    n_out, n_in = m.shape
+    n_out, n_in = t.shape
     if n_in <= 2 * _BLOCK:
         return None
     read = tt != 0  # (by input: each row contiguous)
@@ -168,7 +168,7 @@ class ScaledCounts:
         if self._np:  # shared between computations: read-only (the blocks are views of them)
             t.setflags(write=False)
             tt.setflags(write=False)
-        blocks = _column_blocks(m, t, tt) if self._np else None
+        blocks = _column_blocks(t, tt) if self._np else None
         return "dense", (t, tt, blocks), grow
 
     def _tighten(self, x: Scaled) -> Scaled:
