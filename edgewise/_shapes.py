@@ -10,6 +10,7 @@ raises the model's own error): the caller then runs the meta-device pass.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from types import SimpleNamespace
@@ -436,9 +437,16 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
 def norm_fits(m: nn.Module, x: tuple[int, ...]) -> bool:
     """Whether torch's normalisation layer ``m`` surely runs on an input of shape ``x`` (batch axis included),
     keeping its shape: its rank, and the channels or trailing axes its weights and statistics were made for.
-    True for any other module; False where unsure (the caller then runs the layer, and torch decides)."""
-    rule = _NORM_RULES.get(type(m))
+    True for any other module; False where unsure (the caller then runs the layer, and torch decides). A subclass
+    (timm's ``BatchNormAct2d``, a leaf the trace passes through) is held to its nearest torch base's rule."""
+    rule = _NORM_RULES.get(type(m)) or _inherited_rule(type(m))
     return True if rule is None else rule(m, tuple(x))
+
+
+@functools.lru_cache(maxsize=None)
+def _inherited_rule(cls: type):
+    """The rule of ``cls``'s nearest base class that has one (see :func:`norm_fits`), or None."""
+    return next((_NORM_RULES[c] for c in cls.__mro__ if c in _NORM_RULES), None)
 
 
 def _trailing(m: nn.Module, x: tuple) -> bool:

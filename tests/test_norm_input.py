@@ -110,3 +110,19 @@ def test_every_norm_with_a_rule_fits_its_usual_input():
     assert set(usual) == set(_NORM_RULES)
     for norm, shape in usual.values():
         assert norm_fits(norm, shape), norm
+
+
+@pytest.mark.parametrize("channels", [4, 8])
+def test_a_norm_subclass_kept_whole_is_held_to_its_base_rule(channels):
+    """timm's ``BatchNormAct2d`` (a ``BatchNorm2d`` the trace keeps whole and passes through) made for other
+    channels is the model's error too; before, only exact torch classes had their input checked."""
+    timm_layers = pytest.importorskip("timm.layers")
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), timm_layers.BatchNormAct2d(channels))
+    if channels != 8:
+        assert not runs(model, (3, 16, 16))
+        with pytest.raises(EdgewiseError, match=r"does not run on an input of shape 3x16x16 .*running_mean"):
+            edgewise.trace(model, (3, 16, 16))
+    else:
+        assert runs(model, (3, 16, 16))
+        g = edgewise.trace(model, (3, 16, 16))
+        assert g[g.output].shape == (8, 14, 14)
