@@ -115,7 +115,8 @@ def reference(remedy, conv, layer, x):
 
 # (spatial size, kernel, stride, dilation, groups): odd and even sizes and kernels, stride > 1, dilation
 CASES = [((7,), 3, 1, 1, 1), ((8,), 4, 2, 1, 1), ((9,), 3, 1, 2, 2), ((7, 8), 3, 1, 1, 1),
-         ((8, 6), (3, 2), 2, 1, 1), ((9, 7), 3, (1, 2), 2, 2)]
+         ((8, 6), (3, 2), 2, 1, 1), ((9, 7), 3, (1, 2), 2, 2), ((8, 8), 3, 2, 1, 2)]  # (the last: a quarter of the
+# input's positions, where global_conv picks the inputs before mixing their channels)
 
 
 def make_conv(size, k, s, d, g, in_ch=4, out_ch=4):
@@ -248,6 +249,20 @@ def test_global_connections_are_seeded_distinct_saved_and_size_checked():
     lazy = remedies.GlobalConv1d(2, 2, 3, padding=1, n_global=3, seed=4)
     lazy(torch.randn(1, 2, 9))
     assert lazy.global_index.shape == (9, 3) and lazy.global_input_size.tolist() == [9]
+
+
+@pytest.mark.parametrize("size, stride, groups", [((6, 6), 1, 1), ((8, 8), 2, 2), ((9,), 2, 1), ((12,), 4, 1)],
+                         ids=["mix-first", "pick-first-2d-grouped", "mix-first-1d-stride2", "pick-first-1d"])
+def test_global_conv_gradients_are_those_of_its_definition(size, stride, groups):
+    """Both orders global_conv takes (mix the channels then pick, or pick then mix: a layer with at most a quarter
+    of its input's positions) have the gradients of the formula, for the input and both weights."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 4, *size, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = torch.randn(4, 4 // groups, *(3,) * len(size), dtype=torch.float64, generator=gen, requires_grad=True)
+    gw = torch.randn(4, 4 // groups, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    out_size = [(n + 2 - 3) // stride + 1 for n in size]
+    idx = remedies.global_indices(size, out_size, 3, gen)
+    assert torch.autograd.gradcheck(lambda *t: remedies.global_conv(*t, idx, None, stride, 1, 1, groups), (x, w, gw))
 
 
 def test_global_indices_large_maps_without_a_dense_draw():

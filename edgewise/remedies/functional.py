@@ -179,6 +179,12 @@ def global_indices(input_size: Sequence[int], output_size: Sequence[int], n_glob
     return idx.reshape(*output_size, n_global)
 
 
+def _mix(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, N) mixed over its channels by ``weight`` (groups, O/groups, C/groups), group by group: (B, O, N)."""
+    g, _, cg = weight.shape
+    return torch.matmul(weight, x.reshape(x.shape[0], g, cg, x.shape[-1])).reshape(x.shape[0], -1, x.shape[-1])
+
+
 def global_conv(x, weight, global_weight, global_index, bias=None, stride=1, padding=0, dilation=1, groups=1,
                 padding_mode="zeros"):
     """A convolution plus fixed random global connections (see :class:`edgewise.remedies.GlobalConv2d`).
@@ -195,13 +201,20 @@ def global_conv(x, weight, global_weight, global_index, bias=None, stride=1, pad
                             f"but this input gives {'×'.join(map(str, local.shape[2:]))}; redraw it for this size")
     if tuple(global_weight.shape) != (O, C // groups, G):
         raise EdgewiseError(f"global_weight of shape {tuple(global_weight.shape)} must be {(O, C // groups, G)}")
-    # per connection j: mix the channels (a 1×1 convolution with the view global_weight[..., j]), then pick each
-    # output position's input; the backward pass keeps nothing of size G × input or G × weights (gathering
-    # the input taps first kept G copies of every layer's input: ~1 GB per ResNet-50 pass at 224×224)
+    # per connection j: mix the channels (a matrix product with global_weight[..., j]; a 1×1 convolution would copy
+    # the input once per j), then pick each output position's input; the backward pass keeps nothing of size
+    # G × input (gathering the input taps first kept G copies of every layer's input: ~1 GB per ResNet-50 pass at
+    # 224×224). A layer with at most a quarter of its input's positions (stride 2 in 2-D) picks first: mixing every
+    # input position would cost 4× the products, and the G picks it keeps are at most 2× its input.
     flat, index = x.flatten(2), global_index.reshape(-1, G).to(x.device)
+    weights = global_weight.reshape(groups, O // groups, C // groups, G).permute(3, 0, 1, 2).contiguous().unbind(0)
+    pick_first = 4 * index.shape[0] <= flat.shape[-1]
     extra = None
     for j in range(G):
-        picked = F.conv1d(flat, global_weight[..., j].unsqueeze(-1), groups=groups).index_select(-1, index[:, j])
-        extra = picked if extra is None else extra + picked
+        if pick_first:
+            part = _mix(weights[j], flat.index_select(-1, index[:, j]))
+        else:
+            part = _mix(weights[j], flat).index_select(-1, index[:, j])
+        extra = part if extra is None else extra + part
     out = local + extra.reshape(local.shape)
     return out if bias is None else out + bias.view(1, -1, *(1,) * n)
