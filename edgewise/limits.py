@@ -220,10 +220,15 @@ def _linear_flops(x, w, out) -> int:
     return 2 * (x.numel() // x.shape[-1]) * w.numel()
 
 
+def _matmul_flops(a, b, out) -> int:
+    """A matrix product of matrices or stacks of them (broadcast): 2 × output elements × the summed size."""
+    return 2 * out.numel() * a.shape[-1]
+
+
 #: the torch functions counted from shapes: (input, weight, output) → operations
 _FLOPS = {**{f"conv{d}d": _conv_flops for d in (1, 2, 3)},
           **{f"conv_transpose{d}d": functools.partial(_conv_flops, transposed=True) for d in (1, 2, 3)},
-          "linear": _linear_flops}
+          "linear": _linear_flops, "matmul": _matmul_flops}
 
 
 class _ShapeFlops(torch.overrides.TorchFunctionMode):
@@ -240,12 +245,17 @@ class _ShapeFlops(torch.overrides.TorchFunctionMode):
         name = getattr(func, "__name__", None)
         if name in _FLOPS:
             x, w = (list(args) + [kwargs.get("input"), kwargs.get("weight")][len(args):])[:2]
-            if _batched(x, w):
+            if (_matrices if name == "matmul" else _batched)(x, w):
                 self.flops += _FLOPS[name](x, w, out)
                 return out
         if name not in _NO_FLOPS and self.unknown is None:
             self.unknown = name or repr(func)
         return out
+
+
+def _matrices(a, b) -> bool:
+    """Two operands of at least two dimensions (a vector's product is left to FlopCounterMode)."""
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() >= 2 and b.dim() >= 2
 
 
 def _batched(x, w) -> bool:

@@ -59,11 +59,25 @@ class _Transposed(nn.Module):
 
 
 class _Attention(nn.Module):
-    """A matrix product the shape count does not know: counted by FlopCounterMode."""
+    """A product the shape count does not know (an einsum): counted by FlopCounterMode."""
 
     def forward(self, x):
         q = x.flatten(2)
-        return torch.softmax(q.transpose(1, 2) @ q, -1)
+        return torch.softmax(torch.einsum("bci,bcj->bij", q, q), -1)
+
+
+class _Products(nn.Module):
+    """Matrix products the shape count knows: ``@`` of stacks, and ``torch.matmul`` broadcasting a matrix over a
+    stack of groups (as ``global_conv`` mixes channels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, 5, 3))
+
+    def forward(self, x):
+        q = x.flatten(2)  # (1, 6, 12)
+        scores = torch.softmax(q.transpose(1, 2) @ q, -1)  # (1, 12, 12)
+        return torch.matmul(self.w, (q @ scores).reshape(1, 2, 3, 12))  # (1, 2, 5, 12)
 
 
 def _torchvision(name):
@@ -79,7 +93,8 @@ def _torchvision(name):
     (lambda: _torchvision("densenet121"), (3, 32, 32)),
     (lambda: nets.from_spec("16*conv3", (1, 16, 16)), (1, 16, 16)),
     (lambda: _Transposed(), (2, 7, 9)),
-], ids=["resnet18", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "spec", "transposed"])
+    (lambda: _Products(), (6, 3, 4)),
+], ids=["resnet18", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "spec", "transposed", "products"])
 def test_shape_count_equals_flop_counter(make, shape, monkeypatch):
     module = make()
     flops, unknown = _shape_count(module, shape)
@@ -121,7 +136,7 @@ def test_random_nets_counted_like_flop_counter(case):
 
 def test_unknown_functions_fall_back_to_flop_counter():
     module, shape = _Attention(), (2, 3, 4)
-    assert _shape_count(module, shape)[1] == "matmul"
+    assert _shape_count(module, shape)[1] == "einsum"
     assert limits.forward_cost(module, shape)[1] == _reference(module, shape) == 2 * 12 * 2 * 12
 
 
