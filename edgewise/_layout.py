@@ -51,6 +51,7 @@ import bisect
 import math
 import operator
 import sys
+import weakref
 
 import numpy as np
 import torch
@@ -198,6 +199,7 @@ class Layout(LayoutMore):
     """
 
     count_stats = False  # normalisation statistics as connections (edgewise._stats)
+    check_known_rows = False  # tests: check every remembered row layout against reading the tensor
 
     def __init__(self, nodes: dict, canon: dict, add, modules: dict, model: nn.Module):
         self.nodes, self.canon, self._add, self.modules, self.model = nodes, canon, add, modules, model
@@ -208,6 +210,7 @@ class Layout(LayoutMore):
         self._total = 0
         self._consts: dict = {}
         self._paired = None
+        self._rows: dict = {}  # data address → what :meth:`_row_positions` finds in an ids tensor made in row form
 
     # ------------------------------------------------------------------ numbering
     def register(self, name: str, shape) -> None:
@@ -618,11 +621,14 @@ class Layout(LayoutMore):
         first = int(corner) - 1
         if first < 0:
             return None
-        which, local, const = self._decode(corner.reshape(1))
-        name = self._names[int(which[0])]
+        which = self._node_between(first, first)  # (one unit: its node by one search, without decoding arrays)
+        if which is None:
+            which = int(self._decode(corner.reshape(1))[0][0])
+        if first != self._bases[which]:
+            return None  # (not the node's first unit)
+        name = self._names[which]
         nd = self.nodes[name]
-        same = tuple(ids.shape[1:]) == tuple(nd.shape) or (reshaped and ids.numel() == math.prod(nd.shape))
-        if not same or int(local[0]) != 0:
+        if not (tuple(ids.shape[1:]) == tuple(nd.shape) or (reshaped and ids.numel() == math.prod(nd.shape))):
             return None
         flat = ids.reshape(-1)
         probe = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 257)).long()
@@ -937,22 +943,32 @@ class Layout(LayoutMore):
         if len(pairs) == 2:  # each operand the units of one node, paired: the new node's ids in one step
             sa, sb = (self.nodes[self._names[n]] for n in pairs)
             new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or _op_name(fx.target))
-            self._set(fx, torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
-                                          float(self._bases[self._index(new)] - self._bases[pairs[0]])))
+            out = torch.as_tensor(np.broadcast_to(operands[0].numpy(), shape) +
+                                  float(self._bases[self._index(new)] - self._bases[pairs[0]]))
+            known = next((k for k in self._rows_pair(operands, shape) if k is not None), None)
+            if known is not None:  # (an operand in rows, the same units: the new node's rows at the same positions)
+                self._made_in_rows(out, np.full(len(known[1]), self._index(new)), known[2][:, 0])
+            self._set(fx, out)
             return True
         a, b, both, wa, wb, la, node_pairs = pairs
         radix = len(self._names)  # (above every node index paired: the new nodes come after)
-        firsts = np.empty(len(node_pairs), dtype=np.int64)
+        firsts, made = np.empty(len(node_pairs), dtype=np.int64), np.empty(len(node_pairs), dtype=np.int64)
         for k, (na, nb) in enumerate(node_pairs):
             sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
-            new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
-                            op=op or _op_name(fx.target))
-            firsts[k] = self._bases[self._index(new)] + 1
-        if len(node_pairs) > 1:  # each element its pair's new node (the pairs are sorted, as their keys)
-            keys = np.array([na * radix + nb for na, nb in node_pairs], dtype=np.int64)
+            made[k] = self._index(self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
+                                            op=op or _op_name(fx.target)))
+            firsts[k] = self._bases[made[k]] + 1
+        keys = np.array([na * radix + nb for na, nb in node_pairs], dtype=np.int64)  # (sorted, as the pairs)
+        if len(node_pairs) > 1:  # each element its pair's new node
             firsts = firsts[np.searchsorted(keys, wa * radix + wb)]
         if both.size and both.size == a.size:  # (every element a unit of both operands)
             out = (la + firsts).astype(np.float64)
+            ka, kb = self._rows_pair(operands, shape)
+            if ka is not None and kb is not None:  # (both in rows: each row of the output is its pair's new node's)
+                out = torch.as_tensor(out.reshape(shape))
+                pair_of_row = np.searchsorted(keys, ka[1][:, 0] * radix + kb[1][:, 0])
+                self._set(fx, self._made_in_rows(out, made[pair_of_row], ka[2][:, 0]))
+                return True
         else:
             out = np.where(a > 0, a, b)
             if both.size:
@@ -1017,6 +1033,34 @@ class Layout(LayoutMore):
 
     def _pairing(self, operands):
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
+        ka, kb = self._rows_pair(operands, shape)
+        if ka is not None and kb is not None:  # (both in rows, as remembered: paired row by row, nothing decoded)
+            found = self._paired_rows(operands, shape, ka, kb)
+            if self.check_known_rows:
+                assert _same_pairing(found, self._pairing_read(operands, shape)), "remembered pairing differs"
+            return found
+        return self._pairing_read(operands, shape)
+
+    def _paired_rows(self, operands, shape, ka: tuple, kb: tuple):
+        """:meth:`_pairing` of two operands whose rows :meth:`_row_positions` knows (``ka``, ``kb``): every element live,
+        row r of each one position of one node, its channels in order; paired where the rows' positions agree and
+        the paired nodes have one shape."""
+        wa, wb = ka[1][:, 0], kb[1][:, 0]
+        if not np.array_equal(ka[2], kb[2]):
+            return None
+        radix = len(self._names) + 1
+        node_pairs = [(int(k // radix), int(k % radix)) for k in unique(wa * radix + wb)]
+        if any(self.nodes[self._names[x]].shape != self.nodes[self._names[y]].shape for x, y in node_pairs):
+            return None
+        if len(node_pairs) == 1:
+            return node_pairs[0]
+        f = shape[-1]
+        la = (np.arange(f, dtype=np.int64)[None, :] * self._sizes()[wa][:, None] + ka[2]).reshape(-1)
+        a, b = (o.numpy().reshape(-1) for o in operands)
+        return a, b, np.arange(a.size), np.repeat(wa, f), np.repeat(wb, f), la, node_pairs
+
+    def _pairing_read(self, operands, shape):
+        """:meth:`_pairing`, reading the operands' units."""
         if math.prod(shape) > 4096:  # a sample first: large operands that do not pair (attention logits) fail it at once
             sa, sb = _sample([o.numpy() for o in operands], shape, 1024)
             live = (sa > 0) & (sb > 0)
@@ -1121,6 +1165,7 @@ class Layout(LayoutMore):
             pos, chan = local % p, local // p
         if lead == (1,) and not const.any() and (which == which[:, :1]).all() and not (pos == pos[:, :1]).all():
             return self.project(self._flat(which[0, 0], local[0], name), out_features, name, op)
+        rows_node = None
         if const.any() or not ((which == which[:, :1]).all() and (pos == pos[:, :1]).all()):
             made = self._project_across(which, pos, chan, const, lead, out_features, name, op)
             if made is None:
@@ -1129,20 +1174,24 @@ class Layout(LayoutMore):
         else:
             sigs, inverse = signatures or _signatures(which[:, 0], chan)
             base, step = np.empty(len(sigs), dtype=np.float64), np.empty(len(sigs), dtype=np.float64)
+            made_nodes = np.empty(len(sigs), dtype=np.int64)
             for k, sig in enumerate(sigs):
                 src = self._select(int(sig[0]), sig[1:], name)
                 spatial = self._spatial(int(sig[0]))
                 new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
-                base[k], step[k] = self._bases[self._index(new)] + 1, max(math.prod(spatial), 1)
+                made_nodes[k] = self._index(new)
+                base[k], step[k] = self._bases[made_nodes[k]] + 1, max(math.prod(spatial), 1)
+            inverse = np.asarray(inverse).reshape(-1)
+            rows_node = made_nodes[inverse]  # (row r: position pos[r] of this node, its channels in order)
             if len(sigs) == 1:  # (one map: its ids in one pass)
                 made = torch.as_tensor(pos[:, :1] + base[0], dtype=torch.float64) + \
                     torch.arange(out_features, dtype=torch.float64) * step[0]
             else:  # (each row its map's: all rows at once)
-                inverse = np.asarray(inverse).reshape(-1)
                 made = (pos[:, :1] + base[inverse][:, None]) + \
                     np.arange(out_features, dtype=np.float64)[None, :] * step[inverse][:, None]
         if every:
-            return torch.as_tensor(made).reshape(*lead, out_features)
+            made = torch.as_tensor(made).reshape(*lead, out_features)
+            return self._made_in_rows(made, rows_node, pos[:, 0]) if rows_node is not None else made
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
         out[live] = np.asarray(made)
         return torch.as_tensor(out).reshape(*lead, out_features)
@@ -1172,6 +1221,9 @@ class Layout(LayoutMore):
         n_rows, f_in = rows.shape
         if not n_rows or not f_in or rows.dtype != torch.float64:
             return None
+        known = self._known_rows(rows)
+        if known is not None:
+            return known
         first = rows[:, 0].numpy().astype(np.int64) - 1
         live = first >= 0
         every = bool(live.all())
@@ -1191,7 +1243,50 @@ class Layout(LayoutMore):
         if not torch.equal(rows if every else rows[torch.as_tensor(live)], expect):
             return None
         signatures = [np.concatenate([[w], np.arange(f_in)]) for w in layers], inverse.reshape(-1)  # (_signatures')
-        return live, which[:, None], local[:, None], np.broadcast_to(np.arange(f_in), (len(g), f_in)), signatures
+        found = live, which[:, None], local[:, None], np.broadcast_to(np.arange(f_in), (len(g), f_in)), signatures
+        if every and rows.is_contiguous():  # (read again by a later op, or paired by an add: answered at once)
+            self._remember_rows(rows, rows if rows._base is None else rows._base, found)
+        return found
+
+    def _made_in_rows(self, ids: torch.Tensor, which: np.ndarray, local: np.ndarray) -> torch.Tensor:
+        """Remember that ``ids`` (…, F), just made, holds in row r (of ``ids.reshape(-1, F)``) position ``local[r]``
+        of node ``which[r]``, its channels in order: :meth:`_row_positions` then answers without reading it."""
+        if ids.dtype == torch.float64 and ids.is_contiguous() and ids.numel():
+            f = ids.shape[-1]
+            layers, inverse = unique(which, return_inverse=True)
+            signatures = [np.concatenate([[w], np.arange(f)]) for w in layers], inverse.reshape(-1)
+            self._remember_rows(ids.reshape(-1, f), ids, (np.ones(len(which), dtype=bool), which[:, None],
+                                                           local[:, None], np.broadcast_to(np.arange(f), (len(which), f)),
+                                                           signatures))
+        return ids
+
+    def _remember_rows(self, rows: torch.Tensor, keep: torch.Tensor, found: tuple) -> None:
+        """Keep ``found``, what :meth:`_row_positions` answers for ``rows`` (contiguous), while ``keep`` (a tensor whose
+        life keeps the memory of ``rows``) lives and nothing writes to it."""
+        self._rows[rows.data_ptr()] = (weakref.ref(keep), keep._version, rows.numel(), rows.shape[-1], found)
+
+    def _rows_pair(self, operands: list, shape: tuple):
+        """What :meth:`_row_positions` answers for each of two operands of shape ``shape`` (None where unknown)."""
+        return [self._known_rows(o.reshape(-1, shape[-1])) if o.ndim and tuple(o.shape) == tuple(shape) else None
+                for o in operands]
+
+    def _known_rows(self, rows: torch.Tensor):
+        """:meth:`_row_positions` of ``rows`` when it is (a view of) a tensor :meth:`_made_in_rows` remembered and
+        nothing has written to it since; else None. (While that tensor lives, no other can start at its address.)"""
+        hit = self._rows.get(rows.data_ptr())
+        if hit is None:
+            return None
+        ref, version, numel, f, quick = hit
+        t = ref()
+        if t is None or t._version != version or rows.numel() != numel or rows.shape[-1] != f or \
+                not rows.is_contiguous():
+            return None
+        if self.check_known_rows:  # (tests: the remembered answer is the one reading the tensor gives)
+            self._rows.pop(rows.data_ptr())
+            read = self._row_positions(rows)
+            self._rows[rows.data_ptr()] = hit
+            assert read is not None and _same_rows(read, quick), "remembered rows differ from the tensor's"
+        return quick
 
     def _rerun(self, fx, a, tensor):
         """``fx``'s op run again with ``tensor`` in place of its operand ``a`` (the other arguments' values)."""
@@ -1914,7 +2009,12 @@ class Layout(LayoutMore):
         tq = qplace  # (B, Lq)
         out = base[tq][..., None] + ch[:, None, :] * stride[tq][..., None] + offset[tq][..., None]
         out = np.where((base[tq][..., None] > 0) & (ch[:, None, :] >= 0), out, 0).astype(np.float64)
-        return torch.as_tensor(out).reshape(*lead, lq, dv)
+        out = torch.as_tensor(out).reshape(*lead, lq, dv)
+        rows_node = target[tq].reshape(-1)
+        if (target[tq] >= 0).all() and (ch == np.arange(dv)).all() and \
+                all(self.nodes[self._names[w]].shape[:1] == (dv,) for w in unique(rows_node).tolist()):
+            self._made_in_rows(out, rows_node, offset[tq].reshape(-1))  # (each query's row: its node's position)
+        return out
 
     def _attend_channels(self, v: torch.Tensor, allowed: np.ndarray, lead, name: str) -> torch.Tensor | None:
         """Attention across channels (XCiT's XCA, DaViT's channel attention): the "tokens" of ``v`` (G, Lk, dv)
@@ -1997,6 +2097,17 @@ class Layout(LayoutMore):
 
     def _places(self, t: torch.Tensor, sizes, name: str, what: str):
         """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
+        known = self._known_rows(t.reshape(-1, t.shape[-1])) if t.ndim and t.shape[-1] else None
+        if known is not None:  # (every token one position of one node, its channels in order)
+            key = (known[1][:, 0] * _RADIX + known[2][:, 0]).reshape(t.shape[:-1])
+            found = key, np.broadcast_to(np.arange(t.shape[-1]), tuple(t.shape))
+            if self.check_known_rows:
+                assert _same_pairing(found, self._places_read(t, sizes, name, what)), "remembered places differ"
+            return found
+        return self._places_read(t, sizes, name, what)
+
+    def _places_read(self, t: torch.Tensor, sizes, name: str, what: str):
+        """:meth:`_places`, reading the tensor's units."""
         n = self._single(t)
         if n is not None:  # (units of one node: no constants, one size)
             chan, pos = np.divmod(t.numpy().astype(np.int64) - (self._bases[n] + 1), sizes[n])
@@ -2140,6 +2251,20 @@ def _block_bounds(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lows.append(g[m:].min(keepdims=True))
         highs.append(g[m:].max(keepdims=True))
     return np.concatenate(lows), np.concatenate(highs)
+
+
+def _same_rows(a: tuple, b: tuple) -> bool:
+    """Whether two answers of :meth:`Layout._row_positions` are equal (arrays by value, the signatures too)."""
+    (*arrays_a, (sigs_a, inv_a)), (*arrays_b, (sigs_b, inv_b)) = a, b
+    return all(np.array_equal(x, y) for x, y in zip(arrays_a, arrays_b)) and np.array_equal(inv_a, inv_b) and \
+        len(sigs_a) == len(sigs_b) and all(np.array_equal(x, y) for x, y in zip(sigs_a, sigs_b))
+
+
+def _same_pairing(a, b) -> bool:
+    """Whether two answers of :meth:`Layout._pairing` are equal (None, a pair of node indices, or arrays and pairs)."""
+    if a is None or b is None or len(a) != len(b):
+        return a is b
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a, b))
 
 
 def _locate(g: np.ndarray, bases: np.ndarray, lows: np.ndarray, highs: np.ndarray, start: int = 0):

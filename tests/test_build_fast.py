@@ -99,6 +99,7 @@ SLOW = {
     (_layout.Layout, "_row_positions"): lambda self, rows: None,  # every Linear over channels decoded unit by unit
     (_layout.Layout, "_node_between"): lambda self, lo, hi: None,  # every ids tensor decoded element by element
     (_layout.Layout, "_windows"): lambda self, *args: None,  # Swin's windows found among (H·W)² query-key pairs
+    (_layout.Layout, "_remember_rows"): lambda self, *args: None,  # every ids tensor read, none known in rows
     (_layout, "unique"): np.unique,  # numpy's own (hash-based for integers)
     (_layout_more, "unique"): np.unique,
     (_layout, "unique_rows"): lambda a, return_inverse=False: np.unique(a, axis=0, return_inverse=return_inverse),
