@@ -940,6 +940,12 @@ class Layout(LayoutMore):
                 self.units[fx] = _Unmapped(e)
                 return True
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
+        if isinstance(pairs, _RowPairs):  # (both operands in rows: the output made row by row, nothing decoded)
+            made = [self._index(self._add(name if k == 0 else f"{name}:{k}", kind,
+                                          tuple(self._names[n] for n in pair), self.nodes[self._names[pair[0]]].shape,
+                                          op=op or _op_name(fx.target))) for k, pair in enumerate(pairs.nodes)]
+            self._set(fx, self._rows_ids(np.asarray(made, dtype=np.int64)[pairs.pair_of_rows()], pairs.pos, shape))
+            return True
         if len(pairs) == 2:  # each operand the units of one node, paired: the new node's ids in one step
             sa, sb = (self.nodes[self._names[n]] for n in pairs)
             new = self._add(name, kind, (sa.name, sb.name), sa.shape, op=op or _op_name(fx.target))
@@ -952,23 +958,17 @@ class Layout(LayoutMore):
             return True
         a, b, both, wa, wb, la, node_pairs = pairs
         radix = len(self._names)  # (above every node index paired: the new nodes come after)
-        firsts, made = np.empty(len(node_pairs), dtype=np.int64), np.empty(len(node_pairs), dtype=np.int64)
+        firsts = np.empty(len(node_pairs), dtype=np.int64)
         for k, (na, nb) in enumerate(node_pairs):
             sa, sb = self.nodes[self._names[na]], self.nodes[self._names[nb]]
-            made[k] = self._index(self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
-                                            op=op or _op_name(fx.target)))
-            firsts[k] = self._bases[made[k]] + 1
-        keys = np.array([na * radix + nb for na, nb in node_pairs], dtype=np.int64)  # (sorted, as the pairs)
-        if len(node_pairs) > 1:  # each element its pair's new node
+            new = self._add(name if k == 0 else f"{name}:{k}", kind, (sa.name, sb.name), sa.shape,
+                            op=op or _op_name(fx.target))
+            firsts[k] = self._bases[self._index(new)] + 1
+        if len(node_pairs) > 1:  # each element its pair's new node (the pairs are sorted, as their keys)
+            keys = np.array([na * radix + nb for na, nb in node_pairs], dtype=np.int64)
             firsts = firsts[np.searchsorted(keys, wa * radix + wb)]
         if both.size and both.size == a.size:  # (every element a unit of both operands)
             out = (la + firsts).astype(np.float64)
-            ka, kb = self._rows_pair(operands, shape)
-            if ka is not None and kb is not None:  # (both in rows: each row of the output is its pair's new node's)
-                out = torch.as_tensor(out.reshape(shape))
-                pair_of_row = np.searchsorted(keys, ka[1][:, 0] * radix + kb[1][:, 0])
-                self._set(fx, self._made_in_rows(out, made[pair_of_row], ka[2][:, 0]))
-                return True
         else:
             out = np.where(a > 0, a, b)
             if both.size:
@@ -1035,16 +1035,17 @@ class Layout(LayoutMore):
         shape = np.broadcast_shapes(*(tuple(o.shape) for o in operands))
         ka, kb = self._rows_pair(operands, shape)
         if ka is not None and kb is not None:  # (both in rows, as remembered: paired row by row, nothing decoded)
-            found = self._paired_rows(operands, shape, ka, kb)
+            found = self._paired_rows(ka, kb)
             if self.check_known_rows:
-                assert _same_pairing(found, self._pairing_read(operands, shape)), "remembered pairing differs"
+                full = found.elements(self, operands, shape) if isinstance(found, _RowPairs) else found
+                assert _same_pairing(full, self._pairing_read(operands, shape)), "remembered pairing differs"
             return found
         return self._pairing_read(operands, shape)
 
-    def _paired_rows(self, operands, shape, ka: tuple, kb: tuple):
+    def _paired_rows(self, ka: tuple, kb: tuple):
         """:meth:`_pairing` of two operands whose rows :meth:`_row_positions` knows (``ka``, ``kb``): every element live,
         row r of each one position of one node, its channels in order; paired where the rows' positions agree and
-        the paired nodes have one shape."""
+        the paired nodes have one shape: ``(na, nb)`` for one pair of nodes, else a :class:`_RowPairs`."""
         wa, wb = ka[1][:, 0], kb[1][:, 0]
         if not np.array_equal(ka[2], kb[2]):
             return None
@@ -1052,12 +1053,16 @@ class Layout(LayoutMore):
         node_pairs = [(int(k // radix), int(k % radix)) for k in unique(wa * radix + wb)]
         if any(self.nodes[self._names[x]].shape != self.nodes[self._names[y]].shape for x, y in node_pairs):
             return None
-        if len(node_pairs) == 1:
-            return node_pairs[0]
-        f = shape[-1]
-        la = (np.arange(f, dtype=np.int64)[None, :] * self._sizes()[wa][:, None] + ka[2]).reshape(-1)
-        a, b = (o.numpy().reshape(-1) for o in operands)
-        return a, b, np.arange(a.size), np.repeat(wa, f), np.repeat(wb, f), la, node_pairs
+        return node_pairs[0] if len(node_pairs) == 1 else _RowPairs(wa, wb, ka[2][:, 0], node_pairs)
+
+    def _rows_ids(self, rows_node: np.ndarray, pos: np.ndarray, shape: tuple) -> torch.Tensor:
+        """Ids of ``shape`` (rows × channels, any leading axes) whose row r holds position ``pos[r]`` of node
+        ``rows_node[r]``, its channels in order, remembered so (:meth:`_made_in_rows`)."""
+        first = (np.asarray(self._bases, dtype=np.int64)[rows_node] + 1 + pos).astype(np.float64)
+        step = self._sizes()[rows_node].astype(np.float64)
+        ids = torch.addcmul(torch.as_tensor(first)[:, None], torch.as_tensor(step)[:, None],
+                            torch.arange(shape[-1], dtype=torch.float64)).reshape(shape)
+        return self._made_in_rows(ids, rows_node, pos)
 
     def _pairing_read(self, operands, shape):
         """:meth:`_pairing`, reading the operands' units."""
@@ -1165,7 +1170,6 @@ class Layout(LayoutMore):
             pos, chan = local % p, local // p
         if lead == (1,) and not const.any() and (which == which[:, :1]).all() and not (pos == pos[:, :1]).all():
             return self.project(self._flat(which[0, 0], local[0], name), out_features, name, op)
-        rows_node = None
         if const.any() or not ((which == which[:, :1]).all() and (pos == pos[:, :1]).all()):
             made = self._project_across(which, pos, chan, const, lead, out_features, name, op)
             if made is None:
@@ -1173,25 +1177,18 @@ class Layout(LayoutMore):
                                               name, op)
         else:
             sigs, inverse = signatures or _signatures(which[:, 0], chan)
-            base, step = np.empty(len(sigs), dtype=np.float64), np.empty(len(sigs), dtype=np.float64)
             made_nodes = np.empty(len(sigs), dtype=np.int64)
             for k, sig in enumerate(sigs):
                 src = self._select(int(sig[0]), sig[1:], name)
-                spatial = self._spatial(int(sig[0]))
-                new = self._pointwise(name if k == 0 else f"{name}:{k}", src, spatial, out_features, op)
+                new = self._pointwise(name if k == 0 else f"{name}:{k}", src, self._spatial(int(sig[0])), out_features,
+                                      op)
                 made_nodes[k] = self._index(new)
-                base[k], step[k] = self._bases[made_nodes[k]] + 1, max(math.prod(spatial), 1)
-            inverse = np.asarray(inverse).reshape(-1)
-            rows_node = made_nodes[inverse]  # (row r: position pos[r] of this node, its channels in order)
-            if len(sigs) == 1:  # (one map: its ids in one pass)
-                made = torch.as_tensor(pos[:, :1] + base[0], dtype=torch.float64) + \
-                    torch.arange(out_features, dtype=torch.float64) * step[0]
-            else:  # (each row its map's: all rows at once)
-                made = (pos[:, :1] + base[inverse][:, None]) + \
-                    np.arange(out_features, dtype=np.float64)[None, :] * step[inverse][:, None]
+            rows_node = made_nodes[np.asarray(inverse).reshape(-1)]  # (row r: position pos[r] of its map's node)
+            if every:  # (all rows at once, remembered in rows)
+                return self._rows_ids(rows_node, pos[:, 0], (*lead, out_features))
+            made = self._rows_ids(rows_node, pos[:, 0], (len(rows_node), out_features))
         if every:
-            made = torch.as_tensor(made).reshape(*lead, out_features)
-            return self._made_in_rows(made, rows_node, pos[:, 0]) if rows_node is not None else made
+            return torch.as_tensor(made).reshape(*lead, out_features)
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
         out[live] = np.asarray(made)
         return torch.as_tensor(out).reshape(*lead, out_features)
@@ -2022,6 +2019,14 @@ class Layout(LayoutMore):
         channel of every row j that i may attend, at the position of d: per group g (a head) a 1×1 convolution
         from the head's value channels to its Lq output channels, once per channel. None when ``v`` is laid
         out as tokens (the usual attention)."""
+        if v.shape[-1] and self._known_rows(v.reshape(-1, v.shape[-1])) is not None:
+            if self.check_known_rows:  # (rows of tokens, as remembered: each row one position, its channels in order)
+                assert self._attend_channels_read(v, allowed, lead, name) is None, "remembered value rows differ"
+            return None
+        return self._attend_channels_read(v, allowed, lead, name)
+
+    def _attend_channels_read(self, v: torch.Tensor, allowed: np.ndarray, lead, name: str) -> torch.Tensor | None:
+        """:meth:`_attend_channels`, reading the values' units."""
         which, local, const = self._decode(v)
         if const.any() or v.shape[-1] < 2:
             return None
@@ -2258,6 +2263,30 @@ def _same_rows(a: tuple, b: tuple) -> bool:
     (*arrays_a, (sigs_a, inv_a)), (*arrays_b, (sigs_b, inv_b)) = a, b
     return all(np.array_equal(x, y) for x, y in zip(arrays_a, arrays_b)) and np.array_equal(inv_a, inv_b) and \
         len(sigs_a) == len(sigs_b) and all(np.array_equal(x, y) for x, y in zip(sigs_a, sigs_b))
+
+
+class _RowPairs:
+    """:meth:`Layout._pairing` of two operands in rows that pair several nodes: per row, each operand's node
+    (``wa``, ``wb``) and the position (``pos``, the same in both), and the distinct pairs of nodes (``nodes``,
+    sorted)."""
+
+    __slots__ = ("wa", "wb", "pos", "nodes")
+
+    def __init__(self, wa: np.ndarray, wb: np.ndarray, pos: np.ndarray, nodes: list):
+        self.wa, self.wb, self.pos, self.nodes = wa, wb, pos, nodes
+
+    def pair_of_rows(self) -> np.ndarray:
+        """The index in ``nodes`` of every row's pair."""
+        radix = max(max(self.wa.max(), self.wb.max()) + 1, 1)
+        keys = np.array([na * radix + nb for na, nb in self.nodes], dtype=np.int64)
+        return np.searchsorted(keys, self.wa * radix + self.wb)
+
+    def elements(self, layout: "Layout", operands: list, shape: tuple) -> tuple:
+        """The same answer element by element, as reading the operands gives it: ``(a, b, both, wa, wb, la, nodes)``."""
+        f = shape[-1]
+        la = (np.arange(f, dtype=np.int64)[None, :] * layout._sizes()[self.wa][:, None] + self.pos[:, None]).reshape(-1)
+        a, b = (o.numpy().reshape(-1) for o in operands)
+        return a, b, np.arange(a.size), np.repeat(self.wa, f), np.repeat(self.wb, f), la, self.nodes
 
 
 def _same_pairing(a, b) -> bool:

@@ -103,3 +103,20 @@ def test_pairing_remembered_rows_as_reading_them(order):
     read = lay._pairing_read([a[None], b[None]], (1, 9, 4))
     assert _layout._same_pairing(remembered, read)
     assert (remembered is None) == (order != "same")
+
+
+def test_pairing_rows_of_several_nodes_as_reading_them():
+    """Tokens beside the positions (ViT's class token): each operand's rows hold two nodes; the pairs of nodes are
+    found row by row, and element by element they are what reading the operands gives."""
+    lay = layout([(4, 3, 3), (4,), (4, 3, 3), (4,)])
+
+    def tokens(token: str, grid: str) -> torch.Tensor:
+        ids = torch.cat([lay.ids_of(token)[0][None], lay.ids_of(grid)[0].reshape(4, -1).T]).contiguous()
+        rows_node = np.array([lay._index(token)] + [lay._index(grid)] * 9)
+        return lay._made_in_rows(ids, rows_node, np.array([0, *range(9)]))
+
+    a, b = tokens("n1", "n0")[None], tokens("n3", "n2")[None]
+    found = lay._pairing([a, b])
+    assert isinstance(found, _layout._RowPairs) and found.nodes == [(0, 2), (1, 3)]
+    assert _layout._same_pairing(found.elements(lay, [a, b], (1, 10, 4)), lay._pairing_read([a, b], (1, 10, 4)))
+    assert found.pair_of_rows().tolist() == [1] + [0] * 9
