@@ -1437,7 +1437,8 @@ class Layout(LayoutMore):
         keys = np.where(const, -1, pos * len(chans) + np.searchsorted(chans, chan))
         srt = np.sort(keys, axis=1)
         dup = ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any()
-        n_pos = np.array([unique(r[r >= 0] // len(chans)).size for r in keys])
+        places = np.where(srt >= 0, srt // len(chans), -1)  # (each row's positions, ascending, constants first)
+        n_pos = (places[:, :1] >= 0).sum(1) + ((places[:, 1:] != places[:, :-1]) & (places[:, 1:] >= 0)).sum(1)
         if nodes.size == 1 and not dup and np.array_equal((~const).sum(1), n_pos * len(chans)) and \
                 lead[:1] == (1,) and self._spatial(int(nodes[0])) and len(lead) - 1 != len(self._spatial(int(nodes[0]))):
             return self._gather_groups(int(nodes[0]), pos, chans, const, rows, lead, out_features, name, op)
@@ -2199,13 +2200,18 @@ class Layout(LayoutMore):
         channels-last (queries, keys, values: its channel thirds): the token at (i, j) attends the key at (k, l)
         where ``same[0][i, k]`` and ``same[1][j, l]``, a product of per-axis relations, so the pool node's axes are
         those relations, with no (H·W)² mask to search. None for any other layout (then :meth:`attend` decides)."""
-        n = self._single(tokens)
+        known = self._known_rows(tokens.reshape(-1, tokens.shape[-1])) if tokens.shape[0] == 1 else None
+        in_order = known is not None and bool((known[1] == known[1][0, 0]).all()) and \
+            np.array_equal(known[2][:, 0], np.arange(len(known[2])))  # (as remembered: token t is position t)
+        n = int(known[1][0, 0]) if in_order else self._single(tokens)
         spatial = (len(same[0]), len(same[1]))
         if n is None or self._spatial(n) != spatial or self.nodes[self._names[n]].shape[0] != 3 * c:
             return None
         npos, base = math.prod(spatial), self._bases[n] + 1
         layout = torch.arange(npos, dtype=torch.float64)[:, None] + torch.arange(3 * c, dtype=torch.float64) * npos
-        if not torch.equal(tokens[0], layout + base):
+        if in_order and self.check_known_rows:
+            assert torch.equal(tokens[0], layout + base), "remembered window tokens differ"
+        if not in_order and not torch.equal(tokens[0], layout + base):
             return None
         src = self._names[n]
         node = self._add(f"{name}:attend", "pool", (src,), (3 * c, *spatial),
