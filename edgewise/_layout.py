@@ -1058,11 +1058,19 @@ class Layout(LayoutMore):
     def _rows_ids(self, rows_node: np.ndarray, pos: np.ndarray, shape: tuple) -> torch.Tensor:
         """Ids of ``shape`` (rows × channels, any leading axes) whose row r holds position ``pos[r]`` of node
         ``rows_node[r]``, its channels in order, remembered so (:meth:`_made_in_rows`)."""
-        first = (np.asarray(self._bases, dtype=np.int64)[rows_node] + 1 + pos).astype(np.float64)
-        step = self._sizes()[rows_node].astype(np.float64)
-        ids = torch.addcmul(torch.as_tensor(first)[:, None], torch.as_tensor(step)[:, None],
-                            torch.arange(shape[-1], dtype=torch.float64)).reshape(shape)
-        return self._made_in_rows(ids, rows_node, pos)
+        first = torch.as_tensor((self._base_array()[rows_node] + 1 + pos).astype(np.float64))[:, None]
+        step, channels = self._sizes()[rows_node], torch.arange(shape[-1], dtype=torch.float64)
+        steps, counts = unique(step, return_counts=True)
+        main = int(steps[counts.argmax()])  # (the rows of the other nodes' sizes, a class token's, written again)
+        ids = first + channels * main  # (one pass over the output: a per-row product would take three)
+        other = np.flatnonzero(step != main)
+        if other.size:
+            ids[other] = first[other] + channels * torch.as_tensor(step[other].astype(np.float64))[:, None]
+        return self._made_in_rows(ids.reshape(shape), rows_node, pos)
+
+    def _base_array(self) -> np.ndarray:
+        """Every node's first unit number, by node index (``_bases`` as an array, kept as nodes are added)."""
+        return self._per_node("_bases_known", lambda n: self._bases[n], np.int64)
 
     def _pairing_read(self, operands, shape):
         """:meth:`_pairing`, reading the operands' units."""
@@ -1227,7 +1235,7 @@ class Layout(LayoutMore):
         if not live.any() or not every and bool(rows[torch.as_tensor(~live)].any()):
             return None
         g = first if every else first[live]
-        bases = np.asarray(self._bases, dtype=np.int64)
+        bases = self._base_array()
         which = np.searchsorted(bases, g, side="right") - 1
         local, sizes = g - bases[which], self._sizes()[which]
         layers, inverse = unique(which, return_inverse=True)
@@ -1264,8 +1272,13 @@ class Layout(LayoutMore):
 
     def _rows_pair(self, operands: list, shape: tuple):
         """What :meth:`_row_positions` answers for each of two operands of shape ``shape`` (None where unknown)."""
-        return [self._known_rows(o.reshape(-1, shape[-1])) if o.ndim and tuple(o.shape) == tuple(shape) else None
+        return [self._known_tensor(o) if tuple(o.shape) == tuple(shape) else None
                 for o in operands]
+
+    def _known_tensor(self, t: torch.Tensor):
+        """:meth:`_known_rows` of ``t``'s rows (its last axis the channels); None at once where ``t`` is not contiguous
+        (its rows would be a copy, never remembered)."""
+        return self._known_rows(t.view(-1, t.shape[-1])) if t.ndim and t.shape[-1] and t.is_contiguous() else None
 
     def _known_rows(self, rows: torch.Tensor):
         """:meth:`_row_positions` of ``rows`` when it is (a view of) a tensor :meth:`_made_in_rows` remembered and
@@ -2020,7 +2033,7 @@ class Layout(LayoutMore):
         channel of every row j that i may attend, at the position of d: per group g (a head) a 1×1 convolution
         from the head's value channels to its Lq output channels, once per channel. None when ``v`` is laid
         out as tokens (the usual attention)."""
-        if v.shape[-1] and self._known_rows(v.reshape(-1, v.shape[-1])) is not None:
+        if self._known_tensor(v) is not None:
             if self.check_known_rows:  # (rows of tokens, as remembered: each row one position, its channels in order)
                 assert self._attend_channels_read(v, allowed, lead, name) is None, "remembered value rows differ"
             return None
@@ -2103,7 +2116,7 @@ class Layout(LayoutMore):
 
     def _places(self, t: torch.Tensor, sizes, name: str, what: str):
         """Per token (B, L): a key for its place (node·RADIX + position, or CONST) and the channel of every element."""
-        known = self._known_rows(t.reshape(-1, t.shape[-1])) if t.ndim and t.shape[-1] else None
+        known = self._known_tensor(t)
         if known is not None:  # (every token one position of one node, its channels in order)
             key = (known[1][:, 0] * _RADIX + known[2][:, 0]).reshape(t.shape[:-1])
             found = key, np.broadcast_to(np.arange(t.shape[-1]), tuple(t.shape))
@@ -2200,7 +2213,7 @@ class Layout(LayoutMore):
         channels-last (queries, keys, values: its channel thirds): the token at (i, j) attends the key at (k, l)
         where ``same[0][i, k]`` and ``same[1][j, l]``, a product of per-axis relations, so the pool node's axes are
         those relations, with no (H·W)² mask to search. None for any other layout (then :meth:`attend` decides)."""
-        known = self._known_rows(tokens.reshape(-1, tokens.shape[-1])) if tokens.shape[0] == 1 else None
+        known = self._known_tensor(tokens) if tokens.shape[0] == 1 else None
         in_order = known is not None and bool((known[1] == known[1][0, 0]).all()) and \
             np.array_equal(known[2][:, 0], np.arange(len(known[2])))  # (as remembered: token t is position t)
         n = int(known[1][0, 0]) if in_order else self._single(tokens)
