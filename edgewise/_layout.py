@@ -1038,7 +1038,7 @@ class Layout(LayoutMore):
             found = self._paired_rows(ka, kb)
             if self.check_known_rows:
                 full = found.elements(self, operands, shape) if isinstance(found, _RowPairs) else found
-                assert _same_pairing(full, self._pairing_read(operands, shape)), "remembered pairing differs"
+                assert _same_answer(full, self._pairing_read(operands, shape)), "remembered pairing differs"
             return found
         return self._pairing_read(operands, shape)
 
@@ -2121,7 +2121,7 @@ class Layout(LayoutMore):
             key = (known[1][:, 0] * _RADIX + known[2][:, 0]).reshape(t.shape[:-1])
             found = key, np.broadcast_to(np.arange(t.shape[-1]), tuple(t.shape))
             if self.check_known_rows:
-                assert _same_pairing(found, self._places_read(t, sizes, name, what)), "remembered places differ"
+                assert _same_answer(found, self._places_read(t, sizes, name, what)), "remembered places differ"
             return found
         return self._places_read(t, sizes, name, what)
 
@@ -2308,8 +2308,9 @@ class _RowPairs:
         return a, b, np.arange(a.size), np.repeat(self.wa, f), np.repeat(self.wb, f), la, self.nodes
 
 
-def _same_pairing(a, b) -> bool:
-    """Whether two answers of :meth:`Layout._pairing` are equal (None, a pair of node indices, or arrays and pairs)."""
+def _same_answer(a, b) -> bool:
+    """Whether two answers of :meth:`Layout._pairing` or :meth:`Layout._places` are equal (None, or tuples of node
+    indices, arrays and lists of pairs)."""
     if a is None or b is None or len(a) != len(b):
         return a is b
     return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a, b))

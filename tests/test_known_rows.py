@@ -101,7 +101,7 @@ def test_pairing_remembered_rows_as_reading_them(order):
     b = lay._made_in_rows(b, np.full(9, index), positions)
     remembered = lay._pairing([a[None], b[None]])
     read = lay._pairing_read([a[None], b[None]], (1, 9, 4))
-    assert _layout._same_pairing(remembered, read)
+    assert _layout._same_answer(remembered, read)
     assert (remembered is None) == (order != "same")
 
 
@@ -118,5 +118,5 @@ def test_pairing_rows_of_several_nodes_as_reading_them():
     a, b = tokens("n1", "n0")[None], tokens("n3", "n2")[None]
     found = lay._pairing([a, b])
     assert isinstance(found, _layout._RowPairs) and found.nodes == [(0, 2), (1, 3)]
-    assert _layout._same_pairing(found.elements(lay, [a, b], (1, 10, 4)), lay._pairing_read([a, b], (1, 10, 4)))
+    assert _layout._same_answer(found.elements(lay, [a, b], (1, 10, 4)), lay._pairing_read([a, b], (1, 10, 4)))
     assert found.pair_of_rows().tolist() == [1] + [0] * 9
