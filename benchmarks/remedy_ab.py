@@ -61,10 +61,13 @@ def main(argv=None) -> int:
     if args.remedy not in remedies.names():
         ap.error(f"unknown remedy {args.remedy!r}; choose from {', '.join(remedies.names())}")
     packages = {"this": edgewise, "against": load_against(args.against.resolve())}
-    shape = parse_shape(args.input)
-    models = {k: importlib.import_module(pkg.__name__ + ".remedies").apply(
-        importlib.import_module(pkg.__name__ + ".models").load(args.model, shape), args.remedy, input_shape=shape)
-        for k, pkg in packages.items()}
+    try:  # (a bad shape, model or a remedy that does not fit it: the error's own sentence, no traceback)
+        shape = parse_shape(args.input)
+        models = {k: importlib.import_module(pkg.__name__ + ".remedies").apply(
+            importlib.import_module(pkg.__name__ + ".models").load(args.model, shape), args.remedy, input_shape=shape)
+            for k, pkg in packages.items()}
+    except (edgewise.EdgewiseError, packages["against"].EdgewiseError) as e:
+        ap.error(str(e).splitlines()[0])
     print(machine_line())
     print(f"this: {HERE}; against: {args.against.resolve()}\n{args.remedy} on {args.model} {args.input}, "
           f"{args.inits} initialisations per measurement")

@@ -29,3 +29,10 @@ def test_remedy_ab_refuses_an_unknown_remedy(tmp_path):
     run = subprocess.run([sys.executable, str(SCRIPT), "--against", str(ROOT), "--remedy", "globl"],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 2 and "unknown remedy 'globl'" in run.stderr and "global" in run.stderr
+
+
+def test_remedy_ab_refuses_an_unknown_model_with_close_names(tmp_path):
+    run = subprocess.run([sys.executable, str(SCRIPT), "--against", str(ROOT), "--model", "torchvision:resnt50"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 2 and "no model 'resnt50'" in run.stderr and "resnet50" in run.stderr
+    assert "Traceback" not in run.stderr
