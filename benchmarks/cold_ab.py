@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     import edgewise
 
     packages = {"this": edgewise, "against": load_against(args.against.resolve())}
-    print(machine_line())
+    machine = machine_line()  # (the load at the start, also in the JSON)
+    print(machine)
     print(f"this: {Path(edgewise.__file__).parent.parent}; against: {args.against.resolve()}")
     shape = (3, args.size, args.size)
     rows = []
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
     print("\nCPU times of cold calls (caches cleared), interleaved; ratio = against's median ÷ this one's "
           "(above 1: this checkout is faster).")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_line(), "against": str(args.against.resolve()),
+        Path(args.json).write_text(json.dumps({"machine": machine, "against": str(args.against.resolve()),
                                                "rows": rows}, indent=1))
     return 0
 

@@ -68,7 +68,8 @@ def main(argv=None) -> int:
             for k, pkg in packages.items()}
     except (edgewise.EdgewiseError, packages["against"].EdgewiseError) as e:
         ap.error(str(e).splitlines()[0])
-    print(machine_line())
+    machine = machine_line()  # (the load at the start, also in the JSON)
+    print(machine)
     print(f"this: {HERE}; against: {args.against.resolve()}\n{args.remedy} on {args.model} {args.input}, "
           f"{args.inits} initialisations per measurement")
     times = {k: [] for k in packages}
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
         print(f"{k:<8} min {row[k]['min_s']:.2f} s, median {row[k]['median_s']:.2f} s")
     print(f"ratio of medians (against ÷ this): {row['ratio_median']:.2f}x; the maps agree (rtol 1e-3)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_line(), "checkout": str(HERE),
+        Path(args.json).write_text(json.dumps({"machine": machine, "checkout": str(HERE),
                                                "against_checkout": str(args.against.resolve()),
                                                "remedy": args.remedy, "model": args.model, "input": args.input,
                                                "inits": args.inits, **row}, indent=1))

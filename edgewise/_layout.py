@@ -1055,9 +1055,9 @@ class Layout(LayoutMore):
             return None
         return node_pairs[0] if len(node_pairs) == 1 else _RowPairs(wa, wb, ka[2][:, 0], node_pairs)
 
-    def _rows_ids(self, rows_node: np.ndarray, pos: np.ndarray, shape: tuple) -> torch.Tensor:
+    def _rows_ids(self, rows_node: np.ndarray, pos: np.ndarray, shape: tuple, remember: bool = True) -> torch.Tensor:
         """Ids of ``shape`` (rows × channels, any leading axes) whose row r holds position ``pos[r]`` of node
-        ``rows_node[r]``, its channels in order, remembered so (:meth:`_made_in_rows`)."""
+        ``rows_node[r]``, its channels in order, remembered so (:meth:`_made_in_rows`) unless ``remember`` is False."""
         first = torch.as_tensor((self._base_array()[rows_node] + 1 + pos).astype(np.float64))[:, None]
         step, channels = self._sizes()[rows_node], torch.arange(shape[-1], dtype=torch.float64)
         steps, counts = unique(step, return_counts=True)
@@ -1066,7 +1066,8 @@ class Layout(LayoutMore):
         other = np.flatnonzero(step != main)
         if other.size:
             ids[other] = first[other] + channels * torch.as_tensor(step[other].astype(np.float64))[:, None]
-        return self._made_in_rows(ids.reshape(shape), rows_node, pos)
+        ids = ids.reshape(shape)
+        return self._made_in_rows(ids, rows_node, pos) if remember else ids
 
     def _base_array(self) -> np.ndarray:
         """Every node's first unit number, by node index (``_bases`` as an array, kept as nodes are added)."""
@@ -1194,7 +1195,7 @@ class Layout(LayoutMore):
             rows_node = made_nodes[np.asarray(inverse).reshape(-1)]  # (row r: position pos[r] of its map's node)
             if every:  # (all rows at once, remembered in rows)
                 return self._rows_ids(rows_node, pos[:, 0], (*lead, out_features))
-            made = self._rows_ids(rows_node, pos[:, 0], (len(rows_node), out_features))
+            made = self._rows_ids(rows_node, pos[:, 0], (len(rows_node), out_features), remember=False)  # (copied)
         if every:
             return torch.as_tensor(made).reshape(*lead, out_features)
         out = np.zeros((rows.shape[0], out_features), dtype=np.float64)
