@@ -254,16 +254,18 @@ class LRU:
 
 
 class GraphCache:
-    """Traced Graphs by fingerprint: per model object (the same Graph again while its fingerprint holds)
-    and, for shareable fingerprints, across model objects in a small LRU.
+    """Traced Graphs (or any value worked out from an architecture alone) by fingerprint: per model object
+    (the same value again while its fingerprint holds) and, for shareable fingerprints, across model objects
+    in a small LRU.
 
     The LRU keeps its own copy of every Graph and hands out copies, so a caller that changes the Graph
-    it got cannot change what another model gets.
+    it got cannot change what another model gets (``copy``: how a value is copied; None for immutable ones).
     """
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 8, copy=lambda value: value.copy()):
         self._by_model: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
         self._shared = LRU(size)
+        self._copy = copy or (lambda value: value)
 
     def get(self, model: nn.Module, key, shareable: bool):
         """The cached Graph for ``model`` under ``key``, or None."""
@@ -273,14 +275,14 @@ class GraphCache:
         graph = self._shared.get(key) if shareable else None
         if graph is None:
             return None
-        graph = graph.copy()
+        graph = self._copy(graph)
         self._by_model[model] = (key, graph)
         return graph
 
     def put(self, model: nn.Module, key, shareable: bool, graph) -> None:
         self._by_model[model] = (key, graph)
         if shareable:
-            self._shared.put(key, graph.copy())
+            self._shared.put(key, self._copy(graph))
 
     def clear(self) -> None:
         self._by_model.clear()

@@ -19,12 +19,15 @@ import math
 import os
 import re
 
+from typing import NamedTuple
+
 import torch
 
+from ._fingerprint import GraphCache, fingerprint
 from .errors import EdgewiseError
 
 __all__ = ["DEFAULT_CAP", "budget", "check", "fmt_bytes", "check_layers", "check_sensitivity", "check_perturbation",
-           "check_scaling", "check_runs"]
+           "check_scaling", "check_runs", "Cost", "forward_cost", "forward_costs"]
 
 DEFAULT_CAP = 16 << 30  #: the budget's upper bound when EDGEWISE_MEMORY is not set
 LAYER_BYTES = 64 << 10  # one spec layer built, traced and counted (measured 35–95 KiB on 1x64)
@@ -145,11 +148,26 @@ def check_runs(n_runs: int, what: str = "the experiment", option: str = "--seeds
 
 def activation_bytes(module, input_shape) -> int:
     """Bytes of every leaf module's output for one input, from one no-grad forward of a zero input."""
-    return forward_cost(module, input_shape)[0]
+    return forward_costs(module, input_shape).activations
+
+
+class Cost(NamedTuple):
+    """What one forward pass of one input takes (see :func:`forward_costs`)."""
+
+    activations: int  #: bytes of every leaf module's output
+    flops: int  #: floating-point operations as FlopCounterMode counts them
+    multiply_adds: int  #: every convolution or linear weight (``*weight``) times the outputs that use it
 
 
 def forward_cost(module, input_shape) -> tuple[int, int]:
-    """(activation bytes, floating-point operations) of one forward pass on one input, measured together.
+    """(activation bytes, floating-point operations) of one forward pass on one input (:func:`forward_costs`)."""
+    return forward_costs(module, input_shape)[:2]
+
+
+def forward_costs(module, input_shape) -> Cost:
+    """:class:`Cost` of one forward pass on one input, measured together in one no-grad pass of a zero input
+    (eval mode; modes restored after), and remembered by the architecture's fingerprint, as traces are: another
+    call on this architecture and input shape runs nothing (a report asks for the same model's costs three times).
 
     The operations are those ``torch.utils.flop_counter.FlopCounterMode`` counts (convolutions and matrix
     products, bias additions and everything elementwise left out). Where the pass calls only convolutions,
@@ -157,28 +175,43 @@ def forward_cost(module, input_shape) -> tuple[int, int]:
     :class:`_ShapeFlops` (exactly FlopCounterMode's formulas, without the torch._dynamo import, ~1.5 s, that
     entering FlopCounterMode costs a fresh process); anything else is counted by a second pass under
     FlopCounterMode itself."""
-    total = [0]
+    p = next(module.parameters(), None)
+    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    where = (tuple(input_shape), dtype, p.device if p is not None else None)
+    arch, shareable = fingerprint(module)
+    cost = _COSTS.get(module, (arch, *where), shareable)
+    if cost is None:
+        cost = _measure(module, torch.zeros((1, *input_shape), dtype=dtype, device=where[2]))
+        arch, shareable = fingerprint(module)  # a first pass may draw (the global remedy's connections)
+        _COSTS.put(module, (arch, *where), shareable, cost)
+    return cost
+
+
+def _measure(module, x: torch.Tensor) -> Cost:
+    total, macs = [0], [0]
 
     def hook(_mod, _inp, out):
         for t in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(t, torch.Tensor):
                 total[0] += t.numel() * t.element_size()
 
-    leaves = [m for m in module.modules() if not list(m.children())]
+    def weights(mod, _inp, out):
+        per_unit = sum(p[0].numel() for n, p in mod.named_parameters(recurse=False) if n.endswith("weight"))
+        macs[0] += per_unit * out[0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if not list(m.children())]
+    handles += [m.register_forward_hook(weights) for m in module.modules()
+                if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear))]
     modes = [(m, m.training) for m in module.modules()]
     module.eval()  # no batch-norm statistics are updated
-    handles = [m.register_forward_hook(hook) for m in leaves]
     try:
-        p = next(module.parameters(), None)
-        dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
-        x = torch.zeros((1, *input_shape), dtype=dtype, device=p.device if p is not None else None)
         with torch.no_grad(), _ShapeFlops() as counted:
             module(x)
         flops = counted.flops
         if counted.unknown:
             from torch.utils.flop_counter import FlopCounterMode
 
-            total[0] = 0  # the hooks run again
+            total[0] = macs[0] = 0  # the hooks run again
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
                 module(x)
             flops = int(counter.get_total_flops())
@@ -187,7 +220,7 @@ def forward_cost(module, input_shape) -> tuple[int, int]:
             h.remove()
         for m, training in modes:
             m.training = training
-    return total[0], flops
+    return Cost(total[0], flops, macs[0])
 
 
 #: torch functions with no matrix product or convolution inside: FlopCounterMode counts them as 0 operations
@@ -205,7 +238,8 @@ _NO_FLOPS = frozenset("""
     adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d
     adaptive_max_pool3d batch_norm instance_norm layer_norm group_norm local_response_norm dropout dropout1d
     dropout2d dropout3d alpha_dropout feature_alpha_dropout interpolate upsample pixel_shuffle pixel_unshuffle
-    channel_shuffle
+    channel_shuffle rand rand_like randn randn_like randint randperm argsort sort topk eq ne lt le gt ge __eq__ __ne__
+    __lt__ __le__ __gt__ __ge__ any all nonzero
 """.split())
 
 
@@ -262,3 +296,8 @@ def _batched(x, w) -> bool:
     """A batched input and a weight of the dimensions the formulas assume (else FlopCounterMode counts)."""
     return isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and (
         x.dim() == w.dim() >= 3 or w.dim() == 2 and x.dim() >= 2)
+
+
+#: forward costs by architecture fingerprint and input shape, dtype and device (see :func:`forward_costs`; a
+#: Cost is immutable: handed out as it is)
+_COSTS = GraphCache(copy=None)

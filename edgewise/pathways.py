@@ -177,11 +177,13 @@ def layer_counts(model, input_shape=None, to="all", layer: str | None = None, ex
 
 
 def clear_caches() -> None:
-    """Forget every trace, axis matrix and counting plan kept between calls (a cold start, for benchmarks)."""
-    from . import _axis, _layout, _trace
+    """Forget every trace, axis matrix, counting plan and forward cost kept between calls (a cold start, for
+    benchmarks)."""
+    from . import _axis, _layout, _trace, limits
     from ._counts import scaled
 
     _trace._CACHE.clear()
+    limits._COSTS.clear()
     _layout._AXIS_OPS.clear()
     _trace._FX.clear()
     _trace._CONV_AXES.clear()

@@ -24,7 +24,7 @@ import difflib
 import math
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -105,6 +105,19 @@ class Sensitivity(Result):
 
     def arrays(self) -> dict:
         return {"map": self.map, "stderr": self.stderr, "samples": self.samples}
+
+    def first(self, n: int) -> "Sensitivity":
+        """This Monte-Carlo result cut to its first ``n`` initialisations: what :func:`init_sensitivity` gives
+        with ``n_inits=n`` and the same seed (its initialisations' seeds are drawn in order; the same maps
+        bit for bit where it loops, to float rounding where vmap batches them differently)."""
+        if self.method != "init" or not 2 <= n <= (self.n_inits or 0):
+            raise EdgewiseError(f"first({n}): needs a Monte-Carlo result ({self.method!r} here) of at least {n} "
+                                f"initialisations ({self.n_inits} here), and n ≥ 2")
+        if n == self.n_inits:
+            return self
+        return replace(_from_samples(self.samples[:n]), agg=self.agg, to=self.to, layer=self.layer,
+                       method=self.method, model=self.model, input_shape=self.input_shape, n_inits=n, std=self.std,
+                       seed=self.seed, fixed=self.fixed, init=self.init)
 
 
 @dataclass
@@ -411,10 +424,15 @@ def _sample_maps(target: _Target, state, x, to, agg: str, signs=None, chunk: int
 
 
 def _result_from_samples(samples: torch.Tensor, **kw) -> Sensitivity:
-    s = samples.detach().double().cpu().numpy()
+    return replace(_from_samples(samples.detach().double().cpu().numpy()), **kw)
+
+
+def _from_samples(s: np.ndarray) -> Sensitivity:
+    """A result of the float64 per-sample maps ``s`` (its other fields left to the caller)."""
     mean = s.mean(axis=0)
     stderr = s.std(axis=0, ddof=1) / math.sqrt(s.shape[0]) if s.shape[0] > 1 else np.full_like(mean, np.nan)
-    return Sensitivity(map=mean, stderr=stderr, samples=s, summary=map_metrics(mean), **kw)
+    return Sensitivity(map=mean, stderr=stderr, samples=s, agg="", to=None, layer="", method="",
+                       summary=map_metrics(mean))
 
 
 def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = None, *, n_samples: int = 8,

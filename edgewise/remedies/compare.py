@@ -6,13 +6,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from torch import nn
 
 from .._trace import parse_shape, trace
 from ..errors import EdgewiseError
 from ..facts import map_spread
 from ..geometry import receptive_field
+from ..limits import forward_costs
 from ..models import describe, load
 from ..pathways import pathways
 from ..results import Result
@@ -30,8 +30,9 @@ class Comparison(Result):
     :func:`edgewise.facts.spread` (``max_over_min``, ``unread``, ``uniform``, …), ``rf_size`` (output
     layer, per axis), ``uneven_layers`` (layers that read their padding on one side only),
     ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
-    ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, and ``error`` when the remedy does
-    not fit this model.
+    ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, ``error`` when the remedy does
+    not fit this model, and ``unchanged`` when every layer it rewrote computes what it did (the row then
+    repeats the original's numbers).
     """
 
     model: str
@@ -61,22 +62,8 @@ class Comparison(Result):
 def multiply_adds(model: nn.Module, input_shape) -> int:
     """Multiply-adds of one forward pass of a single input: every weight (``*weight`` parameter of a
     convolution or linear layer, extra coordinate and global weights included) times the output
-    positions that use it."""
-    total = [0]
-
-    def hook(mod, _inp, out):
-        per_unit = sum(p[0].numel() for n, p in mod.named_parameters(recurse=False) if n.endswith("weight"))
-        total[0] += per_unit * out[0].numel()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros((1, *input_shape)))
-    finally:
-        for h in handles:
-            h.remove()
-    return total[0]
+    positions that use it (:func:`edgewise.limits.forward_costs`)."""
+    return forward_costs(model, input_shape).multiply_adds
 
 
 def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
@@ -103,13 +90,21 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
     if n_inits:
         from ..sensitivity import init_sensitivity
 
-        result = measured if measured is not None and measured.n_inits == n_inits and measured.seed == seed \
-            else init_sensitivity(module, shape, n_inits=n_inits, seed=seed, on_chunk=on_chunk, in_place=disposable)
+        # the first n of a run's initialisations are a run of n (the seeds are drawn in order)
+        result = measured.first(n_inits) if measured is not None and measured.n_inits >= n_inits and \
+            measured.seed == seed else init_sensitivity(module, shape, n_inits=n_inits, seed=seed, on_chunk=on_chunk,
+                                                        in_place=disposable)
         sens, row["n_inits"] = result.map, n_inits
         for k in ("center_edge_ratio", "center_corner_ratio"):
             if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
                 row[f"sensitivity_{k}"] = result.summary[k]
     return row, p.log10, sens
+
+
+def _same_as(base: dict, name: str, changed: int) -> dict:
+    """The row of a remedy that left the model computing what it did: the original's numbers."""
+    return {**base, "name": name, "changed_layers": changed, "unchanged": True, "parameters_change": 0.0,
+            "multiply_adds_change": 0.0}
 
 
 LARGE_BYTES = 1 << 24  # 16 MiB of parameters (ResNet-18 has 45)
@@ -139,8 +134,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             initialisations of each variant (:func:`edgewise.sensitivity.init_sensitivity`; rows get
             ``sensitivity_center_*_ratio``, ``sensitivity`` holds the maps); 0 skips it.
         seed: seeds those initialisations (the same draws as ``init_sensitivity(..., seed=seed)``).
-        original: the original's :class:`~edgewise.sensitivity.Sensitivity` when already measured with these
-            ``n_inits`` and ``seed`` (it is then not measured again).
+        original: the original's :class:`~edgewise.sensitivity.Sensitivity` when already measured with this
+            ``seed`` and at least ``n_inits`` initialisations (its first ``n_inits`` are used, not measured again).
         step: ``step(text)`` before each variant and after each chunk of its initialisations (a progress
             hook: ``"same (2/12)"``, ``"same (2/12), initialisations 8/32"``).
         norm_stats: whether normalisation statistics are connections in the path counts (see
@@ -148,7 +143,9 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
-        ResNet's maps below a stride) gets a row with ``error`` instead of numbers.
+        ResNet's maps below a stride) gets a row with ``error`` instead of numbers. A remedy whose every
+        rewritten layer computes what it did (``same`` on a ResNet, whose layers already pad that way) is the
+        original: its row repeats the original's numbers, with ``unchanged`` set, and is not measured again.
     """
     if input_shape is None:
         input_shape = getattr(model, "input_shape", None)
@@ -178,9 +175,14 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
     for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
         on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
         try:
-            row, log10, s = _row(name, apply(module, name, input_shape=shape), shape, base, n_inits, seed,
-                                 on_chunk=on_chunk, disposable=True,  # the rewritten copy is ours to reinitialise
-                                 norm_stats=norm_stats)
+            variant = apply(module, name, input_shape=shape)
+            if all(c["unchanged"] for c in changes(variant)[len(changes(module)):]):
+                row, log10, s = _same_as(base, name, len(changes(variant))), base_map, base_sens
+            else:
+                row, log10, s = _row(name, variant, shape, base, n_inits, seed, on_chunk=on_chunk,
+                                     disposable=True,  # the rewritten copy is ours to reinitialise
+                                     norm_stats=norm_stats)
+            del variant
         except EdgewiseError as e:
             rows.append({"name": name, "error": str(e).splitlines()[0]})
             continue

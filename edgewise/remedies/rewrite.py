@@ -6,12 +6,12 @@ import copy
 import difflib
 import zlib
 
-import torch
 import torch.nn as nn
 
 from .._axis import Window
 from .._trace import _module_op, _Unsupported, parse_shape
 from ..errors import EdgewiseError
+from ..limits import forward_costs
 from .registry import COMMON_OPTIONS, get
 from .transforms import describe, geometry
 
@@ -73,19 +73,22 @@ def _check_options(remedy, options: dict) -> dict:
 
 
 def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
-    """Run the rewritten model once (eval mode, no grad: no statistics move) to check that shapes still fit."""
-    flags = {m: m.training for m in model.modules()}
-    p = next(iter(model.parameters()), None)
-    x = torch.zeros(1, *shape, device=p.device if p is not None else None,
-                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    """Run the rewritten model once (eval mode, no grad: no statistics move) to check that shapes still fit; the
+    pass measures its cost too (:func:`edgewise.limits.forward_costs` remembers it for the comparison). Where it
+    does not fit, a second pass finds the last sliding window it entered, for the message."""
+    try:
+        forward_costs(model, shape)
+        return
+    except EdgewiseError:
+        raise
+    except Exception:  # noqa: BLE001 - any failure: the pass below says where, with this error
+        pass
     entered: list = []  # (layer name, module, input spatial size) of every sliding window run so far
     windows = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
     handles = [m.register_forward_pre_hook(lambda mod, args, n=n: entered.append((n, mod, tuple(args[0].shape[2:]))))
                for n, m in model.named_modules() if isinstance(m, windows)]
     try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
+        forward_costs(model, shape)
     except EdgewiseError:
         raise
     except Exception as e:
@@ -93,8 +96,6 @@ def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
     finally:
         for h in handles:
             h.remove()
-        for m, t in flags.items():
-            m.training = t
 
 
 def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
@@ -137,7 +138,8 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
 
     Returns:
         The new module, with ``remedy_changes``: one dict per changed layer (``layer``, ``remedy``, ``old``,
-        ``new`` class names, ``change``), appended to the input's own record. Spec nets keep ``spec`` and
+        ``new`` class names, ``change``, and ``unchanged``: the layer computes what it did, e.g. ``same`` on a
+        layer that already pads that way), appended to the input's own record. Spec nets keep ``spec`` and
         ``input_shape``; a padding remedy sets ``padding`` to its name.
 
     Example:
@@ -187,7 +189,8 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
         if "seed" in kwargs:  # each layer its own stream, stable under adding or removing other layers
             kwargs["seed"] = zlib.crc32(f"{kwargs['seed']}:{n}".encode())
         layer = entry.transform(conv, name=n, pads=pads, current_mode=mode, **kwargs)
-        text = _change_text(before, describe(layer))
+        after = describe(layer)
+        text = _change_text(before, after)
         if folded:
             setattr(parent, pad_key, nn.Identity())
             text = f"folds {'.'.join(filter(None, [parent_name, pad_key]))} into it; {text}"
@@ -198,13 +201,13 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
         elif layer is not conv:
             setattr(parent, key, layer)
         records.append({"layer": n, "remedy": entry.name, "old": type(conv).__name__, "new": type(layer).__name__,
-                        "change": text})
-    shape = options.get("input_shape") or getattr(model, "input_shape", None)
-    if shape is not None:
-        _probe(new, parse_shape(shape), entry.name, name)
+                        "change": text, "unchanged": before == after})
     if entry.kind == "padding" and isinstance(getattr(model, "spec", None), str):
         new.padding = entry.name
     new.remedy_changes = list(getattr(model, "remedy_changes", [])) + records
+    shape = options.get("input_shape") or getattr(model, "input_shape", None)
+    if shape is not None:  # (last: the cost it measures is remembered for the finished model)
+        _probe(new, parse_shape(shape), entry.name, name)
     return new
 
 

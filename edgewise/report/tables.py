@@ -115,8 +115,12 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
     n_inits = next((r["n_inits"] for r in comparison.rows if "n_inits" in r), None)
     headers = ["remedy", "paths", "max/min", "effect"] + (["sens."] if sens else []) + \
         ["RF", "uneven", "params", "MACs", "edits"]
-    rows, flagged, misfits = [], [], []
+    rows, flagged, misfits, same = [], [], [], []
     for r in ranked(comparison.rows):
+        if r.get("unchanged"):
+            n = r["changed_layers"]
+            same.append(f"{r['name']}: its {n} rewritten layer{'s compute' if n != 1 else ' computes'} what "
+                        f"{'they' if n != 1 else 'it'} did, so its numbers are the original's.")
         if "error" in r:
             flagged.append(len(rows))
             rows.append([r["name"]] + ["—"] * (len(headers) - 1))
@@ -137,5 +141,5 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
-             + (f" original: the model as given ({padding} padding)." if padding else ""), *misfits]
+             + (f" original: the model as given ({padding} padding)." if padding else ""), *same, *misfits]
     return Rows(headers, rows, notes, flagged)
