@@ -16,7 +16,8 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup"]
+__all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
+           "and_list"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -169,3 +170,9 @@ def sup(text: str, html: bool = True) -> str:
     import re
 
     return re.sub(r"\^\{([^{}<>]{1,24})\}", (r"<sup>\1</sup>" if html else r"^\1"), text)
+
+
+def and_list(items) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

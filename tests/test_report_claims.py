@@ -89,12 +89,60 @@ def test_pooling_and_dense_layers_answered_from_the_model(page):
     assert valid["q1"]["padding"] == "valid" and valid["q1"]["laws"]["valid"]["kind"] == "exponential"
 
 
+def test_most_uneven_names_every_variant_at_the_largest_spread(page):
+    """The sentence names every centre-heavy variant at the largest max/min in the saved rows (not the first of
+    them), and says "as the original" exactly when the original's is that large."""
+    data = page / "data" / "torchvision-resnet18"
+    rows = json.loads((data / "remedies.json").read_text())["rows"]
+    fits = [r for r in rows if "error" not in r and r["name"] != "original"]
+    heavy = [r for r in fits if correction(r["center_corner_ratio"], r) == "centre-heavy"]
+    most = max(r["max_over_min"] for r in heavy)
+    tops = {r["name"] for r in heavy if r["max_over_min"] == pytest.approx(most, rel=1e-9)}
+    text = re.sub(r"<[^>]+>", "", (page / "index.html").read_text())
+    said = re.search(r"Pathway maps of torchvision:resnet18 after each remedy\..*?Most uneven: ([^(]+) \(max/min "
+                     r"[^,)]+(, as the original)?\)", text, re.S)
+    assert said and set(re.split(r", | and ", said.group(1).strip())) == tops
+    assert bool(said.group(2)) == (rows[0]["max_over_min"] == pytest.approx(most, rel=1e-9))
+
+
+@pytest.mark.parametrize("spreads, said", [
+    ({"same": 385.0, "partial": 385.0, "reflect": 303.0},
+     "Most uneven: same and partial (max/min 385×, as the original)."),
+    ({"same": 385.0, "coordconv": 385.0, "reflect": 586.0}, "Most uneven: reflect (max/min 586×)."),
+    ({"same": 385.0, "partial": 385.0, "coordconv": 385.0}, "Most uneven: same, partial and coordconv (max/min 385×, "
+                                                             "as the original)."),
+])
+def test_most_uneven_ties(spreads, said):
+    from types import SimpleNamespace
+
+    from edgewise.report.sections import spread_sentence
+
+    def row(name, spread):
+        return {"name": name, "center_corner_ratio": 66.0, "max_over_min": spread, "unread": 0, "uniform": False}
+
+    subject = SimpleNamespace(ev=SimpleNamespace(shape=(3, 64, 64)), ratio=lambda r: r["center_corner_ratio"])
+    rows = [row("original", 385.0)] + [row(n, v) for n, v in spreads.items()]
+    assert spread_sentence(subject, rows).endswith(said)
+
+
 # ----------------------------------------------------------------------- the checker catches what was wrong
 
 def test_old_wording_uniform_from_a_ratio_fails(page):
     old = "Every position gets the same count with full, circular, symmetric."
     problems = check_captions(old + " nonoverlapping never reads 31", page / "data" / SLUG)
     assert any("symmetric uniform" in p for p in problems)
+
+
+def test_fabricated_most_uneven_fails(page):
+    from edgewise.report.tables import ratio_text
+
+    data = page / "data" / "torchvision-resnet18"
+    original = json.loads((data / "remedies.json").read_text())["rows"][0]["max_over_min"]
+    problems = check_captions(f"Most uneven: circular and same (max/min {ratio_text(original)}, as the original).",
+                              data)
+    assert any("circular is most uneven" in p for p in problems)
+    assert any("circular is as uneven as the original" in p for p in problems)
+    assert not any(" same " in p for p in problems)  # (same is the original: both claims hold for it)
 
 
 def test_unread_positions_not_mentioned_fails(page):

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import EdgewiseError
+from ..facts import and_list
 from ._common import ProbeResult, cached, placement, progress_bar, run_key, running
 from .perturb import _x
 
@@ -219,7 +220,7 @@ class Border1dExplanation(ProbeResult):
                     "there is no asymmetry to explain.")
         if self.data_explains:
             data = (f"the class sits in the signal's {info} (its {_END_WORD[info]} k samples carry more class "
-                    f"information than its {_END_WORD[_OTHER[info]]} k for k = {_and(self.ks)}) and reversing the "
+                    f"information than its {_END_WORD[_OTHER[info]]} k for k = {and_list(self.ks)}) and reversing the "
                     f"signals moves the deficit from the {d} to the {r}; " + self._profile_clause())
         else:
             why = []
@@ -227,7 +228,7 @@ class Border1dExplanation(ProbeResult):
                 why.append(f"reversing the signals {'leaves the deficit at the ' + d if r == d else 'removes it'}")
             if info != d:
                 why.append(f"the signal's {_END_WORD[d]} k samples do not carry more class information than its "
-                           f"{_END_WORD[_OTHER[d]]} k for every k = {_and(self.ks)}" if info is None else
+                           f"{_END_WORD[_OTHER[d]]} k for every k = {and_list(self.ks)}" if info is None else
                            f"the class information sits at the signal's {info}, not its {d}")
             data = "the data does not explain it: " + " and ".join(why)
         if self.data_explains and self.padding_cleared and self.splits_are_shifts:
@@ -250,12 +251,6 @@ class Border1dExplanation(ProbeResult):
         if info is not None and d == info and r == _OTHER[info]:
             return f"the perturbation profile follows the information: {said}"
         return f"but the perturbation profile does not follow the information: {said}"
-
-
-def _and(items) -> str:
-    """'5, 10 and 20'."""
-    items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 _END_WORD = {"start": "first", "end": "last"}

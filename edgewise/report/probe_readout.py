@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import EdgewiseError
+from ..facts import and_list
 from .figures import BLUE, GREEN, GREY, ORANGE, STYLE, VERMILION, new_figure, record_panels, wrap
 
 __all__ = ["plot_readout_curves", "plot_readout_example"]
@@ -17,10 +18,6 @@ _COLOURS = (BLUE, VERMILION, GREEN, ORANGE, GREY)
 #: (line style, marker) per line, so lines that coincide (two paddings at exactly 0) both stay visible
 _LINES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"))
 
-
-def _list_and(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _tick(name: str, sizes, most: int = 26) -> str:
@@ -89,7 +86,7 @@ def plot_readout_curves(results, title: str | None = None) -> Figure:
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(results)),
                    frameon=False, title=band, title_fontsize=9)
         flat = [label for label, r in results.items() if r.uniform.all()]
-        note = (f"{_list_and(flat)}: features uniform over positions at every layer and seed (max = min in "
+        note = (f"{and_list(flat)}: features uniform over positions at every layer and seed (max = min in "
                 "every channel), so exactly 0" if flat else "")
         fig.suptitle(wrap(title or f"Position readout per layer: {first.model}, {first.data} inputs", 4.2 * n_t, 12)
                      + (f"\n{note}" if note else ""), fontsize=12)

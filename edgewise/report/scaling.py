@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
+from ..facts import and_list
 from .figures import BLUE, GREEN, GREY, ORANGE, STYLE, VERMILION, new_figure
 from .tables import Rows, ratio_text
 
@@ -106,10 +107,6 @@ def _deepest(result, padding) -> tuple[int, float] | None:
     return None
 
 
-def _names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def _detail(result, padding, law) -> str:
     """The numbers behind one padding's law, for the caption."""
     p, deepest = law["params"], _deepest(result, padding)
@@ -170,7 +167,7 @@ def scaling_caption(result) -> str:
         if not names:
             continue
         verb = (one if len(names) == 1 else many).format(growth=_growth(result))
-        subject = _names(names)
+        subject = and_list(names)
         if kind in ("uniform", "none"):
             text.append(f"{subject[0].upper()}{subject[1:]} {verb}.")
             continue
@@ -183,7 +180,7 @@ def scaling_caption(result) -> str:
                     f"{inner}).")
     below = [p for p in result.ratios if (d := _deepest(result, p)) and d[1] < 1]
     if below:
-        text.append(f"Below 1 ({_names(below)}): the {result.key} gets more paths than the centre.")
+        text.append(f"Below 1 ({and_list(below)}): the {result.key} gets more paths than the centre.")
     return " ".join(text)
 
 
@@ -303,7 +300,7 @@ def plot_scaling(result) -> Figure:
             axes[1].xaxis.set_minor_formatter(NullFormatter())
             axes[1].set_xlabel("depth L (log scale)")
             axes[0].set_title("every padding", fontsize=11)
-            axes[1].set_title(f"without {_names([s['padding'] for s in steep])}, zoomed in", fontsize=11)
+            axes[1].set_title(f"without {and_list([s['padding'] for s in steep])}, zoomed in", fontsize=11)
         for ax in axes:
             ax.set_ylabel(f"centre / {result.key} path ratio")
         handles = [Line2D([], [], linestyle=s["style"], label=s["label"], **s["look"]) for s in series]

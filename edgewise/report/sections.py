@@ -7,6 +7,7 @@ also saves every figure as PNG and every result as JSON/NPY/CSV beside the page.
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from .. import nets
 from .._axis import Adaptive, Resample, Transposed, Window
 from .._stats import describe as describe_norm_stats
 from ..answer import Evidence
+from ..facts import and_list
 from ..results import write_atomic, write_json
 from . import page, pascal
 from .figures import panels
@@ -149,9 +151,13 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
             said.append(f"{r['name']} over-corrects: the {words.border} gets {ratio_text(1 / s.ratio(r))} more "
                         "paths than the centre.")
     heavy = [r for r in fits if effect[r["name"]] == "centre-heavy"]
-    if heavy:
-        top = max(heavy, key=lambda r: r["max_over_min"])
-        said.append(f"Most uneven: {top['name']} (max/min {ratio_text(top['max_over_min'])}).")
+    if heavy:  # every variant at the largest spread (ties: remedies that leave the counts as they were)
+        most = max(r["max_over_min"] for r in heavy)
+        tops = [r["name"] for r in heavy if math.isclose(r["max_over_min"], most, rel_tol=1e-9)]
+        base = next((r for r in rows if r["name"] == "original" and "error" not in r), None)
+        as_given = base is not None and math.isclose(base["max_over_min"], most, rel_tol=1e-9)
+        said.append(f"Most uneven: {and_list(tops)} (max/min {ratio_text(most)}"
+                    f"{', as the original' if as_given else ''}).")
     return " ".join(said)
 
 

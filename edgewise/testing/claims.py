@@ -176,6 +176,7 @@ _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every p
                            r"Uniform with):? ?([^.]+)\.")
 _NEVER = re.compile(r"(\w+) never reads (\d+)")
 _OVER = re.compile(r"(\w+) over-corrects")
+_MOST = re.compile(r"Most uneven: ([^(]+) \(max/min ([^,)]+)(, as the original)?\)")
 
 
 def check_captions(text: str, data: Path) -> list[str]:
@@ -194,6 +195,14 @@ def check_captions(text: str, data: Path) -> list[str]:
     for name in _OVER.findall(text):
         if name in rows and not _ratio(rows[name]) < 1:
             problems.append(f"{data.name}: a caption says {name} over-corrects, its ratio is {_ratio(rows[name]):.3g}")
+    for names, shown, as_given in _MOST.findall(text):
+        for name in re.split(r", | and ", names.strip()):
+            if name in rows and not _check_number(shown, rows[name]["max_over_min"]):
+                problems.append(f"{data.name}: a caption says {name} is most uneven at max/min {shown}, its max/min "
+                                f"is {rows[name]['max_over_min']:.3g}")
+            if as_given and name in rows and not math.isclose(rows[name]["max_over_min"],
+                                                             rows["original"]["max_over_min"], rel_tol=1e-9):
+                problems.append(f"{data.name}: a caption says {name} is as uneven as the original, it is not")
     for path in data.glob("remedies.log10_*.npy"):
         name = path.name.removeprefix("remedies.log10_").removesuffix(".npy")
         if _unread(np.load(path)) and not re.search(rf"\b{re.escape(name)} never reads", text):
