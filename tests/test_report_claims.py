@@ -83,6 +83,9 @@ def test_pooling_and_dense_layers_answered_from_the_model(page):
     head = json.loads((page / "data" / "conv3-maxpool2-conv3-gap-fc4" / "verdict.json").read_text())
     assert head["q3"]["global_layers"] == ["gap1"]  # the fc reads one position per channel: gap already mixed
     assert head["q3"]["before_global"] == pytest.approx(head["q3"]["output"])  # global layers keep the ratio
+    said = re.sub(r"<[^>]+>", "", verdict_block(page, "conv3-maxpool2-conv3-gap-fc4"))
+    assert ("gap1 connects every input unit to every output unit, so it adds the same number of paths to each "
+            "position; it does not undo the imbalance built before it (the ratio is") in said
     resnet = json.loads((page / "data" / "torchvision-resnet18" / "verdict.json").read_text())
     assert resnet["q3"]["global_layers"] == []  # at 32×32 layer4 is already 1×1: nothing left to pool
     valid = json.loads((page / "data" / "6-conv3-valid" / "verdict.json").read_text())

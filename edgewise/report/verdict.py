@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import theory
-from ..facts import correction, law_words, map_spread, sup, words_for
+from ..facts import and_list, correction, law_words, map_spread, sup, words_for
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -258,13 +258,16 @@ def render(f: dict) -> str:
                     f"{_num(ratio_text(g['max_over_min']), 'q3.global_remedy.max_over_min')})")
                  + f" at {_num(_pct(g['parameters_change']), 'q3.global_remedy.parameters_change')} parameters.")
     if q3["global_layers"]:
-        names = ", ".join(html.escape(n) for n in q3["global_layers"])
-        where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into them and "
+        one = len(q3["global_layers"]) == 1
+        names = and_list(html.escape(n) for n in q3["global_layers"])
+        it, they = ("it", "it") if one else ("they", "them")
+        where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into {they} and "
                  f"{_num(ratio_text(q3['output']), 'q3.output')} at the output" if q3["before_global"] else "")
         items.append(("Would fully connected layers equalise it?",
-                      f"Within themselves, yes: {names} connect every input unit to every output unit, so they "
-                      f"add the same number of paths to each position; they do not undo the imbalance built "
-                      f"before them ({where})." + gtext, "remedies", "q3"))
+                      f"Within themselves, yes: {names} connect{'s' if one else ''} every input unit to every "
+                      f"output unit, so {it} add{'s' if one else ''} the same number of paths to each position; "
+                      f"{it} do{'es' if one else ''} not undo the imbalance built before {they}"
+                      + (f" ({where})." if where else ".") + gtext, "remedies", "q3"))
     else:
         items.append(("Would fully connected layers equalise it?",
                       "A dense layer or global pool connects every input to every output equally, so it adds the "
