@@ -52,9 +52,12 @@ def test_compare_takes_the_original_from_a_longer_run(resnet, five):
     assert reused.rows == measured.rows and reused.rows[0]["n_inits"] == 3
     for k in ("original", "circular"):
         assert np.array_equal(reused.sensitivity[k], measured.sensitivity[k]), k
-    other = init_sensitivity(resnet, SHAPE, n_inits=5, seed=7)  # another seed: measured again, not reused
-    assert remedies.compare(resnet, SHAPE, ["circular"], n_inits=3, seed=2, original=other,
-                            progress=False).rows == measured.rows
+    others = [init_sensitivity(resnet, SHAPE, n_inits=5, seed=7),  # another seed, unit or draw: measured again
+              init_sensitivity(resnet, SHAPE, n_inits=5, seed=2, to="center"),
+              init_sensitivity(resnet, SHAPE, n_inits=5, seed=2, std=0.1)]
+    for other in others:
+        assert remedies.compare(resnet, SHAPE, ["circular"], n_inits=3, seed=2, original=other,
+                                progress=False).rows == measured.rows
 
 
 def _same_function(old: nn.Module, new: nn.Module, shape) -> bool:

@@ -91,14 +91,21 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
         from ..sensitivity import init_sensitivity
 
         # the first n of a run's initialisations are a run of n (the seeds are drawn in order)
-        result = measured.first(n_inits) if measured is not None and measured.n_inits >= n_inits and \
-            measured.seed == seed else init_sensitivity(module, shape, n_inits=n_inits, seed=seed, on_chunk=on_chunk,
-                                                        in_place=disposable)
+        result = measured.first(n_inits) if _reusable(measured, n_inits, seed) else \
+            init_sensitivity(module, shape, n_inits=n_inits, seed=seed, on_chunk=on_chunk, in_place=disposable)
         sens, row["n_inits"] = result.map, n_inits
         for k in ("center_edge_ratio", "center_corner_ratio"):
             if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
                 row[f"sensitivity_{k}"] = result.summary[k]
     return row, p.log10, sens
+
+
+def _reusable(measured, n_inits: int, seed: int) -> bool:
+    """Whether ``measured`` holds the original's row: ``init_sensitivity`` as compare runs it (every output unit,
+    the model's own initialisation), with this seed and at least ``n_inits`` initialisations."""
+    return (measured is not None and measured.method == "init" and measured.n_inits >= n_inits
+            and measured.seed == seed and measured.to == "all" and measured.layer == "output"
+            and measured.std is None)
 
 
 def _same_as(base: dict, name: str, changed: int) -> dict:
@@ -134,8 +141,9 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             initialisations of each variant (:func:`edgewise.sensitivity.init_sensitivity`; rows get
             ``sensitivity_center_*_ratio``, ``sensitivity`` holds the maps); 0 skips it.
         seed: seeds those initialisations (the same draws as ``init_sensitivity(..., seed=seed)``).
-        original: the original's :class:`~edgewise.sensitivity.Sensitivity` when already measured with this
-            ``seed`` and at least ``n_inits`` initialisations (its first ``n_inits`` are used, not measured again).
+        original: the original's :class:`~edgewise.sensitivity.Sensitivity` when already measured as compare
+            measures it (``to="all"``, the model's own initialisation) with this ``seed`` and at least ``n_inits``
+            initialisations (its first ``n_inits`` are used, not measured again; anything else is measured).
         step: ``step(text)`` before each variant and after each chunk of its initialisations (a progress
             hook: ``"same (2/12)"``, ``"same (2/12), initialisations 8/32"``).
         norm_stats: whether normalisation statistics are connections in the path counts (see
