@@ -18,7 +18,6 @@ import functools
 import math
 import os
 import re
-
 from typing import NamedTuple
 
 import torch
