@@ -68,6 +68,9 @@ class Sensitivity(Result):
             ``"module"`` (its own init methods), ``"default"`` (torch's per-layer defaults) or ``"std"``.
         fixed: parameters that were not re-initialised (no ``reset_parameters``).
         summary: :func:`edgewise.maps.map_metrics` of ``map``.
+        readout, bias_only: the Linear or convolution whose output is the target's (None where there is none or
+            the model cannot be traced), and (``"init"``) the initialisations, by index, in which every parameter
+            of it but its bias was zero: their maps are exactly zero, so no pass was run for them.
     """
 
     map: np.ndarray
@@ -85,6 +88,8 @@ class Sensitivity(Result):
     fixed: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     init: str | None = None
+    readout: str | None = None
+    bias_only: list = field(default_factory=list)
 
     kind = "sensitivity"
 
@@ -98,7 +103,7 @@ class Sensitivity(Result):
             "model": self.model, "method": self.method, "input_shape": list(self.input_shape),
             "layer": self.layer, "to": _jsonable_to(self.to), "agg": self.agg,
             "n_samples": int(self.samples.shape[0]), "n_inits": self.n_inits, "std": self.std, "seed": self.seed,
-            "init": self.init,
+            "init": self.init, "readout": self.readout, "bias_only_inits": self.bias_only,
             "fixed_parameters": self.fixed, "map": self.map.tolist(), "stderr": self.stderr.tolist(),
             **self.summary,
         }
@@ -117,7 +122,8 @@ class Sensitivity(Result):
             return self
         return replace(_from_samples(self.samples[:n]), agg=self.agg, to=self.to, layer=self.layer,
                        method=self.method, model=self.model, input_shape=self.input_shape, n_inits=n, std=self.std,
-                       seed=self.seed, fixed=self.fixed, init=self.init)
+                       seed=self.seed, fixed=self.fixed, init=self.init, readout=self.readout,
+                       bias_only=[i for i in self.bias_only if i < n])
 
 
 @dataclass
@@ -209,6 +215,30 @@ class _Target:
     def __init__(self, model: nn.Module, layer: str | None):
         self.model, self.layer = model, layer
         self.module = _find_module(model, layer) if layer else None
+        self._readout = ()  # not looked for yet
+
+    def readout(self, shape) -> tuple[str, nn.Module] | None:
+        """(name, module) of the Linear or convolution whose output is the target's, when there is one (from the
+        traced Graph for input C×``shape``; None where it cannot be traced). If every parameter of it but its bias
+        is zero (a zero-initialised classifier head, as torchvision's ViT starts), the target's output is its
+        bias, whatever the input: every input gradient is exactly zero (:func:`_bias_only`)."""
+        if self._readout == ():
+            self._readout = None
+            name = self.layer
+            if name is None:
+                from ._trace import trace
+
+                try:
+                    with warnings.catch_warnings():  # (what tracing warns about is said where a user traces)
+                        warnings.simplefilter("ignore")
+                        graph = trace(self.model, shape)
+                except Exception:  # noqa: BLE001 - untraceable: no shortcut, the passes run as always
+                    return None
+                name = graph.output if graph[graph.output].kind in ("linear", "conv") else None
+            module = None if name is None or "#" in name else _find_module(self.model, name) if name else self.model
+            if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+                self._readout = (name or "the model", module)
+        return self._readout
 
     def __call__(self, state: dict | None, x: torch.Tensor) -> torch.Tensor:
         """The target's output for input ``x``, with parameters ``state`` (None: the model's own)."""
@@ -232,6 +262,12 @@ class _Target:
             raise EdgewiseError(f"layer {self.layer!r} was not called in the forward pass; "
                                 "choose a layer that the model runs")
         return _tensor_output(box[0], f"layer {self.layer!r}")
+
+
+def _bias_only(module: nn.Module) -> bool:
+    """Whether every parameter of ``module`` but its bias is zero (its output is then its bias alone)."""
+    params = [p for n, p in module.named_parameters(recurse=False) if n != "bias"]
+    return bool(params) and not any(p.count_nonzero() for p in params)
 
 
 def _tensor_output(y, what: str) -> torch.Tensor:
@@ -464,10 +500,14 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
     dt = _param_dtype(module, dtype)
     x = _inputs(inputs, n_samples, seed, device, dt)
     target = _Target(module, layer)
-    with torch.enable_grad(), _progress(None, "gradient map") as bar:
-        samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
+    readout = target.readout(tuple(x.shape[1:]))
+    if readout is not None and _bias_only(readout[1]):  # the output is the readout's bias: every gradient is 0
+        samples = x.new_zeros((x.shape[0], *x.shape[2:]))
+    else:
+        with torch.enable_grad(), _progress(None, "gradient map") as bar:
+            samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
     return _result_from_samples(samples, agg=agg, to=to, layer=layer or "output", method="gradient", model=name,
-                                input_shape=tuple(x.shape[1:]), seed=seed)
+                                input_shape=tuple(x.shape[1:]), seed=seed, readout=readout and readout[0])
 
 
 def _shape_of(inputs):
@@ -615,9 +655,10 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
             bar.update(len(batch))
             if on_chunk is not None:
                 on_chunk(start + len(batch), n_inits)
+    readout = run.target.readout(shape)
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
-                                init=run.plan.method)
+                                init=run.plan.method, readout=readout and readout[0], bias_only=run.bias_only)
 
 
 #: forward FLOPs of one input from which :func:`init_sensitivity` loops over initialisations (measured on
@@ -667,6 +708,21 @@ class _Run:
                             if to == "each" else None)
         self.channels_last = channels_last  # the loop's layout (see runs_channels_last())
         self.runs: dict | None = None  # the loop's tensors in place of the template's (see _run_tensors)
+        self.bias_only: list[int] = []  # initialisations (by index) whose readout outputs its bias alone
+        self.done = 0  # initialisations drawn so far
+
+    def _constant(self) -> bool:
+        """Whether the initialisation just drawn makes the target's output its readout's bias alone (every
+        input gradient exactly zero: a zero-initialised head); counted in ``bias_only``."""
+        readout = self.target.readout(self.shape)
+        constant = readout is not None and _bias_only(readout[1])
+        if constant:
+            self.bias_only.append(self.done)
+        self.done += 1
+        return constant
+
+    def _zeros(self, n: int) -> torch.Tensor:
+        return torch.zeros((n, *self.shape[1:]), dtype=self.dtype, device=self.device)
 
     def _inputs(self, seed: int):
         x, signs = _init_inputs(seed, self.shape, self.n_samples, self.signs_shape)
@@ -681,6 +737,8 @@ class _Run:
         are drawn into the template as its constructor draws them; with ``channels_last`` the net then runs on
         channels-last copies of its 4-D weights and inputs (oneDNN's fast layout; the template keeps its own)."""
         fixed = _init.apply(self.template, self.plan, seed)
+        if self._constant():
+            return self._zeros(1), fixed
         state = _state(self.template)
         if self.runs is None:
             self.runs = _run_tensors(state, self.device, self.dtype, self.channels_last)
@@ -695,9 +753,10 @@ class _Run:
 
     def vmapped(self, seeds: list[int]):
         """(len(seeds), *spatial) maps, computed at once with vmap over stacked parameters."""
-        stacked, xs, signs, fixed = None, [], [], []
+        stacked, xs, signs, fixed, constant = None, [], [], [], []
         for i, s in enumerate(seeds):
             fixed = _init.apply(self.template, self.plan, s)
+            constant.append(self._constant())
             state = _state(self.template)
             # written straight into the stacked (channels-last) tensors: no per-init copies
             stacked = stacked or {k: _empty_stack(len(seeds), v, self.device, self.dtype) for k, v in state.items()}
@@ -706,6 +765,8 @@ class _Run:
             x, sg = self._inputs(s)
             xs.append(x)
             signs.append(sg)
+        if all(constant):
+            return self._zeros(len(seeds)), fixed
         sg = None if self.signs_shape is None else torch.stack(signs)
         x = torch.stack(xs) if self.given is not None else _stack_channels_last(xs, weights=False)
         maps = _vmap(self._maps, in_dims=(0, 0, None if sg is None else 0))(stacked, x, sg)

@@ -70,8 +70,27 @@ def test_vit_is_uniform_and_the_verdict_says_why(pages):
 
 
 def test_a_zero_gradient_is_said_not_divided(pages):
+    import json
+
     text = _verdict(pages["zero"])
     assert "every input gradient of its output is exactly zero" in text, text[:3000]
+    # why, from the data: the head started at zero weights in every initialisation (no pass was run for them)
+    assert "(its output layer head starts with zero weights in each of them, so the output is that layer's bias " \
+        "whatever the input)" in text
+    saved = json.loads(next((pages["zero"] / "data").glob("*/verdict.json")).read_text())
+    assert saved["q4"]["zero_readout"] == "head" and saved["q4"]["zero_gradient"] is True
+
+
+def test_a_zero_gradient_without_a_zero_readout_names_no_cause(pages):
+    """Where the data does not show a zero readout in every initialisation, the sentence gives no cause."""
+    import json
+
+    from edgewise.report.verdict import render
+
+    facts = json.loads(next((pages["zero"] / "data").glob("*/verdict.json")).read_text())
+    facts["q4"]["zero_readout"] = None
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", render(facts)))
+    assert "every input gradient of its output is exactly zero, so its sensitivity cannot" in text, text
 
 
 def test_the_page_says_whether_normalisation_statistics_were_counted(pages):

@@ -121,6 +121,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
 
     q4 = {"correlation": _log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
           "sensitivity_ratio": s.ratio(i), "zero_gradient": not bool(np.any(np.asarray(ev.init.map) > 0)),
+          # the layer whose zero weights made every initialisation's output its bias alone, when that is why
+          "zero_readout": ev.init.readout if len(ev.init.bias_only) == ev.init.n_inits else None,
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments]}
@@ -279,8 +281,10 @@ def render(f: dict) -> str:
                   "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
                   f"(tested exactly in edgewise's suite). "
                   + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
-                     "every input gradient of its output is exactly zero (as an output layer that starts at zero "
-                     "weights makes it), so its sensitivity cannot be set against the paths. "
+                     "every input gradient of its output is exactly zero"
+                     + (f" (its output layer {html.escape(q4['zero_readout'])} starts with zero weights in each of "
+                        "them, so the output is that layer's bias whatever the input)" if q4.get("zero_readout")
+                        else "") + ", so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
                      f"With this model's nonlinearities (not a linear network), over "
                      f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
