@@ -282,7 +282,7 @@ def render(f: dict) -> str:
                   f"(tested exactly in edgewise's suite). "
                   + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
                      "every input gradient of its output is exactly zero"
-                     + (f" (its output layer {html.escape(q4['zero_readout'])} starts with zero weights in each of "
+                     + (f" (its output layer <code>{html.escape(q4['zero_readout'])}</code> starts with zero weights in each of "
                         "them, so the output is that layer's bias whatever the input)" if q4.get("zero_readout")
                         else "") + ", so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
