@@ -490,6 +490,28 @@ def _skip(words: int) -> list[_Step]:
             + [_Step(draw, None, (), {}, (n,), dt) for n, dt in ((rest, torch.int64), (odd, torch.uint8)) if n])
 
 
+def always_zero(p: InitPlan, model: nn.Module, names: list[str]) -> bool:
+    """Whether plan ``p`` makes every tensor ``names`` of ``model`` zero in every initialisation, whatever the
+    seed: its builder's recorded replay writes each last with ``zero_`` (or a zero ``fill_``), or keeps it as a
+    zero constant (torchvision's ViT head). False where that cannot be known without drawing (other plans)."""
+    replay = _replay(p.builder) if p.method == "builder" else None
+    if replay is None or not names:
+        return False
+    state = model.state_dict(keep_vars=True)
+    for k in names:
+        if k in p.defaulted or k not in state or replay.shapes.get(k) != tuple(state[k].shape):
+            return False
+        if k in replay.constants:
+            if replay.constants[k].count_nonzero():
+                return False
+            continue
+        last = next((s for s in reversed(replay.steps) if s.key == k), None)
+        if last is None or not (last.op is torch.ops.aten.zero_.default or last.op is torch.ops.aten.fill_.Scalar
+                                and last.args and last.args[0] == 0):
+            return False
+    return True
+
+
 def _rng(model: nn.Module):
     devices = sorted({t.device.index or 0 for t in model.state_dict().values() if t.device.type == "cuda"})
     return torch.random.fork_rng(devices=devices)

@@ -647,10 +647,14 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
                given, device, dt, runs_channels_last(template, shape, flops))
     seeds = _init_seeds(seed, n_inits)
     maps, fixed = [], []
+    zero = run.always_bias_only()
     with torch.enable_grad(), _progress(n_inits, "initialisations") as bar:
         for start in range(0, n_inits, chunk):
             batch = seeds[start:start + chunk]
-            sample, fixed = run.loop(batch[0]) if chunk == 1 else run.vmapped(batch)
+            if zero and start and run.bias_only == list(range(start)):  # as the drawn ones showed, nothing to draw
+                sample = run.skip(len(batch))
+            else:
+                sample, fixed = run.loop(batch[0]) if chunk == 1 else run.vmapped(batch)
             maps.append(sample)
             bar.update(len(batch))
             if on_chunk is not None:
@@ -723,6 +727,22 @@ class _Run:
 
     def _zeros(self, n: int) -> torch.Tensor:
         return torch.zeros((n, *self.shape[1:]), dtype=self.dtype, device=self.device)
+
+    def always_bias_only(self) -> bool:
+        """Whether every initialisation of the plan leaves the readout its bias alone, known without drawing
+        (a builder that writes the head's weights with zeros: :func:`edgewise._init.always_zero`)."""
+        readout = self.target.readout(self.shape)
+        if readout is None:
+            return False
+        zeros = [p for n, p in readout[1].named_parameters(recurse=False) if n != "bias"]
+        names = [n for n, p in self.template.named_parameters() if any(p is q for q in zeros)]
+        return len(names) == len(zeros) and _init.always_zero(self.plan, self.template, names)
+
+    def skip(self, n: int) -> torch.Tensor:
+        """The maps of the next ``n`` initialisations when :meth:`always_bias_only`: zeros, nothing drawn."""
+        self.bias_only.extend(range(self.done, self.done + n))
+        self.done += n
+        return self._zeros(n)
 
     def _inputs(self, seed: int):
         x, signs = _init_inputs(seed, self.shape, self.n_samples, self.signs_shape)

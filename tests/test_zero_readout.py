@@ -109,3 +109,38 @@ def test_gradient_map_of_a_zero_head():
 def test_first_keeps_the_bias_only_initialisations():
     s = init_sensitivity(_vit(), SHAPE, n_inits=4, seed=1, chunk=1)
     assert s.first(2).bias_only == [0, 1] and s.to_dict()["bias_only_inits"] == [0, 1, 2, 3]
+
+
+def test_a_builder_that_zeroes_the_head_is_drawn_once(monkeypatch):
+    """torchvision's ViT builder writes its head with zeros: after the first initialisation (drawn, and checked)
+    the others are known to be zero maps without drawing their weights."""
+    from edgewise import _init
+
+    draws, apply_ = [], _init.apply
+
+    def counted(model, p, seed):
+        draws.append(seed)
+        return apply_(model, p, seed)
+
+    monkeypatch.setattr(_init, "apply", counted)
+    fast = init_sensitivity(_vit(), SHAPE, n_inits=4, seed=1)
+    assert len(draws) == 1 and fast.bias_only == [0, 1, 2, 3]
+    monkeypatch.setattr(_Run, "always_bias_only", lambda self: False)
+    drawn = init_sensitivity(_vit(), SHAPE, n_inits=4, seed=1)
+    assert len(draws) == 5 and drawn.bias_only == fast.bias_only and drawn.fixed == fast.fixed
+    assert np.array_equal(drawn.map, fast.map) and np.array_equal(drawn.samples, fast.samples)
+
+
+def test_drawn_once_only_where_the_plan_says_zero():
+    from edgewise._init import mark_builder
+    from edgewise.sensitivity import _Target
+
+    def run_of(model, shape):
+        from edgewise import _init
+
+        return _Run(model, _init.plan(model), _Target(model, None), shape, "all", 1, None, None, torch.float32)
+
+    resnet = mark_builder(tv.models.resnet18(), "torchvision", "resnet18")
+    assert not run_of(resnet, SHAPE).always_bias_only()  # a builder with a random head
+    assert not run_of(_Head(), (1, 12, 12)).always_bias_only()  # its own init method: known only by drawing
+    assert run_of(_vit(), SHAPE).always_bias_only()
