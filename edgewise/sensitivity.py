@@ -264,9 +264,14 @@ class _Target:
         return _tensor_output(box[0], f"layer {self.layer!r}")
 
 
+def _weights(module: nn.Module) -> list[torch.Tensor]:
+    """Every parameter of ``module`` itself but its bias."""
+    return [p for n, p in module.named_parameters(recurse=False) if n != "bias"]
+
+
 def _bias_only(module: nn.Module) -> bool:
     """Whether every parameter of ``module`` but its bias is zero (its output is then its bias alone)."""
-    params = [p for n, p in module.named_parameters(recurse=False) if n != "bias"]
+    params = _weights(module)
     return bool(params) and not any(p.count_nonzero() for p in params)
 
 
@@ -734,7 +739,7 @@ class _Run:
         readout = self.target.readout(self.shape)
         if readout is None:
             return False
-        zeros = [p for n, p in readout[1].named_parameters(recurse=False) if n != "bias"]
+        zeros = _weights(readout[1])
         names = [n for n, p in self.template.named_parameters() if any(p is q for q in zeros)]
         return len(names) == len(zeros) and _init.always_zero(self.plan, self.template, names)
 
