@@ -97,15 +97,20 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
     Returns:
         ``max_over_min`` (over the positions that are read; 1.0 exactly when they are all equal),
         ``log10_max_over_min``, ``unread`` (positions with no path), ``positions``, ``unread_where`` (words),
-        ``uniform`` (every position read and max = min).
+        ``uniform`` (every position read and max = min), ``unread_anchors`` (how many of the centre, edge and
+        corner points of :func:`edgewise.maps.anchor_points`, whose means the centre/border ratios divide, are
+        unread).
     """
+    from .maps import anchor_points
+
     if log10 is None:
         with np.errstate(divide="ignore"):
             log10 = np.log10(np.asarray(counts, dtype=np.float64))
     log10 = np.asarray(log10, dtype=np.float64)
     zero = ~np.isfinite(log10) & (log10 < 0)
     read = log10[~zero]
-    out = {"positions": int(log10.size), "unread": int(zero.sum()), "unread_where": unread_where(zero)}
+    out = {"positions": int(log10.size), "unread": int(zero.sum()), "unread_where": unread_where(zero),
+           "unread_anchors": {k: sum(bool(zero[p]) for p in points) for k, points in anchor_points(zero.shape).items()}}
     if read.size == 0:
         return {**out, "max_over_min": math.nan, "log10_max_over_min": math.nan, "uniform": False}
     if counts is not None:

@@ -155,6 +155,44 @@ def test_unread_positions_not_mentioned_fails(page):
     assert any("nonoverlapping leaves positions unread" in p for p in problems)
 
 
+def test_an_unread_end_is_said_beside_the_ratio(page, tmp_path):
+    """nonoverlapping never reads its last 31 samples, the last end among them: its centre/edge ratio divides
+    the mean of both ends, a zero included, which the table's note says; a wrong or missing note fails."""
+    text = (page / "index.html").read_text()
+    note = ("nonoverlapping: 1 of its 2 edges has no path; its centre/edge ratios compare the centre with the mean "
+            "of the 2 edges, zeros included.")
+    assert note in text
+    out = copy(page, tmp_path)
+    (out / "index.html").write_text(text.replace("nonoverlapping: 1 of its 2 edges has", "nonoverlapping: 2 of its "
+                                                 "2 edges have"))
+    assert any("nonoverlapping's centre unread=False and 2 corners unread" in p for p in check_report(out))
+    (out / "index.html").write_text(text.replace(note, ""))
+    assert any("nonoverlapping's centre or a corner has no path, but no note says so" in p
+               for p in check_report(out))
+
+
+@pytest.mark.parametrize("stride, said", [
+    (4, ["original: 3 of its 4 corners have no path; its centre/corner ratio compares the centre with the mean of "
+         "the 4 corners, zeros included."]),
+    (2, []),  # 30 px at stride 2: every pixel is read
+])
+def test_unread_corners_are_noted_from_the_map(stride, said):
+    """A stride-4 stem on 30 px (ViT's patchify convolution in small) never reads the last two rows and columns,
+    so three corners have no path; the note counts them from the map, and a stem that reads all gets none."""
+    from torch import nn
+
+    from edgewise.remedies import compare
+    from edgewise.report.tables import remedy_rows
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 4, stride=stride), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    comp = compare(model, (1, 30, 30), ["same"], n_inits=0)
+    original = comp.rows[0]
+    zero = ~np.isfinite(comp.maps["original"])
+    assert original["unread_anchors"]["corner"] == sum(zero[i, j] for i in (0, 29) for j in (0, 29))
+    notes = remedy_rows(comp).notes
+    assert [n for n in notes if "have no path" in n or "has no path" in n] == said
+
+
 def test_fabricated_maps_and_numbers_fail(page, tmp_path):
     out = copy(page, tmp_path)
     data = out / "data" / SLUG

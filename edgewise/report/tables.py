@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..maps import anchor_points
 from ._format import fmt_axes, fmt_ratio
 
 __all__ = ["Rows", "receptive_field_rows", "remedy_rows", "ranked", "effect_text", "short_count", "ratio_text"]
@@ -95,6 +96,21 @@ def effect_text(row: dict, where: str) -> str:
     return word
 
 
+def unread_anchor_note(row: dict, where: str, columns: int = 1) -> list[str]:
+    """A sentence for a row whose centre or ``where`` points (an image's corners, a signal's two ends) include
+    unread positions: its centre/border ratios take the mean over those points, zeros included."""
+    counts = row.get("unread_anchors") or {}
+    n = len(anchor_points((1,) * (2 if where == "corner" else 1))[where])
+    parts = ["its centre"] * bool(counts.get("center")) + \
+        [f"{counts[where]} of its {n} {where}s"] * bool(counts.get(where))
+    if not parts:
+        return []
+    has = "has" if len(parts) == 1 and (counts.get("center") or counts.get(where) == 1) else "have"
+    plural = "s" if columns > 1 else ""
+    return [f"{row['name']}: {' and '.join(parts)} {has} no path; its centre/{where} ratio{plural} "
+            f"compare{'' if plural else 's'} the centre with the mean of the {n} {where}s, zeros included."]
+
+
 def ranked(rows: list[dict]) -> list[dict]:
     """``original`` first, then the variants from uniform to most uneven (max/min over all positions; an
     over-correction is as far off as its inverse), those that leave positions unread, then misfits."""
@@ -115,7 +131,7 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
     n_inits = next((r["n_inits"] for r in comparison.rows if "n_inits" in r), None)
     headers = ["remedy", "paths", "max/min", "effect"] + (["sens."] if sens else []) + \
         ["RF", "uneven", "params", "MACs", "edits"]
-    rows, flagged, misfits, same = [], [], [], []
+    rows, flagged, misfits, same, anchors = [], [], [], [], []
     for r in ranked(comparison.rows):
         if r.get("unchanged"):
             n = r["changed_layers"]
@@ -126,6 +142,8 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
             rows.append([r["name"]] + ["—"] * (len(headers) - 1))
             misfits.append(f"does not fit — {r['name']}: {r['error'].split('. Feature-map')[0]}")
             continue
+        if not r.get("unchanged"):
+            anchors.extend(unread_anchor_note(r, where, 2 if sens else 1))
         ratios = [r[f"center_{where}_ratio"]] + ([r.get(f"sensitivity_center_{where}_ratio")] if sens else [])
         size = (lambda k: short_count(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
         rf = r["rf_size"]
@@ -134,12 +152,13 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                      f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
                      str(r["changed_layers"])])
-    notes = [f"paths: centre/{where} ratio of the path counts; max/min: over all positions that are read; "
+    n = len(anchor_points((1,) * (len(comparison.input_shape) - 1))[where])
+    notes = [f"paths: the centre's path count over the mean of the {n} {where}s' counts; max/min: over all positions that are read; "
              "effect: uniform (max = min), over-corrects (the border gets more paths), never reads N (positions "
              "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
-             + (f" original: the model as given ({padding} padding)." if padding else ""), *same, *misfits]
+             + (f" original: the model as given ({padding} padding)." if padding else ""), *anchors, *same, *misfits]
     return Rows(headers, rows, notes, flagged)

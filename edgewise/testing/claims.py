@@ -11,6 +11,8 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   depth law :func:`edgewise.theory.depth_law` gives that padding).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
   unread, each said to over-correct has ratio < 1; and every variant with unread positions is said to have them.
+- Remedy tables' notes: each variant said to leave its centre or some corners without a path does, and every
+  variant that does is said to.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["check_report", "check_verdict", "check_trained", "check_captions"]
+__all__ = ["check_report", "check_verdict", "check_trained", "check_captions", "check_anchor_notes"]
 
 _SPAN = re.compile(r'<span class="(num|claim)" data-(?:field|claim)="([^"]*)"(?: data-of="([^"]*)")?>(.*?)</span>',
                    re.S)
@@ -176,6 +178,7 @@ _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every p
                            r"Uniform with):? ?([^.]+)\.")
 _NEVER = re.compile(r"(\w+) never reads (\d+)")
 _OVER = re.compile(r"(\w+) over-corrects")
+_ANCHORS = re.compile(r"(\w+): (its centre)?(?: and )?(?:(\d+) of its (\d+) (?:corner|edge)s)? ha(?:s|ve) no path")
 _MOST = re.compile(r"Most uneven: ([^(]+) \(max/min ([^,)]+)(, as the original)?\)")
 
 
@@ -210,6 +213,36 @@ def check_captions(text: str, data: Path) -> list[str]:
     return problems
 
 
+def _unread_anchors(log10: np.ndarray) -> tuple[bool, int, int]:
+    """Whether the centre is unread, and how many of the corners (an image's four, a signal's two ends) are, of
+    how many: re-derived here, not read from the facts layer."""
+    unread = ~np.isfinite(log10)
+    centre = tuple((n - 1) // 2 for n in log10.shape)
+    ends = [(0, n - 1) for n in log10.shape]
+    corners = [tuple(c) for c in np.stack(np.meshgrid(*ends, indexing="ij"), -1).reshape(-1, log10.ndim)]
+    return bool(unread[centre]), sum(bool(unread[c]) for c in corners), len(corners)
+
+
+def check_anchor_notes(text: str, data: Path) -> list[str]:
+    """Problems with the remedy tables' notes on unread anchor points (plain ``text``) against ``data``: each is
+    true of its variant's saved map, and every measured variant with an unread centre or corner has one."""
+    problems, said = [], set()
+    for name, centre, k, n in _ANCHORS.findall(text):
+        log10 = _map(data, name)
+        if log10 is None:
+            continue
+        said.add(name)
+        truth = _unread_anchors(log10)
+        if (bool(centre), int(k or 0), int(n or truth[2])) != truth:
+            problems.append(f"{data.name}: a note says {name}'s centre unread={bool(centre)} and {k or 0} corners "
+                            f"unread, its map has {truth[0]} and {truth[1]} of {truth[2]}")
+    for name, row in _rows(data).items():
+        log10 = None if row.get("unchanged") or "error" in row else _map(data, name)
+        if log10 is not None and any(_unread_anchors(log10)[:2]) and name not in said:
+            problems.append(f"{data.name}: {name}'s centre or a corner has no path, but no note says so")
+    return problems
+
+
 def check_report(out) -> list[str]:
     """Every problem found on ``out/index.html`` (empty: every checked claim holds)."""
     out = Path(out)
@@ -230,4 +263,7 @@ def check_report(out) -> list[str]:
         ids = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-[^"]*">.*?<figcaption>(.*?)</figcaption>', page,
                          re.S)
         problems += check_captions(html.unescape(" ".join(ids)), slug_dir)
+        tables = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-(?:remedies|padding-modes)">.*?</figure>(.*?)'
+                            r'(?=<figure|<h3>|</section>)', page, re.S)
+        problems += check_anchor_notes(html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables))), slug_dir)
     return problems
