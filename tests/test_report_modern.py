@@ -50,7 +50,12 @@ def pages(tmp_path_factory):
 def _verdict(folder) -> str:
     page = (folder / "index.html").read_text()
     block = page[page.index('id="verdict"'):page.index('id="pathways"')]
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block))
+    return _text(block)
+
+
+def _text(html: str) -> str:
+    """Plain words of HTML: a claim's or a number's span leaves no space (its text runs on into ", so …")."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"</?span[^>]*>", "", html)))
 
 
 def test_every_claim_holds_and_no_nan_is_shown(pages):
@@ -89,8 +94,27 @@ def test_a_zero_gradient_without_a_zero_readout_names_no_cause(pages):
 
     facts = json.loads(next((pages["zero"] / "data").glob("*/verdict.json")).read_text())
     facts["q4"]["zero_readout"] = None
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", render(facts)))
+    text = _text(render(facts))
     assert "every input gradient of its output is exactly zero, so its sensitivity cannot" in text, text
+
+
+def test_a_fabricated_zero_readout_fails(pages, tmp_path):
+    """The claim checker reads the cause back from the saved result: another layer's name, or a saved map that
+    is not zero, is caught."""
+    import shutil
+
+    import numpy as np
+
+    out = shutil.copytree(pages["zero"], tmp_path / "copy")
+    text = (out / "index.html").read_text()
+    assert 'data-claim="zero-readout" data-of="head"' in text
+    (out / "index.html").write_text(text.replace('data-claim="zero-readout" data-of="head"',
+                                                 'data-claim="zero-readout" data-of="conv2"'))
+    data = next((out / "data").glob("*/sensitivity_init.map.npy"))
+    np.save(data, np.load(data) + 1e-9)
+    problems = check_report(out)
+    assert any("says conv2 starts at zero weights" in p for p in problems), problems
+    assert any("every input gradient is zero, but the saved sensitivity map is not" in p for p in problems)
 
 
 def test_the_page_says_whether_normalisation_statistics_were_counted(pages):

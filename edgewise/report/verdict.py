@@ -281,10 +281,11 @@ def render(f: dict) -> str:
                   "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
                   f"(tested exactly in edgewise's suite). "
                   + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
-                     "every input gradient of its output is exactly zero"
-                     + (f" (its output layer <code>{html.escape(q4['zero_readout'])}</code> starts with zero weights in each of "
-                        "them, so the output is that layer's bias whatever the input)" if q4.get("zero_readout")
-                        else "") + ", so its sensitivity cannot be set against the paths. "
+                     + _claim("every input gradient of its output is exactly zero", "zero-gradient", "model")
+                     + (" (its output layer " + _claim(f"<code>{html.escape(q4['zero_readout'])}</code> starts with "
+                                                       "zero weights in each of them", "zero-readout",
+                                                       q4["zero_readout"], raw=True)
+                        + ", so the output is that layer's bias whatever the input)" if q4.get("zero_readout") else "") + ", so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
                      f"With this model's nonlinearities (not a linear network), over "
                      f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"

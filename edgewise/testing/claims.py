@@ -7,8 +7,10 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   ``data/MODEL/verdict.json`` (to the digits shown).
 - Every ``<span class="claim" data-claim="C" data-of="X">`` is true of X's saved map or numbers: ``uniform``
   (max = min, every position read), ``unread`` (some position has no path), ``over-corrects`` (centre/border
-  ratio below 1), ``flat``/``changes`` (a pool layer keeps/changes the per-layer ratio), and ``law:KIND`` (the
-  depth law :func:`edgewise.theory.depth_law` gives that padding).
+  ratio below 1), ``flat``/``changes`` (a pool layer keeps/changes the per-layer ratio), ``law:KIND`` (the
+  depth law :func:`edgewise.theory.depth_law` gives that padding), ``zero-gradient`` (the saved sensitivity map
+  is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
+  in every initialisation).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
   unread, each said to over-correct has ratio < 1; and every variant with unread positions is said to have them.
 - Remedy tables' notes: each variant said to leave its centre or some corners without a path does, and every
@@ -152,6 +154,15 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict) -> li
             row = rows.get(of) or rows["original"]
             if not _ratio(row) < 1:
                 return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"]
+        return []
+    if claim in ("zero-gradient", "zero-readout"):
+        init = json.loads((data / "sensitivity_init.json").read_text())
+        if claim == "zero-gradient" and np.any(np.load(data / "sensitivity_init.map.npy") != 0):
+            return ["says every input gradient is zero, but the saved sensitivity map is not"]
+        if claim == "zero-readout" and (init["readout"] != of or
+                                        sorted(init["bias_only_inits"]) != list(range(init["n_inits"]))):
+            return [f"says {of} starts at zero weights in every initialisation, but the saved result names "
+                    f"{init['readout']!r} with bias only in {len(init['bias_only_inits'])} of {init['n_inits']}"]
         return []
     if claim in ("flat", "changes"):
         pools = {p["layer"]: p for p in facts["q2"]["pools"]}
