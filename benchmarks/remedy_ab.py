@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/remedy_ab.py --against /tmp/before                       # global, ResNet-50, 4 inits
     .venv/bin/python benchmarks/remedy_ab.py --against /tmp/before --remedy coordconv --model torchvision:resnet18
+    .venv/bin/python benchmarks/remedy_ab.py --against /tmp/before --compare circular,reflect,replicate --inits 8
 
 What the report spends on a remedy (``edgewise.remedies.compare`` with ``n_inits``): the model rewritten by the
 remedy, then :func:`edgewise.sensitivity.init_sensitivity` over ``--inits`` random initialisations. Each package
 rewrites its own copy of the model; each repeat times one measurement of each (CPU time of this thread), in
 alternating order, and checks that the two maps agree (the same seeds: the same weights and inputs). Printed: the
 smallest and median time of each and the ratio of medians (against ÷ this: above 1 when this checkout is faster).
-Make the other checkout with ``git worktree add /tmp/before REV``.
+With ``--compare R1,R2,…`` it times the whole comparison instead (``compare(model, shape, [R1, R2, …],
+n_inits=N)``: the original and each remedy, as the report's remedies section measures them), and checks every
+variant's map. Make the other checkout with ``git worktree add /tmp/before REV``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ def measure(pkg, model, shape, n_inits: int):
         return time.thread_time() - t, result.map
 
 
+def measure_compare(pkg, model, shape, n_inits: int, chosen: list[str]):
+    """(CPU seconds, the variants' sensitivity maps stacked) of one ``compare`` of ``model``."""
+    remedies = importlib.import_module(pkg.__name__ + ".remedies")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.thread_time()
+        result = remedies.compare(model, shape, chosen, n_inits=n_inits, progress=False)
+        return time.thread_time() - t, np.stack([result.sensitivity[k] for k in sorted(result.sensitivity)])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--against", metavar="CHECKOUT", type=Path, required=True,
@@ -48,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--input", default="3x224x224", help="input shape CxL or CxHxW")
     ap.add_argument("--inits", type=int, default=4, help="initialisations per measurement (at least 2)")
     ap.add_argument("--repeats", type=int, default=3, help="measurements of each checkout")
+    ap.add_argument("--compare", metavar="R1,R2", help="time compare() of the original and these remedies instead")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.inits < 2:
@@ -58,25 +72,32 @@ def main(argv=None) -> int:
     from edgewise import remedies
     from edgewise._trace import parse_shape
 
-    if args.remedy not in remedies.names():
-        ap.error(f"unknown remedy {args.remedy!r}; choose from {', '.join(remedies.names())}")
+    chosen = args.compare.split(",") if args.compare else [args.remedy]
+    unknown = [r for r in chosen if r not in remedies.names()]
+    if unknown:
+        ap.error(f"unknown remedy {unknown[0]!r}; choose from {', '.join(remedies.names())}")
     packages = {"this": edgewise, "against": load_against(args.against.resolve())}
     try:  # (a bad shape, model or a remedy that does not fit it: the error's own sentence, no traceback)
         shape = parse_shape(args.input)
-        models = {k: importlib.import_module(pkg.__name__ + ".remedies").apply(
-            importlib.import_module(pkg.__name__ + ".models").load(args.model, shape), args.remedy, input_shape=shape)
-            for k, pkg in packages.items()}
+        models = {k: importlib.import_module(pkg.__name__ + ".models").load(args.model, shape)
+                  for k, pkg in packages.items()}
+        if not args.compare:
+            models = {k: importlib.import_module(packages[k].__name__ + ".remedies").apply(m, args.remedy,
+                                                                                         input_shape=shape)
+                      for k, m in models.items()}
     except (edgewise.EdgewiseError, packages["against"].EdgewiseError) as e:
         ap.error(str(e).splitlines()[0])
     machine = machine_line()  # (the load at the start, also in the JSON)
     print(machine)
-    print(f"this: {HERE}; against: {args.against.resolve()}\n{args.remedy} on {args.model} {args.input}, "
+    what = f"compare(original, {', '.join(chosen)})" if args.compare else args.remedy
+    print(f"this: {HERE}; against: {args.against.resolve()}\n{what} on {args.model} {args.input}, "
           f"{args.inits} initialisations per measurement")
     times = {k: [] for k in packages}
     for r in range(args.repeats):
         maps = {}
         for k in (list(packages) if r % 2 == 0 else list(reversed(packages))):
-            seconds, maps[k] = measure(packages[k], models[k], shape, args.inits)
+            seconds, maps[k] = (measure_compare(packages[k], models[k], shape, args.inits, chosen) if args.compare
+                                else measure(packages[k], models[k], shape, args.inits))
             times[k].append(seconds)
         scale = float(np.abs(maps["this"]).max())
         if not np.allclose(maps["this"], maps["against"], rtol=1e-3, atol=1e-6 * scale):
@@ -90,7 +111,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "checkout": str(HERE),
                                                "against_checkout": str(args.against.resolve()),
-                                               "remedy": args.remedy, "model": args.model, "input": args.input,
+                                               "remedy": what, "model": args.model, "input": args.input,
                                                "inits": args.inits, **row}, indent=1))
     return 0
 

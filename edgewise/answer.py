@@ -28,7 +28,8 @@ from .models import describe, load
 from .pathways import pathways
 from .report._format import fmt_ratio
 from .results import Result, write_atomic, write_json
-from .sensitivity import gradient_map, init_sensitivity, perturbation
+from ._init import shared_draws
+from .sensitivity import _init_seeds, gradient_map, init_sensitivity, perturbation
 
 __all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose"]
 
@@ -155,18 +156,20 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     paths, centre_paths = pathways(graph), pathways(graph, to="center")
     say("receptive field")
     rf = receptive_field(graph)
-    say(f"sensitivity 0/{n_inits}")
-    init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed,
-                            on_chunk=lambda done, total: say(f"sensitivity {done}/{total}"))
-    say("own-weights gradient")
-    own = gradient_map(module, data, agg="sq", seed=seed)
-    if do_perturb:
-        say("perturbation")
-    pert = perturbation(module, data, seed=seed) if do_perturb else None
-    # every remedy that fits this model; its own padding as a "remedy" is the original itself (not measured)
-    comparison = compare(module, shape, [r for r in names() if r != graph.padding], n_inits=remedy_inits, seed=seed,
-                         progress=False, original=init, step=lambda text: say(f"remedy {text}"),
-                         norm_stats=norm_stats)
+    # the first remedy_inits initialisations drawn here are copied into the padding remedies' copies, not redrawn
+    with shared_draws(_init_seeds(seed, min(n_inits, remedy_inits))):
+        say(f"sensitivity 0/{n_inits}")
+        init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed,
+                                on_chunk=lambda done, total: say(f"sensitivity {done}/{total}"))
+        say("own-weights gradient")
+        own = gradient_map(module, data, agg="sq", seed=seed)
+        if do_perturb:
+            say("perturbation")
+        pert = perturbation(module, data, seed=seed) if do_perturb else None
+        # every remedy that fits this model; its own padding as a "remedy" is the original itself (not measured)
+        comparison = compare(module, shape, [r for r in names() if r != graph.padding], n_inits=remedy_inits,
+                             seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
+                             norm_stats=norm_stats)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
                     _theory_for(module, shape), n_inits, seed)
 

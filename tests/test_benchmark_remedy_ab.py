@@ -36,3 +36,13 @@ def test_remedy_ab_refuses_an_unknown_model_with_close_names(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 2 and "no model 'resnt50'" in run.stderr and "resnet50" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_remedy_ab_times_a_whole_comparison(tmp_path):
+    out = tmp_path / "ab.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--against", str(ROOT), "--model", "2*conv3, conv3/s2",
+                          "--input", "2x16x16", "--inits", "2", "--repeats", "1", "--compare", "circular,reflect",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    row = json.loads(out.read_text())
+    assert row["remedy"] == "compare(original, circular, reflect)" and "the maps agree" in run.stdout

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from .._init import shared_draws
 from .._trace import parse_shape, trace
 from ..errors import EdgewiseError
 from ..facts import map_spread
@@ -108,6 +109,12 @@ def _reusable(measured, n_inits: int, seed: int) -> bool:
             and measured.std is None)
 
 
+def _own_tensors(variant: nn.Module, module: nn.Module) -> bool:
+    """Whether ``variant`` has parameters ``module`` lacks (coordconv's and global's weights)."""
+    mine = {k for k, _ in module.named_parameters()}
+    return any(k not in mine for k, _ in variant.named_parameters())
+
+
 def _same_as(base: dict, name: str, changed: int) -> dict:
     """The row of a remedy that left the model computing what it did: the original's numbers."""
     return {**base, "name": name, "changed_layers": changed, "unchanged": True, "parameters_change": 0.0,
@@ -177,27 +184,33 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
         step(text)
         return lambda done, total: step(f"{text}, initialisations {done}/{total}")
 
-    base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed, original,
-                                     hook(f"original (1/{len(chosen) + 1})"), norm_stats=norm_stats)
-    rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
-    for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
-        on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
-        try:
-            variant = apply(module, name, input_shape=shape)
-            if all(c["unchanged"] for c in changes(variant)[len(changes(module)):]):
-                row, log10, s = _same_as(base, name, len(changes(variant))), base_map, base_sens
-            else:
-                row, log10, s = _row(name, variant, shape, base, n_inits, seed, on_chunk=on_chunk,
-                                     disposable=True,  # the rewritten copy is ours to reinitialise
-                                     norm_stats=norm_stats)
-            del variant
-        except EdgewiseError as e:
-            rows.append({"name": name, "error": str(e).splitlines()[0]})
-            continue
-        finally:
-            if large:  # the rewritten model and its passes go before the next one is built
-                gc.collect()
-                _trim()
-        rows.append(row)
-        maps[name], sens[name] = log10, s
+    from ..sensitivity import _init_seeds
+
+    # a padding remedy's copy gets the original's weights, seed for seed: each is drawn once, then copied
+    with shared_draws(_init_seeds(seed, n_inits)) as store:
+        base, base_map, base_sens = _row("original", module, shape, None, n_inits, seed, original,
+                                         hook(f"original (1/{len(chosen) + 1})"), norm_stats=norm_stats)
+        rows, maps, sens = [base], {"original": base_map}, {"original": base_sens}
+        for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
+            on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
+            try:
+                variant = apply(module, name, input_shape=shape)
+                if n_inits and _own_tensors(variant, module):  # (global's passes need the memory more)
+                    store.close()
+                if all(c["unchanged"] for c in changes(variant)[len(changes(module)):]):
+                    row, log10, s = _same_as(base, name, len(changes(variant))), base_map, base_sens
+                else:
+                    row, log10, s = _row(name, variant, shape, base, n_inits, seed, on_chunk=on_chunk,
+                                         disposable=True,  # the rewritten copy is ours to reinitialise
+                                         norm_stats=norm_stats)
+                del variant
+            except EdgewiseError as e:
+                rows.append({"name": name, "error": str(e).splitlines()[0]})
+                continue
+            finally:
+                if large:  # the rewritten model and its passes go before the next one is built
+                    gc.collect()
+                    _trim()
+            rows.append(row)
+            maps[name], sens[name] = log10, s
     return Comparison(describe(model), shape, rows, maps, sens if n_inits else {}, norm_stats)
