@@ -92,6 +92,30 @@ def test_pooling_and_dense_layers_answered_from_the_model(page):
     assert valid["q1"]["padding"] == "valid" and valid["q1"]["laws"]["valid"]["kind"] == "exponential"
 
 
+def test_the_spread_of_the_centre_units_paths_is_set_against_an_even_spread(page):
+    """"only" where the paths to the centre unit spread less than an even spread over what it reads, with both
+    numbers from verdict.json (the default net: 40-px fields on 32 px, so all 32 are read)."""
+    f = json.loads((page / "data" / "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3" / "verdict.json").read_text())
+    assert f["q4"]["even_std"] == pytest.approx([(31 * 33 / 12) ** 0.5] * 2)
+    assert all(s < e for s, e in zip(f["q4"]["erf_moment_std"], f["q4"]["even_std"]))
+    block = re.sub(r"<[^>]+>", "", verdict_block(page, "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3"))
+    assert "but the paths to the centre unit spread with a standard deviation of only 6.1 × 6.1 px" in block
+    assert "against 9.2 × 9.2 px for an even spread over the positions it reads" in block
+
+
+@pytest.mark.parametrize("low, peak, final, said", [
+    (1.0, 1.0, 1.0, "its ratio is 1× after every layer"),
+    (1.0, 3.33, 3.33, "the per-layer curve shows where its ratio grows, to 3.33× after the last window"),
+    (1.0, 5.0, 2.0, "the per-layer curve shows its ratio reach 5× and end at 2× after the last window"),
+])
+def test_a_model_without_pooling_is_described_by_its_per_layer_ratios(page, low, peak, final, said):
+    from edgewise.report.verdict import render
+
+    f = json.loads((page / "data" / SLUG / "verdict.json").read_text())
+    f["q2"].update(low=low, peak=peak, final=final)
+    assert said in re.sub(r"<[^>]+>", "", render(f))
+
+
 def test_most_uneven_names_every_variant_at_the_largest_spread(page):
     """The sentence names every centre-heavy variant at the largest max/min in the saved rows (not the first of
     them), and says "as the original" exactly when the original's is that large."""
@@ -271,3 +295,15 @@ def test_unread_where_in_two_dimensions():
     mask[:, 4] = True
     assert unread_where(mask) == "rows 3 and columns 4"
     assert unread_where(np.zeros(3, dtype=bool)) == "nowhere"
+
+
+def test_zero_over_zero_is_no_ratio_everywhere():
+    """A map zero at the centre and at the border has no centre/border ratio: "0/0" in tables, panel titles and
+    the CLI alike (a panel title once printed "centre/corner 0" for it)."""
+    import math
+
+    from edgewise.report._format import fmt_ratio
+    from edgewise.report.tables import ratio_text
+
+    assert fmt_ratio(math.nan) == ratio_text(math.nan) == "0/0"
+    assert (fmt_ratio(math.inf), fmt_ratio(-math.inf), fmt_ratio(0.0)) == ("∞", "0", "1×")

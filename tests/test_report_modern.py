@@ -117,6 +117,41 @@ def test_a_fabricated_zero_readout_fails(pages, tmp_path):
     assert any("every input gradient is zero, but the saved sensitivity map is not" in p for p in problems)
 
 
+def test_a_uniform_model_is_said_uniform_at_every_layer_and_its_spread_even(pages):
+    """ViT's ratio is 1 after every layer (not "grows"), and its centre unit's paths spread as an even spread over
+    the whole input does (not "only")."""
+    text = _verdict(pages["vit"])
+    assert "This model has no pooling layer; its ratio is 1× after every layer" in text
+    assert "and the paths to the centre unit spread with a standard deviation of 9.2 × 9.2 px" in text, text
+    assert "against 9.2 × 9.2 px for an even spread over the positions it reads" in text and " only " not in text
+
+
+def test_unread_corners_are_said_beside_the_verdicts_ratio(pages, tmp_path):
+    """The small ViT under same padding (8×8/8 patches on 32 px) never reads its last 3 rows and columns: three
+    corners have no path, which the verdict says beside that variant's ratio and the checker reads back."""
+    import shutil
+
+    page = (pages["vit"] / "index.html").read_text()
+    said = '<span class="claim" data-claim="unread-corners" data-of="same">3 of its 4 corners</span> have no path'
+    assert said in page
+    out = shutil.copytree(pages["vit"], tmp_path / "copy")
+    (out / "index.html").write_text(page.replace(said, said.replace(">3 of", ">2 of")))
+    assert any("says 2 of same's 4 corners have no path, its map has 3" in p for p in check_report(out))
+
+
+def test_zero_gradients_are_said_not_drawn(pages):
+    """Every remedy of the zero-head net has a zero gradient in each initialisation (its own init zeroes the head
+    of every variant): no figure of hatched panels, a sentence; section 5's figure says there is no map instead of
+    drawing a colour bar for nothing. The small ViT, re-initialised by torch's defaults, keeps its figure."""
+    assert "-remedies-sensitivity" in (pages["vit"] / "index.html").read_text()
+    import html
+
+    page = html.unescape((pages["zero"] / "index.html").read_text())
+    assert "-remedies-sensitivity" not in page
+    assert "every variant's input gradients are exactly zero in each of them, so there is no sensitivity map" in page
+    assert "(left) no map: E[(∂y/∂x)²] is 0 at every input position" in page
+
+
 def test_the_page_says_whether_normalisation_statistics_were_counted(pages):
     import json
 

@@ -39,7 +39,10 @@ def fmt_number(value=None, log10: float | None = None, digits: int = 4) -> str:
 
 
 def fmt_ratio(log10_ratio: float) -> str:
-    """``19×`` or ``1.2e+45×`` from the base-10 logarithm of a ratio."""
+    """``19×`` or ``1.2e+45×`` from the base-10 logarithm of a ratio; ``0/0`` for NaN (zero over zero: no
+    ratio), ``∞`` and ``0`` for ±inf."""
+    if math.isnan(log10_ratio):
+        return "0/0"
     if not math.isfinite(log10_ratio):
         return "∞" if log10_ratio > 0 else "0"
     if abs(log10_ratio) < 6:

@@ -105,7 +105,7 @@ LOG_AXIS_DECADES = 2.0
 
 def needs_log(*curves) -> bool:
     """Whether positive ``curves`` together span more than :data:`LOG_AXIS_DECADES` decades."""
-    values = np.concatenate([np.ravel(c) for c in curves])
+    values = np.concatenate([np.ravel(c) for c in curves]) if curves else np.zeros(0)
     values = values[np.isfinite(values) & (values > 0)]
     return values.size > 0 and math.log10(values.max() / values.min()) > LOG_AXIS_DECADES
 

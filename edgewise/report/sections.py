@@ -339,8 +339,14 @@ def remedies(s: Subject, w: Writer) -> str:
                      "remedies compared, from uniform to most uneven")]
     if comp.sensitivity:
         n = next((r["n_inits"] for r in comp.rows if "n_inits" in r), s.ev.n_inits)
-        parts.append(w.figure(plot_comparison(comp, sensitivity=True), f"{s.slug}-remedies-sensitivity",
-                              f"The same remedies measured by the expected squared gradient over {n} random "
-                              f"initialisations (their centre/{s.where} ratios are the table's sens. column)."))
+        if any(np.any(np.asarray(m) > 0) for m in comp.sensitivity.values()):
+            parts.append(w.figure(plot_comparison(comp, sensitivity=True), f"{s.slug}-remedies-sensitivity",
+                                  f"The same remedies measured by the expected squared gradient over {n} random "
+                                  f"initialisations (their centre/{s.where} ratios are the table's sens. column)."))
+        else:  # a figure of hatched panels says less than this
+            parts.append(page.paragraph(f"Measured by the expected squared gradient over {n} random "
+                                        "initialisations, every variant's input gradients are exactly zero in each "
+                                        "of them, so there is no sensitivity map to compare (the table's sens. "
+                                        "column shows 0/0).", "blurb"))
     w.record("remedies", s.key, {"rows": comp.rows})
     return "".join(parts)

@@ -6,6 +6,7 @@ import math
 
 import matplotlib
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from ..errors import EdgewiseError
@@ -107,10 +108,14 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
     ring_samples = samples if (samples >= 0).all() else None
     counts = _paths_relative(paths) if paths is not None else None
     with_paths = ", with the path counts" if counts is not None else ""
+    zero = not (values > 0).any()  # every gradient exactly zero: nothing to divide, nothing to draw
     with matplotlib.rc_context(STYLE):
         fig = new_figure(11.5, 4.9)
         left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
-        if values.ndim == 2:
+        if zero:
+            _zero_panel(left, values.shape, short)
+            drawn = [(f"no map: {short} is 0 at every input position", False)]
+        elif values.ndim == 2:
             _heatmap(fig, left, _log10(values / unit), cmap, f"log10 ({short} / its mean)", "zero")
             drawn = [("the sensitivity at each input position divided by its mean over positions", True)]
         else:
@@ -135,8 +140,10 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
         left.set_title(wrap(f"{result.model} · {_ratio_text(result.summary, values.ndim)}", 6.0, 10),
                        fontsize=10, color="#333333")
         radii, means, err = _ring_profile(values / unit, None if ring_samples is None else ring_samples / unit)
-        _band_curve(right, radii, means, err, BLUE, "o", "sensitivity")
-        curves = [means]
+        curves = []
+        if not zero:
+            _band_curve(right, radii, means, err, BLUE, "o", "sensitivity")
+            curves.append(means)
         if counts is not None:
             c_radii, c_means = radial_profile(counts / _mean_scale(counts))
             right.plot(c_radii, c_means, color=ORANGE, linewidth=1.6, linestyle="--", label="path counts",
@@ -151,14 +158,35 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
         right.set_ylabel(f"{ring} mean / mean over all positions")
         right.set_title("mean at each distance from the centre", fontsize=10, color="#333333")
         right.grid(True, color="#e5e5e5", linewidth=0.8)
-        right.legend(frameon=False, fontsize=9)
-        drawn.append(("the mean at each distance from the centre"
-                      + (" ± 1 standard error (band)" if err is not None else "") + with_paths
-                      + ", divided by the mean over all positions", log))
+        if curves:
+            right.legend(frameon=False, fontsize=9)
+        if zero:
+            right.text(0.5, 0.5, "sensitivity: 0 at every distance", transform=right.transAxes, ha="center",
+                       va="center", fontsize=10, color="#555555")
+            drawn.append(("the path counts' mean at each distance from the centre, divided by their mean over all "
+                          "positions" if counts is not None else "nothing: there is no sensitivity to average", log))
+        else:
+            drawn.append(("the mean at each distance from the centre"
+                          + (" ± 1 standard error (band)" if err is not None else "") + with_paths
+                          + ", divided by the mean over all positions", log))
         fig.suptitle(wrap(f"Sensitivity of {_target(result)} to each input position: {what}", 11.5, 12),
                      fontsize=12)
         record_panels(fig, drawn)
     return fig
+
+
+def _zero_panel(ax, shape: tuple, quantity: str) -> None:
+    """In place of a map that is zero everywhere: the input's extent, grey, saying so."""
+    if len(shape) == 2:
+        ax.imshow(np.zeros(shape), cmap=ListedColormap(["#d9d9d9"]), interpolation="nearest")
+        ax.set_xlabel("input column x (px)")
+        ax.set_ylabel("input row y (px)")
+    else:
+        ax.set_xlim(-0.5, shape[0] - 0.5)
+        ax.set_yticks([])
+        ax.set_xlabel("input position (sample)")
+    ax.text(0.5, 0.5, f"{quantity} = 0\nat every input position:\nno input changes the output",
+            transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#333333")
 
 
 def sign_estimate_is_noise(result) -> bool:

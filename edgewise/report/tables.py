@@ -38,7 +38,7 @@ def short_count(n: int) -> str:
 def ratio_text(v) -> str:
     """A ratio as ``26.2×`` (``1.15e+7×`` when large); 0/0 as "0/0"; non-positive or missing values as they are."""
     if isinstance(v, float) and math.isnan(v):
-        return "0/0"  # zero at the centre and at the border: no ratio
+        return fmt_ratio(v)  # zero at the centre and at the border: no ratio
     return fmt_ratio(math.log10(v)) if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) else str(v)
 
 

@@ -74,6 +74,7 @@ def _variant(s, row: dict) -> dict:
         return {"fits": False, "why": row["error"]}
     ratio = s.ratio(row)
     spread = {k: row[k] for k in ("max_over_min", "unread", "unread_where", "uniform")}
+    spread["unread_anchors"] = row.get("unread_anchors") or {}
     return {"fits": True, "ratio": ratio, **spread, "effect": correction(ratio, spread),
             "parameters_change": row.get("parameters_change", 0.0),
             "multiply_adds_change": row.get("multiply_adds_change", 0.0)}
@@ -107,7 +108,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
                           else False})
         before = r["ratio"]
     q2 = {"pools": pools, "final": layers[-1]["ratio"] if layers else q1["ratio"], "layers": len(layers),
-          "peak": max((r["ratio"] for r in layers), default=q1["ratio"])}
+          "peak": max((r["ratio"] for r in layers), default=q1["ratio"]),
+          "low": min((r["ratio"] for r in layers), default=q1["ratio"])}
     dense = global_layers(ev.graph)
     last_window = layers[-1]["ratio"] if layers else None
     q3 = {"global_layers": dense, "before_global": last_window, "output": q1["ratio"],
@@ -125,7 +127,11 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
           "zero_readout": ev.init.readout if len(ev.init.bias_only) == ev.init.n_inits else None,
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
-          "erf_moment_std": [float(v) for v in width.sigma_moments]}
+          "erf_moment_std": [float(v) for v in width.sigma_moments],
+          # the standard deviation of an even spread over the positions the centre unit reads (all of them when
+          # a layer reads every position), per axis: the measure of "only"
+          "even_std": [_even_std(n if ev.rf.advice.global_via else min(size, n))
+                       for size, n in zip(last.size, ev.shape[1:])]}
     q5 = _recommend(s, rows, ev.graph.padding)
     q6 = {"one_d": words.ndim == 1}
     return {"model": ev.name, "slug": s.slug, "words": {"unit": words.unit, "border": words.border},
@@ -176,6 +182,49 @@ def _claim(text: str, claim: str, of: str, raw: bool = False) -> str:
             f"{text if raw else html.escape(text)}</span>")
 
 
+def _anchor_words(v: dict, border: str, of: str) -> str:
+    """"; 3 of its 4 corners have no path, zeros in the ratio's mean" where the centre/border ratio of ``v`` (a
+    variant or the model) divides a mean with unread points in it (the centre's, or the corners' or ends')."""
+    unread = v.get("unread_anchors") or {}
+    n = 4 if border == "corner" else 2
+    parts = ([_claim("its centre has no path", "unread-centre", of)] if unread.get("center") else []) + \
+        ([_claim(f"{unread['corner']} of its {n} {border}s", "unread-corners", of)
+          + (" has" if unread["corner"] == 1 else " have") + " no path, zeros in the ratio's mean"]
+         if unread.get("corner") else [])
+    return "".join(f"; {p}" for p in parts)
+
+
+def _even_std(n: int) -> float:
+    """The standard deviation of positions spread evenly over ``n`` of them: √((n² − 1)/12)."""
+    return math.sqrt((n * n - 1) / 12)
+
+
+def _spread_words(q4: dict, erf: str, unit: str) -> str:
+    """How far the paths to the centre unit spread, set against an even spread over the positions it reads;
+    "only" where narrower on every axis (by more than the one decimal shown)."""
+    shown = _num(erf, "q4.erf_moment_std")
+    if not q4.get("even_std"):  # (a verdict saved before even_std was recorded)
+        return f", and the paths to the centre unit spread with a standard deviation of {shown} {unit}."
+    against = _num(" × ".join(f"{v:.1f}" for v in q4["even_std"]), "q4.even_std")
+    only = all(s < e - 0.05 for s, e in zip(q4["erf_moment_std"], q4["even_std"]))
+    return (f", {'but' if only else 'and'} the paths to the centre unit spread with a standard deviation of "
+            f"{'only ' if only else ''}{shown} {unit} (moments of the count map), against {against} {unit} for an "
+            "even spread over the positions it reads.")
+
+
+def _no_pool_curve(q2: dict) -> str:
+    """What the per-layer curve of a model without pooling shows, from its smallest, largest and last ratio."""
+    final = _num(ratio_text(q2["final"]), "q2.final")
+    if not q2["layers"]:
+        return f"its ratio at the output is {final}."
+    if q2["peak"] == q2["low"]:
+        return f"its ratio is {final} after every layer (the per-layer curve)."
+    if q2["final"] == q2["peak"]:
+        return f"the per-layer curve shows where its ratio grows, to {final} after the last window."
+    return (f"the per-layer curve shows its ratio reach {_num(ratio_text(q2['peak']), 'q2.peak')} and end at "
+            f"{final} after the last window.")
+
+
 def _pct(v: float) -> str:
     return f"{v:+.0%}"
 
@@ -203,6 +252,7 @@ def render(f: dict) -> str:
            if q1["uniform"] else
            f"the centre input has {_num(ratio_text(q1['ratio']), 'q1.ratio')} as many paths as the {border} "
            f"(all positions: max/min {_num(ratio_text(q1['max_over_min']), 'q1.max_over_min')}"
+           + _anchor_words(q1, border, "model")
            + (f"; {_claim('never read', 'unread', 'model')}: {_num(str(q1['unread']), 'q1.unread')} {unit}, "
               f"{html.escape(q1['unread_where'])}" if q1["unread"] else "") + ")")
     laws = []
@@ -214,7 +264,8 @@ def render(f: dict) -> str:
             exact = (f"; this model with {p} padding: "
                      + (_claim("uniform (max = min)", "uniform", p) if law["uniform"] else
                         f"{_num(ratio_text(law['ratio']), f'q1.laws.{p}.ratio')} (max/min "
-                        f"{_num(ratio_text(law['max_over_min']), f'q1.laws.{p}.max_over_min')})"
+                        f"{_num(ratio_text(law['max_over_min']), f'q1.laws.{p}.max_over_min')}"
+                        + _anchor_words(law, border, p) + ")"
                         + (f", {_claim('over-corrects', 'over-corrects', p)}" if law["effect"] == "over-corrects"
                            else "")
                         + (f", {_claim('never reads', 'unread', p)} {_num(str(law['unread']), f'q1.laws.{p}.unread')} "
@@ -246,9 +297,7 @@ def render(f: dict) -> str:
                       + ("keep raising it, to " if after else "end at ")
                       + f"{_num(ratio_text(q2['final']), 'q2.final')}.", "layers", "q2"))
     else:
-        items.append(("Does max pooling stop it?",
-                      "This model has no pooling layer; the per-layer curve shows where its ratio grows "
-                      f"(to {_num(ratio_text(q2['final']), 'q2.final')} after the last window).",
+        items.append(("Does max pooling stop it?", "This model has no pooling layer; " + _no_pool_curve(q2),
                       "layers" if q2["layers"] else None, "q2"))  # no sliding window: no per-layer figure
     # 3. fully connected
     g = q3["global_remedy"]
@@ -298,9 +347,7 @@ def render(f: dict) -> str:
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "
                      f"<code>{html.escape(q4['global_via'])}</code>)" if q4.get("global_via") else "")
-                  + ", but the paths to "
-                  f"the centre unit spread with a standard deviation of only {_num(erf, 'q4.erf_moment_std')} "
-                  f"{unit} (moments of the count map).", "sensitivity_init", "q4"))
+                  + _spread_words(q4, erf, unit), "sensitivity_init", "q4"))
     # 5. what to do
     items.append(("What should I do?", _recommendation(q5, unit), "remedies", "q5"))
     # 6. 1-D signals

@@ -8,7 +8,8 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
 - Every ``<span class="claim" data-claim="C" data-of="X">`` is true of X's saved map or numbers: ``uniform``
   (max = min, every position read), ``unread`` (some position has no path), ``over-corrects`` (centre/border
   ratio below 1), ``flat``/``changes`` (a pool layer keeps/changes the per-layer ratio), ``law:KIND`` (the
-  depth law :func:`edgewise.theory.depth_law` gives that padding), ``zero-gradient`` (the saved sensitivity map
+  depth law :func:`edgewise.theory.depth_law` gives that padding), ``unread-centre`` and ``unread-corners`` (the
+  centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
   in every initialisation).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
@@ -137,11 +138,11 @@ def check_verdict(block: str, data: Path) -> list[str]:
     rows = _rows(data)
     for kind, key, of, text in _SPAN.findall(block):
         if kind == "claim":
-            problems += [f"{data.name}: {p}" for p in _check_claim(key, of, data, rows, facts)]
+            problems += [f"{data.name}: {p}" for p in _check_claim(key, of, data, rows, facts, text)]
     return problems
 
 
-def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict) -> list[str]:
+def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text: str = "") -> list[str]:
     if claim in ("uniform", "unread", "over-corrects"):
         log10 = _map(data, of)
         if log10 is None:
@@ -154,6 +155,18 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict) -> li
             row = rows.get(of) or rows["original"]
             if not _ratio(row) < 1:
                 return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"]
+        return []
+    if claim in ("unread-centre", "unread-corners"):
+        log10 = _map(data, of)
+        if log10 is None:
+            return [f"claims {claim} of {of!r}, which has no saved map"]
+        centre, corners, n = _unread_anchors(log10)
+        said = int(re.match(r"\d+", html.unescape(re.sub(r"<[^>]+>", "", text))).group(0)) \
+            if claim == "unread-corners" else None
+        if claim == "unread-centre" and not centre:
+            return [f"says {of}'s centre has no path, but its map has one there"]
+        if claim == "unread-corners" and said != corners:
+            return [f"says {said} of {of}'s {n} corners have no path, its map has {corners}"]
         return []
     if claim in ("zero-gradient", "zero-readout"):
         init = json.loads((data / "sensitivity_init.json").read_text())
