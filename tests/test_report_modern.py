@@ -162,3 +162,29 @@ def test_the_page_says_whether_normalisation_statistics_were_counted(pages):
     assert [v["norm_stats"] for v in numbers.values()] == ["ignore"]
     assert "Normalisation: no normalisation with statistics computed from the input" in \
         (pages["zero"] / "index.html").read_text()
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (1, 40)])
+def test_an_all_zero_sensitivity_figure_says_so_and_passes_the_lint(shape):
+    """No image of one value with a colour bar for nothing: the input's extent, the words, the path counts."""
+    from edgewise import pathways, trace
+    from edgewise.report.figures import panel_text
+    from edgewise.report.sensitivity import plot_sensitivity
+    from edgewise.sensitivity import init_sensitivity
+    from edgewise.testing.figure_lint import figure_problems
+
+    class Zero1d(ZeroHead):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2, self.pool = nn.Conv1d(1, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1), \
+                nn.AdaptiveAvgPool1d(1)
+
+    model = ZeroHead() if len(shape) == 3 else Zero1d()
+    result = init_sensitivity(model, shape, n_inits=2)
+    assert not result.map.any()
+    fig = plot_sensitivity(result, paths=pathways(trace(model, shape)))
+    fig.canvas.draw()
+    assert figure_problems(fig) == []
+    assert panel_text(fig).startswith("(left) no map: E[(∂y/∂x)²] is 0 at every input position; (right) the path "
+                                      "counts' mean at each distance")
+    assert not fig.axes[0].get_images() and "0/0" in fig.axes[0].get_title()

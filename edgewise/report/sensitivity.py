@@ -6,7 +6,6 @@ import math
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from ..errors import EdgewiseError
@@ -176,16 +175,21 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
 
 
 def _zero_panel(ax, shape: tuple, quantity: str) -> None:
-    """In place of a map that is zero everywhere: the input's extent, grey, saying so."""
+    """In place of a map that is zero everywhere: the input's extent (grey; in 1-D the zero line), saying so."""
     if len(shape) == 2:
-        ax.imshow(np.zeros(shape), cmap=ListedColormap(["#d9d9d9"]), interpolation="nearest")
+        ax.set_facecolor("#d9d9d9")  # (no image: a colour bar for a single value would say nothing)
+        ax.set_xlim(-0.5, shape[1] - 0.5)
+        ax.set_ylim(shape[0] - 0.5, -0.5)
+        ax.set_aspect("equal")
         ax.set_xlabel("input column x (px)")
         ax.set_ylabel("input row y (px)")
     else:
+        ax.plot(np.arange(shape[0]), np.zeros(shape[0]), color=BLUE, linewidth=1.6)
         ax.set_xlim(-0.5, shape[0] - 0.5)
-        ax.set_yticks([])
+        ax.set_ylim(-0.05, 1.0)  # (a squared gradient: nothing below zero to show)
         ax.set_xlabel("input position (sample)")
-    ax.text(0.5, 0.5, f"{quantity} = 0\nat every input position:\nno input changes the output",
+        ax.set_ylabel(quantity)
+    ax.text(0.5, 0.55, f"{quantity} = 0\nat every input position:\nno input changes the output",
             transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#333333")
 
 
