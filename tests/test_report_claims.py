@@ -307,3 +307,20 @@ def test_zero_over_zero_is_no_ratio_everywhere():
 
     assert fmt_ratio(math.nan) == ratio_text(math.nan) == "0/0"
     assert (fmt_ratio(math.inf), fmt_ratio(-math.inf), fmt_ratio(0.0)) == ("∞", "0", "1×")
+
+
+def test_rows_alike_share_one_note_in_rank_order():
+    from edgewise.report.tables import unread_anchor_notes
+
+    rows = [{"name": "original", "unread_anchors": {"center": 0, "corner": 0}},
+            {"name": "same", "unread_anchors": {"center": 0, "corner": 3}},
+            {"name": "reflect", "unread_anchors": {"center": 0, "corner": 3}},
+            {"name": "odd", "unread_anchors": {"center": 1, "corner": 1}}]
+    assert unread_anchor_notes(rows, "corner") == [
+        "same and reflect: 3 of their 4 corners have no path; their centre/corner ratios compare the centre with the "
+        "mean of the 4 corners, zeros included.",
+        "odd: its centre and 1 of its 4 corners have no path; its centre/corner ratio compares the centre with the "
+        "mean of the 4 corners, zeros included."]
+    one_d = [{"name": "nonoverlapping", "unread_anchors": {"center": 0, "edge": 1}}]
+    assert unread_anchor_notes(one_d, "edge", columns=2)[0].startswith(
+        "nonoverlapping: 1 of its 2 edges has no path; its centre/edge ratios compare")

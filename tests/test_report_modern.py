@@ -137,6 +137,14 @@ def test_unread_corners_are_said_beside_the_verdicts_ratio(pages, tmp_path):
     out = shutil.copytree(pages["vit"], tmp_path / "copy")
     (out / "index.html").write_text(page.replace(said, said.replace(">3 of", ">2 of")))
     assert any("says 2 of same's 4 corners have no path, its map has 3" in p for p in check_report(out))
+    # the table's note names every such variant in one sentence; the checker reads each name back
+    from edgewise.testing.claims import check_anchor_notes
+
+    data = next((pages["vit"] / "data").iterdir())
+    said = check_anchor_notes("same and reflect: 3 of their 4 corners have no path", data)
+    assert not any("a note says" in p for p in said), said  # (the others go unmentioned in this text alone)
+    assert any("a note says circular's" in p for p in
+               check_anchor_notes("same and circular: 3 of their 4 corners have no path", data))
 
 
 def test_zero_gradients_are_said_not_drawn(pages):

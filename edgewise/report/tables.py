@@ -96,19 +96,29 @@ def effect_text(row: dict, where: str) -> str:
     return word
 
 
-def unread_anchor_note(row: dict, where: str, columns: int = 1) -> list[str]:
-    """A sentence for a row whose centre or ``where`` points (an image's corners, a signal's two ends) include
-    unread positions: its centre/border ratios take the mean over those points, zeros included."""
-    counts = row.get("unread_anchors") or {}
+def unread_anchor_notes(rows: list[dict], where: str, columns: int = 1) -> list[str]:
+    """One sentence per kind of rows (in order) whose centre or ``where`` points (an image's corners, a signal's
+    two ends) include unread positions: their centre/border ratios take the mean over those points, zeros
+    included. Rows alike share a sentence ("same, reflect and partial: 3 of their 4 corners have no path; …")."""
+    from ..facts import and_list
+
     n = len(anchor_points((1,) * (2 if where == "corner" else 1))[where])
-    parts = ["its centre"] * bool(counts.get("center")) + \
-        [f"{counts[where]} of its {n} {where}s"] * bool(counts.get(where))
-    if not parts:
-        return []
-    has = "has" if len(parts) == 1 and (counts.get("center") or counts.get(where) == 1) else "have"
-    plural = "s" if columns > 1 else ""
-    return [f"{row['name']}: {' and '.join(parts)} {has} no path; its centre/{where} ratio{plural} "
-            f"compare{'' if plural else 's'} the centre with the mean of the {n} {where}s, zeros included."]
+    groups: dict[tuple, list[str]] = {}
+    for r in rows:
+        counts = r.get("unread_anchors") or {}
+        key = (bool(counts.get("center")), counts.get(where, 0))
+        if any(key):
+            groups.setdefault(key, []).append(r["name"])
+    notes = []
+    for (centre, k), names in groups.items():
+        one = len(names) == 1
+        its = "its" if one else "their"
+        parts = [f"{its} centre{'' if one else 's'}"] * centre + [f"{k} of {its} {n} {where}s"] * bool(k)
+        has = "has" if len(parts) == 1 and (centre and one or k == 1) else "have"
+        plural = "s" if columns > 1 or not one else ""
+        notes.append(f"{and_list(names)}: {' and '.join(parts)} {has} no path; {its} centre/{where} ratio{plural} "
+                     f"compare{'' if plural else 's'} the centre with the mean of the {n} {where}s, zeros included.")
+    return notes
 
 
 def ranked(rows: list[dict]) -> list[dict]:
@@ -131,7 +141,7 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
     n_inits = next((r["n_inits"] for r in comparison.rows if "n_inits" in r), None)
     headers = ["remedy", "paths", "max/min", "effect"] + (["sens."] if sens else []) + \
         ["RF", "uneven", "params", "MACs", "edits"]
-    rows, flagged, misfits, same, anchors = [], [], [], [], []
+    rows, flagged, misfits, same = [], [], [], []
     for r in ranked(comparison.rows):
         if r.get("unchanged"):
             n = r["changed_layers"]
@@ -142,8 +152,6 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
             rows.append([r["name"]] + ["—"] * (len(headers) - 1))
             misfits.append(f"does not fit — {r['name']}: {r['error'].split('. Feature-map')[0]}")
             continue
-        if not r.get("unchanged"):
-            anchors.extend(unread_anchor_note(r, where, 2 if sens else 1))
         ratios = [r[f"center_{where}_ratio"]] + ([r.get(f"sensitivity_center_{where}_ratio")] if sens else [])
         size = (lambda k: short_count(r[k]) if r["name"] == "original" else f"{r[k + '_change']:+.0%}")
         rf = r["rf_size"]
@@ -160,5 +168,7 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
-             + (f" original: the model as given ({padding} padding)." if padding else ""), *anchors, *same, *misfits]
+             + (f" original: the model as given ({padding} padding)." if padding else ""),
+             *unread_anchor_notes([r for r in ranked(comparison.rows) if "error" not in r and not r.get("unchanged")],
+                                  where, 2 if sens else 1), *same, *misfits]
     return Rows(headers, rows, notes, flagged)

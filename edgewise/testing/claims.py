@@ -202,7 +202,8 @@ _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every p
                            r"Uniform with):? ?([^.]+)\.")
 _NEVER = re.compile(r"(\w+) never reads (\d+)")
 _OVER = re.compile(r"(\w+) over-corrects")
-_ANCHORS = re.compile(r"(\w+): (its centre)?(?: and )?(?:(\d+) of its (\d+) (?:corner|edge)s)? ha(?:s|ve) no path")
+_ANCHORS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (its centre|their centres)?(?: and )?"
+                      r"(?:(\d+) of (?:its|their) (\d+) (?:corner|edge)s)? ha(?:s|ve) no path")
 _MOST = re.compile(r"Most uneven: ([^(]+) \(max/min ([^,)]+)(, as the original)?\)")
 
 
@@ -251,15 +252,16 @@ def check_anchor_notes(text: str, data: Path) -> list[str]:
     """Problems with the remedy tables' notes on unread anchor points (plain ``text``) against ``data``: each is
     true of its variant's saved map, and every measured variant with an unread centre or corner has one."""
     problems, said = [], set()
-    for name, centre, k, n in _ANCHORS.findall(text):
-        log10 = _map(data, name)
-        if log10 is None:
-            continue
-        said.add(name)
-        truth = _unread_anchors(log10)
-        if (bool(centre), int(k or 0), int(n or truth[2])) != truth:
-            problems.append(f"{data.name}: a note says {name}'s centre unread={bool(centre)} and {k or 0} corners "
-                            f"unread, its map has {truth[0]} and {truth[1]} of {truth[2]}")
+    for names, centre, k, n in _ANCHORS.findall(text):
+        for name in re.split(r", | and ", names):
+            log10 = _map(data, name)
+            if log10 is None:
+                continue
+            said.add(name)
+            truth = _unread_anchors(log10)
+            if (bool(centre), int(k or 0), int(n or truth[2])) != truth:
+                problems.append(f"{data.name}: a note says {name}'s centre unread={bool(centre)} and {k or 0} "
+                                f"corners unread, its map has {truth[0]} and {truth[1]} of {truth[2]}")
     for name, row in _rows(data).items():
         log10 = None if row.get("unchanged") or "error" in row else _map(data, name)
         if log10 is not None and any(_unread_anchors(log10)[:2]) and name not in said:
