@@ -169,11 +169,12 @@ def forward_costs(module, input_shape) -> Cost:
     call on this architecture and input shape runs nothing (a report asks for the same model's costs three times).
 
     The operations are those ``torch.utils.flop_counter.FlopCounterMode`` counts (convolutions and matrix
-    products, bias additions and everything elementwise left out). Where the pass calls only convolutions,
-    linear layers and functions without a matrix product inside, they are added up from shapes by
-    :class:`_ShapeFlops` (exactly FlopCounterMode's formulas, without the torch._dynamo import, ~1.5 s, that
-    entering FlopCounterMode costs a fresh process); anything else is counted by a second pass under
-    FlopCounterMode itself."""
+    products, bias additions and everything elementwise left out). Convolutions, linear layers, matrix products
+    and functions without a matrix product inside are added up from shapes by :class:`_ShapeFlops` (exactly
+    FlopCounterMode's formulas, without the torch._dynamo import, ~1.5 s, that entering FlopCounterMode costs a
+    fresh process); any other function (attention, an einsum) runs under FlopCounterMode within the same pass.
+    (``nn.MultiheadAttention`` then takes its plain path, whose projections FlopCounterMode counts; alone, in
+    eval mode without gradients, it would take a fused kernel FlopCounterMode counts as nothing.)"""
     p = next(module.parameters(), None)
     dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
     where = (tuple(input_shape), dtype, p.device if p is not None else None)
@@ -207,13 +208,6 @@ def _measure(module, x: torch.Tensor) -> Cost:
         with torch.no_grad(), _ShapeFlops() as counted:
             module(x)
         flops = counted.flops
-        if counted.unknown:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            total[0] = macs[0] = 0  # the hooks run again
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                module(x)
-            flops = int(counter.get_total_flops())
     finally:
         for h in handles:
             h.remove()
@@ -238,7 +232,8 @@ _NO_FLOPS = frozenset("""
     adaptive_max_pool3d batch_norm instance_norm layer_norm group_norm local_response_norm dropout dropout1d
     dropout2d dropout3d alpha_dropout feature_alpha_dropout interpolate upsample pixel_shuffle pixel_unshuffle
     channel_shuffle rand rand_like randn randn_like randint randperm argsort sort topk eq ne lt le gt ge __eq__ __ne__
-    __lt__ __le__ __gt__ __ge__ any all nonzero
+    __lt__ __le__ __gt__ __ge__ any all nonzero masked_fill masked_fill_ new_zeros new_ones new_full new_empty zero_
+    fill_ normalize swapaxes swapdims
 """.split())
 
 
@@ -265,8 +260,9 @@ _FLOPS = {**{f"conv{d}d": _conv_flops for d in (1, 2, 3)},
 
 
 class _ShapeFlops(torch.overrides.TorchFunctionMode):
-    """Adds up FlopCounterMode's operations from the shapes of the torch functions a forward pass calls;
-    ``unknown`` names the first one it cannot count (then the sum is not to be trusted)."""
+    """Adds up FlopCounterMode's operations from the shapes of the torch functions a forward pass calls; a
+    function it has no formula for (attention, an einsum) runs under FlopCounterMode itself, which counts the
+    operations inside it. ``unknown`` names the first such function (None: FlopCounterMode was not needed)."""
 
     def __init__(self):
         super().__init__()
@@ -274,15 +270,26 @@ class _ShapeFlops(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         name = getattr(func, "__name__", None)
         if name in _FLOPS:
             x, w = (list(args) + [kwargs.get("input"), kwargs.get("weight")][len(args):])[:2]
             if (_matrices if name == "matmul" else _batched)(x, w):
+                out = func(*args, **kwargs)
                 self.flops += _FLOPS[name](x, w, out)
                 return out
-        if name not in _NO_FLOPS and self.unknown is None:
-            self.unknown = name or repr(func)
+        elif name in _NO_FLOPS:
+            return func(*args, **kwargs)
+        return self._counted(func, args, kwargs, name)
+
+    def _counted(self, func, args, kwargs, name):
+        """``func(*args, **kwargs)`` counted by FlopCounterMode (importing it imports torch._dynamo, ~1.5 s once
+        per process: only a model with such a function pays it)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        self.unknown = self.unknown or name or repr(func)
+        with FlopCounterMode(display=False) as counter:
+            out = func(*args, **kwargs)
+        self.flops += int(counter.get_total_flops())
         return out
 
 

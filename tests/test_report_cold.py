@@ -200,3 +200,40 @@ def test_a_diagram_written_by_the_renderer_is_the_one_draw_writes(tmp_path, draw
     assert png_size(fig) == imread(direct.png).shape[1::-1]
     assert (sketched.rows, sketched.drawn, sketched.style) == (direct.rows, direct.drawn, direct.style)
     assert 'id="p"' in page and 'width="10"' in page
+
+
+def _reference_plain_attention(module, shape) -> int:
+    """FlopCounterMode's count with nn.MultiheadAttention on its plain path (its fused fast path, taken in eval mode
+    without gradients, is one kernel FlopCounterMode counts as nothing)."""
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        return _reference(module, shape)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+
+
+def _small_transformers():
+    from torchvision.models import maxvit, swin_transformer, vision_transformer
+
+    torch.manual_seed(0)
+    yield "vit", vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                                      hidden_dim=16, mlp_dim=32, num_classes=4), (3, 32, 32)
+    yield "swin", swin_transformer.SwinTransformer([4, 4], 16, [1, 1], [2, 2], [2, 2], num_classes=4), (3, 32, 32)
+    yield "swin_v2", swin_transformer.SwinTransformer([4, 4], 16, [1, 1], [2, 2], [2, 2], num_classes=4,
+                                                      block=swin_transformer.SwinTransformerBlockV2,
+                                                      downsample_layer=swin_transformer.PatchMergingV2), (3, 32, 32)
+    yield "maxvit", maxvit.MaxVit((64, 64), 8, 2, [16], [1], 8, 0.0, num_classes=4), (3, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["vit", "swin", "swin_v2", "maxvit"])
+def test_transformers_counted_in_one_pass(name, monkeypatch):
+    """Swin's masks and normalisations are counted from shapes; ViT's attention and MaxViT's einsum run under
+    FlopCounterMode inside the same pass (no second forward), and the sum is FlopCounterMode's over the whole
+    pass."""
+    module, shape = next((m, s) for n, m, s in _small_transformers() if n == name)
+    want = _reference_plain_attention(module, shape)
+    passes = []
+    module.register_forward_pre_hook(lambda *a: passes.append(1))
+    assert limits.forward_cost(module, shape)[1] == want > 0 and len(passes) == 1
+    unknown = _shape_count(module, shape)[1]
+    assert unknown == {"vit": "multi_head_attention_forward", "maxvit": "einsum"}.get(name), unknown
