@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import operator
 import sys
@@ -679,12 +681,13 @@ def trace(model: nn.Module, input_shape, name: str | None = None, layer: str | N
     check_norm_stats(norm_stats)
     named = _named_modules(model)
     arch, shareable = fingerprint(model, named)
-    key = (arch, shape, name, layer, norm_stats)
+    key = (arch, shape, layer, norm_stats)  # (not the name: a trace under another name is the same Graph)
     graph = _CACHE.get(model, key, shareable)
     if graph is None:
         graph = _trace(model, shape, name, layer, norm_stats, arch if shareable else None, named)
         _CACHE.put(model, key, shareable, graph)
-    return graph
+    model_name = name or type(model).__name__
+    return graph if graph.model_name == model_name else dataclasses.replace(graph, model_name=model_name)
 
 
 #: traced Graphs by architecture fingerprint (per model object, and a small LRU shared between objects)

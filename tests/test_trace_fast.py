@@ -922,3 +922,21 @@ def test_node_ops_name_functions_without_memory_addresses():
     for family in ("vit", "swin", "maxvit"):  # tokens added off the canonical layout (Layout's own nodes)
         graph = edgewise.trace(small(family)[0].eval(), small(family)[1])
         assert not [n.op for n in graph if "0x" in n.op or n.op.startswith("<")], family
+
+
+def test_a_trace_under_another_name_is_the_same_graph(monkeypatch):
+    """The name only labels the Graph: tracing the same model under two names (a remedy comparison names each
+    variant; the sensitivity engine traces it unnamed) traces once, and each call gets its own name."""
+    import edgewise._trace as tr
+    from edgewise import nets, trace
+
+    calls = []
+    real = tr._trace
+    monkeypatch.setattr(tr, "_trace", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = nets.from_spec("3*conv3, maxpool2", (1, 16, 16))
+    named = trace(model, (1, 16, 16), name="circular")
+    plain = trace(model, (1, 16, 16))
+    again = trace(model, (1, 16, 16), name="circular")
+    assert len(calls) == 1
+    assert (named.model_name, plain.model_name, again.model_name) == ("circular", "Sequential", "circular")
+    assert plain.nodes == named.nodes and list(plain.nodes) == list(named.nodes)
