@@ -324,3 +324,24 @@ def test_rows_alike_share_one_note_in_rank_order():
     one_d = [{"name": "nonoverlapping", "unread_anchors": {"center": 0, "edge": 1}}]
     assert unread_anchor_notes(one_d, "edge", columns=2)[0].startswith(
         "nonoverlapping: 1 of its 2 edges has no path; its centre/edge ratios compare")
+
+
+def test_a_remedy_that_changes_nothing_is_not_recommended(page):
+    """ResNet-18's layers already pad by half their window with zeros: `same` is the model itself, so the verdict
+    neither recommends it nor lists it (Swin-T's page once called `valid`, which changed nothing, the closest
+    remedy)."""
+    f = json.loads((page / "data" / "torchvision-resnet18" / "verdict.json").read_text())
+    assert f["q5"]["unchanged"] == ["same"] and "same" not in f["q5"]["variants"] and f["q5"]["best"] != "same"
+    block = re.sub(r"<[^>]+>", "", verdict_block(page, "torchvision-resnet18"))
+    assert "(same rewrites layers that compute what they did, so it is this model too and not listed.)" in block
+
+
+def test_no_remedy_closer_than_the_model_is_said_so(page):
+    """Where every readable variant is as uneven as the model or more, none is called the closest."""
+    from edgewise.report.verdict import render
+
+    f = json.loads((page / "data" / SLUG / "verdict.json").read_text())
+    f["q5"].update(best=None, best_uniform=False, also_uniform=[], model_max_over_min=3.08)
+    text = re.sub(r"<[^>]+>", "", render(f))
+    assert "No remedy that fits this model spreads the paths more evenly than it does (max/min 3.08×)." in text
+    assert "nonoverlapping never reads 31 samples" in text  # the rest of the answer still follows

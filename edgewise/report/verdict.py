@@ -148,8 +148,10 @@ def _recommend(s, rows: dict, padding) -> dict:
     """The uniform remedy of lowest cost (parameters, then multiply-adds, then registry order); which
     over-correct, leave positions unread, or do not fit."""
     order = [r["name"] for r in s.ev.comparison.rows]
-    # the model's own padding as a remedy is the model itself: not an alternative
-    variants = {n: _variant(s, r) for n, r in rows.items() if n not in ("original", padding)}
+    # the model's own padding as a remedy is the model itself, and so is a remedy that rewrote nothing it computes:
+    # neither is an alternative
+    unchanged = [n for n, r in rows.items() if r.get("unchanged") and n not in ("original", padding)]
+    variants = {n: _variant(s, r) for n, r in rows.items() if n not in ("original", padding, *unchanged)}
     fits = {n: v for n, v in variants.items() if v["fits"]}
 
     def cost(n):
@@ -159,9 +161,14 @@ def _recommend(s, rows: dict, padding) -> dict:
     uniform = sorted((n for n, v in fits.items() if v["uniform"]), key=cost)
     readable = [n for n, v in fits.items() if not v["unread"] and v["effect"] != "over-corrects"]
     closest = min(readable, key=lambda n: (abs(math.log(fits[n]["max_over_min"])), *cost(n)), default=None)
-    best = uniform[0] if uniform else closest
     original = rows.get("original")
+    spread = original.get("max_over_min") if original and "error" not in original else None
+    if closest is not None and spread and not (abs(math.log(fits[closest]["max_over_min"]))
+                                               < abs(math.log(spread)) * (1 - 1e-9)):
+        closest = None  # as uneven as the model, or more: nothing to recommend
+    best = uniform[0] if uniform else closest
     return {"already_uniform": bool(original and "error" not in original and original.get("uniform")),
+            "model_max_over_min": spread, "unchanged": unchanged,
             "best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
             "variants": variants, "identical_to_model": padding if padding in LAW_PADDINGS else None,
             "over_correct": [n for n, v in fits.items() if v["effect"] == "over-corrects"],
@@ -342,7 +349,8 @@ def render(f: dict) -> str:
                      f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
                      f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
                      f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map "
-                     f"follows the log path counts with r = {_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. ")
+                     f"correlates with the log path counts at r = "
+                     f"{_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. ")
                   + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "
@@ -368,12 +376,14 @@ def _recommendation(q5: dict, unit: str) -> str:
         return (f"Nothing, for the path counts: this model is already {_claim('uniform', 'uniform', 'model')} "
                 "(max = min), so no remedy can spread its paths more evenly; the table of section 6 shows what each "
                 "would change.")
+    b = v[best] if best is not None else None
+    cost = b and (f"{_num(_pct(b['parameters_change']), f'q5.variants.{best}.parameters_change')} parameters, "
+                  f"{_num(_pct(b['multiply_adds_change']), f'q5.variants.{best}.multiply_adds_change')} multiply-adds")
     if best is None:
-        return "No remedy that fits this model spreads the paths more evenly."
-    b = v[best]
-    cost = (f"{_num(_pct(b['parameters_change']), f'q5.variants.{best}.parameters_change')} parameters, "
-            f"{_num(_pct(b['multiply_adds_change']), f'q5.variants.{best}.multiply_adds_change')} multiply-adds")
-    if q5["best_uniform"]:
+        spread = q5.get("model_max_over_min")
+        text = ("No remedy that fits this model spreads the paths more evenly than it does"
+                + (f" (max/min {_num(ratio_text(spread), 'q5.model_max_over_min')})." if spread else "."))
+    elif q5["best_uniform"]:
         text = (f"Use <b>{html.escape(best)}</b>: every position gets exactly the same number of paths "
                 f"({_claim('max = min', 'uniform', best)}) at {cost}.")
         if q5["also_uniform"]:
@@ -397,6 +407,10 @@ def _recommendation(q5: dict, unit: str) -> str:
     if q5["identical_to_model"]:
         text += (f" ({html.escape(q5['identical_to_model'])} padding is this model as given, so it is not listed "
                  "as a remedy.)")
+    if q5.get("unchanged"):
+        one = len(q5["unchanged"]) == 1
+        text += (f" ({html.escape(and_list(q5['unchanged']))} rewrite{'s' if one else ''} layers that compute what "
+                 f"they did, so {'it is' if one else 'they are'} this model too and not listed.)")
     return text
 
 
