@@ -156,8 +156,8 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     paths, centre_paths = pathways(graph), pathways(graph, to="center")
     say("receptive field")
     rf = receptive_field(graph)
-    # the first remedy_inits initialisations drawn here are copied into the padding remedies' copies, not redrawn
-    with shared_draws(_init_seeds(seed, min(n_inits, remedy_inits))):
+    # the remedies' initialisations drawn here (or by the first remedy) are copied into the others, not redrawn
+    with shared_draws(_init_seeds(seed, remedy_inits)):
         say(f"sensitivity 0/{n_inits}")
         init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed,
                                 on_chunk=lambda done, total: say(f"sensitivity {done}/{total}"))

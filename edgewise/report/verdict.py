@@ -201,6 +201,15 @@ def _anchor_words(v: dict, border: str, of: str) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
+def _zero_cause(q4: dict) -> str:
+    """" (its output layer X starts with zero weights in each of them, …)" where the data shows that cause."""
+    if not q4.get("zero_readout"):
+        return ""
+    layer = _claim(f"<code>{html.escape(q4['zero_readout'])}</code> starts with zero weights in each of them",
+                   "zero-readout", q4["zero_readout"], raw=True)
+    return f" (its output layer {layer}, so the output is that layer's bias whatever the input)"
+
+
 def _even_std(n: int) -> float:
     """The standard deviation of positions spread evenly over ``n`` of them: √((n² − 1)/12)."""
     return math.sqrt((n * n - 1) / 12)
@@ -224,9 +233,9 @@ def _no_pool_curve(q2: dict) -> str:
     final = _num(ratio_text(q2["final"]), "q2.final")
     if not q2["layers"]:
         return f"its ratio at the output is {final}."
-    if q2["peak"] == q2["low"]:
+    if q2.get("low") is not None and math.isclose(q2["peak"], q2["low"], rel_tol=1e-9):
         return f"its ratio is {final} after every layer (the per-layer curve)."
-    if q2["final"] == q2["peak"]:
+    if math.isclose(q2["final"], q2["peak"], rel_tol=1e-9):
         return f"the per-layer curve shows where its ratio grows, to {final} after the last window."
     return (f"the per-layer curve shows its ratio reach {_num(ratio_text(q2['peak']), 'q2.peak')} and end at "
             f"{final} after the last window.")
@@ -338,10 +347,7 @@ def render(f: dict) -> str:
                   f"(tested exactly in edgewise's suite). "
                   + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
                      + _claim("every input gradient of its output is exactly zero", "zero-gradient", "model")
-                     + (" (its output layer " + _claim(f"<code>{html.escape(q4['zero_readout'])}</code> starts with "
-                                                       "zero weights in each of them", "zero-readout",
-                                                       q4["zero_readout"], raw=True)
-                        + ", so the output is that layer's bias whatever the input)" if q4.get("zero_readout") else "") + ", so its sensitivity cannot be set against the paths. "
+                     + _zero_cause(q4) + ", so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
                      f"With this model's nonlinearities (not a linear network), over "
                      f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
