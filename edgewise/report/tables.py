@@ -142,7 +142,8 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
     headers = ["remedy", "paths", "max/min", "effect"] + (["sens."] if sens else []) + \
         ["RF", "uneven", "params", "MACs", "edits"]
     rows, flagged, misfits, same = [], [], [], []
-    for r in ranked(comparison.rows):
+    order = ranked(comparison.rows)
+    for r in order:
         if r.get("unchanged"):
             n = r["changed_layers"]
             same.append(f"{r['name']}: its {n} rewritten layer{'s compute' if n != 1 else ' computes'} what "
@@ -161,14 +162,14 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
                      str(r["changed_layers"])])
     n = len(anchor_points((1,) * (len(comparison.input_shape) - 1))[where])
-    notes = [f"paths: the centre's path count over the mean of the {n} {where}s' counts; max/min: over all positions that are read; "
-             "effect: uniform (max = min), over-corrects (the border gets more paths), never reads N (positions "
-             "with no path at all); "
+    notes = [f"paths: the centre's path count over the mean of the {n} {where}s' counts; max/min: over all "
+             "positions that are read; effect: uniform (max = min), over-corrects (the border gets more paths), "
+             "never reads N (positions with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
              + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
              + (f" original: the model as given ({padding} padding)." if padding else ""),
-             *unread_anchor_notes([r for r in ranked(comparison.rows) if "error" not in r and not r.get("unchanged")],
-                                  where, 2 if sens else 1), *same, *misfits]
+             *unread_anchor_notes([r for r in order if "error" not in r and not r.get("unchanged")], where,
+                                  2 if sens else 1), *same, *misfits]
     return Rows(headers, rows, notes, flagged)
