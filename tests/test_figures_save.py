@@ -114,3 +114,20 @@ def test_the_png_is_the_whole_figure_whatever_the_rc_says(tmp_path):
     with matplotlib.rc_context({"savefig.bbox": "tight"}):
         (png,) = save_figure(fig, tmp_path / "p.png")
     assert Image.open(png).size == png_size(fig)
+
+
+@pytest.mark.parametrize("inches", [22.0, 0.1 * 220, 21.999999999999996, 7.3])
+def test_a_size_a_hair_under_a_whole_pixel_is_read_as_matplotlib_draws_it(inches, tmp_path):
+    """A diagram's width comes from arithmetic (22 inches as 21.999999999999996): matplotlib draws it 3300 pixels
+    wide, and reading those pixels 3299 to a row shears the picture (each row one pixel further along)."""
+    from edgewise.report.figures import png_size
+
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(inches, 1.0)
+        fig.add_axes((0, 0, 1, 1)).axvline(0.5, color="k", linewidth=3)  # one vertical line, straight if unsheared
+    (png,) = save_figure(fig, tmp_path / "w.png")
+    assert Image.open(png).size == png_size(fig)
+    (want,) = _matplotlib_pngs(fig, saves=1)
+    assert np.array_equal(_pixels(png.read_bytes()), want)
+    dark = np.flatnonzero(_pixels(png.read_bytes())[:, :, 0].min(axis=0) < 128)  # columns dark in every row
+    assert dark.size >= 3

@@ -20,7 +20,8 @@ QUESTION = "conv64/s4, conv64/s4"
 
 def subject(spec, shape):
     graph = trace(nets.from_spec(spec, shape), shape, name=spec)
-    return SimpleNamespace(ev=SimpleNamespace(graph=graph, name=spec, shape=shape), slug="m", key=spec)
+    ev = SimpleNamespace(graph=graph, name=spec, shape=shape, paths=edgewise.pathways(graph))
+    return SimpleNamespace(ev=ev, slug="m", key=spec)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,48 @@ def test_narrow_model_caption_and_record(tmp_path):
     assert rec["style"] == "neurons" and rec["positions"] == 12 and set(rec["label_steps"].values()) == {1}
     assert "Grey dashed neurons: zero padding" in caption and "vermilion" not in caption.lower()
     assert f"1 to {max(rec['rows'][0]['counts']):,}" in caption
+
+
+def _caption_and_record(spec, shape, tmp_path, paths=None, padding="valid"):
+    graph = trace(nets.from_spec(spec, shape, padding=padding), shape, name=spec)
+    ev = SimpleNamespace(graph=graph, name=spec, shape=shape, paths=paths or edgewise.pathways(graph))
+    w = sections.Writer(tmp_path)
+    html = pascal.diagram(SimpleNamespace(ev=ev, slug="m", key=spec), w)
+    caption = re.sub(r"\s+", " ", re.search(r"<figcaption>(.*?)</figcaption>", html, re.S).group(1))
+    return caption, w.numbers["diagram"][spec]
+
+
+PATCHES = "conv4/s4, conv2/s2, conv2/s2, conv2/s2, gap"  # Swin-T's slice: patchify, three merges, a global pool
+
+
+def test_a_slice_reads_every_input_where_the_model_does(tmp_path):
+    """On 64 columns the model reads them all; its slice on 40 positions would drop the last 8 (40/4 = 10, 5, 2):
+    the diagram takes a length at which the slice reads them all too (32), and the caption says so."""
+    caption, rec = _caption_and_record(PATCHES, (1, 64, 64), tmp_path)
+    counts = rec["rows"][0]["counts"]
+    assert rec["positions"] == 32 and min(counts) > 0
+    assert "Every input gets 1 path; every count in the picture is 1." in caption
+    assert "no path" not in caption and "1 … 1" not in caption
+
+
+def test_unread_inputs_of_the_slice_are_counted_in_the_caption(tmp_path):
+    """On 72 columns the model itself drops 8 (72/4 = 18, 9, 4, 2): the slice's own unread inputs stand, counted."""
+    caption, rec = _caption_and_record(PATCHES, (1, 64, 72), tmp_path)
+    counts = rec["rows"][0]["counts"]
+    unread = sum(c == 0 for c in counts)
+    assert rec["positions"] == 40 and unread == 8
+    assert f"{unread} of the 40 inputs get no path, the others 1 path each;" in caption
+    assert "The inputs get" not in caption and "the model itself" not in caption
+
+
+def test_a_slice_that_cannot_read_what_the_model_reads_says_so(tmp_path):
+    """Where the model reads every column but no drawable length lets its slice do so (here the evidence says
+    the model reads all; its windows of 2 every 3 never can), the caption sets the two apart."""
+    spec, shape = "conv2/s3, gap", (1, 8, 30)
+    reads_all = SimpleNamespace(counts=np.ones(shape[1:]))
+    caption, rec = _caption_and_record(spec, shape, tmp_path, paths=reads_all)
+    unread = sum(c == 0 for c in rec["rows"][0]["counts"])
+    assert unread > 0
+    assert (f"{unread} of the {rec['positions']} inputs get no path" in caption
+            and "(the model itself reads all 30 of its own columns; at no input length the diagram can draw does "
+                "this slice)" in caption)

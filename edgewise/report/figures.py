@@ -273,10 +273,16 @@ def plot_receptive_field(rf, graph=None) -> Figure:
 
 
 def png_size(fig: Figure, dpi: int = 150) -> tuple[int, int]:
-    """(width, height) in pixels of the PNG :func:`save_figure` writes: the figure's size at ``dpi``, truncated
-    as matplotlib's Agg canvas does."""
-    width, height = fig.get_size_inches() * dpi
-    return int(width), int(height)
+    """(width, height) in pixels of the PNG :func:`save_figure` writes: the size matplotlib's canvas gives the
+    figure at ``dpi``, asked of the canvas itself (it truncates, but rounds up a size a hair under a whole pixel:
+    22 inches from arithmetic, 21.999999999999996, are 3300 pixels at 150 dpi, not 3299; reading the pixels as
+    one column fewer shears the image)."""
+    shown = fig.dpi
+    fig.dpi = dpi
+    try:
+        return fig.canvas.get_width_height(physical=True)
+    finally:
+        fig.dpi = shown
 
 
 def save_figure(fig: Figure, path, svg: bool = False, dpi: int = 150) -> list[Path]:

@@ -3,19 +3,32 @@ kernels, as strips of neurons), with the number of paths from every neuron to th
 
 from __future__ import annotations
 
+import numpy as np
 import torch.nn as nn
 
 from .. import nets
+from .._trace import trace
 from ..errors import EdgewiseError
+from ..pathways import pathways
 from . import page
 
 __all__ = ["diagram"]
 
 
-def _slice_length(sliced, lengths) -> int | None:
-    """The first of ``lengths`` that leaves ≥ 3 output units, else the last that leaves one."""
-    from .._trace import trace
+def _slice_length(sliced, lengths, read_all: bool = False) -> int | None:
+    """The first of ``lengths`` that leaves ≥ 3 output units, else the last that leaves one. With ``read_all``
+    (the model itself reads every position along the sliced axis) only lengths at which the slice reads every
+    input position too, where there are such: Swin-T's slice (strides 4, 2, 2, 2, then a global pool) on 40
+    positions drops the last 8, which the model on its own 224 columns reads; on 32 it reads them all."""
+    if read_all:
+        n = _shortest(sliced, lengths, lambda g: bool(pathways(g).counts.min() > 0))
+        if n is not None:
+            return n
+    return _shortest(sliced, lengths, lambda g: True)
 
+
+def _shortest(sliced, lengths, keep) -> int | None:
+    """:func:`_slice_length` among the lengths whose traced Graph ``keep`` accepts."""
     fallback = None
     for n in lengths:
         try:
@@ -23,10 +36,18 @@ def _slice_length(sliced, lengths) -> int | None:
         except (EdgewiseError, RuntimeError):
             continue
         width = g[g.output].shape[-1]
+        if width < 1 or not keep(g):
+            continue
         if width >= 3:
             return n
-        fallback = n if width >= 1 else fallback
+        fallback = n
     return fallback
+
+
+def _reads_every_column(paths) -> bool:
+    """Whether every position along the last axis has a path to the output (in some row, in 2-D)."""
+    counts = np.asarray(paths.counts)
+    return bool((counts > 0).reshape(-1, counts.shape[-1]).any(axis=0).all())
 
 
 #: widest diagram (px) the report embeds; wider ones have neurons too small to read
@@ -49,6 +70,7 @@ def _draw_slice(s, w):
     total = sum(1 for m in whole if not isinstance(m, nets.Pad))
     widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
     own = s.ev.graph.input_shape[-1]
+    read_all = _reads_every_column(s.ev.paths)
     if widest > MAX_DRAWN_KERNEL:
         draw, lengths = draw_strip, [own] if own <= MAX_STRIP_POSITIONS else range(5, MAX_STRIP_POSITIONS + 1)
     else:
@@ -57,7 +79,7 @@ def _draw_slice(s, w):
     for depth in sorted({MAX_LAYERS, 8, 6, 4, 3, 2, 1}, reverse=True):  # fewer layers: a narrower drawing
         sliced = nets.axis_slice(s.ev.graph, max_layers=depth)
         kept = sum(1 for m in sliced if not isinstance(m, nets.Pad))
-        n = _slice_length(sliced, lengths)
+        n = _slice_length(sliced, lengths, read_all)
         if kept < depth and depth != MAX_LAYERS or n is None:
             continue
         try:
@@ -100,13 +122,33 @@ def _caption(s, d, kept: int, total: int) -> str:
                  + (" Curved vermilion taps: padding that copies a mirrored neuron." if "mirror" in pads else "")
                  + (" Vermilion '=i' neurons: padding that wraps around to neuron i." if "wrap" in pads else ""))
     counts = d.rows[0]["counts"]
-    text += (f" The inputs get {min(counts):,} … {max(counts):,} paths; counts in the picture run from "
-             f"{drawn['counts'][0]:,} to {drawn['counts'][1]:,}.")
+    read = [c for c in counts if c]
+    if read and len(read) < len(counts):
+        others = f"{_paths(read[0])} each" if min(read) == max(read) else f"{min(read):,} … {max(read):,}"
+        text += f" {len(counts) - len(read)} of the {len(counts)} inputs get no path, the others {others}"
+        if _reads_every_column(s.ev.paths):
+            own = s.ev.graph.input_shape[-1]
+            where = "positions" if len(s.ev.graph.input_shape) == 2 else "columns"
+            text += (f" (the model itself reads all {own} of its own {where}; at no input length the diagram can "
+                     "draw does this slice)")
+        text += "; "
+    elif min(counts) == max(counts):
+        text += f" Every input gets {_paths(counts[0])}; "
+    else:
+        text += f" The inputs get {min(counts):,} … {max(counts):,} paths; "
+    low, high = drawn["counts"]
+    text += f"every count in the picture is {low:,}." if low == high else \
+        f"counts in the picture run from {low:,} to {high:,}."
     svg = f"figures/{d.svg.name}"
     if drawn["short_labels"]:
         return text + (" Counts of 10,000 or more are written to 3 significant digits (12.3k = 12,300 rounded); "
                        f"hover a neuron in {svg}, or read report.json, for its exact count.")
     return text + f" Hover a neuron in {svg} for its count."
+
+
+def _paths(n: int) -> str:
+    """``1 path``, ``12,000 paths``."""
+    return f"{n:,} path" + ("" if n == 1 else "s")
 
 
 def _nth(k: int) -> str:
