@@ -345,3 +345,40 @@ def test_no_remedy_closer_than_the_model_is_said_so(page):
     text = re.sub(r"<[^>]+>", "", render(f))
     assert "No remedy that fits this model spreads the paths more evenly than it does (max/min 3.08×)." in text
     assert "nonoverlapping never reads 31 samples" in text  # the rest of the answer still follows
+
+
+def test_the_global_remedy_is_set_against_the_model(page):
+    """q3 says whether random global connections spread the paths more or less evenly than the model itself
+    (Swin-T's page once gave its 16× beside the model's 3.08× without a word); the word is the data's."""
+    said = 0
+    for data in sorted((page / "data").iterdir()):
+        f = json.loads((data / "verdict.json").read_text())
+        g, q1 = f["q3"]["global_remedy"], f["q1"]
+        if not g or not g["fits"] or g["uniform"] or g["unread"] or q1["unread"]:
+            continue
+        block = re.sub(r"<[^>]+>", "", verdict_block(page, data.name))
+        word = "less even than" if g["max_over_min"] > q1["max_over_min"] else "more even than"
+        assert f"parameters: {word} the model itself (max/min " in block, data.name
+        said += 1
+    assert said >= 3
+    text = (page / "index.html").read_text()
+    assert 'data-claim="less-even" data-of="global"' in text and 'data-claim="more-even" data-of="global"' in text
+
+
+def test_a_fabricated_global_comparison_fails(page, tmp_path):
+    out = copy(page, tmp_path)
+    text = (out / "index.html").read_text()
+    text = text.replace('data-claim="less-even" data-of="global"', 'data-claim="more-even" data-of="global"', 1)
+    (out / "index.html").write_text(text)
+    assert any("global is more even than the model" in p for p in check_report(out))
+
+
+@pytest.mark.parametrize("mine, said", [(2.0, "more even than"), (3.0, "as even as"), (4.5, "less even than")])
+def test_the_global_remedy_comparison_words(page, mine, said):
+    from edgewise.report.verdict import render
+
+    f = json.loads((page / "data" / SLUG / "verdict.json").read_text())
+    f["q1"].update(max_over_min=3.0, unread=0, uniform=False)
+    f["q3"]["global_remedy"].update(max_over_min=mine, uniform=False, unread=0, fits=True)
+    text = re.sub(r"<[^>]+>", "", render(f))
+    assert f"parameters: {said} the model itself (max/min 3×)." in text

@@ -182,6 +182,25 @@ def _num(text: str, field: str) -> str:
     return f'<span class="num" data-field="{html.escape(field)}">{html.escape(text)}</span>'
 
 
+def evenness(max_over_min: float, model: float) -> str:
+    """``more-even``, ``less-even`` or ``as-even``: a variant's spread of path counts (max/min over the positions
+    read) against the model's."""
+    a, b = abs(math.log(max_over_min)), abs(math.log(model))
+    return "more-even" if a < b * (1 - 1e-9) else "less-even" if a > b * (1 + 1e-9) else "as-even"
+
+
+def _against_model(v: dict, q1: dict) -> str:
+    """``: less even than the model itself (max/min X)`` for a variant that reads every position, beside a model
+    that does too; nothing otherwise (a spread over fewer positions is not comparable)."""
+    if v["uniform"] or v["unread"] or q1["unread"]:
+        return ""
+    word = evenness(v["max_over_min"], q1["max_over_min"])
+    spread = ("max = min" if q1["uniform"] else
+              f"max/min {_num(ratio_text(q1['max_over_min']), 'q1.max_over_min')}")
+    phrase = {"more-even": "more even than", "less-even": "less even than", "as-even": "as even as"}[word]
+    return f": {_claim(phrase, word, 'global')} the model itself ({spread})"
+
+
 def _claim(text: str, claim: str, of: str, raw: bool = False) -> str:
     """``text`` (escaped unless ``raw``) marked as the claim ``claim`` about ``of`` (a padding, remedy, layer or
     ``model``)."""
@@ -323,7 +342,8 @@ def render(f: dict) -> str:
                  + (_claim("exactly uniform counts", "uniform", "global") if g["uniform"] else
                     f"{_num(ratio_text(g['ratio']), 'q3.global_remedy.ratio')} (max/min "
                     f"{_num(ratio_text(g['max_over_min']), 'q3.global_remedy.max_over_min')})")
-                 + f" at {_num(_pct(g['parameters_change']), 'q3.global_remedy.parameters_change')} parameters.")
+                 + f" at {_num(_pct(g['parameters_change']), 'q3.global_remedy.parameters_change')} parameters"
+                 + _against_model(g, q1) + ".")
     if q3["global_layers"]:
         one = len(q3["global_layers"]) == 1
         names = and_list(html.escape(n) for n in q3["global_layers"])
