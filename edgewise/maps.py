@@ -35,6 +35,11 @@ def anchor_points(shape: tuple[int, ...]) -> dict[str, list[tuple[int, ...]]]:
     }
 
 
+def anchor_count(ndim: int) -> int:
+    """How many border points a centre/border ratio averages over: an image's 4 corners, a signal's 2 ends."""
+    return len(anchor_points((1,) * ndim)["corner"])
+
+
 def _log10_mean(values: list[float]) -> float:
     top = max(values)
     if not math.isfinite(top):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..maps import anchor_points
+from ..maps import anchor_count
 from ._format import fmt_axes, fmt_ratio
 
 __all__ = ["Rows", "receptive_field_rows", "remedy_rows", "ranked", "effect_text", "short_count", "ratio_text"]
@@ -102,7 +102,7 @@ def unread_anchor_notes(rows: list[dict], where: str, columns: int = 1) -> list[
     included. Rows alike share a sentence ("same, reflect and partial: 3 of their 4 corners have no path; …")."""
     from ..facts import and_list
 
-    n = len(anchor_points((1,) * (2 if where == "corner" else 1))[where])
+    n = anchor_count(2 if where == "corner" else 1)
     groups: dict[tuple, list[str]] = {}
     for r in rows:
         counts = r.get("unread_anchors") or {}
@@ -161,7 +161,7 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                      f"{rf[0]:g}" if len(set(rf)) == 1 else "×".join(f"{v:g}" for v in rf),
                      str(len(r["uneven_layers"])), size("parameters"), size("multiply_adds"),
                      str(r["changed_layers"])])
-    n = len(anchor_points((1,) * (len(comparison.input_shape) - 1))[where])
+    n = anchor_count(len(comparison.input_shape) - 1)
     notes = [f"paths: the centre's path count over the mean of the {n} {where}s' counts; max/min: over all "
              "positions that are read; effect: uniform (max = min), over-corrects (the border gets more paths), "
              "never reads N (positions with no path at all); "

@@ -16,6 +16,7 @@ import numpy as np
 from .. import theory
 from ..facts import and_list, correction, law_words, map_spread, sup, words_for
 from ..graph import Graph
+from ..maps import anchor_count
 from .tables import ratio_text
 
 __all__ = ["verdict_facts", "render", "render_trained", "global_layers", "TRAIN_MINUTES"]
@@ -212,7 +213,7 @@ def _anchor_words(v: dict, border: str, of: str) -> str:
     """"; 3 of its 4 corners have no path, zeros in the ratio's mean" where the centre/border ratio of ``v`` (a
     variant or the model) divides a mean with unread points in it (the centre's, or the corners' or ends')."""
     unread = v.get("unread_anchors") or {}
-    n = 4 if border == "corner" else 2
+    n = anchor_count(2 if border == "corner" else 1)
     parts = ([_claim("its centre has no path", "unread-centre", of)] if unread.get("center") else []) + \
         ([_claim(f"{unread['corner']} of its {n} {border}s", "unread-corners", of)
           + (" has" if unread["corner"] == 1 else " have") + " no path, zeros in the ratio's mean"]
