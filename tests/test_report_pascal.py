@@ -1,6 +1,7 @@
 """The report's Pascal's-triangle picture: every model gets one, its numbers are the engine's, and they fit."""
 
 import re
+from html import unescape
 from types import SimpleNamespace
 
 import numpy as np
@@ -151,7 +152,7 @@ def _caption_and_record(spec, shape, tmp_path, paths=None, padding="valid"):
     w = sections.Writer(tmp_path)
     html = pascal.diagram(SimpleNamespace(ev=ev, slug="m", key=spec), w)
     caption = re.sub(r"\s+", " ", re.search(r"<figcaption>(.*?)</figcaption>", html, re.S).group(1))
-    return caption, w.numbers["diagram"][spec]
+    return unescape(caption), w.numbers["diagram"][spec]
 
 
 PATCHES = "conv4/s4, conv2/s2, conv2/s2, conv2/s2, gap"  # Swin-T's slice: patchify, three merges, a global pool
@@ -181,10 +182,32 @@ def test_a_slice_that_cannot_read_what_the_model_reads_says_so(tmp_path):
     """Where the model reads every column but no drawable length lets its slice do so (here the evidence says
     the model reads all; its windows of 2 every 3 never can), the caption sets the two apart."""
     spec, shape = "conv2/s3, gap", (1, 8, 30)
-    reads_all = SimpleNamespace(counts=np.ones(shape[1:]))
+    reads_all = SimpleNamespace(counts=np.ones(shape[1:]), log10=np.zeros(shape[1:]))
     caption, rec = _caption_and_record(spec, shape, tmp_path, paths=reads_all)
     unread = sum(c == 0 for c in rec["rows"][0]["counts"])
     assert unread > 0
     assert (f"{unread} of the {rec['positions']} inputs get no path" in caption
             and "(the model itself reads all 30 of its own columns; at no input length the diagram can draw does "
                 "this slice)" in caption)
+
+
+def test_a_slice_shows_the_centres_advantage_where_the_model_has_one(tmp_path):
+    """ConvNeXt-T's slice on 12 positions has 3 units a row, each reading all 3 below through its 7 taps, so every
+    input got 27 paths on a model whose own counts differ 59.8×: the diagram takes the shortest length at which
+    the slice's counts differ too (here 17, the inputs getting 88 … 107 paths)."""
+    caption, rec = _caption_and_record("conv4/s4, conv7, conv7, conv7", (1, 64, 64), tmp_path, padding="same")
+    counts = rec["rows"][0]["counts"]
+    assert rec["positions"] == 17 and min(counts) < max(counts) and min(counts) > 0
+    assert f"The inputs get {min(counts):,} … {max(counts):,} paths;" in caption
+
+
+def test_a_uniform_slice_of_an_uneven_model_says_so(tmp_path):
+    """Where the model's counts differ (here by the evidence: 3.08×, as Swin-T's attention makes them) but its
+    slice's never do (non-overlapping windows and a global pool), the caption sets the two apart."""
+    log10 = np.zeros((64, 64))
+    log10[32, 32] = np.log10(3.08)
+    evidence = SimpleNamespace(counts=10 ** log10, log10=log10)
+    caption, rec = _caption_and_record(PATCHES, (1, 64, 64), tmp_path, paths=evidence)
+    assert rec["positions"] == 32 and set(rec["rows"][0]["counts"]) == {1}
+    assert ("Every input gets 1 path (the model's own counts differ, max/min 3.08× over its input; at no input "
+            "length the diagram can draw does this slice show that); every count in the picture is 1.") in caption

@@ -11,20 +11,32 @@ from .._trace import trace
 from ..errors import EdgewiseError
 from ..pathways import pathways
 from . import page
+from .tables import ratio_text
 
 __all__ = ["diagram"]
 
 
-def _slice_length(sliced, lengths, read_all: bool = False) -> int | None:
-    """The first of ``lengths`` that leaves ≥ 3 output units, else the last that leaves one. With ``read_all``
-    (the model itself reads every position along the sliced axis) only lengths at which the slice reads every
-    input position too, where there are such: Swin-T's slice (strides 4, 2, 2, 2, then a global pool) on 40
-    positions drops the last 8, which the model on its own 224 columns reads; on 32 it reads them all."""
-    if read_all:
-        n = _shortest(sliced, lengths, lambda g: bool(pathways(g).counts.min() > 0))
+def _slice_length(sliced, lengths, read_all: bool = False, uneven: bool = False) -> int | None:
+    """The first of ``lengths`` that leaves ≥ 3 output units, else the last that leaves one; among them, where there
+    are such, those at which the slice does what the model does on its own input:
+
+    - ``read_all`` (the model reads every position along the sliced axis): the slice reads every input too.
+      Swin-T's slice (strides 4, 2, 2, 2, then a global pool) on 40 positions drops the last 8; on 32 it reads all.
+    - ``uneven`` (the model's counts differ between positions): the slice's counts differ too. ConvNeXt-T's slice
+      on 12 positions has 3 units a row, each reading all 3 below through its 7 taps: every input gets 27 paths.
+    """
+    wants = dict.fromkeys([(read_all, uneven), (read_all, False), (False, False)])  # (in order, once each)
+    for reads, varies in wants:
+        n = _shortest(sliced, lengths, lambda g: _shows(pathways(g).counts, reads, varies))
         if n is not None:
             return n
-    return _shortest(sliced, lengths, lambda g: True)
+    return None
+
+
+def _shows(counts, reads: bool, varies: bool) -> bool:
+    """Whether a slice's input ``counts`` read every position (if ``reads``) and differ (if ``varies``)."""
+    read = counts[counts > 0]
+    return (not reads or read.size == counts.size) and (not varies or (read.size > 0 and read.max() > read.min()))
 
 
 def _shortest(sliced, lengths, keep) -> int | None:
@@ -44,12 +56,21 @@ def _shortest(sliced, lengths, keep) -> int | None:
     return fallback
 
 
+def _spread(paths) -> float | None:
+    """log10 of max/min of a model's path counts over the positions it reads (None: it reads none)."""
+    log10 = np.asarray(paths.log10, dtype=float)
+    read = log10[np.isfinite(log10)]
+    return float(read.max() - read.min()) if read.size else None
+
+
 def _reads_every_column(paths) -> bool:
     """Whether every position along the last axis has a path to the output (in some row, in 2-D)."""
-    counts = np.asarray(paths.counts)
-    return bool((counts > 0).reshape(-1, counts.shape[-1]).any(axis=0).all())
+    log10 = np.asarray(paths.log10, dtype=float)
+    return bool(np.isfinite(log10).reshape(-1, log10.shape[-1]).any(axis=0).all())
 
 
+#: log10(max/min) below which a map's counts are all the same (rounding in log10)
+_EVEN = 1e-12
 #: widest diagram (px) the report embeds; wider ones have neurons too small to read
 MAX_DIAGRAM_WIDTH = 4000
 #: widest kernel (taps × dilation) drawn neuron by neuron: beyond it the padding neurons alone overflow a row, and
@@ -71,6 +92,7 @@ def _draw_slice(s, w):
     widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
     own = s.ev.graph.input_shape[-1]
     read_all = _reads_every_column(s.ev.paths)
+    uneven = (_spread(s.ev.paths) or 0.0) > _EVEN
     if widest > MAX_DRAWN_KERNEL:
         draw, lengths = draw_strip, [own] if own <= MAX_STRIP_POSITIONS else range(5, MAX_STRIP_POSITIONS + 1)
     else:
@@ -79,7 +101,7 @@ def _draw_slice(s, w):
     for depth in sorted({MAX_LAYERS, 8, 6, 4, 3, 2, 1}, reverse=True):  # fewer layers: a narrower drawing
         sliced = nets.axis_slice(s.ev.graph, max_layers=depth)
         kept = sum(1 for m in sliced if not isinstance(m, nets.Pad))
-        n = _slice_length(sliced, lengths, read_all)
+        n = _slice_length(sliced, lengths, read_all, uneven)
         if kept < depth and depth != MAX_LAYERS or n is None:
             continue
         try:
@@ -133,7 +155,12 @@ def _caption(s, d, kept: int, total: int) -> str:
                      "draw does this slice)")
         text += "; "
     elif min(counts) == max(counts):
-        text += f" Every input gets {_paths(counts[0])}; "
+        text += f" Every input gets {_paths(counts[0])}"
+        spread = _spread(s.ev.paths) or 0.0
+        if spread > _EVEN:
+            text += (f" (the model's own counts differ, max/min {ratio_text(10 ** spread)} over its input; at no "
+                     "input length the diagram can draw does this slice show that)")
+        text += "; "
     else:
         text += f" The inputs get {min(counts):,} … {max(counts):,} paths; "
     low, high = drawn["counts"]
