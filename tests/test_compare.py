@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edgewise import EdgewiseError, nets, remedies
@@ -56,3 +57,44 @@ def test_cli_remedies(tmp_path, capsys):
     assert [r["name"] for r in doc["rows"]] == ["original", "reflect"]
     assert main(["remedies", "3*conv3", "--input", "1x16", "--remedies", "nope"]) == 2
     assert "Valid remedies: valid, same" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, shape", [("conv64/s4, conv64/s4", "1x256"), ("conv3/s2, 2*conv3, maxpool2, conv3",
+                                                                           "1x21x21")])
+def test_every_word_edgewise_remedies_prints_is_its_saved_data(spec, shape, tmp_path, capsys):
+    """The table's ratios and effects and the notes on unread corners, read back from what --out saved
+    (edgewise.testing.claims.check_remedies_output); the question's net has every kind of effect."""
+    from edgewise.testing.claims import check_remedies_output
+
+    assert main(["remedies", spec, "--input", shape, "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert check_remedies_output(text, tmp_path) == []
+    if spec.startswith("conv64"):
+        for effect in ("uniform", "balanced at the anchors", "over-corrects (21.5× at the edge)", "never reads 31",
+                       "centre-heavy"):
+            assert f" {effect} " in text
+        assert "nonoverlapping: 1 of its 2 edges has no path" in text
+
+
+def test_a_fabricated_remedies_output_fails(tmp_path, capsys):
+    from edgewise.testing.claims import check_remedies_output
+
+    assert main(["remedies", "conv64/s4, conv64/s4", "--input", "1x256", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    circular = next(i for i, line in enumerate(lines) if line.startswith("│ circular"))
+    wrong = {"never reads 31": "never reads 30", "   3.43× │": "   3.53× │"}
+    told = "\n".join(lines[:circular] + [lines[circular].replace("     uniform", "centre-heavy")] + lines[circular + 1:])
+    for a, b in wrong.items():
+        told = told.replace(a, b, 1)
+    told = told.replace("nonoverlapping: 1 of its 2 edges has no path", "nonoverlapping: 2 of its 2 edges have no path")
+    problems = check_remedies_output(told, tmp_path)
+    assert any("circular is 'centre-heavy'" in p for p in problems)
+    assert any("'never reads 30'" in p for p in problems)
+    assert any("original's max/min as '3.53×'" in p for p in problems)
+    assert any("nonoverlapping's centre unread=False and 2 corners" in p for p in problems)
+    # and a saved map that no longer bears out the words printed beside it
+    m = np.load(tmp_path / "remedy_comparison.log10_full.npy")
+    m[0] += 0.25
+    np.save(tmp_path / "remedy_comparison.log10_full.npy", m)
+    assert any("full is 'uniform'" in p for p in check_remedies_output(text, tmp_path))

@@ -382,3 +382,13 @@ def test_the_global_remedy_comparison_words(page, mine, said):
     f["q3"]["global_remedy"].update(max_over_min=mine, uniform=False, unread=0, fits=True)
     text = re.sub(r"<[^>]+>", "", render(f))
     assert f"parameters: {said} the model itself (max/min 3×)." in text
+
+
+def test_a_fabricated_remedy_table_cell_fails(page, tmp_path):
+    """The remedy tables' cells are read back too: ratio, max/min and effect of each row against its saved map."""
+    out = copy(page, tmp_path)
+    text = (out / "index.html").read_text()
+    assert text.count("<td>never reads 31</td>") >= 1
+    text = text.replace("<td>never reads 31</td>", "<td>never reads 3</td>", 1)
+    (out / "index.html").write_text(text)
+    assert any("nonoverlapping 'never reads 3'" in p for p in check_report(out))

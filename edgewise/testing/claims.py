@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["check_report", "check_verdict", "check_trained", "check_captions", "check_anchor_notes"]
+__all__ = ["check_report", "check_verdict", "check_trained", "check_captions", "check_anchor_notes",
+           "check_remedy_table", "check_remedies_output"]
 
 _SPAN = re.compile(r'<span class="(num|claim)" data-(?:field|claim)="([^"]*)"(?: data-of="([^"]*)")?>(.*?)</span>',
                    re.S)
@@ -85,10 +86,12 @@ def _check_number(text: str, value) -> bool:
     return all(_close(s, float(v)) for s, v in zip(shown, values))
 
 
-def _map(data: Path, of: str) -> np.ndarray | None:
-    path = data / ("pathways.log10.npy" if of == "model" else f"remedies.log10_{of}.npy")
+def _map(data: Path, of: str, stem: str = "remedies") -> np.ndarray | None:
+    """The saved log10 map of ``of`` (a variant, or ``model``); ``stem``: the comparison's file stem (the report's
+    ``remedies``, ``edgewise remedies --out``'s ``remedy_comparison``)."""
+    path = data / ("pathways.log10.npy" if of == "model" else f"{stem}.log10_{of}.npy")
     if not path.exists() and of != "model":  # the model's own padding is the original
-        path = data / "remedies.log10_original.npy"
+        path = data / f"{stem}.log10_original.npy"
     return np.load(path) if path.exists() else None
 
 
@@ -100,8 +103,8 @@ def _unread(log10: np.ndarray) -> int:
     return int((~np.isfinite(log10)).sum())
 
 
-def _rows(data: Path) -> dict:
-    doc = json.loads((data / "remedies.json").read_text())
+def _rows(data: Path, stem: str = "remedies") -> dict:
+    doc = json.loads((data / f"{stem}.json").read_text())
     return {r["name"]: r for r in doc["rows"]}
 
 
@@ -261,13 +264,13 @@ def _unread_anchors(log10: np.ndarray) -> tuple[bool, int, int]:
     return bool(unread[centre]), sum(bool(unread[c]) for c in corners), len(corners)
 
 
-def check_anchor_notes(text: str, data: Path) -> list[str]:
+def check_anchor_notes(text: str, data: Path, stem: str = "remedies") -> list[str]:
     """Problems with the remedy tables' notes on unread anchor points (plain ``text``) against ``data``: each is
     true of its variant's saved map, and every measured variant with an unread centre or corner has one."""
     problems, said = [], set()
     for names, centre, k, n in _ANCHORS.findall(text):
         for name in re.split(r", | and ", names):
-            log10 = _map(data, name)
+            log10 = _map(data, name, stem)
             if log10 is None:
                 continue
             said.add(name)
@@ -275,11 +278,89 @@ def check_anchor_notes(text: str, data: Path) -> list[str]:
             if (bool(centre), int(k or 0), int(n or truth[2])) != truth:
                 problems.append(f"{data.name}: a note says {name}'s centre unread={bool(centre)} and {k or 0} "
                                 f"corners unread, its map has {truth[0]} and {truth[1]} of {truth[2]}")
-    for name, row in _rows(data).items():
-        log10 = None if row.get("unchanged") or "error" in row else _map(data, name)
+    for name, row in _rows(data, stem).items():
+        log10 = None if row.get("unchanged") or "error" in row else _map(data, name, stem)
         if log10 is not None and any(_unread_anchors(log10)[:2]) and name not in said:
             problems.append(f"{data.name}: {name}'s centre or a corner has no path, but no note says so")
     return problems
+
+
+def check_remedy_table(headers: list[str], cells: list[list[str]], data: Path, stem: str = "remedies") -> list[str]:
+    """Problems with a remedy table (its ``headers`` and rows of plain ``cells``) against the comparison saved in
+    ``data``: each row's ratio and max/min are its saved numbers, and its effect is true of its saved map
+    (``uniform``: max = min and every position read; ``never reads N``: N positions without a path;
+    ``over-corrects (R× at the …)``: centre/border ratio 1/R < 1; ``centre-heavy``: above 1; ``balanced at the
+    anchors``: 1, the map not uniform); a variant whose map has unread positions must say so."""
+    rows, problems = _rows(data, stem), []
+    col = {h: i for i, h in enumerate(headers)}
+    for row in cells:
+        name = row[col["remedy"]]
+        saved = rows.get(name)
+        if saved is None:
+            problems.append(f"{data.name}: a table row names {name!r}, which the saved comparison does not have")
+            continue
+        if "error" in saved:
+            if any(row[i] != "—" for i in range(1, len(row))):
+                problems.append(f"{data.name}: {name} does not fit, but its row shows numbers")
+            continue
+        log10 = _map(data, name, stem)
+        if log10 is None:
+            continue
+        ratio, effect = _ratio(saved), row[col["effect"]]
+        spread = float(np.ptp(log10[np.isfinite(log10)])) if np.isfinite(log10).any() else math.nan
+        truth = ("uniform" if _uniform(log10) else "unread" if _unread(log10) else
+                 "over-corrects" if ratio < 1 else "balanced" if ratio == 1 else "centre-heavy")
+        said = effect.split(" ")[0]
+        said = {"never": "unread", "balanced": "balanced"}.get(said, said)
+        if said != truth:
+            problems.append(f"{data.name}: the table says {name} is {effect!r}; its map and ratio say {truth}")
+        elif truth == "unread" and int(_NUMBER.findall(effect)[0]) != _unread(log10):
+            problems.append(f"{data.name}: the table says {name} {effect!r}; its map has {_unread(log10)} unread")
+        elif truth == "over-corrects" and not _close(_NUMBER.findall(effect)[0], 1 / ratio):
+            problems.append(f"{data.name}: the table says {name} {effect!r}; its ratio is {ratio:.4g}")
+        for column, value in (("paths", ratio), ("max/min", 10 ** spread)):
+            shown = row[col[column]].rstrip("×")
+            if math.isfinite(value) and not (_NUMBER.fullmatch(shown) and _close(shown, value)):
+                problems.append(f"{data.name}: the table shows {name}'s {column} as {row[col[column]]!r}; the saved "
+                                f"data gives {value:.4g}")
+    return problems
+
+
+def _text_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """The tables a terminal shows (rich's box drawing): (headers, rows of cells) each."""
+    tables, headers = [], None
+    for line in text.splitlines():
+        if line.startswith("┃"):
+            headers = [c.strip() for c in line.strip("┃").split("┃")]
+            tables.append((headers, []))
+        elif line.startswith("│") and headers:
+            tables[-1][1].append([c.strip() for c in line.strip("│").split("│")])
+    return tables
+
+
+def check_remedies_output(text: str, out) -> list[str]:
+    """Every problem found in what ``edgewise remedies … --out OUT`` printed (``text``) against what it saved in
+    ``out``: the table (:func:`check_remedy_table`) and the notes on unread anchor points."""
+    out, problems = Path(out), []
+    for headers, cells in _text_tables(text):
+        problems += check_remedy_table(headers, cells, out, "remedy_comparison")
+    return problems + check_anchor_notes(text, out, "remedy_comparison")
+
+
+def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
+    """The remedy tables of an HTML ``block``: (headers, rows of plain cells) each."""
+    def plain(cell):
+        return html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+
+    tables = []
+    for table in re.findall(r"<table.*?</table>", block, re.S):
+        headers = [plain(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+        if headers[:1] != ["remedy"]:
+            continue
+        cells = [[plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+                 for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+        tables.append((headers, [c for c in cells if c]))
+    return tables
 
 
 def check_report(out) -> list[str]:
@@ -305,4 +386,6 @@ def check_report(out) -> list[str]:
         tables = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-(?:remedies|padding-modes)">.*?</figure>(.*?)'
                             r'(?=<figure|<h3>|</section>)', page, re.S)
         problems += check_anchor_notes(html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables))), slug_dir)
+        for headers, cells in _html_tables(" ".join(tables)):
+            problems += check_remedy_table(headers, cells, slug_dir)
     return problems
