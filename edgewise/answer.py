@@ -21,7 +21,7 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import sup
+from .facts import anchor_words, even_spread, map_spread, narrower, sup
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -200,8 +200,9 @@ def facts(ev: Evidence) -> dict:
     return {
         "model": ev.name, "input_shape": list(shape), "padding": ev.graph.padding,
         "norm_stats": ev.graph.norm_stats, "normalisation": describe_norm_stats(ev.graph),
-        "paths": {k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio", "center_edge_ratio",
-                                         "center_corner_ratio", "log10_min", "log10_max")},
+        "paths": {**{k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio",
+                                            "center_edge_ratio", "center_corner_ratio", "log10_min", "log10_max")},
+                  **map_spread(ev.paths)},
         "receptive_field": {"layer": last_spatial.name, "size": [float(s) for s in last_spatial.size],
                             "fraction_off": last_spatial.fraction_off, "advice": ev.rf.advice.sentences()},
         "init_sensitivity": {"n_inits": ev.n_inits, f"center_{key}_ratio": isum[f"center_{key}_ratio"],
@@ -215,11 +216,13 @@ def facts(ev: Evidence) -> dict:
             "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
             "positions": math.prod(shape[1:]), "total_change": pert.total_change,
             "predicted_total": pert.predicted_total},
-        "erf": {"center_paths_sigma": list(width.sigma_moments), "rf_size": [float(s) for s in last_spatial.size]},
+        "erf": {"center_paths_sigma": list(width.sigma_moments), "rf_size": [float(s) for s in last_spatial.size],
+                "even_std": even_spread(last_spatial.size, shape[1:], ev.rf.advice.global_via),
+                "global_via": ev.rf.advice.global_via},
         "theory": ev.stack,
         "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
                                                       "multiply_adds_change", "max_over_min", "unread",
-                                                      "unread_where", "uniform")}
+                                                      "unread_where", "unread_anchors", "uniform")}
                          for m, r in alternatives.items()},
         "misfits": {r["name"]: r["error"] for r in ev.comparison.rows if "error" in r},
     }
@@ -279,6 +282,17 @@ def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
     return f"{_x(v)} {more}" if v >= 1 else f"{_x(1 / v)} {less}"
 
 
+def _many(n: int, unit: str) -> str:
+    """``1 sample``, ``31 samples``, ``447 px``."""
+    return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+
+
+def _anchors(v: dict, where: str) -> str:
+    """" (1 of its 2 ends has no path, zeros in the ratio's mean)" beside a ratio whose mean has unread points."""
+    parts = anchor_words(v.get("unread_anchors") or {}, where)
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _x(v: float) -> str:
     return fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v)
 
@@ -299,12 +313,21 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     pad = f" with {f['padding']} padding" if f["padding"] else ""
     lines = [f"{h1} Do central inputs have more pathways? `{f['model']}`{pad}, input {'x'.join(map(str, f['input_shape']))}",
              "", f"{h2} 1. Is the effect real here?", ""]
-    lines.append(f"- **Pathways.** The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output "
-                 f"as the {where}"
-                 + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
-                 + f"; the counts span 10^{{{p['log10_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}"
-                   + (f" (normalisation: {f['normalisation']})" if f.get("normalisation") else "")
-                   + f". ([figure]({f_paths}))")
+    norm = f" (normalisation: {f['normalisation']})" if f.get("normalisation") else ""
+    if p.get("unread") and p["unread"] == p.get("positions"):
+        said = "No input position has a path to the output"
+    elif p.get("uniform"):
+        said = (f"Every input position has the same number of paths to the output (max = min, "
+                f"10^{{{p['log10_max']:.1f}}})")
+    else:
+        said = (f"The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output as the {where}"
+                + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
+                + _anchors(p, where)
+                + (f"; {_many(p['unread'], unit)} {'has' if p.get('unread') == 1 else 'have'} no path at all "
+                   f"({p['unread_where']})" if p.get("unread") else "")
+                + f"; the counts {'of the positions read ' if p.get('unread') else ''}span "
+                  f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}")
+    lines.append(f"- **Pathways.** {said}{norm}. ([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
                  f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
                  f"{whole}. ([figure]({f_rf}))")
@@ -331,7 +354,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines += ["", f"{h2} 2. What does theory say?", ""]
     lines.append("- For a linear network with independent zero-mean weights of variance σ², the expected squared "
                  "gradient from input p to an output unit is σ^{2L} times the number of paths (tested exactly in "
-                 f"edgewise's suite); here the Monte-Carlo map follows the path counts with r = "
+                 f"edgewise's suite); here the Monte-Carlo map correlates with the path counts at r = "
                  f"{i['log_correlation_with_paths']:.2f} on a log scale. ([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
@@ -341,10 +364,14 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                      f"({t['domain']}). ([numbers]({f_json}))")
     e = f["erf"]
     law = (f" (theory for this stack: √(L(k²−1)/12) = {t['erf_std']:.2f} {unit})" if t is not None else "")
+    over = (f"all positions of the {whole} (it reads every one through `{_escape(e['global_via'])}`)"
+            if e.get("global_via") else
+            f"the positions its receptive field ({' × '.join(f'{s:g}' for s in e['rf_size'])} {unit}) covers")
     lines.append(f"- The path counts to the centre unit spread with a standard deviation (moments) of "
-                 f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} {unit}{law} while its receptive field "
-                 f"is {' × '.join(f'{s:g}' for s in e['rf_size'])} {unit}: the effective field grows like √depth, the "
-                 f"theoretical one like depth. ([numbers]({f_json}))")
+                 f"{'only ' if narrower(e['center_paths_sigma'], e['even_std']) else ''}"
+                 f"{' × '.join(f'{s:.1f}' for s in e['center_paths_sigma'])} {unit}{law}, against "
+                 f"{' × '.join(f'{s:.1f}' for s in e['even_std'])} {unit} for an even spread over {over}. "
+                 f"([numbers]({f_json}))")
     lines += ["", f"{h2} 3. How to overcome it", "",
               f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
               f"[figure]({f_remedies})):", ""]
@@ -359,9 +386,10 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
         if v["uniform"]:
             what = "uniform (every position the same count)"
         else:
-            what = f"centre/{where} {_x(ratio)}, max/min {_x(v['max_over_min'])} over all positions"
+            what = (f"centre/{where} {_x(ratio)}" + _anchors(v, where) + f", max/min {_x(v['max_over_min'])} over "
+                    + ("the positions read" if v["unread"] else "all positions"))
             if v["unread"]:
-                what += f"; never reads {v['unread']} {unit} ({v['unread_where']})"
+                what += f"; never reads {_many(v['unread'], unit)} ({v['unread_where']})"
             elif ratio < 1:
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
         lines.append(f"- {name}: {what}{cost}")

@@ -6,6 +6,9 @@ one function, so a test can check every word against the numbers it describes.
 - :func:`correction`: what a remedy does to the centre/border ratio (uniform, over-corrects, …).
 - :func:`law_words`: the depth law of a stack in words, from :func:`edgewise.theory.depth_law`.
 - :class:`Words`: the vocabulary of a 1-D signal (samples, start/end) or a 2-D image (px, corners).
+- :func:`anchor_words`: the clauses that say a centre/border ratio's mean has unread points in it.
+- :func:`even_spread` and :func:`narrower`: how widely the paths to the centre unit would spread if spread evenly
+  over the positions it reads, and whether they spread less on every axis.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
-           "and_list"]
+           "and_list", "anchor_words", "even_spread", "narrower"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -67,9 +70,9 @@ def unread_where(mask: np.ndarray) -> str:
             if a == 0 and b == n - 1:
                 parts.append("every sample")
             elif a == 0:
-                parts.append(f"the first {size} sample{'s' * (size > 1)}, {span}")
+                parts.append(f"the first {_how_many(size)}, {span}")
             elif b == n - 1:
-                parts.append(f"the last {size} sample{'s' * (size > 1)}, {span}")
+                parts.append(f"the last {_how_many(size)}, {span}")
             else:
                 parts.append(f"sample{'s' * (size > 1)} {span}")
         return ", ".join(parts)
@@ -81,6 +84,11 @@ def unread_where(mask: np.ndarray) -> str:
         said = [f"rows {_span(full_rows)}"] * bool(full_rows) + [f"columns {_span(full_cols)}"] * bool(full_cols)
         return " and ".join(said)
     return f"rows {_span(rows)}, columns {_span(cols)}"
+
+
+def _how_many(size: int) -> str:
+    """``sample`` (the last sample), ``31 samples``."""
+    return "sample" if size == 1 else f"{size} samples"
 
 
 def _span(values) -> str:
@@ -181,3 +189,32 @@ def and_list(items) -> str:
     """'a', 'a and b', 'a, b and c'."""
     items = [str(i) for i in items]
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def anchor_words(unread: dict, border: str, mark=lambda text, claim: text) -> list[str]:
+    """The clauses that say a centre/border ratio divides by a mean with unread points in it, from a map's
+    ``unread_anchors`` (:func:`spread`): ``["its centre has no path", "3 of its 4 corners have no path, zeros in
+    the ratio's mean"]``; ``border``: ``corner`` or ``end``; ``mark(text, claim)`` wraps the part a claim checker
+    reads back (``unread-centre``, ``unread-corners``)."""
+    from .maps import anchor_count
+
+    parts = [mark("its centre has no path", "unread-centre")] if unread.get("center") else []
+    k = unread.get("corner")
+    if k:
+        n = anchor_count(2 if border == "corner" else 1)
+        parts.append(mark(f"{k} of its {n} {border}s", "unread-corners")
+                     + (" has" if k == 1 else " have") + " no path, zeros in the ratio's mean")
+    return parts
+
+
+def even_spread(rf_size, spatial, global_via) -> list[float]:
+    """Per axis, the standard deviation √((n² − 1)/12) of positions spread evenly over the ``n`` a unit reads:
+    those its receptive field (``rf_size``) covers of the input's ``spatial`` sizes, or all of them where it reads every
+    position (``global_via``: the layer through which it does, or None)."""
+    return [math.sqrt((n * n - 1) / 12) for n in
+            (int(m) if global_via else int(min(size, m)) for size, m in zip(rf_size, spatial))]
+
+
+def narrower(sigma, even, shown: float = 0.05) -> bool:
+    """Whether the spread ``sigma`` is narrower than ``even`` on every axis by more than the rounding ``shown``."""
+    return all(s < e - shown for s, e in zip(sigma, even))

@@ -14,9 +14,8 @@ import math
 import numpy as np
 
 from .. import theory
-from ..facts import and_list, correction, law_words, map_spread, sup, words_for
+from ..facts import and_list, anchor_words, correction, even_spread, law_words, map_spread, narrower, sup, words_for
 from ..graph import Graph
-from ..maps import anchor_count
 from .tables import ratio_text
 
 __all__ = ["verdict_facts", "render", "render_trained", "global_layers", "TRAIN_MINUTES"]
@@ -131,8 +130,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
           "erf_moment_std": [float(v) for v in width.sigma_moments],
           # the standard deviation of an even spread over the positions the centre unit reads (all of them when
           # a layer reads every position), per axis: the measure of "only"
-          "even_std": [_even_std(n if ev.rf.advice.global_via else min(size, n))
-                       for size, n in zip(last.size, ev.shape[1:])]}
+          "even_std": even_spread(last.size, ev.shape[1:], ev.rf.advice.global_via)}
     q5 = _recommend(s, rows, ev.graph.padding)
     q6 = {"one_d": words.ndim == 1}
     return {"model": ev.name, "slug": s.slug, "words": {"unit": words.unit, "border": words.border},
@@ -212,12 +210,7 @@ def _claim(text: str, claim: str, of: str, raw: bool = False) -> str:
 def _anchor_words(v: dict, border: str, of: str) -> str:
     """"; 3 of its 4 corners have no path, zeros in the ratio's mean" where the centre/border ratio of ``v`` (a
     variant or the model) divides a mean with unread points in it (the centre's, or the corners' or ends')."""
-    unread = v.get("unread_anchors") or {}
-    n = anchor_count(2 if border == "corner" else 1)
-    parts = ([_claim("its centre has no path", "unread-centre", of)] if unread.get("center") else []) + \
-        ([_claim(f"{unread['corner']} of its {n} {border}s", "unread-corners", of)
-          + (" has" if unread["corner"] == 1 else " have") + " no path, zeros in the ratio's mean"]
-         if unread.get("corner") else [])
+    parts = anchor_words(v.get("unread_anchors") or {}, border, lambda text, claim: _claim(text, claim, of))
     return "".join(f"; {p}" for p in parts)
 
 
@@ -230,11 +223,6 @@ def _zero_cause(q4: dict) -> str:
     return f" (its output layer {layer}, so the output is that layer's bias whatever the input)"
 
 
-def _even_std(n: int) -> float:
-    """The standard deviation of positions spread evenly over ``n`` of them: √((n² − 1)/12)."""
-    return math.sqrt((n * n - 1) / 12)
-
-
 def _spread_words(q4: dict, erf: str, unit: str) -> str:
     """How far the paths to the centre unit spread, set against an even spread over the positions it reads;
     "only" where narrower on every axis (by more than the one decimal shown)."""
@@ -242,7 +230,7 @@ def _spread_words(q4: dict, erf: str, unit: str) -> str:
     if not q4.get("even_std"):  # (a verdict saved before even_std was recorded)
         return f", and the paths to the centre unit spread with a standard deviation of {shown} {unit}."
     against = _num(" × ".join(f"{v:.1f}" for v in q4["even_std"]), "q4.even_std")
-    only = all(s < e - 0.05 for s, e in zip(q4["erf_moment_std"], q4["even_std"]))
+    only = narrower(q4["erf_moment_std"], q4["even_std"])
     return (f", {'but' if only else 'and'} the paths to the centre unit spread with a standard deviation of "
             f"{'only ' if only else ''}{shown} {unit} (moments of the count map), against {against} {unit} for an "
             "even spread over the positions it reads.")
