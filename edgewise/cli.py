@@ -370,19 +370,44 @@ def _cmd_paths(args, out, err) -> int:
     table.add_row("numbers", "exact integers" if result.exact else
                   "float64" + (f" (counts stored × 1e-{result.scale})" if result.scale else ""))
     table.add_row("normalisation", describe_norm_stats(graph))
-    corner_name = "corner" if len(result.shape) == 2 else None
-    for k in ("center", "edge") + ((corner_name,) if corner_name else ()):
-        table.add_row(k, fmt_number(s[k], s[f"log10_{k}"]))
-    for k in ("edge",) + ((corner_name,) if corner_name else ()):
-        both_zero = s["log10_center"] == -math.inf and s[f"log10_{k}"] == -math.inf
-        table.add_row(f"center / {k}", "— (no paths at either)" if both_zero
-                      else fmt_ratio(s[f"log10_center_{k}_ratio"]))
-    table.add_row("min … max", f"{fmt_number(s['min'], s['log10_min'])} … {fmt_number(s['max'], s['log10_max'])}"
-                  f"  (max/min {fmt_ratio(s['log10_max'] - s['log10_min'])})")
-    if s.get("reachable_fraction", 1.0) < 1.0:
-        table.add_row("reachable", f"{100 * s['reachable_fraction']:.1f}% of input positions have a path")
+    for k, v in _ratio_rows(result):
+        table.add_row(k, v)
     out.print(table)
     return 0
+
+
+def _ratio_rows(result) -> list[tuple[str, str]]:
+    """The ``edgewise paths`` table's rows about the map: anchor counts, centre/border ratios (with the unread
+    points their means take in), the spread in :mod:`edgewise.facts`' words, and the unread positions."""
+    from .facts import anchor_words, map_spread
+    from .report._format import fmt_number, fmt_ratio
+
+    s, m = result.summary, map_spread(result)
+    two_d = len(result.shape) == 2
+    unit = "px" if two_d else "samples"
+    rows = [(k, fmt_number(s[k], s[f"log10_{k}"])) for k in ("center", "edge") + (("corner",) if two_d else ())]
+    for k in ("edge",) + (("corner",) if two_d else ()):
+        border, n = ("mid-edge", 4) if two_d and k == "edge" else ("corner", 4) if two_d else ("end", 2)
+        if s["log10_center"] == -math.inf and s[f"log10_{k}"] == -math.inf:
+            rows.append((f"center / {k}", "— (no paths at either)"))
+            continue
+        notes = anchor_words(m["unread_anchors"], border, key=k, n=n)
+        rows.append((f"center / {k}", fmt_ratio(s[f"log10_center_{k}_ratio"])
+                     + (f"  ({'; '.join(notes)})" if notes else "")))
+    rows.append(("min … max", f"{fmt_number(s['min'], s['log10_min'])} … {fmt_number(s['max'], s['log10_max'])}"))
+    if m["uniform"]:
+        spread = "uniform: every position has the same count (max = min)"
+    elif m["unread"] == m["positions"]:
+        spread = "no position has a path"
+    else:
+        spread = f"max/min {fmt_ratio(m['log10_max_over_min'])} over " + \
+            (f"the {m['positions'] - m['unread']} positions read" if m["unread"] else "all positions")
+    rows.append(("spread", spread))
+    n = m["unread"]
+    if n:
+        noun = "sample" if n == 1 and not two_d else unit
+        rows.append(("unread", f"{n} {noun} {'has' if n == 1 else 'have'} no path ({m['unread_where']})"))
+    return rows
 
 
 def _counts_array(result):
@@ -586,8 +611,9 @@ def _cmd_scaling(args, out, err) -> int:
         table.add_row(str(L), *cells)
     out.print(table)
     for p in paddings:
-        out.print(f"  {p:<10} fitted: {law_text(result.laws.get(p))}"
-                  + (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else ""),
+        said = "uniform: max = min at every depth (exact counts)" if result.uniform.get(p) else \
+            f"fitted: {law_text(result.laws.get(p))}"
+        out.print(f"  {p:<10} {said}" + (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else ""),
                   markup=False, highlight=False)
     return 0
 

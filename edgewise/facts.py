@@ -191,17 +191,19 @@ def and_list(items) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def anchor_words(unread: dict, border: str, mark=lambda text, claim: text) -> list[str]:
+def anchor_words(unread: dict, border: str, mark=lambda text, claim: text, key: str = "corner",
+                 n: int | None = None) -> list[str]:
     """The clauses that say a centre/border ratio divides by a mean with unread points in it, from a map's
     ``unread_anchors`` (:func:`spread`): ``["its centre has no path", "3 of its 4 corners have no path, zeros in
-    the ratio's mean"]``; ``border``: ``corner`` or ``end``; ``mark(text, claim)`` wraps the part a claim checker
-    reads back (``unread-centre``, ``unread-corners``)."""
+    the ratio's mean"]``; ``border``: ``corner`` or ``end`` (the ``key`` points of ``unread``, ``n`` of them: an
+    image's 4 corners, a signal's 2 ends by default); ``mark(text, claim)`` wraps the part a claim checker reads
+    back (``unread-centre``, ``unread-corners``)."""
     from .maps import anchor_count
 
     parts = [mark("its centre has no path", "unread-centre")] if unread.get("center") else []
-    k = unread.get("corner")
+    k = unread.get(key)
     if k:
-        n = anchor_count(2 if border == "corner" else 1)
+        n = n or anchor_count(2 if border == "corner" else 1)
         parts.append(mark(f"{k} of its {n} {border}s", "unread-corners")
                      + (" has" if k == 1 else " have") + " no path, zeros in the ratio's mean")
     return parts

@@ -184,18 +184,21 @@ class Advice:
 
     def sentences(self) -> list[str]:
         """The advice in words."""
-        names = ["rows", "columns"] if len(self.center_offset) == 2 else ["positions"]
+        names = ["row", "column"] if len(self.center_offset) == 2 else ["position"]
         out = []
         axes: dict[tuple, list[str]] = {}  # one sentence for rows and columns alike
         for name, a, unread, pad in self.uneven:
             axes.setdefault((name, unread, pad), []).append(names[a])
         for (name, unread, pad), which in axes.items():
-            which = " and ".join(which)
+            n = unread if unread <= pad else unread - pad
+            kinds = " and ".join(w + "s" * (n > 1) for w in which)
+            last = "the last" if n == 1 else f"the last {n}"
+            verb = "is" if n == 1 and len(which) == 1 else "are"
             if unread <= pad:
-                out.append(f"{name}: the last {unread} padded {which} are never read, so the padding is uneven "
+                out.append(f"{name}: {last} padded {kinds} {verb} never read, so the padding is uneven "
                            "(more before than after).")
             else:
-                out.append(f"{name}: the last {unread - pad} input {which} are never read (dropped).")
+                out.append(f"{name}: {last} input {kinds} {verb} never read (dropped).")
         if not self.uneven:
             out.append("Every layer reads its padding evenly at this input size.")
         if self.global_via:

@@ -1,6 +1,7 @@
 """The ``edgewise`` command line: JSON shapes and values, tables, files, errors, the installed script."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -202,3 +203,37 @@ def test_installed_console_script():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"] == PASCAL_ROW
+
+
+@pytest.mark.parametrize("spec, shape, padding", [("conv3/s2", "1x16", "valid"), ("3*conv3", "1x10x10", "circular"),
+                                                  ("conv3/s2, conv3", "1x12x12", "valid"),
+                                                  ("4*conv3", "1x9", "same")])
+def test_paths_table_words_are_the_maps(spec, shape, padding, capsys):
+    """The spread is said in edgewise.facts' words (uniform = max = min; max/min over the positions read), and a
+    centre/border ratio whose mean takes in unread points says how many: each checked on the counted map."""
+    code, out, _ = run(capsys, "paths", spec, "--input", shape, "--padding", padding)
+    assert code == 0
+    rows = dict(re.findall(r"^  (center / \w+|spread|unread)\s{2,}(.*?)\s*$", out, re.M))
+    dims = tuple(int(v) for v in shape.split("x"))
+    counts = edgewise.pathways(nets.from_spec(spec, dims, padding=padding), dims).counts
+    read = counts[counts > 0]
+    if read.max() == read.min() and read.size == counts.size:
+        assert rows["spread"] == "uniform: every position has the same count (max = min)"
+    else:
+        where = "all positions" if read.size == counts.size else f"the {read.size} positions read"
+        assert rows["spread"] == f"max/min {read.max() / read.min():.3g}× over {where}"
+    assert ("unread" in rows) == (read.size < counts.size)
+    if counts.ndim == 1:
+        ends = int(counts[0] == 0) + int(counts[-1] == 0)
+        assert ("of its 2 ends" in rows["center / edge"]) == bool(ends)
+        if ends:
+            assert f"{ends} of its 2 ends ha{'s' if ends == 1 else 've'} no path" in rows["center / edge"]
+            assert rows["unread"] == "1 sample has no path (the last sample, 15)"
+    else:
+        h, w = counts.shape
+        corners = sum(counts[i, j] == 0 for i in (0, h - 1) for j in (0, w - 1))
+        mids = sum(counts[p] == 0 for p in ((0, (w - 1) // 2), (h - 1, (w - 1) // 2), ((h - 1) // 2, 0),
+                                             ((h - 1) // 2, w - 1)))
+        assert (f"{corners} of its 4 corners" in rows["center / corner"]) == bool(corners)
+        assert (f"{mids} of its 4 mid-edges" in rows["center / edge"]) == bool(mids)
+        assert corners in (0, 3) and mids in (0, 2)

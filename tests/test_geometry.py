@@ -159,3 +159,20 @@ def test_shortcuts_give_the_float_code_results_on_random_nets(seed, d):
     made = _random_net(seed, d)
     if made is not None:
         _same_as_float_code(trace(*made))
+
+
+def test_advice_sentences_count_what_is_unread():
+    """One unread padded row and column is "the last padded row and column", three are "the last 3 padded
+    positions"; a dropped input row likewise (each number from the advice's own record)."""
+    two = receptive_field("conv3/s2, conv3/s2", (1, 32, 32))
+    assert {u for *_, u, _ in two.advice.uneven} == {1}
+    assert two.advice.sentences()[:2] == [
+        f"conv{i}: the last padded row and column are never read, so the padding is uneven (more before than after)."
+        for i in (1, 2)]
+    one = receptive_field("conv64/s4, conv64/s4", (1, 256))
+    assert {u for *_, u, _ in one.advice.uneven} == {3}
+    assert one.advice.sentences()[0] == ("conv1: the last 3 padded positions are never read, so the padding is "
+                                         "uneven (more before than after).")
+    rf = receptive_field(torchvision.models.resnet50(), (3, 224, 224))
+    dropped = [s for s in rf.advice.sentences() if "dropped" in s]
+    assert dropped and all(s.endswith("the last input row and column are never read (dropped).") for s in dropped)

@@ -113,3 +113,15 @@ def test_cli_scaling_answer_and_sensitivity(tmp_path, capsys):
     assert (tmp_path / "perturbation_random.png").exists() and (tmp_path / "perturbation_weights.json").exists()
     assert main(["answer", "4*conv3", "--input", "1x12", "--inits", "4", "--out", str(tmp_path / "a")]) == 0
     assert "Is the effect real here?" in capsys.readouterr().out
+
+
+def test_cli_scaling_says_uniform_from_the_counts_not_the_fit(capsys):
+    """replicate and circular on L*conv3: every position's count is the same at every depth (max = min), which
+    the line says from the exact counts; a ratio of 1 alone is only a fit's "ratio ≈ 1"."""
+    assert main(["scaling", "conv3", "--depths", "1,2,4,8", "--padding", "valid,replicate,circular"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")}
+    result = scaling("conv3", [1, 2, 4, 8], ("valid", "replicate", "circular"), progress=False)
+    for p in ("replicate", "circular"):
+        assert result.uniform[p]
+        assert "uniform: max = min at every depth (exact counts)" in lines[p]
+    assert not result.uniform["valid"] and lines["valid"].split()[1] == "fitted:"
