@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
-           "and_list", "anchor_words", "even_spread", "narrower"]
+           "and_list", "anchor_words", "even_spread", "narrower", "as_shown"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -220,3 +220,9 @@ def even_spread(rf_size, spatial, global_via) -> list[float]:
 def narrower(sigma, even, shown: float = 0.05) -> bool:
     """Whether the spread ``sigma`` is narrower than ``even`` on every axis by more than the rounding ``shown``."""
     return all(s < e - shown for s, e in zip(sigma, even))
+
+
+def as_shown(ratio: float) -> float:
+    """A ratio as the page writes it, to three significant figures (``9.0001`` and ``9.00006`` are both ``9×``): two
+    ratios are compared in words only as far as a reader can see them differ."""
+    return float(f"{ratio:.3g}") if math.isfinite(ratio) else ratio

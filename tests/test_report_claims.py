@@ -392,3 +392,31 @@ def test_a_fabricated_remedy_table_cell_fails(page, tmp_path):
     text = text.replace("<td>never reads 31</td>", "<td>never reads 3</td>", 1)
     (out / "index.html").write_text(text)
     assert any("nonoverlapping 'never reads 3'" in p for p in check_report(out))
+
+
+def _row(name, max_over_min, ratio):
+    return {"name": name, "max_over_min": max_over_min, "center_corner_ratio": ratio, "unread": 0,
+            "unread_where": "nowhere", "uniform": False, "unread_anchors": {}, "parameters_change": 0.0,
+            "multiply_adds_change": 0.0}
+
+
+@pytest.mark.parametrize("circular, best, near", [(9.00006, None, ["circular"]), (8.5, "circular", []),
+                                                  (9.3, None, [])])
+def test_a_remedy_is_closer_only_as_far_as_the_figures_shown(circular, best, near):
+    """MobileNet V3's page called circular (max/min 9.00006×) the closest remedy beside the model's own 9.0001×:
+    both are written 9×. A remedy is closer only where the three figures shown tell it apart."""
+    from types import SimpleNamespace
+
+    from edgewise.report.verdict import _recommend, _recommendation, evenness
+
+    rows = [_row("original", 9.0001, 9.0001), _row("circular", circular, 2.25), _row("reflect", 25.0, 9.0)]
+    s = SimpleNamespace(ev=SimpleNamespace(comparison=SimpleNamespace(rows=rows)),
+                        ratio=lambda r: r["center_corner_ratio"])
+    q5 = _recommend(s, {r["name"]: r for r in rows}, "same")
+    assert q5["best"] == best and q5["closer_within_rounding"] == near
+    assert evenness(circular, 9.0001) == {9.00006: "as-even", 8.5: "more-even", 9.3: "less-even"}[circular]
+    if best is None:
+        text = re.sub(r"<[^>]+>", "", _recommendation(q5, "px"))
+        said = "No remedy that fits this model spreads the paths more evenly than it does"
+        assert (said + (" to three significant figures (max/min 9×; circular: 9×)." if near else " (max/min 9×).")) \
+            in text

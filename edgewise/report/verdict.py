@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from .. import theory
-from ..facts import and_list, anchor_words, correction, even_spread, law_words, map_spread, narrower, sup, words_for
+from ..facts import (and_list, anchor_words, as_shown, correction, even_spread, law_words, map_spread, narrower,
+                     sup, words_for)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -162,12 +163,14 @@ def _recommend(s, rows: dict, padding) -> dict:
     closest = min(readable, key=lambda n: (abs(math.log(fits[n]["max_over_min"])), *cost(n)), default=None)
     original = rows.get("original")
     spread = original.get("max_over_min") if original and "error" not in original else None
-    if closest is not None and spread and not (abs(math.log(fits[closest]["max_over_min"]))
-                                               < abs(math.log(spread)) * (1 - 1e-9)):
-        closest = None  # as uneven as the model, or more: nothing to recommend
+    # as uneven as the model to the figures shown (9.00006× beside its 9.0001×), or more: nothing to recommend
+    rounding = []
+    if closest is not None and spread and not as_shown(fits[closest]["max_over_min"]) < as_shown(spread):
+        rounding = [closest] if fits[closest]["max_over_min"] < spread else []
+        closest = None
     best = uniform[0] if uniform else closest
     return {"already_uniform": bool(original and "error" not in original and original.get("uniform")),
-            "model_max_over_min": spread, "unchanged": unchanged,
+            "model_max_over_min": spread, "unchanged": unchanged, "closer_within_rounding": rounding,
             "best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
             "variants": variants, "identical_to_model": padding if padding in LAW_PADDINGS else None,
             "over_correct": [n for n, v in fits.items() if v["effect"] == "over-corrects"],
@@ -183,9 +186,9 @@ def _num(text: str, field: str) -> str:
 
 def evenness(max_over_min: float, model: float) -> str:
     """``more-even``, ``less-even`` or ``as-even``: a variant's spread of path counts (max/min over the positions
-    read) against the model's."""
-    a, b = abs(math.log(max_over_min)), abs(math.log(model))
-    return "more-even" if a < b * (1 - 1e-9) else "less-even" if a > b * (1 + 1e-9) else "as-even"
+    read) against the model's, as far as the three figures shown tell them apart."""
+    a, b = as_shown(max_over_min), as_shown(model)
+    return "more-even" if a < b else "less-even" if a > b else "as-even"
 
 
 def _against_model(v: dict, q1: dict) -> str:
@@ -396,8 +399,14 @@ def _recommendation(q5: dict, unit: str) -> str:
                   f"{_num(_pct(b['multiply_adds_change']), f'q5.variants.{best}.multiply_adds_change')} multiply-adds")
     if best is None:
         spread = q5.get("model_max_over_min")
+        near = q5.get("closer_within_rounding") or []
         text = ("No remedy that fits this model spreads the paths more evenly than it does"
-                + (f" (max/min {_num(ratio_text(spread), 'q5.model_max_over_min')})." if spread else "."))
+                + (" to three significant figures" if near else "")
+                + (f" (max/min {_num(ratio_text(spread), 'q5.model_max_over_min')}" if spread else "")
+                + (f"; {and_list(html.escape(n) for n in near)}: "
+                   + ", ".join(_num(ratio_text(v[n]["max_over_min"]), f"q5.variants.{n}.max_over_min") for n in near)
+                   if near and spread else "")
+                + (")." if spread else "."))
     elif q5["best_uniform"]:
         text = (f"Use <b>{html.escape(best)}</b>: every position gets exactly the same number of paths "
                 f"({_claim('max = min', 'uniform', best)}) at {cost}.")

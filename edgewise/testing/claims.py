@@ -12,7 +12,7 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
   in every initialisation), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
-  much as the model's: max/min over positions all read).
+  much as the model's: max/min over positions all read, to the three figures shown).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
   unread, each said to over-correct has ratio < 1; and every variant with unread positions is said to have them.
 - Remedy tables' notes: each variant said to leave its centre or some corners without a path does, and every
@@ -187,11 +187,11 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
             return [f"compares {of!r} with the model, but a map is missing"]
         if _unread(mine) or _unread(model):
             return [f"compares the spread of {of!r} with the model's, but one leaves positions unread"]
-        spread, own = (float(m.max() - m.min()) for m in (mine, model))  # log10(max/min)
-        word = "more-even" if spread < own - 1e-9 else "less-even" if spread > own + 1e-9 else "as-even"
+        spread, own = (float(f"{10 ** float(m.max() - m.min()):.3g}") for m in (mine, model))  # max/min as shown
+        word = "more-even" if spread < own else "less-even" if spread > own else "as-even"
         if word != claim:
             return [f"says {of} is {claim.replace('-', ' ')} than the model, but its maps' max/min are "
-                    f"{10 ** spread:.3g} and {10 ** own:.3g}"]
+                    f"{spread:.3g} and {own:.3g}"]
         return []
     if claim in ("flat", "changes"):
         pools = {p["layer"]: p for p in facts["q2"]["pools"]}
