@@ -316,7 +316,8 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
 def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Sequential:
     """The 1-D network one spatial axis of a traced model sees along its main path (for diagrams).
 
-    Follows the first input of every node from the output back to the input, keeps the convolutions and
+    Follows the first input of every node as large as it (else its first input) from the output back to the
+    input — the main path, not a squeeze-excitation gate multiplied into it —, keeps the convolutions and
     pools (their kernel, stride, dilation, padding and padding mode along ``axis``) and rebuilds them as
     one-channel ``Conv1d`` / ``MaxPool1d`` / ``AdaptiveAvgPool1d`` layers, each with an explicit :class:`Pad`;
     branches that the main path skips (a residual's identity) are left out.
@@ -341,7 +342,9 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
         live = [i for i in node.inputs if graph[i].kind != "const"]
         if not live:
             break
-        name = live[0]
+        # the main path: an input as large as the node (x in torchvision's squeeze-excitation `scale * x`, not the
+        # pooled gate), else the first
+        name = next((i for i in live if graph[i].shape[1:] == node.shape[1:]), live[0])
     layers: list[tuple[str, nn.Module]] = []  # named after the model's layers (dots are not allowed)
     for node in reversed(chain):
         op, name = node.axes[axis], node.name.replace(".", "_").replace("#", "_")

@@ -140,3 +140,18 @@ def test_axis_slice_follows_a_resnets_main_path():
     assert (layers[0].kernel_size, layers[0].stride) == ((7,), (2,))
     with pytest.raises(edgewise.EdgewiseError, match="no sliding-window layer"):
         axis_slice(edgewise.trace(torch.nn.Flatten(), (1, 4, 4)))
+
+
+def test_axis_slice_passes_squeeze_excitation_gates_by():
+    """torchvision's squeeze-excitation returns ``scale * x``: the pooled gate is the product's first input, and the
+    slice once followed it (MobileNet V3-Small's ended at the first gate's pool, 3 of its "22" layers). It follows x,
+    the input as large as the product: every depthwise and stem window, one global pool at the end."""
+    torchvision = pytest.importorskip("torchvision")
+    from edgewise.nets import axis_slice
+
+    g = edgewise.trace(torchvision.models.mobilenet_v3_small(), (3, 128, 128))
+    names = [n for n, m in axis_slice(g).named_children() if not isinstance(m, edgewise.nets.Pad)]
+    pools = [n for n in names if "avgpool" in n]
+    assert pools == ["avgpool"] and names[-1] == "avgpool"
+    windows = [nd.name for nd in g if nd.kind == "conv" and nd.groups > 1]  # the depthwise convolutions
+    assert names[:-1] == ["features_0_0"] + [n.replace(".", "_") for n in windows]
