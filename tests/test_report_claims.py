@@ -420,3 +420,24 @@ def test_a_remedy_is_closer_only_as_far_as_the_figures_shown(circular, best, nea
         said = "No remedy that fits this model spreads the paths more evenly than it does"
         assert (said + (" to three significant figures (max/min 9×; circular: 9×)." if near else " (max/min 9×).")) \
             in text
+
+
+def test_a_global_mean_to_a_vector_is_a_global_layer():
+    """ShuffleNet V2 ends with ``x.mean([2, 3])``, a vector with no spatial axes: its page said of dense layers and
+    global pools "this model has none" while q4 said every output unit reads every input through that mean."""
+    import torch.nn as nn
+
+    from edgewise import trace
+    from edgewise.report.verdict import global_layers
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).mean([2, 3]))
+
+    g = trace(Net(), (1, 8, 8))
+    mean = next(nd.name for nd in g if nd.kind == "pool")
+    assert g[mean].shape == (4,) and global_layers(g) == [mean]
