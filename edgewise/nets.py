@@ -316,8 +316,9 @@ def from_spec(spec: str, input_shape, padding: str = "same", width: int = 8,
 def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Sequential:
     """The 1-D network one spatial axis of a traced model sees along its main path (for diagrams).
 
-    Follows the first input of every node as large as it (else its first input) from the output back to the
-    input — the main path, not a squeeze-excitation gate multiplied into it —, keeps the convolutions and
+    Follows the main path from the output back to the input: at each node, among its inputs as large as it (not a
+    squeeze-excitation gate multiplied into it), the one with the most sliding windows behind it (a residual's
+    branch, not its identity; the convolved half of a channel split). Keeps the convolutions and
     pools (their kernel, stride, dilation, padding and padding mode along ``axis``) and rebuilds them as
     one-channel ``Conv1d`` / ``MaxPool1d`` / ``AdaptiveAvgPool1d`` layers, each with an explicit :class:`Pad`;
     branches that the main path skips (a residual's identity) are left out.
@@ -334,6 +335,13 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
     """
     from ._axis import Adaptive, Window
 
+    def drawn(node) -> bool:  # a layer the slice draws: a window that is not 1 tap at stride 1, or an adaptive pool
+        op = node.axes[axis] if node.kind in ("conv", "pool") and node.axes else None
+        return isinstance(op, Adaptive) or isinstance(op, Window) and (op.kernel, op.stride) != (1, 1)
+
+    behind: dict[str, int] = {}  # the most drawn layers on any path from the input to each node
+    for node in graph:
+        behind[node.name] = drawn(node) + max((behind[i] for i in node.inputs if i in behind), default=0)
     chain, name = [], graph.output
     while name != graph.input:
         node = graph[name]
@@ -342,9 +350,11 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
         live = [i for i in node.inputs if graph[i].kind != "const"]
         if not live:
             break
-        # the main path: an input as large as the node (x in torchvision's squeeze-excitation `scale * x`, not the
-        # pooled gate), else the first
-        name = next((i for i in live if graph[i].shape[1:] == node.shape[1:]), live[0])
+        # the main path: among the inputs as large as the node (x in torchvision's squeeze-excitation `scale * x`,
+        # not the pooled gate; else all), the one with the most layers behind it (ShuffleNet's convolved half of a
+        # channel split, not the half it passes on; a residual's branch, not its identity), the first of equals
+        same = [i for i in live if graph[i].shape[1:] == node.shape[1:]] or live
+        name = max(same, key=lambda i: behind[i])
     layers: list[tuple[str, nn.Module]] = []  # named after the model's layers (dots are not allowed)
     for node in reversed(chain):
         op, name = node.axes[axis], node.name.replace(".", "_").replace("#", "_")

@@ -155,3 +155,18 @@ def test_axis_slice_passes_squeeze_excitation_gates_by():
     assert pools == ["avgpool"] and names[-1] == "avgpool"
     windows = [nd.name for nd in g if nd.kind == "conv" and nd.groups > 1]  # the depthwise convolutions
     assert names[:-1] == ["features_0_0"] + [n.replace(".", "_") for n in windows]
+
+
+def test_axis_slice_follows_the_convolved_half_of_a_channel_split():
+    """ShuffleNet V2's stride-1 blocks concatenate the half they pass on with the half they convolve: the slice
+    follows the convolved half, the deeper one (it once followed the first input, and saw 6 windows in all)."""
+    torchvision = pytest.importorskip("torchvision")
+    from edgewise.nets import axis_slice
+
+    g = edgewise.trace(torchvision.models.shufflenet_v2_x1_0(), (3, 64, 64))
+    names = [n for n, m in axis_slice(g).named_children() if not isinstance(m, edgewise.nets.Pad)]
+    blocks = sorted({nd.name.rsplit(".branch", 1)[0].replace(".", "_") for nd in g if ".branch" in nd.name})
+    assert len(blocks) == 16 and names[:2] == ["conv1_0", "maxpool"] and names[-1] == "mean"
+    # one depthwise window per block, in order (a downsampling block's two halves have one each: the first is taken)
+    assert [n.rsplit("_branch", 1)[0] for n in names[2:-1]] == blocks
+    assert all("branch2" in n for n in names[2:-1] if not n.split("_")[1] == "0")  # stride 1: the convolved half
