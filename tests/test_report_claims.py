@@ -441,3 +441,34 @@ def test_a_global_mean_to_a_vector_is_a_global_layer():
     g = trace(Net(), (1, 8, 8))
     mean = next(nd.name for nd in g if nd.kind == "pool")
     assert g[mean].shape == (4,) and global_layers(g) == [mean]
+
+
+def test_a_branch_pool_is_compared_with_the_layer_it_reads():
+    """GoogLeNet's branch pools read the block's input, not the convolution listed before them in another branch:
+    its page said "inception3a.branch4.0: 25.6× → 25.6× flat" where the pool takes 14.9× to 25.6×."""
+    from types import SimpleNamespace
+
+    import torch
+    import torch.nn as nn
+
+    from edgewise import pathways, trace
+    from edgewise.report.sections import layer_ratios
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 2, 3, padding=1)
+            self.branch1 = nn.Conv2d(2, 2, 5, padding=2)
+            self.branch2 = nn.MaxPool2d(3, 1, padding=1)
+
+        def forward(self, x):
+            x = self.stem(x)
+            return torch.cat([self.branch1(x), self.branch2(x)], 1)
+
+    g = trace(Block(), (1, 16, 16))
+    s = SimpleNamespace(layers=None, ev=SimpleNamespace(graph=g), ratio=lambda summary: summary["center_corner_ratio"])
+    rows = {r["name"]: r for r in layer_ratios(s)}
+    assert list(rows) == ["stem", "branch1", "branch2"]
+    stem = pathways(g, layer="stem").summary["center_corner_ratio"]
+    assert rows["branch2"]["before"] == pytest.approx(stem) and rows["branch2"]["ratio"] > stem * 1.1
+    assert rows["branch1"]["ratio"] > rows["branch2"]["ratio"]  # the layer listed before it: not what it reads

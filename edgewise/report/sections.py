@@ -216,18 +216,26 @@ def _sliding(nd) -> bool:
 
 def layer_ratios(s: Subject) -> list[dict]:
     """Centre/edge (1-D) or centre/corner (2-D) path ratio from the input to every unit of each sliding-window
-    layer, in the order the model computes them: ``{"name", "kind" (conv/pool), "stride" (per axis), "ratio"}``."""
+    layer, in the order the model computes them: ``{"name", "kind" (conv/pool), "stride" (per axis), "ratio"}``;
+    a pool also has ``before``, the ratio at the layer it reads (in a branching model not the layer listed before
+    it: GoogLeNet's branch pools read the block's input)."""
     from ..pathways import pathways as count
 
     if s.layers is not None:  # counted once: the verdict and the depth section both read them
         return s.layers
     rows = s.layers = []
-    for nd in s.ev.graph:
-        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding \
-                and _sliding(nd):
+    g = s.ev.graph
+
+    def ratio(name: str) -> float:
+        return 1.0 if name == g.input else float(s.ratio(count(g, layer=name).summary))
+
+    for nd in g:
+        if nd.kind in ("conv", "pool") and nd.axes and len(nd.shape) > 1 and not nd.is_padding and _sliding(nd):
             rows.append({"name": nd.name, "kind": nd.kind,
                          "stride": [a.stride if isinstance(a, Window) else 1 for a in nd.axes],
-                         "ratio": float(s.ratio(count(s.ev.graph, layer=nd.name).summary))})
+                         "ratio": ratio(nd.name)})
+            if nd.kind == "pool":
+                rows[-1]["before"] = ratio(next(i for i in nd.inputs if g[i].kind != "const"))
     return rows
 
 
@@ -267,6 +275,7 @@ def depth(s: Subject, w: Writer, depths=DEPTHS) -> str:
                           f"The model's most common kernel is {block}{axis}. " + scaling_caption(result)))
     parts.append(w.table(scaling_table(result), s.slug, "scaling_laws", f"depth laws of L*{block}"))
     w.record("depth", s.key, {"layers": names, "layer_ratios": ratios, "layer_steps": steps, "block": block,
+                              "pool_inputs": {r["name"]: r["before"] for r in layers if "before" in r},
                               "scaling_input": list(result.input_shape), "laws": result.laws,
                               "theory_kind": result.theory_kind, "uniform": result.uniform,
                               "scaling_laws": {p: {**padding_law(result, p), "label": law_label(result, p)}

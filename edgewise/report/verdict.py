@@ -105,6 +105,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     pools, before = [], 1.0
     for r in layers:
         if r["kind"] == "pool":
+            before = r.get("before", before)  # the ratio at the layer it reads (records without it: the one before)
             pools.append({"layer": r["name"], "before": before, "after": r["ratio"],
                           "flat": abs(math.log(r["ratio"] / before)) < 1e-9 if before > 0 and r["ratio"] > 0
                           else False})
