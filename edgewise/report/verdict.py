@@ -230,7 +230,7 @@ def _zero_cause(q4: dict) -> str:
 
 def _spread_words(q4: dict, erf: str, unit: str) -> str:
     """How far the paths to the centre unit spread, set against an even spread over the positions it reads;
-    "only" where narrower on every axis (by more than the one decimal shown)."""
+    "only" where narrower on every axis by a tenth or more (:func:`edgewise.facts.narrower`)."""
     shown = _num(erf, "q4.erf_moment_std")
     if not q4.get("even_std"):  # (a verdict saved before even_std was recorded)
         return f", and the paths to the centre unit spread with a standard deviation of {shown} {unit}."
