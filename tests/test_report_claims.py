@@ -472,3 +472,19 @@ def test_a_branch_pool_is_compared_with_the_layer_it_reads():
     stem = pathways(g, layer="stem").summary["center_corner_ratio"]
     assert rows["branch2"]["before"] == pytest.approx(stem) and rows["branch2"]["ratio"] > stem * 1.1
     assert rows["branch1"]["ratio"] > rows["branch2"]["ratio"]  # the layer listed before it: not what it reads
+
+
+def test_remedies_that_do_not_fit_for_one_reason_share_a_sentence():
+    """ConvNeXt-T's answer said "valid does not fit: it changes … full does not fit: it changes … nonoverlapping does
+    not fit: it changes …", three times the same reason."""
+    from edgewise.report.verdict import _recommendation
+
+    size = "remedy 'x' does not fit M: it changes the feature-map size at stage1"
+    q5 = {"already_uniform": False, "best": None, "best_uniform": False, "also_uniform": [], "over_correct": [],
+          "unread": [], "misfits": ["valid", "full", "nonoverlapping"], "identical_to_model": None, "unchanged": [],
+          "model_max_over_min": 3.0, "closer_within_rounding": [],
+          "variants": {"valid": {"fits": False, "why": size}, "full": {"fits": False, "why": size},
+                       "nonoverlapping": {"fits": False, "why": "remedy 'x' does not fit M: it shrinks the map"}}}
+    text = re.sub(r"<[^>]+>", "", _recommendation(q5, "px"))
+    assert "valid and full do not fit: it changes the feature-map size at stage1." in text
+    assert "nonoverlapping does not fit: it shrinks the map." in text and text.count("not fit") == 2

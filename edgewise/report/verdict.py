@@ -428,8 +428,12 @@ def _recommendation(q5: dict, unit: str) -> str:
         text += (f" {html.escape(n)} {_claim('never reads', 'unread', n)} "
                  f"{_num(str(v[n]['unread']), f'q5.variants.{n}.unread')} {unit}: "
                  f"{html.escape(v[n]['unread_where'])}.")
+    reasons: dict[str, list[str]] = {}  # misfits alike share a sentence (ConvNeXt's valid, full, nonoverlapping)
     for n in q5["misfits"]:
-        text += f" {html.escape(n)} does not fit: {html.escape(v[n]['why'].split(': ', 1)[-1])}."
+        reasons.setdefault(v[n]["why"].split(": ", 1)[-1], []).append(n)
+    for why, names in reasons.items():
+        text += (f" {html.escape(and_list(names))} {'does' if len(names) == 1 else 'do'} not fit: "
+                 f"{html.escape(why)}.")
     if q5["identical_to_model"]:
         text += (f" ({html.escape(q5['identical_to_model'])} padding is this model as given, so it is not listed "
                  "as a remedy.)")
