@@ -488,3 +488,21 @@ def test_remedies_that_do_not_fit_for_one_reason_share_a_sentence():
     text = re.sub(r"<[^>]+>", "", _recommendation(q5, "px"))
     assert "valid and full do not fit: it changes the feature-map size at stage1." in text
     assert "nonoverlapping does not fit: it shrinks the map." in text and text.count("not fit") == 2
+
+
+def test_global_pools_are_left_to_the_next_answer_and_long_lists_shortened(page):
+    """RegNet-Y's q2 listed 17 squeeze-excitation pools "9× → 9× flat" as its answer to max pooling; a pool to one
+    position is a global layer (q3). Ratios that differ past the figures shown read as equal ("reach 9× and end
+    at 9×" was said of 9.0001× and 9.00006×)."""
+    from edgewise.report.verdict import _names, render
+
+    f = json.loads((page / "data" / "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3" / "verdict.json").read_text())
+    se = [f"block{i}.se.avgpool" for i in range(16)] + ["avgpool"]
+    f["q2"].update(pools=[], global_pools=se, peak=9.0001, final=9.00006, low=4.0, layers=30)
+    text = re.sub(r"<[^>]+>", "", render(f))
+    assert ("This model pools only globally (block0.se.avgpool, block1.se.avgpool, block2.se.avgpool and 14 more "
+            "(listed in verdict.json): see the next answer); the per-layer curve shows where its ratio grows, to 9× "
+            "after the last window.") in text
+    assert _names(["a", "b", "c", "d"]) == "a, b, c and d"
+    head = json.loads((page / "data" / "conv3-maxpool2-conv3-gap-fc4" / "verdict.json").read_text())
+    assert [p["layer"] for p in head["q2"]["pools"]] == ["maxpool1"] and head["q2"]["global_pools"] == ["gap1"]

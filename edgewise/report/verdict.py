@@ -102,15 +102,18 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
           "block": block, "k": k, "dilation": d, "n": n, "laws": laws,
           "why_uniform": _why_uniform(ev.graph, ev.rf.advice.global_via) if own["uniform"] else None}
-    pools, before = [], 1.0
+    pools, global_pools, before = [], [], 1.0
     for r in layers:
-        if r["kind"] == "pool":
+        if r["kind"] == "pool" and math.prod(ev.graph[r["name"]].shape[1:]) <= 1:
+            global_pools.append(r["name"])  # to one position: a question for q3 (squeeze-excitation gates too)
+        elif r["kind"] == "pool":
             before = r.get("before", before)  # the ratio at the layer it reads (records without it: the one before)
-            pools.append({"layer": r["name"], "before": before, "after": r["ratio"],
-                          "flat": abs(math.log(r["ratio"] / before)) < 1e-9 if before > 0 and r["ratio"] > 0
+            pools.append({"layer": r["name"], "before": before, "after": r["ratio"],  # flat: the same as shown
+                          "flat": as_shown(r["ratio"]) == as_shown(before) if before > 0 and r["ratio"] > 0
                           else False})
         before = r["ratio"]
-    q2 = {"pools": pools, "final": layers[-1]["ratio"] if layers else q1["ratio"], "layers": len(layers),
+    q2 = {"pools": pools, "global_pools": global_pools, "final": layers[-1]["ratio"] if layers else q1["ratio"],
+          "layers": len(layers),
           "peak": max((r["ratio"] for r in layers), default=q1["ratio"]),
           "low": min((r["ratio"] for r in layers), default=q1["ratio"])}
     dense = global_layers(ev.graph)
@@ -246,12 +249,20 @@ def _no_pool_curve(q2: dict) -> str:
     final = _num(ratio_text(q2["final"]), "q2.final")
     if not q2["layers"]:
         return f"its ratio at the output is {final}."
-    if q2.get("low") is not None and math.isclose(q2["peak"], q2["low"], rel_tol=1e-9):
+    if q2.get("low") is not None and as_shown(q2["peak"]) == as_shown(q2["low"]):
         return f"its ratio is {final} after every layer (the per-layer curve)."
-    if math.isclose(q2["final"], q2["peak"], rel_tol=1e-9):
+    if as_shown(q2["final"]) == as_shown(q2["peak"]):
         return f"the per-layer curve shows where its ratio grows, to {final} after the last window."
     return (f"the per-layer curve shows its ratio reach {_num(ratio_text(q2['peak']), 'q2.peak')} and end at "
             f"{final} after the last window.")
+
+
+def _names(names: list[str], most: int = 4) -> str:
+    """Layer names as a list, the first three and a count of the rest beyond ``most`` (RegNet-Y's 17 global pools:
+    "a, b, c and 14 more (listed in verdict.json)")."""
+    if len(names) <= most:
+        return and_list(html.escape(n) for n in names)
+    return f"{', '.join(html.escape(n) for n in names[:3])} and {len(names) - 3} more (listed in verdict.json)"
 
 
 def _pct(v: float) -> str:
@@ -318,7 +329,7 @@ def render(f: dict) -> str:
             f"{_num(ratio_text(p['after']), f'q2.pools.{i}.after')} "
             + (_claim("flat", "flat", p["layer"]) if p["flat"] else _claim("changes it", "changes", p["layer"]))
             for i, p in enumerate(q2["pools"]))
-        after = q2["final"] > max(p["after"] for p in q2["pools"]) * (1 + 1e-9)
+        after = as_shown(q2["final"]) > as_shown(max(p["after"] for p in q2["pools"]))
         stops = q2["final"] == 1
         items.append(("Does max pooling stop it?",
                       ("The counts end up balanced" if stops else "No") + f": at each pool ({steps}), and the "
@@ -326,7 +337,10 @@ def render(f: dict) -> str:
                       + ("keep raising it, to " if after else "end at ")
                       + f"{_num(ratio_text(q2['final']), 'q2.final')}.", "layers", "q2"))
     else:
-        items.append(("Does max pooling stop it?", "This model has no pooling layer; " + _no_pool_curve(q2),
+        only = q2.get("global_pools")
+        items.append(("Does max pooling stop it?",
+                      (f"This model pools only globally ({_names(only)}: see the next answer); " if only else
+                       "This model has no pooling layer; ") + _no_pool_curve(q2),
                       "layers" if q2["layers"] else None, "q2"))  # no sliding window: no per-layer figure
     # 3. fully connected
     g = q3["global_remedy"]
@@ -340,7 +354,7 @@ def render(f: dict) -> str:
                  + _against_model(g, q1) + ".")
     if q3["global_layers"]:
         one = len(q3["global_layers"]) == 1
-        names = and_list(html.escape(n) for n in q3["global_layers"])
+        names = _names(q3["global_layers"])
         it, they = ("it", "it") if one else ("they", "them")
         where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into {they} and "
                  f"{_num(ratio_text(q3['output']), 'q3.output')} at the output" if q3["before_global"] else "")

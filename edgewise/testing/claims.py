@@ -199,7 +199,7 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
         depth = next(v for v in layers.values() if of in v.get("layers", []))
         i = depth["layers"].index(of)
         before = depth.get("pool_inputs", {}).get(of, depth["layer_ratios"][i - 1] if i else 1.0)
-        flat = math.isclose(depth["layer_ratios"][i], before, rel_tol=1e-9)
+        flat = f"{depth['layer_ratios'][i]:.3g}" == f"{before:.3g}"  # the same to the three figures shown
         if (claim == "flat") != flat or of not in pools:
             return [f"says pool {of} is {claim}, but the ratio goes {before:.6g} → {depth['layer_ratios'][i]:.6g}"]
         return []
