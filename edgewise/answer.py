@@ -21,7 +21,7 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import anchor_words, even_spread, map_spread, narrower, sup
+from .facts import anchor_words, even_spread, many, map_spread, narrower, sup
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -282,11 +282,6 @@ def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
     return f"{_x(v)} {more}" if v >= 1 else f"{_x(1 / v)} {less}"
 
 
-def _many(n: int, unit: str) -> str:
-    """``1 sample``, ``31 samples``, ``447 px``."""
-    return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
-
-
 def _anchors(v: dict, where: str) -> str:
     """" (1 of its 2 ends has no path, zeros in the ratio's mean)" beside a ratio whose mean has unread points."""
     parts = anchor_words(v.get("unread_anchors") or {}, where)
@@ -323,7 +318,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
         said = (f"The centre input has {_x(p[f'center_{key}_ratio'])} as many paths to the output as the {where}"
                 + (f" ({_x(p['center_edge_ratio'])} the mid-edge)" if key == "corner" else "")
                 + _anchors(p, where)
-                + (f"; {_many(p['unread'], unit)} {'has' if p.get('unread') == 1 else 'have'} no path at all "
+                + (f"; {many(p['unread'], unit)} {'has' if p.get('unread') == 1 else 'have'} no path at all "
                    f"({p['unread_where']})" if p.get("unread") else "")
                 + f"; the counts {'of the positions read ' if p.get('unread') else ''}span "
                   f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}")
@@ -389,7 +384,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
             what = (f"centre/{where} {_x(ratio)}" + _anchors(v, where) + f", max/min {_x(v['max_over_min'])} over "
                     + ("the positions read" if v["unread"] else "all positions"))
             if v["unread"]:
-                what += f"; never reads {_many(v['unread'], unit)} ({v['unread_where']})"
+                what += f"; never reads {many(v['unread'], unit)} ({v['unread_where']})"
             elif ratio < 1:
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
         lines.append(f"- {name}: {what}{cost}")

@@ -379,7 +379,7 @@ def _cmd_paths(args, out, err) -> int:
 def _ratio_rows(result) -> list[tuple[str, str]]:
     """The ``edgewise paths`` table's rows about the map: anchor counts, centre/border ratios (with the unread
     points their means take in), the spread in :mod:`edgewise.facts`' words, and the unread positions."""
-    from .facts import anchor_words, map_spread
+    from .facts import anchor_words, many, map_spread
     from .report._format import fmt_number, fmt_ratio
 
     s, m = result.summary, map_spread(result)
@@ -405,8 +405,7 @@ def _ratio_rows(result) -> list[tuple[str, str]]:
     rows.append(("spread", spread))
     n = m["unread"]
     if n:
-        noun = "sample" if n == 1 and not two_d else unit
-        rows.append(("unread", f"{n} {noun} {'has' if n == 1 else 'have'} no path ({m['unread_where']})"))
+        rows.append(("unread", f"{many(n, unit)} {'has' if n == 1 else 'have'} no path ({m['unread_where']})"))
     return rows
 
 

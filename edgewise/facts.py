@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
-           "and_list", "anchor_words", "even_spread", "narrower", "as_shown"]
+           "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -227,3 +227,8 @@ def as_shown(ratio: float) -> float:
     """A ratio as the page writes it, to three significant figures (``9.0001`` and ``9.00006`` are both ``9×``): two
     ratios are compared in words only as far as a reader can see them differ."""
     return float(f"{ratio:.3g}") if math.isfinite(ratio) else ratio
+
+
+def many(n: int, unit: str) -> str:
+    """``1 sample``, ``31 samples``, ``447 px``: a count of positions in a unit's words."""
+    return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
