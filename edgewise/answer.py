@@ -21,7 +21,7 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import anchor_words, even_spread, many, map_spread, narrower, sup
+from .facts import and_list, anchor_words, even_spread, many, map_spread, narrower, sup
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -196,7 +196,9 @@ def facts(ev: Evidence) -> dict:
     last_spatial = ev.rf.grid_layer
     width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
     lo, hi = _ratio_interval(ev.init.samples, key, ev.seed)
-    alternatives = {r["name"]: r for r in ev.comparison.rows if "error" not in r}
+    # a remedy that rewrote layers to compute what they did is the model itself (ResNet's `same`): named, not listed
+    unchanged = [r["name"] for r in ev.comparison.rows if r.get("unchanged") and r["name"] != "original"]
+    alternatives = {r["name"]: r for r in ev.comparison.rows if "error" not in r and r["name"] not in unchanged}
     return {
         "model": ev.name, "input_shape": list(shape), "padding": ev.graph.padding,
         "norm_stats": ev.graph.norm_stats, "normalisation": describe_norm_stats(ev.graph),
@@ -225,6 +227,7 @@ def facts(ev: Evidence) -> dict:
                                                       "unread_where", "unread_anchors", "uniform")}
                          for m, r in alternatives.items()},
         "misfits": {r["name"]: r["error"] for r in ev.comparison.rows if "error" in r},
+        "unchanged": unchanged,
     }
 
 
@@ -392,5 +395,10 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
         lines.append(f"- {name}: does not fit ({why.split(': ', 1)[-1]})")
     if f["padding"] in ("same", "valid", "full", "circular", "reflect", "replicate", "symmetric"):
         lines.append(f"\n({f['padding']} padding is this model as given, so it is not listed.)")
+    same = [n for n in f.get("unchanged", []) if n != f["padding"]]
+    if same:
+        one = len(same) == 1
+        lines.append(f"\n({and_list(same)} rewrite{'s' if one else ''} layers that compute what they did, so "
+                     f"{'it is' if one else 'they are'} this model too and not listed.)")
     lines += ["", *[f"- {_escape(s)}" for s in rf["advice"]]]
     return "\n".join(lines) + "\n"

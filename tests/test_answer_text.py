@@ -79,3 +79,13 @@ def test_unread_positions_of_the_model_are_said_where():
     said = line(a.text, "- **Pathways.**")
     assert re.search(r"\(1 of its 2 ends has no path, zeros in the ratio's mean\); 1 sample has no path at all "
                      r"\(the last sample, 15\); the counts of the positions read span 10\^[0-9.]+ … ", said), said
+
+
+def test_a_remedy_that_changes_nothing_is_named_not_listed():
+    """ResNet-18 already pads by half its windows with zeros: `same` is the model itself, which the report says and
+    the answer once listed as a remedy with the model's own numbers."""
+    tv = pytest.importorskip("torchvision")
+    a = answer(tv.models.resnet18(), (3, 32, 32), n_inits=2, perturb=False, name="resnet18")
+    assert a.facts["unchanged"] == ["same"] and "same" not in a.facts["alternatives"]
+    assert not any(x.startswith("- same:") for x in a.text.splitlines())
+    assert "(same rewrites layers that compute what they did, so it is this model too and not listed.)" in a.text
