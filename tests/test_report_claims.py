@@ -506,3 +506,22 @@ def test_global_pools_are_left_to_the_next_answer_and_long_lists_shortened(page)
     assert _names(["a", "b", "c", "d"]) == "a, b, c and d"
     head = json.loads((page / "data" / "conv3-maxpool2-conv3-gap-fc4" / "verdict.json").read_text())
     assert [p["layer"] for p in head["q2"]["pools"]] == ["maxpool1"] and head["q2"]["global_pools"] == ["gap1"]
+
+
+def test_no_remedy_closer_does_not_deny_one_that_over_corrects():
+    """Inception V3's global remedy spreads the paths far more evenly (55.8× against 2.76e+05×) but gives the border
+    1.05× the centre's paths: q5 said "No remedy … spreads the paths more evenly than it does" while q3 called it
+    more even than the model. The sentence now says what the closest remedy had to avoid."""
+    from types import SimpleNamespace
+
+    from edgewise.report.verdict import _recommend, _recommendation
+
+    rows = [_row("original", 2.76e5, 6.46e4), _row("global", 55.8, 0.951), _row("reflect", 3e5, 5e4)]
+    s = SimpleNamespace(ev=SimpleNamespace(comparison=SimpleNamespace(rows=rows)),
+                        ratio=lambda r: r["center_corner_ratio"])
+    q5 = _recommend(s, {r["name"]: r for r in rows}, None)
+    assert q5["best"] is None and q5["evener_but_flawed"] == ["global"] and q5["over_correct"] == ["global"]
+    text = re.sub(r"<[^>]+>", "", _recommendation(q5, "px"))
+    assert ("No remedy that fits this model spreads the paths more evenly than it does without over-correcting or "
+            "leaving positions unread (max/min 2.76e+05×). global over-corrects: the border gets 1.05× more paths "
+            "than the centre.") in text
