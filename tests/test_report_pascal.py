@@ -211,3 +211,19 @@ def test_a_uniform_slice_of_an_uneven_model_says_so(tmp_path):
     assert rec["positions"] == 32 and set(rec["rows"][0]["counts"]) == {1}
     assert ("Every input gets 1 path (the model's own counts differ, max/min 3.08× over its input; at no input "
             "length the diagram can draw does this slice show that); every count in the picture is 1.") in caption
+
+
+def test_long_layer_names_fit_beside_their_rows():
+    """Inception V3's row names ("Mixed_5d_branch3x3dbl_3_conv") ran off the diagram's left edge: the name column
+    is as wide as its widest name."""
+    from collections import OrderedDict
+
+    import torch.nn as nn
+
+    from edgewise.report.diagram import sketch
+    from edgewise.testing.figure_lint import layout_problems
+
+    net = nn.Sequential(OrderedDict([("Mixed_5d_branch3x3dbl_3_conv", nn.Conv1d(1, 1, 3, padding=1)),
+                                     ("Mixed_6e_branch7x7dbl_5_conv", nn.Conv1d(1, 1, 3, padding=1))]))
+    fig, _, _ = sketch(draw_diagram, net, (1, 7))
+    assert layout_problems(fig) == []

@@ -477,7 +477,9 @@ def _draw(rows: list[_Row], graph: Graph, padding, to, title):
     r_data = radius / pt
     xs = [x for r, row in enumerate(rows) for x in list(row.x) + [row.xpos(p) for p in pads[r]]]
     x0, x1 = min(xs) - 0.8, max(xs) + 0.8
-    label_x, label_w = x0 - 0.2, 3.4
+    # room for the widest row name at 9 pt (Inception V3's "Mixed_5d_branch3x3dbl_3_conv" overran 3.4 units)
+    names = max(_box(line)[0] for row in rows for line in (row.name, row.detail)) * 9 / 72 / _UNIT
+    label_x, label_w = x0 - 0.2, max(3.4, names + 0.4)
     top = (len(rows) - 1) * _DY
     y0, y1 = -1.9, top + 1.7  # room for the legend below and the title above
     width_in = (x1 - x0 + label_w) * _UNIT
