@@ -285,6 +285,18 @@ def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
     return f"{_x(v)} {more}" if v >= 1 else f"{_x(1 / v)} {less}"
 
 
+def _correlation(i: dict, p: dict, subject: str = "its log-map") -> str:
+    """"; its log-map correlates with the log path counts at r = 0.74", or why no r can be taken (timm's ViT: every
+    position has the same count)."""
+    r = i["log_correlation_with_paths"]
+    if math.isfinite(r):
+        return f"; {subject} correlates with the log path counts at r = {r:.2f}"
+    if p.get("uniform"):
+        return "; the path counts are the same at every position, so no correlation with them can be taken"
+    return f"; no correlation of {subject} with the log path counts can be taken (one is constant where both " \
+        "are positive)"
+
+
 def _anchors(v: dict, where: str) -> str:
     """" (1 of its 2 ends has no path, zeros in the ratio's mean)" beside a ratio whose mean has unread points."""
     parts = anchor_words(v.get("unread_anchors") or {}, where)
@@ -331,8 +343,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                  f"{whole}. ([figure]({f_rf}))")
     lines.append(f"- **Sensitivity at initialisation.** Over {i['n_inits']} random initialisations the expected "
                  f"squared gradient at the centre is {_x(i[f'center_{key}_ratio'])} that at the {where} (95 % "
-                 f"interval {_x(i['interval95'][0])} … {_x(i['interval95'][1])}); its log-map correlates with the "
-                 f"log path counts at r = {i['log_correlation_with_paths']:.2f}. ([figure]({f_init}))")
+                 f"interval {_x(i['interval95'][0])} … {_x(i['interval95'][1])}){_correlation(i, p)}. "
+                 f"([figure]({f_init}))")
     lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient is "
                  f"{_more(o[f'center_{key}_ratio'])} at the centre than at the {where}; half of the total "
                  f"sensitivity lies in the central "
@@ -352,8 +364,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines += ["", f"{h2} 2. What does theory say?", ""]
     lines.append("- For a linear network with independent zero-mean weights of variance σ², the expected squared "
                  "gradient from input p to an output unit is σ^{2L} times the number of paths (tested exactly in "
-                 f"edgewise's suite); here the Monte-Carlo map correlates with the path counts at r = "
-                 f"{i['log_correlation_with_paths']:.2f} on a log scale. ([figure]({f_init}))")
+                 f"edgewise's suite){_correlation(i, p, 'the Monte-Carlo log-map here')}. ([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "

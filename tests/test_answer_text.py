@@ -89,3 +89,16 @@ def test_a_remedy_that_changes_nothing_is_named_not_listed():
     assert a.facts["unchanged"] == ["same"] and "same" not in a.facts["alternatives"]
     assert not any(x.startswith("- same:") for x in a.text.splitlines())
     assert "(same rewrites layers that compute what they did, so it is this model too and not listed.)" in a.text
+
+
+def test_no_correlation_is_quoted_where_the_path_counts_are_all_equal():
+    """timm's ViT (patches that tile the input, then attention) and one window per 4 samples: every position has
+    the same count, and r was printed as "nan"."""
+    a = answer("conv4/s4, gap", (1, 16), padding="valid", n_inits=2, perturb=False)
+    assert math.isnan(a.facts["init_sensitivity"]["log_correlation_with_paths"]) and a.facts["paths"]["uniform"]
+    assert "nan" not in a.text
+    assert a.text.count("the path counts are the same at every position, so no correlation with them can be "
+                        "taken") == 2
+    b = answer("3*conv3", (1, 10, 10), n_inits=2, perturb=False)
+    r = b.facts["init_sensitivity"]["log_correlation_with_paths"]
+    assert f"the Monte-Carlo log-map here correlates with the log path counts at r = {r:.2f}" in b.text

@@ -525,3 +525,21 @@ def test_no_remedy_closer_does_not_deny_one_that_over_corrects():
     assert ("No remedy that fits this model spreads the paths more evenly than it does without over-correcting or "
             "leaving positions unread (max/min 2.76e+05×). global over-corrects: the border gets 1.05× more paths "
             "than the centre.") in text
+
+
+def test_no_correlation_is_quoted_where_the_path_counts_are_all_equal(page):
+    """timm's ViT page said "its log map correlates with the log path counts at r = nan": with every position at the
+    same count there is no correlation to take, and the verdict says why (a uniform claim the checker reads)."""
+    from edgewise.report.verdict import render
+
+    f = json.loads((page / "data" / "2-conv3-maxpool2-2-conv3-maxpool2-3-conv3" / "verdict.json").read_text())
+    f["q4"]["correlation"] = float("nan")
+    f["q1"].update(uniform=True, why_uniform=None)
+    html_text = render(f)
+    text = re.sub(r"<[^>]+>", "", html_text)
+    assert "nan" not in text and "for the paths (the same count at every position: no correlation with its log " \
+        "map can be taken)." in text
+    assert 'data-claim="uniform" data-of="model">the same count at every position<' in html_text
+    f["q1"]["uniform"] = False
+    assert "no correlation of the two log maps can be taken (one is constant where both are positive)" in \
+        re.sub(r"<[^>]+>", "", render(f))

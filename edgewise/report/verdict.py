@@ -387,9 +387,14 @@ def render(f: dict) -> str:
                      f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
                      f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
                      f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
-                     f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths, and its log map "
-                     f"correlates with the log path counts at r = "
-                     f"{_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. ")
+                     f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths"
+                     + (f", and its log map correlates with the log path counts at r = "
+                        f"{_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. "
+                        if math.isfinite(q4["correlation"]) else
+                        " (" + _claim("the same count at every position", "uniform", "model")
+                        + ": no correlation with its log map can be taken). " if q1["uniform"] else
+                        "; no correlation of the two log maps can be taken (one is constant where both are "
+                        "positive). "))
                   + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "
