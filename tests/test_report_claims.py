@@ -543,3 +543,16 @@ def test_no_correlation_is_quoted_where_the_path_counts_are_all_equal(page):
     f["q1"]["uniform"] = False
     assert "no correlation of the two log maps can be taken (one is constant where both are positive)" in \
         re.sub(r"<[^>]+>", "", render(f))
+
+
+def test_the_ratio_into_several_global_layers_is_the_last_ones(page):
+    """EfficientNet V2's 31 global pools are squeeze-excitation gates from its fourth stage on and a final pool; the
+    ratio after its last window (168×) is the one into the last of them, not into them all."""
+    from edgewise.report.verdict import render
+
+    f = json.loads((page / "data" / "conv3-maxpool2-conv3-gap-fc4" / "verdict.json").read_text())
+    text = re.sub(r"<[^>]+>", "", render(f))
+    assert "(the ratio is" in text and " into it and " in text
+    f["q3"]["global_layers"] = ["se1.avgpool", "se2.avgpool", "gap1"]
+    text = re.sub(r"<[^>]+>", "", render(f))
+    assert " into the last of them and " in text and " into them and " not in text

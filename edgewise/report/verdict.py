@@ -361,7 +361,9 @@ def render(f: dict) -> str:
         one = len(q3["global_layers"]) == 1
         names = _names(q3["global_layers"])
         it, they = ("it", "it") if one else ("they", "them")
-        where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into {they} and "
+        # (the ratio after the last window: into the last of several, which squeeze-excitation gates precede)
+        where = (f"the ratio is {_num(ratio_text(q3['before_global']), 'q3.before_global')} into "
+                 f"{'it' if one else 'the last of them'} and "
                  f"{_num(ratio_text(q3['output']), 'q3.output')} at the output" if q3["before_global"] else "")
         items.append(("Would fully connected layers equalise it?",
                       f"Within themselves, yes: {names} connect{'s' if one else ''} every input unit to every "
