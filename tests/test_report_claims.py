@@ -556,3 +556,23 @@ def test_the_ratio_into_several_global_layers_is_the_last_ones(page):
     f["q3"]["global_layers"] = ["se1.avgpool", "se2.avgpool", "gap1"]
     text = re.sub(r"<[^>]+>", "", render(f))
     assert " into the last of them and " in text and " into them and " not in text
+
+
+def test_remedies_that_leave_the_same_positions_unread_share_a_sentence():
+    """Swin-T's answer said "same never reads 447 px: rows 223 and columns 223." five times over, once per remedy;
+    each name keeps its own claim, which the checker reads against that remedy's map."""
+    from edgewise.report.verdict import _recommendation
+
+    where = "rows 223 and columns 223"
+    unread = {"fits": True, "unread": 447, "unread_where": where, "max_over_min": 3.08, "uniform": False}
+    q5 = {"already_uniform": False, "best": None, "best_uniform": False, "also_uniform": [], "over_correct": [],
+          "unread": ["same", "reflect", "partial", "nonoverlapping"], "misfits": [], "identical_to_model": None,
+          "unchanged": [], "model_max_over_min": 3.08, "closer_within_rounding": [],
+          "variants": {"same": unread, "reflect": unread, "partial": unread,
+                       "nonoverlapping": {**unread, "unread": 31, "unread_where": "the last 31 samples, 225–255"}}}
+    html_text = _recommendation(q5, "px")
+    text = re.sub(r"<[^>]+>", "", html_text)
+    assert f"same, reflect and partial never read 447 px: {where}." in text
+    assert "nonoverlapping never reads 31 px: the last 31 samples, 225–255." in text
+    for n in ("same", "reflect", "partial", "nonoverlapping"):
+        assert f'data-claim="unread" data-of="{n}">{n}<' in html_text

@@ -451,10 +451,14 @@ def _recommendation(q5: dict, unit: str) -> str:
         text += (f" {html.escape(n)} {_claim('over-corrects', 'over-corrects', n)}: the border gets "
                  f"{_num(ratio_text(1 / v[n]['ratio']), f'q5.variants.{n}.ratio (inverse)')} more paths than "
                  "the centre.")
+    alike: dict[tuple, list[str]] = {}  # variants that leave the same positions unread share a sentence (Swin-T's 5)
     for n in q5["unread"]:
-        text += (f" {html.escape(n)} {_claim('never reads', 'unread', n)} "
-                 f"{_num(str(v[n]['unread']), f'q5.variants.{n}.unread')} {unit}: "
-                 f"{html.escape(v[n]['unread_where'])}.")
+        alike.setdefault((v[n]["unread"], v[n]["unread_where"]), []).append(n)
+    for (count, where), names in alike.items():
+        one = len(names) == 1
+        subject = and_list(_claim(html.escape(n), "unread", n, raw=True) for n in names)
+        text += (f" {subject} {'never reads' if one else 'never read'} "
+                 f"{_num(str(count), f'q5.variants.{names[0]}.unread')} {unit}: {html.escape(where)}.")
     reasons: dict[str, list[str]] = {}  # misfits alike share a sentence (ConvNeXt's valid, full, nonoverlapping)
     for n in q5["misfits"]:
         reasons.setdefault(v[n]["why"].split(": ", 1)[-1], []).append(n)
