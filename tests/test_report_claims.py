@@ -576,3 +576,16 @@ def test_remedies_that_leave_the_same_positions_unread_share_a_sentence():
     assert "nonoverlapping never reads 31 px: the last 31 samples, 225–255." in text
     for n in ("same", "reflect", "partial", "nonoverlapping"):
         assert f'data-claim="unread" data-of="{n}">{n}<' in html_text
+
+
+def test_captions_group_alike_unread_variants_and_the_checker_reads_each(page):
+    """Swin-T's captions said "X never reads 447 px (rows 223 and columns 223): they have no path to the output."
+    once per remedy; alike variants now share the sentence, and the checker reads every name in it."""
+    data = page / "data" / SLUG
+    good = "Pathway maps. nonoverlapping never reads 31 samples (the last 31 samples, 225–255): they have no path."
+    assert check_captions(good, data) == []
+    grouped = "Pathway maps. nonoverlapping and same never read 31 samples (…): they have no path to the output."
+    assert any("same never reads 31, its map has 0" in p for p in check_captions(grouped, data))
+    text = (page / "index.html").read_text()
+    assert re.search(r"nonoverlapping never reads 31 samples \(the last 31 samples, 225–255\): they have no path",
+                     text)

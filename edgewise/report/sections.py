@@ -143,11 +143,15 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     uniform = [n for n, e in effect.items() if e == "uniform"]
     said.append(f"Uniform (max = min over all positions): {', '.join(uniform)}." if uniform else
                 "None of them gives every position the same count.")
+    alike: dict[tuple, list[str]] = {}  # variants that leave the same positions unread share a sentence
     for r in fits:
         if effect[r["name"]] == "unread":
-            said.append(f"{r['name']} never reads {r['unread']} {words.unit} ({r['unread_where']}): they have no "
-                        "path to the output.")
-        elif effect[r["name"]] == "over-corrects":
+            alike.setdefault((r["unread"], r["unread_where"]), []).append(r["name"])
+    for (n, where), names in alike.items():
+        said.append(f"{and_list(names)} never read{'s' if len(names) == 1 else ''} {n} {words.unit} ({where}): they "
+                    "have no path to the output.")
+    for r in fits:
+        if effect[r["name"]] == "over-corrects":
             said.append(f"{r['name']} over-corrects: the {words.border} gets {ratio_text(1 / s.ratio(r))} more "
                         "paths than the centre.")
     heavy = [r for r in fits if effect[r["name"]] == "centre-heavy"]
