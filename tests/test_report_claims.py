@@ -589,3 +589,20 @@ def test_captions_group_alike_unread_variants_and_the_checker_reads_each(page):
     text = (page / "index.html").read_text()
     assert re.search(r"nonoverlapping never reads 31 samples \(the last 31 samples, 225–255\): they have no path",
                      text)
+
+
+def test_spread_sentence_groups_variants_that_leave_the_same_positions_unread():
+    from types import SimpleNamespace
+
+    from edgewise.report.sections import spread_sentence
+
+    def row(name, unread, where, ratio=12.3):
+        return {**_row(name, 3.08, ratio), "unread": unread, "unread_where": where,
+                "unread_anchors": {"center": 0, "corner": 3, "edge": 2}}
+
+    rows = [_row("original", 3.08, 3.08), row("same", 447, "rows 223 and columns 223"),
+            row("reflect", 447, "rows 223 and columns 223"), row("valid", 26, "rows 0–12")]
+    s = SimpleNamespace(ev=SimpleNamespace(shape=(3, 224, 224)), ratio=lambda r: r["center_corner_ratio"])
+    text = spread_sentence(s, rows)
+    assert "same and reflect never read 447 px (rows 223 and columns 223): they have no path to the output." in text
+    assert "valid never reads 26 px (rows 0–12)" in text
