@@ -9,6 +9,7 @@ import torch.nn as nn
 from .. import nets
 from .._trace import trace
 from ..errors import EdgewiseError
+from ..facts import spread
 from ..pathways import pathways
 from . import page
 from .tables import ratio_text
@@ -56,11 +57,10 @@ def _shortest(sliced, lengths, keep) -> int | None:
     return fallback
 
 
-def _spread(paths) -> float | None:
-    """log10 of max/min of a model's path counts over the positions it reads (None: it reads none)."""
-    log10 = np.asarray(paths.log10, dtype=float)
-    read = log10[np.isfinite(log10)]
-    return float(read.max() - read.min()) if read.size else None
+def _spread(paths) -> float:
+    """log10 of max/min of a model's path counts over the positions it reads (:func:`edgewise.facts.spread`: 0 when
+    they are all equal, NaN when none is read)."""
+    return spread(log10=paths.log10)["log10_max_over_min"]
 
 
 def _reads_every_column(paths) -> bool:
@@ -69,8 +69,6 @@ def _reads_every_column(paths) -> bool:
     return bool(np.isfinite(log10).reshape(-1, log10.shape[-1]).any(axis=0).all())
 
 
-#: log10(max/min) below which a map's counts are all the same (rounding in log10)
-_EVEN = 1e-12
 #: widest diagram (px) the report embeds; wider ones have neurons too small to read
 MAX_DIAGRAM_WIDTH = 4000
 #: widest kernel (taps × dilation) drawn neuron by neuron: beyond it the padding neurons alone overflow a row, and
@@ -92,7 +90,7 @@ def _draw_slice(s, w):
     widest = max(((m.kernel_size[0] - 1) * m.dilation[0] + 1 for m in whole if isinstance(m, nn.Conv1d)), default=1)
     own = s.ev.graph.input_shape[-1]
     read_all = _reads_every_column(s.ev.paths)
-    uneven = (_spread(s.ev.paths) or 0.0) > _EVEN
+    uneven = _spread(s.ev.paths) > 0  # (NaN: nothing read, nothing to show)
     if widest > MAX_DRAWN_KERNEL:
         draw, lengths = draw_strip, [own] if own <= MAX_STRIP_POSITIONS else range(5, MAX_STRIP_POSITIONS + 1)
     else:
@@ -156,9 +154,9 @@ def _caption(s, d, kept: int, total: int) -> str:
         text += "; "
     elif min(counts) == max(counts):
         text += f" Every input gets {_paths(counts[0])}"
-        spread = _spread(s.ev.paths) or 0.0
-        if spread > _EVEN:
-            text += (f" (the model's own counts differ, max/min {ratio_text(10 ** spread)} over its input; at no "
+        gap = _spread(s.ev.paths)
+        if gap > 0:
+            text += (f" (the model's own counts differ, max/min {ratio_text(10 ** gap)} over its input; at no "
                      "input length the diagram can draw does this slice show that)")
         text += "; "
     else:

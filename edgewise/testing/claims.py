@@ -314,7 +314,7 @@ def check_remedy_table(headers: list[str], cells: list[list[str]], data: Path, s
         truth = ("uniform" if _uniform(log10) else "unread" if _unread(log10) else
                  "over-corrects" if ratio < 1 else "balanced" if ratio == 1 else "centre-heavy")
         said = effect.split(" ")[0]
-        said = {"never": "unread", "balanced": "balanced"}.get(said, said)
+        said = {"never": "unread"}.get(said, said)
         if said != truth:
             problems.append(f"{data.name}: the table says {name} is {effect!r}; its map and ratio say {truth}")
         elif truth == "unread" and int(_NUMBER.findall(effect)[0]) != _unread(log10):
