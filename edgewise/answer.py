@@ -21,7 +21,8 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import and_list, anchor_words, even_spread, many, map_spread, narrower, sup
+from .facts import (and_list, anchor_words, correction, even_spread, many, map_spread, narrower, period_words,
+                    sup)
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -224,7 +225,7 @@ def facts(ev: Evidence) -> dict:
         "theory": ev.stack,
         "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
                                                       "multiply_adds_change", "max_over_min", "unread",
-                                                      "unread_where", "unread_anchors", "uniform")}
+                                                      "unread_where", "unread_anchors", "uniform", "period")}
                          for m, r in alternatives.items()},
         "misfits": {r["name"]: r["error"] for r in ev.comparison.rows if "error" in r},
         "unchanged": unchanged,
@@ -336,7 +337,9 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                 + (f"; {many(p['unread'], unit)} {'has' if p.get('unread') == 1 else 'have'} no path at all "
                    f"({p['unread_where']})" if p.get("unread") else "")
                 + f"; the counts {'of the positions read ' if p.get('unread') else ''}span "
-                  f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}")
+                  f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}"
+                + (f"; no border effect: they {period_words(p['period'], unit)}"
+                   if p.get("period") and not p.get("unread") else ""))
     lines.append(f"- **Pathways.** {said}{norm}. ([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
                  f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
@@ -397,9 +400,12 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
         else:
             what = (f"centre/{where} {_x(ratio)}" + _anchors(v, where) + f", max/min {_x(v['max_over_min'])} over "
                     + ("the positions read" if v["unread"] else "all positions"))
-            if v["unread"]:
+            effect = correction(ratio, v)
+            if effect == "unread":
                 what += f"; never reads {many(v['unread'], unit)} ({v['unread_where']})"
-            elif ratio < 1:
+            elif effect == "periodic":
+                what += f"; no border effect: its counts {period_words(v['period'], unit)}"
+            elif effect == "over-corrects":
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
         lines.append(f"- {name}: {what}{cost}")
     for name, why in f.get("misfits", {}).items():

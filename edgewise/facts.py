@@ -3,7 +3,9 @@ one function, so a test can check every word against the numbers it describes.
 
 - :func:`spread`: how unequal a path-count map is (max/min over *all* positions) and which positions are
   never read (zero paths); ``uniform`` means max = min with no unread position, never "ratio ≈ 1".
-- :func:`correction`: what a remedy does to the centre/border ratio (uniform, over-corrects, …).
+- :func:`correction`: what a remedy does to the centre/border ratio (uniform, periodic, over-corrects, …).
+- :func:`period` and :func:`period_words`: the shift that leaves a map unchanged, when there is one: a map with no
+  border effect, whose centre and border differ only by their places in a repeating pattern.
 - :func:`law_words`: the depth law of a stack in words, from :func:`edgewise.theory.depth_law`.
 - :class:`Words`: the vocabulary of a 1-D signal (samples, start/end) or a 2-D image (px, corners).
 - :func:`anchor_words`: the clauses that say a centre/border ratio's mean has unread points in it.
@@ -19,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["spread", "map_spread", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
+__all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
            "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
@@ -107,7 +109,7 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
         ``log10_max_over_min``, ``unread`` (positions with no path), ``positions``, ``unread_where`` (words),
         ``uniform`` (every position read and max = min), ``unread_anchors`` (how many of the centre, edge and
         corner points of :func:`edgewise.maps.anchor_points`, whose means the centre/border ratios divide, are
-        unread).
+        unread), ``period`` (:func:`period`: a list per axis, or None).
     """
     from .maps import anchor_points
 
@@ -120,7 +122,7 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
     out = {"positions": int(log10.size), "unread": int(zero.sum()), "unread_where": unread_where(zero),
            "unread_anchors": {k: sum(bool(zero[p]) for p in points) for k, points in anchor_points(zero.shape).items()}}
     if read.size == 0:
-        return {**out, "max_over_min": math.nan, "log10_max_over_min": math.nan, "uniform": False}
+        return {**out, "max_over_min": math.nan, "log10_max_over_min": math.nan, "uniform": False, "period": None}
     if counts is not None:
         c = np.asarray(counts)
         vals = c[~zero]
@@ -137,8 +139,50 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
             ratio = float(Fraction(hi) / Fraction(lo)) if not equal else 1.0
     else:
         equal = d < LOG10_TIE
+    uniform = bool(equal and not zero.any())
     return {**out, "max_over_min": 1.0 if equal else ratio, "log10_max_over_min": 0.0 if equal else d,
-            "uniform": bool(equal and not zero.any())}
+            "uniform": uniform, "period": None if uniform else period(log10, counts if exact else None)}
+
+
+def _shift_equal(log10: np.ndarray, counts, shift: int, axis: int) -> bool:
+    if counts is not None:
+        return bool(np.all(counts == np.roll(counts, shift, axis)))
+    other = np.roll(log10, shift, axis)
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((log10 == other) | (np.abs(log10 - other) < LOG10_TIE)))
+
+
+def period(log10: np.ndarray, counts=None) -> list[int] | None:
+    """The smallest shift along each axis that leaves a map unchanged (wrapping round), when every axis has one
+    shorter than itself: the counts then depend only on each position's place in a pattern that repeats (a
+    strided net with circular padding: every 8th sample alike), and the border is no different from any other
+    place. None when some axis has none, or the map is uniform (period 1 everywhere). ``counts``: the exact counts,
+    compared exactly (else ``log10`` within :data:`LOG10_TIE`)."""
+    log10 = np.asarray(log10, dtype=np.float64)
+    counts = None if counts is None else np.asarray(counts)
+    out = []
+    for axis, n in enumerate(log10.shape):
+        # the shifts that leave a cyclic sequence unchanged are the multiples of the smallest, which divides n
+        step = next((d for d in range(1, n) if n % d == 0 and _shift_equal(log10, counts, d, axis)), n)
+        if step == n and n > 1:
+            return None
+        out.append(step)
+    return out if max(out, default=1) > 1 else None
+
+
+def period_words(p: list[int], unit: str) -> str:
+    """``repeat every 8 samples``, ``repeat every 32 px down and across``, ``repeat every 4 px down and 8 px
+    across``, ``repeat every 8 px across (the same down each column)``: a map's :func:`period` in words."""
+    if len(p) == 1:
+        return f"repeat every {many(p[0], unit)}"
+    down, across = p[-2:]
+    if down == across:
+        return f"repeat every {down} {unit} down and across"
+    if down == 1:
+        return f"repeat every {across} {unit} across (the same down each column)"
+    if across == 1:
+        return f"repeat every {down} {unit} down (the same along each row)"
+    return f"repeat every {down} {unit} down and {across} {unit} across"
 
 
 def map_spread(paths) -> dict:
@@ -150,12 +194,15 @@ def map_spread(paths) -> dict:
 
 def correction(ratio: float, s: dict) -> str:
     """One word for a map with centre/border ``ratio`` and :func:`spread` ``s``: ``uniform``, ``unread``
-    (some positions have no path at all), ``over-corrects`` (the border gets more paths than the centre),
+    (some positions have no path at all), ``periodic`` (no border effect: the counts repeat, see :func:`period`;
+    the centre/border ratio then only compares two places in the pattern), ``over-corrects`` (the border gets more paths than the centre),
     ``balanced at the anchors`` (centre = border but positions still differ) or ``centre-heavy``."""
     if s["uniform"]:
         return "uniform"
     if s["unread"]:
         return "unread"
+    if s.get("period"):
+        return "periodic"
     if ratio is not None and math.isfinite(ratio) and ratio < 1:
         return "over-corrects"
     if ratio == 1:

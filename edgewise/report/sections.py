@@ -133,8 +133,9 @@ def _subset(comparison, keep) -> object:
 
 def spread_sentence(s: Subject, rows: list[dict]) -> str:
     """What a set of variants does to the counts, from their data (:mod:`edgewise.facts`): which are uniform
-    (max = min), which leave positions unread, which over-correct, and the most centre-heavy."""
-    from ..facts import correction, words_for
+    (max = min), which leave positions unread, which repeat (no border effect), which over-correct, and the most
+    centre-heavy."""
+    from ..facts import correction, period_words, words_for
 
     words = words_for(s.ev.shape)
     fits = [r for r in rows if "error" not in r and r["name"] != "original"]
@@ -150,6 +151,15 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     for (n, where), names in alike.items():
         said.append(f"{and_list(names)} never read{'s' if len(names) == 1 else ''} {n} {words.unit} ({where}): they "
                     "have no path to the output.")
+    repeats: dict[tuple, list[str]] = {}  # variants whose counts repeat alike share a sentence
+    for r in fits:
+        if effect[r["name"]] == "periodic":
+            repeats.setdefault(tuple(r["period"]), []).append(r["name"])
+    for p, names in repeats.items():
+        one = len(names) == 1
+        said.append(f"{and_list(names)} leave{'s' if one else ''} no border effect: {'its' if one else 'their'} "
+                    f"counts {period_words(list(p), words.unit)}, so the centre and the {words.border} differ only by "
+                    "where each falls in that pattern.")
     for r in fits:
         if effect[r["name"]] == "over-corrects":
             said.append(f"{r['name']} over-corrects: the {words.border} gets {ratio_text(1 / s.ratio(r))} more "
@@ -165,6 +175,17 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     return " ".join(said)
 
 
+def _repeats(s: Subject) -> str:
+    """" The model leaves no border effect: its counts repeat every 4 px down and across." where they do."""
+    from ..facts import map_spread, period_words, words_for
+
+    m = map_spread(s.ev.paths)
+    if not m["period"] or m["unread"]:
+        return ""
+    return (f" The model leaves no border effect: its counts {period_words(m['period'], words_for(s.ev.shape).unit)}, "
+            f"so the centre and the {words_for(s.ev.shape).border}s differ only by where each falls in that pattern.")
+
+
 def pathways(s: Subject, w: Writer) -> str:
     """The model's pathway map, the same map under every padding mode, and the Pascal's-triangle diagram."""
     ev = s.ev
@@ -173,7 +194,7 @@ def pathways(s: Subject, w: Writer) -> str:
     scale = " (log scale)" if panels(s.figures["pathways"])[0].log else ""
     parts = [_h3(s), w.figure(s.figures["pathways"], f"{s.slug}-pathways",
                               f"Number of paths from each input position to every output unit of {ev.name}{scale}: "
-                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}. Normalisation: "
+                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}.{_repeats(s)} Normalisation: "
                               f"{describe_norm_stats(ev.graph)}.")]
     from .remedies import plot_comparison
 

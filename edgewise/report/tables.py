@@ -93,6 +93,8 @@ def effect_text(row: dict, where: str) -> str:
         return f"never reads {row['unread']}"
     if word == "over-corrects":
         return f"over-corrects ({ratio_text(1 / ratio)} at the {where})"
+    if word == "periodic":
+        return f"periodic ({'×'.join(map(str, row['period']))} {'px' if where == 'corner' else 'samples'})"
     return word
 
 
@@ -163,11 +165,12 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                      str(r["changed_layers"])])
     n = anchor_count(len(comparison.input_shape) - 1)
     notes = [f"paths: the centre's path count over the mean of the {n} {where}s' counts; max/min: over all "
-             "positions that are read; effect: uniform (max = min), over-corrects (the border gets more paths), "
-             "never reads N (positions with no path at all); "
+             "positions that are read; effect: uniform (max = min), periodic (no border effect: the counts repeat "
+             "with that period, wrapping round), over-corrects (the border gets more paths), never reads N (positions "
+             "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
-             + "RF: receptive field of the last spatial layer (px); uneven: layers reading padding on one side only; "
+             + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
              + (f" original: the model as given ({padding} padding)." if padding else ""),
              *unread_anchor_notes([r for r in order if "error" not in r and not r.get("unchanged")], where,

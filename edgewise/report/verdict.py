@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 from .. import theory
+from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, even_spread, law_words, map_spread, narrower,
-                     sup, words_for)
+                     period_words, sup, words_for)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -75,7 +76,7 @@ def _variant(s, row: dict) -> dict:
     if "error" in row:
         return {"fits": False, "why": row["error"]}
     ratio = s.ratio(row)
-    spread = {k: row[k] for k in ("max_over_min", "unread", "unread_where", "uniform")}
+    spread = {k: row.get(k) for k in ("max_over_min", "unread", "unread_where", "uniform", "period")}
     spread["unread_anchors"] = row.get("unread_anchors") or {}
     return {"fits": True, "ratio": ratio, **spread, "effect": correction(ratio, spread),
             "parameters_change": row.get("parameters_change", 0.0),
@@ -100,7 +101,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
             said += f"; measured over L = {measured.depths[0]}…{measured.depths[-1]}: {law_label(measured, p)}"
         laws[p] = {"kind": law.kind, "words": said, **(_variant(s, row) if row else {})}
     q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
-          "block": block, "k": k, "dilation": d, "n": n, "laws": laws,
+          "block": block, "k": k, "dilation": d, "n": n, "laws": laws, "unlike": _unlike(ev.graph, k, d),
           "why_uniform": _why_uniform(ev.graph, ev.rf.advice.global_via) if own["uniform"] else None}
     pools, global_pools, before = [], [], 1.0
     for r in layers:
@@ -141,6 +142,20 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     q6 = {"one_d": words.ndim == 1}
     return {"model": ev.name, "slug": s.slug, "words": {"unit": words.unit, "border": words.border},
             "q1": q1, "q2": q2, "q3": q3, "q4": q4, "q5": q5, "q6": q6}
+
+
+def _unlike(graph: Graph, k: int, d: int) -> dict:
+    """How the model differs from the stack the depth laws describe (stride-1 layers of kernel ``k``, dilation
+    ``d``): its layers that move by more than one position along some axis (strides, transposed or resampling
+    layers), and its other stride-1 layers of another kernel (global and attention layers are q3's)."""
+    strided, kernels = [], []
+    for nd in graph:
+        axes = [a for a in nd.axes if isinstance(a, (Window, Transposed, Resample))]
+        if any(not isinstance(a, Window) or a.stride > 1 for a in axes):
+            strided.append(nd.name)
+        elif nd.kind == "conv" and any(a.kernel > 1 and (a.kernel, a.dilation) != (k, d) for a in axes):
+            kernels.append(nd.name)
+    return {"strided": strided, "n_strided": len(strided), "kernels": kernels, "n_kernels": len(kernels)}
 
 
 def _block_kd(block: str) -> tuple[int, int]:
@@ -184,6 +199,7 @@ def _recommend(s, rows: dict, padding) -> dict:
             "best": best, "best_uniform": bool(uniform), "also_uniform": uniform[1:],
             "variants": variants, "identical_to_model": padding if padding in LAW_PADDINGS else None,
             "over_correct": [n for n, v in fits.items() if v["effect"] == "over-corrects"],
+            "periodic": [n for n, v in fits.items() if v["effect"] == "periodic"],
             "unread": [n for n, v in fits.items() if v["effect"] == "unread"],
             "misfits": [n for n, v in variants.items() if not v["fits"]]}
 
@@ -218,6 +234,29 @@ def _claim(text: str, claim: str, of: str, raw: bool = False) -> str:
     ``model``)."""
     return (f'<span class="claim" data-claim="{html.escape(claim)}" data-of="{html.escape(of)}">'
             f"{text if raw else html.escape(text)}</span>")
+
+
+def _unlike_words(u: dict, block: str) -> str:
+    """". This model is not such a stack (3 layers with a stride: …), so its own values need not follow the
+    laws beside them" where :func:`_unlike` found a difference; empty for a plain stack."""
+    parts = []
+    if u["strided"]:
+        parts.append(f"{_num(str(u['n_strided']), 'q1.unlike.n_strided')} layer{'s' * (u['n_strided'] != 1)} with a "
+                     f"stride: {_names(u['strided'])}")
+    if u["kernels"]:
+        parts.append(f"{_num(str(u['n_kernels']), 'q1.unlike.n_kernels')} stride-1 layer{'s' * (u['n_kernels'] != 1)}"
+                     f" of another kernel than {html.escape(block)}: {_names(u['kernels'])}")
+    if not parts:
+        return ""
+    return f". This model is not such a stack ({'; '.join(parts)}), so its own values beside each law need not follow it"
+
+
+def _no_border(v: dict, unit: str, of: str, its: str = "its") -> str:
+    """"; no border effect: its counts repeat every 8 samples" where the counts of ``v`` (a variant or the model)
+    repeat (:func:`edgewise.facts.period`), marked as the claim ``periodic``."""
+    if not v.get("period") or v.get("unread"):
+        return ""
+    return "; " + _claim(f"no border effect: {its} counts {period_words(v['period'], unit)}", "periodic", of)
 
 
 def _anchor_words(v: dict, border: str, of: str) -> str:
@@ -297,7 +336,7 @@ def render(f: dict) -> str:
            if q1["uniform"] else
            f"the centre input has {_num(ratio_text(q1['ratio']), 'q1.ratio')} as many paths as the {border} "
            f"(all positions: max/min {_num(ratio_text(q1['max_over_min']), 'q1.max_over_min')}"
-           + _anchor_words(q1, border, "model")
+           + _anchor_words(q1, border, "model") + _no_border(q1, unit, "model")
            + (f"; {_claim('never read', 'unread', 'model')}: {_num(str(q1['unread']), 'q1.unread')} {unit}, "
               f"{html.escape(q1['unread_where'])}" if q1["unread"] else "") + ")")
     laws = []
@@ -310,7 +349,7 @@ def render(f: dict) -> str:
                      + (_claim("uniform (max = min)", "uniform", p) if law["uniform"] else
                         f"{_num(ratio_text(law['ratio']), f'q1.laws.{p}.ratio')} (max/min "
                         f"{_num(ratio_text(law['max_over_min']), f'q1.laws.{p}.max_over_min')}"
-                        + _anchor_words(law, border, p) + ")"
+                        + _anchor_words(law, border, p) + _no_border(law, unit, p) + ")"
                         + (f", {_claim('over-corrects', 'over-corrects', p)}" if law["effect"] == "over-corrects"
                            else "")
                         + (f", {_claim('never reads', 'unread', p)} {_num(str(law['unread']), f'q1.laws.{p}.unread')} "
@@ -322,10 +361,10 @@ def render(f: dict) -> str:
     items.append(("Is the centre's advantage exponential in depth?",
                   (f"Only with {' and '.join(exponential)} padding. " if exponential else
                    "Not for any padding listed below. ") + f"This model ({html.escape(pad)} padding): {own}. For L stacked "
-                  f"{html.escape(q1['block'])} layers on {q1['n']} {unit}, by "
+                  f"{html.escape(q1['block'])} layers (stride 1) on {q1['n']} {unit}, by "
                   f"<code>edgewise.theory.depth_law</code>"
                   + (" (per axis: a 2-D corner ratio is the product of the row and column ratios)"
-                     if border == "corner" else "") + f":<ul>{''.join(laws)}</ul>",
+                     if border == "corner" else "") + _unlike_words(q1["unlike"], q1["block"]) + f":<ul>{''.join(laws)}</ul>",
                   "scaling", "q1"))
     # 2. pooling
     if q2["pools"]:
@@ -447,6 +486,14 @@ def _recommendation(q5: dict, unit: str) -> str:
     else:
         text = (f"No remedy makes the counts uniform here; the closest is <b>{html.escape(best)}</b> (max/min "
                 f"{_num(ratio_text(b['max_over_min']), f'q5.variants.{best}.max_over_min')}) at {cost}.")
+    repeats: dict[tuple, list[str]] = {}  # variants whose counts repeat alike share a sentence
+    for n in q5.get("periodic", []):
+        repeats.setdefault(tuple(v[n]["period"]), []).append(n)
+    for p, names in repeats.items():
+        one = len(names) == 1
+        text += " " + _claim(f"{and_list(names)} leave{'s' if one else ''} no border effect: "
+                             f"{'its' if one else 'their'} counts {period_words(list(p), unit)}",
+                             "periodic", ",".join(names)) + "."
     for n in q5["over_correct"]:
         text += (f" {html.escape(n)} {_claim('over-corrects', 'over-corrects', n)}: the border gets "
                  f"{_num(ratio_text(1 / v[n]['ratio']), f'q5.variants.{n}.ratio (inverse)')} more paths than "

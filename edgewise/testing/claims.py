@@ -12,9 +12,12 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
   in every initialisation), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
-  much as the model's: max/min over positions all read, to the three figures shown).
+  much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
+  comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
+  not uniform: no border effect).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
-  unread, each said to over-correct has ratio < 1; and every variant with unread positions is said to have them.
+  unread, each said to repeat has that period, each said to over-correct has ratio < 1 and no period; and every
+  variant with unread positions, or whose counts repeat, is said to.
 - Remedy tables' notes: each variant said to leave its centre or some corners without a path does, and every
   variant that does is said to.
 """
@@ -103,6 +106,35 @@ def _unread(log10: np.ndarray) -> int:
     return int((~np.isfinite(log10)).sum())
 
 
+def _period(log10: np.ndarray) -> list[int] | None:
+    """The smallest wrap-around shift per axis that maps ``log10`` onto itself (to 1e-12), or None when an axis
+    longer than 1 has none shorter than itself, or every shift is 1 (a uniform map)."""
+    level = np.where(np.isfinite(log10), log10, -1e300)
+    shifts = []
+    for axis, n in enumerate(level.shape):
+        same = [d for d in range(1, n + 1) if n % d == 0 and
+                float(np.max(np.abs(np.roll(level, d, axis) - level), initial=0.0)) <= 1e-12]
+        shifts.append(same[0])
+    if any(d == n > 1 for d, n in zip(shifts, level.shape)) or all(d == 1 for d in shifts):
+        return None
+    return shifts
+
+
+_PERIOD = re.compile(r"repeat every (\d+) (?:px|samples?)(?: down and (\d+) px across| (down and across|across|down))?")
+
+
+def _said_period(text: str) -> list[int] | None:
+    """The period that words of :func:`edgewise.facts.period_words` give, or None."""
+    m = _PERIOD.search(html.unescape(re.sub(r"<[^>]+>", "", text)))
+    if m is None:
+        return None
+    first, across, how = m.groups()
+    if across:
+        return [int(first), int(across)]
+    return {None: [int(first)], "down and across": [int(first)] * 2, "across": [1, int(first)],
+            "down": [int(first), 1]}[how]
+
+
 def _rows(data: Path, stem: str = "remedies") -> dict:
     doc = json.loads((data / f"{stem}.json").read_text())
     return {r["name"]: r for r in doc["rows"]}
@@ -147,6 +179,16 @@ def check_verdict(block: str, data: Path) -> list[str]:
 
 
 def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text: str = "") -> list[str]:
+    if claim == "periodic":
+        problems = []
+        for name in of.split(","):
+            log10 = _map(data, name)
+            if log10 is None:
+                problems.append(f"claims {claim} of {name!r}, which has no saved map")
+            elif _unread(log10) or _period(log10) != _said_period(text):
+                problems.append(f"says {name}'s counts repeat with period {_said_period(text)}, its map's period is "
+                                f"{_period(log10)}{' with positions unread' if _unread(log10) else ''}")
+        return problems
     if claim in ("uniform", "unread", "over-corrects"):
         log10 = _map(data, of)
         if log10 is None:
@@ -157,8 +199,9 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
             return [f"says {of} never reads some positions, but every position of its map has a path"]
         if claim == "over-corrects":
             row = rows.get(of) or rows["original"]
-            if not _ratio(row) < 1:
-                return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"]
+            if not _ratio(row) < 1 or _period(log10):
+                return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"
+                        + (f" and its counts repeat every {_period(log10)}" if _period(log10) else "")]
         return []
     if claim in ("unread-centre", "unread-corners"):
         log10 = _map(data, of)
@@ -218,9 +261,18 @@ _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every p
                            r"Uniform with):? ?([^.]+)\.")
 _NEVER = re.compile(r"((?:\w+, )*\w+(?: and \w+)?) never reads? (\d+)")
 _OVER = re.compile(r"(\w+) over-corrects")
+_REPEATS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?) leaves? no border effect: (?:its|their) counts (repeat every [^.]*)")
 _ANCHORS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (its centre|their centres)?(?: and )?"
                       r"(?:(\d+) of (?:its|their) (\d+) (?:corner|edge)s)? ha(?:s|ve) no path")
 _MOST = re.compile(r"Most uneven: ([^(]+) \(max/min ([^,)]+)(, as the original)?\)")
+
+
+def _each_named(pattern: re.Pattern, text: str):
+    """(name, the rest of the match) for each name of each sentence ``pattern`` finds, whose first group lists
+    names ("same, reflect and partial never read 447")."""
+    for names, rest in pattern.findall(text):
+        for name in re.split(r", | and ", names):
+            yield name, rest
 
 
 def check_captions(text: str, data: Path) -> list[str]:
@@ -231,17 +283,23 @@ def check_captions(text: str, data: Path) -> list[str]:
             log10 = _map(data, name)
             if log10 is not None and not _uniform(log10):
                 problems.append(f"{data.name}: a caption calls {name} uniform, but its map is not (max ≠ min)")
-    unread_said = set()
-    for names, n in _NEVER.findall(text):
-        for name in re.split(r", | and ", names):
-            unread_said.add(name)
+    said: dict[str, set] = {"unread": set(), "repeat": set()}  # the names each kind of grouped sentence covers
+    grouped = (("unread", _NEVER, lambda m, n: _unread(m) == int(n),
+                lambda name, n, m: f"says {name} never reads {n}, its map has {_unread(m)}"),
+               ("repeat", _REPEATS, lambda m, words: _period(m) == _said_period(words),
+                lambda name, words, m: f"says {name}'s counts {words}; its map's period is {_period(m)}"))
+    for kind, pattern, holds, wrong in grouped:
+        for name, detail in _each_named(pattern, text):
+            said[kind].add(name)
             log10 = _map(data, name)
-            if log10 is not None and _unread(log10) != int(n):
-                problems.append(f"{data.name}: a caption says {name} never reads {n}, its map has {_unread(log10)}")
+            if log10 is not None and not holds(log10, detail):
+                problems.append(f"{data.name}: a caption {wrong(name, detail, log10)}")
     rows = _rows(data)
     for name in _OVER.findall(text):
         if name in rows and not _ratio(rows[name]) < 1:
             problems.append(f"{data.name}: a caption says {name} over-corrects, its ratio is {_ratio(rows[name]):.3g}")
+        if name in rows and _map(data, name) is not None and _period(_map(data, name)):
+            problems.append(f"{data.name}: a caption says {name} over-corrects, but its counts repeat (no border)")
     for names, shown, as_given in _MOST.findall(text):
         for name in re.split(r", | and ", names.strip()):
             if name in rows and not _check_number(shown, rows[name]["max_over_min"]):
@@ -252,8 +310,12 @@ def check_captions(text: str, data: Path) -> list[str]:
                 problems.append(f"{data.name}: a caption says {name} is as uneven as the original, it is not")
     for path in data.glob("remedies.log10_*.npy"):
         name = path.name.removeprefix("remedies.log10_").removesuffix(".npy")
-        if _unread(np.load(path)) and name not in unread_said:
+        log10 = np.load(path)
+        if _unread(log10) and name not in said["unread"]:
             problems.append(f"{data.name}: {name} leaves positions unread, but no caption says so")
+        elif name != "original" and _period(log10) and name not in said["repeat"] and name in rows \
+                and not rows[name].get("unchanged"):
+            problems.append(f"{data.name}: {name}'s counts repeat (no border effect), but no caption says so")
     return problems
 
 
@@ -311,7 +373,7 @@ def check_remedy_table(headers: list[str], cells: list[list[str]], data: Path, s
             continue
         ratio, effect = _ratio(saved), row[col["effect"]]
         spread = float(np.ptp(log10[np.isfinite(log10)])) if np.isfinite(log10).any() else math.nan
-        truth = ("uniform" if _uniform(log10) else "unread" if _unread(log10) else
+        truth = ("uniform" if _uniform(log10) else "unread" if _unread(log10) else "periodic" if _period(log10) else
                  "over-corrects" if ratio < 1 else "balanced" if ratio == 1 else "centre-heavy")
         said = effect.split(" ")[0]
         said = {"never": "unread"}.get(said, said)
@@ -319,6 +381,8 @@ def check_remedy_table(headers: list[str], cells: list[list[str]], data: Path, s
             problems.append(f"{data.name}: the table says {name} is {effect!r}; its map and ratio say {truth}")
         elif truth == "unread" and int(_NUMBER.findall(effect)[0]) != _unread(log10):
             problems.append(f"{data.name}: the table says {name} {effect!r}; its map has {_unread(log10)} unread")
+        elif truth == "periodic" and [int(v) for v in re.findall(r"\d+", effect)] != _period(log10):
+            problems.append(f"{data.name}: the table says {name} {effect!r}; its map's period is {_period(log10)}")
         elif truth == "over-corrects" and not _close(_NUMBER.findall(effect)[0], 1 / ratio):
             problems.append(f"{data.name}: the table says {name} {effect!r}; its ratio is {ratio:.4g}")
         for column, value in (("paths", ratio), ("max/min", 10 ** spread)):
