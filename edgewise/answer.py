@@ -21,7 +21,7 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import (and_list, anchor_words, correction, even_spread, many, map_spread, narrower, period_words,
+from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower, period_words,
                     sup)
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
@@ -287,15 +287,8 @@ def _more(v: float, more: str = "larger", less: str = "smaller") -> str:
 
 
 def _correlation(i: dict, p: dict, subject: str = "its log-map") -> str:
-    """"; its log-map correlates with the log path counts at r = 0.74", or why no r can be taken (timm's ViT: every
-    position has the same count)."""
-    r = i["log_correlation_with_paths"]
-    if math.isfinite(r):
-        return f"; {subject} correlates with the log path counts at r = {r:.2f}"
-    if p.get("uniform"):
-        return "; the path counts are the same at every position, so no correlation with them can be taken"
-    return f"; no correlation of {subject} with the log path counts can be taken (one is constant where both " \
-        "are positive)"
+    """"; its log-map correlates with the log path counts at r = 0.74", or why no r can be taken."""
+    return correlation_words(i["log_correlation_with_paths"], bool(p.get("uniform")), subject)
 
 
 def _anchors(v: dict, where: str) -> str:

@@ -9,6 +9,7 @@ one function, so a test can check every word against the numbers it describes.
 - :func:`law_words`: the depth law of a stack in words, from :func:`edgewise.theory.depth_law`.
 - :class:`Words`: the vocabulary of a 1-D signal (samples, start/end) or a 2-D image (px, corners).
 - :func:`anchor_words`: the clauses that say a centre/border ratio's mean has unread points in it.
+- :func:`correlation_words`: the correlation of a sensitivity map with the path counts, or why none can be taken.
 - :func:`even_spread` and :func:`narrower`: how widely the paths to the centre unit would spread if spread evenly
   over the positions it reads, and whether they spread less on every axis.
 """
@@ -22,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
-           "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many"]
+           "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many", "correlation_words"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -279,3 +280,15 @@ def as_shown(ratio: float) -> float:
 def many(n: int, unit: str) -> str:
     """``1 sample``, ``31 samples``, ``447 px``: a count of positions in a unit's words."""
     return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+
+
+def correlation_words(r: float, uniform: bool, subject: str = "its log map", num=lambda text: text,
+                      claim=lambda text: text) -> str:
+    """``"; its log map correlates with the log path counts at r = 0.74"``, or why no r can be taken: the counts are
+    the same at every position (``uniform``: timm's ViT), or one map is constant where both are positive. ``num``
+    marks the r shown, ``claim`` the words that say the counts are uniform (the report's checker reads both)."""
+    if math.isfinite(r):
+        return f"; {subject} correlates with the log path counts at r = {num(format(r, '.2f'))}"
+    if uniform:
+        return f"; {claim('the path counts are the same at every position')}, so no correlation with them can be taken"
+    return f"; no correlation of {subject} with the log path counts can be taken (one is constant where both are positive)"

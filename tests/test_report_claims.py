@@ -537,12 +537,12 @@ def test_no_correlation_is_quoted_where_the_path_counts_are_all_equal(page):
     f["q1"].update(uniform=True, why_uniform=None)
     html_text = render(f)
     text = re.sub(r"<[^>]+>", "", html_text)
-    assert "nan" not in text and "for the paths (the same count at every position: no correlation with its log " \
-        "map can be taken)." in text
-    assert 'data-claim="uniform" data-of="model">the same count at every position<' in html_text
+    assert "nan" not in text and "for the paths; the path counts are the same at every position, so no correlation " \
+        "with them can be taken." in text
+    assert 'data-claim="uniform" data-of="model">the path counts are the same at every position<' in html_text
     f["q1"]["uniform"] = False
-    assert "no correlation of the two log maps can be taken (one is constant where both are positive)" in \
-        re.sub(r"<[^>]+>", "", render(f))
+    assert "no correlation of its log map with the log path counts can be taken (one is constant where both are " \
+        "positive)" in re.sub(r"<[^>]+>", "", render(f))
 
 
 def test_the_ratio_into_several_global_layers_is_the_last_ones(page):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import theory
 from .._axis import Resample, Transposed, Window
-from ..facts import (and_list, anchor_words, as_shown, correction, even_spread, law_words, map_spread, narrower,
+from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words, map_spread, narrower,
                      period_words, sup, words_for)
 from ..graph import Graph
 from .tables import ratio_text
@@ -429,13 +429,8 @@ def render(f: dict) -> str:
                      f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
                      f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
                      f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths"
-                     + (f", and its log map correlates with the log path counts at r = "
-                        f"{_num(format(q4['correlation'], '.2f'), 'q4.correlation')}. "
-                        if math.isfinite(q4["correlation"]) else
-                        " (" + _claim("the same count at every position", "uniform", "model")
-                        + ": no correlation with its log map can be taken). " if q1["uniform"] else
-                        "; no correlation of the two log maps can be taken (one is constant where both are "
-                        "positive). "))
+                     + correlation_words(q4["correlation"], q1["uniform"], num=lambda t: _num(t, "q4.correlation"),
+                                         claim=lambda t: _claim(t, "uniform", "model")) + ". ")
                   + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "
