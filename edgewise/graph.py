@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -142,6 +143,14 @@ class Graph:
         node, src = self.nodes[name], self.nodes[self.nodes[name].inputs[0]]
         n_out = node.spatial if len(node.shape) == len(src.shape) else (1,) * len(src.spatial)
         return src.spatial, n_out
+
+    def positions_behind(self, name: str) -> int:
+        """How many positions the map behind ``name`` has, looking back through flattening and per-unit nodes (a
+        Linear reading ``flatten`` → ``Dropout`` of a 6×6 map: 36); 1 for a vector a global layer made."""
+        nd = self.nodes[name]
+        while nd.kind in ("reshape", "identity") and len(nd.inputs) == 1 and len(nd.shape) == 1:
+            nd = self.nodes[nd.inputs[0]]
+        return math.prod(nd.spatial) if len(nd.shape) > 1 else 1
 
     def upstream(self, name: str) -> set[str]:
         """Names of ``name`` and every node it depends on."""

@@ -443,6 +443,27 @@ def test_a_global_mean_to_a_vector_is_a_global_layer():
     assert g[mean].shape == (4,) and global_layers(g) == [mean]
 
 
+@pytest.mark.parametrize("head", ["flatten, linear", "flatten, dropout, linear", "flatten, relu, dropout, linear"])
+def test_a_dense_head_behind_dropout_reads_every_position(head):
+    """AlexNet's classifier is Dropout → Linear over its flattened 6×6 map: the Linear reads every position, but the
+    Dropout between hid the map, and its page said of dense layers "this model has none", q4 set the centre unit's
+    spread against its 195-px field, and the advice never said that every output unit reads every pixel."""
+    import torch.nn as nn
+
+    from edgewise import receptive_field, trace
+    from edgewise.report.verdict import global_layers
+
+    parts = {"flatten": nn.Flatten(), "dropout": nn.Dropout(), "relu": nn.ReLU(), "linear": nn.Linear(4 * 36, 5)}
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), *(parts[p] for p in head.split(", ")))
+    g = trace(net, (1, 13, 13))
+    linear = next(nd.name for nd in g if nd.kind == "linear")
+    assert g.positions_behind(g[linear].inputs[0]) == 36
+    assert global_layers(g) == [linear] and receptive_field(g).advice.global_via == linear
+    vector = nn.Sequential(nn.Conv2d(1, 4, 13), nn.Flatten(), nn.Dropout(), nn.Linear(4, 5))  # a 1×1 map: not global
+    g = trace(vector, (1, 13, 13))
+    assert global_layers(g) == [] and receptive_field(g).advice.global_via is None
+
+
 def test_a_branch_pool_is_compared_with_the_layer_it_reads():
     """GoogLeNet's branch pools read the block's input, not the convolution listed before them in another branch:
     its page said "inception3a.branch4.0: 25.6× → 25.6× flat" where the pool takes 14.9× to 25.6×."""

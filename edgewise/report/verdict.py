@@ -32,15 +32,9 @@ def global_layers(graph: Graph) -> list[str]:
     """Layers that connect every input position to every output unit: dense layers reading a (flattened) map of
     more than one position, and global pooling (a map of several positions to one, or to a vector: ShuffleNet's
     ``x.mean([2, 3])``)."""
-    def positions(name: str) -> int:  # spatial positions behind a node, looking through flatten/view
-        nd = graph[name]
-        while nd.kind == "reshape" and nd.inputs:
-            nd = graph[nd.inputs[0]]
-        return math.prod(nd.shape[1:]) if len(nd.shape) > 1 else 1
-
     found = []
     for nd in graph:
-        if nd.kind not in ("linear", "pool") or not nd.inputs or positions(nd.inputs[0]) <= 1 \
+        if nd.kind not in ("linear", "pool") or not nd.inputs or graph.positions_behind(nd.inputs[0]) <= 1 \
                 or nd.op.startswith("attention"):  # attention is not a dense layer or a global pool
             continue
         if nd.kind == "linear" or len(nd.shape) == 1 or math.prod(nd.shape[1:]) == 1:  # (C,) or (C, 1, 1)
