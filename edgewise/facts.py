@@ -67,6 +67,8 @@ def unread_where(mask: np.ndarray) -> str:
         return "nowhere"
     if mask.ndim == 1:
         n, parts = mask.size, []
+        if len(_runs(np.flatnonzero(mask))) > MAX_RUNS:  # (the count is the caller's: "never reads 10 samples")
+            return f"scattered between {np.flatnonzero(mask)[0]} and {np.flatnonzero(mask)[-1]}"
         for a, b in _runs(np.flatnonzero(mask)):
             size = b - a + 1
             span = f"{a}" if a == b else f"{a}–{b}"
@@ -84,9 +86,24 @@ def unread_where(mask: np.ndarray) -> str:
     full_cols = [int(c) for c in cols if mask[:, c].all()]
     if len(full_rows) * mask.shape[1] + len(full_cols) * mask.shape[0] - len(full_rows) * len(full_cols) \
             == int(mask.sum()):  # whole rows and columns: say which
-        said = [f"rows {_span(full_rows)}"] * bool(full_rows) + [f"columns {_span(full_cols)}"] * bool(full_cols)
+        said = [_lines("row", full_rows)] * bool(full_rows) + [_lines("column", full_cols)] * bool(full_cols)
         return " and ".join(said)
-    return f"rows {_span(rows)}, columns {_span(cols)}"
+    return f"{_lines('row', rows)}, {_lines('column', cols)}"
+
+
+#: runs of positions listed one by one; beyond it, a count and the span they lie in
+MAX_RUNS = 4
+
+
+def _scattered(word: str, values) -> str:
+    """``31 rows scattered between 8 and 223``."""
+    return f"{len(values)} {word}s scattered between {values[0]} and {values[-1]}"
+
+
+def _lines(word: str, values) -> str:
+    """``rows 223``, ``columns 0–3, 220–223``, or (more than :data:`MAX_RUNS` runs) :func:`_scattered`."""
+    values = [int(v) for v in values]
+    return _scattered(word, values) if len(_runs(values)) > MAX_RUNS else f"{word}s {_span(values)}"
 
 
 def _how_many(size: int) -> str:

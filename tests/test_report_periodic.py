@@ -20,13 +20,15 @@ SLUG = "conv5-s2-conv5-s2-conv5-s2-conv5-conv5"
 CIRCULAR = nets.from_spec("conv3/s2, conv3, conv3/s2, conv3", (1, 16, 16), padding="circular")
 CIRCULAR.reference = "strided circular"  # its own counts repeat every 4 px down and across
 PLAIN = "6*conv3"
+GAPS = nets.from_spec("conv2/s3, conv3", (1, 32), padding="valid")
+GAPS.reference = "gaps"  # every third sample unread: scattered positions, the model's own
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("periodic")
-    build([STRIDED, CIRCULAR, PLAIN], [(1, 128), (1, 16, 16), (1, 32)], out=out, n_inits=2, remedy_inits=0,
-          progress=False)
+    build([STRIDED, CIRCULAR, PLAIN, GAPS], [(1, 128), (1, 16, 16), (1, 32), (1, 32)], out=out, n_inits=2,
+          remedy_inits=0, progress=False)
     return out
 
 
@@ -160,3 +162,29 @@ def test_the_answer_says_no_border_effect_where_the_counts_repeat():
     assert "no border effect: they repeat every 4 px down and across" in a.text
     full = next(x for x in a.text.splitlines() if x.startswith("- full:"))
     assert "no border effect: its counts repeat every 4 px down and across" in full and "over-corrects" not in full
+
+
+# ----------------------------------------------------------------------------------------------- unread positions
+
+def test_the_models_own_unread_positions_are_in_its_caption_and_scattered_ones_counted(page, tmp_path):
+    """SqueezeNet never reads its last row and column, and no caption said so; its `global` remedy's 63 unread
+    pixels were listed row by row (31 rows, 33 columns). Many runs are now counted with the span they lie in."""
+    text = plain(text_of(page))
+    where = "scattered between 2 and 29"  # conv2/s3 reads 0–1, 3–4, …, 30–31: never 2, 5, …, 29
+    assert f"The model never reads 10 samples ({where}): they have no path to the output." in text
+    out = shutil.copytree(page, tmp_path / "copy")
+    (out / "index.html").write_text(text_of(out).replace("The model never reads 10 samples", "The model reads all"))
+    assert any("gaps: original leaves positions unread, but no caption says so" in p for p in check_report(out))
+
+
+def test_unread_where_lists_a_few_runs_and_counts_many():
+    from edgewise.facts import unread_where
+
+    m = np.zeros((20, 20), bool)
+    m[19], m[:, 19] = True, True
+    assert unread_where(m) == "rows 19 and columns 19"
+    m = np.zeros((20, 20), bool)
+    m[[1, 4, 7, 9, 12, 15], [2, 5, 8, 11, 13, 17]] = True
+    assert unread_where(m) == "6 rows scattered between 1 and 15, 6 columns scattered between 2 and 17"
+    assert unread_where(np.isin(np.arange(30), [1, 4, 7, 9])) == "sample 1, sample 4, sample 7, sample 9"
+    assert unread_where(np.isin(np.arange(30), [1, 4, 7, 9, 12])) == "scattered between 1 and 12"

@@ -175,15 +175,19 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     return " ".join(said)
 
 
-def _repeats(s: Subject) -> str:
-    """" The model leaves no border effect: its counts repeat every 4 px down and across." where they do."""
-    from ..facts import map_spread, period_words, words_for
+def _own_map(s: Subject) -> str:
+    """" The model never reads 447 px (…): they have no path to the output." or " The model leaves no border
+    effect: its counts repeat every 4 px down and across, …" where its map says so."""
+    from ..facts import many, map_spread, period_words, words_for
 
-    m = map_spread(s.ev.paths)
-    if not m["period"] or m["unread"]:
+    m, words = map_spread(s.ev.paths), words_for(s.ev.shape)
+    if m["unread"]:
+        return (f" The model never reads {many(m['unread'], words.unit)} ({m['unread_where']}): they have no path to "
+                "the output.")
+    if not m["period"]:
         return ""
-    return (f" The model leaves no border effect: its counts {period_words(m['period'], words_for(s.ev.shape).unit)}, "
-            f"so the centre and the {words_for(s.ev.shape).border}s differ only by where each falls in that pattern.")
+    return (f" The model leaves no border effect: its counts {period_words(m['period'], words.unit)}, so the centre "
+            f"and the {words.border}s differ only by where each falls in that pattern.")
 
 
 def pathways(s: Subject, w: Writer) -> str:
@@ -194,7 +198,7 @@ def pathways(s: Subject, w: Writer) -> str:
     scale = " (log scale)" if panels(s.figures["pathways"])[0].log else ""
     parts = [_h3(s), w.figure(s.figures["pathways"], f"{s.slug}-pathways",
                               f"Number of paths from each input position to every output unit of {ev.name}{scale}: "
-                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}.{_repeats(s)} Normalisation: "
+                              f"{_ratio_phrase(s, s.ratio(ev.paths.summary))}.{_own_map(s)} Normalisation: "
                               f"{describe_norm_stats(ev.graph)}.")]
     from .remedies import plot_comparison
 

@@ -311,7 +311,7 @@ def check_captions(text: str, data: Path) -> list[str]:
     for path in data.glob("remedies.log10_*.npy"):
         name = path.name.removeprefix("remedies.log10_").removesuffix(".npy")
         log10 = np.load(path)
-        if _unread(log10) and name not in said["unread"]:
+        if _unread(log10) and name not in said["unread"] and not (name == "original" and "model" in said["unread"]):
             problems.append(f"{data.name}: {name} leaves positions unread, but no caption says so")
         elif name != "original" and _period(log10) and name not in said["repeat"] and name in rows \
                 and not rows[name].get("unchanged"):
