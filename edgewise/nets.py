@@ -321,7 +321,9 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
     branch, not its identity; the convolved half of a channel split). Keeps the convolutions and
     pools (their kernel, stride, dilation, padding and padding mode along ``axis``) and rebuilds them as
     one-channel ``Conv1d`` / ``MaxPool1d`` / ``AdaptiveAvgPool1d`` layers, each with an explicit :class:`Pad`;
-    branches that the main path skips (a residual's identity) are left out.
+    branches that the main path skips (a residual's identity) are left out. Layers on the path that mix positions
+    other than by windows (attention, transposed or resampling layers) cannot be drawn as a chain: the slice leaves
+    them out and names those below its last layer in ``left_out`` (its counts are then not the model's).
 
     Args:
         graph: a traced :class:`edgewise.Graph`.
@@ -335,13 +337,13 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
     """
     from ._axis import Adaptive, Window
 
-    def drawn(node) -> bool:  # a layer the slice draws: a window that is not 1 tap at stride 1, or an adaptive pool
+    def mixes(node) -> bool:  # a layer that moves paths between positions: not a 1-tap, stride-1 window
         op = node.axes[axis] if node.kind in ("conv", "pool") and node.axes else None
-        return isinstance(op, Adaptive) or isinstance(op, Window) and (op.kernel, op.stride) != (1, 1)
+        return op is not None and not (isinstance(op, Window) and (op.kernel, op.stride) == (1, 1))
 
-    behind: dict[str, int] = {}  # the most drawn layers on any path from the input to each node
+    behind: dict[str, int] = {}  # the most such layers on any path from the input to each node
     for node in graph:
-        behind[node.name] = drawn(node) + max((behind[i] for i in node.inputs if i in behind), default=0)
+        behind[node.name] = mixes(node) + max((behind[i] for i in node.inputs if i in behind), default=0)
     chain, name = [], graph.output
     while name != graph.input:
         node = graph[name]
@@ -352,12 +354,16 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
             break
         # the main path: among the inputs as large as the node (x in torchvision's squeeze-excitation `scale * x`,
         # not the pooled gate; else all), the one with the most layers behind it (ShuffleNet's convolved half of a
-        # channel split, not the half it passes on; a residual's branch, not its identity), the first of equals
+        # channel split, not the half it passes on; a residual's branch, not its identity, attention's too), the
+        # first of equals
         same = [i for i in live if graph[i].shape[1:] == node.shape[1:]] or live
         name = max(same, key=lambda i: behind[i])
     layers: list[tuple[str, nn.Module]] = []  # named after the model's layers (dots are not allowed)
+    left_out: list[tuple[int, str]] = []  # (layers drawn below it, name) of each layer that cannot be drawn
     for node in reversed(chain):
         op, name = node.axes[axis], node.name.replace(".", "_").replace("#", "_")
+        if not isinstance(op, (Window, Adaptive)):
+            left_out.append((sum(not isinstance(m, Pad) for _, m in layers), node.name))
         if isinstance(op, Window):
             if op.pad != (0, 0):
                 layers.append((f"{name}_pad", Pad(op.pad, op.mode)))
@@ -382,7 +388,9 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
     while isinstance(layers[-1][1], Pad):  # padding with no layer left to read it
         layers.pop()
     names = [n for n, _ in layers]
+    drawn_layers = sum(not isinstance(m, Pad) for _, m in layers)
     layers = [(n if names.count(n) == 1 else f"{n}_{i}", m) for i, (n, m) in enumerate(layers)]
     net = nn.Sequential(OrderedDict(layers))
     net.padding = graph.padding
+    net.left_out = [name for below, name in left_out if below < drawn_layers]
     return net

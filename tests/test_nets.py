@@ -170,3 +170,24 @@ def test_axis_slice_follows_the_convolved_half_of_a_channel_split():
     # one depthwise window per block, in order (a downsampling block's two halves have one each: the first is taken)
     assert [n.rsplit("_branch", 1)[0] for n in names[2:-1]] == blocks
     assert all("branch2" in n for n in names[2:-1] if not n.split("_")[1] == "0")  # stride 1: the convolved half
+
+
+@pytest.mark.parametrize("family, attentions", [("vit", 1), ("swin", 4)])
+def test_axis_slice_follows_attention_and_names_what_it_leaves_out(family, attentions):
+    """Attention mixes positions by connection lists, which a chain of windows cannot draw. Swin-T's slice once
+    followed each block's identity past its window attention (a tie in windows behind: the first input won), and
+    ViT's skipped its attention layers without a word: the slice now takes the attention branch and names every
+    such layer below its last drawn one in ``left_out``."""
+    pytest.importorskip("torchvision")
+    from test_modern import small
+
+    from edgewise.nets import axis_slice
+
+    model, shape = small(family)
+    g = edgewise.trace(model, shape)
+    left = axis_slice(g).left_out
+    attends = [nd.name for nd in g if nd.op == "attention" and nd.name.endswith(":attend")]
+    assert left == attends[:len(left)] and len(left) == attentions
+    assert all(g[n].op == "attention" for n in left)
+    plain = edgewise.trace(nets.from_spec("2*conv3, maxpool2", (1, 16, 16)), (1, 16, 16))
+    assert axis_slice(plain).left_out == []

@@ -227,3 +227,24 @@ def test_long_layer_names_fit_beside_their_rows():
                                      ("Mixed_6e_branch7x7dbl_5_conv", nn.Conv1d(1, 1, 3, padding=1))]))
     fig, _, _ = sketch(draw_diagram, net, (1, 7))
     assert layout_problems(fig) == []
+
+
+def test_the_caption_names_the_attention_layers_the_slice_leaves_out(tmp_path):
+    """ViT's slice drew its patch embedding and the class token's attention and said "the model's layers": the
+    attention layers between them, where every token reads every token, were not drawn and not named."""
+    pytest.importorskip("torchvision")
+    from test_modern import small
+
+    model, shape = small("swin")
+    graph = trace(model, shape, name="swin")
+    ev = SimpleNamespace(graph=graph, name="swin", shape=shape, paths=edgewise.pathways(graph))
+    w = sections.Writer(tmp_path)
+    html = pascal.diagram(SimpleNamespace(ev=ev, slug="m", key="swin"), w)
+    caption = unescape(re.sub(r"\s+", " ", re.search(r"<figcaption>(.*?)</figcaption>", html, re.S).group(1)))
+    left = w.numbers["diagram"]["swin"]["left_out"]
+    assert len(left) == 4 and all(graph[n].op == "attention" for n in left)
+    assert (f"It leaves out 4 layers on the way that mix positions other than by sliding windows (attention: "
+            f"{left[0]}, {left[1]}, {left[2]} and 1 more), so its counts are not the model's.") in caption
+    assert "the model's sliding-window layers" in caption or "sliding-window layers along" in caption
+    plain = _caption_and_record("2*conv3, maxpool2", (1, 16, 16), tmp_path / "plain")[0]
+    assert "leaves out" not in plain

@@ -9,7 +9,7 @@ import torch.nn as nn
 from .. import nets
 from .._trace import trace
 from ..errors import EdgewiseError
-from ..facts import spread
+from ..facts import and_list, spread
 from ..pathways import pathways
 from . import page
 from .tables import ratio_text
@@ -77,8 +77,9 @@ MAX_DRAWN_KERNEL = 15
 
 
 def _draw_slice(s, w):
-    """(figure, its SVG hover titles, diagram, layers kept, layers in all, png size) of the deepest readable 1-D
-    slice, or why there is none; the figure is written by the report's renderer (:meth:`.sections.Writer.diagram`).
+    """(figure, its SVG hover titles, diagram, layers kept, layers in all, png size, the layers below the drawn ones
+    that the slice leaves out (:func:`edgewise.nets.axis_slice`)) of the deepest readable 1-D slice, or why there is
+    none; the figure is written by the report's renderer (:meth:`.sections.Writer.diagram`).
 
     Narrow kernels: neuron by neuron on the shortest input (5…40 positions) that leaves ≥ 3 output units. Wide
     kernels: as strips on the model's own input length when it is at most MAX_STRIP_POSITIONS."""
@@ -110,18 +111,30 @@ def _draw_slice(s, w):
             continue
         wd, h = png_size(fig)
         if wd <= MAX_DIAGRAM_WIDTH:
-            return fig, titles, d, kept, total, (wd, h)
+            return fig, titles, d, kept, total, (wd, h), sliced.left_out
         why = f"even {kept} layer(s) on {n} positions draw {wd} px wide; its kernels are too wide to read"
     return why
 
 
-def _caption(s, d, kept: int, total: int) -> str:
+def _left_out(graph, names: list[str]) -> str:
+    """" It leaves out 11 layers on the way that mix positions other than by sliding windows (attention: a, b, c and
+    8 more), so its counts are not the model's." where the slice does."""
+    if not names:
+        return ""
+    ops = and_list(sorted({graph[n].op for n in names}))
+    shown = and_list(names) if len(names) <= 3 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+    return (f" It leaves out {len(names)} layer{'s' * (len(names) > 1)} on the way that mix positions other than by "
+            f"sliding windows ({ops}: {shown}), so its counts are not the model's.")
+
+
+def _caption(s, d, kept: int, total: int, left_out: list[str] = ()) -> str:
     """What the picture shows, read off what :mod:`.diagram` drew."""
     drawn, pads = d.drawn, set(d.drawn["padding_taps"])
-    part = "the model's layers" if kept == total else f"its first {kept} of {total} sliding-window layers"
+    part = ("the model's sliding-window layers" if left_out else "the model's layers") if kept == total else \
+        f"its first {kept} of {total} sliding-window layers"
     axis = "along its one axis" if len(s.ev.graph.input_shape) == 2 else "along the columns"
     text = (f"Pascal's triangle of a 1-D slice: {part} {axis}, one channel, on {len(d.rows[0]['counts'])} input "
-            f"positions (bottom row) up to {d.rows[-1]['name']} (top row).")
+            f"positions (bottom row) up to {d.rows[-1]['name']} (top row).{_left_out(s.ev.graph, left_out)}")
     if d.style == "strip":
         dots = [r["name"] for r in d.rows if r["name"] not in drawn["bars"]]
         shape = " or ".join(([f"a dot ({', '.join(dots)})"] if dots else [])
@@ -192,8 +205,9 @@ def diagram(s, w) -> str:
     if isinstance(drawn, str):
         return page.note(f"No Pascal's-triangle diagram for {s.ev.name}: {drawn}. The path counts above are exact "
                          "all the same.")
-    fig, titles, d, kept, total, (wd, h) = drawn
+    fig, titles, d, kept, total, (wd, h), left_out = drawn
     w.record("diagram", s.key, {"style": d.style, "positions": len(d.rows[0]["counts"]), "layers": kept,
                                 "label_steps": d.drawn.get("label_steps", {r["name"]: 1 for r in d.rows}),
-                                "padding_taps": d.drawn["padding_taps"], "rows": d.rows})
-    return w.diagram(fig, titles, f"{s.slug}-pascal", _caption(s, d, kept, total), (wd * 2 // 3, h * 2 // 3))
+                                "padding_taps": d.drawn["padding_taps"], "rows": d.rows, "left_out": left_out})
+    return w.diagram(fig, titles, f"{s.slug}-pascal", _caption(s, d, kept, total, left_out),
+                     (wd * 2 // 3, h * 2 // 3))
