@@ -368,7 +368,9 @@ def test_rewrite_keeps_parameters_modes_and_never_mutates(zoo, remedy):
     added = set(new_state) - set(old_state)
     assert all(k.rsplit(".", 1)[1] in ("coord_weight", "global_weight", "global_index", "global_input_size")
                for k in added)
-    assert [m.training for m in new.modules()] == [m.training for m in model.modules()]
+    old_modes, new_modes = ({n: m.training for n, m in net.named_modules()} for net in (model, new))
+    assert all(new_modes[n] == t for n, t in old_modes.items())  # (a padded pool keeps its name, as a Sequential)
+    assert all(t == new_modes[n.rpartition(".")[0]] for n, t in new_modes.items() if n not in old_modes)
     rec = changes(new)
     assert rec and all(type(new.get_submodule(c["layer"])).__name__ == c["new"] for c in rec)
     model.eval()
@@ -388,3 +390,53 @@ def test_rewrite_is_a_no_op_where_the_remedy_is(zoo, model_name, remedy):
 def test_rewrite_that_breaks_a_residual_model_says_so(zoo):
     with pytest.raises(EdgewiseError, match="remedy 'valid' does not fit ResNet on the 64×64-px input: .* at layer1.0.conv2"):
         apply(zoo["resnet18"], "valid", input_shape=(3, 64, 64))
+
+
+# ------------------------------------------------------------------ pools that pad
+
+@pytest.mark.parametrize("pool, mode", [(nn.MaxPool2d(3, 2, 1), "circular"), (nn.AvgPool2d(3, 2, 1), "reflect"),
+                                        (nn.MaxPool1d(5, 2, 2), "symmetric"), (nn.AvgPool1d(3, 1, 1), "replicate"),
+                                        (nn.MaxPool2d(3, 1, 1, ceil_mode=True), "circular"),
+                                        (nn.MaxPool2d((3, 1), 2, (1, 0)), "reflect")])
+def test_a_padded_pool_pads_with_the_mode_explicitly(pool, mode):
+    """The pool reads the mode's copies where it read −∞ (max) or zeros (average): the same window over the input
+    padded with that mode."""
+    from edgewise._pad import pad
+    from edgewise.remedies.transforms import pad_pool
+
+    n = 1 if isinstance(pool, (nn.MaxPool1d, nn.AvgPool1d)) else 2
+    x = torch.randn(2, 3, *([11] * n), generator=torch.Generator().manual_seed(0))
+    per_axis = pool.padding if isinstance(pool.padding, tuple) else (pool.padding,) * n
+    f = getattr(torch.nn.functional, f"{'max' if 'Max' in type(pool).__name__ else 'avg'}_pool{n}d")
+    stride = pool.stride if pool.stride else pool.kernel_size
+    expected = f(pad(x, [p for a in reversed(per_axis) for p in (a, a)], mode), pool.kernel_size, stride)
+    layer = pad_pool(pool, mode)
+    assert layer is not None and torch.equal(layer(x), expected)
+
+
+def test_pools_that_pad_nothing_or_read_past_the_input_at_a_stride_are_left():
+    from edgewise.remedies.transforms import pad_pool
+
+    assert pad_pool(nn.MaxPool2d(2), "circular") is None
+    assert pad_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True), "circular") is None  # its extra window: −∞ still
+
+
+def test_circular_with_its_pools_leaves_a_resnet_no_border_effect():
+    """ResNet's 3×3/2 max pool pads with −∞: with circular convolutions alone its edge windows still read fewer
+    inputs (max/min 3.99× at 64 px, no period); padded circularly too, the counts repeat every 32 px: no border."""
+    from edgewise import pathways, trace
+    from edgewise.facts import map_spread
+
+    model = seeded(lambda: torchvision.models.resnet18(weights=None))
+    spreads = {}
+    for pools in (True, False):
+        new = apply(model, "circular", input_shape=(3, 64, 64), pools=pools)
+        spreads[pools] = map_spread(pathways(trace(new, (3, 64, 64))))
+        padded = [c for c in changes(new) if c["old"] == "MaxPool2d"]
+        assert [c["change"] for c in padded] == (["padding (1, 1) −∞ → circular (an explicit layer before the pool)"]
+                                                 if pools else [])
+    assert spreads[True]["period"] == [32, 32] and spreads[False]["period"] is None
+    assert spreads[True]["max_over_min"] < spreads[False]["max_over_min"]
+    assert not [c for c in changes(apply(model, "same")) if c["old"] == "MaxPool2d"]  # zeros: not the pool's edge
+    with pytest.raises(EdgewiseError, match="pools"):
+        apply(model, "same", pools=True)

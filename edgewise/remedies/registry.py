@@ -43,14 +43,21 @@ COMMON_OPTIONS: dict[str, tuple[Any, str]] = {
                           "spec nets use their own"),
 }
 
+#: padding modes that copy real values, which a pool's own padding (−∞ or zeros: an edge) is not
+COPYING = ("circular", "reflect", "replicate", "symmetric")
 _AMOUNT = {"amount": ("same", "how much to pad: 'same' ((k−1)·d split), 'full', 'valid' or 'keep' the layer's own")}
 _SEED = "seed of the new weights when zero_init=False"
+
+
+_POOLS = {"pools": (True, "pad the max/average pools that pad (ResNet's 3×3/2 max pool) with this mode too, as an "
+                          "explicit padding layer, so no layer keeps an edge; False: the convolutions only")}
 
 
 def _padding(name: str, mode: str, description: str, amount: str | None = None, shape: bool = False) -> Remedy:
     fixed = amount is not None
     transform = functools.partial(to_padding, mode=mode, **({"amount": amount} if fixed else {}))
-    return Remedy(name, description, transform, {} if fixed else dict(_AMOUNT), "padding", changes_shape=shape)
+    options = ({} if fixed else dict(_AMOUNT)) | (dict(_POOLS) if mode in COPYING else {})
+    return Remedy(name, description, transform, options, "padding", changes_shape=shape)
 
 
 REMEDIES: dict[str, Remedy] = {r.name: r for r in [

@@ -13,7 +13,7 @@ from .._trace import _module_op, _Unsupported, parse_shape
 from ..errors import EdgewiseError
 from ..limits import forward_costs
 from .registry import COMMON_OPTIONS, get
-from .transforms import describe, geometry
+from .transforms import POOLS, _per_axis, describe, geometry, pad_pool
 
 __all__ = ["apply", "changes"]
 
@@ -150,6 +150,7 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
     """
     entry = get(remedy)
     own = _check_options(entry, options)
+    pools = own.pop("pools", False)
     if not isinstance(model, nn.Module):
         raise EdgewiseError(f"apply expects an nn.Module, got {type(model).__name__}")
     name = _model_name(model)
@@ -202,6 +203,8 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
             setattr(parent, key, layer)
         records.append({"layer": n, "remedy": entry.name, "old": type(conv).__name__, "new": type(layer).__name__,
                         "change": text, "unchanged": before == after})
+    if pools and chosen is None:
+        records += _pad_pools(new, entry.name)
     if entry.kind == "padding" and isinstance(getattr(model, "spec", None), str):
         new.padding = entry.name
     new.remedy_changes = list(getattr(model, "remedy_changes", [])) + records
@@ -209,6 +212,24 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
     if shape is not None:  # (last: the cost it measures is remembered for the finished model)
         _probe(new, parse_shape(shape), entry.name, name)
     return new
+
+
+def _pad_pools(model: nn.Module, mode: str) -> list[dict]:
+    """Every max/average pool of ``model`` that pads made to pad with ``mode`` (:func:`.transforms.pad_pool`), in
+    place; their change records."""
+    records = []
+    for n, pool in [(n, m) for n, m in model.named_modules() if isinstance(m, POOLS)]:
+        layer = pad_pool(pool, mode)
+        if layer is None:
+            continue
+        parent_name, _, key = n.rpartition(".")
+        setattr(model.get_submodule(parent_name), key, layer)
+        edge = "−∞" if isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d)) else "zeros"
+        records.append({"layer": n, "remedy": mode, "old": type(pool).__name__, "new": "Sequential",
+                        "change": f"padding {_per_axis(pool.padding, len(layer[0].pad) // 2)} {edge} → {mode} "
+                                  "(an explicit layer before the pool)",
+                        "unchanged": False})
+    return records
 
 
 def changes(model: nn.Module) -> list[dict]:
