@@ -324,6 +324,7 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
     branches that the main path skips (a residual's identity) are left out. Layers on the path that mix positions
     other than by windows (attention, transposed or resampling layers) cannot be drawn as a chain: the slice leaves
     them out and names those below its last layer in ``left_out`` (its counts are then not the model's).
+    ``layer_names`` maps each child to the model's layer it comes from (``layer2_0_conv2`` → ``layer2.0.conv2``).
 
     Args:
         graph: a traced :class:`edgewise.Graph`.
@@ -360,8 +361,10 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
         name = max(same, key=lambda i: behind[i])
     layers: list[tuple[str, nn.Module]] = []  # named after the model's layers (dots are not allowed)
     left_out: list[tuple[int, str]] = []  # (layers drawn below it, name) of each layer that cannot be drawn
+    origin: dict[str, str] = {}  # each child's name -> the model's layer it comes from
     for node in reversed(chain):
         op, name = node.axes[axis], node.name.replace(".", "_").replace("#", "_")
+        origin[name] = origin[f"{name}_pad"] = node.name
         if not isinstance(op, (Window, Adaptive)):
             left_out.append((sum(not isinstance(m, Pad) for _, m in layers), node.name))
         if isinstance(op, Window):
@@ -389,8 +392,9 @@ def axis_slice(graph, axis: int = -1, max_layers: int | None = None) -> nn.Seque
         layers.pop()
     names = [n for n, _ in layers]
     drawn_layers = sum(not isinstance(m, Pad) for _, m in layers)
-    layers = [(n if names.count(n) == 1 else f"{n}_{i}", m) for i, (n, m) in enumerate(layers)]
-    net = nn.Sequential(OrderedDict(layers))
+    unique = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
+    net = nn.Sequential(OrderedDict((u, m) for u, (_, m) in zip(unique, layers)))
     net.padding = graph.padding
     net.left_out = [name for below, name in left_out if below < drawn_layers]
+    net.layer_names = {u: origin[n] for u, n in zip(unique, names)}  # (dots are not allowed in a child's name)
     return net

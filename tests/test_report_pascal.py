@@ -243,6 +243,8 @@ def test_the_caption_names_the_attention_layers_the_slice_leaves_out(tmp_path):
     caption = unescape(re.sub(r"\s+", " ", re.search(r"<figcaption>(.*?)</figcaption>", html, re.S).group(1)))
     left = w.numbers["diagram"]["swin"]["left_out"]
     assert len(left) == 4 and all(graph[n].op == "attention" for n in left)
+    rows = [r["name"] for r in w.numbers["diagram"]["swin"]["rows"][1:]]  # the model's own names ("features.0.0")
+    assert all(r in graph for r in rows) and any("." in r for r in rows), rows
     assert (f"It leaves out 4 layers on the way that mix positions other than by sliding windows (attention: "
             f"{left[0]}, {left[1]}, {left[2]} and 1 more), so its counts are not the model's.") in caption
     assert "the model's sliding-window layers" in caption or "sliding-window layers along" in caption

@@ -313,14 +313,17 @@ def _written(sketched) -> Diagram:
 
 
 def sketch(draw, model_or_spec, input_shape, padding: str = "valid", to="all", out="net.svg", width: int = 1,
-           title: str | None = None, **options):
+           title: str | None = None, labels: dict | None = None, **options):
     """(figure, SVG hover titles, :class:`Diagram`) of :func:`draw_diagram` or :func:`draw_strip` (``draw``), its
-    files not written yet: the report has them written by its figure worker (:func:`write_svg_png`)."""
+    files not written yet: the report has them written by its figure worker (:func:`write_svg_png`). ``labels``:
+    the name each row shows, by its layer's name in ``model_or_spec`` (a slice's rows by the model's layers)."""
     path = diagram_path(out)  # a format it cannot write: refused before any work
     strip = draw is draw_strip
     limit = MAX_STRIP_POSITIONS if strip else MAX_POSITIONS
     graph, name, padding = _prepare(model_or_spec, input_shape, padding, width, limit, draw.__name__)
     rows = _counted(graph, to)
+    for r in rows:
+        r.name = (labels or {}).get(r.name, r.name)
     if strip:
         fig, drawn, titles = _draw_strip(rows, graph, padding, to, title, **options)
     else:

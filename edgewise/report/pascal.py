@@ -105,7 +105,8 @@ def _draw_slice(s, w):
             continue
         try:
             fig, titles, d = sketch(draw, sliced, (1, n), out=w.out / "figures" / f"{s.slug}-pascal.svg",
-                                    title=f"Paths to the output in a 1-D slice of {s.ev.name}")
+                                    title=f"Paths to the output in a 1-D slice of {s.ev.name}",
+                                    labels=sliced.layer_names)
         except EdgewiseError as e:
             why = str(e).splitlines()[0]
             continue
