@@ -188,3 +188,31 @@ def test_unread_where_lists_a_few_runs_and_counts_many():
     assert unread_where(m) == "6 rows scattered between 1 and 15, 6 columns scattered between 2 and 17"
     assert unread_where(np.isin(np.arange(30), [1, 4, 7, 9])) == "sample 1, sample 4, sample 7, sample 9"
     assert unread_where(np.isin(np.arange(30), [1, 4, 7, 9, 12])) == "scattered between 1 and 12"
+
+
+def test_a_stack_of_other_dilations_is_not_the_stack_of_the_laws():
+    """A WaveNet-like stack (kernel 2, dilations 1, 2, 4, …) has the laws' kernel but not their dilation."""
+    from edgewise import trace
+    from edgewise.report.verdict import _unlike, _unlike_words
+
+    g = trace(nets.from_spec("conv2/d1, conv2/d2, conv2/d4", (1, 64)), (1, 64))
+    u = _unlike(g, 2, 1)
+    assert u["strided"] == [] and u["kernels"] == ["conv2", "conv3"]
+    assert "(2 stride-1 layers with another kernel or dilation than conv2: conv2 and conv3)" in plain(
+        _unlike_words(u, "conv2"))
+    assert _unlike_words(_unlike(trace(nets.from_spec("3*conv2", (1, 64)), (1, 64)), 2, 1), "conv2") == ""
+
+
+def test_a_variant_that_reads_nothing_is_checked_without_a_number(tmp_path):
+    """The non-overlapping remedy of a dilated stack (strides 2, dilations 1 … 32) reads no input at all: its row shows
+    0/0, which the table checker once crashed on (its ratio is saved as the string "nan")."""
+    import json
+
+    from edgewise.testing.claims import check_remedy_table
+
+    (tmp_path / "remedies.json").write_text(json.dumps({"rows": [
+        {"name": "nonoverlapping", "center_edge_ratio": "nan", "center_corner_ratio": None, "max_over_min": "nan"}]}))
+    np.save(tmp_path / "remedies.log10_nonoverlapping.npy", np.full(8, -np.inf))
+    headers = ["remedy", "paths", "max/min", "effect"]
+    assert check_remedy_table(headers, [["nonoverlapping", "0/0", "0/0", "never reads 8"]], tmp_path) == []
+    assert check_remedy_table(headers, [["nonoverlapping", "1×", "0/0", "never reads 8"]], tmp_path) != []

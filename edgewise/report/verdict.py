@@ -239,7 +239,7 @@ def _unlike_words(u: dict, block: str) -> str:
                      f"stride: {_names(u['strided'])}")
     if u["kernels"]:
         parts.append(f"{_num(str(u['n_kernels']), 'q1.unlike.n_kernels')} stride-1 layer{'s' * (u['n_kernels'] != 1)}"
-                     f" of another kernel than {html.escape(block)}: {_names(u['kernels'])}")
+                     f" with another kernel or dilation than {html.escape(block)}: {_names(u['kernels'])}")
     if not parts:
         return ""
     return f". This model is not such a stack ({'; '.join(parts)}), so its own values beside each law need not follow it"

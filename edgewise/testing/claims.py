@@ -141,7 +141,9 @@ def _rows(data: Path, stem: str = "remedies") -> dict:
 
 
 def _ratio(row: dict) -> float:
-    return row["center_corner_ratio"] if row.get("center_corner_ratio") is not None else row["center_edge_ratio"]
+    """A row's centre/border ratio (JSON keeps a NaN, 0/0 where neither has a path, as the string "nan")."""
+    return float(row["center_corner_ratio"] if row.get("center_corner_ratio") is not None
+                 else row["center_edge_ratio"])
 
 
 def _check_numbers(block: str, doc: dict, label: str) -> list[str]:
@@ -387,7 +389,8 @@ def check_remedy_table(headers: list[str], cells: list[list[str]], data: Path, s
             problems.append(f"{data.name}: the table says {name} {effect!r}; its ratio is {ratio:.4g}")
         for column, value in (("paths", ratio), ("max/min", 10 ** spread)):
             shown = row[col[column]].rstrip("×")
-            if math.isfinite(value) and not (_NUMBER.fullmatch(shown) and _close(shown, value)):
+            if (not (_NUMBER.fullmatch(shown) and _close(shown, value)) if math.isfinite(value)
+                    else bool(_NUMBER.fullmatch(shown))):  # (no number stands for a 0/0 or a missing one)
                 problems.append(f"{data.name}: the table shows {name}'s {column} as {row[col[column]]!r}; the saved "
                                 f"data gives {value:.4g}")
     return problems
