@@ -31,18 +31,28 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _THEORY_KINDS = {"exponential": "exponential", "sqrt-then-saturating": "sqrt", "bounded": "bounded"}
 
 
+#: a fitted exponential or power law below this R² (in log space) is no law: "no simple law (best fit: …)"
+MIN_FIT_R2 = 0.9
+
+
 def law_text(law: dict | None) -> str:
-    """A fitted law (``Scaling.laws[padding]``) in words: ``"exponential, ×2.98 per layer (R² 1.000)"``."""
+    """A fitted law (``Scaling.laws[padding]``) in words: ``"exponential, ×2.98 per layer (R² 1.000)"``, ``"bounded
+    → 2 (×1.000 from L = 12 to 64)"`` (a bounded fit's tail is about flat, so its R² is no measure of it), or
+    ``"no simple law (best fit: exponential, ×0.995 per layer, R² 0.187)"`` below :data:`MIN_FIT_R2`."""
     if not law:
         return "too few points to fit"
-    p, r2 = law["params"], f"(R² {law['r2']:.3f})"
-    if law["kind"] == "exponential":
-        return f"exponential, ×{p['base']:.3g} per layer {r2}"
-    if law["kind"] == "power":
-        return f"power, exponent {p['exponent']:.2f} {r2}"
-    if law["kind"] == "bounded":
-        return f"bounded → {p['limit']:.3g} {r2}"
-    return "ratio ≈ 1 at every depth"
+    kind, p, r2 = law["kind"], law["params"], law["r2"]
+    if kind == "bounded" and "tail_change" in p:
+        first, last = p["tail_depths"]
+        return f"bounded → {p['limit']:.3g} (×{p['tail_change']:.3f} from L = {first} to {last})"
+    core = {"exponential": lambda: f"exponential, ×{p['base']:.3g} per layer",
+            "power": lambda: f"power, exponent {p['exponent']:.2f}",
+            "bounded": lambda: f"bounded → {p['limit']:.3g}"}.get(kind)
+    if core is None:
+        return "ratio ≈ 1 at every depth"
+    if kind in ("exponential", "power") and r2 < MIN_FIT_R2:  # conv2 'same' on 64 samples: up, flat, then down
+        return f"no simple law (best fit: {core()}, R² {r2:.3f})"
+    return f"{core()} (R² {r2:.3f})"
 
 
 def padding_law(result, padding: str) -> dict:
@@ -52,8 +62,8 @@ def padding_law(result, padding: str) -> dict:
         ``{"kind", "source", "params", "r2"}``: ``kind`` is ``uniform`` (the exact counts are equal at every
         position and depth), a closed form's ``exponential``/``sqrt``/``bounded`` (``params`` from
         ``Scaling.theory_params``), a fit's ``exponential``/``decay`` (base < 1)/``power``/``bounded`` where
-        theory has no closed form, ``flat`` (fitted ratio ≈ 1 but the counts differ), or ``none`` (too few
-        depths to fit);
+        theory has no closed form, ``irregular`` (the best of them fits below :data:`MIN_FIT_R2`), ``flat`` (fitted
+        ratio ≈ 1 but the counts differ), or ``none`` (too few depths to fit);
         ``source`` is ``"exact counts"``, ``"closed form"``, ``"fit"`` or ``""``.
     """
     if result.uniform.get(padding):
@@ -67,6 +77,8 @@ def padding_law(result, padding: str) -> dict:
     kind = {"uniform": "flat"}.get(fit["kind"], fit["kind"])
     if kind == "exponential" and fit["params"]["base"] < 1:
         kind = "decay"
+    if kind in ("exponential", "decay", "power") and fit["r2"] < MIN_FIT_R2:
+        kind = "irregular"
     return {"kind": kind, "source": "fit", "params": fit["params"], "r2": fit["r2"]}
 
 
@@ -96,7 +108,8 @@ def law_label(result, padding: str) -> str:
         return "too few depths with an output to fit"
     if kind == "flat":  # the counts decide uniformity; say they are not only when they were looked at
         return "fit: ratio ≈ 1" + (", but the counts are not uniform" if padding in result.uniform else "")
-    return "fit: " + law_text(result.laws[padding])
+    text = law_text(result.laws[padding])
+    return text if kind == "irregular" else "fit: " + text
 
 
 def _deepest(result, padding) -> tuple[int, float] | None:
@@ -114,7 +127,11 @@ def _detail(result, padding, law) -> str:
     if law["source"] == "fit":
         fitted = (f"×{p['base']:.3g} per layer" if "base" in p else f"exponent {p['exponent']:.2f}"
                   if "exponent" in p else f"→ {p['limit']:.3g}" if "limit" in p else "")
-        return ", ".join(x for x in (fitted, f"R² {law['r2']:.3f}", at) if x)
+        how = (f"×{p['tail_change']:.3f} from L = {p['tail_depths'][0]} to {p['tail_depths'][1]}"
+               if "tail_change" in p else f"R² {law['r2']:.3f}")
+        if law["kind"] == "irregular":
+            fitted = f"best fit {fitted}"
+        return ", ".join(x for x in (fitted, how, at) if x)
     if law["kind"] == "exponential":
         return f"×{p['base']:.4g} per layer, {at}"
     if law["kind"] in ("sqrt", "bounded"):
@@ -129,6 +146,7 @@ _VERBS = {
     "sqrt": ("grows like {growth}", "grow like {growth}"),
     "power": ("follows a power law of L", "follow power laws of L"),
     "bounded": ("stays bounded", "stay bounded"),
+    "irregular": ("follows no simple law of L", "follow no simple law of L"),
     "flat": ("keeps the ratio near 1 without uniform counts", "keep the ratio near 1 without uniform counts"),
     "uniform": ("gives every position the same count at every depth (max = min)",
                 "give every position the same count at every depth (max = min)"),

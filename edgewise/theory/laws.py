@@ -151,7 +151,8 @@ class Law:
 
     Attributes:
         kind: ``"exponential"`` (ratio ≈ e^a·base^L), ``"power"`` (≈ e^a·L^p), ``"bounded"``
-            (levels off at ``limit``) or ``"uniform"`` (≈ 1 throughout).
+            (levels off at ``limit``: ``tail_change``, the ratio's factor between ``tail_depths``, the first and last
+            of the deeper half) or ``"uniform"`` (≈ 1 throughout).
         params: ``base``/``rate``, ``exponent``, ``limit``… for the kind chosen.
         r2: R² of the chosen fit in log space (1.0 for uniform).
         exponential, power: both fits.
@@ -200,8 +201,10 @@ def fit_law(depths, ratios, uniform_tol: float = 1e-9, flat_exponent: float = 0.
         return Law("uniform", {"ratio": 1.0}, 1.0, exp_fit, pow_fit)
     half = max(3, L.size // 2)
     tail = _line(np.log(L[-half:]), y[-half:])
-    if abs(tail.b) < flat_exponent:
-        return Law("bounded", {"limit": float(R[-1]), "tail_exponent": tail.b}, tail.r2, exp_fit, pow_fit)
+    if abs(tail.b) < flat_exponent:  # (how much the deeper half moves says "levels off"; the R² of its flat line cannot)
+        change = float(R[-1] / R[-half])
+        return Law("bounded", {"limit": float(R[-1]), "tail_exponent": tail.b, "tail_change": change,
+                               "tail_depths": [int(L[-half]), int(L[-1])]}, tail.r2, exp_fit, pow_fit)
     if exp_fit.rss <= pow_fit.rss:
         return Law("exponential", {"base": math.exp(exp_fit.b), "rate": exp_fit.b, "prefactor": math.exp(exp_fit.a)},
                    exp_fit.r2, exp_fit, pow_fit)
