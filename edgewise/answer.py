@@ -21,8 +21,8 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower, period_words,
-                    sup)
+from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower,
+                    period_words, sup)
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load

@@ -22,8 +22,9 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for", "unread_where", "sup",
-           "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many", "correlation_words"]
+__all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
+           "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
+           "correlation_words"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -213,8 +214,9 @@ def map_spread(paths) -> dict:
 def correction(ratio: float, s: dict) -> str:
     """One word for a map with centre/border ``ratio`` and :func:`spread` ``s``: ``uniform``, ``unread``
     (some positions have no path at all), ``periodic`` (no border effect: the counts repeat, see :func:`period`;
-    the centre/border ratio then only compares two places in the pattern), ``over-corrects`` (the border gets more paths than the centre),
-    ``balanced at the anchors`` (centre = border but positions still differ) or ``centre-heavy``."""
+    the centre/border ratio then only compares two places in the pattern), ``over-corrects`` (the border gets more
+    paths than the centre), ``balanced at the anchors`` (centre = border but positions still differ) or
+    ``centre-heavy``."""
     if s["uniform"]:
         return "uniform"
     if s["unread"]:
@@ -308,4 +310,5 @@ def correlation_words(r: float, uniform: bool, subject: str = "its log map", num
         return f"; {subject} correlates with the log path counts at r = {num(format(r, '.2f'))}"
     if uniform:
         return f"; {claim('the path counts are the same at every position')}, so no correlation with them can be taken"
-    return f"; no correlation of {subject} with the log path counts can be taken (one is constant where both are positive)"
+    return (f"; no correlation of {subject} with the log path counts can be taken (one is constant where both are "
+            "positive)")

@@ -433,8 +433,8 @@ def test_circular_with_its_pools_leaves_a_resnet_no_border_effect():
         new = apply(model, "circular", input_shape=(3, 64, 64), pools=pools)
         spreads[pools] = map_spread(pathways(trace(new, (3, 64, 64))))
         padded = [c for c in changes(new) if c["old"] == "MaxPool2d"]
-        assert [c["change"] for c in padded] == (["padding (1, 1) −∞ → circular (an explicit layer before the pool)"]
-                                                 if pools else [])
+        said = "padding (1, 1) −∞ → circular (an explicit layer before the pool)"
+        assert [c["change"] for c in padded] == ([said] if pools else [])
     assert spreads[True]["period"] == [32, 32] and spreads[False]["period"] is None
     assert spreads[True]["max_over_min"] < spreads[False]["max_over_min"]
     assert not [c for c in changes(apply(model, "same")) if c["old"] == "MaxPool2d"]  # zeros: not the pool's edge

@@ -204,8 +204,8 @@ def test_a_stack_of_other_dilations_is_not_the_stack_of_the_laws():
 
 
 def test_a_variant_that_reads_nothing_is_checked_without_a_number(tmp_path):
-    """The non-overlapping remedy of a dilated stack (strides 2, dilations 1 … 32) reads no input at all: its row shows
-    0/0, which the table checker once crashed on (its ratio is saved as the string "nan")."""
+    """The non-overlapping remedy of a dilated stack (strides 2, dilations 1 … 32) reads no input at all: its row
+    shows 0/0, which the table checker once crashed on (its ratio is saved as the string "nan")."""
     import json
 
     from edgewise.testing.claims import check_remedy_table

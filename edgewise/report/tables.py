@@ -170,7 +170,8 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations; " if sens else "")
-             + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); uneven: layers reading padding on one side only; "
+             + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); "
+             "uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
              + (f" original: the model as given ({padding} padding)." if padding else ""),
              *unread_anchor_notes([r for r in order if "error" not in r and not r.get("unchanged")], where,

@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import theory
 from .._axis import Resample, Transposed, Window
-from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words, map_spread, narrower,
-                     period_words, sup, words_for)
+from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
+                     map_spread, narrower, period_words, sup, words_for)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -242,7 +242,8 @@ def _unlike_words(u: dict, block: str) -> str:
                      f" with another kernel or dilation than {html.escape(block)}: {_names(u['kernels'])}")
     if not parts:
         return ""
-    return f". This model is not such a stack ({'; '.join(parts)}), so its own values beside each law need not follow it"
+    return (f". This model is not such a stack ({'; '.join(parts)}), so its own values beside each law need not "
+            "follow it")
 
 
 def _no_border(v: dict, unit: str, of: str, its: str = "its") -> str:
@@ -358,7 +359,8 @@ def render(f: dict) -> str:
                   f"{html.escape(q1['block'])} layers (stride 1) on {q1['n']} {unit}, by "
                   f"<code>edgewise.theory.depth_law</code>"
                   + (" (per axis: a 2-D corner ratio is the product of the row and column ratios)"
-                     if border == "corner" else "") + _unlike_words(q1["unlike"], q1["block"]) + f":<ul>{''.join(laws)}</ul>",
+                     if border == "corner" else "") + _unlike_words(q1["unlike"], q1["block"])
+                  + f":<ul>{''.join(laws)}</ul>",
                   "scaling", "q1"))
     # 2. pooling
     if q2["pools"]:

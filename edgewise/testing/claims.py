@@ -263,7 +263,8 @@ _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every p
                            r"Uniform with):? ?([^.]+)\.")
 _NEVER = re.compile(r"((?:\w+, )*\w+(?: and \w+)?) never reads? (\d+)")
 _OVER = re.compile(r"(\w+) over-corrects")
-_REPEATS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?) leaves? no border effect: (?:its|their) counts (repeat every [^.]*)")
+_REPEATS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?) leaves? no border effect: (?:its|their) counts "
+                      r"(repeat every [^.]*)")
 _ANCHORS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (its centre|their centres)?(?: and )?"
                       r"(?:(\d+) of (?:its|their) (\d+) (?:corner|edge)s)? ha(?:s|ve) no path")
 _MOST = re.compile(r"Most uneven: ([^(]+) \(max/min ([^,)]+)(, as the original)?\)")

@@ -201,7 +201,7 @@ def fit_law(depths, ratios, uniform_tol: float = 1e-9, flat_exponent: float = 0.
         return Law("uniform", {"ratio": 1.0}, 1.0, exp_fit, pow_fit)
     half = max(3, L.size // 2)
     tail = _line(np.log(L[-half:]), y[-half:])
-    if abs(tail.b) < flat_exponent:  # (how much the deeper half moves says "levels off"; the R² of its flat line cannot)
+    if abs(tail.b) < flat_exponent:  # (how far the deeper half moves says "levels off"; its flat line's R² cannot)
         change = float(R[-1] / R[-half])
         return Law("bounded", {"limit": float(R[-1]), "tail_exponent": tail.b, "tail_change": change,
                                "tail_depths": [int(L[-half]), int(L[-1])]}, tail.r2, exp_fit, pow_fit)
