@@ -250,3 +250,12 @@ def test_the_caption_names_the_attention_layers_the_slice_leaves_out(tmp_path):
     assert "the model's sliding-window layers" in caption or "sliding-window layers along" in caption
     plain = _caption_and_record("2*conv3, maxpool2", (1, 16, 16), tmp_path / "plain")[0]
     assert "leaves out" not in plain
+
+
+def test_a_pool_to_one_position_is_labelled_global():
+    """A global pool (and the attention a slice turns into one) was labelled "adaptive" beside its row."""
+    from edgewise.report.diagram import sketch
+
+    fig, _, d = sketch(draw_diagram, nets.from_spec("2*conv3, gap", (1, 8)), (1, 8))
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts if "\n" in t.get_text()]
+    assert "gap1\nglobal" in labels and not any("adaptive" in t for t in labels)

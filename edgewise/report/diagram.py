@@ -152,6 +152,8 @@ def _detail(nd) -> str:
         if ax.pad != (0, 0) or ax.mode != "zeros":
             parts.append(f"pad {ax.pad[0]},{ax.pad[1]}" + (f" {ax.mode}" if ax.mode != "zeros" else ""))
         return " ".join(parts)
+    if len(nd.shape) < 2 or nd.spatial[0] == 1:  # an adaptive pool to one position: a global pool, or attention's
+        return "global"
     return type(ax).__name__.lower()
 
 
