@@ -22,7 +22,7 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower,
-                    period_words, sup)
+                    no_border, sup)
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -331,7 +331,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                    f"({p['unread_where']})" if p.get("unread") else "")
                 + f"; the counts {'of the positions read ' if p.get('unread') else ''}span "
                   f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}"
-                + (f"; no border effect: they {period_words(p['period'], unit)}"
+                + (f"; {no_border(p['period'], unit, counts='they')}"
                    if p.get("period") and not p.get("unread") else ""))
     lines.append(f"- **Pathways.** {said}{norm}. ([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
@@ -397,7 +397,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
             if effect == "unread":
                 what += f"; never reads {many(v['unread'], unit)} ({v['unread_where']})"
             elif effect == "periodic":
-                what += f"; no border effect: its counts {period_words(v['period'], unit)}"
+                what += f"; {no_border(v['period'], unit)}"
             elif effect == "over-corrects":
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
         lines.append(f"- {name}: {what}{cost}")

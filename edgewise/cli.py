@@ -379,7 +379,7 @@ def _cmd_paths(args, out, err) -> int:
 def _ratio_rows(result) -> list[tuple[str, str]]:
     """The ``edgewise paths`` table's rows about the map: anchor counts, centre/border ratios (with the unread
     points their means take in), the spread in :mod:`edgewise.facts`' words, and the unread positions."""
-    from .facts import anchor_words, many, map_spread, period_words
+    from .facts import anchor_words, many, map_spread, no_border
     from .report._format import fmt_number, fmt_ratio
 
     s, m = result.summary, map_spread(result)
@@ -402,7 +402,7 @@ def _ratio_rows(result) -> list[tuple[str, str]]:
     else:
         spread = f"max/min {fmt_ratio(m['log10_max_over_min'])} over " + \
             (f"the {m['positions'] - m['unread']} positions read" if m["unread"] else "all positions") + \
-            (f"; no border effect: the counts {period_words(m['period'], unit)}" if m["period"] and not m["unread"]
+            (f"; {no_border(m['period'], unit, counts='the counts')}" if m["period"] and not m["unread"]
              else "")
     rows.append(("spread", spread))
     n = m["unread"]

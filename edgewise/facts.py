@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
-           "correlation_words"]
+           "correlation_words", "no_border"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -202,6 +202,15 @@ def period_words(p: list[int], unit: str) -> str:
     if across == 1:
         return f"repeat every {down} {unit} down (the same along each row)"
     return f"repeat every {down} {unit} down and {across} {unit} across"
+
+
+def no_border(period: list[int], unit: str, names=None, counts: str = "its counts") -> str:
+    """``no border effect: its counts repeat every 8 samples`` (``counts``: the subject), or, with ``names``,
+    ``full and circular leave no border effect: their counts repeat every 8 samples``."""
+    if names is None:
+        return f"no border effect: {counts} {period_words(period, unit)}"
+    one = len(names) == 1
+    return f"{and_list(names)} leave{'s' * one} {no_border(period, unit, counts='its counts' if one else 'their counts')}"
 
 
 def map_spread(paths) -> dict:

@@ -216,3 +216,12 @@ def test_a_variant_that_reads_nothing_is_checked_without_a_number(tmp_path):
     headers = ["remedy", "paths", "max/min", "effect"]
     assert check_remedy_table(headers, [["nonoverlapping", "0/0", "0/0", "never reads 8"]], tmp_path) == []
     assert check_remedy_table(headers, [["nonoverlapping", "1×", "0/0", "never reads 8"]], tmp_path) != []
+
+
+def test_one_unread_position_is_a_sample_not_samples():
+    from edgewise.report.sections import _unread_sentence
+
+    assert _unread_sentence(["valid"], 1, "the last sample, 63", "samples") == \
+        "valid never reads 1 sample (the last sample, 63): it has no path to the output."
+    assert _unread_sentence(["same", "reflect"], 447, "rows 223 and columns 223", "px") == \
+        "same and reflect never read 447 px (rows 223 and columns 223): they have no path to the output."

@@ -135,7 +135,7 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     """What a set of variants does to the counts, from their data (:mod:`edgewise.facts`): which are uniform
     (max = min), which leave positions unread, which repeat (no border effect), which over-correct, and the most
     centre-heavy."""
-    from ..facts import correction, period_words, words_for
+    from ..facts import correction, no_border, words_for
 
     words = words_for(s.ev.shape)
     fits = [r for r in rows if "error" not in r and r["name"] != "original"]
@@ -149,17 +149,13 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
         if effect[r["name"]] == "unread":
             alike.setdefault((r["unread"], r["unread_where"]), []).append(r["name"])
     for (n, where), names in alike.items():
-        said.append(f"{and_list(names)} never read{'s' if len(names) == 1 else ''} {n} {words.unit} ({where}): they "
-                    "have no path to the output.")
+        said.append(_unread_sentence(names, n, where, words.unit))
     repeats: dict[tuple, list[str]] = {}  # variants whose counts repeat alike share a sentence
     for r in fits:
         if effect[r["name"]] == "periodic":
             repeats.setdefault(tuple(r["period"]), []).append(r["name"])
     for p, names in repeats.items():
-        one = len(names) == 1
-        said.append(f"{and_list(names)} leave{'s' if one else ''} no border effect: {'its' if one else 'their'} "
-                    f"counts {period_words(list(p), words.unit)}, so the centre and the {words.border} differ only by "
-                    "where each falls in that pattern.")
+        said.append(no_border(list(p), words.unit, names) + _ONLY_PHASE.format(border=words.border))
     for r in fits:
         if effect[r["name"]] == "over-corrects":
             said.append(f"{r['name']} over-corrects: the {words.border} gets {ratio_text(1 / s.ratio(r))} more "
@@ -175,19 +171,29 @@ def spread_sentence(s: Subject, rows: list[dict]) -> str:
     return " ".join(said)
 
 
+#: what a centre/border ratio of counts that repeat compares
+_ONLY_PHASE = ", so the centre and the {border} differ only by where each falls in that pattern."
+
+
+def _unread_sentence(names: list[str], n: int, where: str, unit: str) -> str:
+    """``valid never reads 3 samples (the last 3 samples, 125–127): they have no path to the output.``"""
+    from ..facts import many
+
+    return (f"{and_list(names)} never read{'s' if len(names) == 1 else ''} {many(n, unit)} ({where}): "
+            f"{'it has' if n == 1 else 'they have'} no path to the output.")
+
+
 def _own_map(s: Subject) -> str:
     """" The model never reads 447 px (…): they have no path to the output." or " The model leaves no border
     effect: its counts repeat every 4 px down and across, …" where its map says so."""
-    from ..facts import many, map_spread, period_words, words_for
+    from ..facts import map_spread, no_border, words_for
 
     m, words = map_spread(s.ev.paths), words_for(s.ev.shape)
     if m["unread"]:
-        return (f" The model never reads {many(m['unread'], words.unit)} ({m['unread_where']}): they have no path to "
-                "the output.")
+        return " " + _unread_sentence(["The model"], m["unread"], m["unread_where"], words.unit)
     if not m["period"]:
         return ""
-    return (f" The model leaves no border effect: its counts {period_words(m['period'], words.unit)}, so the centre "
-            f"and the {words.border}s differ only by where each falls in that pattern.")
+    return " " + no_border(m["period"], words.unit, ["The model"]) + _ONLY_PHASE.format(border=words.border)
 
 
 def pathways(s: Subject, w: Writer) -> str:

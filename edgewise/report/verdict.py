@@ -16,7 +16,7 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     map_spread, narrower, period_words, sup, words_for)
+                     map_spread, narrower, no_border, sup, words_for)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -251,7 +251,7 @@ def _no_border(v: dict, unit: str, of: str, its: str = "its") -> str:
     repeat (:func:`edgewise.facts.period`), marked as the claim ``periodic``."""
     if not v.get("period") or v.get("unread"):
         return ""
-    return "; " + _claim(f"no border effect: {its} counts {period_words(v['period'], unit)}", "periodic", of)
+    return "; " + _claim(no_border(v["period"], unit, counts=f"{its} counts"), "periodic", of)
 
 
 def _anchor_words(v: dict, border: str, of: str) -> str:
@@ -481,10 +481,7 @@ def _recommendation(q5: dict, unit: str) -> str:
     for n in q5.get("periodic", []):
         repeats.setdefault(tuple(v[n]["period"]), []).append(n)
     for p, names in repeats.items():
-        one = len(names) == 1
-        text += " " + _claim(f"{and_list(names)} leave{'s' if one else ''} no border effect: "
-                             f"{'its' if one else 'their'} counts {period_words(list(p), unit)}",
-                             "periodic", ",".join(names)) + "."
+        text += " " + _claim(no_border(list(p), unit, names), "periodic", ",".join(names)) + "."
     for n in q5["over_correct"]:
         text += (f" {html.escape(n)} {_claim('over-corrects', 'over-corrects', n)}: the border gets "
                  f"{_num(ratio_text(1 / v[n]['ratio']), f'q5.variants.{n}.ratio (inverse)')} more paths than "
