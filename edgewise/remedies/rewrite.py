@@ -105,9 +105,9 @@ def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
     head = f"remedy {remedy!r} does not fit {name} on the {size}-{unit[:-1] if unit == 'samples' else 'px'} input"
     if last is not None:
         layer, mod, n = last
-        k = _pair(getattr(mod, "kernel_size", 1), len(n))
-        d = _pair(getattr(mod, "dilation", 1), len(n))
-        pad = _pair(getattr(mod, "padding", 0), len(n)) if not isinstance(getattr(mod, "padding", 0), str) else \
+        k = _per_axis(getattr(mod, "kernel_size", 1), len(n))
+        d = _per_axis(getattr(mod, "dilation", 1), len(n))
+        pad = _per_axis(getattr(mod, "padding", 0), len(n)) if not isinstance(getattr(mod, "padding", 0), str) else \
             (0,) * len(n)
         extent = [(kk - 1) * dd + 1 for kk, dd in zip(k, d)]
         if any(nn_ + 2 * pp < e for nn_, pp, e in zip(n, pad, extent)):
@@ -117,10 +117,6 @@ def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
         return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
                 "(a residual sum or a dense head); use a size-keeping remedy or pass layers=[...]")
     return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-
-
-def _pair(value, n: int) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
 def apply(model: nn.Module, remedy: str, **options) -> nn.Module:

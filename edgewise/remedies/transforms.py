@@ -100,7 +100,8 @@ def to_padding(conv: nn.Module, mode: str, amount: str = "same", *, name: str = 
     return _build("partial" if mode == "partial" else "padded", conv, new_pads, mode)
 
 
-def _per_axis(value, n: int) -> tuple[int, ...]:
+def _per_axis(value, n: int) -> tuple:
+    """A layer's int-or-tuple argument (kernel size, stride, padding) as one value per axis."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
