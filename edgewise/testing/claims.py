@@ -201,9 +201,10 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
             return [f"says {of} never reads some positions, but every position of its map has a path"]
         if claim == "over-corrects":
             row = rows.get(of) or rows["original"]
-            if not _ratio(row) < 1 or _period(log10):
+            repeats = _period(log10)
+            if not _ratio(row) < 1 or repeats:
                 return [f"says {of} over-corrects, but its centre/border ratio is {_ratio(row):.3g}"
-                        + (f" and its counts repeat every {_period(log10)}" if _period(log10) else "")]
+                        + (f" and its counts repeat every {repeats}" if repeats else "")]
         return []
     if claim in ("unread-centre", "unread-corners"):
         log10 = _map(data, of)
@@ -301,7 +302,8 @@ def check_captions(text: str, data: Path) -> list[str]:
     for name in _OVER.findall(text):
         if name in rows and not _ratio(rows[name]) < 1:
             problems.append(f"{data.name}: a caption says {name} over-corrects, its ratio is {_ratio(rows[name]):.3g}")
-        if name in rows and _map(data, name) is not None and _period(_map(data, name)):
+        log10 = _map(data, name) if name in rows else None
+        if log10 is not None and _period(log10):
             problems.append(f"{data.name}: a caption says {name} over-corrects, but its counts repeat (no border)")
     for names, shown, as_given in _MOST.findall(text):
         for name in re.split(r", | and ", names.strip()):
