@@ -440,3 +440,18 @@ def test_circular_with_its_pools_leaves_a_resnet_no_border_effect():
     assert not [c for c in changes(apply(model, "same")) if c["old"] == "MaxPool2d"]  # zeros: not the pool's edge
     with pytest.raises(EdgewiseError, match="pools"):
         apply(model, "same", pools=True)
+
+
+def test_a_misfit_at_a_concatenation_names_it():
+    """A U-Net's skip is a concatenation, which the misfit message did not name among the layers that need a size."""
+    class Skip(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+        def forward(self, x):
+            y = self.a(x)
+            return torch.cat([self.b(y), y], 1)
+
+    with pytest.raises(EdgewiseError, match="a residual sum, a concatenation or a dense head"):
+        apply(Skip(), "valid", input_shape=(1, 16, 16))

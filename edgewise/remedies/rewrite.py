@@ -115,7 +115,7 @@ def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
             return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
                     f"less than its {'×'.join(map(str, extent))}{what}")
         return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
-                "(a residual sum or a dense head); use a size-keeping remedy or pass layers=[...]")
+                "(a residual sum, a concatenation or a dense head); use a size-keeping remedy or pass layers=[...]")
     return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
