@@ -141,6 +141,9 @@ def test_without_a_closed_form_the_law_is_a_labelled_fit_and_never_called_sqrt()
     assert "same" not in s.exact and padding_law(s, "same") ["kind"] == "bounded"
     assert law_label(s, "same") == "fit: bounded → 6.41 (×1.009 from L = 24 to 64)"
     fig, caption = _check_agreement(s)
+    line = _plotted(fig, s, "same", "--")  # the limit is drawn over the deeper half it describes, not from L = 1
+    assert np.isnan(line[np.asarray(s.depths) < 24]).all() and np.allclose(line[np.asarray(s.depths) >= 24], 6.41,
+                                                                              rtol=1e-3)
     assert "√L" not in caption and "Same stays bounded (fit, no closed form" in caption
     assert law_label(s, "valid") == "exponential, ×64 per layer (= 64ᴸ for L ≤ 2)"
     line = _plotted(fig, s, "valid", "-")

@@ -226,7 +226,10 @@ def _fit_curve(law: dict, depths: np.ndarray) -> np.ndarray | None:
         return p["prefactor"] * p["base"] ** depths
     if law["kind"] == "power":
         return p["prefactor"] * depths ** p["exponent"]
-    return np.full_like(depths, p.get("limit", p.get("ratio", 1.0)), dtype=float)
+    flat = np.full_like(depths, p.get("limit", p.get("ratio", 1.0)), dtype=float)
+    if "tail_depths" in p:  # a bounded fit describes its deeper half, where the ratio has levelled off
+        flat[depths < p["tail_depths"][0]] = np.nan
+    return flat
 
 
 def _log_axis(ax, values) -> None:
