@@ -331,8 +331,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                    f"({p['unread_where']})" if p.get("unread") else "")
                 + f"; the counts {'of the positions read ' if p.get('unread') else ''}span "
                   f"10^{{{p['log10_max'] - p['log10_max_over_min']:.1f}}} … 10^{{{p['log10_max']:.1f}}}"
-                + (f"; {no_border(p['period'], unit, counts='they')}"
-                   if p.get("period") and not p.get("unread") else ""))
+                + (f"; {no_border(p['period'], unit, counts='they')}" if p.get("period") else ""))
     lines.append(f"- **Pathways.** {said}{norm}. ([figure]({f_paths}))")
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
                  f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "

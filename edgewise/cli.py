@@ -402,8 +402,7 @@ def _ratio_rows(result) -> list[tuple[str, str]]:
     else:
         spread = f"max/min {fmt_ratio(m['log10_max_over_min'])} over " + \
             (f"the {m['positions'] - m['unread']} positions read" if m["unread"] else "all positions") + \
-            (f"; {no_border(m['period'], unit, counts='the counts')}" if m["period"] and not m["unread"]
-             else "")
+            (f"; {no_border(m['period'], unit, counts='the counts')}" if m["period"] else "")
     rows.append(("spread", spread))
     n = m["unread"]
     if n:

@@ -128,7 +128,7 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
         ``log10_max_over_min``, ``unread`` (positions with no path), ``positions``, ``unread_where`` (words),
         ``uniform`` (every position read and max = min), ``unread_anchors`` (how many of the centre, edge and
         corner points of :func:`edgewise.maps.anchor_points`, whose means the centre/border ratios divide, are
-        unread), ``period`` (:func:`period`: a list per axis, or None).
+        unread), ``period`` (:func:`period` of a map that reads every position: a list per axis, or None).
     """
     from .maps import anchor_points
 
@@ -160,7 +160,8 @@ def spread(counts=None, log10=None, exact: bool | None = None) -> dict:
         equal = d < LOG10_TIE
     uniform = bool(equal and not zero.any())
     return {**out, "max_over_min": 1.0 if equal else ratio, "log10_max_over_min": 0.0 if equal else d,
-            "uniform": uniform, "period": None if uniform else period(log10, counts if exact else None)}
+            "uniform": uniform,
+            "period": None if uniform or zero.any() else period(log10, counts if exact else None)}
 
 
 def _shift_equal(log10: np.ndarray, counts, shift: int, axis: int) -> bool:

@@ -225,3 +225,9 @@ def test_one_unread_position_is_a_sample_not_samples():
         "valid never reads 1 sample (the last sample, 63): it has no path to the output."
     assert _unread_sentence(["same", "reflect"], 447, "rows 223 and columns 223", "px") == \
         "same and reflect never read 447 px (rows 223 and columns 223): they have no path to the output."
+
+
+def test_a_map_with_unread_positions_has_no_period():
+    """Unread positions are what such a map says first; a period is only looked for where every position is read."""
+    gaps = np.tile([2, 0], 8)  # every other position unread: it repeats, but "never reads 8" is the fact
+    assert spread(gaps)["unread"] == 8 and spread(gaps)["period"] is None

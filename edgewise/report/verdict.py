@@ -249,7 +249,7 @@ def _unlike_words(u: dict, block: str) -> str:
 def _no_border(v: dict, unit: str, of: str, its: str = "its") -> str:
     """"; no border effect: its counts repeat every 8 samples" where the counts of ``v`` (a variant or the model)
     repeat (:func:`edgewise.facts.period`), marked as the claim ``periodic``."""
-    if not v.get("period") or v.get("unread"):
+    if not v.get("period"):
         return ""
     return "; " + _claim(no_border(v["period"], unit, counts=f"{its} counts"), "periodic", of)
 
