@@ -116,10 +116,24 @@ def test_tables_and_captions_say_periodic_with_the_period(page):
 
 def test_the_verdict_says_when_the_model_is_not_the_stack_of_its_laws(page):
     block = plain(verdict_block(page, SLUG))
-    assert ("For L stacked conv5 layers (stride 1) on 128 samples, by edgewise.theory.depth_law. This model is not "
+    assert ("For L such layers on 128 samples, by edgewise.theory.depth_law. This model is not "
             "such a stack (3 layers with a stride: conv1, conv2 and conv3), so its own values beside each law need "
             "not follow it:") in block
     assert "not such a stack" not in plain(verdict_block(page, "6-conv3"))
+
+
+def test_the_opening_answers_for_the_stack_from_its_laws(page):
+    """The opening names the stack it answers for, and the paddings it lists are those whose law is exponential
+    (not a fixed "Only with valid padding" beside a model that is itself uniform or periodic)."""
+    import json
+
+    for slug in (SLUG, "6-conv3"):
+        q1 = json.loads((page / "data" / slug / "verdict.json").read_text())["q1"]
+        exponential = [p for p, law in q1["laws"].items() if law["kind"] == "exponential"]
+        assert exponential  # (valid padding's law: the stack's ratio multiplies with every layer)
+        opening = (f"In a stack of {q1['block']} layers (stride 1), "
+                   f"only with {' and '.join(exponential)} padding. This model (")
+        assert "exponential in depth? " + opening in plain(verdict_block(page, slug)), slug
 
 
 @pytest.mark.parametrize("old, new, problem", [

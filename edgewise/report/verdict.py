@@ -354,9 +354,10 @@ def render(f: dict) -> str:
         laws.append(f"<li><b>{p}</b>: {said}{exact}</li>")
     exponential = [p for p, law in q1["laws"].items() if law["kind"] == "exponential"]
     items.append(("Is the centre's advantage exponential in depth?",
-                  (f"Only with {' and '.join(exponential)} padding. " if exponential else
-                   "Not for any padding listed below. ") + f"This model ({html.escape(pad)} padding): {own}. For L stacked "
-                  f"{html.escape(q1['block'])} layers (stride 1) on {q1['n']} {unit}, by "
+                  f"In a stack of {html.escape(q1['block'])} layers (stride 1), "
+                  + (f"only with {' and '.join(exponential)} padding. " if exponential else
+                     "with none of the paddings listed below. ") + f"This model ({html.escape(pad)} padding): {own}. "
+                  f"For L such layers on {q1['n']} {unit}, by "
                   f"<code>edgewise.theory.depth_law</code>"
                   + (" (per axis: a 2-D corner ratio is the product of the row and column ratios)"
                      if border == "corner" else "") + _unlike_words(q1["unlike"], q1["block"])
