@@ -6,7 +6,7 @@ only of ops whose Graph node needs nothing but its operands' shapes, :func:`dire
 on stand-ins (:class:`_Var`) that make each op's Graph node on the spot: the name, kind, windows, groups and
 shape the torch.fx path gives it (node names through torch.fx's own naming rules, which decide a function
 node's name). The ops: the layers in :data:`LAYERS` (BatchNorm with running statistics) and edgewise's remedy
-convolutions, ``+`` and ``*`` (of a number or another traced tensor, broadcast), channel ``torch.cat``,
+layers, ``+`` and ``*`` (of a number or another traced tensor, broadcast), channel ``torch.cat``,
 flattening or ``view``/``reshape`` to a vector (sizes may be ``x.size(d)``), functional max/average/adaptive
 pooling, a mean, sum or maximum over every spatial axis, per-unit functions and methods, and torchvision's
 stochastic depth (a function torch.fx keeps whole; the other such functions stop the direct trace).
@@ -209,9 +209,9 @@ def _eligible(model: nn.Module, named: dict) -> bool:
 
 
 def _remedy(m: nn.Module) -> bool:
-    """An edgewise convolution that states its windows (``edgewise_op``: padded, partial, CoordConv, global)."""
-    return isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m).__module__.startswith("edgewise.") and \
-        callable(getattr(m, "edgewise_op", None))
+    """An edgewise layer that states its windows (``edgewise_op``: padded, partial, CoordConv, global
+    convolutions; pools padded in a mode)."""
+    return type(m).__module__.startswith("edgewise.") and callable(getattr(m, "edgewise_op", None))
 
 
 def _recording_cat(cat, trace: "_Direct"):

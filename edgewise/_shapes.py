@@ -429,7 +429,7 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
                 p >= size for p, size in zip(m.padding, sides)):
             raise _Unknown("pad")  # e.g. torch refuses a reflection that wide: the meta pass reports its error
         return _padded(x, m.padding)
-    if isinstance(m, (nn.Conv1d, nn.Conv2d)) and cls.__module__.startswith("edgewise.") and hasattr(m, "edgewise_op"):
+    if cls.__module__.startswith("edgewise.") and hasattr(m, "edgewise_op"):
         return _windowed(m, x)  # edgewise's remedy layers: a user's own edgewise_op is checked by the meta pass
     raise _Unknown(cls.__name__)
 
@@ -467,19 +467,21 @@ _NORM_RULES = {nn.LayerNorm: _trailing, nn.RMSNorm: _trailing, nn.GroupNorm: _ch
 
 
 def _windowed(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
-    """A convolution that states its windows (``edgewise_op``): edgewise's padded, partial and CoordConv
-    layers (coordinate channels are weights of their own: ``in_channels`` counts the input's), and random
-    global connections drawn for this input size."""
+    """A layer that states its windows (``edgewise_op``): edgewise's padded, partial and CoordConv
+    layers (coordinate channels are weights of their own: ``in_channels`` counts the input's), random
+    global connections drawn for this input size, and pools padded in a mode (channels kept)."""
     from ._axis import Flat, Window
 
     kind, ops = m.edgewise_op(len(x) - 2)
-    if kind != "conv" or x[1] != m.in_channels:
-        raise _Unknown("windowed conv")
+    conv = kind == "conv" and isinstance(m, (nn.Conv1d, nn.Conv2d))
+    if not conv and kind != "pool" or conv and x[1] != m.in_channels:
+        raise _Unknown("windowed layer")
+    channels = m.out_channels if conv else x[1]
     if len(ops) == 1 and isinstance(ops[0], Flat) and tuple(ops[0].in_size) == x[2:]:
-        return (1, m.out_channels, *ops[0].out_size)
+        return (1, channels, *ops[0].out_size)
     if len(x) != len(ops) + 2 or not all(isinstance(w, Window) for w in ops):
-        raise _Unknown("windowed conv")
-    return (1, m.out_channels, *(w.out_size(size) for w, size in zip(ops, x[2:])))
+        raise _Unknown("windowed layer")
+    return (1, channels, *(w.out_size(size) for w, size in zip(ops, x[2:])))
 
 
 _ZERO_PADS = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)

@@ -11,6 +11,7 @@ import torch.fx
 import torch.nn as nn
 
 from edgewise import EdgewiseError, nets, remedies
+from edgewise._axis import Window
 from edgewise.remedies import REMEDIES, apply, changes
 from edgewise.testing.tolerances import tolerance
 
@@ -394,31 +395,79 @@ def test_rewrite_that_breaks_a_residual_model_says_so(zoo):
 
 # ------------------------------------------------------------------ pools that pad
 
+_NUMPY_MODES = {"circular": "wrap", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
+
+
+def _numpy_padded(x: torch.Tensor, widths, mode: str) -> torch.Tensor:
+    """``x`` padded by numpy (an independent padding): ``widths`` one (before, after) per spatial axis."""
+    arr = np.pad(x.numpy(), [(0, 0), (0, 0), *widths], mode=_NUMPY_MODES[mode])
+    return torch.from_numpy(arr)
+
+
 @pytest.mark.parametrize("pool, mode", [(nn.MaxPool2d(3, 2, 1), "circular"), (nn.AvgPool2d(3, 2, 1), "reflect"),
                                         (nn.MaxPool1d(5, 2, 2), "symmetric"), (nn.AvgPool1d(3, 1, 1), "replicate"),
                                         (nn.MaxPool2d(3, 1, 1, ceil_mode=True), "circular"),
-                                        (nn.MaxPool2d((3, 1), 2, (1, 0)), "reflect")])
-def test_a_padded_pool_pads_with_the_mode_explicitly(pool, mode):
-    """The pool reads the mode's copies where it read −∞ (max) or zeros (average): the same window over the input
-    padded with that mode."""
-    from edgewise._pad import pad
-    from edgewise.remedies.transforms import pad_pool
+                                        (nn.MaxPool2d((3, 1), 2, (1, 0)), "reflect"),
+                                        (nn.MaxPool2d(3, 2, ceil_mode=True), "circular"),  # GoogLeNet's pools
+                                        (nn.MaxPool2d(2, 2, ceil_mode=True), "reflect"),
+                                        (nn.AvgPool2d(3, 2, 1, ceil_mode=True), "symmetric"),
+                                        (nn.MaxPool1d(3, 2, ceil_mode=True), "replicate")])
+@pytest.mark.parametrize("size", [11, 12])
+def test_a_padded_pool_reads_the_mode_wherever_it_read_past_the_input(pool, mode, size):
+    """The pool reads the mode's copies where it read −∞ (max) or zeros (average), and in the last windows
+    ceil_mode adds past the input: the same windows (as many as the pool has) over the input padded in that mode
+    by numpy, as far as the last window reaches."""
+    from edgewise.remedies.pools import padded_pool
 
     n = 1 if isinstance(pool, (nn.MaxPool1d, nn.AvgPool1d)) else 2
-    x = torch.randn(2, 3, *([11] * n), generator=torch.Generator().manual_seed(0))
-    per_axis = pool.padding if isinstance(pool.padding, tuple) else (pool.padding,) * n
+    x = torch.randn(2, 3, *([size] * n), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    per_axis = lambda v: v if isinstance(v, tuple) else (v,) * n  # noqa: E731
+    k, s, p = per_axis(pool.kernel_size), per_axis(pool.stride or pool.kernel_size), per_axis(pool.padding)
+    out = pool(x).shape[2:]  # torch's own count of windows
+    widths = [(p[a], max(p[a], (out[a] - 1) * s[a] + k[a] - size - p[a])) for a in range(n)]
     f = getattr(torch.nn.functional, f"{'max' if 'Max' in type(pool).__name__ else 'avg'}_pool{n}d")
-    stride = pool.stride if pool.stride else pool.kernel_size
-    expected = f(pad(x, [p for a in reversed(per_axis) for p in (a, a)], mode), pool.kernel_size, stride)
-    layer = pad_pool(pool, mode)
+    expected = f(_numpy_padded(x, widths, mode), k, s)
+    layer = padded_pool(pool, mode)
     assert layer is not None and torch.equal(layer(x), expected)
+    assert layer.edgewise_op(n)[1] == tuple(Window(k[a], s[a], 1, (p[a], p[a]), mode, pool.ceil_mode)
+                                            for a in range(n))
 
 
-def test_pools_that_pad_nothing_or_read_past_the_input_at_a_stride_are_left():
-    from edgewise.remedies.transforms import pad_pool
+def test_pools_that_never_read_past_the_input_are_left():
+    from edgewise.remedies.pools import padded_pool
 
-    assert pad_pool(nn.MaxPool2d(2), "circular") is None
-    assert pad_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True), "circular") is None  # its extra window: −∞ still
+    assert padded_pool(nn.MaxPool2d(2), "circular") is None
+    assert padded_pool(nn.MaxPool2d(3, 1, ceil_mode=True), "circular") is None  # at stride 1 ceil_mode adds none
+    assert padded_pool(nn.MaxPool2d(3, 2, 1, return_indices=True), "circular") is None
+    assert padded_pool(nn.MaxPool2d(3, 2, ceil_mode=True), "circular") is not None
+
+
+def test_ceil_mode_pools_padded_count_as_the_autograd_oracle_and_leave_a_googlenet_like_net_no_border():
+    """GoogLeNet's 3×3/2 pools pad nothing but, with ceil_mode, add a last window reading −∞ past the input: with
+    circular convolutions alone a net of them keeps an edge; with its pools reading circularly too its counts
+    repeat (no border), and the traced counts equal autograd's on the all-ones network (which sums each pool's
+    windows over the input the module itself pads)."""
+    from edgewise import pathways, trace
+    from edgewise.facts import map_spread
+    from edgewise.testing.oracle import autograd_pathways
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Conv2d(4, 2, 1))
+    shape = (1, 32, 32)  # 32 → 16 → 8: each pool's last window runs one past the input
+    spreads = {}
+    for pools in (True, False):
+        new = apply(model, "circular", input_shape=shape, pools=pools)
+        graph = trace(new, shape)
+        counts = pathways(graph, exact=True).counts
+        assert np.array_equal(np.asarray(counts, dtype=np.float64), autograd_pathways(new, shape)), pools
+        by_fx = trace(new, shape, layer="5")  # (a layer: the torch.fx path, not the direct trace)
+        assert [nd.axes for nd in by_fx] == [nd.axes for nd in graph]
+        spreads[pools] = map_spread(pathways(graph))
+        said = [c["change"] for c in changes(new) if c["old"] == "MaxPool2d"]
+        assert said == (["the last windows ceil_mode adds (−∞ past the input) → circular"] * 2 if pools else [])
+    assert spreads[True]["period"] == [4, 4] and spreads[True]["max_over_min"] > 1  # stride 4 by now: a pattern
+    assert spreads[False]["period"] is None and spreads[False]["max_over_min"] > 1
 
 
 def test_circular_with_its_pools_leaves_a_resnet_no_border_effect():
@@ -433,13 +482,26 @@ def test_circular_with_its_pools_leaves_a_resnet_no_border_effect():
         new = apply(model, "circular", input_shape=(3, 64, 64), pools=pools)
         spreads[pools] = map_spread(pathways(trace(new, (3, 64, 64))))
         padded = [c for c in changes(new) if c["old"] == "MaxPool2d"]
-        said = "padding (1, 1) −∞ → circular (an explicit layer before the pool)"
+        said = "padding (1, 1) (−∞) → circular"
         assert [c["change"] for c in padded] == ([said] if pools else [])
     assert spreads[True]["period"] == [32, 32] and spreads[False]["period"] is None
     assert spreads[True]["max_over_min"] < spreads[False]["max_over_min"]
     assert not [c for c in changes(apply(model, "same")) if c["old"] == "MaxPool2d"]  # zeros: not the pool's edge
     with pytest.raises(EdgewiseError, match="pools"):
         apply(model, "same", pools=True)
+
+
+def test_circular_with_its_ceil_mode_pools_leaves_googlenet_no_border_effect():
+    """GoogLeNet's 3×3/2 stem pools pad nothing but add, by ceil_mode, last windows past the input: read circularly
+    too, its counts repeat every 16 px; with the convolutions alone they have no period."""
+    from edgewise import pathways, trace
+    from edgewise.facts import map_spread
+
+    model = torchvision.models.googlenet(weights=None, init_weights=False, aux_logits=False)
+    spreads = {pools: map_spread(pathways(trace(apply(model, "circular", pools=pools), (3, 224, 224))))
+               for pools in (True, False)}
+    assert spreads[True]["period"] == [16, 16] and spreads[True]["max_over_min"] < 2.3
+    assert spreads[False]["period"] is None and spreads[False]["max_over_min"] > 10
 
 
 def test_a_misfit_at_a_concatenation_names_it():

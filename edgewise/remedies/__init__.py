@@ -3,7 +3,9 @@
 Every remedy is a function (:mod:`edgewise.remedies.functional`), a drop-in layer
 that subclasses the nn.Conv1d / nn.Conv2d it replaces (same constructor, same
 ``weight``/``bias`` keys), and a registry entry that :func:`apply` uses to rewrite
-a whole model without touching the original.
+a whole model without touching the original. The padding modes that copy values
+(circular, reflect, ...) also make every max/average pool that reads past its input
+read that mode there (:mod:`edgewise.remedies.pools`).
 
 Example:
     >>> from edgewise import nets, remedies
@@ -17,11 +19,13 @@ from .functional import (coord_channels, coord_conv, global_conv, global_indices
                          partial_ratio)
 from .globalconv import GlobalConv1d, GlobalConv2d
 from .layers import CoordConv1d, CoordConv2d, PaddedConv1d, PaddedConv2d, PartialConv1d, PartialConv2d, RemedyConv
+from .pools import PaddedAvgPool1d, PaddedAvgPool2d, PaddedMaxPool1d, PaddedMaxPool2d, padded_pool
 from .registry import COMMON_OPTIONS, REMEDIES, Remedy, get, names
 from .rewrite import apply, changes
 
 __all__ = ["apply", "changes", "compare", "Comparison", "multiply_adds", "REMEDIES", "Remedy", "get", "names", "COMMON_OPTIONS",
            "PaddedConv1d", "PaddedConv2d", "PartialConv1d", "PartialConv2d", "CoordConv1d", "CoordConv2d",
            "GlobalConv1d", "GlobalConv2d", "RemedyConv",
+           "PaddedMaxPool1d", "PaddedMaxPool2d", "PaddedAvgPool1d", "PaddedAvgPool2d", "padded_pool",
            "pad", "padded_conv", "partial_conv", "partial_ratio", "coord_channels", "coord_conv", "global_indices",
            "global_conv"]

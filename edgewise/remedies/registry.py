@@ -49,8 +49,9 @@ _AMOUNT = {"amount": ("same", "how much to pad: 'same' ((k−1)·d split), 'full
 _SEED = "seed of the new weights when zero_init=False"
 
 
-_POOLS = {"pools": (True, "pad the max/average pools that pad (ResNet's 3×3/2 max pool) with this mode too, as an "
-                          "explicit padding layer, so no layer keeps an edge; False: the convolutions only")}
+_POOLS = {"pools": (True, "max/average pools read this mode too wherever they read past the input (the padding of "
+                          "ResNet's 3×3/2 max pool, the last windows ceil_mode adds to GoogLeNet's), so no layer keeps "
+                          "an edge; False: the convolutions only")}
 
 
 def _padding(name: str, mode: str, description: str, amount: str | None = None, shape: bool = False) -> Remedy:

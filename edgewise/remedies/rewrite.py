@@ -13,7 +13,8 @@ from .._trace import _module_op, _Unsupported, parse_shape
 from ..errors import EdgewiseError
 from ..limits import forward_costs
 from .registry import COMMON_OPTIONS, get
-from .transforms import POOLS, _per_axis, describe, geometry, pad_pool
+from .pools import padded_pool
+from .transforms import _per_axis, describe, geometry
 
 __all__ = ["apply", "changes"]
 
@@ -211,20 +212,22 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
 
 
 def _pad_pools(model: nn.Module, mode: str) -> list[dict]:
-    """Every max/average pool of ``model`` that pads made to pad with ``mode`` (:func:`.transforms.pad_pool`), in
-    place; their change records."""
+    """Every max/average pool of ``model`` that reads past its input (its padding, or a last window ``ceil_mode``
+    adds) made to read ``mode`` there (:func:`.pools.padded_pool`), in place; their change records."""
     records = []
-    for n, pool in [(n, m) for n, m in model.named_modules() if isinstance(m, POOLS)]:
-        layer = pad_pool(pool, mode)
+    for n, pool in list(model.named_modules()):
+        layer = padded_pool(pool, mode)
         if layer is None:
             continue
         parent_name, _, key = n.rpartition(".")
         setattr(model.get_submodule(parent_name), key, layer)
-        edge = "−∞" if isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d)) else "zeros"
-        records.append({"layer": n, "remedy": mode, "old": type(pool).__name__, "new": "Sequential",
-                        "change": f"padding {_per_axis(pool.padding, len(layer[0].pad) // 2)} {edge} → {mode} "
-                                  "(an explicit layer before the pool)",
-                        "unchanged": False})
+        most = "−∞" if "Max" in type(pool).__name__ else None  # (an average pool: zeros it counts, or nothing)
+        past = [f"padding {layer.padding} ({most or ('zeros' if pool.count_include_pad else 'nothing')})"] \
+            if any(layer.padding) else []
+        if layer.ceil_mode and any(s != 1 for s in layer.stride):
+            past.append(f"the last windows ceil_mode adds ({most or 'nothing'} past the input)")
+        records.append({"layer": n, "remedy": mode, "old": type(pool).__name__, "new": type(layer).__name__,
+                        "change": f"{' and '.join(past)} → {mode}", "unchanged": False})
     return records
 
 

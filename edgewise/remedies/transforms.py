@@ -19,10 +19,7 @@ from .globalconv import GlobalConv1d, GlobalConv2d, _Global
 from .layers import (CoordConv1d, CoordConv2d, PaddedConv1d, PaddedConv2d, PartialConv1d, PartialConv2d, RemedyConv,
                      _Coord)
 
-__all__ = ["geometry", "describe", "to_padding", "pad_pool", "POOLS", "to_nonoverlapping", "to_coordconv", "to_global"]
-
-#: the pools whose own padding :func:`pad_pool` makes explicit
-POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
+__all__ = ["geometry", "describe", "to_padding", "to_nonoverlapping", "to_coordconv", "to_global"]
 
 _CLASSES = {"padded": (PaddedConv1d, PaddedConv2d), "partial": (PartialConv1d, PartialConv2d),
             "coord": (CoordConv1d, CoordConv2d), "global": (GlobalConv1d, GlobalConv2d)}
@@ -103,27 +100,6 @@ def to_padding(conv: nn.Module, mode: str, amount: str = "same", *, name: str = 
 def _per_axis(value, n: int) -> tuple:
     """A layer's int-or-tuple argument (kernel size, stride, padding) as one value per axis."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-
-
-def pad_pool(pool: nn.Module, mode: str) -> nn.Module | None:
-    """A max/average pool that pads (ResNet's 3×3/2 max pool, padding 1: with −∞, so its edge windows read fewer
-    inputs) as an explicit ``mode`` padding layer and the same pool padding nothing; None for a pool that pads
-    nothing, or that ``ceil_mode`` lets read past its input at a stride (its windows there would still read
-    nothing; at stride 1 ``ceil_mode`` changes nothing: GoogLeNet's branch pools)."""
-    from .._pad import Pad
-
-    n = 1 if isinstance(pool, (nn.MaxPool1d, nn.AvgPool1d)) else 2
-    pads = _per_axis(pool.padding, n)
-    if not any(pads) or pool.ceil_mode and any(s != 1 for s in _per_axis(pool.stride or pool.kernel_size, n)):
-        return None
-    if isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d)):
-        inner = type(pool)(pool.kernel_size, pool.stride, 0, pool.dilation, pool.return_indices, False)
-    else:
-        inner = type(pool)(pool.kernel_size, pool.stride, 0, False, pool.count_include_pad,
-                           *((pool.divisor_override,) if n == 2 else ()))
-    layer = nn.Sequential(Pad(tuple(p for a in reversed(pads) for p in (a, a)), mode), inner)
-    layer.train(pool.training)
-    return layer
 
 
 def to_nonoverlapping(conv: nn.Module, *, name: str = "", pads=None, current_mode=None) -> nn.Module:
