@@ -363,7 +363,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "
-                     f"the closed form gives centre/{where} = {_x(t['exact_corner_ratio'])} exactly "
+                     f"{'its exact transfer-matrix counts give' if t['kind'] == 'numeric' else 'the closed form gives'} "
+                     f"centre/{where} = {_x(t['exact_corner_ratio'])} exactly "
                      f"(measured {_x(p[f'center_{key}_ratio'])}); the depth law is *{t['kind']}* "
                      f"({t['domain']}). ([numbers]({f_json}))")
     e = f["erf"]

@@ -252,6 +252,9 @@ def law_words(law) -> str:
                 if math.isfinite(p["limit"]) else f"like √(πL)/{p['C']:.3g} (√L growth)")
     if law.kind == "bounded":
         return f"bounded, tending to {float(p['limit']):.3g}"
+    if "limit" in p:
+        return (f"no closed form (exact counts only), tending to {float(p['limit']):.3g} as L → ∞ (the Perron vector "
+                "of one layer's matrix)")
     return "no closed form (exact counts only)"
 
 

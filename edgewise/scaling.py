@@ -46,6 +46,8 @@ class Scaling(Result):
             are those of the tightest axis.
         uniform: ``{padding: True when the exact counts are equal at every position at every depth with an
             output}`` (decided on the integers, not on a rounded ratio).
+        limits: ``{padding: the ratio's limit as L → ∞}`` where theory has no closed form but one layer's matrix
+            gives the limit (:func:`edgewise.theory.ratio_limit`; a product over the axes).
     """
 
     block: str
@@ -59,6 +61,7 @@ class Scaling(Result):
     exact: dict = field(default_factory=dict)
     theory_params: dict = field(default_factory=dict)
     uniform: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
 
     kind = "scaling"
 
@@ -66,7 +69,7 @@ class Scaling(Result):
         return {"block": self.block, "input_shape": list(self.input_shape), "depths": self.depths,
                 "ratio": f"center/{self.key}", "ratios": self.ratios, "theory": self.theory,
                 "theory_kind": self.theory_kind, "laws": self.laws, "exact": self.exact,
-                "theory_params": self.theory_params, "uniform": self.uniform}
+                "theory_params": self.theory_params, "uniform": self.uniform, "limits": self.limits}
 
 
 def parse_depths(text) -> list[int]:
@@ -131,6 +134,22 @@ def _closed_form(block: str, padding: str, sizes, depths) -> _ClosedForm | None:
     return _ClosedForm(axes[-1].kind, [float(v) for v in curve], values, _combined(axes))
 
 
+def _deep_limit(block: str, padding: str, sizes) -> float | None:
+    """The ratio of ``L*block`` as L → ∞ where theory has no closed form but gives the limit on every axis (a
+    product over them), else None."""
+    m = _CONV.match(block.replace(" ", ""))
+    if not m:
+        return None
+    k, d = int(m.group(1)), int(m.group(2) or 1)
+    try:
+        laws = [theory.depth_law(padding, k, n, d) for n in sizes]
+    except EdgewiseError:
+        return None
+    if not all("limit" in law.params for law in laws):
+        return None
+    return _to_float(math.prod(law.params["limit"] for law in laws))
+
+
 def _to_float(x) -> float:
     try:
         return float(x)
@@ -187,7 +206,7 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
     key = "corner" if len(shape) == 3 else "edge"
     from tqdm.auto import tqdm
 
-    ratios, theory_curves, kinds, laws, exact, params, uniform = {}, {}, {}, {}, {}, {}, {}
+    ratios, theory_curves, kinds, laws, exact, params, uniform, deep = {}, {}, {}, {}, {}, {}, {}, {}
     bar = tqdm(total=len(paddings) * len(depth_list), desc="depth scaling", disable=None if progress else True,
                leave=False)
     with bar:
@@ -205,8 +224,10 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
             if law is not None:
                 theory_curves[padding], kinds[padding] = law.curve, law.kind
                 exact[padding], params[padding] = law.exact, law.params
+            elif (limit := _deep_limit(block, padding, shape[1:])) is not None:
+                deep[padding] = limit
             laws[padding] = _fit(depth_list, row)
-    return Scaling(block, shape, depth_list, ratios, key, theory_curves, kinds, laws, exact, params, uniform)
+    return Scaling(block, shape, depth_list, ratios, key, theory_curves, kinds, laws, exact, params, uniform, deep)
 
 
 def _depth_counts(block: str, shape, padding: str, width: int, depths):

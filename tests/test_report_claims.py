@@ -2,6 +2,7 @@
 qualitative word (uniform, never read, over-corrects, flat, the depth laws) is checked against the saved maps,
 and the checker itself is shown to catch the wordings and maps that were once wrong."""
 
+import html
 import json
 import re
 import shutil
@@ -249,6 +250,22 @@ def test_fabricated_pool_and_law_claims_fail(page, tmp_path):
     problems = check_report(out)
     assert any("pool maxpool1 is flat" in p for p in problems)
     assert any("same law is exponential" in p for p in problems)
+
+
+def test_a_numeric_law_says_its_deep_limit_and_a_wrong_one_fails(page, tmp_path):
+    """The question's 64-tap kernel has no closed form for same, reflect, replicate or symmetric padding; each
+    law gives the limit its ratio tends to (the Perron vector of one layer's matrix), which the checker works
+    out apart from the theory (2**40 layers by squaring) and a fabricated number fails."""
+    block = html.unescape(re.sub(r"<[^>]+>", "", verdict_block(page, SLUG)))
+    for padding, limit in (("same", "6.41"), ("reflect", "1.89"), ("replicate", "0.0695"), ("symmetric", "0.946")):
+        assert f"{padding}: no closed form (exact counts only), tending to {limit} as L → ∞" in block, padding
+    assert "same: no closed form (exact counts only), tending to 6.41 as L → ∞ (the Perron vector of one " \
+           "layer's matrix); measured over L = 1…64: fit: bounded → 6.41" in block
+    out = copy(page, tmp_path)
+    text = (out / "index.html").read_text()
+    (out / "index.html").write_text(text.replace("tending to 6.41 as L", "tending to 7.41 as L", 1))
+    assert any("same stack's ratio tends to 7.41, the ratio of 2**40 layers is 6.40749" in p
+               for p in check_report(out))
 
 
 def test_trained_answer_quotes_the_trained_numbers():

@@ -151,6 +151,29 @@ def test_without_a_closed_form_the_law_is_a_labelled_fit_and_never_called_sqrt()
     assert len(fig.axes) == 2 and fig.axes[1].get_xscale() == "log"  # the bounded paddings get their own panel
 
 
+@pytest.mark.parametrize("block, shape, paddings", [("conv64", (1, 256), ("same", "reflect", "replicate")),
+                                                     ("conv4", (1, 24, 32), ("same", "reflect", "symmetric")),
+                                                     ("conv3/d2", (1, 32), ("same", "reflect"))])
+def test_a_fitted_law_says_the_limit_theory_gives_it(block, shape, paddings):
+    """Where theory has no closed form, the caption gives the limit the ratio tends to: the product over the axes
+    of each axis's limit, worked out here apart from the theory (2**40 layers by squaring one layer's matrix); it is
+    left out where one layer's matrix gives no single limit (dilated reflect: two classes that never meet)."""
+    from edgewise.testing.claims import _deep_ratio
+
+    s = scaling(block, [1, 2, 4, 8, 16, 32], paddings, input_shape=shape, progress=False)
+    caption = scaling_caption(s)
+    k, d = (int(v) for v in (block.removeprefix("conv").split("/d") + ["1"])[:2])
+    for padding in paddings:
+        if block == "conv3/d2":
+            assert padding in s.exact or padding not in s.limits
+            continue
+        deep = math.prod(_deep_ratio(padding, k, n, d) for n in shape[1:])
+        assert s.limits[padding] == pytest.approx(deep, rel=1e-6), padding
+        assert f"tending to {deep:.3g} as L → ∞ (theory)" in _sentence(caption, padding), padding
+    if block == "conv3/d2":
+        assert "reflect" not in s.limits and "tending to" not in caption
+
+
 def test_uniform_is_decided_by_the_exact_counts_not_a_rounded_ratio():
     assert _is_uniform(np.array([4, 4, 4])) and not _is_uniform(np.array([3, 4, 3]))  # centre = edge is not enough
     assert not _is_uniform(np.array([10**30, 10**30 + 1], dtype=object))  # equal as floats, not as integers

@@ -556,3 +556,68 @@ def test_theory_imports_no_torch():
     assert names <= {"__future__", "functools", "math", "dataclasses", "fractions", "typing", "numpy"}
     assert {m for lvl, m in rel if lvl == 2} == {"errors"}
     assert {m for lvl, m in rel if lvl == 1} <= siblings and all(lvl in (1, 2) for lvl, _ in rel)
+
+
+# ----------------------------------------------------------------------- deep limits (Perron vectors)
+
+@pytest.mark.parametrize("k, n", [(3, 32), (5, 101), (7, 64), (3, 1), (9, 40)])
+def test_ratio_limit_equals_the_closed_form_where_there_is_one(k, n):
+    """Odd-kernel same padding has its own Perron closed form (sin for k = 3); reflect tends to 2."""
+    assert T.ratio_limit("same", k, n).limit == pytest.approx(T.same_ratio_limit(k, n), rel=1e-9)
+    if n >= 3 and k <= n:
+        assert T.ratio_limit("reflect", k, n).limit == pytest.approx(2.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("padding, k, n", [("same", 64, 256), ("same", 4, 30), ("reflect", 4, 32),
+                                           ("replicate", 5, 64), ("symmetric", 6, 50), ("reflect", 64, 256),
+                                           ("same", 2, 9, )])
+def test_ratio_limit_is_where_the_counts_of_a_deep_stack_go(padding, k, n):
+    """The ratio of L layers, counted layer by layer in float64 (scaled each time), reaches the limit by
+    L = 40 mixing depths (plus 50) and gets closer from 20 mixing depths on: the mixing depth bounds the rate; the
+    start vector's weight on the slower modes (large where the limit is small: reflect with k = 4, 1e-5) sets how
+    long the approach takes."""
+    deep = T.ratio_limit(padding, k, n)
+    if deep is None:  # a one-sided 2-tap window on 9 positions: its counts drift to one end
+        assert (padding, k) == ("same", 2)
+        ratios = [float(T.center_edge_ratio(T.counts(padding, k, n, L))) for L in (50, 100)]
+        assert ratios[1] < ratios[0] / 10  # (towards 0: no positive limit to give)
+        return
+    a, v, errors = T.transfer_matrix(padding, k, n).T.astype(np.float64), np.ones(n), {}
+    depths = (int(20 * deep.mixing_depth) + 25, int(40 * deep.mixing_depth) + 50)
+    for L in range(1, depths[1] + 1):
+        v = a @ v
+        v /= v.max()
+        if L in depths:
+            errors[L] = abs(v[(n - 1) // 2] / ((v[0] + v[-1]) / 2) / deep.limit - 1)
+    assert errors[depths[1]] < 1e-6 and errors[depths[1]] <= errors[depths[0]] + 1e-12, errors
+
+
+def test_ratio_limit_is_none_where_the_width_changes_or_no_single_limit_exists():
+    from edgewise.theory.limit import MAX_WIDTH
+
+    assert T.ratio_limit("valid", 3, 32) is None and T.ratio_limit("full", 3, 32) is None
+    assert T.ratio_limit("same", 3, 32, dilation=2) is None  # two residue classes: a reducible matrix
+    assert T.ratio_limit("same", 2, 64) is None  # a window one side of each position: reducible
+    assert T.ratio_limit("same", 3, MAX_WIDTH + 1) is None
+
+
+def test_primitivity_by_graph_search_equals_wielandts_power():
+    from edgewise.theory.limit import _primitive
+
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        n = int(rng.integers(1, 7))
+        a = (rng.random((n, n)) < 0.35).astype(float)
+        power = np.linalg.matrix_power((a > 0).astype(np.int64), (n - 1) ** 2 + 1)
+        assert _primitive(a) == bool((power > 0).all()), a
+
+
+def test_numeric_depth_laws_carry_the_limit_and_their_words_say_it():
+    from edgewise.facts import law_words
+
+    law = T.depth_law("same", 64, 256)
+    assert law.kind == "numeric" and law.params["limit"] == pytest.approx(6.407487421, rel=1e-8)
+    assert "tending to 6.41 as L → ∞" in law_words(law)
+    reducible = T.depth_law("reflect", 3, 32, dilation=2)  # two residue classes that never meet
+    assert reducible.kind == "numeric" and "limit" not in reducible.params
+    assert "tending to" not in law_words(reducible)

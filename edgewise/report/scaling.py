@@ -131,7 +131,9 @@ def _detail(result, padding, law) -> str:
                if "tail_change" in p else f"R² {law['r2']:.3f}")
         if law["kind"] == "irregular":
             fitted = f"best fit {fitted}"
-        return ", ".join(x for x in (fitted, how, at) if x)
+        limit = getattr(result, "limits", {}).get(padding)
+        towards = f"tending to {limit:.3g} as L → ∞ (theory)" if limit is not None else ""
+        return ", ".join(x for x in (fitted, how, at, towards) if x)
     if law["kind"] == "exponential":
         return f"×{p['base']:.4g} per layer, {at}"
     if law["kind"] in ("sqrt", "bounded"):

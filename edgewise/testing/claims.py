@@ -257,7 +257,29 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
     law = depth_law(of, q1["k"], q1["n"], q1["dilation"])
     if law.kind != claim.removeprefix("law:"):
         return [f"says the {of} law is {claim.removeprefix('law:')}, theory says {law.kind}"]
+    said = _TENDS.search(text)
+    if said and law.kind == "numeric":
+        deep = _deep_ratio(of, q1["k"], q1["n"], q1["dilation"])
+        if said.group(1) != f"{deep:.3g}":
+            return [f"says the {of} stack's ratio tends to {said.group(1)}, the ratio of 2**40 layers is {deep:.6g}"]
     return []
+
+
+_TENDS = re.compile(r"tending to ([^ ]+) as L → ∞")
+
+
+def _deep_ratio(padding: str, k: int, n: int, dilation: int) -> float:
+    """centre/edge of 2**40 stacked 1-D layers: one layer's transposed matrix squared 40 times (scaled to a
+    largest entry of 1 each time), applied to ones; a route to the deep limit apart from the theory's
+    eigenvectors."""
+    from ..theory import transfer_matrix
+
+    a = transfer_matrix(padding, k, n, dilation).T.astype(np.float64)
+    for _ in range(40):
+        a = a @ a
+        a /= a.max()
+    v = a.sum(axis=1)
+    return float(v[(n - 1) // 2] / ((v[0] + v[-1]) / 2))
 
 
 _UNIFORM_LIST = re.compile(r"(?:Uniform \(max = min over all positions\)|Every position gets the same count with|"

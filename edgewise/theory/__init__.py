@@ -21,6 +21,8 @@ Results in one line (see ``docs/theory.md``):
 * same (zeros): ``≈ √(πL)/C_k`` (Sparre Andersen) while ``σ²L ≪ n²``, then it
   saturates at a ratio of the Perron eigenvector (``≈ (n+1)/π`` for ``k=3``);
 * reflect: bounded, ``→ 2`` (4 at a 2-D corner);
+* any padding that keeps the width (even kernels, replicate, symmetric, ...): where one layer's matrix is
+  primitive, the ratio tends to a ratio of its Perron vector's entries (:func:`ratio_limit`);
 * full, circular, symmetric (``(k−1)d`` even), replicate (only ``k=3``, or ``k=2, d=2``):
   uniform, ``k**L`` everywhere; wider replicate kernels over-count the edges.
 """
@@ -32,6 +34,7 @@ from .same import same_counts, same_ratio, half_line_survival, same_ratio_small_
 from .saturation import same_ratio_limit, same_ratio_limit_asymptotic, same_mixing_depth
 from .reflect import reflect_counts, reflect_ratio, reflect_stationary, reflect_ratio_limit, reflect_mixing_depth
 from .uniform import uniform_counts, is_uniform
+from .limit import RatioLimit, ratio_limit
 from .laws import ratio, DepthLaw, depth_law, Fit, Law, fit_law
 from .erf import erf_variance, erf_std, theoretical_rf, erf_fraction, map_moments, gaussian_distance
 from .stride import stride_pattern, stride_modulation, block_upsample
@@ -43,7 +46,7 @@ __all__ = [
     "same_counts", "same_ratio", "half_line_survival", "survival_constant", "same_ratio_small_depth",
     "same_ratio_limit", "boundary_layer", "same_ratio_limit_asymptotic", "same_mixing_depth", "same_law_domain",
     "reflect_counts", "reflect_ratio", "reflect_stationary", "reflect_ratio_limit", "reflect_mixing_depth",
-    "uniform_counts", "is_uniform",
+    "uniform_counts", "is_uniform", "RatioLimit", "ratio_limit",
     "ratio", "DepthLaw", "depth_law",
     "erf_variance", "erf_std", "theoretical_rf", "erf_fraction", "map_moments", "gaussian_distance",
     "stride_pattern", "stride_modulation", "block_upsample",

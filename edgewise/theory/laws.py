@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import EdgewiseError
 from ._stack import _int, _kld, _padding, center_edge_ratio, counts
+from .limit import ratio_limit
 from .reflect import reflect_mixing_depth, reflect_ratio, reflect_ratio_limit
 from .same import same_ratio
 from .saturation import same_mixing_depth, same_ratio_limit
@@ -52,7 +53,8 @@ class DepthLaw:
     Attributes:
         padding, k, n, dilation: the stack (1-D, stride 1).
         kind: ``"exponential"`` (valid), ``"sqrt-then-saturating"`` (same, odd k > 1),
-            ``"bounded"`` (reflect, odd k), ``"uniform"``, or ``"numeric"`` (no closed form:
+            ``"bounded"`` (reflect, odd k), ``"uniform"``, or ``"numeric"`` (no closed form, ``limit`` where the
+            ratio has one as L → ∞, :func:`edgewise.theory.ratio_limit`:
             even-kernel same/reflect/symmetric, wide replicate, dilated reflect).
         params: the law's numbers (``base``; ``C``, ``limit``, ``mixing_depth``, ``crossover_depth``;
             ``limit``; …).
@@ -130,7 +132,12 @@ def depth_law(padding: str, k: int, n: int, dilation: int = 1) -> DepthLaw:
         return law("bounded", {"limit": reflect_ratio_limit(k, n), "stationary": "(1, 2, …, 2, 1)",
                                "mixing_depth": reflect_mixing_depth(k, n)},
                    "every depth: bounded, → 2 (1-D), 4 (2-D corner) as L → ∞; odd k, r ≤ n−1")
-    return law("numeric", {}, "no closed form: exact transfer-matrix counts only")
+    deep = ratio_limit(padding, k, n, d)
+    if deep is None:
+        return law("numeric", {}, "no closed form: exact transfer-matrix counts only")
+    return law("numeric", {"limit": deep.limit, "mixing_depth": deep.mixing_depth},
+               f"no closed form: exact transfer-matrix counts, tending to {deep.limit:.6g} as L → ∞ (the Perron "
+               f"vector of one layer's matrix; at most {deep.mixing_depth:.4g} layers per e-fold)")
 
 
 # ----------------------------------------------------------------------- fitted laws
