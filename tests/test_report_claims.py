@@ -260,7 +260,8 @@ def test_a_numeric_law_says_its_deep_limit_and_a_wrong_one_fails(page, tmp_path)
     for padding, limit in (("same", "6.41"), ("reflect", "1.89"), ("replicate", "0.0695"), ("symmetric", "0.946")):
         assert f"{padding}: no closed form (exact counts only), tending to {limit} as L → ∞" in block, padding
     assert "same: no closed form (exact counts only), tending to 6.41 as L → ∞ (the Perron vector of one " \
-           "layer's matrix); measured over L = 1…64: fit: bounded → 6.41" in block
+           "layer's matrix); measured over L = 1…64: fit: bounded (×" in block
+    assert "bounded →" not in block  # (a fit's last ratio is not where the ratio goes: theory says where)
     out = copy(page, tmp_path)
     text = (out / "index.html").read_text()
     (out / "index.html").write_text(text.replace("tending to 6.41 as L", "tending to 7.41 as L", 1))

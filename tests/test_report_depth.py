@@ -139,7 +139,8 @@ def test_without_a_closed_form_the_law_is_a_labelled_fit_and_never_called_sqrt()
     s = scaling("conv64", [1, 2, 4, 8, 16, 24, 32, 48, 64], ("valid", "same", "circular"), input_shape=(1, 256),
                 progress=False)
     assert "same" not in s.exact and padding_law(s, "same") ["kind"] == "bounded"
-    assert law_label(s, "same") == "fit: bounded → 6.41 (×1.009 from L = 24 to 64)"
+    assert law_label(s, "same") == "fit: bounded (×1.009 from L = 24 to 64); theory: → 6.41"
+    assert law_label(s, "same", limit=False) == "fit: bounded (×1.009 from L = 24 to 64)"
     fig, caption = _check_agreement(s)
     line = _plotted(fig, s, "same", "--")  # the limit is drawn over the deeper half it describes, not from L = 1
     assert np.isnan(line[np.asarray(s.depths) < 24]).all() and np.allclose(line[np.asarray(s.depths) >= 24], 6.41,

@@ -88,10 +88,11 @@ def _growth(result) -> str:
     return "√L" if ndim == 1 else "L (√L per axis)" if ndim == 2 else f"L^{ndim / 2:g} (√L per axis)"
 
 
-def law_label(result, padding: str) -> str:
+def law_label(result, padding: str, limit: bool = True) -> str:
     """The legend's words for one padding's law, e.g. ``"exponential, ×3 per layer (= 3ᴸ for L ≤ 15)"``,
-    ``"≈√L, saturating at 20.7"``, ``"bounded → 2"``, ``"uniform (max = min)"`` or
-    ``"fit: power, exponent -0.12 (R² 0.971)"``."""
+    ``"≈√L, saturating at 20.7"``, ``"bounded → 2"``, ``"uniform (max = min)"``,
+    ``"fit: power, exponent -0.12 (R² 0.971)"`` or ``"fit: bounded (×0.983 from L = 33 to 64); theory: → 1.89"``
+    (a bounded fit where theory gives the limit; ``limit=False``: without it, for a text that gives it already)."""
     law = padding_law(result, padding)
     kind, p = law["kind"], law["params"]
     if kind == "uniform":
@@ -108,6 +109,10 @@ def law_label(result, padding: str) -> str:
         return "too few depths with an output to fit"
     if kind == "flat":  # the counts decide uniformity; say they are not only when they were looked at
         return "fit: ratio ≈ 1" + (", but the counts are not uniform" if padding in result.uniform else "")
+    if kind == "bounded" and padding in result.limits and "tail_change" in p:  # theory's limit, not the fit's last ratio
+        first, last = p["tail_depths"]
+        return (f"fit: bounded (×{p['tail_change']:.3f} from L = {first} to {last})"
+                + (f"; theory: → {result.limits[padding]:.3g}" if limit else ""))
     text = law_text(result.laws[padding])
     return text if kind == "irregular" else "fit: " + text
 
@@ -125,13 +130,13 @@ def _detail(result, padding, law) -> str:
     p, deepest = law["params"], _deepest(result, padding)
     at = f"{ratio_text(deepest[1])} at L = {deepest[0]}" if deepest else "no output at any depth"
     if law["source"] == "fit":
+        limit = result.limits.get(padding)
         fitted = (f"×{p['base']:.3g} per layer" if "base" in p else f"exponent {p['exponent']:.2f}"
-                  if "exponent" in p else f"→ {p['limit']:.3g}" if "limit" in p else "")
+                  if "exponent" in p else f"→ {p['limit']:.3g}" if "limit" in p and limit is None else "")
         how = (f"×{p['tail_change']:.3f} from L = {p['tail_depths'][0]} to {p['tail_depths'][1]}"
                if "tail_change" in p else f"R² {law['r2']:.3f}")
         if law["kind"] == "irregular":
             fitted = f"best fit {fitted}"
-        limit = getattr(result, "limits", {}).get(padding)
         towards = f"tending to {limit:.3g} as L → ∞ (theory)" if limit is not None else ""
         return ", ".join(x for x in (fitted, how, at, towards) if x)
     if law["kind"] == "exponential":

@@ -92,7 +92,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
         row = rows.get(p) or (rows["original"] if p == ev.graph.padding else None)
         said = law_words(law)
         if law.kind == "numeric" and measured is not None and p in measured.ratios:
-            said += f"; measured over L = {measured.depths[0]}…{measured.depths[-1]}: {law_label(measured, p)}"
+            said += (f"; measured over L = {measured.depths[0]}…{measured.depths[-1]}: "
+                     f"{law_label(measured, p, limit=False)}")
         laws[p] = {"kind": law.kind, "words": said, **(_variant(s, row) if row else {})}
     q1 = {"padding": ev.graph.padding, "ratio": s.ratio(ev.paths.summary), **own,
           "block": block, "k": k, "dilation": d, "n": n, "laws": laws, "unlike": _unlike(ev.graph, k, d),
