@@ -611,10 +611,13 @@ def _cmd_scaling(args, out, err) -> int:
         table.add_row(str(L), *cells)
     out.print(table)
     for p in paddings:
+        deep = result.limits.get(p)
         said = "uniform: max = min at every depth (exact counts)" if result.uniform.get(p) else \
-            f"fitted: {law_text(result.laws.get(p))}"
-        out.print(f"  {p:<10} {said}" + (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else ""),
-                  markup=False, highlight=False)
+            f"fitted: {law_text(result.laws.get(p), arrow=deep is None)}"
+        theory = (f"; theory: {result.theory_kind[p]}" if p in result.theory_kind else
+                  f"; theory: no closed form, tending to {deep:.3g} as L → ∞ (Perron vector)" if deep is not None
+                  else "")
+        out.print(f"  {p:<10} {said}{theory}", markup=False, highlight=False)
     return 0
 
 

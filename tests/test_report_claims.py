@@ -255,7 +255,7 @@ def test_fabricated_pool_and_law_claims_fail(page, tmp_path):
 def test_a_numeric_law_says_its_deep_limit_and_a_wrong_one_fails(page, tmp_path):
     """The question's 64-tap kernel has no closed form for same, reflect, replicate or symmetric padding; each
     law gives the limit its ratio tends to (the Perron vector of one layer's matrix), which the checker works
-    out apart from the theory (2**40 layers by squaring) and a fabricated number fails."""
+    out apart from the theory (numpy's eigenvector) and a fabricated number fails."""
     block = html.unescape(re.sub(r"<[^>]+>", "", verdict_block(page, SLUG)))
     for padding, limit in (("same", "6.41"), ("reflect", "1.89"), ("replicate", "0.0695"), ("symmetric", "0.946")):
         assert f"{padding}: no closed form (exact counts only), tending to {limit} as L → ∞" in block, padding
@@ -265,7 +265,7 @@ def test_a_numeric_law_says_its_deep_limit_and_a_wrong_one_fails(page, tmp_path)
     out = copy(page, tmp_path)
     text = (out / "index.html").read_text()
     (out / "index.html").write_text(text.replace("tending to 6.41 as L", "tending to 7.41 as L", 1))
-    assert any("same stack's ratio tends to 7.41, the ratio of 2**40 layers is 6.40749" in p
+    assert any("same stack's ratio tends to 7.41, its deep limit is 6.40749" in p
                for p in check_report(out))
 
 

@@ -157,7 +157,7 @@ def test_without_a_closed_form_the_law_is_a_labelled_fit_and_never_called_sqrt()
                                                      ("conv3/d2", (1, 32), ("same", "reflect"))])
 def test_a_fitted_law_says_the_limit_theory_gives_it(block, shape, paddings):
     """Where theory has no closed form, the caption gives the limit the ratio tends to: the product over the axes
-    of each axis's limit, worked out here apart from the theory (2**40 layers by squaring one layer's matrix); it is
+    of each axis's limit, worked out here apart from the theory (numpy's eigenvector of one layer's matrix); it is
     left out where one layer's matrix gives no single limit (dilated reflect: two classes that never meet)."""
     from edgewise.testing.claims import _deep_ratio
 

@@ -125,3 +125,16 @@ def test_cli_scaling_says_uniform_from_the_counts_not_the_fit(capsys):
         assert result.uniform[p]
         assert "uniform: max = min at every depth (exact counts)" in lines[p]
     assert not result.uniform["valid"] and lines["valid"].split()[1] == "fitted:"
+
+
+def test_cli_scaling_gives_theorys_limit_not_the_fits_last_ratio(capsys):
+    """conv64 on 256 samples: same and reflect have no closed form but a deep limit (6.41, 1.89); the line gives
+    it as theory's, and a bounded fit no longer says "→ 1.92" (its last ratio) beside it."""
+    assert main(["scaling", "conv64", "-i", "1x256", "--padding", "same,reflect,valid"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")}
+    result = scaling("conv64", "1:64", ("same", "reflect"), input_shape=(1, 256), progress=False)
+    for p in ("same", "reflect"):
+        assert f"theory: no closed form, tending to {result.limits[p]:.3g} as L → ∞ (Perron vector)" in lines[p]
+        assert "fitted: bounded (×" in lines[p] and "bounded →" not in lines[p]
+    assert result.limits["reflect"] == pytest.approx(1.8936, rel=1e-4)
+    assert lines["valid"].endswith("theory: exponential")

@@ -35,16 +35,18 @@ _THEORY_KINDS = {"exponential": "exponential", "sqrt-then-saturating": "sqrt", "
 MIN_FIT_R2 = 0.9
 
 
-def law_text(law: dict | None) -> str:
+def law_text(law: dict | None, arrow: bool = True) -> str:
     """A fitted law (``Scaling.laws[padding]``) in words: ``"exponential, ×2.98 per layer (R² 1.000)"``, ``"bounded
-    → 2 (×1.000 from L = 12 to 64)"`` (a bounded fit's tail is about flat, so its R² is no measure of it), or
+    → 2 (×1.000 from L = 12 to 64)"`` (a bounded fit's tail is about flat, so its R² is no measure of it; with
+    ``arrow=False`` no "→ 2": the last ratio is not a limit, for a text that gives theory's), or
     ``"no simple law (best fit: exponential, ×0.995 per layer, R² 0.187)"`` below :data:`MIN_FIT_R2`."""
     if not law:
         return "too few points to fit"
     kind, p, r2 = law["kind"], law["params"], law["r2"]
     if kind == "bounded" and "tail_change" in p:
         first, last = p["tail_depths"]
-        return f"bounded → {p['limit']:.3g} (×{p['tail_change']:.3f} from L = {first} to {last})"
+        towards = f" → {p['limit']:.3g}" if arrow else ""
+        return f"bounded{towards} (×{p['tail_change']:.3f} from L = {first} to {last})"
     core = {"exponential": lambda: f"exponential, ×{p['base']:.3g} per layer",
             "power": lambda: f"power, exponent {p['exponent']:.2f}",
             "bounded": lambda: f"bounded → {p['limit']:.3g}"}.get(kind)
@@ -109,11 +111,10 @@ def law_label(result, padding: str, limit: bool = True) -> str:
         return "too few depths with an output to fit"
     if kind == "flat":  # the counts decide uniformity; say they are not only when they were looked at
         return "fit: ratio ≈ 1" + (", but the counts are not uniform" if padding in result.uniform else "")
-    if kind == "bounded" and padding in result.limits and "tail_change" in p:  # theory's limit, not the fit's last ratio
-        first, last = p["tail_depths"]
-        return (f"fit: bounded (×{p['tail_change']:.3f} from L = {first} to {last})"
-                + (f"; theory: → {result.limits[padding]:.3g}" if limit else ""))
-    text = law_text(result.laws[padding])
+    deep = result.limits.get(padding)
+    text = law_text(result.laws[padding], arrow=deep is None)  # (a fit's last ratio is not theory's limit)
+    if kind == "bounded" and deep is not None and limit:
+        text += f"; theory: → {deep:.3g}"
     return text if kind == "irregular" else "fit: " + text
 
 
