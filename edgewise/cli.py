@@ -188,6 +188,10 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--remedies", metavar="A,B,...", help="comma-separated remedy names (default: all)")
     rm.add_argument("--inits", type=int, default=0, metavar="N",
                     help="also compare the expected squared gradient over N random initialisations (default 0: off)")
+    rm.add_argument("--amount", choices=("same", "keep", "full", "valid"),
+                    help="how much the padding modes (circular, reflect, replicate, symmetric, partial) pad: same "
+                         "((k-1)·d split, the default), keep (each layer's own amount: a model whose valid layers "
+                         "must keep their size, as Inception V3's, still runs), full or valid")
     rm.add_argument("--out", metavar="DIR", help="write remedies.png (map grid), remedy_comparison.json and the "
                                                  "maps as .npy into DIR")
     rm.set_defaults(handler=_cmd_remedies)
@@ -628,7 +632,8 @@ def _cmd_remedies(args, out, err) -> int:
     with _progress(err, "tracing the model…"):
         graph, module = _build_module(args, err)
     with _progress(err, "applying and measuring each remedy…"):
-        result = compare(module, graph.input_shape, chosen, n_inits=args.inits, norm_stats=_norm_stats(args))
+        result = compare(module, graph.input_shape, chosen, n_inits=args.inits, norm_stats=_norm_stats(args),
+                         amount=args.amount)
     result.model = graph.model_name
     if args.out:
         from .report import save_figure
@@ -660,6 +665,13 @@ def _cmd_remedies(args, out, err) -> int:
 
     norms = describe_norm_stats(graph)  # of the original; every variant is counted the same way
     out.print(Text(f"Normalisation: {norms}.", style="dim"))
+    from .facts import and_list
+
+    modes = [r["name"] for r in result.rows if "amount" in r]
+    if modes:
+        own = "each layer's own padding amount" if args.amount == "keep" else f"padding amount {args.amount!r}"
+        out.print(Text(f"{and_list(modes)}: {own} (--amount {args.amount}), in {'their' if len(modes) > 1 else 'its'} "
+                       "mode.", style="dim"))
     for m in rows.notes[1:]:
         out.print(Text(m, style="yellow"))
     return 0

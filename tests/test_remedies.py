@@ -517,3 +517,49 @@ def test_a_misfit_at_a_concatenation_names_it():
 
     with pytest.raises(EdgewiseError, match="a residual sum, a concatenation or a dense head"):
         apply(Skip(), "valid", input_shape=(1, 16, 16))
+
+
+class _Reduction(nn.Module):
+    """Inception's reduction block in small: a valid 3×3/2 convolution beside a 3×3/2 max pool, concatenated: the
+    branches agree in size only while the convolution pads nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.branch = nn.Conv2d(4, 4, 3, stride=2)
+        self.pool = nn.MaxPool2d(3, 2)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return torch.cat([self.branch(x), self.pool(x)], 1)
+
+
+def test_a_padding_mode_that_changes_a_valid_branch_suggests_keeping_each_layers_amount(tmp_path, capsys):
+    """'circular' pads by half a window by default: the valid branch grows and the concatenation fails. The message
+    says amount='keep' (each layer's own amount, in the mode) fits; compare and the command line take it."""
+    from edgewise.cli import main
+    from edgewise.remedies import compare
+
+    with pytest.raises(EdgewiseError, match=r"or pass amount='keep' \(edgewise remedies --amount keep\) for circular"):
+        apply(_Reduction(), "circular", input_shape=(1, 17, 17))
+    with pytest.raises(EdgewiseError) as e:  # (a remedy with no amount to keep gets no such hint)
+        apply(_Reduction(), "full", input_shape=(1, 17, 17))
+    assert "amount='keep'" not in str(e.value)
+    new = apply(_Reduction(), "circular", input_shape=(1, 17, 17), amount="keep")
+    assert [c["change"] for c in changes(new) if c["layer"] == "stem"] == ["padding (1, 1) zeros → circular"]
+    rows = {r["name"]: r for r in compare(_Reduction(), (1, 17, 17), ["circular", "full"], amount="keep").rows}
+    assert "error" not in rows["circular"] and rows["circular"]["amount"] == "keep"
+    assert "error" in rows["full"] and "amount" not in rows["full"]  # (full has no amount option)
+    source = tmp_path / "reduction.py"
+    source.write_text("import torch, torch.nn as nn\n\n" + __import__("inspect").getsource(_Reduction)
+                      + "\n\ndef make_model():\n    return _Reduction()\n")
+    assert main(["remedies", f"{source}:make_model", "-i", "1x17x17", "--remedies", "circular,reflect,global",
+                 "--amount", "keep", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "circular and reflect: each layer's own padding amount (--amount keep), in their mode." in out
+    assert "does not fit" not in out
+    from edgewise.testing.claims import check_remedies_output
+
+    assert check_remedies_output(out, tmp_path / "out") == []
+    wrong = out.replace("circular and reflect: each", "circular: each")
+    assert any("the --amount line names" in p for p in check_remedies_output(wrong, tmp_path / "out"))

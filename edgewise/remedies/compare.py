@@ -32,8 +32,9 @@ class Comparison(Result):
     layer, per axis), ``uneven_layers`` (layers that read their padding on one side only),
     ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
     ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, ``error`` when the remedy does
-    not fit this model, and ``unchanged`` when every layer it rewrote computes what it did (the row then
-    repeats the original's numbers).
+    not fit this model, ``unchanged`` when every layer it rewrote computes what it did (the row then
+    repeats the original's numbers), and ``amount`` for a padding mode measured with another amount than its
+    default (``compare(..., amount="keep")``).
     """
 
     model: str
@@ -136,7 +137,8 @@ def _trim() -> None:
 
 
 def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_inits: int = 0, seed: int = 0,
-            progress: bool = True, original=None, step=None, norm_stats: str = "ignore") -> Comparison:
+            progress: bool = True, original=None, step=None, norm_stats: str = "ignore",
+            amount: str | None = None) -> Comparison:
     """Apply each remedy to ``model`` and measure it beside the original.
 
     Args:
@@ -155,6 +157,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
             hook: ``"same (2/12)"``, ``"same (2/12), initialisations 8/32"``).
         norm_stats: whether normalisation statistics are connections in the path counts (see
             :func:`edgewise.trace`); recorded in the result.
+        amount: how much the padding modes pad (their ``amount`` option: ``"same"`` by default, ``"keep"`` each
+            layer's own amount, ``"full"``, ``"valid"``); the other remedies have no such option.
 
     Returns:
         :class:`Comparison`; a remedy that does not fit the model (e.g. ``valid`` shrinking a
@@ -194,7 +198,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
         for i, name in enumerate(tqdm(chosen, desc="remedies", disable=None if progress else True, leave=False)):
             on_chunk = hook(f"{name} ({i + 2}/{len(chosen) + 1})")
             try:
-                variant = apply(module, name, input_shape=shape)
+                own = {"amount": amount} if amount is not None and "amount" in get(name).options else {}
+                variant = apply(module, name, input_shape=shape, **own)
                 if n_inits and _own_tensors(variant, module):  # (global's passes need the memory more)
                     store.close()
                 if all(c["unchanged"] for c in changes(variant)[len(changes(module)):]):
@@ -205,12 +210,12 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
                                          norm_stats=norm_stats)
                 del variant
             except EdgewiseError as e:
-                rows.append({"name": name, "error": str(e).splitlines()[0]})
+                rows.append({"name": name, "error": str(e).splitlines()[0], **own})
                 continue
             finally:
                 if large:  # the rewritten model and its passes go before the next one is built
                     gc.collect()
                     _trim()
-            rows.append(row)
+            rows.append({**row, **own})
             maps[name], sens[name] = log10, s
     return Comparison(describe(model), shape, rows, maps, sens if n_inits else {}, norm_stats)

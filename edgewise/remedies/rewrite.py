@@ -73,10 +73,11 @@ def _check_options(remedy, options: dict) -> dict:
     return {k: options.get(k, v[0]) for k, v in remedy.options.items()}
 
 
-def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
+def _probe(model: nn.Module, shape, remedy: str, name: str, keep: bool = False) -> None:
     """Run the rewritten model once (eval mode, no grad: no statistics move) to check that shapes still fit; the
     pass measures its cost too (:func:`edgewise.limits.forward_costs` remembers it for the comparison). Where it
-    does not fit, a second pass finds the last sliding window it entered, for the message."""
+    does not fit, a second pass finds the last sliding window it entered, for the message (``keep``: it may suggest
+    ``amount='keep'``)."""
     try:
         forward_costs(model, shape)
         return
@@ -93,14 +94,15 @@ def _probe(model: nn.Module, shape, remedy: str, name: str) -> None:
     except EdgewiseError:
         raise
     except Exception as e:
-        raise EdgewiseError(_misfit(remedy, name, shape, entered[-1] if entered else None, e)) from e
+        raise EdgewiseError(_misfit(remedy, name, shape, entered[-1] if entered else None, e, keep)) from e
     finally:
         for h in handles:
             h.remove()
 
 
-def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
-    """One plain sentence for a remedy whose model no longer runs: which layer, what size, why."""
+def _misfit(remedy: str, name: str, shape, last, error: Exception, keep: bool = False) -> str:
+    """One plain sentence for a remedy whose model no longer runs: which layer, what size, why; with ``keep``, that
+    a padding mode may keep each layer's own amount (the size then stays)."""
     unit = "samples" if len(shape) == 2 else "px"
     size = "×".join(map(str, shape[1:]))
     head = f"remedy {remedy!r} does not fit {name} on the {size}-{unit[:-1] if unit == 'samples' else 'px'} input"
@@ -115,8 +117,11 @@ def _misfit(remedy: str, name: str, shape, last, error: Exception) -> str:
             what = "-tap kernel" if isinstance(mod, nn.modules.conv._ConvNd) else " window"
             return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
                     f"less than its {'×'.join(map(str, extent))}{what}")
+        also = (f"; or pass amount='keep' (edgewise remedies --amount keep) for {remedy} padding of each layer's "
+                "own amount (the unpadded ones then keep their edge)") if keep else ""
         return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
-                "(a residual sum, a concatenation or a dense head); use a size-keeping remedy or pass layers=[...]")
+                "(a residual sum, a concatenation or a dense head); use a size-keeping remedy or pass layers=[...]"
+                + also)
     return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
@@ -207,7 +212,8 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
     new.remedy_changes = list(getattr(model, "remedy_changes", [])) + records
     shape = options.get("input_shape") or getattr(model, "input_shape", None)
     if shape is not None:  # (last: the cost it measures is remembered for the finished model)
-        _probe(new, parse_shape(shape), entry.name, name)
+        keep = "amount" in own and own["amount"] != "keep"  # (a padding mode may keep each layer's own amount)
+        _probe(new, parse_shape(shape), entry.name, name, keep)
     return new
 
 

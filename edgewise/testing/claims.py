@@ -439,10 +439,19 @@ def _text_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
 
 def check_remedies_output(text: str, out) -> list[str]:
     """Every problem found in what ``edgewise remedies … --out OUT`` printed (``text``) against what it saved in
-    ``out``: the table (:func:`check_remedy_table`) and the notes on unread anchor points."""
+    ``out``: the table (:func:`check_remedy_table`), the notes on unread anchor points, and the line naming the
+    padding modes measured with another amount (``--amount``)."""
     out, problems = Path(out), []
     for headers, cells in _text_tables(text):
         problems += check_remedy_table(headers, cells, out, "remedy_comparison")
+    rows = json.loads((out / "remedy_comparison.json").read_text())["rows"]
+    amounts = {r["name"]: r["amount"] for r in rows if "amount" in r}
+    said = {}
+    for names, amount in re.findall(r"^(.+?): (?:each layer's own padding amount|padding amount '\w+') "
+                                    r"\(--amount (\w+)\)", text, re.M):
+        said.update((name, amount) for name in re.split(r", | and ", names))
+    if said != amounts:
+        problems.append(f"the --amount line names {said or 'nothing'}, the saved rows were measured with {amounts}")
     return problems + check_anchor_notes(text, out, "remedy_comparison")
 
 
