@@ -563,3 +563,56 @@ def test_a_padding_mode_that_changes_a_valid_branch_suggests_keeping_each_layers
     assert check_remedies_output(out, tmp_path / "out") == []
     wrong = out.replace("circular and reflect: each", "circular: each")
     assert any("the --amount line names" in p for p in check_remedies_output(wrong, tmp_path / "out"))
+
+
+class _FunctionalPool(nn.Module):
+    """Inception's branch pool: ``F.avg_pool2d(x, 3, 1, 1)`` called in forward, beside a module max pool."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.pool(self.a(x))
+        return self.b(torch.nn.functional.avg_pool2d(x, 3, 1, 1))
+
+
+def test_pools_a_rewrite_cannot_reach_are_named_and_the_checkers_read_them_back(tmp_path, capsys):
+    """circular pads the module max pool too, but not the average pool forward calls as a function: the row lists
+    it, the command line and the report say so under the table, and the checkers hold each note to the saved rows
+    (a wrong count fails, and a missing note fails)."""
+    from edgewise import trace
+    from edgewise.cli import main
+    from edgewise.remedies import compare
+    from edgewise.remedies.compare import edge_pools
+    from edgewise.report.builder import build
+    from edgewise.testing.claims import check_edge_pool_notes, check_remedies_output, check_report
+
+    assert edge_pools(trace(_FunctionalPool(), (1, 16, 16))) == ["pool", "avg_pool2d"]  # the original: both
+    rows = {r["name"]: r for r in compare(_FunctionalPool(), (1, 16, 16), ["circular", "partial", "global"]).rows}
+    assert rows["circular"]["edge_pools"] == ["avg_pool2d"]  # (its max pool now reads circularly)
+    assert "edge_pools" not in rows["partial"] and "edge_pools" not in rows["global"]  # (no pools option)
+    source = tmp_path / "pools.py"
+    source.write_text("import torch, torch.nn as nn\n\n" + __import__("inspect").getsource(_FunctionalPool)
+                      + "\n\ndef make_model():\n    return _FunctionalPool()\n")
+    assert main(["remedies", f"{source}:make_model", "-i", "1x16x16", "--remedies", "circular,reflect",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    said = ("circular and reflect: 1 pool still reads −∞ or zeros past the input (avg_pool2d), which their rewrite "
+            "of modules cannot reach")
+    assert said in out and check_remedies_output(out, tmp_path / "out") == []
+    saved = [{"name": "circular", "edge_pools": ["avg_pool2d"]}, {"name": "reflect", "edge_pools": ["avg_pool2d"]}]
+    assert any("saved row has 1" in p for p in check_edge_pool_notes(out.replace(": 1 pool still", ": 2 pools still"),
+                                                                      saved))
+    assert any("no note says so" in p for p in check_edge_pool_notes(out.replace(said, ""), saved))
+    model = _FunctionalPool()
+    model.reference = "functional pool"
+    page = tmp_path / "page"
+    build([model], [(1, 16, 16)], out=page, n_inits=2, remedy_inits=0, progress=False)
+    text = (page / "index.html").read_text()
+    assert "1 pool still reads −∞ or zeros past the input (avg_pool2d)" in text
+    assert check_report(page) == []
+    (page / "index.html").write_text(text.replace(": 1 pool still reads", ": 3 pools still read"))
+    assert any("leaves 3 pools reading past the input" in p for p in check_report(page))

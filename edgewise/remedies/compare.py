@@ -33,8 +33,9 @@ class Comparison(Result):
     ``parameters`` and ``multiply_adds`` (absolute and relative to the original), ``changed_layers``,
     ``output_shape``, ``sensitivity_center_*_ratio`` with ``n_inits``, ``error`` when the remedy does
     not fit this model, ``unchanged`` when every layer it rewrote computes what it did (the row then
-    repeats the original's numbers), and ``amount`` for a padding mode measured with another amount than its
-    default (``compare(..., amount="keep")``).
+    repeats the original's numbers), ``amount`` for a padding mode measured with another amount than its
+    default (``compare(..., amount="keep")``), and ``edge_pools`` for a padding mode that pads pools too: the pools
+    that still read −∞ or zeros past the input (:func:`edge_pools`).
     """
 
     model: str
@@ -100,6 +101,24 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
             if k in result.summary and (k == "center_edge_ratio" or len(shape) == 3):
                 row[f"sensitivity_{k}"] = result.summary[k]
     return row, p.log10, sens
+
+
+def edge_pools(graph) -> list[str]:
+    """The pools of ``graph`` that read −∞ or zeros past their input along some axis: a zero-mode window that pads,
+    or whose last window (``ceil_mode``) runs past the input. After a padding mode's rewrite, the pools it could not
+    reach: those a model's forward calls as functions (``F.avg_pool2d``), and those that return indices."""
+    from .._axis import Window
+
+    out = []
+    for nd in graph:
+        if nd.kind != "pool" or nd.is_padding:
+            continue
+        for a, n_in, n_out in zip(nd.axes, *graph.grid(nd.name)):
+            if type(a) is Window and a.mode == "zeros" and a.kernel > 1 and (
+                    any(a.pad) or (n_out - 1) * a.stride + a.extent > n_in):
+                out.append(nd.name)
+                break
+    return out
 
 
 def _reusable(measured, n_inits: int, seed: int) -> bool:
@@ -208,6 +227,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
                     row, log10, s = _row(name, variant, shape, base, n_inits, seed, on_chunk=on_chunk,
                                          disposable=True,  # the rewritten copy is ours to reinitialise
                                          norm_stats=norm_stats)
+                    if "pools" in get(name).options:  # (a mode that pads pools too: those it could not reach)
+                        row["edge_pools"] = edge_pools(trace(variant, shape, norm_stats=norm_stats))
                 del variant
             except EdgewiseError as e:
                 rows.append({"name": name, "error": str(e).splitlines()[0], **own})

@@ -175,5 +175,24 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
              + (f" original: the model as given ({padding} padding)." if padding else ""),
              *unread_anchor_notes([r for r in order if "error" not in r and not r.get("unchanged")], where,
-                                  2 if sens else 1), *same, *misfits]
+                                  2 if sens else 1), *same, *_edge_pool_notes(order), *misfits]
     return Rows(headers, rows, notes, flagged)
+
+
+def _edge_pool_notes(rows: list[dict]) -> list[str]:
+    """One sentence per set of padding modes that left the same pools reading −∞ or zeros past the input."""
+    from ..facts import and_list
+
+    groups: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r.get("edge_pools"):
+            groups.setdefault(tuple(r["edge_pools"]), []).append(r["name"])
+    notes = []
+    for pools, names in groups.items():
+        shown = and_list(list(pools)) if len(pools) <= 4 else f"{', '.join(pools[:3])} and {len(pools) - 3} more"
+        one = len(names) == 1
+        notes.append(f"{and_list(names)}: {len(pools)} pool{'s' * (len(pools) != 1)} still read{'s' * (len(pools) == 1)} "
+                     f"−∞ or zeros past the input ({shown}), which {'its' if one else 'their'} rewrite of modules "
+                     "cannot reach: pools that forward calls as functions, or that return indices; as modules "
+                     "(nn.AvgPool2d, nn.MaxPool2d) they would read the mode too.")
+    return notes

@@ -452,7 +452,30 @@ def check_remedies_output(text: str, out) -> list[str]:
         said.update((name, amount) for name in re.split(r", | and ", names))
     if said != amounts:
         problems.append(f"the --amount line names {said or 'nothing'}, the saved rows were measured with {amounts}")
-    return problems + check_anchor_notes(text, out, "remedy_comparison")
+    return problems + check_anchor_notes(text, out, "remedy_comparison") + check_edge_pool_notes(text, rows)
+
+
+_EDGE_POOLS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (\d+) pools? still reads? −∞ or zeros past the input "
+                         r"\(([^()]*)\)")
+
+
+def check_edge_pool_notes(text: str, rows: list[dict]) -> list[str]:
+    """Problems with the notes on pools a padding mode could not reach (plain ``text``) against the comparison's
+    saved ``rows``: each named variant has that many such pools, the first of them named, and every variant with
+    some has a note."""
+    problems, said = [], set()
+    pools = {r["name"]: r.get("edge_pools") or [] for r in rows}
+    for names, count, shown in _EDGE_POOLS.findall(text):
+        listed = [p for p in re.split(r", | and ", shown) if not re.fullmatch(r"\d+ more", p)]
+        for name in re.split(r", | and ", names):
+            said.add(name)
+            truth = pools.get(name, [])
+            if int(count) != len(truth) or truth[:len(listed)] != listed:
+                problems.append(f"a note says {name} leaves {count} pools reading past the input ({shown}); its "
+                                f"saved row has {len(truth)}: {truth}")
+    problems += [f"{name} leaves pools reading past the input ({truth}), but no note says so"
+                 for name, truth in pools.items() if truth and name not in said]
+    return problems
 
 
 def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
@@ -493,7 +516,10 @@ def check_report(out) -> list[str]:
         problems += check_captions(html.unescape(" ".join(ids)), slug_dir)
         tables = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-(?:remedies|padding-modes)">.*?</figure>(.*?)'
                             r'(?=<figure|<h3>|</section>)', page, re.S)
-        problems += check_anchor_notes(html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables))), slug_dir)
+        notes = html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables)))
+        problems += check_anchor_notes(notes, slug_dir)
+        problems += [f"{slug_dir.name}: {p}" for p in check_edge_pool_notes(
+            re.sub(r"\s+", " ", notes), json.loads((slug_dir / "remedies.json").read_text()).get("rows", []))]
         for headers, cells in _html_tables(" ".join(tables)):
             problems += check_remedy_table(headers, cells, slug_dir)
     return problems
