@@ -601,7 +601,7 @@ def test_pools_a_rewrite_cannot_reach_are_named_and_the_checkers_read_them_back(
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     said = ("circular and reflect: 1 pool still reads −∞ or zeros past the input (avg_pool2d), which their rewrite "
-            "of modules cannot reach")
+            "cannot reach: 1 called as function in forward")
     assert said in out and check_remedies_output(out, tmp_path / "out") == []
     saved = [{"name": "circular", "edge_pools": ["avg_pool2d"]}, {"name": "reflect", "edge_pools": ["avg_pool2d"]}]
     assert any("saved row has 1" in p for p in check_edge_pool_notes(out.replace(": 1 pool still", ": 2 pools still"),
@@ -616,3 +616,19 @@ def test_pools_a_rewrite_cannot_reach_are_named_and_the_checkers_read_them_back(
     assert check_report(page) == []
     (page / "index.html").write_text(text.replace(": 1 pool still reads", ": 3 pools still read"))
     assert any("leaves 3 pools reading past the input" in p for p in check_report(page))
+
+
+def test_the_note_on_unreached_pools_says_what_each_is():
+    """A function's name has a dot, a layer's class none: the note counts the calls and names the classes."""
+    from edgewise.report.tables import _edge_pool_notes
+
+    rows = [{"name": "circular", "edge_pools": ["avg_pool2d", "avg_pool2d_1", "stem.pool"],
+             "edge_pool_ops": ["torch._C._nn.avg_pool2d", "F.avg_pool2d", "MaxPool2dSame"]},
+            {"name": "reflect", "edge_pools": ["stem.pool"], "edge_pool_ops": ["MaxPool2dSame"]}]
+    first, second = _edge_pool_notes(rows)
+    assert first == ("circular: 3 pools still read −∞ or zeros past the input (avg_pool2d, avg_pool2d_1 and "
+                     "stem.pool), which its rewrite cannot reach: 2 called as functions in forward (as modules they "
+                     "would read the mode too); layers of a class it does not rewrite (MaxPool2dSame: its own "
+                     "padding, or indices returned).")
+    assert second.startswith("reflect: 1 pool still reads −∞ or zeros past the input (stem.pool), which its rewrite "
+                             "cannot reach: layers of a class it does not rewrite (MaxPool2dSame")

@@ -35,7 +35,8 @@ class Comparison(Result):
     not fit this model, ``unchanged`` when every layer it rewrote computes what it did (the row then
     repeats the original's numbers), ``amount`` for a padding mode measured with another amount than its
     default (``compare(..., amount="keep")``), and ``edge_pools`` for a padding mode that pads pools too: the pools
-    that still read −∞ or zeros past the input (:func:`edge_pools`).
+    that still read −∞ or zeros past the input (:func:`edge_pools`), with what each is (``edge_pool_ops``: a
+    function's name, ``F.max_pool2d``, or a layer's class).
     """
 
     model: str
@@ -228,7 +229,9 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
                                          disposable=True,  # the rewritten copy is ours to reinitialise
                                          norm_stats=norm_stats)
                     if "pools" in get(name).options:  # (a mode that pads pools too: those it could not reach)
-                        row["edge_pools"] = edge_pools(trace(variant, shape, norm_stats=norm_stats))
+                        g = trace(variant, shape, norm_stats=norm_stats)
+                        row["edge_pools"] = edge_pools(g)
+                        row["edge_pool_ops"] = [g[n].op for n in row["edge_pools"]]
                 del variant
             except EdgewiseError as e:
                 rows.append({"name": name, "error": str(e).splitlines()[0], **own})

@@ -186,13 +186,17 @@ def _edge_pool_notes(rows: list[dict]) -> list[str]:
     groups: dict[tuple, list[str]] = {}
     for r in rows:
         if r.get("edge_pools"):
-            groups.setdefault(tuple(r["edge_pools"]), []).append(r["name"])
+            groups.setdefault((tuple(r["edge_pools"]), tuple(r.get("edge_pool_ops", ()))), []).append(r["name"])
     notes = []
-    for pools, names in groups.items():
+    for (pools, ops), names in groups.items():
         shown = and_list(list(pools)) if len(pools) <= 4 else f"{', '.join(pools[:3])} and {len(pools) - 3} more"
-        one = len(names) == 1
+        calls = sum("." in op for op in ops)  # (a function's qualified name; a layer's class has no dot)
+        layers = sorted({op for op in ops if "." not in op})
+        why = ([f"{calls} called as function{'s' * (calls != 1)} in forward (as modules they would read the mode too)"]
+               if calls else []) \
+            + ([f"layers of a class it does not rewrite ({and_list(layers)}: its own padding, or indices returned)"]
+               if layers else [])
         notes.append(f"{and_list(names)}: {len(pools)} pool{'s' * (len(pools) != 1)} still read{'s' * (len(pools) == 1)} "
-                     f"−∞ or zeros past the input ({shown}), which {'its' if one else 'their'} rewrite of modules "
-                     "cannot reach: pools that forward calls as functions, or that return indices; as modules "
-                     "(nn.AvgPool2d, nn.MaxPool2d) they would read the mode too.")
+                     f"−∞ or zeros past the input ({shown}), which {'its' if len(names) == 1 else 'their'} rewrite "
+                     f"cannot reach: {'; '.join(why)}.")
     return notes
