@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--remedies", metavar="A,B,...", help="comma-separated remedy names (default: all)")
     rm.add_argument("--inits", type=int, default=0, metavar="N",
                     help="also compare the expected squared gradient over N random initialisations (default 0: off)")
-    rm.add_argument("--amount", choices=("same", "keep", "full", "valid"),
+    rm.add_argument("--amount", choices=("same", "keep", "full", "valid"),  # (edgewise.remedies.transforms.AMOUNTS)
                     help="how much the padding modes (circular, reflect, replicate, symmetric, partial) pad: same "
                          "((k-1)·d split, the default), keep (each layer's own amount: a model whose valid layers "
                          "must keep their size, as Inception V3's, still runs), full or valid")

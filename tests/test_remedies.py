@@ -542,6 +542,14 @@ def test_a_padding_mode_that_changes_a_valid_branch_suggests_keeping_each_layers
 
     with pytest.raises(EdgewiseError, match=r"or pass amount='keep' \(edgewise remedies --amount keep\) for circular"):
         apply(_Reduction(), "circular", input_shape=(1, 17, 17))
+    with pytest.raises(EdgewiseError, match="amount='half': choose"):  # said once, not as every padding row's misfit
+        compare(_Reduction(), (1, 17, 17), ["circular"], amount="half")
+    from edgewise.cli import _parser
+    from edgewise.remedies.transforms import AMOUNTS
+
+    action = next(a for a in _parser()._subparsers._group_actions[0].choices["remedies"]._actions
+                  if a.dest == "amount")
+    assert set(action.choices) == set(AMOUNTS)
     with pytest.raises(EdgewiseError) as e:  # (a remedy with no amount to keep gets no such hint)
         apply(_Reduction(), "full", input_shape=(1, 17, 17))
     assert "amount='keep'" not in str(e.value)

@@ -19,6 +19,7 @@ from ..pathways import pathways
 from ..results import Result
 from .registry import get, names
 from .rewrite import apply, changes
+from .transforms import check_amount
 
 __all__ = ["compare", "Comparison", "multiply_adds"]
 
@@ -107,7 +108,8 @@ def _row(name: str, module: nn.Module, shape, base: dict | None, n_inits: int,
 def edge_pools(graph) -> list[str]:
     """The pools of ``graph`` that read −∞ or zeros past their input along some axis: a zero-mode window that pads,
     or whose last window (``ceil_mode``) runs past the input. After a padding mode's rewrite, the pools it could not
-    reach: those a model's forward calls as functions (``F.avg_pool2d``), and those that return indices."""
+    reach: those a model's forward calls as functions (``F.avg_pool2d``), and pool layers of a class it does not
+    rewrite (timm's ``MaxPool2dSame``, a pool that returns indices)."""
     from .._axis import Window
 
     out = []
@@ -191,6 +193,8 @@ def compare(model, input_shape=None, remedies=None, *, padding: str = "same", n_
     if input_shape is None:
         raise EdgewiseError("compare needs input_shape (C×L or C×H×W, e.g. (3, 224, 224))")
     shape = parse_shape(input_shape)
+    if amount is not None:
+        check_amount(amount)
     chosen = [get(r).name for r in remedies] if remedies is not None else names()  # get: names the valid ones
     module = load(model, shape, padding=padding)
     from tqdm.auto import tqdm

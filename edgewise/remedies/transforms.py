@@ -74,11 +74,19 @@ def _init_new(layer: nn.Module, tensor: torch.Tensor, zero_init: bool, seed: int
             tensor.copy_(torch.rand(tensor.shape, generator=g, dtype=torch.float64).mul_(2 * bound).sub_(bound))
 
 
+#: how much a padding mode pads: half a window, a whole one, none, or each layer's own amount
+AMOUNTS = ("same", "full", "valid", "keep")
+
+
+def check_amount(amount: str) -> None:
+    if amount not in AMOUNTS:
+        raise EdgewiseError(f"amount={amount!r}: choose 'same', 'full', 'valid' or 'keep' (the layer's own padding)")
+
+
 def _amounts(conv: nn.Module, amount: str, current) -> tuple[tuple[int, int], ...]:
+    check_amount(amount)
     if amount == "keep":
         return current
-    if amount not in ("valid", "same", "full"):
-        raise EdgewiseError(f"amount={amount!r}: choose 'same', 'full', 'valid' or 'keep' (the layer's own padding)")
     return conv_pads(amount, tuple(conv.kernel_size), conv.dilation)
 
 
