@@ -540,7 +540,8 @@ def test_a_padding_mode_that_changes_a_valid_branch_suggests_keeping_each_layers
     from edgewise.cli import main
     from edgewise.remedies import compare
 
-    with pytest.raises(EdgewiseError, match=r"or pass amount='keep' \(edgewise remedies --amount keep\) for circular"):
+    hint = r"or pass amount='keep' \(edgewise remedies --amount keep\) to pad each layer by its own amount in this mode"
+    with pytest.raises(EdgewiseError, match=hint):
         apply(_Reduction(), "circular", input_shape=(1, 17, 17))
     with pytest.raises(EdgewiseError, match="amount='half': choose"):  # said once, not as every padding row's misfit
         compare(_Reduction(), (1, 17, 17), ["circular"], amount="half")

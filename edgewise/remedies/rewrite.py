@@ -117,8 +117,8 @@ def _misfit(remedy: str, name: str, shape, last, error: Exception, keep: bool = 
             what = "-tap kernel" if isinstance(mod, nn.modules.conv._ConvNd) else " window"
             return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
                     f"less than its {'×'.join(map(str, extent))}{what}")
-        also = (f"; or pass amount='keep' (edgewise remedies --amount keep) for {remedy} padding of each layer's "
-                "own amount (the unpadded ones then keep their edge)") if keep else ""
+        also = ("; or pass amount='keep' (edgewise remedies --amount keep) to pad each layer by its own amount in "
+                "this mode (the unpadded ones then keep their edge)") if keep else ""
         return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
                 "(a residual sum, a concatenation or a dense head); use a size-keeping remedy or pass layers=[...]"
                 + also)
