@@ -44,6 +44,10 @@ def add_parser(sub, common, fmt, wrap) -> None:
     rp.add_argument("--seeds", type=int, default=3, metavar="N", help="experiment seeds (default 3)")
     rp.add_argument("--inits", type=int, default=32, metavar="N",
                     help="random initialisations for the Monte-Carlo sensitivity (default 32)")
+    rp.add_argument("--amount", choices=("same", "keep", "full", "valid"),  # (edgewise.remedies.transforms.AMOUNTS)
+                    help="how much the padding-mode remedies pad: same (half a window, the default), keep (each "
+                         "layer's own amount: for a model whose valid layers must keep their size, as Inception "
+                         "V3's), full or valid")
     rp.add_argument("--remedy-inits", type=int, default=None, metavar="N",
                     help="initialisations per remedy for its sensitivity (default: --inits; 0: path counts only)")
     rp.add_argument("--trained", action="store_true",
@@ -95,7 +99,7 @@ def _cmd_report(args, out, err) -> int:
                    remedy_inits=args.remedy_inits, seed=args.seed, padding=args.padding, size=args.size,
                    seeds=args.seeds, trained_weights=True if args.trained else None,
                    progress=not (args.no_progress or args.json), force=args.force, norm_stats=args.norm_stats,
-                   probe=args.probe)
+                   probe=args.probe, amount=args.amount)
     if args.json:
         emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
                    "files": [str(p) for p in result.files]})

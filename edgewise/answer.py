@@ -134,10 +134,11 @@ class Evidence:
 
 def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0,
-           step=None, norm_stats: str = "ignore") -> Evidence:
+           step=None, norm_stats: str = "ignore", amount: str | None = None) -> Evidence:
     """Run the engines :func:`answer` quotes (arguments as there; ``remedy_inits``: Monte-Carlo
     initialisations per remedy in the comparison, 0 for path counts only; ``step(text)``: called as each
-    part starts, and during the long ones, with what is being computed, e.g. ``"sensitivity 8/32"``)."""
+    part starts, and during the long ones, with what is being computed, e.g. ``"sensitivity 8/32"``; ``amount``:
+    how much the padding-mode remedies pad, :func:`edgewise.remedies.compare`)."""
     if model is None:
         model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
     if input_shape is None:
@@ -170,7 +171,7 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
         # every remedy that fits this model; its own padding as a "remedy" is the original itself (not measured)
         comparison = compare(module, shape, [r for r in names() if r != graph.padding], n_inits=remedy_inits,
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
-                             norm_stats=norm_stats)
+                             norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
                     _theory_for(module, shape), n_inits, seed)
 

@@ -665,13 +665,6 @@ def _cmd_remedies(args, out, err) -> int:
 
     norms = describe_norm_stats(graph)  # of the original; every variant is counted the same way
     out.print(Text(f"Normalisation: {norms}.", style="dim"))
-    from .facts import and_list
-
-    modes = [r["name"] for r in result.rows if "amount" in r]
-    if modes:
-        own = "each layer's own padding amount" if args.amount == "keep" else f"padding amount {args.amount!r}"
-        out.print(Text(f"{and_list(modes)}: {own} (--amount {args.amount}), in {'their' if len(modes) > 1 else 'its'} "
-                       "mode.", style="dim"))
     for m in rows.notes[1:]:
         out.print(Text(m, style="yellow"))
     return 0

@@ -1,6 +1,8 @@
 """Remedies: every registry entry against a naive numpy reference, and rewrites of real models."""
 
 import copy
+import json
+import re
 import hashlib
 import itertools
 
@@ -641,3 +643,28 @@ def test_the_note_on_unreached_pools_says_what_each_is():
                      "padding, or indices returned).")
     assert second.startswith("reflect: 1 pool still reads −∞ or zeros past the input (stem.pool), which its rewrite "
                              "cannot reach: layers of a class it does not rewrite (MaxPool2dSame")
+
+
+def test_a_report_with_each_layers_own_amount_measures_inception_like_nets_and_says_so(tmp_path, capsys):
+    """`edgewise report --amount keep`: the padding modes fit the reduction block, the page's remedy table says which
+    rows kept each layer's amount, the config records it, and the checker holds the line to the saved rows."""
+    from edgewise.cli import main
+    from edgewise.testing.claims import check_report
+
+    source = tmp_path / "reduction.py"
+    source.write_text("import torch, torch.nn as nn\n\n" + __import__("inspect").getsource(_Reduction)
+                      + "\n\ndef make_model():\n    return _Reduction()\n")
+    page = tmp_path / "page"
+    assert main(["report", f"{source}:make_model", "-i", "1x17x17", "--inits", "2", "--remedy-inits", "0",
+                 "--amount", "keep", "--out", str(page), "--no-progress"]) == 0
+    capsys.readouterr()
+    text = __import__("html").unescape((page / "index.html").read_text())
+    lines = re.findall(r"([\w ,]+): each layer's own padding amount \(--amount keep\), in their mode\.", text)
+    named = [set(re.split(r", | and ", names)) for names in lines]  # (one per remedy table, in its rank order)
+    assert {"circular", "reflect", "replicate", "symmetric", "partial"} in named, named
+    assert "circular does not fit" not in text and "does not fit — circular" not in text
+    assert json.loads((page / "report.json").read_text())["config"]["amount"] == "keep"
+    assert check_report(page) == []
+    raw = (page / "index.html").read_text()
+    (page / "index.html").write_text(re.sub(r"circular, (?=[\w ,]+: each layer&#x27;s own padding amount)", "", raw))
+    assert any("the --amount line names" in p for p in check_report(page))

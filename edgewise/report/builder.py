@@ -209,7 +209,7 @@ class _Progress:
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
           n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
           seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False,
-          norm_stats: str = "ignore", probe: bool | None = None) -> Report:
+          norm_stats: str = "ignore", probe: bool | None = None, amount: str | None = None) -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
     Args:
@@ -225,6 +225,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         trained_weights: say the models' weights are trained (default: guessed from the reference).
         norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`);
             the path map's caption says which, and over which layers.
+        amount: how much the padding-mode remedies pad (``"keep"``: each layer's own amount, for a model whose
+            valid layers must keep their size; see :func:`edgewise.remedies.compare`); default: half a window.
         probe: add section 8, what trained networks learned about position (:mod:`edgewise.probe`: spatial bias,
             blind spots, padding-aware units, position readout, perturbation) on the models with trained weights,
             or on the packaged EfficientNet-Lite0 when none is trained. Default: on for reports on trained models;
@@ -247,6 +249,10 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
 
     start = time.perf_counter()
     _check(n_inits, n_inits if remedy_inits is None else remedy_inits, padding, size, seeds)
+    if amount is not None:
+        from ..remedies.transforms import check_amount
+
+        check_amount(amount)
     check_norm_stats(norm_stats)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
     acts, flops = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
@@ -259,12 +265,12 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
                       trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe,
-                      default_page=models is None, flops=flops)
+                      default_page=models is None, flops=flops, amount=amount)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
            padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False,
-           default_page=False, flops=None) -> Report:
+           default_page=False, flops=None, amount=None) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out, render=Renderer(worth_a_worker()))
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
@@ -273,6 +279,8 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
               "edgewise": __version__}
     if capped:
         config["remedy_inits_capped"] = capped
+    if amount is not None:
+        config["amount"] = amount
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0) + (1 if probe else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
@@ -295,7 +303,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 bar.label(f"measuring {name} — {text}", f"measuring {name} — {_COUNTER.sub('', text)}")
 
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
-                        name=name, step=step, norm_stats=norm_stats)
+                        name=name, step=step, norm_stats=norm_stats, amount=amount)
             is_trained = _is_trained(model) if trained_weights is None else trained_weights
             key = name if names.count(name) == 1 else f"{name}, input {'x'.join(map(str, shape))}"
             s = subjects[i] = sections.Subject(ev, idents[i], is_trained, answer_figures(ev), key)

@@ -175,8 +175,25 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
              + (f" original: the model as given ({padding} padding)." if padding else ""),
              *unread_anchor_notes([r for r in order if "error" not in r and not r.get("unchanged")], where,
-                                  2 if sens else 1), *same, *_edge_pool_notes(order), *misfits]
+                                  2 if sens else 1), *same, *_amount_notes(order), *_edge_pool_notes(order),
+             *misfits]
     return Rows(headers, rows, notes, flagged)
+
+
+def _amount_notes(rows: list[dict]) -> list[str]:
+    """"circular and reflect: each layer's own padding amount (--amount keep), in their mode." for the padding modes
+    measured with another amount than their default."""
+    from ..facts import and_list
+
+    by_amount: dict[str, list[str]] = {}
+    for r in rows:
+        if "amount" in r:
+            by_amount.setdefault(r["amount"], []).append(r["name"])
+    notes = []
+    for amount, names in by_amount.items():
+        how = "each layer's own padding amount" if amount == "keep" else f"padding amount {amount!r}"
+        notes.append(f"{and_list(names)}: {how} (--amount {amount}), in {'their' if len(names) > 1 else 'its'} mode.")
+    return notes
 
 
 def _edge_pool_notes(rows: list[dict]) -> list[str]:

@@ -445,14 +445,22 @@ def check_remedies_output(text: str, out) -> list[str]:
     for headers, cells in _text_tables(text):
         problems += check_remedy_table(headers, cells, out, "remedy_comparison")
     rows = json.loads((out / "remedy_comparison.json").read_text())["rows"]
+    return problems + check_anchor_notes(text, out, "remedy_comparison") + check_amount_notes(text, rows) \
+        + check_edge_pool_notes(text, rows)
+
+
+_AMOUNT_LINE = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (?:each layer's own padding amount|padding amount '\w+') "
+                          r"\(--amount (\w+)\)")
+
+
+def check_amount_notes(text: str, rows: list[dict]) -> list[str]:
+    """Problems with the line naming the padding modes measured with another amount (``--amount``) against the
+    comparison's saved ``rows``: exactly the rows with an ``amount``, each with the amount said."""
     amounts = {r["name"]: r["amount"] for r in rows if "amount" in r}
-    said = {}
-    for names, amount in re.findall(r"^(.+?): (?:each layer's own padding amount|padding amount '\w+') "
-                                    r"\(--amount (\w+)\)", text, re.M):
-        said.update((name, amount) for name in re.split(r", | and ", names))
+    said = {name: amount for names, amount in _AMOUNT_LINE.findall(text) for name in re.split(r", | and ", names)}
     if said != amounts:
-        problems.append(f"the --amount line names {said or 'nothing'}, the saved rows were measured with {amounts}")
-    return problems + check_anchor_notes(text, out, "remedy_comparison") + check_edge_pool_notes(text, rows)
+        return [f"the --amount line names {said or 'nothing'}, the saved rows were measured with {amounts}"]
+    return []
 
 
 _EDGE_POOLS = re.compile(r"((?:\w+, )*\w+(?: and \w+)?): (\d+) pools? still reads? −∞ or zeros past the input "
@@ -518,8 +526,9 @@ def check_report(out) -> list[str]:
                             r'(?=<figure|<h3>|</section>)', page, re.S)
         notes = html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables)))
         problems += check_anchor_notes(notes, slug_dir)
-        problems += [f"{slug_dir.name}: {p}" for p in check_edge_pool_notes(
-            re.sub(r"\s+", " ", notes), json.loads((slug_dir / "remedies.json").read_text()).get("rows", []))]
+        rows = json.loads((slug_dir / "remedies.json").read_text()).get("rows", [])
+        problems += [f"{slug_dir.name}: {p}" for p in check_edge_pool_notes(re.sub(r"\s+", " ", notes), rows)
+                     + check_amount_notes(re.sub(r"\s+", " ", notes), rows)]
         for headers, cells in _html_tables(" ".join(tables)):
             problems += check_remedy_table(headers, cells, slug_dir)
     return problems
