@@ -87,6 +87,12 @@ def _log_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(la[ok], lb[ok])[0, 1])
 
 
+def _amount_words(row: dict) -> str:
+    """" (each layer's own padding amount)" for a padding mode measured with ``amount="keep"``, …; else nothing."""
+    a = row.get("amount")
+    return "" if a is None else " (each layer's own padding amount)" if a == "keep" else f" (padding amount {a!r})"
+
+
 def _theory_for(module, shape) -> dict | None:
     """The closed-form depth law when the model is a spec stack ``L*convK[/dD]`` (stride 1)."""
     spec, padding = getattr(module, "spec", None), getattr(module, "padding", None)
@@ -226,7 +232,7 @@ def facts(ev: Evidence) -> dict:
         "theory": ev.stack,
         "alternatives": {m: {k_: r.get(k_) for k_ in (f"center_{key}_ratio", "parameters_change",
                                                       "multiply_adds_change", "max_over_min", "unread",
-                                                      "unread_where", "unread_anchors", "uniform", "period")}
+                                                      "unread_where", "unread_anchors", "uniform", "period", "amount")}
                          for m, r in alternatives.items()},
         "misfits": {r["name"]: r["error"] for r in ev.comparison.rows if "error" in r},
         "unchanged": unchanged,
@@ -234,7 +240,8 @@ def facts(ev: Evidence) -> dict:
 
 
 def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
-           perturb: bool | None = None, inputs=None, name: str | None = None, norm_stats: str = "ignore") -> Answer:
+           perturb: bool | None = None, inputs=None, name: str | None = None, norm_stats: str = "ignore",
+           amount: str | None = None) -> Answer:
     """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
 
     Args:
@@ -251,6 +258,8 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
             (default: N(0, 1) noise, seeded).
         name: how to call the model in the text (default: its reference or class name).
         norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`).
+        amount: how much the padding-mode remedies pad (``"keep"``: each layer's own amount; see
+            :func:`edgewise.remedies.compare`).
 
     Returns:
         :class:`Answer`.
@@ -258,7 +267,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     from .report.figures import save_figure
 
     ev = gather(model, input_shape, padding=padding, n_inits=n_inits, seed=seed, perturb=perturb, inputs=inputs,
-                name=name, norm_stats=norm_stats)
+                name=name, norm_stats=norm_stats, amount=amount)
     outdir = Path(out) if out is not None else None
     files: list[Path] = []
     if outdir is not None:
@@ -401,7 +410,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                 what += f"; {no_border(v['period'], unit)}"
             elif effect == "over-corrects":
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
-        lines.append(f"- {name}: {what}{cost}")
+        lines.append(f"- {name}{_amount_words(v)}: {what}{cost}")
     for name, why in f.get("misfits", {}).items():
         lines.append(f"- {name}: does not fit ({why.split(': ', 1)[-1]})")
     if f["padding"] in ("same", "valid", "full", "circular", "reflect", "replicate", "symmetric"):

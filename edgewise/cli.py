@@ -203,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
                                           "Markdown whose every number comes from this run, with its figures."))
     an.add_argument("--inits", type=int, default=32, metavar="N", help="random initialisations (default 32)")
     an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--amount", choices=("same", "keep", "full", "valid"),  # (edgewise.remedies.transforms.AMOUNTS)
+                    help="how much the padding-mode remedies pad: same (half a window, the default), keep (each "
+                         "layer's own amount), full or valid")
     an.add_argument("--out", metavar="DIR", default="answer", help="folder for answer.md, answer.json and figures "
                                                                     "(default ./answer)")
     an.set_defaults(handler=_cmd_answer)
@@ -679,7 +682,7 @@ def _cmd_answer(args, out, err) -> int:
         graph, module = _build_module(args, err)
     with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
         result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
-                        name=graph.model_name, norm_stats=_norm_stats(args))
+                        name=graph.model_name, norm_stats=_norm_stats(args), amount=args.amount)
     if args.json:
         _emit_json(result.to_dict())
         return 0

@@ -668,3 +668,25 @@ def test_a_report_with_each_layers_own_amount_measures_inception_like_nets_and_s
     raw = (page / "index.html").read_text()
     (page / "index.html").write_text(re.sub(r"circular, (?=[\w ,]+: each layer&#x27;s own padding amount)", "", raw))
     assert any("the --amount line names" in p for p in check_report(page))
+
+
+def test_the_answer_with_each_layers_own_amount_lists_the_padding_modes_and_says_how_they_pad(tmp_path, capsys):
+    """`edgewise answer --amount keep`: the reduction block's padding modes fit, and each says how it pads."""
+    from edgewise.cli import main
+
+    source = tmp_path / "reduction.py"
+    source.write_text("import torch, torch.nn as nn\n\n" + __import__("inspect").getsource(_Reduction)
+                      + "\n\ndef make_model():\n    return _Reduction()\n")
+    for amount in ("keep", None):
+        out = tmp_path / f"answer-{amount}"
+        assert main(["answer", f"{source}:make_model", "-i", "1x17x17", "--inits", "2", "--out", str(out)]
+                    + (["--amount", amount] if amount else [])) == 0
+        capsys.readouterr()
+        text = (out / "answer.md").read_text()
+        listed = re.findall(r"^- (circular|reflect)( \(each layer's own padding amount\))?: (does not fit)?", text,
+                            re.M)
+        if amount:
+            assert sorted(listed) == [("circular", " (each layer's own padding amount)", ""),
+                                      ("reflect", " (each layer's own padding amount)", "")], listed
+        else:
+            assert sorted(listed) == [("circular", "", "does not fit"), ("reflect", "", "does not fit")], listed
