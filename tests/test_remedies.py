@@ -690,3 +690,16 @@ def test_the_answer_with_each_layers_own_amount_lists_the_padding_modes_and_says
                                       ("reflect", " (each layer's own padding amount)", "")], listed
         else:
             assert sorted(listed) == [("circular", "", "does not fit"), ("reflect", "", "does not fit")], listed
+
+
+def test_a_layer_that_pads_nothing_keeps_no_padding_mode_to_change():
+    """With each layer's own amount a valid convolution made circular pads nothing: it computes what it did, and its
+    record says so (it once read "padding (0, 0) zeros → circular", unchanged False)."""
+    model = nets.from_spec("3*conv3", (1, 16, 16), padding="valid")
+    new = apply(model, "circular", amount="keep", input_shape=(1, 16, 16))
+    assert [(c["change"], c["unchanged"]) for c in changes(new)] == [("padding (0, 0) unchanged", True)] * 3
+    x = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(new(x), model(x))
+    mixed = apply(_Reduction(), "circular", amount="keep", input_shape=(1, 17, 17))
+    assert {c["layer"]: c["unchanged"] for c in changes(mixed) if c["old"] == "Conv2d"} == {"stem": False,
+                                                                                           "branch": True}

@@ -39,10 +39,12 @@ def _fmt_pads(pads) -> str:
 
 
 def describe(conv: nn.Module, pads=None, mode=None) -> dict[str, str]:
-    """What a change record compares: padding, stride and the added connections of a layer."""
+    """What a change record compares: padding, stride and the added connections of a layer. A layer that pads
+    nothing has no padding mode to tell (a valid convolution made circular computes what it did)."""
     if pads is None:
         pads, mode = geometry(conv)
-    out = {"padding": f"{_fmt_pads(pads)} {mode}", "stride": str(tuple(conv.stride))}
+    padding = _fmt_pads(pads) + (f" {mode}" if any(q for p in pads for q in p) else "")
+    out = {"padding": padding, "stride": str(tuple(conv.stride))}
     if isinstance(conv, _Coord):
         out["coordinates"] = f"{conv.coord_channels} channels" + (" (with radius)" if conv.with_r else "")
     if isinstance(conv, _Global):
