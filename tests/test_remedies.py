@@ -666,7 +666,8 @@ def test_a_report_with_each_layers_own_amount_measures_inception_like_nets_and_s
     assert json.loads((page / "report.json").read_text())["config"]["amount"] == "keep"
     assert check_report(page) == []
     raw = (page / "index.html").read_text()
-    (page / "index.html").write_text(re.sub(r"circular, (?=[\w ,]+: each layer&#x27;s own padding amount)", "", raw))
+    (page / "index.html").write_text(re.sub(r"circular, (?=[\w ,]+: each layer&#x27;s own padding amount)", "", raw,
+                                            count=1))  # (one table's line: the other still names it)
     assert any("the --amount line names" in p for p in check_report(page))
 
 

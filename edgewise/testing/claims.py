@@ -527,8 +527,12 @@ def check_report(out) -> list[str]:
         notes = html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables)))
         problems += check_anchor_notes(notes, slug_dir)
         rows = json.loads((slug_dir / "remedies.json").read_text()).get("rows", [])
-        problems += [f"{slug_dir.name}: {p}" for p in check_edge_pool_notes(re.sub(r"\s+", " ", notes), rows)
-                     + check_amount_notes(re.sub(r"\s+", " ", notes), rows)]
+        for table in tables:  # each table's notes against the rows it shows (the padding-mode table shows fewer)
+            shown = {cells[0] for _, body in _html_tables(table) for cells in body}
+            text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", table)))
+            mine = [r for r in rows if r["name"] in shown]
+            problems += [f"{slug_dir.name}: {p}" for p in check_edge_pool_notes(text, mine)
+                         + check_amount_notes(text, mine)]
         for headers, cells in _html_tables(" ".join(tables)):
             problems += check_remedy_table(headers, cells, slug_dir)
     return problems
