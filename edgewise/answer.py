@@ -87,12 +87,6 @@ def _log_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(la[ok], lb[ok])[0, 1])
 
 
-def _amount_words(row: dict) -> str:
-    """" (each layer's own padding amount)" for a padding mode measured with ``amount="keep"``, …; else nothing."""
-    a = row.get("amount")
-    return "" if a is None else " (each layer's own padding amount)" if a == "keep" else f" (padding amount {a!r})"
-
-
 def _theory_for(module, shape) -> dict | None:
     """The closed-form depth law when the model is a spec stack ``L*convK[/dD]`` (stride 1)."""
     spec, padding = getattr(module, "spec", None), getattr(module, "padding", None)
@@ -390,7 +384,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines += ["", f"{h2} 3. How to overcome it", "",
               f"Each remedy of `edgewise.remedies` applied to this model (`edgewise remedies`; "
               f"[figure]({f_remedies})):", ""]
-    from .report.tables import ranked
+    from .report.tables import amount_words, ranked
 
     alts = f["alternatives"]
     for v in ranked([{"name": n, **v} for n, v in alts.items()]):  # closest to uniform first
@@ -410,7 +404,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                 what += f"; {no_border(v['period'], unit)}"
             elif effect == "over-corrects":
                 what += f"; over-corrects: the {where} gets {_x(1 / ratio)} more paths than the centre"
-        lines.append(f"- {name}{_amount_words(v)}: {what}{cost}")
+        how = f" ({amount_words(v['amount'])})" if v.get("amount") else ""
+        lines.append(f"- {name}{how}: {what}{cost}")
     for name, why in f.get("misfits", {}).items():
         lines.append(f"- {name}: does not fit ({why.split(': ', 1)[-1]})")
     if f["padding"] in ("same", "valid", "full", "circular", "reflect", "replicate", "symmetric"):

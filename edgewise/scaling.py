@@ -104,18 +104,25 @@ class _ClosedForm:
     params: dict
 
 
-def _closed_form(block: str, padding: str, sizes, depths) -> _ClosedForm | None:
-    """Theory of the corner (2-D) or edge (1-D) ratio of ``L*block`` per depth; None without a closed form."""
+def _axis_laws(block: str, padding: str, sizes) -> tuple[int, int, dict] | None:
+    """``(k, d, {width: theory.depth_law})`` for a plain convolution block, one law per distinct axis width; None
+    for another block, or where theory refuses the stack."""
     m = _CONV.match(block.replace(" ", ""))
     if not m:
         return None
     k, d = int(m.group(1)), int(m.group(2) or 1)
     try:
-        laws = {n: theory.depth_law(padding, k, n, d) for n in set(sizes)}
+        return k, d, {n: theory.depth_law(padding, k, n, d) for n in set(sizes)}
     except EdgewiseError:
         return None
-    if any(law.kind == "numeric" for law in laws.values()):
+
+
+def _closed_form(block: str, padding: str, sizes, depths) -> _ClosedForm | None:
+    """Theory of the corner (2-D) or edge (1-D) ratio of ``L*block`` per depth; None without a closed form."""
+    found = _axis_laws(block, padding, sizes)
+    if found is None or any(law.kind == "numeric" for law in found[2].values()):
         return None
+    k, d, laws = found
     axes = [laws[n] for n in sizes]
     curve = np.prod([law.curve(depths) for law in axes], axis=0)
     exact = {}  # per width: theory.ratio is exact arithmetic, so each width is worked out once
@@ -137,17 +144,10 @@ def _closed_form(block: str, padding: str, sizes, depths) -> _ClosedForm | None:
 def _deep_limit(block: str, padding: str, sizes) -> float | None:
     """The ratio of ``L*block`` as L → ∞ where theory has no closed form but gives the limit on every axis (a
     product over them), else None."""
-    m = _CONV.match(block.replace(" ", ""))
-    if not m:
+    found = _axis_laws(block, padding, sizes)
+    if found is None or not all("limit" in law.params for law in found[2].values()):
         return None
-    k, d = int(m.group(1)), int(m.group(2) or 1)
-    try:
-        laws = [theory.depth_law(padding, k, n, d) for n in sizes]
-    except EdgewiseError:
-        return None
-    if not all("limit" in law.params for law in laws):
-        return None
-    return _to_float(math.prod(law.params["limit"] for law in laws))
+    return _to_float(math.prod(found[2][n].params["limit"] for n in sizes))
 
 
 def _to_float(x) -> float:

@@ -189,11 +189,13 @@ def _amount_notes(rows: list[dict]) -> list[str]:
     for r in rows:
         if "amount" in r:
             by_amount.setdefault(r["amount"], []).append(r["name"])
-    notes = []
-    for amount, names in by_amount.items():
-        how = "each layer's own padding amount" if amount == "keep" else f"padding amount {amount!r}"
-        notes.append(f"{and_list(names)}: {how} (--amount {amount}), in {'their' if len(names) > 1 else 'its'} mode.")
-    return notes
+    return [f"{and_list(names)}: {amount_words(amount)} (--amount {amount}), in {'their' if len(names) > 1 else 'its'} "
+            "mode." for amount, names in by_amount.items()]
+
+
+def amount_words(amount: str) -> str:
+    """How a padding mode measured with ``amount`` pads: "each layer's own padding amount" for ``"keep"``."""
+    return "each layer's own padding amount" if amount == "keep" else f"padding amount {amount!r}"
 
 
 def _edge_pool_notes(rows: list[dict]) -> list[str]:
