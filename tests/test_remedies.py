@@ -44,9 +44,14 @@ def checksum(model: nn.Module) -> str:
 
 # ------------------------------------------------------------------ naive references (numpy, no F.conv)
 
-def amounts(how, k, d):
+def amounts(how, k, d, s=None, own=None):
+    """Per-axis (before, after) of a padding amount; "same" keeps ``own`` on an axis whose windows do not overlap
+    ((k − 1)·d + 1 ≤ stride ``s``)."""
     t = [(ki - 1) * di for ki, di in zip(k, d)]
-    return {"valid": [(0, 0)] * len(k), "same": [(x // 2, x - x // 2) for x in t], "full": [(x, x) for x in t]}[how]
+    pads = {"valid": [(0, 0)] * len(k), "same": [(x // 2, x - x // 2) for x in t], "full": [(x, x) for x in t]}[how]
+    if how == "same" and s is not None:
+        pads = [o if x + 1 <= si else p for p, o, x, si in zip(pads, own, t, s)]
+    return pads
 
 
 def naive_conv(xp, w, stride, dilation, groups):
@@ -93,7 +98,7 @@ def reference(remedy, conv, layer, x):
     own = [(p, p) for p in conv.padding]
     if remedy in PADDING_REMEDY:
         mode, how = PADDING_REMEDY[remedy]
-        pads = amounts(how, k, d)
+        pads = amounts(how, k, d, s, own)
         if mode == "partial":
             return partial_reference(x, w, b, s, d, g, pads)
         return naive_conv(np_pad(x, pads, mode), w, s, d, g) + bias
@@ -329,7 +334,8 @@ def test_errors_name_the_model_and_the_fix():
         apply(nn.Sequential(nn.Linear(2, 2)), "same")
     with pytest.raises(EdgewiseError, match=r"takes no option 'n_globl'.*n_global \(default 8\)"):
         apply(nets.from_spec("conv3", (1, 8)), "global", n_globl=3)
-    with pytest.raises(EdgewiseError, match="remedy 'full' does not fit spec net '3\\*conv3, fc10'.*conv3.*dense head.*size-keeping"):
+    with pytest.raises(EdgewiseError, match=r"remedy 'full' does not fit spec net '3\*conv3, fc10'.*at conv1 \(10×10 px where the "
+                       r"original has 8×8\).*dense head; the pass stops after conv3\).*size-keeping"):
         apply(nets.from_spec("3*conv3, fc10", (1, 8, 8)), "full")
     with pytest.raises(EdgewiseError, match="every convolution .* is 1×1.*skip_pointwise=False"):
         apply(nets.from_spec("conv1", (1, 8)), "reflect")
@@ -391,8 +397,53 @@ def test_rewrite_is_a_no_op_where_the_remedy_is(zoo, model_name, remedy):
 
 
 def test_rewrite_that_breaks_a_residual_model_says_so(zoo):
-    with pytest.raises(EdgewiseError, match="remedy 'valid' does not fit ResNet on the 64×64-px input: .* at layer1.0.conv2"):
+    """The message names the first layer whose output size differs from the original's (it named the last window
+    the failing pass entered, layer1.0.conv2, which keeps its input's size), with both sizes."""
+    with pytest.raises(EdgewiseError, match=r"remedy 'valid' does not fit ResNet on the 64×64-px input: it changes "
+                       r"the feature-map size at conv1 \(29×29 px where the original has 32×32\), but a later layer "
+                       r"needs that size \(a residual sum, a concatenation or a dense head; the pass stops after "
+                       r"layer1.0.conv2\)"):
         apply(zoo["resnet18"], "valid", input_shape=(3, 64, 64))
+
+
+class _Patchify(nn.Module):
+    """ConvNeXt in small: a 4×4/4 patchify stem, a 7×7 depthwise block with a residual, a 2×2/2 downsampling; the
+    strided layers' windows tile their input and pad nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 4, stride=4)
+        self.dw = nn.Conv2d(4, 4, 7, padding=3, groups=4)
+        self.down = nn.Conv2d(4, 8, 2, stride=2)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.down(x + self.dw(x))
+
+
+@pytest.mark.parametrize("remedy", ["same", "circular", "reflect", "partial"])
+def test_half_a_window_keeps_non_overlapping_windows_on_their_grid(remedy):
+    """ViT-B/16's `same` and `reflect` rows read "never reads 3087", ConvNeXt's "never reads 127": half a window
+    of padding on a 16×16/16 patch embedding shifts every window off the grid it tiles and leaves the last 7 pixel
+    rows unread. A layer whose windows do not overlap keeps its own padding under amount='same'."""
+    from edgewise import pathways, trace
+
+    net, shape = _Patchify(), (1, 32, 32)
+    new = apply(net, remedy, input_shape=shape)
+    assert new.stem.pads == ((0, 0), (0, 0)) and new.down.pads == ((0, 0), (0, 0)) and new.dw.pads == ((3, 3),) * 2
+    rec = {c["layer"]: c for c in changes(new)}
+    assert rec["stem"]["unchanged"] and rec["down"]["unchanged"]
+    assert rec["dw"]["unchanged"] == (remedy == "same")
+    counts = pathways(trace(new, shape), to="all").counts
+    assert (counts > 0).all()  # every pixel is read
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert new(x).shape == net(x).shape
+        if remedy == "same":
+            torch.testing.assert_close(new(x), net(x))
+    # a strided layer whose windows overlap still pads half a window; full pads the whole window everywhere
+    assert apply(nn.Conv2d(1, 1, 3, stride=2), remedy).pads == ((1, 1), (1, 1))
+    assert apply(nn.Conv2d(1, 1, 4, stride=4), "full").pads == ((3, 3), (3, 3))
 
 
 # ------------------------------------------------------------------ pools that pad

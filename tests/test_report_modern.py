@@ -40,7 +40,8 @@ def pages(tmp_path_factory):
     vit = vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
                                                hidden_dim=16, mlp_dim=32, num_classes=4)
     out = {}
-    for name, model, shape in [("vit", vit, (3, 32, 32)), ("zero", ZeroHead(), (1, 16, 16))]:
+    stem = nn.Sequential(nn.Conv2d(1, 4, 4, stride=4), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))  # a patchify stem
+    for name, model, shape in [("vit", vit, (3, 32, 32)), ("zero", ZeroHead(), (1, 16, 16)), ("stem", stem, (1, 18, 18))]:
         folder = tmp_path_factory.mktemp(name)
         build([model], [shape], out=folder, n_inits=4, remedy_inits=2, progress=False)
         out[name] = folder
@@ -129,24 +130,36 @@ def test_a_uniform_model_is_said_uniform_at_every_layer_and_its_spread_even(page
 
 
 def test_unread_corners_are_said_beside_the_verdicts_ratio(pages, tmp_path):
-    """The small ViT under same padding (8×8/8 patches on 32 px) never reads its last 3 rows and columns: three
-    corners have no path, which the verdict says beside that variant's ratio and the checker reads back."""
+    """A 4×4/4 stem on 18 px never reads its last 2 rows and columns, in the model and in every variant that keeps
+    the stem: three corners have no path, which the verdict says beside each ratio and the checker reads back."""
     import shutil
 
-    page = (pages["vit"] / "index.html").read_text()
-    said = '<span class="claim" data-claim="unread-corners" data-of="same">3 of its 4 corners</span> have no path'
-    assert said in page
-    out = shutil.copytree(pages["vit"], tmp_path / "copy")
+    page = (pages["stem"] / "index.html").read_text()
+    said = '<span class="claim" data-claim="unread-corners" data-of="reflect">3 of its 4 corners</span> have no path'
+    assert said in page and 'data-claim="unread-corners" data-of="model">3 of its 4 corners</span>' in page
+    out = shutil.copytree(pages["stem"], tmp_path / "copy")
     (out / "index.html").write_text(page.replace(said, said.replace(">3 of", ">2 of")))
-    assert any("says 2 of same's 4 corners have no path, its map has 3" in p for p in check_report(out))
+    assert any("says 2 of reflect's 4 corners have no path, its map has 3" in p for p in check_report(out))
     # the table's note names every such variant in one sentence; the checker reads each name back
     from edgewise.testing.claims import check_anchor_notes
 
-    data = next((pages["vit"] / "data").iterdir())
-    said = check_anchor_notes("same and reflect: 3 of their 4 corners have no path", data)
+    data = next((pages["stem"] / "data").iterdir())
+    said = check_anchor_notes("circular and reflect: 3 of their 4 corners have no path", data)
     assert not any("a note says" in p for p in said), said  # (the others go unmentioned in this text alone)
-    assert any("a note says circular's" in p for p in
-               check_anchor_notes("same and circular: 3 of their 4 corners have no path", data))
+    assert any("a note says global's" in p for p in
+               check_anchor_notes("reflect and global: 3 of their 4 corners have no path", data))
+
+
+def test_every_variant_of_a_patch_embedding_reads_every_pixel(pages):
+    """The small ViT's `same`, `circular` and `reflect` rows read "3 of their 4 corners have no path": half a
+    window of padding shifted its 8×8/8 patches off their grid. A layer whose windows do not overlap keeps its own
+    padding, so each padding variant computes what the model does."""
+    import json
+
+    rows = json.loads(next((pages["vit"] / "data").iterdir()).joinpath("remedies.json").read_text())["rows"]
+    padded = {r["name"]: r for r in rows if r["name"] in ("same", "circular", "reflect", "replicate", "symmetric")}
+    assert len(padded) == 5 and all(r["unchanged"] and r["unread"] == 0 for r in padded.values()), padded
+    assert "have no path" not in (pages["vit"] / "index.html").read_text()
 
 
 def test_zero_gradients_are_said_not_drawn(pages):

@@ -6,6 +6,7 @@ import copy
 import difflib
 import zlib
 
+import torch
 import torch.nn as nn
 
 from .._axis import Window
@@ -73,11 +74,12 @@ def _check_options(remedy, options: dict) -> dict:
     return {k: options.get(k, v[0]) for k, v in remedy.options.items()}
 
 
-def _probe(model: nn.Module, shape, remedy: str, name: str, keep: bool = False) -> None:
+def _probe(model: nn.Module, shape, remedy: str, name: str, keep: bool = False, original: nn.Module | None = None
+           ) -> None:
     """Run the rewritten model once (eval mode, no grad: no statistics move) to check that shapes still fit; the
     pass measures its cost too (:func:`edgewise.limits.forward_costs` remembers it for the comparison). Where it
-    does not fit, a second pass finds the last sliding window it entered, for the message (``keep``: it may suggest
-    ``amount='keep'``)."""
+    does not fit, the sliding windows of a second pass (and of ``original``'s) say where, for the message
+    (``keep``: it may suggest ``amount='keep'``)."""
     try:
         forward_costs(model, shape)
         return
@@ -85,44 +87,81 @@ def _probe(model: nn.Module, shape, remedy: str, name: str, keep: bool = False) 
         raise
     except Exception:  # noqa: BLE001 - any failure: the pass below says where, with this error
         pass
-    entered: list = []  # (layer name, module, input spatial size) of every sliding window run so far
-    windows = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
-    handles = [m.register_forward_pre_hook(lambda mod, args, n=n: entered.append((n, mod, tuple(args[0].shape[2:]))))
-               for n, m in model.named_modules() if isinstance(m, windows)]
+    windows, error = _window_pass(model, shape)
+    if error is None:  # (it ran this time: nothing to say)
+        return
+    before = {n: out for n, _, _, out in _window_pass(original, shape)[0]} if original is not None else {}
+    raise EdgewiseError(_misfit(remedy, name, shape, windows, before, error, keep)) from error
+
+
+_WINDOWS = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+
+
+def _window_pass(model: nn.Module, shape) -> tuple[list, Exception | None]:
+    """The sliding-window layers one pass of a zero input enters, in order, as ``[name, module, input size, output
+    size]`` (None: it did not finish), and the exception that stopped the pass (None if it ran). Eval mode, no
+    grad; the modes are restored."""
+    entered, open_ = [], {}
+
+    def pre(mod, args, n):
+        open_.setdefault(id(mod), []).append(len(entered))
+        entered.append([n, mod, tuple(args[0].shape[2:]), None])
+
+    def post(mod, args, out):
+        entered[open_[id(mod)].pop()][3] = tuple(out.shape[2:])
+
+    handles = []
+    for n, m in model.named_modules():
+        if isinstance(m, _WINDOWS):
+            handles += [m.register_forward_pre_hook(lambda mod, args, n=n: pre(mod, args, n)),
+                        m.register_forward_hook(post)]
+    modes = [(m, m.training) for m in model.modules()]
+    p = next(model.parameters(), None)
+    x = torch.zeros((1, *shape), dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32,
+                    device=p.device if p is not None else None)
+    model.eval()
     try:
-        forward_costs(model, shape)
-    except EdgewiseError:
-        raise
-    except Exception as e:
-        raise EdgewiseError(_misfit(remedy, name, shape, entered[-1] if entered else None, e, keep)) from e
+        with torch.no_grad():
+            model(x)
+        return entered, None
+    except Exception as e:  # noqa: BLE001 - the caller says what failed
+        return entered, e
     finally:
         for h in handles:
             h.remove()
+        for m, training in modes:
+            m.training = training
 
 
-def _misfit(remedy: str, name: str, shape, last, error: Exception, keep: bool = False) -> str:
-    """One plain sentence for a remedy whose model no longer runs: which layer, what size, why; with ``keep``, that
-    a padding mode may keep each layer's own amount (the size then stays)."""
+def _misfit(remedy: str, name: str, shape, windows: list, before: dict, error: Exception, keep: bool = False) -> str:
+    """One plain sentence for a remedy whose model no longer runs: which layer, what size, why; ``windows``: the
+    rewritten model's :func:`_window_pass`, ``before``: the original's output size by layer; with ``keep``, that a
+    padding mode may keep each layer's own amount (the size then stays)."""
     unit = "samples" if len(shape) == 2 else "px"
     size = "×".join(map(str, shape[1:]))
     head = f"remedy {remedy!r} does not fit {name} on the {size}-{unit[:-1] if unit == 'samples' else 'px'} input"
-    if last is not None:
-        layer, mod, n = last
-        k = _per_axis(getattr(mod, "kernel_size", 1), len(n))
-        d = _per_axis(getattr(mod, "dilation", 1), len(n))
-        pad = _per_axis(getattr(mod, "padding", 0), len(n)) if not isinstance(getattr(mod, "padding", 0), str) else \
-            (0,) * len(n)
-        extent = [(kk - 1) * dd + 1 for kk, dd in zip(k, d)]
-        if any(nn_ + 2 * pp < e for nn_, pp, e in zip(n, pad, extent)):
-            what = "-tap kernel" if isinstance(mod, nn.modules.conv._ConvNd) else " window"
-            return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
-                    f"less than its {'×'.join(map(str, extent))}{what}")
-        also = ("; or pass amount='keep' (edgewise remedies --amount keep) to pad each layer by its own amount in "
-                "this mode (the unpadded ones then keep their edge)") if keep else ""
-        return (f"{head}: it changes the feature-map size at {layer}, but a later layer needs that size "
-                "(a residual sum, a concatenation or a dense head); use a size-keeping remedy or pass layers=[...]"
-                + also)
-    return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    if not windows:
+        return f"{head}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    layer, mod, n, out = windows[-1]
+    k = _per_axis(getattr(mod, "kernel_size", 1), len(n))
+    d = _per_axis(getattr(mod, "dilation", 1), len(n))
+    pad = _per_axis(getattr(mod, "padding", 0), len(n)) if not isinstance(getattr(mod, "padding", 0), str) else \
+        (0,) * len(n)
+    extent = [(kk - 1) * dd + 1 for kk, dd in zip(k, d)]
+    if out is None and any(nn_ + 2 * pp < e for nn_, pp, e in zip(n, pad, extent)):
+        what = "-tap kernel" if isinstance(mod, nn.modules.conv._ConvNd) else " window"
+        return (f"{head}: it shrinks the feature map to {'×'.join(map(str, n))} {unit} before {layer}, "
+                f"less than its {'×'.join(map(str, extent))}{what}")
+    also = ("; or pass amount='keep' (edgewise remedies --amount keep) to pad each layer by its own amount in "
+            "this mode (the unpadded ones then keep their edge)") if keep else ""
+    first = next(((w, o) for w, _, _, o in windows if o is not None and w in before and before[w] != o), None)
+    where = f"at {layer}" if first is None else (
+        f"at {first[0]} ({'×'.join(map(str, first[1]))} {unit} where the original has "
+        f"{'×'.join(map(str, before[first[0]]))})")
+    stops = "" if first is None or first[0] == layer else f"; the pass stops after {layer}"
+    return (f"{head}: it changes the feature-map size {where}, but a later layer needs that size "
+            f"(a residual sum, a concatenation or a dense head{stops}); use a size-keeping remedy or pass "
+            "layers=[...]" + also)
 
 
 def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
@@ -213,7 +252,7 @@ def apply(model: nn.Module, remedy: str, **options) -> nn.Module:
     shape = options.get("input_shape") or getattr(model, "input_shape", None)
     if shape is not None:  # (last: the cost it measures is remembered for the finished model)
         keep = "amount" in own and own["amount"] != "keep"  # (a padding mode may keep each layer's own amount)
-        _probe(new, parse_shape(shape), entry.name, name, keep)
+        _probe(new, parse_shape(shape), entry.name, name, keep, model)
     return new
 
 

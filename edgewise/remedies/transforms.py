@@ -86,10 +86,18 @@ def check_amount(amount: str) -> None:
 
 
 def _amounts(conv: nn.Module, amount: str, current) -> tuple[tuple[int, int], ...]:
+    """The new ``(before, after)`` per axis. ``"same"`` keeps the layer's own amount on an axis where its
+    windows do not overlap (extent (k−1)·d + 1 ≤ stride: a patchify stem, a 2×2/2 downsampling): half a window
+    there would shift every window off the grid it tiles and leave the last pixels unread."""
     check_amount(amount)
     if amount == "keep":
         return current
-    return conv_pads(amount, tuple(conv.kernel_size), conv.dilation)
+    pads = conv_pads(amount, tuple(conv.kernel_size), conv.dilation)
+    if amount != "same":
+        return pads
+    n = len(pads)
+    extents = [(k - 1) * d + 1 for k, d in zip(conv.kernel_size, _per_axis(conv.dilation, n))]
+    return tuple(cur if e <= s else p for p, cur, e, s in zip(pads, current, extents, _per_axis(conv.stride, n)))
 
 
 def to_padding(conv: nn.Module, mode: str, amount: str = "same", *, name: str = "", pads=None,
