@@ -779,7 +779,7 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
     except Exception as e:
         raise EdgewiseError(
             f"{model_name} does not run on an input of shape {'x'.join(map(str, shape))} "
-            f"(batch axis added): {type(e).__name__}: {_first_line(e)}"
+            f"(batch axis added): {type(e).__name__}: {_first_line(e)}{_input_hint(named, shape)}"
         ) from e
     finally:
         for m, flag in flags.items():
@@ -793,6 +793,25 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
     finally:  # _build may evaluate constants (masks, biases) through the model's own code
         _restore(caches)
     return named_output(graph, layer) if layer is not None else graph
+
+
+def _input_hint(named: dict, shape) -> str:
+    """Where the input's shape disagrees with the model's first convolution: its number of spatial axes or of
+    channels, said with an example shape ("" where they agree, or the model has no convolution)."""
+    first = next((m for m in named.values() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if first is None:
+        return ""
+    name = next(k for k, m in named.items() if m is first)
+    axes, have = len(first.kernel_size), len(shape) - 1
+    example = "x".join(map(str, (first.in_channels or 3, *(224,) * axes)))
+    if have != axes:
+        return (f". Its first convolution, {name} ({type(first).__name__}), has {axes} spatial "
+                f"ax{'is' if axes == 1 else 'es'} and the input {have}: pass channels × "
+                f"{' × '.join('LHW'[axes == 2:][:axes] if axes < 3 else 'DHW')}, e.g. {example}")
+    if first.in_channels and first.in_channels != shape[0]:  # (a lazy convolution has 0 until it runs)
+        return (f". Its first convolution, {name}, takes {first.in_channels} channel"
+                f"{'s' if first.in_channels != 1 else ''} and the input has {shape[0]}: e.g. {example}")
+    return ""
 
 
 def _fx_graph(model: nn.Module, shape, caches: list, attrs: set, arch, named: dict | None = None) -> torch.fx.Graph:

@@ -107,8 +107,24 @@ def test_untraceable_and_bad_models():
 
     with pytest.raises(EdgewiseError, match="not a single tensor"):
         trace(TwoOut(), (1, 4))
-    with pytest.raises(EdgewiseError, match="does not run on an input of shape 1x3x3"):
+    with pytest.raises(EdgewiseError, match="does not run on an input of shape 1x3x3") as e:
         trace(nn.Conv2d(1, 1, 5), (1, 3, 3))
+    assert "Its first convolution" not in str(e.value)  # (axes and channels agree: the size is what fails)
+
+
+def test_an_input_of_the_wrong_rank_or_channels_is_told_what_the_first_convolution_takes():
+    """torch's own message for `-i 3x16` on ResNet ("expected input[1, 1, 3, 16] to have 3 channels, but got 1")
+    names neither the 2-D convolution nor a shape that works."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3))
+    with pytest.raises(EdgewiseError, match=r"Its first convolution, 0 \(Conv2d\), has 2 spatial axes and the input "
+                       r"1: pass channels × H × W, e.g. 3x224x224$"):
+        trace(net, (3, 16))
+    with pytest.raises(EdgewiseError, match=r"Its first convolution, 0, takes 3 channels and the input has 1: "
+                       r"e.g. 3x224x224$"):
+        trace(net, (1, 16, 16))
+    with pytest.raises(EdgewiseError, match=r"\(Conv1d\), has 1 spatial axis and the input 2: pass channels × L, "
+                       r"e.g. 1x224$"):
+        trace(nn.Conv1d(1, 2, 3), (1, 8, 8))
     with pytest.raises(EdgewiseError, match="expects an nn.Module"):
         trace("3*conv3", (1, 4))
     with pytest.raises(EdgewiseError, match="C×L"):
