@@ -198,6 +198,10 @@ def scaling(block: str = "conv3", depths="1:64", paddings=("valid", "same", "ful
     bad = [p for p in paddings if p not in nets.PADDINGS]
     if bad or not paddings:
         raise EdgewiseError(f"padding {', '.join(bad) or '(none)'}: expected names from {', '.join(nets.PADDINGS)}")
+    if ":" in block:  # (no spec item has a colon)
+        raise EdgewiseError(f"block {block!r} is a model reference, but scaling repeats one spec item (e.g. conv3 or "
+                            f"conv5/d2) L = 1, 2, … times, which a model's fixed depth cannot be: `edgewise paths "
+                            f"{block}` gives its ratio, `edgewise answer {block}` the depth laws beside its own numbers")
     if "*" in block or "," in block:
         raise EdgewiseError(f"block {block!r}: give one spec item (e.g. conv3 or conv5/d2); scaling repeats it")
     # a typo in the block is an error, not a row of vanished outputs: build it once on a roomy input

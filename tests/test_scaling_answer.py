@@ -81,6 +81,9 @@ def test_scaling_marks_vanished_outputs_and_checks_its_arguments():
         scaling("conv3/x2", "1:3", progress=False)
     with pytest.raises(EdgewiseError, match="one spec item"):
         scaling("2*conv3", "1:3")
+    with pytest.raises(EdgewiseError, match=r"'torchvision:resnet18' is a model reference.*`edgewise paths "
+                       r"torchvision:resnet18` gives its ratio"):  # (it said "bad spec: unknown layer")
+        scaling("torchvision:resnet18", "1:3")
 
 
 def test_answer_quotes_only_numbers_it_computed(tmp_path):
