@@ -52,7 +52,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .errors import EdgewiseError, EdgewiseWarning
 
 __all__ = ["INITS", "BUILDER_ATTR", "InitPlan", "mark_builder", "keep_builder", "builder_of", "plan", "apply",
-           "reinit_", "shared_draws"]
+           "reinit_", "shared_draws", "zero_scales"]
 
 #: the values of ``init=``
 INITS = ("auto", "default", "builder", "module")
@@ -598,6 +598,21 @@ def always_zero(p: InitPlan, model: nn.Module, names: list[str]) -> bool:
                                 and last.args and last.args[0] == 0):
             return False
     return True
+
+
+#: normalisation layers whose weight scales their output (a zero weight leaves its output the bias alone)
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def zero_scales(p: InitPlan, model: nn.Module) -> list[str]:
+    """The normalisation layers of ``model`` (batch, instance, group and layer norms) whose weight plan ``p`` makes
+    zero in every initialisation (:func:`always_zero`: a builder that writes it with zeros, as timm's and
+    torchvision's ``zero_init_last`` / ``zero_init_residual`` do for the last norm of each residual branch): each
+    outputs its bias whatever its input, so nothing before it on that path moves the output at initialisation."""
+    if p.method != "builder":
+        return []
+    return [n for n, m in model.named_modules() if isinstance(m, _NORMS) and isinstance(m.weight, torch.Tensor)
+            and always_zero(p, model, [f"{n}.weight"])]
 
 
 def _rng(model: nn.Module):

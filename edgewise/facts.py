@@ -325,3 +325,27 @@ def correlation_words(r: float, uniform: bool, subject: str = "its log map", num
         return f"; {claim('the path counts are the same at every position')}, so no correlation with them can be taken"
     return (f"; no correlation of {subject} with the log path counts can be taken (one is constant where both are "
             "positive)")
+
+
+def short_list(items, most: int = 4) -> str:
+    """:func:`and_list` of at most ``most`` items; beyond, the first three and how many more."""
+    items = [str(i) for i in items]
+    return and_list(items) if len(items) <= most else f"{', '.join(items[:3])} and {len(items) - 3} more"
+
+
+def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambda text, claim: text,
+                 name=lambda n: n) -> str:
+    """What starts silent in a Monte-Carlo sensitivity, from its data: ``zero`` of ``total`` positions whose mean
+    squared gradient is exactly 0 (so in every initialisation), and the normalisation layers ``scales`` that every
+    initialisation starts at weight 0 (:func:`edgewise._init.zero_scales`); "" when neither. ``mark(text,
+    claim)`` wraps the counts a checker reads back (``silent``, ``zero-scales``), ``name`` each layer name."""
+    parts = []
+    if zero:
+        parts.append(f"{mark(f'{zero} of {total}', 'silent')} {unit} ({100 * zero / total:.1f} %) have exactly zero "
+                     "sensitivity: no initialisation's gradient reaches them")
+    if scales:
+        k = len(scales)
+        parts.append(f"its builder starts {mark(str(k), 'zero-scales')} normalisation layer{'s' * (k != 1)} at weight "
+                     f"0 in each initialisation ({short_list([name(n) for n in scales])}), so "
+                     f"{'each' if k != 1 else 'it'} outputs its bias whatever its input")
+    return "; ".join(parts)

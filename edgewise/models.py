@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from . import nets
@@ -17,7 +18,18 @@ from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .graph import Graph
 
-__all__ = ["load", "as_graph", "describe", "default_input", "register_resolver", "prefix"]
+__all__ = ["load", "as_graph", "describe", "default_input", "register_resolver", "prefix", "BUILD_SEED"]
+
+#: the seed a referenced model's own random initialisation is drawn from (``torch.manual_seed(BUILD_SEED)`` before
+#: its builder or factory runs, the global random state restored after): the same command gives the same weights
+BUILD_SEED = 0
+
+
+def _seeded(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` under ``torch.manual_seed(BUILD_SEED)``, leaving the caller's random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(BUILD_SEED)
+        return build()
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -36,7 +48,8 @@ def _torchvision(name: str) -> nn.Module:
                             f"; available: {', '.join(sorted(available))}"))
     from ._init import mark_builder  # re-initialisation re-runs the builder (the model's own init)
 
-    return mark_builder(torchvision.models.get_model(name, weights=None), "torchvision", name)  # nothing downloaded
+    model = _seeded(lambda: torchvision.models.get_model(name, weights=None))  # nothing downloaded
+    return mark_builder(model, "torchvision", name)
 
 
 def _import_timm(name: str):
@@ -61,7 +74,7 @@ def _timm(name: str) -> nn.Module:
             f"; list its {len(available)} architectures with `python -c 'import timm; print(timm.list_models())'`"))
     from ._init import mark_builder  # re-initialisation re-runs the builder (the model's own init)
 
-    return mark_builder(timm.create_model(name, pretrained=False), "timm", name)
+    return mark_builder(_seeded(lambda: timm.create_model(name, pretrained=False)), "timm", name)
 
 
 def default_input(ref) -> tuple[int, ...] | None:
@@ -191,7 +204,7 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
     if resolve is not None:  # experiment:TASK[:REMEDY[:SEED]] and other registered prefixes
         return resolve(ref)
     if ":" in ref:
-        return _factory(ref)
+        return _seeded(lambda: _factory(ref))
     if input_shape is None:
         raise EdgewiseError(f"spec {ref!r} needs an input shape (e.g. 1x64 or 3x32x32)")
     return nets.from_spec(ref, input_shape, padding=padding, **spec_options)

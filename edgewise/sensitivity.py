@@ -71,6 +71,9 @@ class Sensitivity(Result):
         readout, bias_only: the Linear or convolution whose output is the target's (None where there is none or
             the model cannot be traced), and (``"init"``) the initialisations, by index, in which every parameter
             of it but its bias was zero: their maps are exactly zero, so no pass was run for them.
+        zero_scales: (``"init"``) normalisation layers whose weight every initialisation starts at zero
+            (:func:`edgewise._init.zero_scales`: the last norm of each residual branch in timm's ResNets): each
+            outputs its bias whatever its input.
     """
 
     map: np.ndarray
@@ -90,6 +93,7 @@ class Sensitivity(Result):
     init: str | None = None
     readout: str | None = None
     bias_only: list = field(default_factory=list)
+    zero_scales: list = field(default_factory=list)
 
     kind = "sensitivity"
 
@@ -104,12 +108,18 @@ class Sensitivity(Result):
             "layer": self.layer, "to": _jsonable_to(self.to), "agg": self.agg,
             "n_samples": int(self.samples.shape[0]), "n_inits": self.n_inits, "std": self.std, "seed": self.seed,
             "init": self.init, "readout": self.readout, "bias_only_inits": self.bias_only,
+            "zero_scale_layers": self.zero_scales, "zero_positions": self.zero_positions,
             "fixed_parameters": self.fixed, "map": self.map.tolist(), "stderr": self.stderr.tolist(),
             **self.summary,
         }
 
     def arrays(self) -> dict:
         return {"map": self.map, "stderr": self.stderr, "samples": self.samples}
+
+    @property
+    def zero_positions(self) -> int:
+        """Input positions whose sensitivity is exactly zero (for ``"init"``: in every initialisation)."""
+        return int(np.count_nonzero(np.asarray(self.map) == 0))
 
     def first(self, n: int) -> "Sensitivity":
         """This Monte-Carlo result cut to its first ``n`` initialisations: what :func:`init_sensitivity` gives
@@ -123,7 +133,7 @@ class Sensitivity(Result):
         return replace(_from_samples(self.samples[:n]), agg=self.agg, to=self.to, layer=self.layer,
                        method=self.method, model=self.model, input_shape=self.input_shape, n_inits=n, std=self.std,
                        seed=self.seed, fixed=self.fixed, init=self.init, readout=self.readout,
-                       bias_only=[i for i in self.bias_only if i < n])
+                       bias_only=[i for i in self.bias_only if i < n], zero_scales=self.zero_scales)
 
 
 @dataclass
@@ -667,7 +677,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     readout = run.target.readout(shape)
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
-                                init=run.plan.method, readout=readout and readout[0], bias_only=run.bias_only)
+                                init=run.plan.method, readout=readout and readout[0], bias_only=run.bias_only,
+                                zero_scales=_init.zero_scales(run.plan, run.template))
 
 
 #: forward FLOPs of one input from which :func:`init_sensitivity` loops over initialisations (measured on

@@ -219,3 +219,45 @@ def test_the_method_is_saved_with_the_result(tmp_path):
     saved = [json.loads(p.read_text()) for p in written if p.suffix == ".json"]
     assert saved and all(s["init"] == "default" for s in saved)
     assert S.gradient_map("2*conv3", (1, 8, 8)).to_dict()["init"] is None
+
+
+def test_a_referenced_model_is_built_under_a_fixed_seed_and_leaves_the_random_state():
+    """`edgewise sensitivity timm:seresnet18 --weights` gave centre/corner 2.66× in one run and 5.41× in the next:
+    the builder drew the model's weights from whatever state torch's generator was in. They are now those of
+    `torch.manual_seed(0); build()`, and the caller's stream goes on as if nothing had been drawn."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    expected = torchvision.models.resnet18(weights=None).state_dict()
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    for _ in range(2):
+        got = models.load("torchvision:resnet18").state_dict()
+        assert all(torch.equal(expected[k], v) for k, v in got.items())
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_zero_scales_name_the_norms_a_builder_starts_at_zero_and_the_map_says_what_stays_silent():
+    """timm's SE-ResNet-18 starts the last BatchNorm of each of its 8 residual branches at weight 0 (zero_init_last):
+    at initialisation every block passes its shortcut alone, and the 1×1/2 shortcuts read one position in two, so
+    most input pixels have exactly zero sensitivity in every initialisation. Both facts are kept with the result
+    and said in words; torchvision's ResNet-18 (zero_init_residual=False) starts none at zero."""
+    pytest.importorskip("timm")
+    from edgewise.facts import silent_words
+
+    net = models.load("timm:seresnet18")
+    p = _init.plan(net)
+    assert _init.zero_scales(p, net) == [f"layer{i}.{j}.bn2" for i in range(1, 5) for j in range(2)]
+    assert all(not net.get_submodule(n).weight.any() for n in _init.zero_scales(p, net))
+    assert _init.zero_scales(_init.plan(models.load("torchvision:resnet18")), models.load("torchvision:resnet18")) == []
+    assert _init.zero_scales(_init.plan(net, "default"), net) == []  # (torch's defaults start every weight at 1)
+    r = S.init_sensitivity(net, (3, 32, 32), n_inits=2, seed=0)
+    zero = int((r.map == 0).sum())
+    assert r.zero_scales == _init.zero_scales(p, net) and r.zero_positions == zero and 0 < zero < r.map.size
+    assert r.to_dict()["zero_positions"] == zero and r.first(2).zero_scales == r.zero_scales
+    text = silent_words(zero, r.map.size, "px", r.zero_scales)
+    assert text == (f"{zero} of 1024 px ({100 * zero / 1024:.1f} %) have exactly zero sensitivity: no "
+                    "initialisation's gradient reaches them; its builder starts 8 normalisation layers at weight 0 in "
+                    "each initialisation (layer1.0.bn2, layer1.1.bn2, layer2.0.bn2 and 5 more), so each outputs its "
+                    "bias whatever its input")
+    assert silent_words(0, 1024, "px", []) == ""
+    assert silent_words(1, 8, "samples", ["bn"]).endswith("(bn), so it outputs its bias whatever its input")

@@ -645,3 +645,29 @@ def test_spread_sentence_groups_variants_that_leave_the_same_positions_unread():
     text = spread_sentence(s, rows)
     assert "same and reflect never read 447 px (rows 223 and columns 223): they have no path to the output." in text
     assert "valid never reads 26 px (rows 0–12)" in text
+
+
+def test_silent_positions_and_zero_scales_are_read_back_from_the_saved_sensitivity(tmp_path):
+    """The verdict's "N of M px have exactly zero sensitivity" and "its builder starts K normalisation layers at
+    weight 0" hold only while the saved map has N zeros among M positions and the saved result names K layers."""
+    from edgewise.report.verdict import _silent
+    from edgewise.testing.claims import _SPAN, _check_claim
+
+    saved = np.ones((8, 8))
+    saved[2:, :] = 0
+    np.save(tmp_path / "sensitivity_init.map.npy", saved)
+    (tmp_path / "sensitivity_init.json").write_text(json.dumps({"zero_scale_layers": ["a.bn2", "b.bn2"]}))
+
+    def problems(q4):
+        block = _silent(q4, "px")
+        return block, [p for kind, key, of, text in _SPAN.findall(block) if kind == "claim"
+                       for p in _check_claim(key, of, tmp_path, {}, {}, text)]
+
+    block, found = problems({"zero_positions": 48, "positions": 64, "zero_scales": ["a.bn2", "b.bn2"]})
+    assert found == [] and "48 of 64" in block and "<code>a.bn2</code> and <code>b.bn2</code>" in block
+    assert block.startswith('<span class="claim" data-claim="silent"') and block.endswith("input. ")
+    _, found = problems({"zero_positions": 47, "positions": 64, "zero_scales": ["a.bn2"]})
+    assert "says 47 of 64 positions have zero sensitivity, the saved map has 48 of 64" in found
+    assert "says [1] normalisation layers start at weight 0, the saved result names 2" in found
+    assert _silent({"zero_positions": 0, "positions": 64, "zero_scales": []}, "px") == ""
+    assert _silent({}, "px") == ""  # (a verdict saved before these fields)

@@ -200,7 +200,7 @@ def amount_words(amount: str) -> str:
 
 def _edge_pool_notes(rows: list[dict]) -> list[str]:
     """One sentence per set of padding modes that left the same pools reading −∞ or zeros past the input."""
-    from ..facts import and_list
+    from ..facts import and_list, short_list
 
     groups: dict[tuple, list[str]] = {}
     for r in rows:
@@ -208,7 +208,7 @@ def _edge_pool_notes(rows: list[dict]) -> list[str]:
             groups.setdefault((tuple(r["edge_pools"]), tuple(r.get("edge_pool_ops", ()))), []).append(r["name"])
     notes = []
     for (pools, ops), names in groups.items():
-        shown = and_list(list(pools)) if len(pools) <= 4 else f"{', '.join(pools[:3])} and {len(pools) - 3} more"
+        shown = short_list(pools)
         calls = sum("." in op for op in ops)  # (a function's qualified name; a layer's class has no dot)
         layers = sorted({op for op in ops if "." not in op})
         why = ([f"{calls} called as function{'s' * (calls != 1)} in forward (as modules they would read the mode too)"]

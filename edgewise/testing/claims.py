@@ -11,7 +11,8 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   depth law :func:`edgewise.theory.depth_law` gives that padding), ``unread-centre`` and ``unread-corners`` (the
   centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
-  in every initialisation), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
+  in every initialisation), ``silent`` ("N of M": N of the saved sensitivity map's M positions are exactly zero),
+  ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
   not uniform: no border effect).
@@ -226,6 +227,18 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
                                         sorted(init["bias_only_inits"]) != list(range(init["n_inits"]))):
             return [f"says {of} starts at zero weights in every initialisation, but the saved result names "
                     f"{init['readout']!r} with bias only in {len(init['bias_only_inits'])} of {init['n_inits']}"]
+        return []
+    if claim in ("silent", "zero-scales"):
+        said = [int(v) for v in re.findall(r"\d+", html.unescape(re.sub(r"<[^>]+>", "", text)))]
+        if claim == "silent":
+            saved = np.load(data / "sensitivity_init.map.npy")
+            if said != [int(np.count_nonzero(saved == 0)), saved.size]:
+                return [f"says {' of '.join(map(str, said))} positions have zero sensitivity, the saved map has "
+                        f"{int(np.count_nonzero(saved == 0))} of {saved.size}"]
+            return []
+        names = json.loads((data / "sensitivity_init.json").read_text()).get("zero_scale_layers") or []
+        if said != [len(names)]:
+            return [f"says {said} normalisation layers start at weight 0, the saved result names {len(names)}"]
         return []
     if claim in ("more-even", "less-even", "as-even"):
         mine, model = _map(data, of), _map(data, "model")
