@@ -246,8 +246,17 @@ def _cmd_probe(args, out, err) -> int:
     if args.out is None:
         check_folder(outdir)
     sub = _subject(args, err)
+    from .models import random_weights
+
+    why = random_weights(args.model)
+    note = (f"note: {args.model} has random weights ({why}): the probes measure the architecture at initialisation, "
+            "not what training taught it; for a trained net name pretrained:efficientnet-lite0, experiment:TASK or "
+            "your own file.py:make_model") if why else None
+    if note:
+        err.print(note, style="yellow", markup=False, highlight=False)
     parts = _RUN[args.probe](args, sub, outdir / "cache")
-    written, doc = [], {"model": sub.name, "input_shape": list(sub.shape), "probe": args.probe, "out": str(outdir)}
+    written, doc = [], {"model": sub.name, "input_shape": list(sub.shape), "probe": args.probe, "out": str(outdir),
+                        "random_weights": why}
     for stem, result, figures in parts:
         written += result.save(outdir, stem)
         for name, draw in figures.items():

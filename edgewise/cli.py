@@ -556,7 +556,11 @@ def _cmd_sensitivity(args, out, err) -> int:
                     "perturbation": {which: p.to_dict() for which, p in pert.items()} or None})
         return 0
     s = result.summary
-    what = (f"mean {args.agg} gradient, model's weights, {result.samples.shape[0]} inputs" if args.weights else
+    from .models import random_weights
+
+    why = random_weights(args.model or "spec") if args.weights else None
+    what = (f"mean {args.agg} gradient, model's weights{f' (random: {why})' if why else ''}, "
+            f"{result.samples.shape[0]} inputs" if args.weights else
             f"E[(∂y/∂x)²] over {result.n_inits} initialisations, init: {result.init}")
     out.print(f"Sensitivity of {_target_text(result.to, result.layer)} of {graph.model_name} ({what})",
               markup=False, highlight=False)

@@ -18,7 +18,8 @@ from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .graph import Graph
 
-__all__ = ["load", "as_graph", "describe", "default_input", "register_resolver", "prefix", "BUILD_SEED"]
+__all__ = ["load", "as_graph", "describe", "default_input", "register_resolver", "prefix", "BUILD_SEED",
+           "random_weights"]
 
 #: the seed a referenced model's own random initialisation is drawn from (``torch.manual_seed(BUILD_SEED)`` before
 #: its builder or factory runs, the global random state restored after): the same command gives the same weights
@@ -208,6 +209,18 @@ def load(ref, input_shape=None, padding: str = "same", **spec_options) -> nn.Mod
     if input_shape is None:
         raise EdgewiseError(f"spec {ref!r} needs an input shape (e.g. 1x64 or 3x32x32)")
     return nets.from_spec(ref, input_shape, padding=padding, **spec_options)
+
+
+def random_weights(ref) -> str | None:
+    """Why the model a reference names has random weights, or None where it may be trained: a spec string is built at
+    random, ``torchvision:NAME`` with ``weights=None``, ``timm:NAME`` with ``pretrained=False``."""
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("torchvision:"):
+        return "built with weights=None"
+    if ref.startswith("timm:"):
+        return "built with pretrained=False"
+    return None if ":" in ref else "a spec net, built at random"
 
 
 def describe(ref) -> str:

@@ -57,6 +57,28 @@ def test_the_text_is_printed_and_the_second_run_reads_the_cache(tmp_path, capsys
     assert main(argv) == 0 and capsys.readouterr().out == first
 
 
+def test_a_model_with_random_weights_is_said_to_have_them(tmp_path, capsys):
+    """`edgewise probe bias timm:resnet18` printed "Position explains 71 % of the activations' variance" of a
+    network that never trained, without a word on its weights. A spec net, torchvision:NAME and timm:NAME are built
+    at random: the probe says so, and the JSON records why; a file's model may be trained, and nothing is said."""
+    from edgewise.models import random_weights
+
+    assert main(["probe", "bias", *NET, "-n", "2", "--data", "digits", "--no-blind-spots", "--out",
+                 str(tmp_path / "a"), "--no-progress"]) == 0
+    said = capsys.readouterr()
+    assert "note: conv3/c8, conv3/c8, gap, fc10 has random weights (a spec net, built at random): the probes " \
+        "measure the architecture at initialisation, not what training taught it" in said.err
+    assert json.loads((tmp_path / "a" / "bias.json").read_text())  # (the result is still written)
+    doc = _run(capsys, "bias", *NET, "-n", "2", "--data", "digits", "--no-blind-spots", "--out", str(tmp_path / "b"))
+    assert doc["random_weights"] == "a spec net, built at random"
+    assert random_weights("torchvision:resnet18") == "built with weights=None"
+    assert random_weights("timm:resnet18") == "built with pretrained=False"
+    assert random_weights("pretrained:efficientnet-lite0") is None and random_weights("net.py:make") is None
+    assert random_weights("experiment:digits") is None
+    assert main(["sensitivity", "3*conv3", "--input", "1x12x12", "--weights"]) == 0  # (its header says it too)
+    assert "model's weights (random: a spec net, built at random), 8 inputs" in capsys.readouterr().out
+
+
 def test_planted_units_from_a_file_reference(tmp_path, capsys):
     maker = tmp_path / "planted_net.py"
     maker.write_text("from edgewise.testing.planted import planted_detector\n"
