@@ -60,7 +60,7 @@ class _Publish:
         out = self.done.get(id(a))
         if out is None:
             out = self.done[id(a)] = AxisField(self.number(a.size), self.number(a.jump), self.number(a.start),
-                                               a.n, a.exact, a.cover)
+                                               a.n, a.exact, a.cover, a.per_unit)
         return out
 
     def number(self, x):
@@ -82,9 +82,14 @@ class AxisField:
     n: int
     exact: bool = True
     cover: tuple = (-np.inf, np.inf)  # input pixels read by any unit (strides may drop the last ones)
+    #: (lo, hi) float arrays, one entry per unit, where the units' fields have no affine form (attention windows,
+    #: fixed connection lists): then ``size`` is the widest, ``start`` the first unit's centre, ``jump`` the mean
+    per_unit: tuple | None = field(default=None, compare=False, repr=False)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Unclipped (lo, hi) input coordinates of every unit, as float arrays."""
+        if self.per_unit is not None:
+            return self.per_unit
         centre = float(self.start) + np.arange(self.n) * float(self.jump)
         half = (float(self.size) - 1) / 2
         return centre - half, centre + half
@@ -92,6 +97,8 @@ class AxisField:
     def through(self, w: Window, n: int | None = None) -> "AxisField":
         """The field of the units of window ``w`` on this axis; given their number ``n``, with the cover that
         :meth:`with_units` gives them."""
+        if self.per_unit is not None:
+            return self._through_per_unit(w, w.out_size(self.n) if n is None else n)
         ext = w.extent
         size, jump = self.size + (ext - 1) * self.jump, self.jump * w.stride
         start = self.start + (_div(ext - 1, 2) - w.pad[0]) * self.jump
@@ -102,8 +109,23 @@ class AxisField:
         cover = (max(self.cover[0], float(lo)), min(self.cover[1], float(hi)))
         return AxisField(size, jump, start, n, self.exact, cover)
 
+    def _through_per_unit(self, w: Window, n: int) -> "AxisField":
+        """:meth:`through` for per-unit fields: each output unit's box spans the boxes of the units its taps read;
+        a tap in the padding reads the box the grid would have there (the edge unit's, moved by the jump)."""
+        lo_in, hi_in = self.per_unit
+        x = np.arange(n)[:, None] * w.stride + np.arange(w.kernel)[None, :] * w.dilation - w.pad[0]
+        c = np.clip(x, 0, self.n - 1)
+        past = (x - c) * float(self.jump)
+        lo, hi = (lo_in[c] + past).min(axis=1), (hi_in[c] + past).max(axis=1)
+        return _per_unit_field(lo, hi, self.jump * w.stride, n, (max(self.cover[0], float(lo.min())),
+                                                                min(self.cover[1], float(hi.max()))))
+
     def union(self) -> "AxisField":
         """One unit covering every unit of this axis (a global pool, flatten or Linear)."""
+        if self.per_unit is not None:
+            lo, hi = (Fraction(float(v)).limit_denominator(1000) for v in (self.per_unit[0].min(),
+                                                                          self.per_unit[1].max()))
+            return AxisField(hi - lo + 1, hi - lo + 1, _div(lo + hi, 2), 1, False, self.cover)
         half = _div(self.size - 1, 2)
         lo, hi = self.start - half, self.start + (self.n - 1) * self.jump + half
         return AxisField(hi - lo + 1, hi - lo + 1, _div(lo + hi, 2), 1, self.exact, self.cover)
@@ -114,6 +136,14 @@ class AxisField:
         lo, hi = self.start - half, self.start + (n - 1) * self.jump + half
         return AxisField(self.size, self.jump, self.start, n, self.exact,
                          (max(cover[0], float(lo)), min(cover[1], float(hi))))
+
+
+def _per_unit_field(lo: np.ndarray, hi: np.ndarray, jump, n: int, cover: tuple) -> AxisField:
+    """An inexact field that keeps every unit's (lo, hi): the widest box as its size, the first unit's centre as its
+    start."""
+    size = Fraction(float(np.max(hi - lo + 1))).limit_denominator(1000)
+    start = Fraction(float(lo[0] + hi[0]) / 2).limit_denominator(1000)
+    return AxisField(size, jump, start, n, False, cover, (lo, hi))
 
 
 @dataclass
@@ -244,10 +274,12 @@ class ReceptiveField(Result):
         return self[self.advice.local_layer] if self.advice.local_layer else self.layers[-1]
 
     def box(self, layer: str, position) -> tuple[tuple[float, float], ...]:
-        """Unclipped ``(lo, hi)`` input coordinates, per axis, of the unit at ``position`` (row, col)."""
+        """Unclipped ``(lo, hi)`` input coordinates, per axis, of the unit at ``position`` (row, col) (its own box
+        where the units' boxes have no affine form: attention windows)."""
         lf = self[layer]
         pos = _position(lf, position)
-        return tuple((float(a.start + p * a.jump - (a.size - 1) / 2), float(a.start + p * a.jump + (a.size - 1) / 2))
+        return tuple((float(a.per_unit[0][p]), float(a.per_unit[1][p])) if a.per_unit is not None else
+                     (float(a.start + p * a.jump - (a.size - 1) / 2), float(a.start + p * a.jump + (a.size - 1) / 2))
                      for a, p in zip(lf.axes, pos))
 
     def clipped_box(self, layer: str, position) -> tuple[tuple[float, float], ...]:
@@ -293,7 +325,7 @@ def _dyadic(*xs: Fraction) -> bool:
 def _share_inside(a: AxisField, n_input: int) -> float:
     """Share of the units whose box lies inside the input along one axis, i.e. the mean of
     ``_inside(a, n_input)[0]``: counted in closed form where the float bounds are exact, else from them."""
-    if a.jump < 0 or not 0 < a.n < 1 << 20 or not _dyadic(a.size, a.jump, a.start):
+    if a.per_unit is not None or a.jump < 0 or not 0 < a.n < 1 << 20 or not _dyadic(a.size, a.jump, a.start):
         return float(_inside(a, n_input)[0].mean())
     if type(a.size) is int and type(a.jump) is int and type(a.start) is int:  # (most fields) in halves
         unit, size, jump, start = 2, 2 * a.size, 2 * a.jump, 2 * a.start
@@ -314,7 +346,8 @@ def _fraction_off(axes: tuple[AxisField, ...], n_input: tuple[int, ...], seen: d
     for a, n in zip(axes, n_input):
         if shares and a is axes[0] and n == n_input[0]:
             shares.append(shares[0])
-        elif seen is not None and type(a.size) is int and type(a.jump) is int and type(a.start) is int:
+        elif seen is not None and type(a.size) is int and type(a.jump) is int and type(a.start) is int \
+                and a.per_unit is None:
             key = (a.size, a.jump, a.start, a.n, n)
             shares.append(seen[key] if key in seen else seen.setdefault(key, _share_inside(a, n)))
         else:
@@ -326,14 +359,14 @@ def _inside(a: AxisField, n_input: int) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: (box fully inside?, fraction of the box inside) along one axis."""
     lo, hi = a.bounds()
     kept = np.clip(np.minimum(hi, n_input - 1) - np.maximum(lo, 0) + 1, 0, None)
-    return (lo >= 0) & (hi <= n_input - 1), kept / float(a.size)
+    return (lo >= 0) & (hi <= n_input - 1), kept / (float(a.size) if a.per_unit is None else hi - lo + 1)
 
 
 # ------------------------------------------------------------------ propagation
 
 def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple[tuple[AxisField, ...], bool]:
     """Union of the operands' fields of an elementwise op or concatenation."""
-    if all(f == fields[0] for f in fields):
+    if all(f == fields[0] and all(a.per_unit is b.per_unit for a, b in zip(f, fields[0])) for f in fields):
         return fields[0], False
     merged, misaligned = [], False
     for a, n in enumerate(n_out):
@@ -355,7 +388,8 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
         affine = np.allclose(hi - lo, hi[0] - lo[0]) and np.allclose(lo - lo[0], np.arange(n) * float(jump))
         misaligned |= len({(o.jump, o.start) for o in spatial}) > 1 or not affine
         cover = (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops))
-        merged.append(AxisField(size, jump, start, n, all(o.exact for o in ops) and affine, cover))
+        merged.append(AxisField(size, jump, start, n, all(o.exact for o in ops) and affine, cover)
+                      if affine or n == 1 else _per_unit_field(lo, hi, jump, n, cover))
     return tuple(merged), misaligned
 
 
@@ -369,7 +403,7 @@ def _merge_aligned(ops: list[AxisField], n: int) -> AxisField | None:
         return None
     numbers = [jump]
     for o in ops:
-        if o.n != n or o.jump != jump:
+        if o.n != n or o.jump != jump or o.per_unit is not None:
             return None
         numbers += (o.size, o.start)
     if not _dyadic(*numbers):
@@ -526,9 +560,11 @@ def _table_field(f: AxisField, ax: Table, n_in: int, n_out: int) -> AxisField:
     start = Fraction(float(centre[idx[0]] - idx[0] * float(jump))).limit_denominator(1000)
     approx = AxisField(size, jump, start, n_out)
     alo, ahi = approx.bounds()
-    exact = f.exact and bool(ok.all()) and np.allclose(alo, lo) and np.allclose(ahi, hi)
-    return AxisField(size, jump, start, n_out, exact, (max(f.cover[0], float(np.nanmin(lo))),
-                                                       min(f.cover[1], float(np.nanmax(hi)))))
+    affine = bool(ok.all()) and np.allclose(alo, lo) and np.allclose(ahi, hi)
+    cover = (max(f.cover[0], float(np.nanmin(lo))), min(f.cover[1], float(np.nanmax(hi))))
+    if not affine and ok.all():  # every unit's own box, for the layers after it (windows do not tile affinely)
+        return AxisField(size, jump, start, n_out, False, cover, (lo, hi))
+    return AxisField(size, jump, start, n_out, f.exact and affine, cover)
 
 
 def _all_to_all(graph: Graph, nd: Node) -> bool:

@@ -374,3 +374,26 @@ def test_class_token_rows_keep_one_shape_through_many_blocks():
     net = timm.create_model("vit_tiny_patch16_224", img_size=32, pretrained=False)
     np.testing.assert_allclose(edgewise.pathways(net, (3, 32, 32)).counts, autograd_pathways(net, (3, 32, 32)),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("family, layer", [("swin", "add_1"), ("swin", "add_3"), ("swin", "features.2.reduction"),
+                                           ("swin", "add_7"), ("swin_v2", "add_3"), ("swin_v2", "add_7")])
+def test_attention_window_boxes_are_each_units_own(family, layer):
+    """Swin-T's last stage was said to see 752×752 px of a 224-px image, its output grid offset by (240, 240) px:
+    the fields of attention windows were summarised as one affine grid after each block, and the next block's
+    windows grew from that summary, drifting a little further each time. Each unit now keeps its own box through
+    windows, merges and the next windows; it equals the bounding box of the positions with a path to it (exact
+    counts, themselves held to the autograd oracle for these families above)."""
+    net, shape = small(family)
+    net.eval()
+    g = edgewise.trace(net, shape)
+    rf = edgewise.receptive_field(g)
+    assert not rf[layer].exact and any(a.per_unit is not None for a in rf[layer].axes)
+    n = g[layer].shape[1:]
+    for pos in {(0, 0), (n[0] // 2, n[1] // 2), (n[0] - 1, n[1] - 1), (0, n[1] - 1)}:
+        counts = edgewise.pathways(g, layer=layer, to=pos, exact=True).counts
+        support = tuple((int(a.min()), int(a.max())) for a in np.nonzero(counts != 0))
+        box = rf.clipped_box(layer, pos)
+        assert support == tuple((math.ceil(lo), math.floor(hi)) for lo, hi in box), pos
+    widest = [max(hi - lo + 1 for lo, hi in zip(*a.bounds())) for a in rf[layer].axes]
+    assert list(rf[layer].size) == pytest.approx(widest)  # (the widest: past the image only where merging pads)

@@ -78,7 +78,7 @@ def _slow_publish(layers):
             for a in axes:
                 if id(a) not in fields:
                     size, jump, start = (Fraction(x) if type(x) is int else x for x in (a.size, a.jump, a.start))
-                    fields[id(a)] = AxisField(size, jump, start, a.n, a.exact, a.cover)
+                    fields[id(a)] = AxisField(size, jump, start, a.n, a.exact, a.cover, a.per_unit)
             tuples[id(axes)] = tuple(fields[id(a)] for a in axes)
         layer.axes = tuples[id(axes)]
 
@@ -93,6 +93,8 @@ def _slow_through_axis(f, ax, n_in, n):
     if isinstance(ax, geometry.Adaptive) and ax.affine(n_in, n) is not None:
         k = n_in // n
         ax = geometry.Window(k, k)
+    if f.per_unit is not None and isinstance(ax, geometry.Window):  # (units' own boxes: a semantic both share)
+        return f.through(ax, n)
     if isinstance(ax, geometry.Window):
         g = _slow_through(f, ax)
     elif isinstance(ax, geometry.Transposed):
@@ -114,7 +116,7 @@ def _slow_dyadic(*xs):
 
 
 def _slow_share_inside(a, n_input):
-    if a.jump < 0 or not 0 < a.n < 1 << 20 or not _slow_dyadic(a.size, a.jump, a.start):
+    if a.per_unit is not None or a.jump < 0 or not 0 < a.n < 1 << 20 or not _slow_dyadic(a.size, a.jump, a.start):
         return float(geometry._inside(a, n_input)[0].mean())
     unit = 2 * max(a.size.denominator, a.jump.denominator, a.start.denominator)
     size, jump, start = (x.numerator * (unit // x.denominator) for x in (a.size, a.jump, a.start))
@@ -134,7 +136,7 @@ def _slow_fraction_off(axes, n_input, seen=None):
 
 def _slow_merge_aligned(ops, n):
     jump = ops[0].jump
-    if not 1 < n < 1 << 20 or any(o.n != n or o.jump != jump for o in ops) or not _slow_dyadic(
+    if not 1 < n < 1 << 20 or any(o.n != n or o.jump != jump or o.per_unit is not None for o in ops) or not _slow_dyadic(
             jump, *(x for o in ops for x in (o.size, o.start))):
         return None
     lo = min(o.start - geometry._div(o.size - 1, 2) for o in ops)
