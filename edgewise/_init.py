@@ -52,7 +52,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .errors import EdgewiseError, EdgewiseWarning
 
 __all__ = ["INITS", "BUILDER_ATTR", "InitPlan", "mark_builder", "keep_builder", "builder_of", "plan", "apply",
-           "reinit_", "shared_draws", "zero_scales"]
+           "reinit_", "shared_draws", "zero_scales", "zero_norms"]
 
 #: the values of ``init=``
 INITS = ("auto", "default", "builder", "module")
@@ -613,6 +613,12 @@ def zero_scales(p: InitPlan, model: nn.Module) -> list[str]:
         return []
     return [n for n, m in model.named_modules() if isinstance(m, _NORMS) and isinstance(m.weight, torch.Tensor)
             and always_zero(p, model, [f"{n}.weight"])]
+
+
+def zero_norms(model: nn.Module) -> list[str]:
+    """The normalisation layers of ``model`` whose weight is zero now (every element)."""
+    return [n for n, m in model.named_modules() if isinstance(m, _NORMS) and isinstance(m.weight, torch.Tensor)
+            and not m.weight.detach().count_nonzero()]
 
 
 def _rng(model: nn.Module):

@@ -579,12 +579,12 @@ def _cmd_sensitivity(args, out, err) -> int:
                  ("  random signs vs gradient", f"r = {p.sign_correlation:.2f} ({p.n_signs} patterns)")]
     for k, v in rows:
         out.print(f"  {k:<28} {v}", markup=False, highlight=False)
-    if not args.weights:
-        from .facts import silent_words, words_for
+    from .facts import silent_words, words_for
 
-        silent = silent_words(result.zero_positions, result.map.size, words_for(shape).unit, result.zero_scales)
-        if silent:
-            out.print(silent[0].upper() + silent[1:] + ".", markup=False, highlight=False)
+    silent = silent_words(result.zero_positions, result.map.size, words_for(shape).unit, result.zero_scales,
+                          over="input" if args.weights else "initialisation")
+    if silent:
+        out.print(silent[0].upper() + silent[1:] + ".", markup=False, highlight=False)
     return 0
 
 

@@ -334,18 +334,21 @@ def short_list(items, most: int = 4) -> str:
 
 
 def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambda text, claim: text,
-                 name=lambda n: n) -> str:
+                 name=lambda n: n, over: str = "initialisation") -> str:
     """What starts silent in a Monte-Carlo sensitivity, from its data: ``zero`` of ``total`` positions whose mean
     squared gradient is exactly 0 (so in every initialisation), and the normalisation layers ``scales`` that every
     initialisation starts at weight 0 (:func:`edgewise._init.zero_scales`); "" when neither. ``mark(text,
-    claim)`` wraps the counts a checker reads back (``silent``, ``zero-scales``), ``name`` each layer name."""
+    claim)`` wraps the counts a checker reads back (``silent``, ``zero-scales``), ``name`` each layer name; ``over``:
+    what the mean is over (``"input"`` for the model's own weights)."""
     parts = []
     if zero:
         parts.append(f"{mark(f'{zero} of {total}', 'silent')} {unit} ({100 * zero / total:.1f} %) have exactly zero "
-                     "sensitivity: no initialisation's gradient reaches them")
+                     f"sensitivity: no {over}'s gradient reaches them")
     if scales:
         k = len(scales)
-        parts.append(f"its builder starts {mark(str(k), 'zero-scales')} normalisation layer{'s' * (k != 1)} at weight "
-                     f"0 in each initialisation ({short_list([name(n) for n in scales])}), so "
-                     f"{'each' if k != 1 else 'it'} outputs its bias whatever its input")
+        layers = f"{mark(str(k), 'zero-scales')} normalisation layer{'s' * (k != 1)}"
+        parts.append((f"its builder starts {layers} at weight 0 in each initialisation" if over == "initialisation"
+                      else f"its weights hold {layers} at weight 0")
+                     + f" ({short_list([name(n) for n in scales])}), so {'each' if k != 1 else 'it'} outputs its bias "
+                       "whatever its input")
     return "; ".join(parts)

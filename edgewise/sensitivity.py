@@ -71,9 +71,9 @@ class Sensitivity(Result):
         readout, bias_only: the Linear or convolution whose output is the target's (None where there is none or
             the model cannot be traced), and (``"init"``) the initialisations, by index, in which every parameter
             of it but its bias was zero: their maps are exactly zero, so no pass was run for them.
-        zero_scales: (``"init"``) normalisation layers whose weight every initialisation starts at zero
-            (:func:`edgewise._init.zero_scales`: the last norm of each residual branch in timm's ResNets): each
-            outputs its bias whatever its input.
+        zero_scales: normalisation layers whose weight is zero: (``"init"``) in every initialisation
+            (:func:`edgewise._init.zero_scales`: the last norm of each residual branch in timm's ResNets),
+            (``"gradient"``) in the model's own weights; each outputs its bias whatever its input.
     """
 
     map: np.ndarray
@@ -522,7 +522,8 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
         with torch.enable_grad(), _progress(None, "gradient map") as bar:
             samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
     return _result_from_samples(samples, agg=agg, to=to, layer=layer or "output", method="gradient", model=name,
-                                input_shape=tuple(x.shape[1:]), seed=seed, readout=readout and readout[0])
+                                input_shape=tuple(x.shape[1:]), seed=seed, readout=readout and readout[0],
+                                zero_scales=_init.zero_norms(module))
 
 
 def _shape_of(inputs):

@@ -259,5 +259,10 @@ def test_zero_scales_name_the_norms_a_builder_starts_at_zero_and_the_map_says_wh
                     "initialisation's gradient reaches them; its builder starts 8 normalisation layers at weight 0 in "
                     "each initialisation (layer1.0.bn2, layer1.1.bn2, layer2.0.bn2 and 5 more), so each outputs its "
                     "bias whatever its input")
+    own = S.gradient_map(net, (3, 32, 32), agg="sq")  # (the loaded model's own weights: the builder's under seed 0)
+    assert own.zero_scales == r.zero_scales and own.zero_positions > 0
+    assert silent_words(own.zero_positions, 1024, "px", own.zero_scales, over="input").endswith(
+        "no input's gradient reaches them; its weights hold 8 normalisation layers at weight 0 (layer1.0.bn2, "
+        "layer1.1.bn2, layer2.0.bn2 and 5 more), so each outputs its bias whatever its input")
     assert silent_words(0, 1024, "px", []) == ""
     assert silent_words(1, 8, "samples", ["bn"]).endswith("(bn), so it outputs its bias whatever its input")
