@@ -755,3 +755,16 @@ def test_a_layer_that_pads_nothing_keeps_no_padding_mode_to_change():
     mixed = apply(_Reduction(), "circular", amount="keep", input_shape=(1, 17, 17))
     assert {c["layer"]: c["unchanged"] for c in changes(mixed) if c["old"] == "Conv2d"} == {"stem": False,
                                                                                            "branch": True}
+
+
+def test_global_connections_on_back_to_back_convolutions_in_a_sequential():
+    """A 1-D net with a depthwise convolution right before a 1×1 one in an nn.Sequential: `global` did not fit
+    ("GlobalConv1d '3': global connections are not drawn yet"), because looking for a padding layer before the
+    1×1 convolution asked the depthwise one, already rewritten, for its windows."""
+    net = nn.Sequential(nn.Conv1d(1, 4, 9, stride=4, padding=4), nn.ReLU(), nn.Conv1d(4, 4, 5, padding=2, groups=4),
+                        nn.Conv1d(4, 8, 1), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 2))
+    new = apply(net, "global", input_shape=(1, 64))
+    assert [c["new"] for c in changes(new)] == ["GlobalConv1d"] * 3
+    from edgewise.remedies import compare
+
+    assert "error" not in {r["name"]: r for r in compare(net, (1, 64), ["global"]).rows}["global"]

@@ -28,8 +28,8 @@ def _pad_layer(m: nn.Module, nd: int):
     """(per-axis pads, mode) of a padding layer that a convolution can absorb, else None.
 
     The tracer's own reading of the layer decides (one mapping of padding layers to modes)."""
-    if getattr(m, "value", 0) != 0:  # a non-zero constant is not zero padding
-        return None
+    if getattr(m, "value", 0) != 0 or isinstance(m, nn.modules.conv._ConvNd):  # (a non-zero constant is not zero
+        return None  # padding; a convolution, perhaps one this rewrite has just replaced, is no padding layer)
     try:
         kind, axes = _module_op(m, nd)
     except _Unsupported:
