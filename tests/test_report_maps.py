@@ -144,6 +144,25 @@ def test_two_d_sensitivity_caption_names_a_log_colour_map():
     assert figure_problems(fig) == []
 
 
+def test_zeros_on_a_log_axis_are_gaps_and_the_caption_counts_them(one_d):
+    """timm's SE-ResNet-18 has exactly zero sensitivity at most positions; its ring means fell off the log axis as
+    vertical lines to the frame. Zeros are now gaps in the curve, and the caption says how many."""
+    result, paths = one_d
+    silent = result.map.copy()
+    silent[10:16] = 0.0  # a stretch no initialisation's gradient reaches, among values spanning decades
+    silent[20:] *= 1e-4
+    samples = result.samples.copy()
+    samples[:, 10:16] = 0.0
+    samples[:, 20:] *= 1e-4
+    fig = plot_sensitivity(replace(result, map=silent, samples=samples, stderr=result.stderr * 0), paths=paths)
+    left, right = fig.axes
+    assert left.get_yscale() == "log"
+    y = left.get_lines()[0].get_ydata()
+    assert np.isnan(y[10:16]).all() and np.isfinite(y[:10]).all()
+    assert "; gaps: 6 positions where it is exactly 0" in panel_text(fig)
+    assert "gaps" not in panel_text(plot_sensitivity(result, paths=paths))  # (nothing left out: nothing said)
+
+
 # ------------------------------------------------------------------ perturbation
 
 

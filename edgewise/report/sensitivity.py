@@ -71,8 +71,14 @@ def _markers(n: int, marker: str | None) -> dict:
     return dict(marker=marker, markersize=3) if marker and n <= 60 else {}
 
 
-def _band_curve(ax, x, y, err, colour, marker, label) -> None:
-    """``y`` with a ±``err`` band (lower edge kept positive, for a log axis)."""
+def _gaps(y: np.ndarray, log: bool) -> np.ndarray:
+    """``y`` with its zeros left out (NaN: a gap in the line) on a log axis, where they have no place."""
+    return np.where(y > 0, y, np.nan) if log else y
+
+
+def _band_curve(ax, x, y, err, colour, marker, label, log: bool = False) -> None:
+    """``y`` with a ±``err`` band (lower edge kept positive, for a log axis, where zeros are gaps)."""
+    y = _gaps(y, log)
     ax.plot(x, y, color=colour, linewidth=1.4, label=label, **_markers(len(x), marker))
     if err is not None:
         ax.fill_between(x, np.maximum(y - err, y * 1e-3), y + err, color=colour, alpha=0.25, linewidth=0,
@@ -119,13 +125,12 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
             drawn = [("the sensitivity at each input position divided by its mean over positions", True)]
         else:
             x = np.arange(values.size)
-            _band_curve(left, x, values / unit, np.asarray(result.stderr, dtype=np.float64) / unit, BLUE, None,
-                        "sensitivity")
-            curves = [values / unit]
-            if counts is not None:
-                curves.append(counts / _mean_scale(counts))
-                left.plot(x, curves[-1], color=ORANGE, linewidth=1.6, linestyle="--", label="path counts")
+            curves = [values / unit] + ([counts / _mean_scale(counts)] if counts is not None else [])
             log = needs_log(*curves)
+            _band_curve(left, x, values / unit, np.asarray(result.stderr, dtype=np.float64) / unit, BLUE, None,
+                        "sensitivity", log)
+            if counts is not None:
+                left.plot(x, _gaps(curves[-1], log), color=ORANGE, linewidth=1.6, linestyle="--", label="path counts")
             left.set_yscale("log" if log else "linear")
             if not log:
                 left.set_ylim(bottom=0)
@@ -135,20 +140,20 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
             left.grid(True, color="#e5e5e5", linewidth=0.8)
             left.legend(frameon=False, fontsize=9)
             drawn = [(f"the sensitivity at each input position ± 1 standard error (band){with_paths}, "
-                      "each divided by its mean over positions", log)]
+                      "each divided by its mean over positions" + _gap_words(curves, log, "positions"), log)]
         left.set_title(wrap(f"{result.model} · {_ratio_text(result.summary, values.ndim)}", 6.0, 10),
                        fontsize=10, color="#333333")
         radii, means, err = _ring_profile(values / unit, None if ring_samples is None else ring_samples / unit)
-        curves = []
-        if not zero:
-            _band_curve(right, radii, means, err, BLUE, "o", "sensitivity")
-            curves.append(means)
+        curves = [] if zero else [means]
         if counts is not None:
             c_radii, c_means = radial_profile(counts / _mean_scale(counts))
-            right.plot(c_radii, c_means, color=ORANGE, linewidth=1.6, linestyle="--", label="path counts",
-                       **_markers(len(c_radii), "s"))
             curves.append(c_means)
         log = needs_log(*curves)
+        if not zero:
+            _band_curve(right, radii, means, err, BLUE, "o", "sensitivity", log)
+        if counts is not None:
+            right.plot(c_radii, _gaps(c_means, log), color=ORANGE, linewidth=1.6, linestyle="--",
+                       label="path counts", **_markers(len(c_radii), "s"))
         right.set_yscale("log" if log else "linear")
         if not log:
             right.set_ylim(bottom=0)
@@ -167,11 +172,18 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
         else:
             drawn.append(("the mean at each distance from the centre"
                           + (" ± 1 standard error (band)" if err is not None else "") + with_paths
-                          + ", divided by the mean over all positions", log))
+                          + ", divided by the mean over all positions"
+                          + _gap_words(curves, log, "distances" if values.ndim == 1 else "rings"), log))
         fig.suptitle(wrap(f"Sensitivity of {_target(result)} to each input position: {what}", 11.5, 12),
                      fontsize=12)
         record_panels(fig, drawn)
     return fig
+
+
+def _gap_words(curves: list, log: bool, where: str) -> str:
+    """"; gaps: 3 rings whose mean is exactly 0" where a log axis leaves a curve's zeros out."""
+    n = max((int(np.count_nonzero(np.asarray(c) == 0)) for c in curves), default=0) if log else 0
+    return f"; gaps: {n} {where[:-1] if n == 1 else where} where it is exactly 0" if n else ""
 
 
 def _zero_panel(ax, shape: tuple, quantity: str) -> None:
