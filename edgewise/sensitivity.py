@@ -34,6 +34,7 @@ from torch.func import functional_call, vmap
 
 from . import _init
 from ._cone import nudge_changes
+from ._silence import silenced, silent_layers
 from ._device import device_of
 from .errors import EdgewiseError
 from .maps import map_metrics
@@ -664,7 +665,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     seeds = _init_seeds(seed, n_inits)
     maps, fixed = [], []
     zero = run.always_bias_only()
-    with torch.enable_grad(), _progress(n_inits, "initialisations") as bar:
+    scales = _init.zero_scales(run.plan, run.template)
+    with torch.enable_grad(), _progress(n_inits, "initialisations") as bar, silenced(template, run.silent(scales)):
         for start in range(0, n_inits, chunk):
             batch = seeds[start:start + chunk]
             if zero and start and run.bias_only == list(range(start)):  # as the drawn ones showed, nothing to draw
@@ -679,7 +681,7 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
                                 init=run.plan.method, readout=readout and readout[0], bias_only=run.bias_only,
-                                zero_scales=_init.zero_scales(run.plan, run.template))
+                                zero_scales=scales)
 
 
 #: forward FLOPs of one input from which :func:`init_sensitivity` loops over initialisations (measured on
@@ -754,6 +756,21 @@ class _Run:
         zeros = _weights(readout[1])
         names = [n for n, p in self.template.named_parameters() if any(p is q for q in zeros)]
         return len(names) == len(zeros) and _init.always_zero(self.plan, self.template, names)
+
+    def silent(self, scales: list[str]) -> dict:
+        """The layers whose output reaches the target's only through the norms ``scales`` (zero in every
+        initialisation): they run as zeros (:mod:`edgewise._silence`), the maps bit for bit the same."""
+        if not scales or self.target.layer is not None:
+            return {}
+        from ._trace import trace
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = trace(self.template, self.shape)
+        except Exception:  # noqa: BLE001 - untraceable: every layer runs
+            return {}
+        return silent_layers(graph, self.template, scales)
 
     def skip(self, n: int) -> torch.Tensor:
         """The maps of the next ``n`` initialisations when :meth:`always_bias_only`: zeros, nothing drawn."""
