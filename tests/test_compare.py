@@ -42,6 +42,25 @@ def test_compare_with_sensitivity_maps(tmp_path, capsys):
     assert "sens." in capsys.readouterr().out and (tmp_path / "remedies_sensitivity.png").exists()
 
 
+def test_a_sensitivity_ratio_of_zero_over_zero_is_explained_under_the_table():
+    """timm's SE-ResNet-18 at 32 px has exactly zero sensitivity at its centre and corners (its branches start
+    silent); the table's sens. cell read "0/0" with nothing to say what that means. The legend says it where a
+    0/0 is shown, and only there."""
+    import math
+    from dataclasses import replace
+
+    from edgewise.report.tables import remedy_rows
+
+    shape = (1, 16, 16)
+    c = remedies.compare("3*conv3", shape, ["circular"], n_inits=4, progress=False)
+    said = "(0/0: exactly 0 at the centre and at every corner)"
+    assert said not in remedy_rows(c).notes[0]
+    rows = [dict(r) for r in c.rows]
+    rows[1]["sensitivity_center_corner_ratio"] = math.nan  # (what a map zero at the centre and corners gives)
+    table = remedy_rows(replace(c, rows=rows))
+    assert said in table.notes[0] and table.rows[1][table.headers.index("sens.")] == "0/0"
+
+
 def test_multiply_adds_counts_every_weight_use():
     net = nets.from_spec("conv3/c4", (1, 10, 10), padding="valid")
     assert remedies.multiply_adds(net, (1, 10, 10)) == 8 * 8 * 4 * 9

@@ -169,7 +169,10 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "with that period, wrapping round), over-corrects (the border gets more paths), never reads N (positions "
              "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
-                f"{n_inits or 'several'} random initialisations; " if sens else "")
+                f"{n_inits or 'several'} random initialisations"
+                + (f" (0/0: exactly 0 at the centre and at every {where})" if any(
+                    c == "0/0" for row in rows if len(row) == len(headers) for c in row[4:5]) else "") + "; "
+                if sens else "")
              + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); "
              "uneven: layers reading padding on one side only; "
              "params, MACs (multiply-adds): the original's, then the change; edits: layers rewritten."
