@@ -768,3 +768,16 @@ def test_global_connections_on_back_to_back_convolutions_in_a_sequential():
     from edgewise.remedies import compare
 
     assert "error" not in {r["name"]: r for r in compare(net, (1, 64), ["global"]).rows}["global"]
+
+
+def test_a_rewrite_whose_measuring_pass_fails_is_not_taken_for_one_that_fits(monkeypatch):
+    """The check runs the rewritten model under the cost counter; when that pass fails and a plain pass does not,
+    the remedy still does not fit, with the counter's error (it was let through as fitting)."""
+    from edgewise.remedies import rewrite
+
+    def broken(model, shape):
+        raise RuntimeError("the counter failed")
+
+    monkeypatch.setattr(rewrite, "forward_costs", broken)
+    with pytest.raises(EdgewiseError, match=r"remedy 'circular' does not fit .*: RuntimeError: the counter failed"):
+        apply(nets.from_spec("2*conv3", (1, 8, 8)), "circular", input_shape=(1, 8, 8))

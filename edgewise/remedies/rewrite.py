@@ -85,11 +85,11 @@ def _probe(model: nn.Module, shape, remedy: str, name: str, keep: bool = False, 
         return
     except EdgewiseError:
         raise
-    except Exception:  # noqa: BLE001 - any failure: the pass below says where, with this error
-        pass
+    except Exception as e:  # noqa: BLE001 - any failure: the pass below says where, with this error
+        first = e
     windows, error = _window_pass(model, shape)
-    if error is None:  # (it ran this time: nothing to say)
-        return
+    if error is None:  # the plain pass runs, the measuring one did not: its error, without a place
+        raise EdgewiseError(_misfit(remedy, name, shape, [], {}, first)) from first
     before = {n: out for n, _, _, out in _window_pass(original, shape)[0]} if original is not None else {}
     raise EdgewiseError(_misfit(remedy, name, shape, windows, before, error, keep)) from error
 
