@@ -568,7 +568,9 @@ def _cmd_sensitivity(args, out, err) -> int:
     if len(shape) == 3:
         rows.append(("center / corner", fmt_ratio(s["log10_center_corner_ratio"])))
     rows += [("centre of mass offset (px)", ", ".join(f"{v:+.2f}" for v in s["center_offset"])),
-             ("Gaussian sigma (px)", ", ".join(f"{v:.2f}" for v in s["gaussian_sigma"])),
+             ("Gaussian sigma (px)", ", ".join(f"{v:.2f}" for v in s["gaussian_sigma"])
+              + (f" (fit not to be trusted: {s['gaussian_note']}; by moments "
+                 + ", ".join(f"{v:.2f}" for v in s["gaussian_sigma_moments"]) + ")" if s.get("gaussian_note") else "")),
              ("area holding 20/30/50/99 %", " / ".join(f"{100 * s['area_ratio'][k]:.1f}%" for k in
                                                        ("20", "30", "50", "99")))]
     for which, p in pert.items():

@@ -237,3 +237,23 @@ def test_paths_table_words_are_the_maps(spec, shape, padding, capsys):
         assert (f"{corners} of its 4 corners" in rows["center / corner"]) == bool(corners)
         assert (f"{mids} of its 4 mid-edges" in rows["center / edge"]) == bool(mids)
         assert corners in (0, 3) and mids in (0, 2)
+
+
+def test_a_gaussian_fit_the_map_does_not_support_is_said_so(capsys, monkeypatch):
+    """timm's SE-ResNet-18, 93 % of whose pixels have zero sensitivity, printed "Gaussian sigma (px) 2.49, 24.47"
+    while the fit's own note said its peak lay outside the map. The note is printed beside it, with the widths by
+    moments; a fit without a note prints alone."""
+    from edgewise import sensitivity as S
+    from edgewise.cli import main
+
+    argv = ["sensitivity", "3*conv3", "--input", "1x12x12", "--inits", "2"]
+    assert main(argv) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "Gaussian sigma" in ln)
+    assert "not to be trusted" not in line
+    real = S.map_metrics
+    monkeypatch.setattr(S, "map_metrics", lambda *a, **k: {**real(*a, **k), "gaussian_note": "the fitted peak "
+                                                           "along axis 1 lies outside the map (mean -124)"})
+    assert main(argv) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "Gaussian sigma" in ln)
+    assert re.search(r"\(fit not to be trusted: the fitted peak along axis 1 lies outside the map \(mean -124\); "
+                     r"by moments \d+\.\d\d, \d+\.\d\d\)$", line.rstrip()), line
