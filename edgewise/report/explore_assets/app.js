@@ -191,6 +191,7 @@ function writeNumbers(error) {
     if (m.depth) {
       const dp = m.depth;
       out.depth = {row: dp.row, padding: dp.padding, k: dp.k, d: dp.d, n: dp.n, law_kind: dp.law.kind,
+                   law_formula: dp.law.formula,
                    exact: dp.exact.map(fractionText),
                    law: Array.from({length: DEPTHS}, (_, i) => { const v = dp.law.curve(i + 1); return Number.isFinite(v) ? v : null; }),
                    params: dp.law.params};

@@ -391,8 +391,10 @@ function depthLaw(padding, k, n, d) {
     const limit = (k === 1 || n <= 2) ? 1 : 2;
     return {kind: 'bounded', params: {limit}, curve: () => limit, formula: `bounded: → ${limit} as L grows`};
   }
+  const block = `conv${k}` + (d !== 1 ? `/d${d}` : '');
   return {kind: 'numeric', params: {}, curve: () => NaN,
-          formula: 'no closed form for this layer (even kernel, dilated reflect, wide replicate...): exact counts only'};
+          formula: 'no closed form for this layer (even kernel, dilated reflect, wide replicate...): exact counts '
+                   + `only; where the ratio tends as L → ∞: edgewise scaling ${block} --padding ${padding} --input 1x${n}`};
 }
 
 function fmt(x, digits) {
