@@ -22,7 +22,7 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower,
-                    no_border, silent_words, sup)
+                    no_border, silent_words, sup, zero_ends)
 from .geometry import receptive_field
 from .maps import gaussian_width, position_summary
 from .models import describe, load
@@ -176,11 +176,11 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                     _theory_for(module, shape), n_inits, seed)
 
 
-def _silent(i: dict, unit: str) -> str:
+def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
     """"3807 of 4096 px (92.9 %) have exactly zero sensitivity …; its builder starts 8 normalisation layers at weight
     0 … " (a sentence, then a space), where the facts show either; else ""."""
     text = silent_words(i.get("zero_positions", 0), i.get("positions", 0), unit, i.get("zero_scales", []),
-                        name=lambda n: f"`{n}`")
+                        name=lambda n: f"`{n}`", over=over)
     return f"{text[0].upper()}{text[1:]}. " if text else ""
 
 
@@ -223,9 +223,11 @@ def facts(ev: Evidence) -> dict:
                              "area_ratio": isum["area_ratio"], "zero_positions": ev.init.zero_positions,
                              "positions": int(ev.init.map.size), "zero_scales": list(ev.init.zero_scales)},
         "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
-                        "n_samples": int(ev.own.samples.shape[0])},
+                        "n_samples": int(ev.own.samples.shape[0]), "zero_positions": ev.own.zero_positions,
+                        "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales)},
         "perturbation": None if pert is None else {
             f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
+            f"gradient_center_{key}_ratio": pert.summary["gradient"][f"center_{key}_ratio"],
             "sign_correlation": pert.sign_correlation, "eps": pert.eps, "n_signs": pert.n_signs,
             "positions": math.prod(shape[1:]), "total_change": pert.total_change,
             "predicted_total": pert.predicted_total},
@@ -310,6 +312,16 @@ def _anchors(v: dict, where: str) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
+def _positive(v) -> bool:
+    """Whether a centre/border ratio is a number to quote: both ends positive (not 0/0, 0 or ∞)."""
+    return zero_ends(v, "") is None
+
+
+def _zero_at(v, where: str) -> str:
+    """"is exactly 0 at both the centre and the corner" for a ratio with an end exactly 0."""
+    return f"is {zero_ends(v, where)[0]}"
+
+
 def _x(v: float) -> str:
     return fmt_ratio(math.log10(v)) if v > 0 and math.isfinite(v) else str(v)
 
@@ -349,21 +361,28 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines.append(f"- **Receptive field.** Units of `{rf['layer']}` see {' × '.join(f'{s:g}' for s in rf['size'])} "
                  f"input {unit}; {100 * rf['fraction_off']:.0f} % of them have a field that falls partly off the "
                  f"{whole}. ([figure]({f_rf}))")
+    ratio = i[f"center_{key}_ratio"]
     lines.append(f"- **Sensitivity at initialisation.** Over {i['n_inits']} random initialisations the expected "
-                 f"squared gradient at the centre is {_x(i[f'center_{key}_ratio'])} that at the {where} (95 % "
-                 f"interval {_x(i['interval95'][0])} … {_x(i['interval95'][1])}){_correlation(i, p)}. "
-                 f"{_silent(i, unit)}([figure]({f_init}))")
-    lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient is "
-                 f"{_more(o[f'center_{key}_ratio'])} at the centre than at the {where}; half of the total "
-                 f"sensitivity lies in the central "
-                 f"{100 * o['area_ratio']['50']:.0f} % of the {whole}. ([figure]({f_own}))")
+                 + (f"squared gradient at the centre is {_x(ratio)} that at the {where} (95 % interval "
+                    f"{_x(i['interval95'][0])} … {_x(i['interval95'][1])})" if _positive(ratio) else
+                    f"squared gradient {_zero_at(ratio, where)}")
+                 + f"{_correlation(i, p)}. {_silent(i, unit)}([figure]({f_init}))")
+    ratio = o[f"center_{key}_ratio"]
+    lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient "
+                 + (f"is {_more(ratio)} at the centre than at the {where}" if _positive(ratio) else
+                    _zero_at(ratio, where))
+                 + f"; half of the total sensitivity lies in the central {100 * o['area_ratio']['50']:.0f} % of the "
+                 f"{whole}. {_silent(o, unit, 'input')}([figure]({f_own}))")
     if f["perturbation"] is not None:
         q = f["perturbation"]
         recovered = ("recovers the same map" if q["sign_correlation"] > 0.8 else
                      f"recovers it only noisily with {q['n_signs']} patterns for {q['positions']} positions (the "
                      "estimate's noise falls as 1/√patterns)")
-        lines.append(f"- **Perturbation experiment.** Nudging one input position by ε = {q['eps']:g} moves the "
-                     f"output {_more(q[f'center_{key}_ratio'], 'more', 'less')} at the centre than at the {where}; finite "
+        grad = q.get(f"gradient_center_{key}_ratio", 1.0)  # (answers saved before it: as measured)
+        moves = (f"moves the output {_more(q[f'center_{key}_ratio'], 'more', 'less')} at the centre than at the "
+                 f"{where}" if _positive(grad) else
+                 f"moves the output by rounding error alone where the gradient is exactly 0 (it {_zero_at(grad, where)})")
+        lines.append(f"- **Perturbation experiment.** Nudging one input position by ε = {q['eps']:g} {moves}; finite "
                      f"differences agree with the gradient to {q['fd_error']:.1e} (relative). Nudging all "
                      f"positions at once with random signs changes the output by {q['total_change']:.3g}·ε (RMS), "
                      f"against {q['predicted_total']:.3g}·ε predicted by adding up the single-position effects, and "

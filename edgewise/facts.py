@@ -352,3 +352,17 @@ def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambd
                      + f" ({short_list([name(n) for n in scales])}), so {'each' if k != 1 else 'it'} outputs its bias "
                        "whatever its input")
     return "; ".join(parts)
+
+
+def zero_ends(ratio, where: str) -> tuple[str, str] | None:
+    """Words for a centre/border ratio with an end exactly 0, and which end (``"both"``, ``"centre"``, ``"border"``):
+    0/0 (NaN), 0 or ∞; None for a ratio to quote (both ends positive). ``where``: ``corner`` (an image's 4, averaged)
+    or ``end`` (a signal's 2)."""
+    if isinstance(ratio, (int, float)) and ratio > 0 and math.isfinite(ratio):
+        return None
+    n = 4 if where == "corner" else 2
+    if isinstance(ratio, (int, float)) and ratio == 0:
+        return f"exactly 0 at the centre and positive on average over the {n} {where}s", "centre"
+    if isinstance(ratio, (int, float)) and ratio == math.inf:
+        return f"exactly 0 at every {where} and positive at the centre", "border"
+    return f"exactly 0 at the centre and at every {where}", "both"

@@ -71,10 +71,11 @@ def position_summary(values: np.ndarray, log10: np.ndarray | None = None) -> dic
             out[name] = mean.numerator if mean.denominator == 1 else float(mean)
     for name in ("edge", "corner"):
         diff = out["log10_center"] - out[f"log10_{name}"]
-        if not math.isfinite(diff):  # x/0 is inf, 0/0 undefined
-            diff = math.nan if out["log10_center"] == -math.inf else math.inf
+        if not math.isfinite(diff):  # x/0 is inf, 0/x is 0, 0/0 undefined
+            zero = (out["log10_center"] == -math.inf, out[f"log10_{name}"] == -math.inf)
+            diff = math.nan if all(zero) else -math.inf if zero[0] else math.inf
         out[f"log10_center_{name}_ratio"] = diff
-        out[f"center_{name}_ratio"] = _pow10(diff) if math.isfinite(diff) else diff
+        out[f"center_{name}_ratio"] = _pow10(diff) if math.isfinite(diff) else 0.0 if diff < 0 else diff
         if values.dtype == object and out[name] != 0:  # exact ratio, rounded once
             ratio = Fraction(out["center"]) / Fraction(out[name])
             out[f"center_{name}_ratio"] = float(ratio) if ratio < 10**300 else math.inf

@@ -266,3 +266,23 @@ def test_zero_scales_name_the_norms_a_builder_starts_at_zero_and_the_map_says_wh
         "layer1.1.bn2, layer2.0.bn2 and 5 more), so each outputs its bias whatever its input")
     assert silent_words(0, 1024, "px", []) == ""
     assert silent_words(1, 8, "samples", ["bn"]).endswith("(bn), so it outputs its bias whatever its input")
+
+
+def test_a_map_zero_at_the_centre_is_said_in_words_not_as_nan(tmp_path):
+    """`edgewise answer timm:seresnet18 -i 3x32x32` read "the expected squared gradient at the centre is nan that at
+    the corner (95 % interval nan … nan)", "nan× larger" and, for the perturbation, "2.85e+10× less" (rounding
+    error over rounding error): at 32 px its centre has exactly zero sensitivity. Those ends are now said as what
+    they are, and a zero centre over a positive border is a ratio of 0, not 0/0."""
+    pytest.importorskip("timm")
+    from edgewise.answer import answer
+    from edgewise.facts import zero_ends
+
+    a = answer("timm:seresnet18", (3, 32, 32), out=tmp_path, n_inits=2)
+    assert "nan" not in a.text.lower().replace("nonoverlapping", "")
+    assert a.facts["init_sensitivity"]["center_corner_ratio"] == 0.0
+    assert "the expected squared gradient is exactly 0 at the centre and positive on average over the 4 corners" \
+        in a.text
+    assert "moves the output by rounding error alone where the gradient is exactly 0" in a.text
+    assert zero_ends(2.0, "corner") is None and zero_ends(math.nan, "end") == (
+        "exactly 0 at the centre and at every end", "both")
+    assert zero_ends(math.inf, "corner")[1] == "border" and zero_ends(0.0, "end")[0].endswith("over the 2 ends")

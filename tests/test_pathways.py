@@ -66,6 +66,10 @@ def test_anchor_points_and_undefined_ratio():
     assert math.isnan(s["center_edge_ratio"])
     s = position_summary(np.array([0.0, 2.0, 0.0]))
     assert s["center_edge_ratio"] == math.inf
+    # a zero centre over a positive border is 0 (it was 0/0 whenever the centre was zero)
+    s = position_summary(np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    assert s["center_corner_ratio"] == 0.0 and s["log10_center_corner_ratio"] == -math.inf
+    assert s["center_edge_ratio"] == 0.0
 
 
 def test_huge_counts_are_scaled_not_overflowed():

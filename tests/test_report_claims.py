@@ -3,6 +3,7 @@ qualitative word (uniform, never read, over-corrects, flat, the depth laws) is c
 and the checker itself is shown to catch the wordings and maps that were once wrong."""
 
 import html
+import math
 import json
 import re
 import shutil
@@ -671,3 +672,31 @@ def test_silent_positions_and_zero_scales_are_read_back_from_the_saved_sensitivi
     assert "says [1] normalisation layers start at weight 0, the saved result names 2" in found
     assert _silent({"zero_positions": 0, "positions": 64, "zero_scales": []}, "px") == ""
     assert _silent({}, "px") == ""  # (a verdict saved before these fields)
+
+
+@pytest.mark.parametrize("ratio, which", [(0.0, "centre"), (math.nan, "both"), (math.inf, "border")])
+def test_a_sensitivity_zero_at_an_end_is_read_back_from_the_saved_map(tmp_path, ratio, which):
+    """The verdict showed "0/0" for the sensitivity's ratio and interval where the centre was exactly 0 (and the
+    checker refused them). It says which end is 0, and the checker reads that back from the saved map."""
+    from edgewise.report.verdict import _sensitivity_ratio
+    from edgewise.testing.claims import _SPAN, _check_claim
+
+    saved = np.ones((5, 5))
+    if which in ("centre", "both"):
+        saved[2, 2] = 0
+    if which in ("border", "both"):
+        saved[0, 0] = saved[0, 4] = saved[4, 0] = saved[4, 4] = 0
+    elif which == "centre":
+        saved[0, 0] = 0  # (three corners positive: their mean is)
+    np.save(tmp_path / "sensitivity_init.map.npy", saved)
+    q4 = {"sensitivity_ratio": ratio, "paths_ratio": 3.0, "interval95": [math.nan, math.nan]}
+    block = _sensitivity_ratio(q4, "corner")
+    assert "0/0" not in block and f'data-claim="zero-at" data-of="{which}"' in block
+
+    def problems(text):
+        return [p for kind, key, of, t in _SPAN.findall(text) if kind == "claim" for p in
+                _check_claim(key, of, tmp_path, {}, {}, t)]
+
+    assert problems(block) == []
+    other = next(w for w in ("centre", "both", "border") if w != which)
+    assert problems(block.replace(f'data-of="{which}"', f'data-of="{other}"'))

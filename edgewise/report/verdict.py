@@ -16,7 +16,8 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     map_spread, narrower, no_border, silent_words, sup, words_for)
+                     map_spread, narrower, no_border, silent_words, sup, words_for,
+                     zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -274,6 +275,19 @@ def _zero_cause(q4: dict) -> str:
     return f" (its output layer {layer}, so the output is that layer's bias whatever the input)"
 
 
+def _sensitivity_ratio(q4: dict, border: str) -> str:
+    """"the sensitivity's centre/corner ratio is 2.46× (95 % interval …) against 14.9× for the paths", or, where the
+    centre or the border is exactly 0 (no ratio: 0/0, 0 or ∞), which (a claim ``zero-at`` read back from the map)."""
+    paths = _num(ratio_text(q4["paths_ratio"]), "q4.paths_ratio")
+    zero = zero_ends(q4["sensitivity_ratio"], border)
+    if zero:
+        return f"the sensitivity is {_claim(zero[0], 'zero-at', zero[1])} (the paths' centre/{border} ratio: {paths})"
+    return (f"the sensitivity's centre/{border} ratio is "
+            f"{_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % interval "
+            f"{_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
+            f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against {paths} for the paths")
+
+
 def _silent(q4: dict, unit: str) -> str:
     """"3807 of 4096 px (92.9 %) have exactly zero sensitivity …; its builder starts 8 normalisation layers at weight
     0 … . " where the saved sensitivity shows either (the counts marked as claims ``silent`` and ``zero-scales``)."""
@@ -433,11 +447,7 @@ def render(f: dict) -> str:
                      + _zero_cause(q4) + ", so its sensitivity cannot be set against the paths. "
                      if q4.get("zero_gradient") else
                      f"With this model's nonlinearities (not a linear network), over "
-                     f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, the sensitivity's centre/"
-                     f"{border} ratio is {_num(ratio_text(q4['sensitivity_ratio']), 'q4.sensitivity_ratio')} (95 % "
-                     f"interval {_num(ratio_text(q4['interval95'][0]), 'q4.interval95.0')} … "
-                     f"{_num(ratio_text(q4['interval95'][1]), 'q4.interval95.1')}) against "
-                     f"{_num(ratio_text(q4['paths_ratio']), 'q4.paths_ratio')} for the paths"
+                     f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, " + _sensitivity_ratio(q4, border)
                      + correlation_words(q4["correlation"], q1["uniform"], num=lambda t: _num(t, "q4.correlation"),
                                          claim=lambda t: _claim(t, "uniform", "model")) + ". " + _silent(q4, unit))
                   + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "

@@ -12,7 +12,8 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
   in every initialisation), ``silent`` ("N of M": N of the saved sensitivity map's M positions are exactly zero),
-  ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
+  ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``zero-at`` (the
+  saved sensitivity map is 0 at the centre, at every corner, or both, as ``of`` says), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
   not uniform: no border effect).
@@ -228,6 +229,13 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
             return [f"says {of} starts at zero weights in every initialisation, but the saved result names "
                     f"{init['readout']!r} with bias only in {len(init['bias_only_inits'])} of {init['n_inits']}"]
         return []
+    if claim == "zero-at":  # the sensitivity exactly 0 at the centre, the border or both (no ratio to quote)
+        with np.errstate(divide="ignore"):
+            log10 = np.log10(np.abs(np.load(data / "sensitivity_init.map.npy")))
+        centre, corners, n = _unread_anchors(log10)
+        held = {"both": centre and corners == n, "centre": centre and corners < n, "border": corners == n}.get(of)
+        return [] if held else [f"says the sensitivity is exactly 0 at {of!r}, but its map's centre is "
+                                f"{'0' if centre else 'positive'} and {corners} of its {n} corners are 0"]
     if claim in ("silent", "zero-scales"):
         said = [int(v) for v in re.findall(r"\d+", html.unescape(re.sub(r"<[^>]+>", "", text)))]
         if claim == "silent":
