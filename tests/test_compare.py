@@ -117,3 +117,17 @@ def test_a_fabricated_remedies_output_fails(tmp_path, capsys):
     m[0] += 0.25
     np.save(tmp_path / "remedy_comparison.log10_full.npy", m)
     assert any("full is 'uniform'" in p for p in check_remedies_output(text, tmp_path))
+
+
+def test_ratios_with_an_end_at_zero_read_as_such_in_tables():
+    """A zero centre printed "0.0" and a zero border "inf" among the table's "26.2×" ratios; now "0" and "∞", as
+    the CLI's own summaries print them, and the sens. legend says what each means where one is shown."""
+    import math
+
+    from edgewise.report.tables import _zero_ends_legend, ratio_text
+    from edgewise.testing.claims import _check_number
+
+    assert [ratio_text(v) for v in (0.0, math.inf, math.nan, 2.5)] == ["0", "∞", "0/0", "2.5×"]
+    assert _zero_ends_legend(["2×", "0", "∞"], "corner") == " (0: exactly 0 at the centre; ∞: exactly 0 at every corner)"
+    assert _zero_ends_legend(["2×"], "end") == ""
+    assert _check_number("∞", math.inf) and not _check_number("∞", 3.0) and _check_number("0", 0.0)

@@ -36,9 +36,12 @@ def short_count(n: int) -> str:
 
 
 def ratio_text(v) -> str:
-    """A ratio as ``26.2×`` (``1.15e+7×`` when large); 0/0 as "0/0"; non-positive or missing values as they are."""
+    """A ratio as ``26.2×`` (``1.15e+7×`` when large); 0/0 as "0/0", a zero centre as "0", a zero border as "∞";
+    negative or missing values as they are."""
     if isinstance(v, float) and math.isnan(v):
         return fmt_ratio(v)  # zero at the centre and at the border: no ratio
+    if isinstance(v, (int, float)) and (v == 0 or v == math.inf):
+        return fmt_ratio(math.inf if v else -math.inf)
     return fmt_ratio(math.log10(v)) if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) else str(v)
 
 
@@ -170,8 +173,7 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations"
-                + (f" (0/0: exactly 0 at the centre and at every {where})" if any(
-                    c == "0/0" for row in rows if len(row) == len(headers) for c in row[4:5]) else "") + "; "
+                + _zero_ends_legend([row[4] for row in rows if len(row) == len(headers)], where) + "; "
                 if sens else "")
              + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); "
              "uneven: layers reading padding on one side only; "
@@ -181,6 +183,14 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
                                   2 if sens else 1), *same, *_amount_notes(order), *_edge_pool_notes(order),
              *misfits]
     return Rows(headers, rows, notes, flagged)
+
+
+def _zero_ends_legend(cells: list[str], where: str) -> str:
+    """" (0: exactly 0 at the centre; 0/0: …)" for the sens. cells that are no ratio, those shown only."""
+    said = {"0": "exactly 0 at the centre", "0/0": f"exactly 0 at the centre and at every {where}",
+            "∞": f"exactly 0 at every {where}"}
+    shown = [f"{c}: {w}" for c, w in said.items() if c in cells]
+    return f" ({'; '.join(shown)})" if shown else ""
 
 
 def _amount_notes(rows: list[dict]) -> list[str]:

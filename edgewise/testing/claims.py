@@ -84,6 +84,8 @@ def _check_number(text: str, value) -> bool:
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     shown = _NUMBER.findall(text.replace("−", "-"))
     values = value if isinstance(value, list) else [value]
+    if text.strip() == "∞":  # (a ratio over a border that is exactly 0)
+        return len(values) == 1 and isinstance(values[0], (int, float)) and values[0] == math.inf
     if "%" in text:
         values = [100 * v for v in values]
     if len(shown) != len(values):
