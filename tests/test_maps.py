@@ -181,11 +181,14 @@ def slow_area_ratio(w, fractions):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.one_of(arrays(np.float64, st.tuples(st.integers(1, 9), st.integers(1, 9)), elements=st.floats(0, 10)),
-                 arrays(np.float64, st.tuples(st.integers(1, 40)), elements=st.floats(0, 10))),
+@given(st.one_of(arrays(np.float64, st.tuples(st.integers(1, 9), st.integers(1, 9)),
+                        elements=st.floats(0, 10, allow_subnormal=False)),
+                 arrays(np.float64, st.tuples(st.integers(1, 40)), elements=st.floats(0, 10, allow_subnormal=False))),
        st.lists(st.sampled_from([0.01, 0.2, 0.3, 0.5, 0.9, 0.99, 1.0]), min_size=1, max_size=4, unique=True))
 def test_area_ratio_is_the_reference_step_by_step(m, fractions):
-    """Every step's window at once (odd, even, non-square, 1-D, sparse maps) is the window grown step by step."""
+    """Every step's window at once (odd, even, non-square, 1-D, sparse maps) is the window grown step by step.
+    (Not on subnormal maps: there the reference's f·total underflows to 0, so its first window holds "enough"
+    with nothing in it; found by a random draw, [5e-324, 0, 0] at 1 %.)"""
     if not m.any():
         assert all(math.isnan(r) for r in area_ratio(m, fractions).values())
         return
