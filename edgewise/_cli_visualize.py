@@ -100,11 +100,14 @@ def _index_layers(args, model, layer: str) -> list[str]:
 
 
 def _cmd_visualize(args, out, err) -> int:
-    if not args.layer:
-        from .errors import EdgewiseError
+    from .errors import EdgewiseError
 
+    if not args.layer:
         raise EdgewiseError("visualize needs --layer NAME: the layer whose unit to maximise (dotted module name, "
                             "as listed by `edgewise rf MODEL`)")
+    if args.seeds < 2:  # (said before the model is loaded, as position_dependence would say it after)
+        raise EdgewiseError(f"--seeds {args.seeds}: seeds must be at least 2 (the seed-to-seed noise ceiling needs "
+                            "pairs), e.g. --seeds 2")
     import numpy as np
 
     from .report import save_figure

@@ -386,7 +386,9 @@ def _merge(fields: list[tuple[AxisField, ...]], n_out: tuple[int, ...]) -> tuple
         size = Fraction(float(np.max(hi - lo + 1))).limit_denominator(1000)
         start = Fraction(float(lo[0] + hi[0]) / 2).limit_denominator(1000)
         affine = np.allclose(hi - lo, hi[0] - lo[0]) and np.allclose(lo - lo[0], np.arange(n) * float(jump))
-        misaligned |= len({(o.jump, o.start) for o in spatial}) > 1 or not affine
+        # (a grid offset means nothing for boxes that are no grid: attention windows' own boxes are not compared)
+        misaligned |= (len({(o.jump, o.start) for o in spatial}) > 1 or not affine) and \
+            all(o.per_unit is None for o in ops)
         cover = (min(o.cover[0] for o in ops), max(o.cover[1] for o in ops))
         merged.append(AxisField(size, jump, start, n, all(o.exact for o in ops) and affine, cover)
                       if affine or n == 1 else _per_unit_field(lo, hi, jump, n, cover))

@@ -45,3 +45,6 @@ def test_errors_are_one_line(capsys, tmp_path):
     assert code == 2 and "position (9, 0) is outside the feature map of 'conv3'" in err
     code, out, err = run(capsys, "visualize", "conv3, conv3", "--layer", "conv1")
     assert code == 2 and "needs --input" in err
+    # one seed is refused before the model is loaded (it was refused after "maximising … × 1 seeds")
+    code, out, err = run(capsys, "visualize", "no-such.py:make", "--layer", "conv1", "--seeds", "1")
+    assert code == 2 and "--seeds 1: seeds must be at least 2" in err and "maximising" not in err
