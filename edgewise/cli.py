@@ -557,8 +557,9 @@ def _cmd_sensitivity(args, out, err) -> int:
         return 0
     s = result.summary
     from .models import random_weights
+    from .nets import DEFAULT_SPEC
 
-    why = random_weights(args.model or "spec") if args.weights else None
+    why = random_weights(args.model or DEFAULT_SPEC) if args.weights else None
     what = (f"mean {args.agg} gradient, model's weights{f' (random: {why})' if why else ''}, "
             f"{result.samples.shape[0]} inputs" if args.weights else
             f"E[(∂y/∂x)²] over {result.n_inits} initialisations, init: {result.init}")

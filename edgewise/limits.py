@@ -163,6 +163,14 @@ def forward_cost(module, input_shape) -> tuple[int, int]:
     return forward_costs(module, input_shape)[:2]
 
 
+def input_spec(module) -> tuple[torch.dtype, torch.device | None]:
+    """The dtype and device of an input that ``module`` takes: its first parameter's (float32 where it has no
+    floating-point one; no device where it has no parameter)."""
+    p = next(module.parameters(), None)
+    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    return dtype, p.device if p is not None else None
+
+
 def forward_costs(module, input_shape) -> Cost:
     """:class:`Cost` of one forward pass on one input, measured together in one no-grad pass of a zero input
     (eval mode; modes restored after), and remembered by the architecture's fingerprint, as traces are: another
@@ -175,9 +183,8 @@ def forward_costs(module, input_shape) -> Cost:
     fresh process); any other function (attention, an einsum) runs under FlopCounterMode within the same pass.
     (``nn.MultiheadAttention`` then takes its plain path, whose projections FlopCounterMode counts; alone, in
     eval mode without gradients, it would take a fused kernel FlopCounterMode counts as nothing.)"""
-    p = next(module.parameters(), None)
-    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
-    where = (tuple(input_shape), dtype, p.device if p is not None else None)
+    dtype, device = input_spec(module)
+    where = (tuple(input_shape), dtype, device)
     arch, shareable = fingerprint(module)
     cost = _COSTS.get(module, (arch, *where), shareable)
     if cost is None:

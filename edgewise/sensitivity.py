@@ -336,10 +336,9 @@ def _state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _param_dtype(module: nn.Module, dtype) -> torch.dtype:
-    if dtype is not None:
-        return dtype
-    p = next(iter(module.parameters()), None)
-    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+    from .limits import input_spec
+
+    return dtype if dtype is not None else input_spec(module)[0]
 
 
 def _inputs(inputs, n_samples: int, seed: int, device, dtype) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch.nn as nn
 from .._axis import Window
 from .._trace import _module_op, _Unsupported, parse_shape
 from ..errors import EdgewiseError
-from ..limits import forward_costs
+from ..limits import forward_costs, input_spec
 from .registry import COMMON_OPTIONS, get
 from .pools import padded_pool
 from .transforms import _per_axis, describe, geometry
@@ -116,9 +116,8 @@ def _window_pass(model: nn.Module, shape) -> tuple[list, Exception | None]:
             handles += [m.register_forward_pre_hook(lambda mod, args, n=n: pre(mod, args, n)),
                         m.register_forward_hook(post)]
     modes = [(m, m.training) for m in model.modules()]
-    p = next(model.parameters(), None)
-    x = torch.zeros((1, *shape), dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32,
-                    device=p.device if p is not None else None)
+    dtype, device = input_spec(model)
+    x = torch.zeros((1, *shape), dtype=dtype, device=device)
     model.eval()
     try:
         with torch.no_grad():

@@ -173,7 +173,8 @@ def remedy_rows(comparison, padding: str | None = None) -> Rows:
              "with no path at all); "
              + (f"sens.: the centre/{where} ratio of the expected squared gradient over "
                 f"{n_inits or 'several'} random initialisations"
-                + _zero_ends_legend([row[4] for row in rows if len(row) == len(headers)], where) + "; "
+                + _zero_ends_legend([row[headers.index("sens.")] for row in rows if len(row) == len(headers)],
+                                    where) + "; "
                 if sens else "")
              + f"RF: receptive field of the last spatial layer ({'px' if where == 'corner' else 'samples'}); "
              "uneven: layers reading padding on one side only; "
