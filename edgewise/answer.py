@@ -21,10 +21,11 @@ from . import nets, theory
 from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
-from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, many, map_spread, narrower,
-                    no_border, silent_words, sup, zero_ends)
+from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, live_words, many, map_spread,
+                    narrower, no_border, silent_words, sup, zero_ends)
 from .geometry import receptive_field
-from .maps import gaussian_width, position_summary
+from .live import live_facts, live_pathways
+from .maps import gaussian_width, log_correlation, position_summary
 from .models import describe, load
 from .pathways import pathways
 from .report._format import fmt_ratio
@@ -77,16 +78,6 @@ def _ratio_interval(samples: np.ndarray, key: str, seed: int, n_boot: int = 200)
     return float(lo), float(hi)
 
 
-def _log_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of log10 a and log10 b where both are positive."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        la, lb = np.log10(np.abs(a)), np.log10(np.abs(b))
-    ok = np.isfinite(la) & np.isfinite(lb)
-    if ok.sum() < 3 or np.std(la[ok]) == 0 or np.std(lb[ok]) == 0:
-        return math.nan
-    return float(np.corrcoef(la[ok], lb[ok])[0, 1])
-
-
 def _theory_for(module, shape) -> dict | None:
     """The closed-form depth law when the model is a spec stack ``L*convK[/dD]`` (stride 1)."""
     spec, padding = getattr(module, "spec", None), getattr(module, "padding", None)
@@ -125,6 +116,7 @@ class Evidence:
     stack: dict | None
     n_inits: int
     seed: int
+    live: object = None  # the paths that avoid the layers every initialisation starts silent (edgewise.live)
 
     @property
     def key(self) -> str:
@@ -173,15 +165,15 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
                              norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
-                    _theory_for(module, shape), n_inits, seed)
+                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph))
 
 
 def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
     """"3807 of 4096 px (92.9 %) have exactly zero sensitivity …; its builder starts 8 normalisation layers at weight
     0 … " (a sentence, then a space), where the facts show either; else ""."""
-    text = silent_words(i.get("zero_positions", 0), i.get("positions", 0), unit, i.get("zero_scales", []),
-                        name=lambda n: f"`{n}`", over=over)
-    return f"{text[0].upper()}{text[1:]}. " if text else ""
+    texts = (silent_words(i.get("zero_positions", 0), i.get("positions", 0), unit, i.get("zero_scales", []),
+                          name=lambda n: f"`{n}`", over=over), live_words(i.get("live_paths"), unit))
+    return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 
 
 def figures(ev: Evidence) -> dict:
@@ -191,7 +183,7 @@ def figures(ev: Evidence) -> dict:
     from .report.sensitivity import plot_perturbation, plot_sensitivity
 
     figs = {"pathways": plot_pathways(ev.paths), "receptive_field": plot_receptive_field(ev.rf, graph=ev.graph),
-            "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths),
+            "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths, live=ev.live),
             "sensitivity_weights": plot_sensitivity(ev.own, paths=ev.paths)}
     if ev.pert is not None:
         figs["perturbation"] = plot_perturbation(ev.pert)
@@ -219,9 +211,10 @@ def facts(ev: Evidence) -> dict:
                             "fraction_off": last_spatial.fraction_off, "advice": ev.rf.advice.sentences()},
         "init_sensitivity": {"n_inits": ev.n_inits, f"center_{key}_ratio": isum[f"center_{key}_ratio"],
                              "interval95": [lo, hi],
-                             "log_correlation_with_paths": _log_correlation(ev.init.map, ev.paths.counts),
+                             "log_correlation_with_paths": log_correlation(ev.init.map, ev.paths.counts),
                              "area_ratio": isum["area_ratio"], "zero_positions": ev.init.zero_positions,
-                             "positions": int(ev.init.map.size), "zero_scales": list(ev.init.zero_scales)},
+                             "positions": int(ev.init.map.size), "zero_scales": list(ev.init.zero_scales),
+                             "live_paths": live_facts(ev.init, ev.live)},
         "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
                         "n_samples": int(ev.own.samples.shape[0]), "zero_positions": ev.own.zero_positions,
                         "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales)},

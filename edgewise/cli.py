@@ -540,19 +540,22 @@ def _cmd_sensitivity(args, out, err) -> int:
             pert[which] = perturbation(net, shape, to="all" if to == "each" else to,
                                        n_samples=4, seed=args.seed, device=args.device)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
+    from .live import live_facts, live_pathways
+
+    live = live_pathways(result, graph)  # (None unless some layer starts silent)
     if args.out:
         from .pathways import pathways
         from .report import plot_perturbation, plot_sensitivity, save_figure
 
         outdir = Path(args.out)
-        written = save_figure(plot_sensitivity(result, paths=pathways(graph)), outdir / "sensitivity.png")
-        written += result.save(outdir)
+        written = save_figure(plot_sensitivity(result, paths=pathways(graph), live=live), outdir / "sensitivity.png")
+        written += result.save(outdir) + (live.save(outdir, "pathways_live") if live is not None else [])
         for which, p in pert.items():
             stem = f"perturbation_{which}"
             written += save_figure(plot_perturbation(p), outdir / f"{stem}.png") + p.save(outdir, stem)
         _report_files(err if args.json else out, written)
     if args.json:
-        _emit_json({"sensitivity": result.to_dict(),
+        _emit_json({"sensitivity": result.to_dict(), "live_paths": live_facts(result, live),
                     "perturbation": {which: p.to_dict() for which, p in pert.items()} or None})
         return 0
     s = result.summary
@@ -582,12 +585,14 @@ def _cmd_sensitivity(args, out, err) -> int:
                  ("  random signs vs gradient", f"r = {p.sign_correlation:.2f} ({p.n_signs} patterns)")]
     for k, v in rows:
         out.print(f"  {k:<28} {v}", markup=False, highlight=False)
-    from .facts import silent_words, words_for
+    from .facts import live_words, silent_words, words_for
 
-    silent = silent_words(result.zero_positions, result.map.size, words_for(shape).unit, result.zero_scales,
-                          over="input" if args.weights else "initialisation")
-    if silent:
-        out.print(silent[0].upper() + silent[1:] + ".", markup=False, highlight=False)
+    unit = words_for(shape).unit
+    for text in (silent_words(result.zero_positions, result.map.size, unit, result.zero_scales,
+                              over="input" if args.weights else "initialisation"),
+                 live_words(live_facts(result, live), unit)):
+        if text:
+            out.print(text[0].upper() + text[1:] + ".", markup=False, highlight=False)
     return 0
 
 

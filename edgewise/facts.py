@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
-           "correlation_words", "no_border"]
+           "correlation_words", "no_border", "silent_words", "live_words"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -352,6 +352,31 @@ def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambd
                      + f" ({short_list([name(n) for n in scales])}), so {'each' if k != 1 else 'it'} outputs its bias "
                        "whatever its input")
     return "; ".join(parts)
+
+
+def live_words(live: dict | None, unit: str, mark=lambda text, claim: text, num=lambda text: text) -> str:
+    """What the paths that avoid the layers that start silent say (:func:`edgewise.live.live_facts` ``live``): how
+    many positions have none, whether those are exactly the positions of zero sensitivity, and the correlation
+    of the sensitivity with the paths left; "" without ``live``. ``mark(text, claim)`` wraps what a checker reads
+    back (``no-path``, ``same-zeros``), ``num`` the r shown."""
+    if not live:
+        return ""
+    n, total = live["no_path"], live["positions"]
+    them = "them" if len({c.split("#")[0] for c in live["cut"]}) != 1 else "it"  # (a layer called twice: one)
+    if n:
+        text = (f"counting only the paths that avoid {them}, {mark(f'{n} of {total}', 'no-path')} {unit} "
+                f"{'has' if n == 1 else 'have'} none")
+        if live["same_zeros"]:
+            text += f": {mark('exactly the positions whose sensitivity is zero', 'same-zeros')}"
+        elif live["zero_sensitivity"]:
+            text += f", against {live['zero_sensitivity']} with zero sensitivity"
+    else:
+        text = f"every {unit[:-1] if unit.endswith('s') else unit} has a path that avoids {them}"
+    r = live["log_correlation"]
+    if math.isfinite(r):
+        text += (f"; the sensitivity's log map correlates with those paths' log counts at r = "
+                 f"{num(format(r, '.2f'))}")
+    return text
 
 
 def zero_ends(ratio, where: str) -> tuple[str, str] | None:

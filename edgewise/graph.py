@@ -124,6 +124,21 @@ class Graph:
         """The same graph with its own node table (nodes themselves are immutable)."""
         return dataclasses.replace(self, nodes=dict(self.nodes))
 
+    def cut(self, names) -> "Graph":
+        """This graph with each node of ``names`` reading nothing (a constant): no path passes through it. For a
+        layer whose output does not depend on its input (a normalisation of weight 0 outputs its bias), the counts
+        of the cut graph are those of the paths that can carry a gradient."""
+        names = tuple(dict.fromkeys(names))
+        for n in names:
+            if self[n].kind == "input":
+                raise EdgewiseError(f"cannot cut {n!r}: it is the input of {self.model_name}")
+        if not names:
+            return self
+        out = self.copy()
+        for n in names:
+            out.nodes[n] = dataclasses.replace(out.nodes[n], kind="const", inputs=())
+        return out
+
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes that read ``name``'s output."""
         if self._consumers is None:  # (built on first use: a copy of a cached trace often never asks)

@@ -13,7 +13,7 @@ from .errors import EdgewiseError
 
 __all__ = [
     "anchor_points", "position_summary", "radial_profile", "center_of_mass", "center_offset",
-    "gaussian_width", "GaussianWidth", "area_ratio", "map_metrics",
+    "gaussian_width", "GaussianWidth", "area_ratio", "map_metrics", "log_correlation",
 ]
 
 
@@ -49,6 +49,17 @@ def _log10_mean(values: list[float]) -> float:
 
 def _pow10(x: float) -> float:
     return 10.0 ** x if x < 308 else math.inf
+
+
+def log_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of log10 |a| and log10 |b| where both are positive (NaN: fewer than 3 such positions, or
+    one map constant there)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, lb = np.log10(np.abs(a)), np.log10(np.abs(b))
+    ok = np.isfinite(la) & np.isfinite(lb)
+    if ok.sum() < 3 or np.std(la[ok]) == 0 or np.std(lb[ok]) == 0:
+        return math.nan
+    return float(np.corrcoef(la[ok], lb[ok])[0, 1])
 
 
 def position_summary(values: np.ndarray, log10: np.ndarray | None = None) -> dict:

@@ -82,6 +82,7 @@ class PathCounts(Result):
         scale: power of ten factored out of ``counts`` (0 whenever they fit in float64).
         exact: whether ``counts`` holds exact integers.
         layer: the target layer; ``to``: the selector used.
+        cut: the layers no counted path passes through (``pathways(cut=...)``).
     """
 
     counts: np.ndarray
@@ -95,6 +96,7 @@ class PathCounts(Result):
     summary: dict = field(default_factory=dict)
     padding: str | None = None
     norm_stats: str = "ignore"
+    cut: tuple = ()
 
     kind = "pathways"
 
@@ -109,7 +111,7 @@ class PathCounts(Result):
             "layer": self.layer,
             "to": self.to if isinstance(self.to, (str, int)) else list(self.to),
             "shape": list(self.shape), "exact": self.exact, "scale": self.scale,
-            "counts": counts, "norm_stats": self.norm_stats, **self.summary,
+            "counts": counts, "norm_stats": self.norm_stats, "cut": list(self.cut), **self.summary,
         }
 
     def arrays(self) -> dict:
@@ -117,7 +119,7 @@ class PathCounts(Result):
 
 
 def pathways(model, input_shape=None, to="all", layer: str | None = None, exact: bool = False,
-             device=None, padding: str = "same", norm_stats: str | None = None) -> PathCounts:
+             device=None, padding: str = "same", norm_stats: str | None = None, cut=()) -> PathCounts:
     """Count the paths from each input position to the selected units of ``layer``.
 
     Args:
@@ -143,6 +145,8 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         [1, 4, 10, 16, 19, 16, 10, 4, 1]
     """
     graph = as_graph(model, input_shape, padding, layer=layer, norm_stats=norm_stats)
+    cut = tuple(cut)
+    graph = graph.cut(cut)
     target = graph.target(layer)
     values, num = _count(graph, target, to, exact, device, keep=False)
     inp = values[graph.input]
@@ -155,7 +159,7 @@ def pathways(model, input_shape=None, to="all", layer: str | None = None, exact:
         scale = max(0, math.ceil(top - 300)) if top > 300 else 0
         counts = num.linear(row, log10, scale)
     return PathCounts(counts, log10, scale, exact, target, to, graph.model_name, graph.input_shape,
-                      position_summary(counts, log10), graph.padding, graph.norm_stats)
+                      position_summary(counts, log10), graph.padding, graph.norm_stats, cut)
 
 
 def layer_counts(model, input_shape=None, to="all", layer: str | None = None, exact: bool = True,

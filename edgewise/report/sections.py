@@ -346,6 +346,8 @@ def sensitivity(s: Subject, w: Writer) -> str:
 
     ev = s.ev
     w.result(ev.init, s.slug, "sensitivity_init")
+    if ev.live is not None:  # the paths that avoid the layers that start silent (the verdict's no-path claims)
+        w.result(ev.live, s.slug, "pathways_live")
     w.result(ev.own, s.slug, "sensitivity_weights")
     weights = "its trained weights" if s.trained else "the weights it was built with (random: not trained)"
     init, own = s.figures["sensitivity_init"], s.figures["sensitivity_weights"]

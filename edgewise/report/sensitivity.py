@@ -9,9 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import EdgewiseError
+from ..facts import and_list
 from ..maps import radial_profile
 from ._format import fmt_ratio
-from .figures import (BLUE, CMAPS, GREY, ORANGE, STYLE, _heatmap, _target, needs_log, new_figure, record_panels,
+from .figures import (BLUE, CMAPS, GREEN, GREY, ORANGE, STYLE, _heatmap, _target, needs_log, new_figure, record_panels,
                       wrap)
 
 __all__ = ["plot_sensitivity", "plot_perturbation", "sign_estimate_is_noise", "MIN_SIGN_CORRELATION"]
@@ -90,13 +91,15 @@ def _paths_relative(paths) -> np.ndarray:
     return np.where(np.isfinite(paths.log10), 10.0 ** (paths.log10 - np.nanmax(paths.log10)), 0.0)
 
 
-def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
+def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Figure:
     """A sensitivity map (log10 heatmap, or a curve with its standard-error band in 1-D) beside its radial
     profile, each divided by its mean over positions (path counts likewise when given).
 
     Args:
         result: a :class:`edgewise.sensitivity.Sensitivity`.
         paths: optional :class:`edgewise.PathCounts` of the same model, drawn beside the sensitivity.
+        live: optional counts of only the paths that avoid the layers that start silent
+            (:func:`edgewise.live.live_pathways`), drawn beside them.
 
     The panels drawn are recorded on the figure (:func:`edgewise.report.figures.panel_text`).
     """
@@ -112,7 +115,11 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
     # ring means of a signed map's magnitude are not the mean of the samples' rings: no band then
     ring_samples = samples if (samples >= 0).all() else None
     counts = _paths_relative(paths) if paths is not None else None
-    with_paths = ", with the path counts" if counts is not None else ""
+    # (label, counts relative to their maximum, colour, line style, marker) of each path-count curve
+    lines = ([("path counts", counts, ORANGE, "--", "s")] if counts is not None else []) + (
+        [(_live_label(live), _paths_relative(live), GREEN, ":", "^")] if live is not None else [])
+    named = and_list([f"the {label}" for label, *_ in lines])
+    with_paths = f", with {named}" if lines else ""
     zero = not (values > 0).any()  # every gradient exactly zero: nothing to divide, nothing to draw
     with matplotlib.rc_context(STYLE):
         fig = new_figure(11.5, 4.9)
@@ -125,12 +132,12 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
             drawn = [("the sensitivity at each input position divided by its mean over positions", True)]
         else:
             x = np.arange(values.size)
-            curves = [values / unit] + ([counts / _mean_scale(counts)] if counts is not None else [])
+            curves = [values / unit] + [c / _mean_scale(c) for _, c, *_ in lines]
             log = needs_log(*curves)
             _band_curve(left, x, values / unit, np.asarray(result.stderr, dtype=np.float64) / unit, BLUE, None,
                         "sensitivity", log)
-            if counts is not None:
-                left.plot(x, _gaps(curves[-1], log), color=ORANGE, linewidth=1.6, linestyle="--", label="path counts")
+            for (label, _, colour, style, _), curve in zip(lines, curves[1:]):
+                left.plot(x, _gaps(curve, log), color=colour, linewidth=1.6, linestyle=style, label=label)
             left.set_yscale("log" if log else "linear")
             if not log:
                 left.set_ylim(bottom=0)
@@ -145,15 +152,14 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
                        fontsize=10, color="#333333")
         radii, means, err = _ring_profile(values / unit, None if ring_samples is None else ring_samples / unit)
         curves = [] if zero else [means]
-        if counts is not None:
-            c_radii, c_means = radial_profile(counts / _mean_scale(counts))
-            curves.append(c_means)
+        profiles = [radial_profile(c / _mean_scale(c)) for _, c, *_ in lines]
+        curves += [m for _, m in profiles]
         log = needs_log(*curves)
         if not zero:
             _band_curve(right, radii, means, err, BLUE, "o", "sensitivity", log)
-        if counts is not None:
-            right.plot(c_radii, _gaps(c_means, log), color=ORANGE, linewidth=1.6, linestyle="--",
-                       label="path counts", **_markers(len(c_radii), "s"))
+        for (label, _, colour, style, marker), (c_radii, c_means) in zip(lines, profiles):
+            right.plot(c_radii, _gaps(c_means, log), color=colour, linewidth=1.6, linestyle=style, label=label,
+                       **_markers(len(c_radii), marker))
         right.set_yscale("log" if log else "linear")
         if not log:
             right.set_ylim(bottom=0)
@@ -167,8 +173,8 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
         if zero:
             right.text(0.5, 0.5, "sensitivity: 0 at every distance", transform=right.transAxes, ha="center",
                        va="center", fontsize=10, color="#555555")
-            drawn.append(("the path counts' mean at each distance from the centre, divided by their mean over all "
-                          "positions" if counts is not None else "nothing: there is no sensitivity to average", log))
+            drawn.append((f"the mean at each distance from the centre of {named}, each divided by its mean over all "
+                          "positions" if lines else "nothing: there is no sensitivity to average", log))
         else:
             drawn.append(("the mean at each distance from the centre"
                           + (" ± 1 standard error (band)" if err is not None else "") + with_paths
@@ -178,6 +184,12 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis") -> Figure:
                      fontsize=12)
         record_panels(fig, drawn)
     return fig
+
+
+def _live_label(live) -> str:
+    """The legend of the paths that avoid the layers that start silent: ``paths avoiding the 8 zero-weight norms``."""
+    n = len({name.split("#")[0] for name in live.cut})
+    return f"paths avoiding the {n} zero-weight norm{'s' * (n != 1)}"
 
 
 def _gap_words(curves: list, log: bool, where: str) -> str:

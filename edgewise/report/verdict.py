@@ -16,7 +16,7 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     map_spread, narrower, no_border, silent_words, sup, words_for,
+                     live_words, map_spread, narrower, no_border, silent_words, sup, words_for,
                      zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
@@ -122,15 +122,19 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
 
     width = gaussian_width(ev.centre_paths.counts, ev.centre_paths.log10)
     last = ev.rf.grid_layer
-    from ..answer import _log_correlation, _ratio_interval
+    from ..answer import _ratio_interval
+    from ..live import live_facts
+    from ..maps import log_correlation
 
-    q4 = {"correlation": _log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
+    q4 = {"correlation": log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
           "sensitivity_ratio": s.ratio(i), "zero_gradient": not bool(np.any(np.asarray(ev.init.map) > 0)),
           # the layer whose zero weights made every initialisation's output its bias alone, when that is why
           "zero_readout": ev.init.readout if len(ev.init.bias_only) == ev.init.n_inits else None,
           # positions no initialisation's gradient reached, and the norms every initialisation starts at weight 0
           "zero_positions": ev.init.zero_positions, "positions": int(np.asarray(ev.init.map).size),
           "zero_scales": list(ev.init.zero_scales),
+          # the paths that avoid those norms: the positions they miss, set against the zero-sensitivity ones
+          "live_paths": live_facts(ev.init, ev.live),
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments],
@@ -290,10 +294,16 @@ def _sensitivity_ratio(q4: dict, border: str) -> str:
 
 def _silent(q4: dict, unit: str) -> str:
     """"3807 of 4096 px (92.9 %) have exactly zero sensitivity …; its builder starts 8 normalisation layers at weight
-    0 … . " where the saved sensitivity shows either (the counts marked as claims ``silent`` and ``zero-scales``)."""
-    text = silent_words(q4.get("zero_positions", 0), q4.get("positions", 0), unit, q4.get("zero_scales", []),
-                        mark=lambda t, c: _claim(t, c, "model"), name=lambda n: f"<code>{html.escape(n)}</code>")
-    return f"{text[0].upper()}{text[1:]}. " if text else ""
+    0 … . Counting only the paths that avoid them, … " where the saved sensitivity shows either (the counts marked as
+    claims ``silent``, ``zero-scales``, ``no-path`` and ``same-zeros``)."""
+
+    def mark(text: str, claim: str) -> str:
+        return _claim(text, claim, "model")
+
+    texts = (silent_words(q4.get("zero_positions", 0), q4.get("positions", 0), unit, q4.get("zero_scales", []),
+                          mark=mark, name=lambda n: f"<code>{html.escape(n)}</code>"),
+             live_words(q4.get("live_paths"), unit, mark=mark, num=lambda t: _num(t, "q4.live_paths.log_correlation")))
+    return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 
 
 def _spread_words(q4: dict, erf: str, unit: str) -> str:

@@ -12,7 +12,9 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   centre, or the number of corners shown, have no path in X's map), ``zero-gradient`` (the saved sensitivity map
   is zero everywhere) and ``zero-readout`` (the saved result names layer X as its readout, with the bias alone
   in every initialisation), ``silent`` ("N of M": N of the saved sensitivity map's M positions are exactly zero),
-  ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``zero-at`` (the
+  ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``no-path`` ("N of
+  M": N of the M positions of the saved count of the paths that avoid those layers have none), ``same-zeros``
+  (those are exactly the positions of zero sensitivity), ``zero-at`` (the
   saved sensitivity map is 0 at the centre, at every corner, or both, as ``of`` says), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
@@ -250,6 +252,17 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
         if said != [len(names)]:
             return [f"says {said} normalisation layers start at weight 0, the saved result names {len(names)}"]
         return []
+    if claim in ("no-path", "same-zeros"):  # the paths that avoid the norms that start silent
+        none = ~(np.load(data / "pathways_live.log10.npy") > -np.inf)
+        if claim == "no-path":
+            said = [int(v) for v in re.findall(r"\d+", html.unescape(re.sub(r"<[^>]+>", "", text)))]
+            return [] if said == [int(none.sum()), none.size] else [
+                f"says {' of '.join(map(str, said))} positions have no path that avoids the silent layers, the saved "
+                f"map has {int(none.sum())} of {none.size}"]
+        zero = np.load(data / "sensitivity_init.map.npy") == 0
+        return [] if np.array_equal(none, zero) else [
+            f"says the positions without such a path are those of zero sensitivity, but {int(np.sum(none != zero))} "
+            "positions differ"]
     if claim in ("more-even", "less-even", "as-even"):
         mine, model = _map(data, of), _map(data, "model")
         if mine is None or model is None:
