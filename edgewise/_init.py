@@ -615,6 +615,18 @@ def zero_scales(p: InitPlan, model: nn.Module) -> list[str]:
             and always_zero(p, model, [f"{n}.weight"])]
 
 
+def steady(p: InitPlan, model: nn.Module, fixed=()) -> dict[str, torch.Tensor]:
+    """The parameters of ``model`` that every initialisation of plan ``p`` gives the same values, with those values:
+    its builder's constants (a layer scale of 1e-6, a zero bias) and the parameters it leaves as they were
+    (``fixed``, as :func:`apply` returns them)."""
+    params = dict(model.named_parameters())
+    replay = _replay(p.builder) if p.method == "builder" else None
+    out = {k: v for k, v in (replay.constants if replay is not None else {}).items()
+           if k in params and k not in p.defaulted and tuple(v.shape) == tuple(params[k].shape)}
+    out.update({k: params[k].detach() for k in fixed if k in params})
+    return out
+
+
 def zero_norms(model: nn.Module) -> list[str]:
     """The normalisation layers of ``model`` whose weight is zero now (every element)."""
     return [n for n, m in model.named_modules() if isinstance(m, _NORMS) and isinstance(m.weight, torch.Tensor)

@@ -902,7 +902,7 @@ def named_output(graph: Graph, layer: str) -> Graph:
     nodes = dict(graph.nodes)
     nodes[layer] = Node(layer, "identity", (out.name,), out.shape, op=f"output of {layer}")
     return Graph(nodes, graph.input, layer, graph.input_shape, graph.model_name, graph.padding, graph.norm_stats,
-                 graph.norm_layers)
+                 graph.norm_layers, graph.scales)
 
 
 def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name: str,
@@ -928,6 +928,7 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
 
     layout = Layout(nodes, fx_to_name, add, modules, model)
     layout.count_stats, layout.norm_layers = norm_stats == "count", []
+    scales, factor = {}, None  # products of a tensor and one parameter: node -> the parameter (Graph.scales)
     for fx in fx_graph.nodes:
         if fx.op == "output":
             out = fx.args[0]
@@ -1011,18 +1012,47 @@ def _build(model: nn.Module, fx_graph: torch.fx.Graph, shape, n: int, model_name
                         f"only the part before it: pass layer='{_before(nodes, fx_to_name, srcs)}' (--layer on the "
                         "command line)."
                     ) from None
+                operands = srcs
                 kind, axes, srcs = _refine(kind, axes, fx, srcs, nodes, fx_to_name, out_shape, node_name)
+                if kind == "identity" and op in _PRODUCTS and len(operands) == 2 and len(srcs) == 1:
+                    factor = _parameter_of(operands[operands[0] is srcs[0]], nodes, fx_to_name)  # (a layer scale)
         inputs = tuple(map(fx_to_name.__getitem__, srcs))  # repeats kept: x + x has two operands
         groups = _attr(modules.get(fx.target), "groups", 1) if fx.op == "call_module" else 1
         fx_to_name[fx] = add(node_name, kind, inputs, out_shape, axes, groups, op)
-    return _graph(model, _prune(nodes, output), output, shape, model_name, norm_stats, tuple(layout.norm_layers))
+        if factor is not None:
+            scales[fx_to_name[fx]], factor = factor, None
+    nodes = _prune(nodes, output)
+    return _graph(model, nodes, output, shape, model_name, norm_stats, tuple(layout.norm_layers),
+                  {k: v for k, v in scales.items() if k in nodes})
 
 
 def _graph(model: nn.Module, nodes: dict, output: str, shape, model_name: str, norm_stats: str,
-           norm_layers: tuple = ()) -> Graph:
+           norm_layers: tuple = (), scales: dict | None = None) -> Graph:
     """The Graph of ``nodes`` (each read by ``output``) traced from ``model``; a spec net's padding recorded."""
     padding = getattr(model, "padding", None) if hasattr(model, "spec") else None
-    return Graph(nodes, "input", output, shape, model_name, padding, norm_stats, norm_layers)
+    return Graph(nodes, "input", output, shape, model_name, padding, norm_stats, norm_layers, scales or {})
+
+
+#: the ops of a product of two tensors (``x * gamma``, ``x.mul(gamma)``, ``torch.mul``)
+_PRODUCTS = frozenset({"operator.mul", "mul", "torch.mul", "operator.imul", "mul_"})
+
+
+def _parameter_of(fx: torch.fx.Node, nodes: dict, fx_to_name: dict) -> str | None:
+    """The one parameter or buffer a constant operand is made from (``gamma``, or ``gamma.reshape(1, -1, 1, 1)``:
+    the get_attr behind a chain of constants), or None."""
+    found, stack, seen = set(), [fx_to_name[fx]], set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        nd = nodes[name]
+        if nd.kind != "const":
+            return None
+        if nd.op == "get_attr":
+            found.add(name)
+        stack.extend(nd.inputs)
+    return found.pop() if len(found) == 1 else None
 
 
 def _node(name: str, kind: str, inputs: tuple, shape: tuple, axes: tuple, groups: int, op: str, pick: tuple) -> Node:

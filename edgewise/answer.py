@@ -22,7 +22,7 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, live_words, many, map_spread,
-                    narrower, no_border, silent_words, sup, zero_ends)
+                    narrower, no_border, scaled_words, silent_words, sup, zero_ends)
 from .geometry import receptive_field
 from .live import live_facts, live_pathways
 from .maps import gaussian_width, log_correlation, position_summary
@@ -172,7 +172,9 @@ def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
     """"3807 of 4096 px (92.9 %) have exactly zero sensitivity …; its builder starts 8 normalisation layers at weight
     0 … " (a sentence, then a space), where the facts show either; else ""."""
     texts = (silent_words(i.get("zero_positions", 0), i.get("positions", 0), unit, i.get("zero_scales", []),
-                          name=lambda n: f"`{n}`", over=over), live_words(i.get("live_paths"), unit))
+                          name=lambda n: f"`{n}`", over=over),
+             scaled_words(i.get("small_scales", {}), name=lambda n: f"`{n}`", over=over),
+             live_words(i.get("live_paths"), unit))
     return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 
 
@@ -214,7 +216,7 @@ def facts(ev: Evidence) -> dict:
                              "log_correlation_with_paths": log_correlation(ev.init.map, ev.paths.counts),
                              "area_ratio": isum["area_ratio"], "zero_positions": ev.init.zero_positions,
                              "positions": int(ev.init.map.size), "zero_scales": list(ev.init.zero_scales),
-                             "live_paths": live_facts(ev.init, ev.live)},
+                             "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live)},
         "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
                         "n_samples": int(ev.own.samples.shape[0]), "zero_positions": ev.own.zero_positions,
                         "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales)},

@@ -585,12 +585,11 @@ def _cmd_sensitivity(args, out, err) -> int:
                  ("  random signs vs gradient", f"r = {p.sign_correlation:.2f} ({p.n_signs} patterns)")]
     for k, v in rows:
         out.print(f"  {k:<28} {v}", markup=False, highlight=False)
-    from .facts import live_words, silent_words, words_for
+    from .facts import live_words, scaled_words, silent_words, words_for
 
-    unit = words_for(shape).unit
-    for text in (silent_words(result.zero_positions, result.map.size, unit, result.zero_scales,
-                              over="input" if args.weights else "initialisation"),
-                 live_words(live_facts(result, live), unit)):
+    unit, over = words_for(shape).unit, "input" if args.weights else "initialisation"
+    for text in (silent_words(result.zero_positions, result.map.size, unit, result.zero_scales, over=over),
+                 scaled_words(result.small_scales, over=over), live_words(live_facts(result, live), unit)):
         if text:
             out.print(text[0].upper() + text[1:] + ".", markup=False, highlight=False)
     return 0

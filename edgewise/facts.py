@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
-           "correlation_words", "no_border", "silent_words", "live_words"]
+           "correlation_words", "no_border", "silent_words", "scaled_words", "live_words"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -354,6 +354,21 @@ def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambd
     return "; ".join(parts)
 
 
+def scaled_words(small: dict, mark=lambda text, claim: text, name=lambda n: n, over: str = "initialisation") -> str:
+    """What the parameters that multiply a layer's output and start tiny do (``small``: name → largest magnitude,
+    :func:`edgewise.live.small_scales`; a layer scale of 1e-6), or "". ``mark(text, claim)`` wraps what a checker
+    reads back (``small-scales``: how many, ``small-scale-max``: the largest); ``over``: ``"initialisation"`` or
+    ``"input"`` (the model's own weights)."""
+    if not small:
+        return ""
+    k, top = len(small), max(small.values())
+    where = "in every initialisation" if over == "initialisation" else "in its weights"
+    return (f"{where}, {mark(str(k), 'small-scales')} parameter{'s' * (k != 1)} that multipl{'y' if k != 1 else 'ies'} "
+            f"a layer's output ({short_list([name(n) for n in small])}) {'are' if k != 1 else 'is'} at most "
+            f"{mark(format(top, '.3g'), 'small-scale-max')} in magnitude, so a gradient through "
+            f"{'any of them' if k != 1 else 'it'} is scaled by that or less")
+
+
 def live_words(live: dict | None, unit: str, mark=lambda text, claim: text, num=lambda text: text) -> str:
     """What the paths that avoid the layers that start silent say (:func:`edgewise.live.live_facts` ``live``): how
     many positions have none, whether those are exactly the positions of zero sensitivity, and the correlation
@@ -370,13 +385,21 @@ def live_words(live: dict | None, unit: str, mark=lambda text, claim: text, num=
             text += f": {mark('exactly the positions whose sensitivity is zero', 'same-zeros')}"
         elif live["zero_sensitivity"]:
             text += f", against {live['zero_sensitivity']} with zero sensitivity"
+    elif live.get("uniform"):
+        text = (f"counting only the paths that avoid {them}, "
+                f"{mark(f'the same number reach every {_one(unit)} (max = min)', 'live-uniform')}")
     else:
-        text = f"every {unit[:-1] if unit.endswith('s') else unit} has a path that avoids {them}"
+        text = f"every {_one(unit)} has a path that avoids {them}"
     r = live["log_correlation"]
     if math.isfinite(r):
         text += (f"; the sensitivity's log map correlates with those paths' log counts at r = "
                  f"{num(format(r, '.2f'))}")
     return text
+
+
+def _one(unit: str) -> str:
+    """``px``, ``sample``: the unit of one position."""
+    return unit[:-1] if unit.endswith("s") else unit
 
 
 def zero_ends(ratio, where: str) -> tuple[str, str] | None:

@@ -543,7 +543,8 @@ def _ending_at(graph: Graph, name: str) -> Graph:
     """``graph`` cut at node ``name``: that node and what it depends on."""
     keep = graph.upstream(name) | {graph.input}
     return Graph({k: v for k, v in graph.nodes.items() if k in keep}, graph.input, name, graph.input_shape,
-                 graph.model_name, graph.padding, graph.norm_stats, graph.norm_layers)
+                 graph.model_name, graph.padding, graph.norm_stats, graph.norm_layers,
+                 {k: v for k, v in graph.scales.items() if k in keep})
 
 
 def _table_field(f: AxisField, ax: Table, n_in: int, n_out: int) -> AxisField:

@@ -94,6 +94,7 @@ class Graph:
     padding: str | None = None  # the padding scheme of a spec net (None: as the model defines it)
     norm_stats: str = "ignore"  # whether normalisation statistics are connections ("count") or not ("ignore")
     norm_layers: tuple = ()  # (layer, op) of every normalisation whose statistics depend on the input
+    scales: dict = field(default_factory=dict)  # products of a layer's output and one parameter: node -> parameter
     _consumers: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

@@ -35,6 +35,7 @@ from torch.func import functional_call, vmap
 from . import _init
 from ._cone import nudge_changes
 from ._silence import silenced, silent_layers
+from .live import small_scales
 from ._device import device_of
 from .errors import EdgewiseError
 from .maps import map_metrics
@@ -75,6 +76,9 @@ class Sensitivity(Result):
         zero_scales: normalisation layers whose weight is zero: (``"init"``) in every initialisation
             (:func:`edgewise._init.zero_scales`: the last norm of each residual branch in timm's ResNets),
             (``"gradient"``) in the model's own weights; each outputs its bias whatever its input.
+        small_scales: parameters that multiply a layer's output and are at most ``edgewise.live.SMALL_SCALE`` in
+            magnitude (``"init"``: the same in every initialisation, as timm's and torchvision's ConvNeXt start their
+            layer scales at 1e-6; ``"gradient"``: in the model's own weights), each with its largest magnitude.
     """
 
     map: np.ndarray
@@ -95,6 +99,7 @@ class Sensitivity(Result):
     readout: str | None = None
     bias_only: list = field(default_factory=list)
     zero_scales: list = field(default_factory=list)
+    small_scales: dict = field(default_factory=dict)
 
     kind = "sensitivity"
 
@@ -110,6 +115,7 @@ class Sensitivity(Result):
             "n_samples": int(self.samples.shape[0]), "n_inits": self.n_inits, "std": self.std, "seed": self.seed,
             "init": self.init, "readout": self.readout, "bias_only_inits": self.bias_only,
             "zero_scale_layers": self.zero_scales, "zero_positions": self.zero_positions,
+            "small_scale_parameters": self.small_scales,
             "fixed_parameters": self.fixed, "map": self.map.tolist(), "stderr": self.stderr.tolist(),
             **self.summary,
         }
@@ -134,7 +140,8 @@ class Sensitivity(Result):
         return replace(_from_samples(self.samples[:n]), agg=self.agg, to=self.to, layer=self.layer,
                        method=self.method, model=self.model, input_shape=self.input_shape, n_inits=n, std=self.std,
                        seed=self.seed, fixed=self.fixed, init=self.init, readout=self.readout,
-                       bias_only=[i for i in self.bias_only if i < n], zero_scales=self.zero_scales)
+                       bias_only=[i for i in self.bias_only if i < n], zero_scales=self.zero_scales,
+                       small_scales=self.small_scales)
 
 
 @dataclass
@@ -523,7 +530,8 @@ def gradient_map(model, inputs, to="all", agg: str = "abs", layer: str | None = 
             samples = _sample_maps(target, _state(module), x, to, agg, bar=bar)
     return _result_from_samples(samples, agg=agg, to=to, layer=layer or "output", method="gradient", model=name,
                                 input_shape=tuple(x.shape[1:]), seed=seed, readout=readout and readout[0],
-                                zero_scales=_init.zero_norms(module))
+                                zero_scales=_init.zero_norms(module),
+                                small_scales=small_scales(module, tuple(x.shape[1:]), dict(module.named_parameters())))
 
 
 def _shape_of(inputs):
@@ -680,7 +688,8 @@ def init_sensitivity(model, input_shape, to="all", n_inits: int = 64, seed: int 
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="init",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, fixed=fixed,
                                 init=run.plan.method, readout=readout and readout[0], bias_only=run.bias_only,
-                                zero_scales=scales)
+                                zero_scales=scales,
+                                small_scales=small_scales(template, shape, _init.steady(run.plan, template, fixed)))
 
 
 #: forward FLOPs of one input from which :func:`init_sensitivity` loops over initialisations (measured on

@@ -156,3 +156,78 @@ def test_a_report_on_a_model_with_silent_branches_passes_its_checker(seresnet, t
     page = (tmp_path / "index.html").read_text()
     assert 'data-claim="no-path"' in page and 'data-claim="same-zeros"' in page
     assert list(tmp_path.glob("data/*/pathways_live.log10.npy"))
+
+
+class LayerScaled(nn.Module):
+    """A patchify stem (2×2/2: every pixel read once), a residual block whose branch is multiplied by a layer scale
+    ``gamma`` (as ConvNeXt's), a global mean: through the shortcut alone every pixel has the same paths."""
+
+    def __init__(self, gamma: float = 1e-6):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 2, stride=2)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.gamma = nn.Parameter(torch.full((4,), gamma))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + torch.relu(self.conv(x)) * self.gamma.view(1, -1, 1, 1)
+        return self.head(x.mean((2, 3)))
+
+
+def test_a_layer_scale_is_recorded_and_a_small_one_mutes_its_branch():
+    """The Graph records which product multiplies by which parameter (a product of two live tensors, SE's gate,
+    is none); a scale the initialisation keeps at 1e-6 is named, cut, and the paths left are uniform."""
+    shape = (1, 8, 8)
+    g = trace(LayerScaled(), shape)
+    assert list(g.scales.values()) == ["gamma"] and g[next(iter(g.scales))].kind == "identity"
+    r = S.init_sensitivity(LayerScaled(), shape, n_inits=2, seed=0, init="default")  # (gamma: kept as it is)
+    assert "gamma" in r.fixed and r.small_scales == {"gamma": pytest.approx(1e-6)}
+    assert r.to_dict()["small_scale_parameters"] == r.small_scales and r.first(2).small_scales == r.small_scales
+    f = live_facts(r, live_pathways(r, g))
+    assert f["uniform"] and f["no_path"] == 0 and f["cut"] == list(g.scales)
+    assert not live_facts(r, pathways(g))["uniform"]  # (all the paths: the branch's 3×3 windows are not)
+    assert S.init_sensitivity(LayerScaled(0.5), shape, n_inits=2, init="default").small_scales == {}
+    assert S.gradient_map(LayerScaled(), shape, agg="sq").small_scales == {"gamma": pytest.approx(1e-6)}
+    assert S.gradient_map(LayerScaled(0.5), shape, agg="sq").small_scales == {}
+
+
+def test_scaled_and_uniform_words():
+    from edgewise.facts import scaled_words
+
+    small = {f"s{i}.gamma": 1e-6 for i in range(5)}
+    assert scaled_words(small) == ("in every initialisation, 5 parameters that multiply a layer's output (s0.gamma, "
+                                   "s1.gamma, s2.gamma and 2 more) are at most 1e-06 in magnitude, so a gradient "
+                                   "through any of them is scaled by that or less")
+    assert scaled_words({"g": 0.001}, over="input") == (
+        "in its weights, 1 parameter that multiplies a layer's output (g) is at most 0.001 in magnitude, so a "
+        "gradient through it is scaled by that or less")
+    assert scaled_words({}) == ""
+    facts = {"cut": ["mul"], "no_path": 0, "positions": 64, "zero_sensitivity": 0, "same_zeros": True,
+             "uniform": True, "log_correlation": float("nan")}
+    assert live_words(facts, "px") == "counting only the paths that avoid it, the same number reach every px (max = min)"
+
+
+@pytest.mark.filterwarnings("ignore:the own initialisation")
+def test_a_report_on_a_layer_scaled_model_says_why_its_sensitivity_is_flat(tmp_path):
+    """The verdict names the layer scales and says the paths that avoid them are uniform; the checker reads the
+    count, the largest scale and the uniformity back, and refuses each once the saved data says otherwise."""
+    from edgewise.report import build
+    from edgewise.testing.claims import check_report
+
+    build([LayerScaled()], [(1, 16, 16)], out=tmp_path, n_inits=2, remedy_inits=0, progress=False)
+    assert check_report(tmp_path) == []
+    page = (tmp_path / "index.html").read_text()
+    for claim in ("small-scales", "small-scale-max", "live-uniform"):
+        assert f'data-claim="{claim}"' in page
+    (data,) = tmp_path.glob("data/*/")
+    saved = json.loads((data / "sensitivity_init.json").read_text())
+    saved["small_scale_parameters"] = {"gamma": 1e-6, "other": 1e-5}
+    (data / "sensitivity_init.json").write_text(json.dumps(saved))
+    live = np.load(data / "pathways_live.log10.npy")
+    live[0, 0] += 1
+    np.save(data / "pathways_live.log10.npy", live)
+    found = " ".join(check_report(tmp_path))
+    assert "says 1 for small-scales, the saved result gives 2" in found
+    assert "says 1e-06 for small-scale-max, the saved result gives 1e-05" in found
+    assert "says every position has the same number of paths that avoid the silent layers" in found

@@ -117,8 +117,8 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Fi
     counts = _paths_relative(paths) if paths is not None else None
     # (label, counts relative to their maximum, colour, line style, marker) of each path-count curve
     lines = ([("path counts", counts, ORANGE, "--", "s")] if counts is not None else []) + (
-        [(_live_label(live), _paths_relative(live), GREEN, ":", "^")] if live is not None else [])
-    named = and_list([f"the {label}" for label, *_ in lines])
+        [(_live_label(result), _paths_relative(live), GREEN, ":", "^")] if live is not None else [])
+    named = and_list([f"the {label}" for label, *_ in lines]) if lines else ""
     with_paths = f", with {named}" if lines else ""
     zero = not (values > 0).any()  # every gradient exactly zero: nothing to divide, nothing to draw
     with matplotlib.rc_context(STYLE):
@@ -173,8 +173,11 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Fi
         if zero:
             right.text(0.5, 0.5, "sensitivity: 0 at every distance", transform=right.transAxes, ha="center",
                        va="center", fontsize=10, color="#555555")
-            drawn.append((f"the mean at each distance from the centre of {named}, each divided by its mean over all "
-                          "positions" if lines else "nothing: there is no sensitivity to average", log))
+            drawn.append(("nothing: there is no sensitivity to average" if not lines else
+                          "the path counts' mean at each distance from the centre, divided by their mean over all "
+                          "positions" if len(lines) == 1 and counts is not None else
+                          f"the mean at each distance from the centre of {named}, each divided by its mean over all "
+                          "positions", log))
         else:
             drawn.append(("the mean at each distance from the centre"
                           + (" ± 1 standard error (band)" if err is not None else "") + with_paths
@@ -186,10 +189,13 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Fi
     return fig
 
 
-def _live_label(live) -> str:
-    """The legend of the paths that avoid the layers that start silent: ``paths avoiding the 8 zero-weight norms``."""
-    n = len({name.split("#")[0] for name in live.cut})
-    return f"paths avoiding the {n} zero-weight norm{'s' * (n != 1)}"
+def _live_label(result) -> str:
+    """The legend of the paths that avoid the layers that start silent or tiny, from the sensitivity ``result``:
+    ``paths avoiding the 8 zero-weight norms``, ``paths avoiding the 12 scales ≤ 1e-06``."""
+    k, small = len(result.zero_scales), result.small_scales
+    parts = ([f"the {k} zero-weight norm{'s' * (k != 1)}"] if k else []) + (
+        [f"the {len(small)} scale{'s' * (len(small) != 1)} ≤ {max(small.values()):.3g}"] if small else [])
+    return f"paths avoiding {and_list(parts)}"
 
 
 def _gap_words(curves: list, log: bool, where: str) -> str:

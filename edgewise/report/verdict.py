@@ -16,7 +16,7 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     live_words, map_spread, narrower, no_border, silent_words, sup, words_for,
+                     live_words, map_spread, narrower, no_border, scaled_words, silent_words, sup, words_for,
                      zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
@@ -134,7 +134,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
           "zero_positions": ev.init.zero_positions, "positions": int(np.asarray(ev.init.map).size),
           "zero_scales": list(ev.init.zero_scales),
           # the paths that avoid those norms: the positions they miss, set against the zero-sensitivity ones
-          "live_paths": live_facts(ev.init, ev.live),
+          "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live),
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments],
@@ -300,8 +300,12 @@ def _silent(q4: dict, unit: str) -> str:
     def mark(text: str, claim: str) -> str:
         return _claim(text, claim, "model")
 
+    def code(name: str) -> str:
+        return f"<code>{html.escape(name)}</code>"
+
     texts = (silent_words(q4.get("zero_positions", 0), q4.get("positions", 0), unit, q4.get("zero_scales", []),
-                          mark=mark, name=lambda n: f"<code>{html.escape(n)}</code>"),
+                          mark=mark, name=code),
+             scaled_words(q4.get("small_scales", {}), mark=mark, name=code),
              live_words(q4.get("live_paths"), unit, mark=mark, num=lambda t: _num(t, "q4.live_paths.log_correlation")))
     return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 

@@ -14,7 +14,9 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   in every initialisation), ``silent`` ("N of M": N of the saved sensitivity map's M positions are exactly zero),
   ``zero-scales`` (the saved result names that many normalisation layers started at weight 0), ``no-path`` ("N of
   M": N of the M positions of the saved count of the paths that avoid those layers have none), ``same-zeros``
-  (those are exactly the positions of zero sensitivity), ``zero-at`` (the
+  (those are exactly the positions of zero sensitivity), ``live-uniform`` (that count is the same at every
+  position), ``small-scales`` and ``small-scale-max`` (how many parameters that multiply a layer's output the
+  saved result names as starting tiny, and the largest of them as shown), ``zero-at`` (the
   saved sensitivity map is 0 at the centre, at every corner, or both, as ``of`` says), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
@@ -252,6 +254,15 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
         if said != [len(names)]:
             return [f"says {said} normalisation layers start at weight 0, the saved result names {len(names)}"]
         return []
+    if claim in ("small-scales", "small-scale-max"):  # parameters that multiply a layer's output and start tiny
+        small = json.loads((data / "sensitivity_init.json").read_text()).get("small_scale_parameters") or {}
+        shown = html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+        saved = str(len(small)) if claim == "small-scales" else format(max(small.values(), default=math.nan), ".3g")
+        return [] if shown == saved else [f"says {shown} for {claim}, the saved result gives {saved}"]
+    if claim == "live-uniform":
+        log10 = np.load(data / "pathways_live.log10.npy")
+        return [] if _uniform(log10) else [f"says every position has the same number of paths that avoid the silent "
+                                           f"layers, but the saved count spans 10^{float(log10.max() - log10.min()):.3g}"]
     if claim in ("no-path", "same-zeros"):  # the paths that avoid the norms that start silent
         none = ~(np.load(data / "pathways_live.log10.npy") > -np.inf)
         if claim == "no-path":
