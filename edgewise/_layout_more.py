@@ -8,7 +8,9 @@ written by hand, softmax gates and linear attention (a mixin, so that these rule
   is a pool over those positions.
 * **Statistics.** The square root (``sqrt``, ``rsqrt``) of such a reduction, reached through per-unit maps
   only (``x²``, ``+ ε``), is a normalisation statistic (RMSNorm written by hand: ``x · rsqrt(mean(x², 1) + ε)``):
-  like LayerNorm's, it carries no paths, so a product with it is the identity on the other operand.
+  like LayerNorm's, it carries no paths, so a product with it is the identity on the other operand. So is an L2
+  norm (``x.norm(dim=…)``), a mean, move or per-unit map of a statistic, and an elementwise op of statistics
+  (ConvNeXt V2's global response norm: ``x · (‖x‖ / mean_c ‖x‖)``, the norm over the positions of each channel).
 * **Softmax gates.** A softmax of an input-dependent tensor that is not attention scores is followed only as a
   gate: its output may be moved (view, transpose, …) and then only multiply another tensor (or be the weights
   of linear attention). Like ``sigmoid`` it is a per-unit map (its denominator is a statistic), so the
@@ -43,6 +45,7 @@ __all__ = ["LayoutMore"]
 
 _SOFTMAX_FN = {F.softmax, torch.softmax, "softmax"}
 _ROOTS = {torch.sqrt, torch.rsqrt, torch.reciprocal, "sqrt", "rsqrt", "reciprocal", "sqrt_", "rsqrt_"}
+_L2 = {torch.norm, torch.linalg.vector_norm, "norm"}  # the root of a sum of squares: a statistic at once
 _CASTS = {"float", "to", "contiguous", "double", "half", "bfloat16", "type_as"}
 _SCALE = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
 _PRODUCT_FN = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
@@ -96,10 +99,13 @@ class LayoutMore:
         target = fx.target
         if not _watched(args, self.units, gates, states) and not (
                 isinstance(module, nn.Softmax) or (module is None and (
-                    target in _SOFTMAX_FN or target in _REDUCE or target in _MATMUL))):
+                    target in _SOFTMAX_FN or target in _REDUCE or target in _MATMUL or target in _L2))):
             return None  # canonical operands of an op none of these rules is about: the tracer's own way
         if any(isinstance(self.units.get(a), (_Pending, _Statistic)) for a in args):
             return self._on_statistic(fx, name, args, module)
+        if module is None and target in _L2 and fx.args and self._live(fx.args[0]):
+            self.units[fx] = _Statistic()  # an L2 norm (ConvNeXt V2's GRN: over the positions of each channel)
+            return True
         if any(a in gates for a in args):
             self._on_gate(fx, name, args, module)
         first = fx.args[0] if fx.args else None
@@ -190,7 +196,7 @@ class LayoutMore:
                 "as attention's choice of keys or as a gate multiplying another tensor. Analyse the layer before it "
                 "(layer=...).")
         if isinstance(self.units.get(fx), _Statistic):
-            raise EdgewiseError(f"the output {fx.name!r} is a normalisation statistic (the square root of a mean), "
+            raise EdgewiseError(f"the output {fx.name!r} is a normalisation statistic (the square root of a mean, or an L2 norm), "
                                 "which carries no paths. Analyse the layer before it (layer=...).")
 
     def _pointwise_rows(self, fx, name, module):
@@ -567,9 +573,13 @@ class LayoutMore:
                 else:
                     self.units[fx] = s
                     return True
-            if isinstance(s, _Statistic) and (t in MOVE_FUNCTIONS or t in MOVE_METHODS):
-                self.units[fx] = s
+            if isinstance(s, _Statistic) and (t in MOVE_FUNCTIONS or t in MOVE_METHODS or t in _REDUCE):
+                self.units[fx] = s  # (a mean of statistics: GRN's over the channels)
                 return True
+        if module is None and not others and all(isinstance(kinds[a], _Statistic) for a in stats) and (
+                t in _SCALE or _elementwise(t)):
+            self.units[fx] = _Statistic()  # statistics combined: GRN's norm divided by its mean
+            return True
         if module is None and len(others) == 1 and all(isinstance(kinds[a], _Statistic) for a in stats) and (
                 t in _PRODUCT_FN or t in (operator.truediv, torch.div, "div")) and fx.args[0] in others + stats:
             divisor = fx.args[1] if len(fx.args) > 1 else None
@@ -583,7 +593,7 @@ class LayoutMore:
                 self._materialise(a, name)
             return None  # the sum of the slices goes on as units
         what = type(module).__name__ if module is not None else getattr(t, "__name__", str(t))
-        raise EdgewiseError(f"layer {name!r}: a normalisation statistic (the square root of a mean) reaches {what}; "
+        raise EdgewiseError(f"layer {name!r}: a normalisation statistic (the square root of a mean, or an L2 norm) reaches {what}; "
                             "edgewise follows it only as a factor or divisor of another tensor (it carries no "
                             "paths)")
 

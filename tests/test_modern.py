@@ -399,3 +399,59 @@ def test_attention_window_boxes_are_each_units_own(family, layer):
     assert list(rf[layer].size) == pytest.approx(widest)  # (the widest: past the image only where merging pads)
     # a grid offset means nothing for boxes that are no grid: no "merges fields that do not line up" at each residual
     assert rf.misalignments == [] and not rf[layer].misaligned
+
+
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt V2's GRN after a convolution: x + γ·(x·N(x)) + β with N(x) = ‖x‖ / mean_c ‖x‖, the L2 norm over the
+    positions of each channel, in timm's channels-last layout or channels-first."""
+
+    def __init__(self, channels_last: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.gamma, self.beta = nn.Parameter(torch.ones(3)), nn.Parameter(torch.zeros(3))
+        self.channels_last = channels_last
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.channels_last:
+            x = x.permute(0, 2, 3, 1)
+            g = x.norm(p=2, dim=(1, 2), keepdim=True)
+            x = x + torch.addcmul(self.beta, self.gamma, x * (g / (g.mean(dim=-1, keepdim=True) + 1e-6)))
+            return x.permute(0, 3, 1, 2)
+        g = torch.norm(x, p=2, dim=(2, 3), keepdim=True)
+        return x + self.gamma.view(1, -1, 1, 1) * (x * (g / (g.mean(dim=1, keepdim=True) + 1e-6)))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_a_global_response_norm_is_a_statistic(channels_last):
+    """`edgewise paths timm:convnextv2_atto` stopped at GRN's `norm`. An L2 norm is a normalisation statistic (the
+    root of a sum of squares, like hand-written RMSNorm's): it carries no paths, so GRN adds the identity to its
+    input: twice the convolution's counts, as the oracle gives."""
+    model = GlobalResponseNorm(channels_last)
+    p = edgewise.pathways(model, (1, 6, 6))
+    exact_equal(p.counts, autograd_pathways(model, (1, 6, 6)), "grn")
+    conv = edgewise.pathways(nn.Conv2d(1, 3, 3, padding=1), (1, 6, 6)).counts
+    np.testing.assert_array_equal(p.counts, 2 * conv)
+
+
+def test_convnext_v2_counts_equal_the_oracle():
+    pytest.importorskip("timm")
+    model = edgewise.models.load("timm:convnextv2_atto")
+    exact_equal(edgewise.pathways(model, (3, 32, 32)).counts, autograd_pathways(model, (3, 32, 32)), "convnextv2")
+
+
+def test_a_norm_used_as_a_pool_is_refused_with_its_reason():
+    """A statistic carries no paths: an L2 norm read by a layer, or returned, is refused, saying why."""
+    class Norms(nn.Module):
+        def __init__(self, head: bool):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 2, 3), head
+
+        def forward(self, x):
+            x = torch.norm(self.conv(x), p=2, dim=(2, 3))
+            return self.head(x) if self.head else x
+
+    with pytest.raises(EdgewiseError, match=r"statistic \(the square root of a mean, or an L2 norm\) reaches Linear"):
+        edgewise.pathways(Norms(nn.Linear(2, 3)), (1, 6, 6))
+    with pytest.raises(EdgewiseError, match="the output 'norm' is a normalisation statistic"):
+        edgewise.pathways(Norms(None), (1, 6, 6))
