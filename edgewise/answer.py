@@ -26,7 +26,7 @@ from .facts import (and_list, anchor_words, correction, correlation_words, even_
 from .geometry import receptive_field
 from .live import live_facts, live_pathways
 from .maps import gaussian_width, log_correlation, position_summary
-from .models import describe, load
+from .models import describe, load, random_weights
 from .pathways import pathways
 from .report._format import fmt_ratio
 from .results import Result, write_atomic, write_json
@@ -117,6 +117,7 @@ class Evidence:
     n_inits: int
     seed: int
     live: object = None  # the paths that avoid the layers every initialisation starts silent (edgewise.live)
+    random: str | None = None  # why the model's own weights are random (a reference built untrained), or None
 
     @property
     def key(self) -> str:
@@ -165,7 +166,7 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
                              norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
-                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph))
+                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random_weights(model))
 
 
 def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
@@ -219,7 +220,9 @@ def facts(ev: Evidence) -> dict:
                              "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live)},
         "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
                         "n_samples": int(ev.own.samples.shape[0]), "zero_positions": ev.own.zero_positions,
-                        "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales)},
+                        "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales),
+                        "small_scales": dict(ev.own.small_scales), "random_weights": ev.random,
+                        "live_paths": live_facts(ev.own, live_pathways(ev.own, ev.graph))},
         "perturbation": None if pert is None else {
             f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
             f"gradient_center_{key}_ratio": pert.summary["gradient"][f"center_{key}_ratio"],
@@ -363,7 +366,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                     f"squared gradient {_zero_at(ratio, where)}")
                  + f"{_correlation(i, p)}. {_silent(i, unit)}([figure]({f_init}))")
     ratio = o[f"center_{key}_ratio"]
-    lines.append(f"- **With this model's weights** ({o['n_samples']} inputs). The squared gradient "
+    why = f"random: {o['random_weights']}; " if o.get("random_weights") else ""
+    lines.append(f"- **With this model's weights** ({why}{o['n_samples']} inputs). The squared gradient "
                  + (f"is {_more(ratio)} at the centre than at the {where}" if _positive(ratio) else
                     _zero_at(ratio, where))
                  + f"; half of the total sensitivity lies in the central {100 * o['area_ratio']['50']:.0f} % of the "

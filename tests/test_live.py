@@ -231,3 +231,19 @@ def test_a_report_on_a_layer_scaled_model_says_why_its_sensitivity_is_flat(tmp_p
     assert "says 1 for small-scales, the saved result gives 2" in found
     assert "says 1e-06 for small-scale-max, the saved result gives 1e-05" in found
     assert "says every position has the same number of paths that avoid the silent layers" in found
+
+
+@pytest.mark.filterwarnings("ignore:the own initialisation")
+def test_the_answer_says_it_for_both_sets_of_weights():
+    """`edgewise answer` names the tiny layer scales and the uniform paths left at initialisation and, the model's
+    own weights holding them too, for its weights; a module given as such is not said to have random weights."""
+    from edgewise.answer import answer
+
+    a = answer(LayerScaled(), (1, 16, 16), n_inits=2)
+    init, own = (next(line for line in a.text.splitlines() if line.startswith(f"- **{head}")) for head in
+                 ("Sensitivity at initialisation", "With this model's weights"))
+    assert "In every initialisation, 1 parameter that multiplies a layer's output (`gamma`) is at most 1e-06" in init
+    assert "In its weights, 1 parameter that multiplies a layer's output (`gamma`) is at most 1e-06" in own
+    for line in (init, own):
+        assert "Counting only the paths that avoid it, the same number reach every px (max = min)." in line
+    assert own.startswith("- **With this model's weights** (8 inputs)") and a.facts["own_weights"]["random_weights"] is None

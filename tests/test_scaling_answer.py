@@ -90,6 +90,8 @@ def test_answer_quotes_only_numbers_it_computed(tmp_path):
     a = answer("6*conv3", (1, 16, 16), out=tmp_path, n_inits=4)
     f = a.facts
     assert f"{f['paths']['center_corner_ratio']:.3g}" in a.text
+    assert f["own_weights"]["random_weights"] == "a spec net, built at random"
+    assert "**With this model's weights** (random: a spec net, built at random; 8 inputs)" in a.text
     half = f["own_weights"]["area_ratio"]["50"]  # (maps.area_ratio of the own-weights map)
     assert 0 < half <= 1 and f"half of the total sensitivity lies in the central {100 * half:.0f} % of" in a.text
     assert f["theory"]["exact_corner_ratio"] == pytest.approx(f["paths"]["center_corner_ratio"], rel=1e-12)
