@@ -904,8 +904,9 @@ class Layout(LayoutMore):
             return True
         tensors = [a for a in fx.all_input_nodes if self._live(a)]
         if (module is not None and _shape_preserving(module)) or (
-                module is None and (_is_identity_function(target) or target in _IDENTITY_METHODS)):
-            if len(tensors) == 1:
+                module is None and (_is_identity_function(target) or target in _IDENTITY_METHODS or (
+                    target in (operator.pow, torch.pow, "pow") and fx.args and fx.args[0] in tensors))):
+            if len(tensors) == 1:  # (x ** k with a number k: per unit, as StarReLU's relu(x) ** 2 on tokens)
                 self._set(fx, self._ids(tensors[0]))
                 return True
         if module is None and target in ("type_as", "to") and fx.args and fx.args[0] in tensors:

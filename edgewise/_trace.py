@@ -61,11 +61,12 @@ _IDENTITY_FUNCTIONS = {
     F.elu, F.selu, F.celu, F.softplus, F.sigmoid, F.tanh, F.dropout, F.dropout1d, F.dropout2d,
     F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm, F.normalize, F.rms_norm,
     torch.relu, torch.relu_, torch.sigmoid, torch.tanh, torch.clone, torch.abs, torch.exp,
-    torch.neg, torch.clamp, torch.clip, operator.neg, operator.pos, torch.nn.functional.relu_,
+    torch.neg, torch.clamp, torch.clip, operator.neg, operator.pos, torch.nn.functional.relu_, torch.square,
 }
 _IDENTITY_METHODS = {
     "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clone", "contiguous", "float", "double", "to",
     "detach", "abs", "neg", "clamp", "clamp_", "clip", "exp", "type_as", "half", "bfloat16", "gelu", "softplus",
+    "square", "square_",
 }
 _ADD = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
 _MUL = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}

@@ -455,3 +455,27 @@ def test_a_norm_used_as_a_pool_is_refused_with_its_reason():
         edgewise.pathways(Norms(nn.Linear(2, 3)), (1, 6, 6))
     with pytest.raises(EdgewiseError, match="the output 'norm' is a normalisation statistic"):
         edgewise.pathways(Norms(None), (1, 6, 6))
+
+
+class Squares(nn.Module):
+    """MetaFormer's activations: SquaredReLU (``torch.square``) on a map, StarReLU (``s·relu(x)**2 + b``) on tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 2, stride=2)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 4)
+        self.scale, self.bias = nn.Parameter(torch.ones(1)), nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        x = torch.square(torch.relu(self.conv(self.stem(x)))).square()
+        t = x.flatten(2).transpose(1, 2)  # tokens (B, N, C)
+        t = t + self.fc2(self.scale * torch.relu(self.fc1(t)) ** 2 + self.bias)
+        return t.transpose(1, 2).reshape(x.shape)
+
+
+def test_squared_activations_are_per_unit():
+    """`edgewise paths timm:convformer_s18` stopped at SquaredReLU's `square`, and timm:caformer_s18 at StarReLU's
+    `relu(x) ** 2` on tokens: both are per-unit maps, as the oracle has them."""
+    model = Squares()
+    exact_equal(edgewise.pathways(model, (1, 12, 12)).counts, autograd_pathways(model, (1, 12, 12)), "squares")

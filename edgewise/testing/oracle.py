@@ -129,6 +129,7 @@ _IDENTITY = {
     "threshold_", "prelu", "rrelu", "rrelu_",
     "batch_norm", "instance_norm", "layer_norm", "group_norm",
     "clamp", "clamp_", "clip", "clip_", "abs", "abs_", "exp", "exp_", "neg", "neg_", "__neg__", "__pos__",
+    "square", "square_",  # (squared ReLU: MetaFormer's ConvFormer, CAFormer)
     "stochastic_depth",
 }
 #: dropout: the identity on any tensor (also the 0/1 attention pattern, and with ``training=True``)
