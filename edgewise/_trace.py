@@ -797,21 +797,23 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
 
 
 def _input_hint(named: dict, shape) -> str:
-    """Where the input's shape disagrees with the model's first convolution: its number of spatial axes or of
-    channels, said with an example shape ("" where they agree, or the model has no convolution)."""
+    """Where the input's shape disagrees with the model's first convolution (its number of spatial axes or of
+    channels, said with an example shape) or with the size a timm model was built for; "" where they agree."""
     first = next((m for m in named.values() if isinstance(m, nn.modules.conv._ConvNd)), None)
-    if first is None:
-        return ""
-    name = next(k for k, m in named.items() if m is first)
-    axes, have = len(first.kernel_size), len(shape) - 1
-    example = "x".join(map(str, (first.in_channels or 3, *(224,) * axes)))
+    name = next((k for k, m in named.items() if m is first), "")
+    axes, have = len(first.kernel_size) if first is not None else len(shape) - 1, len(shape) - 1
+    example = "x".join(map(str, (first.in_channels or 3, *(224,) * axes))) if first is not None else ""
     if have != axes:
         return (f". Its first convolution, {name} ({type(first).__name__}), has {axes} spatial "
                 f"ax{'is' if axes == 1 else 'es'} and the input {have}: pass channels × "
                 f"{' × '.join('LHW'[axes == 2:][:axes] if axes < 3 else 'DHW')}, e.g. {example}")
-    if first.in_channels and first.in_channels != shape[0]:  # (a lazy convolution has 0 until it runs)
+    if first is not None and first.in_channels and first.in_channels != shape[0]:  # (a lazy conv: 0 until it runs)
         return (f". Its first convolution, {name}, takes {first.in_channels} channel"
                 f"{'s' if first.in_channels != 1 else ''} and the input has {shape[0]}: e.g. {example}")
+    size = (getattr(named.get(""), "pretrained_cfg", None) or {}).get("input_size")  # (timm's configured size)
+    if isinstance(size, (tuple, list)) and tuple(size) != tuple(shape) and all(isinstance(v, int) for v in size):
+        return (f". It was built for {'x'.join(map(str, size))} (its pretrained_cfg input_size), and some models "
+                f"run at that size only: try an input of {'x'.join(map(str, size))}")
     return ""
 
 

@@ -144,3 +144,23 @@ def test_spec_net_graph_and_symmetric_pad():
     add = next(n for n in g if n.kind == "add")
     assert set(add.inputs) == {"res1.body.relu3", "res1.proj"} or len(add.inputs) == 2
     assert g[g.output].shape == (4, 4, 4)
+
+
+def test_a_model_built_for_one_size_is_told_that_size():
+    """timm's LeViT, CoaT, NesT, Hiera … run at the size they were built for only; at another, torch's message
+    ("The size of tensor a (16) must match the size of tensor b (196)") did not say which size works."""
+
+    class Fixed(nn.Module):
+        pretrained_cfg = {"input_size": (1, 8, 8)}
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pos = nn.Conv2d(1, 2, 2, stride=2), nn.Parameter(torch.zeros(1, 2, 4, 4))
+
+        def forward(self, x):
+            return self.conv(x) + self.pos
+
+    with pytest.raises(EdgewiseError, match=r"It was built for 1x8x8 \(its pretrained_cfg input_size\), and some "
+                       r"models run at that size only: try an input of 1x8x8$"):
+        trace(Fixed(), (1, 6, 6))
+    assert trace(Fixed(), (1, 8, 8)).output
