@@ -211,6 +211,7 @@ class Layout(LayoutMore):
         self._consts: dict = {}
         self._paired = None
         self._rows: dict = {}  # data address → what :meth:`_row_positions` finds in an ids tensor made in row form
+        self._expanded: dict = {}  # fx node of x.expand(...)/x.expand_as(y) → x: an elementwise op broadcasts x
 
     # ------------------------------------------------------------------ numbering
     def register(self, name: str, shape) -> None:
@@ -298,6 +299,16 @@ class Layout(LayoutMore):
                 target is not F.scaled_dot_product_attention and \
                 not any(isinstance(self.units[a], Scores) for a in held):
             return self._on_logit_term(fx)
+        if self._expanded and module is None and len(fx.args) >= 2 and any(
+                isinstance(a, torch.fx.Node) and a in self._expanded for a in fx.args[:2]):
+            from ._trace import _function_op
+
+            try:
+                kind = _function_op(target, fx.args, fx.kwargs, 0)[0]
+            except Exception:  # noqa: BLE001 - not an elementwise op: the cases below
+                kind = None
+            if kind in ("add", "mul"):  # x ⊙ g.expand_as(x): g broadcast, as without the expand
+                return self._binary(fx, name, kind)
         more = self.dispatch(fx, name, args, module)  # statistics, gates, linear attention (_layout_more)
         if more is not None:
             return more
@@ -366,6 +377,8 @@ class Layout(LayoutMore):
                 return False  # arithmetic on constants
             if target in _REPEATS and not self._live(fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("repeats")):
                 return self._move(fx)  # copies of units along an axis (gcvit's global query per window)
+            if target in ("expand", "expand_as") and isinstance(fx.args[0], torch.fx.Node) and self._live(fx.args[0]):
+                self._expanded[fx] = fx.args[0]  # (ECA's gate.expand_as(x): a product broadcasts the gate itself)
             if target in MOVE_FUNCTIONS or target in MOVE_METHODS or _is_patch_merging(target):
                 if has_units or self._new_move(fx):
                     return self._move(fx)
@@ -926,7 +939,8 @@ class Layout(LayoutMore):
 
     def _binary(self, fx, name, kind, operands=None, op=None) -> bool:
         if operands is None:
-            operands = [self._ids(a) for a in (fx.args[0], fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("other"))]
+            operands = [self._ids(self._expanded.get(a, a)) for a in
+                        (fx.args[0], fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("other"))]
         operands = [o for o in operands if isinstance(o, torch.Tensor)]
         if len(operands) == 1:
             self._set(fx, operands[0])

@@ -479,3 +479,32 @@ def test_squared_activations_are_per_unit():
     `relu(x) ** 2` on tokens: both are per-unit maps, as the oracle has them."""
     model = Squares()
     exact_equal(edgewise.pathways(model, (1, 12, 12)).counts, autograd_pathways(model, (1, 12, 12)), "squares")
+
+
+class EfficientChannelAttention(nn.Module):
+    """ECA: a global mean, a 1-D convolution across the channels (channels as its positions), a sigmoid gate
+    broadcast with ``expand_as`` (or by the product itself)."""
+
+    def __init__(self, expand: bool):
+        super().__init__()
+        self.conv, self.mix = nn.Conv2d(1, 4, 3, padding=1), nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.expand = expand
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = torch.sigmoid(self.mix(x.mean((2, 3)).view(x.shape[0], 1, -1))).view(x.shape[0], -1, 1, 1)
+        return x * (y.expand_as(x) if self.expand else y)
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_a_gate_expanded_before_its_product_is_broadcast(expand):
+    """`edgewise paths timm:ecaresnet50d` (and every ECA net) stopped at `x * y.expand_as(x)`: the expanded gate's
+    units could not be paired with x's. The product now broadcasts the gate, as it does without the expand."""
+    model = EfficientChannelAttention(expand)
+    exact_equal(edgewise.pathways(model, (1, 6, 6)).counts, autograd_pathways(model, (1, 6, 6)), "eca")
+
+
+def test_eca_resnet_counts_equal_the_oracle():
+    pytest.importorskip("timm")
+    model = edgewise.models.load("timm:ecaresnet26t")
+    exact_equal(edgewise.pathways(model, (3, 32, 32)).counts, autograd_pathways(model, (3, 32, 32)), "ecaresnet26t")
