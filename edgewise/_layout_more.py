@@ -137,6 +137,8 @@ class LayoutMore:
                 and any(a in self.units for a in fx.args[:2]):
             ops = [self._ids(a) for a in fx.args[:2]]
             if not self._pairable(ops):
+                if self._pair_channels(fx, name, kind, ops):  # (a GLU's halves on tokens with a class token)
+                    return True
                 fake = _Fake(*ops, target)
                 try:
                     self._broadcast_binary(fake, name, kind, ops)

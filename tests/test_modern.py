@@ -508,3 +508,35 @@ def test_eca_resnet_counts_equal_the_oracle():
     pytest.importorskip("timm")
     model = edgewise.models.load("timm:ecaresnet26t")
     exact_equal(edgewise.pathways(model, (3, 32, 32)).counts, autograd_pathways(model, (3, 32, 32)), "ecaresnet26t")
+
+
+class GatedTokens(nn.Module):
+    """Tokens with a class token, attention, and a GLU MLP whose two halves are chunks of one Linear (EVA-02's
+    GluMlp: ``act(x1) * x2``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.qkv = nn.Conv2d(1, 4, 2, stride=2), nn.Linear(4, 12)
+        self.fc1, self.fc2, self.head = nn.Linear(4, 8), nn.Linear(4, 4), nn.Linear(4, 3)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 4))
+
+    def forward(self, x):
+        x = self.stem(x)
+        t = torch.cat([self.cls.expand(x.shape[0], -1, -1), x.flatten(2).transpose(1, 2)], dim=1)
+        t = t + F.scaled_dot_product_attention(*self.qkv(t).chunk(3, dim=-1))
+        a, b = self.fc1(t).chunk(2, dim=-1)
+        return self.head((t + self.fc2(F.gelu(a) * b))[:, 0])
+
+
+def test_a_glu_on_tokens_with_a_class_token_pairs_its_halves():
+    """`edgewise paths timm:eva02_tiny_patch14_224` stopped at its MLP's `act(x1) * x2`: with a class token the
+    tokens are rows of two maps, and the halves (other channels of the same rows) were not paired channel by
+    channel there, as they were without one."""
+    model = GatedTokens()
+    exact_equal(edgewise.pathways(model, (1, 8, 8)).counts, autograd_pathways(model, (1, 8, 8)), "glu tokens")
+
+
+def test_eva02_counts_equal_the_oracle():
+    pytest.importorskip("timm")
+    model = edgewise.models.load("timm:eva02_tiny_patch14_224")
+    exact_equal(edgewise.pathways(model, (3, 224, 224)).counts, autograd_pathways(model, (3, 224, 224)), "eva02")
