@@ -22,7 +22,7 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, live_words, many, map_spread,
-                    narrower, no_border, scaled_words, silent_words, sup, zero_ends)
+                    narrower, no_border, scaled_words, silent_words, sup, theory_words, zero_ends)
 from .geometry import receptive_field
 from .live import live_facts, live_pathways
 from .maps import gaussian_width, log_correlation, position_summary
@@ -127,11 +127,13 @@ class Evidence:
 
 def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None, remedy_inits: int = 0,
-           step=None, norm_stats: str = "ignore", amount: str | None = None) -> Evidence:
+           step=None, norm_stats: str = "ignore", amount: str | None = None, random: str | None = None) -> Evidence:
     """Run the engines :func:`answer` quotes (arguments as there; ``remedy_inits``: Monte-Carlo
     initialisations per remedy in the comparison, 0 for path counts only; ``step(text)``: called as each
     part starts, and during the long ones, with what is being computed, e.g. ``"sensitivity 8/32"``; ``amount``:
-    how much the padding-mode remedies pad, :func:`edgewise.remedies.compare`)."""
+    how much the padding-mode remedies pad, :func:`edgewise.remedies.compare`; ``random``: why the model's own
+    weights are random, for a module built from a reference (a reference says it itself))."""
+    random = random if random is not None else random_weights(model if model is not None else nets.DEFAULT_SPEC)
     if model is None:
         model, input_shape = nets.DEFAULT_SPEC, input_shape or nets.DEFAULT_INPUT
     if input_shape is None:
@@ -166,7 +168,7 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
                              norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
-                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random_weights(model))
+                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random)
 
 
 def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
@@ -207,6 +209,7 @@ def facts(ev: Evidence) -> dict:
     return {
         "model": ev.name, "input_shape": list(shape), "padding": ev.graph.padding,
         "norm_stats": ev.graph.norm_stats, "normalisation": describe_norm_stats(ev.graph),
+        "path_layers": dict(zip(("fewest", "most", "all"), ev.graph.path_layers())),
         "paths": {**{k_: ps[k_] for k_ in ("log10_center_edge_ratio", "log10_center_corner_ratio",
                                             "center_edge_ratio", "center_corner_ratio", "log10_min", "log10_max")},
                   **map_spread(ev.paths)},
@@ -244,7 +247,7 @@ def facts(ev: Evidence) -> dict:
 
 def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None, norm_stats: str = "ignore",
-           amount: str | None = None) -> Answer:
+           amount: str | None = None, random: str | None = None) -> Answer:
     """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
 
     Args:
@@ -263,6 +266,8 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         norm_stats: whether normalisation statistics are connections in the path counts (:func:`edgewise.trace`).
         amount: how much the padding-mode remedies pad (``"keep"``: each layer's own amount; see
             :func:`edgewise.remedies.compare`).
+        random: why the model's own weights are random, said beside them (a module built from a reference: the
+            reference's :func:`edgewise.models.random_weights`; a reference given as ``model`` says it itself).
 
     Returns:
         :class:`Answer`.
@@ -270,7 +275,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     from .report.figures import save_figure
 
     ev = gather(model, input_shape, padding=padding, n_inits=n_inits, seed=seed, perturb=perturb, inputs=inputs,
-                name=name, norm_stats=norm_stats, amount=amount)
+                name=name, norm_stats=norm_stats, amount=amount, random=random)
     outdir = Path(out) if out is not None else None
     files: list[Path] = []
     if outdir is not None:
@@ -388,9 +393,9 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                      f"correlating the change with each position's sign {recovered} (r = "
                      f"{q['sign_correlation']:.2f}). ([figure]({f_pert}))")
     lines += ["", f"{h2} 2. What does theory say?", ""]
-    lines.append("- For a linear network with independent zero-mean weights of variance σ², the expected squared "
-                 "gradient from input p to an output unit is σ^{2L} times the number of paths (tested exactly in "
-                 f"edgewise's suite){_correlation(i, p, 'the Monte-Carlo log-map here')}. ([figure]({f_init}))")
+    layers = f["path_layers"]
+    lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "
+                 f"with its nonlinearities (Monte-Carlo){_correlation(i, p, 'its log-map')}. ([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "

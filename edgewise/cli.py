@@ -698,8 +698,12 @@ def _cmd_answer(args, out, err) -> int:
     with _progress(err, "tracing the model…"):
         graph, module = _build_module(args, err)
     with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
+        from .models import random_weights
+        from .nets import DEFAULT_SPEC
+
         result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
-                        name=graph.model_name, norm_stats=_norm_stats(args), amount=args.amount)
+                        name=graph.model_name, norm_stats=_norm_stats(args), amount=args.amount,
+                        random=random_weights(args.model or DEFAULT_SPEC))
     if args.json:
         _emit_json(result.to_dict())
         return 0

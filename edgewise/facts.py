@@ -24,7 +24,8 @@ import numpy as np
 
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
-           "correlation_words", "no_border", "silent_words", "scaled_words", "live_words"]
+           "correlation_words", "no_border", "silent_words", "scaled_words", "live_words",
+           "theory_words"]
 
 #: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
 LOG10_TIE = 1e-12
@@ -352,6 +353,24 @@ def silent_words(zero: int, total: int, unit: str, scales: list[str], mark=lambd
                      + f" ({short_list([name(n) for n in scales])}), so {'each' if k != 1 else 'it'} outputs its bias "
                        "whatever its input")
     return "; ".join(parts)
+
+
+def theory_words(layers, num=lambda text, field: text) -> str:
+    """The linear-network theory in words, and what it says of a model whose paths pass ``layers`` = (fewest,
+    most, all) weighted layers (:meth:`edgewise.graph.Graph.path_layers`); ``num(text, field)`` marks each count
+    (``fewest``, ``most``, ``all``)."""
+    lo, hi, total = layers
+    text = ("In a linear network whose weights are independent with mean 0, the expected squared gradient from input "
+            "p to an output unit is the sum, over the paths from p, of the product of the weight variances along each "
+            "path: σ^{2L} × paths(p) where every path passes L layers of variance σ² (tested exactly in edgewise's "
+            "suite). ")
+    if lo == hi == total:
+        return text + (f"Every path of this model passes the same {num(str(total), 'all')} weighted layers "
+                       "(convolutions and Linear layers), so for its linear version, where each layer's weights share "
+                       "one variance, that expectation is proportional to the path counts.")
+    return text + (f"This model's paths pass {num(str(lo), 'fewest')} to {num(str(hi), 'most')} of its "
+                   f"{num(str(total), 'all')} weighted layers (convolutions and Linear layers), so they do not all "
+                   "weigh the same, and for its linear version that expectation need not follow the path counts.")
 
 
 def scaled_words(small: dict, mark=lambda text, claim: text, name=lambda n: n, over: str = "initialisation") -> str:

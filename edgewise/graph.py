@@ -178,6 +178,25 @@ class Graph:
                 stack.extend(self.nodes[cur].inputs)
         return seen
 
+    def path_layers(self, name: str | None = None) -> tuple[int, int, int]:
+        """(fewest, most, all): how many weighted layers (convolutions, Linear layers) the paths from the input to
+        ``name`` (default: the output) pass, at fewest and at most, and how many such layers lie on those paths.
+        Where fewest = most = all, every path passes the same layers (a chain of them)."""
+        target = self.target(name)
+        live = {self.input}
+        depth: dict[str, tuple[int, int]] = {self.input: (0, 0)}
+        for nd in self:
+            ins = [depth[i] for i in nd.inputs if i in live]
+            if nd.name == self.input or not ins:
+                continue
+            step = nd.kind in ("conv", "linear")
+            live.add(nd.name)
+            depth[nd.name] = (min(lo for lo, _ in ins) + step, max(hi for _, hi in ins) + step)
+        if target not in depth:
+            raise EdgewiseError(f"layer {target!r} of {self.model_name} does not depend on the input")
+        on = self.upstream(target) & live
+        return (*depth[target], sum(self.nodes[n].kind in ("conv", "linear") for n in on))
+
     def __repr__(self) -> str:
         lines = [f"Graph({self.model_name}, input {self.input_shape}, {len(self)} nodes)"]
         for n in self:

@@ -101,4 +101,5 @@ def test_no_correlation_is_quoted_where_the_path_counts_are_all_equal():
                         "taken") == 2
     b = answer("3*conv3", (1, 10, 10), n_inits=2, perturb=False)
     r = b.facts["init_sensitivity"]["log_correlation_with_paths"]
-    assert f"the Monte-Carlo log-map here correlates with the log path counts at r = {r:.2f}" in b.text
+    assert (f"Measured with its nonlinearities (Monte-Carlo); its log-map correlates with the log path counts at "
+            f"r = {r:.2f}") in b.text

@@ -247,3 +247,52 @@ def test_the_answer_says_it_for_both_sets_of_weights():
     for line in (init, own):
         assert "Counting only the paths that avoid it, the same number reach every px (max = min)." in line
     assert own.startswith("- **With this model's weights** (8 inputs)") and a.facts["own_weights"]["random_weights"] is None
+
+
+def _brute_path_layers(g, target):
+    """(fewest, most, all) weighted layers over every input → target path, enumerated one by one."""
+    counts, seen, up = [], set(), g.upstream(target)
+
+    def walk(name, n, on):
+        if name == target:
+            counts.append(n)
+            seen.update(on)
+            return
+        for c in g.consumers(name):
+            if c in up:
+                weighted = g[c].kind in ("conv", "linear")
+                walk(c, n + weighted, on | {c} if weighted else on)
+
+    walk(g.input, 0, frozenset())
+    return min(counts), max(counts), len(seen)
+
+
+@pytest.mark.parametrize("which", ["chain", "block", "resnet18"])
+def test_path_layers_equal_every_path_enumerated(which):
+    """The theory's L: how many convolutions and Linear layers the paths pass, at fewest and at most, and how many
+    lie on them, from one pass over the Graph, equal to enumerating every path (a chain: all three equal)."""
+    from edgewise import nets
+
+    if which == "chain":
+        g = trace(nets.from_spec("5*conv3, maxpool2, 2*conv3", (1, 16, 16)), (1, 16, 16))
+    elif which == "block":
+        g = trace(Block(), (1, 8, 8))
+    else:
+        pytest.importorskip("torchvision")
+        g = trace(models.load("torchvision:resnet18"), (3, 32, 32))
+    assert g.path_layers() == _brute_path_layers(g, g.output)
+    expected = {"chain": (7, 7, 7), "block": (3, 5, 5), "resnet18": (5, 18, 21)}[which]
+    assert g.path_layers() == expected
+
+
+def test_theory_words_say_whether_every_path_weighs_the_same():
+    from edgewise.facts import theory_words
+
+    chain, branches = theory_words((6, 6, 6)), theory_words((5, 18, 21))
+    assert chain.endswith("Every path of this model passes the same 6 weighted layers (convolutions and Linear "
+                          "layers), so for its linear version, where each layer's weights share one variance, that "
+                          "expectation is proportional to the path counts.")
+    assert branches.endswith("This model's paths pass 5 to 18 of its 21 weighted layers (convolutions and Linear "
+                             "layers), so they do not all weigh the same, and for its linear version that expectation "
+                             "need not follow the path counts.")
+    assert "(5, 5, 6)" not in theory_words((5, 5, 6)) and "pass 5 to 5 of its 6" in theory_words((5, 5, 6))

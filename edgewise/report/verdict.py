@@ -16,8 +16,8 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     live_words, map_spread, narrower, no_border, scaled_words, silent_words, sup, words_for,
-                     zero_ends)
+                     live_words, map_spread, narrower, no_border, scaled_words, silent_words, sup, theory_words,
+                     words_for, zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -135,6 +135,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
           "zero_scales": list(ev.init.zero_scales),
           # the paths that avoid those norms: the positions they miss, set against the zero-sensitivity ones
           "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live),
+          # how many weighted layers the paths pass, at fewest and at most, of all on them (the theory's L)
+          "path_layers": dict(zip(("fewest", "most", "all"), ev.graph.path_layers())),
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
           "paths_ratio": q1["ratio"], "rf_layer": last.name, "rf_size": [float(v) for v in last.size], "global_via": ev.rf.advice.global_via,
           "erf_moment_std": [float(v) for v in width.sigma_moments],
@@ -452,10 +454,14 @@ def render(f: dict) -> str:
                       "same number of paths everywhere; this model has none." + gtext, "remedies", "q3"))
     # 4. theory
     erf = " × ".join(f"{v:.1f}" for v in q4["erf_moment_std"])
+    layers = q4.get("path_layers")
     items.append(("Is there theory?",
-                  "Yes. In a linear network whose weights are independent with mean 0 and variance σ², the "
-                  "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
-                  f"(tested exactly in edgewise's suite). "
+                  "Yes. " + (sup(theory_words((layers["fewest"], layers["most"], layers["all"]),
+                                              num=lambda t, k: _num(t, f"q4.path_layers.{k}")))
+                             + " " if layers else
+                             "In a linear network whose weights are independent with mean 0 and variance σ², the "
+                             "expected squared gradient from input p to an output unit is σ<sup>2L</sup> × paths(p) "
+                             "(tested exactly in edgewise's suite). ")
                   + (f"Over {_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations of this model "
                      + _claim("every input gradient of its output is exactly zero", "zero-gradient", "model")
                      + _zero_cause(q4) + ", so its sensitivity cannot be set against the paths. "
