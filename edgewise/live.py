@@ -25,9 +25,9 @@ def small_scales(model, shape, values: dict) -> dict[str, float]:
     """``{parameter: its largest magnitude}`` for each parameter that multiplies a layer's output in ``model``'s
     traced Graph (``Graph.scales``) and whose value in ``values`` (name → tensor) is at most :data:`SMALL_SCALE` in
     magnitude; {} where no such value exists or the model cannot be traced."""
-    tiny = {k: float(v.detach().abs().max()) for k, v in values.items()
-            if v.numel() and v.is_floating_point() and not k.endswith("bias") and float(v.detach().abs().max())
-            <= SMALL_SCALE}
+    largest = {k: float(v.detach().abs().max()) for k, v in values.items()
+               if v.numel() and v.is_floating_point() and not k.endswith("bias")}
+    tiny = {k: m for k, m in largest.items() if m <= SMALL_SCALE}
     if not tiny:  # (most models: no trace needed)
         return {}
     import warnings
@@ -48,7 +48,7 @@ def live_pathways(sensitivity, graph):
     layer of its ``zero_scales`` and no product by one of its ``small_scales``; None when it names none."""
     from .pathways import pathways
 
-    small = getattr(sensitivity, "small_scales", None) or {}
+    small = sensitivity.small_scales
     if not sensitivity.zero_scales and not small:
         return None
     to = "all" if sensitivity.to == "each" else sensitivity.to
@@ -65,6 +65,7 @@ def live_facts(sensitivity, live) -> dict | None:
     of such paths (max = min), the positions whose sensitivity is exactly zero, whether those are the positions
     without such a path, and the correlation of the log sensitivity with the log counts of the paths left (NaN
     where none can be taken); None without ``live``."""
+    from .facts import LOG10_TIE
     from .maps import log_correlation
 
     if live is None:
@@ -73,8 +74,6 @@ def live_facts(sensitivity, live) -> dict | None:
     none = ~(log10 > -math.inf)
     zero = np.asarray(sensitivity.map) == 0
     counts = np.power(10.0, log10 - (log10[~none].max() if (~none).any() else 0.0))  # (any scale: a log correlation)
-    from .facts import LOG10_TIE
-
     uniform = not none.any() and float(log10.max() - log10.min()) < LOG10_TIE
     return {"cut": list(live.cut), "no_path": int(none.sum()), "positions": int(none.size), "uniform": uniform,
             "zero_sensitivity": int(zero.sum()), "same_zeros": bool(np.array_equal(none, zero)),

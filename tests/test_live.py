@@ -4,6 +4,7 @@ checker."""
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -296,3 +297,16 @@ def test_theory_words_say_whether_every_path_weighs_the_same():
                              "layers), so they do not all weigh the same, and for its linear version that expectation "
                              "need not follow the path counts.")
     assert "(5, 5, 6)" not in theory_words((5, 5, 6)) and "pass 5 to 5 of its 6" in theory_words((5, 5, 6))
+
+
+def test_the_sensitivity_figure_names_the_paths_left():
+    """The green curve's legend and the caption name what the paths avoid, in the figure's own words."""
+    from edgewise.report.figures import panel_text
+    from edgewise.report.sensitivity import _live_label, plot_sensitivity
+
+    r = S.init_sensitivity(LayerScaled(), (1, 8, 8), n_inits=2, seed=0, init="default")
+    g = trace(LayerScaled(), (1, 8, 8))
+    fig = plot_sensitivity(r, paths=pathways(g), live=live_pathways(r, g))
+    assert "with the path counts and the paths avoiding the scale ≤ 1e-06" in panel_text(fig)
+    assert _live_label(replace(r, zero_scales=["a.bn", "b.bn"], small_scales={})) == \
+        "paths avoiding the 2 zero-weight norms"

@@ -193,8 +193,9 @@ def _live_label(result) -> str:
     """The legend of the paths that avoid the layers that start silent or tiny, from the sensitivity ``result``:
     ``paths avoiding the 8 zero-weight norms``, ``paths avoiding the 12 scales ≤ 1e-06``."""
     k, small = len(result.zero_scales), result.small_scales
-    parts = ([f"the {k} zero-weight norm{'s' * (k != 1)}"] if k else []) + (
-        [f"the {len(small)} scale{'s' * (len(small) != 1)} ≤ {max(small.values()):.3g}"] if small else [])
+    parts = ([f"the {k} zero-weight norms" if k != 1 else "the zero-weight norm"] if k else []) + (
+        [(f"the {len(small)} scales" if len(small) != 1 else "the scale") + f" ≤ {max(small.values()):.3g}"]
+        if small else [])
     return f"paths avoiding {and_list(parts)}"
 
 
