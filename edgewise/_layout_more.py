@@ -198,8 +198,8 @@ class LayoutMore:
                 "as attention's choice of keys or as a gate multiplying another tensor. Analyse the layer before it "
                 "(layer=...).")
         if isinstance(self.units.get(fx), _Statistic):
-            raise EdgewiseError(f"the output {fx.name!r} is a normalisation statistic (the square root of a mean, or an L2 norm), "
-                                "which carries no paths. Analyse the layer before it (layer=...).")
+            raise EdgewiseError(f"the output {fx.name!r} is a normalisation statistic (the square root of a mean, "
+                                "or an L2 norm), which carries no paths. Analyse the layer before it (layer=...).")
 
     def _pointwise_rows(self, fx, name, module):
         """A 1×1 convolution (stride 1, no groups) of a tensor whose rows are not channels of one map (CoaT's
@@ -595,9 +595,9 @@ class LayoutMore:
                 self._materialise(a, name)
             return None  # the sum of the slices goes on as units
         what = type(module).__name__ if module is not None else getattr(t, "__name__", str(t))
-        raise EdgewiseError(f"layer {name!r}: a normalisation statistic (the square root of a mean, or an L2 norm) reaches {what}; "
-                            "edgewise follows it only as a factor or divisor of another tensor (it carries no "
-                            "paths)")
+        raise EdgewiseError(f"layer {name!r}: a normalisation statistic (the square root of a mean, or an L2 norm) "
+                            f"reaches {what}; edgewise follows it only as a factor or divisor of another tensor (it "
+                            "carries no paths)")
 
 
 from ._layout import _MATMUL, _REDUCE, Scores  # noqa: E402  (defined before Layout imports this module)

@@ -417,8 +417,8 @@ def live_words(live: dict | None, unit: str, mark=lambda text, claim: text, num=
 
 
 def _one(unit: str) -> str:
-    """``px``, ``sample``: the unit of one position."""
-    return unit[:-1] if unit.endswith("s") else unit
+    """``px``, ``sample``: the unit of one position (:func:`many`'s word for one, without the number)."""
+    return many(1, unit).partition(" ")[2]
 
 
 def zero_ends(ratio, where: str) -> tuple[str, str] | None:
