@@ -22,13 +22,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from .report._format import LOG10_TIE  # (two counts this close in log10 are equal)
+
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
            "correlation_words", "no_border", "silent_words", "scaled_words", "live_words",
            "theory_words"]
-
-#: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
-LOG10_TIE = 1e-12
 
 
 @dataclass(frozen=True)

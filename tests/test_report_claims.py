@@ -328,6 +328,23 @@ def test_zero_over_zero_is_no_ratio_everywhere():
     assert (fmt_ratio(math.inf), fmt_ratio(-math.inf), fmt_ratio(0.0)) == ("∞", "0", "1×")
 
 
+def test_a_ratio_that_rounds_to_one_but_is_not_one_shows_the_digits_that_tell_it_apart():
+    """timm's EfficientNet-B0 under `nonoverlapping` at 64 px has two distinct exact counts, 4e-8 apart: the answer
+    printed "max/min 1× over all positions" for a map it did not call uniform. Now 1× means equal (within
+    LOG10_TIE, the float counts' tie)."""
+    import math
+
+    from edgewise.facts import spread
+    from edgewise.report._format import LOG10_TIE, fmt_ratio
+    from edgewise.report.tables import ratio_text
+
+    s = spread(np.array([10**20, 10**20 + 4 * 10**12, 10**20], dtype=object))
+    assert not s["uniform"] and ratio_text(s["max_over_min"]) == "1.00000004×"
+    assert ratio_text(1.0004) == "1.0004×" and ratio_text(0.9996) == "0.9996×" and ratio_text(1.004) == "1.004×"
+    assert fmt_ratio(0.5 * LOG10_TIE) == "1×" and fmt_ratio(math.log10(1.25)) == "1.25×"
+    assert spread(np.array([7, 7, 7]))["uniform"] and ratio_text(spread(np.array([7, 7]))["max_over_min"]) == "1×"
+
+
 def test_rows_alike_share_one_note_in_rank_order():
     from edgewise.report.tables import unread_anchor_notes
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["fmt_number", "fmt_ratio", "fmt_axes"]
+__all__ = ["fmt_number", "fmt_ratio", "fmt_axes", "LOG10_TIE"]
+
+#: two path counts closer than this in log10 are equal when the counts were scaled (not exact integers)
+LOG10_TIE = 1e-12
 
 
 def fmt_number(value=None, log10: float | None = None, digits: int = 4) -> str:
@@ -40,13 +43,18 @@ def fmt_number(value=None, log10: float | None = None, digits: int = 4) -> str:
 
 def fmt_ratio(log10_ratio: float) -> str:
     """``19×`` or ``1.2e+45×`` from the base-10 logarithm of a ratio; ``0/0`` for NaN (zero over zero: no
-    ratio), ``∞`` and ``0`` for ±inf."""
+    ratio), ``∞`` and ``0`` for ±inf. A ratio that is not 1 but rounds to it gets the digits that tell it
+    apart (``1.00000004×``: an almost even map is not called even); ``1×`` only within :data:`LOG10_TIE`."""
     if math.isnan(log10_ratio):
         return "0/0"
     if not math.isfinite(log10_ratio):
         return "∞" if log10_ratio > 0 else "0"
     if abs(log10_ratio) < 6:
-        return f"{10 ** log10_ratio:.3g}×"
+        r = 10 ** log10_ratio
+        text = f"{r:.3g}"
+        if text == "1" and abs(log10_ratio) >= LOG10_TIE:
+            text = f"{r:.{-math.floor(math.log10(abs(r - 1)))}f}"
+        return text + "×"
     return fmt_number(log10=log10_ratio, digits=3) + "×"
 
 
