@@ -247,7 +247,7 @@ def facts(ev: Evidence) -> dict:
 
 def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_inits: int = 32, seed: int = 0,
            perturb: bool | None = None, inputs=None, name: str | None = None, norm_stats: str = "ignore",
-           amount: str | None = None, random: str | None = None) -> Answer:
+           amount: str | None = None, random: str | None = None, step=None) -> Answer:
     """Answer the three questions for ``model`` with numbers computed now; write figures into ``out``.
 
     Args:
@@ -268,6 +268,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
             :func:`edgewise.remedies.compare`).
         random: why the model's own weights are random, said beside them (a module built from a reference: the
             reference's :func:`edgewise.models.random_weights`; a reference given as ``model`` says it itself).
+        step: ``step(text)`` as each part starts ("pathways", "sensitivity 8/32", "remedy circular", ...).
 
     Returns:
         :class:`Answer`.
@@ -275,7 +276,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
     from .report.figures import save_figure
 
     ev = gather(model, input_shape, padding=padding, n_inits=n_inits, seed=seed, perturb=perturb, inputs=inputs,
-                name=name, norm_stats=norm_stats, amount=amount, random=random)
+                name=name, norm_stats=norm_stats, amount=amount, random=random, step=step)
     outdir = Path(out) if out is not None else None
     files: list[Path] = []
     if outdir is not None:

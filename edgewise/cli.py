@@ -274,6 +274,14 @@ def _progress(err, message: str):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _steps(err, message: str):
+    """:func:`_progress` whose text follows the work: yields ``say(text)``, which shows "MESSAGE: TEXT…" (a
+    no-op off a terminal)."""
+    with _progress(err, f"{message}…") as status:
+        yield (lambda text: status.update(f"{message}: {text}…")) if status is not None else (lambda text: None)
+
+
 def _build(args, err):
     """The traced Graph of the model the options name (see :func:`_build_module`)."""
     return _build_module(args, err)[0]
@@ -527,11 +535,14 @@ def _cmd_sensitivity(args, out, err) -> int:
         graph, module = _build_module(args, err)
     shape = graph.input_shape
     if args.weights:
-        result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed,
-                              device=args.device)  # the module ends at --layer
+        with _progress(err, "taking the gradient with the model's weights…"):
+            result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed,
+                                  device=args.device)  # the module ends at --layer
     else:
-        result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
-                                  init=args.init, device=args.device)  # the module ends at --layer
+        with _steps(err, "sensitivity at initialisation") as say:
+            result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
+                                      init=args.init, device=args.device,  # the module ends at --layer
+                                      on_chunk=lambda done, total: say(f"{done}/{total} initialisations"))
     result.model = graph.model_name
     result.layer = args.layer or result.layer
     pert = {}
@@ -697,13 +708,13 @@ def _cmd_answer(args, out, err) -> int:
 
     with _progress(err, "tracing the model…"):
         graph, module = _build_module(args, err)
-    with _progress(err, "computing the answer (pathways, sensitivity, perturbation, theory)…"):
+    with _steps(err, "computing the answer") as say:
         from .models import random_weights
         from .nets import DEFAULT_SPEC
 
         result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
                         name=graph.model_name, norm_stats=_norm_stats(args), amount=args.amount,
-                        random=random_weights(args.model or DEFAULT_SPEC))
+                        random=random_weights(args.model or DEFAULT_SPEC), step=say)
     if args.json:
         _emit_json(result.to_dict())
         return 0

@@ -257,3 +257,40 @@ def test_a_gaussian_fit_the_map_does_not_support_is_said_so(capsys, monkeypatch)
     line = next(ln for ln in capsys.readouterr().out.splitlines() if "Gaussian sigma" in ln)
     assert re.search(r"\(fit not to be trusted: the fitted peak along axis 1 lies outside the map \(mean -124\); "
                      r"by moments \d+\.\d\d, \d+\.\d\d\)$", line.rstrip()), line
+
+
+# ------------------------------------------------------------------ progress on a terminal
+
+class _Spinner:
+    """Stands in for rich's status spinner: records its messages."""
+
+    def __init__(self, shown: list, message: str):
+        self.shown = shown
+        shown.append(message)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, message: str) -> None:
+        self.shown.append(message)
+
+
+def test_the_spinner_says_which_part_of_a_long_command_runs(capsys, monkeypatch, tmp_path):
+    """`answer` ran a minute under one unchanging line, and `sensitivity` with no spinner at all while it drew its
+    initialisations; both now say what they are at (on a terminal)."""
+    import edgewise.cli as cli
+
+    shown: list[str] = []
+    monkeypatch.setattr(cli, "_progress", lambda err, message: _Spinner(shown, message))
+    code, _, err = run(capsys, "sensitivity", "3*conv3", "--input", "1x12x12", "--inits", "4")
+    assert code == 0, err
+    assert "sensitivity at initialisation: 4/4 initialisations…" in shown, shown
+    shown.clear()
+    code, _, err = run(capsys, "answer", "3*conv3", "--input", "1x12x12", "--inits", "2", "--out",
+                       str(tmp_path))
+    assert code == 0, err
+    for part in ("pathways", "sensitivity 2/2", "perturbation", "remedy circular"):
+        assert any(s.startswith(f"computing the answer: {part}") for s in shown), (part, shown)
