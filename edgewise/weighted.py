@@ -1,0 +1,593 @@
+"""Weighted paths: the path counts with each path weighted, the expectation they turn into for a real network.
+
+The input gradient of a network is a sum over its paths of products, one factor per step: a weight at a
+convolution or Linear layer, the slope of an activation at the unit it passes, a gate's value, a normalisation's
+scale. Hold every factor that depends on the data at its value in one forward pass, and draw the weights afresh,
+independent with mean 0 (as initialisations are): two distinct paths to an output differ in some weight, so
+their cross terms vanish, and
+
+    E_w[Σ_o (∂y_o/∂x_p)²] = Σ over the paths from p of Π (each layer's mean squared weight) · Π (each unit's
+                             squared slope, gate value or scale).
+
+For a linear chain of layers of variance σ² that is σ^{2L} × the path count (:mod:`edgewise.theory`); for a
+ResNet it weighs the paths through long residual branches and short skips as they are, and a normalisation of
+weight 0 or a layer scale of 1e-6 gives its paths weight 0 or 1e-12: the cuts of :mod:`edgewise.live` follow.
+The factors held fixed are the mean-field approximation (gradient independence: exact for the weights, an
+assumption for the slopes). :func:`weighted_pathways` computes the map exactly for each of ``n_inits``
+initialisations (weights and N(0, 1) input as :func:`edgewise.sensitivity.init_sensitivity` draws them), in one
+forward pass that carries the squared factors beside the activations and one backward pass, and averages.
+
+Rules (``_Mode``): convolutions and Linear layers get their weight's mean square; per-unit functions (ReLU, GELU,
+SiLU, sigmoid, ...) their squared slope at the unit, by autograd; a product ``a·b`` of two input-dependent
+tensors ``b²`` on ``a``'s paths and ``a²`` on ``b``'s; a product with a constant (a layer scale) its square;
+normalisations their squared scale, their statistics held fixed (as the path counts ignore them); max-pools send
+each window's weight to its largest input; average pools square their coefficients; reshapes, concatenations,
+slices, padding and the like move the weights as they move the units. Anything else that reads the input
+(attention's ``q @ kᵀ``, an interpolation) is refused by name: a missing rule would drop paths silently.
+Distinct paths that differ in no random weight (``x·x``, ``x − mean(x)``) keep cross terms that the sum of
+squares leaves out: ``x·x`` is taken as its slope ``2x``; a mean's own path is one of n, weight 1/n².
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ._trace import parse_shape
+from .errors import EdgewiseError
+
+__all__ = ["weighted_pathways", "weighted_map", "weighted_facts"]
+
+_V = "_edgewise_weight"  # attribute of a tensor of the forward pass: its squared factors (the weighted stream)
+
+# per-unit functions: the squared slope at each unit, by autograd (each is applied unit by unit)
+_PER_UNIT = {
+    "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
+    "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "sigmoid", "sigmoid_", "tanh", "tanh_",
+    "softplus", "softsign", "tanhshrink", "logsigmoid", "prelu", "rrelu", "threshold", "exp", "sqrt", "rsqrt",
+    "square", "pow", "__pow__", "abs", "neg", "__neg__", "erf", "sin", "cos", "clamp", "clamp_min", "clamp_max",
+    "clip", "reciprocal", "_rrelu", "hardshrink", "softshrink",
+}
+# ops that move units (or make a copy of them): the same op moves their weights
+_MOVES = {
+    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze", "unsqueeze",
+    "expand", "expand_as", "__getitem__", "narrow", "select", "chunk", "split", "unbind", "tensor_split", "cat",
+    "concat", "concatenate", "stack", "hstack", "vstack", "roll", "flip", "repeat", "tile", "repeat_interleave",
+    "pad", "_pad", "clone", "to", "float", "double", "type_as", "movedim", "moveaxis", "swapaxes", "swapdims",
+    "view_as", "reshape_as", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
+    "unfold", "where", "masked_fill", "index_select", "gather", "take_along_dim", "diagonal", "split_with_sizes",
+    "identity", "__setitem__", "fill_diagonal_", "im2col", "T", "mT",
+}
+_ADD = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",
+        "subtract"}
+_MUL = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply"}
+_DIV = {"div", "div_", "__truediv__", "__itruediv__", "true_divide", "divide"}
+_CONV = {"conv1d", "conv2d", "conv3d"}
+_MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "mv"}
+_NORMS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "normalize"}
+# what reads the input and makes no tensor of it that a path continues through
+_CONSTANT = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "new_zeros",
+             "new_ones", "new_empty", "new_full", "new_tensor", "detach", "detach_", "argmax", "argmin", "eq",
+             "ne", "lt", "le", "gt", "ge", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "isnan",
+             "isinf", "isfinite", "sign", "round", "floor", "ceil", "trunc", "bool", "long", "int", "argsort",
+             "topk_indices", "size", "dim", "numel", "__len__", "stride", "is_contiguous", "tolist", "item"}
+
+
+def _weight(t):
+    """The squared factors a tensor of the forward pass carries (None: it does not depend on the input)."""
+    return getattr(t, _V, None) if isinstance(t, torch.Tensor) else None
+
+
+def _carry(out, weights):
+    """Attach ``weights`` to ``out`` (tensors, or sequences of them for ``chunk``/``split``)."""
+    if isinstance(out, torch.Tensor):
+        if weights is not None:
+            setattr(out, _V, weights)
+        return
+    for o, w in zip(out, weights):
+        if isinstance(o, (torch.Tensor, list, tuple)):
+            _carry(o, w)
+
+
+def _name(func) -> str:
+    name = getattr(func, "__name__", "")
+    if name == "__get__":  # a property: x.T, x.mT, x.shape
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
+
+
+def _mean_square(w: torch.Tensor) -> torch.Tensor:
+    """The mean of ``w²`` in float64 (for a large tensor from row norms in its dtype: no float64 copy of VGG's
+    100M-entry Linear)."""
+    w = w.detach()
+    if w.numel() <= 1 << 20:
+        return (w.double() ** 2).mean()
+    rows = w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1)
+    return torch.linalg.vector_norm(rows, dim=1).double().pow(2).sum() / max(1, w.numel())
+
+
+class _Mode(TorchFunctionMode):
+    """Runs the forward pass as usual and, beside each tensor that depends on the input, its squared factors."""
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.where = where  # the model, for messages
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat = [*args, *kwargs.values()]
+        flat += [x for a in flat if isinstance(a, (list, tuple)) for x in a]
+        name = _name(func)
+        scores = any(getattr(a, _SCORES, False) for a in flat)
+        if name in _CONSTANT or not (scores or any(_weight(a) is not None for a in flat)):
+            return func(*args, **kwargs)  # nothing here that a path continues through
+        if scores and not (name in _MATMUL and any(_weight(a) is not None for a in flat)):
+            return self._on_scores(name, func, args, kwargs)
+        # rules that read the operands' values run before the op (which may work in place: F.relu(x, inplace=True))
+        before = self._before(name, func, args, kwargs)
+        out = func(*args, **kwargs)
+        if _tensors(out):
+            weights = before if before is not None else self._after(name, func, args, kwargs, out)
+            if weights is _SCORES:
+                setattr(out, _SCORES, True)
+            else:
+                _carry(out, weights)
+        return out
+
+    def _on_scores(self, name, func, args, kwargs):
+        """Attention logits and weights are held at their values: what moves, scales, masks, biases or normalises
+        them (softmax) gives held values again; anything else is refused (it would use them as data)."""
+        if name not in _SCORE_OPS and name not in _MOVES:
+            raise self._refuse(name, "applied to attention scores (held at their values: only scaling, biases, "
+                                     "masks, softmax and reshapes keep them so)")
+        out = func(*args, **kwargs)
+        for o in (out if isinstance(out, (list, tuple)) else (out,)):
+            if isinstance(o, torch.Tensor):
+                setattr(o, _SCORES, True)
+        return out
+
+    def _before(self, name, func, args, kwargs):
+        if name in _PER_UNIT:
+            if any(_weight(a) is not None for a in [*args[1:], *kwargs.values()]):
+                raise self._refuse(name, "with an input-dependent parameter")
+            return _weight(args[0]) * _slope(func, args, kwargs) ** 2
+        if name in _MUL or name in _DIV:
+            return _product(args[0], args[1] if len(args) > 1 else kwargs["other"], name in _DIV)
+        if name == "addcmul":
+            value = kwargs.get("value", args[3] if len(args) > 3 else 1)
+            prod = _product(args[1], args[2], False)
+            parts = [w for w in (_weight(args[0]), None if prod is None else prod * value ** 2) if w is not None]
+            return _broadcast_sum(parts, args[0], args[1], args[2])
+        if name in _NORMS:
+            return _weight(args[0]) * _norm_scale(name, args, kwargs) ** 2
+        if "max_pool" in name:
+            return _max_pool(name, args, kwargs)
+        if name in ("norm", "vector_norm", "linalg_vector_norm"):
+            return _vector_norm(name, args, kwargs)
+        return None
+
+    def _after(self, name, func, args, kwargs, out):
+        if name in _MOVES or (name == "interpolate" and _mode_of(args, kwargs) == "nearest"):
+            return _moved(func, name, args, kwargs)
+        if name in _ADD:
+            b = args[1] if len(args) > 1 else kwargs.get("other")
+            alpha = kwargs.get("alpha", 1)
+            parts = [w for w in (_weight(args[0]), None if _weight(b) is None else _weight(b) * alpha ** 2)
+                     if w is not None]
+            return _broadcast_sum(parts, out)
+        if name in _CONV:
+            return self._conv(func, args, kwargs)
+        if name == "linear":
+            w = args[1] if len(args) > 1 else kwargs["weight"]
+            if _weight(w) is not None:
+                raise self._refuse(name, "with an input-dependent weight")
+            return _full_product(_weight(args[0]), _mean_square(w), w.shape[0])
+        if name in _MATMUL:
+            return self._matmul(func, name, args)
+        if name in _AVG_POOLS:
+            return _avg_pool(func, name, args, kwargs, out)
+        if name in ("mean", "sum", "nansum", "nanmean"):
+            w = func(_weight(args[0]), *args[1:], **kwargs)
+            return w / (args[0].numel() / out.numel()) if name in ("mean", "nanmean") else w
+        if name in ("amax", "max") and (len(args) > 1 or "dim" in kwargs):
+            return _routed_max(args, kwargs, out)
+        if name == "scaled_dot_product_attention":
+            return _attention(args, kwargs)
+        if name == "multi_head_attention_forward":
+            return self._multi_head(args, kwargs)
+        raise self._refuse(name)
+
+    def _conv(self, func, args, kwargs):
+        """Every weight of a convolution has its mean square m, so each out-channel of a group gets m times the
+        box sum of its group's in-channels' weights (the convolution with an all-m kernel, without its cost)."""
+        arg = dict(zip(("input", "weight", "bias", "stride", "padding", "dilation", "groups"), args), **kwargs)
+        w = arg["weight"]
+        if _weight(w) is not None:
+            raise self._refuse(_name(func), "with an input-dependent weight")
+        v, groups = _weight(arg["input"]), arg.get("groups", 1)
+        out_ch, kernel = w.shape[0], w.shape[2:]
+        per_group = v.reshape(v.shape[0], groups, -1, *v.shape[2:]).sum(2)
+        box = v.new_ones((groups, 1, *kernel))
+        opts = {k: arg[k] for k in ("stride", "padding", "dilation") if k in arg}
+        summed = func(per_group, box, None, groups=groups, **opts)
+        return (summed * _mean_square(w)).repeat_interleave(out_ch // groups, dim=1)
+
+    def _matmul(self, func, name, args):
+        a, b = args[0], args[1]
+        if _weight(a) is not None and _weight(b) is not None:
+            return _SCORES  # q @ kᵀ: attention scores, held (used as anything but scores, refused)
+        if _weight(a) is not None and _is_weight(b) and b.dim() == 2:  # x @ W: a Linear layer written out
+            return _full_product(_weight(a), _mean_square(b), b.shape[1])
+        if _weight(a) is not None:
+            return func(_weight(a), b.detach().to(_weight(a).dtype) ** 2)
+        return func(a.detach().to(_weight(b).dtype) ** 2, _weight(b))
+
+    def _multi_head(self, args, kwargs):
+        """``nn.MultiheadAttention`` (sequence first, as it calls this): the values' projection, each head's
+        attention weights held (:func:`_attention`), the output projection."""
+        names = ("query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight", "in_proj_bias",
+                 "bias_k", "bias_v", "add_zero_attn", "dropout_p", "out_proj_weight", "out_proj_bias", "training",
+                 "key_padding_mask", "need_weights", "attn_mask", "use_separate_proj_weight", "q_proj_weight",
+                 "k_proj_weight", "v_proj_weight")
+        a = dict(zip(names, args), **kwargs)
+        if a.get("bias_k") is not None or a.get("add_zero_attn") or a.get("key_padding_mask") is not None \
+                or a.get("attn_mask") is not None or a.get("is_causal"):
+            raise self._refuse("multi_head_attention_forward", "with extra keys or masks")
+        heads, (length, batch, dim) = a["num_heads"], a["query"].shape
+        if a.get("use_separate_proj_weight"):
+            w_q, w_k, w_v = a["q_proj_weight"], a["k_proj_weight"], a["v_proj_weight"]
+        else:
+            w_q, w_k, w_v = a["in_proj_weight"].chunk(3)
+        b_q, b_k, b_v = (None, None, None) if a.get("in_proj_bias") is None else a["in_proj_bias"].chunk(3)
+
+        def split(t):  # (L, N, E) -> (N, heads, L, E / heads)
+            return t.reshape(t.shape[0], batch, heads, -1).permute(1, 2, 0, 3)
+
+        q = split(F.linear(a["query"].detach(), w_q.detach(), None if b_q is None else b_q.detach()))
+        k = split(F.linear(a["key"].detach(), w_k.detach(), None if b_k is None else b_k.detach()))
+        value = _weight(a["value"])
+        if value is None:
+            return None
+        v = split(_full_product(value, _mean_square(w_v), w_v.shape[0]))
+        held = _attention_weights(q, k).to(v.dtype) ** 2 @ v  # (N, heads, L, E / heads)
+        mixed = held.permute(2, 0, 1, 3).reshape(length, batch, dim)
+        w_o = a["out_proj_weight"]
+        return (_full_product(mixed, _mean_square(w_o), w_o.shape[0]), None)
+
+    def _refuse(self, name: str, what: str = "") -> EdgewiseError:
+        return EdgewiseError(f"weighted paths: no rule for {name!r}{' ' + what if what else ''} in {self.where}; "
+                             "the weights of its paths are unknown (supported: convolutions, Linear layers, per-unit "
+                             "functions, sums, products, normalisations, max/average pooling, reshapes and "
+                             "concatenations)")
+
+
+_SCORES = "_edgewise_scores"  # attribute of attention logits and weights: held at their values, no weights of paths
+# what attention scores may go through and stay held values (besides the moves)
+_SCORE_OPS = _ADD | _MUL | _DIV | {"softmax", "_softmax", "masked_fill", "masked_fill_", "where", "neg", "__neg__"}
+
+_AVG_POOLS = {"avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+              "adaptive_avg_pool3d"}
+
+
+def _tensors(out) -> bool:
+    """Whether ``out`` is a tensor or a sequence holding tensors (``(output, None)`` of an attention)."""
+    return isinstance(out, torch.Tensor) or (isinstance(out, (list, tuple))
+                                             and any(isinstance(o, torch.Tensor) for o in out))
+
+
+def _broadcast_sum(parts: list, *like):
+    """The sum of ``parts`` at the shape the tensors ``like`` broadcast to (None if there are no parts)."""
+    if not parts:
+        return None
+    total = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+    shape = torch.broadcast_shapes(*[t.shape for t in like if isinstance(t, torch.Tensor)])
+    return total.expand(shape) if total.shape != shape else total
+
+
+def _swap(a):
+    """An argument with every tensor that depends on the input replaced by its weights, and every other float
+    tensor (a constant operand of a concatenation) by zeros; index tensors stay."""
+    if isinstance(a, (list, tuple)):
+        return type(a)(_swap(x) for x in a)
+    w = _weight(a)
+    if w is not None:
+        return w
+    if isinstance(a, torch.Tensor) and a.is_floating_point():
+        return torch.zeros_like(a)
+    return a
+
+
+def _moved(func, name, args, kwargs):
+    """The weights moved as the op moves the units; a constant's weight (a padding value, a fill) is 0."""
+    kwargs = {k: _swap(v) for k, v in kwargs.items()}
+    args = [_swap(a) for a in args]
+    if name in ("pad", "_pad"):
+        if len(args) > 3 and args[3] is not None:
+            args[3] = 0.0
+        if kwargs.get("value") is not None:
+            kwargs["value"] = 0.0
+    if name in ("masked_fill", "masked_fill_"):
+        if len(args) > 2:
+            args[2] = 0.0
+        if "value" in kwargs:
+            kwargs["value"] = 0.0
+    if name.endswith("_") or name == "__setitem__":  # in place: on a copy (weights are shared between tensors)
+        args[0] = args[0].clone()
+        result = func(*args, **kwargs)
+        return args[0] if name == "__setitem__" else result
+    return func(*args, **kwargs)
+
+
+def _is_weight(t) -> bool:
+    """A parameter or a view of one (``self.weight.t()``): a random weight, whose mean square its paths get."""
+    return isinstance(t, nn.Parameter) or isinstance(getattr(t, "_base", None), nn.Parameter)
+
+
+def _full_product(v: torch.Tensor, m: torch.Tensor, n_out: int) -> torch.Tensor:
+    """``v @ W`` for a (·, n_out) matrix W of entries all ``m``: each output gets m times the sum of ``v``."""
+    return (v.sum(-1, keepdim=True) * m).expand(*v.shape[:-1], n_out)
+
+
+def _product(a, b, divide: bool):
+    """Squared factors of ``a·b``: ``b²`` on ``a``'s paths and ``a²`` on ``b``'s; of ``a/b``: ``1/b²`` and
+    ``a²/b⁴``; ``x·x`` has slope ``2x``. A constant ``b`` (a layer scale) counts its value squared."""
+    wa, wb = _weight(a), _weight(b)
+    if a is b and not divide:
+        return _broadcast_sum([wa * (2 * a.detach()) ** 2], a)
+    value = (lambda t: t.detach() if isinstance(t, torch.Tensor) else t)
+    parts = []
+    if wa is not None:
+        parts.append(wa / value(b) ** 2 if divide else wa * value(b) ** 2)
+    if wb is not None:
+        parts.append(wb * (value(a) / value(b) ** 2 if divide else value(a)) ** 2)
+    return _broadcast_sum(parts, a, b)
+
+
+def _slope(func, args, kwargs) -> torch.Tensor:
+    """The derivative of a per-unit function at each unit of its input (by autograd; ReLU's directly)."""
+    if _name(func) in ("relu", "relu_"):
+        return (args[0] > 0).to(args[0].dtype)
+    with torch.enable_grad():
+        x = args[0].detach().clone().requires_grad_(True)
+        y = func(x.clone(), *args[1:], **kwargs)  # (a copy: in-place functions such as relu_)
+        (slope,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
+    return torch.zeros_like(x) if slope is None else slope
+
+
+def _norm_scale(name, args, kwargs) -> torch.Tensor:
+    """Each unit's scale in a normalisation, its statistics held fixed: weight / √(variance + eps)."""
+    x = args[0].detach()
+
+    def arg(i, key, default=None):
+        value = args[i] if len(args) > i else kwargs.get(key, default)
+        return default if value is None and default is not None else value
+
+    channel = (1, -1) + (1,) * (x.dim() - 2)  # a per-channel vector against (B, C, ...)
+    if name == "batch_norm":
+        var, weight, training, eps = arg(2, "running_var"), arg(3, "weight"), arg(5, "training", False), \
+            arg(7, "eps", 1e-5)
+        if training or var is None:
+            var = x.transpose(0, 1).reshape(x.shape[1], -1).var(dim=1, unbiased=False)
+        scale = 1 / torch.sqrt(var.detach().reshape(channel) + eps)
+        return scale if weight is None else scale * weight.detach().reshape(channel)
+    if name in ("layer_norm", "rms_norm"):
+        dims = tuple(range(-len(arg(1, "normalized_shape")), 0))
+        weight, eps = arg(2, "weight"), arg(4 if name == "layer_norm" else 3, "eps", 1e-5)
+        stat = x.var(dim=dims, unbiased=False, keepdim=True) if name == "layer_norm" else \
+            (x ** 2).mean(dim=dims, keepdim=True)
+        scale = 1 / torch.sqrt(stat + eps)
+        return scale if weight is None else scale * weight.detach()
+    if name == "group_norm":
+        groups, weight, eps = arg(1, "num_groups"), arg(2, "weight"), arg(4, "eps", 1e-5)
+        g = x.reshape(x.shape[0], groups, -1)
+        scale = (1 / torch.sqrt(g.var(dim=2, unbiased=False, keepdim=True) + eps)).expand_as(g).reshape(x.shape)
+        return scale if weight is None else scale * weight.detach().reshape(channel)
+    if name == "instance_norm":
+        weight, eps = arg(3, "weight"), arg(7, "eps", 1e-5)
+        scale = 1 / torch.sqrt(x.var(dim=tuple(range(2, x.dim())), unbiased=False, keepdim=True) + eps)
+        return scale if weight is None else scale * weight.detach().reshape(channel)
+    p, dim, eps = arg(1, "p", 2.0), arg(2, "dim", 1), arg(3, "eps", 1e-12)  # normalize
+    return 1 / x.norm(p=p, dim=dim, keepdim=True).clamp_min(eps)
+
+
+def _attention(args, kwargs):
+    """``softmax(q kᵀ · scale + mask) v`` with the attention weights A held at their values: the values' weights
+    through A² (queries and keys move A: their paths are left out, as the path counts leave them out)."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    arg = dict(zip(names, args), **kwargs)
+    if _weight(arg["value"]) is None:
+        return None
+    if arg["query"].shape[-3:-2] != arg["key"].shape[-3:-2] or arg.get("enable_gqa"):
+        raise EdgewiseError("weighted paths: no rule for grouped-query attention (heads of queries and keys differ)")
+    held = _attention_weights(arg["query"], arg["key"], arg.get("attn_mask"), arg.get("is_causal"), arg.get("scale"))
+    return held.to(_weight(arg["value"]).dtype) ** 2 @ _weight(arg["value"])
+
+
+def _attention_weights(q, k, mask=None, causal: bool = False, scale=None) -> torch.Tensor:
+    """``softmax(q kᵀ · scale + mask)`` (the weights scaled dot-product attention takes), from the values."""
+    q, k = q.detach(), k.detach()
+    logits = (q @ k.transpose(-2, -1)) * (scale or 1 / math.sqrt(q.shape[-1]))
+    if causal:
+        mask = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).tril()
+    if mask is not None:
+        logits = logits.masked_fill(~mask, -math.inf) if mask.dtype == torch.bool else logits + mask
+    return torch.softmax(logits, dim=-1)
+
+
+def _vector_norm(name, args, kwargs):
+    """``‖x‖_p`` over ``dim`` (GRN's statistic, an L2 pool): Σ over the units reduced of each one's weight times
+    its slope squared, ``(|x|^(p−1) / ‖x‖^(p−1))²``."""
+    x = args[0].detach()
+    keys = ("ord", "dim", "keepdim") if name != "norm" else ("p", "dim", "keepdim")
+    arg = dict(zip(keys, args[1:]), **kwargs)
+    p = arg.get("ord", arg.get("p", 2))
+    p = 2.0 if p in (None, "fro") else p
+    if not isinstance(p, (int, float)) or not 1 <= p < math.inf:
+        raise EdgewiseError(f"weighted paths: no rule for the {p}-norm of an input-dependent tensor")
+    dim, keep = arg.get("dim"), bool(arg.get("keepdim", False))
+    dims = tuple(range(x.dim())) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+    n = x.abs().pow(p).sum(dims, keepdim=True).pow(1 / p)
+    slope = (x.abs() / n.clamp_min(torch.finfo(x.dtype).tiny)).pow(p - 1)
+    return (_weight(args[0]) * slope ** 2).sum(dims, keepdim=keep)
+
+
+def _max_pool(name, args, kwargs):
+    """A max-pool's weights: each window's output takes the weights of the input it passes (its largest)."""
+    x = args[0].detach()
+    nd = x.dim() - 2
+    if "adaptive" in name:
+        size = args[1] if len(args) > 1 else kwargs["output_size"]
+        _, idx = getattr(F, f"adaptive_max_pool{nd}d")(x, size, return_indices=True)
+    else:
+        arg = dict(zip(("kernel_size", "stride", "padding", "dilation", "ceil_mode"), args[1:]), **kwargs)
+        arg.pop("return_indices", None)
+        _, idx = getattr(F, f"max_pool{nd}d")(x, return_indices=True, **arg)
+    routed = _weight(args[0]).reshape(*x.shape[:2], -1).gather(2, idx.flatten(2)).reshape(idx.shape)
+    return routed
+
+
+def _avg_pool(func, name, args, kwargs, out):
+    """An average pool's weights: Σ over each window's taps of the tap's weight times its coefficient squared,
+    i.e. the pool of the weights times the coefficient (1 / the divisor the pool uses)."""
+    x = args[0]
+    if "adaptive" in name:
+        coef = _adaptive_coef(x.shape[2:], out.shape[2:]).to(_weight(x))
+    else:
+        ones = torch.ones_like(x[:1, :1], dtype=torch.float64)  # (the coefficients in the weights' precision)
+        coef = func(ones, *args[1:], **kwargs) / _inside(ones, args, kwargs)  # (inside / divisor) / inside
+    pooled = func(_weight(x), *args[1:], **kwargs) * coef
+    return pooled
+
+
+def _inside(ones, args, kwargs) -> torch.Tensor:
+    """Taps of each average-pool window inside the input (at least 1)."""
+    names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+    arg = dict(zip(names, args[1:]), **kwargs)
+    nd = ones.dim() - 2
+    arg.pop("count_include_pad", None)
+    arg["divisor_override"] = 1
+    if nd == 1:  # (avg_pool1d has no divisor_override: as a 2-D pool of height 1)
+        k = arg.pop("kernel_size")
+        flat = (lambda v, h: (h, v if isinstance(v, int) else v[0]))  # (height h, the 1-D value)
+        arg = {**arg, "stride": flat(arg.get("stride") or k, 1), "padding": flat(arg.get("padding", 0), 0)}
+        return F.avg_pool2d(ones.unsqueeze(2), flat(k, 1), **arg).squeeze(2).clamp_min(1)
+    return getattr(F, f"avg_pool{nd}d")(ones, **arg).clamp_min(1)
+
+
+def _adaptive_coef(n_in, n_out) -> torch.Tensor:
+    """1 / (taps of each adaptive window), per output position."""
+    coef = torch.ones(())
+    for i, (a, b) in enumerate(zip(n_in, n_out)):
+        sizes = torch.tensor([math.ceil((j + 1) * a / b) - (j * a) // b for j in range(b)], dtype=torch.float64)
+        coef = coef.unsqueeze(-1) * (1 / sizes).reshape((1,) * i + (-1,))
+    return coef
+
+
+def _routed_max(args, kwargs, out):
+    """``x.amax(dims)`` (a global max pool): the weights of the input each maximum comes from (shared by ties)."""
+    x = args[0].detach()
+    dim = args[1] if len(args) > 1 else kwargs["dim"]
+    values = out[0] if isinstance(out, tuple) else out
+    keep = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    v = values.detach()
+    if not keep:
+        for d in sorted(d % x.dim() for d in dims):
+            v = v.unsqueeze(d)
+    hit = (x == v).to(x.dtype)
+    routed = (_weight(args[0]) * hit).sum(dims, keepdim=keep) / hit.sum(dims, keepdim=keep)
+    return (routed, None) if isinstance(out, tuple) else routed
+
+
+def _mode_of(args, kwargs) -> str:
+    return kwargs.get("mode", args[4] if len(args) > 4 else "nearest")
+
+
+def weighted_map(forward, x: torch.Tensor, units=None, where: str = "the model") -> torch.Tensor:
+    """For the weights the model holds and input ``x`` (B, C, ...): per sample, Σ over the paths from each input
+    position to the ``units`` of the products of squared factors, averaged over the input channels (B, *spatial).
+    ``forward(x)``: the model's output (or a layer's); ``units``: a mask over one sample's output, or a function of
+    its shape that makes one (default: every unit)."""
+    start = torch.ones_like(x, dtype=torch.float64, requires_grad=True)
+    x = x.detach()
+    setattr(x, _V, start)
+    with torch.enable_grad(), _Mode(where):
+        y = forward(x)
+    w = _weight(y)
+    if w is None:
+        raise EdgewiseError(f"weighted paths: the output of {where} does not depend on its input")
+    units = torch.ones(()) if units is None else units(tuple(y.shape[1:])) if callable(units) else units
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad((w * units.to(w)).sum(), start, allow_unused=True)
+    return torch.zeros_like(start[:, 0]) if g is None else g.mean(dim=1)
+
+
+def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int = 0, std: float | None = None, *,
+                      layer: str | None = None, padding: str = "same", init: str = "auto"):
+    """The path counts weighted: ``E_w[Σ_o (∂y_o/∂x_p)²]`` with the data-dependent factors held fixed (see the
+    module's docstring), for each of ``n_inits`` initialisations, averaged.
+
+    Args:
+        model: an ``nn.Module`` or a model reference; its architecture and initialisation are used.
+        input_shape: C×L or C×H×W.
+        to: ``"all"``, ``"center"`` or a position: the output units summed over.
+        n_inits: initialisations (weights and input drawn as :func:`edgewise.sensitivity.init_sensitivity` draws
+            them for the same ``seed``: the same realisations).
+        std, init: how each initialisation is drawn (see :func:`edgewise.sensitivity.init_sensitivity`).
+        layer: dotted name of the target layer (default: the output).
+
+    Returns:
+        :class:`edgewise.sensitivity.Sensitivity` with ``method="weighted"`` (``stderr`` over the
+        initialisations).
+
+    Example:
+        >>> w = weighted_pathways("6*conv3", (1, 16, 16), n_inits=2)
+        >>> float(w.map[8, 8]) > float(w.map[0, 0])
+        True
+    """
+    from . import _init
+    from .sensitivity import (_check_std, _check_to, _init_inputs, _init_seeds, _param_dtype, _prepare,
+                              _result_from_samples, _Target, _units)
+
+    to, std = _check_to(to), _check_std(std)
+    if to == "each":
+        raise EdgewiseError("weighted paths: to='each' is what to='all' computes here (the sum over the units of "
+                            "each unit's expected squared gradient); use to='all'")
+    if n_inits < 1:
+        raise EdgewiseError(f"n_inits={n_inits}: need at least one initialisation")
+    shape = parse_shape(input_shape)
+    template, name = _prepare(model, shape, padding, "cpu", None)
+    plan = _init.plan(template, init, std)
+    target, dtype = _Target(template, layer), _param_dtype(template, None)
+    maps = []
+    for s in _init_seeds(seed, n_inits):
+        _init.apply(template, plan, s)
+        x, _ = _init_inputs(s, shape, 1, None)
+        maps.append(weighted_map(lambda inp: target(None, inp), x.to(dtype),
+                                 lambda out: _units(out, to, layer or "output"), name))
+    return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="weighted",
+                                model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, init=plan.method)
+
+
+def weighted_facts(measured, weighted) -> dict | None:
+    """What :func:`edgewise.facts.weighted_words` says of the weighted paths ``weighted`` beside the sensitivity map
+    ``measured`` (None without weighted paths): initialisations, whether the map is the same everywhere, both
+    centre/border ratios (log10, as :func:`edgewise.maps.position_summary` takes them), the zeros of each, and the
+    correlation of their logs."""
+    if weighted is None:
+        return None
+    from .maps import log_correlation, position_summary
+
+    w, m = np.asarray(weighted.map, dtype=np.float64), np.asarray(measured, dtype=np.float64)
+    key = "corner" if w.ndim == 2 else "edge"
+    return {"n_inits": int(weighted.n_inits), "uniform": bool(w.max() == w.min()),
+            "log10_ratio": position_summary(w)[f"log10_center_{key}_ratio"],
+            "measured_log10_ratio": position_summary(m)[f"log10_center_{key}_ratio"],
+            "zeros": int((w == 0).sum()), "measured_zeros": int((m == 0).sum()),
+            "same_zeros": bool(np.array_equal(w == 0, m == 0)), "log_correlation": log_correlation(m, w)}
