@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, live_words, many, map_spread,
-                    narrower, no_border, scaled_words, silent_words, sup, theory_words, zero_ends)
+                    narrower, no_border, scaled_words, silent_words, sup, theory_words, weighted_words, zero_ends)
 from .geometry import receptive_field
 from .live import live_facts, live_pathways
 from .maps import gaussian_width, log_correlation, position_summary
@@ -32,6 +33,7 @@ from .report._format import fmt_ratio
 from .results import Result, write_atomic, write_json
 from ._init import shared_draws
 from .sensitivity import _init_seeds, gradient_map, init_sensitivity, perturbation
+from .weighted import weighted_facts
 
 __all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose"]
 
@@ -118,6 +120,8 @@ class Evidence:
     seed: int
     live: object = None  # the paths that avoid the layers every initialisation starts silent (edgewise.live)
     random: str | None = None  # why the model's own weights are random (a reference built untrained), or None
+    weighted: object = None  # the weighted paths at the first initialisations (edgewise.weighted), or None
+    weighted_refused: str | None = None  # why they are not computed (a layer without a rule), or None
 
     @property
     def key(self) -> str:
@@ -158,6 +162,8 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
         say(f"sensitivity 0/{n_inits}")
         init = init_sensitivity(module, shape, n_inits=n_inits, seed=seed,
                                 on_chunk=lambda done, total: say(f"sensitivity {done}/{total}"))
+        say("weighted paths")
+        weighted, refused = weighted_or_why(module, shape, n_inits, seed)
         say("own-weights gradient")
         own = gradient_map(module, data, agg="sq", seed=seed)
         if do_perturb:
@@ -168,7 +174,26 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
                              norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
-                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random)
+                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random, weighted, refused)
+
+
+#: initialisations of the weighted paths beside a Monte-Carlo sensitivity (its first ones): the weighted map of one
+#: initialisation is already the expectation over its weights, so a few hold most of what is left to average
+WEIGHTED_INITS = 8
+
+
+def weighted_or_why(module, shape, n_inits: int, seed: int, **options):
+    """(:func:`edgewise.weighted_pathways` at the first ``min(n_inits, WEIGHTED_INITS)`` initialisations of a
+    sensitivity with ``seed``, None), or (None, why not: the layer without a rule, in a few words)."""
+    from .errors import EdgewiseWarning
+    from .weighted import weighted_pathways
+
+    try:
+        with warnings.catch_warnings():  # (what the initialisation warns about, the sensitivity has said)
+            warnings.simplefilter("ignore", EdgewiseWarning)
+            return weighted_pathways(module, shape, n_inits=min(n_inits, WEIGHTED_INITS), seed=seed, **options), None
+    except EdgewiseError as e:
+        return None, str(e).removeprefix("weighted paths: ").split(";")[0]
 
 
 def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
@@ -181,6 +206,16 @@ def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
     return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 
 
+def _weighted(i: dict, unit: str, where: str) -> str:
+    """The weighted paths set against the sensitivity (a sentence, then a space), or why they are not computed."""
+    if i.get("weighted_paths"):
+        text = weighted_words(i["weighted_paths"], unit, where)
+        return f"{text[0].upper()}{text[1:]}. "
+    if i.get("weighted_refused"):
+        return f"(Weighted paths are not computed for this model: {_escape(i['weighted_refused'])}.) "
+    return ""
+
+
 def figures(ev: Evidence) -> dict:
     """stem → the figure each claim of the answer links to."""
     from .report.figures import plot_pathways, plot_receptive_field
@@ -188,7 +223,7 @@ def figures(ev: Evidence) -> dict:
     from .report.sensitivity import plot_perturbation, plot_sensitivity
 
     figs = {"pathways": plot_pathways(ev.paths), "receptive_field": plot_receptive_field(ev.rf, graph=ev.graph),
-            "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths, live=ev.live),
+            "sensitivity_init": plot_sensitivity(ev.init, paths=ev.paths, live=ev.live, weighted=ev.weighted),
             "sensitivity_weights": plot_sensitivity(ev.own, paths=ev.paths)}
     if ev.pert is not None:
         figs["perturbation"] = plot_perturbation(ev.pert)
@@ -220,7 +255,9 @@ def facts(ev: Evidence) -> dict:
                              "log_correlation_with_paths": log_correlation(ev.init.map, ev.paths.counts),
                              "area_ratio": isum["area_ratio"], "zero_positions": ev.init.zero_positions,
                              "positions": int(ev.init.map.size), "zero_scales": list(ev.init.zero_scales),
-                             "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live)},
+                             "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live),
+                             "weighted_paths": weighted_facts(ev.init.map, ev.weighted),
+                             "weighted_refused": ev.weighted_refused},
         "own_weights": {f"center_{key}_ratio": osum[f"center_{key}_ratio"], "area_ratio": osum["area_ratio"],
                         "n_samples": int(ev.own.samples.shape[0]), "zero_positions": ev.own.zero_positions,
                         "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales),
@@ -396,7 +433,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines += ["", f"{h2} 2. What does theory say?", ""]
     layers = f["path_layers"]
     lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "
-                 f"with its nonlinearities (Monte-Carlo){_correlation(i, p, 'its log-map')}. ([figure]({f_init}))")
+                 f"with its nonlinearities (Monte-Carlo){_correlation(i, p, 'its log-map')}. "
+                 f"{_weighted(i, unit, where)}([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "

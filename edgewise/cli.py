@@ -552,21 +552,26 @@ def _cmd_sensitivity(args, out, err) -> int:
                                        n_samples=4, seed=args.seed, device=args.device)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     from .live import live_facts, live_pathways
+    from .weighted import weighted_facts
 
     live = live_pathways(result, graph)  # (None unless some layer starts silent)
+    weighted, refused = _weighted(args, err, module, shape, to) if not args.weights else (None, None)
     if args.out:
         from .pathways import pathways
         from .report import plot_perturbation, plot_sensitivity, save_figure
 
         outdir = Path(args.out)
-        written = save_figure(plot_sensitivity(result, paths=pathways(graph), live=live), outdir / "sensitivity.png")
+        written = save_figure(plot_sensitivity(result, paths=pathways(graph), live=live, weighted=weighted),
+                              outdir / "sensitivity.png")
         written += result.save(outdir) + (live.save(outdir, "pathways_live") if live is not None else [])
+        written += weighted.save(outdir, "weighted_pathways") if weighted is not None else []
         for which, p in pert.items():
             stem = f"perturbation_{which}"
             written += save_figure(plot_perturbation(p), outdir / f"{stem}.png") + p.save(outdir, stem)
         _report_files(err if args.json else out, written)
     if args.json:
         _emit_json({"sensitivity": result.to_dict(), "live_paths": live_facts(result, live),
+                    "weighted_paths": weighted_facts(result.map, weighted), "weighted_refused": refused,
                     "perturbation": {which: p.to_dict() for which, p in pert.items()} or None})
         return 0
     s = result.summary
@@ -596,14 +601,27 @@ def _cmd_sensitivity(args, out, err) -> int:
                  ("  random signs vs gradient", f"r = {p.sign_correlation:.2f} ({p.n_signs} patterns)")]
     for k, v in rows:
         out.print(f"  {k:<28} {v}", markup=False, highlight=False)
-    from .facts import live_words, scaled_words, silent_words, words_for
+    from .facts import live_words, scaled_words, silent_words, weighted_words, words_for
 
     unit, over = words_for(shape).unit, "input" if args.weights else "initialisation"
     for text in (silent_words(result.zero_positions, result.map.size, unit, result.zero_scales, over=over),
-                 scaled_words(result.small_scales, over=over), live_words(live_facts(result, live), unit)):
+                 scaled_words(result.small_scales, over=over), live_words(live_facts(result, live), unit),
+                 weighted_words(weighted_facts(result.map, weighted), unit, "corner" if len(shape) == 3 else "edge")):
         if text:
             out.print(text[0].upper() + text[1:] + ".", markup=False, highlight=False)
+    if refused:
+        out.print(f"Weighted paths: not computed ({refused}).", style="dim", markup=False, highlight=False)
     return 0
+
+
+def _weighted(args, err, module, shape, to):
+    """(the weighted paths at the sensitivity's first initialisations, None) or (None, why they are not computed)."""
+    from .answer import weighted_or_why
+
+    if to == "each":
+        return None, "to=each: each unit's gradient is not one sum over paths"
+    with _progress(err, "weighted paths…"):
+        return weighted_or_why(module, shape, args.inits, args.seed, to=to, std=args.std, init=args.init)
 
 
 def _cmd_scaling(args, out, err) -> int:

@@ -27,7 +27,7 @@ from .report._format import LOG10_TIE  # (two counts this close in log10 are equ
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
            "correlation_words", "no_border", "silent_words", "scaled_words", "live_words",
-           "theory_words"]
+           "theory_words", "weighted_words"]
 
 
 @dataclass(frozen=True)
@@ -432,3 +432,32 @@ def zero_ends(ratio, where: str) -> tuple[str, str] | None:
     if isinstance(ratio, (int, float)) and ratio == math.inf:
         return f"exactly 0 at every {where} and positive at the centre", "border"
     return f"exactly 0 at the centre and at every {where}", "both"
+
+
+
+def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text, claim: text) -> str:
+    """What the weighted paths say beside a Monte-Carlo sensitivity (:func:`edgewise.weighted.weighted_facts`
+    ``weighted``; "" without): their centre/``key`` ratio against the measured one, where either is zero, and how
+    their log maps correlate. ``mark(text, claim)`` wraps what a checker reads back (``weighted-inits``,
+    ``weighted-uniform``, ``weighted-ratio``, ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``,
+    ``weighted-r``)."""
+    from .report._format import fmt_ratio
+
+    if not weighted:
+        return ""
+    head = (f"weighting each path by its layers' mean squared weights and by the squared slopes, gates and scales "
+            f"along it (the expectation over fresh weights with those held, at "
+            f"{mark(str(weighted['n_inits']), 'weighted-inits')} of the same initialisations) gives ")
+    if weighted["uniform"]:
+        return head + mark("the same value at every position (max = min)", "weighted-uniform")
+    text = (head + f"a map whose centre/{key} ratio is {mark(fmt_ratio(weighted['log10_ratio']), 'weighted-ratio')}, "
+            f"against {mark(fmt_ratio(weighted['measured_log10_ratio']), 'measured-ratio')} measured")
+    zeros, measured = weighted["zeros"], weighted["measured_zeros"]
+    if zeros or measured:
+        text += (f", zero at {mark(f'exactly the {many(zeros, unit)}', 'weighted-same-zeros')} where the "
+                 "sensitivity is zero" if weighted["same_zeros"] else
+                 f", zero at {mark(many(zeros, unit), 'weighted-zeros')} (the sensitivity at {many(measured, unit)})")
+    r = weighted["log_correlation"]
+    return text + (f", and whose log correlates with the sensitivity's at r = {mark(format(r, '.2f'), 'weighted-r')}"
+                   if math.isfinite(r) else
+                   ", and no correlation of the log maps can be taken (one is constant where both are positive)")

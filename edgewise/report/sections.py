@@ -348,6 +348,8 @@ def sensitivity(s: Subject, w: Writer) -> str:
     w.result(ev.init, s.slug, "sensitivity_init")
     if ev.live is not None:  # the paths that avoid the layers that start silent (the verdict's no-path claims)
         w.result(ev.live, s.slug, "pathways_live")
+    if ev.weighted is not None:  # the weighted paths (the verdict's weighted-* claims)
+        w.result(ev.weighted, s.slug, "weighted_pathways")
     w.result(ev.own, s.slug, "sensitivity_weights")
     weights = "its trained weights" if s.trained else "the weights it was built with (random: not trained)"
     init, own = s.figures["sensitivity_init"], s.figures["sensitivity_weights"]

@@ -12,8 +12,8 @@ from ..errors import EdgewiseError
 from ..facts import and_list
 from ..maps import radial_profile
 from ._format import fmt_ratio
-from .figures import (BLUE, CMAPS, GREEN, GREY, ORANGE, STYLE, _heatmap, _target, needs_log, new_figure, record_panels,
-                      wrap)
+from .figures import (BLUE, CMAPS, GREEN, GREY, ORANGE, STYLE, VERMILION, _heatmap, _target, needs_log, new_figure,
+                      record_panels, wrap)
 
 __all__ = ["plot_sensitivity", "plot_perturbation", "sign_estimate_is_noise", "MIN_SIGN_CORRELATION"]
 
@@ -86,12 +86,19 @@ def _band_curve(ax, x, y, err, colour, marker, label, log: bool = False) -> None
                         label=f"{label} ± 1 standard error")
 
 
+def _relative(values) -> np.ndarray:
+    """A non-negative map relative to its maximum (all zero stays zero)."""
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max() if values.size else 0.0
+    return values / top if top > 0 else values
+
+
 def _paths_relative(paths) -> np.ndarray:
     """Path counts relative to their maximum (finite at any size; 0 where no path)."""
     return np.where(np.isfinite(paths.log10), 10.0 ** (paths.log10 - np.nanmax(paths.log10)), 0.0)
 
 
-def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Figure:
+def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None, weighted=None) -> Figure:
     """A sensitivity map (log10 heatmap, or a curve with its standard-error band in 1-D) beside its radial
     profile, each divided by its mean over positions (path counts likewise when given).
 
@@ -100,6 +107,7 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Fi
         paths: optional :class:`edgewise.PathCounts` of the same model, drawn beside the sensitivity.
         live: optional counts of only the paths that avoid the layers that start silent
             (:func:`edgewise.live.live_pathways`), drawn beside them.
+        weighted: optional weighted paths of the same model (:func:`edgewise.weighted_pathways`), drawn beside them.
 
     The panels drawn are recorded on the figure (:func:`edgewise.report.figures.panel_text`).
     """
@@ -117,7 +125,8 @@ def plot_sensitivity(result, paths=None, cmap: str = "viridis", live=None) -> Fi
     counts = _paths_relative(paths) if paths is not None else None
     # (label, counts relative to their maximum, colour, line style, marker) of each path-count curve
     lines = ([("path counts", counts, ORANGE, "--", "s")] if counts is not None else []) + (
-        [(_live_label(result), _paths_relative(live), GREEN, ":", "^")] if live is not None else [])
+        [(_live_label(result), _paths_relative(live), GREEN, ":", "^")] if live is not None else []) + (
+        [("weighted paths", _relative(weighted.map), VERMILION, "-.", "D")] if weighted is not None else [])
     named = and_list([f"the {label}" for label, *_ in lines]) if lines else ""
     with_paths = f", with {named}" if lines else ""
     zero = not (values > 0).any()  # every gradient exactly zero: nothing to divide, nothing to draw

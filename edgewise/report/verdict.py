@@ -17,7 +17,7 @@ from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
                      live_words, map_spread, narrower, no_border, scaled_words, silent_words, sup, theory_words,
-                     words_for, zero_ends)
+                     weighted_words, words_for, zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -125,6 +125,7 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
     from ..answer import _ratio_interval
     from ..live import live_facts
     from ..maps import log_correlation
+    from ..weighted import weighted_facts
 
     q4 = {"correlation": log_correlation(ev.init.map, ev.paths.counts), "n_inits": ev.n_inits,
           "sensitivity_ratio": s.ratio(i), "zero_gradient": not bool(np.any(np.asarray(ev.init.map) > 0)),
@@ -135,6 +136,8 @@ def verdict_facts(s, layers: list[dict], block: str, measured=None) -> dict:
           "zero_scales": list(ev.init.zero_scales),
           # the paths that avoid those norms: the positions they miss, set against the zero-sensitivity ones
           "small_scales": dict(ev.init.small_scales), "live_paths": live_facts(ev.init, ev.live),
+          # the weighted paths at the first initialisations, set against the sensitivity (or why not computed)
+          "weighted_paths": weighted_facts(ev.init.map, ev.weighted), "weighted_refused": ev.weighted_refused,
           # how many weighted layers the paths pass, at fewest and at most, of all on them (the theory's L)
           "path_layers": dict(zip(("fewest", "most", "all"), ev.graph.path_layers())),
           "interval95": list(_ratio_interval(ev.init.samples, s.where, ev.seed)),
@@ -312,6 +315,17 @@ def _silent(q4: dict, unit: str) -> str:
     return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
 
 
+def _weighted(q4: dict, unit: str, border: str) -> str:
+    """The weighted paths set against the sensitivity, their numbers marked as claims a checker reads back from the
+    saved maps (``weighted-*``, ``measured-ratio``), or why they are not computed; "" for a verdict saved before."""
+    if q4.get("weighted_paths"):
+        text = weighted_words(q4["weighted_paths"], unit, border, mark=lambda t, claim: _claim(t, claim, "model"))
+        return f"{text[0].upper()}{text[1:]}. "
+    if q4.get("weighted_refused"):
+        return f"(Weighted paths are not computed for this model: {html.escape(q4['weighted_refused'])}.) "
+    return ""
+
+
 def _spread_words(q4: dict, erf: str, unit: str) -> str:
     """How far the paths to the centre unit spread, set against an even spread over the positions it reads;
     "only" where narrower on every axis by a tenth or more (:func:`edgewise.facts.narrower`)."""
@@ -469,7 +483,8 @@ def render(f: dict) -> str:
                      f"With this model's nonlinearities (not a linear network), over "
                      f"{_num(str(q4['n_inits']), 'q4.n_inits')} random initialisations, " + _sensitivity_ratio(q4, border)
                      + correlation_words(q4["correlation"], q1["uniform"], num=lambda t: _num(t, "q4.correlation"),
-                                         claim=lambda t: _claim(t, "uniform", "model")) + ". " + _silent(q4, unit))
+                                         claim=lambda t: _claim(t, "uniform", "model")) + ". " + _silent(q4, unit)
+                     + _weighted(q4, unit, border))
                   + f"Receptive field vs effective field (Luo et al. 2016): units of {html.escape(q4['rf_layer'])} "
                   f"see {_num(' × '.join(f'{v:g}' for v in q4['rf_size']), 'q4.rf_size')} {unit}"
                   + (" through the windows (and every output unit reads every input position through "

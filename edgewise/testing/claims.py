@@ -20,7 +20,11 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   saved sensitivity map is 0 at the centre, at every corner, or both, as ``of`` says), ``more-even``/``less-even``/``as-even`` (X's map spreads its counts less, more or as
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
-  not uniform: no border effect).
+  not uniform: no border effect); of the weighted paths beside the sensitivity (the saved ``weighted_pathways``
+  and ``sensitivity_init`` maps): ``weighted-inits`` (its initialisations), ``weighted-uniform`` (max = min),
+  ``weighted-ratio`` and ``measured-ratio`` (each map's centre/border ratio, as shown), ``weighted-zeros`` and
+  ``weighted-same-zeros`` (its zeros: that many, and, for the second, exactly where the sensitivity's are) and
+  ``weighted-r`` (the correlation of the two log maps, as shown).
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
   unread, each said to repeat has that period, each said to over-correct has ratio < 1 and no period; and every
   variant with unread positions, or whose counts repeat, is said to.
@@ -178,7 +182,9 @@ def check_verdict(block: str, data: Path) -> list[str]:
     """Problems with one model's verdict HTML ``block`` against ``data`` (its ``data/MODEL`` folder)."""
     facts = json.loads((data / "verdict.json").read_text())
     problems = _check_numbers(block, facts, data.name)
-    bare = re.sub(r'<span class="num"[^>]*>.*?</span>', "", block, flags=re.S)
+    # (a ratio is read from the data in a number span, or in a claim whose check reads it from the saved maps)
+    bare = re.sub(r'<span class="num"[^>]*>.*?</span>|<span class="claim" data-claim="(?:weighted|measured)-ratio"'
+                  r'[^>]*>.*?</span>', "", block, flags=re.S)
     for m in re.finditer(r"\d+(?:\.\d+)?(?:e[-+]\d+)?×(?!\d)", html.unescape(re.sub(r"<[^>]+>", " ", bare))):
         problems.append(f"{data.name}: a ratio {m.group(0)} not read from verdict.json")
     rows = _rows(data)
@@ -263,6 +269,8 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
         log10 = np.load(data / "pathways_live.log10.npy")
         return [] if _uniform(log10) else [f"says every position has the same number of paths that avoid the silent "
                                            f"layers, but the saved count spans 10^{float(log10.max() - log10.min()):.3g}"]
+    if claim.startswith("weighted-") or claim == "measured-ratio":  # the weighted paths beside the sensitivity
+        return _check_weighted(claim, data, html.unescape(re.sub(r"<[^>]+>", "", text)).strip())
     if claim in ("no-path", "same-zeros"):  # the paths that avoid the norms that start silent
         none = ~(np.load(data / "pathways_live.log10.npy") > -np.inf)
         if claim == "no-path":
@@ -313,6 +321,35 @@ def _check_claim(claim: str, of: str, data: Path, rows: dict, facts: dict, text:
 
 
 _TENDS = re.compile(r"tending to ([^ ]+) as L → ∞")
+
+
+def _check_weighted(claim: str, data: Path, shown: str) -> list[str]:
+    """A ``weighted-*`` claim (or ``measured-ratio``) against the saved weighted and sensitivity maps."""
+    from ..maps import log_correlation, position_summary
+    from ..report._format import fmt_ratio
+
+    path = data / "weighted_pathways.map.npy"
+    if not path.exists():
+        return [f"claims {claim}, but no weighted map is saved"]
+    w, m = np.load(path), np.load(data / "sensitivity_init.map.npy")
+    key = "corner" if w.ndim == 2 else "edge"
+    if claim == "weighted-inits":
+        saved = str(json.loads((data / "weighted_pathways.json").read_text())["n_inits"])
+    elif claim == "weighted-uniform":
+        return [] if w.max() == w.min() else [f"says the weighted map is the same everywhere; it spans "
+                                              f"{float(w.min()):.3g} … {float(w.max()):.3g}"]
+    elif claim in ("weighted-ratio", "measured-ratio"):
+        saved = fmt_ratio(position_summary(w if claim == "weighted-ratio" else m)[f"log10_center_{key}_ratio"])
+    elif claim in ("weighted-zeros", "weighted-same-zeros"):  # ("zero at exactly the N px where the sensitivity is")
+        said = [int(v) for v in re.findall(r"\d+", shown)]
+        exact = claim == "weighted-same-zeros"
+        if said != [int((w == 0).sum())] or (exact and not np.array_equal(w == 0, m == 0)):
+            return [f"says the weighted map is zero at {said}{' (exactly where the sensitivity is)' if exact else ''}; "
+                    f"the saved one is zero at {int((w == 0).sum())}, the sensitivity at {int((m == 0).sum())}"]
+        return []
+    else:  # weighted-r
+        saved = format(log_correlation(m, w), ".2f")
+    return [] if shown == saved else [f"says {shown} for {claim}, the saved maps give {saved}"]
 
 
 def _deep_ratio(padding: str, k: int, n: int, dilation: int) -> float:
