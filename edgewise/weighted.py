@@ -58,12 +58,13 @@ _MOVES = {
     "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze", "unsqueeze",
     "expand", "expand_as", "__getitem__", "narrow", "select", "chunk", "split", "unbind", "tensor_split", "cat",
     "concat", "concatenate", "stack", "hstack", "vstack", "roll", "flip", "repeat", "tile", "repeat_interleave",
-    "pad", "_pad", "clone", "to", "float", "double", "type_as", "movedim", "moveaxis", "swapaxes", "swapdims",
+    "pad", "_pad", "clone", "to", "float", "double", "half", "bfloat16", "type", "type_as", "movedim", "moveaxis", "swapaxes", "swapdims",
     "view_as", "reshape_as", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
     "feature_alpha_dropout", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
     "unfold", "where", "masked_fill", "index_select", "gather", "take_along_dim", "diagonal", "split_with_sizes",
     "identity", "__setitem__", "fill_diagonal_", "im2col", "T", "mT",
 }
+_CASTS = {"to", "float", "double", "half", "bfloat16", "type", "type_as"}
 _ADD = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",
         "subtract"}
 _MUL = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply"}
@@ -132,17 +133,19 @@ class _Mode(TorchFunctionMode):
         # rules that read the operands' values run before the op (which may work in place: F.relu(x, inplace=True))
         before = self._before(name, func, args, kwargs)
         out = func(*args, **kwargs)
-        if _tensors(out):
-            weights = before if before is not None else self._after(name, func, args, kwargs, out)
+        target = args[0] if name == "__setitem__" else out  # (x[i] = y works on x and returns None)
+        if _tensors(target):
+            weights = before if before is not None else self._after(name, func, args, kwargs, target)
             if weights is _SCORES:
-                setattr(out, _SCORES, True)
+                setattr(target, _SCORES, True)
             else:
-                _carry(out, weights)
+                _carry(target, weights)
         return out
 
     def _on_scores(self, name, func, args, kwargs):
-        """Attention logits and weights are held at their values: what moves, scales, masks, biases or normalises
-        them (softmax) gives held values again; anything else is refused (it would use them as data)."""
+        """Attention logits and weights are held at their values: what moves, scales, masks, biases, mixes (a Linear
+        across heads) or normalises them (softmax, a sum) gives held values again; anything else is refused (it
+        would use them as data)."""
         if name not in _SCORE_OPS and name not in _MOVES:
             raise self._refuse(name, "applied to attention scores (held at their values: only scaling, biases, "
                                      "masks, softmax and reshapes keep them so)")
@@ -173,8 +176,10 @@ class _Mode(TorchFunctionMode):
         return None
 
     def _after(self, name, func, args, kwargs, out):
-        if name in _MOVES or (name == "interpolate" and _mode_of(args, kwargs) == "nearest"):
+        if name in _MOVES:
             return _moved(func, name, args, kwargs)
+        if name == "interpolate":
+            return _resampled(args, kwargs, out)
         if name in _ADD:
             b = args[1] if len(args) > 1 else kwargs.get("other")
             alpha = kwargs.get("alpha", 1)
@@ -269,7 +274,10 @@ class _Mode(TorchFunctionMode):
 
 _SCORES = "_edgewise_scores"  # attribute of attention logits and weights: held at their values, no weights of paths
 # what attention scores may go through and stay held values (besides the moves)
-_SCORE_OPS = _ADD | _MUL | _DIV | {"softmax", "_softmax", "masked_fill", "masked_fill_", "where", "neg", "__neg__"}
+# (a Linear or a 1×1 convolution mixing heads: CaiT's and EfficientFormer-V2's talking heads; a sum renormalising
+# them: ConViT's)
+_SCORE_OPS = _ADD | _MUL | _DIV | {"softmax", "_softmax", "masked_fill", "masked_fill_", "where", "neg", "__neg__",
+                                   "linear", "conv2d", "sum", "mean"}
 
 _AVG_POOLS = {"avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
               "adaptive_avg_pool3d"}
@@ -304,7 +312,10 @@ def _swap(a):
 
 
 def _moved(func, name, args, kwargs):
-    """The weights moved as the op moves the units; a constant's weight (a padding value, a fill) is 0."""
+    """The weights moved as the op moves the units; a constant's weight (a padding value, a fill) is 0; a cast
+    leaves them in float64."""
+    if name in _CASTS:
+        return _weight(args[0])
     kwargs = {k: _swap(v) for k, v in kwargs.items()}
     args = [_swap(a) for a in args]
     if name in ("pad", "_pad"):
@@ -505,8 +516,30 @@ def _routed_max(args, kwargs, out):
     return (routed, None) if isinstance(out, tuple) else routed
 
 
-def _mode_of(args, kwargs) -> str:
-    return kwargs.get("mode", args[4] if len(args) > 4 else "nearest")
+def _resampled(args, kwargs, out):
+    """``F.interpolate`` (nearest, linear, bilinear, bicubic, area: each a product of one matrix per axis): the
+    weights through each axis's matrix with its entries squared. The matrices are the interpolation of the unit
+    vectors of that axis, the other axes left as they are."""
+    names = ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+    arg = dict(zip(names, args), **kwargs)
+    x, mode = arg["input"], arg.get("mode") or "nearest"
+    if mode == "trilinear" or arg.get("antialias"):
+        raise EdgewiseError(f"weighted paths: no rule for interpolate(mode={mode!r}"
+                            f"{', antialias=True' if arg.get('antialias') else ''})")
+    w, nd = _weight(x), x.dim() - 2
+    scale = arg.get("scale_factor")
+    scale = None if scale is None else (scale,) * nd if isinstance(scale, (int, float)) else tuple(scale)
+    for axis, (a, b) in enumerate(zip(x.shape[2:], out.shape[2:])):
+        eye = torch.eye(a, dtype=torch.float64).reshape(a, 1, *[a if i == axis else 1 for i in range(nd)])
+        opts = {"align_corners": arg.get("align_corners")} if mode in ("linear", "bilinear", "bicubic") else {}
+        if scale is None:  # (a scale factor maps coordinates by itself, not by the sizes' ratio: the same call)
+            opts["size"] = [b if i == axis else 1 for i in range(nd)]
+        else:
+            opts.update(scale_factor=[scale[axis] if i == axis else 1.0 for i in range(nd)],
+                        recompute_scale_factor=arg.get("recompute_scale_factor"))
+        matrix = F.interpolate(eye, mode=mode, **opts).reshape(a, b)  # [input unit, output unit]
+        w = torch.tensordot(w, matrix ** 2, dims=([axis + 2], [0])).movedim(-1, axis + 2)
+    return w
 
 
 def weighted_map(forward, x: torch.Tensor, units=None, where: str = "the model") -> torch.Tensor:

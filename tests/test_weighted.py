@@ -178,7 +178,7 @@ def test_zero_weight_norms_give_their_paths_weight_zero():
 
 
 class _Upsampled(nn.Module):
-    """A bilinear up-sampling: each output a weighted mix of four inputs, for which there is no rule yet."""
+    """A trilinear up-sampling of a 2-D map seen as 3-D, for which there is no rule."""
 
     def __init__(self):
         super().__init__()
@@ -188,11 +188,11 @@ class _Upsampled(nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, x):
-        return torch.nn.functional.interpolate(self.conv(x), scale_factor=2, mode="bilinear")
+        return torch.nn.functional.interpolate(self.conv(x)[:, None], scale_factor=2, mode="trilinear")
 
 
 def test_an_op_without_a_rule_is_refused_by_name():
-    with pytest.raises(EdgewiseError, match="no rule for 'interpolate' in _Upsampled"):
+    with pytest.raises(EdgewiseError, match="no rule for interpolate\\(mode='trilinear'\\)"):
         weighted_pathways(_Upsampled(), (1, 4, 4), n_inits=1)
 
 
@@ -357,7 +357,7 @@ def test_attention_holds_its_weights_in_every_spelling():
     np.testing.assert_allclose(maps["written"].reshape(-1).numpy(), per_token.numpy(), rtol=1e-10)
 
 
-def test_scores_used_as_data_are_refused():
+def test_scores_used_as_data_are_refused_and_heads_mixed_stay_scores():
     class Linearised(nn.Module):
         def forward(self, x):
             t = x.flatten(2).transpose(1, 2)
@@ -365,3 +365,54 @@ def test_scores_used_as_data_are_refused():
 
     with pytest.raises(EdgewiseError, match="no rule for 'relu' applied to attention scores"):
         weighted_map(Linearised(), torch.randn(1, 2, 3, 3))
+
+    class TalkingHeads(nn.Module):  # (CaiT: a Linear mixes the heads' scores; they stay attention weights)
+        def __init__(self):
+            super().__init__()
+            self.mix = nn.Linear(2, 2)
+
+        def forward(self, x):
+            t = x.flatten(2).transpose(1, 2)[:, None].expand(-1, 2, -1, -1)  # (B, 2 heads, 9, 2)
+            scores = self.mix((t @ t.transpose(-2, -1)).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return torch.softmax(scores, -1) @ t
+
+    assert weighted_map(TalkingHeads(), torch.randn(1, 2, 3, 3)).min() > 0
+
+
+def test_casts_keep_the_weights_and_an_item_assignment_writes_them():
+    """``x.float()`` leaves the weights in float64; ``x[..., :2] = y`` gives those units y's weights."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 2, 1, bias=False), nn.Conv2d(1, 2, 1, bias=False)
+
+        def forward(self, x):
+            h = self.a(x).float()
+            h[..., :2] = self.b(x)[..., :2] * 3
+            return h
+
+    net = Net()
+    x = torch.randn(1, 1, 3, 4)
+    got = weighted_map(net, x)[0]
+    assert got.dtype == torch.float64
+    ms = [float((m.weight.detach().double() ** 2).mean()) for m in (net.a, net.b)]
+    expected = torch.full((3, 4), 2 * ms[0], dtype=torch.float64)
+    expected[:, :2] = 2 * 9 * ms[1]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("options", [dict(scale_factor=2, mode="bilinear"), dict(scale_factor=1.5, mode="bilinear"),
+                                     dict(size=(7, 9), mode="bilinear", align_corners=True),
+                                     dict(scale_factor=(0.7, 1.3), mode="bicubic"), dict(size=(3, 4), mode="area"),
+                                     dict(scale_factor=2, mode="nearest"), dict(size=(7, 7), mode="nearest-exact")])
+def test_interpolation_squares_each_axis_matrix(options):
+    """Each output of an interpolation mixes inputs with fixed coefficients (one path each): the weighted map is
+    the squared Jacobian's sum over the outputs, also where a scale factor maps the coordinates (1.5 on 5 px)."""
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64)
+
+    def up(t):
+        return torch.nn.functional.interpolate(t, **options)
+
+    jac = torch.autograd.functional.jacobian(up, x)
+    expected = jac.reshape(-1, *x.shape).pow(2).sum(0).mean(1)[0]
+    np.testing.assert_allclose(weighted_map(up, x)[0].numpy(), expected.numpy(), rtol=1e-12, atol=1e-15)
