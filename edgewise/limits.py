@@ -124,6 +124,14 @@ def check_sensitivity(n_inits: int, input_shape, activations: int = 0, chunk: in
     check(maps + seeds + inputs + passes, what, option if passes < (maps + seeds) else f"{option} or the input size")
 
 
+def check_weighted(n_inits: int, input_shape, activations: int = 0) -> None:
+    """Weighted paths: every initialisation's map, and one forward pass that carries float64 weights beside the
+    activations (twice their bytes, kept for the backward pass that sums them)."""
+    maps = int(n_inits) * _positions(input_shape) * 8 * 2
+    check(maps + activations * 5, f"the weighted paths of a {'x'.join(map(str, input_shape))} input",
+          "the input size" if activations * 5 > maps else "n_inits")
+
+
 def check_perturbation(input_shape, activations: int = 0, n_signs: int = 512, chunk: int = 256,
                        n_samples: int = 1) -> None:
     """The perturbation experiment: ``n_signs`` sign patterns over all positions, and ``chunk`` perturbed

@@ -595,7 +595,11 @@ def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int 
     if n_inits < 1:
         raise EdgewiseError(f"n_inits={n_inits}: need at least one initialisation")
     shape = parse_shape(input_shape)
+    from . import limits
+
+    limits.check_weighted(n_inits, shape)  # (before the model is built)
     template, name = _prepare(model, shape, padding, "cpu", None)
+    limits.check_weighted(n_inits, shape, limits.forward_cost(template, shape)[0])
     plan = _init.plan(template, init, std)
     target, dtype = _Target(template, layer), _param_dtype(template, None)
     maps = []

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from edgewise import limits
 from edgewise.errors import EdgewiseError
@@ -87,6 +88,11 @@ def test_library_calls_refuse_before_work(monkeypatch):
     with pytest.raises(EdgewiseError, match="repeat counts"):
         from_spec("res(conv3, conv3), 100000*res(conv3, conv3)", (1, 16))
     from_spec("4*conv3", (1, 16))  # small nets are untouched
+    from edgewise import weighted_pathways
+
+    wide = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1))
+    with pytest.raises(EdgewiseError, match="the weighted paths of a 1x2048x2048 input .* reduce the input size"):
+        weighted_pathways(wide, (1, 2048, 2048), n_inits=2, init="default")
 
 
 def test_global_connections_counted_without_the_dense_matrix():
