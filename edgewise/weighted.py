@@ -69,7 +69,7 @@ _ADD = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub_
         "subtract"}
 _MUL = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply"}
 _DIV = {"div", "div_", "__truediv__", "__itruediv__", "true_divide", "divide"}
-_CONV = {"conv1d", "conv2d", "conv3d"}
+_CONV = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 _MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "mv"}
 _NORMS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "normalize"}
 # what reads the input and makes no tensor of it that a path continues through
@@ -210,16 +210,20 @@ class _Mode(TorchFunctionMode):
 
     def _conv(self, func, args, kwargs):
         """Every weight of a convolution has its mean square m, so each out-channel of a group gets m times the
-        box sum of its group's in-channels' weights (the convolution with an all-m kernel, without its cost)."""
-        arg = dict(zip(("input", "weight", "bias", "stride", "padding", "dilation", "groups"), args), **kwargs)
+        box sum of its group's in-channels' weights (the convolution with an all-m kernel, without its cost);
+        a transposed convolution likewise."""
+        transposed = _name(func).startswith("conv_transpose")
+        names = ("input", "weight", "bias", "stride", "padding") + (
+            ("output_padding", "groups", "dilation") if transposed else ("dilation", "groups"))
+        arg = dict(zip(names, args), **kwargs)
         w = arg["weight"]
         if _weight(w) is not None:
             raise self._refuse(_name(func), "with an input-dependent weight")
         v, groups = _weight(arg["input"]), arg.get("groups", 1)
-        out_ch, kernel = w.shape[0], w.shape[2:]
+        out_ch = w.shape[1] * groups if transposed else w.shape[0]
         per_group = v.reshape(v.shape[0], groups, -1, *v.shape[2:]).sum(2)
-        box = v.new_ones((groups, 1, *kernel))
-        opts = {k: arg[k] for k in ("stride", "padding", "dilation") if k in arg}
+        box = v.new_ones((groups, 1, *w.shape[2:]))
+        opts = {k: arg[k] for k in ("stride", "padding", "dilation", "output_padding") if k in arg}
         summed = func(per_group, box, None, groups=groups, **opts)
         return (summed * _mean_square(w)).repeat_interleave(out_ch // groups, dim=1)
 

@@ -20,7 +20,8 @@ from edgewise.weighted import weighted_map, weighted_pathways
 
 
 def _mean_squares(net) -> list[float]:
-    return [float((m.weight.detach().double() ** 2).mean()) for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    return [float((m.weight.detach().double() ** 2).mean()) for m in net.modules()
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))]
 
 
 def _drawn(net, seed: int, n: int = 1):
@@ -37,6 +38,8 @@ def _drawn(net, seed: int, n: int = 1):
                    nn.Conv2d(6, 2, 3, padding=1, groups=2), nn.Conv2d(2, 2, 1)), (1, 12, 10), []),
     (nn.Sequential(nn.Conv1d(1, 3, 3, padding=1), nn.AvgPool1d(3, stride=1, padding=1), nn.Conv1d(3, 4, 3),
                    nn.Conv1d(4, 1, 5, padding=2)), (1, 24), [3]),
+    (nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, groups=2),
+                   nn.ConvTranspose2d(6, 2, 3, stride=2, padding=1, output_padding=1)), (1, 8, 8), []),
 ])
 def test_a_linear_net_weighs_each_path_by_its_layers_mean_squares(net, shape, pooled):
     """No data-dependent factor: each path weighs the product of its layers' mean squared weights, times (1/K)²
