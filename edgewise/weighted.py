@@ -195,6 +195,8 @@ class _Mode(TorchFunctionMode):
             return _full_product(_weight(args[0]), _mean_square(w), w.shape[0])
         if name in _MATMUL:
             return self._matmul(func, name, args)
+        if name == "einsum":
+            return _einsum(func, args)
         if name in _AVG_POOLS:
             return _avg_pool(func, name, args, kwargs, out)
         if name in ("mean", "sum", "nansum", "nanmean"):
@@ -418,10 +420,26 @@ def _attention(args, kwargs):
     arg = dict(zip(names, args), **kwargs)
     if _weight(arg["value"]) is None:
         return None
-    if arg["query"].shape[-3:-2] != arg["key"].shape[-3:-2] or arg.get("enable_gqa"):
-        raise EdgewiseError("weighted paths: no rule for grouped-query attention (heads of queries and keys differ)")
-    held = _attention_weights(arg["query"], arg["key"], arg.get("attn_mask"), arg.get("is_causal"), arg.get("scale"))
-    return held.to(_weight(arg["value"]).dtype) ** 2 @ _weight(arg["value"])
+    key, value = arg["key"], _weight(arg["value"])
+    heads = arg["query"].shape[-3] // key.shape[-3] if arg["query"].dim() > 3 else 1
+    if heads > 1:  # grouped-query attention: each key and value head serves that many query heads
+        key, value = key.repeat_interleave(heads, -3), value.repeat_interleave(heads, -3)
+    held = _attention_weights(arg["query"], key, arg.get("attn_mask"), arg.get("is_causal"), arg.get("scale"))
+    return held.to(value.dtype) ** 2 @ value
+
+
+def _einsum(func, args):
+    """``einsum`` of one input-dependent operand and constants: the same sum with the constants squared (a
+    parameter: its mean square); of two, attention scores (as ``q @ kᵀ``)."""
+    equation, operands = args[0], list(args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:])
+    live = [i for i, t in enumerate(operands) if _weight(t) is not None]
+    if len(live) > 1:
+        return _SCORES
+    (i,) = live
+    w = _weight(operands[i])
+    squared = [w if j == i else (torch.full_like(t, _mean_square(t)) if _is_weight(t) else t.detach() ** 2).to(w)
+               for j, t in enumerate(operands)]
+    return func(equation, *squared)
 
 
 def _attention_weights(q, k, mask=None, causal: bool = False, scale=None) -> torch.Tensor:

@@ -419,3 +419,24 @@ def test_interpolation_squares_each_axis_matrix(options):
     jac = torch.autograd.functional.jacobian(up, x)
     expected = jac.reshape(-1, *x.shape).pow(2).sum(0).mean(1)[0]
     np.testing.assert_allclose(weighted_map(up, x)[0].numpy(), expected.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_einsum_squares_its_constants_and_grouped_query_attention_shares_its_heads():
+    """``einsum`` with one input-dependent operand: its squared Jacobian (one path per pair); grouped-query
+    attention (4 query heads on 2 key/value heads): the map of its heads repeated by hand."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 4, 5, dtype=torch.float64)
+    c = torch.randn(5, 6, dtype=torch.float64)
+
+    def mix(t):
+        return torch.einsum("bchw,wk->bchk", t, c)
+
+    jac = torch.autograd.functional.jacobian(mix, x)
+    np.testing.assert_allclose(weighted_map(mix, x)[0].numpy(),
+                               jac.reshape(-1, *x.shape).pow(2).sum(0).mean(1)[0].numpy(), rtol=1e-12)
+    q, k = torch.randn(1, 4, 6, 3, dtype=torch.float64), torch.randn(1, 2, 6, 3, dtype=torch.float64)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    v = torch.randn(1, 2, 6, 3, dtype=torch.float64)
+    grouped = weighted_map(lambda t: sdpa(q, k, t, enable_gqa=True), v)
+    repeated = weighted_map(lambda t: sdpa(q, k.repeat_interleave(2, 1), t.repeat_interleave(2, 1)), v)
+    np.testing.assert_allclose(grouped.numpy(), repeated.numpy(), rtol=1e-12)
