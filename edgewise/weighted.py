@@ -125,11 +125,15 @@ class _Mode(TorchFunctionMode):
         flat = [*args, *kwargs.values()]
         flat += [x for a in flat if isinstance(a, (list, tuple)) for x in a]
         name = _name(func)
-        scores = any(getattr(a, _SCORES, False) for a in flat)
-        if name in _CONSTANT or not (scores or any(_weight(a) is not None for a in flat)):
+        held = [getattr(a, _SCORES) for a in flat if isinstance(a, torch.Tensor) and hasattr(a, _SCORES)]
+        if name in _CONSTANT or not (held or any(_weight(a) is not None for a in flat)):
             return func(*args, **kwargs)  # nothing here that a path continues through
-        if scores and not (name in _MATMUL and any(_weight(a) is not None for a in flat)):
-            return self._on_scores(name, func, args, kwargs)
+        if held and name in _MATMUL and any(_weight(a) is not None for a in flat):  # attention weights @ values
+            if "logits" in held:
+                raise self._refuse(name, "of attention logits that no softmax made weights (linear attention's "
+                                         "kᵀv: its paths are the values', not held ones)")
+        elif held:
+            return self._on_scores(name, func, args, kwargs, held)
         # rules that read the operands' values run before the op (which may work in place: F.relu(x, inplace=True))
         before = self._before(name, func, args, kwargs)
         out = func(*args, **kwargs)
@@ -137,22 +141,23 @@ class _Mode(TorchFunctionMode):
         if _tensors(target):
             weights = before if before is not None else self._after(name, func, args, kwargs, target)
             if weights is _SCORES:
-                setattr(target, _SCORES, True)
+                setattr(target, _SCORES, "logits")
             else:
                 _carry(target, weights)
         return out
 
-    def _on_scores(self, name, func, args, kwargs):
+    def _on_scores(self, name, func, args, kwargs, held: list):
         """Attention logits and weights are held at their values: what moves, scales, masks, biases, mixes (a Linear
-        across heads) or normalises them (softmax, a sum) gives held values again; anything else is refused (it
-        would use them as data)."""
+        across heads) or normalises them (a sum) gives held values again, and a softmax makes logits weights;
+        anything else is refused (it would use them as data)."""
         if name not in _SCORE_OPS and name not in _MOVES:
             raise self._refuse(name, "applied to attention scores (held at their values: only scaling, biases, "
                                      "masks, softmax and reshapes keep them so)")
         out = func(*args, **kwargs)
+        state = "weights" if name in _SOFTMAX or "weights" in held else "logits"
         for o in (out if isinstance(out, (list, tuple)) else (out,)):
             if isinstance(o, torch.Tensor):
-                setattr(o, _SCORES, True)
+                setattr(o, _SCORES, state)
         return out
 
     def _before(self, name, func, args, kwargs):
@@ -173,6 +178,8 @@ class _Mode(TorchFunctionMode):
             return _max_pool(name, args, kwargs)
         if name in ("norm", "vector_norm", "linalg_vector_norm"):
             return _vector_norm(name, args, kwargs)
+        if name in _SOFTMAX:
+            return _softmax(args, kwargs)
         return None
 
     def _after(self, name, func, args, kwargs, out):
@@ -278,7 +285,10 @@ class _Mode(TorchFunctionMode):
                              "concatenations)")
 
 
-_SCORES = "_edgewise_scores"  # attribute of attention logits and weights: held at their values, no weights of paths
+# attribute of attention scores, held at their values (no weights of paths): "logits" (q @ kᵀ and what follows),
+# "weights" (after a softmax: what may weigh values)
+_SCORES = "_edgewise_scores"
+_SOFTMAX = {"softmax", "_softmax"}
 # what attention scores may go through and stay held values (besides the moves)
 # (a Linear or a 1×1 convolution mixing heads: CaiT's and EfficientFormer-V2's talking heads; a sum renormalising
 # them: ConViT's)
@@ -451,6 +461,16 @@ def _attention_weights(q, k, mask=None, causal: bool = False, scale=None) -> tor
     if mask is not None:
         logits = logits.masked_fill(~mask, -math.inf) if mask.dtype == torch.bool else logits + mask
     return torch.softmax(logits, dim=-1)
+
+
+def _softmax(args, kwargs):
+    """A softmax of input-dependent values that are not attention logits (a gate over a few branches: ResNeSt's
+    split attention): each pair (i, j) along ``dim`` is one path of slope ``y_i (δ_ij − y_j)``, so
+    ``w'_i = y_i² ((1 − 2 y_i) w_i + Σ_j y_j² w_j)``."""
+    dim = args[1] if len(args) > 1 else kwargs["dim"]
+    y = torch.softmax(args[0].detach(), dim=dim).to(torch.float64)
+    w = _weight(args[0])
+    return y ** 2 * ((1 - 2 * y) * w + (y ** 2 * w).sum(dim, keepdim=True))
 
 
 def _vector_norm(name, args, kwargs):

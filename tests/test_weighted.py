@@ -103,13 +103,14 @@ def test_the_expectation_over_fresh_weights_with_the_factors_held_is_the_weighte
 
 def test_each_layer_kind_is_its_exact_squared_jacobian():
     """A layer with no random weight and one path from each input unit to each output unit: the weighted map is
-    Σ_o (∂y_o/∂x_p)², taken from the full Jacobian."""
+    Σ_o (∂y_o/∂x_p)², taken from the full Jacobian (a softmax over channels too: a gate over branches)."""
     torch.manual_seed(0)
     layers = [nn.AvgPool2d(3, stride=2, padding=1), nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
               nn.AvgPool2d(2, ceil_mode=True), nn.AdaptiveAvgPool2d((3, 2)), nn.MaxPool2d(3, 2, padding=1),
               nn.AdaptiveMaxPool2d(2), nn.GELU(), nn.SiLU(), nn.LeakyReLU(0.2), nn.Hardswish(), nn.Tanh(),
               nn.BatchNorm2d(2).eval(), nn.Dropout(0.5).eval(), nn.ZeroPad2d((1, 0, 2, 1)),
-              nn.ReflectionPad2d(1), nn.Upsample(scale_factor=2), nn.PixelUnshuffle(1), nn.Flatten()]
+              nn.ReflectionPad2d(1), nn.Upsample(scale_factor=2), nn.PixelUnshuffle(1), nn.Flatten(),
+              nn.Softmax(dim=1)]
     bn = layers[11]
     with torch.no_grad():
         bn.running_var.uniform_(0.5, 2)
@@ -368,6 +369,14 @@ def test_scores_used_as_data_are_refused_and_heads_mixed_stay_scores():
 
     with pytest.raises(EdgewiseError, match="no rule for 'relu' applied to attention scores"):
         weighted_map(Linearised(), torch.randn(1, 2, 3, 3))
+
+    class LinearAttention(nn.Module):  # (CoaT's factorised attention: kᵀv weighs q with no softmax over it)
+        def forward(self, x):
+            t = x.flatten(2).transpose(1, 2)
+            return t @ (torch.softmax(t, dim=1).transpose(1, 2) @ t)
+
+    with pytest.raises(EdgewiseError, match="of attention logits that no softmax made weights"):
+        weighted_map(LinearAttention(), torch.randn(1, 2, 3, 3))
 
     class TalkingHeads(nn.Module):  # (CaiT: a Linear mixes the heads' scores; they stay attention weights)
         def __init__(self):
