@@ -25,6 +25,8 @@ model's build; a hang or a crash is recorded, the sweep goes on):
    exact=True)`` against :func:`edgewise.testing.oracle.autograd_pathways` on the same input: *match*
    (equal below 2**53, relative 1e-12 above, as in ``tests/test_zoo.py``), *mismatch*, or *oracle-refused*
    (the oracle has no pathway counterpart for an op, e.g. softmax).
+4. For a traced model: :func:`edgewise.weighted_pathways` (one initialisation, torch's defaults): computed, or
+   refused with the op that has no rule.
 
 Results go to ``--out`` (JSON, default ``benchmarks/results/timm_sweep.json``) and a Markdown summary is
 printed: families, traced %, refused % with the top reasons, and how many traced models equal the oracle.
@@ -328,6 +330,17 @@ def check_model(name: str, size: int = 64, report=None) -> dict:
     except Exception as e:
         r["oracle"] = {"status": "oracle-error", "error": f"{type(e).__name__}: {first_line(e)}"}
     r["times"]["oracle"] = round(time.perf_counter() - t, 3)
+    stage("weighted")
+
+    t = time.perf_counter()
+    try:  # (one initialisation, torch's defaults: whether every layer has a rule, not what the map says)
+        edgewise.weighted_pathways(model, shape, n_inits=1, init="default")
+        r["weighted"] = {"status": "ok"}
+    except EdgewiseError as e:
+        r["weighted"] = {"status": "refused", "error": first_line(e), "reason": first_line(e).split(";")[0]}
+    except Exception as e:
+        r["weighted"] = {"status": "error", "error": f"{type(e).__name__}: {first_line(e)}"}
+    r["times"]["weighted"] = round(time.perf_counter() - t, 3)
     stage("done")
     return r
 
@@ -446,6 +459,8 @@ def _record(job: _Job, timed_out: bool, timeout_s: float) -> dict:
                 r["rf"] = {"status": "timeout"}
             if where in ("pathways", "oracle"):
                 r["oracle"] = {"status": f"timeout ({where})"}
+            if where == "weighted":
+                r["weighted"] = {"status": "timeout"}
         else:
             r.update(status="timeout", reason=f"timeout in {where} (> {timeout_s:g} s)")
     elif job.error is not None:
@@ -471,6 +486,9 @@ def summarize(results: list[dict]) -> dict:
     oracle_reasons = collections.Counter(r["oracle"].get("reason", "?") for r in traced
                                          if r.get("oracle", {}).get("status") == "oracle-refused")
     rf = collections.Counter(r.get("rf", {}).get("status", "not run") for r in traced)
+    weighted = collections.Counter(r.get("weighted", {}).get("status", "not run") for r in traced)
+    weighted_reasons = collections.Counter(r["weighted"].get("reason", "?") for r in traced
+                                           if r.get("weighted", {}).get("status") == "refused")
     compared = oracle["match"] + oracle["mismatch"]
     times = sorted(r.get("seconds", 0.0) for r in results)
 
@@ -488,6 +506,7 @@ def summarize(results: list[dict]) -> dict:
         "oracle_match_pct_of_compared": pct(oracle["match"], compared),
         "oracle_match_pct_of_traced": pct(oracle["match"], len(traced)),
         "oracle_refusal_reasons": oracle_reasons.most_common(),
+        "weighted": dict(weighted), "weighted_refusal_reasons": weighted_reasons.most_common(),
         "seconds_per_family": {"median": times[len(times) // 2] if times else 0.0, "max": times[-1] if times else 0.0},
     }
 
@@ -517,6 +536,14 @@ def markdown(summary: dict, results: list[dict], meta: dict, per_family: bool = 
     if s["oracle_refusal_reasons"]:
         lines += ["", "| why the oracle refused a traced model | models |", "|---|---|"]
         lines += [f"| {r.replace('|', '/')} | {k} |" for r, k in s["oracle_refusal_reasons"]]
+    w = s.get("weighted", {})
+    if w:
+        lines += ["", f"Weighted paths (`edgewise.weighted_pathways`, one initialisation) of the traced: "
+                      f"{w.get('ok', 0)} computed, {w.get('refused', 0)} refused, "
+                      f"{sum(v for k, v in w.items() if k not in ('ok', 'refused'))} other."]
+        if s["weighted_refusal_reasons"]:
+            lines += ["", "| why the weighted paths were refused | models |", "|---|---|"]
+            lines += [f"| {r.replace('|', '/')} | {k} |" for r, k in s["weighted_refusal_reasons"]]
     if per_family:
         lines += ["", "| family | model | input | status | reason / oracle | seconds |", "|---|---|---|---|---|---|"]
         for r in results:

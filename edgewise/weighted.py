@@ -61,7 +61,7 @@ _MOVES = {
     "pad", "_pad", "clone", "to", "float", "double", "half", "bfloat16", "type", "type_as", "movedim", "moveaxis", "swapaxes", "swapdims",
     "view_as", "reshape_as", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
     "feature_alpha_dropout", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-    "unfold", "where", "masked_fill", "index_select", "gather", "take_along_dim", "diagonal", "split_with_sizes",
+    "unfold", "fold", "where", "masked_fill", "index_select", "gather", "take_along_dim", "diagonal", "split_with_sizes",
     "identity", "__setitem__", "fill_diagonal_", "im2col", "T", "mT",
 }
 _CASTS = {"to", "float", "double", "half", "bfloat16", "type", "type_as"}
@@ -151,8 +151,9 @@ class _Mode(TorchFunctionMode):
         across heads) or normalises them (a sum) gives held values again, and a softmax makes logits weights;
         anything else is refused (it would use them as data)."""
         if name not in _SCORE_OPS and name not in _MOVES:
-            raise self._refuse(name, "applied to attention scores (held at their values: only scaling, biases, "
-                                     "masks, softmax and reshapes keep them so)")
+            raise self._refuse(name, "applied to a product of two input-dependent tensors (as attention scores, "
+                                     "held at their values, it may only be scaled, biased, masked, reshaped, mixed "
+                                     "across heads and normalised; used as data, it has no rule)")
         out = func(*args, **kwargs)
         state = "weights" if name in _SOFTMAX or "weights" in held else "logits"
         for o in (out if isinstance(out, (list, tuple)) else (out,)):

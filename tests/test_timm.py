@@ -150,9 +150,11 @@ def test_sweep_script_writes_json_and_a_table(tmp_path, capsys):
     assert doc["summary"]["oracle_match"] == 1
     (r,) = doc["results"]
     assert r["family"] == "resnet" and r["model"] == "test_resnet" and r["oracle"]["status"] == "match"
-    assert set(r["times"]) == {"build", "trace", "receptive_field", "pathways", "oracle"}
+    assert set(r["times"]) == {"build", "trace", "receptive_field", "pathways", "oracle", "weighted"}
+    assert r["weighted"] == {"status": "ok"} and doc["summary"]["weighted"] == {"ok": 1}
     text = capsys.readouterr().out
     assert "| 1 | 1 (100.0 %) |" in text and "| resnet | test_resnet | 3x64x64 | traced | match |" in text
+    assert "Weighted paths (`edgewise.weighted_pathways`, one initialisation) of the traced: 1 computed" in text
 
 
 def test_sweep_records_a_timeout_and_goes_on(tmp_path, monkeypatch):

@@ -367,7 +367,7 @@ def test_scores_used_as_data_are_refused_and_heads_mixed_stay_scores():
             t = x.flatten(2).transpose(1, 2)
             return torch.relu(t @ t.transpose(1, 2)) @ t
 
-    with pytest.raises(EdgewiseError, match="no rule for 'relu' applied to attention scores"):
+    with pytest.raises(EdgewiseError, match="no rule for 'relu' applied to a product of two input-dependent"):
         weighted_map(Linearised(), torch.randn(1, 2, 3, 3))
 
     class LinearAttention(nn.Module):  # (CoaT's factorised attention: kᵀv weighs q with no softmax over it)
