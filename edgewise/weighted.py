@@ -17,15 +17,19 @@ assumption for the slopes). :func:`weighted_pathways` computes the map exactly f
 initialisations (weights and N(0, 1) input as :func:`edgewise.sensitivity.init_sensitivity` draws them), in one
 forward pass that carries the squared factors beside the activations and one backward pass, and averages.
 
-Rules (``_Mode``): convolutions and Linear layers get their weight's mean square; per-unit functions (ReLU, GELU,
-SiLU, sigmoid, ...) their squared slope at the unit, by autograd; a product ``a·b`` of two input-dependent
-tensors ``b²`` on ``a``'s paths and ``a²`` on ``b``'s; a product with a constant (a layer scale) its square;
-normalisations their squared scale, their statistics held fixed (as the path counts ignore them); max-pools send
-each window's weight to its largest input; average pools square their coefficients; reshapes, concatenations,
-slices, padding and the like move the weights as they move the units. Anything else that reads the input
-(attention's ``q @ kᵀ``, an interpolation) is refused by name: a missing rule would drop paths silently.
-Distinct paths that differ in no random weight (``x·x``, ``x − mean(x)``) keep cross terms that the sum of
-squares leaves out: ``x·x`` is taken as its slope ``2x``; a mean's own path is one of n, weight 1/n².
+Rules (``_Mode``): convolutions (transposed too) and Linear layers get their weight's mean square; per-unit
+functions (ReLU, GELU, SiLU, sigmoid, ...) their squared slope at the unit, by autograd; a product ``a·b`` of two
+input-dependent tensors ``b²`` on ``a``'s paths and ``a²`` on ``b``'s; a product with a constant (a layer scale)
+its square; normalisations their squared scale, their statistics held fixed (as the path counts ignore them); a
+softmax gate its squared Jacobian; max-pools send each window's weight to its largest input; average pools,
+means, ``einsum`` with constants and interpolations square their coefficients; reshapes, concatenations, slices,
+padding and the like move the weights as they move the units. Attention holds its weights A (a softmax of
+``q @ kᵀ``, or inside ``scaled_dot_product_attention`` and ``nn.MultiheadAttention``) at their values and weighs
+the values' paths by A²; the paths through queries and keys are left out, as the path counts leave them out.
+Anything else that reads the input (an LSTM, linear attention's ``kᵀv``) is refused by name: a missing rule would
+drop paths silently. Distinct paths that differ in no random weight (``x·x``, ``x − mean(x)``) keep cross terms
+that the sum of squares leaves out: ``x·x`` is taken as its slope ``2x``; a mean's own path is one of n, weight
+1/n².
 """
 
 from __future__ import annotations
