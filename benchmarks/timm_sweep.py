@@ -337,7 +337,8 @@ def check_model(name: str, size: int = 64, report=None) -> dict:
         edgewise.weighted_pathways(model, shape, n_inits=1, init="default")
         r["weighted"] = {"status": "ok"}
     except EdgewiseError as e:
-        r["weighted"] = {"status": "refused", "error": first_line(e), "reason": first_line(e).split(";")[0]}
+        r["weighted"] = {"status": "refused", "error": first_line(e),
+                         "reason": first_line(e).removeprefix("weighted paths: ").split(" (")[0].split(";")[0]}
     except Exception as e:
         r["weighted"] = {"status": "error", "error": f"{type(e).__name__}: {first_line(e)}"}
     r["times"]["weighted"] = round(time.perf_counter() - t, 3)

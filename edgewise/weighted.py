@@ -155,9 +155,9 @@ class _Mode(TorchFunctionMode):
         across heads) or normalises them (a sum) gives held values again, and a softmax makes logits weights;
         anything else is refused (it would use them as data)."""
         if name not in _SCORE_OPS and name not in _MOVES:
-            raise self._refuse(name, "applied to a product of two input-dependent tensors (as attention scores, "
-                                     "held at their values, it may only be scaled, biased, masked, reshaped, mixed "
-                                     "across heads and normalised; used as data, it has no rule)")
+            raise self._refuse(name, "applied to a product of two input-dependent tensors (held at their values "
+                                     "as attention scores, these may only be scaled, biased, masked, reshaped, mixed "
+                                     "across heads and normalised, and used as data they have no rule)")
         out = func(*args, **kwargs)
         state = "weights" if name in _SOFTMAX or "weights" in held else "logits"
         for o in (out if isinstance(out, (list, tuple)) else (out,)):
