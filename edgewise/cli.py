@@ -618,8 +618,6 @@ def _weighted(args, err, module, shape, to):
     """(the weighted paths at the sensitivity's first initialisations, None) or (None, why they are not computed)."""
     from .answer import weighted_or_why
 
-    if to == "each":
-        return None, "to=each: each unit's gradient is not one sum over paths"
     with _progress(err, "weighted paths…"):
         return weighted_or_why(module, shape, args.inits, args.seed, to=to, std=args.std, init=args.init)
 

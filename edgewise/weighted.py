@@ -616,7 +616,8 @@ def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int 
     Args:
         model: an ``nn.Module`` or a model reference; its architecture and initialisation are used.
         input_shape: C×L or C×H×W.
-        to: ``"all"``, ``"center"`` or a position: the output units summed over.
+        to: ``"all"``, ``"center"`` or a position: the output units whose expected squared gradients are summed;
+            ``"each"`` is ``"all"`` (a sum over the units of each one's squared gradient is what this is).
         n_inits: initialisations (weights and input drawn as :func:`edgewise.sensitivity.init_sensitivity` draws
             them for the same ``seed``: the same realisations).
         std, init: how each initialisation is drawn (see :func:`edgewise.sensitivity.init_sensitivity`).
@@ -636,9 +637,6 @@ def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int 
                               _result_from_samples, _Target, _units)
 
     to, std = _check_to(to), _check_std(std)
-    if to == "each":
-        raise EdgewiseError("weighted paths: to='each' is what to='all' computes here (the sum over the units of "
-                            "each unit's expected squared gradient); use to='all'")
     if n_inits < 1:
         raise EdgewiseError(f"n_inits={n_inits}: need at least one initialisation")
     shape = parse_shape(input_shape)

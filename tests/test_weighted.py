@@ -200,9 +200,13 @@ def test_an_op_without_a_rule_is_refused_by_name():
         weighted_pathways(_Upsampled(), (1, 4, 4), n_inits=1)
 
 
-def test_bad_arguments_say_what_to_pass():
-    with pytest.raises(EdgewiseError, match="use to='all'"):
-        weighted_pathways("3*conv3", (1, 8, 8), to="each")
+def test_bad_arguments_say_what_to_pass_and_each_unit_is_all():
+    """The weighted map already sums each unit's expected squared gradient: to="each" (what the Monte-Carlo
+    sensitivity estimates with one random-sign pass) is to="all"."""
+    np.testing.assert_array_equal(weighted_pathways("3*conv3", (1, 8, 8), to="each", n_inits=2).map,
+                                  weighted_pathways("3*conv3", (1, 8, 8), to="all", n_inits=2).map)
+    with pytest.raises(EdgewiseError, match="expected 'all', 'center', 'each'"):
+        weighted_pathways("3*conv3", (1, 8, 8), to="middle")
     with pytest.raises(EdgewiseError, match="n_inits=0"):
         weighted_pathways("3*conv3", (1, 8, 8), n_inits=0)
 
