@@ -23,7 +23,8 @@ from ._stats import describe as describe_norm_stats
 from ._trace import parse_shape, trace
 from .errors import EdgewiseError
 from .facts import (and_list, anchor_words, correction, correlation_words, even_spread, live_words, many, map_spread,
-                    narrower, no_border, scaled_words, silent_words, sup, theory_words, weighted_words, zero_ends)
+                    narrower, no_border, scaled_words, sentences, silent_words, sup, theory_words, weighted_words,
+                    zero_ends)
 from .geometry import receptive_field
 from .live import live_facts, live_pathways
 from .maps import gaussian_width, log_correlation, position_summary
@@ -203,17 +204,7 @@ def _silent(i: dict, unit: str, over: str = "initialisation") -> str:
                           name=lambda n: f"`{n}`", over=over),
              scaled_words(i.get("small_scales", {}), name=lambda n: f"`{n}`", over=over),
              live_words(i.get("live_paths"), unit))
-    return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
-
-
-def _weighted(i: dict, unit: str, where: str) -> str:
-    """The weighted paths set against the sensitivity (a sentence, then a space), or why they are not computed."""
-    if i.get("weighted_paths"):
-        text = weighted_words(i["weighted_paths"], unit, where)
-        return f"{text[0].upper()}{text[1:]}. "
-    if i.get("weighted_refused"):
-        return f"(Weighted paths are not computed for this model: {_escape(i['weighted_refused'])}.) "
-    return ""
+    return sentences(*texts)
 
 
 def figures(ev: Evidence) -> dict:
@@ -434,7 +425,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     layers = f["path_layers"]
     lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "
                  f"with its nonlinearities (Monte-Carlo){_correlation(i, p, 'its log-map')}. "
-                 f"{_weighted(i, unit, where)}([figure]({f_init}))")
+                 + sentences(weighted_words(i.get("weighted_paths"), unit, where, refused=i.get("weighted_refused"),
+                                            escape=_escape)) + f"([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "

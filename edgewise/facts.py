@@ -27,7 +27,7 @@ from .report._format import LOG10_TIE  # (two counts this close in log10 are equ
 __all__ = ["spread", "map_spread", "period", "period_words", "correction", "law_words", "Words", "words_for",
            "unread_where", "sup", "and_list", "anchor_words", "even_spread", "narrower", "as_shown", "many",
            "correlation_words", "no_border", "silent_words", "scaled_words", "live_words",
-           "theory_words", "weighted_words"]
+           "theory_words", "weighted_words", "sentences"]
 
 
 @dataclass(frozen=True)
@@ -435,16 +435,22 @@ def zero_ends(ratio, where: str) -> tuple[str, str] | None:
 
 
 
-def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text, claim: text) -> str:
+def sentences(*texts: str) -> str:
+    """Each non-empty text as a sentence: capitalised, a full stop, a space."""
+    return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
+
+
+def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text, claim: text,
+                   refused: str | None = None, escape=lambda text: text) -> str:
     """What the weighted paths say beside a Monte-Carlo sensitivity (:func:`edgewise.weighted.weighted_facts`
-    ``weighted``; "" without): their centre/``key`` ratio against the measured one, where either is zero, and how
-    their log maps correlate. ``mark(text, claim)`` wraps what a checker reads back (``weighted-inits``,
-    ``weighted-uniform``, ``weighted-ratio``, ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``,
-    ``weighted-r``)."""
+    ``weighted``): their centre/``key`` ratio against the measured one, where either is zero, and how their log
+    maps correlate; without them, why not (``refused``, passed through ``escape``), or "". ``mark(text, claim)``
+    wraps what a checker reads back (``weighted-inits``, ``weighted-uniform``, ``weighted-ratio``,
+    ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``, ``weighted-r``)."""
     from .report._format import fmt_ratio
 
     if not weighted:
-        return ""
+        return f"weighted paths are not computed for this model: {escape(refused)}" if refused else ""
     head = (f"weighting each path by its layers' mean squared weights and by the squared slopes, gates and scales "
             f"along it (the expectation over fresh weights with those held, at "
             f"{mark(str(weighted['n_inits']), 'weighted-inits')} of the same initialisations) gives ")

@@ -62,11 +62,11 @@ _MOVES = {
     "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze", "unsqueeze",
     "expand", "expand_as", "__getitem__", "narrow", "select", "chunk", "split", "unbind", "tensor_split", "cat",
     "concat", "concatenate", "stack", "hstack", "vstack", "roll", "flip", "repeat", "tile", "repeat_interleave",
-    "pad", "_pad", "clone", "to", "float", "double", "half", "bfloat16", "type", "type_as", "movedim", "moveaxis", "swapaxes", "swapdims",
-    "view_as", "reshape_as", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-    "feature_alpha_dropout", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-    "unfold", "fold", "where", "masked_fill", "index_select", "gather", "take_along_dim", "diagonal", "split_with_sizes",
-    "identity", "__setitem__", "fill_diagonal_", "im2col", "T", "mT",
+    "pad", "_pad", "clone", "to", "float", "double", "half", "bfloat16", "type", "type_as", "movedim", "moveaxis",
+    "swapaxes", "swapdims", "view_as", "reshape_as", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "alpha_dropout", "feature_alpha_dropout", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "native_channel_shuffle", "unfold", "fold", "where", "masked_fill", "index_select", "gather", "take_along_dim",
+    "diagonal", "split_with_sizes", "identity", "__setitem__", "fill_diagonal_", "im2col", "T", "mT",
 }
 _CASTS = {"to", "float", "double", "half", "bfloat16", "type", "type_as"}
 _ADD = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",

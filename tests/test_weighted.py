@@ -267,6 +267,14 @@ def test_the_verdicts_weighted_sentence_is_read_back_from_the_saved_maps(tmp_pat
     assert any("measured-ratio" in p for p in found), found
 
 
+def test_the_verdict_says_why_they_are_not_computed():
+    from edgewise.report.verdict import _weighted
+
+    said = _weighted({"weighted_refused": "no rule for 'lstm' in <Seq>"}, "px", "corner")
+    assert said == "Weighted paths are not computed for this model: no rule for &#x27;lstm&#x27; in &lt;Seq&gt;. "
+    assert _weighted({}, "px", "corner") == ""  # (a verdict saved before they were computed)
+
+
 def test_the_words_follow_the_maps():
     """Uniform: "the same value at every position (max = min)", no ratio; zeros elsewhere than the sensitivity's:
     both counts; a constant map: no r."""
@@ -310,7 +318,7 @@ def test_the_answer_and_the_cli_say_it_or_why_not(capsys, tmp_path):
 
     a = answer(_Upsampled(), (1, 4, 4), n_inits=2, perturb=False, name="upsampled")
     assert a.facts["init_sensitivity"]["weighted_paths"] is None
-    assert "(Weighted paths are not computed for this model: no rule for" in a.text
+    assert "Weighted paths are not computed for this model: no rule for interpolate(mode='trilinear')." in a.text
 
 
 # ------------------------------------------------------------------ attention: its weights held

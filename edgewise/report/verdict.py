@@ -16,8 +16,8 @@ import numpy as np
 from .. import theory
 from .._axis import Resample, Transposed, Window
 from ..facts import (and_list, anchor_words, as_shown, correction, correlation_words, even_spread, law_words,
-                     live_words, map_spread, narrower, no_border, scaled_words, silent_words, sup, theory_words,
-                     weighted_words, words_for, zero_ends)
+                     live_words, map_spread, narrower, no_border, scaled_words, sentences, silent_words, sup,
+                     theory_words, weighted_words, words_for, zero_ends)
 from ..graph import Graph
 from .tables import ratio_text
 
@@ -312,18 +312,14 @@ def _silent(q4: dict, unit: str) -> str:
                           mark=mark, name=code),
              scaled_words(q4.get("small_scales", {}), mark=mark, name=code),
              live_words(q4.get("live_paths"), unit, mark=mark, num=lambda t: _num(t, "q4.live_paths.log_correlation")))
-    return "".join(f"{t[0].upper()}{t[1:]}. " for t in texts if t)
+    return sentences(*texts)
 
 
 def _weighted(q4: dict, unit: str, border: str) -> str:
     """The weighted paths set against the sensitivity, their numbers marked as claims a checker reads back from the
     saved maps (``weighted-*``, ``measured-ratio``), or why they are not computed; "" for a verdict saved before."""
-    if q4.get("weighted_paths"):
-        text = weighted_words(q4["weighted_paths"], unit, border, mark=lambda t, claim: _claim(t, claim, "model"))
-        return f"{text[0].upper()}{text[1:]}. "
-    if q4.get("weighted_refused"):
-        return f"(Weighted paths are not computed for this model: {html.escape(q4['weighted_refused'])}.) "
-    return ""
+    return sentences(weighted_words(q4.get("weighted_paths"), unit, border, refused=q4.get("weighted_refused"),
+                                    mark=lambda t, claim: _claim(t, claim, "model"), escape=html.escape))
 
 
 def _spread_words(q4: dict, erf: str, unit: str) -> str:
