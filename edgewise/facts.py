@@ -445,8 +445,8 @@ def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text,
     """What the weighted paths say beside a Monte-Carlo sensitivity (:func:`edgewise.weighted.weighted_facts`
     ``weighted``): their centre/``key`` ratio against the measured one, where either is zero, and how their log
     maps correlate; without them, why not (``refused``, passed through ``escape``), or "". ``mark(text, claim)``
-    wraps what a checker reads back (``weighted-inits``, ``weighted-uniform``, ``weighted-ratio``,
-    ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``, ``weighted-r``)."""
+    wraps what a checker reads back (``weighted-inits``, ``weighted-all-zero``, ``weighted-uniform``,
+    ``weighted-ratio``, ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``, ``weighted-r``)."""
     from .report._format import fmt_ratio
 
     if not weighted:
@@ -454,6 +454,10 @@ def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text,
     head = (f"weighting each path by its layers' mean squared weights and by the squared slopes, gates and scales "
             f"along it (the expectation over fresh weights with those held, at "
             f"{mark(str(weighted['n_inits']), 'weighted-inits')} of the same initialisations) gives ")
+    if weighted["uniform"] and weighted["zeros"]:  # (a head of zero weights: every path weighs 0)
+        return head + mark("zero at every position", "weighted-all-zero") + (
+            ", as the sensitivity is" if weighted["same_zeros"] else
+            f" (the sensitivity at {many(weighted['measured_zeros'], unit)})")
     if weighted["uniform"]:
         return head + mark("the same value at every position (max = min)", "weighted-uniform")
     text = (head + f"a map whose centre/{key} ratio is {mark(fmt_ratio(weighted['log10_ratio']), 'weighted-ratio')}, "

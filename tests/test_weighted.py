@@ -265,6 +265,15 @@ def test_the_verdicts_weighted_sentence_is_read_back_from_the_saved_maps(tmp_pat
     np.save(tmp_path / "weighted_pathways.map.npy", w)
     _, found = problems()
     assert any("measured-ratio" in p for p in found), found
+    zero = np.zeros((9, 9))  # a head of zero weights: "zero at every position, as the sensitivity is"
+    np.save(tmp_path / "sensitivity_init.map.npy", zero)
+    np.save(tmp_path / "weighted_pathways.map.npy", zero)
+    q4["weighted_paths"] = _facts_for(zero, zero)
+    block, found = problems()
+    assert found == [] and 'data-claim="weighted-all-zero"' in block
+    np.save(tmp_path / "weighted_pathways.map.npy", zero + np.eye(9))
+    _, found = problems()
+    assert found == ["says the weighted map is zero everywhere; 9 positions are not"]
 
 
 def test_the_verdict_says_why_they_are_not_computed():
@@ -283,6 +292,10 @@ def test_the_words_follow_the_maps():
     m = np.arange(1.0, 17.0).reshape(4, 4)
     assert "the same value at every position (max = min)" in weighted_words(_facts_for(m, np.ones((4, 4))), "px",
                                                                             "corner")
+    zero = np.zeros((4, 4))  # (a head of zero weights: torchvision's ViT)
+    assert weighted_words(_facts_for(zero, zero), "px", "corner").endswith("gives zero at every position, as the "
+                                                                           "sensitivity is")
+    assert "zero at every position (the sensitivity at 0 px)" in weighted_words(_facts_for(m, zero), "px", "corner")
     w = m.copy()
     w[0, 0] = 0
     said = weighted_words(_facts_for(m, w), "px", "corner")

@@ -21,7 +21,8 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   much as the model's: max/min over positions all read, to the three figures shown), ``periodic`` (each of the
   comma-separated X's map, every position read, repeats with the period the words give, wrapping round, and is
   not uniform: no border effect); of the weighted paths beside the sensitivity (the saved ``weighted_pathways``
-  and ``sensitivity_init`` maps): ``weighted-inits`` (its initialisations), ``weighted-uniform`` (max = min),
+  and ``sensitivity_init`` maps): ``weighted-inits`` (its initialisations), ``weighted-all-zero`` (zero everywhere),
+  ``weighted-uniform`` (max = min),
   ``weighted-ratio`` and ``measured-ratio`` (each map's centre/border ratio, as shown), ``weighted-zeros`` and
   ``weighted-same-zeros`` (its zeros: that many, and, for the second, exactly where the sensitivity's are) and
   ``weighted-r`` (the correlation of the two log maps, as shown).
@@ -338,6 +339,9 @@ def _check_weighted(claim: str, data: Path, shown: str) -> list[str]:
     elif claim == "weighted-uniform":
         return [] if w.max() == w.min() else [f"says the weighted map is the same everywhere; it spans "
                                               f"{float(w.min()):.3g} … {float(w.max()):.3g}"]
+    elif claim == "weighted-all-zero":
+        return [] if not w.any() else [f"says the weighted map is zero everywhere; {int((w != 0).sum())} positions "
+                                       "are not"]
     elif claim in ("weighted-ratio", "measured-ratio"):
         saved = fmt_ratio(position_summary(w if claim == "weighted-ratio" else m)[f"log10_center_{key}_ratio"])
     elif claim in ("weighted-zeros", "weighted-same-zeros"):  # ("zero at exactly the N px where the sensitivity is")
