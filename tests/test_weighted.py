@@ -44,11 +44,12 @@ def _drawn(net, seed: int, n: int = 1):
 def test_a_linear_net_weighs_each_path_by_its_layers_mean_squares(net, shape, pooled):
     """No data-dependent factor: each path weighs the product of its layers' mean squared weights, times (1/K)²
     per average-pool tap, so the map is that product times the path counts (autograd's all-ones copy)."""
-    w = weighted_pathways(net, shape, n_inits=1, seed=3)
     drawn = _drawn(net, 3)
     factor = math.prod(_mean_squares(drawn)) / math.prod(k * k for k in pooled)
-    counts = np.asarray(autograd_pathways(drawn, shape), dtype=np.float64)
-    np.testing.assert_allclose(w.map, counts * factor, rtol=1e-9)
+    for to in ("all", "center"):
+        w = weighted_pathways(net, shape, to=to, n_inits=1, seed=3)
+        counts = np.asarray(autograd_pathways(drawn, shape, to=to), dtype=np.float64)
+        np.testing.assert_allclose(w.map, counts * factor, rtol=1e-9, err_msg=to)
 
 
 class _Fixed(nn.Module):
