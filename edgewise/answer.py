@@ -426,7 +426,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
     lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "
                  f"with its nonlinearities (Monte-Carlo){_correlation(i, p, 'its log-map')}. "
                  + sentences(weighted_words(i.get("weighted_paths"), unit, where, refused=i.get("weighted_refused"),
-                                            escape=_escape)) + f"([figure]({f_init}))")
+                                            escape=_escape, interval=i.get("interval95"))) + f"([figure]({f_init}))")
     t = f["theory"]
     if t is not None:
         lines.append(f"- This model is a stack of {t['L']} convolutions of {t['k']} taps ({t['padding']} padding): "

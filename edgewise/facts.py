@@ -441,12 +441,14 @@ def sentences(*texts: str) -> str:
 
 
 def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text, claim: text,
-                   refused: str | None = None, escape=lambda text: text) -> str:
+                   refused: str | None = None, escape=lambda text: text, interval=None,
+                   num=lambda text, end: text) -> str:
     """What the weighted paths say beside a Monte-Carlo sensitivity (:func:`edgewise.weighted.weighted_facts`
     ``weighted``): their centre/``key`` ratio against the measured one, where either is zero, and how their log
     maps correlate; without them, why not (``refused``, passed through ``escape``), or "". ``mark(text, claim)``
     wraps what a checker reads back (``weighted-inits``, ``weighted-all-zero``, ``weighted-uniform``,
-    ``weighted-ratio``, ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``, ``weighted-r``)."""
+    ``weighted-ratio``, ``measured-ratio``, ``weighted-zeros``, ``weighted-same-zeros``, ``weighted-r``);
+    ``interval``: the measured ratio's 95 % interval (lo, hi), said beside it, each end through ``num(text, 0|1)``."""
     from .report._format import fmt_ratio
 
     if not weighted:
@@ -462,6 +464,9 @@ def weighted_words(weighted: dict | None, unit: str, key: str, mark=lambda text,
         return head + mark("the same value at every position (max = min)", "weighted-uniform")
     text = (head + f"a map whose centre/{key} ratio is {mark(fmt_ratio(weighted['log10_ratio']), 'weighted-ratio')}, "
             f"against {mark(fmt_ratio(weighted['measured_log10_ratio']), 'measured-ratio')} measured")
+    if interval is not None and all(0 < v < math.inf for v in interval):
+        ends = [num(fmt_ratio(math.log10(v)), end) for end, v in enumerate(interval)]
+        text += f" (95 % interval {ends[0]} … {ends[1]})"
     zeros, measured = weighted["zeros"], weighted["measured_zeros"]
     if zeros or measured:
         text += (f", zero at {mark(f'exactly the {many(zeros, unit)}', 'weighted-same-zeros')} where the "

@@ -244,7 +244,7 @@ def test_the_verdicts_weighted_sentence_is_read_back_from_the_saved_maps(tmp_pat
     np.save(tmp_path / "sensitivity_init.map.npy", measured)
     np.save(tmp_path / "weighted_pathways.map.npy", w)
     (tmp_path / "weighted_pathways.json").write_text(json.dumps({"n_inits": 4}))
-    q4 = {"weighted_paths": _facts_for(measured, w)}
+    q4 = {"weighted_paths": _facts_for(measured, w), "interval95": [2.0, 5.5]}
 
     def problems():
         block = _weighted(q4, "px", "corner")
@@ -256,6 +256,9 @@ def test_the_verdicts_weighted_sentence_is_read_back_from_the_saved_maps(tmp_pat
     for claim in ("weighted-inits", "weighted-ratio", "measured-ratio", "weighted-same-zeros", "weighted-r"):
         assert f'data-claim="{claim}"' in block
     assert "zero at <span" in block and "exactly the 27 px</span> where the sensitivity is zero" in block
+    # the measured ratio's interval, read from verdict.json as the sensitivity's own sentence reads it
+    assert ('(95 % interval <span class="num" data-field="q4.interval95.0">2×</span> … '
+            '<span class="num" data-field="q4.interval95.1">5.5×</span>)') in block
     w2 = w.copy()
     w2[0, 0] = 5.0  # a zero less, another centre/corner ratio and correlation
     np.save(tmp_path / "weighted_pathways.map.npy", w2)

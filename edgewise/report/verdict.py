@@ -319,7 +319,8 @@ def _weighted(q4: dict, unit: str, border: str) -> str:
     """The weighted paths set against the sensitivity, their numbers marked as claims a checker reads back from the
     saved maps (``weighted-*``, ``measured-ratio``), or why they are not computed; "" for a verdict saved before."""
     return sentences(weighted_words(q4.get("weighted_paths"), unit, border, refused=q4.get("weighted_refused"),
-                                    mark=lambda t, claim: _claim(t, claim, "model"), escape=html.escape))
+                                    mark=lambda t, claim: _claim(t, claim, "model"), escape=html.escape,
+                                    interval=q4.get("interval95"), num=lambda t, end: _num(t, f"q4.interval95.{end}")))
 
 
 def _spread_words(q4: dict, erf: str, unit: str) -> str:
