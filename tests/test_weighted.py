@@ -478,3 +478,21 @@ def test_einsum_squares_its_constants_and_grouped_query_attention_shares_its_hea
     grouped = weighted_map(lambda t: sdpa(q, k, t, enable_gqa=True), v)
     repeated = weighted_map(lambda t: sdpa(q, k.repeat_interleave(2, 1), t.repeat_interleave(2, 1)), v)
     np.testing.assert_allclose(grouped.numpy(), repeated.numpy(), rtol=1e-12)
+
+
+def test_the_readme_table_script_runs(tmp_path):
+    """``examples/weighted_paths.py`` (the README's table), on one model at a small size."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("torchvision")
+    script = Path(__file__).resolve().parents[1] / "examples" / "weighted_paths.py"
+    done = subprocess.run([sys.executable, str(script), "--models", "torchvision:resnet18", "--input", "3x32x32",
+                           "--inits", "4", "--weighted-inits", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "weighted_paths.json").read_text())["rows"]
+    assert row["model"] == "torchvision:resnet18" and -1 <= row["r_weighted"] <= 1 and row["r_live"] is None
+    assert "torchvision:resnet18" in done.stdout
