@@ -178,21 +178,37 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                     _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random, weighted, refused)
 
 
-#: initialisations of the weighted paths beside a Monte-Carlo sensitivity (its first ones): the weighted map of one
-#: initialisation is already the expectation over its weights, so a few hold most of what is left to average
+#: initialisations of the weighted paths beside the Monte-Carlo sensitivity of a net of ``LOOP_FLOPS`` or more a
+#: forward pass (its first ones): the weighted map of one initialisation is already the expectation over its weights,
+#: so a few hold most of what is left to average (the built-in net: 31× at 8, 26.5× at 32, 25.1× at 64)
 WEIGHTED_INITS = 8
 
 
+def weighted_inits(module, shape, n_inits: int) -> int:
+    """How many of a sensitivity's ``n_inits`` initialisations its weighted paths take: all of them for a net
+    cheaper than :data:`edgewise.sensitivity.LOOP_FLOPS` a forward pass (a fraction of a second each), else at most
+    :data:`WEIGHTED_INITS` (each costs about what a Monte-Carlo initialisation does)."""
+    from .limits import forward_cost
+    from .sensitivity import LOOP_FLOPS
+
+    try:
+        cheap = forward_cost(module, shape)[1] < LOOP_FLOPS
+    except Exception:  # noqa: BLE001 - a forward the counter cannot run: the cautious number
+        cheap = False
+    return n_inits if cheap else min(n_inits, WEIGHTED_INITS)
+
+
 def weighted_or_why(module, shape, n_inits: int, seed: int, **options):
-    """(:func:`edgewise.weighted_pathways` at the first ``min(n_inits, WEIGHTED_INITS)`` initialisations of a
-    sensitivity with ``seed``, None), or (None, why not: the layer without a rule, in a few words)."""
+    """(:func:`edgewise.weighted_pathways` at the first :func:`weighted_inits` initialisations of a sensitivity of
+    ``n_inits`` with ``seed``, None), or (None, why not: the layer without a rule, in a few words)."""
     from .errors import EdgewiseWarning
     from .weighted import weighted_pathways
 
     try:
         with warnings.catch_warnings():  # (what the initialisation warns about, the sensitivity has said)
             warnings.simplefilter("ignore", EdgewiseWarning)
-            return weighted_pathways(module, shape, n_inits=min(n_inits, WEIGHTED_INITS), seed=seed, **options), None
+            return weighted_pathways(module, shape, n_inits=weighted_inits(module, shape, n_inits), seed=seed,
+                                     **options), None
     except EdgewiseError as e:
         return None, str(e).removeprefix("weighted paths: ").split(";")[0]
 

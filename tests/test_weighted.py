@@ -496,3 +496,15 @@ def test_the_readme_table_script_runs(tmp_path):
     (row,) = json.loads((tmp_path / "weighted_paths.json").read_text())["rows"]
     assert row["model"] == "torchvision:resnet18" and -1 <= row["r_weighted"] <= 1 and row["r_live"] is None
     assert "torchvision:resnet18" in done.stdout
+
+
+def test_the_weighted_paths_take_every_initialisation_of_a_small_net_and_eight_of_a_large_one():
+    """Below 100 MFLOP a forward pass every initialisation of the sensitivity (the built-in net: 31× at 8, 26.5× at
+    32); above, the first 8 (ResNet-18 at 64 px: 0.15 GFLOP), each costing what a Monte-Carlo one does."""
+    tv = pytest.importorskip("torchvision")
+    from edgewise import nets
+    from edgewise.answer import WEIGHTED_INITS, weighted_inits
+
+    assert weighted_inits(nets.from_spec("6*conv3", (1, 16, 16)), (1, 16, 16), 32) == 32
+    assert weighted_inits(tv.models.resnet18(), (3, 64, 64), 32) == WEIGHTED_INITS == 8
+    assert weighted_inits(tv.models.resnet18(), (3, 64, 64), 4) == 4
