@@ -519,8 +519,7 @@ def _avg_pool(func, name, args, kwargs, out):
     else:
         ones = torch.ones_like(x[:1, :1], dtype=torch.float64)  # (the coefficients in the weights' precision)
         coef = func(ones, *args[1:], **kwargs) / _inside(ones, args, kwargs)  # (inside / divisor) / inside
-    pooled = func(_weight(x), *args[1:], **kwargs) * coef
-    return pooled
+    return func(_weight(x), *args[1:], **kwargs) * coef
 
 
 def _inside(ones, args, kwargs) -> torch.Tensor:
