@@ -619,7 +619,8 @@ def _weighted(args, err, module, shape, to):
     from .answer import weighted_or_why
 
     with _progress(err, "weighted paths…"):
-        return weighted_or_why(module, shape, args.inits, args.seed, to=to, std=args.std, init=args.init)
+        return weighted_or_why(module, shape, args.inits, args.seed, to=to, std=args.std, init=args.init,
+                               device=args.device)
 
 
 def _cmd_scaling(args, out, err) -> int:

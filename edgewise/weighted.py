@@ -34,6 +34,7 @@ that the sum of squares leaves out: ``x·x`` is taken as its slope ``2x``; a mea
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -576,7 +577,7 @@ def _resampled(args, kwargs, out):
     scale = arg.get("scale_factor")
     scale = None if scale is None else (scale,) * nd if isinstance(scale, (int, float)) else tuple(scale)
     for axis, (a, b) in enumerate(zip(x.shape[2:], out.shape[2:])):
-        eye = torch.eye(a, dtype=torch.float64).reshape(a, 1, *[a if i == axis else 1 for i in range(nd)])
+        eye = torch.eye(a, dtype=torch.float64, device=w.device).reshape(a, 1, *[a if i == axis else 1 for i in range(nd)])
         opts = {"align_corners": arg.get("align_corners")} if mode in ("linear", "bilinear", "bicubic") else {}
         if scale is None:  # (a scale factor maps coordinates by itself, not by the sizes' ratio: the same call)
             opts["size"] = [b if i == axis else 1 for i in range(nd)]
@@ -608,7 +609,7 @@ def weighted_map(forward, x: torch.Tensor, units=None, where: str = "the model")
 
 
 def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int = 0, std: float | None = None, *,
-                      layer: str | None = None, padding: str = "same", init: str = "auto"):
+                      layer: str | None = None, padding: str = "same", init: str = "auto", device=None):
     """The path counts weighted: ``E_w[Σ_o (∂y_o/∂x_p)²]`` with the data-dependent factors held fixed (see the
     module's docstring), for each of ``n_inits`` initialisations, averaged.
 
@@ -621,6 +622,8 @@ def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int 
             them for the same ``seed``: the same realisations).
         std, init: how each initialisation is drawn (see :func:`edgewise.sensitivity.init_sensitivity`).
         layer: dotted name of the target layer (default: the output).
+        device: where the forward and backward passes run (None: where the model's parameters are; the CPU for a
+            model reference). Weights are drawn on the CPU, so a seed gives the same weights and maps anywhere.
 
     Returns:
         :class:`edgewise.sensitivity.Sensitivity` with ``method="weighted"`` (``stderr`` over the
@@ -639,21 +642,52 @@ def weighted_pathways(model, input_shape, to="all", n_inits: int = 8, seed: int 
     if n_inits < 1:
         raise EdgewiseError(f"n_inits={n_inits}: need at least one initialisation")
     shape = parse_shape(input_shape)
+    device = _float64_device(model, device)
     from . import limits
 
     limits.check_weighted(n_inits, shape)  # (before the model is built)
     template, name = _prepare(model, shape, padding, "cpu", None)
     limits.check_weighted(n_inits, shape, limits.forward_cost(template, shape)[0])
     plan = _init.plan(template, init, std)
-    target, dtype = _Target(template, layer), _param_dtype(template, None)
-    maps = []
+    dtype = _param_dtype(template, None)
+    runner = _runner(template, device)
+    target, maps = _Target(runner, layer), []
     for s in _init_seeds(seed, n_inits):
         _init.apply(template, plan, s)
+        if runner is not template:
+            with torch.no_grad():
+                for a, b in zip(_tensors_of(runner), _tensors_of(template)):
+                    a.copy_(b)
         x, _ = _init_inputs(s, shape, 1, None)
-        maps.append(weighted_map(lambda inp: target(None, inp), x.to(dtype),
-                                 lambda out: _units(out, to, layer or "output"), name))
+        maps.append(weighted_map(lambda inp: target(None, inp), x.to(device=device, dtype=dtype),
+                                 lambda out: _units(out, to, layer or "output"), name).cpu())
     return _result_from_samples(torch.cat(maps), agg="sq", to=to, layer=layer or "output", method="weighted",
                                 model=name, input_shape=shape, n_inits=n_inits, std=std, seed=seed, init=plan.method)
+
+
+def _float64_device(model, device) -> torch.device:
+    """Where the weighted paths run (:func:`edgewise._device.device_of`), refused before any work where float64
+    (the weights' precision) is not supported."""
+    from ._device import device_of, usable_device
+
+    dev = usable_device(device, "weighted paths") or device_of(model)
+    try:
+        torch.zeros(1, dtype=torch.float64, device=dev)
+    except (RuntimeError, TypeError) as e:
+        raise EdgewiseError(f"weighted paths: device {str(dev)!r} has no float64 numbers, which the weighted paths "
+                            f"are summed in ({str(e).strip().splitlines()[0]}); use device='cpu'") from None
+    return dev
+
+
+def _runner(template: nn.Module, device: torch.device) -> nn.Module:
+    """What runs the passes: the template (drawn on the CPU: the random streams depend on the device) where it is,
+    else a copy on ``device`` that each initialisation is copied into, whose parameters stay parameters (the
+    rules tell a weight from data by that)."""
+    return template if device.type == "cpu" else copy.deepcopy(template).to(device)
+
+
+def _tensors_of(module: nn.Module):
+    return [*module.parameters(), *module.buffers()]
 
 
 def weighted_facts(measured, weighted) -> dict | None:

@@ -212,6 +212,35 @@ def test_bad_arguments_say_what_to_pass_and_each_unit_is_all():
         weighted_pathways("3*conv3", (1, 8, 8), n_inits=0)
 
 
+def test_a_copy_on_another_device_gets_every_initialisation_and_bad_devices_are_refused(monkeypatch):
+    """Weights are drawn on the CPU; where the passes run elsewhere, a copy of the model gets each initialisation's
+    parameters and buffers (here forced on the CPU: the maps are the same, bit for bit, as without the copy)."""
+    tv = pytest.importorskip("torchvision")
+    net = tv.models.resnet18(num_classes=5)  # (BatchNorm: buffers too)
+    plain = weighted_pathways(net, (3, 16, 16), n_inits=3)
+    assert np.array_equal(weighted_pathways(net, (3, 16, 16), n_inits=3, device="cpu").map, plain.map)
+    monkeypatch.setattr(weighted, "_runner", lambda template, device: copy.deepcopy(template))
+    copied = weighted_pathways(net, (3, 16, 16), n_inits=3)
+    assert np.array_equal(copied.samples, plain.samples)
+    with pytest.raises(EdgewiseError, match="^weighted paths: device='meta' holds shapes but no numbers"):
+        weighted_pathways("3*conv3", (1, 8, 8), device="meta")
+    with pytest.raises(EdgewiseError, match="^weighted paths: device='gpu' is not a torch device"):
+        weighted_pathways("3*conv3", (1, 8, 8), device="gpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("name", ["resnet18", "swin_t", "efficientnet_b0"])
+def test_on_cuda_the_maps_are_the_cpus(name):
+    """The same draws, run on the GPU (convolutions, attention, interpolation, pools): the CPU's maps to float
+    rounding, and a CUDA model runs there without being asked."""
+    tv = pytest.importorskip("torchvision")
+    net = tv.models.get_model(name, num_classes=5)
+    cpu = weighted_pathways(net, (3, 32, 32), n_inits=2)
+    for kwargs, model in (({"device": "cuda"}, net), ({}, copy.deepcopy(net).cuda())):
+        np.testing.assert_allclose(weighted_pathways(model, (3, 32, 32), n_inits=2, **kwargs).map, cpu.map,
+                                   rtol=1e-4, atol=1e-300)
+
+
 def test_it_is_exported_and_its_example_runs():
     assert edgewise.weighted_pathways is weighted_pathways
     result = doctest.testmod(weighted, extraglobs={"weighted_pathways": weighted_pathways})
