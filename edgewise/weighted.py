@@ -237,10 +237,12 @@ class _Mode(TorchFunctionMode):
         v, groups = _weight(arg["input"]), arg.get("groups", 1)
         out_ch = w.shape[1] * groups if transposed else w.shape[0]
         per_group = v.reshape(v.shape[0], groups, -1, *v.shape[2:]).sum(2)
-        box = v.new_ones((groups, 1, *w.shape[2:]))
         opts = {k: arg[k] for k in ("stride", "padding", "dilation", "output_padding") if k in arg}
-        summed = func(per_group, box, None, groups=groups, **opts)
-        return (summed * _mean_square(w)).repeat_interleave(out_ch // groups, dim=1)
+        summed = None if transposed else _sum_pool(per_group, tuple(w.shape[2:]), **opts)
+        if summed is None:
+            summed = func(per_group, v.new_ones((groups, 1, *w.shape[2:])), None, groups=groups, **opts)
+        summed = summed * _mean_square(w)
+        return summed if out_ch == groups else summed.repeat_interleave(out_ch // groups, dim=1)
 
     def _matmul(self, func, name, args):
         a, b = args[0], args[1]
@@ -303,6 +305,25 @@ _SCORE_OPS = _ADD | _MUL | _DIV | {"softmax", "_softmax", "masked_fill", "masked
 
 _AVG_POOLS = {"avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
               "adaptive_avg_pool3d"}
+
+
+def _sum_pool(v: torch.Tensor, kernel: tuple, stride=1, padding=0, dilation=1):
+    """The sum of ``v`` over each window of a convolution of ``kernel`` (zero padding): a sum pool, one call,
+    where the window is dense and its padding a number (None where not: the convolution with an all-ones kernel
+    does it, which torch runs group by group in float64)."""
+    nd = len(kernel)
+    per_axis = (lambda a: (a,) * nd if isinstance(a, int) else tuple(a))
+    if isinstance(padding, str) or any(d != 1 for d in per_axis(dilation)) or nd not in (1, 2, 3):
+        return None
+    stride, padding = per_axis(stride), per_axis(padding)
+    if nd == 1:  # (avg_pool1d has no divisor_override: as a 2-D pool of height 1)
+        out = _sum_pool(v.unsqueeze(2), (1, *kernel), (1, *stride), (0, *padding))
+        return out.squeeze(2)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):  # (a pool pads at most half its window)
+        v = F.pad(v, [q for p in reversed(padding) for q in (p, p)])
+        padding = (0,) * nd
+    pool = F.avg_pool2d if nd == 2 else F.avg_pool3d
+    return pool(v, kernel, stride, padding, count_include_pad=True, divisor_override=1)
 
 
 def _tensors(out) -> bool:
@@ -382,10 +403,37 @@ def _product(a, b, divide: bool):
     return _broadcast_sum(parts, a, b)
 
 
+def _arg(args, kwargs, i: int, key: str, default):
+    return args[i] if len(args) > i else kwargs.get(key, default)
+
+
+_ATEN = torch.ops.aten
+# slopes that torch's own backward kernel for the function gives in one call, fed a gradient of ones: the numbers
+# autograd gives (the same kernel), without building and running a graph for each activation
+_BACKWARD = {
+    "silu": lambda g, x, a, k: _ATEN.silu_backward(g, x),
+    "sigmoid": lambda g, x, a, k: _ATEN.sigmoid_backward(g, torch.sigmoid(x)),
+    "tanh": lambda g, x, a, k: _ATEN.tanh_backward(g, torch.tanh(x)),
+    "gelu": lambda g, x, a, k: _ATEN.gelu_backward(g, x, approximate=_arg(a, k, 1, "approximate", "none")),
+    "hardswish": lambda g, x, a, k: _ATEN.hardswish_backward(g, x),
+    "hardsigmoid": lambda g, x, a, k: _ATEN.hardsigmoid_backward(g, x),
+    "relu6": lambda g, x, a, k: _ATEN.hardtanh_backward(g, x, 0.0, 6.0),
+    "hardtanh": lambda g, x, a, k: _ATEN.hardtanh_backward(g, x, _arg(a, k, 1, "min_val", -1.0),
+                                                           _arg(a, k, 2, "max_val", 1.0)),
+    "leaky_relu": lambda g, x, a, k: _ATEN.leaky_relu_backward(g, x, _arg(a, k, 1, "negative_slope", 0.01), False),
+}
+_BACKWARD.update({f"{n}_": f for n, f in _BACKWARD.items() if n in ("sigmoid", "tanh", "hardtanh", "leaky_relu")})
+
+
 def _slope(func, args, kwargs) -> torch.Tensor:
-    """The derivative of a per-unit function at each unit of its input (by autograd; ReLU's directly)."""
-    if _name(func) in ("relu", "relu_"):
+    """The derivative of a per-unit function at each unit of its input (by autograd; ReLU's directly, and the
+    common activations' by their backward kernels, :data:`_BACKWARD`)."""
+    name = _name(func)
+    if name in ("relu", "relu_"):
         return (args[0] > 0).to(args[0].dtype)
+    if name in _BACKWARD:
+        x = args[0].detach()
+        return _BACKWARD[name](torch.ones((), dtype=x.dtype, device=x.device).expand_as(x), x, args, kwargs)
     with torch.enable_grad():
         x = args[0].detach().clone().requires_grad_(True)
         y = func(x.clone(), *args[1:], **kwargs)  # (a copy: in-place functions such as relu_)
@@ -577,7 +625,8 @@ def _resampled(args, kwargs, out):
     scale = arg.get("scale_factor")
     scale = None if scale is None else (scale,) * nd if isinstance(scale, (int, float)) else tuple(scale)
     for axis, (a, b) in enumerate(zip(x.shape[2:], out.shape[2:])):
-        eye = torch.eye(a, dtype=torch.float64, device=w.device).reshape(a, 1, *[a if i == axis else 1 for i in range(nd)])
+        eye = torch.eye(a, dtype=torch.float64, device=w.device)
+        eye = eye.reshape(a, 1, *[a if i == axis else 1 for i in range(nd)])
         opts = {"align_corners": arg.get("align_corners")} if mode in ("linear", "bilinear", "bicubic") else {}
         if scale is None:  # (a scale factor maps coordinates by itself, not by the sizes' ratio: the same call)
             opts["size"] = [b if i == axis else 1 for i in range(nd)]

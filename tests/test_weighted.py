@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import edgewise
@@ -123,6 +124,40 @@ def test_each_layer_kind_is_its_exact_squared_jacobian():
         expected = jac.reshape(-1, *x.shape).pow(2).sum(0).mean(1)[0]
         np.testing.assert_allclose(weighted_map(layer, x)[0].numpy(), expected.numpy(), rtol=1e-12, atol=1e-15,
                                    err_msg=str(layer))
+
+
+_X = torch.cat([torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 4,
+                torch.tensor([0.0, 3, -3, 6, -6, -1, 1, 0.5, -0.5, 20])]).reshape(2, 5, 101)  # (kinks included)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("func, args, kwargs", [
+    (F.silu, (), {}), (torch.sigmoid, (), {}), (torch.tanh, (), {}), (F.gelu, (), {}),
+    (F.gelu, (), {"approximate": "tanh"}), (F.hardswish, (), {}), (F.hardsigmoid, (), {}), (F.relu6, (), {}),
+    (F.hardtanh, (), {}), (F.hardtanh, (-0.5, 0.5), {}), (F.hardtanh, (), {"min_val": 0.0, "max_val": 3.0}),
+    (F.leaky_relu, (0.2,), {}), (F.leaky_relu, (), {"negative_slope": 0.3}), (F.leaky_relu, (), {}),
+    (torch.Tensor.sigmoid_, (), {}), (torch.Tensor.tanh_, (), {}), (F.hardtanh_, (0.0, 6.0), {})])
+def test_the_activations_slopes_from_their_backward_kernels_are_autograds_bit_for_bit(func, args, kwargs, dtype):
+    x = _X.to(dtype)
+    assert weighted._name(func) in weighted._BACKWARD  # (the fast path, not the autograd fallback)
+    with torch.enable_grad():
+        leaf = x.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(func(leaf.clone(), *args, **kwargs).sum(), leaf)
+    assert torch.equal(weighted._slope(func, (x, *args), kwargs), expected)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    ((3,), 1, 1), ((5,), 2, 4), ((3, 3), 1, 1), ((3, 3), 2, 1), ((7, 7), 2, 3), ((1, 1), 2, 0),
+    ((3, 5), (1, 2), (2, 0)), ((4, 4), 4, 0), ((3, 3), 1, 2), ((2, 3, 3), (1, 2, 2), (1, 1, 1))])
+def test_a_convolutions_window_sums_are_its_all_ones_convolution(kernel, stride, padding):
+    """The weights a convolution's windows gather (each tap's mean square times their box sum) come from one sum
+    pool, padding beyond half the window included; torch's grouped float64 convolution ran a call per group."""
+    nd = len(kernel)
+    v = torch.rand((2, 6, *[9 - i for i in range(nd)]), dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    conv = getattr(F, f"conv{nd}d")(v, torch.ones((6, 1, *kernel), dtype=torch.float64), None, stride, padding,
+                                     groups=6)
+    torch.testing.assert_close(weighted._sum_pool(v, kernel, stride, padding), conv, rtol=1e-14, atol=0)
+    assert weighted._sum_pool(v, kernel, stride, "same") is None and weighted._sum_pool(v, kernel, 1, 0, 2) is None
 
 
 def test_a_functional_forward_and_written_out_layers_follow_the_same_rules():
