@@ -3,7 +3,7 @@
 # in the same run (one torch thread, interleaved repeats, medians). Installs the peers first (the `bench` extra:
 # captum, torch-lucent, torchscan; never runtime dependencies). Results: benchmarks/results/*.json.
 # Usage: bash scripts/bench.sh [NAME ...]   NAME in: pathways pathways-896 pathways-modern receptive-field
-#                                            sensitivity silence engine-choice visualize visualize-efficientnet
+#                                            sensitivity silence weighted engine-choice visualize visualize-efficientnet
 #                                            report threads
 #                                            (default: all; about 25 min on 2 cores)
 set -euo pipefail
@@ -17,13 +17,14 @@ declare -A RUN=(
     [receptive-field]="benchmarks/receptive_field.py --repeats 9 --json $R/receptive_field.json"
     [sensitivity]="benchmarks/sensitivity.py --json $R/sensitivity.json"
     [silence]="benchmarks/silence.py --json $R/silence.json"
+    [weighted]="benchmarks/weighted.py --json $R/weighted.json"
     [engine-choice]="benchmarks/engine_choice.py --json $R/engine_choice.json"
     [visualize]="benchmarks/visualize.py --models spec --steps 16 --repeats 5 --json $R/visualize_spec.json"
     [visualize-efficientnet]="benchmarks/visualize.py --models efficientnet efficientnet-mid --steps 8 --json $R/visualize_efficientnet.json"
     [report]="benchmarks/report.py --no-train --json $R/report.json"
     [threads]="benchmarks/threads.py --json $R/threads.json"
 )
-ORDER=(pathways pathways-896 pathways-modern receptive-field sensitivity silence engine-choice visualize visualize-efficientnet report threads)
+ORDER=(pathways pathways-896 pathways-modern receptive-field sensitivity silence weighted engine-choice visualize visualize-efficientnet report threads)
 for name in "${@:-${ORDER[@]}}"; do
     [ -n "${RUN[$name]+x}" ] || { echo "unknown benchmark '$name'; choose from: ${ORDER[*]}" >&2; exit 2; }
 done
