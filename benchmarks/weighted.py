@@ -115,7 +115,8 @@ def main(argv=None) -> int:
               f"r = {r['log_correlation']:.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine_line(), "results": results}, f, indent=1)
+            json.dump({"machine": machine_line(), "against": args.against and str(args.against.resolve()),
+                       "results": results}, f, indent=1)
     return 0 if all(r.get("agree", True) for r in results) else 1
 
 
