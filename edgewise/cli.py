@@ -538,11 +538,19 @@ def _cmd_sensitivity(args, out, err) -> int:
         with _progress(err, "taking the gradient with the model's weights…"):
             result = gradient_map(module, shape, to=to, agg=args.agg, seed=args.seed,
                                   device=args.device)  # the module ends at --layer
+        weighted, refused = None, None
     else:
-        with _steps(err, "sensitivity at initialisation") as say:
-            result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
-                                      init=args.init, device=args.device,  # the module ends at --layer
-                                      on_chunk=lambda done, total: say(f"{done}/{total} initialisations"))
+        from ._init import shared_draws
+        from .answer import weighted_inits
+        from .sensitivity import _init_seeds
+
+        # the weighted paths take the first initialisations' weights as drawn here (a builder's copied, not redrawn)
+        with shared_draws(_init_seeds(args.seed, weighted_inits(module, shape, args.inits))):
+            with _steps(err, "sensitivity at initialisation") as say:
+                result = init_sensitivity(module, shape, to=to, n_inits=args.inits, seed=args.seed, std=args.std,
+                                          init=args.init, device=args.device,  # the module ends at --layer
+                                          on_chunk=lambda done, total: say(f"{done}/{total} initialisations"))
+            weighted, refused = _weighted(args, err, module, shape, to)
     result.model = graph.model_name
     result.layer = args.layer or result.layer
     pert = {}
@@ -555,7 +563,6 @@ def _cmd_sensitivity(args, out, err) -> int:
     from .weighted import weighted_facts
 
     live = live_pathways(result, graph)  # (None unless some layer starts silent)
-    weighted, refused = _weighted(args, err, module, shape, to) if not args.weights else (None, None)
     if args.out:
         from .pathways import pathways
         from .report import plot_perturbation, plot_sensitivity, save_figure

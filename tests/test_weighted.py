@@ -402,6 +402,31 @@ def test_the_answer_and_the_cli_say_it_or_why_not(capsys, tmp_path):
     assert "Weighted paths are not computed for this model: no rule for interpolate(mode='trilinear')." in a.text
 
 
+def test_the_cli_weighs_the_sensitivitys_own_draws(capsys, monkeypatch):
+    """`edgewise sensitivity` draws a builder's initialisations once: the weighted paths copy the Monte-Carlo
+    sensitivity's (every one a hit of the shared store), and say what a separate call says."""
+    import json
+    from contextlib import contextmanager
+
+    from edgewise.cli import main
+
+    pytest.importorskip("torchvision")
+    stores, real = [], _init.shared_draws
+
+    @contextmanager
+    def spy(*args, **kwargs):
+        with real(*args, **kwargs) as store:
+            stores.append(store)
+            yield store
+
+    monkeypatch.setattr(_init, "shared_draws", spy)
+    assert main(["sensitivity", "torchvision:resnet18", "--input", "3x16x16", "--inits", "4", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (stores[-1].misses, stores[-1].hits) == (4, 4)
+    alone = weighted_pathways("torchvision:resnet18", (3, 16, 16), n_inits=4)
+    assert got["weighted_paths"] == weighted.weighted_facts(np.asarray(got["sensitivity"]["map"]), alone)
+
+
 # ------------------------------------------------------------------ attention: its weights held
 
 class _Tokens(nn.Module):
