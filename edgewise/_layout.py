@@ -1865,12 +1865,13 @@ class Layout(LayoutMore):
         if isinstance(sa, Scores):
             if form not in ("matmul", "attend"):
                 raise EdgewiseError(f"layer {name!r}: attention weights used in einsum {fx.args[0]!r}")
-            self._set(fx, self.attend(sa.q, self._ids(b), sa.allowed, name))
+            self._set(fx, self.attend(self._query(sa), self._ids(b), sa.allowed, name))
             return True
         sb = self.units.get(b)
         if isinstance(sb, Scores) and form == "matmul":  # v @ attnᵀ: values as columns, scores transposed
-            st = Scores(None, sb.allowed.transpose(-1, -2), sb.qi.transpose(-1, -2), sb.qrows)
-            out = self.attend(st.q, self._ids(a).transpose(-1, -2), st.allowed, name)
+            st = (_Generated if isinstance(sb, _Generated) else Scores)(
+                None, sb.allowed.transpose(-1, -2), sb.qi.transpose(-1, -2), sb.qrows)
+            out = self.attend(self._query(st), self._ids(a).transpose(-1, -2), st.allowed, name)
             self._set(fx, out.transpose(-1, -2))
             return True
         ia, ib = self._ids(a), self._ids(b)
@@ -1892,6 +1893,20 @@ class Layout(LayoutMore):
             self.units[fx] = LogitTerm(message)
             return True
         raise EdgewiseError(message)
+
+    def _query(self, s: Scores) -> torch.Tensor:
+        """The query ids of ``s``, one token per row. A row of generated weights computed from units of several
+        positions (GCNet's context pooling: one softmax over every position of a map) is a query of no position,
+        as a learned query is: its ids constants."""
+        q = s.q
+        if isinstance(s, _Generated) and q.numel():
+            which, local, const = self._decode(q)
+            place = np.where(const, -1, which * _RADIX + local % np.append(self._sizes(), 1)[np.maximum(which, 0)])
+            mixed = (place != place[..., :1]).any(-1)
+            if mixed.any():
+                q = q.clone()
+                q[torch.as_tensor(mixed)] = 0
+        return q
 
     def _on_logit_term(self, fx) -> bool:
         """A :class:`LogitTerm` may be rearranged, scaled by constants and added to other logit terms on its way

@@ -22,9 +22,6 @@ from test_timm_ops import check, counts  # noqa: E402  (the same helpers: edgewi
 
 timm = pytest.importorskip("timm")
 
-VOLO_ORACLE = ("the oracle decides at a softmax of a live tensor that it is a gate (linear attention's key side); "
-               "the tracer sees that VOLO's weights only meet the values and follows them as generated weights")
-
 
 
 # ----------------------------------------------------------------------------- a Linear across positions
@@ -271,7 +268,6 @@ def test_halo_attention_equals_the_oracle():
 
 # ----------------------------------------------------------------------------- generated attention weights
 
-@pytest.mark.xfail(reason=VOLO_ORACLE, strict=False)
 def test_outlook_attention_equals_the_oracle():
     """VOLO: attention weights made by a Linear from the centre token, softmax, product with unfolded values,
     fold; and a max over tokens (the aux head) as a global max pool."""
@@ -289,6 +285,37 @@ def test_outlook_attention_equals_the_oracle():
 
     torch.manual_seed(0)
     check(Outlook(), (2, 5, 6), brute=False)
+
+
+class _ContextPool(nn.Module):
+    """GCNet's global context block (timm's ``GlobalContext``): a softmax over every position of a 1×1
+    convolution's map weighs the map's values (``x @ attn``: the values as rows, the weights as one column), the
+    pooled context goes through a 1×1 MLP (with a LayerNorm) and is added to, or gates, every position."""
+
+    def __init__(self, fuse_add: bool, fuse_scale: bool):
+        super().__init__()
+        from timm.layers import GlobalContext
+
+        self.conv = nn.Conv2d(2, 8, 3, padding=1)
+        self.gc = GlobalContext(8, use_attn=True, fuse_add=fuse_add, fuse_scale=fuse_scale)
+
+    def forward(self, x):
+        return self.gc(self.conv(x))
+
+
+@pytest.mark.parametrize("fuse_add, fuse_scale", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shape", [(2, 6, 6), (2, 7, 5)])
+def test_a_global_context_pooling_equals_the_oracle_and_brute_force(fuse_add, fuse_scale, shape):
+    """The weights' one query is made from every position: a query of no position, as a learned query is (each
+    context channel reads its channel at every position, once); the oracle follows them as generated weights."""
+    ours = check(_ContextPool(fuse_add, fuse_scale), shape)
+    assert ours.min() > 0
+
+
+@pytest.mark.parametrize("name", ["gcresnet33ts", "gcresnext26ts"])
+def test_timm_gcnets_trace_and_equal_the_oracle(name):
+    net = edgewise.models.load(f"timm:{name}")
+    np.testing.assert_allclose(counts(net, (3, 64, 64), "all"), autograd_pathways(net, (3, 64, 64)), rtol=1e-9)
 
 
 class SoftmaxGate(nn.Module):
@@ -405,7 +432,7 @@ def _sweep():
 
 
 FAST = ["gmlp_ti16_224", "tnt_s_legacy_patch16_224",
-        pytest.param("volo_d1_224", marks=pytest.mark.xfail(reason=VOLO_ORACLE, strict=False)),
+        "volo_d1_224",
         "naflexvit_base_patch16_parfac_gap",
         "mixer_s32_224", "resmlp_12_224"]  # the last two: MLP-Mixer and ResMLP (Affine: addcmul), same family
 SLOW = ["halonet_h1", "sequencer2d_s"]

@@ -412,7 +412,13 @@ class _MoreRules:
     def _raw_product(self, func, name, args, kwargs):
         """A @ B of two input-dependent operands: attention scores, kept with its operands in case it is the
         context of linear attention."""
-        out = self._product(func, args, kwargs)
+        gated = [self._get("_gates", t) is not None for t in args[:2]]
+        if name in ("matmul", "__matmul__", "bmm") and len(args) == 2 and sum(gated) == 1:
+            # generated attention weights (a softmax of a live tensor that is not scores) times the values: the
+            # values' paths, once per weight (VOLO's outlook attention, GCNet's context pooling)
+            out = torch.matmul(*(torch.ones_like(t) if g else t for t, g in zip(args, gated)))
+        else:
+            out = self._product(func, args, kwargs)
         if name in ("matmul", "__matmul__", "bmm") and len(args) == 2:
             self._put("_raw", out, (args[0], args[1]))
         return out
