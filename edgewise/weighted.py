@@ -25,7 +25,10 @@ softmax gate its squared Jacobian; max-pools send each window's weight to its la
 means, ``einsum`` with constants and interpolations square their coefficients; reshapes, concatenations, slices,
 padding and the like move the weights as they move the units. Attention holds its weights A (a softmax of
 ``q @ kᵀ``, or inside ``scaled_dot_product_attention`` and ``nn.MultiheadAttention``) at their values and weighs
-the values' paths by A²; the paths through queries and keys are left out, as the path counts leave them out.
+the values' paths by A²; the paths through queries and keys are left out, as the path counts leave them out. A
+softmax of an input-dependent tensor that is not scores is a gate (its squared Jacobian), and, moved or scaled into
+a product with another input-dependent tensor, attention weights generated without keys (VOLO's outlook attention,
+GCNet's context pooling): held likewise.
 Anything else that reads the input (an LSTM, linear attention's ``kᵀv``) is refused by name: a missing rule would
 drop paths silently. Distinct paths that differ in no random weight (``x·x``, ``x − mean(x)``) keep cross terms
 that the sum of squares leaves out: ``x·x`` is taken as its slope ``2x``; a mean's own path is one of n, weight
@@ -150,6 +153,10 @@ class _Mode(TorchFunctionMode):
                 setattr(target, _SCORES, "logits")
             else:
                 _carry(target, weights)
+                for mark in _marks(name, args, kwargs):
+                    for o in (target if isinstance(target, (list, tuple)) else (target,)):
+                        if isinstance(o, torch.Tensor):
+                            setattr(o, mark, True)
         return out
 
     def _on_scores(self, name, func, args, kwargs, held: list):
@@ -247,7 +254,16 @@ class _Mode(TorchFunctionMode):
 
     def _matmul(self, func, name, args):
         a, b = args[0], args[1]
+        generated = hasattr(a, _GENERATED), hasattr(b, _GENERATED)
+        if _weight(a) is not None and _weight(b) is not None and generated[0] != generated[1]:
+            # attention weights generated without keys (VOLO's outlook attention, GCNet's context pooling) times
+            # the values: held at their values, as attention's are (their own paths left out, as the counts do)
+            return func(a.detach().to(_weight(b).dtype) ** 2, _weight(b)) if generated[0] else \
+                func(_weight(a), b.detach().to(_weight(a).dtype) ** 2)
         if _weight(a) is not None and _weight(b) is not None:
+            if hasattr(a, _POOLED) or hasattr(b, _POOLED):
+                raise self._refuse(name, "of a product of softmax weights with the values (linear attention's "
+                                         "φ(q)·(softmax(k)ᵀv): its paths are the queries' and values', not held ones)")
             return _SCORES  # q @ kᵀ: attention scores, held (used as anything but scores, refused)
         if _weight(a) is not None and _is_weight(b) and b.dim() == 2:  # x @ W: a Linear layer written out
             return _full_product(_weight(a), _mean_square(b), b.shape[1])
@@ -297,6 +313,12 @@ class _Mode(TorchFunctionMode):
 # attribute of attention scores, held at their values (no weights of paths): "logits" (q @ kᵀ and what follows),
 # "weights" (after a softmax: what may weigh values)
 _SCORES = "_edgewise_scores"
+# attribute of a softmax's output of an input-dependent tensor that is not scores (and of what moves or scales it):
+# in a product with another input-dependent tensor it is attention weights generated without keys, held
+_GENERATED = "_edgewise_generated"
+# attribute of the product of generated weights with values (and of what moves or scales it): a product with it is
+# linear attention's φ(q)·(kᵀv), refused
+_POOLED = "_edgewise_pooled"
 _SOFTMAX = {"softmax", "_softmax"}
 # what attention scores may go through and stay held values (besides the moves)
 # (a Linear or a 1×1 convolution mixing heads: CaiT's and EfficientFormer-V2's talking heads; a sum renormalising
@@ -325,6 +347,19 @@ def _sum_pool(v: torch.Tensor, kernel: tuple, stride=1, padding=0, dilation=1):
         padding = (0,) * nd
     pool = F.avg_pool2d if nd == 2 else F.avg_pool3d
     return pool(v, kernel, stride, padding, count_include_pad=True, divisor_override=1)
+
+
+def _marks(name: str, args, kwargs) -> list[str]:
+    """The marks the op's output carries: generated attention weights (a softmax's output, or a move, cast, dropout
+    of them or a product or quotient with a constant), their product with the values, and the same moved or
+    scaled."""
+    first = args[0] if args else None
+    scaled = name in _MOVES or ((name in _MUL or name in _DIV) and
+                                not any(_weight(a) is not None for a in [*args[1:], *kwargs.values()]))
+    marks = [_GENERATED] if name in _SOFTMAX or (scaled and hasattr(first, _GENERATED)) else []
+    if (name in _MATMUL and any(hasattr(a, _GENERATED) for a in args[:2])) or (scaled and hasattr(first, _POOLED)):
+        marks.append(_POOLED)
+    return marks
 
 
 def _tensors(out) -> bool:

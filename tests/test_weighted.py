@@ -479,6 +479,37 @@ def test_attention_holds_its_weights_in_every_spelling():
     np.testing.assert_allclose(maps["written"].reshape(-1).numpy(), per_token.numpy(), rtol=1e-10)
 
 
+class _ContextPool(nn.Module):
+    """GCNet's context pooling written out: a softmax over every position of a 1×1 convolution weighs the values,
+    scaled, in either orientation of the product; ``held`` detaches the weights (a constant of the same value)."""
+
+    def __init__(self, weights_first: bool, held: bool):
+        super().__init__()
+        self.weights_first, self.held = weights_first, held
+        self.conv, self.attn, self.mix = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 1, 1), nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, c, h, w = x.shape
+        a = torch.softmax(self.attn(x).reshape(b, 1, h * w), dim=-1)
+        a = a.detach() if self.held else a
+        if self.weights_first:
+            ctx = (a.unsqueeze(2) * 2.0) @ x.reshape(b, c, h * w).transpose(1, 2)  # (B, 1, 1, C)
+        else:
+            ctx = x.reshape(b, c, h * w).unsqueeze(1) @ (a.unsqueeze(3) * 2.0)  # (B, 1, C, 1)
+        return x + self.mix(ctx.reshape(b, c, 1, 1))
+
+
+@pytest.mark.parametrize("weights_first", [False, True])
+def test_generated_attention_weights_are_held_like_a_constant_of_their_value(weights_first):
+    """A softmax of an input-dependent tensor that is not scores, moved and scaled into a product with the values
+    (GCNet, VOLO), is held at its value: the map is the one of the same net with the weights detached."""
+    made = weighted_pathways(_ContextPool(weights_first, held=False), (1, 6, 5), n_inits=3, init="default")
+    held = weighted_pathways(_ContextPool(weights_first, held=True), (1, 6, 5), n_inits=3, init="default")
+    np.testing.assert_allclose(made.map, held.map, rtol=1e-12)
+    assert made.map.min() > 0
+
+
 def test_scores_used_as_data_are_refused_and_heads_mixed_stay_scores():
     class Linearised(nn.Module):
         def forward(self, x):
@@ -493,7 +524,7 @@ def test_scores_used_as_data_are_refused_and_heads_mixed_stay_scores():
             t = x.flatten(2).transpose(1, 2)
             return t @ (torch.softmax(t, dim=1).transpose(1, 2) @ t)
 
-    with pytest.raises(EdgewiseError, match="of attention logits that no softmax made weights"):
+    with pytest.raises(EdgewiseError, match="of a product of softmax weights with the values \\(linear attention"):
         weighted_map(LinearAttention(), torch.randn(1, 2, 3, 3))
 
     class TalkingHeads(nn.Module):  # (CaiT: a Linear mixes the heads' scores; they stay attention weights)
