@@ -85,7 +85,10 @@ relative-position bias is a constant. Concretely, inside the forward pass:
   not scores (VOLO's outlook attention, a constant query times live keys) is a
   pathless all-ones tensor that may only be dropped out, reshaped, cast, scaled
   by constants and multiplied with one input-dependent operand (the values);
-  anything else, the model's output included, is refused.
+  anything else, the model's output included, is refused. A softmax of an
+  input-dependent tensor is kept as a gate (its own paths, for an elementwise
+  product); in a matrix product with one other input-dependent operand it is
+  such weights, all ones (the values' paths only: VOLO, GCNet's context pooling).
 * **torch.lstm** (``nn.LSTM``) is unrolled in time with ones weights, activations
   the identity and each product the sum of its operands (:func:`_lstm`);
   ``max`` over a dimension is a sum over it (like ``amax``).
