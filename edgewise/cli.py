@@ -540,10 +540,12 @@ def _cmd_sensitivity(args, out, err) -> int:
                                   device=args.device)  # the module ends at --layer
         weighted, refused = None, None
     else:
+        from . import limits
         from ._init import shared_draws
         from .answer import weighted_inits
         from .sensitivity import _init_seeds
 
+        limits.check_sensitivity(args.inits, shape, chunk=1)  # (before the seeds below: --inits 1000000000)
         # the weighted paths take the first initialisations' weights as drawn here (a builder's copied, not redrawn)
         with shared_draws(_init_seeds(args.seed, weighted_inits(module, shape, args.inits))):
             with _steps(err, "sensitivity at initialisation") as say:

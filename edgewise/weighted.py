@@ -119,6 +119,7 @@ def _mean_square(w: torch.Tensor) -> torch.Tensor:
     if w.numel() <= 1 << 16:
         return torch.linalg.vector_norm(w, dtype=torch.float64).square() / max(1, w.numel())
     rows = w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1)
+    rows = rows.float() if rows.dtype in (torch.float16, torch.bfloat16) else rows  # (a half's norms: 1e-3 off)
     return torch.linalg.vector_norm(rows, dim=1).double().pow(2).sum() / max(1, w.numel())
 
 

@@ -160,6 +160,15 @@ def test_a_convolutions_window_sums_are_its_all_ones_convolution(kernel, stride,
     assert weighted._sum_pool(v, kernel, stride, "same") is None and weighted._sum_pool(v, kernel, 1, 0, 2) is None
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape", [(64, 9), (300, 64, 3, 3)])
+def test_a_layers_mean_square_is_float64s_to_float32_rounding(shape, dtype):
+    """Exact below 65536 entries; above, from float32 row norms (a half precision weight's too)."""
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    exact = float((w.double() ** 2).mean())
+    assert float(weighted._mean_square(w)) == pytest.approx(exact, rel=1e-14 if w.numel() <= 1 << 16 else 1e-6)
+
+
 def test_a_functional_forward_and_written_out_layers_follow_the_same_rules():
     """F.relu in place, a product with a layer scale, x·x, a mean over the positions, a norm over them, a
     layer norm on channels-last tokens and ``x @ W`` with W a parameter: each rule, worked out by hand."""
