@@ -680,6 +680,9 @@ class Layout(LayoutMore):
             return True
         if fx.op == "call_module":
             out = self.modules[fx.target](*args, **kwargs)
+        elif fx.target is F.pad and (args[2] if len(args) > 2 else kwargs.get("mode", "constant")) == "constant":
+            pad = args[1] if len(args) > 1 else kwargs["pad"]
+            out = F.pad(args[0] if args else kwargs["input"], pad)  # (padded with constants, id 0: not `value`)
         elif fx.op == "call_method":
             out = getattr(args[0], fx.target)(*args[1:], **kwargs)
         elif fx.target in (torch.channel_shuffle, F.channel_shuffle):  # no float kernel
@@ -2172,9 +2175,11 @@ class Layout(LayoutMore):
         local = g - bases[w]
         chan, pos = np.divmod(local, sizes[w])
         inside = (local >= 0) & (g < np.append(self._bases[1:], [self._total, 0])[w])
-        if not np.where(const, g < 0, inside & (pos == pos[..., :1])).all():
+        # (a constant channel of a token of units, after its first: the normaliser column of linear attention's
+        # values padded with ones (EfficientViT's LiteMLA), a channel with no units)
+        if not np.where(const, g < 0, (g < 0) | (inside & (pos == pos[..., :1]))).all():
             raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
-        return np.where(const[..., 0], _CONST, w[..., 0] * _RADIX + pos[..., 0]), np.where(const, -1, chan)
+        return np.where(const[..., 0], _CONST, w[..., 0] * _RADIX + pos[..., 0]), np.where(const | (g < 0), -1, chan)
 
     def _sdpa(self, fx, name) -> bool:
         def arg(i, key, default=None):

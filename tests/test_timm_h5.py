@@ -293,16 +293,35 @@ def test_sam2_hieradet_traces_and_counts_equal_autograd():
     _equal_to_oracle(_model("sam2_hiera_tiny"), (3, 64, 64))
 
 
-@pytest.mark.xfail(strict=False, reason="EfficientViT-MIT's ReLU linear attention φ(q)·(φ(k)ᵀ·v) is the next stop "
-                                        "(helper h3 defines it for CoaT); its control flow on x.device now traces")
 def test_efficientvit_mit_traces_and_counts_equal_autograd():
+    """Its control flow on ``x.device``, its ReLU linear attention φ(q)·(φ(k)ᵀ·v) and the values padded with a
+    channel of ones (the normaliser, ``out[..., :-1] / out[..., -1:]``)."""
     _equal_to_oracle(_model("efficientvit_b0"), (3, 64, 64))
 
 
-def test_efficientvit_mit_gets_past_its_control_flow():
-    with pytest.raises(EdgewiseError) as e:
-        edgewise.trace(_model("efficientvit_b0"), (3, 64, 64))
-    assert "torch.fx" not in str(e.value) and "LiteMLA" in str(e.value)
+class _PaddedTokens(nn.Module):
+    """Tokens padded with a constant channel of ``value``, then a Linear over the channels and ReLU linear attention
+    whose values carry the padded channel as their normaliser (EfficientViT's LiteMLA)."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.conv, self.value, self.mix = nn.Conv2d(2, 3, 3, padding=1), value, nn.Linear(4, 3)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        t = self.conv(x).flatten(2).transpose(1, 2)  # (B, N, 3)
+        v = F.pad(t, (0, 1), mode="constant", value=self.value)
+        q = k = torch.relu(t)
+        out = q @ (k.transpose(1, 2) @ v)  # (B, N, 4)
+        out = out[..., :-1] / (out[..., -1:] + 1e-6) + self.mix(v)
+        return out.transpose(1, 2).reshape(b, 3, h, w)
+
+
+@pytest.mark.parametrize("value", [1.0, 0.0, -2.5])
+def test_a_constant_padding_of_tokens_is_constants_whatever_its_value(value):
+    """Padding a token layout with the value 1 gave the padded elements the id 1, unit 0 of the input: a path from
+    the first input position to every output (and LiteMLA's values were refused). Padded elements are constants."""
+    check(_PaddedTokens(value), (2, 4, 5), brute=False)
 
 
 @pytest.mark.xfail(strict=False, reason="Gemma4-ViT's rotary position embedding (RoPE) is the next stop (helper h2 "

@@ -261,10 +261,10 @@ def test_a_copy_on_another_device_gets_every_initialisation_and_bad_devices_are_
     parameters and buffers (here forced on the CPU: the maps are the same, bit for bit, as without the copy)."""
     tv = pytest.importorskip("torchvision")
     net = tv.models.resnet18(num_classes=5)  # (BatchNorm: buffers too)
-    plain = weighted_pathways(net, (3, 16, 16), n_inits=3)
-    assert np.array_equal(weighted_pathways(net, (3, 16, 16), n_inits=3, device="cpu").map, plain.map)
+    plain = weighted_pathways(net, (3, 16, 16), n_inits=3, init="default")
+    assert np.array_equal(weighted_pathways(net, (3, 16, 16), n_inits=3, device="cpu", init="default").map, plain.map)
     monkeypatch.setattr(weighted, "_runner", lambda template, device: copy.deepcopy(template))
-    copied = weighted_pathways(net, (3, 16, 16), n_inits=3)
+    copied = weighted_pathways(net, (3, 16, 16), n_inits=3, init="default")
     assert np.array_equal(copied.samples, plain.samples)
     with pytest.raises(EdgewiseError, match="^weighted paths: device='meta' holds shapes but no numbers"):
         weighted_pathways("3*conv3", (1, 8, 8), device="meta")
