@@ -2177,9 +2177,21 @@ class Layout(LayoutMore):
         inside = (local >= 0) & (g < np.append(self._bases[1:], [self._total, 0])[w])
         # (a constant channel of a token of units, after its first: the normaliser column of linear attention's
         # values padded with ones (EfficientViT's LiteMLA), a channel with no units)
-        if not np.where(const, g < 0, (g < 0) | (inside & (pos == pos[..., :1]))).all():
+        if not np.where(const, g < 0, (g < 0) | (inside & (pos == pos[..., :1]))).all() and not (
+                what == "query" and self._one_position(t, sizes, pos[..., 0], const[..., 0])):
             raise EdgewiseError(f"layer {name!r}: a {what} token mixes units of several positions or constants")
         return np.where(const[..., 0], _CONST, w[..., 0] * _RADIX + pos[..., 0]), np.where(const | (g < 0), -1, chan)
+
+    def _one_position(self, t: torch.Tensor, sizes, first_pos, const_token) -> bool:
+        """Whether every token of ``t`` holds units of one position of maps of one shape, from several maps (a
+        query rotated in parts and concatenated: Gemma4's 2-D RoPE): a query is named by its place alone, which
+        its first unit's gives."""
+        which, local, const = self._decode(t)
+        shapes = {self._spatial(int(n)) for n in unique(which[~const])}
+        if len(shapes) != 1 or const_token.any():
+            return False
+        pos = local % sizes[np.maximum(which, 0)]
+        return bool(np.where(const, True, pos == first_pos[..., None]).all())
 
     def _sdpa(self, fx, name) -> bool:
         def arg(i, key, default=None):

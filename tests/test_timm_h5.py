@@ -324,10 +324,39 @@ def test_a_constant_padding_of_tokens_is_constants_whatever_its_value(value):
     check(_PaddedTokens(value), (2, 4, 5), brute=False)
 
 
-@pytest.mark.xfail(strict=False, reason="Gemma4-ViT's rotary position embedding (RoPE) is the next stop (helper h2 "
-                                        "defines it for EVA); its patch embedding and control flow now trace")
 def test_gemma4_vit_traces_and_counts_equal_autograd():
+    """Its patch embedding, control flow and 2-D RoPE (the head split in two, each half rotated by float32 tables,
+    concatenated back: a query of units of two maps at one position)."""
     _equal_to_oracle(_model("gemma4_vit_167m", img_size=64), (3, 64, 64))
+
+
+class _SplitRope(nn.Module):
+    """Queries and keys rotated in two parts (a row and a column rotation, each ``x·cos + rotate_half(x)·sin`` with
+    float32 constant tables) and concatenated, then attention over the positions."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 8, 3, padding=1)
+        angles = torch.arange(n, dtype=torch.float32)[:, None] * torch.tensor([0.3, 0.7])
+        self.register_buffer("cos", torch.cat([angles, angles], -1).cos())
+        self.register_buffer("sin", torch.cat([angles, angles], -1).sin())
+
+    def _rotate(self, x):
+        def one(p):
+            return p * self.cos + torch.cat([-p[..., 2:], p[..., :2]], -1) * self.sin
+        return torch.cat([one(p) for p in x.split(4, dim=-1)], -1)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        t = self.conv(x).flatten(2).transpose(1, 2)  # (B, N, 8)
+        out = F.scaled_dot_product_attention(self._rotate(t)[:, None], self._rotate(t)[:, None], t[:, None])[:, 0]
+        return out.transpose(1, 2).reshape(b, 8, h, w)
+
+
+def test_a_query_rotated_in_parts_is_named_by_its_position():
+    """Each query token then holds units of two maps at one position: its place is that position."""
+    ours = check(_SplitRope(20), (2, 4, 5), brute=False)
+    assert ours.min() > 0
 
 
 def test_patch_multiple_for_the_sweep_input():

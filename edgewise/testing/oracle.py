@@ -545,6 +545,11 @@ class _PathwayMode(_MoreRules, TorchFunctionMode):
     def _product(self, func, args, kwargs):
         leaves, spec = tree_flatten((args, kwargs))
         idx = [i for i, t in enumerate(leaves) if isinstance(t, torch.Tensor)]
+        if len({leaves[i].dtype for i in idx if leaves[i].is_floating_point()}) > 1:
+            # (a float32 operand beside one kept in float64 by the casts rule above: both in float64, as the
+            # model's own float32 product of the two would be)
+            leaves = [t.double() if i in idx and t.is_floating_point() else t for i, t in enumerate(leaves)]
+            args, kwargs = tree_unflatten(leaves, spec)
         live = [i for i in idx if _live(leaves[i])]
         if not live:
             return func(*args, **kwargs)
