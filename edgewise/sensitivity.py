@@ -968,17 +968,23 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
                 _, pull = _vjp(f, xb)
                 (g,) = pull(torch.ones(1, dtype=dt, device=x.device))
             grad += g[0].sum(dim=0).reshape(-1).abs()
-            for start in range(0, n_pos, chunk):
-                idx = torch.arange(start, min(start + chunk, n_pos), device=x.device)
+
+            def singles(start, stop, xb=xb, f0=f0):
+                idx = torch.arange(start, stop, device=x.device)
                 single[idx] += (nudged(xb, f0, idx) / eps).abs()
                 bar.update(len(idx))
-            for start in range(0, n_signs, chunk):
-                s = signs[start:start + chunk]
+
+            def patterns(start, stop, xb=xb, f0=f0, b=b):
+                nonlocal total
+                s = signs[start:stop]
                 df = (f(xb + eps * s.reshape(-1, 1, *spatial)) - f0) / eps
                 total += float((df ** 2).sum())
                 corr[b] += (df[:, None] * s).sum(dim=0)
                 corr_sq[b] += ((df[:, None] * s) ** 2).sum(dim=0)
                 bar.update(len(s))
+
+            _each_batch(n_pos, chunk, singles)
+            _each_batch(n_signs, chunk, patterns)
     B = x.shape[0]
     mean = corr / n_signs  # per sample: unbiased estimate of ∇f·u_p
     var = (corr_sq / n_signs - mean ** 2).clamp(min=0) / (n_signs - 1)
@@ -995,6 +1001,31 @@ def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None =
         sign_correlation=_pearson(sign_map, grad_map), model=name, input_shape=tuple(x.shape[1:]), seed=seed,
         summary={"single": map_metrics(single_map), "gradient": map_metrics(grad_map),
                  "random_signs": map_metrics(sign_map)})
+
+
+def _each_batch(n: int, chunk: int, work) -> None:
+    """``work(start, stop)`` over ``n`` items in batches of at most ``chunk``; a batch that does not fit in memory is
+    run again in halves, and the rest in batches of that size (the activations of one forward pass that the chunk
+    was sized by leave out what a model makes inside its layers: Gemma4-ViT asked for 32 GB at 256)."""
+    start = 0
+    while start < n:
+        stop = min(start + chunk, n)
+        try:
+            work(start, stop)
+        except (RuntimeError, MemoryError) as e:
+            if not _out_of_memory(e):
+                raise
+            if chunk == 1:
+                raise EdgewiseError("the perturbation experiment does not fit in memory even one nudged input at a "
+                                    "time; use a smaller input size") from None
+            chunk = max(1, chunk // 2)
+            continue
+        start = stop
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or any(
+        m in str(e) for m in ("can't allocate memory", "not enough memory", "out of memory"))
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

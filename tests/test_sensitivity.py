@@ -203,6 +203,41 @@ def test_perturbation_is_deterministic():
     np.testing.assert_array_equal(a.single, b.single)
 
 
+class _Picky(nn.Module):
+    """Runs at most ``most`` inputs at once: a larger batch fails as an allocation does (a model whose layers make
+    more than their outputs, Gemma4-ViT's 32 GB at 256 nudged inputs)."""
+
+    def __init__(self, most: int):
+        super().__init__()
+        self.most, self.conv = most, nn.Conv2d(1, 2, 3, padding=1)
+
+    def forward(self, x):
+        if x.shape[0] > self.most:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+        return torch.tanh(self.conv(x))
+
+
+def test_perturbation_halves_a_batch_that_does_not_fit_in_memory():
+    torch.manual_seed(0)
+    net = _Picky(8)
+    big = S.perturbation(net, (1, 6, 6), n_signs=64, seed=2)  # (chunk 256: halved to 8)
+    small = S.perturbation(net, (1, 6, 6), n_signs=64, seed=2, chunk=8)
+    for k in ("single", "random_signs", "gradient"):
+        np.testing.assert_array_equal(getattr(big, k), getattr(small, k))
+    assert big.total_change == small.total_change
+
+    def full(start, stop):
+        raise MemoryError()
+
+    def broken(start, stop):
+        raise RuntimeError("shapes do not match")
+
+    with pytest.raises(EdgewiseError, match="does not fit in memory even one nudged input at a time"):
+        S._each_batch(10, 4, full)
+    with pytest.raises(RuntimeError, match="shapes do not match"):  # (only a lack of memory is retried)
+        S._each_batch(10, 4, broken)
+
+
 def test_results_save_and_render(tmp_path):
     s = S.init_sensitivity("2*conv3", (1, 8, 8), n_inits=4)
     paths = s.save(tmp_path)
