@@ -50,6 +50,10 @@ def add_parser(sub, common, fmt, wrap) -> None:
                          "V3's), full or valid")
     rp.add_argument("--remedy-inits", type=int, default=None, metavar="N",
                     help="initialisations per remedy for its sensitivity (default: --inits; 0: path counts only)")
+    rp.add_argument("--perturb", action=argparse.BooleanOptionalAction, default=None,
+                    help="the perturbation experiment (section 5) on every model, or with --no-perturb on none "
+                         "(default: on a model whose input has at most 4096 positions and whose experiment takes at "
+                         "most 2 TFLOP; the page says why where it is left out)")
     rp.add_argument("--trained", action="store_true",
                     help="the models' weights are trained (default: only pretrained:/experiment: references)")
     rp.add_argument("--force", action="store_true",
@@ -99,7 +103,7 @@ def _cmd_report(args, out, err) -> int:
                    remedy_inits=args.remedy_inits, seed=args.seed, padding=args.padding, size=args.size,
                    seeds=args.seeds, trained_weights=True if args.trained else None,
                    progress=not (args.no_progress or args.json), force=args.force, norm_stats=args.norm_stats,
-                   probe=args.probe, amount=args.amount)
+                   probe=args.probe, amount=args.amount, perturb=args.perturb)
     if args.json:
         emit_json({"path": str(result.path), "sections": result.sections, "config": result.config,
                    "files": [str(p) for p in result.files]})

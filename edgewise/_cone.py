@@ -19,7 +19,7 @@ from torch import nn
 
 from ._pad import Pad
 
-__all__ = ["nudge_changes"]
+__all__ = ["nudge_changes", "local_chain"]
 
 #: layers that act on each value (or each channel's values) alone, in eval mode: the box passes through unchanged.
 #: Types are matched exactly: a subclass (a remedy's drop-in convolution) may compute something else.
@@ -120,6 +120,20 @@ def _step(spec, base: torch.Tensor, vals: torch.Tensor, start: list[torch.Tensor
     return run(torch.where(inside, moved, window)), new_start
 
 
+def _plan(model: nn.Module, nd: int, layer: str | None = None) -> tuple[list | None, list | None]:
+    """The chain of leaf layers (up to ``layer``) and each one's :func:`_window`, or (None, None) when ``model`` is
+    not a chain of supported local layers."""
+    chain = _chain(model, layer)
+    specs = None if chain is None else [_window(m, nd) for _, m in chain]
+    return (None, None) if specs is None or any(s is None for s in specs) else (chain, specs)
+
+
+def local_chain(model: nn.Module, nd: int, layer: str | None = None) -> bool:
+    """Whether :func:`nudge_changes` may compute ``model``'s nudges on their cones (it still declines a model
+    whose output is flat)."""
+    return _plan(model, nd, layer)[0] is not None
+
+
 def nudge_changes(model: nn.Module, x: torch.Tensor, positions: torch.Tensor, eps: float, units,
                   layer: str | None = None) -> torch.Tensor | None:
     """``f(x + ε·u_p) − f(x)`` for each flat position p of ``positions`` (``u_p``: 1 on every channel at p;
@@ -127,9 +141,8 @@ def nudge_changes(model: nn.Module, x: torch.Tensor, positions: torch.Tensor, ep
     (C, *spatial)), for one sample ``x`` (1, C, *spatial); None when ``model`` (up to ``layer``) is not a chain
     of supported local layers."""
     nd = x.dim() - 2
-    chain = _chain(model, layer)
-    specs = None if chain is None else [_window(m, nd) for _, m in chain]
-    if specs is None or any(s is None for s in specs):
+    chain, specs = _plan(model, nd, layer)
+    if chain is None:
         return None
     acts = [x]
     for (_, m), spec in zip(chain, specs):

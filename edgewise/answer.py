@@ -36,10 +36,14 @@ from ._init import shared_draws
 from .sensitivity import _init_seeds, gradient_map, init_sensitivity, perturbation
 from .weighted import weighted_facts
 
-__all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose"]
+__all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose", "perturb_skip"]
 
 #: most input positions for which the one-position-at-a-time experiment runs by default
 PERTURB_LIMIT = 4096
+#: most floating-point operations (whole forward passes, as :func:`edgewise.limits.forward_cost` counts them) the
+#: perturbation experiment may take by default: about 2 minutes at the 13-20 GFLOP/s of the float64 forwards on a
+#: 2-core machine (torchvision's ResNet-18 on 3x64x64 takes 1.4e12; a 167M-parameter ViT on 3x64x64, 2.5e13)
+PERTURB_FLOPS = 2e12
 _STACK = re.compile(r"^(\d+)\*conv(\d+)(?:/d(\d+))?$")
 
 
@@ -123,6 +127,7 @@ class Evidence:
     random: str | None = None  # why the model's own weights are random (a reference built untrained), or None
     weighted: object = None  # the weighted paths at the first initialisations (edgewise.weighted), or None
     weighted_refused: str | None = None  # why they are not computed (a layer without a rule), or None
+    pert_skipped: dict | None = None  # why the perturbation experiment was left out (:func:`perturb_skip`), or None
 
     @property
     def key(self) -> str:
@@ -152,8 +157,9 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
     name = name or describe(model)
     module = load(model, shape, padding=padding)
     graph = trace(module, shape, name=name, norm_stats=norm_stats)
-    do_perturb = math.prod(shape[1:]) <= PERTURB_LIMIT if perturb is None else perturb
     data = inputs if inputs is not None else shape
+    skipped = None if perturb is not None else perturb_skip(module, shape, 1 if inputs is None else len(inputs))
+    do_perturb = skipped is None if perturb is None else perturb
     say("pathways")
     paths, centre_paths = pathways(graph), pathways(graph, to="center")
     say("receptive field")
@@ -175,7 +181,42 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                              seed=seed, progress=False, original=init, step=lambda text: say(f"remedy {text}"),
                              norm_stats=norm_stats, amount=amount)
     return Evidence(name, module, shape, graph, paths, centre_paths, rf, init, own, pert, comparison,
-                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random, weighted, refused)
+                    _theory_for(module, shape), n_inits, seed, live_pathways(init, graph), random, weighted, refused,
+                    skipped)
+
+
+def perturb_skip(module, shape, n_samples: int = 1, flops: int | None = None) -> dict | None:
+    """Why the perturbation experiment is left out unless asked for, as data (None: it runs): more input positions
+    than :data:`PERTURB_LIMIT` (``why="positions"``), or more operations than :data:`PERTURB_FLOPS` (``why="cost"``:
+    ``forwards`` whole forward passes of ``flops`` each; ``cones``: the single nudges would run on their forward
+    cones, so this is an upper bound); ``flops``: one forward's, if known."""
+    from ._cone import local_chain
+    from .limits import forward_cost
+
+    positions = math.prod(shape[1:])
+    if positions > PERTURB_LIMIT:
+        return {"why": "positions", "positions": positions, "limit": PERTURB_LIMIT}
+    signs = perturbation.__kwdefaults__["n_signs"]
+    forwards = n_samples * (positions + signs)
+    flops = forward_cost(module, shape)[1] if flops is None else flops
+    if forwards * flops <= PERTURB_FLOPS:
+        return None
+    return {"why": "cost", "positions": positions, "signs": signs, "samples": n_samples, "forwards": forwards,
+            "flops": int(flops), "total": float(forwards * flops), "limit": PERTURB_FLOPS,
+            "cones": local_chain(module, len(shape) - 1)}
+
+
+def skip_words(skipped: dict) -> str:
+    """The sentence that says why the perturbation experiment was left out (:func:`perturb_skip`)."""
+    if skipped["why"] == "positions":
+        return (f"The perturbation experiment was not run: the input has {skipped['positions']} positions, over "
+                f"the limit of {skipped['limit']} for running it unasked (--perturb runs it).")
+    each = f"{skipped['samples']} inputs × " if skipped["samples"] > 1 else ""
+    return (f"The perturbation experiment was not run: it would take {'up to ' if skipped['cones'] else ''}"
+            f"{skipped['forwards']} float64 forward passes ({each}{skipped['positions']} nudged positions and "
+            f"{skipped['signs']} sign patterns) of {skipped['flops'] / 1e9:.3g} GFLOP each, "
+            f"{skipped['total'] / 1e12:.3g} TFLOP, over the limit of {skipped['limit'] / 1e12:g} TFLOP for running it "
+            "unasked (--perturb runs it).")
 
 
 #: initialisations of the weighted paths beside the Monte-Carlo sensitivity of a net of ``LOOP_FLOPS`` or more a
@@ -270,6 +311,7 @@ def facts(ev: Evidence) -> dict:
                         "positions": int(ev.own.map.size), "zero_scales": list(ev.own.zero_scales),
                         "small_scales": dict(ev.own.small_scales), "random_weights": ev.random,
                         "live_paths": live_facts(ev.own, live_pathways(ev.own, ev.graph))},
+        "perturbation_skipped": ev.pert_skipped,
         "perturbation": None if pert is None else {
             f"center_{key}_ratio": pert.summary["single"][f"center_{key}_ratio"], "fd_error": pert.fd_error,
             f"gradient_center_{key}_ratio": pert.summary["gradient"][f"center_{key}_ratio"],
@@ -302,8 +344,9 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         out: folder for ``answer.md``, ``answer.json`` and the figures (default: none written;
             the text then refers to figures by name).
         n_inits: initialisations for the Monte-Carlo sensitivity.
-        perturb: run the one-position-at-a-time experiment (default: when the input has at
-            most :data:`PERTURB_LIMIT` positions).
+        perturb: run the one-position-at-a-time experiment (default: when the input has at most
+            :data:`PERTURB_LIMIT` positions and the experiment takes at most :data:`PERTURB_FLOPS` operations; the
+            text says why when it is left out).
         inputs: real data (B, C, …) for the model's own gradient and the perturbation
             (default: N(0, 1) noise, seeded).
         name: how to call the model in the text (default: its reference or class name).
@@ -437,6 +480,8 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                      f"against {q['predicted_total']:.3g}·ε predicted by adding up the single-position effects, and "
                      f"correlating the change with each position's sign {recovered} (r = "
                      f"{q['sign_correlation']:.2f}). ([figure]({f_pert}))")
+    elif f.get("perturbation_skipped"):
+        lines.append(f"- **Perturbation experiment.** {skip_words(f['perturbation_skipped'])}")
     lines += ["", f"{h2} 2. What does theory say?", ""]
     layers = f["path_layers"]
     lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "

@@ -206,6 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--amount", choices=("same", "keep", "full", "valid"),  # (edgewise.remedies.transforms.AMOUNTS)
                     help="how much the padding-mode remedies pad: same (half a window, the default), keep (each "
                          "layer's own amount), full or valid")
+    an.add_argument("--perturb", action=argparse.BooleanOptionalAction, default=None,
+                    help="the perturbation experiment, or with --no-perturb not (default: on an input of at most "
+                         "4096 positions when it takes at most 2 TFLOP; the answer says why where it is left out)")
     an.add_argument("--out", metavar="DIR", default="answer", help="folder for answer.md, answer.json and figures "
                                                                     "(default ./answer)")
     an.set_defaults(handler=_cmd_answer)
@@ -740,7 +743,7 @@ def _cmd_answer(args, out, err) -> int:
 
         result = answer(module, graph.input_shape, out=args.out, n_inits=args.inits, seed=args.seed,
                         name=graph.model_name, norm_stats=_norm_stats(args), amount=args.amount,
-                        random=random_weights(args.model or DEFAULT_SPEC), step=say)
+                        random=random_weights(args.model or DEFAULT_SPEC), step=say, perturb=args.perturb)
     if args.json:
         _emit_json(result.to_dict())
         return 0

@@ -135,14 +135,12 @@ def _remedy_inits(n_inits: int, remedy_inits: int | None, acts: list[int],
         f"original's own sensitivity (section 5) uses all {n_inits}. Give --remedy-inits N to choose.")
 
 
-def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> tuple[list[int], list[int]]:
+def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds, perturb=None) -> tuple[list[int], list[int]]:
     """Refuse, before any work, a report whose Monte-Carlo sensitivity, perturbation experiment or
     experiments cannot fit in memory (:mod:`edgewise.limits`); the activation bytes and forward FLOPs of
     each model."""
-    import math
-
     from .. import limits
-    from ..answer import PERTURB_LIMIT
+    from ..answer import perturb_skip
     from ..models import load
     from ..sensitivity import auto_chunk
 
@@ -151,10 +149,11 @@ def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds) -> tuple[list[int
         limits.check_sensitivity(inits, shape, chunk=1, option="--inits / --remedy-inits")
     sizes, flops = [], []
     for model, shape in pairs:
-        acts, cost = limits.forward_cost(load(model, shape, padding=padding), shape)
+        module = load(model, shape, padding=padding)
+        acts, cost = limits.forward_cost(module, shape)
         flops.append(cost)
         limits.check_sensitivity(inits, shape, acts, auto_chunk(acts), option="--inits / --remedy-inits")
-        if math.prod(shape[1:]) <= PERTURB_LIMIT:
+        if perturb or (perturb is None and perturb_skip(module, shape, flops=cost) is None):
             limits.check_perturbation(shape, acts)
         sizes.append(acts)
     if seeds:
@@ -209,7 +208,8 @@ class _Progress:
 def build(models=None, input_shape=None, *, out="out/report", train: bool = False, visualize: bool = False,
           n_inits: int = 32, remedy_inits: int | None = None, seed: int = 0, padding: str = "same", size: str = "quick",
           seeds: int = 3, trained_weights: bool | None = None, progress: bool = True, force: bool = False,
-          norm_stats: str = "ignore", probe: bool | None = None, amount: str | None = None) -> Report:
+          norm_stats: str = "ignore", probe: bool | None = None, amount: str | None = None,
+          perturb: bool | None = None) -> Report:
     """Run every analysis on ``models`` and write ``out/index.html`` with the numbers beside it.
 
     Args:
@@ -235,6 +235,8 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         force: write into ``out`` even if it holds files that are not an edgewise report (they are replaced).
             The report is built aside and swapped in whole when complete (:mod:`.folder`); an earlier report's
             cached experiments are kept.
+        perturb: run the perturbation experiment on every model (False: on none; default: where it is small
+            enough, :func:`edgewise.answer.perturb_skip`; section 5 says why where it is left out).
 
     Returns:
         :class:`Report`.
@@ -255,7 +257,7 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         check_amount(amount)
     check_norm_stats(norm_stats)
     pairs = [(m, parse_shape(s)) for m, s in _subjects(models, input_shape)]
-    acts, flops = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0)
+    acts, flops = _check_sizes(pairs, n_inits, remedy_inits, padding, seeds if train else 0, perturb)
     remedy_inits, capped = _remedy_inits(n_inits, remedy_inits, acts, flops)
     names = [describe(m) for m, _ in pairs]
     out = check_out(out, force)
@@ -265,12 +267,12 @@ def build(models=None, input_shape=None, *, out="out/report", train: bool = Fals
         return _build(out, staged, pairs, names, start, train=train, visualize=visualize, n_inits=n_inits,
                       remedy_inits=remedy_inits, capped=capped, seed=seed, padding=padding, size=size, seeds=seeds,
                       trained_weights=trained_weights, progress=progress, norm_stats=norm_stats, probe=probe,
-                      default_page=models is None, flops=flops, amount=amount)
+                      default_page=models is None, flops=flops, amount=amount, perturb=perturb)
 
 
 def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize, n_inits, remedy_inits, seed,
            padding, size, seeds, trained_weights, progress, capped=None, norm_stats="ignore", probe=False,
-           default_page=False, flops=None, amount=None) -> Report:
+           default_page=False, flops=None, amount=None, perturb=None) -> Report:
     """:func:`build` after its checks: every part written under ``staging``, then swapped in for ``out``."""
     w = sections.Writer(staging.tmp, cache=out, render=Renderer(worth_a_worker()))
     config = {"models": names, "input_shapes": [list(s) for _, s in pairs],
@@ -303,7 +305,7 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
                 bar.label(f"measuring {name} — {text}", f"measuring {name} — {_COUNTER.sub('', text)}")
 
             ev = gather(model, shape, padding=padding, n_inits=n_inits, seed=seed, remedy_inits=remedy_inits,
-                        name=name, step=step, norm_stats=norm_stats, amount=amount)
+                        name=name, step=step, norm_stats=norm_stats, amount=amount, perturb=perturb)
             is_trained = _is_trained(model) if trained_weights is None else trained_weights
             key = name if names.count(name) == 1 else f"{name}, input {'x'.join(map(str, shape))}"
             s = subjects[i] = sections.Subject(ev, idents[i], is_trained, answer_figures(ev), key)

@@ -17,7 +17,7 @@ import numpy as np
 from .. import nets
 from .._axis import Adaptive, Resample, Transposed, Window
 from .._stats import describe as describe_norm_stats
-from ..answer import Evidence
+from ..answer import Evidence, skip_words
 from ..facts import and_list
 from ..results import write_atomic, write_json
 from . import page, pascal
@@ -367,9 +367,13 @@ def sensitivity(s: Subject, w: Writer) -> str:
         parts.append(w.figure(pert, f"{s.slug}-perturbation",
                               f"The perturbation experiment: nudge each input position by ε = {ev.pert.eps:g} and "
                               f"measure the change of the output: {panel_text(pert)}."))
+    elif ev.pert_skipped is not None:
+        w.json(s.slug, "perturbation_skipped", ev.pert_skipped)
+        parts.append(page.note(skip_words(ev.pert_skipped)))
     w.record("sensitivity", s.key, {"init": ev.init.summary, "weights": ev.own.summary,
                                       "trained": s.trained,
-                                      "perturbation": None if ev.pert is None else ev.pert.summary})
+                                      "perturbation": None if ev.pert is None else ev.pert.summary,
+                                      "perturbation_skipped": ev.pert_skipped})
     return "".join(parts)
 
 

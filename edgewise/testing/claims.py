@@ -31,6 +31,10 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   variant with unread positions, or whose counts repeat, is said to.
 - Remedy tables' notes: each variant said to leave its centre or some corners without a path does, and every
   variant that does is said to.
+- The perturbation experiment: a model has its figure or a note saying why it was not run, never both; the
+  note's numbers are those of ``data/MODEL/perturbation_skipped.json``, its positions those of the saved
+  sensitivity map, its forward passes one per position and sign pattern, its total their product with one
+  pass's operations and over the limit it names.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["check_report", "check_verdict", "check_trained", "check_captions", "check_anchor_notes",
-           "check_remedy_table", "check_remedies_output"]
+           "check_remedy_table", "check_remedies_output", "check_perturbation_note"]
 
 _SPAN = re.compile(r'<span class="(num|claim)" data-(?:field|claim)="([^"]*)"(?: data-of="([^"]*)")?>(.*?)</span>',
                    re.S)
@@ -590,6 +594,56 @@ def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
     return tables
 
 
+_SKIP_POSITIONS = re.compile(r"not run: the input has (\d+) positions, over the limit of (\d+) ")
+_SKIP_COST = re.compile(r"not run: it would take (up to )?(\d+) float64 forward passes \((?:(\d+) inputs × )?(\d+) "
+                        r"nudged positions and (\d+) sign patterns\) of (\S+) GFLOP each, (\S+) TFLOP, over the "
+                        r"limit of (\S+) TFLOP")
+
+
+def check_perturbation_note(block: str, data: Path) -> list[str]:
+    """Problems with the perturbation experiment in one model's section-5 HTML ``block`` against ``data``."""
+    notes = re.findall(r'<div class="note">(The perturbation experiment was not run:.*?)</div>', block, re.S)
+    saved = data / "perturbation_skipped.json"
+    ran = (data / "perturbation.json").exists()
+    if ran or not saved.exists():
+        said = "ran" if ran else "has no record of why it was left out"
+        return [f"{data.name}: the perturbation experiment {said}, and a note says it was not run"] if notes else []
+    if len(notes) != 1:
+        return [f"{data.name}: the perturbation experiment was left out, and {len(notes)} notes say so"]
+    skipped, note = json.loads(saved.read_text()), html.unescape(notes[0])
+    positions = int(np.load(data / "sensitivity_init.map.npy").size)
+    problems = [] if skipped["positions"] == positions else [f"{data.name}: {skipped['positions']} positions saved "
+                                                                f"for a map of {positions}"]
+    if skipped["why"] == "positions":
+        m = _SKIP_POSITIONS.search(note)
+        if not m or (int(m[1]), int(m[2])) != (positions, skipped["limit"]) or not positions > int(m[2]):
+            problems.append(f"{data.name}: the note {note!r} is not {positions} positions over {skipped['limit']}")
+        return problems
+    m = _SKIP_COST.search(note)
+    if not m:
+        return problems + [f"{data.name}: the note {note!r} does not give the experiment's cost"]
+    forwards, samples, shown_positions, signs = int(m[2]), int(m[3] or 1), int(m[4]), int(m[5])
+    gflop, tflop, limit = float(m[6]), float(m[7]), float(m[8])
+    if (shown_positions, signs, samples) != (positions, skipped["signs"], skipped["samples"]) or \
+            forwards != samples * (positions + signs):
+        problems.append(f"{data.name}: {forwards} passes is not {samples} × ({positions} + {skipped['signs']})")
+    if not (_close(m[6], skipped["flops"] / 1e9) and _close(m[7], forwards * skipped["flops"] / 1e12)
+            and _close(m[8], skipped["limit"] / 1e12)):
+        problems.append(f"{data.name}: the note shows {gflop} GFLOP, {tflop} and {limit} TFLOP for {skipped}")
+    if not forwards * skipped["flops"] > skipped["limit"]:
+        problems.append(f"{data.name}: the experiment was left out under its limit")
+    if bool(m[1]) != bool(skipped["cones"]):
+        problems.append(f"{data.name}: the note's 'up to' does not match whether the nudges run on their cones")
+    return problems
+
+
+def _section_block(page: str, section: str, slug: str) -> str:
+    """The part of section ``section`` of the page about the model whose figures are named ``slug-…``."""
+    start = page.find(f'<section id="{section}">')
+    inner = page[start:page.find("</section>", start)] if start >= 0 else ""
+    return next((b for b in inner.split("<h3>") if f'id="{slug}-' in b), "")
+
+
 def check_report(out) -> list[str]:
     """Every problem found on ``out/index.html`` (empty: every checked claim holds)."""
     out = Path(out)
@@ -610,6 +664,7 @@ def check_report(out) -> list[str]:
         ids = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-[^"]*">.*?<figcaption>(.*?)</figcaption>', page,
                          re.S)
         problems += check_captions(html.unescape(" ".join(ids)), slug_dir)
+        problems += check_perturbation_note(_section_block(page, "sensitivity", slug_dir.name), slug_dir)
         tables = re.findall(rf'<figure id="{re.escape(slug_dir.name)}-(?:remedies|padding-modes)">.*?</figure>(.*?)'
                             r'(?=<figure|<h3>|</section>)', page, re.S)
         notes = html.unescape(re.sub(r"<[^>]+>", " ", " ".join(tables)))
