@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from edgewise import EdgewiseError
 from edgewise.maps import (
-    area_ratio, center_of_mass, center_offset, gaussian_width, map_metrics, position_summary, radial_profile,
+    area_ratio, center_of_mass, center_offset, gaussian_width, log_correlation, map_metrics, position_summary,
+    radial_profile,
 )
 
 
@@ -283,3 +284,13 @@ def test_bad_log10_is_reported():
         map_metrics(np.ones(3), np.zeros(2))
     with pytest.raises(EdgewiseError, match="object maps must hold Python ints or floats, found str"):
         map_metrics(np.array([1, "x"], dtype=object))
+
+
+def test_no_log_correlation_with_a_map_that_is_the_same_everywhere():
+    # a ViT's uniform path counts: np.std of 4096 copies of log10(1.8e221) is 5.7e-14, not 0, and r was noise
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 64), 1.8358662e+221)
+    assert np.std(np.log10(flat)) > 0
+    assert math.isnan(log_correlation(rng.random((64, 64)) + 0.5, flat))
+    assert math.isnan(log_correlation(flat, rng.random((64, 64)) + 0.5))
+    assert math.isfinite(log_correlation(rng.random((64, 64)) + 0.5, flat * (1 + rng.random((64, 64)))))

@@ -717,3 +717,16 @@ def test_a_sensitivity_zero_at_an_end_is_read_back_from_the_saved_map(tmp_path, 
     assert problems(block) == []
     other = next(w for w in ("centre", "both", "border") if w != which)
     assert problems(block.replace(f'data-of="{which}"', f'data-of="{other}"'))
+
+
+def test_the_checker_refuses_a_correlation_with_uniform_path_counts(tmp_path):
+    out = tmp_path / "circular"
+    build("3*conv3", (1, 10, 10), padding="circular", out=out, n_inits=2, remedy_inits=0, progress=False)
+    assert check_report(out) == []
+    text = (out / "index.html").read_text()
+    said = "the path counts are the same at every position"
+    assert said in text
+    shown = '<span class="num" data-field="q4.n_inits">2</span>, r = <span class="num" data-field="q4.correlation">' \
+            'nan</span>'
+    (out / "index.html").write_text(text.replace('data-field="q4.n_inits">2</span>', shown, 1))
+    assert any("correlation with the path counts quoted where they are uniform" in p for p in check_report(out))

@@ -26,6 +26,7 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   ``weighted-ratio`` and ``measured-ratio`` (each map's centre/border ratio, as shown), ``weighted-zeros`` and
   ``weighted-same-zeros`` (its zeros: that many, and, for the second, exactly where the sensitivity's are) and
   ``weighted-r`` (the correlation of the two log maps, as shown).
+- No correlation with the path counts is quoted where they are uniform (max = min): it would be rounding noise.
 - Figure captions: each variant named as uniform is uniform, each said to never read N positions has N
   unread, each said to repeat has that period, each said to over-correct has ratio < 1 and no period; and every
   variant with unread positions, or whose counts repeat, is said to.
@@ -192,6 +193,8 @@ def check_verdict(block: str, data: Path) -> list[str]:
                   r'[^>]*>.*?</span>', "", block, flags=re.S)
     for m in re.finditer(r"\d+(?:\.\d+)?(?:e[-+]\d+)?×(?!\d)", html.unescape(re.sub(r"<[^>]+>", " ", bare))):
         problems.append(f"{data.name}: a ratio {m.group(0)} not read from verdict.json")
+    if 'data-field="q4.correlation"' in block and _uniform(np.load(data / "pathways.log10.npy")):
+        problems.append(f"{data.name}: a correlation with the path counts quoted where they are uniform (max = min)")
     rows = _rows(data)
     for kind, key, of, text in _SPAN.findall(block):
         if kind == "claim":
