@@ -206,13 +206,14 @@ def perturb_skip(module, shape, n_samples: int = 1, flops: int | None = None) ->
             "cones": local_chain(module, len(shape) - 1)}
 
 
-def skip_words(skipped: dict) -> str:
-    """The sentence that says why the perturbation experiment was left out (:func:`perturb_skip`)."""
+def skip_words(skipped: dict, lead: str = "The perturbation experiment was not run") -> str:
+    """The sentence that says why the perturbation experiment was left out (:func:`perturb_skip`), after
+    ``lead``."""
     if skipped["why"] == "positions":
-        return (f"The perturbation experiment was not run: the input has {skipped['positions']} positions, over "
+        return (f"{lead}: the input has {skipped['positions']} positions, over "
                 f"the limit of {skipped['limit']} for running it unasked (--perturb runs it).")
     each = f"{skipped['samples']} inputs × " if skipped["samples"] > 1 else ""
-    return (f"The perturbation experiment was not run: it would take {'up to ' if skipped['cones'] else ''}"
+    return (f"{lead}: it would take {'up to ' if skipped['cones'] else ''}"
             f"{skipped['forwards']} float64 forward passes ({each}{skipped['positions']} nudged positions and "
             f"{skipped['signs']} sign patterns) of {skipped['flops'] / 1e9:.3g} GFLOP each, "
             f"{skipped['total'] / 1e12:.3g} TFLOP, over the limit of {skipped['limit'] / 1e12:g} TFLOP for running it "
@@ -481,7 +482,7 @@ def compose(f: dict, link=lambda stem: stem if stem.endswith(".json") else f"{st
                      f"correlating the change with each position's sign {recovered} (r = "
                      f"{q['sign_correlation']:.2f}). ([figure]({f_pert}))")
     elif f.get("perturbation_skipped"):
-        lines.append(f"- **Perturbation experiment.** {skip_words(f['perturbation_skipped'])}")
+        lines.append(f"- **Perturbation experiment.** {skip_words(f['perturbation_skipped'], 'Not run')}")
     lines += ["", f"{h2} 2. What does theory say?", ""]
     layers = f["path_layers"]
     lines.append(f"- {sup(theory_words((layers['fewest'], layers['most'], layers['all'])), html=False)} Measured "
