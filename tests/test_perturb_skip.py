@@ -52,7 +52,7 @@ def test_the_answer_says_why_and_perturb_true_still_runs_it(monkeypatch):
     left_out = answer(SPEC, SHAPE, n_inits=2)
     skipped = left_out.facts["perturbation_skipped"]
     assert left_out.facts["perturbation"] is None and skipped["why"] == "cost"
-    assert f"Perturbation experiment.** Not run: it would take {skipped['forwards']} float64 forward passes" in \
+    assert f"Perturbation experiment.** Not run: it would take up to {skipped['forwards']} float64 forward passes" in \
         left_out.text and "--perturb runs it" in left_out.text
     asked = answer(SPEC, SHAPE, n_inits=2, perturb=True)
     assert asked.facts["perturbation"] is not None and asked.facts["perturbation_skipped"] is None
