@@ -124,6 +124,7 @@ def test_no_perturb_is_checked_before_any_work_and_the_options_name_the_limits(t
     monkeypatch.setattr(limits, "check_perturbation", refuse)
     build("2*conv3", (1, 8, 8), out=tmp_path / "r", n_inits=2, remedy_inits=0, progress=False, perturb=False)
     assert not (tmp_path / "r" / "data" / "2-conv3" / "perturbation.json").exists()
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["perturb"] is False
     with pytest.raises(AssertionError, match="memory was checked"):
         build("2*conv3", (1, 8, 8), out=tmp_path / "s", n_inits=2, remedy_inits=0, progress=False)
     commands = cli._parser()._subparsers._group_actions[0].choices

@@ -283,6 +283,8 @@ def _build(out: Path, staging: Staging, pairs, names, start, *, train, visualize
         config["remedy_inits_capped"] = capped
     if amount is not None:
         config["amount"] = amount
+    if perturb is not None:
+        config["perturb"] = perturb
     extra = (len(trained.TASKS) + 1 if train else 0) + (1 if visualize else 0) + (1 if probe else 0)
     bar = _Progress(len(pairs) * (1 + len(SECTIONS)) + extra, progress)
     try:
