@@ -53,7 +53,7 @@ def add_parser(sub, common, fmt, wrap) -> None:
     rp.add_argument("--perturb", action=argparse.BooleanOptionalAction, default=None,
                     help="the perturbation experiment (section 5) on every model, or with --no-perturb on none "
                          "(default: on a model whose input has at most 4096 positions and whose experiment takes at "
-                         "most 2 TFLOP; the page says why where it is left out)")
+                         "most 0.75 TFLOP and 25 GB of layer outputs; the page says why where it is left out)")
     rp.add_argument("--trained", action="store_true",
                     help="the models' weights are trained (default: only pretrained:/experiment: references)")
     rp.add_argument("--force", action="store_true",

@@ -13,13 +13,15 @@ element-wise layers are supported; any other model gets ``None`` and the caller 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._pad import Pad
 
-__all__ = ["nudge_changes", "local_chain"]
+__all__ = ["nudge_changes", "cone_fraction"]
 
 #: layers that act on each value (or each channel's values) alone, in eval mode: the box passes through unchanged.
 #: Types are matched exactly: a subclass (a remedy's drop-in convolution) may compute something else.
@@ -128,10 +130,24 @@ def _plan(model: nn.Module, nd: int, layer: str | None = None) -> tuple[list | N
     return (None, None) if specs is None or any(s is None for s in specs) else (chain, specs)
 
 
-def local_chain(model: nn.Module, nd: int, layer: str | None = None) -> bool:
-    """Whether :func:`nudge_changes` may compute ``model``'s nudges on their cones (it still declines a model
-    whose output is flat)."""
-    return _plan(model, nd, layer)[0] is not None
+def cone_fraction(model: nn.Module, spatial: tuple, layer: str | None = None) -> float | None:
+    """The largest fraction of a layer's positions that one nudge's forward cone covers, over the layers of
+    ``model`` (up to ``layer``) on an input of ``spatial`` size: what :func:`nudge_changes` computes of each layer
+    for one nudge, against a whole forward pass (an upper bound on its share of the pass); None when ``model`` is
+    not a chain of supported local layers."""
+    chain, specs = _plan(model, len(spatial), layer)
+    if chain is None:
+        return None
+    sizes, boxes, most = list(spatial), [1] * len(spatial), 1 / math.prod(spatial)
+    for spec in specs:
+        if spec == "elementwise":
+            continue
+        kernel, stride, dilation, pads, _ = spec
+        for a, (k, s, d, (lo, hi)) in enumerate(zip(kernel, stride, dilation, pads)):  # (as _step's box widths)
+            sizes[a] = (sizes[a] + lo + hi - d * (k - 1) - 1) // s + 1
+            boxes[a] = min(sizes[a], (boxes[a] - 1 + d * (k - 1)) // s + 1)
+        most = max(most, math.prod(b / n for b, n in zip(boxes, sizes)))
+    return most
 
 
 def nudge_changes(model: nn.Module, x: torch.Tensor, positions: torch.Tensor, eps: float, units,

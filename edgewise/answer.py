@@ -40,10 +40,12 @@ __all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compos
 
 #: most input positions for which the one-position-at-a-time experiment runs by default
 PERTURB_LIMIT = 4096
-#: most floating-point operations (whole forward passes, as :func:`edgewise.limits.forward_cost` counts them) the
-#: perturbation experiment may take by default: about 2 minutes at the 13-20 GFLOP/s of the float64 forwards on a
-#: 2-core machine (torchvision's ResNet-18 on 3x64x64 takes 1.4e12; a 167M-parameter ViT on 3x64x64, 2.5e13)
-PERTURB_FLOPS = 2e12
+#: the most floating-point operations (whole forward passes, as :func:`edgewise.limits.forward_costs` counts them)
+#: and bytes of layer outputs (float64) the perturbation experiment may take unasked: about 30 s each on a 2-core
+#: machine, whose float64 forwards ran at about 24 GFLOP/s where convolutions dominate (ResNet-18) and wrote about
+#: 1 GB/s of layer outputs where depthwise and elementwise layers do (EfficientNet-B0, ConvNeXt)
+PERTURB_FLOPS = 0.75e12
+PERTURB_BYTES = 25e9
 _STACK = re.compile(r"^(\d+)\*conv(\d+)(?:/d(\d+))?$")
 
 
@@ -185,25 +187,28 @@ def gather(model=None, input_shape=None, *, padding: str = "same", n_inits: int 
                     skipped)
 
 
-def perturb_skip(module, shape, n_samples: int = 1, flops: int | None = None) -> dict | None:
+def perturb_skip(module, shape, n_samples: int = 1, cost=None) -> dict | None:
     """Why the perturbation experiment is left out unless asked for, as data (None: it runs): more input positions
-    than :data:`PERTURB_LIMIT` (``why="positions"``), or more operations than :data:`PERTURB_FLOPS` (``why="cost"``:
-    ``forwards`` whole forward passes of ``flops`` each; ``cones``: the single nudges would run on their forward
-    cones, so this is an upper bound); ``flops``: one forward's, if known."""
-    from ._cone import local_chain
-    from .limits import forward_cost
+    than :data:`PERTURB_LIMIT` (``why="positions"``), or float64 forward passes whose operations or layer outputs
+    add up to more than :data:`PERTURB_FLOPS` or :data:`PERTURB_BYTES` (``why="cost"``: ``forwards`` whole passes,
+    or their equivalent where each single nudge runs on its forward cone, at most ``cone`` of a pass:
+    :func:`edgewise._cone.cone_fraction`); ``cost``: the model's :func:`edgewise.limits.forward_costs`, if known."""
+    from ._cone import cone_fraction
+    from .limits import forward_costs, input_spec
 
     positions = math.prod(shape[1:])
     if positions > PERTURB_LIMIT:
         return {"why": "positions", "positions": positions, "limit": PERTURB_LIMIT}
     signs = perturbation.__kwdefaults__["n_signs"]
-    forwards = n_samples * (positions + signs)
-    flops = forward_cost(module, shape)[1] if flops is None else flops
-    if forwards * flops <= PERTURB_FLOPS:
+    cone = cone_fraction(module, tuple(shape[1:]))
+    forwards = math.ceil(n_samples * (positions * (1 if cone is None else cone) + signs))
+    cost = forward_costs(module, shape) if cost is None else cost
+    flops, size = int(cost.flops), int(cost.activations) * 8 // input_spec(module)[0].itemsize  # (in float64)
+    if forwards * flops <= PERTURB_FLOPS and forwards * size <= PERTURB_BYTES:
         return None
-    return {"why": "cost", "positions": positions, "signs": signs, "samples": n_samples, "forwards": forwards,
-            "flops": int(flops), "total": float(forwards * flops), "limit": PERTURB_FLOPS,
-            "cones": local_chain(module, len(shape) - 1)}
+    return {"why": "cost", "positions": positions, "signs": signs, "samples": n_samples, "cone": cone,
+            "forwards": forwards, "flops": flops, "bytes": size, "total_flops": float(forwards * flops),
+            "total_bytes": float(forwards * size), "flop_limit": PERTURB_FLOPS, "byte_limit": PERTURB_BYTES}
 
 
 def skip_words(skipped: dict, lead: str = "The perturbation experiment was not run") -> str:
@@ -213,11 +218,17 @@ def skip_words(skipped: dict, lead: str = "The perturbation experiment was not r
         return (f"{lead}: the input has {skipped['positions']} positions, over "
                 f"the limit of {skipped['limit']} for running it unasked (--perturb runs it).")
     each = f"{skipped['samples']} inputs × " if skipped["samples"] > 1 else ""
-    return (f"{lead}: it would take {'up to ' if skipped['cones'] else ''}"
-            f"{skipped['forwards']} float64 forward passes ({each}{skipped['positions']} nudged positions and "
-            f"{skipped['signs']} sign patterns) of {skipped['flops'] / 1e9:.3g} GFLOP each, "
-            f"{skipped['total'] / 1e12:.3g} TFLOP, over the limit of {skipped['limit'] / 1e12:g} TFLOP for running it "
-            "unasked (--perturb runs it).")
+    cone = skipped["cone"]
+    nudges = (f"{skipped['positions']} nudged positions" if cone is None else f"{skipped['positions']} nudged "
+              f"positions, each on its forward cone, at most {100 * cone:.3g} % of a pass,")
+    over = [f"more {what} than the {skipped[limit] / scale:g} {unit}" for what, total, limit, scale, unit in
+            (("operations", "total_flops", "flop_limit", 1e12, "TFLOP"),
+             ("layer outputs", "total_bytes", "byte_limit", 1e9, "GB")) if skipped[total] > skipped[limit]]
+    return (f"{lead}: it would take {'' if cone is None else 'up to the work of '}{skipped['forwards']} float64 "
+            f"forward passes ({each}{nudges} and {skipped['signs']} sign patterns) of {skipped['flops'] / 1e9:.3g} "
+            f"GFLOP and {skipped['bytes'] / 1e6:.3g} MB of layer outputs each, {skipped['total_flops'] / 1e12:.3g} "
+            f"TFLOP and {skipped['total_bytes'] / 1e9:.3g} GB in all: {' and '.join(over)} it may take unasked "
+            "(--perturb runs it).")
 
 
 #: initialisations of the weighted paths beside the Monte-Carlo sensitivity of a net of ``LOOP_FLOPS`` or more a
@@ -346,7 +357,8 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
             the text then refers to figures by name).
         n_inits: initialisations for the Monte-Carlo sensitivity.
         perturb: run the one-position-at-a-time experiment (default: when the input has at most
-            :data:`PERTURB_LIMIT` positions and the experiment takes at most :data:`PERTURB_FLOPS` operations; the
+            :data:`PERTURB_LIMIT` positions and the experiment takes at most :data:`PERTURB_FLOPS` operations and
+            :data:`PERTURB_BYTES` bytes of layer outputs; the
             text says why when it is left out).
         inputs: real data (B, C, …) for the model's own gradient and the perturbation
             (default: N(0, 1) noise, seeded).

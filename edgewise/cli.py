@@ -208,7 +208,8 @@ def _parser() -> argparse.ArgumentParser:
                          "layer's own amount), full or valid")
     an.add_argument("--perturb", action=argparse.BooleanOptionalAction, default=None,
                     help="the perturbation experiment, or with --no-perturb not (default: on an input of at most "
-                         "4096 positions when it takes at most 2 TFLOP; the answer says why where it is left out)")
+                         "4096 positions when it takes at most 0.75 TFLOP and 25 GB of layer outputs; the answer says "
+                         "why where it is left out)")
     an.add_argument("--out", metavar="DIR", default="answer", help="folder for answer.md, answer.json and figures "
                                                                     "(default ./answer)")
     an.set_defaults(handler=_cmd_answer)

@@ -12,37 +12,59 @@ import pytest
 import torchvision as tv
 
 from edgewise import cli, nets
-from edgewise.answer import PERTURB_FLOPS, PERTURB_LIMIT, answer, perturb_skip, skip_words
-from edgewise.limits import forward_cost
+from edgewise._cone import cone_fraction
+from edgewise.answer import PERTURB_BYTES, PERTURB_FLOPS, PERTURB_LIMIT, answer, perturb_skip, skip_words
+from edgewise.limits import forward_costs
 from edgewise.report.builder import build
 from edgewise.testing.claims import check_report
 
 answer_mod = importlib.import_module("edgewise.answer")  # (the package's `answer` is the function)
-SPEC, SHAPE = "3*conv3", (1, 12, 12)  # 144 positions + 512 sign patterns = 656 forward passes
+SPEC, SHAPE = "3*conv3", (1, 12, 12)  # 144 positions, each on a cone of at most 34 % of a pass, + 512 sign patterns
 
 
-def _cost(model, shape):
-    return (math.prod(shape[1:]) + 512) * forward_cost(model, shape)[1]
+def _work(model, shape):
+    """(passes, operations and float64 bytes of layer outputs) of the experiment, worked out here."""
+    cone = cone_fraction(model, shape[1:])
+    passes = math.ceil(math.prod(shape[1:]) * (1 if cone is None else cone) + 512)
+    cost = forward_costs(model, shape)
+    return passes, passes * cost.flops, passes * cost.activations * 2
 
 
-def test_left_out_just_above_its_limit_and_run_at_it(monkeypatch):
+def test_a_chain_of_local_layers_is_priced_at_its_nudges_cones():
     net = nets.from_spec(SPEC, SHAPE)
-    total = _cost(net, SHAPE)
-    monkeypatch.setattr(answer_mod, "PERTURB_FLOPS", total)
+    # 3 convolutions of 3 taps on 12 px: the last one's cone is 7×7 of 12×12 (34 %), each earlier one's smaller
+    assert cone_fraction(net, SHAPE[1:]) == pytest.approx(49 / 144)
+    assert cone_fraction(nets.from_spec("conv3, maxpool2, conv3", (1, 12, 12)), (12, 12)) == pytest.approx(16 / 36)
+    assert cone_fraction(tv.models.resnet18(), (64, 64)) is None
+    assert _work(net, SHAPE)[0] == 561
+
+
+@pytest.mark.parametrize("limit", ["PERTURB_FLOPS", "PERTURB_BYTES"])
+def test_left_out_just_above_either_limit_and_run_at_it(monkeypatch, limit):
+    net = nets.from_spec(SPEC, SHAPE)
+    passes, flops, size = _work(net, SHAPE)
+    total = flops if limit == "PERTURB_FLOPS" else size
+    monkeypatch.setattr(answer_mod, limit, total)
     assert perturb_skip(net, SHAPE) is None
-    monkeypatch.setattr(answer_mod, "PERTURB_FLOPS", total - 1)
+    monkeypatch.setattr(answer_mod, limit, total - 1)
     skipped = perturb_skip(net, SHAPE)
-    assert skipped["why"] == "cost" and skipped["forwards"] == 656 and skipped["total"] == total
-    assert skipped["cones"] is True  # a chain of local layers: its single nudges run on their cones
-    assert perturb_skip(net, SHAPE, n_samples=3)["forwards"] == 3 * 656
+    assert skipped["why"] == "cost" and skipped["forwards"] == passes
+    assert (skipped["total_flops"], skipped["total_bytes"]) == (flops, size)
+    said = skip_words(skipped)
+    assert ("more operations than" in said) == (limit == "PERTURB_FLOPS") and "up to the work of 561" in said
+    assert ("more layer outputs than" in said) == (limit == "PERTURB_BYTES")
+    assert perturb_skip(net, SHAPE, n_samples=3)["forwards"] == math.ceil(3 * (144 * 49 / 144 + 512))
 
 
-def test_a_net_of_branches_is_priced_at_whole_forward_passes_and_positions_come_first():
-    net, shape = tv.models.resnet50(), (3, 64, 64)  # 0.67 GFLOP a pass: 3.1 TFLOP, over the 2 TFLOP default
-    skipped = perturb_skip(net, shape)
-    assert skipped["why"] == "cost" and skipped["cones"] is False and skipped["total"] > PERTURB_FLOPS
-    assert "up to" not in skip_words(skipped) and "4608 float64 forward passes" in skip_words(skipped)
-    assert perturb_skip(tv.models.resnet18(), shape) is None  # 1.4 TFLOP: it runs
+def test_nets_of_today_at_64_px_are_left_out_and_positions_come_first():
+    shape = (3, 64, 64)
+    resnet = perturb_skip(tv.models.resnet18(), shape)  # 1.4 TFLOP of convolutions (57 s here)
+    assert resnet["why"] == "cost" and resnet["cone"] is None and resnet["total_flops"] > PERTURB_FLOPS
+    assert "4608 float64 forward passes" in skip_words(resnet) and "up to" not in skip_words(resnet)
+    effnet = perturb_skip(tv.models.efficientnet_b0(), shape)  # 0.3 TFLOP but 61 GB of layer outputs (59 s here)
+    assert effnet["total_flops"] < PERTURB_FLOPS and effnet["total_bytes"] > PERTURB_BYTES
+    assert perturb_skip(tv.models.mobilenet_v3_small(), shape) is None  # 0.06 TFLOP, 13 GB (16 s here)
+    assert perturb_skip(nets.from_spec(nets.DEFAULT_SPEC, nets.DEFAULT_INPUT), nets.DEFAULT_INPUT) is None
     big = (1, 65, 64)  # positions over the limit: no model is run to price it
     assert perturb_skip(None, big) == {"why": "positions", "positions": 65 * 64, "limit": PERTURB_LIMIT}
 
@@ -52,7 +74,7 @@ def test_the_answer_says_why_and_perturb_true_still_runs_it(monkeypatch):
     left_out = answer(SPEC, SHAPE, n_inits=2)
     skipped = left_out.facts["perturbation_skipped"]
     assert left_out.facts["perturbation"] is None and skipped["why"] == "cost"
-    assert f"Perturbation experiment.** Not run: it would take up to {skipped['forwards']} float64 forward passes" in \
+    assert f"Perturbation experiment.** Not run: it would take up to the work of {skipped['forwards']} float64" in \
         left_out.text and "--perturb runs it" in left_out.text
     asked = answer(SPEC, SHAPE, n_inits=2, perturb=True)
     assert asked.facts["perturbation"] is not None and asked.facts["perturbation_skipped"] is None
@@ -65,7 +87,7 @@ def test_the_answer_says_why_and_perturb_true_still_runs_it(monkeypatch):
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("skip")
     with pytest.MonkeyPatch.context() as mp:  # the first net is priced over the limit, the second under it
-        mp.setattr(answer_mod, "PERTURB_FLOPS", _cost(nets.from_spec(SPEC, SHAPE), SHAPE) - 1)
+        mp.setattr(answer_mod, "PERTURB_FLOPS", _work(nets.from_spec(SPEC, SHAPE), SHAPE)[1] - 1)
         build([SPEC, "2*conv3"], [SHAPE, (1, 8, 8)], out=out, n_inits=2, remedy_inits=0, progress=False)
     return out
 
@@ -91,10 +113,13 @@ def _doubled(pattern):
 
 
 @pytest.mark.parametrize("wrong", [
-    lambda text: text.replace("take up to 656 float64", "take up to 655 float64", 1),
-    lambda text: text.replace("take up to 656", "take 656", 1),
+    lambda text: text.replace("up to the work of 561 float64", "up to the work of 560 float64", 1),
+    lambda text: text.replace("up to the work of 561", "561", 1),
     lambda text: text.replace("(144 nudged", "(143 nudged", 1),
-    _doubled(r"of (\S+) GFLOP each"), _doubled(r"each, (\S+) TFLOP"), _doubled(r"the limit of (\S+) TFLOP")])
+    lambda text: text.replace("at most 34 % of a pass", "at most 30 % of a pass", 1),
+    lambda text: text.replace("more operations than", "more layer outputs than", 1),
+    _doubled(r"of (\S+) GFLOP and"), _doubled(r"and (\S+) MB of layer"), _doubled(r"each, (\S+) TFLOP"),
+    _doubled(r"TFLOP and (\S+) GB in all"), _doubled(r"operations than the (\S+) TFLOP")])
 def test_the_checker_catches_a_wrong_note(page, tmp_path, wrong):
     out = shutil.copytree(page, tmp_path / "copy")
     text = (out / "index.html").read_text()
@@ -131,3 +156,4 @@ def test_no_perturb_is_checked_before_any_work_and_the_options_name_the_limits(t
     for command in ("report", "answer"):
         text = " ".join(commands[command].format_help().split())
         assert f"at most {PERTURB_LIMIT} positions" in text and f"{PERTURB_FLOPS / 1e12:g} TFLOP" in text
+        assert f"{PERTURB_BYTES / 1e9:g} GB of layer outputs" in text

@@ -150,10 +150,11 @@ def _check_sizes(pairs, n_inits, remedy_inits, padding, seeds, perturb=None) -> 
     sizes, flops = [], []
     for model, shape in pairs:
         module = load(model, shape, padding=padding)
-        acts, cost = limits.forward_cost(module, shape)
-        flops.append(cost)
+        cost = limits.forward_costs(module, shape)
+        acts = cost.activations
+        flops.append(cost.flops)
         limits.check_sensitivity(inits, shape, acts, auto_chunk(acts), option="--inits / --remedy-inits")
-        if perturb or (perturb is None and perturb_skip(module, shape, flops=cost) is None):
+        if perturb or (perturb is None and perturb_skip(module, shape, cost=cost) is None):
             limits.check_perturbation(shape, acts)
         sizes.append(acts)
     if seeds:

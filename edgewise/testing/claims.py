@@ -34,8 +34,9 @@ maps (``data/MODEL/*.npy``) and tables, so a wrong word on the page is caught ev
   variant that does is said to.
 - The perturbation experiment: a model has its figure or a note saying why it was not run, never both; the
   note's numbers are those of ``data/MODEL/perturbation_skipped.json``, its positions those of the saved
-  sensitivity map, its forward passes one per position and sign pattern, its total their product with one
-  pass's operations and over the limit it names.
+  sensitivity map, its forward passes one per sign pattern and one per position (or the share of a pass its
+  forward cone takes), its totals their product with one pass's operations and layer outputs, and the limits it
+  says are passed exactly those the totals pass.
 """
 
 from __future__ import annotations
@@ -598,9 +599,11 @@ def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
 
 
 _SKIP_POSITIONS = re.compile(r"not run: the input has (\d+) positions, over the limit of (\d+) ")
-_SKIP_COST = re.compile(r"not run: it would take (up to )?(\d+) float64 forward passes \((?:(\d+) inputs × )?(\d+) "
-                        r"nudged positions and (\d+) sign patterns\) of (\S+) GFLOP each, (\S+) TFLOP, over the "
-                        r"limit of (\S+) TFLOP")
+_SKIP_COST = re.compile(r"not run: it would take (up to the work of )?(\d+) float64 forward passes \((?:(\d+) inputs "
+                        r"× )?(\d+) nudged positions(?:, each on its forward cone, at most (\S+) % of a pass,)? and "
+                        r"(\d+) sign patterns\) of (\S+) GFLOP and (\S+) MB of layer outputs each, (\S+) TFLOP and "
+                        r"(\S+) GB in all: (.*?) it may take unasked")
+_OVER = re.compile(r"more (operations|layer outputs) than the (\S+) (?:TFLOP|GB)")
 
 
 def check_perturbation_note(block: str, data: Path) -> list[str]:
@@ -625,18 +628,25 @@ def check_perturbation_note(block: str, data: Path) -> list[str]:
     m = _SKIP_COST.search(note)
     if not m:
         return problems + [f"{data.name}: the note {note!r} does not give the experiment's cost"]
-    forwards, samples, shown_positions, signs = int(m[2]), int(m[3] or 1), int(m[4]), int(m[5])
-    gflop, tflop, limit = float(m[6]), float(m[7]), float(m[8])
+    forwards, samples, shown_positions, signs = int(m[2]), int(m[3] or 1), int(m[4]), int(m[6])
+    cone = skipped["cone"]
     if (shown_positions, signs, samples) != (positions, skipped["signs"], skipped["samples"]) or \
-            forwards != samples * (positions + signs):
-        problems.append(f"{data.name}: {forwards} passes is not {samples} × ({positions} + {skipped['signs']})")
-    if not (_close(m[6], skipped["flops"] / 1e9) and _close(m[7], forwards * skipped["flops"] / 1e12)
-            and _close(m[8], skipped["limit"] / 1e12)):
-        problems.append(f"{data.name}: the note shows {gflop} GFLOP, {tflop} and {limit} TFLOP for {skipped}")
-    if not forwards * skipped["flops"] > skipped["limit"]:
-        problems.append(f"{data.name}: the experiment was left out under its limit")
-    if bool(m[1]) != bool(skipped["cones"]):
-        problems.append(f"{data.name}: the note's 'up to' does not match whether the nudges run on their cones")
+            forwards != math.ceil(samples * (positions * (1 if cone is None else cone) + signs)):
+        problems.append(f"{data.name}: {forwards} passes is not {samples} × ({positions} nudges at "
+                        f"{1 if cone is None else cone} of a pass + {skipped['signs']} sign patterns)")
+    if {cone is None, m[1] is None, m[5] is None} != {cone is None} or \
+            (cone is not None and not _close(m[5], 100 * cone)):
+        problems.append(f"{data.name}: the note's forward cones ({m[5]} %) are not the saved {cone}")
+    totals = {"operations": (forwards * skipped["flops"], skipped["flop_limit"], 1e12),
+              "layer outputs": (forwards * skipped["bytes"], skipped["byte_limit"], 1e9)}
+    if not all(_close(shown, value) for shown, value in zip(m.group(7, 8, 9, 10), (
+            skipped["flops"] / 1e9, skipped["bytes"] / 1e6, totals["operations"][0] / 1e12,
+            totals["layer outputs"][0] / 1e9))):
+        problems.append(f"{data.name}: the note shows {m.group(7, 8, 9, 10)} (GFLOP, MB, TFLOP, GB) for {skipped}")
+    named = {what: limit for what, limit in _OVER.findall(m[11])}
+    over = {what for what, (total, limit, _) in totals.items() if total > limit}
+    if set(named) != over or not over or any(not _close(named[w], totals[w][1] / totals[w][2]) for w in named):
+        problems.append(f"{data.name}: the note says it is over {named}, the data over {sorted(over)}")
     return problems
 
 
