@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/report.py --no-train --json benchmarks/results/report.json
     .venv/bin/python benchmarks/report.py --fresh-only --fresh 5     # only `edgewise report` in fresh processes
     .venv/bin/python benchmarks/report.py --fresh-only --fresh 5 --against ../main   # and another checkout's
+    .venv/bin/python benchmarks/report.py --fresh-only --against ../main --report "timm:convnext_atto -i 3x64x64"
 
 The budgets: the default report (issue 17) within 15 s on this 2-core machine, timed first as a user meets it
 (`edgewise report` in a fresh process, ``--fresh N`` times, the median: interpreter start, imports and torch's
@@ -23,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -50,13 +52,14 @@ def _timed(fn):
 HERE = Path(__file__).resolve().parent.parent  # the checkout this script belongs to
 
 
-def _fresh(out: Path, code: Path = HERE) -> tuple[float, float, float]:
+def _fresh(out: Path, code: Path = HERE, extra: tuple = ()) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds of the report's processes, load average before) of `edgewise report --out
-    out` in a fresh process, its own default threads, with the edgewise package of the checkout ``code``."""
+    out` (and ``extra`` arguments) in a fresh process, its own default threads, with the edgewise package of the
+    checkout ``code``."""
     cli = Path(sys.executable).with_name("edgewise")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])}
     load, before = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_CHILDREN)
-    _, wall = _timed(lambda: subprocess.run([str(cli), "report", "--out", str(out), "--no-progress"], check=True,
+    _, wall = _timed(lambda: subprocess.run([str(cli), "report", *extra, "--out", str(out), "--no-progress"], check=True,
                                             capture_output=True, env=env))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load
@@ -73,8 +76,12 @@ def main(argv=None) -> int:
     ap.add_argument("--against", metavar="CHECKOUT", type=Path, action="append", default=[],
                     help="also run the fresh process with another checkout's edgewise (e.g. the main branch), "
                          "interleaved with this one's (A B A B ...); may be repeated")
+    ap.add_argument("--report", metavar="ARGS", default="",
+                    help="the fresh runs' arguments for `edgewise report`, e.g. 'timm:convnext_atto -i 3x64x64' "
+                         "(default: none, the default page; the 15 s budget is the default page's)")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
+    extra = tuple(shlex.split(args.report))
     torch.set_num_threads(args.threads)
     print(f"{machine_line()}, python {platform.python_version()}")
     rows = {}
@@ -87,13 +94,14 @@ def main(argv=None) -> int:
         fresh = {name: [] for name in checkouts}
         for i in range(args.fresh):
             for j, (name, code) in enumerate(checkouts.items()):
-                wall, cpu, load = _fresh(Path(tmp) / f"cli{i}-{j}", code)
+                wall, cpu, load = _fresh(Path(tmp) / f"cli{i}-{j}", code, extra)
                 fresh[name].append((wall, cpu, load))
                 print(f"fresh process {i + 1}/{args.fresh} ({code}): {wall:5.1f} s, {cpu:5.1f} CPU s "
                       f"(page + figure worker), load average {load:.2f} before")
         for name, runs in fresh.items():
             rows[name] = {
-                "seconds": round(statistics.median(w for w, _, _ in runs), 1), "budget": 15.0, "vs_answer": None,
+                "seconds": round(statistics.median(w for w, _, _ in runs), 1), "budget": None if extra else 15.0,
+                "vs_answer": None, "arguments": list(extra),
                 "probe": False, "parts": {}, "checkout": str(checkouts[name]),
                 "runs": [{"seconds": round(w, 2), "cpu_seconds": round(c, 2), "load_before": round(l, 2)}
                          for w, c, l in runs], "cpu_seconds": round(statistics.median(c for _, c, _ in runs), 1)}
