@@ -603,7 +603,7 @@ _SKIP_COST = re.compile(r"not run: it would take (up to the work of )?(\d+) floa
                         r"× )?(\d+) nudged positions(?:, each on its forward cone, at most (\S+) % of a pass,)? and "
                         r"(\d+) sign patterns\) of (\S+) GFLOP and (\S+) MB of layer outputs each, (\S+) TFLOP and "
                         r"(\S+) GB in all: (.*?) it may take unasked")
-_OVER = re.compile(r"more (operations|layer outputs) than the (\S+) (?:TFLOP|GB)")
+_OVER_LIMIT = re.compile(r"more (operations|layer outputs) than the (\S+) (?:TFLOP|GB)")
 
 
 def check_perturbation_note(block: str, data: Path) -> list[str]:
@@ -643,7 +643,7 @@ def check_perturbation_note(block: str, data: Path) -> list[str]:
             skipped["flops"] / 1e9, skipped["bytes"] / 1e6, totals["operations"][0] / 1e12,
             totals["layer outputs"][0] / 1e9))):
         problems.append(f"{data.name}: the note shows {m.group(7, 8, 9, 10)} (GFLOP, MB, TFLOP, GB) for {skipped}")
-    named = {what: limit for what, limit in _OVER.findall(m[11])}
+    named = {what: limit for what, limit in _OVER_LIMIT.findall(m[11])}
     over = {what for what, (total, limit, _) in totals.items() if total > limit}
     if set(named) != over or not over or any(not _close(named[w], totals[w][1] / totals[w][2]) for w in named):
         problems.append(f"{data.name}: the note says it is over {named}, the data over {sorted(over)}")
