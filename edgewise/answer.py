@@ -217,18 +217,28 @@ def skip_words(skipped: dict, lead: str = "The perturbation experiment was not r
     if skipped["why"] == "positions":
         return (f"{lead}: the input has {skipped['positions']} positions, over "
                 f"the limit of {skipped['limit']} for running it unasked (--perturb runs it).")
-    each = f"{skipped['samples']} inputs × " if skipped["samples"] > 1 else ""
-    cone = skipped["cone"]
-    nudges = (f"{skipped['positions']} nudged positions" if cone is None else f"{skipped['positions']} nudged "
+    return f"{lead}: it would take {cost_words(skipped)}: {over_words(skipped)} (--perturb runs it)."
+
+
+def cost_words(cost: dict) -> str:
+    """``"4608 float64 forward passes (…) of 0.297 GFLOP and 4.89 MB of layer outputs each, 1.37 TFLOP and
+    22.6 GB in all"``: the experiment's cost, from :func:`perturb_skip`'s data."""
+    each = f", for each of {cost['samples']} inputs" if cost["samples"] > 1 else ""
+    cone = cost["cone"]
+    nudges = (f"{cost['positions']} nudged positions" if cone is None else f"{cost['positions']} nudged "
               f"positions, each on its forward cone, at most {100 * cone:.3g} % of a pass,")
-    over = [f"more {what} than the {skipped[limit] / scale:g} {unit}" for what, total, limit, scale, unit in
+    return (f"{'' if cone is None else 'up to the work of '}{cost['forwards']} float64 forward passes ({nudges} "
+            f"and {cost['signs']} sign patterns{each}) of {cost['flops'] / 1e9:.3g} GFLOP and {cost['bytes'] / 1e6:.3g} MB "
+            f"of layer outputs each, {cost['total_flops'] / 1e12:.3g} TFLOP and {cost['total_bytes'] / 1e9:.3g} GB "
+            "in all")
+
+
+def over_words(cost: dict) -> str:
+    """``"more operations than the 0.75 TFLOP it may take unasked"``: the limits the experiment passes."""
+    over = [f"more {what} than the {cost[limit] / scale:g} {unit}" for what, total, limit, scale, unit in
             (("operations", "total_flops", "flop_limit", 1e12, "TFLOP"),
-             ("layer outputs", "total_bytes", "byte_limit", 1e9, "GB")) if skipped[total] > skipped[limit]]
-    return (f"{lead}: it would take {'' if cone is None else 'up to the work of '}{skipped['forwards']} float64 "
-            f"forward passes ({each}{nudges} and {skipped['signs']} sign patterns) of {skipped['flops'] / 1e9:.3g} "
-            f"GFLOP and {skipped['bytes'] / 1e6:.3g} MB of layer outputs each, {skipped['total_flops'] / 1e12:.3g} "
-            f"TFLOP and {skipped['total_bytes'] / 1e9:.3g} GB in all: {' and '.join(over)} it may take unasked "
-            "(--perturb runs it).")
+             ("layer outputs", "total_bytes", "byte_limit", 1e9, "GB")) if cost[total] > cost[limit]]
+    return f"{' and '.join(over)} it may take unasked"
 
 
 #: initialisations of the weighted paths beside the Monte-Carlo sensitivity of a net of ``LOOP_FLOPS`` or more a

@@ -530,6 +530,22 @@ def _cmd_diagram(args, out, err) -> int:
     return 0
 
 
+def _perturb_cost(err, module, shape, n_samples: int = 4) -> None:
+    """Say, before it starts, what the perturbation experiment asked for costs (on ``n_samples`` inputs with the
+    model's weights and as many with a fresh initialisation) where `edgewise answer` and the report would leave it
+    out (:func:`edgewise.answer.perturb_skip`)."""
+    from .answer import cost_words, over_words, perturb_skip
+
+    c = perturb_skip(module, shape, 2 * n_samples)
+    if c is None:
+        return
+    size = (f"on {c['positions']} input positions, more than the {c['limit']} `edgewise answer` and the report run "
+            "it on unasked" if c["why"] == "positions" else
+            f"{cost_words(c)}: {over_words(c)} in `edgewise answer` and the report")
+    err.print(f"Running the perturbation experiment as asked, on {n_samples} inputs with the model's weights and "
+              f"{n_samples} with a fresh initialisation, {size}; this takes a while.", markup=False, highlight=False)
+
+
 def _cmd_sensitivity(args, out, err) -> int:
     from .report._format import fmt_ratio
     from .sensitivity import gradient_map, init_sensitivity, perturbation, reinitialise
@@ -561,6 +577,7 @@ def _cmd_sensitivity(args, out, err) -> int:
     result.layer = args.layer or result.layer
     pert = {}
     if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
+        _perturb_cost(err, module, shape)
         for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1, init=args.init))):
             pert[which] = perturbation(net, shape, to="all" if to == "each" else to,
                                        n_samples=4, seed=args.seed, device=args.device)

@@ -157,3 +157,34 @@ def test_no_perturb_is_checked_before_any_work_and_the_options_name_the_limits(t
         text = " ".join(commands[command].format_help().split())
         assert f"at most {PERTURB_LIMIT} positions" in text and f"{PERTURB_FLOPS / 1e12:g} TFLOP" in text
         assert f"{PERTURB_BYTES / 1e9:g} GB of layer outputs" in text
+
+
+def test_sensitivity_perturb_says_first_what_it_costs_where_answer_would_leave_it_out():
+    import io
+
+    from rich.console import Console
+
+    said = Console(file=io.StringIO(), width=1000)
+    cli._perturb_cost(said, tv.models.resnet18(), (3, 32, 32))  # 8 × 1536 passes of 0.075 GFLOP: 0.92 TFLOP
+    text = said.file.getvalue()
+    assert "12288 float64 forward passes (1024 nudged positions and 512 sign patterns, for each of 8 inputs)" in text
+    assert "more operations than the 0.75 TFLOP" in text and "this takes a while" in text
+    quiet = Console(file=io.StringIO(), width=1000)
+    cli._perturb_cost(quiet, nets.from_spec(nets.DEFAULT_SPEC, nets.DEFAULT_INPUT), nets.DEFAULT_INPUT)
+    assert quiet.file.getvalue() == ""
+
+
+def test_the_checker_reads_a_note_on_several_inputs(tmp_path, monkeypatch):
+    import numpy as np
+
+    from edgewise.testing.claims import check_perturbation_note
+
+    monkeypatch.setattr(answer_mod, "PERTURB_FLOPS", 1.0)
+    skipped = perturb_skip(tv.models.resnet18(), (3, 12, 12), n_samples=3)
+    (tmp_path / "perturbation_skipped.json").write_text(json.dumps(skipped))
+    np.save(tmp_path / "sensitivity_init.map.npy", np.ones((12, 12)))
+    note = skip_words(skipped)
+    assert "(144 nudged positions and 512 sign patterns, for each of 3 inputs)" in note
+    assert check_perturbation_note(f'<div class="note">{note}</div>', tmp_path) == []
+    wrong = note.replace("for each of 3 inputs", "for each of 2 inputs")
+    assert check_perturbation_note(f'<div class="note">{wrong}</div>', tmp_path)

@@ -599,9 +599,9 @@ def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
 
 
 _SKIP_POSITIONS = re.compile(r"not run: the input has (\d+) positions, over the limit of (\d+) ")
-_SKIP_COST = re.compile(r"not run: it would take (up to the work of )?(\d+) float64 forward passes \((?:(\d+) inputs "
-                        r"× )?(\d+) nudged positions(?:, each on its forward cone, at most (\S+) % of a pass,)? and "
-                        r"(\d+) sign patterns\) of (\S+) GFLOP and (\S+) MB of layer outputs each, (\S+) TFLOP and "
+_SKIP_COST = re.compile(r"not run: it would take (up to the work of )?(\d+) float64 forward passes \((\d+) nudged "
+                        r"positions(?:, each on its forward cone, at most (\S+) % of a pass,)? and (\d+) sign "
+                        r"patterns(?:, for each of (\d+) inputs)?\) of (\S+) GFLOP and (\S+) MB of layer outputs each, (\S+) TFLOP and "
                         r"(\S+) GB in all: (.*?) it may take unasked")
 _OVER_LIMIT = re.compile(r"more (operations|layer outputs) than the (\S+) (?:TFLOP|GB)")
 
@@ -628,15 +628,15 @@ def check_perturbation_note(block: str, data: Path) -> list[str]:
     m = _SKIP_COST.search(note)
     if not m:
         return problems + [f"{data.name}: the note {note!r} does not give the experiment's cost"]
-    forwards, samples, shown_positions, signs = int(m[2]), int(m[3] or 1), int(m[4]), int(m[6])
+    forwards, shown_positions, signs, samples = int(m[2]), int(m[3]), int(m[5]), int(m[6] or 1)
     cone = skipped["cone"]
     if (shown_positions, signs, samples) != (positions, skipped["signs"], skipped["samples"]) or \
             forwards != math.ceil(samples * (positions * (1 if cone is None else cone) + signs)):
         problems.append(f"{data.name}: {forwards} passes is not {samples} × ({positions} nudges at "
                         f"{1 if cone is None else cone} of a pass + {skipped['signs']} sign patterns)")
-    if {cone is None, m[1] is None, m[5] is None} != {cone is None} or \
-            (cone is not None and not _close(m[5], 100 * cone)):
-        problems.append(f"{data.name}: the note's forward cones ({m[5]} %) are not the saved {cone}")
+    if {cone is None, m[1] is None, m[4] is None} != {cone is None} or \
+            (cone is not None and not _close(m[4], 100 * cone)):
+        problems.append(f"{data.name}: the note's forward cones ({m[4]} %) are not the saved {cone}")
     totals = {"operations": (forwards * skipped["flops"], skipped["flop_limit"], 1e12),
               "layer outputs": (forwards * skipped["bytes"], skipped["byte_limit"], 1e9)}
     if not all(_close(shown, value) for shown, value in zip(m.group(7, 8, 9, 10), (
