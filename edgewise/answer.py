@@ -228,9 +228,9 @@ def cost_words(cost: dict) -> str:
     nudges = (f"{cost['positions']} nudged positions" if cone is None else f"{cost['positions']} nudged "
               f"positions, each on its forward cone, at most {100 * cone:.3g} % of a pass,")
     return (f"{'' if cone is None else 'up to the work of '}{cost['forwards']} float64 forward passes ({nudges} "
-            f"and {cost['signs']} sign patterns{each}) of {cost['flops'] / 1e9:.3g} GFLOP and {cost['bytes'] / 1e6:.3g} MB "
-            f"of layer outputs each, {cost['total_flops'] / 1e12:.3g} TFLOP and {cost['total_bytes'] / 1e9:.3g} GB "
-            "in all")
+            f"and {cost['signs']} sign patterns{each}) of {cost['flops'] / 1e9:.3g} GFLOP and "
+            f"{cost['bytes'] / 1e6:.3g} MB of layer outputs each, {cost['total_flops'] / 1e12:.3g} TFLOP and "
+            f"{cost['total_bytes'] / 1e9:.3g} GB in all")
 
 
 def over_words(cost: dict) -> str:

@@ -601,8 +601,8 @@ def _html_tables(block: str) -> list[tuple[list[str], list[list[str]]]]:
 _SKIP_POSITIONS = re.compile(r"not run: the input has (\d+) positions, over the limit of (\d+) ")
 _SKIP_COST = re.compile(r"not run: it would take (up to the work of )?(\d+) float64 forward passes \((\d+) nudged "
                         r"positions(?:, each on its forward cone, at most (\S+) % of a pass,)? and (\d+) sign "
-                        r"patterns(?:, for each of (\d+) inputs)?\) of (\S+) GFLOP and (\S+) MB of layer outputs each, (\S+) TFLOP and "
-                        r"(\S+) GB in all: (.*?) it may take unasked")
+                        r"patterns(?:, for each of (\d+) inputs)?\) of (\S+) GFLOP and (\S+) MB of layer outputs "
+                        r"each, (\S+) TFLOP and (\S+) GB in all: (.*?) it may take unasked")
 _OVER_LIMIT = re.compile(r"more (operations|layer outputs) than the (\S+) (?:TFLOP|GB)")
 
 
