@@ -69,7 +69,7 @@ def _window(module: nn.Module, nd: int):
 
         return tup(module.kernel_size), tup(module.stride), tup(module.dilation), \
             [(p, p) for p in tup(module.padding)], run
-    if kind in _POOLS[nd]:
+    if kind in _POOLS.get(nd, ()):
         if any(tup(module.padding)) or module.ceil_mode or getattr(module, "return_indices", False):
             return None
         dilation = tup(getattr(module, "dilation", 1))
