@@ -52,12 +52,14 @@ def _chain(model: nn.Module, layer: str | None) -> list | None:
     return leaves[:names.index(layer) + 1] if layer in names else None
 
 
-def _window(module: nn.Module, nd: int):
+def _window(module: nn.Module, nd: int, training: bool | None = None):
     """``(kernel, stride, dilation, pad)`` per axis and the function applied to an unpadded window, for a layer
-    of sliding windows; ``"elementwise"``; or None (not supported)."""
+    of sliding windows; ``"elementwise"``; or None (not supported); ``training``: the mode it runs in (None: its
+    own)."""
     kind = type(module)
     if kind in _ELEMENTWISE:
-        return None if module.training and kind in _TRAINING_MATTERS else "elementwise"
+        training = module.training if training is None else training
+        return None if training and kind in _TRAINING_MATTERS else "elementwise"
     tup = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
     if kind in (nn.Conv1d, nn.Conv2d) and module.weight.dim() == nd + 2:
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
@@ -122,20 +124,21 @@ def _step(spec, base: torch.Tensor, vals: torch.Tensor, start: list[torch.Tensor
     return run(torch.where(inside, moved, window)), new_start
 
 
-def _plan(model: nn.Module, nd: int, layer: str | None = None) -> tuple[list | None, list | None]:
+def _plan(model: nn.Module, nd: int, layer: str | None = None,
+          training: bool | None = None) -> tuple[list | None, list | None]:
     """The chain of leaf layers (up to ``layer``) and each one's :func:`_window`, or (None, None) when ``model`` is
     not a chain of supported local layers."""
     chain = _chain(model, layer)
-    specs = None if chain is None else [_window(m, nd) for _, m in chain]
+    specs = None if chain is None else [_window(m, nd, training) for _, m in chain]
     return (None, None) if specs is None or any(s is None for s in specs) else (chain, specs)
 
 
 def cone_fraction(model: nn.Module, spatial: tuple, layer: str | None = None) -> float | None:
     """The largest fraction of a layer's positions that one nudge's forward cone covers, over the layers of
     ``model`` (up to ``layer``) on an input of ``spatial`` size: what :func:`nudge_changes` computes of each layer
-    for one nudge, against a whole forward pass (an upper bound on its share of the pass); None when ``model`` is
-    not a chain of supported local layers."""
-    chain, specs = _plan(model, len(spatial), layer)
+    for one nudge, against a whole forward pass (an upper bound on its share of the pass), in eval mode (as the
+    perturbation experiment runs it); None when ``model`` is not a chain of supported local layers."""
+    chain, specs = _plan(model, len(spatial), layer, training=False)
     if chain is None:
         return None
     sizes, boxes, most = list(spatial), [1] * len(spatial), 1 / math.prod(spatial)

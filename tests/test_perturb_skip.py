@@ -188,3 +188,11 @@ def test_the_checker_reads_a_note_on_several_inputs(tmp_path, monkeypatch):
     assert check_perturbation_note(f'<div class="note">{note}</div>', tmp_path) == []
     wrong = note.replace("for each of 3 inputs", "for each of 2 inputs")
     assert check_perturbation_note(f'<div class="note">{wrong}</div>', tmp_path)
+
+
+def test_a_chain_in_training_mode_is_priced_as_the_experiment_runs_it_in_eval_mode():
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Dropout(0.1), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    assert net.training and cone_fraction(net, (12, 12)) == pytest.approx(25 / 144) and net.training
