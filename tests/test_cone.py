@@ -104,3 +104,47 @@ def test_perturbation_uses_the_cone_and_agrees_with_whole_forwards(monkeypatch):
     np.testing.assert_array_equal(fast.gradient, slow.gradient)
     np.testing.assert_array_equal(fast.random_signs, slow.random_signs)
     assert fast.fd_error == pytest.approx(slow.fd_error, rel=1e-5, abs=1e-9)
+
+
+def _boxes_seen(model, shape, monkeypatch) -> float | None:
+    """The largest share of a layer's grid that nudge_changes's boxes take, recorded as it runs (None: declined)."""
+    import edgewise._cone as cone
+
+    seen, step = [], cone._step
+
+    def recording(spec, base, vals, start):
+        out, new_start = step(spec, base, vals, start)
+        sizes = [(base.shape[2 + a] + lo + hi - d * (k - 1) - 1) // s + 1
+                 for a, (k, s, d, (lo, hi)) in enumerate(zip(*spec[:4]))]
+        seen.append(math.prod(out.shape[2:]) / math.prod(sizes))
+        return out, new_start
+
+    monkeypatch.setattr(cone, "_step", recording)
+    x = torch.randn(1, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        done = nudge_changes(model, x, torch.arange(min(3, math.prod(shape[1:]))), 0.5, _mask("all"))
+    return None if done is None else max(seen, default=1 / math.prod(shape[1:]))
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_cone_fraction_is_the_largest_box_the_nudges_take(name, monkeypatch):
+    from edgewise._cone import cone_fraction
+
+    build, shape = CHAINS[name]
+    model = build().double().eval()
+    assert cone_fraction(model, shape[1:]) == pytest.approx(_boxes_seen(model, shape, monkeypatch))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(random_spec(paddings=("valid", "same", "full")), random_net()))
+def test_cone_fraction_on_random_nets(case, monkeypatch):
+    from edgewise._cone import cone_fraction
+
+    model = (case.build() if isinstance(case, SpecCase) else case.model).double().eval()
+    with monkeypatch.context() as mp:
+        seen = _boxes_seen(model, case.input_shape, mp)
+    fraction = cone_fraction(model, case.input_shape[1:])
+    if seen is None:  # declined: not a chain (then no fraction either), or a chain with a flat output
+        return
+    assert fraction == pytest.approx(seen)
