@@ -36,7 +36,7 @@ from ._init import shared_draws
 from .sensitivity import _init_seeds, gradient_map, init_sensitivity, perturbation
 from .weighted import weighted_facts
 
-__all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose", "perturb_skip"]
+__all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose", "perturb_skip", "skip_words"]
 
 #: most input positions for which the one-position-at-a-time experiment runs by default
 PERTURB_LIMIT = 4096
@@ -368,8 +368,7 @@ def answer(model=None, input_shape=None, *, padding: str = "same", out=None, n_i
         n_inits: initialisations for the Monte-Carlo sensitivity.
         perturb: run the one-position-at-a-time experiment (default: when the input has at most
             :data:`PERTURB_LIMIT` positions and the experiment takes at most :data:`PERTURB_FLOPS` operations and
-            :data:`PERTURB_BYTES` bytes of layer outputs; the
-            text says why when it is left out).
+            :data:`PERTURB_BYTES` bytes of layer outputs; the text says why when it is left out).
         inputs: real data (B, C, …) for the model's own gradient and the perturbation
             (default: N(0, 1) noise, seeded).
         name: how to call the model in the text (default: its reference or class name).
