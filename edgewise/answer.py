@@ -33,7 +33,7 @@ from .pathways import pathways
 from .report._format import fmt_ratio
 from .results import Result, write_atomic, write_json
 from ._init import shared_draws
-from .sensitivity import _init_seeds, gradient_map, init_sensitivity, perturbation
+from .sensitivity import N_SIGNS, _init_seeds, gradient_map, init_sensitivity, perturbation
 from .weighted import weighted_facts
 
 __all__ = ["answer", "Answer", "Evidence", "gather", "facts", "figures", "compose", "perturb_skip", "skip_words"]
@@ -199,7 +199,7 @@ def perturb_skip(module, shape, n_samples: int = 1, cost=None) -> dict | None:
     positions = math.prod(shape[1:])
     if positions > PERTURB_LIMIT:
         return {"why": "positions", "positions": positions, "limit": PERTURB_LIMIT}
-    signs = perturbation.__kwdefaults__["n_signs"]
+    signs = N_SIGNS
     cone = cone_fraction(module, tuple(shape[1:]))
     forwards = math.ceil(n_samples * (positions * (1 if cone is None else cone) + signs))
     cost = forward_costs(module, shape) if cost is None else cost

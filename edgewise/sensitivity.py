@@ -894,7 +894,11 @@ def _output_shape(target: _Target, module: nn.Module, shape, dtype) -> tuple[int
 
 # ------------------------------------------------------------------ perturbation
 
-def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None = None, *, n_signs: int = 512,
+#: random sign patterns of the perturbation experiment's all-at-once part, by default
+N_SIGNS = 512
+
+
+def perturbation(model, inputs, eps: float = 1e-4, to="all", layer: str | None = None, *, n_signs: int = N_SIGNS,
                  n_samples: int = 1, seed: int = 0, chunk: int = 256, device=None, dtype=torch.float64,
                  padding: str = "same") -> Perturbation:
     """Nudge input positions by ``eps`` and measure how much the chosen units move.
