@@ -48,8 +48,8 @@ SECTIONS = (
      "padding is read evenly.", sections.receptive_fields),
     ("sensitivity", "5. Sensitivity",
      "What the network responds to, measured by input gradients: expected over random initialisations (beside "
-     "the path counts, which theory says it equals for linear nets), with the model's weights, and by nudging "
-     "each input.", sections.sensitivity),
+     "the path counts, which theory says it equals for linear nets) and with the model's weights; and, where that "
+     "is quick enough to run unasked, by nudging each input.", sections.sensitivity),
     ("remedies", "6. Remedies",
      "Every remedy of edgewise.remedies applied to the model: pathway maps, ratios, receptive field and cost.",
      sections.remedies),
