@@ -530,7 +530,7 @@ def _cmd_diagram(args, out, err) -> int:
     return 0
 
 
-def _perturb_cost(err, module, shape, n_samples: int = 4) -> None:
+def _perturb_cost(err, module, shape, n_samples: int) -> None:
     """Say, before it starts, what the perturbation experiment asked for costs (on ``n_samples`` inputs with the
     model's weights and as many with a fresh initialisation) where `edgewise answer` and the report would leave it
     out (:func:`edgewise.answer.perturb_skip`)."""
@@ -577,10 +577,11 @@ def _cmd_sensitivity(args, out, err) -> int:
     result.layer = args.layer or result.layer
     pert = {}
     if args.perturb:  # the model's weights and a fresh initialisation (seed + 1: spec nets are built with seed)
-        _perturb_cost(err, module, shape)
+        samples = 4  # noise inputs each
+        _perturb_cost(err, module, shape, samples)
         for which, net in (("weights", module), ("random", reinitialise(module, args.seed + 1, init=args.init))):
             pert[which] = perturbation(net, shape, to="all" if to == "each" else to,
-                                       n_samples=4, seed=args.seed, device=args.device)
+                                       n_samples=samples, seed=args.seed, device=args.device)
             pert[which].model = f"{graph.model_name} ({'its weights' if which == 'weights' else 'random init'})"
     from .live import live_facts, live_pathways
     from .weighted import weighted_facts

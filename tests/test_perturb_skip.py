@@ -165,12 +165,12 @@ def test_sensitivity_perturb_says_first_what_it_costs_where_answer_would_leave_i
     from rich.console import Console
 
     said = Console(file=io.StringIO(), width=1000)
-    cli._perturb_cost(said, tv.models.resnet18(), (3, 32, 32))  # 8 × 1536 passes of 0.075 GFLOP: 0.92 TFLOP
+    cli._perturb_cost(said, tv.models.resnet18(), (3, 32, 32), 4)  # 8 × 1536 passes of 0.075 GFLOP: 0.92 TFLOP
     text = said.file.getvalue()
     assert "12288 float64 forward passes (1024 nudged positions and 512 sign patterns, for each of 8 inputs)" in text
     assert "more operations than the 0.75 TFLOP" in text and "this takes a while" in text
     quiet = Console(file=io.StringIO(), width=1000)
-    cli._perturb_cost(quiet, nets.from_spec(nets.DEFAULT_SPEC, nets.DEFAULT_INPUT), nets.DEFAULT_INPUT)
+    cli._perturb_cost(quiet, nets.from_spec(nets.DEFAULT_SPEC, nets.DEFAULT_INPUT), nets.DEFAULT_INPUT, 4)
     assert quiet.file.getvalue() == ""
 
 
