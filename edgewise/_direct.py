@@ -36,9 +36,9 @@ from ._fx_fast import _CALL_IMPL, LEAN_MODULES, LEAN_TRACE, _create_name, _modul
 from ._layout import _PLAIN_MODULES, _statistics_used
 from ._pad import Pad
 from ._axis import Adaptive
-from ._shapes import _NORM_RULES, _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, _adaptive, \
-    _broadcast, _flatten, _pool, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, norm_fits, pool_geometry, \
-    reduced, reshaped
+from ._shapes import _NORM_RULES, _SAME_SHAPE_FUNCTIONS, _SAME_SHAPE_METHODS, _SAME_SHAPE_MODULES, POOL_FUNCTIONS, \
+    _adaptive, _broadcast, _flatten, _Unknown, arg_values, cat_shape, conv_geometry, module_shape, norm_fits, \
+    pool_call_shape, pool_geometry, reduced, reshaped
 
 __all__ = ["direct_graph"]
 
@@ -54,9 +54,6 @@ _BINARY = frozenset({operator.add, operator.mul, torch.add, torch.mul})
 _CATS = (torch.cat, torch.concat)
 _FLATTENS = (torch.flatten, "flatten")
 _ADAPTIVE = {F.adaptive_avg_pool1d: False, F.adaptive_avg_pool2d: True}
-#: pooling functions: whether 2-D, whether they take a dilation (F.max_pool*) before ceil_mode
-_POOLS = {F.max_pool1d: (False, True), F.max_pool2d: (True, True), F.avg_pool1d: (False, False),
-          F.avg_pool2d: (True, False)}
 #: reductions that are a global pool when taken over every spatial axis
 _REDUCTIONS = frozenset({torch.mean, "mean", torch.sum, "sum", torch.amax, "amax"})
 _RESHAPES = frozenset({"view", "reshape", torch.reshape})
@@ -386,8 +383,8 @@ class _Direct:
                                                        _arg(args, kwargs, 2, "end_dim", -1)))
             if target in _ADAPTIVE:
                 return _adaptive(first._ew_shape, _arg(args, kwargs, 1, "output_size"), _ADAPTIVE[target])
-            if target in _POOLS:
-                return _pool_shape(target, first._ew_shape, args, kwargs)
+            if target in POOL_FUNCTIONS:
+                return pool_call_shape(target, first._ew_shape, args, kwargs)
             if target in _REDUCTIONS:
                 return _reduced(first._ew_shape, args, kwargs)
             if target in _RESHAPES:
@@ -480,18 +477,6 @@ def _kept(x: tuple, out: tuple) -> tuple:
     if len(out) == 2 or (len(out) == len(x) and out[2:] == x[2:]):
         return out
     raise _Fallback
-
-
-def _pool_shape(fn, x: tuple, args: tuple, kwargs: dict) -> tuple:
-    """The output shape of ``F.max_pool*`` / ``F.avg_pool*`` (one tensor out: no indices)."""
-    two_d, dilated = _POOLS[fn]
-    if dilated and _arg(args, kwargs, 6, "return_indices", False):
-        raise _Fallback
-    kernel, stride, padding = _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"), \
-        _arg(args, kwargs, 3, "padding", 0)
-    dilation = _arg(args, kwargs, 4, "dilation", 1) if dilated else 1
-    ceil_mode = _arg(args, kwargs, 5 if dilated else 4, "ceil_mode", False)
-    return _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d)
 
 
 def _reduced(x: tuple, args: tuple, kwargs: dict) -> tuple:

@@ -40,6 +40,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
     values: dict[torch.fx.Node, object] = {}  # shape arithmetic: sizes and numbers (the meta pass's ``value``)
     parts: dict[torch.fx.Node, list] = {}  # the shapes of the tensors of a chunk
+    defaults: dict[torch.fx.Node, object] = {}  # optional arguments' placeholders: their defaults
     kept = _kept_whole()
     try:
         for node in fx_graph.nodes:
@@ -47,11 +48,12 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
                 if isinstance(node.args[0], torch.fx.Node):
                     shapes[node] = shapes[node.args[0]]
                 continue
-            if _with_values(node, shapes, values, parts):
+            if node.op == "placeholder" and shapes:  # a later argument: held at its default (``attn_mask=None``)
+                defaults[node] = _default(node, values)
+                continue
+            if _checks_default(node, defaults, values) or _with_values(node, shapes, values, parts):
                 continue
             if node.op == "placeholder":
-                if shapes:
-                    raise _Unknown("several inputs")
                 shapes[node] = (1, *shape)
             elif node.op == "call_module" and type(modules[node.target]) is nn.MultiheadAttention:
                 parts[node] = _attention(modules[node.target], node, shapes)
@@ -84,9 +86,34 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
     return True
 
 
+def _default(node: torch.fx.Node, values: dict):
+    """The default of a placeholder after the input: an optional argument torch.fx held at it (``concrete_args``),
+    which has no shape; a number is recorded as the meta pass records it."""
+    default = node.args[0] if len(node.args) == 1 and not node.kwargs else torch
+    if type(default) in (int, float, bool):
+        values[node] = default
+    elif default is not None and type(default) is not str:  # (a tensor, a tuple, or no default: the meta pass)
+        raise _Unknown("several inputs")
+    return default
+
+
+def _checks_default(node: torch.fx.Node, defaults: dict, values: dict) -> bool:
+    """Whether ``node`` is torch.fx's check of an argument held at its default (``_assert_is_none``, or ``==`` the
+    default, then asserted), recording the comparison's value as the meta pass does."""
+    first = node.args[0] if node.op == "call_function" and node.args else None
+    if not isinstance(first, torch.fx.Node) or first not in defaults:
+        return False
+    if node.target is _st._assert_is_none:
+        return True
+    if node.target is not operator.eq or len(node.args) != 2 or node.kwargs:
+        raise _Unknown("an optional argument used")
+    values[node] = defaults[first] == node.args[1]
+    return True
+
+
 #: integer arithmetic on sizes (``num_channels // groups``) and comparisons of them (``h == self.image_size``)
-_ARITHMETIC = (operator.floordiv, operator.mul, operator.add, operator.sub, operator.eq, operator.ne, operator.lt,
-               operator.le, operator.gt, operator.ge)
+_ARITHMETIC = (operator.floordiv, operator.mod, operator.mul, operator.add, operator.sub, operator.eq, operator.ne,
+               operator.lt, operator.le, operator.gt, operator.ge)
 
 
 def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
@@ -105,7 +132,7 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         values[node] = torch.Size(shapes[args[0]])
     elif node.op == "call_function" and fn is operator.getitem and isinstance(args[0], torch.fx.Node) and (
             args[0] in values or args[0] in parts):
-        index = args[1]
+        index = values.get(args[1], args[1]) if isinstance(args[1], torch.fx.Node) else args[1]
         if type(index) is not int and not (type(index) is slice and all(
                 v is None or type(v) is int for v in (index.start, index.stop, index.step))):
             raise _Unknown("index")
@@ -130,6 +157,14 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         shapes[node] = (expanded if fn == "expand" else reshaped)(_first(node, shapes), sizes)
     elif node.op == "call_method" and fn == "chunk" or node.op == "call_function" and fn is torch.chunk:
         parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
+    elif node.op == "call_method" and fn == "unbind" or node.op == "call_function" and fn is torch.unbind:
+        parts[node] = _unbound(_first(node, shapes), _int(_arg(node, 1, "dim", 0)))
+    elif node.op == "call_method" and fn == "split" or node.op == "call_function" and fn is torch.split:
+        sizes = _arg(node, 1, "split_size_or_sections" if node.op == "call_function" else "split_size", None)
+        sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
+        if isinstance(sizes, (list, tuple)):
+            sizes = [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes]
+        parts[node] = _split(_first(node, shapes), sizes, _int(_arg(node, 2, "dim", 0)))
     else:
         return False
     return True
@@ -286,6 +321,26 @@ def _chunks(x: tuple[int, ...], chunks: int, dim: int) -> list:
     return [(*x[:dim], min(step, n - start), *x[dim + 1:]) for start in range(0, n, step)]
 
 
+def _unbound(x: tuple[int, ...], dim: int) -> list:
+    """The shapes of ``torch.unbind(x, dim)``: one per index along ``dim``, without that axis."""
+    n = x[dim]  # (an axis past the end: IndexError, and the meta pass reports torch's error)
+    dim %= len(x)
+    return [(*x[:dim], *x[dim + 1:])] * n
+
+
+def _split(x: tuple[int, ...], sizes, dim: int) -> list:
+    """The shapes of ``torch.split(x, sizes, dim)``: parts of ``sizes`` along ``dim`` (the last one smaller), or of
+    each of the listed sizes, which must add up to its length."""
+    n, dim = x[dim], dim % len(x)
+    if type(sizes) is int and sizes >= 1 and n >= 1:
+        lengths = [min(sizes, n - start) for start in range(0, n, sizes)]
+    elif isinstance(sizes, (list, tuple)) and all(type(v) is int and v >= 0 for v in sizes) and sum(sizes) == n:
+        lengths = list(sizes)
+    else:
+        raise _Unknown("split")  # (torch's error, from the meta pass)
+    return [(*x[:dim], length, *x[dim + 1:]) for length in lengths]
+
+
 def reshaped(x: tuple[int, ...], sizes) -> tuple[int, ...]:
     """The shape ``view``/``reshape`` to ``sizes`` (whole numbers, at most one -1) gives ``x``; raises
     :class:`_Unknown` where torch refuses."""
@@ -395,6 +450,9 @@ def _module(m: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _layer_norm(x, m.normalized_shape)
     if type(m) in _SAME_SHAPE_MODULES and (len(node.args) != 1 or node.kwargs):
         raise _Unknown("arguments")
+    if type(m) not in _SAME_SHAPE_MODULES and len(node.args) == 1 and not node.kwargs and \
+            _trace._shape_preserving(m) and norm_fits(m, x):  # (timm's BatchNormAct2d: as the meta pass has it)
+        return x
     return module_shape(m, x)
 
 
@@ -408,7 +466,7 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
-    if cls is nn.Linear:
+    if cls is nn.Linear or cls.__name__ == "Linear" and cls.__module__ == "timm.layers.linear":  # (timm's: F.linear)
         if x[-1] != m.in_features:
             raise _Unknown("features")
         return (*x[:-1], m.out_features)
@@ -524,6 +582,26 @@ def _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple
     return pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, two_d)[1]
 
 
+#: pooling functions: whether 2-D, whether they take a dilation (F.max_pool*) before ceil_mode
+POOL_FUNCTIONS = {F.max_pool1d: (False, True), F.max_pool2d: (True, True), F.avg_pool1d: (False, False),
+                  F.avg_pool2d: (True, False)}
+
+
+def pool_call_shape(fn, x: tuple, args: tuple, kwargs: dict) -> tuple[int, ...]:
+    """The output shape of ``fn(*args, **kwargs)``, ``fn`` one of :data:`POOL_FUNCTIONS`, on an input of shape ``x``
+    (one tensor out: no indices)."""
+    two_d, dilated = POOL_FUNCTIONS[fn]
+
+    def arg(i: int, name: str, default=None):
+        return args[i] if len(args) > i else kwargs.get(name, default)
+
+    if dilated and arg(6, "return_indices", False):
+        raise _Unknown("pool indices")
+    dilation = arg(4, "dilation", 1) if dilated else 1
+    return _pool(x, arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0), dilation,
+                 arg(5 if dilated else 4, "ceil_mode", False), two_d)
+
+
 def pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[tuple, tuple[int, ...]]:
     """(the Windows of its spatial axes, the output shape) of a max or average pool on an input of shape ``x``
     (batch axis included); raises :class:`_Unknown`."""
@@ -559,7 +637,8 @@ def _flatten(x, start: int, end: int) -> tuple[int, ...]:
 _SAME_SHAPE_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.sigmoid, F.tanh, F.dropout, torch.relu,
                          torch.sigmoid, torch.tanh}
 _BROADCAST_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
-                        torch.add, torch.sub, torch.mul}
+                        operator.truediv, torch.add, torch.sub, torch.mul, torch.div}
+_BROADCAST_METHODS = {"add", "sub", "mul", "div"}
 _SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone"}
 
 
@@ -585,6 +664,23 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _flatten(_only(node, shapes), _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
     if fn in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
         return _adaptive(_only(node, shapes), _arg(node, 1, "output_size", None), fn is F.adaptive_avg_pool2d)
+    if fn in POOL_FUNCTIONS:
+        if any(isinstance(v, torch.fx.Node) for v in arg_values((node.args[1:], node.kwargs))):
+            raise _Unknown("pool arguments")
+        return pool_call_shape(fn, _first(node, shapes), node.args, node.kwargs)
+    if fn is F.pad:
+        return _pad_call(_first(node, shapes), _arg(node, 1, "pad", None), _arg(node, 2, "mode", "constant"))
+    if fn is F.scaled_dot_product_attention:
+        return _attended(node, shapes)
+    if fn in (operator.matmul, torch.matmul):
+        return _matmul(*_operands(node, shapes)) if len(node.args) == 2 and not node.kwargs else _fail("matmul")
+    if fn is F.group_norm:
+        x, groups = _first(node, shapes), _arg(node, 1, "num_groups", None)
+        affine = [_arg(node, i, k, None) for i, k in ((2, "weight"), (3, "bias"))]
+        if type(groups) is not int or groups < 1 or len(x) < 2 or x[1] % groups or any(
+                v is not None and (not isinstance(v, torch.fx.Node) or shapes[v] != (x[1],)) for v in affine):
+            raise _Unknown("group_norm")
+        return x
     if fn is torch.permute:
         return _permuted(_first(node, shapes), node.args[1:], node.kwargs)
     if fn in (torch.transpose, torch.swapaxes, torch.swapdims):
@@ -630,6 +726,43 @@ def _attention(m: nn.MultiheadAttention, node: torch.fx.Node, shapes: dict) -> l
             k[:-1] != v[:-1] or q[batch] != k[batch]:
         raise _Unknown("attention shapes")
     return [(*q[:-1], m.embed_dim), None]
+
+
+def _fail(what: str):
+    raise _Unknown(what)
+
+
+def _pad_call(x: tuple[int, ...], pad, mode) -> tuple[int, ...]:
+    """The shape ``F.pad(x, pad, mode)`` gives, where torch surely pads (else :class:`_Unknown`: the meta pass reports
+    torch's error): any whole widths for zeros, widths less than each axis for the other modes."""
+    if not isinstance(pad, (tuple, list)) or any(type(p) is not int for p in pad):
+        raise _Unknown("pad widths")
+    if mode != "constant":
+        sides = [size for size in x[:1:-1] for _ in "lr"]  # (F.pad order: last axis first, left then right)
+        if mode not in ("reflect", "replicate", "circular") or len(x) != len(pad) // 2 + 2 or any(
+                not 0 <= p < size for p, size in zip(pad, sides)):
+            raise _Unknown("pad")
+    return _padded(x, pad)
+
+
+def _attended(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of ``F.scaled_dot_product_attention(q, k, v)`` without a mask, on operands of one rank and equal
+    leading axes: the queries' with the values' features."""
+    q, k, v = (_arg(node, i, name, None) for i, name in enumerate(("query", "key", "value")))
+    if not all(isinstance(t, torch.fx.Node) for t in (q, k, v)) or _arg(node, 3, "attn_mask", None) is not None or \
+            node.kwargs.get("enable_gqa", False) or len(node.args) > 7:
+        raise _Unknown("attention arguments")
+    q, k, v = shapes[q], shapes[k], shapes[v]
+    if not 2 <= len(q) == len(k) == len(v) or not q[:-2] == k[:-2] == v[:-2] or q[-1] != k[-1] or k[-2] != v[-2]:
+        raise _Unknown("attention operands")
+    return (*q[:-1], v[-1])
+
+
+def _matmul(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``a @ b`` for operands of at least two axes (leading axes broadcast)."""
+    if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+        raise _Unknown("matmul operands")
+    return (*_broadcast([a[:-2], b[:-2]]), a[-2], b[-1])
 
 
 def _softmax(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
@@ -734,6 +867,9 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _squeezed(node, shapes)
     if node.target == "softmax":
         return _softmax(node, shapes)
+    if node.target in _BROADCAST_METHODS and len(node.args) == 2 and not node.kwargs and \
+            isinstance(node.args[1], (torch.fx.Node, int, float)):
+        return _broadcast(_operands(node, shapes))
     if node.target == "mean" and set(node.kwargs) <= {"dim", "keepdim"}:
         dims = _arg(node, 1, "dim", None)
         return reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],

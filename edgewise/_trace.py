@@ -431,6 +431,8 @@ def _to_meta(v):
     if isinstance(v, torch.fx.Proxy):
         meta = getattr(v, "_tensor_meta", None)
         if meta is None:
+            if _TRACED in v.node.meta:  # (an optional argument held at None)
+                return v.node.meta[_TRACED]
             raise ValueError("no value")
         return meta
     if isinstance(v, torch.Tensor) and v.device.type != "meta":
@@ -486,7 +488,9 @@ class _ShapeTracer(_Tracer):
         if kind == "placeholder":
             if self._x is not None:
                 rv.install_tensor_meta(self._x)
-                self._x = None
+                rv.node.meta[_TRACED], self._x = self._x, None
+            elif len(args) == 1:  # an optional argument held at its default
+                rv.node.meta[_TRACED] = args[0]
             return rv
         if kind == "output" or not isinstance(rv, _ShapeProxy):
             return rv
@@ -515,7 +519,9 @@ class _ShapeTracer(_Tracer):
             finally:
                 self._quiet = False
             rv.install_tensor_meta(out)
-        except Exception:  # no value: the proxy stays symbolic
+            if not _holds_proxy(out):  # (a leaf whose forward calls layers returns their proxies: no value)
+                rv.node.meta[_TRACED] = out
+        except Exception:  # no value: the proxy stays symbolic (and the shapes come from the meta pass)
             pass
         return rv
 
@@ -530,6 +536,12 @@ class _ShapeTracer(_Tracer):
         finally:
             for fn, orig in patched.items():
                 setattr(torch, fn, orig)
+
+
+def _holds_proxy(value) -> bool:
+    found = []
+    torch.fx.node.map_aggregate(value, lambda v: found.append(v) if isinstance(v, torch.fx.Proxy) else None)
+    return bool(found)
 
 
 def _factory(orig):
@@ -561,6 +573,37 @@ def _shape_preserving(m: nn.Module) -> bool:
     )
 
 
+def _record(n: torch.fx.Node, result) -> None:
+    """Record what a shape pass found for node ``n``: a tensor's shape and dtype, or shape arithmetic (a number,
+    a size, a tuple of numbers: for following data movement, see :mod:`edgewise._layout`)."""
+    if isinstance(result, torch.Tensor):
+        n.meta["tensor_meta"] = SimpleNamespace(shape=result.shape, dtype=result.dtype)
+    elif isinstance(result, (int, float, bool, torch.Size)) or (
+            isinstance(result, (tuple, list)) and all(isinstance(v, (int, float, bool)) for v in result)):
+        n.meta["value"] = result
+
+
+#: the key under which :class:`_ShapeTracer` keeps each node's value on the meta device until the shapes are taken
+_TRACED = "edgewise_traced"
+
+
+def _take_traced(model: nn.Module, fx_graph: torch.fx.Graph, dtype) -> bool:
+    """Record every node's shape from the values :class:`_ShapeTracer` found as it traced (the meta pass would run
+    the same ops again on the same meta tensors), where it found one for every node and its input had ``dtype``;
+    False (nothing recorded) otherwise. The values are dropped from the nodes either way."""
+    nodes = list(fx_graph.nodes)
+    traced = {n: n.meta.pop(_TRACED) for n in nodes if _TRACED in n.meta}
+    for n in nodes:  # (tensors torch.fx made attributes as arguments: their nodes were made without a proxy)
+        if n.op == "get_attr" and n not in traced:
+            traced[n] = _attr_path(model, n.target)
+    x = next((v for n, v in traced.items() if n.op == "placeholder"), None)
+    if len(traced) != len(nodes) - 1 or not isinstance(x, torch.Tensor) or x.dtype != dtype:
+        return False
+    for n in nodes:
+        _record(n, torch.fx.node.map_arg(n.args[0], traced.__getitem__) if n.op == "output" else traced[n])
+    return True
+
+
 class _ShapeProp(torch.fx.Interpreter):
     """Records every node's output shape in ``node.meta["tensor_meta"]``.
 
@@ -570,11 +613,7 @@ class _ShapeProp(torch.fx.Interpreter):
 
     def run_node(self, n: torch.fx.Node):
         result = super().run_node(n)
-        if isinstance(result, torch.Tensor):
-            n.meta["tensor_meta"] = SimpleNamespace(shape=result.shape, dtype=result.dtype)
-        elif isinstance(result, (int, float, bool, torch.Size)) or (
-                isinstance(result, (tuple, list)) and all(isinstance(v, (int, float, bool)) for v in result)):
-            n.meta["value"] = result  # shape arithmetic, for following data movement (edgewise._layout)
+        _record(n, result)
         return result
 
     def call_module(self, target, args, kwargs):
@@ -773,8 +812,8 @@ def _trace_root(model: nn.Module, shape: tuple[int, ...], model_name: str, layer
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else "cpu"
         _restore(caches)
-        if not infer_shapes(model, fx_graph, shape, dtype, named):  # an op whose shape needs running it
-            _propagate_shapes(model, fx_graph, shape, dtype, device)
+        if not infer_shapes(model, fx_graph, shape, dtype, named) and not _take_traced(model, fx_graph, dtype):
+            _propagate_shapes(model, fx_graph, shape, dtype, device)  # an op whose shape needs running it
     except EdgewiseError:
         raise
     except Exception as e:

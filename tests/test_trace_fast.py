@@ -39,13 +39,31 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same'"), pytest.
 
 
 def slow_trace(model, shape, **kw):
-    """A trace with shapes from the meta-device pass only (the fallback of the fast shapes)."""
-    orig = _trace.infer_shapes
-    _trace.infer_shapes = lambda *a: False
+    """A trace with shapes from the meta-device pass only (the fallback of the fast shapes and of the shape
+    tracer's own values)."""
+    orig = _trace.infer_shapes, _trace._take_traced
+    _trace.infer_shapes = _trace._take_traced = lambda *a: False
     try:
         return _trace._trace(model, tuple(shape), None, **kw)
     finally:
-        _trace.infer_shapes = orig
+        _trace.infer_shapes, _trace._take_traced = orig
+
+
+def node_shapes(fx_graph) -> dict:
+    """Every node's recorded (shape, dtype) and shape arithmetic (with its type), by name."""
+    def one(n):
+        meta, value = n.meta.get("tensor_meta"), n.meta.get("value")
+        return (None if meta is None else (tuple(meta.shape), meta.dtype)), type(value), value
+    return {n.name: one(n) for n in fx_graph.nodes}
+
+
+def meta_pass_shapes(model, fx_graph, shape) -> dict:
+    """:func:`node_shapes` after the meta-device pass on ``fx_graph`` (whatever was recorded before dropped)."""
+    for n in fx_graph.nodes:
+        n.meta.pop("tensor_meta", None)
+        n.meta.pop("value", None)
+    _trace._propagate_shapes(model, fx_graph, shape, torch.float32, "cpu")
+    return node_shapes(fx_graph)
 
 
 def zoo(name: str, **kw) -> nn.Module:
@@ -139,6 +157,43 @@ class Sizes(nn.Module):
         return self.head(y) + y.mean([1], keepdim=True).transpose(2, 3).transpose(3, 2)
 
 
+class Parts(nn.Module):
+    """Tensors split into parts (``torch.split`` by a size and by sizes, ``Tensor.split``, ``unbind`` from the front
+    and from the back), ``%`` on sizes, and functional pools (stride None, keyword arguments, ceil mode)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        a, b = torch.split(x, [2, 4], dim=1)
+        c, d = b.split(2, 1)
+        odd = x.shape[-1] % 2
+        v = x.view(x.shape[0], 3, 2, x.shape[2], x.shape[3])
+        y = self.conv(a) + c * d + torch.unbind(v, 1)[odd] + v.unbind(-4)[2]
+        return F.max_pool2d(F.avg_pool2d(y, 3, None, 1), kernel_size=2, stride=1, padding=1, ceil_mode=True)
+
+
+class Ops(nn.Module):
+    """Functional padding (zeros, widths that crop, reflection), group norm, ``mul``/``add`` as methods, ``/``, a
+    matrix product and ``F.scaled_dot_product_attention`` over the positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Conv2d(4, 12, 1)
+        self.weight, self.bias = nn.Parameter(torch.ones(4)), nn.Parameter(torch.zeros(4))
+
+    def forward(self, x):
+        y = F.pad(F.pad(x, (1, 2, -1, 1)), (1, 1, 1, 1), mode="reflect")
+        y = F.group_norm(y, 2, self.weight, self.bias)
+        y = y.mul(2.0).add(y) / 2
+        b, c, h, w = y.shape
+        q, k, v = self.qkv(y).flatten(2).transpose(1, 2).chunk(3, -1)
+        a = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
+        s = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        return (a + s).transpose(1, 2).reshape(b, c, h, w)
+
+
 class Tokens(nn.Module):
     """What transformers do to shapes: ``x.shape`` unpacked, a size compared and asserted, ``x.dim()``, a class token
     expanded to the batch, indexing with whole numbers, slices, None and ``...``, a relative-position table read
@@ -175,7 +230,8 @@ class Tokens(nn.Module):
 
 
 @pytest.mark.parametrize("model, shape", [
-    (Tokens(), (3, 10, 10)), (Tokens(False), (3, 10, 10)),
+    (Tokens(), (3, 10, 10)), (Tokens(False), (3, 10, 10)), (Parts(), (6, 5, 7)), (Parts(), (6, 8, 6)),
+    (Ops(), (4, 5, 6)),
     ("small:vit", (3, 32, 32)), ("small:maxvit", (3, 32, 32)), ("small:swin", (3, 20, 18)),
     (Stem(), (2, 23, 17)), (Stem(), (2, 31, 30)), (Stem(False), (2, 41)),
     ("resnet18", (3, 67, 45)), ("densenet121", (3, 64, 64)), ("vgg11_bn", (3, 64, 80)),
@@ -225,11 +281,157 @@ def test_padding_layers_get_the_shapes_torch_gives_them_or_the_meta_pass(pad, ar
         assert expected is None or len(widths) // 2 != len(shape) - 1
 
 
+class FunctionalPad(nn.Module):
+    def __init__(self, pad, mode):
+        super().__init__()
+        self.pad, self.mode = pad, mode
+
+    def forward(self, x):
+        return F.pad(x, self.pad, mode=self.mode)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [(1, 2), (3, 3), (2, 2, 1, 0), (-1, 2), (0, 1, 4, 0)])
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4), (2, 4, 4)])
+def test_functional_padding_gets_the_shape_torch_gives_it_or_the_meta_pass(mode, pad, shape):
+    """F.pad's shape is torch's wherever the fast pass gives one; it falls back only where torch refuses, where zeros
+    pad the channels, or where another mode pads by a width not less than the axis (torch takes some of those)."""
+    model = FunctionalPad(pad, mode)
+    try:
+        expected = tuple(model(torch.zeros(1, *shape)).shape)
+    except (RuntimeError, NotImplementedError):
+        expected = None
+    fx = _trace._Tracer().trace(model)
+    if _shapes.infer_shapes(model, fx, shape, torch.float32):
+        assert tuple(list(fx.nodes)[-1].meta["tensor_meta"].shape) == expected
+    else:
+        sides = [n for n in shape[:0:-1] for _ in "lr"]
+        assert expected is None or len(pad) // 2 >= len(shape) or mode != "constant" and any(
+            p < 0 or p >= n for p, n in zip(pad, sides))
+
+
 @SETTINGS
 @given(random_net())
 def test_fast_shapes_give_the_graph_of_the_meta_pass_on_random_nets(case):
     assert list(_trace._trace(case.model, case.input_shape, None)) == list(slow_trace(case.model,
                                                                                      case.input_shape))
+
+
+class Optional(nn.Module):
+    """Optional arguments, which the trace holds at their defaults (torch.fx's ``concrete_args``: one placeholder
+    each after the input's, and a check of each None)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x, mask=None, scale: float = 2.0, times: int = 3, flag: bool = False, mode: str = "a"):
+        y = self.conv(x)
+        if mask is not None:
+            y = y * mask
+        return y * scale * times if not flag and mode == "a" else y
+
+
+def test_optional_arguments_held_at_their_defaults_keep_the_fast_shapes():
+    model = Optional().eval()
+    fx = _trace._Tracer().trace(model, _trace._defaults(model))
+    assert sum(n.op == "placeholder" for n in fx.nodes) == 6
+    assert _shapes.infer_shapes(model, fx, (3, 8, 8), torch.float32)
+    fast = node_shapes(fx)
+    assert fast["scale_1"][2] == 2.0 and fast["times_1"][1] is int and fast["mask_1"] == (None, type(None), None)
+    assert fast == meta_pass_shapes(model, fx, (3, 8, 8))
+    assert list(edgewise.trace(model, (3, 8, 8))) == list(slow_trace(model, (3, 8, 8)))
+
+
+def test_timms_normalisation_with_activation_keeps_the_fast_shapes():
+    """timm's BatchNormAct2d (a BatchNorm2d subclass the trace keeps whole) has its input's shape where the input
+    fits it, as the meta pass has it; where it does not, the meta pass reports torch's error."""
+    timm = pytest.importorskip("timm")
+    fits = nn.Sequential(nn.Conv2d(3, 8, 3), timm.layers.BatchNormAct2d(8, act_layer=nn.SiLU)).eval()
+    misfit = nn.Sequential(nn.Conv2d(3, 8, 3), timm.layers.BatchNormAct2d(6)).eval()
+    byob = timm.create_model("test_byobnet", pretrained=False).eval()
+    for model, shape in ((fits, (3, 9, 7)), (byob, (3, 64, 64))):
+        fx = _trace._Tracer().trace(model)
+        assert _shapes.infer_shapes(model, fx, shape, torch.float32)
+        assert node_shapes(fx) == meta_pass_shapes(model, fx, shape)
+    assert not _shapes.infer_shapes(misfit, _trace._Tracer().trace(misfit), (3, 9, 7), torch.float32)
+    with pytest.raises(EdgewiseError, match="does not run on an input of shape 3x9x7"):
+        edgewise.trace(misfit, (3, 9, 7))
+
+
+class Traced(nn.Module):
+    """Control flow on the input's shape (so the shape tracer traces it, with values on the meta device) and ops
+    whose shapes the one-pass rules do not derive."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("lo", torch.tensor(-1.0))
+        self.register_buffer("hi", torch.tensor(1.0))
+        self.mixed = False
+
+    def forward(self, x):
+        if x.shape[-1] % 2:
+            x = F.pad(x, (0, 1))
+        # (buffers as arguments: attribute nodes made without a proxy; a bound and a number: no meta kernel)
+        y = torch.clamp(self.conv(x), self.lo, 1.0 if self.mixed else self.hi)
+        y = torch.roll(y, 1, -1) + y[..., : y.shape[-1]]
+        return y.unsqueeze(1).float().sum(2)
+
+
+def test_the_shape_tracers_own_values_give_the_meta_pass_shapes():
+    """Where the shape tracer traced a model, each node's value on the meta device is already known: its shapes
+    are the meta pass's, without running the model again."""
+    model, shape = Traced().eval(), (3, 7, 5)
+    with pytest.raises(Exception):
+        _trace._Tracer().trace(model)  # (the shape tracer's case)
+    fx = _trace._fx_graph(model, shape, [], set(), None)
+    assert not _shapes.infer_shapes(model, fx, shape, torch.float32)
+    assert _trace._take_traced(model, fx, torch.float32)
+    assert all(_trace._TRACED not in n.meta for n in fx.nodes)
+    traced = node_shapes(fx)
+    assert traced["lo"][0] == ((), torch.float32) and traced["sum_1"][0] == ((1, 1, 7, 6), torch.float32)
+    assert traced == meta_pass_shapes(model, fx, shape)
+    assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
+    fx = _trace._fx_graph(model, shape, [], set(), None)
+    assert not _trace._take_traced(model, fx, torch.float64)  # traced for another dtype: the meta pass
+    assert all("tensor_meta" not in n.meta for n in fx.nodes)
+
+
+def test_the_shape_tracer_leaves_a_node_without_a_value_to_the_meta_pass():
+    """A node whose value the tracer could not find (an op failing on meta tensors, a layer whose forward made
+    proxies of the layers it calls) sends the whole graph to the meta pass."""
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(x) + 1
+
+    class Wrapped(Traced):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x):
+            return self.inner(super().forward(x))
+
+    model, shape = Wrapped().eval(), (3, 7, 5)
+    leaf = _trace._Tracer.is_leaf_module
+    _trace._Tracer.is_leaf_module = lambda self, m, q: isinstance(m, Inner) or leaf(self, m, q)
+    try:
+        fx = _trace._fx_graph(model, shape, [], set(), None)
+    finally:
+        _trace._Tracer.is_leaf_module = leaf
+    inner = next(n for n in fx.nodes if n.target == "inner")
+    assert _trace._TRACED not in inner.meta and not _trace._take_traced(model, fx, torch.float32)
+    model = Traced().eval()
+    model.mixed = True  # (torch.clamp of a meta tensor by a tensor and a number asks for .item())
+    fx = _trace._fx_graph(model, shape, [], set(), None)
+    clamp = next(n for n in fx.nodes if n.target is torch.clamp)
+    assert _trace._TRACED not in clamp.meta and not _trace._take_traced(model, fx, torch.float32)
+    assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
 
 
 def test_unknown_ops_and_bad_inputs_fall_back_to_the_meta_pass():
@@ -596,7 +798,10 @@ class _FxArgs(_trace._Tracer):
 
 
 def fx_signature(graph: torch.fx.Graph) -> list:
-    return [(n.op, str(n.target), n.name, str(n.args), str(n.kwargs), n.type, repr(n.meta),
+    """Each node's torch.fx fields (less the shape tracer's values, which :class:`_ShapeRef` finds only for
+    functions: see ``test_the_shape_tracers_own_values_give_the_meta_pass_shapes`` for those)."""
+    return [(n.op, str(n.target), n.name, str(n.args), str(n.kwargs), n.type,
+             repr({k: v for k, v in n.meta.items() if k != _trace._TRACED}),
              type(n.meta.get("nn_module_stack")), [u.name for u in n.users], [a.name for a in n.all_input_nodes])
             for n in graph.nodes]
 
