@@ -155,6 +155,11 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     elif node.op == "call_method" and fn in ("view", "reshape", "expand"):
         sizes = _size_values(node, values)
         shapes[node] = (expanded if fn == "expand" else reshaped)(_first(node, shapes), sizes)
+    elif node.op == "call_function" and fn is F.pad:  # (widths may be traced numbers: Swin pads to whole windows)
+        widths = _arg(node, 1, "pad", None)
+        if isinstance(widths, (list, tuple)):
+            widths = [values[v] if isinstance(v, torch.fx.Node) else v for v in widths]
+        shapes[node] = _pad_call(_first(node, shapes), widths, _arg(node, 2, "mode", "constant"))
     elif node.op == "call_method" and fn == "chunk" or node.op == "call_function" and fn is torch.chunk:
         parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
     elif node.op == "call_method" and fn == "unbind" or node.op == "call_function" and fn is torch.unbind:
@@ -547,10 +552,11 @@ _TORCH_PADS = _ZERO_PADS + (nn.ReflectionPad1d, nn.ReflectionPad2d, nn.Replicati
                             nn.CircularPad1d, nn.CircularPad2d)
 
 
-def _padded(x: tuple[int, ...], pad) -> tuple[int, ...]:
-    """``x`` padded by ``pad`` in F.pad order (last axis first: left, right, top, bottom)."""
+def _padded(x: tuple[int, ...], pad, spatial: bool = True) -> tuple[int, ...]:
+    """``x`` padded by ``pad`` in F.pad order (last axis first: left, right, top, bottom); ``spatial``: only the
+    axes after the batch and channels may be padded."""
     pad = tuple(pad)
-    if len(pad) % 2 or len(pad) // 2 > len(x) - 2:
+    if len(pad) % 2 or len(pad) // 2 > len(x) - (2 if spatial else 0):
         raise _Unknown("pad")
     out = list(x)
     for i in range(len(pad) // 2):
@@ -668,8 +674,6 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         if any(isinstance(v, torch.fx.Node) for v in arg_values((node.args[1:], node.kwargs))):
             raise _Unknown("pool arguments")
         return pool_call_shape(fn, _first(node, shapes), node.args, node.kwargs)
-    if fn is F.pad:
-        return _pad_call(_first(node, shapes), _arg(node, 1, "pad", None), _arg(node, 2, "mode", "constant"))
     if fn is F.scaled_dot_product_attention:
         return _attended(node, shapes)
     if fn in (operator.matmul, torch.matmul):
@@ -734,7 +738,7 @@ def _fail(what: str):
 
 def _pad_call(x: tuple[int, ...], pad, mode) -> tuple[int, ...]:
     """The shape ``F.pad(x, pad, mode)`` gives, where torch surely pads (else :class:`_Unknown`: the meta pass reports
-    torch's error): any whole widths for zeros, widths less than each axis for the other modes."""
+    torch's error): any whole widths of any axes for zeros, widths less than each spatial axis for the other modes."""
     if not isinstance(pad, (tuple, list)) or any(type(p) is not int for p in pad):
         raise _Unknown("pad widths")
     if mode != "constant":
@@ -742,7 +746,7 @@ def _pad_call(x: tuple[int, ...], pad, mode) -> tuple[int, ...]:
         if mode not in ("reflect", "replicate", "circular") or len(x) != len(pad) // 2 + 2 or any(
                 not 0 <= p < size for p, size in zip(pad, sides)):
             raise _Unknown("pad")
-    return _padded(x, pad)
+    return _padded(x, pad, spatial=mode != "constant")
 
 
 def _attended(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
