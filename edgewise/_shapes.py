@@ -61,7 +61,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
             elif node.op == "call_module":
                 shapes[node] = _module(modules[node.target], node, shapes)
             elif node.op == "call_function" and node.target is operator.getitem:
-                shapes[node] = _indexed(model, node, shapes)
+                shapes[node] = _indexed(model, node, shapes, values)
             elif node.op == "call_function" and node.target in kept:
                 shapes[node] = _window_attention(node, shapes) or _on_meta(model, node, shapes, values, dtype)
             elif node.op == "call_function":
@@ -117,8 +117,8 @@ _ARITHMETIC = (operator.floordiv, operator.mod, operator.mul, operator.add, oper
 
 
 def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
-    """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``,
-    ``*``, ``+``, ``-`` and comparisons on whole numbers, an assertion of one, ``x.dim()``, ``view``/``reshape``/``expand`` with
+    """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``, ``%``,
+    ``*``, ``+``, ``-`` (and negation) and comparisons on whole numbers, an assertion of one, ``x.dim()``, ``view``/``reshape``/``expand`` with
     such sizes, as ShuffleNet's channel shuffle and ViT's class token) or makes or indexes several tensors
     (``chunk``); False for any other node."""
     fn, args, kwargs = node.target, node.args, node.kwargs
@@ -148,6 +148,9 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         if kwargs or len(operands) != 2 or any(type(v) is not int for v in operands):
             raise _Unknown("arithmetic")
         values[node] = fn(*operands)
+    elif node.op == "call_function" and fn is operator.neg and len(args) == 1 and isinstance(args[0], torch.fx.Node) \
+            and type(values.get(args[0])) is int:
+        values[node] = -values[args[0]]
     elif node.op == "call_function" and fn is torch._assert and args and isinstance(args[0], torch.fx.Node) and \
             type(values.get(args[0])) is bool:  # (torchvision's ViT checks the input size: nothing to record)
         if not values[args[0]]:
@@ -271,12 +274,12 @@ def _on_meta(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict, 
     return tuple(out.shape)
 
 
-def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
-    """The shape of ``x[index]``: whole numbers, slices, None and ``...`` (ViT's ``x[:, 0]``), or with them one
-    integer tensor that is a buffer or constant of the model (MaxViT's relative-position table read through an index
-    table) in place of one axis."""
+def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict) -> tuple[int, ...]:
+    """The shape of ``x[index]``: whole numbers, slices, None and ``...`` (ViT's ``x[:, 0]``; traced numbers among
+    them, as Swin crops its padding with ``x[:, :H, :W]``), or with them one integer tensor that is a buffer or
+    constant of the model (MaxViT's relative-position table read through an index table) in place of one axis."""
     x, index = _first(node, shapes), node.args[1] if len(node.args) == 2 else None
-    items = list(index) if type(index) is tuple else [index]
+    items = [_number(v, values) for v in (index if type(index) is tuple else [index])]
     tensors = [i for i, v in enumerate(items) if isinstance(v, torch.fx.Node)]
     if len(tensors) > 1 or tensors and (items[tensors[0]].op != "get_attr" or any(type(v) is int for v in items)):
         raise _Unknown("index")  # (advanced indexing that may move axes, or a tensor of unknown type)
@@ -308,6 +311,15 @@ def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict) -> tuple[int, 
         else:
             raise _Unknown("index")
     return tuple(out)
+
+
+def _number(v, values: dict):
+    """An index item with the traced whole numbers in it (an index, a slice's bounds) replaced by their values."""
+    if isinstance(v, torch.fx.Node) and v in values:
+        return values[v]
+    if type(v) is slice and any(isinstance(e, torch.fx.Node) for e in (v.start, v.stop, v.step)):
+        return slice(*(values[e] if isinstance(e, torch.fx.Node) else e for e in (v.start, v.stop, v.step)))
+    return v
 
 
 def _int(v) -> int:
@@ -471,6 +483,10 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
+    if cls in (nn.Softmax, nn.LogSoftmax):  # (over one axis; None, torch's old implicit axis: the meta pass)
+        if type(m.dim) is not int or not -len(x) <= m.dim < len(x):
+            raise _Unknown("softmax axis")
+        return x
     if cls is nn.Linear or cls.__name__ == "Linear" and cls.__module__ == "timm.layers.linear":  # (timm's: F.linear)
         if x[-1] != m.in_features:
             raise _Unknown("features")
@@ -676,6 +692,14 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return pool_call_shape(fn, _first(node, shapes), node.args, node.kwargs)
     if fn is F.scaled_dot_product_attention:
         return _attended(node, shapes)
+    if fn is torch.roll:  # (Swin's shifted windows; the shifts may be traced numbers)
+        x, shifts, dims = _first(node, shapes), _arg(node, 1, "shifts", None), _arg(node, 2, "dims", None)
+        shifts = shifts if isinstance(shifts, (tuple, list)) else [shifts]
+        dims = [] if dims is None else dims if isinstance(dims, (tuple, list)) else [dims]
+        if len(dims) != len(shifts) and not (not dims and len(shifts) == 1) or not all(
+                type(d) is int and -len(x) <= d < len(x) for d in dims):
+            raise _Unknown("roll")  # (torch's error, from the meta pass)
+        return x
     if fn in (operator.matmul, torch.matmul):
         return _matmul(*_operands(node, shapes)) if len(node.args) == 2 and not node.kwargs else _fail("matmul")
     if fn is F.group_norm:

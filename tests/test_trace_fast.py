@@ -159,7 +159,8 @@ class Sizes(nn.Module):
 
 class Parts(nn.Module):
     """Tensors split into parts (``torch.split`` by a size and by sizes, ``Tensor.split``, ``unbind`` from the front
-    and from the back), ``%`` on sizes, and functional pools (stride None, keyword arguments, ceil mode)."""
+    and from the back), ``%`` on sizes, a pad and a crop by traced numbers (as Swin pads to whole windows), a roll,
+    and functional pools (stride None, keyword arguments, ceil mode)."""
 
     def __init__(self):
         super().__init__()
@@ -172,16 +173,17 @@ class Parts(nn.Module):
         c, d = b.split(2, 1)
         v = x.view(x.shape[0], 3, 2, x.shape[2], x.shape[3])
         y = self.conv(a) + c * d + torch.unbind(v, 1)[odd] + v.unbind(-4)[2]
+        y = torch.roll(F.pad(y, (0, 2))[:, :, : x.shape[2], : x.shape[3]], shifts=(1, -odd), dims=(2, 3))
         return F.max_pool2d(F.avg_pool2d(y, 3, None, 1), kernel_size=2, stride=1, padding=1, ceil_mode=True)
 
 
 class Ops(nn.Module):
     """Functional padding (zeros, widths that crop, reflection), group norm, ``mul``/``add`` as methods, ``/``, a
-    matrix product and ``F.scaled_dot_product_attention`` over the positions."""
+    matrix product, an ``nn.Softmax`` and ``F.scaled_dot_product_attention`` over the positions."""
 
     def __init__(self):
         super().__init__()
-        self.qkv = nn.Conv2d(4, 12, 1)
+        self.qkv, self.softmax = nn.Conv2d(4, 12, 1), nn.Softmax(dim=-1)
         self.weight, self.bias = nn.Parameter(torch.ones(4)), nn.Parameter(torch.zeros(4))
 
     def forward(self, x):
@@ -191,7 +193,7 @@ class Ops(nn.Module):
         b, c, h, w = y.shape
         q, k, v = self.qkv(y).flatten(2).transpose(1, 2).chunk(3, -1)
         a = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
-        s = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        s = self.softmax(q @ k.transpose(-2, -1)) @ v
         return (a + s).transpose(1, 2).reshape(b, c, h, w)
 
 
@@ -310,6 +312,27 @@ def test_functional_padding_gets_the_shape_torch_gives_it_or_the_meta_pass(mode,
         sides = [n for n in shape[:0:-1] for _ in "lr"]
         assert expected is None or mode != "constant" and (len(pad) // 2 >= len(shape) or any(
             p < 0 or p >= n for p, n in zip(pad, sides)))
+
+
+class Roll(nn.Module):
+    def __init__(self, shifts, dims):
+        super().__init__()
+        self.shifts, self.dims = shifts, dims
+
+    def forward(self, x):
+        return torch.roll(x, self.shifts, self.dims)
+
+
+@pytest.mark.parametrize("shifts, dims", [(1, None), (1, 2), ((1, 2), (2, 3)), ((1, 2), (2,)), ((1, 2), None), (1, 4),
+                                          (1, -5), (-3, -1)])
+def test_roll_keeps_its_shape_or_leaves_torchs_error_to_the_meta_pass(shifts, dims):
+    model = Roll(shifts, dims)
+    try:
+        expected = tuple(model(torch.zeros(1, 2, 3, 4)).shape)
+    except (RuntimeError, IndexError):
+        expected = None
+    known = _shapes.infer_shapes(model, _trace._Tracer().trace(model), (2, 3, 4), torch.float32)
+    assert known == (expected is not None)
 
 
 @SETTINGS
