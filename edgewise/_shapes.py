@@ -118,9 +118,10 @@ _ARITHMETIC = (operator.floordiv, operator.mod, operator.mul, operator.add, oper
 
 def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
     """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``, ``%``,
-    ``*``, ``+``, ``-`` (and negation) and comparisons on whole numbers, an assertion of one, ``x.dim()``, ``view``/``reshape``/``expand`` with
-    such sizes, as ShuffleNet's channel shuffle and ViT's class token) or makes or indexes several tensors
-    (``chunk``); False for any other node."""
+    ``*``, ``+``, ``-`` (and negation) and comparisons on whole numbers, an assertion of one, ``x.dim()``,
+    ``view``/``reshape``/``expand`` with such sizes, as ShuffleNet's channel shuffle and ViT's class token; ``F.pad``
+    by such widths), or makes or indexes several tensors (``chunk``, ``split``, ``unbind``); False for any other
+    node."""
     fn, args, kwargs = node.target, node.args, node.kwargs
     if node.op == "call_method" and fn == "size":
         x, dim = _first(node, shapes), _arg(node, 1, "dim", None)
