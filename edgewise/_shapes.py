@@ -159,10 +159,13 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     elif node.op == "call_method" and fn in ("view", "reshape", "expand"):
         sizes = _size_values(node, values)
         shapes[node] = (expanded if fn == "expand" else reshaped)(_first(node, shapes), sizes)
+    elif node.op == "call_function" and fn in (F.interpolate, F.upsample):  # (to a size that may be traced)
+        size, scale = (_arg(node, i, k, None) for i, k in ((1, "size"), (2, "scale_factor")))
+        size, scale = (_numbers(v, values) for v in (size, scale))
+        shapes[node] = _resized(_first(node, shapes), size, scale, _arg(node, 3, "mode", "nearest"),
+                                _arg(node, 4, "align_corners", None))
     elif node.op == "call_function" and fn is F.pad:  # (widths may be traced numbers: Swin pads to whole windows)
-        widths = _arg(node, 1, "pad", None)
-        if isinstance(widths, (list, tuple)):
-            widths = [values[v] if isinstance(v, torch.fx.Node) else v for v in widths]
+        widths = _numbers(_arg(node, 1, "pad", None), values)
         shapes[node] = _pad_call(_first(node, shapes), widths, _arg(node, 2, "mode", "constant"))
     elif node.op == "call_method" and fn == "chunk" or node.op == "call_function" and fn is torch.chunk:
         parts[node] = _chunks(_first(node, shapes), _int(_arg(node, 1, "chunks", None)), _int(_arg(node, 2, "dim", 0)))
@@ -312,6 +315,13 @@ def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict) 
         else:
             raise _Unknown("index")
     return tuple(out)
+
+
+def _numbers(v, values: dict):
+    """A number, size or list of them (an op's argument) with the traced numbers in it replaced by their values."""
+    if isinstance(v, torch.fx.Node):
+        return values[v]
+    return [values[e] if isinstance(e, torch.fx.Node) else e for e in v] if isinstance(v, (list, tuple)) else v
 
 
 def _number(v, values: dict):
@@ -484,6 +494,15 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
+    if _trace._timm_leaf(m) == "same":  # timm's TensorFlow 'same' padding: the windows follow the input's size
+        if len(x) != 4 or isinstance(m, nn.Conv2d) and x[1] != m.in_channels:
+            raise _Unknown("same input")
+        axes = _trace._same_axes(m, x[2:])
+        return (1, m.out_channels if isinstance(m, nn.Conv2d) else x[1], *(a.out_size(n) for a, n in zip(axes, x[2:])))
+    if cls.__module__ == "timm.layers.std_conv" and cls.__name__ in ("StdConv2d", "ScaledStdConv2d"):
+        return _conv(m, x)  # (weights standardised as they run: torch's geometry)
+    if cls is nn.Upsample:
+        return _resized(x, m.size, m.scale_factor, m.mode, m.align_corners)
     if cls in (nn.Softmax, nn.LogSoftmax):  # (over one axis; None, torch's old implicit axis: the meta pass)
         if type(m.dim) is not int or not -len(x) <= m.dim < len(x):
             raise _Unknown("softmax axis")
@@ -693,6 +712,20 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return pool_call_shape(fn, _first(node, shapes), node.args, node.kwargs)
     if fn is F.scaled_dot_product_attention:
         return _attended(node, shapes)
+    if fn is F.normalize:
+        x, dim = _first(node, shapes), _arg(node, 2, "dim", 1)
+        if type(dim) is not int or not -len(x) <= dim < len(x):
+            raise _Unknown("normalize")
+        return x
+    if fn is torch.stack:
+        return _stacked(node, shapes)
+    if fn is F.linear:
+        x, w, b = _first(node, shapes), _arg(node, 1, "weight", None), _arg(node, 2, "bias", None)
+        w = shapes[w] if isinstance(w, torch.fx.Node) else None
+        if w is None or len(w) != 2 or x[-1] != w[1] or len(node.args) + len(node.kwargs) > 3 or b is not None and (
+                not isinstance(b, torch.fx.Node) or shapes[b] != w[:1]):
+            raise _Unknown("linear")
+        return (*x[:-1], w[0])
     if fn is torch.roll:  # (Swin's shifted windows; the shifts may be traced numbers)
         x, shifts, dims = _first(node, shapes), _arg(node, 1, "shifts", None), _arg(node, 2, "dims", None)
         shifts = shifts if isinstance(shifts, (tuple, list)) else [shifts]
@@ -761,6 +794,29 @@ def _fail(what: str):
     raise _Unknown(what)
 
 
+#: interpolation modes and the numbers of spatial axes torch takes them for
+_RESIZE_AXES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "area": (1, 2, 3), "linear": (1,), "bilinear": (2,),
+                "bicubic": (2,), "trilinear": (3,)}
+
+
+def _resized(x: tuple[int, ...], size, scale, mode, align_corners) -> tuple[int, ...]:
+    """The shape ``F.interpolate(x, size, scale_factor, mode, align_corners)`` (or ``nn.Upsample``) gives: ``size``,
+    or each axis times its factor, rounded down (as torch computes it, in double precision)."""
+    n = len(x) - 2
+    if n not in _RESIZE_AXES.get(mode, ()) or (size is None) == (scale is None) or (
+            align_corners is not None and mode not in ("linear", "bilinear", "bicubic", "trilinear")):
+        raise _Unknown("interpolate")  # (torch's error, from the meta pass)
+    if size is not None:
+        size = list(size) if isinstance(size, (list, tuple)) else [size] * n
+        if len(size) != n or any(type(v) is not int or v < 1 for v in size):
+            raise _Unknown("interpolate size")
+        return (*x[:2], *size)
+    scale = list(scale) if isinstance(scale, (list, tuple)) else [scale] * n
+    if len(scale) != n or any(type(v) not in (int, float) or not v > 0 for v in scale):
+        raise _Unknown("interpolate scale")
+    return (*x[:2], *(math.floor(float(length) * float(f)) for length, f in zip(x[2:], scale)))
+
+
 def _pad_call(x: tuple[int, ...], pad, mode) -> tuple[int, ...]:
     """The shape ``F.pad(x, pad, mode)`` gives, where torch surely pads (else :class:`_Unknown`: the meta pass reports
     torch's error): any whole widths of any axes for zeros, widths less than each spatial axis for the other modes."""
@@ -775,16 +831,32 @@ def _pad_call(x: tuple[int, ...], pad, mode) -> tuple[int, ...]:
 
 
 def _attended(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
-    """The shape of ``F.scaled_dot_product_attention(q, k, v)`` without a mask, on operands of one rank and equal
-    leading axes: the queries' with the values' features."""
-    q, k, v = (_arg(node, i, name, None) for i, name in enumerate(("query", "key", "value")))
-    if not all(isinstance(t, torch.fx.Node) for t in (q, k, v)) or _arg(node, 3, "attn_mask", None) is not None or \
-            node.kwargs.get("enable_gqa", False) or len(node.args) > 7:
+    """The shape of ``F.scaled_dot_product_attention(q, k, v, mask)`` on operands of one rank and equal leading axes,
+    with a mask (if any) that broadcasts to the logits: the queries' with the values' features."""
+    q, k, v, mask = (_arg(node, i, name, None) for i, name in enumerate(("query", "key", "value", "attn_mask")))
+    if not all(isinstance(t, torch.fx.Node) for t in (q, k, v)) or node.kwargs.get("enable_gqa", False) or \
+            len(node.args) > 7 or mask is not None and not isinstance(mask, torch.fx.Node):
         raise _Unknown("attention arguments")
     q, k, v = shapes[q], shapes[k], shapes[v]
     if not 2 <= len(q) == len(k) == len(v) or not q[:-2] == k[:-2] == v[:-2] or q[-1] != k[-1] or k[-2] != v[-2]:
         raise _Unknown("attention operands")
+    logits = (*q[:-1], k[-2])
+    if mask is not None and (len(shapes[mask]) > len(logits) or any(
+            m not in (1, n) for m, n in zip(reversed(shapes[mask]), reversed(logits)))):
+        raise _Unknown("attention mask")  # (one that does not broadcast to the logits: torch's error)
     return (*q[:-1], v[-1])
+
+
+def _stacked(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """The shape of ``torch.stack(tensors, dim)``: tensors of one shape, a new axis of their number at ``dim``."""
+    tensors, dim = _arg(node, 0, "tensors", None), _arg(node, 1, "dim", 0)
+    if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, torch.fx.Node) for t in tensors):
+        raise _Unknown("stack operands")
+    x = shapes[tensors[0]]
+    if any(shapes[t] != x for t in tensors) or type(dim) is not int or not -len(x) - 1 <= dim <= len(x):
+        raise _Unknown("stack")
+    dim %= len(x) + 1
+    return (*x[:dim], len(tensors), *x[dim:])
 
 
 def _matmul(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:

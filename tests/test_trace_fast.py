@@ -179,12 +179,15 @@ class Parts(nn.Module):
 
 class Ops(nn.Module):
     """Functional padding (zeros, widths that crop, reflection), group norm, ``mul``/``add`` as methods, ``/``, a
-    matrix product, an ``nn.Softmax`` and ``F.scaled_dot_product_attention`` over the positions."""
+    matrix product, an ``nn.Softmax``, ``F.linear``, ``torch.stack``, ``F.normalize`` and
+    ``F.scaled_dot_product_attention`` (with a mask) over the positions, and ``F.interpolate`` by a factor and to a
+    traced size."""
 
     def __init__(self):
         super().__init__()
-        self.qkv, self.softmax = nn.Conv2d(4, 12, 1), nn.Softmax(dim=-1)
+        self.qkv, self.softmax, self.proj = nn.Conv2d(4, 12, 1), nn.Softmax(dim=-1), nn.Linear(4, 4)
         self.weight, self.bias = nn.Parameter(torch.ones(4)), nn.Parameter(torch.zeros(4))
+        self.register_buffer("mask", torch.zeros(1, 1, 1))
 
     def forward(self, x):
         y = F.pad(F.pad(x, (1, 2, -1, 1)), (1, 1, 1, 1), mode="reflect")
@@ -192,9 +195,11 @@ class Ops(nn.Module):
         y = y.mul(2.0).add(y) / 2
         b, c, h, w = y.shape
         q, k, v = self.qkv(y).flatten(2).transpose(1, 2).chunk(3, -1)
-        a = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
-        s = self.softmax(q @ k.transpose(-2, -1)) @ v
-        return (a + s).transpose(1, 2).reshape(b, c, h, w)
+        a = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), self.mask).squeeze(1)
+        a = F.normalize(torch.stack([a, a], 1).mean(1), dim=-1)
+        s = F.linear(self.softmax(q @ k.transpose(-2, -1)) @ v, self.proj.weight, self.proj.bias)
+        y = (a + s).transpose(1, 2).reshape(b, c, h, w)
+        return F.interpolate(F.interpolate(y, scale_factor=0.5), size=(h, w + 1), mode="bilinear")
 
 
 class Tokens(nn.Module):
@@ -314,6 +319,39 @@ def test_functional_padding_gets_the_shape_torch_gives_it_or_the_meta_pass(mode,
             p < 0 or p >= n for p, n in zip(pad, sides)))
 
 
+class Resize(nn.Module):
+    def __init__(self, module: bool, **kw):
+        super().__init__()
+        self.up = nn.Upsample(**kw) if module else None
+        self.kw = kw
+
+    def forward(self, x):
+        return self.up(x) if self.up is not None else F.interpolate(x, **self.kw)
+
+
+@pytest.mark.parametrize("module", [True, False])
+@pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(scale_factor=1.7, mode="bilinear"), dict(size=5),
+                                dict(size=(4, 9), mode="bicubic", align_corners=True), dict(scale_factor=(0.5, 3.3)),
+                                dict(scale_factor=0.3, mode="linear"), dict(size=3, mode="area"),
+                                dict(scale_factor=2, mode="nearest", align_corners=True), dict(size=4, scale_factor=2),
+                                dict(scale_factor=2, mode="trilinear")], ids=str)
+@pytest.mark.parametrize("shape", [(2, 7), (2, 7, 6)])
+def test_resizing_gets_the_shape_torch_gives_it_or_the_meta_pass(module, kw, shape):
+    """``nn.Upsample`` and ``F.interpolate`` get torch's shape (sizes, factors rounded down as torch rounds them),
+    and fall back exactly where torch refuses (a mode for another number of axes, align_corners for nearest, a
+    size and a factor, a size of other axes)."""
+    model = Resize(module, **kw)
+    try:
+        expected = tuple(model(torch.zeros(1, *shape)).shape)
+    except (RuntimeError, ValueError, NotImplementedError):
+        expected = None
+    fx = _trace._Tracer().trace(model)
+    known = _shapes.infer_shapes(model, fx, shape, torch.float32)
+    assert known == (expected is not None)
+    if known:
+        assert tuple(list(fx.nodes)[-1].meta["tensor_meta"].shape) == expected
+
+
 class Roll(nn.Module):
     def __init__(self, shifts, dims):
         super().__init__()
@@ -368,14 +406,20 @@ def test_optional_arguments_held_at_their_defaults_keep_the_fast_shapes():
     assert list(edgewise.trace(model, (3, 8, 8))) == list(slow_trace(model, (3, 8, 8)))
 
 
-def test_timms_normalisation_with_activation_keeps_the_fast_shapes():
+def test_timms_layers_keep_the_fast_shapes():
     """timm's BatchNormAct2d (a BatchNorm2d subclass the trace keeps whole) has its input's shape where the input
-    fits it, as the meta pass has it; where it does not, the meta pass reports torch's error."""
+    fits it, as the meta pass has it (where it does not, the meta pass reports torch's error); its 'same'-padded
+    convolutions and pools and weight-standardised convolutions have the meta pass's shapes at odd sizes."""
     timm = pytest.importorskip("timm")
     fits = nn.Sequential(nn.Conv2d(3, 8, 3), timm.layers.BatchNormAct2d(8, act_layer=nn.SiLU)).eval()
     misfit = nn.Sequential(nn.Conv2d(3, 8, 3), timm.layers.BatchNormAct2d(6)).eval()
     byob = timm.create_model("test_byobnet", pretrained=False).eval()
-    for model, shape in ((fits, (3, 9, 7)), (byob, (3, 64, 64))):
+    from timm.layers.pool2d_same import MaxPool2dSame
+
+    same = nn.Sequential(timm.layers.Conv2dSame(3, 4, 3, stride=2), MaxPool2dSame(3, 2),
+                         timm.layers.AvgPool2dSame(2, 2), timm.layers.StdConv2d(4, 5, 3, padding=1),
+                         timm.layers.ScaledStdConv2d(5, 4, 3, stride=2), timm.layers.StdConv2dSame(4, 4, 5, 3)).eval()
+    for model, shape in ((fits, (3, 9, 7)), (byob, (3, 64, 64)), (same, (3, 67, 53)), (same, (3, 40, 41))):
         fx = _trace._Tracer().trace(model)
         assert _shapes.infer_shapes(model, fx, shape, torch.float32)
         assert node_shapes(fx) == meta_pass_shapes(model, fx, shape)
