@@ -133,7 +133,7 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         values[node] = torch.Size(shapes[args[0]])
     elif node.op == "call_function" and fn is operator.getitem and isinstance(args[0], torch.fx.Node) and (
             args[0] in values or args[0] in parts):
-        index = values.get(args[1], args[1]) if isinstance(args[1], torch.fx.Node) else args[1]
+        index = _index_item(args[1], values)
         if type(index) is not int and not (type(index) is slice and all(
                 v is None or type(v) is int for v in (index.start, index.stop, index.step))):
             raise _Unknown("index")
@@ -173,10 +173,7 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
         parts[node] = _unbound(_first(node, shapes), _int(_arg(node, 1, "dim", 0)))
     elif node.op == "call_method" and fn == "split" or node.op == "call_function" and fn is torch.split:
         sizes = _arg(node, 1, "split_size_or_sections" if node.op == "call_function" else "split_size", None)
-        sizes = values[sizes] if isinstance(sizes, torch.fx.Node) else sizes
-        if isinstance(sizes, (list, tuple)):
-            sizes = [values[v] if isinstance(v, torch.fx.Node) else v for v in sizes]
-        parts[node] = _split(_first(node, shapes), sizes, _int(_arg(node, 2, "dim", 0)))
+        parts[node] = _split(_first(node, shapes), _numbers(sizes, values), _int(_arg(node, 2, "dim", 0)))
     else:
         return False
     return True
@@ -283,7 +280,7 @@ def _indexed(model: nn.Module, node: torch.fx.Node, shapes: dict, values: dict) 
     them, as Swin crops its padding with ``x[:, :H, :W]``), or with them one integer tensor that is a buffer or
     constant of the model (MaxViT's relative-position table read through an index table) in place of one axis."""
     x, index = _first(node, shapes), node.args[1] if len(node.args) == 2 else None
-    items = [_number(v, values) for v in (index if type(index) is tuple else [index])]
+    items = [_index_item(v, values) for v in (index if type(index) is tuple else [index])]
     tensors = [i for i, v in enumerate(items) if isinstance(v, torch.fx.Node)]
     if len(tensors) > 1 or tensors and (items[tensors[0]].op != "get_attr" or any(type(v) is int for v in items)):
         raise _Unknown("index")  # (advanced indexing that may move axes, or a tensor of unknown type)
@@ -324,7 +321,7 @@ def _numbers(v, values: dict):
     return [values[e] if isinstance(e, torch.fx.Node) else e for e in v] if isinstance(v, (list, tuple)) else v
 
 
-def _number(v, values: dict):
+def _index_item(v, values: dict):
     """An index item with the traced whole numbers in it (an index, a slice's bounds) replaced by their values."""
     if isinstance(v, torch.fx.Node) and v in values:
         return values[v]
