@@ -467,6 +467,23 @@ def test_the_shape_tracers_own_values_give_the_meta_pass_shapes():
     assert all("tensor_meta" not in n.meta for n in fx.nodes)
 
 
+@pytest.mark.parametrize("case", range(8))
+def test_clamp_by_tensors_on_meta_tensors_is_made_as_torch_makes_it_or_left_to_torch(case):
+    """The shape tracer's clamp of a meta tensor by tensor bounds (torch runs its slow reference implementation for
+    it) is a tensor of the shape, dtype and strides torch gives, or None where the shortcut does not apply."""
+    x = torch.empty(2, 3, 4, device="meta")
+    lo, hi = torch.empty((), device="meta"), torch.empty(4, device="meta")
+    a, k = [((x, lo, hi), {}), ((x,), {"min": lo}), ((x, None, hi), {}), ((x.transpose(0, 2), lo, lo), {}),
+            ((x, torch.empty(5, 3, 4, device="meta")), {}), ((x, lo.double()), {}), ((x, None, None), {}),
+            ((x, 0.0, hi), {})][case]
+    out = _trace._clamped(a, k)
+    if case < 3:
+        ref = torch.clamp(*a, **k)
+        assert (out.shape, out.dtype, out.stride(), out.device) == (ref.shape, ref.dtype, ref.stride(), ref.device)
+    else:
+        assert out is None  # (a transposed input, a bound that broadcasts it or promotes it, no bound, a number)
+
+
 def test_the_shape_tracer_leaves_a_node_without_a_value_to_the_meta_pass():
     """A node whose value the tracer could not find (an op failing on meta tensors, a layer whose forward made
     proxies of the layers it calls) sends the whole graph to the meta pass."""
