@@ -910,6 +910,30 @@ class Arguments(nn.Module):
         return y[:, :, 1:, None, :].squeeze(3).sum(dim=(1,), keepdim=True) + {1: y}[1].mean(1, keepdim=True)
 
 
+class Buffers(nn.Module):
+    """Buffers passed to functions as tensors (torch.fx names each by walking every buffer): nested, one tensor
+    registered under two names (the first walked wins), one the forward replaces (passing the new tensor and the
+    old, which is no buffer then), and one it moves to another buffer's name."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        shared = torch.ones(1, 2, 1, 1)
+        self.register_buffer("lo", torch.full((), -1.0))
+        self.conv.register_buffer("hi", torch.full((), 2.0))
+        self.conv.register_buffer("shared", shared)
+        self.register_buffer("shared_too", shared)
+        self.register_buffer("replaced", torch.zeros(1, 2, 1, 1))
+        self.register_buffer("moved", torch.zeros(1, 2, 1, 1))
+
+    def forward(self, x):
+        y = torch.clamp(self.conv(x), self.lo, self.conv.hi) * self.shared_too + self.conv.shared
+        before = self.replaced
+        self.replaced = self.replaced + 1  # (a new tensor under the old name; the old one no buffer now)
+        self.moved = self.lo  # (a tensor held under two names now: torch.fx's walk finds the first)
+        return torch.add(y, self.replaced) * torch.clamp(y, self.moved, self.conv.hi) + torch.mul(y, before)
+
+
 class Shared(nn.Module):
     """Modules called more than once (torch.fx keys their later calls ``name@1``), nested and at the top."""
 
@@ -1035,9 +1059,9 @@ def _maxvit():
 
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
                                   lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), _maxvit, Arguments, Shared,
-                                  Constants, Wrapped, Reads, OwnGetattr, Names],
+                                  Constants, Wrapped, Reads, OwnGetattr, Names, Buffers],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "maxvit",
-                              "arguments", "shared", "constants", "wrapped", "reads", "own-getattr", "names"])
+                              "arguments", "shared", "constants", "wrapped", "reads", "own-getattr", "names", "buffers"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
