@@ -120,7 +120,7 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``, ``%``,
     ``*``, ``+``, ``-`` (and negation) and comparisons on whole numbers, an assertion of one, ``x.dim()``,
     ``view``/``reshape``/``expand`` with such sizes, as ShuffleNet's channel shuffle and ViT's class token; ``F.pad``
-    by such widths), or makes or indexes several tensors (``chunk``, ``split``, ``unbind``); False for any other
+    by such widths, ``F.interpolate`` to such a size), or makes or indexes several tensors (``chunk``, ``split``, ``unbind``); False for any other
     node."""
     fn, args, kwargs = node.target, node.args, node.kwargs
     if node.op == "call_method" and fn == "size":
@@ -846,14 +846,12 @@ def _attended(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
 
 def _stacked(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     """The shape of ``torch.stack(tensors, dim)``: tensors of one shape, a new axis of their number at ``dim``."""
-    tensors, dim = _arg(node, 0, "tensors", None), _arg(node, 1, "dim", 0)
-    if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, torch.fx.Node) for t in tensors):
-        raise _Unknown("stack operands")
-    x = shapes[tensors[0]]
-    if any(shapes[t] != x for t in tensors) or type(dim) is not int or not -len(x) - 1 <= dim <= len(x):
+    parts, dim = _listed(node, shapes), _arg(node, 1, "dim", 0)
+    x = parts[0]
+    if any(p != x for p in parts) or type(dim) is not int or not -len(x) - 1 <= dim <= len(x):
         raise _Unknown("stack")
     dim %= len(x) + 1
-    return (*x[:dim], len(tensors), *x[dim:])
+    return (*x[:dim], len(parts), *x[dim:])
 
 
 def _matmul(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -932,10 +930,15 @@ def _broadcast(ops: list) -> tuple[int, ...]:
 
 
 def _cat(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
-    tensors, dim = _arg(node, 0, "tensors", None), _arg(node, 1, "dim", 0)
+    return cat_shape(_listed(node, shapes), _arg(node, 1, "dim", 0))
+
+
+def _listed(node: torch.fx.Node, shapes: dict) -> list:
+    """The shapes of the traced tensors listed as the first argument of ``torch.cat`` or ``torch.stack``."""
+    tensors = _arg(node, 0, "tensors", None)
     if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, torch.fx.Node) for t in tensors):
-        raise _Unknown("cat operands")
-    return cat_shape([shapes[t] for t in tensors], dim)
+        raise _Unknown("listed operands")
+    return [shapes[t] for t in tensors]
 
 
 def cat_shape(parts: list, dim: int) -> tuple[int, ...]:
