@@ -258,10 +258,45 @@ class FastTracer(torch.fx.Tracer):
 
     def getattr(self, attr, attr_val, parameter_proxy_cache):
         """torch.fx's ``getattr``, which hands back anything but a tensor as it is, without its search set-up
-        for the submodules, numbers and flags a forward reads (nearly every attribute it reads)."""
+        for the submodules, numbers and flags a forward reads (nearly every attribute it reads); a parameter or
+        buffer gets its name from :meth:`tensor_name`, where torch.fx walks every parameter of the model for each
+        one a forward reads (Swin's attention passes its weights to a function: 6 % of its first trace)."""
         if not isinstance(attr_val, torch.Tensor):
             return attr_val
-        return super().getattr(attr, attr_val, parameter_proxy_cache)
+        name = self.tensor_name(attr_val, "parameters") if isinstance(attr_val, nn.Parameter) else None
+        if name is None and self.proxy_buffer_attributes:
+            name = self.tensor_name(attr_val, "buffers")
+        if name is None:
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
+        proxy = parameter_proxy_cache.get(name)
+        if proxy is None:  # (as torch.fx makes it)
+            factory = (lambda node: _st.ParameterProxy(self, node, name, attr_val)) if self.param_shapes_constant \
+                else None
+            proxy = parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {},
+                                                                    proxy_factory_fn=factory)
+        return proxy
+
+    def tensor_name(self, a: torch.Tensor, kind: str) -> str | None:
+        """The name torch.fx finds for ``a`` by walking the root's ``named_parameters()`` or ``named_buffers()``
+        (``kind``), the first it is registered under, from a table made on first use in this trace; None where
+        the table has none or its name does not hold ``a`` now (a forward may replace one: torch.fx's walk then
+        decides)."""
+        tables = self.__dict__.setdefault("_tensor_names", {})
+        table = tables.get(kind)
+        if table is None:
+            table = tables[kind] = {}
+            for name, t in getattr(self.root, "named_" + kind)():
+                table.setdefault(id(t), name)
+        name = table.get(id(a))
+        if name is None:
+            return None
+        *path, last = name.split(".")
+        owner = self.root
+        for part in path:  # (through the module tables: a trace patches nn.Module's __getattr__)
+            owner = owner._modules.get(part)
+            if owner is None:
+                return None
+        return name if (owner._parameters if kind == "parameters" else owner._buffers).get(last) is a else None
 
     def trace(self, root, concrete_args=None, paths: dict | None = None):
         """torch.fx's ``trace`` of an ``nn.Module``'s ``forward``, with the tensor-constant map collected on

@@ -48,6 +48,7 @@ a learned-query pooling): the values' path, once per value weighed, as for atten
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import operator
 import sys
@@ -61,6 +62,7 @@ import torch.nn.functional as F
 
 from ._axis import Adaptive, Flat, Table, Window
 from ._sets import distinct_rows, unique, unique_rows
+from ._shapes import _arg
 from ._stats import count_statistics
 from .errors import EdgewiseError
 
@@ -874,9 +876,7 @@ class Layout(LayoutMore):
     def _functional_conv(self, fx, name) -> bool:
         """``F.conv1d``/``F.conv2d`` with a constant weight (timm's BlurPool2d): a convolution node, one connection
         per weight tap (as for ``nn.Conv2d``), with the call's stride, padding, dilation and groups."""
-        def arg(i, key, default=None):
-            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
-
+        arg = functools.partial(_arg, fx)
         x, weight, bias = arg(0, "input"), arg(1, "weight"), arg(2, "bias")
         if not isinstance(x, torch.fx.Node) or not self._live(x):
             return False
@@ -1483,8 +1483,10 @@ class Layout(LayoutMore):
                 "same channels of a window of positions (patch merging)")
         src_index = int(nodes[0])
         spatial_in = self._spatial(src_index)
-        row = rows[np.nonzero(~const)[0]]
-        axes = relation_axes(row, pos[~const], spatial_out, spatial_in)
+        first = places >= 0  # (each (row, position) pair once, not once per channel)
+        first[:, 1:] &= places[:, 1:] != places[:, :-1]
+        r, k = np.nonzero(first)
+        axes = relation_axes(rows[r], places[r, k], spatial_out, spatial_in, distinct=True)
         src = self._select(src_index, chans, name)
         new = self._add(name, "conv", (src,), (out_features, *spatial_out), axes=axes, op=op)
         npos = math.prod(spatial_out)
@@ -2194,9 +2196,7 @@ class Layout(LayoutMore):
         return bool(np.where(const, True, pos == first_pos[..., None]).all())
 
     def _sdpa(self, fx, name) -> bool:
-        def arg(i, key, default=None):
-            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
-
+        arg = functools.partial(_arg, fx)
         terms = [self.units[x] for x in (arg(0, "query"), arg(1, "key"), arg(2, "value"))
                  if isinstance(self.units.get(x), LogitTerm)]
         if terms:
@@ -2218,9 +2218,7 @@ class Layout(LayoutMore):
         return True
 
     def _mha(self, fx, m: nn.MultiheadAttention, name) -> bool:
-        def arg(i, key, default=None):
-            return fx.args[i] if len(fx.args) > i else fx.kwargs.get(key, default)
-
+        arg = functools.partial(_arg, fx)
         if arg(3, "key_padding_mask") is not None or arg(5, "attn_mask") is not None:
             raise EdgewiseError(f"layer {name!r}: nn.MultiheadAttention with masks is not supported")
         q, v = self._ids(arg(0, "query")), self._ids(arg(2, "value"))
@@ -2233,11 +2231,8 @@ class Layout(LayoutMore):
 
     def _swin(self, fx, name) -> bool:
         """torchvision's ``shifted_window_attention``: windows on the padded, rolled grid, regions masked."""
-        a = self._value(fx.args)
-        kw = self._value(fx.kwargs)
-        x = a[0]
-        window = list(a[4] if len(a) > 4 else kw["window_size"])
-        shift = list(a[6] if len(a) > 6 else kw.get("shift_size"))
+        x = self._ids(_arg(fx, 0, "input"))  # (the weights and bias are not read: no ids made for them)
+        window, shift = (list(self._value(_arg(fx, i, key))) for i, key in ((4, "window_size"), (6, "shift_size")))
         _, h, w, c = x.shape
         labels = []
         for n, win, s in zip((h, w), window, shift):

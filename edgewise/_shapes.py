@@ -450,7 +450,8 @@ def _only(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     return ops[0]
 
 
-def _arg(node: torch.fx.Node, i: int, name: str, default):
+def _arg(node: torch.fx.Node, i: int, name: str, default=None):
+    """Argument ``i`` of a call, or its keyword ``name``, or ``default``."""
     return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
 
 

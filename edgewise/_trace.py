@@ -372,23 +372,10 @@ class _Tracer(FastTracer):
         if t is dict and all(type(k) is str for k in a):
             return {k: self.create_arg(v) for k, v in a.items()}
         if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
-            name = self._buffer_name(a)
-            if name is not None:
+            name = self.tensor_name(a, "buffers")  # (torch.fx walks every buffer for each tensor argument: Gemma4-ViT
+            if name is not None:                  # clamps by buffers 224 times)
                 return self.create_node("get_attr", name, (), {})
         return super().create_arg(a)
-
-    def _buffer_name(self, a: torch.Tensor) -> str | None:
-        """The name torch.fx's ``create_arg`` gives buffer ``a`` by walking every buffer of the root for each tensor
-        argument (the first name it is registered under: Gemma4-ViT clamps by buffers 224 times), from a table made
-        on first use; None where the table's name does not hold ``a`` now (a forward may replace a buffer: then
-        torch.fx's walk decides)."""
-        table = self.__dict__.get("_buffer_names")
-        if table is None:
-            table = self._buffer_names = {}
-            for name, b in self.root.named_buffers():
-                table.setdefault(id(b), name)
-        name = table.get(id(a))
-        return name if name is not None and _attr_path(self.root, name) is a else None
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         by_class = self._leaf_types.get(type(m))

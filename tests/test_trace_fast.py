@@ -934,6 +934,26 @@ class Buffers(nn.Module):
         return torch.add(y, self.replaced) * torch.clamp(y, self.moved, self.conv.hi) + torch.mul(y, before)
 
 
+class Parameters(nn.Module):
+    """Parameters a forward reads as tensors (torch.fx names each by walking every parameter): nested, one
+    registered under two names (the first walked wins), one read twice, and one the forward replaces with a new
+    parameter (which the table made at the first read does not hold: torch.fx's walk then names it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        shared = nn.Parameter(torch.ones(1, 2, 1, 1))
+        self.conv.shared, self.shared_too = shared, shared
+        self.scale = nn.Parameter(torch.ones(1, 2, 1, 1))
+        self.replaced = nn.Parameter(torch.zeros(1, 2, 1, 1))
+
+    def forward(self, x):
+        y = F.conv2d(x, self.conv.weight, self.conv.bias, padding=1) * self.shared_too + self.conv.shared
+        before = self.replaced
+        self.replaced = nn.Parameter(torch.ones(1, 2, 1, 1))
+        return y * self.replaced + before * self.scale + self.scale * self.conv.weight.sum()
+
+
 class Shared(nn.Module):
     """Modules called more than once (torch.fx keys their later calls ``name@1``), nested and at the top."""
 
@@ -1059,9 +1079,10 @@ def _maxvit():
 
 @pytest.mark.parametrize("make", [lambda: zoo("resnet18"), lambda: zoo("densenet121"), lambda: zoo("vit_b_16"),
                                   lambda: zoo("mobilenet_v3_small"), lambda: zoo("swin_t"), _maxvit, Arguments, Shared,
-                                  Constants, Wrapped, Reads, OwnGetattr, Names, Buffers],
+                                  Constants, Wrapped, Reads, OwnGetattr, Names, Buffers, Parameters],
                          ids=["resnet18", "densenet121", "vit_b_16", "mobilenet_v3_small", "swin_t", "maxvit",
-                              "arguments", "shared", "constants", "wrapped", "reads", "own-getattr", "names", "buffers"])
+                              "arguments", "shared", "constants", "wrapped", "reads", "own-getattr", "names", "buffers",
+                              "parameters"])
 def test_the_fast_fx_arguments_give_torch_fx_graph_and_constants(make, monkeypatch):
     fast_model, ref_model = make().eval(), make().eval()
     fast_tracer, ref_tracer = _trace._Tracer(), _FxArgs()
