@@ -123,7 +123,7 @@ class Scores:
     @property
     def q(self) -> torch.Tensor:
         """The query ids (…, Lq, D), one query token per row of the scores."""
-        if not bool((self.qi == self.qi[..., :1]).all()):
+        if self.qi.stride(-1) != 0 and not bool((self.qi == self.qi[..., :1]).all()):  # (0: one query a row by make)
             raise EdgewiseError("attention scores whose rows are not one query each (the scores were rearranged "
                                 "across queries and keys)")
         return self.qrows[(self.qi[..., 0] - 1).long()]
@@ -143,11 +143,23 @@ class Weights(Scores):
         shape = torch.broadcast_shapes(value.shape, qi.shape)
         value = value.double().expand(shape)
         super().__init__(None, value != 0, qi.expand(shape), qrows)
-        self.value = value
+        self._value = value
 
     @classmethod
     def of(cls, s: Scores) -> "Weights":
-        return cls(s.allowed.double(), s.qi, s.qrows)
+        """The softmax of ``s``: 1 where a query may attend a key (its value made when first read: most weights
+        go straight to the values, which need only where they are non-zero)."""
+        shape = torch.broadcast_shapes(s.allowed.shape, s.qi.shape)
+        w = cls.__new__(cls)
+        Scores.__init__(w, None, s.allowed.bool().expand(shape), s.qi.expand(shape), s.qrows)
+        w._value = None
+        return w
+
+    @property
+    def value(self) -> torch.Tensor:
+        if self._value is None:
+            self._value = self.allowed.double()
+        return self._value
 
     def masked(self, allowed: torch.Tensor) -> "Weights":
         return Weights(self.value * allowed, self.qi, self.qrows)
@@ -2077,15 +2089,13 @@ class Layout(LayoutMore):
 
     def _attend_channels_read(self, v: torch.Tensor, allowed: np.ndarray, lead, name: str) -> torch.Tensor | None:
         """:meth:`_attend_channels`, reading the values' units."""
-        which, local, const = self._decode(v)
-        if const.any() or v.shape[-1] < 2:
+        src_index = self._single(v)  # (None: a constant, or units of several nodes)
+        if src_index is None or v.shape[-1] < 2:
             return None
-        src_index = int(which.flat[0])
         spatial = self._spatial(src_index)
         npos = max(math.prod(spatial), 1)
-        pos, chan = local % npos, local // npos
-        if not spatial or not (which == src_index).all() or not (chan == chan[..., :1]).all() or \
-                (pos == pos[..., :1]).all():
+        chan, pos = np.divmod(v.numpy().astype(np.int64) - (self._bases[src_index] + 1), npos)
+        if not spatial or not (chan == chan[..., :1]).all() or (pos == pos[..., :1]).all():
             return None
         groups, lq, lk = allowed.shape
         if not (pos == pos[:, :1, :]).all() or any(unique(pos[g, 0]).size != pos.shape[-1] for g in range(groups)):

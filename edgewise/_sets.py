@@ -47,13 +47,34 @@ def unique(a, return_index: bool = False, return_inverse: bool = False, return_c
 
 def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the first row of each distinct row, each row's distinct-row number) of a 2-D array, in no particular order
-    of the distinct rows: each row compared as one string of bytes."""
+    of the distinct rows: rows of whole numbers by a 64-bit hash of each, kept where no two distinct rows share
+    one (checked: every row equals the first of its hash); else, and for other dtypes, each row compared as one
+    string of bytes (3× slower on the attention rows of HaloNet's blocks)."""
     rows = np.ascontiguousarray(rows)
     if rows.shape[0] < 2:
         return np.zeros(rows.shape[0], dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64)
+    if rows.dtype.kind in "iub" and rows.shape[1]:
+        bits = rows.view(np.uint64) if rows.dtype.itemsize == 8 else rows.astype(np.uint64)
+        _, first, inverse = unique((bits @ _multipliers(rows.shape[1])).view(np.int64), return_index=True,
+                                   return_inverse=True)
+        if np.array_equal(rows, rows[first[inverse]]):
+            return first, inverse.reshape(-1)
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
+
+
+def _multipliers(n: int) -> np.ndarray:
+    """``n`` fixed odd 64-bit numbers: a row's hash is its dot product with them, modulo 2**64."""
+    m = _MULTIPLIERS.get(n)
+    if m is None:
+        if len(_MULTIPLIERS) >= 64:
+            _MULTIPLIERS.clear()
+        m = _MULTIPLIERS[n] = np.random.default_rng(n).integers(0, 2 ** 63, size=n, dtype=np.uint64) * 2 + 1
+    return m
+
+
+_MULTIPLIERS: dict = {}
 
 
 def unique_rows(a, return_inverse: bool = False):

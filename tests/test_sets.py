@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from edgewise import _sets
 from edgewise._sets import distinct_rows, unique, unique_rows
 
 FLAGS = [dict(return_index=i, return_inverse=v, return_counts=c) for i in (False, True) for v in (False, True)
@@ -73,11 +74,18 @@ def test_unique_rows_sort_numbers_not_bytes():
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.integers(0, 7), st.integers(1, 5), st.integers(0, 2 ** 16))
-def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed):
-    """``distinct_rows`` (rows compared as bytes) against ``np.unique(axis=0)`` (a record per row)."""
+@given(st.integers(0, 7), st.integers(1, 5), st.integers(0, 2 ** 16), st.sampled_from(["int64", "int8", "bool",
+                                                                                       "float64", "collide"]))
+def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed, kind):
+    """``distinct_rows`` (rows of whole numbers by a hash, others compared as bytes) against ``np.unique(axis=0)``
+    (a record per row); ``collide``: every row hashed alike, so that the check sends them to the bytes."""
     rows = np.random.default_rng(seed).integers(-1, 2, size=(n, width))
-    first, inverse = distinct_rows(rows)
+    with pytest.MonkeyPatch.context() as m:
+        if kind == "collide":
+            m.setattr(_sets, "_multipliers", lambda k: np.zeros(k, dtype=np.uint64))
+        else:
+            rows = rows.astype(kind)
+        first, inverse = distinct_rows(rows)
     assert first.shape == (min(n, len({tuple(r) for r in rows.tolist()})),) and inverse.shape == (n,)
     if n == 0:
         return
