@@ -763,13 +763,18 @@ class Layout(LayoutMore):
         c = ids.shape[1]
         spatial = tuple(ids.shape[2:])
         p = math.prod(spatial)
-        which, local, const = self._decode(ids[0].reshape(c, p))
-        node = np.where(const, -1, which).max(1)
-        sizes = np.array([max(math.prod(self._spatial(int(n))), 1) for n in node])
-        chan = np.where(const, -1, local // sizes[:, None]).max(1)
-        ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
-        ok &= np.array([self._spatial(int(n)) == spatial for n in node])
-        if not ok.all():
+        whole = self._whole_channels(ids[0].reshape(c, p), spatial)
+        if whole is not None:  # (channels of nodes, each whole and in order: a channel shuffle, a split)
+            node, chan = whole
+            ok = True
+        else:
+            which, local, const = self._decode(ids[0].reshape(c, p))
+            node = np.where(const, -1, which).max(1)
+            sizes = np.array([max(math.prod(self._spatial(int(n))), 1) for n in node])
+            chan = np.where(const, -1, local // sizes[:, None]).max(1)
+            ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
+            ok &= np.array([self._spatial(int(n)) == spatial for n in node])
+        if not np.all(ok):
             live = unique(which[~const])
             if live.size > 1 and not const.all(1).any():  # side by side (a cat along positions): one part per layer
                 flat = ids[0].reshape(c, p)
@@ -789,6 +794,21 @@ class Layout(LayoutMore):
         if len(parts) == 1:
             return parts[0]
         return self._add(f"{name}:cat", "cat", tuple(parts), (c, *spatial), op="torch.cat")
+
+    def _whole_channels(self, rows: torch.Tensor, spatial: tuple):
+        """(node index, channel) of each row of ``rows`` (C, P) where every row holds one whole channel of a node
+        on the grid ``spatial``, its positions in order; else None. From each row's first unit and one comparison,
+        without decoding every unit."""
+        first = rows[:, 0].numpy().astype(np.int64) - 1
+        if not first.size or first.min() < 0:
+            return None
+        node = np.searchsorted(self._base_array(), first, side="right") - 1
+        chan, pos = np.divmod(first - self._base_array()[node], max(math.prod(spatial), 1))
+        if pos.any() or any(self._spatial(int(n)) != spatial for n in unique(node)):
+            return None
+        expect = torch.as_tensor(first + 1, dtype=torch.float64)[:, None] + torch.arange(rows.shape[1],
+                                                                                        dtype=torch.float64)
+        return (node, chan) if torch.equal(rows, expect) else None
 
     def _interleaved(self, node: np.ndarray, chan: np.ndarray, layers: list, spatial, name: str) -> str:
         """Channels of ``layers`` in an interleaved order (channel k: channel ``chan[k]`` of layer ``node[k]``):

@@ -78,3 +78,48 @@ def test_a_class_token_beside_a_map_pairs_with_another_such_pair():
     assert found[6] == [(0, 32), (31, 33)]
     assert np.array_equal(found[5], reference(lay, ids_of(0, 31).numpy())[1])
     assert lay._pairing([ids_of(0, 31), ids_of(32, 33, shift=1)]) is None
+
+
+@st.composite
+def channel_rows(draw):
+    """Rows of P units for a C×(3×3) tensor: each a whole channel of a node on that grid, in order (the fast answer),
+    but for at most one, which holds a channel of a node on another grid, is shifted by some positions, reversed,
+    constants, or broken after its first unit (each sends the tensor to the decode)."""
+    lay = layout(SHAPES)
+    spatial, p = (3, 3), 9
+    grid = [k for k, shape in enumerate(SHAPES) if shape[1:] == spatial]
+    other = [k for k in range(len(SHAPES)) if k not in grid]
+    n = draw(st.integers(1, 6))
+    odd = draw(st.sampled_from(["none", "shifted", "reversed", "constants", "other grid", "broken"]))
+    at = draw(st.integers(0, n - 1))
+    rows = []
+    for i in range(n):
+        kind = odd if i == at else "whole"
+        node = draw(st.sampled_from(other if kind == "other grid" else grid))
+        shape = SHAPES[node]
+        chan = draw(st.integers(0, shape[0] - 1))
+        start = lay._bases[node] + chan * max(int(np.prod(shape[1:])), 1)
+        units = start + np.arange(p) + (draw(st.integers(1, 4)) if kind == "shifted" else 0)
+        row = np.minimum(units, lay._total - 1) + 1.0
+        if kind == "broken":  # (a unit after the first replaced by a constant or by another unit)
+            row[draw(st.integers(1, p - 1))] = draw(st.sampled_from([0.0, float(lay._total)]))
+        rows.append(row[::-1] if kind == "reversed" else np.zeros(p) if kind == "constants" else row)
+    return lay, spatial, np.stack(rows)
+
+
+@SETTINGS
+@given(channel_rows())
+def test_whole_channels_are_found_from_each_rows_first_unit_as_decoding_finds_them(case):
+    """``Layout._whole_channels`` (each row's first unit, then one comparison) against decoding every unit: (node,
+    channel) of every row where each is a whole channel of a node on the grid, in order; else None."""
+    lay, spatial, rows = case
+    which, local, const = reference(lay, rows)
+    p = rows.shape[1]
+    node, chan = which[:, 0], local[:, 0] // p
+    whole = not const.any() and (which == node[:, None]).all() and (local == chan[:, None] * p + np.arange(p)).all() \
+        and all(tuple(SHAPES[n][1:]) == spatial for n in node)
+    got = lay._whole_channels(torch.as_tensor(rows), spatial)
+    if whole:
+        assert got is not None and np.array_equal(got[0], node) and np.array_equal(got[1], chan)
+    else:
+        assert got is None
