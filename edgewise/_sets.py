@@ -86,7 +86,8 @@ def unique_rows(a, return_inverse: bool = False):
         return np.unique(a, axis=0, return_inverse=return_inverse)
     if a.min() >= 0:  # one int64 key per row where they fit: its order is the rows' order, column by column
         radix = a.max(axis=0).astype(np.int64) + 1
-        if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:
+        if float(np.log2(radix).sum()) < 62:  # (the product of the radices below 2**62; summed as logarithms, which
+            # cannot overflow where a product of hundreds of columns' radices does, and warns)
             place = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
             _, first, inverse = unique(a.astype(np.int64, copy=False) @ place, return_index=True, return_inverse=True)
             return (a[first], inverse.reshape(-1)) if return_inverse else a[first]

@@ -58,6 +58,9 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
             elif node.op == "call_module" and type(modules[node.target]) is nn.MultiheadAttention:
                 parts[node] = _attention(modules[node.target], node, shapes)
                 continue
+            elif node.op == "call_module" and type(modules[node.target]) in (nn.LSTM, nn.GRU, nn.RNN):
+                parts[node] = _recurrent(modules[node.target], node, shapes)
+                continue
             elif node.op == "call_module":
                 shapes[node] = _module(modules[node.target], node, shapes)
             elif node.op == "call_function" and node.target is operator.getitem:
@@ -786,6 +789,20 @@ def _attention(m: nn.MultiheadAttention, node: torch.fx.Node, shapes: dict) -> l
             k[:-1] != v[:-1] or q[batch] != k[batch]:
         raise _Unknown("attention shapes")
     return [(*q[:-1], m.embed_dim), None]
+
+
+def _recurrent(m: nn.RNNBase, node: torch.fx.Node, shapes: dict) -> list:
+    """The shapes of an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` run on a sequence alone: [its output's, its final state's]
+    (an LSTM's final states are a pair, whose parts are left to the meta pass where they are read: None)."""
+    if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], torch.fx.Node):
+        raise _Unknown("a recurrent layer given its states")
+    x = shapes[node.args[0]]
+    if len(x) not in (2, 3) or x[-1] != m.input_size:
+        raise _Unknown("recurrent input")  # (the layer's own error, from the meta pass)
+    directions = 2 if m.bidirectional else 1
+    out = (*x[:-1], (getattr(m, "proj_size", 0) or m.hidden_size) * directions)
+    batch = () if len(x) == 2 else (x[0] if m.batch_first else x[1],)
+    return [out, None if isinstance(m, nn.LSTM) else (directions * m.num_layers, *batch, m.hidden_size)]
 
 
 def _fail(what: str):

@@ -5,6 +5,8 @@ as it does, in another order."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -94,3 +96,14 @@ def test_distinct_rows_partition_the_rows_as_numpy_unique_does(n, width, seed, k
     assert np.array_equal(rows[first][inverse], rows)
     pairs = set(zip(inverse.tolist(), ref_inverse.reshape(-1).tolist()))
     assert len(pairs) == len(first)  # the same partition, numbered in another order
+
+
+def test_unique_rows_of_many_columns_give_numpy_and_no_overflow_warning():
+    """600 columns of 0..3: the radices' product (4**600) is beyond float64, once a product that overflowed and
+    warned (``RuntimeWarning`` in a user's trace of Sequencer2d); the rows go through their bytes."""
+    rows = np.random.default_rng(0).integers(0, 4, size=(6, 600))[[0, 1, 2, 0, 3, 1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = unique_rows(rows, return_inverse=True)
+    for x, y in zip(got, np.unique(rows, axis=0, return_inverse=True)):
+        assert np.array_equal(x, y)

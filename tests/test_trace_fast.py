@@ -373,6 +373,53 @@ def test_roll_keeps_its_shape_or_leaves_torchs_error_to_the_meta_pass(shifts, di
     assert known == (expected is not None)
 
 
+class Recurrent(nn.Module):
+    """A recurrent layer over the rows of a 1×H×W map (Sequencer2d's LSTM along each axis): ``kind`` LSTM, GRU or RNN,
+    batch-first or not, bidirectional, stacked, an LSTM's projection, a sequence without a batch axis; ``states``:
+    its final states read too (then the meta pass); ``wrong``: an input size the layer was not made for (its own
+    error, from the meta pass)."""
+
+    def __init__(self, kind, batch_first=True, bidirectional=False, proj=0, layers=1, unbatched=False, states=False,
+                 wrong=False):
+        super().__init__()
+        extra = {"proj_size": proj} if proj else {}
+        self.rnn = getattr(nn, kind)(5 if wrong else 4, 6, num_layers=layers, batch_first=batch_first,
+                                     bidirectional=bidirectional, **extra)
+        self.states, self.batch_first, self.unbatched = states, batch_first, unbatched
+
+    def forward(self, x):
+        seq = x.flatten(0, 1)  # (1, H, W): H steps of W features, batch first
+        seq = seq[0] if self.unbatched else seq if self.batch_first else seq.transpose(0, 1)
+        out, last = self.rnn(seq)
+        if self.states:
+            h = last[0] if isinstance(last, tuple) else last
+            return out.sum() + h.sum()
+        return out
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("LSTM", {}), ("LSTM", {"bidirectional": True, "proj": 3}), ("GRU", {"batch_first": False}),
+    ("RNN", {"bidirectional": True, "batch_first": False}), ("LSTM", {"states": True}), ("GRU", {"states": True}),
+    ("GRU", {"layers": 2, "bidirectional": True}), ("GRU", {"unbatched": True, "layers": 3}),
+    ("LSTM", {"unbatched": True, "bidirectional": True}), ("LSTM", {"wrong": True})],
+    ids=["lstm", "lstm-bi-proj", "gru", "rnn-bi", "lstm-states", "gru-states", "gru-stacked", "gru-unbatched",
+         "lstm-unbatched", "wrong"])
+def test_recurrent_layers_shapes_are_those_of_the_meta_pass(kind, options):
+    """A sequence alone through the layer: its output's shape without the meta pass, node by node as the meta
+    pass records it; its final states read, or an input it cannot take: left to the meta pass."""
+    model = Recurrent(kind, **options).eval()
+    fx = _trace._Tracer().trace(model)
+    known = _shapes.infer_shapes(model, fx, (1, 3, 4), torch.float32)
+    assert known == (not options.get("states") and not options.get("wrong"))
+    if options.get("wrong"):
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 1, 3, 4))
+        return
+    if known:
+        fast = node_shapes(fx)
+        assert fast == meta_pass_shapes(model, fx, (1, 3, 4))
+
+
 @SETTINGS
 @given(random_net())
 def test_fast_shapes_give_the_graph_of_the_meta_pass_on_random_nets(case):
