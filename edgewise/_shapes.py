@@ -678,11 +678,15 @@ def _flatten(x, start: int, end: int) -> tuple[int, ...]:
 # ------------------------------------------------------------------ functions and methods
 
 _SAME_SHAPE_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.sigmoid, F.tanh, F.dropout, torch.relu,
-                         torch.sigmoid, torch.tanh}
+                         torch.sigmoid, torch.tanh, torch.exp, torch.sqrt, torch.rsqrt, torch.abs}
 _BROADCAST_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
-                        operator.truediv, torch.add, torch.sub, torch.mul, torch.div}
-_BROADCAST_METHODS = {"add", "sub", "mul", "div"}
-_SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone"}
+                        operator.truediv, operator.pow, torch.add, torch.sub, torch.mul, torch.div, torch.pow}
+_BROADCAST_METHODS = {"add", "sub", "mul", "div", "pow"}
+_SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone", "exp", "sqrt", "rsqrt",
+                       "abs"}
+#: reductions over given axes, by method name and as functions (``x.sum(1)``, ``torch.mean(x, dim=1)``)
+_REDUCTIONS = {"mean": torch.mean, "sum": torch.sum, "amax": torch.amax, "amin": torch.amin}
+_REDUCTION_FUNCTIONS = {fn: name for name, fn in _REDUCTIONS.items()}
 
 
 def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
@@ -761,7 +765,31 @@ def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _layer_norm(x, normalized)
     if _trace._stochastic_depth(fn):  # (a function torch.fx keeps whole: the identity in eval mode)
         return _first(node, shapes)
+    if fn in _REDUCTION_FUNCTIONS:
+        return _reduction(node, shapes)
+    if fn is torch.clamp:
+        return _clamped(node, shapes)
     raise _Unknown(getattr(fn, "__name__", str(fn)))
+
+
+def _reduction(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """``x.mean/sum/amax/amin(dim, keepdim)`` or ``torch.mean(x, dim, keepdim)`` over given axes (no ``dtype``, no
+    ``out``: the meta pass)."""
+    if set(node.kwargs) - {"dim", "keepdim"} or len(node.args) > 3:
+        raise _Unknown("reduction arguments")
+    dims = _arg(node, 1, "dim", None)
+    return reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],
+                   _arg(node, 2, "keepdim", False))
+
+
+def _clamped(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
+    """``clamp`` by numbers (or None): the input's shape; bounds that are tensors (broadcast, promote) are left to
+    the meta pass."""
+    bounds = [_arg(node, i, k, None) for i, k in ((1, "min"), (2, "max"))]
+    if set(node.kwargs) - {"min", "max"} or len(node.args) > 3 or \
+            any(v is not None and type(v) not in (int, float) for v in bounds) or all(v is None for v in bounds):
+        raise _Unknown("clamp")
+    return _first(node, shapes)
 
 
 def _first(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
@@ -989,8 +1017,13 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     if node.target in _BROADCAST_METHODS and len(node.args) == 2 and not node.kwargs and \
             isinstance(node.args[1], (torch.fx.Node, int, float)):
         return _broadcast(_operands(node, shapes))
-    if node.target == "mean" and set(node.kwargs) <= {"dim", "keepdim"}:
-        dims = _arg(node, 1, "dim", None)
-        return reduced(_first(node, shapes), dims if isinstance(dims, (tuple, list)) else [dims],
-                       _arg(node, 2, "keepdim", False))
+    if node.target in _REDUCTIONS:
+        return _reduction(node, shapes)
+    if node.target == "clamp":
+        return _clamped(node, shapes)
+    if node.target == "reshape_as" and len(node.args) == 2 and not node.kwargs:
+        x, other = _operands(node, shapes)
+        if math.prod(x) != math.prod(other):
+            raise _Unknown("reshape_as")  # (torch's error, from the meta pass)
+        return other
     raise _Unknown(node.target)
