@@ -495,6 +495,8 @@ def module_shape(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
         return x
     if cls in (nn.Conv1d, nn.Conv2d):
         return _conv(m, x)
+    if cls in (nn.ConvTranspose1d, nn.ConvTranspose2d):
+        return _transposed_conv(m, x)
     if _trace._timm_leaf(m) == "same":  # timm's TensorFlow 'same' padding: the windows follow the input's size
         if len(x) != 4 or isinstance(m, nn.Conv2d) and x[1] != m.in_channels:
             raise _Unknown("same input")
@@ -619,6 +621,16 @@ def conv_geometry(m: nn.Module, x: tuple[int, ...]) -> tuple[tuple, tuple[int, .
     if m.padding_mode != "zeros" and any(max(a.pad) >= size for a, size in zip(axes, x[2:])):
         raise _Unknown("padding beyond the input")
     return axes, (1, m.out_channels, *(a.out_size(size) for a, size in zip(axes, x[2:])))
+
+
+def _transposed_conv(m: nn.Module, x: tuple[int, ...]) -> tuple[int, ...]:
+    """torch's ConvTranspose1d/2d ``m`` on an input of shape ``x`` called without ``output_size``: each length
+    (n − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1."""
+    n = 2 if isinstance(m, nn.ConvTranspose2d) else 1
+    if len(x) != n + 2 or x[1] != m.in_channels or m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise _Unknown("transposed conv input")
+    return (1, m.out_channels, *((size - 1) * s - 2 * p + d * (k - 1) + o + 1 for size, s, p, d, k, o in zip(
+        x[2:], m.stride, m.padding, m.dilation, m.kernel_size, m.output_padding)))
 
 
 def _pool(x, kernel, stride, padding, dilation, ceil_mode, two_d: bool) -> tuple[int, ...]:

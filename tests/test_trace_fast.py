@@ -297,6 +297,34 @@ def test_reductions_powers_and_clamps_are_the_meta_shapes(shape):
     assert_meta_shapes(Reductions().eval(), shape)
 
 
+class Transposed(nn.Module):
+    """Transposed convolutions (an upsampling decoder: strided, padded, dilated, grouped, an output padding), 2-D
+    or 1-D; ``sized``: one called with ``output_size`` (left to the meta pass)."""
+
+    def __init__(self, two_d: bool = True, sized: bool = False):
+        super().__init__()
+        conv = nn.ConvTranspose2d if two_d else nn.ConvTranspose1d
+        self.up = conv(4, 6, 3, stride=2, padding=1, output_padding=1, dilation=2, groups=2)
+        self.out = conv(6, 2, 2, stride=3)
+        self.sized, self.two_d = sized, two_d
+
+    def forward(self, x):
+        y = self.up(x)
+        if not self.sized:
+            return self.out(y)
+        size = (y.shape[2] * 3, y.shape[3] * 3) if self.two_d else (y.shape[2] * 3,)
+        return self.out(y, output_size=size)
+
+
+@pytest.mark.parametrize("two_d, shape", [(True, (4, 5, 6)), (True, (4, 1, 2)), (False, (4, 7))])
+def test_transposed_convolutions_are_the_meta_shapes(two_d, shape):
+    model = Transposed(two_d).eval()
+    assert_meta_shapes(model, shape)
+    assert list(_trace._trace(model, shape, None)) == list(slow_trace(model, shape))
+    sized = Transposed(two_d, sized=True).eval()
+    assert not _shapes.infer_shapes(sized, _trace._Tracer().trace(sized), shape, torch.float32)
+
+
 class Refused(nn.Module):
     """Reductions and clamps the one-pass shapes leave to the meta pass: a sum in another dtype, a sum over every
     axis, a clamp by a tensor, an ``amax`` without axes."""
