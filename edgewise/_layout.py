@@ -802,8 +802,9 @@ class Layout(LayoutMore):
         first = rows[:, 0].numpy().astype(np.int64) - 1
         if not first.size or first.min() < 0:
             return None
-        node = np.searchsorted(self._base_array(), first, side="right") - 1
-        chan, pos = np.divmod(first - self._base_array()[node], max(math.prod(spatial), 1))
+        bases = self._base_array()
+        node = np.searchsorted(bases, first, side="right") - 1
+        chan, pos = np.divmod(first - bases[node], max(math.prod(spatial), 1))
         if pos.any() or any(self._spatial(int(n)) != spatial for n in unique(node)):
             return None
         expect = torch.as_tensor(first + 1, dtype=torch.float64)[:, None] + torch.arange(rows.shape[1],

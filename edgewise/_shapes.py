@@ -696,9 +696,9 @@ _BROADCAST_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub
 _BROADCAST_METHODS = {"add", "sub", "mul", "div", "pow"}
 _SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone", "exp", "sqrt", "rsqrt",
                        "abs"}
-#: reductions over given axes, by method name and as functions (``x.sum(1)``, ``torch.mean(x, dim=1)``)
-_REDUCTIONS = {"mean": torch.mean, "sum": torch.sum, "amax": torch.amax, "amin": torch.amin}
-_REDUCTION_FUNCTIONS = {fn: name for name, fn in _REDUCTIONS.items()}
+#: reductions over given axes, as methods and as functions (``x.sum(1)``, ``torch.mean(x, dim=1)``)
+_REDUCTION_METHODS = {"mean", "sum", "amax", "amin"}
+_REDUCTION_FUNCTIONS = {torch.mean, torch.sum, torch.amax, torch.amin}
 
 
 def _function(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
@@ -1029,7 +1029,7 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
     if node.target in _BROADCAST_METHODS and len(node.args) == 2 and not node.kwargs and \
             isinstance(node.args[1], (torch.fx.Node, int, float)):
         return _broadcast(_operands(node, shapes))
-    if node.target in _REDUCTIONS:
+    if node.target in _REDUCTION_METHODS:
         return _reduction(node, shapes)
     if node.target == "clamp":
         return _clamped(node, shapes)
