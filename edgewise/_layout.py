@@ -1466,7 +1466,7 @@ class Layout(LayoutMore):
                 if unique(outs).size != outs.size:
                     return None
                 pairs = np.sort(np.concatenate([np.add.outer(out_pos[r].astype(np.int64) * n_in, pos[r]).reshape(-1)
-                                                for r in mine]))
+                                                for r in mine]), kind="stable")  # (sorted runs: see _sets.unique)
                 if relation is None:
                     relation = pairs
                 elif not np.array_equal(pairs, relation):
@@ -2527,22 +2527,22 @@ def relation_axes(out_pos: np.ndarray, in_pos: np.ndarray, out_spatial: tuple[in
                             f"{len(out_spatial)}-D grid {tuple(out_spatial)} cannot be one layer")
     out_c, in_c = np.unravel_index(out_pos, out_spatial), np.unravel_index(in_pos, in_spatial)
     per_axis = []
-    for a, (n_out, n_in) in enumerate(zip(out_spatial, in_spatial)):
-        m = np.zeros((n_out, n_in), dtype=bool)
+    for a, lengths in enumerate(zip(out_spatial, in_spatial)):
+        m = np.zeros(lengths, dtype=bool)
         m[out_c[a], in_c[a]] = True
         per_axis.append(m)
     product = np.ones(1, dtype=np.int64)
     for m in per_axis:
         product = np.multiply.outer(product, m.sum(1)).reshape(-1)
-    pairs = out_pos.astype(np.int64) * math.prod(in_spatial) + in_pos
-    if not distinct:
-        pairs = unique(pairs)
-    counts = np.bincount(pairs // math.prod(in_spatial), minlength=math.prod(out_spatial))
+    n_in, n_out = math.prod(in_spatial), math.prod(out_spatial)
+    pairs = None if distinct else unique(out_pos.astype(np.int64) * n_in + in_pos)
+    counts = np.bincount(out_pos if distinct else pairs // n_in, minlength=n_out)
     if np.array_equal(counts, product):
         return tuple(_window_or_table(m) for m in per_axis)
-    pairs = np.sort(pairs) if distinct else pairs
-    order = np.argsort(pairs // math.prod(in_spatial), kind="stable")
-    rows = np.split((pairs % math.prod(in_spatial))[order], np.cumsum(counts)[:-1])
+    if distinct:  # (sorted runs: see _sets.unique)
+        pairs = np.sort(out_pos.astype(np.int64) * n_in + in_pos, kind="stable")
+    order = np.argsort(pairs // n_in, kind="stable")
+    rows = np.split((pairs % n_in)[order], np.cumsum(counts)[:-1])
     extra = tuple(tuple(int(i) for i in r) for r in rows)
     return (Flat((), extra, tuple(in_spatial), tuple(out_spatial)),)
 

@@ -123,3 +123,48 @@ def test_whole_channels_are_found_from_each_rows_first_unit_as_decoding_finds_th
         assert got is not None and np.array_equal(got[0], node) and np.array_equal(got[1], chan)
     else:
         assert got is None
+
+
+@st.composite
+def relations(draw):
+    """(out_pos, in_pos, out_spatial, in_spatial): pairs of flat positions on two grids of one rank, either a product
+    of per-axis relations (attention windows, patch merging: found as per-axis ops) or any set (one ``Flat`` op),
+    in shuffled order."""
+    rank = draw(st.integers(1, 2))
+    out_spatial = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    in_spatial = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    n_out, n_in = int(np.prod(out_spatial)), int(np.prod(in_spatial))
+    if draw(st.booleans()):  # a product of per-axis relations
+        axes = [np.array(draw(st.lists(st.booleans(), min_size=o * i, max_size=o * i))).reshape(o, i)
+                for o, i in zip(out_spatial, in_spatial)]
+        full = axes[0] if rank == 1 else np.kron(axes[0], axes[1])
+    else:
+        full = np.array(draw(st.lists(st.booleans(), min_size=n_out * n_in, max_size=n_out * n_in))).reshape(n_out, n_in)
+    out_pos, in_pos = np.nonzero(full)
+    order = np.random.default_rng(draw(st.integers(0, 2 ** 31))).permutation(out_pos.size)
+    return out_pos[order], in_pos[order], out_spatial, in_spatial
+
+
+def connections(axes: tuple, out_spatial: tuple, in_spatial: tuple) -> np.ndarray:
+    """The (flat output, flat input) 0/1 matrix of ``relation_axes``'s ops."""
+    if len(axes) == 1 and isinstance(axes[0], _layout.Flat):
+        return axes[0].matrix(int(np.prod(in_spatial)), int(np.prod(out_spatial)))
+    m = np.ones((1, 1), dtype=np.int64)
+    for op, o, i in zip(axes, out_spatial, in_spatial):
+        m = np.kron(m, op.matrix(i, o))
+    return m
+
+
+@given(relations(), st.integers(0, 2))
+@SETTINGS
+def test_relation_axes_connect_exactly_the_pairs_given_once_or_with_repeats(case, repeats):
+    """The ops connect each pair given and no other, once each; the pairs given with repeats (unmade unique) and
+    given once each (``distinct``: counted without making them unique) give the same ops."""
+    out_pos, in_pos, out_spatial, in_spatial = case
+    want = np.zeros((int(np.prod(out_spatial)), int(np.prod(in_spatial))), dtype=np.int64)
+    want[out_pos, in_pos] = 1
+    once = _layout.relation_axes(out_pos, in_pos, out_spatial, in_spatial, distinct=True)
+    again = _layout.relation_axes(np.concatenate([out_pos] * (repeats + 1)), np.concatenate([in_pos] * (repeats + 1)),
+                                  out_spatial, in_spatial)
+    assert once == again
+    assert np.array_equal(connections(once, out_spatial, in_spatial), want)
