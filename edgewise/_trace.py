@@ -17,6 +17,7 @@ import torch.fx.experimental.meta_tracer
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _meta
 from ._axis import Adaptive, Flat, Resample, Window
 from ._direct import direct_graph
 from ._fingerprint import LRU, GraphCache, _named_modules, fingerprint
@@ -505,7 +506,7 @@ class _ShapeTracer(_Tracer):
                 k = {**k, "device": "meta"}  # (map_aggregate may return an immutable dict)
             self._quiet = True
             try:
-                out = _clamped(a, k) if kind in ("call_function", "call_method") and target in _CLAMPS else None
+                out = _meta.result(target, a, k) if kind in ("call_function", "call_method") else None
                 if out is not None:
                     pass
                 elif kind == "call_function":
@@ -514,10 +515,13 @@ class _ShapeTracer(_Tracer):
                     out = getattr(a[0], target)(*a[1:], **k)
                 elif kind == "call_module":
                     m, forward = self._forward
-                    from torch.nn.utils.stateless import _reparametrize_module
+                    if _passes_through(m, a, k):
+                        out = a[0]
+                    elif (out := _meta.module_result(m, a, k)) is None:
+                        from torch.nn.utils.stateless import _reparametrize_module
 
-                    with _reparametrize_module(m, self._meta_state(m)):
-                        out = forward(*a, **k)
+                        with _reparametrize_module(m, self._meta_state(m)):
+                            out = forward(*a, **k)
                 elif kind == "get_attr":
                     out = _attr_path(self.root, target)
                     out = out.to("meta") if isinstance(out, torch.Tensor) else out
@@ -543,24 +547,6 @@ class _ShapeTracer(_Tracer):
         finally:
             for fn, orig in patched.items():
                 setattr(torch, fn, orig)
-
-
-_CLAMPS = frozenset({torch.clamp, torch.clip, "clamp", "clip"})
-
-
-def _clamped(a: tuple, k: dict):
-    """``torch.clamp(*a, **k)`` on meta tensors where the bounds are tensors that neither broadcast the input nor
-    change its dtype, and the input is contiguous (as the output then is): made without torch's reference
-    implementation, which takes milliseconds a call on meta tensors (Gemma4-ViT clamps 224 times). None otherwise."""
-    x, bounds = (a[0] if a else None), [*a[1:], *k.values()]
-    if not isinstance(x, torch.Tensor) or x.device.type != "meta" or not x.is_contiguous() or set(k) - {"min", "max"} \
-            or not 1 <= len(bounds) <= 2 or all(b is None for b in bounds):
-        return None
-    for b in bounds:
-        if b is not None and not (isinstance(b, torch.Tensor) and b.dtype == x.dtype and b.dim() <= x.dim() and
-                                  all(m in (1, n) for m, n in zip(reversed(b.shape), reversed(x.shape)))):
-            return None
-    return torch.empty_like(x)
 
 
 def _holds_proxy(value) -> bool:
@@ -603,9 +589,15 @@ def _record(n: torch.fx.Node, result) -> None:
     a size, a tuple of numbers: for following data movement, see :mod:`edgewise._layout`)."""
     if isinstance(result, torch.Tensor):
         n.meta["tensor_meta"] = SimpleNamespace(shape=result.shape, dtype=result.dtype)
-    elif isinstance(result, (int, float, bool, torch.Size)) or (
-            isinstance(result, (tuple, list)) and all(isinstance(v, (int, float, bool)) for v in result)):
+    elif is_arithmetic(result):
         n.meta["value"] = result
+
+
+def is_arithmetic(value) -> bool:
+    """Whether a node's value is shape arithmetic, recorded for the Graph build: a number, a size, a tuple or list
+    of numbers (not a device or dtype, which the build must not apply to its own tensors)."""
+    return isinstance(value, (int, float, bool, torch.Size)) or (
+        isinstance(value, (tuple, list)) and all(isinstance(v, (int, float, bool)) for v in value))
 
 
 #: the key under which :class:`_ShapeTracer` keeps each node's value on the meta device until the shapes are taken
@@ -642,11 +634,27 @@ class _ShapeProp(torch.fx.Interpreter):
         return result
 
     def call_module(self, target, args, kwargs):
-        if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
-            m = self.fetch_attr(target)  # (a norm made for other channels or axes runs, and raises torch's error)
-            if _shape_preserving(m) and norm_fits(m, args[0].shape):
-                return args[0]
-        return super().call_module(target, args, kwargs)
+        m = self.fetch_attr(target)
+        if _passes_through(m, args, kwargs):
+            return args[0]
+        out = _meta.module_result(m, args, kwargs)
+        return super().call_module(target, args, kwargs) if out is None else out
+
+    def call_function(self, target, args, kwargs):
+        out = _meta.result(target, args, kwargs)
+        return super().call_function(target, args, kwargs) if out is None else out
+
+    def call_method(self, target, args, kwargs):
+        out = _meta.result(target, args, kwargs)
+        return super().call_method(target, args, kwargs) if out is None else out
+
+
+def _passes_through(m: nn.Module, args: tuple, kwargs: dict) -> bool:
+    """Whether a shape pass may take leaf layer ``m``'s one input as its output instead of running it: a
+    shape-preserving layer (a norm only where the input fits it: one made for other channels or axes runs, and
+    raises torch's error); batch norm is the slowest op on the meta device."""
+    return len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor) and _shape_preserving(m) and \
+        norm_fits(m, args[0].shape)
 
 
 class _MetaRun(nn.Module):
