@@ -51,7 +51,7 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
             if node.op == "placeholder" and shapes:  # a later argument: held at its default (``attn_mask=None``)
                 defaults[node] = _default(node, values)
                 continue
-            if _checks_default(node, defaults, values) or _with_values(node, shapes, values, parts):
+            if _checks_default(node, defaults, values) or _with_values(node, shapes, values, parts, model, dtype):
                 continue
             if node.op == "placeholder":
                 shapes[node] = (1, *shape)
@@ -85,7 +85,8 @@ def infer_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape: tuple[int, .
         dt = operator.attrgetter(node.target)(model).dtype if node.op == "get_attr" else dtype
         node.meta["tensor_meta"] = SimpleNamespace(shape=size, dtype=dt)
     for node, value in values.items():
-        node.meta["value"] = value
+        if _trace.is_arithmetic(value):  # (as the meta pass records them)
+            node.meta["value"] = value
     return True
 
 
@@ -119,7 +120,7 @@ _ARITHMETIC = (operator.floordiv, operator.mod, operator.mul, operator.add, oper
                operator.lt, operator.le, operator.gt, operator.ge)
 
 
-def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -> bool:
+def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict, model: nn.Module, dtype) -> bool:
     """Record ``node`` if it makes or reads shape arithmetic (``x.size()``, ``x.shape``, indexing a size, ``//``, ``%``,
     ``*``, ``+``, ``-`` (and negation) and comparisons on whole numbers, an assertion of one, ``x.dim()``,
     ``view``/``reshape``/``expand`` with such sizes, as ShuffleNet's channel shuffle and ViT's class token; ``F.pad``
@@ -134,6 +135,16 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     elif node.op == "call_function" and fn is getattr and len(args) == 2 and args[1] == "shape" and \
             isinstance(args[0], torch.fx.Node) and args[0] in shapes:
         values[node] = torch.Size(shapes[args[0]])
+    elif node.op == "call_function" and fn is getattr and len(args) == 2 and args[1] in ("ndim", "device", "dtype") \
+            and isinstance(args[0], torch.fx.Node) and args[0] in shapes:  # (the device is the meta pass's)
+        x = args[0]
+        values[node] = len(shapes[x]) if args[1] == "ndim" else torch.device("meta") if args[1] == "device" else \
+            _dtype(model, x, dtype)
+    elif node.op == "call_function" and fn is getattr and len(args) == 2 and args[1] in ("type", "index") and \
+            type(values.get(args[0])) is torch.device:
+        values[node] = getattr(values[args[0]], args[1])
+    elif node.op == "call_method" and fn in _CONVERSIONS:
+        shapes[node] = _converted(node, shapes, values, model, dtype)
     elif node.op == "call_function" and fn is operator.getitem and isinstance(args[0], torch.fx.Node) and (
             args[0] in values or args[0] in parts):
         index = _index_item(args[1], values)
@@ -149,7 +160,8 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     elif node.op == "call_function" and fn in _ARITHMETIC and any(isinstance(a, torch.fx.Node) for a in args) and \
             all(a in values for a in args if isinstance(a, torch.fx.Node)):  # (not on tensors: those are layers)
         operands = [values[a] if isinstance(a, torch.fx.Node) else a for a in args]
-        if kwargs or len(operands) != 2 or any(type(v) is not int for v in operands):
+        if kwargs or len(operands) != 2 or any(type(v) is not int for v in operands) and not (
+                fn in (operator.eq, operator.ne) and all(type(v) is str for v in operands)):  # (a device's type)
             raise _Unknown("arithmetic")
         values[node] = fn(*operands)
     elif node.op == "call_function" and fn is operator.neg and len(args) == 1 and isinstance(args[0], torch.fx.Node) \
@@ -180,6 +192,39 @@ def _with_values(node: torch.fx.Node, shapes: dict, values: dict, parts: dict) -
     else:
         return False
     return True
+
+
+#: ``x.to(...)`` and the methods that convert to one dtype
+_CONVERSIONS = {"to": None, "type_as": None, "float": torch.float32, "double": torch.float64, "half": torch.float16,
+                "bfloat16": torch.bfloat16}
+
+
+def _dtype(model: nn.Module, x: torch.fx.Node, dtype) -> torch.dtype:
+    """The dtype of a tensor node: a parameter's or buffer's own, else the model's (every other node this pass
+    records has it: it refuses what would change it)."""
+    return operator.attrgetter(x.target)(model).dtype if x.op == "get_attr" else dtype
+
+
+def _converted(node: torch.fx.Node, shapes: dict, values: dict, model: nn.Module, dtype) -> tuple[int, ...]:
+    """The shape of ``x.to(dtype or device, ...)``, ``x.float()``, ``x.type_as(y)`` and the like: x's, where the
+    result has the model's dtype (a conversion to another dtype, or ``x.to(y)``, is left to the meta pass)."""
+    x = _first(node, shapes)
+    if node.target == "type_as":
+        other = node.args[1] if len(node.args) == 2 and not node.kwargs else None
+        if not isinstance(other, torch.fx.Node) or other not in shapes or _dtype(model, other, dtype) != dtype:
+            raise _Unknown("type_as")
+        return x
+    given = [values.get(v, v) if isinstance(v, torch.fx.Node) else v
+             for v in [*node.args[1:], *(v for k, v in node.kwargs.items() if k in ("dtype", "device"))]]
+    if _CONVERSIONS[node.target] is not None:
+        given.append(_CONVERSIONS[node.target])
+    if set(node.kwargs) - {"dtype", "device", "non_blocking", "copy"} or \
+            not all(isinstance(v, (torch.dtype, torch.device, str)) for v in given):
+        raise _Unknown("conversion")
+    to = [v for v in given if isinstance(v, torch.dtype)]
+    if len(to) > 1 or (to[0] if to else _dtype(model, node.args[0], dtype)) != dtype:
+        raise _Unknown("a conversion to another dtype")
+    return x
 
 
 def _size_values(node: torch.fx.Node, values: dict) -> list:
@@ -690,12 +735,14 @@ def _flatten(x, start: int, end: int) -> tuple[int, ...]:
 # ------------------------------------------------------------------ functions and methods
 
 _SAME_SHAPE_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.sigmoid, F.tanh, F.dropout, torch.relu,
-                         torch.sigmoid, torch.tanh, torch.exp, torch.sqrt, torch.rsqrt, torch.abs}
+                         torch.sigmoid, torch.tanh, torch.exp, torch.sqrt, torch.rsqrt, torch.abs, torch.sin, torch.cos,
+                         operator.neg, torch.neg}
 _BROADCAST_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
                         operator.truediv, operator.pow, torch.add, torch.sub, torch.mul, torch.div, torch.pow}
 _BROADCAST_METHODS = {"add", "sub", "mul", "div", "pow"}
+_IN_PLACE_METHODS = {"add_", "sub_", "mul_", "div_"}  # (broadcasting the other operand only)
 _SAME_SHAPE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone", "exp", "sqrt", "rsqrt",
-                       "abs"}
+                       "abs", "sin", "cos"}
 #: reductions over given axes, as methods and as functions (``x.sum(1)``, ``torch.mean(x, dim=1)``)
 _REDUCTION_METHODS = {"mean", "sum", "amax", "amin"}
 _REDUCTION_FUNCTIONS = {torch.mean, torch.sum, torch.amax, torch.amin}
@@ -1026,9 +1073,12 @@ def _method(node: torch.fx.Node, shapes: dict) -> tuple[int, ...]:
         return _squeezed(node, shapes)
     if node.target == "softmax":
         return _softmax(node, shapes)
-    if node.target in _BROADCAST_METHODS and len(node.args) == 2 and not node.kwargs and \
+    if node.target in _BROADCAST_METHODS | _IN_PLACE_METHODS and len(node.args) == 2 and not node.kwargs and \
             isinstance(node.args[1], (torch.fx.Node, int, float)):
-        return _broadcast(_operands(node, shapes))
+        out = _broadcast(_operands(node, shapes))
+        if node.target in _IN_PLACE_METHODS and out != _first(node, shapes):
+            raise _Unknown("in-place broadcast")  # (torch's error, from the meta pass)
+        return out
     if node.target in _REDUCTION_METHODS:
         return _reduction(node, shapes)
     if node.target == "clamp":

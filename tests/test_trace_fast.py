@@ -365,6 +365,76 @@ def test_reductions_and_clamps_it_does_not_know_go_to_the_meta_pass(op):
     assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (4, 3, 3), torch.float32)
 
 
+class Conversions(nn.Module):
+    """What models of today do with a tensor's attributes: ``x.ndim`` asserted, ``x.device`` and ``x.dtype`` passed
+    on (a constant table moved to the input's device and dtype: EfficientFormer's and ConvIT's position tables), a
+    device's type compared with a string, ``.float()``, ``type_as``, ``sin``/``cos``/negation (rotary embeddings),
+    an in-place ``add_``; ``op``: one the one-pass shapes leave to the meta pass (a conversion to another dtype or
+    by another tensor, an in-place sum that would broadcast its tensor)."""
+
+    def __init__(self, op: str | None = None):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.register_buffer("table", torch.arange(4.0).view(1, 4, 1, 1))
+        self.register_buffer("index", torch.arange(4).view(1, 4, 1, 1))
+        self.op = op
+
+    def forward(self, x):
+        y = self.conv(x)
+        torch._assert(y.ndim == 4, "a map")
+        t = self.table.to(device=y.device, dtype=y.dtype) + self.index.to(y.dtype) + self.table.to(x.device)
+        if self.op == "double":
+            return y.double()
+        if self.op == "half":
+            return y.to(torch.float16)
+        if self.op == "tensor":
+            return y.to(t)
+        if self.op == "in-place":
+            return t.add_(y)
+        torch._assert(y.device.type != "cuda", "not on a GPU")  # (a device's type compared with a string)
+        r = ((y.sin() + torch.cos(y)) * -y - torch.neg(y)).float().type_as(t)
+        r.add_(t)
+        return r
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (4, 1, 3)])
+def test_tensor_attributes_and_conversions_are_the_meta_shapes(shape):
+    """Shapes only (sines have no pathway counterpart); the device and dtype are not recorded as shape arithmetic
+    (the Graph build would move its own tensors to the meta device)."""
+    model = Conversions().eval()
+    assert_meta_shapes(model, shape)
+    fx = _trace._Tracer().trace(model)
+    assert _shapes.infer_shapes(model, fx, shape, torch.float32)
+    assert not any(isinstance(n.meta.get("value"), (torch.device, torch.dtype, str)) for n in fx.nodes)
+
+
+@pytest.mark.parametrize("op", ["double", "half", "tensor", "in-place"])
+def test_conversions_it_does_not_know_go_to_the_meta_pass(op):
+    model = Conversions(op).eval()
+    assert not _shapes.infer_shapes(model, _trace._Tracer().trace(model), (4, 3, 3), torch.float32)
+
+
+class Moved(nn.Module):
+    """Attention scores with a constant bias moved to the input's device and dtype (ConvIT's position table)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.register_buffer("table", torch.ones(1, 4, 1))
+
+    def forward(self, x):
+        y = self.conv(x).flatten(2)
+        scores = y @ y.transpose(1, 2) + self.table.to(device=y.device, dtype=y.dtype)
+        return torch.softmax(scores, -1) @ y
+
+
+def test_a_constant_moved_to_the_inputs_device_traces_as_with_the_meta_pass():
+    model, shape = Moved().eval(), (3, 6, 5)
+    fx = _trace._Tracer().trace(model)
+    assert _shapes.infer_shapes(model, fx, shape, torch.float32)
+    assert list(_trace._trace(model, shape, None).nodes.items()) == list(slow_trace(model, shape).nodes.items())
+
+
 PADS = [(Pad, ((1, 2), "zeros")), (Pad, ((3, 0, 1, 2), "reflect")), (Pad, ((9, 9), "circular")),
         (nn.ZeroPad2d, ((1, 2, 3, 4),)), (nn.ReflectionPad1d, ((2, 1),)), (nn.ReplicationPad2d, (1,)),
         (nn.CircularPad2d, ((1, 0, 2, 0),)), (nn.ConstantPad1d, ((0, 3), 1.0)), (nn.ReflectionPad2d, ((5, 5, 5, 5),))]
