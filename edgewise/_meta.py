@@ -37,9 +37,10 @@ def module_result(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | Non
     return _linear((args[0], m.weight, m.bias), {})
 
 
-def _plain(x) -> bool:
-    """A contiguous meta tensor of a floating dtype (no subclass that could change what an op does)."""
-    return type(x) in _TENSORS and x.device.type == "meta" and x.dtype.is_floating_point and x.is_contiguous()
+def _plain(x, contiguous: bool = True) -> bool:
+    """A (contiguous) meta tensor of a floating dtype (no subclass that could change what an op does)."""
+    return type(x) in _TENSORS and x.device.type == "meta" and x.dtype.is_floating_point and (
+        not contiguous or x.is_contiguous())
 
 
 def _fits(x: torch.Tensor, shape: tuple, w) -> bool:
@@ -94,17 +95,18 @@ def _linear(args: tuple, kwargs: dict) -> torch.Tensor | None:
 
 
 def _norm(names: tuple, args: tuple, kwargs: dict) -> torch.Tensor | None:
-    """``F.layer_norm`` / ``F.rms_norm``: x's shape, where the normalised shape is x's trailing axes and the
-    weights (and bias) have it."""
+    """``F.layer_norm`` / ``F.rms_norm``: x's shape, contiguous whatever x's layout (as torch gives it), where the
+    normalised shape is x's trailing axes and the weights (and bias) have it."""
     got = _called(names, args, kwargs)
     if got is None:
         return None
     x, shape, *weights = got[:-1]  # (eps last: a number)
     shape = tuple(shape) if isinstance(shape, (tuple, list, torch.Size)) and all(type(n) is int for n in shape) else ()
-    if not _plain(x) or not 0 < len(shape) <= x.dim() or tuple(x.shape[x.dim() - len(shape):]) != shape or \
-            not all(_fits(x, shape, w) for w in weights) or not isinstance(got[-1], (int, float, type(None))):
+    if not _plain(x, contiguous=False) or not 0 < len(shape) <= x.dim() or \
+            tuple(x.shape[x.dim() - len(shape):]) != shape or not all(_fits(x, shape, w) for w in weights) or \
+            not isinstance(got[-1], (int, float, type(None))):
         return None
-    return torch.empty_like(x)
+    return torch.empty(x.shape, dtype=x.dtype, device="meta")
 
 
 def _normalize(args: tuple, kwargs: dict) -> torch.Tensor | None:
@@ -138,9 +140,29 @@ def _cat(args: tuple, kwargs: dict) -> torch.Tensor | None:
     return torch.empty(shape, dtype=parts[0].dtype, device="meta")
 
 
+def _interpolate(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """``F.interpolate`` of a contiguous meta tensor: the size given, or each axis times its factor rounded down
+    (see :func:`edgewise._shapes._resized`), contiguous."""
+    from ._shapes import _resized, _Unknown
+
+    got = _called(("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
+                  args, kwargs)
+    if got is None or not _plain(got[0]):
+        return None
+    x, size, scale, mode, align_corners, _, antialias = got
+    mode = "nearest" if mode is None else mode
+    if antialias and mode not in ("bilinear", "bicubic"):
+        return None
+    try:
+        shape = _resized(tuple(x.shape), size, scale, mode, align_corners)
+    except (_Unknown, TypeError, ValueError):
+        return None
+    return torch.empty(shape, dtype=x.dtype, device="meta")
+
+
 _BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul, torch.div,
            "add", "sub", "mul", "div")  # (in-place forms are left to run)
 _RULES = {**dict.fromkeys(_BINARY, _binary), **dict.fromkeys((torch.clamp, torch.clip, "clamp", "clip"), _clamped),
-          F.linear: _linear, F.normalize: _normalize, torch.cat: _cat,
+          F.linear: _linear, F.normalize: _normalize, torch.cat: _cat, F.interpolate: _interpolate,
           F.layer_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "bias", "eps")),
           F.rms_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "eps"))}

@@ -34,6 +34,13 @@ MADE = [
     (F.normalize, (X,), {"dim": -1}), (F.normalize, (X, 2.0, 0), {}),
     (F.normalize, (X,), {}), (torch.cat, ([X, meta(2, 5, 4)], 1), {}), (torch.cat, ((X, X),), {"dim": -1}),
     (torch.cat, ([X],), {}), (torch.cat, (), {"tensors": [X, X], "dim": 0}),
+    (F.layer_norm, (X.transpose(1, 2), (3,)), {}), (F.rms_norm, (meta(2, 4, 6, 8).permute(0, 2, 3, 1), (4,)), {}),
+    (F.interpolate, (meta(2, 3, 8, 8),), {"scale_factor": 2.5, "mode": "bicubic"}),
+    (F.interpolate, (meta(2, 3, 8, 8), (5, 7)), {}), (F.interpolate, (meta(2, 3, 8, 8), 3, None, "nearest-exact"), {}),
+    (F.interpolate, (meta(2, 3, 7),), {"scale_factor": 0.5, "mode": "linear", "align_corners": True}),
+    (F.interpolate, (meta(1, 2, 3, 4, 5),), {"scale_factor": (2, 1.5, 0.7), "mode": "trilinear"}),
+    (F.interpolate, (meta(2, 3, 9, 8),), {"size": (4, 4), "mode": "bilinear", "antialias": True}),
+    (F.interpolate, (meta(2, 3, 9, 8),), {"scale_factor": 1.3, "mode": "area", "recompute_scale_factor": True}),
     (torch.clamp, (X, meta(), meta(4)), {}), ("clamp", (X,), {"min": meta()}), (torch.clip, (X, None, meta(4)), {}),
 ]
 REFUSED = [
@@ -48,11 +55,15 @@ REFUSED = [
     (F.layer_norm, (X, (3,)), {}), (F.layer_norm, (X, (4,), meta(3)), {}), (F.layer_norm, (X, (2, 2, 3, 4)), {}),
     (F.layer_norm, (X, ()), {}), (F.rms_norm, (X, (4,)), {"bias": meta(4)}), (F.rms_norm, (X, 4), {}),
     (F.layer_norm, (X, (4.0,)), {}),
-    (F.layer_norm, (X, (4,), None, meta(4, dtype=torch.float16)), {}),
+    (F.layer_norm, (X, (4,), None, meta(4, dtype=torch.float16)), {}), (F.layer_norm, (X.int(), (4,)), {}),
     (F.normalize, (X,), {"dim": 3}), (F.normalize, (X.transpose(0, 1),), {}), (F.normalize, (X,), {"out": X}),
     (torch.cat, ([X, meta(2, 5, 3)], 1), {}), (torch.cat, ([X, meta(2, 3)], 0), {}), (torch.cat, ([],), {}),
     (torch.cat, ([X, meta(2, 3, 4, dtype=torch.float16)],), {}), (torch.cat, ([X, X], 3), {}),
     (torch.cat, ([meta(), meta()],), {}), (torch.cat, (X, 0), {}),
+    (F.interpolate, (meta(2, 3, 8, 8).to(memory_format=torch.channels_last), 4), {}),  # (kept channels-last)
+    (F.interpolate, (meta(2, 3, 8, 8), 4), {"antialias": True}), (F.interpolate, (X, 4), {"mode": "bilinear"}),
+    (F.interpolate, (meta(2, 3, 8, 8), 4, 2.0), {}), (F.interpolate, (meta(2, 3, 8, 8),), {}),
+    (F.interpolate, (meta(2, 3, 8, 8), 4), {"align_corners": True}),
     (torch.clamp, (X.transpose(0, 2), meta()), {}), (torch.clamp, (X, meta(5, 3, 4)), {}),
     (torch.clamp, (X, meta(dtype=torch.float64)), {}), (torch.clamp, (X, None, None), {}), (torch.clamp, (X, 0.0, meta(4)), {}),
 ]
