@@ -160,9 +160,62 @@ def _interpolate(args: tuple, kwargs: dict) -> torch.Tensor | None:
     return torch.empty(shape, dtype=x.dtype, device="meta")
 
 
-_BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul, torch.div,
-           "add", "sub", "mul", "div")  # (in-place forms are left to run)
+def _unary(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """An elementwise function of one contiguous meta tensor (``gelu``, ``rsqrt``, ...): its shape and dtype
+    (no options but ``gelu``'s ``approximate`` and ``inplace=False``, which torch passes on to a tracer)."""
+    if len(args) != 1 or set(kwargs) - {"approximate", "inplace"} or kwargs.get("inplace") or not _plain(args[0]):
+        return None
+    return torch.empty_like(args[0])
+
+
+def _reduction(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """``x.mean/sum/amax/amin(dim, keepdim)`` of a contiguous meta tensor over given axes (no ``dtype``):
+    see :func:`edgewise._shapes.reduced`."""
+    from ._shapes import _Unknown, reduced
+
+    got = _called(("input", "dim", "keepdim"), args, kwargs)
+    if got is None or not _plain(got[0]):
+        return None
+    x, dims, keepdim = got
+    try:
+        shape = reduced(tuple(x.shape), dims if isinstance(dims, (tuple, list)) else [dims],
+                        False if keepdim is None else keepdim)
+    except _Unknown:
+        return None
+    return torch.empty(shape, dtype=x.dtype, device="meta")
+
+
+def _attention(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """``F.scaled_dot_product_attention`` of meta tensors of one floating dtype (any layout) with the same leading
+    axes (no broadcasting, no grouped heads), a mask of the logits' shape or broadcasting to it (boolean or of
+    that dtype) or none, no dropout: (…, queries, value features), contiguous, as the meta kernel gives it (its
+    math path ends in a matrix product)."""
+    got = _called(("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"),
+                  args, kwargs)
+    if got is None:
+        return None
+    q, k, v, mask, dropout, causal, scale, gqa = got
+    if not all(_plain(t, contiguous=False) for t in (q, k, v)) or len({q.dtype, k.dtype, v.dtype}) != 1 or \
+            not 3 <= q.dim() == k.dim() == v.dim() or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2] or \
+            q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or dropout not in (None, 0, 0.0) or gqa or \
+            not isinstance(scale, (int, float, type(None))) or causal not in (None, False, True) or \
+            causal and mask is not None:
+        return None
+    logits = (*q.shape[:-1], k.shape[-2])
+    if mask is not None and not (
+            type(mask) in _TENSORS and mask.device.type == "meta" and mask.dtype in (torch.bool, q.dtype) and
+            mask.dim() <= len(logits) and all(m in (1, n) for m, n in zip(reversed(mask.shape), reversed(logits)))):
+        return None
+    return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
+
+
+_BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, torch.add, torch.sub, torch.mul,
+           torch.div, torch.pow, "add", "sub", "mul", "div", "pow")  # (in-place forms are left to run)
+_UNARY = (F.gelu, F.silu, F.sigmoid, F.tanh, torch.sigmoid, torch.tanh, torch.exp, torch.sqrt, torch.rsqrt, torch.neg,
+          torch.abs, operator.neg, "sigmoid", "tanh", "exp", "sqrt", "rsqrt", "neg", "abs")
+_REDUCTIONS = (torch.mean, torch.sum, torch.amax, torch.amin, "mean", "sum", "amax", "amin")
 _RULES = {**dict.fromkeys(_BINARY, _binary), **dict.fromkeys((torch.clamp, torch.clip, "clamp", "clip"), _clamped),
-          F.linear: _linear, F.normalize: _normalize, torch.cat: _cat, F.interpolate: _interpolate,
+          **dict.fromkeys(_UNARY, _unary), **dict.fromkeys(_REDUCTIONS, _reduction),
+          F.scaled_dot_product_attention: _attention, F.linear: _linear, F.normalize: _normalize, torch.cat: _cat, F.interpolate: _interpolate,
           F.layer_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "bias", "eps")),
           F.rms_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "eps"))}
