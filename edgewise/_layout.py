@@ -770,10 +770,12 @@ class Layout(LayoutMore):
         else:
             which, local, const = self._decode(ids[0].reshape(c, p))
             node = np.where(const, -1, which).max(1)
-            sizes = np.array([max(math.prod(self._spatial(int(n))), 1) for n in node])
+            kinds, of = unique(node, return_inverse=True)  # (each layer's grid looked up once, not per channel)
+            grids = [self._spatial(int(n)) for n in kinds]
+            sizes = np.array([max(math.prod(g), 1) for g in grids])[of]
             chan = np.where(const, -1, local // sizes[:, None]).max(1)
             ok = ~const.any() & (which == node[:, None]).all(1) & (local == chan[:, None] * p + np.arange(p)).all(1)
-            ok &= np.array([self._spatial(int(n)) == spatial for n in node])
+            ok &= np.array([g == spatial for g in grids])[of]
         if not np.all(ok):
             live = unique(which[~const])
             if live.size > 1 and not const.all(1).any():  # side by side (a cat along positions): one part per layer
