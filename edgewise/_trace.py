@@ -625,8 +625,21 @@ class _ShapeProp(torch.fx.Interpreter):
     """Records every node's output shape in ``node.meta["tensor_meta"]``.
 
     Shape-preserving leaf modules pass their input through instead of running (norms where the input fits them):
-    only shapes are needed, and batch norm is the slowest op on the meta device.
+    only shapes are needed, and batch norm is the slowest op on the meta device; the results :mod:`edgewise._meta`
+    makes are taken instead of running torch's reference code. ``on_meta``: tensors the model holds that are not
+    its parameters or buffers (which ``functional_call`` swaps) are read on the meta device too, and a call given a
+    ``device`` (a constant the trace took from a tensor: timm's rotary grids) makes its tensors there.
     """
+
+    def __init__(self, module: nn.Module, graph: torch.fx.Graph, on_meta: bool = False):
+        super().__init__(module, graph=graph)
+        self.on_meta = on_meta
+
+    def get_attr(self, target, args, kwargs):
+        value = super().get_attr(target, args, kwargs)
+        if self.on_meta and isinstance(value, torch.Tensor) and value.device.type != "meta":
+            return value.to("meta")  # (a plain tensor attribute: Qwen3-ViT's rotary bands)
+        return value
 
     def run_node(self, n: torch.fx.Node):
         result = super().run_node(n)
@@ -642,11 +655,16 @@ class _ShapeProp(torch.fx.Interpreter):
 
     def call_function(self, target, args, kwargs):
         out = _meta.result(target, args, kwargs)
-        return super().call_function(target, args, kwargs) if out is None else out
+        return super().call_function(target, args, self._device(kwargs)) if out is None else out
 
     def call_method(self, target, args, kwargs):
         out = _meta.result(target, args, kwargs)
-        return super().call_method(target, args, kwargs) if out is None else out
+        return super().call_method(target, args, self._device(kwargs)) if out is None else out
+
+    def _device(self, kwargs: dict) -> dict:
+        if self.on_meta and isinstance(kwargs.get("device"), (torch.device, str)):
+            return {**kwargs, "device": "meta"}
+        return kwargs
 
 
 def _passes_through(m: nn.Module, args: tuple, kwargs: dict) -> bool:
@@ -665,7 +683,7 @@ class _MetaRun(nn.Module):
         self.model, self.fx_graph = model, fx_graph
 
     def forward(self, x):
-        return _ShapeProp(self.model, graph=self.fx_graph).run(x)
+        return _ShapeProp(self.model, graph=self.fx_graph, on_meta=True).run(x)
 
 
 def _propagate_shapes(model: nn.Module, fx_graph: torch.fx.Graph, shape, dtype, device) -> None:

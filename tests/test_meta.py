@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from edgewise import _meta, _trace
+from edgewise import _meta, _shapes, _trace
 
 
 def meta(*shape, dtype=torch.float32) -> torch.Tensor:
@@ -181,3 +181,36 @@ def test_the_shape_passes_take_them_and_trace_as_with_torch_kernels(shape, meta_
     assert not ran
     assert {nn.Linear, F.layer_norm, F.rms_norm, F.normalize, torch.cat, operator.add, operator.mul, operator.sub,
             operator.truediv, torch.clamp} <= set(made)
+
+
+class Held(nn.Module):
+    """A plain tensor attribute (not a buffer: timm's rotary bands) times a grid made on a device the trace read
+    from it (a constant in the graph), through an op the one-pass shapes leave to the meta pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.bands = torch.linspace(1.0, 2.0, 4).view(1, 4, 1, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        grid = torch.ones(1, 1, y.shape[2], y.shape[3], device=self.bands.device)
+        return (y * self.bands * grid).repeat_interleave(2, dim=1)
+
+
+def test_the_meta_pass_reads_held_tensors_and_fixed_devices_on_the_meta_device(monkeypatch):
+    """Without running the model again on the CPU (what it falls back to when an op meets a CPU tensor), and with
+    the shapes a CPU run gives."""
+    model, shape = Held().eval(), (3, 5, 6)
+    inputs = []
+    run = _trace._ShapeProp.run
+    monkeypatch.setattr(_trace._ShapeProp, "run", lambda self, x: inputs.append(x.device.type) or run(self, x))
+    fx = _trace._fx_graph(model, shape, [], set(), None)
+    assert not _shapes.infer_shapes(model, fx, shape, torch.float32)
+    _trace._propagate_shapes(model, fx, shape, torch.float32, "cpu")
+    assert inputs == ["meta"]
+    on_cpu = _trace._fx_graph(model, shape, [], set(), None)
+    _trace._ShapeProp(model, on_cpu).run(torch.zeros(1, *shape))
+    shapes = [(n.name, tuple(n.meta["tensor_meta"].shape)) for n in fx.nodes if "tensor_meta" in n.meta]
+    assert shapes == [(n.name, tuple(n.meta["tensor_meta"].shape)) for n in on_cpu.nodes if "tensor_meta" in n.meta]
+    assert shapes[-1] == ("output", (1, 8, 5, 6))
