@@ -57,8 +57,9 @@ def _called(names: tuple, args: tuple, kwargs: dict) -> list | None:
 
 
 def _binary(args: tuple, kwargs: dict) -> torch.Tensor | None:
-    """``a + b`` (``-``, ``*``, ``/``) of contiguous meta tensors of one floating dtype, or of one such tensor and a
-    Python number: the broadcast shape, that dtype, contiguous (as torch's elementwise ops give for such operands)."""
+    """``a + b`` (``-``, ``*``, ``/``, ``**``) of contiguous meta tensors of one floating dtype, or of one such tensor
+    and a Python number: the broadcast shape, that dtype, contiguous (as torch's elementwise ops give for such
+    operands)."""
     if kwargs or len(args) != 2:
         return None
     tensors = [v for v in args if type(v) not in (int, float)]
@@ -216,6 +217,7 @@ _UNARY = (F.gelu, F.silu, F.sigmoid, F.tanh, torch.sigmoid, torch.tanh, torch.ex
 _REDUCTIONS = (torch.mean, torch.sum, torch.amax, torch.amin, "mean", "sum", "amax", "amin")
 _RULES = {**dict.fromkeys(_BINARY, _binary), **dict.fromkeys((torch.clamp, torch.clip, "clamp", "clip"), _clamped),
           **dict.fromkeys(_UNARY, _unary), **dict.fromkeys(_REDUCTIONS, _reduction),
-          F.scaled_dot_product_attention: _attention, F.linear: _linear, F.normalize: _normalize, torch.cat: _cat, F.interpolate: _interpolate,
+          F.scaled_dot_product_attention: _attention, F.linear: _linear, F.normalize: _normalize, torch.cat: _cat,
+          F.interpolate: _interpolate,
           F.layer_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "bias", "eps")),
           F.rms_norm: functools.partial(_norm, ("input", "normalized_shape", "weight", "eps"))}

@@ -139,7 +139,8 @@ def relations(draw):
                 for o, i in zip(out_spatial, in_spatial)]
         full = axes[0] if rank == 1 else np.kron(axes[0], axes[1])
     else:
-        full = np.array(draw(st.lists(st.booleans(), min_size=n_out * n_in, max_size=n_out * n_in))).reshape(n_out, n_in)
+        cells = draw(st.lists(st.booleans(), min_size=n_out * n_in, max_size=n_out * n_in))
+        full = np.array(cells).reshape(n_out, n_in)
     out_pos, in_pos = np.nonzero(full)
     order = np.random.default_rng(draw(st.integers(0, 2 ** 31))).permutation(out_pos.size)
     return out_pos[order], in_pos[order], out_spatial, in_spatial

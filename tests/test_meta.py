@@ -92,7 +92,8 @@ REFUSED = [
     (F.scaled_dot_product_attention, (meta(4, 16, 8), meta(4, 9, 7), meta(4, 9, 8)), {}),
     (F.scaled_dot_product_attention, (meta(16, 8), meta(9, 8), meta(9, 8)), {}),
     (torch.clamp, (X.transpose(0, 2), meta()), {}), (torch.clamp, (X, meta(5, 3, 4)), {}),
-    (torch.clamp, (X, meta(dtype=torch.float64)), {}), (torch.clamp, (X, None, None), {}), (torch.clamp, (X, 0.0, meta(4)), {}),
+    (torch.clamp, (X, meta(dtype=torch.float64)), {}), (torch.clamp, (X, None, None), {}),
+    (torch.clamp, (X, 0.0, meta(4)), {}),
 ]
 
 
