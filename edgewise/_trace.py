@@ -501,9 +501,7 @@ class _ShapeTracer(_Tracer):
             return rv
         try:
             a = torch.fx.node.map_aggregate(args, _to_meta)
-            k = torch.fx.node.map_aggregate(kwargs, _to_meta)
-            if "device" in k and kind == "call_function" and getattr(target, "__name__", "") in self._FACTORIES:
-                k = {**k, "device": "meta"}  # (map_aggregate may return an immutable dict)
+            k = _on_meta_device(torch.fx.node.map_aggregate(kwargs, _to_meta))
             self._quiet = True
             try:
                 out = _meta.result(target, a, k) if kind in ("call_function", "call_method") else None
@@ -515,9 +513,7 @@ class _ShapeTracer(_Tracer):
                     out = getattr(a[0], target)(*a[1:], **k)
                 elif kind == "call_module":
                     m, forward = self._forward
-                    if _passes_through(m, a, k):
-                        out = a[0]
-                    elif (out := _meta.module_result(m, a, k)) is None:
+                    if (out := _layer_made(m, a, k)) is None:
                         from torch.nn.utils.stateless import _reparametrize_module
 
                         with _reparametrize_module(m, self._meta_state(m)):
@@ -647,10 +643,7 @@ class _ShapeProp(torch.fx.Interpreter):
         return result
 
     def call_module(self, target, args, kwargs):
-        m = self.fetch_attr(target)
-        if _passes_through(m, args, kwargs):
-            return args[0]
-        out = _meta.module_result(m, args, kwargs)
+        out = _layer_made(self.fetch_attr(target), args, kwargs)
         return super().call_module(target, args, kwargs) if out is None else out
 
     def call_function(self, target, args, kwargs):
@@ -662,17 +655,26 @@ class _ShapeProp(torch.fx.Interpreter):
         return super().call_method(target, args, self._device(kwargs)) if out is None else out
 
     def _device(self, kwargs: dict) -> dict:
-        if self.on_meta and isinstance(kwargs.get("device"), (torch.device, str)):
-            return {**kwargs, "device": "meta"}
-        return kwargs
+        return _on_meta_device(kwargs) if self.on_meta else kwargs
 
 
-def _passes_through(m: nn.Module, args: tuple, kwargs: dict) -> bool:
-    """Whether a shape pass may take leaf layer ``m``'s one input as its output instead of running it: a
+def _layer_made(m: nn.Module, args: tuple, kwargs: dict):
+    """What a shape pass takes for leaf layer ``m`` instead of running it, or None (run it): the input of a
     shape-preserving layer (a norm only where the input fits it: one made for other channels or axes runs, and
-    raises torch's error); batch norm is the slowest op on the meta device."""
-    return len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor) and _shape_preserving(m) and \
-        norm_fits(m, args[0].shape)
+    raises torch's error; batch norm is the slowest op on the meta device), or what :mod:`edgewise._meta` makes."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor) and _shape_preserving(m) and \
+            norm_fits(m, args[0].shape):
+        return args[0]
+    return _meta.module_result(m, args, kwargs)
+
+
+def _on_meta_device(kwargs: dict) -> dict:
+    """A call's keyword arguments on meta tensors with its ``device`` (given, None, or a constant the trace read from
+    a tensor: timm's rotary grids) the meta device: the tensors it makes join the others there."""
+    device = kwargs.get("device", False)
+    if device is None or isinstance(device, (torch.device, str)):
+        return {**kwargs, "device": "meta"}  # (a new dict: torch.fx's may be immutable)
+    return kwargs
 
 
 class _MetaRun(nn.Module):
